@@ -1,0 +1,66 @@
+//! `App`: the state every request on every core shares — immutable after start except
+//! through the store and the allocators' own synchronisation.
+
+use crate::alloc::{ClusterIpAllocator, NodePortAllocator};
+use crate::auth::{Authenticator, Authorizer};
+use crate::config::Options;
+use kapi_codec::Registry;
+use kapi_storage::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct App {
+    pub options: Options,
+    pub registry: &'static Registry,
+    pub store: Arc<dyn Store>,
+    pub authenticator: Authenticator,
+    pub authorizer: Box<dyn Authorizer>,
+    pub cluster_ips: ClusterIpAllocator,
+    pub node_ports: NodePortAllocator,
+    /// Set once shutdown begins: /readyz fails, new watches are refused.
+    shutting_down: AtomicBool,
+    /// Closed (all senders dropped) when shutdown begins; watches select on it.
+    pub shutdown: flume::Receiver<()>,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App").finish_non_exhaustive()
+    }
+}
+
+impl App {
+    pub fn new(
+        options: Options,
+        store: Arc<dyn Store>,
+        authenticator: Authenticator,
+        authorizer: Box<dyn Authorizer>,
+        shutdown: flume::Receiver<()>,
+    ) -> Result<App, String> {
+        let cluster_ips = ClusterIpAllocator::new(&options.service_cluster_ip_range)?;
+        let node_ports = NodePortAllocator::new(&options.service_node_port_range)?;
+        Ok(App {
+            options,
+            registry: Registry::builtin(),
+            store,
+            authenticator,
+            authorizer,
+            cluster_ips,
+            node_ports,
+            shutting_down: AtomicBool::new(false),
+            shutdown,
+        })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.options.etcd_prefix
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+}

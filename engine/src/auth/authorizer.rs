@@ -1,0 +1,26 @@
+//! The authorization seam. Every resource and non-resource request passes through one
+//! `Authorizer`; this issue ships AlwaysAllow (RBAC, Node and Webhook come later).
+
+use super::UserInfo;
+use crate::request::RequestInfo;
+
+/// An authorizer's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow,
+    Deny(String),
+}
+
+pub trait Authorizer: Send + Sync {
+    fn authorize(&self, user: &UserInfo, request: &RequestInfo) -> Decision;
+}
+
+/// Allows everything (upstream's `--authorization-mode=AlwaysAllow`).
+#[derive(Debug, Default)]
+pub struct AlwaysAllow;
+
+impl Authorizer for AlwaysAllow {
+    fn authorize(&self, _user: &UserInfo, _request: &RequestInfo) -> Decision {
+        Decision::Allow
+    }
+}

@@ -1,0 +1,72 @@
+//! Command-line options. Flags take upstream kube-apiserver's names wherever the concept
+//! is the same.
+
+use clap::Parser;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Parser)]
+#[command(name = "kapi", version, about = "A Kubernetes API server")]
+pub struct Options {
+    /// Directory for the store, certificates and the admin kubeconfig.
+    #[arg(long, default_value = "kapi-data")]
+    pub data_dir: PathBuf,
+
+    /// Address to serve HTTPS on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind_address: IpAddr,
+
+    /// Port to serve HTTPS on.
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+
+    /// Worker threads (one monoio runtime per core); 0 = one per available core.
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+
+    /// Static bearer tokens: CSV lines `token,user,uid[,"group1,group2"]`.
+    #[arg(long)]
+    pub token_auth_file: Option<PathBuf>,
+
+    /// CIDR for Service ClusterIPs.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cluster_ip_range: String,
+
+    /// Port range for NodePort Services.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+
+    /// Key prefix of every object in the store.
+    #[arg(long, default_value = "/registry")]
+    pub etcd_prefix: String,
+
+    /// Largest accepted request body in bytes (upstream: 3 MiB).
+    #[arg(long, default_value_t = 3 * 1024 * 1024)]
+    pub max_request_body_bytes: usize,
+
+    /// Seconds between compactions of the store's history.
+    #[arg(long, default_value_t = 300)]
+    pub compaction_interval_seconds: u64,
+
+    /// Disable fsync of the write-ahead log (tests and benchmarks only: unsafe on crash).
+    #[arg(long, default_value_t = false)]
+    pub unsafe_no_fsync: bool,
+
+    /// Seconds to let in-flight requests finish on shutdown.
+    #[arg(long, default_value_t = 10)]
+    pub shutdown_grace_seconds: u64,
+
+    /// Log verbosity, as upstream's `-v`.
+    #[arg(short = 'v', long = "v", default_value_t = 1)]
+    pub verbosity: u8,
+}
+
+impl Options {
+    /// Options for tests: everything default but the data directory and port.
+    pub fn for_test(data_dir: PathBuf, port: u16) -> Self {
+        let mut o = Options::parse_from(["kapi"]);
+        o.data_dir = data_dir;
+        o.secure_port = port;
+        o
+    }
+}

@@ -1,0 +1,79 @@
+//! Objects that exist in every cluster, created through the same path as a client's
+//! create (defaults, validation, allocation), and allocator state rebuilt from storage.
+
+use crate::app::App;
+use crate::rest;
+use crate::status::ApiError;
+use serde_json::{Value, json};
+
+pub async fn run(app: &App) -> Result<(), String> {
+    rebuild_allocators(app).await?;
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        ensure(app, "", "v1", "namespaces", None, obj).await?;
+    }
+    ensure(app, "", "v1", "services", Some("default"), kubernetes_service(app)).await?;
+    ensure(app, "", "v1", "endpoints", Some("default"), kubernetes_endpoints(app)).await?;
+    for (name, value) in [("system-node-critical", 2_000_001_000), ("system-cluster-critical", 2_000_000_000)] {
+        let pc = json!({
+            "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+            "metadata": {"name": name}, "value": value,
+            "description": format!("Used for system critical pods that must not be moved from their current node."),
+        });
+        ensure(app, "scheduling.k8s.io", "v1", "priorityclasses", None, pc).await?;
+    }
+    Ok(())
+}
+
+async fn ensure(app: &App, group: &str, version: &str, plural: &str, ns: Option<&str>, obj: Value) -> Result<(), String> {
+    match rest::create_internal(app, group, version, plural, ns, obj).await {
+        Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
+        Err(e) => Err(format!("bootstrapping {plural}: {}", e.to_status()["message"])),
+    }
+}
+
+fn kubernetes_service(app: &App) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+        "spec": {
+            "type": "ClusterIP",
+            "clusterIP": app.cluster_ips.first().to_string(),
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": app.options.secure_port}],
+            "sessionAffinity": "None",
+        },
+    })
+}
+
+fn kubernetes_endpoints(app: &App) -> Value {
+    let ip = match app.options.bind_address {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        ip => ip.to_string(),
+    };
+    json!({
+        "apiVersion": "v1", "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{"addresses": [{"ip": ip}], "ports": [{"name": "https", "port": app.options.secure_port, "protocol": "TCP"}]}],
+    })
+}
+
+/// Mark every stored Service's ClusterIPs and NodePorts as used.
+async fn rebuild_allocators(app: &App) -> Result<(), String> {
+    let Some(rt) = app.registry.get("", "v1", "services") else { return Ok(()) };
+    let prefix = rt.storage_prefix(app.prefix(), None);
+    let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
+    for kv in page.items {
+        let Ok(svc) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+        for ip in svc.pointer("/spec/clusterIPs").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(ip) = ip.as_str() {
+                app.cluster_ips.mark_used(ip);
+            }
+        }
+        for p in svc.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+            if let Some(np) = p.get("nodePort").and_then(Value::as_i64) {
+                app.node_ports.mark_used(np);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! Work the apiserver does by itself: bootstrap objects at start (default namespaces, the
+//! `kubernetes` Service and its endpoints, system PriorityClasses, allocator state) and
+//! the namespace controller that empties and removes terminating namespaces (kapi runs
+//! standalone, so `kubectl delete namespace` must complete without a controller manager).
+
+pub mod bootstrap;
+pub mod namespace;

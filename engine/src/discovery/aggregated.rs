@@ -1,0 +1,74 @@
+//! Aggregated discovery v2 (`apidiscovery.k8s.io/v2` APIGroupDiscoveryList) for /api
+//! and /apis, which kubectl asks for first.
+
+use super::{AGGREGATED_V2, bytes_response};
+use crate::app::App;
+use crate::body::Response;
+use bytes::Bytes;
+use kapi_codec::ResourceType;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+
+fn resource(t: &ResourceType) -> Value {
+    let subresources: Vec<Value> = t
+        .subresources
+        .iter()
+        .map(|s| {
+            let (g, v) = if s.group.is_empty() && s.version == t.version { (t.group, t.version) } else { (s.group, s.version) };
+            json!({"subresource": s.name, "responseKind": {"group": g, "version": v, "kind": s.kind}, "verbs": s.verbs})
+        })
+        .collect();
+    let mut r = json!({
+        "resource": t.plural,
+        "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
+        "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+        "singularResource": t.singular,
+        "verbs": t.verbs,
+    });
+    if !t.short_names.is_empty() {
+        r["shortNames"] = json!(t.short_names);
+    }
+    if !t.categories.is_empty() {
+        r["categories"] = json!(t.categories);
+    }
+    if !subresources.is_empty() {
+        r["subresources"] = json!(subresources);
+    }
+    r
+}
+
+fn document(app: &App, core: bool) -> Value {
+    let mut items: Vec<Value> = Vec::new();
+    let mut groups: Vec<&str> = Vec::new();
+    for (g, _) in app.registry.group_versions() {
+        if g.is_empty() == core && !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    for g in groups {
+        let versions: Vec<Value> = app
+            .registry
+            .group_versions()
+            .into_iter()
+            .filter(|(gg, _)| *gg == g)
+            .map(|(_, v)| {
+                let resources: Vec<Value> = app.registry.in_group_version(g, v).map(resource).collect();
+                json!({"version": v, "resources": resources, "freshness": "Current"})
+            })
+            .collect();
+        let mut meta = json!({"creationTimestamp": null});
+        if !g.is_empty() {
+            meta["name"] = json!(g);
+        }
+        items.push(json!({"metadata": meta, "versions": versions}));
+    }
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+}
+
+pub fn response(app: &App, core: bool) -> Response {
+    static CORE: OnceLock<Bytes> = OnceLock::new();
+    static GROUPS: OnceLock<Bytes> = OnceLock::new();
+    let cell = if core { &CORE } else { &GROUPS };
+    let doc = cell.get_or_init(|| Bytes::from(serde_json::to_vec(&document(app, core)).unwrap_or_default()));
+    bytes_response(200, AGGREGATED_V2, doc.clone())
+}

@@ -1,0 +1,96 @@
+//! Legacy (unaggregated) discovery documents: APIVersions, APIGroupList, APIGroup,
+//! APIResourceList.
+
+use crate::app::App;
+use kapi_codec::ResourceType;
+use serde_json::{Value, json};
+
+pub fn api_versions() -> Value {
+    json!({
+        "kind": "APIVersions",
+        "versions": ["v1"],
+        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}],
+    })
+}
+
+/// Versions of a group in preference order (table order puts the preferred first).
+fn versions_of(app: &App, group: &str) -> Vec<&'static str> {
+    app.registry.group_versions().into_iter().filter(|(g, _)| *g == group).map(|(_, v)| v).collect()
+}
+
+fn group_doc(app: &App, group: &str) -> Value {
+    let versions: Vec<Value> = versions_of(app, group)
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
+    let preferred = versions.first().cloned().unwrap_or(Value::Null);
+    json!({"name": group, "versions": versions, "preferredVersion": preferred})
+}
+
+pub fn group_list(app: &App) -> Value {
+    let mut groups: Vec<&str> = Vec::new();
+    for (g, _) in app.registry.group_versions() {
+        if !g.is_empty() && !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    let docs: Vec<Value> = groups.iter().map(|g| group_doc(app, g)).collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": docs})
+}
+
+pub fn group(app: &App, group: &str) -> Option<Value> {
+    if versions_of(app, group).is_empty() {
+        return None;
+    }
+    let mut doc = group_doc(app, group);
+    doc["kind"] = json!("APIGroup");
+    doc["apiVersion"] = json!("v1");
+    Some(doc)
+}
+
+fn resource_entry(t: &ResourceType) -> Value {
+    let mut r = json!({
+        "name": t.plural,
+        "singularName": t.singular,
+        "namespaced": t.namespaced,
+        "kind": t.kind,
+        "verbs": t.verbs,
+    });
+    if !t.short_names.is_empty() {
+        r["shortNames"] = json!(t.short_names);
+    }
+    if !t.categories.is_empty() {
+        r["categories"] = json!(t.categories);
+    }
+    r
+}
+
+fn subresource_entry(t: &ResourceType, s: &kapi_codec::registry::Subresource) -> Value {
+    let mut r = json!({
+        "name": format!("{}/{}", t.plural, s.name),
+        "singularName": "",
+        "namespaced": t.namespaced,
+        "kind": s.kind,
+        "verbs": s.verbs,
+    });
+    if !s.group.is_empty() || s.version != t.version {
+        r["group"] = json!(s.group);
+        r["version"] = json!(s.version);
+    }
+    r
+}
+
+pub fn resource_list(app: &App, group: &str, version: &str) -> Option<Value> {
+    let mut resources = Vec::new();
+    for t in app.registry.in_group_version(group, version) {
+        resources.push(resource_entry(t));
+        for s in t.subresources {
+            resources.push(subresource_entry(t, s));
+        }
+    }
+    if resources.is_empty() {
+        return None;
+    }
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    Some(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+}

@@ -1,0 +1,121 @@
+//! Discovery endpoints generated from the registry: /version, /api, /api/v1, /apis,
+//! /apis/{group}, /apis/{group}/{version}, aggregated discovery v2 (by Accept) and the
+//! OpenAPI v2/v3 documents. Documents are built once and served as shared bytes.
+
+mod aggregated;
+mod legacy;
+
+use crate::app::App;
+use crate::body::{Response, ResponseBody};
+use crate::negotiation::{self, Output};
+use crate::request::RequestInfo;
+use crate::status::ApiError;
+use bytes::Bytes;
+use kapi_codec::openapi;
+use serde_json::{Value, json};
+use std::sync::OnceLock;
+
+pub(crate) const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// GET /version.
+pub fn version() -> Response {
+    static DOC: OnceLock<Bytes> = OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        let v = json!({
+            "major": "1",
+            "minor": "35",
+            "emulationMajor": "1",
+            "emulationMinor": "35",
+            "minCompatibilityMajor": "1",
+            "minCompatibilityMinor": "34",
+            "gitVersion": concat!("v1.35.0-kapi.", env!("CARGO_PKG_VERSION")),
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "1970-01-01T00:00:00Z",
+            "goVersion": "n/a (rust)",
+            "compiler": "rustc",
+            "platform": format!("{}/{}", std::env::consts::OS, goarch()),
+        });
+        Bytes::from(serde_json::to_vec_pretty(&v).unwrap_or_default())
+    });
+    bytes_response(200, "application/json", doc.clone())
+}
+
+fn goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+pub(crate) fn bytes_response(code: u16, content_type: &str, body: Bytes) -> Response {
+    http::Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(ResponseBody::full(body))
+        .unwrap_or_else(|_| http::Response::new(ResponseBody::empty()))
+}
+
+fn wants_aggregated(accept: Option<&str>) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').next().is_some_and(|first| {
+            first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2") && !first.contains("v=v2beta1")
+        }) || a.split(',').any(|r| r.contains("as=APIGroupDiscoveryList") && r.contains("v=v2;") || r.trim().ends_with("v=v2;as=APIGroupDiscoveryList"))
+    })
+}
+
+fn not_found() -> Response {
+    let body = Bytes::from_static(b"404 page not found\n");
+    bytes_response(404, "text/plain; charset=utf-8", body)
+}
+
+/// Serve a non-resource path, or 404.
+pub fn handle(app: &App, info: &RequestInfo, accept: Option<&str>) -> Response {
+    if info.verb != "get" && info.verb != "head" {
+        let e = ApiError::MethodNotAllowed(format!("the server does not allow this method on the requested resource ({})", info.path));
+        return negotiation::error_response(&e, Output::Json);
+    }
+    let path = info.path.trim_end_matches('/');
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match parts.as_slice() {
+        ["api"] if wants_aggregated(accept) => aggregated::response(app, true),
+        ["apis"] if wants_aggregated(accept) => aggregated::response(app, false),
+        ["api"] => json_doc(legacy::api_versions()),
+        ["apis"] => json_doc(legacy::group_list(app)),
+        ["api", "v1"] => legacy::resource_list(app, "", "v1").map_or_else(not_found, json_doc),
+        ["apis", group] => legacy::group(app, group).map_or_else(not_found, json_doc),
+        ["apis", group, version] => legacy::resource_list(app, group, version).map_or_else(not_found, json_doc),
+        ["openapi", "v2"] => openapi_v2(app, accept),
+        ["openapi", "v3"] => json_doc(openapi::v3_index(app.registry)),
+        ["openapi", "v3", rest @ ..] => openapi_v3(app, rest),
+        _ => not_found(),
+    }
+}
+
+fn json_doc(v: Value) -> Response {
+    negotiation::respond(200, &v, Output::Json, false)
+}
+
+fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
+    let json_ok = accept.is_none_or(|a| a.contains("json") || a.contains("*/*"));
+    if !json_ok {
+        let e = ApiError::NotAcceptable("only application/json is served for /openapi/v2".into());
+        return negotiation::error_response(&e, Output::Json);
+    }
+    static DOC: OnceLock<Bytes> = OnceLock::new();
+    let doc = DOC.get_or_init(|| Bytes::from(serde_json::to_vec(&openapi::v2(app.registry)).unwrap_or_default()));
+    bytes_response(200, "application/json", doc.clone())
+}
+
+fn openapi_v3(app: &App, rest: &[&str]) -> Response {
+    let (group, version) = match rest {
+        ["api", v] => ("", *v),
+        ["apis", g, v] => (*g, *v),
+        _ => return not_found(),
+    };
+    match openapi::v3_group_version(app.registry, group, version) {
+        Some(doc) => json_doc(doc),
+        None => not_found(),
+    }
+}

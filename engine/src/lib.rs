@@ -1,0 +1,40 @@
+//! kapi: a Kubernetes API server (the kube-apiserver role).
+//!
+//! The request path, top to bottom (see docs/ARCHITECTURE.md):
+//! - [`server`]: one monoio runtime per core, SO_REUSEPORT listeners, TLS (rustls, ALPN
+//!   h2/http1.1), hyper connections, graceful shutdown.
+//! - [`handler`]: the handler chain of one request: limits, authentication,
+//!   authorization, routing to non-resource endpoints or to [`rest`].
+//! - [`auth`]: authenticators (x509 client certs, static tokens) and the authorizer seam.
+//! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a
+//!   URL, as upstream's request info factory.
+//! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.
+//! - [`rest`]: the generic REST verbs over the registry and the store.
+//! - [`admission`]: admission plugins (NamespaceLifecycle for now).
+//! - [`alloc`]: ClusterIP and NodePort allocation for Services.
+//! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
+//! - [`controllers`]: what the apiserver creates itself (bootstrap objects) and the
+//!   in-process namespace finalizer.
+//! - [`status`]: the one place errors become Kubernetes `Status` objects.
+//! - [`app`]: the shared state a request sees (`App`).
+
+pub mod admission;
+pub mod alloc;
+pub mod app;
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod controllers;
+pub mod discovery;
+pub mod handler;
+pub mod health;
+pub mod logging;
+pub mod negotiation;
+pub mod pki;
+pub mod request;
+pub mod rest;
+pub mod server;
+pub mod status;
+pub mod time;
+
+pub use server::run;

@@ -1,0 +1,120 @@
+//! CREATE: decode, stamp server-owned metadata (uid, creationTimestamp, generation,
+//! generateName), default, prepare, validate, admit, allocate (hooks), store.
+
+use super::object::{self, Decoded};
+use super::{Request, Scope, hooks};
+use crate::admission;
+use crate::body::Response;
+use crate::negotiation::{self, body_format};
+use crate::status::ApiError;
+use crate::time;
+use kapi_codec::meta;
+use kapi_codec::registry::Persistence;
+use kapi_codec::validation;
+use serde_json::{Value, json};
+
+pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
+    let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
+    let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
+    if scope.rt.persistence == Persistence::Virtual {
+        let out = hooks::virtual_create(req, scope, obj)?;
+        return Ok(with_warnings(negotiation::respond(201, &out, scope.output, scope.pretty), &warnings));
+    }
+    let out = create_object(scope, obj).await?;
+    Ok(with_warnings(negotiation::respond(201, &out, scope.output, scope.pretty), &warnings))
+}
+
+/// Create a decoded object: prepare, admit, allocate, store.
+pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+    prepare(scope, &mut obj)?;
+    let name = meta::name(&obj).unwrap_or("").to_string();
+    let target = scope.target(&name);
+    admission::admit_create(scope, &obj).await?;
+    if scope.dry_run()? {
+        return Ok(obj);
+    }
+    let allocated = hooks::before_create(scope, &mut obj).map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
+    let key = scope.key(&name);
+    match scope.app.store.create(&key, object::to_stored(scope.rt, &obj)).await {
+        Ok(kv) => {
+            meta::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
+            Ok(obj)
+        }
+        Err(e) => {
+            hooks::release(scope, &allocated);
+            Err(ApiError::from_storage(e, &target))
+        }
+    }
+}
+
+/// Stamp, default, prepare and validate a new object in place.
+pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
+    set_namespace(scope, obj)?;
+    if meta::meta_str(obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
+        return Err(ApiError::Internal("resourceVersion should not be set on objects to be created".into()));
+    }
+    let name = meta::name(obj).unwrap_or("");
+    if name.is_empty()
+        && let Some(base) = meta::meta_str(obj, "generateName").filter(|g| !g.is_empty())
+    {
+        let generated = object::generate_name(base);
+        meta::set_meta(obj, "name", json!(generated));
+    }
+    stamp(scope, obj);
+    let strategy = scope.rt.strategy;
+    strategy.default(obj);
+    strategy.prepare_create(obj);
+    let mut errors = validation::validate_object_meta(obj, scope.rt.namespaced, strategy.name_rule());
+    if errors.is_empty() {
+        errors.extend(strategy.validate(obj));
+    }
+    if !errors.is_empty() {
+        let name = meta::name(obj).unwrap_or("").to_string();
+        return Err(ApiError::Invalid(scope.target(&name), errors));
+    }
+    Ok(())
+}
+
+fn set_namespace(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
+    if !scope.rt.namespaced {
+        meta::metadata_mut(obj).remove("namespace");
+        return Ok(());
+    }
+    let url_ns = scope.namespace.clone().unwrap_or_default();
+    match meta::namespace(obj) {
+        Some(ns) if !ns.is_empty() && ns != url_ns => Err(ApiError::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request".into(),
+        )),
+        _ => {
+            meta::set_meta(obj, "namespace", json!(url_ns));
+            Ok(())
+        }
+    }
+}
+
+/// Server-owned metadata of a new object.
+fn stamp(scope: &Scope<'_>, obj: &mut Value) {
+    let tracks_generation = scope.rt.strategy.tracks_generation();
+    let m = meta::metadata_mut(obj);
+    m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+    m.insert("creationTimestamp".into(), json!(time::now_rfc3339()));
+    m.remove("deletionTimestamp");
+    m.remove("deletionGracePeriodSeconds");
+    m.remove("selfLink");
+    if tracks_generation {
+        m.insert("generation".into(), json!(1));
+    } else {
+        m.remove("generation");
+    }
+}
+
+/// Add `Warning` headers (upstream: `299 - "message"`).
+pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let escaped = w.replace('\\', "\\\\").replace('"', "\\\"");
+        if let Ok(v) = http::HeaderValue::from_str(&format!("299 - \"{escaped}\"")) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
+}

@@ -1,0 +1,169 @@
+//! DELETE and DELETECOLLECTION: DeleteOptions (body or query), preconditions, graceful
+//! deletion of scheduled pods, finalizers (the object stays with a deletionTimestamp until
+//! they are gone), namespaces (marked Terminating; the namespace controller empties and
+//! removes them).
+
+use super::fields::Selectors;
+use super::{Request, Scope, hooks, list, object};
+use crate::body::Response;
+use crate::negotiation;
+use crate::status::ApiError;
+use crate::time;
+use kapi_codec::meta;
+use kapi_storage::{Precondition, StorageError};
+use serde_json::{Value, json};
+
+/// The parts of DeleteOptions kapi acts on.
+#[derive(Debug, Default, Clone)]
+pub struct DeleteOptions {
+    pub grace: Option<i64>,
+    pub uid: Option<String>,
+    pub resource_version: Option<String>,
+}
+
+impl DeleteOptions {
+    fn parse(scope: &Scope<'_>, body: &[u8]) -> Result<DeleteOptions, ApiError> {
+        let mut o = DeleteOptions::default();
+        if !body.iter().all(u8::is_ascii_whitespace) {
+            let doc: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?;
+            o.grace = doc.get("gracePeriodSeconds").and_then(Value::as_i64);
+            o.uid = doc.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
+            o.resource_version = doc.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+            if let Some(dr) = doc.get("dryRun").and_then(Value::as_array)
+                && dr.iter().any(|v| v != "All")
+            {
+                return Err(ApiError::BadRequest("Invalid dryRun value; supported values: \"All\"".into()));
+            }
+        }
+        if let Some(g) = scope.param("gracePeriodSeconds") {
+            o.grace = Some(g.parse().map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}")))?);
+        }
+        Ok(o)
+    }
+}
+
+pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    crate::admission::admit_delete(scope, name)?;
+    let opts = DeleteOptions::parse(scope, &req.body)?;
+    let out = delete_one(scope, name, &opts).await?;
+    Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+}
+
+pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
+    let opts = DeleteOptions::parse(scope, &req.body)?;
+    let selectors = Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+    let page = list::read_page(scope, &selectors, 0, None).await?;
+    let mut deleted = Vec::with_capacity(page.items.len());
+    for obj in &page.items {
+        let name = meta::name(obj).unwrap_or("");
+        if crate::admission::admit_delete(scope, name).is_err() {
+            continue;
+        }
+        let ns_scope = Scope { namespace: meta::namespace(obj).map(String::from), ..scope.clone() };
+        match delete_one(&ns_scope, name, &opts).await {
+            Ok(o) => deleted.push(o),
+            Err(ApiError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let out = json!({
+        "kind": scope.rt.list_kind,
+        "apiVersion": scope.rt.api_version(),
+        "metadata": {"resourceVersion": scope.app.store.current_revision().to_string()},
+        "items": deleted,
+    });
+    Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+}
+
+fn check_preconditions(scope: &Scope<'_>, name: &str, current: &Value, opts: &DeleteOptions) -> Result<(), ApiError> {
+    let target = scope.target(name);
+    let uid = meta::meta_str(current, "uid").unwrap_or("");
+    if let Some(want) = opts.uid.as_deref().filter(|u| *u != uid) {
+        return Err(ApiError::Conflict(target, format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}")));
+    }
+    let rv = meta::meta_str(current, "resourceVersion").unwrap_or("");
+    if let Some(want) = opts.resource_version.as_deref().filter(|r| *r != rv) {
+        return Err(ApiError::Conflict(target, format!("Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in meta: {rv}")));
+    }
+    Ok(())
+}
+
+/// Grace period of a pod deletion: 0 for pods never scheduled or already terminal.
+fn pod_grace(current: &Value, opts: &DeleteOptions) -> i64 {
+    let scheduled = current.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let terminal = matches!(current.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    if !scheduled || terminal {
+        return 0;
+    }
+    let default = current.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    opts.grace.unwrap_or(default).max(0)
+}
+
+pub async fn delete_one(scope: &Scope<'_>, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
+    let key = scope.key(name);
+    let target = scope.target(name);
+    loop {
+        let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
+        let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
+        let current = object::from_stored(scope.rt, &kv)?;
+        check_preconditions(scope, name, &current, opts)?;
+        if scope.dry_run()? {
+            return Ok(current);
+        }
+        let grace = if scope.rt.plural == "pods" && scope.rt.group.is_empty() { pod_grace(&current, opts) } else { 0 };
+        let fins = meta::metadata(&current).and_then(|m| m.get("finalizers")).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let is_namespace = scope.rt.plural == "namespaces" && scope.rt.group.is_empty();
+        let result = if is_namespace || grace > 0 || fins {
+            mark_deleting(scope, &key, &current, kv.mod_revision, grace, is_namespace).await
+        } else {
+            scope.app.store.delete(&key, Precondition::ModRevision(kv.mod_revision)).await.map(|kv| {
+                let mut out = current.clone();
+                meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+                hooks::after_delete(scope, &out);
+                Some(out)
+            })
+        };
+        match result {
+            Ok(Some(out)) => return Ok(out),
+            Ok(None) => return Ok(current),
+            Err(StorageError::Conflict { .. }) => continue,
+            Err(e) => return Err(ApiError::from_storage(e, &target)),
+        }
+    }
+}
+
+/// Set deletionTimestamp (now + grace); namespaces also become Terminating. Returns None
+/// when the object is already being deleted at least as soon.
+async fn mark_deleting(
+    scope: &Scope<'_>,
+    key: &str,
+    current: &Value,
+    rev: u64,
+    grace: i64,
+    is_namespace: bool,
+) -> Result<Option<Value>, StorageError> {
+    let existing = meta::metadata(current).and_then(|m| m.get("deletionGracePeriodSeconds")).and_then(Value::as_i64);
+    if meta::meta_str(current, "deletionTimestamp").is_some() {
+        match existing {
+            Some(g) if grace < g => {}
+            _ => return Ok(None),
+        }
+    }
+    if grace == 0 && scope.rt.plural == "pods" && meta::metadata(current).and_then(|m| m.get("finalizers")).and_then(Value::as_array).is_none_or(Vec::is_empty) {
+        let kv = scope.app.store.delete(key, Precondition::ModRevision(rev)).await?;
+        let mut out = current.clone();
+        meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+        return Ok(Some(out));
+    }
+    let mut out = current.clone();
+    let m = meta::metadata_mut(&mut out);
+    m.insert("deletionTimestamp".into(), json!(time::rfc3339(time::now_unix() + grace)));
+    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+    if is_namespace {
+        out["status"] = json!({"phase": "Terminating"});
+    }
+    let kv = scope.app.store.update(key, object::to_stored(scope.rt, &out), Precondition::ModRevision(rev)).await?;
+    meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+    Ok(Some(out))
+}

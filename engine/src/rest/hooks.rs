@@ -1,0 +1,174 @@
+//! Per-resource side effects the generic verbs call at fixed points — the only place a
+//! resource name is matched in the REST layer:
+//! - Services: ClusterIP and NodePort allocation on create, carry-over of allocated values
+//!   on update (upstream's patchAllocatedValues), release on delete;
+//! - create-only review types (SelfSubjectReview, TokenReview, *SubjectAccessReview,
+//!   SelfSubjectRulesReview): answered from the authenticator/authorizer, never stored.
+
+use super::{Request, Scope};
+use crate::alloc::AllocError;
+use crate::status::ApiError;
+use kapi_codec::FieldError;
+use serde_json::{Value, json};
+
+/// What `before_create` reserved, to release if the write fails.
+#[derive(Debug, Default)]
+pub struct Allocated {
+    ips: Vec<String>,
+    ports: Vec<i64>,
+}
+
+fn is_service(scope: &Scope<'_>) -> bool {
+    scope.rt.group.is_empty() && scope.rt.plural == "services"
+}
+
+fn alloc_error(field: &str, value: Value, e: AllocError) -> FieldError {
+    FieldError::invalid(field, &value, &format!("failed to allocate IP {}: {e}", value.as_str().unwrap_or("")))
+}
+
+/// Allocate ClusterIPs and NodePorts for a new Service.
+pub fn before_create(scope: &Scope<'_>, obj: &mut Value) -> Result<Allocated, Vec<FieldError>> {
+    let mut got = Allocated::default();
+    if !is_service(scope) {
+        return Ok(got);
+    }
+    let app = scope.app;
+    let svc_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    if svc_type == "ExternalName" {
+        return Ok(got);
+    }
+    let requested = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    let ip = match requested.as_str() {
+        "None" => "None".to_string(),
+        "" => match app.cluster_ips.allocate_next() {
+            Ok(ip) => ip.to_string(),
+            Err(e) => return Err(vec![alloc_error("spec.clusterIPs", json!(""), e)]),
+        },
+        want => match app.cluster_ips.allocate(want) {
+            Ok(()) => want.to_string(),
+            Err(e) => return Err(vec![FieldError::invalid("spec.clusterIPs", &json!([want]), &format!("failed to allocate IP {want}: {e}"))]),
+        },
+    };
+    if ip != "None" {
+        got.ips.push(ip.clone());
+    }
+    if let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) {
+        spec.insert("clusterIP".into(), json!(ip));
+        spec.insert("clusterIPs".into(), json!([ip]));
+    }
+    if matches!(svc_type.as_str(), "NodePort" | "LoadBalancer") {
+        allocate_node_ports(scope, obj, &mut got)?;
+    }
+    Ok(got)
+}
+
+fn allocate_node_ports(scope: &Scope<'_>, obj: &mut Value, got: &mut Allocated) -> Result<(), Vec<FieldError>> {
+    let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else { return Ok(()) };
+    for (i, port) in ports.iter_mut().enumerate() {
+        let field = format!("spec.ports[{i}].nodePort");
+        let requested = port.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
+        let assigned = if requested == 0 {
+            scope.app.node_ports.allocate_next().map(i64::from)
+        } else {
+            scope.app.node_ports.allocate(requested).map(|()| requested)
+        };
+        match assigned {
+            Ok(p) => {
+                got.ports.push(p);
+                port["nodePort"] = json!(p);
+            }
+            Err(e) => {
+                release(scope, got);
+                return Err(vec![FieldError::invalid(field, &json!(requested), &e.to_string())]);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Give back what `before_create` reserved.
+pub fn release(scope: &Scope<'_>, got: &Allocated) {
+    for ip in &got.ips {
+        scope.app.cluster_ips.release(ip);
+    }
+    for p in &got.ports {
+        scope.app.node_ports.release(*p);
+    }
+}
+
+/// Keep allocated values a client left out of an update (upstream patchAllocatedValues).
+pub fn before_update(scope: &Scope<'_>, new: &mut Value, old: &Value) {
+    if !is_service(scope) {
+        return;
+    }
+    for field in ["clusterIP", "clusterIPs"] {
+        let unset = new.pointer(&format!("/spec/{field}")).is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+        if unset
+            && let Some(v) = old.pointer(&format!("/spec/{field}")).cloned()
+            && let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut)
+        {
+            spec.insert(field.into(), v);
+        }
+    }
+    let old_ports: Vec<Value> = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
+        for p in ports.iter_mut().filter(|p| p.get("nodePort").is_none()) {
+            let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"));
+            if let Some(np) = same.and_then(|o| o.get("nodePort")) {
+                p["nodePort"] = np.clone();
+            }
+        }
+    }
+}
+
+/// Release a deleted Service's addresses and ports.
+pub fn after_delete(scope: &Scope<'_>, obj: &Value) {
+    if !is_service(scope) {
+        return;
+    }
+    for ip in obj.pointer("/spec/clusterIPs").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(ip) = ip.as_str() {
+            scope.app.cluster_ips.release(ip);
+        }
+    }
+    for p in obj.pointer("/spec/ports").and_then(Value::as_array).into_iter().flatten() {
+        if let Some(np) = p.get("nodePort").and_then(Value::as_i64) {
+            scope.app.node_ports.release(np);
+        }
+    }
+}
+
+/// Answer a create-only review object.
+pub fn virtual_create(req: &Request<'_>, scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+    let user = req.user;
+    let user_info = json!({"username": user.name, "uid": user.uid, "groups": user.groups});
+    let status = match scope.rt.plural {
+        "selfsubjectreviews" => json!({"userInfo": user_info}),
+        "tokenreviews" => {
+            let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
+            match scope.app.authenticator.tokens.lookup(token) {
+                Some(u) => {
+                    let u = u.clone().with_authenticated_group();
+                    json!({"authenticated": true, "user": {"username": u.name, "uid": u.uid, "groups": u.groups}})
+                }
+                None => json!({"authenticated": false}),
+            }
+        }
+        "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {
+            json!({"allowed": true, "reason": "kapi authorizes with AlwaysAllow"})
+        }
+        "selfsubjectrulesreviews" => json!({
+            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
+            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
+            "incomplete": false,
+        }),
+        other => {
+            return Err(ApiError::MethodNotAllowed(format!("creating {other} is not supported yet")));
+        }
+    };
+    obj["status"] = status;
+    if obj.get("metadata").is_none() {
+        obj["metadata"] = json!({"creationTimestamp": null});
+    }
+    Ok(obj)
+}

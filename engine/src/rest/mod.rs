@@ -1,0 +1,142 @@
+//! The generic REST verbs. Every resource is served by this one code path, driven by its
+//! registry entry and strategy: there is no per-resource handler.
+//!
+//! Files: `scope` (what a request addresses), `object` (stored bytes <-> objects, metadata
+//! stamping), `get`, `list`, `watch`, `create`, `update` (also status and patch),
+//! `patch` (merge and JSON patch documents), `delete` (graceful deletion, finalizers,
+//! collections), `fields` (field selector values), `table` (Table rendering),
+//! `hooks` (per-resource side effects such as Service IP allocation).
+
+mod create;
+mod delete;
+pub mod fields;
+mod get;
+pub(crate) mod hooks;
+mod list;
+pub(crate) mod object;
+mod patch;
+mod scope;
+mod table;
+mod update;
+mod watch;
+
+use crate::app::App;
+use crate::auth::UserInfo;
+use crate::body::Response;
+use crate::negotiation::{self, Output};
+use crate::request::RequestInfo;
+use crate::status::ApiError;
+use bytes::Bytes;
+pub use scope::Scope;
+
+/// Everything the REST layer needs from one request.
+pub struct Request<'a> {
+    pub app: &'a App,
+    pub info: &'a RequestInfo,
+    pub headers: &'a http::HeaderMap,
+    pub body: Bytes,
+    pub user: &'a UserInfo,
+}
+
+impl Request<'_> {
+    pub fn header(&self, name: http::header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Serve a resource request; errors become Status responses.
+pub async fn handle(req: Request<'_>) -> Response {
+    let table_ok = matches!(req.info.verb.as_str(), "get" | "list" | "watch");
+    let output = match negotiation::negotiate(req.header(http::header::ACCEPT), table_ok) {
+        Ok(o) => o,
+        Err(e) => return negotiation::error_response(&e, Output::Json),
+    };
+    match dispatch(&req, output).await {
+        Ok(resp) => resp,
+        Err(e) => negotiation::error_response(&e, output),
+    }
+}
+
+async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiError> {
+    let scope = Scope::resolve(req, output)?;
+    if let Some(sub) = req.info.subresource.as_deref() {
+        return subresource(req, &scope, sub).await;
+    }
+    match req.info.verb.as_str() {
+        "get" => get::get(&scope).await,
+        "list" => list::list(&scope).await,
+        "watch" => watch::watch(&scope).await,
+        "create" => create::create(req, &scope).await,
+        "update" => update::update(req, &scope, update::Target::Main).await,
+        "patch" => update::patch(req, &scope, update::Target::Main).await,
+        "delete" => delete::delete(req, &scope).await,
+        "deletecollection" => delete::delete_collection(req, &scope).await,
+        _ => Err(scope.method_not_allowed()),
+    }
+}
+
+fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, ApiError> {
+    let rt = app.registry.get(&info.group, &info.version, &info.resource).ok_or_else(|| {
+        ApiError::Internal(format!("unknown resource {}/{}/{}", info.group, info.version, info.resource))
+    })?;
+    Ok(Scope { app, info, rt, namespace: info.namespace.clone(), name: info.name.clone(), output: Output::Json, pretty: false })
+}
+
+fn internal_info(verb: &str, group: &str, version: &str, plural: &str, ns: Option<&str>, name: Option<&str>) -> RequestInfo {
+    RequestInfo {
+        is_resource: true,
+        verb: verb.into(),
+        group: group.into(),
+        version: version.into(),
+        resource: plural.into(),
+        namespace: ns.map(String::from),
+        name: name.map(String::from),
+        ..Default::default()
+    }
+}
+
+/// Create an object on the server's own behalf (bootstrap), through the client path.
+pub async fn create_internal(
+    app: &App,
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: Option<&str>,
+    obj: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let info = internal_info("create", group, version, plural, ns, None);
+    let scope = internal_scope(app, &info)?;
+    create::create_object(&scope, obj).await
+}
+
+/// Delete an object on the server's own behalf (namespace controller), immediately
+/// (grace period 0) unless finalizers hold it.
+pub async fn delete_internal(
+    app: &App,
+    rt: &'static kapi_codec::ResourceType,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<serde_json::Value, ApiError> {
+    let info = internal_info("delete", rt.group, rt.version, rt.plural, ns, Some(name));
+    let scope = internal_scope(app, &info)?;
+    let opts = delete::DeleteOptions { grace: Some(0), ..Default::default() };
+    delete::delete_one(&scope, name, &opts).await
+}
+
+async fn subresource(req: &Request<'_>, scope: &Scope<'_>, sub: &str) -> Result<Response, ApiError> {
+    match (sub, req.info.verb.as_str()) {
+        ("status", "get") => get::get(scope).await,
+        ("status", "update") => update::update(req, scope, update::Target::Status).await,
+        ("status", "patch") => update::patch(req, scope, update::Target::Status).await,
+        ("finalize", "update") if scope.rt.plural == "namespaces" => {
+            update::update(req, scope, update::Target::Finalize).await
+        }
+        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => Err(ApiError::BadRequest(format!(
+            "the {sub} subresource needs a kubelet to talk to, and kapi runs none"
+        ))),
+        _ => Err(ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({}/{sub}) yet",
+            scope.rt.plural
+        ))),
+    }
+}

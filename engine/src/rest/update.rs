@@ -1,0 +1,225 @@
+//! UPDATE and PATCH of a resource, its status subresource and namespaces' finalize
+//! subresource, through one optimistic-concurrency loop (`guaranteed_update`): read,
+//! compute the new object, carry over server-owned metadata, validate, write with a
+//! precondition on the read revision; retry on conflict unless the client pinned a
+//! resourceVersion (then 409). A no-op update writes nothing.
+
+use super::create::with_warnings;
+use super::object::{self, Decoded};
+use super::patch::{self, PatchType};
+use super::{Request, Scope, hooks};
+use crate::body::Response;
+use crate::negotiation::{self, body_format};
+use crate::status::ApiError;
+use kapi_codec::meta;
+use kapi_codec::validation;
+use kapi_storage::{Precondition, Revision, StorageError};
+use serde_json::{Value, json};
+
+/// Which part of the object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Main,
+    Status,
+    Finalize,
+}
+
+const MAX_ATTEMPTS: usize = 16;
+
+pub async fn update(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
+    let Decoded { obj: new, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
+    check_identity(scope, &new, name)?;
+    let pinned = object::resource_version(&new)?;
+    let out = guaranteed_update(scope, name, pinned, |current| Ok(select(scope, target, new.clone(), current))).await?;
+    Ok(with_warnings(negotiation::respond(200, &out, scope.output, scope.pretty), &warnings))
+}
+
+pub async fn patch(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
+    let body = req.body.clone();
+    let out = guaranteed_update(scope, name, None, |current| {
+        let mut patched = patch::apply(kind, current, &body)?;
+        if meta::meta_str(&patched, "resourceVersion") != meta::meta_str(current, "resourceVersion") {
+            return Err(ApiError::Conflict(scope.target(name), "the object has been modified; please apply your changes to the latest version and try again".into()));
+        }
+        kapi_codec::schema::prune_unknown(scope.rt.schema_name, &mut patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        check_identity(scope, &patched, name)?;
+        Ok(select(scope, target, patched, current))
+    })
+    .await?;
+    Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+}
+
+fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiError> {
+    let body_name = meta::name(obj).unwrap_or("");
+    if body_name != name {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    if scope.rt.namespaced
+        && let Some(ns) = meta::namespace(obj).filter(|ns| !ns.is_empty())
+        && Some(ns) != scope.namespace.as_deref()
+    {
+        return Err(ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
+    }
+    Ok(())
+}
+
+/// The object a write of `target` produces from the client's `new` and the `current` one.
+fn select(scope: &Scope<'_>, target: Target, mut new: Value, current: &Value) -> Value {
+    match target {
+        Target::Main => {
+            if scope.rt.has_status() {
+                copy_field(&mut new, current, "status");
+            }
+            new
+        }
+        Target::Status => {
+            let mut out = current.clone();
+            copy_field(&mut out, &new, "status");
+            out
+        }
+        Target::Finalize => {
+            let mut out = current.clone();
+            let fins = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+            if let Some(spec) = out.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("finalizers".into(), fins);
+            } else if let Some(o) = out.as_object_mut() {
+                o.insert("spec".into(), json!({"finalizers": fins}));
+            }
+            out
+        }
+    }
+}
+
+fn copy_field(to: &mut Value, from: &Value, field: &str) {
+    let Some(o) = to.as_object_mut() else { return };
+    match from.get(field) {
+        Some(v) => {
+            o.insert(field.into(), v.clone());
+        }
+        None => {
+            o.remove(field);
+        }
+    }
+}
+
+/// Read-modify-write with optimistic concurrency. `pinned` is the client's
+/// resourceVersion precondition.
+pub async fn guaranteed_update<F>(scope: &Scope<'_>, name: &str, pinned: Option<Revision>, mutate: F) -> Result<Value, ApiError>
+where
+    F: Fn(&Value) -> Result<Value, ApiError>,
+{
+    let key = scope.key(name);
+    let target = scope.target(name);
+    for _ in 0..MAX_ATTEMPTS {
+        let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
+        let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
+        if pinned.is_some_and(|rv| rv != kv.mod_revision) {
+            return Err(ApiError::from_storage(StorageError::Conflict { key, expected: pinned.unwrap_or(0), current: kv.mod_revision }, &target));
+        }
+        let current = object::from_stored(scope.rt, &kv)?;
+        let mut new = mutate(&current)?;
+        finish(scope, &mut new, &current)?;
+        if new == current {
+            return Ok(current);
+        }
+        if scope.dry_run()? {
+            return Ok(new);
+        }
+        let precondition = Precondition::ModRevision(kv.mod_revision);
+        let result = if is_finalized(&new) {
+            scope.app.store.delete(&key, precondition).await.map(|kv| (kv, true))
+        } else {
+            scope.app.store.update(&key, object::to_stored(scope.rt, &new), precondition).await.map(|kv| (kv, false))
+        };
+        match result {
+            Ok((kv, deleted)) => {
+                meta::set_meta(&mut new, "resourceVersion", json!(kv.mod_revision.to_string()));
+                if deleted {
+                    hooks::after_delete(scope, &new);
+                }
+                return Ok(new);
+            }
+            Err(StorageError::Conflict { .. }) if pinned.is_none() => continue,
+            Err(e) => return Err(ApiError::from_storage(e, &target)),
+        }
+    }
+    Err(ApiError::Conflict(target, "the object has been modified; please apply your changes to the latest version and try again".into()))
+}
+
+/// A deleting object whose last finalizer is gone is deleted for real.
+fn is_finalized(obj: &Value) -> bool {
+    let deleting = meta::meta_str(obj, "deletionTimestamp").is_some();
+    let fins = meta::metadata(obj).and_then(|m| m.get("finalizers")).and_then(Value::as_array).map_or(0, Vec::len);
+    deleting && fins == 0
+}
+
+/// Carry server-owned metadata over from `current`, default, prepare and validate.
+fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), ApiError> {
+    let name = meta::name(current).unwrap_or("").to_string();
+    let target = scope.target(&name);
+    let cur_uid = meta::meta_str(current, "uid").unwrap_or("");
+    if let Some(uid) = meta::meta_str(new, "uid").filter(|u| !u.is_empty() && *u != cur_uid) {
+        let msg = format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_uid}");
+        return Err(ApiError::Conflict(target, msg));
+    }
+    let deleting = meta::meta_str(current, "deletionTimestamp").is_some();
+    let old_fins = finalizers(current);
+    if deleting && finalizers(new).iter().any(|f| !old_fins.contains(f)) {
+        let e = kapi_codec::FieldError::forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted");
+        return Err(ApiError::Invalid(target, vec![e]));
+    }
+    let strategy = scope.rt.strategy;
+    strategy.default(new);
+    strategy.prepare_update(new, current);
+    carry_metadata(scope, new, current);
+    hooks::before_update(scope, new, current);
+    let mut errors = validation::validate_object_meta(new, scope.rt.namespaced, strategy.name_rule());
+    errors.extend(validation::validate_object_meta_update(new, current));
+    if errors.is_empty() {
+        errors.extend(strategy.validate(new));
+    }
+    if errors.is_empty() {
+        errors.extend(strategy.validate_update(new, current));
+    }
+    if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(target, errors)) }
+}
+
+fn finalizers(obj: &Value) -> Vec<String> {
+    meta::metadata(obj)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default()
+}
+
+fn carry_metadata(scope: &Scope<'_>, new: &mut Value, current: &Value) {
+    let spec_changed = object::spec_part(new) != object::spec_part(current);
+    let cur = meta::metadata(current).cloned().unwrap_or_default();
+    let m = meta::metadata_mut(new);
+    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"] {
+        match cur.get(field) {
+            Some(v) => m.insert(field.into(), v.clone()),
+            None => m.remove(field),
+        };
+    }
+    if scope.rt.namespaced
+        && let Some(ns) = cur.get("namespace")
+    {
+        m.insert("namespace".into(), ns.clone());
+    }
+    if scope.rt.strategy.tracks_generation() {
+        let generation = cur.get("generation").and_then(Value::as_i64).unwrap_or(1);
+        m.insert("generation".into(), json!(if spec_changed { generation + 1 } else { generation }));
+    } else {
+        match cur.get("generation") {
+            Some(v) => m.insert("generation".into(), v.clone()),
+            None => m.remove("generation"),
+        };
+    }
+}

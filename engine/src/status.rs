@@ -1,0 +1,277 @@
+//! The one place where errors become Kubernetes `Status` objects: `ApiError` is the
+//! engine's error enum; storage and codec errors are mapped onto it here (a compacted
+//! revision becomes 410 Gone / Expired), and `ApiError::to_status` renders upstream's
+//! reason, code, message and details.
+
+use kapi_codec::{CodecError, FieldError};
+use kapi_storage::StorageError;
+use serde_json::{Value, json};
+
+/// Which object an error is about (for messages and `details`).
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub group: String,
+    /// Plural resource (`pods`) — upstream's `details.kind` for most errors.
+    pub resource: String,
+    /// Kind (`Pod`) — used by `Invalid`.
+    pub kind: String,
+    pub name: String,
+}
+
+impl Target {
+    fn qualified_resource(&self) -> String {
+        if self.group.is_empty() {
+            self.resource.clone()
+        } else {
+            format!("{}.{}", self.resource, self.group)
+        }
+    }
+
+    fn qualified_kind(&self) -> String {
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}.{}", self.kind, self.group)
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("not found")]
+    NotFound(Target),
+    #[error("already exists")]
+    AlreadyExists(Target),
+    #[error("conflict: {1}")]
+    Conflict(Target, String),
+    #[error("invalid")]
+    Invalid(Target, Vec<FieldError>),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    NotAcceptable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    RequestEntityTooLarge(String),
+    /// 410: a compacted revision or an expired continue token.
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    TooManyRequests(String),
+    #[error("{0}")]
+    Timeout(String),
+    #[error("{0}")]
+    ServiceUnavailable(String),
+    #[error("{0}")]
+    Internal(String),
+    /// Namespace lifecycle and similar admission refusals (403 Forbidden with a reason).
+    #[error("{1}")]
+    ForbiddenTarget(Target, String),
+    /// NotFound with a message of its own (e.g. a missing namespace on create).
+    #[error("{1}")]
+    NotFoundMessage(Target, String),
+}
+
+impl ApiError {
+    /// Map a storage error about `target`.
+    pub fn from_storage(e: StorageError, target: &Target) -> ApiError {
+        match e {
+            StorageError::AlreadyExists { .. } => ApiError::AlreadyExists(target.clone()),
+            StorageError::NotFound { .. } => ApiError::NotFound(target.clone()),
+            StorageError::Conflict { .. } => ApiError::Conflict(
+                target.clone(),
+                "the object has been modified; please apply your changes to the latest version and try again".into(),
+            ),
+            StorageError::Compacted { requested, compacted } => {
+                ApiError::Gone(format!("too old resource version: {requested} ({compacted})"))
+            }
+            StorageError::FutureRevision { requested, current } => ApiError::Timeout(format!(
+                "Too large resource version: {requested}, current: {current}"
+            )),
+            StorageError::WatcherTooSlow => ApiError::Gone("watch closed: client too slow".into()),
+            StorageError::Closed => ApiError::ServiceUnavailable("apiserver is shutting down".into()),
+            StorageError::Unavailable(m) => ApiError::ServiceUnavailable(m),
+            StorageError::Io(m) => ApiError::Internal(m),
+        }
+    }
+
+    /// Map a codec error about `target`.
+    pub fn from_codec(e: CodecError, target: &Target) -> ApiError {
+        match e {
+            CodecError::Invalid(causes) => ApiError::Invalid(target.clone(), causes),
+            other => ApiError::BadRequest(other.to_string()),
+        }
+    }
+
+    pub fn code(&self) -> u16 {
+        match self {
+            Self::BadRequest(_) => 400,
+            Self::Unauthorized(_) => 401,
+            Self::Forbidden(_) | Self::ForbiddenTarget(..) => 403,
+            Self::NotFound(_) | Self::NotFoundMessage(..) => 404,
+            Self::MethodNotAllowed(_) => 405,
+            Self::NotAcceptable(_) => 406,
+            Self::AlreadyExists(_) | Self::Conflict(..) => 409,
+            Self::Gone(_) => 410,
+            Self::RequestEntityTooLarge(_) => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::Invalid(..) => 422,
+            Self::TooManyRequests(_) => 429,
+            Self::Internal(_) => 500,
+            Self::ServiceUnavailable(_) => 503,
+            Self::Timeout(_) => 504,
+        }
+    }
+
+    fn reason(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "BadRequest",
+            Self::Unauthorized(_) => "Unauthorized",
+            Self::Forbidden(_) | Self::ForbiddenTarget(..) => "Forbidden",
+            Self::NotFound(_) | Self::NotFoundMessage(..) => "NotFound",
+            Self::MethodNotAllowed(_) => "MethodNotAllowed",
+            Self::NotAcceptable(_) => "NotAcceptable",
+            Self::AlreadyExists(_) => "AlreadyExists",
+            Self::Conflict(..) => "Conflict",
+            Self::Gone(_) => "Expired",
+            Self::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
+            Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            Self::Invalid(..) => "Invalid",
+            Self::TooManyRequests(_) => "TooManyRequests",
+            Self::Internal(_) => "InternalError",
+            Self::ServiceUnavailable(_) => "ServiceUnavailable",
+            Self::Timeout(_) => "Timeout",
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            Self::NotFound(t) => format!("{} \"{}\" not found", t.qualified_resource(), t.name),
+            Self::AlreadyExists(t) => {
+                format!("{} \"{}\" already exists", t.qualified_resource(), t.name)
+            }
+            Self::Conflict(t, why) => format!(
+                "Operation cannot be fulfilled on {} \"{}\": {why}",
+                t.qualified_resource(),
+                t.name
+            ),
+            Self::Invalid(t, causes) => {
+                let list: Vec<&str> = causes.iter().map(|c| c.message.as_str()).collect();
+                let joined = if list.len() == 1 {
+                    list[0].to_string()
+                } else {
+                    format!("[{}]", list.join(", "))
+                };
+                format!("{} \"{}\" is invalid: {joined}", t.qualified_kind(), t.name)
+            }
+            Self::ForbiddenTarget(t, why) => {
+                format!("{} \"{}\" is forbidden: {why}", t.qualified_resource(), t.name)
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> Option<Value> {
+        let base = |t: &Target, kind: &str| {
+            let mut d = json!({"name": t.name, "kind": kind});
+            if !t.group.is_empty() {
+                d["group"] = json!(t.group);
+            }
+            d
+        };
+        match self {
+            Self::NotFound(t)
+            | Self::AlreadyExists(t)
+            | Self::Conflict(t, _)
+            | Self::ForbiddenTarget(t, _)
+            | Self::NotFoundMessage(t, _) => {
+                if t.name.is_empty() && t.resource.is_empty() { Some(json!({})) } else { Some(base(t, &t.resource)) }
+            }
+            Self::Invalid(t, causes) => {
+                let mut d = base(t, &t.kind);
+                d["causes"] = causes
+                    .iter()
+                    .map(|c| json!({"reason": c.kind.reason(), "message": c.message, "field": c.field}))
+                    .collect();
+                Some(d)
+            }
+            Self::Timeout(_) | Self::TooManyRequests(_) => Some(json!({"retryAfterSeconds": 1})),
+            _ => None,
+        }
+    }
+
+    /// The `Status` object.
+    pub fn to_status(&self) -> Value {
+        let mut s = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message(),
+            "reason": self.reason(),
+            "code": self.code(),
+        });
+        if let Some(d) = self.details() {
+            s["details"] = d;
+        }
+        s
+    }
+}
+
+/// A `Status` of success (delete of a collection, some deletes).
+pub fn success(details: Option<Value>) -> Value {
+    let mut s = json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"});
+    if let Some(d) = details {
+        s["details"] = d;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str) -> Target {
+        Target { group: "".into(), resource: "pods".into(), kind: "Pod".into(), name: name.into() }
+    }
+
+    #[test]
+    fn not_found_matches_upstream_shape() {
+        let s = ApiError::NotFound(pod("web")).to_status();
+        assert_eq!(s["code"], 404);
+        assert_eq!(s["reason"], "NotFound");
+        assert_eq!(s["message"], "pods \"web\" not found");
+        assert_eq!(s["details"], json!({"name": "web", "kind": "pods"}));
+    }
+
+    #[test]
+    fn group_qualified_conflict() {
+        let t = Target { group: "apps".into(), resource: "deployments".into(), kind: "Deployment".into(), name: "d".into() };
+        let s = ApiError::Conflict(t, "x".into()).to_status();
+        assert_eq!(s["message"], "Operation cannot be fulfilled on deployments.apps \"d\": x");
+        assert_eq!(s["details"]["group"], "apps");
+    }
+
+    #[test]
+    fn compaction_is_410_expired() {
+        let e = ApiError::from_storage(StorageError::Compacted { requested: 3, compacted: 9 }, &pod("p"));
+        let s = e.to_status();
+        assert_eq!((s["code"].as_u64(), s["reason"].as_str()), (Some(410), Some("Expired")));
+    }
+
+    #[test]
+    fn invalid_lists_causes() {
+        let causes = vec![FieldError::required("spec.containers", "")];
+        let s = ApiError::Invalid(pod("p"), causes).to_status();
+        assert_eq!(s["code"], 422);
+        assert_eq!(s["message"], "Pod \"p\" is invalid: spec.containers: Required value");
+        assert_eq!(s["details"]["causes"][0]["reason"], "FieldValueRequired");
+    }
+}

@@ -1,0 +1,1 @@
+//! kapi-perf: the load and research toolkit (see issue: kapi-perf).
