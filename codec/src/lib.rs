@@ -1,0 +1,33 @@
+//! kapi-codec: the object model every other layer builds on.
+//!
+//! Objects are schema-driven JSON trees (`serde_json::Value`); one registry of resource
+//! types (built from `k8s-openapi`'s v1.35 types) drives routing, discovery, OpenAPI,
+//! validation, defaulting, field selectors and storage keys. Nothing here touches the
+//! network or the store.
+//!
+//! Table of contents:
+//! - [`registry`]: every built-in group/version/resource with its facts and strategy.
+//! - [`schema`]: compact structural schemas derived from the OpenAPI definitions; unknown
+//!   field detection and type checks (fieldValidation Ignore/Warn/Strict).
+//! - [`openapi`]: OpenAPI v2 and v3 documents generated from the registry.
+//! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
+//! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
+//! - [`selector`]: label and field selector parsing and matching.
+//! - [`format`]: JSON and YAML decoding and encoding.
+//! - [`meta`]: helpers over `metadata` of a JSON object.
+//! - [`error`]: the crate's error type.
+
+pub mod convert;
+pub mod error;
+pub mod format;
+pub mod meta;
+pub mod openapi;
+pub mod registry;
+mod registry_table;
+pub mod schema;
+pub mod selector;
+pub mod strategy;
+pub mod validation;
+
+pub use error::{CodecError, FieldError, FieldErrorType};
+pub use registry::{Registry, ResourceType};

@@ -1,0 +1,78 @@
+//! Per-type behaviour, as upstream's registry strategies: defaulting, create/update
+//! preparation (the spec/status split), validation and selectable fields.
+//!
+//! The engine applies them in this order on a write: decode -> `default` ->
+//! `prepare_create`/`prepare_update` -> generic metadata validation (engine) ->
+//! `validate`/`validate_update`. Strategies are pure functions of the objects.
+
+use crate::error::FieldError;
+use serde_json::Value;
+
+/// Which name format a resource's `metadata.name` must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameRule {
+    /// DNS-1123 subdomain (most types).
+    Subdomain,
+    /// DNS-1123 label (namespaces, services, ...).
+    Label,
+    /// Any name that is a valid path segment (RBAC roles and bindings, ...).
+    PathSegment,
+}
+
+/// Per-type hooks. Every method has a neutral default so a type only writes what
+/// differs from the generic behaviour.
+pub trait Strategy: Send + Sync {
+    /// Name format of `metadata.name`.
+    fn name_rule(&self) -> NameRule {
+        NameRule::Subdomain
+    }
+
+    /// Whether `metadata.generation` is maintained (1 on create, +1 on spec change).
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+
+    /// Fill upstream's defaults (SetDefaults_*) into a decoded object, in place.
+    fn default(&self, _obj: &mut Value) {}
+
+    /// PrepareForCreate: e.g. reset status the client must not set.
+    fn prepare_create(&self, _obj: &mut Value) {}
+
+    /// PrepareForUpdate of the main resource: e.g. keep the old status.
+    /// The engine has already copied `status` from `old` when the type has a status
+    /// subresource; this is for anything beyond that.
+    fn prepare_update(&self, _new: &mut Value, _old: &Value) {}
+
+    /// Type-specific validation of a new object (metadata is validated by the engine).
+    fn validate(&self, _obj: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Type-specific validation of an update (immutable fields and the like), after
+    /// `validate` passed on `new`.
+    fn validate_update(&self, _new: &Value, _old: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Extra selectable fields beyond `metadata.name` and `metadata.namespace`.
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The value of a selectable field (one of `selectable_fields`) as upstream's
+    /// field set renders it (booleans as "true"/"false", missing as "").
+    fn field_value(&self, _obj: &Value, _field: &str) -> Option<String> {
+        None
+    }
+}
+
+/// The strategy of types with no special behaviour.
+#[derive(Debug, Default)]
+pub struct Generic;
+
+impl Strategy for Generic {}
+
+/// The strategy of a built-in resource.
+pub fn for_resource(_group: &str, _plural: &str) -> &'static dyn Strategy {
+    &Generic
+}

@@ -1,0 +1,108 @@
+//! Process lifecycle: open the store, load credentials, bootstrap the objects the
+//! apiserver owns, start one worker (monoio runtime) per core, wait for SIGTERM/SIGINT,
+//! then shut down gracefully: stop accepting, let in-flight requests finish, end watches,
+//! flush and close the store.
+
+mod conn;
+pub use conn::ConnInfo;
+mod tls;
+mod worker;
+
+use crate::app::App;
+use crate::auth::{AlwaysAllow, Authenticator, UserInfo, token_file::TokenFile};
+use crate::config::Options;
+use crate::pki::Pki;
+use kapi_storage::Store;
+use kapi_storage::embedded::{EmbeddedOptions, EmbeddedStore};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Run the API server until a termination signal; returns after a graceful shutdown.
+pub fn run(options: Options) -> Result<(), String> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&options.data_dir)
+        .map_err(|e| format!("creating {}: {e}", options.data_dir.display()))?;
+    let store = open_store(&options)?;
+    let (shutdown_tx, shutdown_rx) = flume::bounded::<()>(1);
+    let authenticator = authenticator(&options)?;
+    let app = Arc::new(App::new(options.clone(), store.clone(), authenticator, Box::new(AlwaysAllow), shutdown_rx)?);
+    let pki = Pki::load_or_create(&options.data_dir, options.bind_address, app.cluster_ips.first().into())
+        .map_err(|e| e.to_string())?;
+    let app = Arc::new(with_admin_token(app, &pki)?);
+    futures_executor::block_on(crate::controllers::bootstrap::run(&app))?;
+    let controller = crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
+    let tls = tls::server_config(&pki)?;
+    let workers = worker::start(app.clone(), tls, worker_count(&options))?;
+    announce(&options, &pki, started)?;
+    let signal = wait_for_signal()?;
+    tracing::info!("received {signal}, shutting down");
+    app.begin_shutdown();
+    drop(shutdown_tx);
+    worker::join(workers, Duration::from_secs(options.shutdown_grace_seconds));
+    let _ = controller.join();
+    futures_executor::block_on(store.close()).map_err(|e| e.to_string())?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}
+
+fn open_store(options: &Options) -> Result<Arc<dyn Store>, String> {
+    let opts = EmbeddedOptions { fsync: !options.unsafe_no_fsync, ..Default::default() };
+    let store = EmbeddedStore::open(&options.data_dir.join("store"), opts).map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+fn authenticator(options: &Options) -> Result<Authenticator, String> {
+    let tokens = match &options.token_auth_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            TokenFile::parse(&text)?
+        }
+        None => TokenFile::default(),
+    };
+    Ok(Authenticator { tokens })
+}
+
+/// The admin bearer token is accepted alongside the token file.
+fn with_admin_token(app: Arc<App>, pki: &Pki) -> Result<App, String> {
+    let mut app = Arc::try_unwrap(app).map_err(|_| "app still shared".to_string())?;
+    let admin = UserInfo {
+        name: "kubernetes-admin".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into()],
+    };
+    app.authenticator.tokens.insert(pki.admin_token.clone(), admin);
+    Ok(app)
+}
+
+fn worker_count(options: &Options) -> usize {
+    if options.workers > 0 {
+        return options.workers;
+    }
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+fn announce(options: &Options, pki: &Pki, started: Instant) -> Result<(), String> {
+    let host = match options.bind_address {
+        ip if ip.is_unspecified() => "127.0.0.1".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let url = format!("https://{host}:{}", options.secure_port);
+    let kubeconfig = options.data_dir.join("admin.kubeconfig");
+    pki.write_admin_kubeconfig(&kubeconfig, &url).map_err(|e| e.to_string())?;
+    let abs = std::fs::canonicalize(&kubeconfig).unwrap_or(kubeconfig);
+    println!("kapi is serving on {url} (ready in {} ms)", started.elapsed().as_millis());
+    println!("admin kubeconfig: {}", abs.display());
+    println!("try: kubectl --kubeconfig {} get namespaces", abs.display());
+    println!("ready");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    Ok(())
+}
+
+fn wait_for_signal() -> Result<&'static str, String> {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
+    let sig = signals.forever().next().unwrap_or(SIGTERM);
+    Ok(if sig == SIGINT { "SIGINT" } else { "SIGTERM" })
+}

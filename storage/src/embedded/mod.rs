@@ -1,0 +1,265 @@
+//! The embedded MVCC store: the default backend, zero configuration.
+//!
+//! - [`index`]: in-memory MVCC index (every key's versions since compaction);
+//! - [`wal`]: checksummed write-ahead log segments;
+//! - [`committer`]: the group-commit thread (many writes, one fsync; acknowledged only
+//!   once durable, visible only once acknowledged-able);
+//! - [`snapshot`]: atomic snapshots that bound recovery time and WAL size;
+//! - [`watch`]: the event log and the watchers.
+//!
+//! Reads are served from the index under a read lock and never wait for the disk.
+//! Recovery = newest complete snapshot + replay of later WAL records (a torn tail of the
+//! newest segment is cut). Each open starts a fresh WAL segment.
+
+mod committer;
+mod index;
+mod snapshot;
+mod watch;
+pub mod wal;
+
+use crate::error::StorageError;
+use crate::store::{KeyValue, Precondition, RangeResult, Revision, Store, Watch};
+use bytes::Bytes;
+use committer::{Committer, Msg, Op};
+use futures_channel::oneshot;
+use futures_util::future::BoxFuture;
+use parking_lot::{Mutex, RwLock};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// Largest key and value the store accepts.
+pub const MAX_KEY_BYTES: usize = 8 << 10;
+pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// fsync the WAL before acknowledging (turn off only for tests and benchmarks).
+    pub fsync: bool,
+    /// Take a snapshot (and start a new WAL segment) when the segment exceeds this.
+    pub snapshot_after_bytes: u64,
+    /// Undelivered events a watcher may have before it is closed as too slow.
+    pub watch_buffer: usize,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        Self { fsync: true, snapshot_after_bytes: 64 << 20, watch_buffer: 10_000 }
+    }
+}
+
+/// State shared by readers and the committer.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    index: RwLock<index::Index>,
+    hub: Mutex<watch::Hub>,
+    /// Committed batches (each one fsync), for tests and metrics.
+    batches: AtomicU64,
+}
+
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    tx: flume::Sender<Msg>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for EmbeddedStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedStore").finish_non_exhaustive()
+    }
+}
+
+fn ready<T: Send + 'static>(v: T) -> BoxFuture<'static, T> {
+    Box::pin(futures_util::future::ready(v))
+}
+
+impl EmbeddedStore {
+    /// Open (or create) the store in `dir`, recovering its state.
+    pub fn open(dir: &Path, opts: EmbeddedOptions) -> Result<Arc<EmbeddedStore>, StorageError> {
+        std::fs::create_dir_all(dir)?;
+        let mut idx = index::Index::default();
+        let mut hub = watch::Hub::new(opts.watch_buffer);
+        recover(dir, &mut idx, &mut hub)?;
+        let next_seq = wal::segments(dir)?.last().map_or(1, |s| s + 1);
+        let writer = wal::Writer::open(dir, next_seq, opts.fsync)?;
+        let shared = Arc::new(Shared { index: RwLock::new(idx), hub: Mutex::new(hub), batches: AtomicU64::new(0) });
+        let (tx, rx) = flume::unbounded();
+        let committer = Committer {
+            shared: shared.clone(),
+            writer,
+            dir: dir.to_path_buf(),
+            fsync: opts.fsync,
+            snapshot_after_bytes: opts.snapshot_after_bytes,
+        };
+        let thread = std::thread::Builder::new().name("kapi-store-commit".into()).spawn(move || committer.run(rx))?;
+        Ok(Arc::new(EmbeddedStore { shared, tx, thread: Mutex::new(Some(thread)), closed: AtomicBool::new(false) }))
+    }
+
+    /// Batches committed so far (each is one WAL append and one fsync).
+    pub fn committed_batches(&self) -> u64 {
+        self.shared.batches.load(Ordering::Relaxed)
+    }
+
+    fn submit(&self, op: Op) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+        if self.closed.load(Ordering::Acquire) {
+            return ready(Err(StorageError::Closed));
+        }
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Write(op, reply)).is_err() {
+            return ready(Err(StorageError::Closed));
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(StorageError::Closed)) })
+    }
+
+    fn shutdown(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Msg::Close(done)).is_ok() {
+            let _ = futures_executor_lite(wait);
+        }
+        if let Some(t) = self.thread.lock().take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Block on a oneshot without an executor (the committer answers from its own thread).
+fn futures_executor_lite(rx: oneshot::Receiver<()>) -> Result<(), oneshot::Canceled> {
+    let mut rx = rx;
+    loop {
+        match rx.try_recv() {
+            Ok(Some(())) => return Ok(()),
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn check_sizes(key: &str, value: Option<&Bytes>) -> Result<(), StorageError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StorageError::Io(format!("key too large: {} bytes", key.len())));
+    }
+    if let Some(v) = value.filter(|v| v.len() > MAX_VALUE_BYTES) {
+        return Err(StorageError::Io(format!("value too large: {} bytes", v.len())));
+    }
+    Ok(())
+}
+
+/// Load the newest snapshot and replay the WAL after it into `idx` and `hub`.
+fn recover(dir: &Path, idx: &mut index::Index, hub: &mut watch::Hub) -> Result<(), StorageError> {
+    let mut base = 0;
+    if let Some((records, rev)) = snapshot::load_latest(dir)? {
+        for r in records {
+            committer::apply_record(idx, r);
+        }
+        idx.current = idx.current.max(rev);
+        idx.compact(rev);
+        base = rev;
+    }
+    let segments = wal::segments(dir)?;
+    let last = segments.last().copied();
+    for seq in segments {
+        for record in wal::read_segment(&wal::segment_path(dir, seq), Some(seq) == last)? {
+            if record.revision() <= base && !matches!(record, wal::Record::Compact { .. }) {
+                continue;
+            }
+            let is_compact = matches!(record, wal::Record::Compact { .. });
+            let ev = committer::apply_record(idx, record);
+            if is_compact {
+                hub.compact(idx.compacted);
+            } else {
+                hub.record([ev]);
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Store for EmbeddedStore {
+    fn get(&self, key: &str) -> BoxFuture<'static, Result<Option<KeyValue>, StorageError>> {
+        if self.closed.load(Ordering::Acquire) {
+            return ready(Err(StorageError::Closed));
+        }
+        ready(Ok(self.shared.index.read().latest(key)))
+    }
+
+    fn range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        revision: Option<Revision>,
+    ) -> BoxFuture<'static, Result<RangeResult, StorageError>> {
+        if self.closed.load(Ordering::Acquire) {
+            return ready(Err(StorageError::Closed));
+        }
+        ready(self.shared.index.read().range(prefix, start_after, limit, revision))
+    }
+
+    fn create(&self, key: &str, value: Bytes) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+        if let Err(e) = check_sizes(key, Some(&value)) {
+            return ready(Err(e));
+        }
+        self.submit(Op::Create { key: key.to_string(), value })
+    }
+
+    fn update(&self, key: &str, value: Bytes, precondition: Precondition) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+        if let Err(e) = check_sizes(key, Some(&value)) {
+            return ready(Err(e));
+        }
+        self.submit(Op::Update { key: key.to_string(), value, precondition })
+    }
+
+    fn delete(&self, key: &str, precondition: Precondition) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+        if let Err(e) = check_sizes(key, None) {
+            return ready(Err(e));
+        }
+        self.submit(Op::Delete { key: key.to_string(), precondition })
+    }
+
+    fn watch(&self, prefix: &str, from: Revision) -> Result<Watch, StorageError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StorageError::Closed);
+        }
+        let index = self.shared.index.read();
+        let from = if from == 0 { index.current } else { from };
+        if from > index.current {
+            return Err(StorageError::FutureRevision { requested: from, current: index.current });
+        }
+        let compacted = index.compacted;
+        let mut hub = self.shared.hub.lock();
+        drop(index);
+        hub.register(prefix, from, compacted)
+    }
+
+    fn current_revision(&self) -> Revision {
+        self.shared.index.read().current
+    }
+
+    fn compacted_revision(&self) -> Revision {
+        self.shared.index.read().compacted
+    }
+
+    fn compact(&self, revision: Revision) -> BoxFuture<'static, Result<(), StorageError>> {
+        let fut = self.submit(Op::Compact { revision });
+        Box::pin(async move { fut.await.map(drop) })
+    }
+
+    fn close(&self) -> BoxFuture<'static, Result<(), StorageError>> {
+        self.shutdown();
+        ready(Ok(()))
+    }
+}
+
+impl Drop for EmbeddedStore {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests;

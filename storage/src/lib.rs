@@ -1,0 +1,21 @@
+//! kapi-storage: where objects live.
+//!
+//! One [`Store`] trait, two backends: the embedded MVCC store (default; this crate's
+//! [`embedded`] module) and etcd v3 (a later issue). Values are opaque bytes to the store;
+//! keys are `/registry/...` strings. Every revision is global and strictly increasing;
+//! a write is acknowledged only once it is durable.
+//!
+//! Table of contents:
+//! - [`store`]: the `Store` trait and its value types (`KeyValue`, `Event`, `Watch`).
+//! - [`error`]: `StorageError` (the engine maps it onto Kubernetes `Status`; compaction
+//!   becomes 410 Gone).
+//! - [`embedded`]: the embedded MVCC store (index, write-ahead log, snapshots, compaction).
+//! - [`model`]: a simple BTreeMap MVCC the embedded store is checked against in tests.
+
+pub mod embedded;
+pub mod error;
+pub mod model;
+pub mod store;
+
+pub use error::StorageError;
+pub use store::{Event, EventKind, KeyValue, Precondition, RangeResult, Revision, Store, Watch};
