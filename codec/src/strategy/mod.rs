@@ -72,7 +72,36 @@ pub struct Generic;
 
 impl Strategy for Generic {}
 
+mod core;
+mod pods;
+mod util;
+mod workloads;
+
 /// The strategy of a built-in resource.
-pub fn for_resource(_group: &str, _plural: &str) -> &'static dyn Strategy {
-    &Generic
+pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
+    match (group, plural) {
+        ("", "pods") => &pods::Pods,
+        ("", "namespaces") => &core::Namespaces,
+        ("", "nodes") => &core::Nodes,
+        ("", "services") => &core::Services,
+        ("", "secrets") => &core::Secrets,
+        ("", "configmaps") => &core::ConfigMaps,
+        ("", "events") => &core::Events,
+        ("", "persistentvolumes") => &core::PersistentVolumes,
+        ("", "persistentvolumeclaims") => &core::PersistentVolumeClaims,
+        ("", "replicationcontrollers") => &workloads::ReplicationControllers,
+        ("apps", "deployments") => &workloads::Deployments,
+        ("apps", "replicasets") => &workloads::ReplicaSets,
+        ("apps", "statefulsets") => &workloads::StatefulSets,
+        ("apps", "daemonsets") => &workloads::DaemonSets,
+        ("batch", "jobs") => &workloads::Jobs,
+        ("batch", "cronjobs") => &workloads::CronJobs,
+        ("rbac.authorization.k8s.io", _) => &core::Rbac,
+        ("certificates.k8s.io", "certificatesigningrequests") => &core::Csrs,
+        ("scheduling.k8s.io", "priorityclasses") => &core::PriorityClasses,
+        ("storage.k8s.io", "storageclasses") => &core::StorageClasses,
+        ("apiextensions.k8s.io", _) | ("networking.k8s.io", "networkpolicies" | "ingresses")
+        | ("policy", _) | ("autoscaling", _) | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => &core::Generational,
+        _ => &Generic,
+    }
 }

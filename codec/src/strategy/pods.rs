@@ -1,0 +1,303 @@
+//! Pods: upstream defaults (SetDefaults_PodSpec, containers, probes, volumes, plus what
+//! default admission adds: priority, service account name, default tolerations), status
+//! on create (Pending, QoS class), validation of containers, and the spec fields an
+//! update may change.
+
+use super::Strategy;
+use super::util::{default, each, field_string, obj_at, str_at};
+use crate::error::FieldError;
+use crate::validation::dns1123_label_errors;
+use serde_json::{Map, Value, json};
+
+#[derive(Debug)]
+pub struct Pods;
+
+const PROBES: [&str; 3] = ["livenessProbe", "readinessProbe", "startupProbe"];
+
+fn default_probe(p: &mut Map<String, Value>) {
+    default(p, "timeoutSeconds", json!(1));
+    default(p, "periodSeconds", json!(10));
+    default(p, "successThreshold", json!(1));
+    default(p, "failureThreshold", json!(3));
+    if let Some(h) = p.get_mut("httpGet").and_then(Value::as_object_mut) {
+        default(h, "scheme", json!("HTTP"));
+        default(h, "path", json!("/"));
+    }
+}
+
+fn pull_policy(image: &str) -> &'static str {
+    let last = image.rsplit('/').next().unwrap_or(image);
+    let tag = if last.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
+    match tag {
+        None | Some("latest") => "Always",
+        _ => "IfNotPresent",
+    }
+}
+
+fn default_container(c: &mut Map<String, Value>) {
+    default(c, "terminationMessagePath", json!("/dev/termination-log"));
+    default(c, "terminationMessagePolicy", json!("File"));
+    let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
+    default(c, "imagePullPolicy", json!(pull_policy(&image)));
+    default(c, "resources", json!({}));
+    for p in each(c, "ports") {
+        default(p, "protocol", json!("TCP"));
+    }
+    for probe in PROBES {
+        if let Some(p) = c.get_mut(probe).and_then(Value::as_object_mut) {
+            default_probe(p);
+        }
+    }
+    for e in each(c, "env") {
+        if let Some(f) = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")).and_then(Value::as_object_mut) {
+            default(f, "apiVersion", json!("v1"));
+        }
+    }
+}
+
+fn default_volume(v: &mut Map<String, Value>) {
+    for source in ["secret", "configMap", "downwardAPI", "projected"] {
+        if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
+            default(s, "defaultMode", json!(420));
+        }
+    }
+    if let Some(h) = v.get_mut("hostPath").and_then(Value::as_object_mut) {
+        default(h, "type", json!(""));
+    }
+}
+
+/// Defaults of a pod spec (also used for templates of workloads).
+pub fn default_pod_spec(spec: &mut Map<String, Value>) {
+    default(spec, "dnsPolicy", json!("ClusterFirst"));
+    default(spec, "restartPolicy", json!("Always"));
+    default(spec, "terminationGracePeriodSeconds", json!(30));
+    default(spec, "securityContext", json!({}));
+    default(spec, "schedulerName", json!("default-scheduler"));
+    default(spec, "enableServiceLinks", json!(true));
+    for key in ["containers", "initContainers", "ephemeralContainers"] {
+        for c in each(spec, key) {
+            default_container(c);
+        }
+    }
+    for v in each(spec, "volumes") {
+        default_volume(v);
+    }
+}
+
+/// Defaults of a pod template (`spec.template` of workloads).
+pub fn default_template(obj: &mut Value, path: &[&str]) {
+    let mut full: Vec<&str> = path.to_vec();
+    full.push("spec");
+    if let Some(spec) = obj_at(obj, &full) {
+        default_pod_spec(spec);
+    }
+}
+
+fn qos_class(spec: &Value) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec.get(*k).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let (mut any, mut guaranteed) = (false, true);
+    for c in &containers {
+        let req = c.pointer("/resources/requests").and_then(Value::as_object);
+        let lim = c.pointer("/resources/limits").and_then(Value::as_object);
+        if req.is_some_and(|r| !r.is_empty()) || lim.is_some_and(|l| !l.is_empty()) {
+            any = true;
+        }
+        for res in ["cpu", "memory"] {
+            let l = lim.and_then(|l| l.get(res));
+            let r = req.and_then(|r| r.get(res)).or(l);
+            if l.is_none() || r != l {
+                guaranteed = false;
+            }
+        }
+    }
+    match (any, guaranteed) {
+        (false, _) => "BestEffort",
+        (true, true) => "Guaranteed",
+        _ => "Burstable",
+    }
+}
+
+fn validate_containers(spec: &Value, path: &str, key: &str, required: bool, out: &mut Vec<FieldError>) {
+    let list = spec.get(key).and_then(Value::as_array);
+    if required && list.is_none_or(Vec::is_empty) {
+        out.push(FieldError::required(format!("{path}.{key}"), ""));
+        return;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, c) in list.into_iter().flatten().enumerate() {
+        let at = format!("{path}.{key}[{i}]");
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("");
+        if name.is_empty() {
+            out.push(FieldError::required(format!("{at}.name"), ""));
+        } else {
+            for e in dns1123_label_errors(name) {
+                out.push(FieldError::invalid(format!("{at}.name"), &json!(name), &e));
+            }
+            if !seen.insert(name.to_string()) {
+                out.push(FieldError::duplicate(format!("{at}.name"), &json!(name)));
+            }
+        }
+        if c.get("image").and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
+            out.push(FieldError::required(format!("{at}.image"), ""));
+        }
+    }
+}
+
+/// Validation of a pod spec at `path` (`spec` or `spec.template.spec`).
+pub fn validate_pod_spec(spec: &Value, path: &str, restart: &[&str]) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    validate_containers(spec, path, "containers", true, &mut out);
+    validate_containers(spec, path, "initContainers", false, &mut out);
+    let rp = spec.get("restartPolicy").and_then(Value::as_str).unwrap_or("Always");
+    if !restart.contains(&rp) {
+        out.push(FieldError::not_supported(format!("{path}.restartPolicy"), &json!(rp), restart));
+    }
+    let dns = spec.get("dnsPolicy").and_then(Value::as_str).unwrap_or("ClusterFirst");
+    let dns_ok = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
+    if !dns_ok.contains(&dns) {
+        out.push(FieldError::not_supported(format!("{path}.dnsPolicy"), &json!(dns), &dns_ok));
+    }
+    out
+}
+
+/// The pod spec with every field an update may change blanked out.
+fn frozen_spec(spec: Option<&Value>) -> Value {
+    let mut s = spec.cloned().unwrap_or(Value::Null);
+    if let Some(m) = s.as_object_mut() {
+        for k in ["activeDeadlineSeconds", "tolerations", "terminationGracePeriodSeconds"] {
+            m.remove(k);
+        }
+        for key in ["containers", "initContainers"] {
+            for c in each(m, key) {
+                c.remove("image");
+            }
+        }
+    }
+    s
+}
+
+const UPDATABLE: &str = "`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)";
+
+impl Strategy for Pods {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
+    fn default(&self, obj: &mut Value) {
+        if let Some(spec) = obj_at(obj, &["spec"]) {
+            default_pod_spec(spec);
+        }
+    }
+
+    fn prepare_create(&self, obj: &mut Value) {
+        let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
+        if let Some(spec) = obj_at(obj, &["spec"]) {
+            default(spec, "serviceAccountName", json!("default"));
+            let sa = spec.get("serviceAccountName").cloned().unwrap_or(json!("default"));
+            default(spec, "serviceAccount", sa);
+            if spec.get("priorityClassName").is_none() {
+                default(spec, "priority", json!(0));
+            }
+            default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
+            let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+            if let Some(list) = tolerations.as_array_mut() {
+                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+                    if !list.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(key)) {
+                        list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+                    }
+                }
+            }
+        }
+        if let Some(m) = obj.as_object_mut() {
+            m.insert("status".into(), json!({"phase": "Pending", "qosClass": qos}));
+        }
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        match obj.get("spec") {
+            Some(spec) => validate_pod_spec(spec, "spec", &["Always", "OnFailure", "Never"]),
+            None => vec![FieldError::required("spec.containers", "")],
+        }
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        if frozen_spec(new.get("spec")) == frozen_spec(old.get("spec")) {
+            return Vec::new();
+        }
+        vec![FieldError::forbidden("spec", &format!("pod updates may not change fields other than {UPDATABLE}"))]
+    }
+
+    fn selectable_fields(&self) -> &'static [&'static str] {
+        &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ]
+    }
+
+    fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
+        Some(match field {
+            "spec.hostNetwork" => obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
+            "status.podIPs" => str_at(obj, "/status/podIPs/0/ip").to_string(),
+            other if self.selectable_fields().contains(&other) => {
+                field_string(obj.pointer(&format!("/{}", other.replace('.', "/"))))
+            }
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_defaults_match_upstream() {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "image": "nginx", "ports": [{"containerPort": 80}]}, {"name": "d", "image": "busybox:1.36"}]}});
+        Pods.default(&mut pod);
+        Pods.prepare_create(&mut pod);
+        let s = &pod["spec"];
+        assert_eq!((s["restartPolicy"].as_str(), s["dnsPolicy"].as_str()), (Some("Always"), Some("ClusterFirst")));
+        assert_eq!((s["schedulerName"].as_str(), s["terminationGracePeriodSeconds"].as_i64()), (Some("default-scheduler"), Some(30)));
+        let c = &s["containers"][0];
+        assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(c["terminationMessagePolicy"], "File");
+        assert_eq!(c["imagePullPolicy"], "Always");
+        assert_eq!(c["ports"][0]["protocol"], "TCP");
+        assert_eq!(s["containers"][1]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(pod["status"], json!({"phase": "Pending", "qosClass": "BestEffort"}));
+    }
+
+    #[test]
+    fn qos_classes() {
+        let g = json!({"containers": [{"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]});
+        let b = json!({"containers": [{"resources": {"requests": {"cpu": "1"}}}]});
+        assert_eq!(qos_class(&g), "Guaranteed");
+        assert_eq!(qos_class(&b), "Burstable");
+        assert_eq!(qos_class(&json!({"containers": [{}]})), "BestEffort");
+    }
+
+    #[test]
+    fn invalid_pods_and_immutable_specs() {
+        let errs = Pods.validate(&json!({"spec": {"containers": [{"name": "Bad_Name"}]}}));
+        let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, vec!["spec.containers[0].name", "spec.containers[0].image"]);
+        let old = json!({"spec": {"containers": [{"name": "c", "image": "a"}], "nodeName": ""}});
+        let image = json!({"spec": {"containers": [{"name": "c", "image": "b"}], "nodeName": ""}});
+        let node = json!({"spec": {"containers": [{"name": "c", "image": "a"}], "nodeName": "n1"}});
+        assert!(Pods.validate_update(&image, &old).is_empty());
+        assert_eq!(Pods.validate_update(&node, &old).len(), 1);
+        assert_eq!(Pods.field_value(&node, "spec.nodeName").as_deref(), Some("n1"));
+        assert_eq!(Pods.field_value(&old, "spec.hostNetwork").as_deref(), Some("false"));
+    }
+}
