@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 pub fn storage_type(rt: &ResourceType) -> (&'static str, &'static str) {
     match (rt.group, rt.version, rt.kind) {
         ("events.k8s.io", "v1", "Event") => ("v1", "Event"),
-        ("autoscaling", "v1", "HorizontalPodAutoscaler") => ("autoscaling/v2", "HorizontalPodAutoscaler"),
+        ("autoscaling", "v1", "HorizontalPodAutoscaler") => {
+            ("autoscaling/v2", "HorizontalPodAutoscaler")
+        }
         _ => ("", ""),
     }
 }
@@ -130,6 +132,7 @@ mod tests {
             storage_resource: "",
             schema_name: "",
             strategy: &crate::strategy::Generic,
+            json_schema: |g| g.subschema_for::<String>(),
         }
     }
 

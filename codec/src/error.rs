@@ -67,7 +67,11 @@ impl FieldError {
         Self { kind: FieldErrorType::Invalid, field, message }
     }
 
-    pub fn not_supported(field: impl Into<String>, value: &serde_json::Value, valid: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: &serde_json::Value,
+        valid: &[&str],
+    ) -> Self {
         let field = field.into();
         let list: Vec<String> = valid.iter().map(|v| format!("\"{v}\"")).collect();
         let message = format!(

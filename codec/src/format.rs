@@ -14,8 +14,9 @@ pub enum Format {
 /// upstream's style; duplicate keys in JSON are reported by `strict_issues`.
 pub fn decode(body: &[u8], format: Format) -> Result<Value, CodecError> {
     match format {
-        Format::Json => serde_json::from_slice(body)
-            .map_err(|e| CodecError::Malformed(format!("couldn't get version/kind; json parse error: {e}"))),
+        Format::Json => serde_json::from_slice(body).map_err(|e| {
+            CodecError::Malformed(format!("couldn't get version/kind; json parse error: {e}"))
+        }),
         Format::Yaml => serde_norway::from_slice(body)
             .map_err(|e| CodecError::Malformed(format!("error converting YAML to JSON: {e}"))),
     }

@@ -57,6 +57,9 @@ pub struct ResourceType {
     pub schema_name: &'static str,
     /// Per-type behaviour: defaulting, validation, status split, field selectors.
     pub strategy: &'static dyn Strategy,
+    /// Registers the kind's JSON schema (and everything it references) in a generator;
+    /// returns the `$ref` schema.
+    pub json_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
 }
 
 impl std::fmt::Debug for ResourceType {
@@ -137,9 +140,7 @@ impl Registry {
     }
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types
-            .iter()
-            .find(|t| t.group == group && t.version == version && t.plural == plural)
+        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural)
     }
 
     pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&ResourceType> {

@@ -5,18 +5,23 @@
 
 use crate::registry::{Persistence, ResourceType, Subresource};
 use crate::strategy;
-use k8s_openapi::api as api;
+use k8s_openapi::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
 use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1 as apiregistration;
 use std::any::TypeId;
 
-const ALL_VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const ALL_VERBS: &[&str] =
+    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 const NS_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 const CREATE_ONLY: &[&str] = &["create"];
 const READ_ONLY: &[&str] = &["get", "list"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
-const fn sub(name: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Subresource {
+const fn sub(
+    name: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+) -> Subresource {
     Subresource { name, kind, group: "", version: "", verbs }
 }
 
@@ -44,7 +49,15 @@ struct Facts {
 }
 
 const fn facts(singular: &'static str) -> Facts {
-    Facts { singular, short: &[], categories: &[], verbs: ALL_VERBS, subs: &[], persistence: Persistence::Stored, storage: None }
+    Facts {
+        singular,
+        short: &[],
+        categories: &[],
+        verbs: ALL_VERBS,
+        subs: &[],
+        persistence: Persistence::Stored,
+        storage: None,
+    }
 }
 
 fn leak(s: std::borrow::Cow<'static, str>) -> &'static str {
@@ -59,7 +72,8 @@ where
     T: k8s_openapi::Resource + schemars::JsonSchema + 'static,
     T::Scope: 'static,
 {
-    let namespaced = TypeId::of::<T::Scope>() == TypeId::of::<k8s_openapi::NamespaceResourceScope>();
+    let namespaced =
+        TypeId::of::<T::Scope>() == TypeId::of::<k8s_openapi::NamespaceResourceScope>();
     let list_kind = leak(format!("{}List", T::KIND).into());
     ResourceType {
         group: T::GROUP,
@@ -77,6 +91,7 @@ where
         storage_resource: f.storage.unwrap_or(T::URL_PATH_SEGMENT),
         schema_name: leak(T::schema_name()),
         strategy: strategy::for_resource(T::GROUP, T::URL_PATH_SEGMENT),
+        json_schema: |g| g.subschema_for::<T>(),
     }
 }
 
@@ -107,9 +122,13 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
     use api::core::v1 as core;
     let mut t = vec![
         entry::<core::Binding>(facts!("binding", verbs: CREATE_ONLY, virt: true)),
-        entry::<core::ComponentStatus>(facts!("componentstatus", short: &["cs"], verbs: READ_ONLY, virt: true)),
+        entry::<core::ComponentStatus>(
+            facts!("componentstatus", short: &["cs"], verbs: READ_ONLY, virt: true),
+        ),
         entry::<core::ConfigMap>(facts!("configmap", short: &["cm"])),
-        entry::<core::Endpoints>(facts!("endpoints", short: &["ep"], storage: "services/endpoints")),
+        entry::<core::Endpoints>(
+            facts!("endpoints", short: &["ep"], storage: "services/endpoints"),
+        ),
         entry::<core::Event>(facts!("event", short: &["ev"])),
         entry::<core::LimitRange>(facts!("limitrange", short: &["limits"])),
         entry::<core::Namespace>(facts!("namespace", short: &["ns"], verbs: NS_VERBS,
@@ -117,7 +136,9 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
         entry::<core::Node>(facts!("node", short: &["no"],
             subs: &[sub("proxy", "NodeProxyOptions", &["create", "delete", "get", "patch", "update"]), sub("status", "", STATUS_VERBS)],
             storage: "minions")),
-        entry::<core::PersistentVolumeClaim>(facts!("persistentvolumeclaim", short: &["pvc"], subs: STATUS)),
+        entry::<core::PersistentVolumeClaim>(
+            facts!("persistentvolumeclaim", short: &["pvc"], subs: STATUS),
+        ),
         entry::<core::PersistentVolume>(facts!("persistentvolume", short: &["pv"], subs: STATUS)),
         entry::<core::Pod>(facts!("pod", short: &["po"], cats: ALL, subs: &[
             sub("attach", "PodAttachOptions", &["create", "get"]),
@@ -132,8 +153,10 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
             sub("status", "", STATUS_VERBS),
         ])),
         entry::<core::PodTemplate>(facts!("podtemplate")),
-        entry::<core::ReplicationController>(facts!("replicationcontroller", short: &["rc"], cats: ALL,
-            subs: &[SCALE, sub("status", "", STATUS_VERBS)], storage: "controllers")),
+        entry::<core::ReplicationController>(
+            facts!("replicationcontroller", short: &["rc"], cats: ALL,
+            subs: &[SCALE, sub("status", "", STATUS_VERBS)], storage: "controllers"),
+        ),
         entry::<core::ResourceQuota>(facts!("resourcequota", short: &["quota"], subs: STATUS)),
         entry::<core::Secret>(facts!("secret")),
         entry::<core::ServiceAccount>(facts!("serviceaccount", short: &["sa"],
@@ -141,31 +164,65 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
         entry::<core::Service>(facts!("service", short: &["svc"], cats: ALL,
             subs: &[sub("proxy", "ServiceProxyOptions", &["create", "delete", "get", "patch", "update"]), sub("status", "", STATUS_VERBS)],
             storage: "services/specs")),
-        entry::<apiregistration::APIService>(facts!("apiservice", cats: API_EXT, subs: STATUS, storage: "apiregistration.k8s.io/apiservices")),
+        entry::<apiregistration::APIService>(
+            facts!("apiservice", cats: API_EXT, subs: STATUS, storage: "apiregistration.k8s.io/apiservices"),
+        ),
         entry::<api::apps::v1::ControllerRevision>(facts!("controllerrevision")),
-        entry::<api::apps::v1::DaemonSet>(facts!("daemonset", short: &["ds"], cats: ALL, subs: STATUS)),
-        entry::<api::apps::v1::Deployment>(facts!("deployment", short: &["deploy"], cats: ALL, subs: &[SCALE, sub("status", "", STATUS_VERBS)])),
-        entry::<api::apps::v1::ReplicaSet>(facts!("replicaset", short: &["rs"], cats: ALL, subs: &[SCALE, sub("status", "", STATUS_VERBS)])),
-        entry::<api::apps::v1::StatefulSet>(facts!("statefulset", short: &["sts"], cats: ALL, subs: &[SCALE, sub("status", "", STATUS_VERBS)])),
+        entry::<api::apps::v1::DaemonSet>(
+            facts!("daemonset", short: &["ds"], cats: ALL, subs: STATUS),
+        ),
+        entry::<api::apps::v1::Deployment>(
+            facts!("deployment", short: &["deploy"], cats: ALL, subs: &[SCALE, sub("status", "", STATUS_VERBS)]),
+        ),
+        entry::<api::apps::v1::ReplicaSet>(
+            facts!("replicaset", short: &["rs"], cats: ALL, subs: &[SCALE, sub("status", "", STATUS_VERBS)]),
+        ),
+        entry::<api::apps::v1::StatefulSet>(
+            facts!("statefulset", short: &["sts"], cats: ALL, subs: &[SCALE, sub("status", "", STATUS_VERBS)]),
+        ),
         entry::<api::events::v1::Event>(facts!("event", short: &["ev"])),
-        entry::<api::authentication::v1::SelfSubjectReview>(facts!("selfsubjectreview", verbs: CREATE_ONLY, virt: true)),
-        entry::<api::authentication::v1::TokenReview>(facts!("tokenreview", verbs: CREATE_ONLY, virt: true)),
-        entry::<api::authorization::v1::LocalSubjectAccessReview>(facts!("localsubjectaccessreview", verbs: CREATE_ONLY, virt: true)),
-        entry::<api::authorization::v1::SelfSubjectAccessReview>(facts!("selfsubjectaccessreview", verbs: CREATE_ONLY, virt: true)),
-        entry::<api::authorization::v1::SelfSubjectRulesReview>(facts!("selfsubjectrulesreview", verbs: CREATE_ONLY, virt: true)),
-        entry::<api::authorization::v1::SubjectAccessReview>(facts!("subjectaccessreview", verbs: CREATE_ONLY, virt: true)),
-        entry::<api::autoscaling::v2::HorizontalPodAutoscaler>(facts!("horizontalpodautoscaler", short: &["hpa"], cats: ALL, subs: STATUS)),
-        entry::<api::autoscaling::v1::HorizontalPodAutoscaler>(facts!("horizontalpodautoscaler", short: &["hpa"], cats: ALL, subs: STATUS)),
-        entry::<api::batch::v1::CronJob>(facts!("cronjob", short: &["cj"], cats: ALL, subs: STATUS)),
+        entry::<api::authentication::v1::SelfSubjectReview>(
+            facts!("selfsubjectreview", verbs: CREATE_ONLY, virt: true),
+        ),
+        entry::<api::authentication::v1::TokenReview>(
+            facts!("tokenreview", verbs: CREATE_ONLY, virt: true),
+        ),
+        entry::<api::authorization::v1::LocalSubjectAccessReview>(
+            facts!("localsubjectaccessreview", verbs: CREATE_ONLY, virt: true),
+        ),
+        entry::<api::authorization::v1::SelfSubjectAccessReview>(
+            facts!("selfsubjectaccessreview", verbs: CREATE_ONLY, virt: true),
+        ),
+        entry::<api::authorization::v1::SelfSubjectRulesReview>(
+            facts!("selfsubjectrulesreview", verbs: CREATE_ONLY, virt: true),
+        ),
+        entry::<api::authorization::v1::SubjectAccessReview>(
+            facts!("subjectaccessreview", verbs: CREATE_ONLY, virt: true),
+        ),
+        entry::<api::autoscaling::v2::HorizontalPodAutoscaler>(
+            facts!("horizontalpodautoscaler", short: &["hpa"], cats: ALL, subs: STATUS),
+        ),
+        entry::<api::autoscaling::v1::HorizontalPodAutoscaler>(
+            facts!("horizontalpodautoscaler", short: &["hpa"], cats: ALL, subs: STATUS),
+        ),
+        entry::<api::batch::v1::CronJob>(
+            facts!("cronjob", short: &["cj"], cats: ALL, subs: STATUS),
+        ),
         entry::<api::batch::v1::Job>(facts!("job", cats: ALL, subs: STATUS)),
-        entry::<api::certificates::v1::CertificateSigningRequest>(facts!("certificatesigningrequest", short: &["csr"],
-            subs: &[sub("approval", "", STATUS_VERBS), sub("status", "", STATUS_VERBS)])),
+        entry::<api::certificates::v1::CertificateSigningRequest>(
+            facts!("certificatesigningrequest", short: &["csr"],
+            subs: &[sub("approval", "", STATUS_VERBS), sub("status", "", STATUS_VERBS)]),
+        ),
         entry::<api::networking::v1::IngressClass>(facts!("ingressclass")),
-        entry::<api::networking::v1::Ingress>(facts!("ingress", short: &["ing"], subs: STATUS, storage: "ingress")),
+        entry::<api::networking::v1::Ingress>(
+            facts!("ingress", short: &["ing"], subs: STATUS, storage: "ingress"),
+        ),
         entry::<api::networking::v1::IPAddress>(facts!("ipaddress", short: &["ip"])),
         entry::<api::networking::v1::NetworkPolicy>(facts!("networkpolicy", short: &["netpol"])),
         entry::<api::networking::v1::ServiceCIDR>(facts!("servicecidr", subs: STATUS)),
-        entry::<api::policy::v1::PodDisruptionBudget>(facts!("poddisruptionbudget", short: &["pdb"], subs: STATUS)),
+        entry::<api::policy::v1::PodDisruptionBudget>(
+            facts!("poddisruptionbudget", short: &["pdb"], subs: STATUS),
+        ),
         entry::<api::rbac::v1::ClusterRoleBinding>(facts!("clusterrolebinding")),
         entry::<api::rbac::v1::ClusterRole>(facts!("clusterrole")),
         entry::<api::rbac::v1::RoleBinding>(facts!("rolebinding")),
@@ -175,19 +232,33 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
         entry::<api::storage::v1::CSIStorageCapacity>(facts!("csistoragecapacity")),
         entry::<api::storage::v1::StorageClass>(facts!("storageclass", short: &["sc"])),
         entry::<api::storage::v1::VolumeAttachment>(facts!("volumeattachment", subs: STATUS)),
-        entry::<api::storage::v1::VolumeAttributesClass>(facts!("volumeattributesclass", short: &["vac"])),
-        entry::<api::admissionregistration::v1::MutatingWebhookConfiguration>(facts!("mutatingwebhookconfiguration", cats: API_EXT)),
-        entry::<api::admissionregistration::v1::ValidatingAdmissionPolicy>(facts!("validatingadmissionpolicy", cats: API_EXT, subs: STATUS)),
-        entry::<api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>(facts!("validatingadmissionpolicybinding", cats: API_EXT)),
-        entry::<api::admissionregistration::v1::ValidatingWebhookConfiguration>(facts!("validatingwebhookconfiguration", cats: API_EXT)),
-        entry::<apiextensions::CustomResourceDefinition>(facts!("customresourcedefinition", short: &["crd", "crds"], cats: API_EXT,
-            subs: STATUS, storage: "apiextensions.k8s.io/customresourcedefinitions")),
+        entry::<api::storage::v1::VolumeAttributesClass>(
+            facts!("volumeattributesclass", short: &["vac"]),
+        ),
+        entry::<api::admissionregistration::v1::MutatingWebhookConfiguration>(
+            facts!("mutatingwebhookconfiguration", cats: API_EXT),
+        ),
+        entry::<api::admissionregistration::v1::ValidatingAdmissionPolicy>(
+            facts!("validatingadmissionpolicy", cats: API_EXT, subs: STATUS),
+        ),
+        entry::<api::admissionregistration::v1::ValidatingAdmissionPolicyBinding>(
+            facts!("validatingadmissionpolicybinding", cats: API_EXT),
+        ),
+        entry::<api::admissionregistration::v1::ValidatingWebhookConfiguration>(
+            facts!("validatingwebhookconfiguration", cats: API_EXT),
+        ),
+        entry::<apiextensions::CustomResourceDefinition>(
+            facts!("customresourcedefinition", short: &["crd", "crds"], cats: API_EXT,
+            subs: STATUS, storage: "apiextensions.k8s.io/customresourcedefinitions"),
+        ),
         entry::<api::scheduling::v1::PriorityClass>(facts!("priorityclass", short: &["pc"])),
         entry::<api::coordination::v1::Lease>(facts!("lease")),
         entry::<api::node::v1::RuntimeClass>(facts!("runtimeclass")),
         entry::<api::discovery::v1::EndpointSlice>(facts!("endpointslice")),
         entry::<api::flowcontrol::v1::FlowSchema>(facts!("flowschema", subs: STATUS)),
-        entry::<api::flowcontrol::v1::PriorityLevelConfiguration>(facts!("prioritylevelconfiguration", subs: STATUS)),
+        entry::<api::flowcontrol::v1::PriorityLevelConfiguration>(
+            facts!("prioritylevelconfiguration", subs: STATUS),
+        ),
         entry::<api::resource::v1::DeviceClass>(facts!("deviceclass")),
         entry::<api::resource::v1::ResourceClaimTemplate>(facts!("resourceclaimtemplate")),
         entry::<api::resource::v1::ResourceClaim>(facts!("resourceclaim", subs: STATUS)),

@@ -1,8 +1,15 @@
-//! Structural schemas of the built-in types, derived from `k8s-openapi`'s schemars
-//! output: used to drop unknown fields and to type-check decoded objects.
+//! Structural schemas of the built-in types, derived once from k8s-openapi's schemars
+//! output (OpenAPI definition names, `#/definitions/NAME` references). Used to drop
+//! unknown fields (fieldValidation Ignore/Warn/Strict), to type-check decoded objects,
+//! to map protobuf field names onto JSON names, and to generate OpenAPI documents.
+//!
+//! Upstream tolerance is kept: `null` is accepted anywhere (Go decodes it as the zero
+//! value); `x-kubernetes-preserve-unknown-fields` and free-form objects keep everything.
 
 use crate::error::CodecError;
-use serde_json::Value;
+use crate::registry::Registry;
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
 
 /// The `fieldValidation` query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -13,9 +20,220 @@ pub enum FieldValidation {
     Strict,
 }
 
+/// Every definition reachable from the registry's kinds, by OpenAPI name.
+#[derive(Debug)]
+pub struct Schemas {
+    pub definitions: Map<String, Value>,
+}
+
+/// Extra definitions upstream documents reference (meta types the registry does not list).
+fn extra_definitions(g: &mut schemars::SchemaGenerator) {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
+    g.subschema_for::<meta::Status>();
+    g.subschema_for::<meta::DeleteOptions>();
+    g.subschema_for::<meta::APIResourceList>();
+    g.subschema_for::<meta::APIGroupList>();
+    g.subschema_for::<meta::APIVersions>();
+    g.subschema_for::<k8s_openapi::api::autoscaling::v1::Scale>();
+    g.subschema_for::<k8s_openapi::api::policy::v1::Eviction>();
+    g.subschema_for::<k8s_openapi::api::authentication::v1::TokenRequest>();
+}
+
+/// The schemas of the built-in registry (built on first use).
+pub fn builtin() -> &'static Schemas {
+    static S: OnceLock<Schemas> = OnceLock::new();
+    S.get_or_init(|| {
+        let mut settings = schemars::generate::SchemaSettings::draft07();
+        settings.meta_schema = None;
+        let mut g = schemars::SchemaGenerator::new(settings);
+        for t in Registry::builtin().all() {
+            (t.json_schema)(&mut g);
+        }
+        extra_definitions(&mut g);
+        Schemas { definitions: g.take_definitions(true) }
+    })
+}
+
+const REF_PREFIX: &str = "#/definitions/";
+
+impl Schemas {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.definitions.get(name)
+    }
+
+    /// Follow `$ref` (also inside a single-element `allOf`).
+    pub fn resolve<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        let mut cur = schema;
+        for _ in 0..8 {
+            let next = cur
+                .get("$ref")
+                .or_else(|| cur.get("allOf").and_then(|a| a.get(0)).and_then(|s| s.get("$ref")))
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix(REF_PREFIX))
+                .and_then(|n| self.definitions.get(n));
+            match next {
+                Some(n) => cur = n,
+                None => break,
+            }
+        }
+        cur
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+struct Walk<'s> {
+    schemas: &'s Schemas,
+    unknown: Vec<String>,
+}
+
+fn join(path: &str, key: &str) -> String {
+    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+}
+
+impl Walk<'_> {
+    fn type_error(&self, path: &str, got: &Value, want: &str) -> CodecError {
+        CodecError::Malformed(format!(
+            "json: cannot unmarshal {} into Go struct field {path} of type {want}",
+            type_name(got)
+        ))
+    }
+
+    fn walk(&mut self, schema: &Value, value: &mut Value, path: &str) -> Result<(), CodecError> {
+        let schemas = self.schemas;
+        let schema = schemas.resolve(schema);
+        if value.is_null()
+            || schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
+        {
+            return Ok(());
+        }
+        if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
+            return match value {
+                Value::Number(_) | Value::String(_) => Ok(()),
+                other => Err(self.type_error(path, other, "intstr.IntOrString")),
+            };
+        }
+        let ty = schema
+            .get("type")
+            .and_then(Value::as_str)
+            .unwrap_or(if schema.get("properties").is_some() { "object" } else { "" });
+        match (ty, &mut *value) {
+            ("object", Value::Object(map)) => self.object(schema, map, path),
+            ("array", Value::Array(items)) => {
+                let Some(item_schema) = schema.get("items") else { return Ok(()) };
+                for (i, item) in items.iter_mut().enumerate() {
+                    self.walk(item_schema, item, &format!("{path}[{i}]"))?;
+                }
+                Ok(())
+            }
+            ("string", Value::String(_))
+            | ("boolean", Value::Bool(_))
+            | ("number", Value::Number(_))
+            | ("", _) => Ok(()),
+            ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(()),
+            ("integer", Value::Number(n)) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Ok(()),
+            (want, other) => Err(self.type_error(path, other, want)),
+        }
+    }
+
+    fn object(
+        &mut self,
+        schema: &Value,
+        map: &mut Map<String, Value>,
+        path: &str,
+    ) -> Result<(), CodecError> {
+        let props = schema.get("properties").and_then(Value::as_object);
+        let additional = schema.get("additionalProperties").filter(|a| a.is_object());
+        if props.is_none() && additional.is_none() {
+            return Ok(());
+        }
+        let mut unknown = Vec::new();
+        for (key, v) in map.iter_mut() {
+            let sub = props.and_then(|p| p.get(key)).or(additional);
+            match sub {
+                Some(s) => self.walk(s, v, &join(path, key))?,
+                None => unknown.push(key.clone()),
+            }
+        }
+        for key in unknown {
+            map.remove(&key);
+            self.unknown.push(join(path, &key));
+        }
+        Ok(())
+    }
+}
+
 /// Walk `obj` against the schema named `schema_name` (e.g. `io.k8s.api.core.v1.Pod`),
 /// remove fields the schema does not know and return their paths (`spec.foo`,
 /// `spec.containers[0].bar`). A value of the wrong JSON type is `CodecError::Malformed`.
-pub fn prune_unknown(_schema_name: &str, _obj: &mut Value) -> Result<Vec<String>, CodecError> {
-    Ok(Vec::new())
+/// An unknown schema name prunes nothing.
+pub fn prune_unknown(schema_name: &str, obj: &mut Value) -> Result<Vec<String>, CodecError> {
+    let schemas = builtin();
+    let Some(schema) = schemas.get(schema_name) else { return Ok(Vec::new()) };
+    let mut w = Walk { schemas, unknown: Vec::new() };
+    w.walk(schema, obj, "")?;
+    Ok(w.unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_registry_kind_has_a_definition() {
+        for t in Registry::builtin().all() {
+            assert!(builtin().get(t.schema_name).is_some(), "{}", t.schema_name);
+        }
+    }
+
+    #[test]
+    fn unknown_fields_are_pruned_and_reported() {
+        let mut pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "bogus": 1, "labels": {"a": "b"}},
+            "spec": {"containers": [{"name": "c", "image": "x", "extra": true, "resources": {"limits": {"cpu": "1"}},
+                "ports": [{"containerPort": 80}]}], "nope": {}},
+        });
+        let unknown = prune_unknown("io.k8s.api.core.v1.Pod", &mut pod).unwrap();
+        assert_eq!(unknown, vec!["metadata.bogus", "spec.containers[0].extra", "spec.nope"]);
+        assert!(pod["spec"].get("nope").is_none());
+        assert_eq!(pod["spec"]["containers"][0]["resources"]["limits"]["cpu"], "1");
+    }
+
+    #[test]
+    fn int_or_string_and_free_form_values_are_kept() {
+        let mut svc = json!({"spec": {"ports": [{"port": 80, "targetPort": "http"}, {"port": 81, "targetPort": 8081}]}});
+        assert!(prune_unknown("io.k8s.api.core.v1.Service", &mut svc).unwrap().is_empty());
+        let mut crd = json!({"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object",
+            "properties": {"spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}}}]}});
+        let unknown = prune_unknown(
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
+            &mut crd,
+        )
+        .unwrap();
+        assert!(unknown.is_empty(), "{unknown:?}");
+        let mut rev = json!({"data": {"anything": {"goes": 1}}, "revision": 1});
+        assert!(
+            prune_unknown("io.k8s.api.apps.v1.ControllerRevision", &mut rev).unwrap().is_empty()
+        );
+    }
+
+    #[test]
+    fn wrong_types_are_rejected() {
+        let mut d = json!({"spec": {"replicas": "three"}});
+        let e = prune_unknown("io.k8s.api.apps.v1.Deployment", &mut d).unwrap_err();
+        assert!(e.to_string().contains("cannot unmarshal string"), "{e}");
+        let mut nulls = json!({"spec": {"replicas": null}, "metadata": null});
+        assert!(prune_unknown("io.k8s.api.apps.v1.Deployment", &mut nulls).is_ok());
+    }
 }

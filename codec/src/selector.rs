@@ -61,7 +61,9 @@ fn split_top(s: &str) -> Result<Vec<&str>, CodecError> {
             ')' => {
                 depth -= 1;
                 if depth < 0 {
-                    return Err(bad(format!("unable to parse requirement: found ')', expected: '(' in {s:?}")));
+                    return Err(bad(format!(
+                        "unable to parse requirement: found ')', expected: '(' in {s:?}"
+                    )));
                 }
             }
             ',' if depth == 0 => {
@@ -81,7 +83,10 @@ fn split_top(s: &str) -> Result<Vec<&str>, CodecError> {
 fn check_key(key: &str) -> Result<(), CodecError> {
     let errs = crate::validation::qualified_name_errors(key);
     if key.is_empty() || !errs.is_empty() {
-        return Err(bad(format!("unable to parse requirement: invalid label key \"{key}\": {}", errs.join("; "))));
+        return Err(bad(format!(
+            "unable to parse requirement: invalid label key \"{key}\": {}",
+            errs.join("; ")
+        )));
     }
     Ok(())
 }
@@ -89,17 +94,19 @@ fn check_key(key: &str) -> Result<(), CodecError> {
 fn check_value(v: &str) -> Result<(), CodecError> {
     let errs = crate::validation::label_value_errors(v);
     if !errs.is_empty() {
-        return Err(bad(format!("unable to parse requirement: invalid label value: \"{v}\": at key: {}", errs.join("; "))));
+        return Err(bad(format!(
+            "unable to parse requirement: invalid label value: \"{v}\": at key: {}",
+            errs.join("; ")
+        )));
     }
     Ok(())
 }
 
 fn parse_set(rest: &str) -> Result<Vec<String>, CodecError> {
-    let inner = rest
-        .trim()
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| bad(format!("unable to parse requirement: found '{}', expected: '('", rest.trim())))?;
+    let inner =
+        rest.trim().strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(|| {
+            bad(format!("unable to parse requirement: found '{}', expected: '('", rest.trim()))
+        })?;
     let vals: Vec<String> = inner.split(',').map(|v| v.trim().to_string()).collect();
     for v in &vals {
         check_value(v)?;
@@ -144,7 +151,9 @@ fn parse_requirement(raw: &str) -> Result<Requirement, CodecError> {
         }
     }
     if s.contains(char::is_whitespace) || s.contains('(') {
-        return Err(bad(format!("unable to parse requirement: found '{s}', expected: in, notin, =, ==, !=, gt, lt")));
+        return Err(bad(format!(
+            "unable to parse requirement: found '{s}', expected: in, notin, =, ==, !=, gt, lt"
+        )));
     }
     check_key(s)?;
     Ok(Requirement { key: s.into(), op: Op::Exists })
@@ -220,7 +229,9 @@ fn unescape(v: &str) -> Result<String, CodecError> {
                 Some(n) => return Err(bad(format!("invalid escape sequence: \\{n}"))),
                 None => return Err(bad("unterminated escape sequence".into())),
             },
-            '=' | ',' => return Err(bad(format!("invalid field selector: unescaped {c} in value {v:?}"))),
+            '=' | ',' => {
+                return Err(bad(format!("invalid field selector: unescaped {c} in value {v:?}")));
+            }
             c => out.push(c),
         }
     }

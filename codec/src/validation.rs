@@ -8,7 +8,8 @@ use crate::strategy::NameRule;
 use serde_json::{Value, json};
 
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 /// Upstream's limit on the total size of annotations.
@@ -130,7 +131,7 @@ fn validate_labels(obj: &Value, out: &mut Vec<FieldError>) {
         match v.as_str() {
             Some(s) => {
                 for e in label_value_errors(s) {
-                    out.push(FieldError::invalid(format!("metadata.labels"), v, &e));
+                    out.push(FieldError::invalid("metadata.labels".to_string(), v, &e));
                 }
             }
             None => out.push(FieldError::invalid("metadata.labels", v, "must be a string")),
@@ -157,7 +158,11 @@ fn validate_annotations(obj: &Value, out: &mut Vec<FieldError>) {
 }
 
 fn validate_finalizers(obj: &Value, out: &mut Vec<FieldError>) {
-    let Some(fins) = meta::metadata(obj).and_then(|m| m.get("finalizers")).and_then(Value::as_array) else { return };
+    let Some(fins) =
+        meta::metadata(obj).and_then(|m| m.get("finalizers")).and_then(Value::as_array)
+    else {
+        return;
+    };
     for (i, f) in fins.iter().enumerate() {
         let s = f.as_str().unwrap_or("");
         for e in qualified_name_errors(s) {
@@ -167,7 +172,11 @@ fn validate_finalizers(obj: &Value, out: &mut Vec<FieldError>) {
 }
 
 fn validate_owner_references(obj: &Value, out: &mut Vec<FieldError>) {
-    let Some(refs) = meta::metadata(obj).and_then(|m| m.get("ownerReferences")).and_then(Value::as_array) else { return };
+    let Some(refs) =
+        meta::metadata(obj).and_then(|m| m.get("ownerReferences")).and_then(Value::as_array)
+    else {
+        return;
+    };
     for (i, r) in refs.iter().enumerate() {
         for f in ["apiVersion", "kind", "name", "uid"] {
             if r.get(f).and_then(Value::as_str).is_none_or(str::is_empty) {
@@ -224,7 +233,8 @@ pub fn validate_object_meta_update(new: &Value, old: &Value) -> Vec<FieldError> 
 
 /// An immutable-field check: `field: Invalid value: ...: field is immutable`.
 pub fn immutable(field: &str, new: Option<&Value>, old: Option<&Value>) -> Option<FieldError> {
-    (new != old).then(|| FieldError::invalid(field, new.unwrap_or(&Value::Null), "field is immutable"))
+    (new != old)
+        .then(|| FieldError::invalid(field, new.unwrap_or(&Value::Null), "field is immutable"))
 }
 
 #[cfg(test)]
@@ -258,9 +268,14 @@ mod tests {
         let errs = validate_object_meta(&obj, true, NameRule::Subdomain);
         let fields: Vec<&str> = errs.iter().map(|e| e.field.as_str()).collect();
         assert_eq!(fields, vec!["metadata.name", "metadata.namespace", "metadata.labels"]);
-        assert!(errs[0].message.starts_with("metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"));
+        assert!(errs[0].message.starts_with(
+            "metadata.name: Invalid value: \"Bad_Name\": a lowercase RFC 1123 subdomain"
+        ));
         let big = json!({"metadata": {"name": "a", "annotations": {"k": "x".repeat(300 * 1024)}}});
-        assert_eq!(validate_object_meta(&big, false, NameRule::Subdomain)[0].kind, crate::FieldErrorType::TooLong);
+        assert_eq!(
+            validate_object_meta(&big, false, NameRule::Subdomain)[0].kind,
+            crate::FieldErrorType::TooLong
+        );
     }
 
     #[test]

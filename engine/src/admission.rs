@@ -16,7 +16,12 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> Result<(), ApiError
     }
     let ns = meta::namespace(obj).unwrap_or("");
     let key = format!("{}/namespaces/{ns}", scope.app.prefix());
-    let ns_target = Target { resource: "namespaces".into(), kind: "Namespace".into(), name: ns.into(), ..Default::default() };
+    let ns_target = Target {
+        resource: "namespaces".into(),
+        kind: "Namespace".into(),
+        name: ns.into(),
+        ..Default::default()
+    };
     let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &ns_target))?;
     let Some(kv) = kv else { return Err(ApiError::NotFound(ns_target)) };
     let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
@@ -26,7 +31,9 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> Result<(), ApiError
         let name = meta::name(obj).unwrap_or("");
         return Err(ApiError::ForbiddenTarget(
             scope.target(name),
-            format!("unable to create new content in namespace {ns} because it is being terminated"),
+            format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
         ));
     }
     Ok(())
@@ -35,7 +42,10 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> Result<(), ApiError
 pub fn admit_delete(scope: &Scope<'_>, name: &str) -> Result<(), ApiError> {
     let is_namespace = scope.rt.group.is_empty() && scope.rt.plural == "namespaces";
     if is_namespace && IMMORTAL.contains(&name) {
-        return Err(ApiError::ForbiddenTarget(scope.target(name), "this namespace may not be deleted".into()));
+        return Err(ApiError::ForbiddenTarget(
+            scope.target(name),
+            "this namespace may not be deleted".into(),
+        ));
     }
     Ok(())
 }

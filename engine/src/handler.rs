@@ -15,7 +15,11 @@ use http_body_util::{BodyExt, Limited};
 /// Longest accepted path plus query.
 const MAX_URL_BYTES: usize = 64 * 1024;
 
-pub async fn handle(app: &App, conn: &ConnInfo, req: http::Request<hyper::body::Incoming>) -> Response {
+pub async fn handle(
+    app: &App,
+    conn: &ConnInfo,
+    req: http::Request<hyper::body::Incoming>,
+) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query();
@@ -33,7 +37,9 @@ pub async fn handle(app: &App, conn: &ConnInfo, req: http::Request<hyper::body::
     let authz = header(&parts.headers, http::header::AUTHORIZATION);
     let user = match app.authenticator.authenticate(conn.cert_user.as_ref(), authz) {
         Ok(u) => u,
-        Err(m) => return negotiation::error_response(&ApiError::Unauthorized(m.into()), Output::Json),
+        Err(m) => {
+            return negotiation::error_response(&ApiError::Unauthorized(m.into()), Output::Json);
+        }
     };
     let info = request::parse(&parts.method, path, query);
     if let auth::Decision::Deny(why) = app.authorizer.authorize(&user, &info) {
@@ -61,13 +67,16 @@ async fn read_body(
 ) -> Result<Bytes, ApiError> {
     let limit = app.options.max_request_body_bytes;
     let too_large = || ApiError::RequestEntityTooLarge(format!("limit is {limit}"));
-    let declared = header(&parts.headers, http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
+    let declared =
+        header(&parts.headers, http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     match Limited::new(body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(too_large())
+        }
         Err(e) => Err(ApiError::BadRequest(format!("reading request body: {e}"))),
     }
 }

@@ -37,11 +37,8 @@ pub fn handle(app: &App, path: &str, query: Option<&str>) -> Option<Response> {
             None => text(404, "404 page not found\n".into()),
         });
     }
-    let excluded: Vec<&str> = query
-        .unwrap_or("")
-        .split('&')
-        .filter_map(|p| p.strip_prefix("exclude="))
-        .collect();
+    let excluded: Vec<&str> =
+        query.unwrap_or("").split('&').filter_map(|p| p.strip_prefix("exclude=")).collect();
     let active: Vec<&Check> = all.iter().filter(|(n, _)| !excluded.contains(n)).collect();
     let ok = active.iter().all(|(_, ok)| *ok);
     let verbose = params.contains_key("verbose");

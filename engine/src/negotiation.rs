@@ -36,7 +36,8 @@ fn media_ranges(accept: &str) -> impl Iterator<Item = MediaRange<'_>> {
     accept.split(',').map(|r| {
         let mut parts = r.split(';').map(str::trim);
         let essence = parts.next().unwrap_or("");
-        let params = parts.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
+        let params =
+            parts.filter_map(|p| p.split_once('=')).map(|(k, v)| (k.trim(), v.trim())).collect();
         MediaRange { essence, params }
     })
 }

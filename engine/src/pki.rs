@@ -8,8 +8,8 @@
 
 use base64::Engine as _;
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose,
-    IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,8 @@ impl Pki {
     /// Load the credentials under `dir/pki`, generating whatever is missing.
     pub fn load_or_create(dir: &Path, bind: IpAddr, service_ip: IpAddr) -> Result<Pki, PkiError> {
         let pki = dir.join("pki");
-        std::fs::create_dir_all(&pki).map_err(|source| PkiError::Io { path: pki.clone(), source })?;
+        std::fs::create_dir_all(&pki)
+            .map_err(|source| PkiError::Io { path: pki.clone(), source })?;
         let (ca_cert, ca_key) = ensure_ca(&pki)?;
         let ca_key_pair = KeyPair::from_pem(&ca_key)?;
         let issuer = Issuer::from_ca_cert_pem(&ca_cert, ca_key_pair)?;
@@ -114,8 +115,11 @@ fn ensure_ca(pki: &Path) -> Result<(String, String), PkiError> {
     dn.push(DnType::CommonName, "kapi-ca");
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages =
-        vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
     params.not_after = rcgen::date_time_ymd(2099, 1, 1);
     let key_pair = KeyPair::generate()?;
     let cert = params.self_signed(&key_pair)?;

@@ -192,7 +192,11 @@ impl ApiError {
             | Self::Conflict(t, _)
             | Self::ForbiddenTarget(t, _)
             | Self::NotFoundMessage(t, _) => {
-                if t.name.is_empty() && t.resource.is_empty() { Some(json!({})) } else { Some(base(t, &t.resource)) }
+                if t.name.is_empty() && t.resource.is_empty() {
+                    Some(json!({}))
+                } else {
+                    Some(base(t, &t.resource))
+                }
             }
             Self::Invalid(t, causes) => {
                 let mut d = base(t, &t.kind);
@@ -253,7 +257,12 @@ mod tests {
 
     #[test]
     fn group_qualified_conflict() {
-        let t = Target { group: "apps".into(), resource: "deployments".into(), kind: "Deployment".into(), name: "d".into() };
+        let t = Target {
+            group: "apps".into(),
+            resource: "deployments".into(),
+            kind: "Deployment".into(),
+            name: "d".into(),
+        };
         let s = ApiError::Conflict(t, "x".into()).to_status();
         assert_eq!(s["message"], "Operation cannot be fulfilled on deployments.apps \"d\": x");
         assert_eq!(s["details"]["group"], "apps");
@@ -261,7 +270,10 @@ mod tests {
 
     #[test]
     fn compaction_is_410_expired() {
-        let e = ApiError::from_storage(StorageError::Compacted { requested: 3, compacted: 9 }, &pod("p"));
+        let e = ApiError::from_storage(
+            StorageError::Compacted { requested: 3, compacted: 9 },
+            &pod("p"),
+        );
         let s = e.to_status();
         assert_eq!((s["code"].as_u64(), s["reason"].as_str()), (Some(410), Some("Expired")));
     }

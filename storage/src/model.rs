@@ -32,7 +32,13 @@ impl Model {
         self.at(key, self.revision)
     }
 
-    pub fn range(&self, prefix: &str, start_after: Option<&str>, limit: usize, rev: Option<Revision>) -> Result<RangeResult, StorageError> {
+    pub fn range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        rev: Option<Revision>,
+    ) -> Result<RangeResult, StorageError> {
         let rev = rev.unwrap_or(self.revision);
         if rev < self.compacted {
             return Err(StorageError::Compacted { requested: rev, compacted: self.compacted });
@@ -54,9 +60,11 @@ impl Model {
     fn check(&self, key: &str, pre: Precondition) -> Result<KeyValue, StorageError> {
         let cur = self.get(key).ok_or_else(|| StorageError::NotFound { key: key.into() })?;
         match pre {
-            Precondition::ModRevision(m) if m != cur.mod_revision => {
-                Err(StorageError::Conflict { key: key.into(), expected: m, current: cur.mod_revision })
-            }
+            Precondition::ModRevision(m) if m != cur.mod_revision => Err(StorageError::Conflict {
+                key: key.into(),
+                expected: m,
+                current: cur.mod_revision,
+            }),
             _ => Ok(cur),
         }
     }
@@ -69,13 +77,24 @@ impl Model {
         self.put(key, value, self.revision, None)
     }
 
-    pub fn update(&mut self, key: &str, value: Bytes, pre: Precondition) -> Result<KeyValue, StorageError> {
+    pub fn update(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        pre: Precondition,
+    ) -> Result<KeyValue, StorageError> {
         let cur = self.check(key, pre)?;
         self.revision += 1;
         self.put(key, value, cur.create_revision, Some(cur))
     }
 
-    fn put(&mut self, key: &str, value: Bytes, create: Revision, prev: Option<KeyValue>) -> Result<KeyValue, StorageError> {
+    fn put(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        create: Revision,
+        prev: Option<KeyValue>,
+    ) -> Result<KeyValue, StorageError> {
         let rev = self.revision;
         self.history.entry(key.into()).or_default().push((rev, create, Some(value.clone())));
         let kv = KeyValue { key: key.into(), value, create_revision: create, mod_revision: rev };
@@ -103,6 +122,10 @@ impl Model {
 
     /// Events after `from` under `prefix`.
     pub fn events_after(&self, prefix: &str, from: Revision) -> Vec<Event> {
-        self.events.iter().filter(|e| e.revision() > from && e.kv.key.starts_with(prefix)).cloned().collect()
+        self.events
+            .iter()
+            .filter(|e| e.revision() > from && e.kv.key.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 }

@@ -97,7 +97,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<RangeResult, StorageError>>;
 
     /// Create `key`; `AlreadyExists` when it exists. Resolves once durable.
-    fn create(&self, key: &str, value: Bytes) -> BoxFuture<'static, Result<KeyValue, StorageError>>;
+    fn create(&self, key: &str, value: Bytes)
+    -> BoxFuture<'static, Result<KeyValue, StorageError>>;
 
     /// Replace the value of an existing key; `NotFound` or `Conflict`. Resolves once durable.
     fn update(

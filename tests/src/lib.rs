@@ -17,8 +17,11 @@ pub fn kapi_bin() -> PathBuf {
         if let Ok(p) = std::env::var("KAPI_BIN") {
             return PathBuf::from(p);
         }
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root.join("target"));
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf();
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("target"));
         let bin = target.join("debug").join("kapi");
         let status = Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "kapi"])

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 async fn client(server: &Server) -> Client {
     let kc = Kubeconfig::read_from(server.kubeconfig()).expect("kubeconfig");
-    let config = Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
+    let config =
+        Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await.expect("config");
     Client::try_from(config).expect("client")
 }
 
@@ -41,7 +42,10 @@ async fn typed_crud_and_conflicts() {
     assert!(rv > 1);
 
     let dup = cms.create(&PostParams::default(), &configmap("one", "a")).await.unwrap_err();
-    assert!(matches!(dup, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"), "{dup:?}");
+    assert!(
+        matches!(dup, kube::Error::Api(ref s) if s.code == 409 && s.reason == "AlreadyExists"),
+        "{dup:?}"
+    );
 
     let mut changed = created.clone();
     changed.data = Some(BTreeMap::from([("k".to_string(), "b".to_string())]));
@@ -49,11 +53,17 @@ async fn typed_crud_and_conflicts() {
     assert_eq!(updated.data.unwrap()["k"], "b");
     // The stale resourceVersion now conflicts.
     let stale = cms.replace("one", &PostParams::default(), &changed).await.unwrap_err();
-    assert!(matches!(stale, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"), "{stale:?}");
+    assert!(
+        matches!(stale, kube::Error::Api(ref s) if s.code == 409 && s.reason == "Conflict"),
+        "{stale:?}"
+    );
 
     cms.delete("one", &DeleteParams::default()).await.expect("delete");
     let gone = cms.get("one").await.unwrap_err();
-    assert!(matches!(gone, kube::Error::Api(ref s) if s.code == 404 && s.reason == "NotFound"), "{gone:?}");
+    assert!(
+        matches!(gone, kube::Error::Api(ref s) if s.code == 404 && s.reason == "NotFound"),
+        "{gone:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,7 +72,9 @@ async fn paginated_list_sees_every_item_once() {
     let client = client(&server).await;
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..25 {
-        cms.create(&PostParams::default(), &configmap(&format!("cm-{i:02}"), "v")).await.expect("create");
+        cms.create(&PostParams::default(), &configmap(&format!("cm-{i:02}"), "v"))
+            .await
+            .expect("create");
     }
     let mut names = Vec::new();
     let mut params = ListParams::default().limit(7);
@@ -89,7 +101,9 @@ async fn watcher_survives_a_server_restart() {
     cms.create(&PostParams::default(), &configmap("before", "1")).await.expect("create");
     let saw = |name: &'static str| {
         move |ev: &watcher::Event<ConfigMap>| match ev {
-            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => o.metadata.name.as_deref() == Some(name),
+            watcher::Event::Apply(o) | watcher::Event::InitApply(o) => {
+                o.metadata.name.as_deref() == Some(name)
+            }
             _ => false,
         }
     };
@@ -97,7 +111,9 @@ async fn watcher_survives_a_server_restart() {
 
     server.restart();
     let cms2: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
-    cms2.create(&PostParams::default(), &configmap("after", "2")).await.expect("create after restart");
+    cms2.create(&PostParams::default(), &configmap("after", "2"))
+        .await
+        .expect("create after restart");
     wait_for(&mut stream, saw("after")).await;
 }
 
@@ -107,7 +123,8 @@ where
 {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
-        let next = tokio::time::timeout_at(deadline, stream.next()).await.expect("watch event in time");
+        let next =
+            tokio::time::timeout_at(deadline, stream.next()).await.expect("watch event in time");
         match next {
             Some(Ok(ev)) if pred(&ev) => return,
             Some(_) => continue,

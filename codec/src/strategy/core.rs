@@ -58,8 +58,9 @@ impl Strategy for Nodes {
         &["spec.unschedulable"]
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "spec.unschedulable")
-            .then(|| obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string())
+        (field == "spec.unschedulable").then(|| {
+            obj.pointer("/spec/unschedulable").and_then(Value::as_bool).unwrap_or(false).to_string()
+        })
     }
 }
 
@@ -118,7 +119,11 @@ impl Strategy for Services {
         for (i, p) in ports.into_iter().flatten().enumerate() {
             let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
             if !(1..=65535).contains(&port) {
-                out.push(FieldError::invalid(format!("spec.ports[{i}].port"), &json!(port), "must be between 1 and 65535, inclusive"));
+                out.push(FieldError::invalid(
+                    format!("spec.ports[{i}].port"),
+                    &json!(port),
+                    "must be between 1 and 65535, inclusive",
+                ));
             }
             let name = p.get("name").and_then(Value::as_str).unwrap_or("");
             if many && name.is_empty() {
@@ -131,11 +136,14 @@ impl Strategy for Services {
     }
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         let old_ip = old.pointer("/spec/clusterIP");
-        let changing_type = str_at(new, "/spec/type") == "ExternalName" || str_at(old, "/spec/type") == "ExternalName";
+        let changing_type = str_at(new, "/spec/type") == "ExternalName"
+            || str_at(old, "/spec/type") == "ExternalName";
         if changing_type || old_ip.is_none_or(|v| v == "") {
             return Vec::new();
         }
-        immutable("spec.clusterIPs[0]", new.pointer("/spec/clusterIP"), old_ip).into_iter().collect()
+        immutable("spec.clusterIPs[0]", new.pointer("/spec/clusterIP"), old_ip)
+            .into_iter()
+            .collect()
     }
     fn selectable_fields(&self) -> &'static [&'static str] {
         &["spec.clusterIP", "spec.type"]
@@ -355,7 +363,10 @@ mod tests {
         let mut svc = json!({"spec": {"ports": [{"port": 80}]}});
         Services.default(&mut svc);
         assert_eq!(svc["spec"]["type"], "ClusterIP");
-        assert_eq!(svc["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
+        assert_eq!(
+            svc["spec"]["ports"][0],
+            json!({"port": 80, "protocol": "TCP", "targetPort": 80})
+        );
         assert!(Services.validate(&svc).is_empty());
         let none = json!({"spec": {"type": "ClusterIP"}});
         assert_eq!(Services.validate(&none)[0].field, "spec.ports");

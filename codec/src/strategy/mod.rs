@@ -100,8 +100,11 @@ pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
         ("certificates.k8s.io", "certificatesigningrequests") => &core::Csrs,
         ("scheduling.k8s.io", "priorityclasses") => &core::PriorityClasses,
         ("storage.k8s.io", "storageclasses") => &core::StorageClasses,
-        ("apiextensions.k8s.io", _) | ("networking.k8s.io", "networkpolicies" | "ingresses")
-        | ("policy", _) | ("autoscaling", _) | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => &core::Generational,
+        ("apiextensions.k8s.io", _)
+        | ("networking.k8s.io", "networkpolicies" | "ingresses")
+        | ("policy", _)
+        | ("autoscaling", _)
+        | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => &core::Generational,
         _ => &Generic,
     }
 }

@@ -27,7 +27,8 @@ fn default_probe(p: &mut Map<String, Value>) {
 
 fn pull_policy(image: &str) -> &'static str {
     let last = image.rsplit('/').next().unwrap_or(image);
-    let tag = if last.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
+    let tag =
+        if last.contains('@') { Some("digest") } else { last.split_once(':').map(|(_, t)| t) };
     match tag {
         None | Some("latest") => "Always",
         _ => "IfNotPresent",
@@ -49,7 +50,11 @@ fn default_container(c: &mut Map<String, Value>) {
         }
     }
     for e in each(c, "env") {
-        if let Some(f) = e.get_mut("valueFrom").and_then(|v| v.get_mut("fieldRef")).and_then(Value::as_object_mut) {
+        if let Some(f) = e
+            .get_mut("valueFrom")
+            .and_then(|v| v.get_mut("fieldRef"))
+            .and_then(Value::as_object_mut)
+        {
             default(f, "apiVersion", json!("v1"));
         }
     }
@@ -121,7 +126,13 @@ fn qos_class(spec: &Value) -> &'static str {
     }
 }
 
-fn validate_containers(spec: &Value, path: &str, key: &str, required: bool, out: &mut Vec<FieldError>) {
+fn validate_containers(
+    spec: &Value,
+    path: &str,
+    key: &str,
+    required: bool,
+    out: &mut Vec<FieldError>,
+) {
     let list = spec.get(key).and_then(Value::as_array);
     if required && list.is_none_or(Vec::is_empty) {
         out.push(FieldError::required(format!("{path}.{key}"), ""));
@@ -228,7 +239,10 @@ impl Strategy for Pods {
         if frozen_spec(new.get("spec")) == frozen_spec(old.get("spec")) {
             return Vec::new();
         }
-        vec![FieldError::forbidden("spec", &format!("pod updates may not change fields other than {UPDATABLE}"))]
+        vec![FieldError::forbidden(
+            "spec",
+            &format!("pod updates may not change fields other than {UPDATABLE}"),
+        )]
     }
 
     fn selectable_fields(&self) -> &'static [&'static str] {
@@ -247,7 +261,11 @@ impl Strategy for Pods {
 
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         Some(match field {
-            "spec.hostNetwork" => obj.pointer("/spec/hostNetwork").and_then(Value::as_bool).unwrap_or(false).to_string(),
+            "spec.hostNetwork" => obj
+                .pointer("/spec/hostNetwork")
+                .and_then(Value::as_bool)
+                .unwrap_or(false)
+                .to_string(),
             "status.podIPs" => str_at(obj, "/status/podIPs/0/ip").to_string(),
             other if self.selectable_fields().contains(&other) => {
                 field_string(obj.pointer(&format!("/{}", other.replace('.', "/"))))
@@ -267,8 +285,14 @@ mod tests {
         Pods.default(&mut pod);
         Pods.prepare_create(&mut pod);
         let s = &pod["spec"];
-        assert_eq!((s["restartPolicy"].as_str(), s["dnsPolicy"].as_str()), (Some("Always"), Some("ClusterFirst")));
-        assert_eq!((s["schedulerName"].as_str(), s["terminationGracePeriodSeconds"].as_i64()), (Some("default-scheduler"), Some(30)));
+        assert_eq!(
+            (s["restartPolicy"].as_str(), s["dnsPolicy"].as_str()),
+            (Some("Always"), Some("ClusterFirst"))
+        );
+        assert_eq!(
+            (s["schedulerName"].as_str(), s["terminationGracePeriodSeconds"].as_i64()),
+            (Some("default-scheduler"), Some(30))
+        );
         let c = &s["containers"][0];
         assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
         assert_eq!(c["terminationMessagePolicy"], "File");

@@ -26,7 +26,13 @@ fn selector_of(sel: &Value) -> Option<LabelSelector> {
     }
     for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
         let key = e.get("key").and_then(Value::as_str).unwrap_or("");
-        let vals: Vec<&str> = e.get("values").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect();
+        let vals: Vec<&str> = e
+            .get("values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
         match e.get("operator").and_then(Value::as_str).unwrap_or("") {
             "In" => parts.push(format!("{key} in ({})", vals.join(","))),
             "NotIn" => parts.push(format!("{key} notin ({})", vals.join(","))),
@@ -40,34 +46,58 @@ fn selector_of(sel: &Value) -> Option<LabelSelector> {
 
 /// Checks shared by selector-based workloads: selector present, non-empty, matching the
 /// template's labels; the template's pod spec valid.
-fn validate_selector_template(obj: &Value, restart: &[&str], template_path: &str) -> Vec<FieldError> {
+fn validate_selector_template(
+    obj: &Value,
+    restart: &[&str],
+    template_path: &str,
+) -> Vec<FieldError> {
     let mut out = Vec::new();
     let tpl_ptr = format!("/{}", template_path.replace('.', "/"));
     let sel = obj.pointer("/spec/selector");
     match sel {
         None | Some(Value::Null) => out.push(FieldError::required("spec.selector", "")),
-        Some(s) if s.as_object().is_some_and(|m| m.values().all(|v| v.as_object().is_some_and(Map::is_empty) || v.as_array().is_some_and(Vec::is_empty))) => {
-            out.push(FieldError::invalid("spec.selector", s, "empty selector is invalid for deployment"));
+        Some(s)
+            if s.as_object().is_some_and(|m| {
+                m.values().all(|v| {
+                    v.as_object().is_some_and(Map::is_empty)
+                        || v.as_array().is_some_and(Vec::is_empty)
+                })
+            }) =>
+        {
+            out.push(FieldError::invalid(
+                "spec.selector",
+                s,
+                "empty selector is invalid for deployment",
+            ));
         }
         Some(s) => {
-            let labels = obj.pointer(&format!("{tpl_ptr}/metadata/labels")).and_then(Value::as_object);
+            let labels =
+                obj.pointer(&format!("{tpl_ptr}/metadata/labels")).and_then(Value::as_object);
             if let Some(selector) = selector_of(s)
                 && !selector.matches(labels)
             {
                 let shown = labels.map(|l| Value::Object(l.clone())).unwrap_or(Value::Null);
-                out.push(FieldError::invalid(format!("{template_path}.metadata.labels"), &shown, "`selector` does not match template `labels`"));
+                out.push(FieldError::invalid(
+                    format!("{template_path}.metadata.labels"),
+                    &shown,
+                    "`selector` does not match template `labels`",
+                ));
             }
         }
     }
     match obj.pointer(&format!("{tpl_ptr}/spec")) {
-        Some(spec) => out.extend(validate_pod_spec(spec, &format!("{template_path}.spec"), restart)),
+        Some(spec) => {
+            out.extend(validate_pod_spec(spec, &format!("{template_path}.spec"), restart))
+        }
         None => out.push(FieldError::required(format!("{template_path}.spec.containers"), "")),
     }
     out
 }
 
 fn immutable_selector(new: &Value, old: &Value) -> Vec<FieldError> {
-    immutable("spec.selector", new.pointer("/spec/selector"), old.pointer("/spec/selector")).into_iter().collect()
+    immutable("spec.selector", new.pointer("/spec/selector"), old.pointer("/spec/selector"))
+        .into_iter()
+        .collect()
 }
 
 #[derive(Debug)]
@@ -136,7 +166,8 @@ impl Strategy for ReplicaSets {
         &["status.replicas"]
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.replicas").then(|| field_string(obj.pointer("/status/replicas").or(Some(&json!(0)))))
+        (field == "status.replicas")
+            .then(|| field_string(obj.pointer("/status/replicas").or(Some(&json!(0)))))
     }
 }
 
@@ -173,7 +204,8 @@ impl Strategy for ReplicationControllers {
         &["status.replicas"]
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.replicas").then(|| field_string(obj.pointer("/status/replicas").or(Some(&json!(0)))))
+        (field == "status.replicas")
+            .then(|| field_string(obj.pointer("/status/replicas").or(Some(&json!(0)))))
     }
 }
 
@@ -189,8 +221,16 @@ impl Strategy for StatefulSets {
             default(spec, "replicas", json!(1));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
             default(spec, "revisionHistoryLimit", json!(10));
-            default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
-            default(spec, "persistentVolumeClaimRetentionPolicy", json!({"whenDeleted": "Retain", "whenScaled": "Retain"}));
+            default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
+            default(
+                spec,
+                "persistentVolumeClaimRetentionPolicy",
+                json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+            );
         }
         default_template(obj, &["spec", "template"]);
     }
@@ -219,7 +259,11 @@ impl Strategy for DaemonSets {
     fn default(&self, obj: &mut Value) {
         if let Some(spec) = obj_at(obj, &["spec"]) {
             default(spec, "revisionHistoryLimit", json!(10));
-            default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
+            default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+            );
         }
         default_template(obj, &["spec", "template"]);
     }
@@ -251,7 +295,11 @@ fn default_job_spec(spec: &mut Map<String, Value>) {
     default(spec, "backoffLimit", json!(6));
     default(spec, "completionMode", json!("NonIndexed"));
     default(spec, "suspend", json!(false));
-    let replacement = if spec.get("podFailurePolicy").is_some_and(|v| !v.is_null()) { "Failed" } else { "TerminatingOrFailed" };
+    let replacement = if spec.get("podFailurePolicy").is_some_and(|v| !v.is_null()) {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
     default(spec, "podReplacementPolicy", json!(replacement));
 }
 
@@ -274,10 +322,18 @@ impl Strategy for Jobs {
         let uid = meta::meta_str(obj, "uid").unwrap_or("").to_string();
         let name = meta::name(obj).unwrap_or("").to_string();
         if let Some(spec) = obj_at(obj, &["spec"]) {
-            spec.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+            spec.insert(
+                "selector".into(),
+                json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+            );
         }
         if let Some(labels) = obj_at(obj, &["spec", "template", "metadata", "labels"]) {
-            for (k, v) in [("batch.kubernetes.io/controller-uid", &uid), ("batch.kubernetes.io/job-name", &name), ("controller-uid", &uid), ("job-name", &name)] {
+            for (k, v) in [
+                ("batch.kubernetes.io/controller-uid", &uid),
+                ("batch.kubernetes.io/job-name", &name),
+                ("controller-uid", &uid),
+                ("job-name", &name),
+            ] {
                 labels.insert(k.into(), json!(v));
             }
         }
@@ -287,15 +343,24 @@ impl Strategy for Jobs {
     }
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         let mut out = immutable_selector(new, old);
-        out.extend(immutable("spec.template", new.pointer("/spec/template"), old.pointer("/spec/template")));
-        out.extend(immutable("spec.completions", new.pointer("/spec/completions"), old.pointer("/spec/completions")));
+        out.extend(immutable(
+            "spec.template",
+            new.pointer("/spec/template"),
+            old.pointer("/spec/template"),
+        ));
+        out.extend(immutable(
+            "spec.completions",
+            new.pointer("/spec/completions"),
+            old.pointer("/spec/completions"),
+        ));
         out
     }
     fn selectable_fields(&self) -> &'static [&'static str] {
         &["status.successful"]
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
-        (field == "status.successful").then(|| field_string(obj.pointer("/status/succeeded").or(Some(&json!(0)))))
+        (field == "status.successful")
+            .then(|| field_string(obj.pointer("/status/succeeded").or(Some(&json!(0)))))
     }
 }
 
@@ -330,8 +395,14 @@ impl Strategy for CronJobs {
             out.push(FieldError::required("spec.schedule", ""));
         }
         match obj.pointer("/spec/jobTemplate/spec/template/spec") {
-            Some(spec) => out.extend(validate_pod_spec(spec, "spec.jobTemplate.spec.template.spec", &["OnFailure", "Never"])),
-            None => out.push(FieldError::required("spec.jobTemplate.spec.template.spec.containers", "")),
+            Some(spec) => out.extend(validate_pod_spec(
+                spec,
+                "spec.jobTemplate.spec.template.spec",
+                &["OnFailure", "Never"],
+            )),
+            None => {
+                out.push(FieldError::required("spec.jobTemplate.spec.template.spec.containers", ""))
+            }
         }
         out
     }
@@ -351,7 +422,10 @@ mod tests {
         let mut d = deployment(json!({"app": "a"}));
         Deployments.default(&mut d);
         assert_eq!(d["spec"]["replicas"], 1);
-        assert_eq!(d["spec"]["strategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}}));
+        assert_eq!(
+            d["spec"]["strategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        );
         assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
         assert_eq!(d["spec"]["progressDeadlineSeconds"], 600);
         assert_eq!(d["spec"]["template"]["spec"]["restartPolicy"], "Always");
@@ -371,7 +445,10 @@ mod tests {
         Jobs.prepare_create(&mut j);
         assert_eq!(j["spec"]["completions"], 1);
         assert_eq!(j["spec"]["backoffLimit"], 6);
-        assert_eq!(j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"], "u1");
+        assert_eq!(
+            j["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+            "u1"
+        );
         assert_eq!(j["spec"]["template"]["metadata"]["labels"]["job-name"], "j");
         assert!(Jobs.validate(&j).is_empty(), "{:?}", Jobs.validate(&j));
     }

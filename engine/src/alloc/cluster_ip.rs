@@ -25,7 +25,12 @@ impl ClusterIpAllocator {
         }
         let mask = u32::MAX << (32 - bits);
         let base = u32::from(ip) & mask;
-        Ok(Self { cidr: cidr.to_string(), base, size: 1 << (32 - bits), used: Mutex::new(HashSet::new()) })
+        Ok(Self {
+            cidr: cidr.to_string(),
+            base,
+            size: 1 << (32 - bits),
+            used: Mutex::new(HashSet::new()),
+        })
     }
 
     /// The first usable address (the `kubernetes` Service's ClusterIP).

@@ -14,7 +14,8 @@ pub struct NodePortAllocator {
 
 impl NodePortAllocator {
     pub fn new(range: &str) -> Result<Self, String> {
-        let (lo, hi) = range.split_once('-').ok_or_else(|| format!("invalid port range {range}"))?;
+        let (lo, hi) =
+            range.split_once('-').ok_or_else(|| format!("invalid port range {range}"))?;
         let lo: u16 = lo.trim().parse().map_err(|_| format!("invalid port range {range}"))?;
         let hi: u16 = hi.trim().parse().map_err(|_| format!("invalid port range {range}"))?;
         if lo == 0 || hi < lo {

@@ -33,7 +33,13 @@ impl TokenFile {
             }
             let groups = fields
                 .get(3)
-                .map(|g| g.split(',').map(str::trim).filter(|g| !g.is_empty()).map(String::from).collect())
+                .map(|g| {
+                    g.split(',')
+                        .map(str::trim)
+                        .filter(|g| !g.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default();
             let user = UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups };
             out.insert(fields[0].clone(), user);

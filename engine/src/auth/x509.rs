@@ -9,9 +9,7 @@ pub fn user_from_der(der: &[u8]) -> Option<UserInfo> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let subject = cert.subject();
     let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
-    let groups = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(String::from))
-        .collect();
+    let groups =
+        subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
     Some(UserInfo { name, uid: String::new(), groups })
 }

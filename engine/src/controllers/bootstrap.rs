@@ -14,18 +14,37 @@ pub async fn run(app: &App) -> Result<(), String> {
     }
     ensure(app, "", "v1", "services", Some("default"), kubernetes_service(app)).await?;
     ensure(app, "", "v1", "endpoints", Some("default"), kubernetes_endpoints(app)).await?;
-    for (name, value) in [("system-node-critical", 2_000_001_000), ("system-cluster-critical", 2_000_000_000)] {
+    for (name, value) in
+        [("system-node-critical", 2_000_001_000), ("system-cluster-critical", 2_000_000_000)]
+    {
         let pc = json!({
             "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
             "metadata": {"name": name}, "value": value,
-            "description": format!("Used for system critical pods that must not be moved from their current node."),
+            "description": "Used for system critical pods that must not be moved from their current node.",
         });
         ensure(app, "scheduling.k8s.io", "v1", "priorityclasses", None, pc).await?;
     }
     Ok(())
 }
 
-async fn ensure(app: &App, group: &str, version: &str, plural: &str, ns: Option<&str>, obj: Value) -> Result<(), String> {
+async fn ensure(
+    app: &App,
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: Option<&str>,
+    obj: Value,
+) -> Result<(), String> {
+    // An existing object is left alone: creating it again would first try to allocate
+    // its (already allocated) cluster IP and fail before the name conflict is seen.
+    let rt = app.registry.get(group, version, plural).ok_or_else(|| format!("no {plural}"))?;
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let key = rt.storage_key(app.prefix(), ns, name);
+    match app.store.get(&key).await {
+        Ok(Some(_)) => return Ok(()),
+        Ok(None) => {}
+        Err(e) => return Err(format!("bootstrapping {plural}: {e}")),
+    }
     match rest::create_internal(app, group, version, plural, ns, obj).await {
         Ok(_) | Err(ApiError::AlreadyExists(_)) => Ok(()),
         Err(e) => Err(format!("bootstrapping {plural}: {}", e.to_status()["message"])),

@@ -28,7 +28,11 @@ pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
 
 async fn sweep(app: &App) -> Result<(), String> {
     let Some(rt) = app.registry.get("", "v1", "namespaces") else { return Ok(()) };
-    let page = app.store.range(&rt.storage_prefix(app.prefix(), None), None, 0, None).await.map_err(|e| e.to_string())?;
+    let page = app
+        .store
+        .range(&rt.storage_prefix(app.prefix(), None), None, 0, None)
+        .await
+        .map_err(|e| e.to_string())?;
     for kv in page.items {
         let Ok(ns) = serde_json::from_slice::<Value>(&kv.value) else { continue };
         if meta::meta_str(&ns, "deletionTimestamp").is_some() {
@@ -42,7 +46,9 @@ async fn sweep(app: &App) -> Result<(), String> {
 async fn finalize(app: &App, key: &str, ns: Value, rev: u64) -> Result<(), String> {
     let name = meta::name(&ns).unwrap_or("").to_string();
     let mut remaining = 0usize;
-    for rt in app.registry.all().iter().filter(|t| t.namespaced && t.persistence == Persistence::Stored) {
+    for rt in
+        app.registry.all().iter().filter(|t| t.namespaced && t.persistence == Persistence::Stored)
+    {
         let prefix = rt.storage_prefix(app.prefix(), Some(&name));
         let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
         for kv in page.items {
@@ -60,7 +66,10 @@ async fn finalize(app: &App, key: &str, ns: Value, rev: u64) -> Result<(), Strin
     if let Some(spec) = done.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("finalizers".into(), json!([]));
     }
-    let held = meta::metadata(&done).and_then(|m| m.get("finalizers")).and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+    let held = meta::metadata(&done)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .is_some_and(|f| !f.is_empty());
     let result = if held {
         let bytes = bytes::Bytes::from(serde_json::to_vec(&done).unwrap_or_default());
         app.store.update(key, bytes, Precondition::ModRevision(rev)).await.map(drop)

@@ -52,7 +52,8 @@ fn document(app: &App, core: bool) -> Value {
             .into_iter()
             .filter(|(gg, _)| *gg == g)
             .map(|(_, v)| {
-                let resources: Vec<Value> = app.registry.in_group_version(g, v).map(resource).collect();
+                let resources: Vec<Value> =
+                    app.registry.in_group_version(g, v).map(resource).collect();
                 json!({"version": v, "resources": resources, "freshness": "Current"})
             })
             .collect();
@@ -69,6 +70,7 @@ pub fn response(app: &App, core: bool) -> Response {
     static CORE: OnceLock<Bytes> = OnceLock::new();
     static GROUPS: OnceLock<Bytes> = OnceLock::new();
     let cell = if core { &CORE } else { &GROUPS };
-    let doc = cell.get_or_init(|| Bytes::from(serde_json::to_vec(&document(app, core)).unwrap_or_default()));
+    let doc = cell
+        .get_or_init(|| Bytes::from(serde_json::to_vec(&document(app, core)).unwrap_or_default()));
     bytes_response(200, AGGREGATED_V2, doc.clone())
 }

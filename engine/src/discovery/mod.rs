@@ -15,7 +15,8 @@ use kapi_codec::openapi;
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
-pub(crate) const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+pub(crate) const AGGREGATED_V2: &str =
+    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
 /// GET /version.
 pub fn version() -> Response {
@@ -60,8 +61,13 @@ pub(crate) fn bytes_response(code: u16, content_type: &str, body: Bytes) -> Resp
 fn wants_aggregated(accept: Option<&str>) -> bool {
     accept.is_some_and(|a| {
         a.split(',').next().is_some_and(|first| {
-            first.contains("as=APIGroupDiscoveryList") && first.contains("v=v2") && !first.contains("v=v2beta1")
-        }) || a.split(',').any(|r| r.contains("as=APIGroupDiscoveryList") && r.contains("v=v2;") || r.trim().ends_with("v=v2;as=APIGroupDiscoveryList"))
+            first.contains("as=APIGroupDiscoveryList")
+                && first.contains("v=v2")
+                && !first.contains("v=v2beta1")
+        }) || a.split(',').any(|r| {
+            r.contains("as=APIGroupDiscoveryList") && r.contains("v=v2;")
+                || r.trim().ends_with("v=v2;as=APIGroupDiscoveryList")
+        })
     })
 }
 
@@ -73,7 +79,10 @@ fn not_found() -> Response {
 /// Serve a non-resource path, or 404.
 pub fn handle(app: &App, info: &RequestInfo, accept: Option<&str>) -> Response {
     if info.verb != "get" && info.verb != "head" {
-        let e = ApiError::MethodNotAllowed(format!("the server does not allow this method on the requested resource ({})", info.path));
+        let e = ApiError::MethodNotAllowed(format!(
+            "the server does not allow this method on the requested resource ({})",
+            info.path
+        ));
         return negotiation::error_response(&e, Output::Json);
     }
     let path = info.path.trim_end_matches('/');
@@ -85,7 +94,9 @@ pub fn handle(app: &App, info: &RequestInfo, accept: Option<&str>) -> Response {
         ["apis"] => json_doc(legacy::group_list(app)),
         ["api", "v1"] => legacy::resource_list(app, "", "v1").map_or_else(not_found, json_doc),
         ["apis", group] => legacy::group(app, group).map_or_else(not_found, json_doc),
-        ["apis", group, version] => legacy::resource_list(app, group, version).map_or_else(not_found, json_doc),
+        ["apis", group, version] => {
+            legacy::resource_list(app, group, version).map_or_else(not_found, json_doc)
+        }
         ["openapi", "v2"] => openapi_v2(app, accept),
         ["openapi", "v3"] => json_doc(openapi::v3_index(app.registry)),
         ["openapi", "v3", rest @ ..] => openapi_v3(app, rest),
@@ -104,7 +115,9 @@ fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
         return negotiation::error_response(&e, Output::Json);
     }
     static DOC: OnceLock<Bytes> = OnceLock::new();
-    let doc = DOC.get_or_init(|| Bytes::from(serde_json::to_vec(&openapi::v2(app.registry)).unwrap_or_default()));
+    let doc = DOC.get_or_init(|| {
+        Bytes::from(serde_json::to_vec(&openapi::v2(app.registry)).unwrap_or_default())
+    });
     bytes_response(200, "application/json", doc.clone())
 }
 

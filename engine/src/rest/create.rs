@@ -18,7 +18,10 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
     if scope.rt.persistence == Persistence::Virtual {
         let out = hooks::virtual_create(req, scope, obj)?;
-        return Ok(with_warnings(negotiation::respond(201, &out, scope.output, scope.pretty), &warnings));
+        return Ok(with_warnings(
+            negotiation::respond(201, &out, scope.output, scope.pretty),
+            &warnings,
+        ));
     }
     let out = create_object(scope, obj).await?;
     Ok(with_warnings(negotiation::respond(201, &out, scope.output, scope.pretty), &warnings))
@@ -33,7 +36,8 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     if scope.dry_run()? {
         return Ok(obj);
     }
-    let allocated = hooks::before_create(scope, &mut obj).map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
+    let allocated = hooks::before_create(scope, &mut obj)
+        .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
     let key = scope.key(&name);
     match scope.app.store.create(&key, object::to_stored(scope.rt, &obj)).await {
         Ok(kv) => {
@@ -51,7 +55,9 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
 pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     set_namespace(scope, obj)?;
     if meta::meta_str(obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
-        return Err(ApiError::Internal("resourceVersion should not be set on objects to be created".into()));
+        return Err(ApiError::Internal(
+            "resourceVersion should not be set on objects to be created".into(),
+        ));
     }
     let name = meta::name(obj).unwrap_or("");
     if name.is_empty()
@@ -64,7 +70,8 @@ pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     let strategy = scope.rt.strategy;
     strategy.default(obj);
     strategy.prepare_create(obj);
-    let mut errors = validation::validate_object_meta(obj, scope.rt.namespaced, strategy.name_rule());
+    let mut errors =
+        validation::validate_object_meta(obj, scope.rt.namespaced, strategy.name_rule());
     if errors.is_empty() {
         errors.extend(strategy.validate(obj));
     }
@@ -83,7 +90,8 @@ fn set_namespace(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     let url_ns = scope.namespace.clone().unwrap_or_default();
     match meta::namespace(obj) {
         Some(ns) if !ns.is_empty() && ns != url_ns => Err(ApiError::BadRequest(
-            "the namespace of the provided object does not match the namespace sent on the request".into(),
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
         )),
         _ => {
             meta::set_meta(obj, "namespace", json!(url_ns));

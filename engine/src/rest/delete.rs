@@ -25,18 +25,27 @@ impl DeleteOptions {
     fn parse(scope: &Scope<'_>, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         let mut o = DeleteOptions::default();
         if !body.iter().all(u8::is_ascii_whitespace) {
-            let doc: Value = serde_json::from_slice(body).map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?;
+            let doc: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?;
             o.grace = doc.get("gracePeriodSeconds").and_then(Value::as_i64);
             o.uid = doc.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
-            o.resource_version = doc.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(String::from);
+            o.resource_version = doc
+                .pointer("/preconditions/resourceVersion")
+                .and_then(Value::as_str)
+                .map(String::from);
             if let Some(dr) = doc.get("dryRun").and_then(Value::as_array)
                 && dr.iter().any(|v| v != "All")
             {
-                return Err(ApiError::BadRequest("Invalid dryRun value; supported values: \"All\"".into()));
+                return Err(ApiError::BadRequest(
+                    "Invalid dryRun value; supported values: \"All\"".into(),
+                ));
             }
         }
         if let Some(g) = scope.param("gracePeriodSeconds") {
-            o.grace = Some(g.parse().map_err(|_| ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}")))?);
+            o.grace =
+                Some(g.parse().map_err(|_| {
+                    ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}"))
+                })?);
         }
         Ok(o)
     }
@@ -52,7 +61,8 @@ pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
 
 pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(scope, &req.body)?;
-    let selectors = Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+    let selectors =
+        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let page = list::read_page(scope, &selectors, 0, None).await?;
     let mut deleted = Vec::with_capacity(page.items.len());
     for obj in &page.items {
@@ -76,31 +86,55 @@ pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<R
     Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
 }
 
-fn check_preconditions(scope: &Scope<'_>, name: &str, current: &Value, opts: &DeleteOptions) -> Result<(), ApiError> {
+fn check_preconditions(
+    scope: &Scope<'_>,
+    name: &str,
+    current: &Value,
+    opts: &DeleteOptions,
+) -> Result<(), ApiError> {
     let target = scope.target(name);
     let uid = meta::meta_str(current, "uid").unwrap_or("");
     if let Some(want) = opts.uid.as_deref().filter(|u| *u != uid) {
-        return Err(ApiError::Conflict(target, format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}")));
+        return Err(ApiError::Conflict(
+            target,
+            format!("Precondition failed: UID in precondition: {want}, UID in object meta: {uid}"),
+        ));
     }
     let rv = meta::meta_str(current, "resourceVersion").unwrap_or("");
     if let Some(want) = opts.resource_version.as_deref().filter(|r| *r != rv) {
-        return Err(ApiError::Conflict(target, format!("Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in meta: {rv}")));
+        return Err(ApiError::Conflict(
+            target,
+            format!(
+                "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in meta: {rv}"
+            ),
+        ));
     }
     Ok(())
 }
 
 /// Grace period of a pod deletion: 0 for pods never scheduled or already terminal.
 fn pod_grace(current: &Value, opts: &DeleteOptions) -> i64 {
-    let scheduled = current.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
-    let terminal = matches!(current.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"));
+    let scheduled =
+        current.pointer("/spec/nodeName").and_then(Value::as_str).is_some_and(|n| !n.is_empty());
+    let terminal = matches!(
+        current.pointer("/status/phase").and_then(Value::as_str),
+        Some("Succeeded" | "Failed")
+    );
     if !scheduled || terminal {
         return 0;
     }
-    let default = current.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(30);
+    let default = current
+        .pointer("/spec/terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(30);
     opts.grace.unwrap_or(default).max(0)
 }
 
-pub async fn delete_one(scope: &Scope<'_>, name: &str, opts: &DeleteOptions) -> Result<Value, ApiError> {
+pub async fn delete_one(
+    scope: &Scope<'_>,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Value, ApiError> {
     let key = scope.key(name);
     let target = scope.target(name);
     loop {
@@ -111,18 +145,27 @@ pub async fn delete_one(scope: &Scope<'_>, name: &str, opts: &DeleteOptions) -> 
         if scope.dry_run()? {
             return Ok(current);
         }
-        let grace = if scope.rt.plural == "pods" && scope.rt.group.is_empty() { pod_grace(&current, opts) } else { 0 };
-        let fins = meta::metadata(&current).and_then(|m| m.get("finalizers")).and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let grace = if scope.rt.plural == "pods" && scope.rt.group.is_empty() {
+            pod_grace(&current, opts)
+        } else {
+            0
+        };
+        let fins = meta::metadata(&current)
+            .and_then(|m| m.get("finalizers"))
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
         let is_namespace = scope.rt.plural == "namespaces" && scope.rt.group.is_empty();
         let result = if is_namespace || grace > 0 || fins {
             mark_deleting(scope, &key, &current, kv.mod_revision, grace, is_namespace).await
         } else {
-            scope.app.store.delete(&key, Precondition::ModRevision(kv.mod_revision)).await.map(|kv| {
-                let mut out = current.clone();
-                meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
-                hooks::after_delete(scope, &out);
-                Some(out)
-            })
+            scope.app.store.delete(&key, Precondition::ModRevision(kv.mod_revision)).await.map(
+                |kv| {
+                    let mut out = current.clone();
+                    meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+                    hooks::after_delete(scope, &out);
+                    Some(out)
+                },
+            )
         };
         match result {
             Ok(Some(out)) => return Ok(out),
@@ -143,14 +186,22 @@ async fn mark_deleting(
     grace: i64,
     is_namespace: bool,
 ) -> Result<Option<Value>, StorageError> {
-    let existing = meta::metadata(current).and_then(|m| m.get("deletionGracePeriodSeconds")).and_then(Value::as_i64);
+    let existing = meta::metadata(current)
+        .and_then(|m| m.get("deletionGracePeriodSeconds"))
+        .and_then(Value::as_i64);
     if meta::meta_str(current, "deletionTimestamp").is_some() {
         match existing {
             Some(g) if grace < g => {}
             _ => return Ok(None),
         }
     }
-    if grace == 0 && scope.rt.plural == "pods" && meta::metadata(current).and_then(|m| m.get("finalizers")).and_then(Value::as_array).is_none_or(Vec::is_empty) {
+    if grace == 0
+        && scope.rt.plural == "pods"
+        && meta::metadata(current)
+            .and_then(|m| m.get("finalizers"))
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
+    {
         let kv = scope.app.store.delete(key, Precondition::ModRevision(rev)).await?;
         let mut out = current.clone();
         meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
@@ -163,7 +214,11 @@ async fn mark_deleting(
     if is_namespace {
         out["status"] = json!({"phase": "Terminating"});
     }
-    let kv = scope.app.store.update(key, object::to_stored(scope.rt, &out), Precondition::ModRevision(rev)).await?;
+    let kv = scope
+        .app
+        .store
+        .update(key, object::to_stored(scope.rt, &out), Precondition::ModRevision(rev))
+        .await?;
     meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
     Ok(Some(out))
 }

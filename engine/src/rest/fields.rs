@@ -11,13 +11,17 @@ use serde_json::Value;
 pub fn value(rt: &ResourceType, obj: &Value, field: &str) -> Option<String> {
     match field {
         "metadata.name" => Some(meta::name(obj).unwrap_or("").to_string()),
-        "metadata.namespace" => rt.namespaced.then(|| meta::namespace(obj).unwrap_or("").to_string()),
+        "metadata.namespace" => {
+            rt.namespaced.then(|| meta::namespace(obj).unwrap_or("").to_string())
+        }
         other => rt.strategy.field_value(obj, other),
     }
 }
 
 fn supported(rt: &ResourceType, field: &str) -> bool {
-    field == "metadata.name" || (field == "metadata.namespace" && rt.namespaced) || rt.strategy.selectable_fields().contains(&field)
+    field == "metadata.name"
+        || (field == "metadata.namespace" && rt.namespaced)
+        || rt.strategy.selectable_fields().contains(&field)
 }
 
 /// Parsed label and field selectors of a list or watch.
@@ -27,9 +31,15 @@ pub struct Selectors {
 }
 
 impl Selectors {
-    pub fn parse(rt: &ResourceType, label: Option<&str>, field: Option<&str>) -> Result<Selectors, ApiError> {
-        let labels = LabelSelector::parse(label.unwrap_or("")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
-        let fields = FieldSelector::parse(field.unwrap_or("")).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    pub fn parse(
+        rt: &ResourceType,
+        label: Option<&str>,
+        field: Option<&str>,
+    ) -> Result<Selectors, ApiError> {
+        let labels = LabelSelector::parse(label.unwrap_or(""))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let fields = FieldSelector::parse(field.unwrap_or(""))
+            .map_err(|e| ApiError::BadRequest(e.to_string()))?;
         for f in fields.fields() {
             if !supported(rt, f) {
                 return Err(ApiError::BadRequest(format!("field label not supported: {f}")));

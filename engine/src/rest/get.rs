@@ -16,7 +16,8 @@ pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
     let obj = object::from_stored(scope.rt, &kv)?;
     if scope.output == Output::Table {
-        let t = table::render(scope, std::slice::from_ref(&obj), &kv.mod_revision.to_string(), None)?;
+        let t =
+            table::render(scope, std::slice::from_ref(&obj), &kv.mod_revision.to_string(), None)?;
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
     }
     Ok(negotiation::respond(200, &obj, scope.output, scope.pretty))

@@ -23,7 +23,11 @@ fn is_service(scope: &Scope<'_>) -> bool {
 }
 
 fn alloc_error(field: &str, value: Value, e: AllocError) -> FieldError {
-    FieldError::invalid(field, &value, &format!("failed to allocate IP {}: {e}", value.as_str().unwrap_or("")))
+    FieldError::invalid(
+        field,
+        &value,
+        &format!("failed to allocate IP {}: {e}", value.as_str().unwrap_or("")),
+    )
 }
 
 /// Allocate ClusterIPs and NodePorts for a new Service.
@@ -33,11 +37,13 @@ pub fn before_create(scope: &Scope<'_>, obj: &mut Value) -> Result<Allocated, Ve
         return Ok(got);
     }
     let app = scope.app;
-    let svc_type = obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let svc_type =
+        obj.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
     if svc_type == "ExternalName" {
         return Ok(got);
     }
-    let requested = obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
+    let requested =
+        obj.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
     let ip = match requested.as_str() {
         "None" => "None".to_string(),
         "" => match app.cluster_ips.allocate_next() {
@@ -46,7 +52,13 @@ pub fn before_create(scope: &Scope<'_>, obj: &mut Value) -> Result<Allocated, Ve
         },
         want => match app.cluster_ips.allocate(want) {
             Ok(()) => want.to_string(),
-            Err(e) => return Err(vec![FieldError::invalid("spec.clusterIPs", &json!([want]), &format!("failed to allocate IP {want}: {e}"))]),
+            Err(e) => {
+                return Err(vec![FieldError::invalid(
+                    "spec.clusterIPs",
+                    &json!([want]),
+                    &format!("failed to allocate IP {want}: {e}"),
+                )]);
+            }
         },
     };
     if ip != "None" {
@@ -62,8 +74,14 @@ pub fn before_create(scope: &Scope<'_>, obj: &mut Value) -> Result<Allocated, Ve
     Ok(got)
 }
 
-fn allocate_node_ports(scope: &Scope<'_>, obj: &mut Value, got: &mut Allocated) -> Result<(), Vec<FieldError>> {
-    let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else { return Ok(()) };
+fn allocate_node_ports(
+    scope: &Scope<'_>,
+    obj: &mut Value,
+    got: &mut Allocated,
+) -> Result<(), Vec<FieldError>> {
+    let Some(ports) = obj.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else {
+        return Ok(());
+    };
     for (i, port) in ports.iter_mut().enumerate() {
         let field = format!("spec.ports[{i}].nodePort");
         let requested = port.get("nodePort").and_then(Value::as_i64).unwrap_or(0);
@@ -102,7 +120,9 @@ pub fn before_update(scope: &Scope<'_>, new: &mut Value, old: &Value) {
         return;
     }
     for field in ["clusterIP", "clusterIPs"] {
-        let unset = new.pointer(&format!("/spec/{field}")).is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
+        let unset = new
+            .pointer(&format!("/spec/{field}"))
+            .is_none_or(|v| v.is_null() || v == "" || v == &json!([]));
         if unset
             && let Some(v) = old.pointer(&format!("/spec/{field}")).cloned()
             && let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut)
@@ -110,10 +130,13 @@ pub fn before_update(scope: &Scope<'_>, new: &mut Value, old: &Value) {
             spec.insert(field.into(), v);
         }
     }
-    let old_ports: Vec<Value> = old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let old_ports: Vec<Value> =
+        old.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
     if let Some(ports) = new.pointer_mut("/spec/ports").and_then(Value::as_array_mut) {
         for p in ports.iter_mut().filter(|p| p.get("nodePort").is_none()) {
-            let same = old_ports.iter().find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"));
+            let same = old_ports
+                .iter()
+                .find(|o| o.get("port") == p.get("port") && o.get("protocol") == p.get("protocol"));
             if let Some(np) = same.and_then(|o| o.get("nodePort")) {
                 p["nodePort"] = np.clone();
             }
@@ -139,7 +162,11 @@ pub fn after_delete(scope: &Scope<'_>, obj: &Value) {
 }
 
 /// Answer a create-only review object.
-pub fn virtual_create(req: &Request<'_>, scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+pub fn virtual_create(
+    req: &Request<'_>,
+    scope: &Scope<'_>,
+    mut obj: Value,
+) -> Result<Value, ApiError> {
     let user = req.user;
     let user_info = json!({"username": user.name, "uid": user.uid, "groups": user.groups});
     let status = match scope.rt.plural {
@@ -163,7 +190,9 @@ pub fn virtual_create(req: &Request<'_>, scope: &Scope<'_>, mut obj: Value) -> R
             "incomplete": false,
         }),
         other => {
-            return Err(ApiError::MethodNotAllowed(format!("creating {other} is not supported yet")));
+            return Err(ApiError::MethodNotAllowed(format!(
+                "creating {other} is not supported yet"
+            )));
         }
     };
     obj["status"] = status;

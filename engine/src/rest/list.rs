@@ -21,7 +21,8 @@ pub struct Continue {
 const EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 fn encode_continue(rv: Revision, last_key_relative: &str) -> String {
-    let doc = json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{last_key_relative}\u{0}")});
+    let doc =
+        json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{last_key_relative}\u{0}")});
     base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
@@ -35,8 +36,14 @@ fn decode_continue(token: &str) -> Result<Continue, ApiError> {
     if doc.get("v").and_then(Value::as_str) != Some("meta.k8s.io/v1") {
         return Err(bad("server does not recognize this encoded version"));
     }
-    let rv = doc.get("rv").and_then(Value::as_u64).filter(|rv| *rv > 0).ok_or_else(|| bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)"))?;
-    let start = doc.get("start").and_then(Value::as_str).ok_or_else(|| bad("encoded start key is not valid"))?;
+    let rv =
+        doc.get("rv").and_then(Value::as_u64).filter(|rv| *rv > 0).ok_or_else(|| {
+            bad("incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+        })?;
+    let start = doc
+        .get("start")
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad("encoded start key is not valid"))?;
     if start.contains("..") || start.starts_with('/') {
         return Err(bad("continue key is not valid"));
     }
@@ -49,24 +56,35 @@ fn read_revision(scope: &Scope<'_>, cont: &Option<Continue>) -> Result<Option<Re
     let matching = scope.param("resourceVersionMatch");
     if let Some(c) = cont {
         if rv.is_some_and(|v| v != "0") {
-            return Err(ApiError::BadRequest("specifying resource version is not allowed when using continue".into()));
+            return Err(ApiError::BadRequest(
+                "specifying resource version is not allowed when using continue".into(),
+            ));
         }
         return Ok(Some(c.rv));
     }
     if matching.is_some() && rv.is_none() {
-        return Err(ApiError::BadRequest("resourceVersionMatch is forbidden unless resourceVersion is provided".into()));
+        return Err(ApiError::BadRequest(
+            "resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+        ));
     }
     let parsed = match rv {
         None | Some("0") => None,
-        Some(v) => Some(v.parse::<Revision>().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}")))?),
+        Some(v) => Some(
+            v.parse::<Revision>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}")))?,
+        ),
     };
     match (matching, parsed) {
-        (Some("Exact"), None) => Err(ApiError::BadRequest("resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into())),
+        (Some("Exact"), None) => Err(ApiError::BadRequest(
+            "resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"".into(),
+        )),
         (Some("Exact"), Some(r)) => Ok(Some(r)),
         (None | Some("NotOlderThan"), Some(r)) => {
             let current = scope.app.store.current_revision();
             if r > current {
-                return Err(ApiError::Timeout(format!("Too large resource version: {r}, current: {current}")));
+                return Err(ApiError::Timeout(format!(
+                    "Too large resource version: {r}, current: {current}"
+                )));
             }
             Ok(None)
         }
@@ -80,7 +98,10 @@ fn read_revision(scope: &Scope<'_>, cont: &Option<Continue>) -> Result<Option<Re
 fn parse_limit(scope: &Scope<'_>) -> Result<usize, ApiError> {
     match scope.param("limit") {
         None => Ok(0),
-        Some(v) => v.parse::<i64>().map(|n| n.max(0) as usize).map_err(|_| ApiError::BadRequest(format!("invalid limit: {v}"))),
+        Some(v) => v
+            .parse::<i64>()
+            .map(|n| n.max(0) as usize)
+            .map_err(|_| ApiError::BadRequest(format!("invalid limit: {v}"))),
     }
 }
 
@@ -93,22 +114,28 @@ pub struct Page {
 }
 
 /// Read a page: scan raw keys in batches until `limit` matches or the prefix is exhausted.
-pub async fn read_page(scope: &Scope<'_>, selectors: &Selectors, limit: usize, cont: Option<Continue>) -> Result<Page, ApiError> {
+pub async fn read_page(
+    scope: &Scope<'_>,
+    selectors: &Selectors,
+    limit: usize,
+    cont: Option<Continue>,
+) -> Result<Page, ApiError> {
     let prefix = scope.list_prefix();
     let mut revision = read_revision(scope, &cont)?;
     let mut after = cont.map(|c| format!("{prefix}{}", c.after));
     let mut items = Vec::new();
-    let batch = if limit == 0 { 0 } else { limit.max(if selectors.is_everything() { limit } else { 500 }) };
+    let batch =
+        if limit == 0 { 0 } else { limit.max(if selectors.is_everything() { limit } else { 500 }) };
     loop {
-        let page = scope
-            .app
-            .store
-            .range(&prefix, after.as_deref(), batch, revision)
-            .await
-            .map_err(|e| match e {
-                kapi_storage::StorageError::Compacted { .. } if after.is_some() => ApiError::Gone(EXPIRED.into()),
-                other => ApiError::from_storage(other, &scope.target("")),
-            })?;
+        let page =
+            scope.app.store.range(&prefix, after.as_deref(), batch, revision).await.map_err(
+                |e| match e {
+                    kapi_storage::StorageError::Compacted { .. } if after.is_some() => {
+                        ApiError::Gone(EXPIRED.into())
+                    }
+                    other => ApiError::from_storage(other, &scope.target("")),
+                },
+            )?;
         revision = Some(page.revision);
         for (i, kv) in page.items.iter().enumerate() {
             let obj = object::from_stored(scope.rt, kv)?;
@@ -119,7 +146,8 @@ pub async fn read_page(scope: &Scope<'_>, selectors: &Selectors, limit: usize, c
                 let more = page.more || i + 1 < page.items.len();
                 let rel = kv.key.strip_prefix(&prefix).unwrap_or(&kv.key);
                 let cont = more.then(|| encode_continue(page.revision, rel));
-                let remaining = (more && selectors.is_everything()).then(|| page.remaining + (page.items.len() - i - 1) as u64);
+                let remaining = (more && selectors.is_everything())
+                    .then(|| page.remaining + (page.items.len() - i - 1) as u64);
                 return Ok(Page { items, revision: page.revision, cont, remaining });
             }
         }
@@ -131,7 +159,8 @@ pub async fn read_page(scope: &Scope<'_>, selectors: &Selectors, limit: usize, c
 }
 
 pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
-    let selectors = Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+    let selectors =
+        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let limit = parse_limit(scope)?;
     let cont = scope.param("continue").map(decode_continue).transpose()?;
     let page = read_page(scope, &selectors, limit, cont).await?;
@@ -166,7 +195,8 @@ mod tests {
         let c = decode_continue(&t).unwrap();
         assert_eq!((c.rv, c.after.as_str()), (42, "default/web-1"));
         assert!(decode_continue("not base64!").is_err());
-        let bad = base64::engine::general_purpose::URL_SAFE.encode(br#"{"v":"meta.k8s.io/v1","rv":3,"start":"../x"}"#);
+        let bad = base64::engine::general_purpose::URL_SAFE
+            .encode(br#"{"v":"meta.k8s.io/v1","rv":3,"start":"../x"}"#);
         assert!(decode_continue(&bad).is_err());
     }
 }

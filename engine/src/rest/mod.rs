@@ -77,12 +77,30 @@ async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiErro
 
 fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, ApiError> {
     let rt = app.registry.get(&info.group, &info.version, &info.resource).ok_or_else(|| {
-        ApiError::Internal(format!("unknown resource {}/{}/{}", info.group, info.version, info.resource))
+        ApiError::Internal(format!(
+            "unknown resource {}/{}/{}",
+            info.group, info.version, info.resource
+        ))
     })?;
-    Ok(Scope { app, info, rt, namespace: info.namespace.clone(), name: info.name.clone(), output: Output::Json, pretty: false })
+    Ok(Scope {
+        app,
+        info,
+        rt,
+        namespace: info.namespace.clone(),
+        name: info.name.clone(),
+        output: Output::Json,
+        pretty: false,
+    })
 }
 
-fn internal_info(verb: &str, group: &str, version: &str, plural: &str, ns: Option<&str>, name: Option<&str>) -> RequestInfo {
+fn internal_info(
+    verb: &str,
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: Option<&str>,
+    name: Option<&str>,
+) -> RequestInfo {
     RequestInfo {
         is_resource: true,
         verb: verb.into(),
@@ -123,7 +141,11 @@ pub async fn delete_internal(
     delete::delete_one(&scope, name, &opts).await
 }
 
-async fn subresource(req: &Request<'_>, scope: &Scope<'_>, sub: &str) -> Result<Response, ApiError> {
+async fn subresource(
+    req: &Request<'_>,
+    scope: &Scope<'_>,
+    sub: &str,
+) -> Result<Response, ApiError> {
     match (sub, req.info.verb.as_str()) {
         ("status", "get") => get::get(scope).await,
         ("status", "update") => update::update(req, scope, update::Target::Status).await,
@@ -131,9 +153,9 @@ async fn subresource(req: &Request<'_>, scope: &Scope<'_>, sub: &str) -> Result<
         ("finalize", "update") if scope.rt.plural == "namespaces" => {
             update::update(req, scope, update::Target::Finalize).await
         }
-        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => Err(ApiError::BadRequest(format!(
-            "the {sub} subresource needs a kubelet to talk to, and kapi runs none"
-        ))),
+        ("log" | "exec" | "attach" | "portforward" | "proxy", _) => Err(ApiError::BadRequest(
+            format!("the {sub} subresource needs a kubelet to talk to, and kapi runs none"),
+        )),
         _ => Err(ApiError::MethodNotAllowed(format!(
             "the server does not allow this method on the requested resource ({}/{sub}) yet",
             scope.rt.plural

@@ -6,8 +6,8 @@ use super::Scope;
 use crate::status::ApiError;
 use bytes::Bytes;
 use kapi_codec::format::{self, Format};
-use kapi_codec::{ResourceType, convert, meta};
 use kapi_codec::schema::{self, FieldValidation};
+use kapi_codec::{ResourceType, convert, meta};
 use kapi_storage::KeyValue;
 use serde_json::{Value, json};
 
@@ -30,20 +30,30 @@ fn field_validation(scope: &Scope<'_>) -> Result<FieldValidation, ApiError> {
 
 /// Decode a create/update body of the scope's kind: checks apiVersion and kind, drops
 /// unknown fields (warning or 400 per `fieldValidation`).
-pub fn decode_body(scope: &Scope<'_>, body: &[u8], fmt: Format, expect_kind: &str) -> Result<Decoded, ApiError> {
+pub fn decode_body(
+    scope: &Scope<'_>,
+    body: &[u8],
+    fmt: Format,
+    expect_kind: &str,
+) -> Result<Decoded, ApiError> {
     let validation = field_validation(scope)?;
     let mut obj = format::decode(body, fmt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if !obj.is_object() {
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }
     check_type_meta(scope, &obj, expect_kind)?;
-    let unknown = schema::prune_unknown(scope.rt.schema_name, &mut obj).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let unknown = schema::prune_unknown(scope.rt.schema_name, &mut obj)
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let warnings = match validation {
         FieldValidation::Ignore => Vec::new(),
         FieldValidation::Warn => unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect(),
         FieldValidation::Strict if !unknown.is_empty() => {
-            let list: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
-            return Err(ApiError::BadRequest(format!("strict decoding error: {}", list.join(", "))));
+            let list: Vec<String> =
+                unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            return Err(ApiError::BadRequest(format!(
+                "strict decoding error: {}",
+                list.join(", ")
+            )));
         }
         FieldValidation::Strict => Vec::new(),
     };
@@ -54,7 +64,8 @@ fn check_type_meta(scope: &Scope<'_>, obj: &Value, expect_kind: &str) -> Result<
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     if kind.is_empty() {
-        let shown: String = String::from_utf8_lossy(&format::encode_json(obj)).chars().take(200).collect();
+        let shown: String =
+            String::from_utf8_lossy(&format::encode_json(obj)).chars().take(200).collect();
         return Err(ApiError::BadRequest(format!("Object 'Kind' is missing in '{shown}'")));
     }
     let expected_av = scope.rt.api_version();
@@ -94,7 +105,9 @@ const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 pub fn generate_name(base: &str) -> String {
     let base: String = base.chars().take(63 - 5).collect();
-    let suffix: String = (0..5).map(|_| ALPHANUMS[rand::random::<u32>() as usize % ALPHANUMS.len()] as char).collect();
+    let suffix: String = (0..5)
+        .map(|_| ALPHANUMS[rand::random::<u32>() as usize % ALPHANUMS.len()] as char)
+        .collect();
     format!("{base}{suffix}")
 }
 
@@ -102,9 +115,10 @@ pub fn generate_name(base: &str) -> String {
 pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
     match meta::meta_str(obj, "resourceVersion") {
         None | Some("") => Ok(None),
-        Some(rv) => rv.parse().map(Some).map_err(|_| {
-            ApiError::BadRequest(format!("invalid resource version: {rv}"))
-        }),
+        Some(rv) => rv
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}"))),
     }
 }
 

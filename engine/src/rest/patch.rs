@@ -24,7 +24,8 @@ pub fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
 
 /// Apply a patch document to `target`.
 pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> Result<Value, ApiError> {
-    let doc: Value = serde_json::from_slice(patch).map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
+    let doc: Value = serde_json::from_slice(patch)
+        .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
     match kind {
         PatchType::Merge => {
             let mut out = target.clone();
@@ -55,15 +56,20 @@ pub fn merge(target: &mut Value, patch: &Value) {
 }
 
 fn invalid(msg: String) -> ApiError {
-    ApiError::Invalid(Default::default(), vec![kapi_codec::FieldError {
-        kind: kapi_codec::FieldErrorType::Invalid,
-        field: String::new(),
-        message: msg,
-    }])
+    ApiError::Invalid(
+        Default::default(),
+        vec![kapi_codec::FieldError {
+            kind: kapi_codec::FieldErrorType::Invalid,
+            field: String::new(),
+            message: msg,
+        }],
+    )
 }
 
 fn json_patch(target: &Value, doc: &Value) -> Result<Value, ApiError> {
-    let ops = doc.as_array().ok_or_else(|| ApiError::BadRequest("json patch must be an array of operations".into()))?;
+    let ops = doc
+        .as_array()
+        .ok_or_else(|| ApiError::BadRequest("json patch must be an array of operations".into()))?;
     let mut out = target.clone();
     for op in ops {
         apply_op(&mut out, op)?;
@@ -72,13 +78,19 @@ fn json_patch(target: &Value, doc: &Value) -> Result<Value, ApiError> {
 }
 
 fn str_field<'a>(op: &'a Value, f: &str) -> Result<&'a str, ApiError> {
-    op.get(f).and_then(Value::as_str).ok_or_else(|| ApiError::BadRequest(format!("json patch operation is missing \"{f}\": {op}")))
+    op.get(f).and_then(Value::as_str).ok_or_else(|| {
+        ApiError::BadRequest(format!("json patch operation is missing \"{f}\": {op}"))
+    })
 }
 
 fn apply_op(doc: &mut Value, op: &Value) -> Result<(), ApiError> {
     let name = str_field(op, "op")?;
     let path = str_field(op, "path")?;
-    let value = || op.get("value").cloned().ok_or_else(|| ApiError::BadRequest(format!("json patch operation {name} needs a value")));
+    let value = || {
+        op.get("value").cloned().ok_or_else(|| {
+            ApiError::BadRequest(format!("json patch operation {name} needs a value"))
+        })
+    };
     match name {
         "add" => add(doc, path, value()?),
         "remove" => remove(doc, path).map(drop),
@@ -93,7 +105,10 @@ fn apply_op(doc: &mut Value, op: &Value) -> Result<(), ApiError> {
         }
         "copy" => {
             let from = str_field(op, "from")?;
-            let v = doc.pointer(from).cloned().ok_or_else(|| invalid(format!("copy from missing path {from}")))?;
+            let v = doc
+                .pointer(from)
+                .cloned()
+                .ok_or_else(|| invalid(format!("copy from missing path {from}")))?;
             add(doc, path, v)
         }
         "test" => {
@@ -112,7 +127,9 @@ fn unescape(token: &str) -> String {
 }
 
 fn split(path: &str) -> Result<(&str, String), ApiError> {
-    let idx = path.rfind('/').ok_or_else(|| ApiError::BadRequest(format!("invalid json pointer {path:?}")))?;
+    let idx = path
+        .rfind('/')
+        .ok_or_else(|| ApiError::BadRequest(format!("invalid json pointer {path:?}")))?;
     Ok((&path[..idx], unescape(&path[idx + 1..])))
 }
 
@@ -122,16 +139,25 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), ApiError> {
         return Ok(());
     }
     let (parent, last) = split(path)?;
-    let container = doc.pointer_mut(parent).ok_or_else(|| invalid(format!("add operation does not apply: doc is missing path: \"{path}\"")))?;
+    let container = doc.pointer_mut(parent).ok_or_else(|| {
+        invalid(format!("add operation does not apply: doc is missing path: \"{path}\""))
+    })?;
     match container {
         Value::Object(m) => {
             m.insert(last, value);
             Ok(())
         }
         Value::Array(a) => {
-            let idx = if last == "-" { a.len() } else { last.parse::<usize>().map_err(|_| invalid(format!("invalid array index in {path}")))? };
+            let idx = if last == "-" {
+                a.len()
+            } else {
+                last.parse::<usize>()
+                    .map_err(|_| invalid(format!("invalid array index in {path}")))?
+            };
             if idx > a.len() {
-                return Err(invalid(format!("add operation does not apply: index out of range in {path}")));
+                return Err(invalid(format!(
+                    "add operation does not apply: index out of range in {path}"
+                )));
             }
             a.insert(idx, value);
             Ok(())
@@ -141,7 +167,8 @@ fn add(doc: &mut Value, path: &str, value: Value) -> Result<(), ApiError> {
 }
 
 fn remove(doc: &mut Value, path: &str) -> Result<Value, ApiError> {
-    let missing = || invalid(format!("remove operation does not apply: doc is missing path: \"{path}\""));
+    let missing =
+        || invalid(format!("remove operation does not apply: doc is missing path: \"{path}\""));
     let (parent, last) = split(path)?;
     match doc.pointer_mut(parent).ok_or_else(missing)? {
         Value::Object(m) => m.remove(&last).ok_or_else(missing),
@@ -185,6 +212,9 @@ mod tests {
 
     #[test]
     fn strategic_merge_is_not_yet_supported() {
-        assert_eq!(patch_type(Some("application/strategic-merge-patch+json")).unwrap_err().code(), 415);
+        assert_eq!(
+            patch_type(Some("application/strategic-merge-patch+json")).unwrap_err().code(),
+            415
+        );
     }
 }

@@ -21,13 +21,20 @@ pub struct Scope<'a> {
 }
 
 fn not_found_resource() -> ApiError {
-    ApiError::NotFoundMessage(Target::default(), "the server could not find the requested resource".into())
+    ApiError::NotFoundMessage(
+        Target::default(),
+        "the server could not find the requested resource".into(),
+    )
 }
 
 impl<'a> Scope<'a> {
     pub fn resolve(req: &Request<'a>, output: Output) -> Result<Scope<'a>, ApiError> {
         let info = req.info;
-        let rt = req.app.registry.get(&info.group, &info.version, &info.resource).ok_or_else(not_found_resource)?;
+        let rt = req
+            .app
+            .registry
+            .get(&info.group, &info.version, &info.resource)
+            .ok_or_else(not_found_resource)?;
         if !rt.namespaced && info.namespace.is_some() {
             return Err(not_found_resource());
         }
@@ -56,7 +63,11 @@ impl<'a> Scope<'a> {
         }
         let namespaced_needs_ns = self.rt.namespaced && self.namespace.is_none();
         if namespaced_needs_ns && matches!(verb, "create" | "update" | "patch" | "delete") {
-            return Err(if self.name.is_some() { not_found_resource() } else { self.method_not_allowed() });
+            return Err(if self.name.is_some() {
+                not_found_resource()
+            } else {
+                self.method_not_allowed()
+            });
         }
         if namespaced_needs_ns && verb == "get" {
             return Err(not_found_resource());
@@ -95,7 +106,9 @@ impl<'a> Scope<'a> {
 
     /// The name from the URL (present for single-object verbs).
     pub fn url_name(&self) -> Result<&str, ApiError> {
-        self.name.as_deref().ok_or_else(|| ApiError::BadRequest("resource name may not be empty".into()))
+        self.name
+            .as_deref()
+            .ok_or_else(|| ApiError::BadRequest("resource name may not be empty".into()))
     }
 
     pub fn param(&self, key: &str) -> Option<&str> {
@@ -106,7 +119,9 @@ impl<'a> Scope<'a> {
         match self.info.param("dryRun") {
             None | Some("") => Ok(false),
             Some("All") => Ok(true),
-            Some(other) => Err(ApiError::BadRequest(format!("Invalid dryRun value: {other}; supported values: \"All\""))),
+            Some(other) => Err(ApiError::BadRequest(format!(
+                "Invalid dryRun value: {other}; supported values: \"All\""
+            ))),
         }
     }
 }

@@ -17,11 +17,29 @@ pub fn human_duration(secs: i64) -> String {
     let (m, h) = (s / 60, s / 3600);
     match () {
         _ if s < 120 => format!("{s}s"),
-        _ if m < 10 => if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) },
+        _ if m < 10 => {
+            if s % 60 == 0 {
+                format!("{m}m")
+            } else {
+                format!("{m}m{}s", s % 60)
+            }
+        }
         _ if m < 180 => format!("{m}m"),
-        _ if h < 8 => if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) },
+        _ if h < 8 => {
+            if m % 60 == 0 {
+                format!("{h}h")
+            } else {
+                format!("{h}h{}m", m % 60)
+            }
+        }
         _ if h < 48 => format!("{h}h"),
-        _ if h < 24 * 8 => if h % 24 == 0 { format!("{}d", h / 24) } else { format!("{}d{}h", h / 24, h % 24) },
+        _ if h < 24 * 8 => {
+            if h % 24 == 0 {
+                format!("{}d", h / 24)
+            } else {
+                format!("{}d{}h", h / 24, h % 24)
+            }
+        }
         _ if h < 24 * 365 * 2 => format!("{}d", h / 24),
         _ if h < 24 * 365 * 8 => {
             let (y, d) = (h / 24 / 365, (h / 24) % 365);
@@ -87,7 +105,12 @@ pub fn render_rows(include: &str, items: &[Value], with_headers: bool) -> Value 
 }
 
 /// A Table response for a get or list.
-pub fn render(scope: &Scope<'_>, items: &[Value], rv: &str, cont: Option<&str>) -> Result<Value, ApiError> {
+pub fn render(
+    scope: &Scope<'_>,
+    items: &[Value],
+    rv: &str,
+    cont: Option<&str>,
+) -> Result<Value, ApiError> {
     let include = scope.info.param("includeObject").unwrap_or("Metadata");
     let mut t = render_rows(include, items, true);
     t["metadata"]["resourceVersion"] = json!(rv);

@@ -26,17 +26,28 @@ pub enum Target {
 
 const MAX_ATTEMPTS: usize = 16;
 
-pub async fn update(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<Response, ApiError> {
+pub async fn update(
+    req: &Request<'_>,
+    scope: &Scope<'_>,
+    target: Target,
+) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
     let Decoded { obj: new, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
     check_identity(scope, &new, name)?;
     let pinned = object::resource_version(&new)?;
-    let out = guaranteed_update(scope, name, pinned, |current| Ok(select(scope, target, new.clone(), current))).await?;
+    let out = guaranteed_update(scope, name, pinned, |current| {
+        Ok(select(scope, target, new.clone(), current))
+    })
+    .await?;
     Ok(with_warnings(negotiation::respond(200, &out, scope.output, scope.pretty), &warnings))
 }
 
-pub async fn patch(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<Response, ApiError> {
+pub async fn patch(
+    req: &Request<'_>,
+    scope: &Scope<'_>,
+    target: Target,
+) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
     let body = req.body.clone();
@@ -64,7 +75,10 @@ fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiE
         && let Some(ns) = meta::namespace(obj).filter(|ns| !ns.is_empty())
         && Some(ns) != scope.namespace.as_deref()
     {
-        return Err(ApiError::BadRequest("the namespace of the provided object does not match the namespace sent on the request".into()));
+        return Err(ApiError::BadRequest(
+            "the namespace of the provided object does not match the namespace sent on the request"
+                .into(),
+        ));
     }
     Ok(())
 }
@@ -110,7 +124,12 @@ fn copy_field(to: &mut Value, from: &Value, field: &str) {
 
 /// Read-modify-write with optimistic concurrency. `pinned` is the client's
 /// resourceVersion precondition.
-pub async fn guaranteed_update<F>(scope: &Scope<'_>, name: &str, pinned: Option<Revision>, mutate: F) -> Result<Value, ApiError>
+pub async fn guaranteed_update<F>(
+    scope: &Scope<'_>,
+    name: &str,
+    pinned: Option<Revision>,
+    mutate: F,
+) -> Result<Value, ApiError>
 where
     F: Fn(&Value) -> Result<Value, ApiError>,
 {
@@ -120,7 +139,14 @@ where
         let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
         let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
         if pinned.is_some_and(|rv| rv != kv.mod_revision) {
-            return Err(ApiError::from_storage(StorageError::Conflict { key, expected: pinned.unwrap_or(0), current: kv.mod_revision }, &target));
+            return Err(ApiError::from_storage(
+                StorageError::Conflict {
+                    key,
+                    expected: pinned.unwrap_or(0),
+                    current: kv.mod_revision,
+                },
+                &target,
+            ));
         }
         let current = object::from_stored(scope.rt, &kv)?;
         let mut new = mutate(&current)?;
@@ -135,7 +161,12 @@ where
         let result = if is_finalized(&new) {
             scope.app.store.delete(&key, precondition).await.map(|kv| (kv, true))
         } else {
-            scope.app.store.update(&key, object::to_stored(scope.rt, &new), precondition).await.map(|kv| (kv, false))
+            scope
+                .app
+                .store
+                .update(&key, object::to_stored(scope.rt, &new), precondition)
+                .await
+                .map(|kv| (kv, false))
         };
         match result {
             Ok((kv, deleted)) => {
@@ -155,7 +186,10 @@ where
 /// A deleting object whose last finalizer is gone is deleted for real.
 fn is_finalized(obj: &Value) -> bool {
     let deleting = meta::meta_str(obj, "deletionTimestamp").is_some();
-    let fins = meta::metadata(obj).and_then(|m| m.get("finalizers")).and_then(Value::as_array).map_or(0, Vec::len);
+    let fins = meta::metadata(obj)
+        .and_then(|m| m.get("finalizers"))
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     deleting && fins == 0
 }
 
@@ -165,13 +199,18 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
     let target = scope.target(&name);
     let cur_uid = meta::meta_str(current, "uid").unwrap_or("");
     if let Some(uid) = meta::meta_str(new, "uid").filter(|u| !u.is_empty() && *u != cur_uid) {
-        let msg = format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_uid}");
+        let msg = format!(
+            "Precondition failed: UID in precondition: {uid}, UID in object meta: {cur_uid}"
+        );
         return Err(ApiError::Conflict(target, msg));
     }
     let deleting = meta::meta_str(current, "deletionTimestamp").is_some();
     let old_fins = finalizers(current);
     if deleting && finalizers(new).iter().any(|f| !old_fins.contains(f)) {
-        let e = kapi_codec::FieldError::forbidden("metadata.finalizers", "no new finalizers can be added if the object is being deleted");
+        let e = kapi_codec::FieldError::forbidden(
+            "metadata.finalizers",
+            "no new finalizers can be added if the object is being deleted",
+        );
         return Err(ApiError::Invalid(target, vec![e]));
     }
     let strategy = scope.rt.strategy;
@@ -179,7 +218,8 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
     strategy.prepare_update(new, current);
     carry_metadata(scope, new, current);
     hooks::before_update(scope, new, current);
-    let mut errors = validation::validate_object_meta(new, scope.rt.namespaced, strategy.name_rule());
+    let mut errors =
+        validation::validate_object_meta(new, scope.rt.namespaced, strategy.name_rule());
     errors.extend(validation::validate_object_meta_update(new, current));
     if errors.is_empty() {
         errors.extend(strategy.validate(new));
@@ -202,7 +242,13 @@ fn carry_metadata(scope: &Scope<'_>, new: &mut Value, current: &Value) {
     let spec_changed = object::spec_part(new) != object::spec_part(current);
     let cur = meta::metadata(current).cloned().unwrap_or_default();
     let m = meta::metadata_mut(new);
-    for field in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "resourceVersion"] {
+    for field in [
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "resourceVersion",
+    ] {
         match cur.get(field) {
             Some(v) => m.insert(field.into(), v.clone()),
             None => m.remove(field),
@@ -215,7 +261,10 @@ fn carry_metadata(scope: &Scope<'_>, new: &mut Value, current: &Value) {
     }
     if scope.rt.strategy.tracks_generation() {
         let generation = cur.get("generation").and_then(Value::as_i64).unwrap_or(1);
-        m.insert("generation".into(), json!(if spec_changed { generation + 1 } else { generation }));
+        m.insert(
+            "generation".into(),
+            json!(if spec_changed { generation + 1 } else { generation }),
+        );
     } else {
         match cur.get("generation") {
             Some(v) => m.insert("generation".into(), v.clone()),

@@ -37,7 +37,10 @@ struct Producer {
 
 fn timeout(scope: &Scope<'_>) -> Result<Duration, ApiError> {
     match scope.param("timeoutSeconds") {
-        Some(v) => v.parse::<u64>().map(Duration::from_secs).map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds: {v}"))),
+        Some(v) => v
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds: {v}"))),
         None => Ok(Duration::from_secs(1800 + rand::random::<u64>() % 1800)),
     }
 }
@@ -46,7 +49,8 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     if scope.app.is_shutting_down() {
         return Err(ApiError::ServiceUnavailable("apiserver is shutting down".into()));
     }
-    let selectors = Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+    let selectors =
+        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let (initial, from) = initial_state(scope, &selectors).await?;
     let watch = scope.app.store.watch(&scope.list_prefix(), from);
     let (tx, rx) = flume::bounded::<Bytes>(16);
@@ -77,7 +81,10 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
 }
 
 /// Synthetic initial events and the revision to watch from.
-async fn initial_state(scope: &Scope<'_>, selectors: &Selectors) -> Result<(Vec<Value>, Revision), ApiError> {
+async fn initial_state(
+    scope: &Scope<'_>,
+    selectors: &Selectors,
+) -> Result<(Vec<Value>, Revision), ApiError> {
     match scope.param("resourceVersion") {
         None | Some("0") => {
             let page = scope
@@ -96,7 +103,9 @@ async fn initial_state(scope: &Scope<'_>, selectors: &Selectors) -> Result<(Vec<
             Ok((items, page.revision))
         }
         Some(v) => {
-            let rv = v.parse::<Revision>().map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}")))?;
+            let rv = v
+                .parse::<Revision>()
+                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}")))?;
             Ok((Vec::new(), rv))
         }
     }
@@ -123,7 +132,8 @@ impl Producer {
         let mut next_bookmark = Instant::now() + BOOKMARK_EVERY;
         loop {
             let now = Instant::now();
-            let wake = if self.bookmarks { next_bookmark.min(self.deadline) } else { self.deadline };
+            let wake =
+                if self.bookmarks { next_bookmark.min(self.deadline) } else { self.deadline };
             let sleep = monoio::time::sleep(wake.saturating_duration_since(now));
             monoio::select! {
                 ev = watch.events.recv_async() => match ev {
@@ -163,7 +173,9 @@ impl Producer {
                 let before = match &ev.prev {
                     None => false,
                     Some(_) if self.selectors.is_everything() => true,
-                    Some(p) => object::from_stored(self.rt, p).map(|o| self.selectors.matches(self.rt, &o)).unwrap_or(false),
+                    Some(p) => object::from_stored(self.rt, p)
+                        .map(|o| self.selectors.matches(self.rt, &o))
+                        .unwrap_or(false),
                 };
                 match (before, now) {
                     (false, true) => Some("ADDED"),
@@ -190,7 +202,8 @@ impl Producer {
 
     async fn send(&mut self, kind: &str, obj: Value) -> bool {
         let obj = if self.output == Output::Table {
-            let t = table::render_rows(&self.include, std::slice::from_ref(&obj), !self.headers_sent);
+            let t =
+                table::render_rows(&self.include, std::slice::from_ref(&obj), !self.headers_sent);
             self.headers_sent = true;
             t
         } else {
@@ -205,7 +218,8 @@ impl Producer {
     }
 
     async fn frame(&mut self, kind: &str, obj: Value) -> bool {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
         line.push(b'\n');
         self.tx.send_async(Bytes::from(line)).await.is_ok()
     }

@@ -81,7 +81,12 @@ pub async fn serve(
         }
         Err(_) => return,
     };
-    let cert_user = tls.get_ref().1.peer_certificates().and_then(|c| c.first()).and_then(|c| x509::user_from_der(c));
+    let cert_user = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| x509::user_from_der(c));
     let info = Rc::new(ConnInfo { peer, cert_user });
     let service_app = app.clone();
     let service = hyper::service::service_fn(move |req| {

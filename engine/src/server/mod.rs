@@ -25,12 +25,23 @@ pub fn run(options: Options) -> Result<(), String> {
     let store = open_store(&options)?;
     let (shutdown_tx, shutdown_rx) = flume::bounded::<()>(1);
     let authenticator = authenticator(&options)?;
-    let app = Arc::new(App::new(options.clone(), store.clone(), authenticator, Box::new(AlwaysAllow), shutdown_rx)?);
-    let pki = Pki::load_or_create(&options.data_dir, options.bind_address, app.cluster_ips.first().into())
-        .map_err(|e| e.to_string())?;
+    let app = Arc::new(App::new(
+        options.clone(),
+        store.clone(),
+        authenticator,
+        Box::new(AlwaysAllow),
+        shutdown_rx,
+    )?);
+    let pki = Pki::load_or_create(
+        &options.data_dir,
+        options.bind_address,
+        app.cluster_ips.first().into(),
+    )
+    .map_err(|e| e.to_string())?;
     let app = Arc::new(with_admin_token(app, &pki)?);
     futures_executor::block_on(crate::controllers::bootstrap::run(&app))?;
-    let controller = crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
+    let controller =
+        crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
     let tls = tls::server_config(&pki)?;
     let workers = worker::start(app.clone(), tls, worker_count(&options))?;
     announce(&options, &pki, started)?;
@@ -47,14 +58,16 @@ pub fn run(options: Options) -> Result<(), String> {
 
 fn open_store(options: &Options) -> Result<Arc<dyn Store>, String> {
     let opts = EmbeddedOptions { fsync: !options.unsafe_no_fsync, ..Default::default() };
-    let store = EmbeddedStore::open(&options.data_dir.join("store"), opts).map_err(|e| e.to_string())?;
+    let store =
+        EmbeddedStore::open(&options.data_dir.join("store"), opts).map_err(|e| e.to_string())?;
     Ok(store)
 }
 
 fn authenticator(options: &Options) -> Result<Authenticator, String> {
     let tokens = match &options.token_auth_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             TokenFile::parse(&text)?
         }
         None => TokenFile::default(),
@@ -102,7 +115,8 @@ fn announce(options: &Options, pki: &Pki, started: Instant) -> Result<(), String
 
 fn wait_for_signal() -> Result<&'static str, String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
+    let mut signals =
+        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
     let sig = signals.forever().next().unwrap_or(SIGTERM);
     Ok(if sig == SIGINT { "SIGINT" } else { "SIGTERM" })
 }

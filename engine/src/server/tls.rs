@@ -9,9 +9,10 @@ use std::sync::Arc;
 
 pub fn server_config(pki: &Pki) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(pki.serving_cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("serving certificate: {e}"))?;
+    let certs: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(pki.serving_cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("serving certificate: {e}"))?;
     let key = PrivateKeyDer::from_pem_slice(pki.serving_key_pem.as_bytes())
         .map_err(|e| format!("serving key: {e}"))?;
     let mut roots = rustls::RootCertStore::empty();

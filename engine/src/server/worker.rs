@@ -14,7 +14,11 @@ pub struct Workers {
 
 /// Bind every worker's listener (so errors surface before we announce readiness) and start
 /// the worker threads.
-pub fn start(app: Arc<App>, tls: Arc<rustls::ServerConfig>, count: usize) -> Result<Workers, String> {
+pub fn start(
+    app: Arc<App>,
+    tls: Arc<rustls::ServerConfig>,
+    count: usize,
+) -> Result<Workers, String> {
     let addr = SocketAddr::new(app.options.bind_address, app.options.secure_port);
     let mut handles = Vec::with_capacity(count);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
@@ -76,7 +80,11 @@ fn worker_main(
     });
 }
 
-async fn accept_loop(app: Arc<App>, tls: Arc<rustls::ServerConfig>, listener: monoio::net::TcpListener) {
+async fn accept_loop(
+    app: Arc<App>,
+    tls: Arc<rustls::ServerConfig>,
+    listener: monoio::net::TcpListener,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let tracker = conn::Tracker::default();
     let shutdown = app.shutdown.clone();

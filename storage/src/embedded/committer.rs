@@ -144,7 +144,12 @@ impl Committer {
                 if let Record::Compact { revision } = a.record {
                     index.compact(revision);
                     compact_to = Some(index.compacted);
-                    let kv = KeyValue { key: String::new(), value: Bytes::new(), create_revision: 0, mod_revision: revision };
+                    let kv = KeyValue {
+                        key: String::new(),
+                        value: Bytes::new(),
+                        create_revision: 0,
+                        mod_revision: revision,
+                    };
                     replies.push((a.reply, kv));
                     continue;
                 }
@@ -187,13 +192,19 @@ pub fn apply_record(index: &mut Index, record: Record) -> Event {
         }
         Record::Delete { key, revision } => {
             let prev = index.delete(&key, revision);
-            let (value, create_revision) = prev.as_ref().map_or((Bytes::new(), 0), |p| (p.value.clone(), p.create_revision));
+            let (value, create_revision) =
+                prev.as_ref().map_or((Bytes::new(), 0), |p| (p.value.clone(), p.create_revision));
             let kv = KeyValue { key, value, create_revision, mod_revision: revision };
             Event { kind: EventKind::Delete, kv, prev }
         }
         Record::Compact { revision } => {
             index.compact(revision);
-            let kv = KeyValue { key: String::new(), value: Bytes::new(), create_revision: 0, mod_revision: revision };
+            let kv = KeyValue {
+                key: String::new(),
+                value: Bytes::new(),
+                create_revision: 0,
+                mod_revision: revision,
+            };
             Event { kind: EventKind::Put, kv, prev: None }
         }
     }
@@ -210,7 +221,8 @@ fn evaluate(
         None => index.latest(key).map(|kv| (kv.create_revision, kv.mod_revision)),
     };
     let check = |key: &str, pre: Precondition| -> Result<(Revision, Revision), StorageError> {
-        let (create, modr) = state(key).ok_or_else(|| StorageError::NotFound { key: key.to_string() })?;
+        let (create, modr) =
+            state(key).ok_or_else(|| StorageError::NotFound { key: key.to_string() })?;
         match pre {
             Precondition::ModRevision(m) if m != modr => {
                 Err(StorageError::Conflict { key: key.to_string(), expected: m, current: modr })

@@ -65,7 +65,13 @@ impl Index {
         Ok(())
     }
 
-    pub fn range(&self, prefix: &str, start_after: Option<&str>, limit: usize, at: Option<Revision>) -> Result<RangeResult, StorageError> {
+    pub fn range(
+        &self,
+        prefix: &str,
+        start_after: Option<&str>,
+        limit: usize,
+        at: Option<Revision>,
+    ) -> Result<RangeResult, StorageError> {
         let at = at.unwrap_or(self.current);
         self.check_revision(at)?;
         let lower = match start_after {
@@ -89,7 +95,13 @@ impl Index {
     }
 
     /// Record a put at `revision`; returns the previous live value.
-    pub fn put(&mut self, key: &str, value: Bytes, revision: Revision, create_revision: Revision) -> Option<KeyValue> {
+    pub fn put(
+        &mut self,
+        key: &str,
+        value: Bytes,
+        revision: Revision,
+        create_revision: Revision,
+    ) -> Option<KeyValue> {
         let history = self.keys.entry(key.to_string()).or_default();
         let prev = history.last().and_then(|v| to_kv(key, v));
         history.push(Version { revision, create_revision, value: Some(value) });

@@ -14,8 +14,8 @@
 mod committer;
 mod index;
 mod snapshot;
-mod watch;
 pub mod wal;
+mod watch;
 
 use crate::error::StorageError;
 use crate::store::{KeyValue, Precondition, RangeResult, Revision, Store, Watch};
@@ -84,7 +84,11 @@ impl EmbeddedStore {
         recover(dir, &mut idx, &mut hub)?;
         let next_seq = wal::segments(dir)?.last().map_or(1, |s| s + 1);
         let writer = wal::Writer::open(dir, next_seq, opts.fsync)?;
-        let shared = Arc::new(Shared { index: RwLock::new(idx), hub: Mutex::new(hub), batches: AtomicU64::new(0) });
+        let shared = Arc::new(Shared {
+            index: RwLock::new(idx),
+            hub: Mutex::new(hub),
+            batches: AtomicU64::new(0),
+        });
         let (tx, rx) = flume::unbounded();
         let committer = Committer {
             shared: shared.clone(),
@@ -93,8 +97,15 @@ impl EmbeddedStore {
             fsync: opts.fsync,
             snapshot_after_bytes: opts.snapshot_after_bytes,
         };
-        let thread = std::thread::Builder::new().name("kapi-store-commit".into()).spawn(move || committer.run(rx))?;
-        Ok(Arc::new(EmbeddedStore { shared, tx, thread: Mutex::new(Some(thread)), closed: AtomicBool::new(false) }))
+        let thread = std::thread::Builder::new()
+            .name("kapi-store-commit".into())
+            .spawn(move || committer.run(rx))?;
+        Ok(Arc::new(EmbeddedStore {
+            shared,
+            tx,
+            thread: Mutex::new(Some(thread)),
+            closed: AtomicBool::new(false),
+        }))
     }
 
     /// Batches committed so far (each is one WAL append and one fsync).
@@ -200,21 +211,34 @@ impl Store for EmbeddedStore {
         ready(self.shared.index.read().range(prefix, start_after, limit, revision))
     }
 
-    fn create(&self, key: &str, value: Bytes) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+    fn create(
+        &self,
+        key: &str,
+        value: Bytes,
+    ) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
         if let Err(e) = check_sizes(key, Some(&value)) {
             return ready(Err(e));
         }
         self.submit(Op::Create { key: key.to_string(), value })
     }
 
-    fn update(&self, key: &str, value: Bytes, precondition: Precondition) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+    fn update(
+        &self,
+        key: &str,
+        value: Bytes,
+        precondition: Precondition,
+    ) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
         if let Err(e) = check_sizes(key, Some(&value)) {
             return ready(Err(e));
         }
         self.submit(Op::Update { key: key.to_string(), value, precondition })
     }
 
-    fn delete(&self, key: &str, precondition: Precondition) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
+    fn delete(
+        &self,
+        key: &str,
+        precondition: Precondition,
+    ) -> BoxFuture<'static, Result<KeyValue, StorageError>> {
         if let Err(e) = check_sizes(key, None) {
             return ready(Err(e));
         }

@@ -20,7 +20,11 @@ fn list(dir: &Path) -> Result<Vec<u64>, StorageError> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if let Some(rev) = name.strip_prefix("snapshot-").and_then(|s| s.strip_suffix(".snap")).and_then(|s| s.parse().ok()) {
+        if let Some(rev) = name
+            .strip_prefix("snapshot-")
+            .and_then(|s| s.strip_suffix(".snap"))
+            .and_then(|s| s.parse().ok())
+        {
             out.push(rev);
         }
     }
@@ -33,7 +37,12 @@ pub fn write(dir: &Path, index: &Index, fsync: bool) -> Result<u64, StorageError
     let rev = index.current;
     let mut buf = Vec::new();
     for kv in index.live() {
-        let rec = Record::Put { key: kv.key, value: kv.value, revision: kv.mod_revision, create_revision: kv.create_revision };
+        let rec = Record::Put {
+            key: kv.key,
+            value: kv.value,
+            revision: kv.mod_revision,
+            create_revision: kv.create_revision,
+        };
         rec.encode_into(&mut buf);
     }
     Record::Compact { revision: rev }.encode_into(&mut buf);
@@ -56,7 +65,8 @@ pub fn load_latest(dir: &Path) -> Result<Option<(Vec<Record>, u64)>, StorageErro
         let mut data = Vec::new();
         File::open(path(dir, rev))?.read_to_end(&mut data)?;
         let (mut records, valid) = wal::decode_all(&data);
-        let complete = valid == data.len() && matches!(records.last(), Some(Record::Compact { revision }) if *revision == rev);
+        let complete = valid == data.len()
+            && matches!(records.last(), Some(Record::Compact { revision }) if *revision == rev);
         if complete {
             records.pop();
             return Ok(Some((records, rev)));

@@ -8,7 +8,11 @@ use futures_executor::block_on;
 use proptest::prelude::*;
 
 fn open(dir: &Path, fsync: bool) -> Arc<EmbeddedStore> {
-    EmbeddedStore::open(dir, EmbeddedOptions { fsync, snapshot_after_bytes: 4 << 10, watch_buffer: 100_000 }).unwrap()
+    EmbeddedStore::open(
+        dir,
+        EmbeddedOptions { fsync, snapshot_after_bytes: 4 << 10, watch_buffer: 100_000 },
+    )
+    .unwrap()
 }
 
 fn b(s: &str) -> Bytes {
@@ -37,7 +41,7 @@ fn step() -> impl Strategy<Value = Step> {
 }
 
 fn key(k: u8) -> String {
-    format!("/registry/{}/k{k}", if k % 2 == 0 { "even" } else { "odd" })
+    format!("/registry/{}/k{k}", if k.is_multiple_of(2) { "even" } else { "odd" })
 }
 
 const PREFIXES: [&str; 3] = ["/registry/", "/registry/even/", "/registry/odd/"];
@@ -51,14 +55,22 @@ fn check_reads(store: &EmbeddedStore, model: &Model) {
     for k in 0..6 {
         assert_eq!(block_on(store.get(&key(k))).unwrap(), model.get(&key(k)));
     }
-    for rev in [None, Some(model.revision), Some(model.compacted.max(1)), Some(model.revision.saturating_sub(3))] {
+    for rev in [
+        None,
+        Some(model.revision),
+        Some(model.compacted.max(1)),
+        Some(model.revision.saturating_sub(3)),
+    ] {
         for prefix in PREFIXES {
             for (after, limit) in [(None, 0), (None, 2), (Some("/registry/even/k2"), 1)] {
                 let got = block_on(store.range(prefix, after, limit, rev));
                 let want = model.range(prefix, after, limit, rev);
                 match (&got, &want) {
                     (Err(StorageError::Compacted { .. }), Err(StorageError::Compacted { .. })) => {}
-                    _ => assert_eq!(got, want, "range {prefix} after {after:?} limit {limit} at {rev:?}"),
+                    _ => assert_eq!(
+                        got, want,
+                        "range {prefix} after {after:?} limit {limit} at {rev:?}"
+                    ),
                 }
             }
         }
@@ -78,7 +90,9 @@ fn run_history(steps: Vec<Step>) {
             }
             Step::Update(k, v, pin) => {
                 let pre = match (pin, model.get(&key(k))) {
-                    (true, Some(kv)) => Precondition::ModRevision(kv.mod_revision - u64::from(v % 2)),
+                    (true, Some(kv)) => {
+                        Precondition::ModRevision(kv.mod_revision - u64::from(v % 2))
+                    }
                     _ => Precondition::None,
                 };
                 let got = block_on(store.update(&key(k), b(&v.to_string()), pre));
@@ -111,7 +125,9 @@ fn run_history(steps: Vec<Step>) {
                 let prefix = PREFIXES[p as usize];
                 match store.watch(prefix, from) {
                     Ok(w) => watchers.push((w, prefix.to_string(), from, Vec::new())),
-                    Err(StorageError::Compacted { .. }) => assert!(from < store.compacted_revision()),
+                    Err(StorageError::Compacted { .. }) => {
+                        assert!(from < store.compacted_revision())
+                    }
                     Err(e) => panic!("watch: {e}"),
                 }
             }
@@ -145,9 +161,15 @@ fn live_watchers_see_exactly_the_models_events() {
     for i in 0..50u8 {
         let k = key(i % 6);
         if model.get(&k).is_some() && i % 3 == 0 {
-            assert_eq!(block_on(store.delete(&k, Precondition::None)), model.delete(&k, Precondition::None));
+            assert_eq!(
+                block_on(store.delete(&k, Precondition::None)),
+                model.delete(&k, Precondition::None)
+            );
         } else if model.get(&k).is_some() {
-            assert_eq!(block_on(store.update(&k, b("v"), Precondition::None)), model.update(&k, b("v"), Precondition::None));
+            assert_eq!(
+                block_on(store.update(&k, b("v"), Precondition::None)),
+                model.update(&k, b("v"), Precondition::None)
+            );
         } else {
             assert_eq!(block_on(store.create(&k, b("v"))), model.create(&k, b("v")));
         }
@@ -198,7 +220,8 @@ fn concurrent_writers_are_group_committed() {
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
-                let futs: Vec<_> = (0..50).map(|i| store.create(&format!("/g/{t}/{i}"), b("v"))).collect();
+                let futs: Vec<_> =
+                    (0..50).map(|i| store.create(&format!("/g/{t}/{i}"), b("v"))).collect();
                 futs.into_iter().map(|f| block_on(f).unwrap().mod_revision).collect::<Vec<_>>()
             })
         })
@@ -206,13 +229,21 @@ fn concurrent_writers_are_group_committed() {
     let mut revs: Vec<u64> = threads.into_iter().flat_map(|t| t.join().unwrap()).collect();
     revs.sort_unstable();
     assert_eq!(revs, (2..402).collect::<Vec<_>>(), "distinct consecutive revisions");
-    assert!(store.committed_batches() < 400, "expected batching, got {} batches", store.committed_batches());
+    assert!(
+        store.committed_batches() < 400,
+        "expected batching, got {} batches",
+        store.committed_batches()
+    );
 }
 
 #[test]
 fn slow_watcher_is_closed_without_blocking_writers() {
     let dir = tempfile::tempdir().unwrap();
-    let store = EmbeddedStore::open(dir.path(), EmbeddedOptions { fsync: false, watch_buffer: 10, ..Default::default() }).unwrap();
+    let store = EmbeddedStore::open(
+        dir.path(),
+        EmbeddedOptions { fsync: false, watch_buffer: 10, ..Default::default() },
+    )
+    .unwrap();
     let slow = store.watch("/", 0).unwrap();
     for i in 0..30 {
         block_on(store.create(&format!("/s/{i}"), b("v"))).unwrap();
@@ -233,7 +264,10 @@ fn compaction_expires_old_revisions() {
     }
     block_on(store.compact(4)).unwrap();
     assert!(matches!(store.watch("/c/", 2), Err(StorageError::Compacted { compacted: 4, .. })));
-    assert!(matches!(block_on(store.range("/c/", None, 0, Some(3))), Err(StorageError::Compacted { .. })));
+    assert!(matches!(
+        block_on(store.range("/c/", None, 0, Some(3))),
+        Err(StorageError::Compacted { .. })
+    ));
     assert_eq!(block_on(store.range("/c/", None, 0, Some(4))).unwrap().items.len(), 3);
     let w = store.watch("/c/", 4).unwrap();
     assert_eq!(drain(&w).len(), 2);

@@ -29,7 +29,9 @@ impl Record {
         let start = out.len();
         out.extend_from_slice(&[0u8; 8]);
         let (tag, key, value, rev, create): (u8, &str, &[u8], u64, u64) = match self {
-            Record::Put { key, value, revision, create_revision } => (1, key, value, *revision, *create_revision),
+            Record::Put { key, value, revision, create_revision } => {
+                (1, key, value, *revision, *create_revision)
+            }
             Record::Delete { key, revision } => (2, key, &[], *revision, 0),
             Record::Compact { revision } => (3, "", &[], *revision, 0),
         };
@@ -65,7 +67,9 @@ impl Record {
 
     pub fn revision(&self) -> u64 {
         match self {
-            Record::Put { revision, .. } | Record::Delete { revision, .. } | Record::Compact { revision } => *revision,
+            Record::Put { revision, .. }
+            | Record::Delete { revision, .. }
+            | Record::Compact { revision } => *revision,
         }
     }
 }
@@ -125,7 +129,11 @@ pub fn segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
     for entry in std::fs::read_dir(dir)? {
         let name = entry?.file_name();
         let name = name.to_string_lossy();
-        if let Some(seq) = name.strip_prefix("wal-").and_then(|s| s.strip_suffix(".log")).and_then(|s| s.parse().ok()) {
+        if let Some(seq) = name
+            .strip_prefix("wal-")
+            .and_then(|s| s.strip_suffix(".log"))
+            .and_then(|s| s.parse().ok())
+        {
             out.push(seq);
         }
     }
@@ -140,7 +148,10 @@ pub fn read_segment(path: &Path, is_last: bool) -> Result<Vec<Record>, StorageEr
     let (records, valid) = decode_all(&data);
     if valid < data.len() {
         if !is_last {
-            return Err(StorageError::Io(format!("{}: corrupt record at offset {valid}", path.display())));
+            return Err(StorageError::Io(format!(
+                "{}: corrupt record at offset {valid}",
+                path.display()
+            )));
         }
         tracing::warn!("{}: cutting {} bytes of torn tail", path.display(), data.len() - valid);
         let f = OpenOptions::new().write(true).open(path)?;
@@ -187,7 +198,12 @@ mod tests {
     #[test]
     fn records_round_trip_and_torn_tails_are_cut() {
         let recs = vec![
-            Record::Put { key: "/a".into(), value: Bytes::from_static(b"x"), revision: 2, create_revision: 2 },
+            Record::Put {
+                key: "/a".into(),
+                value: Bytes::from_static(b"x"),
+                revision: 2,
+                create_revision: 2,
+            },
             Record::Delete { key: "/a".into(), revision: 3 },
             Record::Compact { revision: 3 },
         ];

@@ -25,7 +25,12 @@ impl Hub {
     }
 
     /// Register a watcher of `prefix` from `from` (exclusive).
-    pub fn register(&mut self, prefix: &str, from: Revision, compacted: Revision) -> Result<Watch, StorageError> {
+    pub fn register(
+        &mut self,
+        prefix: &str,
+        from: Revision,
+        compacted: Revision,
+    ) -> Result<Watch, StorageError> {
         if from < compacted {
             return Err(StorageError::Compacted { requested: from, compacted });
         }
