@@ -3,11 +3,13 @@
 use crate::error::CodecError;
 use serde_json::Value;
 
-/// A text wire format.
+/// A request body format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     Json,
     Yaml,
+    /// `application/vnd.kubernetes.protobuf` (`k8s\0` + runtime.Unknown).
+    Protobuf,
 }
 
 /// Decode a request body. Malformed input is `CodecError::Malformed` with a message in
@@ -19,6 +21,7 @@ pub fn decode(body: &[u8], format: Format) -> Result<Value, CodecError> {
         }),
         Format::Yaml => serde_norway::from_slice(body)
             .map_err(|e| CodecError::Malformed(format!("error converting YAML to JSON: {e}"))),
+        Format::Protobuf => crate::protobuf::decode_object(body),
     }
 }
 

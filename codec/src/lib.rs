@@ -14,6 +14,8 @@
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
 //! - [`selector`]: label and field selector parsing and matching.
 //! - [`format`]: JSON and YAML decoding and encoding.
+//! - [`protobuf`]: Kubernetes protobuf (`k8s\0` + runtime.Unknown), table-driven.
+//! - [`time`]: RFC 3339 timestamps and Go durations.
 //! - [`meta`]: helpers over `metadata` of a JSON object.
 //! - [`error`]: the crate's error type.
 
@@ -22,11 +24,13 @@ pub mod error;
 pub mod format;
 pub mod meta;
 pub mod openapi;
+pub mod protobuf;
 pub mod registry;
 mod registry_table;
 pub mod schema;
 pub mod selector;
 pub mod strategy;
+pub mod time;
 pub mod validation;
 
 pub use error::{CodecError, FieldError, FieldErrorType};

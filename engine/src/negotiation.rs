@@ -14,6 +14,8 @@ pub enum Output {
     Yaml,
     /// `application/json;as=Table;v=v1;g=meta.k8s.io`.
     Table,
+    /// `application/vnd.kubernetes.protobuf`.
+    Protobuf,
 }
 
 impl Output {
@@ -22,6 +24,7 @@ impl Output {
             Output::Json => "application/json",
             Output::Yaml => "application/yaml",
             Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
+            Output::Protobuf => kapi_codec::protobuf::MEDIA_TYPE,
         }
     }
 }
@@ -58,11 +61,12 @@ pub fn negotiate(accept: Option<&str>, table_ok: bool) -> Result<Output, ApiErro
             (_, Some(_)) => continue,
             ("application/json" | "application/*" | "*/*" | "*", None) => return Ok(Output::Json),
             ("application/yaml", None) => return Ok(Output::Yaml),
+            ("application/vnd.kubernetes.protobuf", None) => return Ok(Output::Protobuf),
             _ => continue,
         }
     }
     Err(ApiError::NotAcceptable(format!(
-        "only the following media types are accepted: application/json, application/yaml; got {accept}"
+        "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {accept}"
     )))
 }
 
@@ -72,34 +76,43 @@ pub fn body_format(content_type: Option<&str>) -> Result<Format, ApiError> {
     match essence {
         "application/json" | "" => Ok(Format::Json),
         "application/yaml" | "application/x-yaml" | "text/yaml" => Ok(Format::Yaml),
+        "application/vnd.kubernetes.protobuf" => Ok(Format::Protobuf),
         other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
         ))),
     }
 }
 
-/// Encode `value` in `output` (`pretty` indents JSON).
-pub fn encode(value: &Value, output: Output, pretty: bool) -> Bytes {
+/// Encode `value` in `output` (`pretty` indents JSON), with the content type written. An
+/// object without a protobuf message (none of the built-in kinds) falls back to JSON.
+pub fn encode(value: &Value, output: Output, pretty: bool) -> (Bytes, &'static str) {
     match output {
-        Output::Yaml => format::encode_yaml(value).into(),
-        _ if pretty => format::encode_json_pretty(value).into(),
-        _ => format::encode_json(value).into(),
+        Output::Yaml => (format::encode_yaml(value).into(), output.content_type()),
+        Output::Protobuf => {
+            let mut out = Vec::new();
+            match kapi_codec::protobuf::encode_object(value, &mut out) {
+                Ok(()) => (out.into(), output.content_type()),
+                Err(_) => encode(value, Output::Json, pretty),
+            }
+        }
+        _ if pretty => (format::encode_json_pretty(value).into(), output.content_type()),
+        _ => (format::encode_json(value).into(), output.content_type()),
     }
 }
 
 /// A complete response with `value` as body.
 pub fn respond(code: u16, value: &Value, output: Output, pretty: bool) -> Response {
-    let body = encode(value, output, pretty);
+    let (body, content_type) = encode(value, output, pretty);
     http::Response::builder()
         .status(code)
-        .header(http::header::CONTENT_TYPE, output.content_type())
+        .header(http::header::CONTENT_TYPE, content_type)
         .body(ResponseBody::full(body))
         .unwrap_or_else(|_| http::Response::new(ResponseBody::empty()))
 }
 
-/// The Status response of an error, in JSON unless YAML was asked for.
+/// The Status response of an error, in the negotiated format (JSON for Table requests).
 pub fn error_response(e: &ApiError, output: Output) -> Response {
-    let output = if output == Output::Yaml { Output::Yaml } else { Output::Json };
+    let output = if output == Output::Table { Output::Json } else { output };
     respond(e.code(), &e.to_status(), output, false)
 }
 
@@ -121,13 +134,17 @@ mod tests {
         assert_eq!(negotiate(Some("application/yaml"), true).unwrap(), Output::Yaml);
         assert_eq!(
             negotiate(Some("application/vnd.kubernetes.protobuf, application/json"), true).unwrap(),
-            Output::Json
+            Output::Protobuf
+        );
+        assert_eq!(
+            body_format(Some("application/vnd.kubernetes.protobuf")).unwrap(),
+            Format::Protobuf
         );
     }
 
     #[test]
     fn unsupported_only_is_406() {
-        let e = negotiate(Some("application/vnd.kubernetes.protobuf"), true).unwrap_err();
+        let e = negotiate(Some("application/cbor"), true).unwrap_err();
         assert_eq!(e.code(), 406);
         assert_eq!(body_format(Some("text/plain")).unwrap_err().code(), 415);
     }

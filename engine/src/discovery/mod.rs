@@ -98,7 +98,7 @@ pub fn handle(app: &App, info: &RequestInfo, accept: Option<&str>) -> Response {
             legacy::resource_list(app, group, version).map_or_else(not_found, json_doc)
         }
         ["openapi", "v2"] => openapi_v2(app, accept),
-        ["openapi", "v3"] => json_doc(openapi::v3_index(app.registry)),
+        ["openapi", "v3"] => bytes_response(200, "application/json", v3_docs(app).index.clone()),
         ["openapi", "v3", rest @ ..] => openapi_v3(app, rest),
         _ => not_found(),
     }
@@ -121,14 +121,35 @@ fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
     bytes_response(200, "application/json", doc.clone())
 }
 
+/// The v3 index and every group/version document, serialized once.
+struct V3Docs {
+    index: Bytes,
+    by_path: std::collections::HashMap<String, Bytes>,
+}
+
+fn v3_docs(app: &App) -> &'static V3Docs {
+    static DOCS: OnceLock<V3Docs> = OnceLock::new();
+    DOCS.get_or_init(|| {
+        let mut by_path = std::collections::HashMap::new();
+        for (group, version) in app.registry.group_versions() {
+            if let Some(doc) = openapi::v3_group_version(app.registry, group, version) {
+                let key = if group.is_empty() {
+                    format!("api/{version}")
+                } else {
+                    format!("apis/{group}/{version}")
+                };
+                by_path.insert(key, Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()));
+            }
+        }
+        let index =
+            Bytes::from(serde_json::to_vec(&openapi::v3_index(app.registry)).unwrap_or_default());
+        V3Docs { index, by_path }
+    })
+}
+
 fn openapi_v3(app: &App, rest: &[&str]) -> Response {
-    let (group, version) = match rest {
-        ["api", v] => ("", *v),
-        ["apis", g, v] => (*g, *v),
-        _ => return not_found(),
-    };
-    match openapi::v3_group_version(app.registry, group, version) {
-        Some(doc) => json_doc(doc),
+    match v3_docs(app).by_path.get(&rest.join("/")) {
+        Some(doc) => bytes_response(200, "application/json", doc.clone()),
         None => not_found(),
     }
 }

@@ -25,8 +25,13 @@ impl DeleteOptions {
     fn parse(scope: &Scope<'_>, body: &[u8]) -> Result<DeleteOptions, ApiError> {
         let mut o = DeleteOptions::default();
         if !body.iter().all(u8::is_ascii_whitespace) {
-            let doc: Value = serde_json::from_slice(body)
-                .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?;
+            let doc: Value = if body.starts_with(kapi_codec::protobuf::MAGIC) {
+                kapi_codec::protobuf::decode_object(body)
+                    .map_err(|e| ApiError::BadRequest(e.to_string()))?
+            } else {
+                serde_json::from_slice(body)
+                    .map_err(|e| ApiError::BadRequest(format!("invalid DeleteOptions: {e}")))?
+            };
             o.grace = doc.get("gracePeriodSeconds").and_then(Value::as_i64);
             o.uid = doc.pointer("/preconditions/uid").and_then(Value::as_str).map(String::from);
             o.resource_version = doc

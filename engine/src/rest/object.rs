@@ -50,8 +50,9 @@ pub fn decode_body(
         FieldValidation::Strict if !unknown.is_empty() => {
             let list: Vec<String> =
                 unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let (kind, version) = (scope.rt.kind, scope.rt.version);
             return Err(ApiError::BadRequest(format!(
-                "strict decoding error: {}",
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
                 list.join(", ")
             )));
         }

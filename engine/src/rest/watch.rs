@@ -69,6 +69,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     monoio::spawn(producer.run(initial, watch));
     let content_type = match scope.output {
         Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
+        Output::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
         _ => "application/json",
     };
     let body = ResponseBody::Stream(rx.into_stream().boxed_local());
@@ -218,6 +219,13 @@ impl Producer {
     }
 
     async fn frame(&mut self, kind: &str, obj: Value) -> bool {
+        if self.output == Output::Protobuf {
+            let mut frame = Vec::new();
+            if kapi_codec::protobuf::encode_watch_event(kind, &obj, &mut frame).is_err() {
+                return false;
+            }
+            return self.tx.send_async(Bytes::from(frame)).await.is_ok();
+        }
         let mut line =
             serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
         line.push(b'\n');

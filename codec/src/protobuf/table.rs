@@ -1,0 +1,269 @@
+//! Message tables: the build-time rows from k8s-pb (field numbers, wire kinds, message
+//! references) joined at first use with the JSON schemas (JSON field names, inline
+//! embedded structs). Every message is addressed by index; nothing allocates per call.
+
+use crate::schema;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+pub(crate) struct RawMessage {
+    pub name: &'static str,
+    pub fields: &'static [RawField],
+}
+
+pub(crate) struct RawField {
+    pub tag: u32,
+    pub name: &'static str,
+    pub kind: &'static str,
+    pub repeated: bool,
+    pub map_value: &'static str,
+    pub type_ref: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/pb_tables.rs"));
+
+/// A protobuf scalar or a reference to another message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ty {
+    String,
+    Bytes,
+    Int32,
+    Int64,
+    Bool,
+    Double,
+    Message(usize),
+}
+
+/// Messages whose JSON form is not an object of their fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Special {
+    Time,
+    MicroTime,
+    Duration,
+    IntOrString,
+    Quantity,
+    /// `bytes raw = 1` holding JSON (RawExtension, FieldsV1, apiextensions JSON).
+    RawJson,
+    /// JSONSchemaPropsOrArray: `schema = 1` or `jSONSchemas = 2`.
+    PropsOrArray,
+    /// JSONSchemaPropsOrBool: `allows = 1`, `schema = 2`.
+    PropsOrBool,
+    /// JSONSchemaPropsOrStringArray: `schema = 1`, `property = 2`.
+    PropsOrStringArray,
+}
+
+#[derive(Debug)]
+pub struct Field {
+    pub tag: u32,
+    pub json: String,
+    pub ty: Ty,
+    pub repeated: bool,
+    /// `map<string, ty>` (key is always a string in the Kubernetes API).
+    pub map: bool,
+    /// A Go embedded struct: its fields appear in the parent's JSON object.
+    pub inline: bool,
+}
+
+#[derive(Debug)]
+pub struct Message {
+    /// OpenAPI definition name (`io.k8s.api.core.v1.Pod`).
+    pub name: String,
+    pub special: Option<Special>,
+    /// Sorted by tag.
+    pub fields: Vec<Field>,
+}
+
+impl Message {
+    pub fn field(&self, tag: u32) -> Option<&Field> {
+        self.fields.binary_search_by_key(&tag, |f| f.tag).ok().map(|i| &self.fields[i])
+    }
+}
+
+pub struct Tables {
+    pub messages: Vec<Message>,
+    by_name: HashMap<String, usize>,
+}
+
+impl Tables {
+    /// The message of an OpenAPI definition name.
+    pub fn by_name(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+}
+
+/// The tables (built on first use).
+pub fn tables() -> &'static Tables {
+    static T: OnceLock<Tables> = OnceLock::new();
+    T.get_or_init(build)
+}
+
+fn normalize(s: &str) -> String {
+    s.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()).collect()
+}
+
+fn lower_camel(snake: &str) -> String {
+    let mut out = String::with_capacity(snake.len());
+    let mut upper = false;
+    for c in snake.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn special(name: &str) -> Option<Special> {
+    let short = name.rsplit('.').next().unwrap_or(name);
+    Some(match (name, short) {
+        (_, "Time") if name.contains(".meta.") => Special::Time,
+        (_, "MicroTime") => Special::MicroTime,
+        (_, "Duration") if name.contains(".meta.") => Special::Duration,
+        (_, "IntOrString") => Special::IntOrString,
+        (_, "Quantity") => Special::Quantity,
+        (_, "RawExtension" | "FieldsV1") => Special::RawJson,
+        (_, "JSON") if name.contains("apiextensions") => Special::RawJson,
+        (_, "JSONSchemaPropsOrArray") => Special::PropsOrArray,
+        (_, "JSONSchemaPropsOrBool") => Special::PropsOrBool,
+        (_, "JSONSchemaPropsOrStringArray") => Special::PropsOrStringArray,
+        _ => return None,
+    })
+}
+
+fn scalar(kind: &str) -> Option<Ty> {
+    Some(match kind {
+        "string" => Ty::String,
+        "bytes" => Ty::Bytes,
+        "int32" => Ty::Int32,
+        "int64" => Ty::Int64,
+        "bool" => Ty::Bool,
+        "double" => Ty::Double,
+        _ => return None,
+    })
+}
+
+fn build() -> Tables {
+    let defs = &schema::builtin().definitions;
+    let def_names: HashMap<String, &String> = defs.keys().map(|k| (k.to_lowercase(), k)).collect();
+    let index: HashMap<String, usize> =
+        MESSAGES.iter().enumerate().map(|(i, m)| (m.name.to_lowercase(), i)).collect();
+    let mut props: Vec<Vec<String>> = Vec::with_capacity(MESSAGES.len());
+    let mut messages: Vec<Message> = Vec::with_capacity(MESSAGES.len());
+    for raw in MESSAGES {
+        let name =
+            def_names.get(&raw.name.to_lowercase()).map_or(raw.name.to_string(), |s| (*s).clone());
+        let keys: Vec<String> = defs
+            .get(&name)
+            .and_then(|d| d.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut fields: Vec<Field> =
+            raw.fields.iter().filter_map(|f| field(f, &keys, &index)).collect();
+        fields.sort_by_key(|f| f.tag);
+        messages.push(Message { special: special(&name), name, fields });
+        props.push(keys);
+    }
+    confirm_inline(&mut messages, &props);
+    let by_name = messages.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+    Tables { messages, by_name }
+}
+
+fn field(f: &RawField, props: &[String], index: &HashMap<String, usize>) -> Option<Field> {
+    let value_kind = if f.kind == "map" { f.map_value } else { f.kind };
+    let ty = match value_kind {
+        "message" => Ty::Message(*index.get(&f.type_ref.to_lowercase())?),
+        k => scalar(k)?,
+    };
+    let norm = normalize(f.name);
+    let named = props.iter().find(|p| normalize(p) == norm);
+    Some(Field {
+        tag: f.tag,
+        json: named.cloned().unwrap_or_else(|| lower_camel(f.name)),
+        ty,
+        repeated: f.repeated,
+        map: f.kind == "map",
+        inline: !props.is_empty() && named.is_none(),
+    })
+}
+
+/// A field not named in its parent's schema is inline only when it is a single message
+/// whose own fields are all properties of the parent (Go embedding); otherwise it keeps
+/// its camel-case name (a field the schema lacks). An embedded struct without a schema of
+/// its own (`VolumeSource`) takes its field names from the parent's properties.
+fn confirm_inline(messages: &mut [Message], props: &[Vec<String>]) {
+    let mut verdicts = Vec::new();
+    let mut renames: Vec<(usize, usize, String)> = Vec::new();
+    for (mi, m) in messages.iter().enumerate() {
+        for (fi, f) in m.fields.iter().enumerate().filter(|(_, f)| f.inline) {
+            let mut ok = false;
+            if let (Ty::Message(c), false, false) = (f.ty, f.repeated, f.map) {
+                let child = &messages[c];
+                let matched: Vec<Option<&String>> = child
+                    .fields
+                    .iter()
+                    .map(|cf| props[mi].iter().find(|p| normalize(p) == normalize(&cf.json)))
+                    .collect();
+                ok = child.special.is_none() && matched.iter().all(Option::is_some);
+                if ok && props[c].is_empty() {
+                    for (ci, name) in matched.into_iter().enumerate() {
+                        renames.push((c, ci, name.cloned().unwrap_or_default()));
+                    }
+                }
+            }
+            verdicts.push((mi, fi, ok));
+        }
+    }
+    for (mi, fi, ok) in verdicts {
+        messages[mi].fields[fi].inline = ok;
+    }
+    for (c, ci, name) in renames {
+        messages[c].fields[ci].json = name;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(name: &str) -> &'static Message {
+        let t = tables();
+        &t.messages[t.by_name(name).unwrap_or_else(|| panic!("no message {name}"))]
+    }
+
+    #[test]
+    fn json_names_come_from_the_schema() {
+        let status = msg("io.k8s.api.core.v1.PodStatus");
+        assert!(status.fields.iter().any(|f| f.json == "podIPs"));
+        assert!(status.fields.iter().any(|f| f.json == "hostIP"));
+        let vol = msg("io.k8s.api.core.v1.AWSElasticBlockStoreVolumeSource");
+        assert_eq!(vol.field(1).unwrap().json, "volumeID");
+    }
+
+    #[test]
+    fn embedded_structs_are_inline() {
+        let v = msg("io.k8s.api.core.v1.Volume");
+        let source = v.fields.iter().find(|f| f.tag == 2).unwrap();
+        assert!(source.inline, "{source:?}");
+        let env = msg("io.k8s.api.core.v1.SecretEnvSource");
+        assert!(env.field(1).unwrap().inline);
+        assert!(!msg("io.k8s.api.core.v1.Pod").field(1).unwrap().inline);
+    }
+
+    #[test]
+    fn every_served_kind_has_a_message() {
+        for rt in crate::Registry::builtin().all() {
+            assert!(tables().by_name(rt.schema_name).is_some(), "{}", rt.schema_name);
+        }
+        assert_eq!(msg("io.k8s.apimachinery.pkg.apis.meta.v1.Time").special, Some(Special::Time));
+        assert_eq!(
+            msg("io.k8s.apimachinery.pkg.util.intstr.IntOrString").special,
+            Some(Special::IntOrString)
+        );
+    }
+}
