@@ -1,5 +1,6 @@
 //! Objects that exist in every cluster, created through the same path as a client's
-//! create (defaults, validation, allocation), and allocator state rebuilt from storage.
+//! create (defaults, validation, allocation), re-created when deleted, and allocator
+//! state rebuilt from storage.
 
 use crate::app::App;
 use crate::rest;
@@ -8,6 +9,13 @@ use serde_json::{Value, json};
 
 pub async fn run(app: &App) -> Result<(), String> {
     rebuild_allocators(app).await?;
+    ensure_system_objects(app).await
+}
+
+/// Create whichever of the system objects is missing. Run at start and periodically
+/// afterwards, so that a deleted `default/kubernetes` Service or system namespace comes
+/// back as upstream's reconcilers bring it back.
+pub async fn ensure_system_objects(app: &App) -> Result<(), String> {
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         ensure(app, "", "v1", "namespaces", None, obj).await?;

@@ -14,12 +14,24 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
+/// How often the system objects are reconciled (upstream's endpoint reconciler: 10 s).
+const RECONCILE_EVERY_SWEEPS: u32 = 20;
 
+/// Start the controller thread; it also reconciles the system objects (see
+/// `bootstrap::ensure_system_objects`).
 pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("kapi-namespace-controller".into()).spawn(move || {
+    std::thread::Builder::new().name("kapi-controllers".into()).spawn(move || {
+        let mut sweeps = 0u32;
         while !app.is_shutting_down() {
             if let Err(e) = futures_executor::block_on(sweep(&app)) {
                 tracing::debug!("namespace controller: {e}");
+            }
+            sweeps += 1;
+            if sweeps.is_multiple_of(RECONCILE_EVERY_SWEEPS) {
+                let ensured = super::bootstrap::ensure_system_objects(&app);
+                if let Err(e) = futures_executor::block_on(ensured) {
+                    tracing::warn!("reconciling system objects: {e}");
+                }
             }
             std::thread::sleep(SWEEP_EVERY);
         }

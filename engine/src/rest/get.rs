@@ -7,6 +7,23 @@ use crate::status::ApiError;
 
 pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
+    let (obj, rv) = read_with_revision(scope, name).await?;
+    if scope.output == Output::Table {
+        let t = table::render(scope, std::slice::from_ref(&obj), &rv.to_string(), None)?;
+        return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
+    }
+    Ok(negotiation::respond(200, &obj, scope.output, scope.pretty))
+}
+
+/// The current object named `name` (404 when absent).
+pub async fn read(scope: &Scope<'_>, name: &str) -> Result<serde_json::Value, ApiError> {
+    Ok(read_with_revision(scope, name).await?.0)
+}
+
+async fn read_with_revision(
+    scope: &Scope<'_>,
+    name: &str,
+) -> Result<(serde_json::Value, u64), ApiError> {
     let kv = scope
         .app
         .store
@@ -14,11 +31,5 @@ pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
         .await
         .map_err(|e| ApiError::from_storage(e, &scope.target(name)))?
         .ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
-    let obj = object::from_stored(scope.rt, &kv)?;
-    if scope.output == Output::Table {
-        let t =
-            table::render(scope, std::slice::from_ref(&obj), &kv.mod_revision.to_string(), None)?;
-        return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
-    }
-    Ok(negotiation::respond(200, &obj, scope.output, scope.pretty))
+    Ok((object::from_stored(scope.rt, &kv)?, kv.mod_revision))
 }

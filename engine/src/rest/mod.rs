@@ -15,6 +15,7 @@ pub(crate) mod hooks;
 mod list;
 pub(crate) mod object;
 mod patch;
+mod scale;
 mod scope;
 mod table;
 mod update;
@@ -150,6 +151,9 @@ async fn subresource(
         ("status", "get") => get::get(scope).await,
         ("status", "update") => update::update(req, scope, update::Target::Status).await,
         ("status", "patch") => update::patch(req, scope, update::Target::Status).await,
+        ("scale", "get") => scale::get(scope).await,
+        ("scale", "update") => scale::update(req, scope).await,
+        ("scale", "patch") => scale::patch(req, scope).await,
         ("finalize", "update") if scope.rt.plural == "namespaces" => {
             update::update(req, scope, update::Target::Finalize).await
         }

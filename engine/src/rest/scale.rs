@@ -1,0 +1,160 @@
+//! The `scale` subresource (autoscaling/v1 Scale) of deployments, replicasets,
+//! statefulsets and replicationcontrollers: a view of `spec.replicas`, `status.replicas`
+//! and the selector; writes change only `spec.replicas`, through the same
+//! optimistic-concurrency loop as any update.
+
+use super::patch::{self, PatchType};
+use super::update::guaranteed_update;
+use super::{Request, Scope, get, object};
+use crate::body::Response;
+use crate::negotiation::{self, body_format};
+use crate::status::ApiError;
+use kapi_codec::{format, meta};
+use serde_json::{Value, json};
+
+pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    let obj = get::read(scope, name).await?;
+    Ok(negotiation::respond(200, &scale_of(&obj), scope.output, scope.pretty))
+}
+
+pub async fn update(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
+    let body = format::decode(&req.body, fmt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if body.get("kind").and_then(Value::as_str) != Some("Scale") {
+        return Err(ApiError::BadRequest("the body of a scale update must be a Scale".into()));
+    }
+    if meta::name(&body).is_some_and(|n| n != name) {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({}) does not match the name on the URL ({name})",
+            meta::name(&body).unwrap_or("")
+        )));
+    }
+    let replicas = replicas_of(&body)?;
+    let pinned = object::resource_version(&body)?;
+    let out =
+        guaranteed_update(scope, name, pinned, |current| Ok(with_replicas(current, replicas)))
+            .await?;
+    Ok(negotiation::respond(200, &scale_of(&out), scope.output, scope.pretty))
+}
+
+pub async fn patch(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
+    let body = req.body.clone();
+    let out = guaranteed_update(scope, name, None, |current| {
+        let patched = patch::apply(kind, &scale_of(current), &body)?;
+        Ok(with_replicas(current, replicas_of(&patched)?))
+    })
+    .await?;
+    Ok(negotiation::respond(200, &scale_of(&out), scope.output, scope.pretty))
+}
+
+fn replicas_of(scale: &Value) -> Result<i64, ApiError> {
+    let r = scale.pointer("/spec/replicas").cloned().unwrap_or(json!(0));
+    let r = r
+        .as_i64()
+        .ok_or_else(|| ApiError::BadRequest("spec.replicas must be an integer".into()))?;
+    if r < 0 {
+        let cause = kapi_codec::FieldError::invalid(
+            "spec.replicas",
+            &json!(r),
+            "must be greater than or equal to 0",
+        );
+        return Err(ApiError::Invalid(scale_target(), vec![cause]));
+    }
+    Ok(r)
+}
+
+fn scale_target() -> crate::status::Target {
+    crate::status::Target {
+        group: "autoscaling".into(),
+        resource: "scale".into(),
+        kind: "Scale".into(),
+        name: String::new(),
+    }
+}
+
+fn with_replicas(obj: &Value, replicas: i64) -> Value {
+    let mut out = obj.clone();
+    if let Some(o) = out.as_object_mut() {
+        let spec = o.entry("spec").or_insert_with(|| json!({}));
+        if let Some(spec) = spec.as_object_mut() {
+            spec.insert("replicas".into(), json!(replicas));
+        }
+    }
+    out
+}
+
+/// The Scale view of a workload.
+pub fn scale_of(obj: &Value) -> Value {
+    let m = |k: &str| meta::meta_str(obj, k).map(String::from);
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": m("name"),
+            "namespace": m("namespace"),
+            "uid": m("uid"),
+            "resourceVersion": m("resourceVersion"),
+            "creationTimestamp": m("creationTimestamp"),
+        },
+        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "status": {
+            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
+            "selector": selector_string(obj.pointer("/spec/selector")),
+        },
+    })
+}
+
+/// A selector as its canonical string (requirements sorted by key), from either a
+/// LabelSelector or a ReplicationController's plain map.
+fn selector_string(sel: Option<&Value>) -> String {
+    let Some(Value::Object(sel)) = sel else { return String::new() };
+    let mut reqs: Vec<(String, String)> = Vec::new();
+    let labels = match sel.get("matchLabels") {
+        Some(Value::Object(l)) => Some(l),
+        _ if !sel.contains_key("matchExpressions") => Some(sel),
+        _ => None,
+    };
+    for (k, v) in labels.into_iter().flatten() {
+        reqs.push((k.clone(), format!("{k}={}", v.as_str().unwrap_or(""))));
+    }
+    for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+        let key = e["key"].as_str().unwrap_or("").to_string();
+        let mut values: Vec<&str> =
+            e["values"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        values.sort_unstable();
+        let text = match e["operator"].as_str().unwrap_or("") {
+            "In" => format!("{key} in ({})", values.join(",")),
+            "NotIn" => format!("{key} notin ({})", values.join(",")),
+            "Exists" => key.clone(),
+            _ => format!("!{key}"),
+        };
+        reqs.push((key, text));
+    }
+    reqs.sort();
+    reqs.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_view_of_a_deployment() {
+        let d = json!({"metadata": {"name": "d", "namespace": "n", "uid": "u", "resourceVersion": "5"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "x"},
+                "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]}},
+            "status": {"replicas": 2}});
+        let s = scale_of(&d);
+        assert_eq!(s["spec"]["replicas"], 3);
+        assert_eq!(s["status"]["replicas"], 2);
+        assert_eq!(s["status"]["selector"], "app=x,tier in (a,b)");
+        assert_eq!(s["metadata"]["resourceVersion"], "5");
+        let rc = json!({"spec": {"selector": {"b": "2", "a": "1"}}});
+        assert_eq!(scale_of(&rc)["status"]["selector"], "a=1,b=2");
+        assert_eq!(with_replicas(&d, 7)["spec"]["replicas"], 7);
+    }
+}
