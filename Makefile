@@ -29,7 +29,6 @@ clippy:
 
 ## The whole test suite: formatting, lints, unit tests and end-to-end tests.
 test: deps fmt-check clippy
-	$(CARGO) build -p kapi
 	scripts/run-tests.sh
 
 test-unit:
