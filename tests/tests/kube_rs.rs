@@ -2,9 +2,11 @@
 //! paginated lists, optimistic concurrency, and a watcher that survives a server restart.
 
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodStatus};
 use kapi_e2e::Server;
-use kube::api::{Api, DeleteParams, ListParams, PostParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config};
@@ -131,4 +133,85 @@ where
             None => panic!("watch stream ended"),
         }
     }
+}
+
+fn pod(name: &str, node: Option<&str>) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "labels": {"app": "k"}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]},
+    }))
+    .expect("pod")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_subresource_graceful_delete_and_collections() {
+    let server = Server::start();
+    let client = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+
+    // generateName.
+    let mut generated = pod("", None);
+    generated.metadata.name = None;
+    generated.metadata.generate_name = Some("gen-".into());
+    let made = pods.create(&PostParams::default(), &generated).await.expect("generateName");
+    let name = made.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+
+    // The main resource ignores status; the status subresource ignores the rest.
+    let mut p = pods.create(&PostParams::default(), &pod("p", Some("node-1"))).await.unwrap();
+    p.status = Some(PodStatus { phase: Some("Running".into()), ..Default::default() });
+    let replaced = pods.replace("p", &PostParams::default(), &p).await.unwrap();
+    assert_eq!(replaced.status.unwrap().phase.as_deref(), Some("Pending"));
+    let status =
+        serde_json::json!({"status": {"phase": "Running"}, "metadata": {"labels": {"x": "y"}}});
+    let patched =
+        pods.patch_status("p", &PatchParams::default(), &Patch::Merge(&status)).await.unwrap();
+    assert_eq!(patched.status.unwrap().phase.as_deref(), Some("Running"));
+    assert!(!patched.metadata.labels.unwrap_or_default().contains_key("x"));
+
+    // A scheduled pod is deleted gracefully: marked first, gone after grace 0.
+    pods.delete("p", &DeleteParams::default()).await.expect("graceful delete");
+    let marked = pods.get("p").await.expect("still there while terminating");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
+    pods.delete("p", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() })
+        .await
+        .expect("forced delete");
+    assert!(pods.get_opt("p").await.unwrap().is_none());
+
+    // deletecollection with a label selector.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for i in 0..6 {
+        let mut cm = configmap(&format!("col-{i}"), "v");
+        cm.metadata.labels = Some(BTreeMap::from([("half".into(), (i % 2).to_string())]));
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    cms.delete_collection(&DeleteParams::default(), &ListParams::default().labels("half=1"))
+        .await
+        .expect("deletecollection");
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, ["col-0", "col-2", "col-4"]);
+
+    // A watch from a resourceVersion ends at timeoutSeconds and sends bookmarks when asked.
+    let rv = cms.list(&ListParams::default()).await.unwrap().metadata.resource_version.unwrap();
+    let started = std::time::Instant::now();
+    let wp = WatchParams { bookmarks: true, ..WatchParams::default().timeout(2) };
+    let mut events = cms.watch(&wp, &rv).await.expect("watch").boxed();
+    cms.create(&PostParams::default(), &configmap("seen", "v")).await.unwrap();
+    let mut added = false;
+    while let Some(ev) = events.next().await {
+        if let WatchEvent::Added(cm) = ev.expect("event") {
+            added |= cm.metadata.name.as_deref() == Some("seen");
+        }
+    }
+    assert!(added, "the watch delivered the create after its resourceVersion");
+    let took = started.elapsed();
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(15), "{took:?}");
 }
