@@ -10,6 +10,7 @@
 //! - [`schema`]: compact structural schemas derived from the OpenAPI definitions; unknown
 //!   field detection and type checks (fieldValidation Ignore/Warn/Strict).
 //! - [`openapi`]: OpenAPI v2 and v3 documents generated from the registry.
+//! - [`strategic`], [`patch_meta`]: strategic merge patch and the per-field facts it uses.
 //! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
 //! - [`selector`]: label and field selector parsing and matching.
@@ -24,11 +25,13 @@ pub mod error;
 pub mod format;
 pub mod meta;
 pub mod openapi;
+pub mod patch_meta;
 pub mod protobuf;
 pub mod registry;
 mod registry_table;
 pub mod schema;
 pub mod selector;
+pub mod strategic;
 pub mod strategy;
 pub mod time;
 pub mod validation;

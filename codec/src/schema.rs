@@ -50,7 +50,9 @@ pub fn builtin() -> &'static Schemas {
             (t.json_schema)(&mut g);
         }
         extra_definitions(&mut g);
-        Schemas { definitions: g.take_definitions(true) }
+        let mut definitions = g.take_definitions(true);
+        crate::patch_meta::annotate(&mut definitions);
+        Schemas { definitions }
     })
 }
 

@@ -1,5 +1,6 @@
-//! Patch documents: JSON merge patch (RFC 7386) and JSON patch (RFC 6902). Strategic
-//! merge patch and server-side apply are answered with 415 until their issue lands.
+//! Patch documents: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic
+//! merge patch (`kapi_codec::strategic`). Server-side apply is answered with 415 until
+//! its issue lands.
 
 use crate::status::ApiError;
 use serde_json::Value;
@@ -9,6 +10,7 @@ use serde_json::Value;
 pub enum PatchType {
     Merge,
     Json,
+    Strategic,
 }
 
 pub fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
@@ -16,14 +18,20 @@ pub fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
     match essence {
         "application/merge-patch+json" => Ok(PatchType::Merge),
         "application/json-patch+json" => Ok(PatchType::Json),
+        "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
         other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got {other:?})"
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
         ))),
     }
 }
 
-/// Apply a patch document to `target`.
-pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> Result<Value, ApiError> {
+/// Apply a patch document to `target`, an object of the OpenAPI type `definition`.
+pub fn apply(
+    kind: PatchType,
+    target: &Value,
+    patch: &[u8],
+    definition: &str,
+) -> Result<Value, ApiError> {
     let doc: Value = serde_json::from_slice(patch)
         .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
     match kind {
@@ -33,6 +41,8 @@ pub fn apply(kind: PatchType, target: &Value, patch: &[u8]) -> Result<Value, Api
             Ok(out)
         }
         PatchType::Json => json_patch(target, &doc),
+        PatchType::Strategic => kapi_codec::strategic::apply(target, &doc, definition)
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
     }
 }
 

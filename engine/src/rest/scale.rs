@@ -44,7 +44,8 @@ pub async fn patch(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Api
     let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
     let body = req.body.clone();
     let out = guaranteed_update(scope, name, None, |current| {
-        let patched = patch::apply(kind, &scale_of(current), &body)?;
+        let patched =
+            patch::apply(kind, &scale_of(current), &body, "io.k8s.api.autoscaling.v1.Scale")?;
         Ok(with_replicas(current, replicas_of(&patched)?))
     })
     .await?;

@@ -52,7 +52,7 @@ pub async fn patch(
     let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
     let body = req.body.clone();
     let out = guaranteed_update(scope, name, None, |current| {
-        let mut patched = patch::apply(kind, current, &body)?;
+        let mut patched = patch::apply(kind, current, &body, scope.rt.schema_name)?;
         if meta::meta_str(&patched, "resourceVersion") != meta::meta_str(current, "resourceVersion") {
             return Err(ApiError::Conflict(scope.target(name), "the object has been modified; please apply your changes to the latest version and try again".into()));
         }

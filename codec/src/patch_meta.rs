@@ -1,0 +1,187 @@
+//! Strategic-merge facts of the built-in types: which fields merge lists by a key, which
+//! keep only the keys a patch names (`retainKeys`), which replace. Upstream keeps these
+//! in Go struct tags (`patchStrategy`, `patchMergeKey`); they are written here by hand,
+//! checked against `../shared/spec/swagger.json` in a test when it exists, added to the
+//! schemas as `x-kubernetes-patch-strategy` / `x-kubernetes-patch-merge-key` (so the
+//! OpenAPI documents carry them for kubectl) and read by `strategic`.
+
+use serde_json::{Map, Value};
+
+/// `(definition, field, strategy, merge key)`; definitions are relative to `io.k8s.`.
+const FACTS: &[(&str, &str, &str, &str)] = &[
+    ("api.admissionregistration.v1.MutatingWebhook", "matchConditions", "merge", "name"),
+    ("api.admissionregistration.v1.MutatingWebhookConfiguration", "webhooks", "merge", "name"),
+    (
+        "api.admissionregistration.v1.ValidatingAdmissionPolicySpec",
+        "matchConditions",
+        "merge",
+        "name",
+    ),
+    ("api.admissionregistration.v1.ValidatingAdmissionPolicySpec", "variables", "merge", "name"),
+    ("api.admissionregistration.v1.ValidatingWebhook", "matchConditions", "merge", "name"),
+    ("api.admissionregistration.v1.ValidatingWebhookConfiguration", "webhooks", "merge", "name"),
+    ("api.apps.v1.DeploymentSpec", "strategy", "retainKeys", ""),
+    ("api.core.v1.Container", "env", "merge", "name"),
+    ("api.core.v1.Container", "ports", "merge", "containerPort"),
+    ("api.core.v1.Container", "volumeDevices", "merge", "devicePath"),
+    ("api.core.v1.Container", "volumeMounts", "merge", "mountPath"),
+    ("api.core.v1.ContainerStatus", "allocatedResourcesStatus", "merge", "name"),
+    ("api.core.v1.ContainerStatus", "volumeMounts", "merge", "mountPath"),
+    ("api.core.v1.EphemeralContainer", "env", "merge", "name"),
+    ("api.core.v1.EphemeralContainer", "ports", "merge", "containerPort"),
+    ("api.core.v1.EphemeralContainer", "volumeDevices", "merge", "devicePath"),
+    ("api.core.v1.EphemeralContainer", "volumeMounts", "merge", "mountPath"),
+    ("api.core.v1.NodeSpec", "podCIDRs", "merge", ""),
+    ("api.core.v1.NodeStatus", "addresses", "merge", "type"),
+    ("api.core.v1.PodSpec", "containers", "merge", "name"),
+    ("api.core.v1.PodSpec", "ephemeralContainers", "merge", "name"),
+    ("api.core.v1.PodSpec", "hostAliases", "merge", "ip"),
+    ("api.core.v1.PodSpec", "imagePullSecrets", "merge", "name"),
+    ("api.core.v1.PodSpec", "initContainers", "merge", "name"),
+    ("api.core.v1.PodSpec", "resourceClaims", "merge,retainKeys", "name"),
+    ("api.core.v1.PodSpec", "schedulingGates", "merge", "name"),
+    ("api.core.v1.PodSpec", "topologySpreadConstraints", "merge", "topologyKey"),
+    ("api.core.v1.PodSpec", "volumes", "merge,retainKeys", "name"),
+    ("api.core.v1.PodStatus", "hostIPs", "merge", "ip"),
+    ("api.core.v1.PodStatus", "podIPs", "merge", "ip"),
+    ("api.core.v1.PodStatus", "resourceClaimStatuses", "merge,retainKeys", "name"),
+    ("api.core.v1.ServiceAccount", "secrets", "merge", "name"),
+    ("api.core.v1.ServiceSpec", "ports", "merge", "port"),
+    ("api.policy.v1.PodDisruptionBudgetSpec", "selector", "replace", ""),
+    ("api.resource.v1.ResourceClaimStatus", "reservedFor", "merge", "uid"),
+    ("api.storage.v1.CSINodeSpec", "drivers", "merge", "name"),
+    (
+        "apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
+        "x-kubernetes-validations",
+        "merge",
+        "rule",
+    ),
+    ("apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", "merge", ""),
+    ("apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "merge", "uid"),
+];
+
+/// Status types whose `conditions` merge by `type` (relative to `io.k8s.`).
+const CONDITIONS_BY_TYPE: &[&str] = &[
+    "api.apps.v1.DaemonSetStatus",
+    "api.apps.v1.DeploymentStatus",
+    "api.apps.v1.ReplicaSetStatus",
+    "api.apps.v1.StatefulSetStatus",
+    "api.autoscaling.v2.HorizontalPodAutoscalerStatus",
+    "api.batch.v1.JobStatus",
+    "api.core.v1.ComponentStatus",
+    "api.core.v1.NamespaceStatus",
+    "api.core.v1.NodeStatus",
+    "api.core.v1.PersistentVolumeClaimStatus",
+    "api.core.v1.PodStatus",
+    "api.core.v1.ReplicationControllerStatus",
+    "api.core.v1.ServiceStatus",
+    "api.flowcontrol.v1.FlowSchemaStatus",
+    "api.flowcontrol.v1.PriorityLevelConfigurationStatus",
+    "api.networking.v1.ServiceCIDRStatus",
+    "api.policy.v1.PodDisruptionBudgetStatus",
+    "kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
+];
+
+/// The patch strategy of one field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FieldStrategy {
+    /// Lists merge element-wise (by `merge_key` for lists of objects).
+    pub merge: bool,
+    /// Maps keep only the keys named in `$retainKeys`.
+    pub retain_keys: bool,
+    /// The field is replaced as a whole.
+    pub replace: bool,
+    pub merge_key: Option<&'static str>,
+}
+
+fn short(definition: &str) -> &str {
+    definition.strip_prefix("io.k8s.").unwrap_or(definition)
+}
+
+/// The strategy of `field` in the type named `definition` (OpenAPI name).
+pub fn lookup(definition: &str, field: &str) -> FieldStrategy {
+    let d = short(definition);
+    if field == "conditions" && CONDITIONS_BY_TYPE.contains(&d) {
+        return FieldStrategy { merge: true, merge_key: Some("type"), ..Default::default() };
+    }
+    FACTS
+        .iter()
+        .find(|(def, f, _, _)| *def == d && *f == field)
+        .map(|(_, _, strategy, key)| FieldStrategy {
+            merge: strategy.split(',').any(|s| s == "merge"),
+            retain_keys: strategy.split(',').any(|s| s == "retainKeys"),
+            replace: *strategy == "replace",
+            merge_key: (!key.is_empty()).then_some(*key),
+        })
+        .unwrap_or_default()
+}
+
+/// Every fact as `(full definition name, field, strategy, merge key)`.
+pub fn all() -> impl Iterator<Item = (String, &'static str, &'static str, &'static str)> {
+    let conditions =
+        CONDITIONS_BY_TYPE.iter().map(|d| (format!("io.k8s.{d}"), "conditions", "merge", "type"));
+    FACTS.iter().map(|(d, f, s, k)| (format!("io.k8s.{d}"), *f, *s, *k)).chain(conditions)
+}
+
+/// Add the OpenAPI extensions to the schemas' properties.
+pub fn annotate(definitions: &mut Map<String, Value>) {
+    for (def, field, strategy, key) in all() {
+        let Some(prop) = definitions
+            .get_mut(&def)
+            .and_then(|d| d.get_mut("properties"))
+            .and_then(|p| p.get_mut(field))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        prop.insert("x-kubernetes-patch-strategy".into(), Value::String(strategy.into()));
+        if !key.is_empty() {
+            prop.insert("x-kubernetes-patch-merge-key".into(), Value::String(key.into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups() {
+        let c = lookup("io.k8s.api.core.v1.PodSpec", "containers");
+        assert!(c.merge && c.merge_key == Some("name"));
+        let v = lookup("io.k8s.api.core.v1.PodSpec", "volumes");
+        assert!(v.merge && v.retain_keys);
+        assert!(lookup("io.k8s.api.core.v1.NodeStatus", "conditions").merge);
+        assert!(lookup("io.k8s.api.policy.v1.PodDisruptionBudgetSpec", "selector").replace);
+        assert_eq!(lookup("io.k8s.api.core.v1.PodSpec", "nodeName"), FieldStrategy::default());
+    }
+
+    #[test]
+    fn facts_match_upstream_when_the_spec_is_present() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/swagger.json");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            eprintln!("skipping: {} is not present", path.display());
+            return;
+        };
+        let swagger: Value = serde_json::from_str(&text).unwrap();
+        let served = &crate::schema::builtin().definitions;
+        let mut upstream = Vec::new();
+        for (name, def) in swagger["definitions"].as_object().unwrap() {
+            if !served.contains_key(name) {
+                continue;
+            }
+            for (field, prop) in def["properties"].as_object().into_iter().flatten() {
+                if let Some(s) = prop["x-kubernetes-patch-strategy"].as_str() {
+                    let key = prop["x-kubernetes-patch-merge-key"].as_str().unwrap_or("");
+                    upstream.push((name.clone(), field.clone(), s.to_string(), key.to_string()));
+                }
+            }
+        }
+        let mut ours: Vec<(String, String, String, String)> =
+            all().map(|(d, f, s, k)| (d, f.to_string(), s.to_string(), k.to_string())).collect();
+        upstream.sort();
+        ours.sort();
+        assert_eq!(ours, upstream);
+    }
+}

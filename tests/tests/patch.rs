@@ -1,0 +1,147 @@
+//! Changing objects the ways users do: `kubectl apply` cycles (client-side, strategic
+//! merge patches), `patch --type json|merge|strategic`, `edit`, `set image`,
+//! `rollout restart`, `scale`, `label --overwrite` and `diff`.
+
+use kapi_e2e::Server;
+use serde_json::Value;
+
+const APP_V1: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app, labels: {tier: web}}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      containers:
+      - name: main
+        image: nginx:1
+        env: [{name: A, value: "1"}]
+      - name: side
+        image: busybox:1
+"#;
+
+fn get(s: &Server, what: &str) -> Value {
+    serde_json::from_str(&s.kubectl_ok(&["get", what, "-o", "json"])).expect("json")
+}
+
+fn apply(s: &Server, manifest: &str) -> String {
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
+    assert!(out.status.success(), "apply: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn client_side_apply_create_update_and_field_removal() {
+    let s = Server::start();
+    assert!(apply(&s, APP_V1).contains("created"));
+    assert!(apply(&s, APP_V1).contains("unchanged"));
+    // Someone else adds a container env var; apply must keep it (strategic merge by name).
+    s.kubectl_ok(&["set", "env", "deployment/app", "-c", "main", "EXTRA=x"]);
+    let v2 = APP_V1.replace("nginx:1", "nginx:2").replace("replicas: 2", "replicas: 3");
+    let v2 = v2.replace("metadata: {name: app, labels: {tier: web}}", "metadata: {name: app}");
+    assert!(apply(&s, &v2).contains("configured"));
+    let d = get(&s, "deployment/app");
+    assert_eq!(d["spec"]["replicas"], 3);
+    let main = &d["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(main["image"], "nginx:2");
+    let env: Vec<&str> =
+        main["env"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(env, ["A", "EXTRA"], "apply keeps fields it does not own");
+    assert!(
+        d["metadata"]["labels"].get("tier").is_none(),
+        "a label removed from the manifest is pruned"
+    );
+}
+
+#[test]
+fn patch_types_edit_set_image_restart_and_scale() {
+    let s = Server::start();
+    apply(&s, APP_V1);
+    s.kubectl_ok(&[
+        "patch",
+        "deployment",
+        "app",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"spec":{"minReadySeconds":5}}"#,
+    ]);
+    s.kubectl_ok(&["patch", "deployment", "app", "--type", "json", "-p",
+        r#"[{"op":"replace","path":"/spec/replicas","value":4},{"op":"add","path":"/metadata/labels/j","value":"p"}]"#]);
+    s.kubectl_ok(&["patch", "deployment", "app", "--type", "strategic", "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"main","env":[{"name":"B","value":"2"}]}]}}}}"#]);
+    let d = get(&s, "deployment/app");
+    assert_eq!(d["spec"]["minReadySeconds"], 5);
+    assert_eq!(d["spec"]["replicas"], 4);
+    assert_eq!(d["metadata"]["labels"]["j"], "p");
+    let env = &d["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert_eq!(env.as_array().unwrap().len(), 2, "strategic merge appends by name: {env}");
+    let bad = s.kubectl(&[
+        "patch",
+        "deployment",
+        "app",
+        "--type",
+        "json",
+        "-p",
+        r#"[{"op":"test","path":"/spec/replicas","value":9}]"#,
+    ]);
+    assert!(!bad.status.success(), "a failing JSON patch test op is rejected");
+
+    s.kubectl_ok(&["set", "image", "deployment/app", "side=busybox:2"]);
+    s.kubectl_ok(&["rollout", "restart", "deployment/app"]);
+    let d = get(&s, "deployment/app");
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][1]["image"], "busybox:2");
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+
+    s.kubectl_ok(&["scale", "deployment/app", "--replicas=7"]);
+    assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 7);
+    let scale: Value = serde_json::from_str(&s.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/apis/apps/v1/namespaces/default/deployments/app/scale",
+    ]))
+    .unwrap();
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 7);
+    assert_eq!(scale["status"]["selector"], "app=app");
+
+    let editor = s.dir.path().join("editor.sh");
+    std::fs::write(
+        &editor,
+        "#!/bin/sh\nsed -i 's/minReadySeconds: 5/minReadySeconds: 9/' \"$1\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&editor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let edited = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(s.kubeconfig())
+        .args(["edit", "deployment/app"])
+        .env("KUBE_EDITOR", &editor)
+        .output()
+        .unwrap();
+    assert!(edited.status.success(), "{}", String::from_utf8_lossy(&edited.stderr));
+    assert_eq!(get(&s, "deployment/app")["spec"]["minReadySeconds"], 9);
+
+    s.kubectl_ok(&["label", "deployment/app", "tier=db", "--overwrite"]);
+    assert_eq!(get(&s, "deployment/app")["metadata"]["labels"]["tier"], "db");
+}
+
+#[test]
+fn diff_shows_the_server_side_dry_run() {
+    let s = Server::start();
+    apply(&s, APP_V1);
+    let same = s.kubectl_stdin(&["diff", "-f", "-"], APP_V1);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    let changed =
+        s.kubectl_stdin(&["diff", "-f", "-"], &APP_V1.replace("replicas: 2", "replicas: 5"));
+    assert_eq!(changed.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&changed.stdout);
+    assert!(text.contains("-  replicas: 2") && text.contains("+  replicas: 5"), "{text}");
+    assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 2, "diff changes nothing");
+}
