@@ -201,9 +201,9 @@ mod tests {
     #[test]
     fn merge_patch_rfc7386_examples() {
         let t = json!({"a": "b", "c": {"d": "e", "f": "g"}});
-        let out = apply(PatchType::Merge, &t, br#"{"a":"z","c":{"f":null}}"#).unwrap();
+        let out = apply(PatchType::Merge, &t, br#"{"a":"z","c":{"f":null}}"#, "x").unwrap();
         assert_eq!(out, json!({"a": "z", "c": {"d": "e"}}));
-        let out = apply(PatchType::Merge, &json!({"a": [1]}), br#"{"a":[2,3]}"#).unwrap();
+        let out = apply(PatchType::Merge, &json!({"a": [1]}), br#"{"a":[2,3]}"#, "x").unwrap();
         assert_eq!(out, json!({"a": [2, 3]}));
     }
 
@@ -211,13 +211,13 @@ mod tests {
     fn json_patch_operations() {
         let t = json!({"metadata": {"labels": {"a": "1"}}, "l": [1, 2]});
         let p = br#"[{"op":"add","path":"/metadata/labels/b","value":"2"},{"op":"remove","path":"/metadata/labels/a"},{"op":"add","path":"/l/-","value":3},{"op":"replace","path":"/l/0","value":9},{"op":"test","path":"/l/1","value":2}]"#;
-        let out = apply(PatchType::Json, &t, p).unwrap();
+        let out = apply(PatchType::Json, &t, p, "x").unwrap();
         assert_eq!(out, json!({"metadata": {"labels": {"b": "2"}}, "l": [9, 2, 3]}));
         let bad = br#"[{"op":"test","path":"/l/0","value":5}]"#;
-        assert_eq!(apply(PatchType::Json, &t, bad).unwrap_err().code(), 422);
-        assert_eq!(apply(PatchType::Json, &t, b"{").unwrap_err().code(), 400);
+        assert_eq!(apply(PatchType::Json, &t, bad, "x").unwrap_err().code(), 422);
+        assert_eq!(apply(PatchType::Json, &t, b"{", "x").unwrap_err().code(), 400);
         let missing = br#"[{"op":"remove","path":"/nope/x"}]"#;
-        assert_eq!(apply(PatchType::Json, &t, missing).unwrap_err().code(), 422);
+        assert_eq!(apply(PatchType::Json, &t, missing, "x").unwrap_err().code(), 422);
     }
 
     #[test]
