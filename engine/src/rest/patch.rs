@@ -221,10 +221,13 @@ mod tests {
     }
 
     #[test]
-    fn strategic_merge_is_not_yet_supported() {
-        assert_eq!(
-            patch_type(Some("application/strategic-merge-patch+json")).unwrap_err().code(),
-            415
-        );
+    fn content_types_select_the_patch_type() {
+        let t = |ct: &str| patch_type(Some(ct));
+        assert_eq!(t("application/strategic-merge-patch+json").unwrap(), PatchType::Strategic);
+        assert_eq!(t("application/merge-patch+json; charset=utf-8").unwrap(), PatchType::Merge);
+        assert_eq!(t("application/json-patch+json").unwrap(), PatchType::Json);
+        // Server-side apply is not served yet.
+        assert_eq!(t("application/apply-patch+yaml").unwrap_err().code(), 415);
+        assert_eq!(t("text/plain").unwrap_err().code(), 415);
     }
 }
