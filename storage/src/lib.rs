@@ -10,8 +10,11 @@
 //! - [`error`]: `StorageError` (the engine maps it onto Kubernetes `Status`; compaction
 //!   becomes 410 Gone).
 //! - [`embedded`]: the embedded MVCC store (index, write-ahead log, snapshots, compaction).
+//! - [`cache`]: the watch cache (latest objects, event window, indexed watchers) that
+//!   serves reads without touching the store.
 //! - [`model`]: a simple BTreeMap MVCC the embedded store is checked against in tests.
 
+pub mod cache;
 pub mod embedded;
 pub mod error;
 pub mod model;

@@ -1,0 +1,278 @@
+//! The watch cache: per resource, the latest object of every key and a window of recent
+//! events, kept current by one store watch and serving GET, LIST and WATCH without
+//! touching the store.
+//!
+//! - [`state`]: objects and the event window.
+//! - [`dispatch`]: watchers indexed by prefix and index value, bounded queues.
+//!
+//! The cache is generic over `T`, what the engine decodes from a stored value once per
+//! revision (the object with what selectors need); storage stays Kubernetes-agnostic.
+//! A feeder thread lists the prefix, then applies the store's events in revision order;
+//! if the store watch ends (too slow, compacted), it re-lists and every cache watcher is
+//! closed, so clients resume from their last resourceVersion or re-list (410) exactly as
+//! with upstream's cacher.
+
+pub mod dispatch;
+pub mod state;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::StorageError;
+use crate::store::{EventKind, KeyValue, Revision, Store};
+pub use dispatch::WatchFilter;
+use dispatch::Dispatch;
+use parking_lot::RwLock;
+use state::State;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+/// One key's value at one revision, with what the engine decoded from it.
+#[derive(Debug)]
+pub struct CacheEntry<T> {
+    pub kv: KeyValue,
+    pub data: T,
+}
+
+/// One change as the cache applied it. For a delete, `cur` is the deleted object (with
+/// the delete's revision).
+#[derive(Debug)]
+pub struct CacheEvent<T> {
+    pub kind: EventKind,
+    pub revision: Revision,
+    pub cur: Arc<CacheEntry<T>>,
+    pub prev: Option<Arc<CacheEntry<T>>>,
+}
+
+/// Decodes a stored value; `None` skips a value that cannot be decoded.
+pub type DecodeFn<T> = Arc<dyn Fn(&KeyValue) -> Option<T> + Send + Sync>;
+/// The index value of an object (pods: `spec.nodeName`).
+pub type IndexFn<T> = Arc<dyn Fn(&T) -> Option<String> + Send + Sync>;
+
+/// Sizes of one cache.
+#[derive(Debug, Clone, Copy)]
+pub struct CacheOptions {
+    /// Events kept for watches that resume from a revision.
+    pub capacity: usize,
+    /// Events queued per watcher before it is dropped as too slow.
+    pub watcher_buffer: usize,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        CacheOptions { capacity: 1000, watcher_buffer: 1000 }
+    }
+}
+
+struct Inner<T> {
+    state: State<T>,
+    dispatch: Dispatch<T>,
+}
+
+/// Where a watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The current contents as initial entries, then every later event.
+    Now,
+    /// Every event after this revision.
+    After(Revision),
+}
+
+/// A watch on the cache. Dropping it deregisters the watcher.
+pub struct CacheWatch<T> {
+    /// The cache contents at `revision` (for `Start::Now`).
+    pub initial: Vec<Arc<CacheEntry<T>>>,
+    /// Events from the window after the requested revision (for `Start::After`).
+    pub replay: Vec<Arc<CacheEvent<T>>>,
+    /// The revision `initial`/`replay` bring the watcher to.
+    pub revision: Revision,
+    /// Live events; the channel closes when the watcher is dropped as too slow or the
+    /// cache re-lists.
+    pub events: flume::Receiver<Arc<CacheEvent<T>>>,
+    id: u64,
+    cache: Weak<WatchCache<T>>,
+}
+
+impl<T> Drop for CacheWatch<T> {
+    fn drop(&mut self) {
+        if let Some(c) = self.cache.upgrade() {
+            c.inner.write().dispatch.remove(self.id);
+        }
+    }
+}
+
+pub struct WatchCache<T> {
+    prefix: String,
+    inner: RwLock<Inner<T>>,
+    revision: AtomicU64,
+    loaded: AtomicBool,
+    index: Option<IndexFn<T>>,
+    opts: CacheOptions,
+}
+
+impl<T: Send + Sync + 'static> WatchCache<T> {
+    /// Start a cache of `prefix` fed from `store` by its own thread.
+    pub fn start(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        decode: DecodeFn<T>,
+        index: Option<IndexFn<T>>,
+        opts: CacheOptions,
+    ) -> std::io::Result<Arc<Self>> {
+        let cache = Arc::new(WatchCache {
+            prefix: prefix.to_string(),
+            inner: RwLock::new(Inner { state: State::new(opts.capacity), dispatch: Dispatch::default() }),
+            revision: AtomicU64::new(0),
+            loaded: AtomicBool::new(false),
+            index,
+            opts,
+        });
+        let weak = Arc::downgrade(&cache);
+        let name = format!("kapi-cache{}", prefix.trim_end_matches('/').replace('/', "-"));
+        std::thread::Builder::new().name(name).spawn(move || feed(weak, store, decode))?;
+        Ok(cache)
+    }
+
+    /// The revision of the last event applied (0 before the first listing).
+    pub fn revision(&self) -> Revision {
+        self.revision.load(Ordering::Acquire)
+    }
+
+    /// Whether the initial listing is in.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.load(Ordering::Acquire)
+    }
+
+    pub fn watcher_count(&self) -> usize {
+        self.inner.read().dispatch.len()
+    }
+
+    /// The latest entry of `key` and the cache revision.
+    pub fn get(&self, key: &str) -> (Option<Arc<CacheEntry<T>>>, Revision) {
+        let g = self.inner.read();
+        (g.state.objects.get(key).cloned(), g.state.revision)
+    }
+
+    /// Entries under `prefix` after `after`, at most `limit` (0 = all): (items, more,
+    /// revision).
+    pub fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> (Vec<Arc<CacheEntry<T>>>, bool, Revision) {
+        let g = self.inner.read();
+        let (items, more) = g.state.range(prefix, after, limit);
+        (items, more, g.state.revision)
+    }
+
+    /// Start watching. A revision older than the window is `Compacted` (410).
+    pub fn watch(self: &Arc<Self>, start: Start, filter: WatchFilter) -> Result<CacheWatch<T>, StorageError> {
+        let (tx, rx) = flume::bounded(self.opts.watcher_buffer);
+        let mut g = self.inner.write();
+        let revision = g.state.revision;
+        let (initial, replay) = match start {
+            Start::Now => (g.state.range(&filter.prefix, None, 0).0, Vec::new()),
+            Start::After(from) => {
+                let mut replay =
+                    g.state.since(from, &filter.prefix).ok_or(StorageError::Compacted {
+                        requested: from,
+                        compacted: g.state.window_start,
+                    })?;
+                if let (Some(want), Some(index)) = (&filter.index, &self.index) {
+                    replay.retain(|e| {
+                        [Some(&e.cur), e.prev.as_ref()]
+                            .into_iter()
+                            .flatten()
+                            .any(|x| index(&x.data).as_ref() == Some(want))
+                    });
+                }
+                (Vec::new(), replay)
+            }
+        };
+        let id = g.dispatch.add(filter, tx);
+        drop(g);
+        Ok(CacheWatch { initial, replay, revision, events: rx, id, cache: Arc::downgrade(self) })
+    }
+
+    fn reset(&self, items: Vec<Arc<CacheEntry<T>>>, revision: Revision) {
+        let mut g = self.inner.write();
+        g.dispatch.clear();
+        g.state.reset(items, revision);
+        self.revision.store(revision, Ordering::Release);
+        self.loaded.store(true, Ordering::Release);
+    }
+
+    fn apply(&self, kind: EventKind, kv: &KeyValue, data: Option<T>) {
+        let mut g = self.inner.write();
+        let Some(data) = data else {
+            // Undecodable value: the revision still advances.
+            g.state.revision = kv.mod_revision;
+            self.revision.store(kv.mod_revision, Ordering::Release);
+            return;
+        };
+        let entry = Arc::new(CacheEntry { kv: kv.clone(), data });
+        let event = g.state.apply(kind, kv, entry);
+        let ns_prefix = namespace_prefix(&self.prefix, &kv.key);
+        let prefixes: Vec<&str> = [Some(self.prefix.as_str()), ns_prefix].into_iter().flatten().collect();
+        let indexes: Vec<String> = match &self.index {
+            Some(f) => [Some(&event.cur), event.prev.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|e| f(&e.data))
+                .collect(),
+            None => Vec::new(),
+        };
+        let indexes: Vec<&str> = indexes.iter().map(String::as_str).collect();
+        g.dispatch.deliver(&event, &prefixes, &indexes);
+        self.revision.store(kv.mod_revision, Ordering::Release);
+    }
+}
+
+/// `/registry/pods/ns/` for `/registry/pods/ns/name` under `/registry/pods/`.
+fn namespace_prefix<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
+    let rest = key.strip_prefix(prefix)?;
+    let slash = rest.find('/')?;
+    Some(&key[..prefix.len() + slash + 1])
+}
+
+/// The feeder: list, then apply the watch; re-list whenever the watch ends; stop when
+/// the store is closed or the cache is gone.
+fn feed<T: Send + Sync + 'static>(cache: Weak<WatchCache<T>>, store: Arc<dyn Store>, decode: DecodeFn<T>) {
+    loop {
+        let Some(prefix) = cache.upgrade().map(|c| c.prefix.clone()) else { return };
+        let page = match futures_executor::block_on(store.range(&prefix, None, 0, None)) {
+            Ok(p) => p,
+            Err(StorageError::Closed) => return,
+            Err(e) => {
+                tracing::warn!("watch cache {prefix}: listing failed: {e}");
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+        };
+        let items = page
+            .items
+            .iter()
+            .filter_map(|kv| decode(kv).map(|data| Arc::new(CacheEntry { kv: kv.clone(), data })))
+            .collect();
+        let Some(c) = cache.upgrade() else { return };
+        c.reset(items, page.revision);
+        drop(c);
+        let watch = match store.watch(&prefix, page.revision) {
+            Ok(w) => w,
+            Err(StorageError::Closed) => return,
+            Err(e) => {
+                tracing::warn!("watch cache {prefix}: watch failed: {e}");
+                continue;
+            }
+        };
+        for ev in watch.events.iter() {
+            let Ok(ev) = ev else { break };
+            let data = decode(&ev.kv);
+            let Some(c) = cache.upgrade() else { return };
+            c.apply(ev.kind, &ev.kv, data);
+        }
+        tracing::debug!("watch cache {prefix}: store watch ended; re-listing");
+    }
+}

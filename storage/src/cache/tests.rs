@@ -1,0 +1,193 @@
+//! The watch cache checked against a model: random histories are written to the embedded
+//! store while watchers (random start revisions, namespace prefixes and index filters)
+//! come and go; every watcher must receive exactly the model's events for its filter, in
+//! order, with no loss, duplicate or time travel, and LISTs must equal the store.
+
+use super::*;
+use crate::embedded::{EmbeddedOptions, EmbeddedStore};
+use bytes::Bytes;
+use futures_executor::block_on;
+use proptest::prelude::*;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+const PREFIX: &str = "/registry/pods/";
+
+#[derive(Debug, Clone)]
+enum Op {
+    Put { ns: u8, key: u8, node: u8 },
+    Delete { ns: u8, key: u8 },
+    Watch { ns: Option<u8>, node: Option<u8>, back: u8 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (0..3u8, 0..6u8, 0..3u8).prop_map(|(ns, key, node)| Op::Put { ns, key, node }),
+        2 => (0..3u8, 0..6u8).prop_map(|(ns, key)| Op::Delete { ns, key }),
+        1 => (proptest::option::of(0..3u8), proptest::option::of(0..3u8), 0..6u8)
+            .prop_map(|(ns, node, back)| Op::Watch { ns, node, back }),
+    ]
+}
+
+/// One event as the model records it: (revision, key, deleted, node now, node before).
+type ModelEvent = (Revision, String, bool, String, Option<String>);
+
+fn key(ns: u8, k: u8) -> String {
+    format!("{PREFIX}ns{ns}/k{k}")
+}
+
+fn node_of(v: &str) -> Option<String> {
+    v.split(';').next().map(String::from)
+}
+
+fn open(dir: &std::path::Path) -> Arc<dyn Store> {
+    let opts = EmbeddedOptions { fsync: false, ..Default::default() };
+    EmbeddedStore::open(dir, opts).expect("open store")
+}
+
+fn start_cache(store: &Arc<dyn Store>, capacity: usize) -> Arc<WatchCache<String>> {
+    let decode: DecodeFn<String> =
+        Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into_owned()));
+    let index: IndexFn<String> = Arc::new(|v: &String| node_of(v));
+    let opts = CacheOptions { capacity, watcher_buffer: 10_000 };
+    let cache = WatchCache::start(store.clone(), PREFIX, decode, Some(index), opts).expect("start cache");
+    wait_until(&cache, store.current_revision());
+    cache
+}
+
+fn wait_until(cache: &WatchCache<String>, rev: Revision) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.revision() < rev || !cache.is_loaded() {
+        assert!(Instant::now() < deadline, "cache stuck at {} < {rev}", cache.revision());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+struct Watching {
+    filter: WatchFilter,
+    from: Revision,
+    watch: CacheWatch<String>,
+}
+
+fn wanted(w: &Watching, e: &ModelEvent) -> bool {
+    let (rev, key, _, now, before) = e;
+    *rev > w.from
+        && key.starts_with(&w.filter.prefix)
+        && w.filter.index.as_ref().is_none_or(|n| now == n || before.as_ref() == Some(n))
+}
+
+fn run(ops: Vec<Op>, capacity: usize) -> Result<(), TestCaseError> {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cache = start_cache(&store, capacity);
+    let mut model: Vec<ModelEvent> = Vec::new();
+    let mut live: BTreeMap<String, String> = BTreeMap::new();
+    let mut watchers = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        match op {
+            Op::Put { ns, key: k, node } => {
+                let (k, v) = (key(ns, k), format!("node{node};{i}"));
+                let kv = match live.get(&k) {
+                    Some(_) => block_on(store.update(&k, Bytes::from(v.clone()), crate::Precondition::None)),
+                    None => block_on(store.create(&k, Bytes::from(v.clone()))),
+                }
+                .expect("write");
+                let before = live.insert(k.clone(), v.clone()).and_then(|p| node_of(&p));
+                model.push((kv.mod_revision, k, false, node_of(&v).unwrap(), before));
+            }
+            Op::Delete { ns, key: k } => {
+                let k = key(ns, k);
+                if let Some(v) = live.remove(&k) {
+                    let kv = block_on(store.delete(&k, crate::Precondition::None)).expect("delete");
+                    let n = node_of(&v).unwrap();
+                    model.push((kv.mod_revision, k, true, n.clone(), Some(n)));
+                }
+            }
+            Op::Watch { ns, node, back } => {
+                let current = store.current_revision();
+                wait_until(&cache, current);
+                let from = current.saturating_sub(u64::from(back)).max(1);
+                let filter = WatchFilter {
+                    prefix: ns.map_or(PREFIX.to_string(), |n| format!("{PREFIX}ns{n}/")),
+                    index: node.map(|n| format!("node{n}")),
+                };
+                match cache.watch(Start::After(from), filter.clone()) {
+                    Ok(watch) => watchers.push(Watching { filter, from, watch }),
+                    Err(StorageError::Compacted { .. }) => {
+                        prop_assert!(model.iter().filter(|e| e.0 > from).count() > capacity - 1);
+                    }
+                    Err(e) => panic!("watch: {e}"),
+                }
+            }
+        }
+    }
+    wait_until(&cache, store.current_revision());
+    for w in &watchers {
+        let mut got: Vec<Revision> = w.watch.replay.iter().map(|e| e.revision).collect();
+        got.extend(w.watch.events.try_iter().map(|e| e.revision));
+        let want: Vec<Revision> = model.iter().filter(|e| wanted(w, e)).map(|e| e.0).collect();
+        prop_assert_eq!(got, want, "watcher {:?} from {}", w.filter, w.from);
+    }
+    let (items, more, rev) = cache.list(PREFIX, None, 0);
+    prop_assert!(!more);
+    let page = block_on(store.range(PREFIX, None, 0, Some(rev))).expect("range");
+    let cached: Vec<(String, Revision)> = items.iter().map(|e| (e.kv.key.clone(), e.kv.mod_revision)).collect();
+    let stored: Vec<(String, Revision)> = page.items.iter().map(|kv| (kv.key.clone(), kv.mod_revision)).collect();
+    prop_assert_eq!(cached, stored);
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    #[test]
+    fn cache_watchers_and_lists_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        run(ops, 1000)?;
+    }
+
+    #[test]
+    fn a_small_window_answers_too_old_revisions_with_compacted(ops in proptest::collection::vec(op(), 1..80)) {
+        run(ops, 8)?;
+    }
+}
+
+#[test]
+fn start_now_returns_the_contents_and_then_live_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    block_on(store.create(&key(0, 0), Bytes::from("node0;a"))).unwrap();
+    let cache = start_cache(&store, 100);
+    wait_until(&cache, store.current_revision());
+    let filter = WatchFilter { prefix: PREFIX.into(), index: None };
+    let w = cache.watch(Start::Now, filter).unwrap();
+    assert_eq!(w.initial.len(), 1);
+    assert_eq!(w.revision, store.current_revision());
+    block_on(store.create(&key(1, 0), Bytes::from("node1;b"))).unwrap();
+    let ev = w.events.recv_timeout(Duration::from_secs(5)).expect("live event");
+    assert_eq!(ev.cur.kv.key, key(1, 0));
+    assert_eq!(cache.watcher_count(), 1);
+    drop(w);
+    assert_eq!(cache.watcher_count(), 0, "a dropped watch deregisters");
+}
+
+#[test]
+fn a_slow_watcher_is_dropped_without_blocking_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let decode: DecodeFn<String> = Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into()));
+    let cache = WatchCache::start(store.clone(), PREFIX, decode, None, CacheOptions { capacity: 100, watcher_buffer: 4 }).unwrap();
+    wait_until(&cache, store.current_revision());
+    let all = WatchFilter { prefix: PREFIX.into(), index: None };
+    let slow = cache.watch(Start::Now, all.clone()).unwrap();
+    let fast = cache.watch(Start::Now, all).unwrap();
+    let mut received = 0;
+    for i in 0..20u8 {
+        block_on(store.create(&key(0, i), Bytes::from("x"))).unwrap();
+        wait_until(&cache, store.current_revision());
+        received += fast.events.try_iter().count();
+    }
+    assert_eq!(received, 20, "the fast watcher saw everything");
+    assert_eq!(slow.events.try_iter().count(), 4, "the slow one got its buffer's worth");
+    assert!(slow.events.recv_timeout(Duration::from_millis(100)).is_err(), "then it was closed");
+    assert_eq!(cache.watcher_count(), 1);
+}
