@@ -3,6 +3,7 @@
 
 use crate::alloc::{ClusterIpAllocator, NodePortAllocator};
 use crate::auth::{Authenticator, Authorizer};
+use crate::cache::Caches;
 use crate::config::Options;
 use kapi_codec::Registry;
 use kapi_storage::Store;
@@ -17,6 +18,8 @@ pub struct App {
     pub authorizer: Box<dyn Authorizer>,
     pub cluster_ips: ClusterIpAllocator,
     pub node_ports: NodePortAllocator,
+    /// The watch caches reads are served from (one per stored resource, lazily started).
+    pub caches: Caches,
     /// Set once shutdown begins: /readyz fails, new watches are refused.
     shutting_down: AtomicBool,
     /// Closed (all senders dropped) when shutdown begins; watches select on it.
@@ -47,6 +50,7 @@ impl App {
             authorizer,
             cluster_ips,
             node_ports,
+            caches: Caches::new(Registry::builtin().all().len()),
             shutting_down: AtomicBool::new(false),
             shutdown,
         })

@@ -56,17 +56,51 @@ pub struct Options {
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
 
+    /// Events each resource's watch cache keeps for watches resuming from a
+    /// resourceVersion (older ones get 410 Gone and re-list).
+    #[arg(long, default_value_t = 1000)]
+    pub default_watch_cache_size: usize,
+
+    /// Per-resource watch cache sizes, upstream's format: `resource[.group]#size`,
+    /// comma-separated (`pods#5000,deployments.apps#2000`).
+    #[arg(long, value_delimiter = ',')]
+    pub watch_cache_sizes: Vec<String>,
+
     /// Log verbosity, as upstream's `-v`.
     #[arg(short = 'v', long = "v", default_value_t = 1)]
     pub verbosity: u8,
 }
 
 impl Options {
+    /// The watch cache size of `resource` (`pods`, `deployments.apps`).
+    pub fn watch_cache_size(&self, resource: &str) -> usize {
+        self.watch_cache_sizes
+            .iter()
+            .filter_map(|e| e.split_once('#'))
+            .find(|(r, _)| *r == resource || r.split('.').next() == Some(resource))
+            .and_then(|(_, n)| n.trim().parse().ok())
+            .unwrap_or(self.default_watch_cache_size)
+            .max(1)
+    }
+
     /// Options for tests: everything default but the data directory and port.
     pub fn for_test(data_dir: PathBuf, port: u16) -> Self {
         let mut o = Options::parse_from(["kapi"]);
         o.data_dir = data_dir;
         o.secure_port = port;
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_cache_sizes_parse_as_upstream() {
+        let o = Options::parse_from(["kapi", "--watch-cache-sizes", "pods#5000,deployments.apps#20"]);
+        assert_eq!(o.watch_cache_size("pods"), 5000);
+        assert_eq!(o.watch_cache_size("deployments"), 20);
+        assert_eq!(o.watch_cache_size("configmaps"), 1000);
     }
 }

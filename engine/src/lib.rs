@@ -9,7 +9,8 @@
 //! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a
 //!   URL, as upstream's request info factory.
 //! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.
-//! - [`rest`]: the generic REST verbs over the registry and the store.
+//! - [`rest`]: the generic REST verbs over the registry, the watch caches and the store.
+//! - [`cache`]: one watch cache per stored resource; GET, LIST and WATCH read from it.
 //! - [`admission`]: admission plugins (NamespaceLifecycle for now).
 //! - [`alloc`]: ClusterIP and NodePort allocation for Services.
 //! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
@@ -23,6 +24,7 @@ pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod controllers;
 pub mod discovery;

@@ -21,4 +21,6 @@ pub mod model;
 pub mod store;
 
 pub use error::StorageError;
-pub use store::{Event, EventKind, KeyValue, Precondition, RangeResult, Revision, Store, Watch};
+pub use store::{
+    Event, EventKind, KeyValue, Precondition, RangeResult, Revision, Store, Watch, WatchProgress,
+};

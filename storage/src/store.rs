@@ -12,6 +12,8 @@
 use crate::error::StorageError;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A store revision (Kubernetes resourceVersion).
 pub type Revision = u64;
@@ -77,6 +79,33 @@ pub struct Watch {
     /// (`WatcherTooSlow`, `Compacted`, `Closed`); a closed channel means the store
     /// closed it.
     pub events: flume::Receiver<Result<Event, StorageError>>,
+    /// How far the store has brought this watch (etcd's progress notifications).
+    pub progress: Arc<WatchProgress>,
+}
+
+/// Progress of one watch. The store counts in `sent` every event it puts in the channel
+/// and then raises `revision`: every event under the prefix with a revision at or below
+/// it has been sent. The consumer counts in `applied` what it has processed, so
+/// `caught_up` tells a consumer with an empty backlog that it has seen the store up to
+/// `revision` even when nothing under its prefix changed.
+#[derive(Debug, Default)]
+pub struct WatchProgress {
+    pub revision: AtomicU64,
+    pub sent: AtomicU64,
+    pub applied: AtomicU64,
+}
+
+impl WatchProgress {
+    pub fn new(revision: Revision) -> Self {
+        WatchProgress { revision: AtomicU64::new(revision), ..Default::default() }
+    }
+
+    /// The revision the consumer has fully observed, when it processed all it was sent.
+    pub fn caught_up(&self) -> Option<Revision> {
+        let revision = self.revision.load(Ordering::Acquire);
+        let sent = self.sent.load(Ordering::Acquire);
+        (self.applied.load(Ordering::Acquire) >= sent).then_some(revision)
+    }
 }
 
 /// A storage backend. Cheap to share (`Arc<dyn Store>`); every method may be called

@@ -1,4 +1,5 @@
-//! GET of one object (and of its status subresource).
+//! GET of one object (and of its status subresource), from the watch cache once it has
+//! caught up with the revision the read must observe; from the store otherwise.
 
 use super::{Scope, object, table};
 use crate::body::Response;
@@ -24,6 +25,18 @@ async fn read_with_revision(
     scope: &Scope<'_>,
     name: &str,
 ) -> Result<(serde_json::Value, u64), ApiError> {
+    if let Some(cache) = scope.app.caches.get(scope.app, scope.rt) {
+        let rv = scope.param("resourceVersion");
+        let need = crate::cache::required_revision(scope.app, rv)?;
+        if crate::cache::wait_for(&cache, need).await {
+            let (entry, _) = cache.get(&scope.key(name));
+            let entry = entry.ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
+            return Ok((entry.data.obj.clone(), entry.kv.mod_revision));
+        }
+        if rv.is_some_and(|v| !v.is_empty()) {
+            return Err(crate::cache::too_large(&cache, need));
+        }
+    }
     let kv = scope
         .app
         .store

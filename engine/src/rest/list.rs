@@ -1,6 +1,8 @@
 //! LIST with label/field selectors, `limit`/`continue` pagination (upstream's continue
 //! token format: base64 of {"v","rv","start"}), and resourceVersion/resourceVersionMatch
-//! semantics of a storage-backed read.
+//! semantics: first pages come from the watch cache (consistent reads wait for it to
+//! reach the store's revision); continuations and `Exact` reads come from the store at
+//! the token's revision.
 
 use super::fields::Selectors;
 use super::{Scope, object, table};
@@ -122,6 +124,12 @@ pub async fn read_page(
 ) -> Result<Page, ApiError> {
     let prefix = scope.list_prefix();
     let mut revision = read_revision(scope, &cont)?;
+    if revision.is_none()
+        && cont.is_none()
+        && let Some(page) = from_cache(scope, selectors, limit).await?
+    {
+        return Ok(page);
+    }
     let mut after = cont.map(|c| format!("{prefix}{}", c.after));
     let mut items = Vec::new();
     let batch =
@@ -156,6 +164,42 @@ pub async fn read_page(
             _ => return Ok(Page { items, revision: page.revision, cont: None, remaining: None }),
         }
     }
+}
+
+/// A first page from the watch cache, once it has caught up with what the read must
+/// observe. None when the resource has no cache or a consistent read finds it behind
+/// (the store serves it then).
+async fn from_cache(
+    scope: &Scope<'_>,
+    selectors: &Selectors,
+    limit: usize,
+) -> Result<Option<Page>, ApiError> {
+    let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
+    let rv = scope.param("resourceVersion");
+    let need = crate::cache::required_revision(scope.app, rv)?;
+    if !crate::cache::wait_for(&cache, need).await {
+        if rv.is_some_and(|v| !v.is_empty()) {
+            return Err(crate::cache::too_large(&cache, need));
+        }
+        return Ok(None);
+    }
+    let prefix = scope.list_prefix();
+    let (entries, _, revision) = cache.list(&prefix, None, 0);
+    let mut items = Vec::new();
+    let mut last = "";
+    for (i, e) in entries.iter().enumerate() {
+        if !selectors.matches(scope.rt, &e.data.obj) {
+            continue;
+        }
+        if limit > 0 && items.len() == limit {
+            let remaining = selectors.is_everything().then(|| (entries.len() - i) as u64);
+            let cont = Some(encode_continue(revision, last));
+            return Ok(Some(Page { items, revision, cont, remaining }));
+        }
+        items.push(e.data.obj.clone());
+        last = e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key);
+    }
+    Ok(Some(Page { items, revision, cont: None, remaining: None }))
 }
 
 pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {

@@ -1,22 +1,28 @@
-//! WATCH: synthetic ADDED events for the current state when resourceVersion is unset or
-//! "0", then the store's events from that revision, filtered by selectors (an object that
-//! stops matching is sent as DELETED, one that starts matching as ADDED), optional
-//! bookmarks, `timeoutSeconds`, and 410 Expired as an ERROR event for a compacted revision.
+//! WATCH, served from the watch cache: initial ADDED events for the current state when
+//! resourceVersion is unset or "0" (or with `sendInitialEvents=true`, ended by the
+//! `k8s.io/initial-events-end` bookmark), then the cache's events after that revision,
+//! filtered by selectors (an object that stops matching is sent as DELETED, one that
+//! starts matching as ADDED), optional bookmarks, `timeoutSeconds`, and 410 Expired as an
+//! ERROR event for a revision older than the cache's window.
 //!
 //! A producer task on this core writes frames into a small bounded channel that backs the
-//! response body; a client that stops reading stalls the producer, the store's bounded
-//! per-watcher buffer fills, and the store closes the watch (the client re-lists).
+//! response body; a client that stops reading stalls the producer, its bounded queue in
+//! the cache fills, and the cache drops it (the stream ends; the client resumes or
+//! re-lists).
 
 use super::fields::Selectors;
-use super::{Scope, object, table};
+use super::{Scope, table};
 use crate::body::{Response, ResponseBody};
+use crate::cache::{self, Cache, Cached};
 use crate::negotiation::Output;
 use crate::status::ApiError;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use kapi_codec::ResourceType;
-use kapi_storage::{Event, EventKind, Revision, StorageError, Watch};
+use kapi_storage::cache::{CacheEntry, CacheEvent, CacheWatch, Start, WatchFilter};
+use kapi_storage::{EventKind, Revision, StorageError};
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
@@ -24,10 +30,12 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 /// What the producer needs, owned.
 struct Producer {
     rt: &'static ResourceType,
+    cache: Arc<Cache>,
     selectors: Selectors,
     output: Output,
     include: String,
     bookmarks: bool,
+    initial_events_end: bool,
     deadline: Instant,
     shutdown: flume::Receiver<()>,
     tx: flume::Sender<Bytes>,
@@ -45,28 +53,86 @@ fn timeout(scope: &Scope<'_>) -> Result<Duration, ApiError> {
     }
 }
 
+fn flag(scope: &Scope<'_>, name: &str) -> Option<bool> {
+    scope.param(name).map(|v| matches!(v, "true" | "1"))
+}
+
+/// Where the watch starts, after upstream's validation of the parameters.
+fn start_point(scope: &Scope<'_>, bookmarks: bool) -> Result<(Start, Revision, bool), ApiError> {
+    let rv = scope.param("resourceVersion").filter(|v| !v.is_empty());
+    let initial = flag(scope, "sendInitialEvents");
+    let rv_match = scope.param("resourceVersionMatch");
+    match (initial, rv_match) {
+        (Some(_), Some("NotOlderThan")) => {}
+        (Some(_), _) => {
+            return Err(ApiError::Invalid(
+                Default::default(),
+                vec![kapi_codec::FieldError::invalid(
+                    "resourceVersionMatch",
+                    &json!(rv_match.unwrap_or("")),
+                    "sendInitialEvents requires setting resourceVersionMatch to NotOlderThan",
+                )],
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::BadRequest(
+                "resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"
+                    .into(),
+            ));
+        }
+        (None, None) => {}
+    }
+    if initial == Some(true) && !bookmarks {
+        return Err(ApiError::BadRequest(
+            "sendInitialEvents requires allowWatchBookmarks=true".into(),
+        ));
+    }
+    let need = cache::required_revision(scope.app, rv)?;
+    Ok(match (initial, rv) {
+        (Some(true), _) => (Start::Now, need, true),
+        (Some(false), Some("0") | None) => (Start::After(scope.app.store.current_revision()), need, false),
+        (_, None | Some("0")) => (Start::Now, need, false),
+        (_, Some(_)) => (Start::After(need), need, false),
+    })
+}
+
 pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     if scope.app.is_shutting_down() {
         return Err(ApiError::ServiceUnavailable("apiserver is shutting down".into()));
     }
     let selectors =
         Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
-    let (initial, from) = initial_state(scope, &selectors).await?;
-    let watch = scope.app.store.watch(&scope.list_prefix(), from);
+    let cache = scope
+        .app
+        .caches
+        .get(scope.app, scope.rt)
+        .ok_or_else(|| ApiError::ServiceUnavailable("the watch cache is not available".into()))?;
+    let bookmarks = flag(scope, "allowWatchBookmarks").unwrap_or(false);
+    let (start, need, initial_events_end) = start_point(scope, bookmarks)?;
+    if !cache::wait_for(&cache, need).await {
+        return Err(cache::too_large(&cache, need));
+    }
+    let index = cache::is_pods(scope.rt)
+        .then(|| selectors.fields.required_value("spec.nodeName").map(String::from))
+        .flatten();
+    let filter = WatchFilter { prefix: scope.list_prefix(), index };
+    let watch = cache.watch(start, filter);
     let (tx, rx) = flume::bounded::<Bytes>(16);
     let producer = Producer {
         rt: scope.rt,
+        cache,
         selectors,
         output: scope.output,
         include: scope.info.param("includeObject").unwrap_or("Metadata").to_string(),
-        bookmarks: matches!(scope.param("allowWatchBookmarks"), Some("true" | "1")),
+        bookmarks,
+        initial_events_end,
         deadline: Instant::now() + timeout(scope)?,
         shutdown: scope.app.shutdown.clone(),
         tx,
         headers_sent: false,
-        last_rv: from,
+        last_rv: need,
     };
-    monoio::spawn(producer.run(initial, watch));
+    monoio::spawn(producer.run(watch));
     let content_type = match scope.output {
         Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
         Output::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
@@ -81,44 +147,8 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         .map_err(|e| ApiError::Internal(e.to_string()))
 }
 
-/// Synthetic initial events and the revision to watch from.
-async fn initial_state(
-    scope: &Scope<'_>,
-    selectors: &Selectors,
-) -> Result<(Vec<Value>, Revision), ApiError> {
-    match scope.param("resourceVersion") {
-        None | Some("0") => {
-            let page = scope
-                .app
-                .store
-                .range(&scope.list_prefix(), None, 0, None)
-                .await
-                .map_err(|e| ApiError::from_storage(e, &scope.target("")))?;
-            let mut items = Vec::with_capacity(page.items.len());
-            for kv in &page.items {
-                let obj = object::from_stored(scope.rt, kv)?;
-                if selectors.matches(scope.rt, &obj) {
-                    items.push(obj);
-                }
-            }
-            Ok((items, page.revision))
-        }
-        Some(v) => {
-            let rv = v
-                .parse::<Revision>()
-                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}")))?;
-            Ok((Vec::new(), rv))
-        }
-    }
-}
-
 impl Producer {
-    async fn run(mut self, initial: Vec<Value>, watch: Result<Watch, StorageError>) {
-        for obj in initial {
-            if !self.send("ADDED", obj).await {
-                return;
-            }
-        }
+    async fn run(mut self, watch: Result<CacheWatch<Cached>, StorageError>) {
         let watch = match watch {
             Ok(w) => w,
             Err(e) => {
@@ -126,10 +156,31 @@ impl Producer {
                 return;
             }
         };
+        self.last_rv = self.last_rv.max(watch.revision);
+        if !self.initial(&watch.initial).await {
+            return;
+        }
+        for ev in &watch.replay {
+            if !self.event(ev).await {
+                return;
+            }
+        }
         self.pump(watch).await;
     }
 
-    async fn pump(&mut self, watch: Watch) {
+    async fn initial(&mut self, entries: &[Arc<CacheEntry<Cached>>]) -> bool {
+        for e in entries {
+            if self.selectors.matches(self.rt, &e.data.obj) && !self.send("ADDED", e.data.obj.clone()).await {
+                return false;
+            }
+        }
+        if self.initial_events_end {
+            return self.bookmark_with(json!({"k8s.io/initial-events-end": "true"})).await;
+        }
+        true
+    }
+
+    async fn pump(&mut self, watch: CacheWatch<Cached>) {
         let mut next_bookmark = Instant::now() + BOOKMARK_EVERY;
         loop {
             let now = Instant::now();
@@ -138,14 +189,10 @@ impl Producer {
             let sleep = monoio::time::sleep(wake.saturating_duration_since(now));
             monoio::select! {
                 ev = watch.events.recv_async() => match ev {
-                    Ok(Ok(ev)) => {
-                        if !self.event(ev).await {
+                    Ok(ev) => {
+                        if !self.event(&ev).await {
                             return;
                         }
-                    }
-                    Ok(Err(e)) => {
-                        self.send_error(e).await;
-                        return;
                     }
                     Err(_) => return,
                 },
@@ -154,6 +201,9 @@ impl Producer {
                         return;
                     }
                     next_bookmark = Instant::now() + BOOKMARK_EVERY;
+                    if watch.events.is_empty() {
+                        self.last_rv = self.last_rv.max(self.cache.revision());
+                    }
                     if !self.bookmark().await {
                         return;
                     }
@@ -163,20 +213,22 @@ impl Producer {
         }
     }
 
-    /// Classify a store event against the selectors and send it; false when the client is gone.
-    async fn event(&mut self, ev: Event) -> bool {
-        self.last_rv = ev.revision();
-        let Ok(obj) = object::from_stored(self.rt, &ev.kv) else { return true };
-        let now = self.selectors.matches(self.rt, &obj);
+    /// Classify a cache event against the selectors and send it; false when the client
+    /// is gone.
+    async fn event(&mut self, ev: &CacheEvent<Cached>) -> bool {
+        if ev.revision <= self.last_rv {
+            return true;
+        }
+        self.last_rv = ev.revision;
+        let obj = &ev.cur.data.obj;
+        let now = self.selectors.matches(self.rt, obj);
         let kind = match ev.kind {
             EventKind::Delete => now.then_some("DELETED"),
             EventKind::Put => {
                 let before = match &ev.prev {
                     None => false,
                     Some(_) if self.selectors.is_everything() => true,
-                    Some(p) => object::from_stored(self.rt, p)
-                        .map(|o| self.selectors.matches(self.rt, &o))
-                        .unwrap_or(false),
+                    Some(p) => self.selectors.matches(self.rt, &p.data.obj),
                 };
                 match (before, now) {
                     (false, true) => Some("ADDED"),
@@ -187,24 +239,31 @@ impl Producer {
             }
         };
         match kind {
-            Some(k) => self.send(k, obj).await,
+            Some(k) => self.send(k, obj.clone()).await,
             None => true,
         }
     }
 
     async fn bookmark(&mut self) -> bool {
-        let obj = json!({
+        self.bookmark_with(Value::Null).await
+    }
+
+    async fn bookmark_with(&mut self, annotations: Value) -> bool {
+        let mut obj = json!({
             "kind": self.rt.kind,
             "apiVersion": self.rt.api_version(),
             "metadata": {"resourceVersion": self.last_rv.to_string(), "creationTimestamp": null},
         });
+        if !annotations.is_null() {
+            obj["metadata"]["annotations"] = annotations;
+        }
         self.frame("BOOKMARK", obj).await
     }
 
     async fn send(&mut self, kind: &str, obj: Value) -> bool {
         let obj = if self.output == Output::Table {
-            let t =
-                table::render_rows(&self.include, std::slice::from_ref(&obj), !self.headers_sent);
+            let items = std::slice::from_ref(&obj);
+            let t = table::render_rows(self.rt, &self.include, items, !self.headers_sent);
             self.headers_sent = true;
             t
         } else {

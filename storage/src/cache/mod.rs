@@ -19,7 +19,7 @@ pub mod state;
 mod tests;
 
 use crate::error::StorageError;
-use crate::store::{EventKind, KeyValue, Revision, Store};
+use crate::store::{EventKind, KeyValue, Revision, Store, WatchProgress};
 pub use dispatch::WatchFilter;
 use dispatch::Dispatch;
 use parking_lot::RwLock;
@@ -68,6 +68,17 @@ impl Default for CacheOptions {
 struct Inner<T> {
     state: State<T>,
     dispatch: Dispatch<T>,
+    /// Progress of the store watch feeding the cache.
+    progress: Option<Arc<WatchProgress>>,
+}
+
+impl<T> Inner<T> {
+    /// The revision the cache reflects: its last event, or further when the store says
+    /// nothing under the prefix changed since and the backlog is applied.
+    fn effective_revision(&self) -> Revision {
+        let caught_up = self.progress.as_ref().and_then(|p| p.caught_up()).unwrap_or(0);
+        self.state.revision.max(caught_up)
+    }
 }
 
 /// Where a watch starts.
@@ -122,7 +133,11 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     ) -> std::io::Result<Arc<Self>> {
         let cache = Arc::new(WatchCache {
             prefix: prefix.to_string(),
-            inner: RwLock::new(Inner { state: State::new(opts.capacity), dispatch: Dispatch::default() }),
+            inner: RwLock::new(Inner {
+                state: State::new(opts.capacity),
+                dispatch: Dispatch::default(),
+                progress: None,
+            }),
             revision: AtomicU64::new(0),
             loaded: AtomicBool::new(false),
             index,
@@ -134,9 +149,12 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         Ok(cache)
     }
 
-    /// The revision of the last event applied (0 before the first listing).
+    /// The revision the cache reflects (0 before the first listing): every change up to
+    /// it is applied.
     pub fn revision(&self) -> Revision {
-        self.revision.load(Ordering::Acquire)
+        let applied = self.revision.load(Ordering::Acquire);
+        let g = self.inner.read();
+        applied.max(g.effective_revision())
     }
 
     /// Whether the initial listing is in.
@@ -151,7 +169,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     /// The latest entry of `key` and the cache revision.
     pub fn get(&self, key: &str) -> (Option<Arc<CacheEntry<T>>>, Revision) {
         let g = self.inner.read();
-        (g.state.objects.get(key).cloned(), g.state.revision)
+        (g.state.objects.get(key).cloned(), g.effective_revision())
     }
 
     /// Entries under `prefix` after `after`, at most `limit` (0 = all): (items, more,
@@ -164,14 +182,14 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     ) -> (Vec<Arc<CacheEntry<T>>>, bool, Revision) {
         let g = self.inner.read();
         let (items, more) = g.state.range(prefix, after, limit);
-        (items, more, g.state.revision)
+        (items, more, g.effective_revision())
     }
 
     /// Start watching. A revision older than the window is `Compacted` (410).
     pub fn watch(self: &Arc<Self>, start: Start, filter: WatchFilter) -> Result<CacheWatch<T>, StorageError> {
         let (tx, rx) = flume::bounded(self.opts.watcher_buffer);
         let mut g = self.inner.write();
-        let revision = g.state.revision;
+        let revision = g.effective_revision();
         let (initial, replay) = match start {
             Start::Now => (g.state.range(&filter.prefix, None, 0).0, Vec::new()),
             Start::After(from) => {
@@ -199,13 +217,21 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     fn reset(&self, items: Vec<Arc<CacheEntry<T>>>, revision: Revision) {
         let mut g = self.inner.write();
         g.dispatch.clear();
+        g.progress = None;
         g.state.reset(items, revision);
         self.revision.store(revision, Ordering::Release);
         self.loaded.store(true, Ordering::Release);
     }
 
+    fn follow(&self, progress: Arc<WatchProgress>) {
+        self.inner.write().progress = Some(progress);
+    }
+
     fn apply(&self, kind: EventKind, kv: &KeyValue, data: Option<T>) {
         let mut g = self.inner.write();
+        if let Some(p) = &g.progress {
+            p.applied.fetch_add(1, Ordering::AcqRel);
+        }
         let Some(data) = data else {
             // Undecodable value: the revision still advances.
             g.state.revision = kv.mod_revision;
@@ -267,6 +293,10 @@ fn feed<T: Send + Sync + 'static>(cache: Weak<WatchCache<T>>, store: Arc<dyn Sto
                 continue;
             }
         };
+        match cache.upgrade() {
+            Some(c) => c.follow(watch.progress.clone()),
+            None => return,
+        }
         for ev in watch.events.iter() {
             let Ok(ev) = ev else { break };
             let data = decode(&ev.kv);

@@ -191,3 +191,20 @@ fn a_slow_watcher_is_dropped_without_blocking_others() {
     assert!(slow.events.recv_timeout(Duration::from_millis(100)).is_err(), "then it was closed");
     assert_eq!(cache.watcher_count(), 1);
 }
+
+#[test]
+fn the_cache_follows_store_progress_when_other_prefixes_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cache = start_cache(&store, 100);
+    for i in 0..5u8 {
+        block_on(store.create(&format!("/registry/configmaps/ns/c{i}"), Bytes::from("x"))).unwrap();
+    }
+    // Nothing changed under the cache's prefix, yet it has observed the store's revision.
+    wait_until(&cache, store.current_revision());
+    let (_, _, rev) = cache.list(PREFIX, None, 0);
+    assert_eq!(rev, store.current_revision());
+    block_on(store.create(&key(0, 0), Bytes::from("node0;x"))).unwrap();
+    wait_until(&cache, store.current_revision());
+    assert_eq!(cache.list(PREFIX, None, 0).0.len(), 1);
+}

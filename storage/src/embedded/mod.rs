@@ -254,10 +254,10 @@ impl Store for EmbeddedStore {
         if from > index.current {
             return Err(StorageError::FutureRevision { requested: from, current: index.current });
         }
-        let compacted = index.compacted;
+        let (compacted, current) = (index.compacted, index.current);
         let mut hub = self.shared.hub.lock();
         drop(index);
-        hub.register(prefix, from, compacted)
+        hub.register(prefix, from, compacted, current)
     }
 
     fn current_revision(&self) -> Revision {

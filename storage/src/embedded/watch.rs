@@ -7,15 +7,17 @@
 //! whose receiver is gone is dropped.
 
 use crate::error::StorageError;
-use crate::store::{Event, Revision, Watch};
+use crate::store::{Event, Revision, Watch, WatchProgress};
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 type Sender = flume::Sender<Result<Event, StorageError>>;
 
 #[derive(Debug)]
 pub struct Hub {
     log: VecDeque<Event>,
-    watchers: Vec<(String, Sender)>,
+    watchers: Vec<(String, Sender, Arc<WatchProgress>)>,
     limit: usize,
 }
 
@@ -24,23 +26,27 @@ impl Hub {
         Self { log: VecDeque::new(), watchers: Vec::new(), limit: limit.max(1) }
     }
 
-    /// Register a watcher of `prefix` from `from` (exclusive).
+    /// Register a watcher of `prefix` from `from` (exclusive). `current` is the store's
+    /// revision; every event up to it is published (the caller holds the index lock).
     pub fn register(
         &mut self,
         prefix: &str,
         from: Revision,
         compacted: Revision,
+        current: Revision,
     ) -> Result<Watch, StorageError> {
         if from < compacted {
             return Err(StorageError::Compacted { requested: from, compacted });
         }
         let (tx, rx) = flume::unbounded();
+        let progress = Arc::new(WatchProgress::new(current.max(from)));
         let start = self.log.partition_point(|e| e.revision() <= from);
         for ev in self.log.range(start..).filter(|e| e.kv.key.starts_with(prefix)) {
+            progress.sent.fetch_add(1, Ordering::AcqRel);
             let _ = tx.send(Ok(ev.clone()));
         }
-        self.watchers.push((prefix.to_string(), tx));
-        Ok(Watch { events: rx })
+        self.watchers.push((prefix.to_string(), tx, progress.clone()));
+        Ok(Watch { events: rx, progress })
     }
 
     /// Append events to the log (recovery: no watchers yet).
@@ -52,7 +58,7 @@ impl Hub {
     pub fn publish(&mut self, events: Vec<Event>) {
         let limit = self.limit;
         for ev in &events {
-            self.watchers.retain(|(prefix, tx)| {
+            self.watchers.retain(|(prefix, tx, progress)| {
                 if !ev.kv.key.starts_with(prefix.as_str()) {
                     return !tx.is_disconnected();
                 }
@@ -60,8 +66,14 @@ impl Hub {
                     let _ = tx.send(Err(StorageError::WatcherTooSlow));
                     return false;
                 }
+                progress.sent.fetch_add(1, Ordering::AcqRel);
                 tx.send(Ok(ev.clone())).is_ok()
             });
+        }
+        if let Some(last) = events.last() {
+            for (_, _, progress) in &self.watchers {
+                progress.revision.fetch_max(last.revision(), Ordering::AcqRel);
+            }
         }
         self.log.extend(events);
     }

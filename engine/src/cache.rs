@@ -1,0 +1,105 @@
+//! The engine's side of the watch cache: one `kapi_storage::cache::WatchCache` per
+//! stored resource, started on first use, holding each object decoded once per revision
+//! (with its resourceVersion set) so GET, LIST and WATCH never re-read or re-decode the
+//! store. Pods are indexed by `spec.nodeName` so a kubelet's watch is reached directly.
+//!
+//! Reads wait (bounded) until the cache has caught up with what they must observe:
+//! consistent reads the store's current revision, `resourceVersion=N` reads revision N.
+
+use crate::app::App;
+use crate::rest::object;
+use crate::status::ApiError;
+use kapi_codec::ResourceType;
+use kapi_codec::registry::Persistence;
+use kapi_storage::Revision;
+use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, WatchCache};
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+/// A decoded object as the cache holds it.
+#[derive(Debug)]
+pub struct Cached {
+    pub obj: Value,
+}
+
+pub type Cache = WatchCache<Cached>;
+
+/// How long a read waits for the cache to reach the revision it needs (upstream: 3 s).
+const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
+
+/// One slot per registry entry, filled on first use.
+pub struct Caches {
+    slots: Vec<OnceLock<Option<Arc<Cache>>>>,
+}
+
+impl Caches {
+    pub fn new(resources: usize) -> Caches {
+        Caches { slots: (0..resources).map(|_| OnceLock::new()).collect() }
+    }
+
+    /// The cache of `rt`, started if needed; None for virtual resources or when the
+    /// feeder thread cannot start.
+    pub fn get(&self, app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
+        if rt.persistence != Persistence::Stored {
+            return None;
+        }
+        let idx = app.registry.all().iter().position(|t| std::ptr::eq(t, rt))?;
+        self.slots.get(idx)?.get_or_init(|| start(app, rt)).clone()
+    }
+}
+
+fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
+    let decode: DecodeFn<Cached> =
+        Arc::new(move |kv| object::from_stored(rt, kv).ok().map(|obj| Cached { obj }));
+    let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
+        let f: IndexFn<Cached> = Arc::new(|c: &Cached| {
+            c.obj.pointer("/spec/nodeName").and_then(Value::as_str).map(String::from)
+        });
+        f
+    });
+    let prefix = rt.storage_prefix(app.prefix(), None);
+    let opts = CacheOptions { capacity: app.options.watch_cache_size(rt.plural), ..Default::default() };
+    match WatchCache::start(app.store.clone(), &prefix, decode, index, opts) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            tracing::warn!("watch cache for {}: {e}; serving from the store", rt.plural);
+            None
+        }
+    }
+}
+
+pub fn is_pods(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.plural == "pods"
+}
+
+/// Wait until `cache` has applied revision `rev`. False on timeout.
+pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
+    let deadline = Instant::now() + WAIT_FOR_REVISION;
+    let mut pause = Duration::from_micros(200);
+    while cache.revision() < rev || !cache.is_loaded() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        monoio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    }
+    true
+}
+
+/// What revision a read with `resourceVersion` `rv` must observe: the store's current
+/// one for a consistent read (unset), nothing for "0", N for N.
+pub fn required_revision(app: &App, rv: Option<&str>) -> Result<Revision, ApiError> {
+    match rv {
+        None | Some("") => Ok(app.store.current_revision()),
+        Some("0") => Ok(0),
+        Some(v) => v
+            .parse::<Revision>()
+            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}"))),
+    }
+}
+
+/// Upstream's 504 for a resourceVersion the cache did not reach in time.
+pub fn too_large(cache: &Cache, rev: Revision) -> ApiError {
+    ApiError::Timeout(format!("Too large resource version: {rev}, current: {}", cache.revision()))
+}
