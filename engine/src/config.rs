@@ -98,7 +98,8 @@ mod tests {
 
     #[test]
     fn watch_cache_sizes_parse_as_upstream() {
-        let o = Options::parse_from(["kapi", "--watch-cache-sizes", "pods#5000,deployments.apps#20"]);
+        let o =
+            Options::parse_from(["kapi", "--watch-cache-sizes", "pods#5000,deployments.apps#20"]);
         assert_eq!(o.watch_cache_size("pods"), 5000);
         assert_eq!(o.watch_cache_size("deployments"), 20);
         assert_eq!(o.watch_cache_size("configmaps"), 1000);

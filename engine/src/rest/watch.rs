@@ -90,7 +90,9 @@ fn start_point(scope: &Scope<'_>, bookmarks: bool) -> Result<(Start, Revision, b
     let need = cache::required_revision(scope.app, rv)?;
     Ok(match (initial, rv) {
         (Some(true), _) => (Start::Now, need, true),
-        (Some(false), Some("0") | None) => (Start::After(scope.app.store.current_revision()), need, false),
+        (Some(false), Some("0") | None) => {
+            (Start::After(scope.app.store.current_revision()), need, false)
+        }
         (_, None | Some("0")) => (Start::Now, need, false),
         (_, Some(_)) => (Start::After(need), need, false),
     })
@@ -102,11 +104,10 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     }
     let selectors =
         Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
-    let cache = scope
-        .app
-        .caches
-        .get(scope.app, scope.rt)
-        .ok_or_else(|| ApiError::ServiceUnavailable("the watch cache is not available".into()))?;
+    let cache =
+        scope.app.caches.get(scope.app, scope.rt).ok_or_else(|| {
+            ApiError::ServiceUnavailable("the watch cache is not available".into())
+        })?;
     let bookmarks = flag(scope, "allowWatchBookmarks").unwrap_or(false);
     let (start, need, initial_events_end) = start_point(scope, bookmarks)?;
     if !cache::wait_for(&cache, need).await {
@@ -170,7 +171,9 @@ impl Producer {
 
     async fn initial(&mut self, entries: &[Arc<CacheEntry<Cached>>]) -> bool {
         for e in entries {
-            if self.selectors.matches(self.rt, &e.data.obj) && !self.send("ADDED", e.data.obj.clone()).await {
+            if self.selectors.matches(self.rt, &e.data.obj)
+                && !self.send("ADDED", e.data.obj.clone()).await
+            {
                 return false;
             }
         }

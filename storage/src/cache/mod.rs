@@ -20,8 +20,8 @@ mod tests;
 
 use crate::error::StorageError;
 use crate::store::{EventKind, KeyValue, Revision, Store, WatchProgress};
-pub use dispatch::WatchFilter;
 use dispatch::Dispatch;
+pub use dispatch::WatchFilter;
 use parking_lot::RwLock;
 use state::State;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -186,7 +186,11 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
     }
 
     /// Start watching. A revision older than the window is `Compacted` (410).
-    pub fn watch(self: &Arc<Self>, start: Start, filter: WatchFilter) -> Result<CacheWatch<T>, StorageError> {
+    pub fn watch(
+        self: &Arc<Self>,
+        start: Start,
+        filter: WatchFilter,
+    ) -> Result<CacheWatch<T>, StorageError> {
         let (tx, rx) = flume::bounded(self.opts.watcher_buffer);
         let mut g = self.inner.write();
         let revision = g.effective_revision();
@@ -241,7 +245,8 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         let entry = Arc::new(CacheEntry { kv: kv.clone(), data });
         let event = g.state.apply(kind, kv, entry);
         let ns_prefix = namespace_prefix(&self.prefix, &kv.key);
-        let prefixes: Vec<&str> = [Some(self.prefix.as_str()), ns_prefix].into_iter().flatten().collect();
+        let prefixes: Vec<&str> =
+            [Some(self.prefix.as_str()), ns_prefix].into_iter().flatten().collect();
         let indexes: Vec<String> = match &self.index {
             Some(f) => [Some(&event.cur), event.prev.as_ref()]
                 .into_iter()
@@ -265,7 +270,11 @@ fn namespace_prefix<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
 
 /// The feeder: list, then apply the watch; re-list whenever the watch ends; stop when
 /// the store is closed or the cache is gone.
-fn feed<T: Send + Sync + 'static>(cache: Weak<WatchCache<T>>, store: Arc<dyn Store>, decode: DecodeFn<T>) {
+fn feed<T: Send + Sync + 'static>(
+    cache: Weak<WatchCache<T>>,
+    store: Arc<dyn Store>,
+    decode: DecodeFn<T>,
+) {
     loop {
         let Some(prefix) = cache.upgrade().map(|c| c.prefix.clone()) else { return };
         let page = match futures_executor::block_on(store.range(&prefix, None, 0, None)) {

@@ -50,7 +50,8 @@ fn start_cache(store: &Arc<dyn Store>, capacity: usize) -> Arc<WatchCache<String
         Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into_owned()));
     let index: IndexFn<String> = Arc::new(|v: &String| node_of(v));
     let opts = CacheOptions { capacity, watcher_buffer: 10_000 };
-    let cache = WatchCache::start(store.clone(), PREFIX, decode, Some(index), opts).expect("start cache");
+    let cache =
+        WatchCache::start(store.clone(), PREFIX, decode, Some(index), opts).expect("start cache");
     wait_until(&cache, store.current_revision());
     cache
 }
@@ -88,7 +89,11 @@ fn run(ops: Vec<Op>, capacity: usize) -> Result<(), TestCaseError> {
             Op::Put { ns, key: k, node } => {
                 let (k, v) = (key(ns, k), format!("node{node};{i}"));
                 let kv = match live.get(&k) {
-                    Some(_) => block_on(store.update(&k, Bytes::from(v.clone()), crate::Precondition::None)),
+                    Some(_) => block_on(store.update(
+                        &k,
+                        Bytes::from(v.clone()),
+                        crate::Precondition::None,
+                    )),
                     None => block_on(store.create(&k, Bytes::from(v.clone()))),
                 }
                 .expect("write");
@@ -131,8 +136,10 @@ fn run(ops: Vec<Op>, capacity: usize) -> Result<(), TestCaseError> {
     let (items, more, rev) = cache.list(PREFIX, None, 0);
     prop_assert!(!more);
     let page = block_on(store.range(PREFIX, None, 0, Some(rev))).expect("range");
-    let cached: Vec<(String, Revision)> = items.iter().map(|e| (e.kv.key.clone(), e.kv.mod_revision)).collect();
-    let stored: Vec<(String, Revision)> = page.items.iter().map(|kv| (kv.key.clone(), kv.mod_revision)).collect();
+    let cached: Vec<(String, Revision)> =
+        items.iter().map(|e| (e.kv.key.clone(), e.kv.mod_revision)).collect();
+    let stored: Vec<(String, Revision)> =
+        page.items.iter().map(|kv| (kv.key.clone(), kv.mod_revision)).collect();
     prop_assert_eq!(cached, stored);
     Ok(())
 }
@@ -174,8 +181,16 @@ fn start_now_returns_the_contents_and_then_live_events() {
 fn a_slow_watcher_is_dropped_without_blocking_others() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let decode: DecodeFn<String> = Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into()));
-    let cache = WatchCache::start(store.clone(), PREFIX, decode, None, CacheOptions { capacity: 100, watcher_buffer: 4 }).unwrap();
+    let decode: DecodeFn<String> =
+        Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into()));
+    let cache = WatchCache::start(
+        store.clone(),
+        PREFIX,
+        decode,
+        None,
+        CacheOptions { capacity: 100, watcher_buffer: 4 },
+    )
+    .unwrap();
     wait_until(&cache, store.current_revision());
     let all = WatchFilter { prefix: PREFIX.into(), index: None };
     let slow = cache.watch(Start::Now, all.clone()).unwrap();
