@@ -215,3 +215,42 @@ async fn status_subresource_graceful_delete_and_collections() {
     let took = started.elapsed();
     assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(15), "{took:?}");
 }
+
+/// kube-rs' streaming lists (sendInitialEvents) and a kubelet-style watch of one node's
+/// pods, served from the watch cache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_list_watcher_and_node_scoped_pod_watch() {
+    let server = Server::start();
+    let client = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    for (name, node) in [("a", "node-1"), ("b", "node-2"), ("c", "node-1")] {
+        pods.create(&PostParams::default(), &pod(name, Some(node))).await.unwrap();
+    }
+    let cfg = watcher::Config::default().streaming_lists().fields("spec.nodeName=node-1");
+    let mut stream = watcher(pods.clone(), cfg).boxed();
+    let mut initial = Vec::new();
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), stream.next())
+            .await
+            .expect("event in time")
+            .expect("stream open")
+            .expect("no error");
+        match ev {
+            watcher::Event::InitApply(p) => initial.push(p.metadata.name.unwrap()),
+            watcher::Event::InitDone => break,
+            _ => {}
+        }
+    }
+    initial.sort();
+    assert_eq!(initial, ["a", "c"], "only node-1's pods, then the initial-events-end bookmark");
+    pods.create(&PostParams::default(), &pod("d", Some("node-2"))).await.unwrap();
+    pods.create(&PostParams::default(), &pod("e", Some("node-1"))).await.unwrap();
+    let next = loop {
+        match tokio::time::timeout(Duration::from_secs(30), stream.next()).await.unwrap() {
+            Some(Ok(watcher::Event::Apply(p))) => break p.metadata.name.unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(next, "e", "node-2's pod is not delivered to node-1's watch");
+}
