@@ -15,6 +15,7 @@ pub(crate) mod hooks;
 mod list;
 pub(crate) mod object;
 mod patch;
+mod printers;
 mod scale;
 mod scope;
 mod table;

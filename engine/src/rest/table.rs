@@ -1,12 +1,12 @@
 //! Table rendering (`application/json;as=Table;v=v1;g=meta.k8s.io`), the format kubectl
-//! asks for on `get`. This is upstream's default convertor (Name, Age); per-type printer
-//! columns come with the wire-formats issue.
+//! asks for on `get`: the column definitions and one row (cells, conditions, object per
+//! `includeObject`) per object, with upstream's per-type columns from `printers`.
 
 use super::Scope;
+use super::printers::{self, Printer};
 use crate::status::ApiError;
-use crate::time;
-use kapi_codec::meta;
-use serde_json::{Value, json};
+use kapi_codec::ResourceType;
+use serde_json::{Map, Value, json};
 
 /// Seconds as upstream's `duration.HumanDuration`.
 pub fn human_duration(secs: i64) -> String {
@@ -49,29 +49,6 @@ pub fn human_duration(secs: i64) -> String {
     }
 }
 
-fn parse_rfc3339(ts: &str) -> Option<i64> {
-    let b = ts.as_bytes();
-    if b.len() < 20 {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| ts.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, s) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    let (y2, m2) = if mo <= 2 { (y - 1, mo + 9) } else { (y, mo - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + s)
-}
-
-fn age(obj: &Value) -> String {
-    match meta::meta_str(obj, "creationTimestamp").and_then(parse_rfc3339) {
-        Some(t) => human_duration(time::now_unix() - t),
-        None => "<unknown>".into(),
-    }
-}
-
 /// The row object per `includeObject` (None, Metadata (default), Object).
 fn row_object(obj: &Value, include: &str) -> Value {
     match include {
@@ -87,20 +64,32 @@ fn row_object(obj: &Value, include: &str) -> Value {
     }
 }
 
-fn columns() -> Value {
-    json!([
-        {"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace. Is required when creating resources, although some resources may allow a client to request the generation of an appropriate name automatically. Name is primarily intended for creation idempotence and configuration definition. Cannot be updated. More info: https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names", "priority": 0},
-        {"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp is a timestamp representing the server time when this object was created. It is not guaranteed to be set in happens-before order across separate operations. Clients may not set this value. It is represented in RFC3339 form and is in UTC.\n\nPopulated by the system. Read-only. Null for lists. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata", "priority": 0},
-    ])
+/// The printer of a resource type: upstream's per-type columns for built-in types, Name
+/// and Age otherwise (custom resources).
+fn printer_for(rt: &ResourceType) -> &'static Printer {
+    printers::lookup(rt.group, rt.plural).unwrap_or(&printers::NAME_AGE)
 }
 
-/// A Table of `items`; `with_headers` false omits column definitions (later watch events).
-pub fn render_rows(include: &str, items: &[Value], with_headers: bool) -> Value {
-    let rows: Vec<Value> = items
-        .iter()
-        .map(|o| json!({"cells": [meta::name(o).unwrap_or(""), age(o)], "object": row_object(o, include)}))
-        .collect();
-    let cols = if with_headers { columns() } else { json!([]) };
+fn row(printer: &Printer, obj: &Value, include: &str) -> Value {
+    let mut row = Map::new();
+    row.insert("cells".into(), Value::Array((printer.cells)(obj)));
+    if let Some(conditions) = (printer.conditions)(obj) {
+        row.insert("conditions".into(), conditions);
+    }
+    row.insert("object".into(), row_object(obj, include));
+    Value::Object(row)
+}
+
+/// A Table of `items` of type `rt`; `with_headers` false omits column definitions (later
+/// watch events).
+pub fn render_rows(rt: &ResourceType, include: &str, items: &[Value], with_headers: bool) -> Value {
+    let printer = printer_for(rt);
+    let mut ordered: Vec<&Value> = items.iter().collect();
+    if let Some(order) = printer.order {
+        ordered.sort_by(|a, b| order(a, b));
+    }
+    let rows: Vec<Value> = ordered.into_iter().map(|o| row(printer, o, include)).collect();
+    let cols = if with_headers { printer.column_definitions() } else { json!([]) };
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {}, "columnDefinitions": cols, "rows": rows})
 }
 
@@ -112,7 +101,7 @@ pub fn render(
     cont: Option<&str>,
 ) -> Result<Value, ApiError> {
     let include = scope.info.param("includeObject").unwrap_or("Metadata");
-    let mut t = render_rows(include, items, true);
+    let mut t = render_rows(scope.rt, include, items, true);
     t["metadata"]["resourceVersion"] = json!(rv);
     if let Some(c) = cont {
         t["metadata"]["continue"] = json!(c);
@@ -134,11 +123,5 @@ mod tests {
         assert_eq!(human_duration(30 * 3600), "30h");
         assert_eq!(human_duration(3 * 86400 + 3600), "3d1h");
         assert_eq!(human_duration(40 * 86400), "40d");
-    }
-
-    #[test]
-    fn parses_timestamps() {
-        assert_eq!(parse_rfc3339("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
     }
 }
