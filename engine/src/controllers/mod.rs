@@ -4,4 +4,5 @@
 //! standalone, so `kubectl delete namespace` must complete without a controller manager).
 
 pub mod bootstrap;
+pub mod compaction;
 pub mod namespace;

@@ -18,11 +18,14 @@ const SWEEP_EVERY: Duration = Duration::from_millis(500);
 const RECONCILE_EVERY_SWEEPS: u32 = 20;
 
 /// Start the controller thread; it also reconciles the system objects (see
-/// `bootstrap::ensure_system_objects`).
+/// `bootstrap::ensure_system_objects`) and compacts the store (`compaction`).
 pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("kapi-controllers".into()).spawn(move || {
         let mut sweeps = 0u32;
+        let interval = Duration::from_secs(app.options.compaction_interval_seconds);
+        let mut compactor = super::compaction::Compactor::new(interval);
         while !app.is_shutting_down() {
+            compactor.tick(app.store.as_ref(), std::time::Instant::now());
             if let Err(e) = futures_executor::block_on(sweep(&app)) {
                 tracing::debug!("namespace controller: {e}");
             }

@@ -57,7 +57,12 @@ pub fn run(options: Options) -> Result<(), String> {
 }
 
 fn open_store(options: &Options) -> Result<Arc<dyn Store>, String> {
-    let opts = EmbeddedOptions { fsync: !options.unsafe_no_fsync, ..Default::default() };
+    // The store's watchers are the watch caches: give them room to absorb write bursts.
+    let opts = EmbeddedOptions {
+        fsync: !options.unsafe_no_fsync,
+        watch_buffer: 100_000,
+        ..Default::default()
+    };
     let store =
         EmbeddedStore::open(&options.data_dir.join("store"), opts).map_err(|e| e.to_string())?;
     Ok(store)
