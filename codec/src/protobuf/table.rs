@@ -267,3 +267,76 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod upstream_protos {
+    //! Field numbers and names cross-checked against upstream's `generated.proto` files
+    //! (`../shared/spec/protos`) when they are present.
+    use super::*;
+    use std::path::{Path, PathBuf};
+
+    fn protos(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                protos(&p, out);
+            } else if p.extension().is_some_and(|x| x == "proto") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// (definition name, field number, proto field name) of every message field.
+    fn fields(text: &str) -> Vec<(String, u32, String)> {
+        let mut package = String::new();
+        let mut message = String::new();
+        let mut out = Vec::new();
+        for line in text.lines().map(str::trim) {
+            if let Some(p) = line.strip_prefix("package ") {
+                package = p.trim_end_matches(';').replacen("k8s.io.", "io.k8s.", 1);
+            } else if let Some(m) = line.strip_prefix("message ") {
+                message = m.trim_end_matches('{').trim().to_string();
+            } else if let Some((decl, num)) = line.split_once(" = ") {
+                let Ok(n) = num.trim_end_matches(';').trim().parse::<u32>() else { continue };
+                let name = decl.rsplit(' ').next().unwrap_or_default().to_string();
+                out.push((format!("{package}.{message}"), n, name));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn field_numbers_match_upstream_protos() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/protos");
+        if !dir.exists() {
+            eprintln!("skipping: {} is not present", dir.display());
+            return;
+        }
+        let mut files = Vec::new();
+        protos(&dir, &mut files);
+        let t = tables();
+        let mut checked = 0;
+        for f in files {
+            let text = std::fs::read_to_string(&f).unwrap();
+            for (message, number, name) in fields(&text) {
+                let Some(idx) = t.by_name(&message) else { continue };
+                let m = &t.messages[idx];
+                if m.special.is_some() {
+                    continue;
+                }
+                let field = m.field(number);
+                let field =
+                    field.unwrap_or_else(|| panic!("{message}: no field {number} ({name})"));
+                if !field.inline {
+                    assert_eq!(
+                        field.json.to_lowercase(),
+                        name.to_lowercase(),
+                        "{message} field {number}"
+                    );
+                }
+                checked += 1;
+            }
+        }
+        assert!(checked > 3000, "only {checked} fields compared");
+    }
+}
