@@ -49,6 +49,18 @@ impl Caches {
     }
 }
 
+impl Caches {
+    /// The caches started so far, with their resource types.
+    pub fn started(&self, app: &App) -> Vec<(&'static ResourceType, Arc<Cache>)> {
+        let all = app.registry.all();
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((all.get(i)?, s.get()?.clone()?)))
+            .collect()
+    }
+}
+
 fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
     let decode: DecodeFn<Cached> =
         Arc::new(move |kv| object::from_stored(rt, kv).ok().map(|obj| Cached { obj }));

@@ -1,25 +1,124 @@
 //! The handler chain of one request: URL limits -> unauthenticated endpoints (health,
 //! version) -> authentication (401) -> request info -> authorization (403) ->
 //! non-resource endpoints (discovery, OpenAPI) or a resource verb (`rest`), with the body
-//! read under the request size limit (413).
+//! read under the request size limit (413); /metrics; request metrics around it all.
 
 use crate::app::App;
-use crate::body::Response;
+use crate::body::{Response, ResponseBody};
+use crate::metrics;
 use crate::negotiation::{self, Output};
 use crate::server::ConnInfo;
 use crate::status::ApiError;
 use crate::{auth, discovery, health, request, rest};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use http_body_util::{BodyExt, Limited};
 
 /// Longest accepted path plus query.
 const MAX_URL_BYTES: usize = 64 * 1024;
 
+/// Serve one request, recording its metrics (upstream's request metrics; a watch counts
+/// as a long-running request until its stream ends).
 pub async fn handle(
     app: &App,
     conn: &ConnInfo,
     req: http::Request<hyper::body::Incoming>,
 ) -> Response {
+    let start = std::time::Instant::now();
+    let info = request::parse(req.method(), req.uri().path(), req.uri().query());
+    let labels = metrics_labels(&info, req.headers());
+    let watch = info.verb == "watch";
+    let kind = if matches!(info.verb.as_str(), "get" | "list" | "watch") {
+        "readOnly"
+    } else {
+        "mutating"
+    };
+    if !watch {
+        metrics::inflight(kind, 1);
+    }
+    let resp = serve(app, conn, req).await;
+    if !watch {
+        metrics::inflight(kind, -1);
+    }
+    let size = match resp.body() {
+        ResponseBody::Full(b) => Some(b.as_ref().map_or(0, Bytes::len)),
+        ResponseBody::Stream(_) => None,
+    };
+    let code = resp.status().as_u16();
+    metrics::request_done(labels.clone(), code, start.elapsed().as_secs_f64(), size);
+    if watch && code == 200 { track_longrunning(resp, labels) } else { resp }
+}
+
+/// Count the watch as long-running until its body stream is dropped.
+fn track_longrunning(resp: Response, labels: metrics::RequestLabels) -> Response {
+    struct Guard(metrics::RequestLabels);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            metrics::longrunning(&self.0, -1);
+        }
+    }
+    let (parts, body) = resp.into_parts();
+    let ResponseBody::Stream(stream) = body else { return Response::from_parts(parts, body) };
+    metrics::longrunning(&labels, 1);
+    let guard = Guard(labels);
+    let stream = stream.map(move |b| {
+        let _ = &guard;
+        b
+    });
+    Response::from_parts(parts, ResponseBody::Stream(stream.boxed_local()))
+}
+
+/// Upstream's request metric labels of a request.
+fn metrics_labels(
+    info: &request::RequestInfo,
+    headers: &http::HeaderMap,
+) -> metrics::RequestLabels {
+    let apply = header(headers, http::header::CONTENT_TYPE)
+        .is_some_and(|c| c.starts_with("application/apply-patch"));
+    let verb = match info.verb.as_str() {
+        _ if !info.is_resource => method_label(&info.verb),
+        "get" => "GET",
+        "list" => "LIST",
+        "watch" => "WATCH",
+        "create" => "POST",
+        "update" => "PUT",
+        "patch" if apply => "APPLY",
+        "patch" => "PATCH",
+        "delete" => "DELETE",
+        "deletecollection" => "DELETECOLLECTION",
+        _ => "CONNECT",
+    };
+    let scope = match (info.is_resource, &info.name, &info.namespace) {
+        (false, _, _) => "",
+        (true, Some(_), _) => "resource",
+        (true, None, Some(_)) => "namespace",
+        (true, None, None) => "cluster",
+    };
+    metrics::RequestLabels {
+        verb,
+        dry_run: info.param("dryRun").is_some_and(|v| !v.is_empty()),
+        group: info.group.clone(),
+        version: info.version.clone(),
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone().unwrap_or_default(),
+        scope,
+    }
+}
+
+fn method_label(method: &str) -> &'static str {
+    match method {
+        "get" => "GET",
+        "head" => "HEAD",
+        "post" => "POST",
+        "put" => "PUT",
+        "patch" => "PATCH",
+        "delete" => "DELETE",
+        "options" => "OPTIONS",
+        _ => "other",
+    }
+}
+
+async fn serve(app: &App, conn: &ConnInfo, req: http::Request<hyper::body::Incoming>) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query();
@@ -46,6 +145,9 @@ pub async fn handle(
         return negotiation::error_response(&ApiError::Forbidden(why), Output::Json);
     }
     if !info.is_resource {
+        if path == "/metrics" && info.verb == "get" {
+            return metrics_response(app);
+        }
         return discovery::handle(app, &info, accept);
     }
     let body = match read_body(app, &parts, body).await {
@@ -54,6 +156,14 @@ pub async fn handle(
     };
     let ctx = rest::Request { app, info: &info, headers: &parts.headers, body, user: &user };
     rest::handle(ctx).await
+}
+
+fn metrics_response(app: &App) -> Response {
+    http::Response::builder()
+        .status(200)
+        .header(http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")
+        .body(ResponseBody::full(metrics::render::render(app)))
+        .unwrap_or_else(|_| http::Response::new(ResponseBody::empty()))
 }
 
 fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<&str> {

@@ -16,6 +16,7 @@
 //! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
 //! - [`controllers`]: what the apiserver creates itself (bootstrap objects) and the
 //!   in-process namespace finalizer.
+//! - [`metrics`]: Prometheus metrics with upstream names, counted per core.
 //! - [`status`]: the one place errors become Kubernetes `Status` objects.
 //! - [`app`]: the shared state a request sees (`App`).
 
@@ -31,6 +32,7 @@ pub mod discovery;
 pub mod handler;
 pub mod health;
 pub mod logging;
+pub mod metrics;
 pub mod negotiation;
 pub mod pki;
 pub mod request;

@@ -281,16 +281,22 @@ impl Producer {
     }
 
     async fn frame(&mut self, kind: &str, obj: Value) -> bool {
-        if self.output == Output::Protobuf {
+        let frame = if self.output == Output::Protobuf {
             let mut frame = Vec::new();
             if kapi_codec::protobuf::encode_watch_event(kind, &obj, &mut frame).is_err() {
                 return false;
             }
-            return self.tx.send_async(Bytes::from(frame)).await.is_ok();
+            frame
+        } else {
+            let mut line =
+                serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
+            line.push(b'\n');
+            line
+        };
+        if kind != "BOOKMARK" {
+            let rt = self.rt;
+            crate::metrics::watch_event(rt.group, rt.version, rt.kind, frame.len());
         }
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": obj})).unwrap_or_default();
-        line.push(b'\n');
-        self.tx.send_async(Bytes::from(line)).await.is_ok()
+        self.tx.send_async(Bytes::from(frame)).await.is_ok()
     }
 }

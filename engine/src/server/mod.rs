@@ -40,6 +40,11 @@ pub fn run(options: Options) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let app = Arc::new(with_admin_token(app, &pki)?);
     futures_executor::block_on(crate::controllers::bootstrap::run(&app))?;
+    // Every stored resource's watch cache starts now (as upstream's cacher), loading in
+    // the background; reads wait for the ones they need.
+    for rt in app.registry.all() {
+        app.caches.get(&app, rt);
+    }
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
     let tls = tls::server_config(&pki)?;

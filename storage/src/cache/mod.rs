@@ -162,6 +162,15 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.loaded.load(Ordering::Acquire)
     }
 
+    /// Objects held.
+    pub fn len(&self) -> usize {
+        self.inner.read().state.objects.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub fn watcher_count(&self) -> usize {
         self.inner.read().dispatch.len()
     }

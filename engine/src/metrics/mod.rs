@@ -1,0 +1,153 @@
+//! Prometheus metrics with upstream kube-apiserver's names, labels and buckets.
+//!
+//! Counting is per core: each worker thread owns a `CoreMetrics` (registered once, on
+//! first use) behind a mutex that only its own thread takes on the hot path; a scrape
+//! sums every core's figures. Nothing on the request path touches another core's memory.
+//!
+//! - [`histogram`]: fixed-bucket histograms.
+//! - [`process`]: `process_*` figures from /proc.
+//! - [`render`]: the text exposition format.
+
+pub mod histogram;
+pub mod process;
+pub mod render;
+
+use histogram::Histogram;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+/// Upstream's `apiserver_request_duration_seconds` buckets.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0,
+    10.0, 15.0, 20.0, 30.0, 45.0, 60.0,
+];
+/// Upstream's `apiserver_response_sizes` buckets: 1000 * 10^k, k = 0..8.
+pub const SIZE_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
+/// Upstream's `apiserver_watch_events_sizes` buckets: 1024 * 2^k, k = 0..8.
+pub const WATCH_SIZE_BUCKETS: &[f64] =
+    &[1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 131072.0];
+
+/// The labels of one request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct RequestLabels {
+    pub verb: &'static str,
+    pub dry_run: bool,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+    pub subresource: String,
+    pub scope: &'static str,
+}
+
+#[derive(Default)]
+pub struct CoreData {
+    pub requests: HashMap<(RequestLabels, u16), u64>,
+    pub durations: HashMap<RequestLabels, Histogram>,
+    pub sizes: HashMap<RequestLabels, Histogram>,
+    pub inflight: HashMap<&'static str, i64>,
+    pub longrunning: HashMap<RequestLabels, i64>,
+    pub watch_events: HashMap<(String, String, String), u64>,
+    pub watch_sizes: HashMap<(String, String, String), Histogram>,
+}
+
+/// One core's figures.
+#[derive(Default)]
+pub struct CoreMetrics {
+    data: Mutex<CoreData>,
+}
+
+fn cores() -> &'static Mutex<Vec<Arc<CoreMetrics>>> {
+    static CORES: OnceLock<Mutex<Vec<Arc<CoreMetrics>>>> = OnceLock::new();
+    CORES.get_or_init(Mutex::default)
+}
+
+thread_local! {
+    static CORE: Arc<CoreMetrics> = {
+        let core = Arc::new(CoreMetrics::default());
+        cores().lock().push(core.clone());
+        core
+    };
+}
+
+/// Run `f` on this thread's figures.
+pub fn with_core<R>(f: impl FnOnce(&mut CoreData) -> R) -> R {
+    CORE.with(|c| f(&mut c.data.lock()))
+}
+
+/// A finished request.
+pub fn request_done(labels: RequestLabels, code: u16, seconds: f64, size: Option<usize>) {
+    with_core(|d| {
+        if let Some(n) = size {
+            d.sizes
+                .entry(labels.clone())
+                .or_insert_with(|| Histogram::new(SIZE_BUCKETS))
+                .observe(n as f64);
+        }
+        d.durations
+            .entry(labels.clone())
+            .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
+            .observe(seconds);
+        *d.requests.entry((labels, code)).or_default() += 1;
+    });
+}
+
+/// `request_kind` is `readOnly` or `mutating`; `delta` is +1 on start, -1 at the end.
+pub fn inflight(request_kind: &'static str, delta: i64) {
+    with_core(|d| *d.inflight.entry(request_kind).or_default() += delta);
+}
+
+/// A long-running request (watch) starts (+1) or ends (-1).
+pub fn longrunning(labels: &RequestLabels, delta: i64) {
+    with_core(|d| *d.longrunning.entry(labels.clone()).or_default() += delta);
+}
+
+/// One watch event of `kind` sent, `size` bytes.
+pub fn watch_event(group: &str, version: &str, kind: &str, size: usize) {
+    with_core(|d| {
+        let key = (group.to_string(), version.to_string(), kind.to_string());
+        d.watch_sizes
+            .entry(key.clone())
+            .or_insert_with(|| Histogram::new(WATCH_SIZE_BUCKETS))
+            .observe(size as f64);
+        *d.watch_events.entry(key).or_default() += 1;
+    });
+}
+
+/// Every core's figures summed.
+pub fn snapshot() -> CoreData {
+    let mut total = CoreData::default();
+    for core in cores().lock().iter() {
+        let d = core.data.lock();
+        for (k, v) in &d.requests {
+            *total.requests.entry(k.clone()).or_default() += v;
+        }
+        merge_histograms(&mut total.durations, &d.durations);
+        merge_histograms(&mut total.sizes, &d.sizes);
+        for (k, v) in &d.inflight {
+            *total.inflight.entry(k).or_default() += v;
+        }
+        for (k, v) in &d.longrunning {
+            *total.longrunning.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &d.watch_events {
+            *total.watch_events.entry(k.clone()).or_default() += v;
+        }
+        merge_histograms(&mut total.watch_sizes, &d.watch_sizes);
+    }
+    total
+}
+
+fn merge_histograms<K: Clone + Eq + std::hash::Hash>(
+    into: &mut HashMap<K, Histogram>,
+    from: &HashMap<K, Histogram>,
+) {
+    for (k, h) in from {
+        match into.get_mut(k) {
+            Some(t) => t.merge(h),
+            None => {
+                into.insert(k.clone(), h.clone());
+            }
+        }
+    }
+}

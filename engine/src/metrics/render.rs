@@ -1,0 +1,244 @@
+//! The Prometheus text exposition format (version 0.0.4) of every metric, with
+//! upstream's HELP texts and stability markers.
+
+use super::histogram::Histogram;
+use super::{CoreData, RequestLabels, process, snapshot};
+use crate::app::App;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+/// Escape a label value.
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+fn labels(pairs: &[(&str, &str)]) -> String {
+    let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", esc(v))).collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+fn request_pairs(l: &RequestLabels) -> Vec<(&'static str, String)> {
+    vec![
+        ("component", "apiserver".into()),
+        ("dry_run", if l.dry_run { "All".into() } else { String::new() }),
+        ("group", l.group.clone()),
+        ("resource", l.resource.clone()),
+        ("scope", l.scope.into()),
+        ("subresource", l.subresource.clone()),
+        ("verb", l.verb.into()),
+        ("version", l.version.clone()),
+    ]
+}
+
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+fn histogram(out: &mut String, name: &str, pairs: &[(&str, &str)], h: &Histogram) {
+    for (le, n) in h.cumulative() {
+        let mut p = pairs.to_vec();
+        p.push(("le", &le));
+        let _ = writeln!(out, "{name}_bucket{} {n}", labels(&p));
+    }
+    let _ = writeln!(out, "{name}_sum{} {}", labels(pairs), h.sum);
+    let _ = writeln!(out, "{name}_count{} {}", labels(pairs), h.count);
+}
+
+fn as_refs<'a>(p: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    p.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+fn sorted<K: Ord + Clone, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
+    let mut v: Vec<(&K, &V)> = m.iter().collect();
+    v.sort_by(|a, b| a.0.cmp(b.0));
+    v
+}
+
+impl PartialOrd for RequestLabels {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RequestLabels {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let key = |l: &RequestLabels| {
+            (l.group.clone(), l.resource.clone(), l.subresource.clone(), l.verb, l.scope)
+        };
+        key(self).cmp(&key(other))
+    }
+}
+
+fn requests(out: &mut String, d: &CoreData) {
+    header(
+        out,
+        "apiserver_request_total",
+        "counter",
+        "[STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
+    );
+    for ((l, code), n) in sorted(&d.requests) {
+        let mut p = request_pairs(l);
+        p.insert(0, ("code", code.to_string()));
+        let _ = writeln!(out, "apiserver_request_total{} {n}", labels(&as_refs(&p)));
+    }
+    header(
+        out,
+        "apiserver_request_duration_seconds",
+        "histogram",
+        "[STABLE] Response latency distribution in seconds for each verb, dry run value, group, version, resource, subresource, scope and component.",
+    );
+    for (l, h) in sorted(&d.durations) {
+        histogram(out, "apiserver_request_duration_seconds", &as_refs(&request_pairs(l)), h);
+    }
+    header(
+        out,
+        "apiserver_response_sizes",
+        "histogram",
+        "[STABLE] Response size distribution in bytes for each group, version, verb, resource, subresource, scope and component.",
+    );
+    for (l, h) in sorted(&d.sizes) {
+        let p: Vec<(&'static str, String)> =
+            request_pairs(l).into_iter().filter(|(k, _)| *k != "dry_run").collect();
+        histogram(out, "apiserver_response_sizes", &as_refs(&p), h);
+    }
+    header(
+        out,
+        "apiserver_current_inflight_requests",
+        "gauge",
+        "[STABLE] Maximal number of currently used inflight request limit of this apiserver per request kind in last second.",
+    );
+    for kind in ["mutating", "readOnly"] {
+        let n = d.inflight.get(kind).copied().unwrap_or(0).max(0);
+        let _ = writeln!(
+            out,
+            "apiserver_current_inflight_requests{} {n}",
+            labels(&[("request_kind", kind)])
+        );
+    }
+    header(
+        out,
+        "apiserver_longrunning_requests",
+        "gauge",
+        "[STABLE] Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.",
+    );
+    for (l, n) in sorted(&d.longrunning) {
+        let p: Vec<(&'static str, String)> =
+            request_pairs(l).into_iter().filter(|(k, _)| *k != "dry_run").collect();
+        let _ =
+            writeln!(out, "apiserver_longrunning_requests{} {}", labels(&as_refs(&p)), (*n).max(0));
+    }
+}
+
+fn watches(out: &mut String, d: &CoreData) {
+    header(
+        out,
+        "apiserver_watch_events_total",
+        "counter",
+        "[ALPHA] Number of events sent in watch clients",
+    );
+    for ((g, v, k), n) in sorted(&d.watch_events) {
+        let _ = writeln!(
+            out,
+            "apiserver_watch_events_total{} {n}",
+            labels(&[("group", g), ("kind", k), ("version", v)])
+        );
+    }
+    header(
+        out,
+        "apiserver_watch_events_sizes",
+        "histogram",
+        "[ALPHA] Watch event size distribution in bytes",
+    );
+    for ((g, v, k), h) in sorted(&d.watch_sizes) {
+        histogram(
+            out,
+            "apiserver_watch_events_sizes",
+            &[("group", g), ("kind", k), ("version", v)],
+            h,
+        );
+    }
+}
+
+fn storage(out: &mut String, app: &App) {
+    header(
+        out,
+        "apiserver_storage_objects",
+        "gauge",
+        "[STABLE] Number of stored objects at the time of last check split by kind. In case of a fetching error, the value will be -1.",
+    );
+    let mut rows: Vec<(String, usize)> = app
+        .caches
+        .started(app)
+        .into_iter()
+        .map(|(rt, c)| {
+            let name = if rt.group.is_empty() {
+                rt.plural.to_string()
+            } else {
+                format!("{}.{}", rt.plural, rt.group)
+            };
+            (name, c.len())
+        })
+        .collect();
+    rows.sort();
+    for (resource, n) in rows {
+        let _ =
+            writeln!(out, "apiserver_storage_objects{} {n}", labels(&[("resource", &resource)]));
+    }
+    header(
+        out,
+        "apiserver_watch_cache_resource_version",
+        "gauge",
+        "[ALPHA] Current resource version of watch cache broken by resource type.",
+    );
+    let mut caches: Vec<(String, _)> = app
+        .caches
+        .started(app)
+        .into_iter()
+        .map(|(rt, c)| {
+            let name = if rt.group.is_empty() {
+                rt.plural.to_string()
+            } else {
+                format!("{}.{}", rt.plural, rt.group)
+            };
+            (name, c)
+        })
+        .collect();
+    caches.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, c) in &caches {
+        let _ = writeln!(
+            out,
+            "apiserver_watch_cache_resource_version{} {}",
+            labels(&[("resource", name)]),
+            c.revision()
+        );
+    }
+    header(
+        out,
+        "kapi_watch_cache_watchers",
+        "gauge",
+        "Watchers registered with each resource's watch cache.",
+    );
+    for (name, c) in &caches {
+        let _ = writeln!(
+            out,
+            "kapi_watch_cache_watchers{} {}",
+            labels(&[("resource", name)]),
+            c.watcher_count()
+        );
+    }
+}
+
+/// The whole /metrics document.
+pub fn render(app: &App) -> String {
+    let d = snapshot();
+    let mut out = String::with_capacity(64 * 1024);
+    requests(&mut out, &d);
+    watches(&mut out, &d);
+    storage(&mut out, app);
+    for (name, kind, help, value) in process::samples() {
+        header(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    out
+}
