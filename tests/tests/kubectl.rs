@@ -314,3 +314,20 @@ fn restart_keeps_bootstrap_objects_and_data() {
     let after = json(&s.kubectl_ok(&["get", "svc", "after", "-o", "json"]));
     assert_ne!(after["spec"]["clusterIP"], "10.96.0.1", "allocator state was rebuilt");
 }
+
+/// Regression: a watch resuming from a resourceVersion skipped the cache window's events
+/// after it (the producer took the cache's current revision as already delivered).
+#[test]
+fn watch_from_a_resource_version_replays_later_events() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "configmap", "first"]);
+    let rv =
+        s.kubectl_ok(&["get", "configmap", "first", "-o", "jsonpath={.metadata.resourceVersion}"]);
+    s.kubectl_ok(&["create", "configmap", "second"]);
+    let url = format!(
+        "/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+    );
+    let events = s.kubectl_ok(&["get", "--raw", &url]);
+    assert!(events.contains("\"name\":\"second\""), "{events}");
+    assert!(!events.contains("\"name\":\"first\""), "{events}");
+}

@@ -36,6 +36,8 @@ struct Producer {
     include: String,
     bookmarks: bool,
     initial_events_end: bool,
+    /// Whether the watch starts from the cache's current contents (`Start::Now`).
+    snapshot: bool,
     deadline: Instant,
     shutdown: flume::Receiver<()>,
     tx: flume::Sender<Bytes>,
@@ -127,6 +129,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         include: scope.info.param("includeObject").unwrap_or("Metadata").to_string(),
         bookmarks,
         initial_events_end,
+        snapshot: start == Start::Now,
         deadline: Instant::now() + timeout(scope)?,
         shutdown: scope.app.shutdown.clone(),
         tx,
@@ -157,7 +160,11 @@ impl Producer {
                 return;
             }
         };
-        self.last_rv = self.last_rv.max(watch.revision);
+        if self.snapshot {
+            // The initial state is the cache at `watch.revision`; resuming watches keep
+            // their revision so the window's later events are replayed.
+            self.last_rv = watch.revision;
+        }
         if !self.initial(&watch.initial).await {
             return;
         }
