@@ -28,6 +28,8 @@ pub async fn handle(
     let info = request::parse(req.method(), req.uri().path(), req.uri().query());
     let labels = metrics_labels(&info, req.headers());
     let watch = info.verb == "watch";
+    let gzip_ok = header(req.headers(), http::header::ACCEPT_ENCODING)
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
     let kind = if matches!(info.verb.as_str(), "get" | "list" | "watch") {
         "readOnly"
     } else {
@@ -46,7 +48,38 @@ pub async fn handle(
     };
     let code = resp.status().as_u16();
     metrics::request_done(labels.clone(), code, start.elapsed().as_secs_f64(), size);
+    let resp = if gzip_ok { gzip(resp) } else { resp };
     if watch && code == 200 { track_longrunning(resp, labels) } else { resp }
+}
+
+/// Responses at least this large are gzip-compressed for clients that accept it
+/// (upstream's threshold).
+const GZIP_THRESHOLD: usize = 128 * 1024;
+
+fn gzip(resp: Response) -> Response {
+    use std::io::Write as _;
+    let big = matches!(resp.body(), ResponseBody::Full(Some(b)) if b.len() >= GZIP_THRESHOLD);
+    if !big || resp.headers().contains_key(http::header::CONTENT_ENCODING) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let ResponseBody::Full(Some(bytes)) = body else { return Response::from_parts(parts, body) };
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4),
+        flate2::Compression::fast(),
+    );
+    if enc.write_all(&bytes).is_err() {
+        return Response::from_parts(parts, ResponseBody::Full(Some(bytes)));
+    }
+    match enc.finish() {
+        Ok(z) => {
+            parts
+                .headers
+                .insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+            Response::from_parts(parts, ResponseBody::full(z))
+        }
+        Err(_) => Response::from_parts(parts, ResponseBody::Full(Some(bytes))),
+    }
 }
 
 /// Count the watch as long-running until its body stream is dropped.

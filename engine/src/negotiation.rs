@@ -16,6 +16,10 @@ pub enum Output {
     Table,
     /// `application/vnd.kubernetes.protobuf`.
     Protobuf,
+    /// `application/json;as=PartialObjectMetadata[List];g=meta.k8s.io;v=v1`.
+    MetadataJson,
+    /// The same view in protobuf.
+    MetadataProtobuf,
 }
 
 impl Output {
@@ -24,7 +28,22 @@ impl Output {
             Output::Json => "application/json",
             Output::Yaml => "application/yaml",
             Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
-            Output::Protobuf => kapi_codec::protobuf::MEDIA_TYPE,
+            Output::Protobuf | Output::MetadataProtobuf => kapi_codec::protobuf::MEDIA_TYPE,
+            Output::MetadataJson => "application/json",
+        }
+    }
+
+    /// Whether objects are shown as PartialObjectMetadata.
+    pub fn is_metadata(self) -> bool {
+        matches!(self, Output::MetadataJson | Output::MetadataProtobuf)
+    }
+
+    /// The wire encoding (Table and metadata views are JSON or protobuf documents).
+    pub fn encoding(self) -> Output {
+        match self {
+            Output::MetadataJson | Output::Table => Output::Json,
+            Output::MetadataProtobuf => Output::Protobuf,
+            other => other,
         }
     }
 }
@@ -58,6 +77,15 @@ pub fn negotiate(accept: Option<&str>, table_ok: bool) -> Result<Output, ApiErro
             ("application/json", Some("Table")) if table_ok && param("v") == Some("v1") => {
                 return Ok(Output::Table);
             }
+            (essence, Some("PartialObjectMetadata" | "PartialObjectMetadataList"))
+                if param("g") == Some("meta.k8s.io") && param("v") == Some("v1") =>
+            {
+                match essence {
+                    "application/json" => return Ok(Output::MetadataJson),
+                    "application/vnd.kubernetes.protobuf" => return Ok(Output::MetadataProtobuf),
+                    _ => continue,
+                }
+            }
             (_, Some(_)) => continue,
             ("application/json" | "application/*" | "*/*" | "*", None) => return Ok(Output::Json),
             ("application/yaml", None) => return Ok(Output::Yaml),
@@ -86,7 +114,7 @@ pub fn body_format(content_type: Option<&str>) -> Result<Format, ApiError> {
 /// Encode `value` in `output` (`pretty` indents JSON), with the content type written. An
 /// object without a protobuf message (none of the built-in kinds) falls back to JSON.
 pub fn encode(value: &Value, output: Output, pretty: bool) -> (Bytes, &'static str) {
-    match output {
+    match output.encoding() {
         Output::Yaml => (format::encode_yaml(value).into(), output.content_type()),
         Output::Protobuf => {
             let mut out = Vec::new();
@@ -110,9 +138,18 @@ pub fn respond(code: u16, value: &Value, output: Output, pretty: bool) -> Respon
         .unwrap_or_else(|_| http::Response::new(ResponseBody::empty()))
 }
 
+/// PartialObjectMetadata of an object.
+pub fn partial(obj: &Value) -> Value {
+    serde_json::json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| serde_json::json!({})),
+    })
+}
+
 /// The Status response of an error, in the negotiated format (JSON for Table requests).
 pub fn error_response(e: &ApiError, output: Output) -> Response {
-    let output = if output == Output::Table { Output::Json } else { output };
+    let output = output.encoding();
     respond(e.code(), &e.to_status(), output, false)
 }
 

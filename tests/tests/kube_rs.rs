@@ -254,3 +254,34 @@ async fn streaming_list_watcher_and_node_scoped_pod_watch() {
     };
     assert_eq!(next, "e", "node-2's pod is not delivered to node-1's watch");
 }
+
+/// The metadata API (PartialObjectMetadata) for get, list and watch, as garbage
+/// collectors and kube-rs' metadata watchers use it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_api_get_list_and_watch() {
+    let server = Server::start();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    let mut cm = configmap("meta", "v");
+    cm.metadata.labels = Some(BTreeMap::from([("k".to_string(), "v".to_string())]));
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let got = cms.get_metadata("meta").await.expect("get_metadata");
+    assert_eq!(got.metadata.labels.unwrap()["k"], "v");
+    assert_eq!(got.types.unwrap().kind, "PartialObjectMetadata");
+    let list = cms.list_metadata(&ListParams::default()).await.expect("list_metadata");
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
+    let mut stream =
+        kube::runtime::metadata_watcher(cms.clone(), watcher::Config::default()).boxed();
+    cms.create(&PostParams::default(), &configmap("later", "v")).await.unwrap();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|n| n == "later") {
+        let ev = tokio::time::timeout(Duration::from_secs(30), stream.next()).await.unwrap();
+        match ev {
+            Some(Ok(watcher::Event::Apply(m) | watcher::Event::InitApply(m))) => {
+                seen.push(m.metadata.name.unwrap_or_default())
+            }
+            Some(Ok(_)) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+}

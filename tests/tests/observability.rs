@@ -56,3 +56,38 @@ fn readyz_lists_every_check_and_excludes_on_request() {
     assert_eq!(s.kubectl_ok(&["get", "--raw", "/livez/ping"]), "ok");
     assert_eq!(s.kubectl_ok(&["get", "--raw", "/healthz"]), "ok");
 }
+
+/// Large responses are gzip-compressed for clients that accept it (upstream: >= 128 KiB);
+/// small ones and clients without `Accept-Encoding: gzip` get plain bodies.
+#[test]
+fn large_responses_are_gzipped_when_accepted() {
+    let s = Server::start();
+    let big = "x".repeat(100_000);
+    for i in 0..3 {
+        let manifest = format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: big{i}}}\ndata: {{blob: {big}}}\n"
+        );
+        let out = s.kubectl_stdin(&["create", "-f", "-"], &manifest);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pki = s.dir.path().join("data/pki");
+    let token = std::fs::read_to_string(pki.join("admin.token")).unwrap();
+    let curl = |path: &str, gzip: bool| {
+        let mut cmd = std::process::Command::new("curl");
+        cmd.args(["-sS", "-D", "-", "-o", "/dev/null", "--cacert"])
+            .arg(pki.join("ca.crt"))
+            .args(["-H", &format!("Authorization: Bearer {}", token.trim())]);
+        if gzip {
+            cmd.args(["-H", "Accept-Encoding: gzip"]);
+        }
+        let out = cmd.arg(format!("{}{path}", s.url())).output().expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_lowercase()
+    };
+    let list = "/api/v1/namespaces/default/configmaps";
+    assert!(curl(list, true).contains("content-encoding: gzip"));
+    assert!(!curl(list, false).contains("content-encoding"));
+    assert!(
+        !curl("/api/v1/namespaces/default/configmaps/big0?x=1", true).contains("content-encoding"),
+        "below the threshold"
+    );
+}

@@ -13,6 +13,14 @@ pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
         let t = table::render(scope, std::slice::from_ref(&obj), &rv.to_string(), None)?;
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
     }
+    if scope.output.is_metadata() {
+        return Ok(negotiation::respond(
+            200,
+            &negotiation::partial(&obj),
+            scope.output,
+            scope.pretty,
+        ));
+    }
     Ok(negotiation::respond(200, &obj, scope.output, scope.pretty))
 }
 

@@ -220,12 +220,22 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     if let Some(r) = page.remaining {
         metadata["remainingItemCount"] = json!(r);
     }
-    let list = json!({
-        "kind": scope.rt.list_kind,
-        "apiVersion": scope.rt.api_version(),
-        "metadata": metadata,
-        "items": page.items,
-    });
+    let list = if scope.output.is_metadata() {
+        let items: Vec<Value> = page.items.iter().map(negotiation::partial).collect();
+        json!({
+            "kind": "PartialObjectMetadataList",
+            "apiVersion": "meta.k8s.io/v1",
+            "metadata": metadata,
+            "items": items,
+        })
+    } else {
+        json!({
+            "kind": scope.rt.list_kind,
+            "apiVersion": scope.rt.api_version(),
+            "metadata": metadata,
+            "items": page.items,
+        })
+    };
     Ok(negotiation::respond(200, &list, scope.output, scope.pretty))
 }
 

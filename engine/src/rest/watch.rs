@@ -139,7 +139,9 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     monoio::spawn(producer.run(watch));
     let content_type = match scope.output {
         Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
-        Output::Protobuf => "application/vnd.kubernetes.protobuf;stream=watch",
+        Output::Protobuf | Output::MetadataProtobuf => {
+            "application/vnd.kubernetes.protobuf;stream=watch"
+        }
         _ => "application/json",
     };
     let body = ResponseBody::Stream(rx.into_stream().boxed_local());
@@ -267,6 +269,9 @@ impl Producer {
         if !annotations.is_null() {
             obj["metadata"]["annotations"] = annotations;
         }
+        if self.output.is_metadata() {
+            obj = crate::negotiation::partial(&obj);
+        }
         self.frame("BOOKMARK", obj).await
     }
 
@@ -276,6 +281,8 @@ impl Producer {
             let t = table::render_rows(self.rt, &self.include, items, !self.headers_sent);
             self.headers_sent = true;
             t
+        } else if self.output.is_metadata() {
+            crate::negotiation::partial(&obj)
         } else {
             obj
         };
@@ -288,7 +295,7 @@ impl Producer {
     }
 
     async fn frame(&mut self, kind: &str, obj: Value) -> bool {
-        let frame = if self.output == Output::Protobuf {
+        let frame = if self.output.encoding() == Output::Protobuf {
             let mut frame = Vec::new();
             if kapi_codec::protobuf::encode_watch_event(kind, &obj, &mut frame).is_err() {
                 return false;
