@@ -270,8 +270,9 @@ async fn metadata_api_get_list_and_watch() {
     let list = cms.list_metadata(&ListParams::default()).await.expect("list_metadata");
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
-    let mut stream =
-        kube::runtime::metadata_watcher(cms.clone(), watcher::Config::default()).boxed();
+    let metas: Api<kube::api::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(client(&server).await, "default");
+    let mut stream = watcher(metas, watcher::Config::default()).boxed();
     cms.create(&PostParams::default(), &configmap("later", "v")).await.unwrap();
     let mut seen = Vec::new();
     while !seen.iter().any(|n| n == "later") {
