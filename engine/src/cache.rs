@@ -9,6 +9,7 @@
 use crate::app::App;
 use crate::rest::object;
 use crate::status::ApiError;
+use bytes::Bytes;
 use kapi_codec::ResourceType;
 use kapi_codec::registry::Persistence;
 use kapi_storage::Revision;
@@ -17,10 +18,36 @@ use serde_json::Value;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A decoded object as the cache holds it.
+/// A decoded object as the cache holds it, with its encodings made at most once per
+/// format and shared by every GET, LIST and watch event that sends it.
 #[derive(Debug)]
 pub struct Cached {
     pub obj: Value,
+    json: OnceLock<Bytes>,
+    proto: OnceLock<Option<Bytes>>,
+}
+
+impl Cached {
+    pub fn new(obj: Value) -> Self {
+        Cached { obj, json: OnceLock::new(), proto: OnceLock::new() }
+    }
+
+    /// The compact JSON document of the object.
+    pub fn json(&self) -> &Bytes {
+        self.json.get_or_init(|| Bytes::from(serde_json::to_vec(&self.obj).unwrap_or_default()))
+    }
+
+    /// The object's protobuf message (no `k8s\0` envelope), if its type has one.
+    pub fn proto(&self, rt: &ResourceType) -> Option<&Bytes> {
+        self.proto
+            .get_or_init(|| {
+                let mut out = Vec::new();
+                kapi_codec::protobuf::encode::encode_message(rt.schema_name, &self.obj, &mut out)
+                    .ok()
+                    .map(|()| Bytes::from(out))
+            })
+            .as_ref()
+    }
 }
 
 pub type Cache = WatchCache<Cached>;
@@ -63,7 +90,7 @@ impl Caches {
 
 fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
     let decode: DecodeFn<Cached> =
-        Arc::new(move |kv| object::from_stored(rt, kv).ok().map(|obj| Cached { obj }));
+        Arc::new(move |kv| object::from_stored(rt, kv).ok().map(Cached::new));
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
         let f: IndexFn<Cached> = Arc::new(|c: &Cached| {
             c.obj.pointer("/spec/nodeName").and_then(Value::as_str).map(String::from)

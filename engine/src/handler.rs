@@ -57,29 +57,59 @@ pub async fn handle(
 const GZIP_THRESHOLD: usize = 128 * 1024;
 
 fn gzip(resp: Response) -> Response {
-    use std::io::Write as _;
-    let big = matches!(resp.body(), ResponseBody::Full(Some(b)) if b.len() >= GZIP_THRESHOLD);
-    if !big || resp.headers().contains_key(http::header::CONTENT_ENCODING) {
+    if resp.headers().contains_key(http::header::CONTENT_ENCODING) {
+        return resp;
+    }
+    let declared = resp
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let big = match resp.body() {
+        ResponseBody::Full(Some(b)) => b.len() >= GZIP_THRESHOLD,
+        ResponseBody::Stream(_) => declared.is_some_and(|n| n >= GZIP_THRESHOLD),
+        ResponseBody::Full(None) => false,
+    };
+    if !big {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
-    let ResponseBody::Full(Some(bytes)) = body else { return Response::from_parts(parts, body) };
-    let mut enc = flate2::write::GzEncoder::new(
-        Vec::with_capacity(bytes.len() / 4),
-        flate2::Compression::fast(),
-    );
-    if enc.write_all(&bytes).is_err() {
-        return Response::from_parts(parts, ResponseBody::Full(Some(bytes)));
-    }
-    match enc.finish() {
-        Ok(z) => {
-            parts
-                .headers
-                .insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
-            Response::from_parts(parts, ResponseBody::full(z))
+    parts.headers.remove(http::header::CONTENT_LENGTH);
+    parts.headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
+    let stream = match body {
+        ResponseBody::Full(Some(b)) => futures_util::stream::iter([b]).boxed_local(),
+        ResponseBody::Stream(s) => s,
+        ResponseBody::Full(None) => return Response::from_parts(parts, ResponseBody::empty()),
+    };
+    Response::from_parts(parts, ResponseBody::Stream(gzip_stream(stream).boxed_local()))
+}
+
+/// Compress a body stream chunk by chunk (bounded memory: one chunk and the encoder).
+fn gzip_stream(
+    inner: futures_util::stream::LocalBoxStream<'static, Bytes>,
+) -> impl futures_util::Stream<Item = Bytes> {
+    use std::io::Write as _;
+    let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    futures_util::stream::unfold(Some((inner, enc)), |state| async move {
+        let (mut inner, mut enc) = state?;
+        loop {
+            match inner.next().await {
+                Some(chunk) => {
+                    if enc.write_all(&chunk).is_err() {
+                        return None;
+                    }
+                    if !enc.get_ref().is_empty() {
+                        let out = Bytes::from(std::mem::take(enc.get_mut()));
+                        return Some((out, Some((inner, enc))));
+                    }
+                }
+                None => {
+                    let rest = enc.finish().ok()?;
+                    return Some((Bytes::from(rest), None));
+                }
+            }
         }
-        Err(_) => Response::from_parts(parts, ResponseBody::Full(Some(bytes))),
-    }
+    })
 }
 
 /// Count the watch as long-running until its body stream is dropped.

@@ -206,6 +206,10 @@ fn raw_json(bytes: &[u8]) -> Result<Option<Value>, CodecError> {
     if raw.is_empty() {
         return Ok(None);
     }
+    if raw.starts_with(super::MAGIC) {
+        // An embedded protobuf object (a WatchEvent's object): its JSON form.
+        return super::decode_object(raw).map(Some);
+    }
     serde_json::from_slice(raw).map(Some).map_err(|e| malformed(format!("embedded JSON: {e}")))
 }
 

@@ -111,12 +111,86 @@ pub fn encode_object(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError>
     Ok(())
 }
 
+/// A `k8s\0` document around an already encoded message `raw` of `kind`.
+pub fn envelope(api_version: &str, kind: &str, raw: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(MAGIC);
+    let _ = put_nested::<CodecError>(out, 1, |o| {
+        put_bytes(o, 1, api_version.as_bytes());
+        put_bytes(o, 2, kind.as_bytes());
+        Ok(())
+    });
+    put_bytes(out, 2, raw);
+    put_bytes(out, 3, b"");
+    put_bytes(out, 4, b"");
+}
+
+/// The `k8s\0` envelope and list message of a list whose items are already encoded
+/// messages, without the items: returns (head, per-item field prefixes, tail) so the
+/// caller can send `head`, then each prefix followed by its item, then `tail`.
+pub fn list_parts(
+    api_version: &str,
+    list_kind: &str,
+    list_meta: &Value,
+    items: &[&[u8]],
+) -> Result<(Vec<u8>, Vec<Vec<u8>>, Vec<u8>), CodecError> {
+    let mut meta = Vec::new();
+    encode::encode_message("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", list_meta, &mut meta)?;
+    let prefixes: Vec<Vec<u8>> = items
+        .iter()
+        .map(|item| {
+            let mut p = Vec::with_capacity(6);
+            wire::put_key(&mut p, 2, wire::LEN);
+            wire::put_varint(&mut p, item.len() as u64);
+            p
+        })
+        .collect();
+    let mut list_head = Vec::new();
+    put_bytes(&mut list_head, 1, &meta);
+    let body_len: usize =
+        list_head.len() + prefixes.iter().zip(items).map(|(p, i)| p.len() + i.len()).sum::<usize>();
+    let mut head = MAGIC.to_vec();
+    put_nested::<CodecError>(&mut head, 1, |o| {
+        put_bytes(o, 1, api_version.as_bytes());
+        put_bytes(o, 2, list_kind.as_bytes());
+        Ok(())
+    })?;
+    wire::put_key(&mut head, 2, wire::LEN);
+    wire::put_varint(&mut head, body_len as u64);
+    head.extend_from_slice(&list_head);
+    let mut tail = Vec::new();
+    put_bytes(&mut tail, 3, b"");
+    put_bytes(&mut tail, 4, b"");
+    Ok((head, prefixes, tail))
+}
+
+/// A watch frame (see `encode_watch_event`) around an object's already encoded message.
+pub fn watch_event_from_raw(
+    event_type: &str,
+    api_version: &str,
+    kind: &str,
+    raw: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    watch_frame(event_type, out, |doc| {
+        envelope(api_version, kind, raw, doc);
+        Ok(())
+    })
+}
+
 /// One frame of a protobuf watch stream: a 4-byte big-endian length, then a `k8s\0`
 /// document of a `v1` WatchEvent whose `object.raw` is the object's own `k8s\0` document.
 pub fn encode_watch_event(
     event_type: &str,
     object: &Value,
     out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    watch_frame(event_type, out, |doc| encode_object(object, doc))
+}
+
+fn watch_frame(
+    event_type: &str,
+    out: &mut Vec<u8>,
+    object_doc: impl FnOnce(&mut Vec<u8>) -> Result<(), CodecError>,
 ) -> Result<(), CodecError> {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
@@ -128,7 +202,7 @@ pub fn encode_watch_event(
     })?;
     put_nested(out, 2, |o| {
         put_bytes(o, 1, event_type.as_bytes());
-        put_nested(o, 2, |raw_ext| put_nested(raw_ext, 1, |raw| encode_object(object, raw)))
+        put_nested(o, 2, |raw_ext| put_nested(raw_ext, 1, object_doc))
     })?;
     put_bytes(out, 3, b"");
     put_bytes(out, 4, b"");

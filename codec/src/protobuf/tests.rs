@@ -193,3 +193,36 @@ fn watch_frames_carry_the_object_document() {
     let inner = ev.object.unwrap().raw.unwrap();
     assert_eq!(decode_object(&inner).unwrap(), obj);
 }
+
+#[test]
+fn lists_assembled_from_encoded_items_decode_like_encoded_lists() {
+    let items = [
+        json!({"metadata": {"name": "a"}, "data": {"x": "1"}}),
+        json!({"metadata": {"name": "b"}}),
+    ];
+    let raws: Vec<Vec<u8>> = items
+        .iter()
+        .map(|i| {
+            let mut out = Vec::new();
+            encode::encode_message("io.k8s.api.core.v1.ConfigMap", i, &mut out).unwrap();
+            out
+        })
+        .collect();
+    let refs: Vec<&[u8]> = raws.iter().map(Vec::as_slice).collect();
+    let meta = json!({"resourceVersion": "9", "continue": "c"});
+    let (head, prefixes, tail) = list_parts("v1", "ConfigMapList", &meta, &refs).unwrap();
+    let mut doc = head;
+    for (p, r) in prefixes.iter().zip(&raws) {
+        doc.extend_from_slice(p);
+        doc.extend_from_slice(r);
+    }
+    doc.extend_from_slice(&tail);
+    let want =
+        json!({"apiVersion": "v1", "kind": "ConfigMapList", "metadata": meta, "items": items});
+    assert_eq!(decode_object(&doc).unwrap(), want);
+    let mut single = Vec::new();
+    envelope("v1", "ConfigMap", &raws[0], &mut single);
+    let mut whole = Vec::new();
+    encode_object(&json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"x": "1"}}), &mut whole).unwrap();
+    assert_eq!(single, whole, "an envelope around a cached message equals encoding the object");
+}

@@ -1,14 +1,28 @@
 //! GET of one object (and of its status subresource), from the watch cache once it has
 //! caught up with the revision the read must observe; from the store otherwise.
 
-use super::{Scope, object, table};
+use super::{Scope, encoded, object, table};
 use crate::body::Response;
+use crate::cache::Cached;
 use crate::negotiation::{self, Output};
 use crate::status::ApiError;
+use kapi_storage::cache::CacheEntry;
+use std::sync::Arc;
 
 pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
-    let (obj, rv) = read_with_revision(scope, name).await?;
+    let from_cache = cached(scope, name).await?;
+    if let Some(entry) = &from_cache
+        && scope.info.subresource.is_none()
+        && encoded::supported(scope.output, scope.pretty)
+        && let Some(resp) = encoded::object(scope.rt, &entry.data, scope.output)
+    {
+        return Ok(resp);
+    }
+    let (obj, rv) = match from_cache {
+        Some(e) => (e.data.obj.clone(), e.kv.mod_revision),
+        None => from_store(scope, name).await?,
+    };
     if scope.output == Output::Table {
         let t = table::render(scope, std::slice::from_ref(&obj), &rv.to_string(), None)?;
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
@@ -33,18 +47,32 @@ async fn read_with_revision(
     scope: &Scope<'_>,
     name: &str,
 ) -> Result<(serde_json::Value, u64), ApiError> {
-    if let Some(cache) = scope.app.caches.get(scope.app, scope.rt) {
-        let rv = scope.param("resourceVersion");
-        let need = crate::cache::required_revision(scope.app, rv)?;
-        if crate::cache::wait_for(&cache, need).await {
-            let (entry, _) = cache.get(&scope.key(name));
-            let entry = entry.ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
-            return Ok((entry.data.obj.clone(), entry.kv.mod_revision));
-        }
-        if rv.is_some_and(|v| !v.is_empty()) {
-            return Err(crate::cache::too_large(&cache, need));
-        }
+    match cached(scope, name).await? {
+        Some(e) => Ok((e.data.obj.clone(), e.kv.mod_revision)),
+        None => from_store(scope, name).await,
     }
+}
+
+/// The cache's entry once the cache has reached the revision the read must observe;
+/// None when the store must answer (no cache, or a consistent read finds it behind).
+async fn cached(
+    scope: &Scope<'_>,
+    name: &str,
+) -> Result<Option<Arc<CacheEntry<Cached>>>, ApiError> {
+    let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
+    let rv = scope.param("resourceVersion");
+    let need = crate::cache::required_revision(scope.app, rv)?;
+    if crate::cache::wait_for(&cache, need).await {
+        let (entry, _) = cache.get(&scope.key(name));
+        return entry.map(Some).ok_or_else(|| ApiError::NotFound(scope.target(name)));
+    }
+    if rv.is_some_and(|v| !v.is_empty()) {
+        return Err(crate::cache::too_large(&cache, need));
+    }
+    Ok(None)
+}
+
+async fn from_store(scope: &Scope<'_>, name: &str) -> Result<(serde_json::Value, u64), ApiError> {
     let kv = scope
         .app
         .store

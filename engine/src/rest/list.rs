@@ -4,14 +4,19 @@
 //! reach the store's revision); continuations and `Exact` reads come from the store at
 //! the token's revision.
 
+use super::encoded;
 use super::fields::Selectors;
 use super::{Scope, object, table};
 use crate::body::Response;
+use crate::cache::Cached;
 use crate::negotiation::{self, Output};
 use crate::status::ApiError;
 use base64::Engine as _;
 use kapi_storage::Revision;
+use kapi_storage::cache::CacheEntry;
 use serde_json::{Value, json};
+use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A decoded continue token.
 pub struct Continue {
@@ -107,9 +112,25 @@ fn parse_limit(scope: &Scope<'_>) -> Result<usize, ApiError> {
     }
 }
 
+/// The objects of a page: decoded trees (store reads) or cache entries (whose shared
+/// encodings a response can send as they are).
+pub enum Items {
+    Values(Vec<Value>),
+    Cached(Vec<Arc<CacheEntry<Cached>>>),
+}
+
+impl Items {
+    pub fn values(&self) -> Cow<'_, [Value]> {
+        match self {
+            Items::Values(v) => Cow::Borrowed(v),
+            Items::Cached(e) => Cow::Owned(e.iter().map(|x| x.data.obj.clone()).collect()),
+        }
+    }
+}
+
 /// One page of matching objects.
 pub struct Page {
-    pub items: Vec<Value>,
+    pub items: Items,
     pub revision: Revision,
     pub cont: Option<String>,
     pub remaining: Option<u64>,
@@ -156,12 +177,16 @@ pub async fn read_page(
                 let cont = more.then(|| encode_continue(page.revision, rel));
                 let remaining = (more && selectors.is_everything())
                     .then(|| page.remaining + (page.items.len() - i - 1) as u64);
+                let items = Items::Values(items);
                 return Ok(Page { items, revision: page.revision, cont, remaining });
             }
         }
         match page.items.last() {
             Some(last) if page.more => after = Some(last.key.clone()),
-            _ => return Ok(Page { items, revision: page.revision, cont: None, remaining: None }),
+            _ => {
+                let items = Items::Values(items);
+                return Ok(Page { items, revision: page.revision, cont: None, remaining: None });
+            }
         }
     }
 }
@@ -194,12 +219,12 @@ async fn from_cache(
         if limit > 0 && items.len() == limit {
             let remaining = selectors.is_everything().then(|| (entries.len() - i) as u64);
             let cont = Some(encode_continue(revision, last));
-            return Ok(Some(Page { items, revision, cont, remaining }));
+            return Ok(Some(Page { items: Items::Cached(items), revision, cont, remaining }));
         }
-        items.push(e.data.obj.clone());
         last = e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key);
+        items.push(e.clone());
     }
-    Ok(Some(Page { items, revision, cont: None, remaining: None }))
+    Ok(Some(Page { items: Items::Cached(items), revision, cont: None, remaining: None }))
 }
 
 pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
@@ -210,7 +235,7 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let page = read_page(scope, &selectors, limit, cont).await?;
     let rv = page.revision.to_string();
     if scope.output == Output::Table {
-        let t = table::render(scope, &page.items, &rv, page.cont.as_deref())?;
+        let t = table::render(scope, &page.items.values(), &rv, page.cont.as_deref())?;
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
     }
     let mut metadata = json!({"resourceVersion": rv});
@@ -220,8 +245,19 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     if let Some(r) = page.remaining {
         metadata["remainingItemCount"] = json!(r);
     }
+    if let Items::Cached(entries) = &page.items
+        && encoded::supported(scope.output, scope.pretty)
+        && let Some(resp) = encoded::list(scope.rt, entries.clone(), &metadata, scope.output)
+    {
+        return Ok(resp);
+    }
+    respond_list(scope, page.items, metadata)
+}
+
+fn respond_list(scope: &Scope<'_>, items: Items, metadata: Value) -> Result<Response, ApiError> {
+    let items = items.values();
     let list = if scope.output.is_metadata() {
-        let items: Vec<Value> = page.items.iter().map(negotiation::partial).collect();
+        let items: Vec<Value> = items.iter().map(negotiation::partial).collect();
         json!({
             "kind": "PartialObjectMetadataList",
             "apiVersion": "meta.k8s.io/v1",
@@ -233,7 +269,7 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
             "kind": scope.rt.list_kind,
             "apiVersion": scope.rt.api_version(),
             "metadata": metadata,
-            "items": page.items,
+            "items": items,
         })
     };
     Ok(negotiation::respond(200, &list, scope.output, scope.pretty))

@@ -9,6 +9,7 @@
 
 mod create;
 mod delete;
+mod encoded;
 pub mod fields;
 mod get;
 pub(crate) mod hooks;

@@ -181,7 +181,7 @@ impl Producer {
     async fn initial(&mut self, entries: &[Arc<CacheEntry<Cached>>]) -> bool {
         for e in entries {
             if self.selectors.matches(self.rt, &e.data.obj)
-                && !self.send("ADDED", e.data.obj.clone()).await
+                && !self.send_cached("ADDED", &e.data).await
             {
                 return false;
             }
@@ -251,9 +251,40 @@ impl Producer {
             }
         };
         match kind {
-            Some(k) => self.send(k, obj.clone()).await,
+            Some(k) => self.send_cached(k, &ev.cur.data).await,
             None => true,
         }
+    }
+
+    /// Send an object from the cache: its shared encoding framed for JSON and protobuf,
+    /// the object tree for every other view.
+    async fn send_cached(&mut self, kind: &str, cached: &Cached) -> bool {
+        let frame = match self.output {
+            Output::Json => {
+                let head = format!("{{\"type\":\"{kind}\",\"object\":");
+                let obj = cached.json();
+                let mut f = Vec::with_capacity(head.len() + obj.len() + 2);
+                f.extend_from_slice(head.as_bytes());
+                f.extend_from_slice(obj);
+                f.extend_from_slice(b"}\n");
+                f
+            }
+            Output::Protobuf => {
+                let Some(raw) = cached.proto(self.rt) else {
+                    return self.send(kind, cached.obj.clone()).await;
+                };
+                let mut f = Vec::with_capacity(raw.len() + 96);
+                let av = self.rt.api_version();
+                if kapi_codec::protobuf::watch_event_from_raw(kind, &av, self.rt.kind, raw, &mut f)
+                    .is_err()
+                {
+                    return false;
+                }
+                f
+            }
+            _ => return self.send(kind, cached.obj.clone()).await,
+        };
+        self.send_frame(kind, frame).await
     }
 
     async fn bookmark(&mut self) -> bool {
@@ -307,6 +338,10 @@ impl Producer {
             line.push(b'\n');
             line
         };
+        self.send_frame(kind, frame).await
+    }
+
+    async fn send_frame(&mut self, kind: &str, frame: Vec<u8>) -> bool {
         if kind != "BOOKMARK" {
             let rt = self.rt;
             crate::metrics::watch_event(rt.group, rt.version, rt.kind, frame.len());
