@@ -10,6 +10,8 @@
 //! - [`schema`]: compact structural schemas derived from the OpenAPI definitions; unknown
 //!   field detection and type checks (fieldValidation Ignore/Warn/Strict).
 //! - [`openapi`]: OpenAPI v2 and v3 documents generated from the registry.
+//! - [`managed`]: managedFields on every write and server-side apply.
+//! - [`fieldset`]: FieldsV1 field sets and the fields an object sets (managedFields).
 //! - [`strategic`], [`patch_meta`]: strategic merge patch and the per-field facts it uses.
 //! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
@@ -22,7 +24,9 @@
 
 pub mod convert;
 pub mod error;
+pub mod fieldset;
 pub mod format;
+pub mod managed;
 pub mod meta;
 pub mod openapi;
 pub mod patch_meta;

@@ -77,6 +77,9 @@ pub enum ApiError {
     /// NotFound with a message of its own (e.g. a missing namespace on create).
     #[error("{1}")]
     NotFoundMessage(Target, String),
+    /// Server-side apply conflicts: 409 with one `FieldManagerConflict` cause per field.
+    #[error("apply conflicts")]
+    ApplyConflict(Target, Vec<kapi_codec::managed::Conflict>),
 }
 
 impl ApiError {
@@ -118,7 +121,7 @@ impl ApiError {
             Self::NotFound(_) | Self::NotFoundMessage(..) => 404,
             Self::MethodNotAllowed(_) => 405,
             Self::NotAcceptable(_) => 406,
-            Self::AlreadyExists(_) | Self::Conflict(..) => 409,
+            Self::AlreadyExists(_) | Self::Conflict(..) | Self::ApplyConflict(..) => 409,
             Self::Gone(_) => 410,
             Self::RequestEntityTooLarge(_) => 413,
             Self::UnsupportedMediaType(_) => 415,
@@ -139,7 +142,7 @@ impl ApiError {
             Self::MethodNotAllowed(_) => "MethodNotAllowed",
             Self::NotAcceptable(_) => "NotAcceptable",
             Self::AlreadyExists(_) => "AlreadyExists",
-            Self::Conflict(..) => "Conflict",
+            Self::Conflict(..) | Self::ApplyConflict(..) => "Conflict",
             Self::Gone(_) => "Expired",
             Self::RequestEntityTooLarge(_) => "RequestEntityTooLarge",
             Self::UnsupportedMediaType(_) => "UnsupportedMediaType",
@@ -174,6 +177,24 @@ impl ApiError {
             Self::ForbiddenTarget(t, why) => {
                 format!("{} \"{}\" is forbidden: {why}", t.qualified_resource(), t.name)
             }
+            Self::ApplyConflict(_, cs) => {
+                let list: Vec<String> = cs
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "conflict with \"{}\" using {}: {}",
+                            c.manager, c.api_version, c.field
+                        )
+                    })
+                    .collect();
+                let n = cs.len();
+                let plural = if n == 1 { "" } else { "s" };
+                if n == 1 {
+                    format!("Apply failed with 1 conflict: {}", list[0])
+                } else {
+                    format!("Apply failed with {n} conflict{plural}: {}", list.join("\n"))
+                }
+            }
             other => other.to_string(),
         }
     }
@@ -203,6 +224,18 @@ impl ApiError {
                 d["causes"] = causes
                     .iter()
                     .map(|c| json!({"reason": c.kind.reason(), "message": c.message, "field": c.field}))
+                    .collect();
+                Some(d)
+            }
+            Self::ApplyConflict(t, cs) => {
+                let mut d = base(t, &t.resource);
+                d["causes"] = cs
+                    .iter()
+                    .map(|c| {
+                        json!({"reason": "FieldManagerConflict",
+                            "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
+                            "field": c.field})
+                    })
                     .collect();
                 Some(d)
             }

@@ -286,3 +286,31 @@ async fn metadata_api_get_list_and_watch() {
         }
     }
 }
+
+/// kube-rs server-side apply: create, update, and a conflict with another manager
+/// answered with 409 and FieldManagerConflict causes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_side_apply_with_kube_rs() {
+    let server = Server::start();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    let doc = |v: &str| serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}, "data": {"k": v}});
+    let alice = PatchParams::apply("alice");
+    let made = cms.patch("ssa", &alice, &Patch::Apply(doc("1"))).await.expect("apply creates");
+    assert_eq!(made.data.unwrap()["k"], "1");
+    let again = cms.patch("ssa", &alice, &Patch::Apply(doc("2"))).await.expect("apply updates");
+    assert_eq!(again.data.unwrap()["k"], "2");
+    let bob = PatchParams::apply("bob");
+    let err = cms.patch("ssa", &bob, &Patch::Apply(doc("3"))).await.unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+            assert!(s.message.contains("conflict with \"alice\""), "{}", s.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    let forced = cms.patch("ssa", &bob.force(), &Patch::Apply(doc("3"))).await.expect("forced");
+    assert_eq!(forced.data.unwrap()["k"], "3");
+    let mf = forced.metadata.managed_fields.unwrap();
+    let bob_entry = mf.iter().find(|e| e.manager.as_deref() == Some("bob")).unwrap();
+    assert_eq!(bob_entry.operation.as_deref(), Some("Apply"));
+}

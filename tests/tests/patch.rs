@@ -145,3 +145,47 @@ fn diff_shows_the_server_side_dry_run() {
     assert!(text.contains("-  replicas: 2") && text.contains("+  replicas: 5"), "{text}");
     assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 2, "diff changes nothing");
 }
+
+#[test]
+fn server_side_apply_owns_fields_conflicts_and_forces() {
+    let s = Server::start();
+    let out = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], APP_V1);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = s.kubectl_ok(&["get", "deployment/app", "-o", "json", "--show-managed-fields"]);
+    let d: Value = serde_json::from_str(&shown).unwrap();
+    let managers: Vec<(&str, &str)> = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["manager"].as_str().unwrap(), e["operation"].as_str().unwrap()))
+        .collect();
+    assert_eq!(managers, [("kubectl", "Apply")]);
+    let owned = &d["metadata"]["managedFields"][0]["fieldsV1"];
+    assert!(
+        owned["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"main\"}"]["f:image"]
+            .is_object(),
+        "{owned}"
+    );
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate", "defaults still apply");
+
+    s.kubectl_ok(&["scale", "deployment/app", "--replicas=7"]);
+    let conflict = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], APP_V1);
+    let err = String::from_utf8_lossy(&conflict.stderr);
+    assert!(
+        !conflict.status.success() && err.contains(".spec.replicas") && err.contains("conflict"),
+        "{err}"
+    );
+    assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 7, "a conflict changes nothing");
+
+    let forced =
+        s.kubectl_stdin(&["apply", "--server-side", "--force-conflicts", "-f", "-"], APP_V1);
+    assert!(forced.status.success(), "{}", String::from_utf8_lossy(&forced.stderr));
+    assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 2);
+
+    // Dropping a container from the applied manifest removes it.
+    let one = APP_V1.replace("      - name: side\n        image: busybox:1\n", "");
+    let out = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], &one);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let containers = get(&s, "deployment/app")["spec"]["template"]["spec"]["containers"].clone();
+    assert_eq!(containers.as_array().unwrap().len(), 1, "{containers}");
+}

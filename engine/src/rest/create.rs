@@ -30,6 +30,7 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
 /// Create a decoded object: prepare, admit, allocate, store.
 pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
     prepare(scope, &mut obj)?;
+    super::fields_managed::on_create(scope, &mut obj);
     let name = meta::name(&obj).unwrap_or("").to_string();
     let target = scope.target(&name);
     admission::admit_create(scope, &obj).await?;

@@ -11,6 +11,7 @@ mod create;
 mod delete;
 mod encoded;
 pub mod fields;
+mod fields_managed;
 mod get;
 pub(crate) mod hooks;
 mod list;
@@ -93,6 +94,8 @@ fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, 
         name: info.name.clone(),
         output: Output::Json,
         pretty: false,
+        manager: "kube-apiserver".into(),
+        apply: false,
     })
 }
 

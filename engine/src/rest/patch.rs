@@ -1,6 +1,5 @@
 //! Patch documents: JSON merge patch (RFC 7386), JSON patch (RFC 6902) and strategic
-//! merge patch (`kapi_codec::strategic`). Server-side apply is answered with 415 until
-//! its issue lands.
+//! merge patch (`kapi_codec::strategic`). Server-side apply is `update::apply`.
 
 use crate::status::ApiError;
 use serde_json::Value;
@@ -11,6 +10,8 @@ pub enum PatchType {
     Merge,
     Json,
     Strategic,
+    /// Server-side apply (`application/apply-patch+yaml`): handled by `update::apply`.
+    Apply,
 }
 
 pub fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
@@ -19,8 +20,9 @@ pub fn patch_type(content_type: Option<&str>) -> Result<PatchType, ApiError> {
         "application/merge-patch+json" => Ok(PatchType::Merge),
         "application/json-patch+json" => Ok(PatchType::Json),
         "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+        "application/apply-patch+yaml" => Ok(PatchType::Apply),
         other => Err(ApiError::UnsupportedMediaType(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json (got {other:?})"
+            "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml (got {other:?})"
         ))),
     }
 }
@@ -43,6 +45,9 @@ pub fn apply(
         PatchType::Json => json_patch(target, &doc),
         PatchType::Strategic => kapi_codec::strategic::apply(target, &doc, definition)
             .map_err(|e| ApiError::BadRequest(e.to_string())),
+        PatchType::Apply => Err(ApiError::UnsupportedMediaType(
+            "apply patches are not JSON documents to merge".into(),
+        )),
     }
 }
 
@@ -226,8 +231,7 @@ mod tests {
         assert_eq!(t("application/strategic-merge-patch+json").unwrap(), PatchType::Strategic);
         assert_eq!(t("application/merge-patch+json; charset=utf-8").unwrap(), PatchType::Merge);
         assert_eq!(t("application/json-patch+json").unwrap(), PatchType::Json);
-        // Server-side apply is not served yet.
-        assert_eq!(t("application/apply-patch+yaml").unwrap_err().code(), 415);
+        assert_eq!(t("application/apply-patch+yaml").unwrap(), PatchType::Apply);
         assert_eq!(t("text/plain").unwrap_err().code(), 415);
     }
 }

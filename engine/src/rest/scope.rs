@@ -18,6 +18,24 @@ pub struct Scope<'a> {
     pub name: Option<String>,
     pub output: Output,
     pub pretty: bool,
+    /// The field manager of a write: `fieldManager`, else the User-Agent's product.
+    pub manager: String,
+    /// A PATCH with `application/apply-patch+yaml` (server-side apply).
+    pub apply: bool,
+}
+
+/// Upstream's default manager: the User-Agent up to its first `/`.
+fn manager_of(info: &RequestInfo, user_agent: Option<&str>) -> Result<String, ApiError> {
+    if let Some(m) = info.param("fieldManager").filter(|m| !m.is_empty()) {
+        if m.chars().count() > 128 {
+            return Err(ApiError::BadRequest(
+                "fieldManager: Too long: may not be more than 128 bytes".into(),
+            ));
+        }
+        return Ok(m.to_string());
+    }
+    let product = user_agent.and_then(|ua| ua.split('/').next()).unwrap_or("").trim();
+    Ok(if product.is_empty() { "unknown".into() } else { product.chars().take(128).collect() })
 }
 
 fn not_found_resource() -> ApiError {
@@ -51,6 +69,11 @@ impl<'a> Scope<'a> {
             name: info.name.clone(),
             output,
             pretty: matches!(info.param("pretty"), Some("true" | "1")),
+            manager: manager_of(info, req.header(http::header::USER_AGENT))?,
+            apply: info.verb == "patch"
+                && req
+                    .header(http::header::CONTENT_TYPE)
+                    .is_some_and(|c| c.starts_with("application/apply-patch")),
         };
         scope.check_verb()?;
         Ok(scope)

@@ -50,6 +50,9 @@ pub async fn patch(
 ) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
+    if kind == PatchType::Apply {
+        return apply(req, scope, target).await;
+    }
     let body = req.body.clone();
     let out = guaranteed_update(scope, name, None, |current| {
         let mut patched = patch::apply(kind, current, &body, scope.rt.schema_name)?;
@@ -62,6 +65,39 @@ pub async fn patch(
     })
     .await?;
     Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+}
+
+/// Server-side apply: merge the applied configuration as its field manager, creating
+/// the object when it does not exist; conflicts with other managers are 409 unless
+/// `force=true`.
+async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<Response, ApiError> {
+    let name = scope.url_name()?;
+    if scope.info.param("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::BadRequest(
+            "PATCH, application/apply-patch+yaml: fieldManager is required for apply requests"
+                .into(),
+        ));
+    }
+    let force = matches!(scope.param("force"), Some("true" | "1"));
+    let fmt = kapi_codec::format::Format::Yaml;
+    let Decoded { obj: applied, warnings } =
+        object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
+    check_identity(scope, &applied, name)?;
+    let err_target = scope.target(name);
+    let updated = guaranteed_update(scope, name, None, |current| {
+        let out = super::fields_managed::apply(scope, Some(current), &applied, force, &err_target)?;
+        Ok(select(scope, target, out, current))
+    })
+    .await;
+    let (code, out) = match updated {
+        Ok(out) => (200, out),
+        Err(ApiError::NotFound(_)) if target == Target::Main => {
+            let obj = super::fields_managed::apply(scope, None, &applied, force, &err_target)?;
+            (201, super::create::create_object(scope, obj).await?)
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(with_warnings(negotiation::respond(code, &out, scope.output, scope.pretty), &warnings))
 }
 
 fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiError> {
@@ -217,6 +253,7 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
     strategy.default(new);
     strategy.prepare_update(new, current);
     carry_metadata(scope, new, current);
+    super::fields_managed::on_update(scope, current, new);
     hooks::before_update(scope, new, current);
     let mut errors =
         validation::validate_object_meta(new, scope.rt.namespaced, strategy.name_rule());

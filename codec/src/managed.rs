@@ -1,0 +1,329 @@
+//! managedFields: which manager owns which fields, kept on every write, and server-side
+//! apply (merge the applied configuration, prune what the manager stopped applying,
+//! answer conflicts with other managers).
+//!
+//! Semantics as upstream's field manager: an Update by a manager takes ownership of the
+//! fields it added or changed (others lose them) and removed fields leave every set; an
+//! Apply sets the manager's set to exactly the applied fields, fails on fields another
+//! manager owns with a different value unless forced (then they lose them), and removes
+//! from the object what this manager applied before, no longer applies and nobody else
+//! owns.
+
+use crate::fieldset::{self, FieldSet};
+use crate::meta;
+use crate::patch_meta;
+use serde_json::{Map, Value, json};
+
+/// Who writes, how.
+#[derive(Debug, Clone, Copy)]
+pub struct Manager<'a> {
+    pub name: &'a str,
+    pub apply: bool,
+    pub subresource: Option<&'a str>,
+    pub api_version: &'a str,
+    pub time: &'a str,
+}
+
+/// One managedFields entry.
+#[derive(Debug, Clone)]
+struct Entry {
+    manager: String,
+    operation: String,
+    api_version: String,
+    time: Option<String>,
+    subresource: Option<String>,
+    set: FieldSet,
+}
+
+impl Entry {
+    fn parse(v: &Value) -> Option<Entry> {
+        Some(Entry {
+            manager: v.get("manager")?.as_str()?.to_string(),
+            operation: v.get("operation").and_then(Value::as_str).unwrap_or("Update").to_string(),
+            api_version: v.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string(),
+            time: v.get("time").and_then(Value::as_str).map(String::from),
+            subresource: v.get("subresource").and_then(Value::as_str).map(String::from),
+            set: FieldSet::from_fields_v1(v.get("fieldsV1").unwrap_or(&Value::Null)),
+        })
+    }
+
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "manager": self.manager,
+            "operation": self.operation,
+            "apiVersion": self.api_version,
+        });
+        if let Some(t) = &self.time {
+            v["time"] = json!(t);
+        }
+        v["fieldsType"] = json!("FieldsV1");
+        v["fieldsV1"] = self.set.to_fields_v1();
+        if let Some(s) = &self.subresource {
+            v["subresource"] = json!(s);
+        }
+        v
+    }
+
+    fn is(&self, m: &Manager<'_>) -> bool {
+        self.manager == m.name
+            && self.operation == if m.apply { "Apply" } else { "Update" }
+            && self.subresource.as_deref() == m.subresource
+            && (m.apply || self.api_version == m.api_version)
+    }
+}
+
+fn entries(obj: Option<&Value>) -> Vec<Entry> {
+    obj.and_then(meta::metadata)
+        .and_then(|m| m.get("managedFields"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Entry::parse).collect())
+        .unwrap_or_default()
+}
+
+fn store(obj: &mut Value, entries: Vec<Entry>) {
+    let list: Vec<Value> =
+        entries.iter().filter(|e| !e.set.is_empty()).map(Entry::to_json).collect();
+    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+        if list.is_empty() {
+            m.remove("managedFields");
+        } else {
+            m.insert("managedFields".into(), Value::Array(list));
+        }
+    }
+}
+
+/// Whether the member at `p` differs between `a` and `b`: leaves by value, inner
+/// members (list items) by existence.
+fn differs(a: &Value, b: &Value, p: &[String], leaf: bool) -> bool {
+    let (x, y) = (fieldset::value_at(a, p), fieldset::value_at(b, p));
+    if leaf { x != y } else { x.is_some() != y.is_some() }
+}
+
+/// Members of `both` whose values differ between `a` and `b`; `full` (the set `both`
+/// was cut from) says which members are leaves.
+fn modified(both: &FieldSet, full: &FieldSet, a: &Value, b: &Value) -> FieldSet {
+    let both_leaf = |p: &[String]| full.is_leaf_at(p);
+    let mut out = FieldSet::default();
+    for (p, _) in both.members() {
+        if differs(a, b, &p, both_leaf(&p)) {
+            out.insert(&p);
+        }
+    }
+    out
+}
+
+/// Record an Update (create when `old` is None) of `new` by `mgr` in `new`'s
+/// managedFields.
+pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr: &Manager<'_>) {
+    let status = mgr.subresource == Some("status");
+    let old_set = old.map(|o| fieldset::object_fields(o, definition, status)).unwrap_or_default();
+    let new_set = fieldset::object_fields(new, definition, status);
+    let mut changed = new_set.clone();
+    changed.subtract(&old_set);
+    let mut removed = old_set.clone();
+    removed.subtract(&new_set);
+    if let Some(o) = old {
+        changed.union(&modified(&old_set.intersection(&new_set), &new_set, o, new));
+    }
+    let mut list = entries(old);
+    for e in list.iter_mut() {
+        e.set.subtract(&changed);
+        e.set.subtract(&removed);
+    }
+    if !changed.is_empty() {
+        match list.iter_mut().find(|e| e.is(mgr)) {
+            Some(e) => {
+                e.set.union(&changed);
+                e.time = Some(mgr.time.to_string());
+            }
+            None => list.push(Entry {
+                manager: mgr.name.to_string(),
+                operation: "Update".into(),
+                api_version: mgr.api_version.to_string(),
+                time: Some(mgr.time.to_string()),
+                subresource: mgr.subresource.map(String::from),
+                set: changed,
+            }),
+        }
+    }
+    store(new, list);
+}
+
+/// A field another manager owns with a different value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conflict {
+    pub manager: String,
+    pub api_version: String,
+    /// `.spec.replicas` style.
+    pub field: String,
+}
+
+/// Server-side apply of `applied` onto `live` (None: the object does not exist yet).
+/// Returns the new object with its managedFields, or the conflicts.
+pub fn apply(
+    live: Option<&Value>,
+    applied: &Value,
+    definition: &str,
+    mgr: &Manager<'_>,
+    force: bool,
+) -> Result<Value, Vec<Conflict>> {
+    let status = mgr.subresource == Some("status");
+    let applied_set = fieldset::object_fields(applied, definition, status);
+    let empty = json!({});
+    let base = live.unwrap_or(&empty);
+    let mut list = entries(live);
+    let mut conflicts = Vec::new();
+    let mut conflicting = FieldSet::default();
+    for e in list.iter().filter(|e| !e.is(mgr)) {
+        for (p, _) in e.set.intersection(&applied_set).members() {
+            if differs(base, applied, &p, applied_set.is_leaf_at(&p)) {
+                conflicts.push(Conflict {
+                    manager: e.manager.clone(),
+                    api_version: e.api_version.clone(),
+                    field: fieldset::path_string(&p),
+                });
+                conflicting.insert(&p);
+            }
+        }
+    }
+    if !conflicts.is_empty() && !force {
+        return Err(conflicts);
+    }
+    let mut others = FieldSet::default();
+    for e in list.iter_mut().filter(|e| !e.is(mgr)) {
+        e.set.subtract(&conflicting);
+        others.union(&e.set);
+    }
+    let mut out = base.clone();
+    if let Some(prev) = list.iter().find(|e| e.is(mgr)) {
+        let mut stale = prev.set.clone();
+        stale.subtract(&applied_set);
+        stale.subtract(&others);
+        for p in stale.paths() {
+            remove_path(&mut out, &p);
+        }
+    }
+    merge_top(&mut out, applied, definition, status);
+    list.retain(|e| !e.is(mgr));
+    list.push(Entry {
+        manager: mgr.name.to_string(),
+        operation: "Apply".into(),
+        api_version: mgr.api_version.to_string(),
+        time: Some(mgr.time.to_string()),
+        subresource: mgr.subresource.map(String::from),
+        set: applied_set,
+    });
+    store(&mut out, list);
+    Ok(out)
+}
+
+/// Remove the value at `path` (a field, a list-map item or a set member).
+fn remove_path(obj: &mut Value, path: &[String]) {
+    let Some((last, parent)) = path.split_last() else { return };
+    let mut cur = obj;
+    for el in parent {
+        let next = match el.strip_prefix("f:") {
+            Some(f) => cur.get_mut(f),
+            None => {
+                let probe = fieldset::value_at(cur, std::slice::from_ref(el)).cloned();
+                cur.as_array_mut().and_then(|a| a.iter_mut().find(|i| Some(&**i) == probe.as_ref()))
+            }
+        };
+        let Some(n) = next else { return };
+        cur = n;
+    }
+    match last.strip_prefix("f:") {
+        Some(f) => {
+            if let Some(m) = cur.as_object_mut() {
+                m.remove(f);
+            }
+        }
+        None => {
+            let probe = fieldset::value_at(cur, std::slice::from_ref(last)).cloned();
+            if let (Some(a), Some(p)) = (cur.as_array_mut(), probe) {
+                a.retain(|i| *i != p);
+            }
+        }
+    }
+}
+
+/// Merge the applied configuration into the object: the main resource's fields (or
+/// only `status` for the status subresource) and the manager-owned metadata.
+fn merge_top(out: &mut Value, applied: &Value, definition: &str, status: bool) {
+    if !out.is_object() {
+        *out = json!({});
+    }
+    let (Some(o), Some(a)) = (out.as_object_mut(), applied.as_object()) else { return };
+    for (k, v) in a {
+        match k.as_str() {
+            "apiVersion" | "kind" => {
+                o.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            "metadata" => merge_metadata(o, v),
+            "status" if !status => {}
+            _ if status && k != "status" => {}
+            _ => merge_field(o, k, v, Some(definition)),
+        }
+    }
+}
+
+/// Structs and maps field by field, list-maps item by key, sets by value, everything
+/// else replaced.
+fn merge_applied(out: &mut Value, applied: &Value, definition: Option<&str>) {
+    let (Some(o), Some(a)) = (out.as_object_mut(), applied.as_object()) else {
+        *out = applied.clone();
+        return;
+    };
+    for (k, v) in a {
+        merge_field(o, k, v, definition);
+    }
+}
+
+fn merge_metadata(o: &mut Map<String, Value>, applied_meta: &Value) {
+    const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+    let target = o.entry("metadata").or_insert_with(|| json!({}));
+    let Some(t) = target.as_object_mut() else { return };
+    for (k, v) in applied_meta.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "labels" | "annotations" | "finalizers" | "ownerReferences" => {
+                merge_field(t, k, v, Some(META))
+            }
+            "name" | "namespace" | "generateName" if !t.contains_key(k) => {
+                t.insert(k.clone(), v.clone());
+            }
+            _ => {}
+        }
+    }
+}
+
+fn merge_field(o: &mut Map<String, Value>, k: &str, v: &Value, definition: Option<&str>) {
+    let strategy = definition.map(|d| patch_meta::lookup(d, k)).unwrap_or_default();
+    let child_def = fieldset::child_definition(definition, k, false);
+    match (o.get_mut(k), v) {
+        (Some(cur @ Value::Object(_)), Value::Object(_)) if !strategy.replace => {
+            let def = child_def.or_else(|| fieldset::child_definition(definition, k, true));
+            merge_applied(cur, v, def.as_deref());
+        }
+        (Some(Value::Array(cur)), Value::Array(items)) if strategy.merge => {
+            let item_def = fieldset::child_definition(definition, k, true);
+            for item in items {
+                let found = match strategy.merge_key {
+                    Some(key) => {
+                        cur.iter_mut().find(|c| c.get(key).is_some() && c.get(key) == item.get(key))
+                    }
+                    None => cur.iter_mut().find(|c| *c == item),
+                };
+                match found {
+                    Some(existing) => merge_applied(existing, item, item_def.as_deref()),
+                    None => cur.push(item.clone()),
+                }
+            }
+        }
+        _ => {
+            o.insert(k.to_string(), v.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
