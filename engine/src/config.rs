@@ -66,6 +66,10 @@ pub struct Options {
     #[arg(long, value_delimiter = ',')]
     pub watch_cache_sizes: Vec<String>,
 
+    /// Serve CPU profiles at /debug/pprof/ (upstream's `--profiling`, default true).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub profiling: bool,
+
     /// Log verbosity, as upstream's `-v`.
     #[arg(short = 'v', long = "v", default_value_t = 1)]
     pub verbosity: u8,

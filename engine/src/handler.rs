@@ -211,6 +211,9 @@ async fn serve(app: &App, conn: &ConnInfo, req: http::Request<hyper::body::Incom
         if path == "/metrics" && info.verb == "get" {
             return metrics_response(app);
         }
+        if app.options.profiling && path.starts_with("/debug/pprof") && info.verb == "get" {
+            return crate::debug::pprof::handle(path, query).await;
+        }
         return discovery::handle(app, &info, accept);
     }
     let body = match read_body(app, &parts, body).await {

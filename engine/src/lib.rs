@@ -16,6 +16,7 @@
 //! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
 //! - [`controllers`]: what the apiserver creates itself (bootstrap objects) and the
 //!   in-process namespace finalizer.
+//! - [`debug`]: /debug/pprof CPU profiles (behind `--profiling`).
 //! - [`metrics`]: Prometheus metrics with upstream names, counted per core.
 //! - [`status`]: the one place errors become Kubernetes `Status` objects.
 //! - [`app`]: the shared state a request sees (`App`).
@@ -28,6 +29,7 @@ pub mod body;
 pub mod cache;
 pub mod config;
 pub mod controllers;
+pub mod debug;
 pub mod discovery;
 pub mod handler;
 pub mod health;

@@ -91,3 +91,59 @@ fn large_responses_are_gzipped_when_accepted() {
         "below the threshold"
     );
 }
+
+/// A CPU profile taken under load is a gzipped pprof `Profile` with samples and kapi's own
+/// functions in its string table.
+#[test]
+fn cpu_profile_is_a_pprof_protobuf_with_kapi_frames() {
+    use kapi_codec::protobuf::wire::{self, Reader};
+    use std::io::Read as _;
+    let s = Server::start();
+    let load = {
+        let kubeconfig = s.kubeconfig();
+        std::thread::spawn(move || {
+            for i in 0..40 {
+                let _ = std::process::Command::new("kubectl")
+                    .arg("--kubeconfig")
+                    .arg(&kubeconfig)
+                    .args(["create", "configmap", &format!("load{i}")])
+                    .output();
+            }
+        })
+    };
+    let pki = s.dir.path().join("data/pki");
+    let token = std::fs::read_to_string(pki.join("admin.token")).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--cacert"])
+        .arg(pki.join("ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .arg(format!("{}/debug/pprof/profile?seconds=3", s.url()))
+        .output()
+        .expect("curl");
+    load.join().unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(out.stdout.as_slice()).read_to_end(&mut raw).expect("gzip");
+    let (mut samples, mut strings) = (0, Vec::new());
+    let mut r = Reader::new(&raw);
+    while !r.done() {
+        match r.key().expect("profile field") {
+            (2, wire::LEN) => {
+                r.bytes().unwrap();
+                samples += 1;
+            }
+            (6, wire::LEN) => {
+                strings.push(String::from_utf8_lossy(r.bytes().unwrap()).into_owned())
+            }
+            (_, wt) => r.skip(wt).unwrap(),
+        }
+    }
+    assert!(samples > 0, "no samples");
+    assert!(
+        strings.iter().any(|s| s.contains("kapi")),
+        "no kapi frames among {} strings",
+        strings.len()
+    );
+    assert!(strings.iter().any(|s| s == "cpu") && strings.iter().any(|s| s == "nanoseconds"));
+    let index = s.kubectl_ok(&["get", "--raw", "/debug/pprof/"]);
+    assert!(index.contains("profile"), "{index}");
+}
