@@ -70,6 +70,10 @@ pub struct Options {
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub profiling: bool,
 
+    /// Log format: `text` or `json` (upstream's `--logging-format`).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub logging_format: String,
+
     /// Log verbosity, as upstream's `-v`.
     #[arg(short = 'v', long = "v", default_value_t = 1)]
     pub verbosity: u8,

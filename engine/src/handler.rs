@@ -38,7 +38,10 @@ pub async fn handle(
     if !watch {
         metrics::inflight(kind, 1);
     }
-    let resp = serve(app, conn, req).await;
+    let user_agent = header(req.headers(), http::header::USER_AGENT).unwrap_or("").to_string();
+    let uri = req.uri().to_string();
+    let mut user = String::new();
+    let resp = serve(app, conn, req, &mut user).await;
     if !watch {
         metrics::inflight(kind, -1);
     }
@@ -48,6 +51,18 @@ pub async fn handle(
     };
     let code = resp.status().as_u16();
     metrics::request_done(labels.clone(), code, start.elapsed().as_secs_f64(), size);
+    if app.options.verbosity >= 3 {
+        tracing::info!(
+            target: "kapi::httplog",
+            verb = labels.verb,
+            uri = %uri,
+            code,
+            latency = ?start.elapsed(),
+            user_agent = %user_agent,
+            user = %user,
+            "HTTP"
+        );
+    }
     let resp = if gzip_ok { gzip(resp) } else { resp };
     if watch && code == 200 { track_longrunning(resp, labels) } else { resp }
 }
@@ -181,7 +196,12 @@ fn method_label(method: &str) -> &'static str {
     }
 }
 
-async fn serve(app: &App, conn: &ConnInfo, req: http::Request<hyper::body::Incoming>) -> Response {
+async fn serve(
+    app: &App,
+    conn: &ConnInfo,
+    req: http::Request<hyper::body::Incoming>,
+    who: &mut String,
+) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query();
@@ -198,7 +218,10 @@ async fn serve(app: &App, conn: &ConnInfo, req: http::Request<hyper::body::Incom
     }
     let authz = header(&parts.headers, http::header::AUTHORIZATION);
     let user = match app.authenticator.authenticate(conn.cert_user.as_ref(), authz) {
-        Ok(u) => u,
+        Ok(u) => {
+            who.clone_from(&u.name);
+            u
+        }
         Err(m) => {
             return negotiation::error_response(&ApiError::Unauthorized(m.into()), Output::Json);
         }
