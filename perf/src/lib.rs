@@ -1,1 +1,22 @@
-//! kapi-perf: the load and research toolkit (see issue: kapi-perf).
+//! kapi-perf: the load and research toolkit that measures any Kubernetes API server given
+//! a kubeconfig (kapi or upstream kube-apiserver). It is an ordinary HTTP client: it
+//! speaks to the server over the wire only, like any other client would.
+//!
+//! - [`kubeconfig`]: the server, CA and credentials of a kubeconfig context.
+//! - [`tls`], [`client`]: HTTPS over rustls, HTTP/1.1 or HTTP/2, a pool of connections.
+//! - [`rate`]: open-loop (intended start times) and closed-loop request driving.
+//! - [`histogram`], [`stats`]: latency recording, errors, throughput.
+//! - [`report`]: summary table, JSON results, upstream SLO checks.
+//! - [`watch`]: watch stream framing and delivery stamps.
+//! - [`workloads`]: create, get, list, watch-fanout.
+
+pub mod client;
+pub mod histogram;
+pub mod kubeconfig;
+pub mod options;
+pub mod rate;
+pub mod report;
+pub mod stats;
+pub mod tls;
+pub mod watch;
+pub mod workloads;

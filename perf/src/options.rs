@@ -1,0 +1,208 @@
+//! Command-line options: the flags every workload shares, each workload's own, and the
+//! duration syntax (`10s`, `500ms`, `2m`, or plain seconds).
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default pod template: the shared 4.5 KB benchmark pod.
+pub const DEFAULT_POD_TEMPLATE: &str = "../shared/workloads/bench-pod.json";
+
+/// kapi-perf: measure any Kubernetes API server given a kubeconfig.
+#[derive(Debug, Parser)]
+#[command(name = "kapi-perf", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub workload: Workload,
+}
+
+/// The workloads.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Workload {
+    /// Create pods with unique names (32 clients by default).
+    Create(PodArgs),
+    /// GET one pod by name (64 clients by default).
+    Get(PodArgs),
+    /// LIST N pods (1 client by default); creates the missing ones first.
+    List(ListArgs),
+    /// W watchers on a namespace's pods while U pod updates per second are made.
+    WatchFanout(WatchArgs),
+}
+
+impl Workload {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Workload::Create(_) => "create",
+            Workload::Get(_) => "get",
+            Workload::List(_) => "list",
+            Workload::WatchFanout(_) => "watch-fanout",
+        }
+    }
+
+    pub fn common(&self) -> &Common {
+        match self {
+            Workload::Create(a) | Workload::Get(a) => &a.common,
+            Workload::List(a) => &a.pod.common,
+            Workload::WatchFanout(a) => &a.pod.common,
+        }
+    }
+
+    /// Clients (closed loop) or requests in flight (open loop) when not given.
+    pub fn default_concurrency(&self) -> usize {
+        match self {
+            Workload::Create(_) => 32,
+            Workload::Get(_) => 64,
+            Workload::List(_) => 1,
+            Workload::WatchFanout(_) => 16,
+        }
+    }
+}
+
+/// Flags shared by every workload.
+#[derive(Debug, Clone, Args)]
+pub struct Common {
+    /// Kubeconfig to use (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    pub kubeconfig: Option<PathBuf>,
+    /// Context of the kubeconfig (default: its current-context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Measured duration.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Unrecorded warmup before the measurement.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub warmup: Duration,
+    /// Closed-loop clients, or with --rate the most requests in flight.
+    #[arg(long)]
+    pub concurrency: Option<usize>,
+    /// Requests per second, open loop (latency measured from each intended start).
+    #[arg(long, value_parser = parse_rate)]
+    pub rate: Option<f64>,
+    /// Connections in the pool (default: one per client for HTTP/1.1, clients/8 for HTTP/2).
+    #[arg(long)]
+    pub connections: Option<usize>,
+    /// Use HTTP/2 (negotiated by ALPN) instead of HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
+    /// Ask for protobuf responses (request bodies stay JSON).
+    #[arg(long)]
+    pub protobuf: bool,
+    /// Seed of the run's names and choices (default: from the clock).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Namespace to work in; created if missing, deleted at the end unless --keep.
+    #[arg(long, default_value = "kapi-perf")]
+    pub namespace: String,
+    /// Keep the namespace and its objects at the end.
+    #[arg(long)]
+    pub keep: bool,
+    /// Time limit of one request.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Runtime worker threads of the load generator (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress lines on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Flags of the workloads that create or read pods.
+#[derive(Debug, Clone, Args)]
+pub struct PodArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Pod manifest (JSON) used as the template; its name is replaced.
+    #[arg(long, default_value = DEFAULT_POD_TEMPLATE)]
+    pub pod_template: PathBuf,
+}
+
+/// Flags of `list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Pods the namespace must hold.
+    #[arg(long, default_value_t = 10_000)]
+    pub pods: usize,
+    /// Consistent LIST (no resourceVersion) instead of resourceVersion=0 (from cache).
+    #[arg(long)]
+    pub consistent: bool,
+}
+
+/// Flags of `watch-fanout`.
+#[derive(Debug, Clone, Args)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Watchers on the namespace's pods.
+    #[arg(long, default_value_t = 100)]
+    pub watchers: usize,
+    /// Pod updates per second (open loop; --rate overrides).
+    #[arg(long, default_value_t = 100.0, value_parser = parse_rate)]
+    pub updates_per_sec: f64,
+    /// Pods the updates go round.
+    #[arg(long, default_value_t = 10)]
+    pub pods: usize,
+}
+
+/// Parse `10s`, `250ms`, `2m`, `1h`, `1.5s` or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 0.001,
+        "us" | "µs" => 0.000_001,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => return Err(format!("bad duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(value * scale).map_err(|e| format!("bad duration {s:?}: {e}"))
+}
+
+/// Parse a rate: a finite number above zero.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("bad rate {s:?}: want a number of requests per second above 0")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("").is_err());
+        assert_eq!(parse_rate("2.5"), Ok(2.5));
+        for bad in ["0", "-1", "inf", "NaN", "x"] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let cli =
+            Cli::parse_from(["kapi-perf", "list", "--pods", "5", "--protobuf", "--rate", "2"]);
+        let Workload::List(list) = &cli.workload else { panic!("not list") };
+        assert_eq!(list.pods, 5);
+        assert!(cli.workload.common().protobuf);
+        assert_eq!(cli.workload.common().rate, Some(2.0));
+    }
+}

@@ -1,0 +1,97 @@
+//! kapi-perf against the real kapi binary: the `create` and `get` workloads run for ~2 s
+//! each and write JSON results with request counts, no errors and latency percentiles.
+//! No timing is asserted.
+//!
+//! The tool is `$KAPI_PERF_BIN` or `target/debug/kapi-perf` (built on demand).
+
+use kapi_e2e::Server;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+fn perf_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("KAPI_PERF_BIN") {
+            return PathBuf::from(p);
+        }
+        let root = workspace_root();
+        let target = std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| root.join("target"));
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "kapi-perf"])
+            .current_dir(&root)
+            .status()
+            .expect("cargo build -p kapi-perf");
+        assert!(status.success(), "building kapi-perf failed");
+        target.join("debug").join("kapi-perf")
+    })
+    .clone()
+}
+
+fn pod_template() -> PathBuf {
+    workspace_root().join("../shared/workloads/bench-pod.json")
+}
+
+/// Run `workload` for 2 s and return its JSON results.
+fn run_perf(s: &Server, workload: &str, out: &Path) -> Value {
+    let output = Command::new(perf_bin())
+        .arg(workload)
+        .arg("--kubeconfig")
+        .arg(s.kubeconfig())
+        .arg("--pod-template")
+        .arg(pod_template())
+        .arg("--output")
+        .arg(out)
+        .args(["--duration", "2s", "--warmup", "500ms", "--namespace", "perf-e2e", "--quiet"])
+        .output()
+        .expect("run kapi-perf");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "kapi-perf {workload} failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("SLO"), "the summary shows the SLO checks: {stdout}");
+    let text = std::fs::read_to_string(out).expect("results file");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("results are not JSON ({e}): {text}"))
+}
+
+fn check_operation(results: &Value, name: &str) {
+    let ops = results["operations"].as_array().expect("operations");
+    let op = ops.iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+    let count = op["count"].as_u64().expect("count");
+    assert!(count > 0, "{name}: no successful requests: {op}");
+    assert_eq!(op["errors"], 0, "{name}: errors: {op}");
+    let lat = &op["latency_ms"];
+    let p = |k: &str| lat[k].as_f64().unwrap_or_else(|| panic!("{name}: no {k}: {lat}"));
+    assert!(p("p50") > 0.0, "{lat}");
+    assert!(p("p50") <= p("p90") && p("p90") <= p("p99") && p("p99") <= p("p999"), "{lat}");
+    assert!(p("p999") <= p("max") && p("min") <= p("p50"), "{lat}");
+    let buckets = op["histogram"].as_array().expect("histogram");
+    let in_buckets: u64 = buckets.iter().map(|b| b["count"].as_u64().unwrap_or(0)).sum();
+    assert_eq!(in_buckets, count, "the histogram holds every request");
+    assert!(op["throughput_per_s"].as_f64().is_some_and(|t| t > 0.0), "{op}");
+    let slo = results["slo"].as_array().expect("slo");
+    let check = slo.iter().find(|c| c["operation"] == name).expect("an SLO check");
+    assert!(check["pass"].is_boolean() && check["limit_ms"] == 1000.0, "{check}");
+}
+
+#[test]
+fn create_and_get_workloads_report_results() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    for workload in ["create", "get"] {
+        let results = run_perf(&s, workload, &dir.path().join(format!("{workload}.json")));
+        assert_eq!(results["workload"], workload);
+        assert_eq!(results["server"], s.url());
+        assert_eq!(results["config"]["mode"], "closed-loop");
+        check_operation(&results, workload);
+    }
+}
