@@ -82,7 +82,8 @@ impl Schemas {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+/// The JSON type of a value, as error messages name it.
+pub(crate) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "bool",

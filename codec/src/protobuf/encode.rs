@@ -44,7 +44,7 @@ impl Encoder {
         match v {
             Value::Object(obj) => self.fields(m, obj, out, depth),
             Value::Null => Ok(()),
-            other => Err(invalid(format!("{} is not an object", short(other)))),
+            other => Err(invalid(format!("{} is not an object", crate::schema::type_name(other)))),
         }
     }
 
@@ -114,7 +114,9 @@ impl Encoder {
             }
             (Ty::Message(c), v) => put_nested(out, tag, |o| self.message(c, v, o, depth + 1))?,
             (_, Value::Null) => {}
-            (_, other) => return Err(invalid(format!("unexpected {}", short(other)))),
+            (_, other) => {
+                return Err(invalid(format!("unexpected {}", crate::schema::type_name(other))));
+            }
         }
         Ok(())
     }
@@ -186,20 +188,13 @@ impl Encoder {
             }
             (_, Value::Null) => {}
             (_, other) => {
-                return Err(invalid(format!("unexpected {} in {}", short(other), m.name)));
+                return Err(invalid(format!(
+                    "unexpected {} in {}",
+                    crate::schema::type_name(other),
+                    m.name
+                )));
             }
         }
         Ok(())
-    }
-}
-
-fn short(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
     }
 }

@@ -160,6 +160,11 @@ fn watches(out: &mut String, d: &CoreData) {
     }
 }
 
+/// `pods`, `deployments.apps`: upstream's resource label.
+fn resource_name(rt: &kapi_codec::ResourceType) -> String {
+    if rt.group.is_empty() { rt.plural.to_string() } else { format!("{}.{}", rt.plural, rt.group) }
+}
+
 fn storage(out: &mut String, app: &App) {
     header(
         out,
@@ -167,23 +172,12 @@ fn storage(out: &mut String, app: &App) {
         "gauge",
         "[STABLE] Number of stored objects at the time of last check split by kind. In case of a fetching error, the value will be -1.",
     );
-    let mut rows: Vec<(String, usize)> = app
-        .caches
-        .started(app)
-        .into_iter()
-        .map(|(rt, c)| {
-            let name = if rt.group.is_empty() {
-                rt.plural.to_string()
-            } else {
-                format!("{}.{}", rt.plural, rt.group)
-            };
-            (name, c.len())
-        })
-        .collect();
-    rows.sort();
-    for (resource, n) in rows {
-        let _ =
-            writeln!(out, "apiserver_storage_objects{} {n}", labels(&[("resource", &resource)]));
+    let mut caches: Vec<(String, _)> =
+        app.caches.started(app).into_iter().map(|(rt, c)| (resource_name(rt), c)).collect();
+    caches.sort_by(|a, b| a.0.cmp(&b.0));
+    for (resource, c) in &caches {
+        let n = c.len();
+        let _ = writeln!(out, "apiserver_storage_objects{} {n}", labels(&[("resource", resource)]));
     }
     header(
         out,
@@ -191,20 +185,6 @@ fn storage(out: &mut String, app: &App) {
         "gauge",
         "[ALPHA] Current resource version of watch cache broken by resource type.",
     );
-    let mut caches: Vec<(String, _)> = app
-        .caches
-        .started(app)
-        .into_iter()
-        .map(|(rt, c)| {
-            let name = if rt.group.is_empty() {
-                rt.plural.to_string()
-            } else {
-                format!("{}.{}", rt.plural, rt.group)
-            };
-            (name, c)
-        })
-        .collect();
-    caches.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, c) in &caches {
         let _ = writeln!(
             out,
