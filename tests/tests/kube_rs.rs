@@ -314,3 +314,55 @@ async fn server_side_apply_with_kube_rs() {
     let bob_entry = mf.iter().find(|e| e.manager.as_deref() == Some("bob")).unwrap();
     assert_eq!(bob_entry.operation.as_deref(), Some("Apply"));
 }
+
+/// kube-rs JSON patch, merge patch and strategic merge patch on a Deployment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_merge_and_strategic_patches() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    let server = Server::start();
+    let deps: Api<Deployment> = Api::namespaced(client(&server).await, "default");
+    let d: Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p"},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "p"}},
+            "template": {"metadata": {"labels": {"app": "p"}},
+                "spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}}
+    }))
+    .unwrap();
+    deps.create(&PostParams::default(), &d).await.unwrap();
+    let pp = PatchParams::default();
+    let strategic = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}}});
+    let out = deps.patch("p", &pp, &Patch::Strategic(strategic)).await.expect("strategic");
+    let images: Vec<String> = out
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers
+        .iter()
+        .map(|c| c.image.clone().unwrap())
+        .collect();
+    assert_eq!(images, ["a:1", "b:2"], "strategic merge keeps the other container");
+    let merge = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "c:1"}]}}}});
+    let out = deps.patch("p", &pp, &Patch::Merge(merge)).await.expect("merge");
+    assert_eq!(
+        out.spec.unwrap().template.spec.unwrap().containers.len(),
+        1,
+        "merge patch replaces lists"
+    );
+    let ops: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        {"op": "replace", "path": "/spec/replicas", "value": 4},
+        {"op": "test", "path": "/metadata/name", "value": "p"}
+    ]))
+    .unwrap();
+    let out = deps.patch("p", &pp, &Patch::<()>::Json(ops)).await.expect("json patch");
+    assert_eq!(out.spec.unwrap().replicas, Some(4));
+    let failing: json_patch::Patch = serde_json::from_value(
+        serde_json::json!([{"op": "test", "path": "/spec/replicas", "value": 9}]),
+    )
+    .unwrap();
+    let err = deps.patch("p", &pp, &Patch::<()>::Json(failing)).await.unwrap_err();
+    assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422), "{err:?}");
+}
