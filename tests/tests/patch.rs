@@ -189,3 +189,24 @@ fn server_side_apply_owns_fields_conflicts_and_forces() {
     let containers = get(&s, "deployment/app")["spec"]["template"]["spec"]["containers"].clone();
     assert_eq!(containers.as_array().unwrap().len(), 1, "{containers}");
 }
+
+#[test]
+fn apply_prune_deletes_what_left_the_manifest() {
+    let s = Server::start();
+    let cm = |name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, labels: {{set: p}}}}\ndata: {{k: v}}\n"
+        )
+    };
+    let both = format!("{}---\n{}", cm("keep"), cm("drop"));
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &both);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.kubectl_stdin(
+        &["apply", "--prune", "-l", "set=p", "--prune-allowlist=core/v1/ConfigMap", "-f", "-"],
+        &cm("keep"),
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("configmap/drop pruned"));
+    let names = s.kubectl_ok(&["get", "configmaps", "-l", "set=p", "-o", "name"]);
+    assert_eq!(names.trim(), "configmap/keep");
+}
