@@ -217,7 +217,10 @@ async fn serve(
         return discovery::version();
     }
     let authz = header(&parts.headers, http::header::AUTHORIZATION);
-    let user = match app.authenticator.authenticate(conn.cert_user.as_ref(), authz) {
+    let authenticated = metrics::timed("authentication", || {
+        app.authenticator.authenticate(conn.cert_user.as_ref(), authz)
+    });
+    let user = match authenticated {
         Ok(u) => {
             who.clone_from(&u.name);
             u
@@ -227,7 +230,8 @@ async fn serve(
         }
     };
     let info = request::parse(&parts.method, path, query);
-    if let auth::Decision::Deny(why) = app.authorizer.authorize(&user, &info) {
+    let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, &info));
+    if let auth::Decision::Deny(why) = decision {
         return negotiation::error_response(&ApiError::Forbidden(why), Output::Json);
     }
     if !info.is_resource {
@@ -239,7 +243,10 @@ async fn serve(
         }
         return discovery::handle(app, &info, accept);
     }
-    let body = match read_body(app, &parts, body).await {
+    let read_start = std::time::Instant::now();
+    let read = read_body(app, &parts, body).await;
+    metrics::phase("read", read_start.elapsed());
+    let body = match read {
         Ok(b) => b,
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };

@@ -130,7 +130,7 @@ pub fn encode(value: &Value, output: Output, pretty: bool) -> (Bytes, &'static s
 
 /// A complete response with `value` as body.
 pub fn respond(code: u16, value: &Value, output: Output, pretty: bool) -> Response {
-    let (body, content_type) = encode(value, output, pretty);
+    let (body, content_type) = crate::metrics::timed("encode", || encode(value, output, pretty));
     http::Response::builder()
         .status(code)
         .header(http::header::CONTENT_TYPE, content_type)

@@ -28,6 +28,12 @@ pub const SIZE_BUCKETS: &[f64] = &[1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10];
 pub const WATCH_SIZE_BUCKETS: &[f64] =
     &[1024.0, 2048.0, 4096.0, 8192.0, 16384.0, 32768.0, 65536.0, 131072.0];
 
+/// Buckets of `kapi_request_phase_duration_seconds`: 10 us to 10 s.
+pub const PHASE_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
 /// The labels of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RequestLabels {
@@ -49,6 +55,7 @@ pub struct CoreData {
     pub longrunning: HashMap<RequestLabels, i64>,
     pub watch_events: HashMap<(String, String, String), u64>,
     pub watch_sizes: HashMap<(String, String, String), Histogram>,
+    pub phases: HashMap<&'static str, Histogram>,
 }
 
 /// One core's figures.
@@ -114,6 +121,25 @@ pub fn watch_event(group: &str, version: &str, kind: &str, size: usize) {
     });
 }
 
+/// Time spent in one phase of a request (`read`, `authentication`, `authorization`,
+/// `decode`, `admission`, `storage`, `encode`).
+pub fn phase(name: &'static str, elapsed: std::time::Duration) {
+    with_core(|d| {
+        d.phases
+            .entry(name)
+            .or_insert_with(|| Histogram::new(PHASE_BUCKETS))
+            .observe(elapsed.as_secs_f64())
+    });
+}
+
+/// Run `f`, recording its duration as phase `name`.
+pub fn timed<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
+    let start = std::time::Instant::now();
+    let out = f();
+    phase(name, start.elapsed());
+    out
+}
+
 /// Every core's figures summed.
 pub fn snapshot() -> CoreData {
     let mut total = CoreData::default();
@@ -134,6 +160,7 @@ pub fn snapshot() -> CoreData {
             *total.watch_events.entry(k.clone()).or_default() += v;
         }
         merge_histograms(&mut total.watch_sizes, &d.watch_sizes);
+        merge_histograms(&mut total.phases, &d.phases);
     }
     total
 }

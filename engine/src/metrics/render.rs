@@ -130,6 +130,18 @@ fn requests(out: &mut String, d: &CoreData) {
     }
 }
 
+fn phases(out: &mut String, d: &CoreData) {
+    header(
+        out,
+        "kapi_request_phase_duration_seconds",
+        "histogram",
+        "Time requests spend in each phase: read, authentication, authorization, decode, admission, storage, encode.",
+    );
+    for (phase, h) in sorted(&d.phases) {
+        histogram(out, "kapi_request_phase_duration_seconds", &[("phase", phase)], h);
+    }
+}
+
 fn watches(out: &mut String, d: &CoreData) {
     header(
         out,
@@ -214,6 +226,7 @@ pub fn render(app: &App) -> String {
     let d = snapshot();
     let mut out = String::with_capacity(64 * 1024);
     requests(&mut out, &d);
+    phases(&mut out, &d);
     watches(&mut out, &d);
     storage(&mut out, app);
     for (name, kind, help, value) in process::samples() {

@@ -33,14 +33,20 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     super::fields_managed::on_create(scope, &mut obj);
     let name = meta::name(&obj).unwrap_or("").to_string();
     let target = scope.target(&name);
-    admission::admit_create(scope, &obj).await?;
+    let admit_start = std::time::Instant::now();
+    let admitted = admission::admit_create(scope, &obj).await;
+    crate::metrics::phase("admission", admit_start.elapsed());
+    admitted?;
     if scope.dry_run()? {
         return Ok(obj);
     }
     let allocated = hooks::before_create(scope, &mut obj)
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
     let key = scope.key(&name);
-    match scope.app.store.create(&key, object::to_stored(scope.rt, &obj)).await {
+    let store_start = std::time::Instant::now();
+    let stored = scope.app.store.create(&key, object::to_stored(scope.rt, &obj)).await;
+    crate::metrics::phase("storage", store_start.elapsed());
+    match stored {
         Ok(kv) => {
             meta::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
             Ok(obj)

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
-    let from_cache = cached(scope, name).await?;
+    let read_start = std::time::Instant::now();
+    let from_cache = cached(scope, name).await;
+    crate::metrics::phase("storage", read_start.elapsed());
+    let from_cache = from_cache?;
     if let Some(entry) = &from_cache
         && scope.info.subresource.is_none()
         && encoded::supported(scope.output, scope.pretty)

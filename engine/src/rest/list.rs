@@ -232,7 +232,10 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
         Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let limit = parse_limit(scope)?;
     let cont = scope.param("continue").map(decode_continue).transpose()?;
-    let page = read_page(scope, &selectors, limit, cont).await?;
+    let read_start = std::time::Instant::now();
+    let page = read_page(scope, &selectors, limit, cont).await;
+    crate::metrics::phase("storage", read_start.elapsed());
+    let page = page?;
     let rv = page.revision.to_string();
     if scope.output == Output::Table {
         let t = table::render(scope, &page.items.values(), &rv, page.cont.as_deref())?;

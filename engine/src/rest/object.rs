@@ -37,7 +37,8 @@ pub fn decode_body(
     expect_kind: &str,
 ) -> Result<Decoded, ApiError> {
     let validation = field_validation(scope)?;
-    let mut obj = format::decode(body, fmt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let decoded = crate::metrics::timed("decode", || format::decode(body, fmt));
+    let mut obj = decoded.map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if !obj.is_object() {
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }

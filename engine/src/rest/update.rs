@@ -194,6 +194,7 @@ where
             return Ok(new);
         }
         let precondition = Precondition::ModRevision(kv.mod_revision);
+        let store_start = std::time::Instant::now();
         let result = if is_finalized(&new) {
             scope.app.store.delete(&key, precondition).await.map(|kv| (kv, true))
         } else {
@@ -204,6 +205,7 @@ where
                 .await
                 .map(|kv| (kv, false))
         };
+        crate::metrics::phase("storage", store_start.elapsed());
         match result {
             Ok((kv, deleted)) => {
                 meta::set_meta(&mut new, "resourceVersion", json!(kv.mod_revision.to_string()));
