@@ -7,8 +7,8 @@
 //! each field's strategy is known; fields without a schema merge as plain maps.
 
 use crate::error::CodecError;
+use crate::fieldset;
 use crate::patch_meta::{self, FieldStrategy};
-use crate::schema;
 use serde_json::{Map, Value};
 
 const PATCH: &str = "$patch";
@@ -39,22 +39,6 @@ pub fn apply(original: &Value, patch: &Value, definition: &str) -> Result<Value,
 enum Outcome {
     Keep,
     Delete,
-}
-
-/// The definition a property's schema refers to, following arrays and maps when `into`
-/// says so.
-fn property_definition(definition: Option<&str>, field: &str, into_items: bool) -> Option<String> {
-    let schemas = schema::builtin();
-    let prop = schemas.get(definition?)?.get("properties")?.get(field)?;
-    let mut s = prop;
-    if into_items {
-        s = s.get("items").or_else(|| s.get("additionalProperties"))?;
-    }
-    let r = s
-        .get("$ref")
-        .or_else(|| s.get("allOf").and_then(|a| a.get(0)).and_then(|x| x.get("$ref")))?
-        .as_str()?;
-    r.strip_prefix("#/definitions/").map(String::from)
 }
 
 const MAX_DEPTH: usize = 64;
@@ -124,7 +108,7 @@ fn merge_field(
 ) -> Result<(), CodecError> {
     match value {
         Value::Object(p) if !strategy.replace => {
-            let child_def = property_definition(definition, key, false);
+            let child_def = fieldset::child_definition(definition, key, false);
             let mut child = match orig.remove(key) {
                 Some(Value::Object(o)) => o,
                 _ => Map::new(),
@@ -134,7 +118,7 @@ fn merge_field(
             }
         }
         Value::Array(p) if strategy.merge => {
-            let item_def = property_definition(definition, key, true);
+            let item_def = fieldset::child_definition(definition, key, true);
             let mut items = match orig.remove(key) {
                 Some(Value::Array(a)) => a,
                 _ => Vec::new(),

@@ -38,10 +38,13 @@ pub async fn handle(
     if !watch {
         metrics::inflight(kind, 1);
     }
-    let user_agent = header(req.headers(), http::header::USER_AGENT).unwrap_or("").to_string();
-    let uri = req.uri().to_string();
+    // Only a request log needs these copies.
+    let log = (app.options.verbosity >= 3).then(|| {
+        let agent = header(req.headers(), http::header::USER_AGENT).unwrap_or("").to_string();
+        (req.uri().to_string(), agent)
+    });
     let mut user = String::new();
-    let resp = serve(app, conn, req, &mut user).await;
+    let resp = serve(app, conn, req, &info, &mut user).await;
     if !watch {
         metrics::inflight(kind, -1);
     }
@@ -50,8 +53,8 @@ pub async fn handle(
         ResponseBody::Stream(_) => None,
     };
     let code = resp.status().as_u16();
-    metrics::request_done(labels.clone(), code, start.elapsed().as_secs_f64(), size);
-    if app.options.verbosity >= 3 {
+    metrics::request_done(&labels, code, start.elapsed().as_secs_f64(), size);
+    if let Some((uri, user_agent)) = log {
         tracing::info!(
             target: "kapi::httplog",
             verb = labels.verb,
@@ -200,6 +203,7 @@ async fn serve(
     app: &App,
     conn: &ConnInfo,
     req: http::Request<hyper::body::Incoming>,
+    info: &request::RequestInfo,
     who: &mut String,
 ) -> Response {
     let (parts, body) = req.into_parts();
@@ -229,8 +233,7 @@ async fn serve(
             return negotiation::error_response(&ApiError::Unauthorized(m.into()), Output::Json);
         }
     };
-    let info = request::parse(&parts.method, path, query);
-    let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, &info));
+    let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));
     if let auth::Decision::Deny(why) = decision {
         return negotiation::error_response(&ApiError::Forbidden(why), Output::Json);
     }
@@ -241,7 +244,7 @@ async fn serve(
         if app.options.profiling && path.starts_with("/debug/pprof") && info.verb == "get" {
             return crate::debug::pprof::handle(path, query).await;
         }
-        return discovery::handle(app, &info, accept);
+        return discovery::handle(app, info, accept);
     }
     let read_start = std::time::Instant::now();
     let read = read_body(app, &parts, body).await;
@@ -250,7 +253,7 @@ async fn serve(
         Ok(b) => b,
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };
-    let ctx = rest::Request { app, info: &info, headers: &parts.headers, body, user: &user };
+    let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user };
     rest::handle(ctx).await
 }
 

@@ -100,25 +100,25 @@ pub fn encode_object(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError>
         CodecError::Malformed(format!("no protobuf message for {api_version}, Kind={kind}"))
     })?;
     out.extend_from_slice(MAGIC);
-    put_nested::<CodecError>(out, 1, |o| {
-        put_bytes(o, 1, api_version.as_bytes());
-        put_bytes(o, 2, kind.as_bytes());
-        Ok(())
-    })?;
+    type_meta(out, api_version, kind);
     put_nested(out, 2, |o| encode::encode_message(&name, value, o))?;
     put_bytes(out, 3, b"");
     put_bytes(out, 4, b"");
     Ok(())
 }
 
+/// The envelope's `typeMeta` field (apiVersion, kind).
+fn type_meta(out: &mut Vec<u8>, api_version: &str, kind: &str) {
+    let mut tm = Vec::with_capacity(api_version.len() + kind.len() + 4);
+    put_bytes(&mut tm, 1, api_version.as_bytes());
+    put_bytes(&mut tm, 2, kind.as_bytes());
+    put_bytes(out, 1, &tm);
+}
+
 /// A `k8s\0` document around an already encoded message `raw` of `kind`.
 pub fn envelope(api_version: &str, kind: &str, raw: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(MAGIC);
-    let _ = put_nested::<CodecError>(out, 1, |o| {
-        put_bytes(o, 1, api_version.as_bytes());
-        put_bytes(o, 2, kind.as_bytes());
-        Ok(())
-    });
+    type_meta(out, api_version, kind);
     put_bytes(out, 2, raw);
     put_bytes(out, 3, b"");
     put_bytes(out, 4, b"");
@@ -149,11 +149,7 @@ pub fn list_parts(
     let body_len: usize =
         list_head.len() + prefixes.iter().zip(items).map(|(p, i)| p.len() + i.len()).sum::<usize>();
     let mut head = MAGIC.to_vec();
-    put_nested::<CodecError>(&mut head, 1, |o| {
-        put_bytes(o, 1, api_version.as_bytes());
-        put_bytes(o, 2, list_kind.as_bytes());
-        Ok(())
-    })?;
+    type_meta(&mut head, api_version, list_kind);
     wire::put_key(&mut head, 2, wire::LEN);
     wire::put_varint(&mut head, body_len as u64);
     head.extend_from_slice(&list_head);
@@ -195,11 +191,7 @@ fn watch_frame(
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
     out.extend_from_slice(MAGIC);
-    put_nested::<CodecError>(out, 1, |o| {
-        put_bytes(o, 1, b"v1");
-        put_bytes(o, 2, b"WatchEvent");
-        Ok(())
-    })?;
+    type_meta(out, "v1", "WatchEvent");
     put_nested(out, 2, |o| {
         put_bytes(o, 1, event_type.as_bytes());
         put_nested(o, 2, |raw_ext| put_nested(raw_ext, 1, object_doc))

@@ -34,6 +34,9 @@ pub const PHASE_BUCKETS: &[f64] = &[
     0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
+/// (group, version, kind) of watch event metrics.
+pub type WatchKey = (&'static str, &'static str, &'static str);
+
 /// The labels of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct RequestLabels {
@@ -48,13 +51,14 @@ pub struct RequestLabels {
 
 #[derive(Default)]
 pub struct CoreData {
-    pub requests: HashMap<(RequestLabels, u16), u64>,
+    /// Requests per label set, by response code.
+    pub requests: HashMap<RequestLabels, std::collections::BTreeMap<u16, u64>>,
     pub durations: HashMap<RequestLabels, Histogram>,
     pub sizes: HashMap<RequestLabels, Histogram>,
     pub inflight: HashMap<&'static str, i64>,
     pub longrunning: HashMap<RequestLabels, i64>,
-    pub watch_events: HashMap<(String, String, String), u64>,
-    pub watch_sizes: HashMap<(String, String, String), Histogram>,
+    pub watch_events: HashMap<WatchKey, u64>,
+    pub watch_sizes: HashMap<WatchKey, Histogram>,
     pub phases: HashMap<&'static str, Histogram>,
 }
 
@@ -82,20 +86,31 @@ pub fn with_core<R>(f: impl FnOnce(&mut CoreData) -> R) -> R {
     CORE.with(|c| f(&mut c.data.lock()))
 }
 
+/// The histogram of `key`, created on first use (the key is copied only then).
+fn histogram_of<'m, K: Clone + Eq + std::hash::Hash>(
+    map: &'m mut HashMap<K, Histogram>,
+    key: &K,
+    bounds: &'static [f64],
+) -> &'m mut Histogram {
+    if !map.contains_key(key) {
+        map.insert(key.clone(), Histogram::new(bounds));
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 /// A finished request.
-pub fn request_done(labels: RequestLabels, code: u16, seconds: f64, size: Option<usize>) {
+pub fn request_done(labels: &RequestLabels, code: u16, seconds: f64, size: Option<usize>) {
     with_core(|d| {
         if let Some(n) = size {
-            d.sizes
-                .entry(labels.clone())
-                .or_insert_with(|| Histogram::new(SIZE_BUCKETS))
-                .observe(n as f64);
+            histogram_of(&mut d.sizes, labels, SIZE_BUCKETS).observe(n as f64);
         }
-        d.durations
-            .entry(labels.clone())
-            .or_insert_with(|| Histogram::new(DURATION_BUCKETS))
-            .observe(seconds);
-        *d.requests.entry((labels, code)).or_default() += 1;
+        histogram_of(&mut d.durations, labels, DURATION_BUCKETS).observe(seconds);
+        if !d.requests.contains_key(labels) {
+            d.requests.insert(labels.clone(), Default::default());
+        }
+        if let Some(codes) = d.requests.get_mut(labels) {
+            *codes.entry(code).or_default() += 1;
+        }
     });
 }
 
@@ -110,13 +125,10 @@ pub fn longrunning(labels: &RequestLabels, delta: i64) {
 }
 
 /// One watch event of `kind` sent, `size` bytes.
-pub fn watch_event(group: &str, version: &str, kind: &str, size: usize) {
+pub fn watch_event(group: &'static str, version: &'static str, kind: &'static str, size: usize) {
     with_core(|d| {
-        let key = (group.to_string(), version.to_string(), kind.to_string());
-        d.watch_sizes
-            .entry(key.clone())
-            .or_insert_with(|| Histogram::new(WATCH_SIZE_BUCKETS))
-            .observe(size as f64);
+        let key = (group, version, kind);
+        histogram_of(&mut d.watch_sizes, &key, WATCH_SIZE_BUCKETS).observe(size as f64);
         *d.watch_events.entry(key).or_default() += 1;
     });
 }
@@ -145,8 +157,11 @@ pub fn snapshot() -> CoreData {
     let mut total = CoreData::default();
     for core in cores().lock().iter() {
         let d = core.data.lock();
-        for (k, v) in &d.requests {
-            *total.requests.entry(k.clone()).or_default() += v;
+        for (k, codes) in &d.requests {
+            let t = total.requests.entry(k.clone()).or_default();
+            for (code, n) in codes {
+                *t.entry(*code).or_default() += n;
+            }
         }
         merge_histograms(&mut total.durations, &d.durations);
         merge_histograms(&mut total.sizes, &d.sizes);
@@ -157,7 +172,7 @@ pub fn snapshot() -> CoreData {
             *total.longrunning.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &d.watch_events {
-            *total.watch_events.entry(k.clone()).or_default() += v;
+            *total.watch_events.entry(*k).or_default() += v;
         }
         merge_histograms(&mut total.watch_sizes, &d.watch_sizes);
         merge_histograms(&mut total.phases, &d.phases);

@@ -77,10 +77,12 @@ fn requests(out: &mut String, d: &CoreData) {
         "counter",
         "[STABLE] Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.",
     );
-    for ((l, code), n) in sorted(&d.requests) {
-        let mut p = request_pairs(l);
-        p.insert(0, ("code", code.to_string()));
-        let _ = writeln!(out, "apiserver_request_total{} {n}", labels(&as_refs(&p)));
+    for (l, codes) in sorted(&d.requests) {
+        for (code, n) in codes {
+            let mut p = request_pairs(l);
+            p.insert(0, ("code", code.to_string()));
+            let _ = writeln!(out, "apiserver_request_total{} {n}", labels(&as_refs(&p)));
+        }
     }
     header(
         out,

@@ -48,7 +48,7 @@ pub fn object(rt: &ResourceType, cached: &Cached, output: Output) -> Option<Resp
 /// The LIST response of cached entries with list `metadata`.
 pub fn list(
     rt: &'static ResourceType,
-    entries: Vec<Arc<CacheEntry<Cached>>>,
+    entries: &[Arc<CacheEntry<Cached>>],
     metadata: &Value,
     output: Output,
 ) -> Option<Response> {
@@ -70,7 +70,7 @@ pub fn list(
 /// The pieces of a JSON list: head, items separated by commas, tail.
 fn json_pieces(
     rt: &ResourceType,
-    entries: Vec<Arc<CacheEntry<Cached>>>,
+    entries: &[Arc<CacheEntry<Cached>>],
     metadata: &Value,
 ) -> Vec<Bytes> {
     let head = format!(
@@ -79,7 +79,7 @@ fn json_pieces(
         Value::from(rt.api_version()),
         metadata
     );
-    let items = entries.into_iter().enumerate().flat_map(|(i, e)| {
+    let items = entries.iter().enumerate().flat_map(|(i, e)| {
         let sep = (i > 0).then(|| Bytes::from_static(b","));
         sep.into_iter().chain(std::iter::once(e.data.json().clone()))
     });
@@ -93,7 +93,7 @@ fn json_pieces(
 /// message, envelope tail. None when a kind has no protobuf message.
 fn proto_pieces(
     rt: &ResourceType,
-    entries: Vec<Arc<CacheEntry<Cached>>>,
+    entries: &[Arc<CacheEntry<Cached>>],
     metadata: &Value,
 ) -> Option<Vec<Bytes>> {
     let raws: Vec<Bytes> =

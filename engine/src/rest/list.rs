@@ -209,22 +209,23 @@ async fn from_cache(
         return Ok(None);
     }
     let prefix = scope.list_prefix();
-    let (entries, _, revision) = cache.list(&prefix, None, 0);
-    let mut items = Vec::new();
-    let mut last = "";
-    for (i, e) in entries.iter().enumerate() {
-        if !selectors.matches(scope.rt, &e.data.obj) {
-            continue;
-        }
-        if limit > 0 && items.len() == limit {
-            let remaining = selectors.is_everything().then(|| (entries.len() - i) as u64);
-            let cont = Some(encode_continue(revision, last));
-            return Ok(Some(Page { items: Items::Cached(items), revision, cont, remaining }));
-        }
-        last = e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key);
-        items.push(e.clone());
+    let (mut items, _, revision) = cache.list(&prefix, None, 0);
+    if !selectors.is_everything() {
+        items.retain(|e| selectors.matches(scope.rt, &e.data.obj));
     }
-    Ok(Some(Page { items: Items::Cached(items), revision, cont: None, remaining: None }))
+    if limit == 0 || items.len() <= limit {
+        return Ok(Some(Page {
+            items: Items::Cached(items),
+            revision,
+            cont: None,
+            remaining: None,
+        }));
+    }
+    let remaining = selectors.is_everything().then(|| (items.len() - limit) as u64);
+    items.truncate(limit);
+    let last = items.last().map_or("", |e| e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key));
+    let cont = Some(encode_continue(revision, last));
+    Ok(Some(Page { items: Items::Cached(items), revision, cont, remaining }))
 }
 
 pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
@@ -250,7 +251,7 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     }
     if let Items::Cached(entries) = &page.items
         && encoded::supported(scope.output, scope.pretty)
-        && let Some(resp) = encoded::list(scope.rt, entries.clone(), &metadata, scope.output)
+        && let Some(resp) = encoded::list(scope.rt, entries, &metadata, scope.output)
     {
         return Ok(resp);
     }

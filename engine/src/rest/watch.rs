@@ -30,6 +30,8 @@ const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 /// What the producer needs, owned.
 struct Producer {
     rt: &'static ResourceType,
+    /// `rt`'s apiVersion, computed once per watch.
+    api_version: String,
     cache: Arc<Cache>,
     selectors: Selectors,
     output: Output,
@@ -123,6 +125,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let (tx, rx) = flume::bounded::<Bytes>(16);
     let producer = Producer {
         rt: scope.rt,
+        api_version: scope.rt.api_version(),
         cache,
         selectors,
         output: scope.output,
@@ -261,10 +264,11 @@ impl Producer {
     async fn send_cached(&mut self, kind: &str, cached: &Cached) -> bool {
         let frame = match self.output {
             Output::Json => {
-                let head = format!("{{\"type\":\"{kind}\",\"object\":");
                 let obj = cached.json();
-                let mut f = Vec::with_capacity(head.len() + obj.len() + 2);
-                f.extend_from_slice(head.as_bytes());
+                let mut f = Vec::with_capacity(kind.len() + obj.len() + 24);
+                f.extend_from_slice(b"{\"type\":\"");
+                f.extend_from_slice(kind.as_bytes());
+                f.extend_from_slice(b"\",\"object\":");
                 f.extend_from_slice(obj);
                 f.extend_from_slice(b"}\n");
                 f
@@ -274,8 +278,8 @@ impl Producer {
                     return self.send(kind, cached.obj.clone()).await;
                 };
                 let mut f = Vec::with_capacity(raw.len() + 96);
-                let av = self.rt.api_version();
-                if kapi_codec::protobuf::watch_event_from_raw(kind, &av, self.rt.kind, raw, &mut f)
+                let av = &self.api_version;
+                if kapi_codec::protobuf::watch_event_from_raw(kind, av, self.rt.kind, raw, &mut f)
                     .is_err()
                 {
                     return false;
@@ -294,7 +298,7 @@ impl Producer {
     async fn bookmark_with(&mut self, annotations: Value) -> bool {
         let mut obj = json!({
             "kind": self.rt.kind,
-            "apiVersion": self.rt.api_version(),
+            "apiVersion": self.api_version,
             "metadata": {"resourceVersion": self.last_rv.to_string(), "creationTimestamp": null},
         });
         if !annotations.is_null() {
