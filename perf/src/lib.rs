@@ -7,6 +7,7 @@
 //! - [`rate`]: open-loop (intended start times) and closed-loop request driving.
 //! - [`histogram`], [`stats`]: latency recording, errors, throughput.
 //! - [`report`]: summary table, JSON results, upstream SLO checks.
+//! - [`sampler`]: CPU and RSS of the server process from /proc (`--server-pid`).
 //! - [`watch`]: watch stream framing and delivery stamps.
 //! - [`workloads`]: create, get, list, watch-fanout.
 
@@ -16,6 +17,7 @@ pub mod kubeconfig;
 pub mod options;
 pub mod rate;
 pub mod report;
+pub mod sampler;
 pub mod stats;
 pub mod tls;
 pub mod watch;

@@ -106,9 +106,15 @@ pub struct Common {
     /// Runtime worker threads of the load generator (default: one per core).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// No progress lines on stderr.
+    /// No progress bars on stderr.
     #[arg(long, short)]
     pub quiet: bool,
+    /// PID of the server (same machine): sample its CPU and RSS from /proc during the run.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Time between two samples of --server-pid.
+    #[arg(long, default_value = "250ms", value_parser = parse_duration)]
+    pub sample_interval: Duration,
 }
 
 /// Flags of the workloads that create or read pods.

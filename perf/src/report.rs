@@ -4,6 +4,7 @@
 //! a JSON file for later comparison and plots.
 
 use crate::histogram::Histogram;
+use crate::sampler::ProcessReport;
 use crate::stats::OpStats;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -29,6 +30,9 @@ pub struct Results {
     pub slo: Vec<SloCheck>,
     /// Workload-specific figures (pods listed, deliveries per second...).
     pub extra: Map<String, Value>,
+    /// CPU and RSS of the server process over the run (`--server-pid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_process: Option<ProcessReport>,
 }
 
 /// One operation's figures.
@@ -207,6 +211,9 @@ pub fn summary(r: &Results) -> String {
     for (k, v) in &r.extra {
         let _ = writeln!(out, "{k}: {v}");
     }
+    if let Some(p) = &r.server_process {
+        let _ = writeln!(out, "{}", process_line(p));
+    }
     for c in &r.slo {
         let verdict = if c.pass { "PASS" } else { "FAIL" };
         let _ = writeln!(
@@ -219,6 +226,31 @@ pub fn summary(r: &Results) -> String {
         );
     }
     out
+}
+
+/// One line on the sampled server process.
+pub fn process_line(p: &ProcessReport) -> String {
+    format!(
+        "server pid {}: CPU mean {:.2} cores, peak {:.2} ({:.1} CPU s); RSS mean {}, peak {} ({} samples)",
+        p.pid,
+        p.cpu_cores_mean,
+        p.cpu_cores_peak,
+        p.cpu_seconds,
+        human_bytes(p.rss_bytes_mean),
+        human_bytes(p.rss_bytes_peak),
+        p.samples.len()
+    )
+}
+
+/// Bytes for people, in binary units.
+pub fn human_bytes(b: u64) -> String {
+    let b = b as f64;
+    match b {
+        b if b >= 1024.0 * 1024.0 * 1024.0 => format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0)),
+        b if b >= 1024.0 * 1024.0 => format!("{:.1} MiB", b / (1024.0 * 1024.0)),
+        b if b >= 1024.0 => format!("{:.1} KiB", b / 1024.0),
+        b => format!("{b} B"),
+    }
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -292,11 +324,14 @@ mod tests {
             slo: slo_checks(&ops),
             operations: ops,
             extra: Map::new(),
+            server_process: None,
         };
         let text = summary(&r);
         assert!(text.contains("create") && text.contains("5.00 ms"), "{text}");
         assert!(text.contains("SLO create (mutating): p99 5.00 ms <= 1.00 s  PASS"), "{text}");
         assert_eq!(human_ms(0.1234), "0.12 ms");
         assert_eq!(human_ms(45_000.0), "45.00 s");
+        assert_eq!(human_bytes(3 * 1024 * 1024), "3.0 MiB");
+        assert_eq!(human_bytes(512), "512 B");
     }
 }

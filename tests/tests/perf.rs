@@ -41,8 +41,14 @@ fn pod_template() -> PathBuf {
 
 /// Run `workload` for 2 s and return its JSON results.
 fn run_perf(s: &Server, workload: &str, out: &Path) -> Value {
+    run_perf_with(s, workload, out, &[])
+}
+
+/// Run `workload` for 2 s with `extra` flags and return its JSON results.
+fn run_perf_with(s: &Server, workload: &str, out: &Path, extra: &[String]) -> Value {
     let output = Command::new(perf_bin())
         .arg(workload)
+        .args(extra)
         .arg("--kubeconfig")
         .arg(s.kubeconfig())
         .arg("--pod-template")
@@ -94,4 +100,29 @@ fn create_and_get_workloads_report_results() {
         assert_eq!(results["config"]["mode"], "closed-loop");
         check_operation(&results, workload);
     }
+}
+
+fn check_process_samples(results: &Value, pid: u32) {
+    let p = &results["server_process"];
+    assert_eq!(p["pid"], pid, "{p}");
+    let samples = p["samples"].as_array().expect("samples");
+    assert!(samples.len() >= 4, "a 2.5 s run at 250 ms has samples: {p}");
+    assert!(samples.iter().all(|s| s["rss_bytes"].as_u64().is_some_and(|r| r > 0)), "{p}");
+    let peak = p["rss_bytes_peak"].as_u64().expect("peak");
+    let mean = p["rss_bytes_mean"].as_u64().expect("mean");
+    assert!(peak >= mean && mean > 0, "{p}");
+    let cpu = p["cpu_cores_mean"].as_f64().expect("cpu mean");
+    assert!(cpu >= 0.0 && p["cpu_cores_peak"].as_f64().unwrap_or(-1.0) >= cpu, "{p}");
+    assert!(p["cpu_seconds"].as_f64().is_some_and(|c| c > 0.0), "the server worked: {p}");
+}
+
+#[test]
+fn server_pid_is_sampled() {
+    let s = Server::start();
+    let pid = s.pid().expect("pid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extra = ["--server-pid".to_owned(), pid.to_string()];
+    let results = run_perf_with(&s, "get", &dir.path().join("get.json"), &extra);
+    check_operation(&results, "get");
+    check_process_samples(&results, pid);
 }

@@ -16,6 +16,7 @@ use crate::kubeconfig::{self, KubeconfigError, Target};
 use crate::options::{Common, Workload};
 use crate::rate::{self, Call, Mode, Plan, RunInfo, Window};
 use crate::report::{self, Results};
+use crate::sampler::Sampler;
 use crate::stats::{OpStats, Outcome, Recorder};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -149,6 +150,7 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
     let ctx = Ctx::new(&target, workload)?;
     let started = SystemTime::now();
     namespace::ensure(&ctx).await?;
+    let sampler = start_sampler(&common)?;
     let measured = match &ctx.workload {
         Workload::Create(a) => create::run(&ctx, a).await,
         Workload::Get(a) => get::run(&ctx, a).await,
@@ -158,7 +160,18 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
     if !ctx.common.keep {
         namespace::cleanup(&ctx).await;
     }
-    Ok(results(&ctx, &target, started, measured?))
+    let mut results = results(&ctx, &target, started, measured?);
+    results.server_process = sampler.map(Sampler::stop);
+    Ok(results)
+}
+
+/// Start sampling `--server-pid`, if given.
+pub fn start_sampler(common: &Common) -> Result<Option<Sampler>, PerfError> {
+    let Some(pid) = common.server_pid else { return Ok(None) };
+    let interval = common.sample_interval.max(Duration::from_millis(10));
+    Sampler::start(pid, interval)
+        .map(Some)
+        .map_err(|e| PerfError::Setup(format!("--server-pid: {e}")))
 }
 
 fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Results {
@@ -190,6 +203,7 @@ fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Resu
         slo: report::slo_checks(&ops),
         operations: ops,
         extra: m.extra,
+        server_process: None,
     }
 }
 
