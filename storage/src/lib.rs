@@ -1,7 +1,7 @@
 //! kapi-storage: where objects live.
 //!
 //! One [`Store`] trait, two backends: the embedded MVCC store (default; this crate's
-//! [`embedded`] module) and etcd v3 (a later issue). Values are opaque bytes to the store;
+//! [`embedded`] module) and etcd v3 ([`etcd`]). Values are opaque bytes to the store;
 //! keys are `/registry/...` strings. Every revision is global and strictly increasing;
 //! a write is acknowledged only once it is durable.
 //!
@@ -10,6 +10,8 @@
 //! - [`error`]: `StorageError` (the engine maps it onto Kubernetes `Status`; compaction
 //!   becomes 410 Gone).
 //! - [`embedded`]: the embedded MVCC store (index, write-ahead log, snapshots, compaction).
+//! - [`etcd`]: the etcd v3 backend (tokio bridge, per-shard write batching, resumable
+//!   watches, leases, coordinated compaction).
 //! - [`cache`]: the watch cache (latest objects, event window, indexed watchers) that
 //!   serves reads without touching the store.
 //! - [`model`]: a simple BTreeMap MVCC the embedded store is checked against in tests.
@@ -17,6 +19,7 @@
 pub mod cache;
 pub mod embedded;
 pub mod error;
+pub mod etcd;
 pub mod model;
 pub mod store;
 

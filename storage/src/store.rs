@@ -12,8 +12,9 @@
 use crate::error::StorageError;
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
+use futures_util::task::AtomicWaker;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A store revision (Kubernetes resourceVersion).
 pub type Revision = u64;
@@ -88,16 +89,55 @@ pub struct Watch {
 /// it has been sent. The consumer counts in `applied` what it has processed, so
 /// `caught_up` tells a consumer with an empty backlog that it has seen the store up to
 /// `revision` even when nothing under its prefix changed.
+///
+/// A backend whose one revision can carry several events (etcd: a multi-op Txn) sets
+/// `shared_revisions`: a consumer that applied one event of revision R only knows it has
+/// seen everything up to R - 1 until the store's progress says more. A consumer that
+/// needs the store to report progress now (a consistent read waiting on a quiet prefix)
+/// calls [`WatchProgress::request`]; backends that report progress continuously ignore it.
 #[derive(Debug, Default)]
 pub struct WatchProgress {
     pub revision: AtomicU64,
     pub sent: AtomicU64,
     pub applied: AtomicU64,
+    pub shared_revisions: bool,
+    wanted: AtomicBool,
+    waker: AtomicWaker,
 }
 
 impl WatchProgress {
     pub fn new(revision: Revision) -> Self {
         WatchProgress { revision: AtomicU64::new(revision), ..Default::default() }
+    }
+
+    /// Progress of a backend whose revisions can carry several events.
+    pub fn with_shared_revisions(revision: Revision) -> Self {
+        WatchProgress { shared_revisions: true, ..Self::new(revision) }
+    }
+
+    /// Ask the store to report this watch's progress soon.
+    pub fn request(&self) {
+        self.wanted.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    /// Resolves once [`WatchProgress::request`] was called (and clears the request).
+    pub fn requested(&self) -> impl std::future::Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.wanted.swap(false, Ordering::AcqRel) {
+                return std::task::Poll::Ready(());
+            }
+            self.waker.register(cx.waker());
+            if self.wanted.swap(false, Ordering::AcqRel) {
+                return std::task::Poll::Ready(());
+            }
+            std::task::Poll::Pending
+        })
+    }
+
+    /// The revision a consumer that just applied an event of `revision` has fully seen.
+    pub fn settled(&self, revision: Revision) -> Revision {
+        if self.shared_revisions { revision.saturating_sub(1) } else { revision }
     }
 
     /// The revision the consumer has fully observed, when it processed all it was sent.
@@ -156,6 +196,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// Discard history older than `revision`; keeps the latest value of every live key.
     fn compact(&self, revision: Revision) -> BoxFuture<'static, Result<(), StorageError>>;
+
+    /// The revision a consistent read must observe: the latest revision of the whole
+    /// store, asked of the backend (etcd: a quorum read), so that writes made through
+    /// other API servers on the same store count.
+    fn consistent_revision(&self) -> BoxFuture<'static, Result<Revision, StorageError>> {
+        let revision = self.current_revision();
+        Box::pin(async move { Ok(revision) })
+    }
+
+    /// Whether the backend answers (`/readyz/etcd`); the embedded store always does.
+    fn check_health(&self) -> BoxFuture<'static, Result<(), StorageError>> {
+        Box::pin(async { Ok(()) })
+    }
 
     /// Flush and stop: pending writes complete, watches end, later calls get `Closed`.
     fn close(&self) -> BoxFuture<'static, Result<(), StorageError>>;

@@ -4,6 +4,8 @@
 //!
 //! The binary is `$KAPI_BIN` or `target/debug/kapi` (built on demand).
 
+pub mod etcd;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -19,7 +19,7 @@ pub mod state;
 mod tests;
 
 use crate::error::StorageError;
-use crate::store::{EventKind, KeyValue, Revision, Store, WatchProgress};
+use crate::store::{Event, EventKind, KeyValue, Revision, Store, Watch, WatchProgress};
 use dispatch::Dispatch;
 pub use dispatch::WatchFilter;
 use parking_lot::RwLock;
@@ -240,11 +240,18 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         self.inner.write().progress = Some(progress);
     }
 
-    fn apply(&self, kind: EventKind, kv: &KeyValue, data: Option<T>) {
+    /// Apply the events of one revision under one lock, so no reader sees part of it.
+    fn apply(&self, group: Vec<(Event, Option<T>)>) {
         let mut g = self.inner.write();
-        if let Some(p) = &g.progress {
-            p.applied.fetch_add(1, Ordering::AcqRel);
+        for (ev, data) in group {
+            if let Some(p) = &g.progress {
+                p.applied.fetch_add(1, Ordering::AcqRel);
+            }
+            self.apply_one(&mut g, ev.kind, &ev.kv, data);
         }
+    }
+
+    fn apply_one(&self, g: &mut Inner<T>, kind: EventKind, kv: &KeyValue, data: Option<T>) {
         let Some(data) = data else {
             // Undecodable value: the revision still advances.
             g.state.revision = kv.mod_revision;
@@ -315,12 +322,65 @@ fn feed<T: Send + Sync + 'static>(
             Some(c) => c.follow(watch.progress.clone()),
             None => return,
         }
-        for ev in watch.events.iter() {
-            let Ok(ev) = ev else { break };
-            let data = decode(&ev.kv);
+        let mut reader = GroupReader { watch: &watch, pending: None, ended: false };
+        while let Some(group) = reader.next_group() {
+            let decoded = group.into_iter().map(|ev| {
+                let data = decode(&ev.kv);
+                (ev, data)
+            });
             let Some(c) = cache.upgrade() else { return };
-            c.apply(ev.kind, &ev.kv, data);
+            c.apply(decoded.collect());
         }
         tracing::debug!("watch cache {prefix}: store watch ended; re-listing");
+    }
+}
+
+/// Reads a store watch one revision at a time. Where one revision can carry several
+/// events, the store counts all of them in `sent` before sending the first, so while
+/// fewer than `sent` are taken, the rest of the revision is on its way and waiting for
+/// it is safe.
+struct GroupReader<'w> {
+    watch: &'w Watch,
+    pending: Option<Event>,
+    ended: bool,
+}
+
+impl GroupReader<'_> {
+    fn next_group(&mut self) -> Option<Vec<Event>> {
+        let first = match self.pending.take() {
+            Some(ev) => ev,
+            None => self.recv()?,
+        };
+        let mut group = vec![first];
+        let progress = &self.watch.progress;
+        while progress.shared_revisions && self.more_announced(group.len()) {
+            let Some(next) = self.recv() else { break };
+            if next.revision() != group[0].revision() {
+                self.pending = Some(next);
+                break;
+            }
+            group.push(next);
+        }
+        Some(group)
+    }
+
+    /// Whether the store announced more events than applied plus `taken`.
+    fn more_announced(&self, taken: usize) -> bool {
+        let p = &self.watch.progress;
+        let applied = p.applied.load(Ordering::Acquire) + taken as u64;
+        applied < p.sent.load(Ordering::Acquire)
+    }
+
+    fn recv(&mut self) -> Option<Event> {
+        if self.ended {
+            return None;
+        }
+        match self.watch.events.recv() {
+            Ok(Ok(ev)) => Some(ev),
+            _ => {
+                self.ended = true;
+                None
+            }
+        }
     }
 }

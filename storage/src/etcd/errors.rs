@@ -1,0 +1,50 @@
+//! etcd's errors as `StorageError`s: compaction and future revisions keep their meaning
+//! (410 and 504 upstream), everything about reaching etcd is `Unavailable` (503).
+
+use crate::error::StorageError;
+use crate::store::Revision;
+
+/// Map an etcd-client error. `requested` is the revision the call asked for, if any.
+pub fn from_etcd(e: etcd_client::Error, requested: Option<Revision>) -> StorageError {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => from_status(&status, requested),
+        etcd_client::Error::InvalidArgs(m) => StorageError::Io(format!("etcd: {m}")),
+        other => StorageError::Unavailable(format!("etcd: {other}")),
+    }
+}
+
+fn from_status(status: &tonic::Status, requested: Option<Revision>) -> StorageError {
+    let message = status.message();
+    if message.contains("required revision has been compacted") {
+        return StorageError::Compacted { requested: requested.unwrap_or(0), compacted: 0 };
+    }
+    if message.contains("required revision is a future revision") {
+        return StorageError::FutureRevision { requested: requested.unwrap_or(0), current: 0 };
+    }
+    match status.code() {
+        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+            StorageError::Io(format!("etcd: {message}"))
+        }
+        _ => StorageError::Unavailable(format!("etcd: {message}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compaction_and_future_revisions_keep_their_meaning() {
+        let compacted =
+            tonic::Status::out_of_range("etcdserver: mvcc: required revision has been compacted");
+        assert!(matches!(
+            from_status(&compacted, Some(5)),
+            StorageError::Compacted { requested: 5, .. }
+        ));
+        let future =
+            tonic::Status::out_of_range("etcdserver: mvcc: required revision is a future revision");
+        assert!(matches!(from_status(&future, Some(9)), StorageError::FutureRevision { .. }));
+        let down = tonic::Status::unavailable("etcdserver: leader changed");
+        assert!(matches!(from_status(&down, None), StorageError::Unavailable(_)));
+    }
+}

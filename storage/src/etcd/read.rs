@@ -1,0 +1,132 @@
+//! Reads: one key, a range of keys, the current revision, a health probe.
+//!
+//! An unlimited range is read in pages pinned to the revision of the first page, so one
+//! huge prefix never needs one huge gRPC message and the result is one consistent
+//! snapshot, as a single read would be.
+
+use super::Shared;
+use crate::error::StorageError;
+use crate::store::{KeyValue, RangeResult, Revision};
+use etcd_client::GetOptions;
+use etcd_client::proto::PbKeyValue;
+use std::sync::Arc;
+
+/// Keys per internal page of an unlimited range.
+const PAGE: usize = 2000;
+
+pub struct RangeRequest {
+    pub prefix: String,
+    pub start_after: Option<String>,
+    pub limit: usize,
+    pub revision: Option<Revision>,
+}
+
+/// The end of the range of keys starting with `prefix` (etcd's `GetPrefixRangeEnd`).
+pub fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// One etcd key-value as the store's (moved, not copied: the value becomes `Bytes`).
+pub fn key_value(kv: PbKeyValue) -> KeyValue {
+    let key = String::from_utf8(kv.key)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    KeyValue {
+        key,
+        value: kv.value.into(),
+        create_revision: kv.create_revision.max(0) as Revision,
+        mod_revision: kv.mod_revision.max(0) as Revision,
+    }
+}
+
+pub async fn get(shared: Arc<Shared>, key: String) -> Result<Option<KeyValue>, StorageError> {
+    let mut kv = shared.kv.clone();
+    let mut resp = kv.get(key, None).await.map_err(|e| shared.error(e, None))?;
+    shared.saw(resp.header());
+    Ok(std::mem::take(&mut resp.0.kvs).into_iter().next().map(key_value))
+}
+
+pub async fn range(shared: Arc<Shared>, req: RangeRequest) -> Result<RangeResult, StorageError> {
+    // Keys after `start_after`, but never before the prefix.
+    let mut start = match &req.start_after {
+        Some(after) if after.as_str() >= req.prefix.as_str() => format!("{after}\0"),
+        _ => req.prefix.clone(),
+    };
+    let want = if req.limit == 0 { usize::MAX } else { req.limit };
+    let mut revision = req.revision;
+    let mut items = Vec::new();
+    loop {
+        let page_limit = (want - items.len()).min(PAGE);
+        let page = page(&shared, &req.prefix, &start, page_limit, revision).await?;
+        revision = Some(page.revision);
+        let last = page.items.last().map(|kv| kv.key.clone());
+        let more = page.more;
+        let remaining = page.remaining;
+        items.extend(page.items);
+        match last {
+            Some(last) if more && items.len() < want => start = format!("{last}\0"),
+            _ => {
+                let revision = revision.unwrap_or(0);
+                return Ok(RangeResult { items, revision, more, remaining });
+            }
+        }
+    }
+}
+
+/// One etcd range call of at most `limit` keys.
+async fn page(
+    shared: &Shared,
+    prefix: &str,
+    start: &str,
+    limit: usize,
+    revision: Option<Revision>,
+) -> Result<RangeResult, StorageError> {
+    let mut opts = GetOptions::new().with_range(prefix_end(prefix)).with_limit(limit as i64);
+    if let Some(rev) = revision {
+        opts = opts.with_revision(rev as i64);
+    }
+    let mut kv = shared.kv.clone();
+    let mut resp = kv.get(start, Some(opts)).await.map_err(|e| shared.error(e, revision))?;
+    let current = shared.saw(resp.header());
+    let count = resp.count().max(0) as u64;
+    let more = resp.more();
+    let items: Vec<KeyValue> = std::mem::take(&mut resp.0.kvs).into_iter().map(key_value).collect();
+    let remaining = count.saturating_sub(items.len() as u64);
+    Ok(RangeResult { items, revision: revision.unwrap_or(current), more, remaining })
+}
+
+/// The store's latest revision, by a linearizable (quorum) read.
+pub async fn current_revision(shared: Arc<Shared>) -> Result<Revision, StorageError> {
+    let mut kv = shared.kv.clone();
+    let opts = GetOptions::new().with_count_only();
+    let resp =
+        kv.get("/kapi-revision-probe", Some(opts)).await.map_err(|e| shared.error(e, None))?;
+    Ok(shared.saw(resp.header()))
+}
+
+/// Upstream's etcd health check: a read of the `health` key answers.
+pub async fn health(shared: Arc<Shared>) -> Result<(), StorageError> {
+    let mut kv = shared.kv.clone();
+    kv.get("health", Some(GetOptions::new().with_count_only()))
+        .await
+        .map(drop)
+        .map_err(|e| shared.error(e, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_next_key_after_every_key_with_the_prefix() {
+        assert_eq!(prefix_end("/registry/pods/"), b"/registry/pods0".to_vec());
+        assert_eq!(prefix_end("a\u{7f}"), b"a\x80".to_vec());
+        assert_eq!(prefix_end(""), vec![0]);
+    }
+}
