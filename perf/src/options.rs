@@ -27,6 +27,24 @@ pub enum Workload {
     List(ListArgs),
     /// W watchers on a namespace's pods while U pod updates per second are made.
     WatchFanout(WatchArgs),
+    /// Time from launching a server to its first 200 on /readyz, and its idle RSS.
+    ///
+    /// Each round spawns `--server-cmd` (run as `sh -c "exec CMD"`, so the PID is the
+    /// server's), then polls GET /readyz every --poll-interval with the kubeconfig's
+    /// credentials (the kubeconfig is re-read until it exists and works: a server may
+    /// write it at start). Time to ready runs from the spawn to the first 200, so it
+    /// includes exec, loading the data and opening the listener. After --idle-wait the
+    /// server's VmRSS is its idle RSS. Then SIGTERM, and the exit is waited for (SIGKILL
+    /// after 30 s). The tool never populates the server: to measure a start with N
+    /// objects, run a workload with --keep against the same data directory first.
+    Startup(StartupArgs),
+    /// RSS of the server (--server-pid, required) holding N pods, and its peak while C
+    /// concurrent LISTs of them run for --duration.
+    ///
+    /// Reported: RSS before loading, after loading (settled for 1 s), the peak sampled
+    /// every 50 ms during the LISTs, after them, and the lifetime peak (VmHWM); the size of
+    /// one LIST of the pods in protobuf and JSON, for RSS-to-data ratios.
+    Memory(MemoryArgs),
 }
 
 impl Workload {
@@ -36,6 +54,8 @@ impl Workload {
             Workload::Get(_) => "get",
             Workload::List(_) => "list",
             Workload::WatchFanout(_) => "watch-fanout",
+            Workload::Startup(_) => "startup",
+            Workload::Memory(_) => "memory",
         }
     }
 
@@ -44,6 +64,8 @@ impl Workload {
             Workload::Create(a) | Workload::Get(a) => &a.common,
             Workload::List(a) => &a.pod.common,
             Workload::WatchFanout(a) => &a.pod.common,
+            Workload::Startup(a) => &a.common,
+            Workload::Memory(a) => &a.pod.common,
         }
     }
 
@@ -54,6 +76,8 @@ impl Workload {
             Workload::Get(_) => 64,
             Workload::List(_) => 1,
             Workload::WatchFanout(_) => 16,
+            Workload::Startup(_) => 1,
+            Workload::Memory(a) => a.lists,
         }
     }
 }
@@ -154,6 +178,44 @@ pub struct WatchArgs {
     /// Pods the updates go round.
     #[arg(long, default_value_t = 10)]
     pub pods: usize,
+}
+
+/// Flags of `startup`.
+#[derive(Debug, Clone, Args)]
+pub struct StartupArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Command line that starts the server in the foreground (run by `sh -c "exec ..."`).
+    #[arg(long)]
+    pub server_cmd: String,
+    /// Starts to measure.
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Time between two /readyz polls.
+    #[arg(long, default_value = "5ms", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Wait after ready before reading the idle RSS.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub idle_wait: Duration,
+    /// Give up on a start after this long.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    pub ready_timeout: Duration,
+}
+
+/// Flags of `memory`.
+#[derive(Debug, Clone, Args)]
+pub struct MemoryArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Pods to load (created if missing, as `list` does).
+    #[arg(long, default_value_t = 10_000)]
+    pub pods: usize,
+    /// Concurrent LISTs of all the pods (closed loop) while the peak is sampled.
+    #[arg(long, default_value_t = 4)]
+    pub lists: usize,
+    /// Consistent LISTs instead of resourceVersion=0.
+    #[arg(long)]
+    pub consistent: bool,
 }
 
 /// Parse `10s`, `250ms`, `2m`, `1h`, `1.5s` or plain seconds.

@@ -170,7 +170,7 @@ pub fn summary(r: &Results) -> String {
         "workload {}  server {}  window {:.1} s",
         r.workload, r.server, r.window_seconds
     );
-    if r.config.is_object() {
+    if r.config.get("mode").is_some() {
         let c = &r.config;
         let rate = c["rate"].as_f64().map(|r| format!(", {r} per s")).unwrap_or_default();
         let _ = writeln!(

@@ -7,13 +7,15 @@
 pub mod create;
 pub mod get;
 pub mod list;
+pub mod memory;
 pub mod namespace;
 pub mod pods;
+pub mod startup;
 pub mod watch_fanout;
 
 use crate::client::{Client, ClientError, ClientOptions, Response};
 use crate::kubeconfig::{self, KubeconfigError, Target};
-use crate::options::{Common, Workload};
+use crate::options::{Common, StartupArgs, Workload};
 use crate::rate::{self, Call, Mode, Plan, RunInfo, Window};
 use crate::report::{self, Results};
 use crate::sampler::Sampler;
@@ -144,6 +146,9 @@ pub fn splitmix64(x: u64) -> u64 {
 
 /// Run `workload` against the server of the kubeconfig and build its results.
 pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
+    if let Workload::Startup(args) = &workload {
+        return execute_startup(args).await;
+    }
     let common = workload.common().clone();
     let path = common.kubeconfig.clone().unwrap_or_else(kubeconfig::default_path);
     let target = kubeconfig::load(&path, common.context.as_deref())?;
@@ -156,12 +161,15 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
         Workload::Get(a) => get::run(&ctx, a).await,
         Workload::List(a) => list::run(&ctx, a).await,
         Workload::WatchFanout(a) => watch_fanout::run(&ctx, a).await,
+        Workload::Memory(a) => memory::run(&ctx, a).await,
+        Workload::Startup(_) => unreachable!("startup runs without a namespace"),
     };
+    let process = sampler.map(Sampler::stop);
     if !ctx.common.keep {
         namespace::cleanup(&ctx).await;
     }
     let mut results = results(&ctx, &target, started, measured?);
-    results.server_process = sampler.map(Sampler::stop);
+    results.server_process = process;
     Ok(results)
 }
 
@@ -174,8 +182,47 @@ pub fn start_sampler(common: &Common) -> Result<Option<Sampler>, PerfError> {
         .map_err(|e| PerfError::Setup(format!("--server-pid: {e}")))
 }
 
-fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Results {
+/// `startup` launches the server itself: no namespace, no client before it runs.
+async fn execute_startup(args: &StartupArgs) -> Result<Results, PerfError> {
+    let started = SystemTime::now();
+    let (m, process, server) = startup::run(args).await?;
+    let config = json!({
+        "server_cmd": args.server_cmd,
+        "rounds": args.rounds,
+        "poll_interval_ms": args.poll_interval.as_secs_f64() * 1000.0,
+        "idle_wait_s": args.idle_wait.as_secs_f64(),
+    });
+    let mut r = build_results("startup", server, config, started, m);
+    r.server_process = process;
+    Ok(r)
+}
+
+fn build_results(
+    workload: &str,
+    server: String,
+    config: Value,
+    started: SystemTime,
+    m: Measured,
+) -> Results {
     let ops: Vec<_> = m.ops.iter().map(|(n, s)| report::op_report(n, s, m.window)).collect();
+    let started_unix_ms =
+        started.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    Results {
+        tool: "kapi-perf".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        workload: workload.into(),
+        server,
+        started_unix_ms,
+        config,
+        window_seconds: m.window.as_secs_f64(),
+        slo: report::slo_checks(&ops),
+        operations: ops,
+        extra: m.extra,
+        server_process: None,
+    }
+}
+
+fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Results {
     let c = &ctx.common;
     let config = json!({
         "mode": if c.rate.is_some() { "open-loop" } else { "closed-loop" },
@@ -190,21 +237,7 @@ fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Resu
         "seed": ctx.seed,
         "namespace": ctx.ns,
     });
-    let started_unix_ms =
-        started.duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    Results {
-        tool: "kapi-perf".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        workload: ctx.workload.name().into(),
-        server: target.server.clone(),
-        started_unix_ms,
-        config,
-        window_seconds: m.window.as_secs_f64(),
-        slo: report::slo_checks(&ops),
-        operations: ops,
-        extra: m.extra,
-        server_process: None,
-    }
+    build_results(ctx.workload.name(), target.server.clone(), config, started, m)
 }
 
 /// Measure `op` under `name` with the plan of the common flags.
