@@ -52,6 +52,21 @@ fn metrics_have_upstream_names_and_move_with_traffic() {
         );
         assert!(count.is_some_and(|n| n >= 1.0), "phase {phase} not recorded");
     }
+    let io = |text: &str, name: &str| -> f64 {
+        let series = text.lines().filter(|l| l.starts_with(&format!("{name}{{core=\"")));
+        series.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    for name in [
+        "kapi_io_read_operations_total",
+        "kapi_io_read_bytes_total",
+        "kapi_io_write_operations_total",
+        "kapi_io_write_bytes_total",
+        "kapi_connections_accepted_total",
+    ] {
+        assert!(after.contains(&format!("{name}{{core=\"0\"}}")), "{name} missing");
+        assert!(io(&after, name) > io(&before, name), "{name} did not move");
+    }
+    assert!(after.contains("kapi_connections_open{core=\"1\"}"));
 }
 
 #[test]
@@ -102,58 +117,215 @@ fn large_responses_are_gzipped_when_accepted() {
     );
 }
 
-/// A CPU profile taken under load is a gzipped pprof `Profile` with samples and kapi's own
-/// functions in its string table.
-#[test]
-fn cpu_profile_is_a_pprof_protobuf_with_kapi_frames() {
-    use kapi_codec::protobuf::wire::{self, Reader};
-    use std::io::Read as _;
-    let s = Server::start();
-    let load = {
-        let kubeconfig = s.kubeconfig();
-        std::thread::spawn(move || {
-            for i in 0..40 {
-                let _ = std::process::Command::new("kubectl")
-                    .arg("--kubeconfig")
-                    .arg(&kubeconfig)
-                    .args(["create", "configmap", &format!("load{i}")])
-                    .output();
+/// The few fields of a pprof `Profile` the tests look at, decoded from the wire.
+#[derive(Debug, Default)]
+struct Profile {
+    sample_types: Vec<(i64, i64)>,
+    /// (location ids innermost first, values)
+    samples: Vec<(Vec<u64>, Vec<i64>)>,
+    /// location id -> function ids (inlined first)
+    locations: std::collections::HashMap<u64, Vec<u64>>,
+    /// function id -> name (string index)
+    functions: std::collections::HashMap<u64, i64>,
+    strings: Vec<String>,
+    period: i64,
+}
+
+mod pb {
+    pub use kapi_codec::protobuf::wire::{LEN, Reader, VARINT};
+
+    /// Every (field, value) of a message; LEN fields as bytes, varints as numbers.
+    pub fn fields(buf: &[u8]) -> Vec<(u32, Result<u64, &[u8]>)> {
+        let mut r = Reader::new(buf);
+        let mut out = Vec::new();
+        while !r.done() {
+            match r.key().expect("field key") {
+                (n, VARINT) => out.push((n, Ok(r.varint().expect("varint")))),
+                (n, LEN) => out.push((n, Err(r.bytes().expect("bytes")))),
+                (_, wt) => r.skip(wt).expect("skip"),
             }
-        })
-    };
+        }
+        out
+    }
+
+    /// A repeated integer field, packed or not.
+    pub fn ints(fields: &[(u32, Result<u64, &[u8]>)], field: u32) -> Vec<u64> {
+        let mut out = Vec::new();
+        for (_, v) in fields.iter().filter(|(n, _)| *n == field) {
+            match v {
+                Ok(x) => out.push(*x),
+                Err(packed) => {
+                    let mut r = Reader::new(packed);
+                    while !r.done() {
+                        out.push(r.varint().expect("packed varint"));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    pub fn int(fields: &[(u32, Result<u64, &[u8]>)], field: u32) -> u64 {
+        ints(fields, field).first().copied().unwrap_or(0)
+    }
+}
+
+impl Profile {
+    fn decode(raw: &[u8]) -> Profile {
+        let mut p = Profile::default();
+        for (n, v) in pb::fields(raw) {
+            match (n, v) {
+                (1, Err(m)) => {
+                    let f = pb::fields(m);
+                    p.sample_types.push((pb::int(&f, 1) as i64, pb::int(&f, 2) as i64));
+                }
+                (2, Err(m)) => {
+                    let f = pb::fields(m);
+                    let values = pb::ints(&f, 2).into_iter().map(|v| v as i64).collect();
+                    p.samples.push((pb::ints(&f, 1), values));
+                }
+                (4, Err(m)) => {
+                    let f = pb::fields(m);
+                    let lines = f
+                        .iter()
+                        .filter(|(n, _)| *n == 4)
+                        .filter_map(|(_, v)| v.as_ref().err().map(|l| pb::int(&pb::fields(l), 1)))
+                        .collect();
+                    p.locations.insert(pb::int(&f, 1), lines);
+                }
+                (5, Err(m)) => {
+                    let f = pb::fields(m);
+                    p.functions.insert(pb::int(&f, 1), pb::int(&f, 2) as i64);
+                }
+                (6, Err(s)) => p.strings.push(String::from_utf8_lossy(s).into_owned()),
+                (12, Ok(v)) => p.period = v as i64,
+                _ => {}
+            }
+        }
+        p
+    }
+
+    fn gunzip(gz: &[u8]) -> Profile {
+        use std::io::Read as _;
+        let mut raw = Vec::new();
+        flate2::read::GzDecoder::new(gz).read_to_end(&mut raw).expect("gzip");
+        Profile::decode(&raw)
+    }
+
+    fn types(&self) -> Vec<(&str, &str)> {
+        let s = |i: i64| self.strings[i as usize].as_str();
+        self.sample_types.iter().map(|(t, u)| (s(*t), s(*u))).collect()
+    }
+
+    /// The function names of a stack, innermost first.
+    fn names(&self, locations: &[u64]) -> Vec<&str> {
+        locations
+            .iter()
+            .flat_map(|l| self.locations.get(l).into_iter().flatten())
+            .filter_map(|f| self.functions.get(f))
+            .map(|&i| self.strings[i as usize].as_str())
+            .collect()
+    }
+}
+
+/// GET `path` with the admin token; the raw body.
+fn get(s: &Server, path: &str) -> Vec<u8> {
     let pki = s.dir.path().join("data/pki");
     let token = std::fs::read_to_string(pki.join("admin.token")).unwrap();
     let out = std::process::Command::new("curl")
-        .args(["-sS", "--max-time", "30", "--cacert"])
+        .args(["-sS", "--fail", "--max-time", "60", "--cacert"])
         .arg(pki.join("ca.crt"))
         .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
-        .arg(format!("{}/debug/pprof/profile?seconds=3", s.url()))
+        .arg(format!("{}{path}", s.url()))
         .output()
         .expect("curl");
-    load.join().unwrap();
-    let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(out.stdout.as_slice()).read_to_end(&mut raw).expect("gzip");
-    let (mut samples, mut strings) = (0, Vec::new());
-    let mut r = Reader::new(&raw);
-    while !r.done() {
-        match r.key().expect("profile field") {
-            (2, wire::LEN) => {
-                r.bytes().unwrap();
-                samples += 1;
-            }
-            (6, wire::LEN) => {
-                strings.push(String::from_utf8_lossy(r.bytes().unwrap()).into_owned())
-            }
-            (_, wt) => r.skip(wt).unwrap(),
+    assert!(out.status.success(), "GET {path}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+/// Create `n` configmaps with kubectl on another thread.
+fn load(s: &Server, prefix: &str, n: usize) -> std::thread::JoinHandle<()> {
+    let (kubeconfig, prefix) = (s.kubeconfig(), prefix.to_string());
+    std::thread::spawn(move || {
+        for i in 0..n {
+            let _ = std::process::Command::new("kubectl")
+                .arg("--kubeconfig")
+                .arg(&kubeconfig)
+                .args(["create", "configmap", &format!("{prefix}{i}")])
+                .output();
         }
+    })
+}
+
+/// A CPU profile taken under load is a gzipped pprof `Profile` whose samples run
+/// through kapi's own functions.
+#[test]
+fn cpu_profile_is_a_pprof_protobuf_with_kapi_frames() {
+    let s = Server::start();
+    let busy = load(&s, "load", 40);
+    let p = Profile::gunzip(&get(&s, "/debug/pprof/profile?seconds=3"));
+    busy.join().unwrap();
+    assert_eq!(p.types(), [("samples", "count"), ("cpu", "nanoseconds")]);
+    assert!(!p.samples.is_empty(), "no samples");
+    let kapi_samples: i64 = p
+        .samples
+        .iter()
+        .filter(|(locs, _)| p.names(locs).iter().any(|n| n.contains("kapi")))
+        .map(|(_, v)| v[0])
+        .sum();
+    assert!(kapi_samples > 0, "no samples through kapi functions among {}", p.samples.len());
+    let index = String::from_utf8(get(&s, "/debug/pprof/")).unwrap();
+    for profile in ["profile", "heap", "flamegraph"] {
+        assert!(index.contains(&format!(">{profile}</a>")), "{index}");
     }
-    assert!(samples > 0, "no samples");
-    assert!(
-        strings.iter().any(|s| s.contains("kapi")),
-        "no kapi frames among {} strings",
-        strings.len()
+}
+
+/// The heap profile is Go's: four sample types, the sampling rate as period, and stacks
+/// that start at the allocating code (kapi's), not in the sampler.
+#[test]
+fn heap_profile_is_a_pprof_protobuf_with_kapi_stacks() {
+    let s = Server::start();
+    load(&s, "heap", 20).join().unwrap();
+    let p = Profile::gunzip(&get(&s, "/debug/pprof/heap?gc=1"));
+    assert_eq!(
+        p.types(),
+        [
+            ("alloc_objects", "count"),
+            ("alloc_space", "bytes"),
+            ("inuse_objects", "count"),
+            ("inuse_space", "bytes")
+        ]
     );
-    assert!(strings.iter().any(|s| s == "cpu") && strings.iter().any(|s| s == "nanoseconds"));
-    let index = s.kubectl_ok(&["get", "--raw", "/debug/pprof/"]);
-    assert!(index.contains("profile"), "{index}");
+    assert_eq!(p.period, 512 * 1024);
+    assert!(!p.samples.is_empty(), "no heap samples");
+    let stacks: Vec<Vec<&str>> = p.samples.iter().map(|(l, _)| p.names(l)).collect();
+    for stack in &stacks {
+        let top = stack.first().copied().unwrap_or("");
+        assert!(!top.contains("debug::heap::alloc") && !top.starts_with("backtrace::"), "{top}");
+    }
+    let kapi = p
+        .samples
+        .iter()
+        .filter(|(l, v)| v[1] > 0 && p.names(l).iter().any(|n| n.starts_with("kapi::")))
+        .count();
+    assert!(kapi > 0, "no heap sample with a kapi frame among {}", p.samples.len());
+    assert!(p.samples.iter().any(|(_, v)| v[3] > 0), "nothing in use");
+    let text = String::from_utf8(get(&s, "/debug/pprof/heap?debug=1")).unwrap();
+    assert!(text.starts_with("heap profile: "), "{}", &text[..text.len().min(200)]);
+    assert!(text.contains("@ heap/1048576"));
+}
+
+/// The flame graph is an SVG whose frames include kapi's functions.
+#[test]
+fn flamegraph_is_an_svg_with_kapi_frames() {
+    let s = Server::start();
+    let busy = load(&s, "flame", 30);
+    let svg = String::from_utf8(get(&s, "/debug/pprof/flamegraph?seconds=3")).unwrap();
+    busy.join().unwrap();
+    assert!(svg.starts_with("<?xml"), "{}", &svg[..svg.len().min(200)]);
+    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("<title>all ("));
+    let kapi_frames = svg.matches("<title>kapi::").count();
+    assert!(kapi_frames > 0, "no kapi frames in the flame graph");
+    assert_eq!(svg.matches("<g>").count(), svg.matches("</g>").count());
 }

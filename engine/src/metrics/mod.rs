@@ -5,10 +5,12 @@
 //! sums every core's figures. Nothing on the request path touches another core's memory.
 //!
 //! - [`histogram`]: fixed-bucket histograms.
+//! - [`io`]: per-core connection I/O counters (`kapi_io_*`, `kapi_connections_*`).
 //! - [`process`]: `process_*` figures from /proc.
 //! - [`render`]: the text exposition format.
 
 pub mod histogram;
+pub mod io;
 pub mod process;
 pub mod render;
 

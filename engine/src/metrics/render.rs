@@ -223,6 +223,50 @@ fn storage(out: &mut String, app: &App) {
     }
 }
 
+fn io(out: &mut String) {
+    let cores = super::io::snapshot();
+    let series: [(&str, &str, &str, fn(&super::io::IoFigures) -> i64); 6] = [
+        (
+            "kapi_connections_accepted_total",
+            "counter",
+            "Client connections accepted by each core.",
+            |f| f.accepted as i64,
+        ),
+        ("kapi_connections_open", "gauge", "Client connections open on each core.", |f| f.open),
+        (
+            "kapi_io_read_operations_total",
+            "counter",
+            "Completed recv operations on client connections, per core (poll-io on the core's io_uring runtime; EOF and errors included).",
+            |f| f.reads as i64,
+        ),
+        (
+            "kapi_io_read_bytes_total",
+            "counter",
+            "Bytes received on client connections, per core.",
+            |f| f.read_bytes as i64,
+        ),
+        (
+            "kapi_io_write_operations_total",
+            "counter",
+            "Completed send operations on client connections, per core (poll-io on the core's io_uring runtime; errors included).",
+            |f| f.writes as i64,
+        ),
+        (
+            "kapi_io_write_bytes_total",
+            "counter",
+            "Bytes sent on client connections, per core.",
+            |f| f.written_bytes as i64,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        header(out, name, kind, help);
+        for f in &cores {
+            let core = f.core.to_string();
+            let _ = writeln!(out, "{name}{} {}", labels(&[("core", &core)]), value(f));
+        }
+    }
+}
+
 /// The whole /metrics document.
 pub fn render(app: &App) -> String {
     let d = snapshot();
@@ -231,6 +275,7 @@ pub fn render(app: &App) -> String {
     phases(&mut out, &d);
     watches(&mut out, &d);
     storage(&mut out, app);
+    io(&mut out);
     for (name, kind, help, value) in process::samples() {
         header(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");

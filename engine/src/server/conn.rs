@@ -1,6 +1,7 @@
 //! One connection: TLS handshake (client certificate -> user), then hyper serving
 //! HTTP/1.1 or HTTP/2 (by ALPN/preface) with every request handled on this core. On
-//! shutdown the connection is drained gracefully.
+//! shutdown the connection is drained gracefully. Every recv and send on the socket is
+//! counted into this core's I/O figures (`crate::metrics::io`).
 
 use crate::app::App;
 use crate::auth::{UserInfo, x509};
@@ -10,9 +11,12 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// What the handler chain knows about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -31,12 +35,14 @@ struct TrackGuard(Rc<Cell<usize>>);
 impl Drop for TrackGuard {
     fn drop(&mut self) {
         self.0.set(self.0.get() - 1);
+        crate::metrics::io::closed();
     }
 }
 
 impl Tracker {
     fn enter(&self) -> TrackGuard {
         self.0.set(self.0.get() + 1);
+        crate::metrics::io::opened();
         TrackGuard(self.0.clone())
     }
 
@@ -44,6 +50,63 @@ impl Tracker {
         while self.0.get() > 0 {
             monoio::time::sleep(Duration::from_millis(5)).await;
         }
+    }
+}
+
+/// A socket whose completed recv and send operations are counted per core.
+struct Counted<S>(S);
+
+impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.0).poll_read(cx, buf);
+        if res.is_ready() {
+            crate::metrics::io::read(buf.filled().len().saturating_sub(before));
+        }
+        res
+    }
+}
+
+fn count_write(res: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+    match &res {
+        Poll::Ready(Ok(n)) => crate::metrics::io::wrote(*n),
+        Poll::Ready(Err(_)) => crate::metrics::io::wrote(0),
+        Poll::Pending => {}
+    }
+    res
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        count_write(Pin::new(&mut self.0).poll_write(cx, buf))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        count_write(Pin::new(&mut self.0).poll_write_vectored(cx, bufs))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 
@@ -73,7 +136,7 @@ pub async fn serve(
 ) {
     let _guard = tracker.enter();
     let Ok(poll) = stream.try_into_poll_io().map_err(|(e, _)| e) else { return };
-    let tls = match monoio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(poll)).await {
+    let tls = match monoio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(Counted(poll))).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!("TLS handshake with {peer} failed: {e}");

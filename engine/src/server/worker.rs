@@ -26,7 +26,10 @@ pub fn start(
         let (app, tls, ready) = (app.clone(), tls.clone(), ready_tx.clone());
         let handle = std::thread::Builder::new()
             .name(format!("kapi-worker-{i}"))
-            .spawn(move || worker_main(app, tls, addr, ready))
+            .spawn(move || {
+                crate::metrics::io::bind_core(i);
+                worker_main(app, tls, addr, ready)
+            })
             .map_err(|e| e.to_string())?;
         handles.push(handle);
     }
@@ -92,6 +95,7 @@ async fn accept_loop(
         monoio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    crate::metrics::io::accepted();
                     let _ = stream.set_nodelay(true);
                     monoio::spawn(conn::serve(app.clone(), acceptor.clone(), stream, peer, tracker.clone()));
                 }
