@@ -22,6 +22,8 @@ pub struct App {
     pub caches: Caches,
     /// Set once shutdown begins: /readyz fails, new watches are refused.
     shutting_down: AtomicBool,
+    /// Whether the store answered its last health probe (`/readyz/etcd`).
+    pub storage_healthy: AtomicBool,
     /// Closed (all senders dropped) when shutdown begins; watches select on it.
     pub shutdown: flume::Receiver<()>,
 }
@@ -52,12 +54,18 @@ impl App {
             node_ports,
             caches: Caches::new(Registry::builtin().all().len()),
             shutting_down: AtomicBool::new(false),
+            storage_healthy: AtomicBool::new(true),
             shutdown,
         })
     }
 
     pub fn prefix(&self) -> &str {
         &self.options.etcd_prefix
+    }
+
+    /// Whether other API servers may share the store (the etcd backend).
+    pub fn shared_store(&self) -> bool {
+        !self.options.etcd_servers.is_empty()
     }
 
     pub fn begin_shutdown(&self) {

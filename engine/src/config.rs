@@ -4,6 +4,7 @@
 use clap::Parser;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
 #[command(name = "kapi", version, about = "A Kubernetes API server")]
@@ -44,9 +45,53 @@ pub struct Options {
     #[arg(long, default_value_t = 3 * 1024 * 1024)]
     pub max_request_body_bytes: usize,
 
-    /// Seconds between compactions of the store's history.
+    /// Seconds between compactions of the store's history (both backends; upstream's
+    /// `--etcd-compaction-interval` sets it too).
     #[arg(long, default_value_t = 300)]
     pub compaction_interval_seconds: u64,
+
+    /// Interval of compaction requests, as a duration (`5m0s`); overrides
+    /// `--compaction-interval-seconds`.
+    #[arg(long, value_parser = parse_duration)]
+    pub etcd_compaction_interval: Option<Duration>,
+
+    /// etcd servers to connect to (`http://127.0.0.1:2379,...`); the embedded store is
+    /// used when none is given.
+    #[arg(long, value_delimiter = ',')]
+    pub etcd_servers: Vec<String>,
+
+    /// SSL Certificate Authority file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_cafile: Option<PathBuf>,
+
+    /// SSL certification file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_certfile: Option<PathBuf>,
+
+    /// SSL key file used to secure etcd communication.
+    #[arg(long)]
+    pub etcd_keyfile: Option<PathBuf>,
+
+    /// Most writes batched into one etcd Txn (etcd's own `--max-txn-ops`, default 128).
+    #[arg(long, default_value_t = 128)]
+    pub max_txn_ops: usize,
+
+    /// Write shards of the etcd backend, each sending one batched Txn at a time.
+    #[arg(long, default_value_t = 8)]
+    pub etcd_write_shards: usize,
+
+    /// Batch concurrent etcd writes into multi-op Txns (false: one Txn per write).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub etcd_write_batching: bool,
+
+    /// Bound on every etcd request; a request that cannot be answered in time fails
+    /// with 503/504 instead of hanging.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub etcd_request_timeout: Duration,
+
+    /// Amount of time to retain events (upstream's `--event-ttl`).
+    #[arg(long, default_value = "1h0m0s", value_parser = parse_duration)]
+    pub event_ttl: Duration,
 
     /// Disable fsync of the write-ahead log (tests and benchmarks only: unsafe on crash).
     #[arg(long, default_value_t = false)]
@@ -91,6 +136,12 @@ impl Options {
             .max(1)
     }
 
+    /// Seconds between compactions.
+    pub fn compaction_interval(&self) -> Duration {
+        self.etcd_compaction_interval
+            .unwrap_or(Duration::from_secs(self.compaction_interval_seconds))
+    }
+
     /// Options for tests: everything default but the data directory and port.
     pub fn for_test(data_dir: PathBuf, port: u16) -> Self {
         let mut o = Options::parse_from(["kapi"]);
@@ -98,6 +149,34 @@ impl Options {
         o.secure_port = port;
         o
     }
+}
+
+/// A Go duration (`1h0m0s`, `5m`, `300ms`, `90s`), as upstream's flags take them.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?}");
+    if s == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        let unit_len =
+            rest[digits..].find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len() - digits);
+        let unit = match &rest[digits..digits + unit_len] {
+            "h" => 3600.0,
+            "m" => 60.0,
+            "s" => 1.0,
+            "ms" => 1e-3,
+            "us" | "µs" => 1e-6,
+            "ns" => 1e-9,
+            _ => return Err(bad()),
+        };
+        total += Duration::from_secs_f64(value * unit);
+        rest = &rest[digits + unit_len..];
+    }
+    Ok(total)
 }
 
 #[cfg(test)]
@@ -111,5 +190,15 @@ mod tests {
         assert_eq!(o.watch_cache_size("pods"), 5000);
         assert_eq!(o.watch_cache_size("deployments"), 20);
         assert_eq!(o.watch_cache_size("configmaps"), 1000);
+    }
+
+    #[test]
+    fn go_durations_parse_as_upstream_flags_take_them() {
+        assert_eq!(parse_duration("1h0m0s"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("5 minutes").is_err());
+        assert!(parse_duration("m").is_err());
     }
 }

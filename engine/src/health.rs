@@ -1,16 +1,34 @@
 //! /healthz, /livez, /readyz with named checks (`/readyz/ping`, `?verbose`,
 //! `?exclude=`), answered without authentication as upstream's default RBAC allows.
-//! /readyz fails once shutdown has begun.
+//! /readyz fails once shutdown has begun. The `etcd` check reports the store's last
+//! health probe, made off the request path every second ([`start_storage_probe`]).
 
 use crate::app::App;
 use crate::body::{Response, ResponseBody};
 use crate::request::parse_query;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// Probe the store every second until shutdown; the result feeds the `etcd` check.
+pub fn start_storage_probe(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("kapi-health".into()).spawn(move || {
+        while !app.is_shutting_down() {
+            let ok = futures_executor::block_on(app.store.check_health()).is_ok();
+            if ok != app.storage_healthy.swap(ok, Ordering::AcqRel) {
+                tracing::warn!("storage health: {}", if ok { "ok" } else { "failing" });
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    })
+}
 
 /// One named check: (name, ok).
 type Check = (&'static str, bool);
 
 fn checks(app: &App, endpoint: &str) -> Vec<Check> {
-    let mut out = vec![("ping", true), ("log", true), ("etcd", true)];
+    let etcd = app.storage_healthy.load(Ordering::Acquire);
+    let mut out = vec![("ping", true), ("log", true), ("etcd", etcd)];
     if endpoint == "readyz" {
         out.push(("shutdown", !app.is_shutting_down()));
     }

@@ -41,12 +41,22 @@ fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// The storage backend the end-to-end suite runs on: `KAPI_E2E_BACKEND=etcd` gives every
+/// server its own etcd process; anything else is the embedded store.
+pub fn backend_is_etcd() -> bool {
+    std::env::var("KAPI_E2E_BACKEND").is_ok_and(|b| b == "etcd")
+}
+
 /// Options of a test server.
 #[derive(Debug, Clone, Default)]
 pub struct ServerOptions {
     /// Keep fsync on (crash tests); off by default for speed.
     pub fsync: bool,
     pub extra_args: Vec<String>,
+    /// etcd endpoints to use (comma-separated); None: the suite's backend decides.
+    pub etcd_servers: Option<String>,
+    /// Address to serve on (default 127.0.0.1; replicas of one cluster use 127.0.0.N).
+    pub bind_address: Option<String>,
 }
 
 /// A running kapi process.
@@ -55,6 +65,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub port: u16,
     opts: ServerOptions,
+    /// The server's own etcd when the suite runs on etcd.
+    pub etcd: Option<etcd::Etcd>,
 }
 
 impl Server {
@@ -64,7 +76,8 @@ impl Server {
 
     pub fn start_with(opts: ServerOptions) -> Server {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Server { child: None, dir, port: free_port(), opts };
+        let own_etcd = (opts.etcd_servers.is_none() && backend_is_etcd()).then(etcd::Etcd::start);
+        let mut s = Server { child: None, dir, port: free_port(), opts, etcd: own_etcd };
         s.spawn();
         s
     }
@@ -75,6 +88,14 @@ impl Server {
         cmd.args(["--secure-port", &self.port.to_string(), "--workers", "2", "--v", "0"]);
         if !self.opts.fsync {
             cmd.arg("--unsafe-no-fsync");
+        }
+        let endpoints =
+            self.opts.etcd_servers.clone().or(self.etcd.as_ref().map(|e| e.endpoints()));
+        if let Some(endpoints) = endpoints {
+            cmd.args(["--etcd-servers", &endpoints]);
+        }
+        if let Some(addr) = &self.opts.bind_address {
+            cmd.args(["--bind-address", addr]);
         }
         cmd.args(&self.opts.extra_args);
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).stdin(Stdio::null());
@@ -102,7 +123,8 @@ impl Server {
     }
 
     pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        let host = self.opts.bind_address.as_deref().unwrap_or("127.0.0.1");
+        format!("https://{host}:{}", self.port)
     }
 
     pub fn pid(&self) -> Option<u32> {

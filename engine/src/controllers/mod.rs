@@ -1,8 +1,10 @@
 //! Work the apiserver does by itself: bootstrap objects at start (default namespaces, the
 //! `kubernetes` Service and its endpoints, system PriorityClasses, allocator state) and
 //! the namespace controller that empties and removes terminating namespaces (kapi runs
-//! standalone, so `kubectl delete namespace` must complete without a controller manager).
+//! standalone, so `kubectl delete namespace` must complete without a controller manager),
+//! and, on a shared store, the lease endpoint reconciler that lists every replica.
 
 pub mod bootstrap;
 pub mod compaction;
+pub mod endpoints;
 pub mod namespace;

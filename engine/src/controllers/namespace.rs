@@ -22,7 +22,7 @@ const RECONCILE_EVERY_SWEEPS: u32 = 20;
 pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("kapi-controllers".into()).spawn(move || {
         let mut sweeps = 0u32;
-        let interval = Duration::from_secs(app.options.compaction_interval_seconds);
+        let interval = app.options.compaction_interval();
         let mut compactor = super::compaction::Compactor::new(interval);
         while !app.is_shutting_down() {
             compactor.tick(app.store.as_ref(), std::time::Instant::now());
@@ -34,6 +34,12 @@ pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
                 let ensured = super::bootstrap::ensure_system_objects(&app);
                 if let Err(e) = futures_executor::block_on(ensured) {
                     tracing::warn!("reconciling system objects: {e}");
+                }
+                if app.shared_store() {
+                    let endpoints = super::endpoints::reconcile(&app);
+                    if let Err(e) = futures_executor::block_on(endpoints) {
+                        tracing::warn!("reconciling the kubernetes endpoints: {e}");
+                    }
                 }
             }
             std::thread::sleep(SWEEP_EVERY);

@@ -11,9 +11,11 @@ mod worker;
 use crate::app::App;
 use crate::auth::{AlwaysAllow, Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
+use crate::controllers::endpoints::{self, lease_prefix};
 use crate::pki::Pki;
 use kapi_storage::Store;
 use kapi_storage::embedded::{EmbeddedOptions, EmbeddedStore};
+use kapi_storage::etcd::{EtcdOptions, EtcdStore};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +42,9 @@ pub fn run(options: Options) -> Result<(), String> {
     .map_err(|e| e.to_string())?;
     let app = Arc::new(with_admin_token(app, &pki)?);
     futures_executor::block_on(crate::controllers::bootstrap::run(&app))?;
+    if app.shared_store() {
+        futures_executor::block_on(endpoints::reconcile(&app))?;
+    }
     // Every stored resource's watch cache starts now (as upstream's cacher), loading in
     // the background; reads wait for the ones they need.
     for rt in app.registry.all() {
@@ -47,6 +52,7 @@ pub fn run(options: Options) -> Result<(), String> {
     }
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
+    crate::health::start_storage_probe(app.clone()).map_err(|e| e.to_string())?;
     let tls = tls::server_config(&pki)?;
     let workers = worker::start(app.clone(), tls, worker_count(&options))?;
     announce(&options, &pki, started)?;
@@ -56,12 +62,19 @@ pub fn run(options: Options) -> Result<(), String> {
     drop(shutdown_tx);
     worker::join(workers, Duration::from_secs(options.shutdown_grace_seconds));
     let _ = controller.join();
+    let leaving = app.shared_store().then(|| endpoints::remove_self(&app));
+    if let Some(Err(e)) = leaving.map(futures_executor::block_on) {
+        tracing::warn!("removing this server from the kubernetes endpoints: {e}");
+    }
     futures_executor::block_on(store.close()).map_err(|e| e.to_string())?;
     tracing::info!("shutdown complete");
     Ok(())
 }
 
 fn open_store(options: &Options) -> Result<Arc<dyn Store>, String> {
+    if !options.etcd_servers.is_empty() {
+        return open_etcd(options);
+    }
     // The store's watchers are the watch caches: give them room to absorb write bursts.
     let opts = EmbeddedOptions {
         fsync: !options.unsafe_no_fsync,
@@ -70,6 +83,27 @@ fn open_store(options: &Options) -> Result<Arc<dyn Store>, String> {
     };
     let store =
         EmbeddedStore::open(&options.data_dir.join("store"), opts).map_err(|e| e.to_string())?;
+    Ok(store)
+}
+
+fn open_etcd(options: &Options) -> Result<Arc<dyn Store>, String> {
+    let events = format!("{}/events/", options.etcd_prefix.trim_end_matches('/'));
+    let opts = EtcdOptions {
+        endpoints: options.etcd_servers.clone(),
+        ca_file: options.etcd_cafile.clone(),
+        cert_file: options.etcd_certfile.clone(),
+        key_file: options.etcd_keyfile.clone(),
+        max_txn_ops: options.max_txn_ops.max(1),
+        shards: options.etcd_write_shards.max(1),
+        batching: options.etcd_write_batching,
+        request_timeout: options.etcd_request_timeout,
+        ttl_prefixes: vec![
+            (events, options.event_ttl),
+            (lease_prefix(&options.etcd_prefix), endpoints::LEASE_TTL),
+        ],
+        ..Default::default()
+    };
+    let store = EtcdStore::connect(opts).map_err(|e| e.to_string())?;
     Ok(store)
 }
 

@@ -157,6 +157,14 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         applied.max(g.effective_revision())
     }
 
+    /// Ask the store to report how far the feeding watch has come (a consistent read is
+    /// waiting; on a quiet prefix only the store's progress moves the revision).
+    pub fn request_progress(&self) {
+        if let Some(p) = &self.inner.read().progress {
+            p.request();
+        }
+    }
+
     /// Whether the initial listing is in.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
