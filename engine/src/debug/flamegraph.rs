@@ -49,19 +49,34 @@ pub fn short_name(name: &str) -> &str {
     }
 }
 
+/// Whether a frame belongs to the profiler's signal handler (the innermost frames of
+/// every CPU sample), which the graph leaves out.
+fn is_profiler(name: &str) -> bool {
+    ["backtrace::", "pprof::", "<pprof::", "<backtrace::"].iter().any(|p| name.starts_with(p))
+}
+
+/// One CPU sample's frame names, outermost first, under its thread's name.
+pub fn stack_of(thread: String, frames: &[Vec<String>]) -> Vec<String> {
+    let handler = frames.iter().take_while(|f| f.iter().all(|n| is_profiler(n))).count();
+    let mut stack = vec![thread];
+    for symbols in frames[handler..].iter().rev() {
+        stack.extend(symbols.iter().rev().map(|n| short_name(n).to_string()));
+    }
+    stack
+}
+
 /// The stacks of a CPU report, outermost first under their thread's name.
 pub fn stacks_of(report: &pprof::Report) -> Vec<(Vec<String>, u64)> {
     report
         .data
         .iter()
         .map(|(frames, &count)| {
-            let mut stack = vec![frames.thread_name_or_id()];
-            for symbols in frames.frames.iter().rev() {
-                for s in symbols.iter().rev() {
-                    stack.push(short_name(&s.name()).to_string());
-                }
-            }
-            (stack, count.max(0) as u64)
+            let names: Vec<Vec<String>> = frames
+                .frames
+                .iter()
+                .map(|symbols| symbols.iter().map(|s| s.name()).collect())
+                .collect();
+            (stack_of(frames.thread_name_or_id(), &names), count.max(0) as u64)
         })
         .collect()
 }
@@ -220,6 +235,19 @@ mod tests {
         assert_eq!(label("abcdefghij", 6.0 + 5.0 * CHAR_WIDTH).as_deref(), Some("abc.."));
         assert_eq!(label("abc", 100.0).as_deref(), Some("abc"));
         assert_eq!(label("abc", 10.0), None);
+    }
+
+    #[test]
+    fn stacks_run_outermost_first_without_the_profiler_handler() {
+        let leaf_first = vec![
+            stack(&["backtrace::trace", "pprof::profiler::perf_signal_handler"]),
+            stack(&["kapi::a::h0123456789abcdef", "kapi::b"]), // a inlined into b
+            stack(&["main"]),
+        ];
+        assert_eq!(
+            stack_of("kapi-worker-0".into(), &leaf_first),
+            stack(&["kapi-worker-0", "main", "kapi::b", "kapi::a"])
+        );
     }
 
     #[test]

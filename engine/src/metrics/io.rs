@@ -1,8 +1,9 @@
 //! Per-core connection I/O figures: accepted connections, open connections, and the
-//! recv/send operations (with their bytes) that connections complete through the
-//! core's monoio runtime. Connections run in monoio's poll-io mode: io_uring reports
-//! readiness and the recv/send is then issued on the socket; each completed recv or
-//! send (data, EOF or error) counts as one operation.
+//! recv/send operations (with their bytes) that connections complete. Connections run in
+//! monoio's poll-io mode: the core's io_uring driver watches an epoll instance for
+//! readiness, then the recv or send is a plain non-blocking syscall (not an io_uring
+//! submission); each completed recv or send (data, EOF or error) counts as one
+//! operation, a would-block wait does not.
 //!
 //! Invariants: each worker thread owns one [`CoreIo`] (bound once by [`bind_core`]) and
 //! is its only writer, so counting is a plain load and store on memory no other core

@@ -236,7 +236,7 @@ fn io(out: &mut String) {
         (
             "kapi_io_read_operations_total",
             "counter",
-            "Completed recv operations on client connections, per core (poll-io on the core's io_uring runtime; EOF and errors included).",
+            "Completed recv syscalls on client connections, per core (monoio poll-io: readiness from the core's io_uring driver, then a non-blocking recv; EOF and errors included).",
             |f| f.reads as i64,
         ),
         (
@@ -248,7 +248,7 @@ fn io(out: &mut String) {
         (
             "kapi_io_write_operations_total",
             "counter",
-            "Completed send operations on client connections, per core (poll-io on the core's io_uring runtime; errors included).",
+            "Completed send syscalls on client connections, per core (monoio poll-io: readiness from the core's io_uring driver, then a non-blocking send; errors included).",
             |f| f.writes as i64,
         ),
         (
