@@ -1,31 +1,56 @@
-//! Decode and encode a ~4 KB pod in JSON and Kubernetes protobuf.
+//! Decode and encode a ~4 KB pod in JSON and Kubernetes protobuf through kapi's entry
+//! points (`kapi_codec::format`, `kapi_codec::protobuf`), and a response body through the
+//! engine's pooled per-core buffers (`kapi::negotiation::encode`). Prints allocations per
+//! operation (counting allocator) beside criterion's times.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use kapi::negotiation::{self, Output};
+use kapi_benches::counting::{self, Counting};
+use kapi_codec::format::{self, Format};
 use kapi_codec::protobuf;
 use std::hint::black_box;
 
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn allocs<R>(name: &str, f: impl FnMut() -> R) {
+    let (a, b) = counting::per_op(200, f);
+    println!("{name}: {a:.1} allocations, {b:.0} bytes per op");
+}
+
 fn codec(c: &mut Criterion) {
     let pod = kapi_benches::pod(7);
-    let json = serde_json::to_vec(&pod).unwrap();
+    let json = format::encode_json(&pod);
     let mut pb = Vec::new();
     protobuf::encode_object(&pod, &mut pb).unwrap();
     println!("pod: {} bytes JSON, {} bytes protobuf", json.len(), pb.len());
+    let pb_encode = || {
+        let mut out = Vec::with_capacity(pb.len());
+        protobuf::encode_object(&pod, &mut out).unwrap();
+        out
+    };
+    allocs("pod/json/decode", || format::decode(&json, Format::Json).unwrap());
+    allocs("pod/json/encode", || format::encode_json(&pod));
+    allocs("pod/json/encode-pooled", || negotiation::encode(&pod, Output::Json, false));
+    allocs("pod/protobuf/decode", || protobuf::decode_object(&pb).unwrap());
+    allocs("pod/protobuf/encode", pb_encode);
+    allocs("pod/protobuf/encode-pooled", || negotiation::encode(&pod, Output::Protobuf, false));
     c.bench_function("pod/json/decode", |b| {
-        b.iter(|| serde_json::from_slice::<serde_json::Value>(black_box(&json)).unwrap())
+        b.iter(|| format::decode(black_box(&json), Format::Json).unwrap())
     });
-    c.bench_function("pod/json/encode", |b| {
-        b.iter(|| serde_json::to_vec(black_box(&pod)).unwrap())
+    c.bench_function("pod/json/encode", |b| b.iter(|| format::encode_json(black_box(&pod))));
+    c.bench_function("pod/json/encode-pooled", |b| {
+        b.iter(|| negotiation::encode(black_box(&pod), Output::Json, false))
     });
     c.bench_function("pod/protobuf/decode", |b| {
         b.iter(|| protobuf::decode_object(black_box(&pb)).unwrap())
     });
-    c.bench_function("pod/protobuf/encode", |b| {
-        b.iter(|| {
-            let mut out = Vec::with_capacity(pb.len());
-            protobuf::encode_object(black_box(&pod), &mut out).unwrap();
-            out
-        })
+    c.bench_function("pod/protobuf/encode", |b| b.iter(pb_encode));
+    c.bench_function("pod/protobuf/encode-pooled", |b| {
+        b.iter(|| negotiation::encode(black_box(&pod), Output::Protobuf, false))
     });
+    let stats = kapi::buffers::local_stats();
+    println!("buffer pool of the bench thread: {stats:?}");
 }
 
 criterion_group!(benches, codec);

@@ -45,3 +45,86 @@ pub fn pod(i: usize) -> Value {
         }
     })
 }
+
+/// The bench pod workload of `../shared/workloads/bench-pod.json` when it is there.
+pub fn shared_bench_pod() -> Option<Vec<u8>> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/workloads/bench-pod.json");
+    std::fs::read(path).ok()
+}
+
+pub mod counting {
+    //! A global allocator that counts allocations and allocated bytes, process-wide and
+    //! per thread, for benches and tests that report allocations per operation. Install
+    //! it in a binary with `#[global_allocator] static A: Counting = Counting;` (one per
+    //! binary). Per-thread figures leave out what background threads (a watch cache's
+    //! feeder, the test harness) allocate meanwhile.
+
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    static ALLOCS: AtomicU64 = AtomicU64::new(0);
+    static BYTES: AtomicU64 = AtomicU64::new(0);
+
+    thread_local! {
+        static LOCAL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+
+    /// The system allocator, counting `alloc` and `realloc` calls and bytes requested.
+    pub struct Counting;
+
+    fn count(bytes: usize) {
+        ALLOCS.fetch_add(1, Relaxed);
+        BYTES.fetch_add(bytes as u64, Relaxed);
+        let _ = LOCAL.try_with(|c| {
+            let (a, b) = c.get();
+            c.set((a + 1, b + bytes as u64));
+        });
+    }
+
+    // SAFETY: every call is forwarded unchanged to the system allocator.
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            count(layout.size());
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.alloc(layout) }
+        }
+        unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.dealloc(ptr, layout) }
+        }
+        unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+            count(new_size.saturating_sub(layout.size()));
+            // SAFETY: the caller's contract is the system allocator's.
+            unsafe { System.realloc(ptr, layout, new_size) }
+        }
+    }
+
+    /// Allocations and bytes so far, process-wide.
+    pub fn snapshot() -> (u64, u64) {
+        (ALLOCS.load(Relaxed), BYTES.load(Relaxed))
+    }
+
+    /// Allocations and bytes so far on the calling thread.
+    pub fn thread_snapshot() -> (u64, u64) {
+        LOCAL.try_with(Cell::get).unwrap_or_default()
+    }
+
+    /// Allocations and bytes made on this thread while `f` runs, with its result.
+    pub fn measure<R>(f: impl FnOnce() -> R) -> (R, u64, u64) {
+        let (a0, b0) = thread_snapshot();
+        let r = f();
+        let (a1, b1) = thread_snapshot();
+        (r, a1 - a0, b1 - b0)
+    }
+
+    /// Allocations and bytes of one call of `f` on this thread, averaged over `n` calls.
+    pub fn per_op<R>(n: u64, mut f: impl FnMut() -> R) -> (f64, f64) {
+        let (a0, b0) = thread_snapshot();
+        for _ in 0..n {
+            std::hint::black_box(f());
+        }
+        let (a1, b1) = thread_snapshot();
+        ((a1 - a0) as f64 / n as f64, (b1 - b0) as f64 / n as f64)
+    }
+}

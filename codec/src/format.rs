@@ -1,4 +1,11 @@
 //! JSON and YAML decoding and encoding of object trees.
+//!
+//! [`parse_json`] is the one JSON parser of request bodies and stored objects and
+//! [`write_json`] the one JSON writer of responses and stored objects, so either can be
+//! swapped in one place. Both are serde_json: on kapi's ~4 KB pods, sonic-rs and
+//! simd-json decode into the same `serde_json::Value` tree within a few percent of it
+//! (building the tree dominates), which does not pay for their build cost; see
+//! docs/PERFORMANCE.md, "JSON parsers and writers".
 
 use crate::error::CodecError;
 use serde_json::Value;
@@ -16,7 +23,7 @@ pub enum Format {
 /// upstream's style; duplicate keys in JSON are reported by `strict_issues`.
 pub fn decode(body: &[u8], format: Format) -> Result<Value, CodecError> {
     match format {
-        Format::Json => serde_json::from_slice(body).map_err(|e| {
+        Format::Json => parse_json(body).map_err(|e| {
             CodecError::Malformed(format!("couldn't get version/kind; json parse error: {e}"))
         }),
         Format::Yaml => serde_norway::from_slice(body)
@@ -25,17 +32,91 @@ pub fn decode(body: &[u8], format: Format) -> Result<Value, CodecError> {
     }
 }
 
+/// Parse one JSON document into an object tree (keys in document order). The error
+/// says what is wrong and where (line and column).
+pub fn parse_json(body: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice(body)
+}
+
 /// Compact JSON.
 pub fn encode_json(value: &Value) -> Vec<u8> {
-    serde_json::to_vec(value).unwrap_or_default()
+    let mut out = Vec::new();
+    write_json(value, &mut out);
+    out
 }
 
 /// Indented JSON (`?pretty=true`).
 pub fn encode_json_pretty(value: &Value) -> Vec<u8> {
-    serde_json::to_vec_pretty(value).unwrap_or_default()
+    let mut out = Vec::new();
+    write_json_pretty(value, &mut out);
+    out
 }
 
 /// YAML document.
 pub fn encode_yaml(value: &Value) -> Vec<u8> {
-    serde_norway::to_string(value).map(String::into_bytes).unwrap_or_default()
+    let mut out = Vec::new();
+    write_yaml(value, &mut out);
+    out
+}
+
+/// Append compact JSON to `out`: the one JSON writer of responses and stored objects.
+/// Writing a `Value` cannot fail (its keys are strings and it has no NaN), so an error
+/// leaves `out` as it was.
+pub fn write_json(value: &Value, out: &mut Vec<u8>) {
+    let start = out.len();
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.truncate(start);
+    }
+}
+
+/// Append indented JSON to `out`.
+pub fn write_json_pretty(value: &Value, out: &mut Vec<u8>) {
+    let start = out.len();
+    if serde_json::to_writer_pretty(&mut *out, value).is_err() {
+        out.truncate(start);
+    }
+}
+
+/// Append a YAML document to `out`.
+pub fn write_yaml(value: &Value, out: &mut Vec<u8>) {
+    let start = out.len();
+    if serde_norway::to_writer(&mut *out, value).is_err() {
+        out.truncate(start);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_error(body: &str) -> String {
+        decode(body.as_bytes(), Format::Json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn bad_json_errors_read_as_upstream() {
+        let prefix = "couldn't get version/kind; json parse error: ";
+        for (body, detail) in [
+            ("{bad", "key must be a string at line 1 column 2"),
+            ("{\"a\":1", "EOF while parsing an object at line 1 column 6"),
+            ("", "EOF while parsing a value at line 1 column 0"),
+            ("{\"a\":1}x", "trailing characters at line 1 column 8"),
+        ] {
+            let e = json_error(body);
+            assert!(e.contains(prefix) && e.ends_with(detail), "{body:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn parse_keeps_key_order_and_writers_round_trip() {
+        let v = parse_json(br#"{"z":1,"a":{"y":[1,2.5,"x"],"b":null},"m":true}"#).unwrap();
+        let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["z", "a", "m"]);
+        assert_eq!(encode_json(&v), br#"{"z":1,"a":{"y":[1,2.5,"x"],"b":null},"m":true}"#);
+        let mut out = b"prefix".to_vec();
+        write_json(&v, &mut out);
+        assert!(out.starts_with(b"prefix{\"z\":1"));
+        assert_eq!(parse_json(&encode_json_pretty(&v)).unwrap(), v);
+        assert_eq!(decode(&encode_yaml(&v), Format::Yaml).unwrap(), v);
+    }
 }

@@ -15,16 +15,45 @@ use kapi_codec::registry::Persistence;
 use kapi_storage::Revision;
 use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, WatchCache};
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// A decoded object as the cache holds it, with its encodings made at most once per
 /// format and shared by every GET, LIST and watch event that sends it.
+///
+/// Each encoding is kept with what precedes it as a LIST item (a `,` for JSON, the items
+/// field key and length for protobuf) in one allocation, so a LIST sends every item after
+/// the first as one shared piece; the accessors return the bare document as a zero-copy
+/// slice of it.
 #[derive(Debug)]
 pub struct Cached {
     pub obj: Value,
-    json: OnceLock<Bytes>,
-    proto: OnceLock<Option<Bytes>>,
+    json: OnceLock<Encoding>,
+    proto: OnceLock<Option<Encoding>>,
+}
+
+/// One encoding of an object: the LIST item (separator or prefix + document) and the
+/// bare document, a slice of the same allocation.
+#[derive(Debug)]
+struct Encoding {
+    item: Bytes,
+    doc: Bytes,
+}
+
+impl Encoding {
+    fn new(item: Vec<u8>, at: usize) -> Encoding {
+        let item = Bytes::from(item);
+        Encoding { doc: item.slice(at..), item }
+    }
+}
+
+/// Encodings made by `Cached` since start (JSON and protobuf), for tests and benches.
+static ENCODES: AtomicU64 = AtomicU64::new(0);
+
+/// How many object encodings the watch cache's entries have made so far.
+pub fn encode_count() -> u64 {
+    ENCODES.load(Ordering::Relaxed)
 }
 
 impl Cached {
@@ -32,22 +61,51 @@ impl Cached {
         Cached { obj, json: OnceLock::new(), proto: OnceLock::new() }
     }
 
+    fn json_encoding(&self) -> &Encoding {
+        self.json.get_or_init(|| {
+            ENCODES.fetch_add(1, Ordering::Relaxed);
+            let mut out = Vec::with_capacity(4096);
+            out.push(b',');
+            kapi_codec::format::write_json(&self.obj, &mut out);
+            Encoding::new(out, 1)
+        })
+    }
+
     /// The compact JSON document of the object.
     pub fn json(&self) -> &Bytes {
-        self.json.get_or_init(|| Bytes::from(serde_json::to_vec(&self.obj).unwrap_or_default()))
+        &self.json_encoding().doc
+    }
+
+    /// The JSON document preceded by `,`: a LIST item after the first.
+    pub fn json_list_item(&self) -> &Bytes {
+        &self.json_encoding().item
+    }
+
+    fn proto_encoding(&self, rt: &ResourceType) -> Option<&Encoding> {
+        self.proto.get_or_init(|| proto_encoding(rt, &self.obj)).as_ref()
     }
 
     /// The object's protobuf message (no `k8s\0` envelope), if its type has one.
     pub fn proto(&self, rt: &ResourceType) -> Option<&Bytes> {
-        self.proto
-            .get_or_init(|| {
-                let mut out = Vec::new();
-                kapi_codec::protobuf::encode::encode_message(rt.schema_name, &self.obj, &mut out)
-                    .ok()
-                    .map(|()| Bytes::from(out))
-            })
-            .as_ref()
+        self.proto_encoding(rt).map(|e| &e.doc)
     }
+
+    /// The protobuf message preceded by its List items key and length.
+    pub fn proto_list_item(&self, rt: &ResourceType) -> Option<&Bytes> {
+        self.proto_encoding(rt).map(|e| &e.item)
+    }
+}
+
+/// Encode `obj`'s message once, prefixed for a List.
+fn proto_encoding(rt: &ResourceType, obj: &Value) -> Option<Encoding> {
+    ENCODES.fetch_add(1, Ordering::Relaxed);
+    let mut msg = Vec::with_capacity(4096);
+    kapi_codec::protobuf::encode::encode_message(rt.schema_name, obj, &mut msg).ok()?;
+    let mut out = Vec::with_capacity(msg.len() + 10);
+    kapi_codec::protobuf::list_item_prefix(msg.len(), &mut out);
+    let at = out.len();
+    out.extend_from_slice(&msg);
+    Some(Encoding::new(out, at))
 }
 
 pub type Cache = WatchCache<Cached>;
@@ -88,9 +146,14 @@ impl Caches {
     }
 }
 
+/// How a cache of `rt` makes its entries from stored key-values (the decode its feeder
+/// runs once per revision).
+pub fn decode_fn(rt: &'static ResourceType) -> DecodeFn<Cached> {
+    Arc::new(move |kv| object::from_stored(rt, kv).ok().map(Cached::new))
+}
+
 fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
-    let decode: DecodeFn<Cached> =
-        Arc::new(move |kv| object::from_stored(rt, kv).ok().map(Cached::new));
+    let decode = decode_fn(rt);
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
         let f: IndexFn<Cached> = Arc::new(|c: &Cached| {
             c.obj.pointer("/spec/nodeName").and_then(Value::as_str).map(String::from)

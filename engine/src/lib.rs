@@ -9,6 +9,8 @@
 //! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a
 //!   URL, as upstream's request info factory.
 //! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.
+//! - [`buffers`]: pooled per-core buffers the responses not sent from cached encodings
+//!   are written into.
 //! - [`rest`]: the generic REST verbs over the registry, the watch caches and the store.
 //! - [`cache`]: one watch cache per stored resource; GET, LIST and WATCH read from it.
 //! - [`admission`]: admission plugins (NamespaceLifecycle for now).
@@ -26,6 +28,7 @@ pub mod alloc;
 pub mod app;
 pub mod auth;
 pub mod body;
+pub mod buffers;
 pub mod cache;
 pub mod config;
 pub mod controllers;

@@ -2,6 +2,7 @@
 //! format a request body is in (from `Content-Type`), as upstream's negotiator.
 
 use crate::body::{Response, ResponseBody};
+use crate::buffers;
 use crate::status::ApiError;
 use bytes::Bytes;
 use kapi_codec::format::{self, Format};
@@ -113,18 +114,23 @@ pub fn body_format(content_type: Option<&str>) -> Result<Format, ApiError> {
 
 /// Encode `value` in `output` (`pretty` indents JSON), with the content type written. An
 /// object without a protobuf message (none of the built-in kinds) falls back to JSON.
+/// Bodies are written into the core's pooled buffers (`crate::buffers`).
 pub fn encode(value: &Value, output: Output, pretty: bool) -> (Bytes, &'static str) {
+    let ct = output.content_type();
     match output.encoding() {
-        Output::Yaml => (format::encode_yaml(value).into(), output.content_type()),
+        Output::Yaml => (buffers::encode(|out| format::write_yaml(value, out)), ct),
         Output::Protobuf => {
-            let mut out = Vec::new();
-            match kapi_codec::protobuf::encode_object(value, &mut out) {
-                Ok(()) => (out.into(), output.content_type()),
-                Err(_) => encode(value, Output::Json, pretty),
-            }
+            let mut ok = true;
+            let body = buffers::encode(|out| {
+                ok = kapi_codec::protobuf::encode_object(value, out).is_ok();
+                if !ok {
+                    out.clear();
+                }
+            });
+            if ok { (body, ct) } else { encode(value, Output::Json, pretty) }
         }
-        _ if pretty => (format::encode_json_pretty(value).into(), output.content_type()),
-        _ => (format::encode_json(value).into(), output.content_type()),
+        _ if pretty => (buffers::encode(|out| format::write_json_pretty(value, out)), ct),
+        _ => (buffers::encode(|out| format::write_json(value, out)), ct),
     }
 }
 

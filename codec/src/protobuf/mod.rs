@@ -133,30 +133,46 @@ pub fn list_parts(
     list_meta: &Value,
     items: &[&[u8]],
 ) -> Result<(Vec<u8>, Vec<Vec<u8>>, Vec<u8>), CodecError> {
-    let mut meta = Vec::new();
-    encode::encode_message("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", list_meta, &mut meta)?;
     let prefixes: Vec<Vec<u8>> = items
         .iter()
         .map(|item| {
             let mut p = Vec::with_capacity(6);
-            wire::put_key(&mut p, 2, wire::LEN);
-            wire::put_varint(&mut p, item.len() as u64);
+            list_item_prefix(item.len(), &mut p);
             p
         })
         .collect();
+    let items_len = prefixes.iter().zip(items).map(|(p, i)| p.len() + i.len()).sum();
+    let (head, tail) = list_envelope(api_version, list_kind, list_meta, items_len)?;
+    Ok((head, prefixes, tail))
+}
+
+/// The key and length that precede an item message of `len` bytes in a List.
+pub fn list_item_prefix(len: usize, out: &mut Vec<u8>) {
+    wire::put_key(out, 2, wire::LEN);
+    wire::put_varint(out, len as u64);
+}
+
+/// The head (envelope, list message key and length, ListMeta) and tail of a List whose
+/// items, each with its `list_item_prefix`, take `items_len` bytes.
+pub fn list_envelope(
+    api_version: &str,
+    list_kind: &str,
+    list_meta: &Value,
+    items_len: usize,
+) -> Result<(Vec<u8>, Vec<u8>), CodecError> {
+    let mut meta = Vec::new();
+    encode::encode_message("io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta", list_meta, &mut meta)?;
     let mut list_head = Vec::new();
     put_bytes(&mut list_head, 1, &meta);
-    let body_len: usize =
-        list_head.len() + prefixes.iter().zip(items).map(|(p, i)| p.len() + i.len()).sum::<usize>();
     let mut head = MAGIC.to_vec();
     type_meta(&mut head, api_version, list_kind);
     wire::put_key(&mut head, 2, wire::LEN);
-    wire::put_varint(&mut head, body_len as u64);
+    wire::put_varint(&mut head, (list_head.len() + items_len) as u64);
     head.extend_from_slice(&list_head);
     let mut tail = Vec::new();
     put_bytes(&mut tail, 3, b"");
     put_bytes(&mut tail, 4, b"");
-    Ok((head, prefixes, tail))
+    Ok((head, tail))
 }
 
 /// A watch frame (see `encode_watch_event`) around an object's already encoded message.

@@ -1,22 +1,21 @@
 //! Responses assembled from the watch cache's shared encodings (encode-once): a GET
-//! sends the cached bytes of the object; a LIST is streamed from its items' cached bytes
-//! in chunks of bounded size (with its Content-Length known upfront), so a request's
-//! memory does not grow with the list beyond the pieces' shared pointers. JSON (compact) and protobuf; every other view (Table,
-//! metadata, YAML, pretty JSON) goes through the object tree.
+//! sends the cached bytes of the object; a LIST is streamed as its items' cached bytes,
+//! one shared piece per item and no copy (its Content-Length known upfront), so a
+//! request's memory beyond the shared encodings is one `Bytes` handle per item; a watch
+//! event frame is built around the object's one encoding, whatever the number of watchers.
+//! JSON (compact) and protobuf; every other view (Table, metadata, YAML, pretty JSON) goes
+//! through the object tree.
 
 use crate::body::{Response, ResponseBody};
 use crate::cache::Cached;
 use crate::negotiation::Output;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::StreamExt;
 use kapi_codec::ResourceType;
 use kapi_codec::protobuf;
 use kapi_storage::cache::CacheEntry;
 use serde_json::Value;
 use std::sync::Arc;
-
-/// Chunks of a streamed list are at least this large (except the last).
-const CHUNK: usize = 64 * 1024;
 
 fn full(content_type: &'static str, body: Bytes) -> Response {
     http::Response::builder()
@@ -52,13 +51,9 @@ pub fn list(
     metadata: &Value,
     output: Output,
 ) -> Option<Response> {
-    let (pieces, content_type) = match output {
-        Output::Json => (json_pieces(rt, entries, metadata), "application/json"),
-        Output::Protobuf => (proto_pieces(rt, entries, metadata)?, protobuf::MEDIA_TYPE),
-        _ => return None,
-    };
+    let (pieces, content_type) = list_pieces(rt, entries, metadata, output)?;
     let len: usize = pieces.iter().map(Bytes::len).sum();
-    let body = ResponseBody::Stream(chunked(pieces.into_iter()).boxed_local());
+    let body = ResponseBody::Stream(futures_util::stream::iter(pieces).boxed_local());
     http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)
@@ -67,7 +62,24 @@ pub fn list(
         .ok()
 }
 
-/// The pieces of a JSON list: head, items separated by commas, tail.
+/// The body of a LIST of cached entries as the pieces sent one after the other, with the
+/// content type: a head, each item's shared encoding (no copy), a tail. The per-item cost
+/// is one `Bytes` handle. None for views that are not cached, or a kind without protobuf.
+pub fn list_pieces(
+    rt: &ResourceType,
+    entries: &[Arc<CacheEntry<Cached>>],
+    metadata: &Value,
+    output: Output,
+) -> Option<(Vec<Bytes>, &'static str)> {
+    match output {
+        Output::Json => Some((json_pieces(rt, entries, metadata), "application/json")),
+        Output::Protobuf => Some((proto_pieces(rt, entries, metadata)?, protobuf::MEDIA_TYPE)),
+        _ => None,
+    }
+}
+
+/// The pieces of a JSON list: head, items (each after the first with its leading comma),
+/// tail.
 fn json_pieces(
     rt: &ResourceType,
     entries: &[Arc<CacheEntry<Cached>>],
@@ -79,48 +91,63 @@ fn json_pieces(
         Value::from(rt.api_version()),
         metadata
     );
-    let items = entries.iter().enumerate().flat_map(|(i, e)| {
-        let sep = (i > 0).then(|| Bytes::from_static(b","));
-        sep.into_iter().chain(std::iter::once(e.data.json().clone()))
-    });
-    std::iter::once(Bytes::from(head))
-        .chain(items)
-        .chain(std::iter::once(Bytes::from_static(b"]}")))
-        .collect()
+    let mut pieces = Vec::with_capacity(entries.len() + 2);
+    pieces.push(Bytes::from(head));
+    for (i, e) in entries.iter().enumerate() {
+        let item = if i == 0 { e.data.json() } else { e.data.json_list_item() };
+        pieces.push(item.clone());
+    }
+    pieces.push(Bytes::from_static(b"]}"));
+    pieces
 }
 
-/// The pieces of a protobuf list: envelope and list head, each item's field prefix and
-/// message, envelope tail. None when a kind has no protobuf message.
+/// The pieces of a protobuf list: envelope and list head, each item with its field
+/// prefix, envelope tail. None when a kind has no protobuf message.
 fn proto_pieces(
     rt: &ResourceType,
     entries: &[Arc<CacheEntry<Cached>>],
     metadata: &Value,
 ) -> Option<Vec<Bytes>> {
-    let raws: Vec<Bytes> =
-        entries.iter().map(|e| e.data.proto(rt).cloned()).collect::<Option<_>>()?;
-    let refs: Vec<&[u8]> = raws.iter().map(|b| b.as_ref()).collect();
-    let (head, prefixes, tail) =
-        protobuf::list_parts(&rt.api_version(), rt.list_kind, metadata, &refs).ok()?;
-    let items = prefixes.into_iter().zip(raws).flat_map(|(p, r)| [Bytes::from(p), r]);
-    let pieces = std::iter::once(Bytes::from(head)).chain(items);
-    Some(pieces.chain(std::iter::once(Bytes::from(tail))).collect())
+    let mut pieces = Vec::with_capacity(entries.len() + 2);
+    pieces.push(Bytes::new());
+    for e in entries {
+        pieces.push(e.data.proto_list_item(rt)?.clone());
+    }
+    let items_len = pieces.iter().map(Bytes::len).sum();
+    let (head, tail) =
+        protobuf::list_envelope(&rt.api_version(), rt.list_kind, metadata, items_len).ok()?;
+    pieces[0] = Bytes::from(head);
+    pieces.push(Bytes::from(tail));
+    Some(pieces)
 }
 
-/// Group pieces into chunks of about `CHUNK` bytes (large pieces pass through whole).
-fn chunked(
-    pieces: impl Iterator<Item = Bytes> + 'static,
-) -> impl futures_util::Stream<Item = Bytes> {
-    futures_util::stream::unfold(pieces, |mut pieces| async move {
-        let mut buf = BytesMut::new();
-        for p in pieces.by_ref() {
-            if buf.is_empty() && p.len() >= CHUNK {
-                return Some((p, pieces));
-            }
-            buf.extend_from_slice(&p);
-            if buf.len() >= CHUNK {
-                return Some((buf.freeze(), pieces));
-            }
+/// A watch event frame of a cached object from its shared encoding: a JSON line or a
+/// length-prefixed protobuf WatchEvent. None for the views that are not cached (the
+/// caller frames the object tree then) or a kind without a protobuf message.
+pub fn watch_frame(
+    rt: &ResourceType,
+    api_version: &str,
+    kind: &str,
+    cached: &Cached,
+    output: Output,
+) -> Option<Vec<u8>> {
+    match output {
+        Output::Json => {
+            let obj = cached.json();
+            let mut f = Vec::with_capacity(kind.len() + obj.len() + 24);
+            f.extend_from_slice(b"{\"type\":\"");
+            f.extend_from_slice(kind.as_bytes());
+            f.extend_from_slice(b"\",\"object\":");
+            f.extend_from_slice(obj);
+            f.extend_from_slice(b"}\n");
+            Some(f)
         }
-        (!buf.is_empty()).then(|| (buf.freeze(), pieces))
-    })
+        Output::Protobuf => {
+            let raw = cached.proto(rt)?;
+            let mut f = Vec::with_capacity(raw.len() + 96);
+            protobuf::watch_event_from_raw(kind, api_version, rt.kind, raw, &mut f).ok()?;
+            Some(f)
+        }
+        _ => None,
+    }
 }

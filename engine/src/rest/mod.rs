@@ -9,7 +9,7 @@
 
 mod create;
 mod delete;
-mod encoded;
+pub mod encoded;
 pub mod fields;
 mod fields_managed;
 mod get;

@@ -86,7 +86,7 @@ fn check_type_meta(scope: &Scope<'_>, obj: &Value, expect_kind: &str) -> Result<
 
 /// An object from its stored bytes, with `metadata.resourceVersion` set from the revision.
 pub fn from_stored(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> {
-    let obj: Value = serde_json::from_slice(&kv.value)
+    let obj: Value = format::parse_json(&kv.value)
         .map_err(|e| ApiError::Internal(format!("decoding stored object {}: {e}", kv.key)))?;
     let mut obj = convert::from_storage(rt, obj);
     meta::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));

@@ -262,33 +262,11 @@ impl Producer {
     /// Send an object from the cache: its shared encoding framed for JSON and protobuf,
     /// the object tree for every other view.
     async fn send_cached(&mut self, kind: &str, cached: &Cached) -> bool {
-        let frame = match self.output {
-            Output::Json => {
-                let obj = cached.json();
-                let mut f = Vec::with_capacity(kind.len() + obj.len() + 24);
-                f.extend_from_slice(b"{\"type\":\"");
-                f.extend_from_slice(kind.as_bytes());
-                f.extend_from_slice(b"\",\"object\":");
-                f.extend_from_slice(obj);
-                f.extend_from_slice(b"}\n");
-                f
-            }
-            Output::Protobuf => {
-                let Some(raw) = cached.proto(self.rt) else {
-                    return self.send(kind, cached.obj.clone()).await;
-                };
-                let mut f = Vec::with_capacity(raw.len() + 96);
-                let av = &self.api_version;
-                if kapi_codec::protobuf::watch_event_from_raw(kind, av, self.rt.kind, raw, &mut f)
-                    .is_err()
-                {
-                    return false;
-                }
-                f
-            }
-            _ => return self.send(kind, cached.obj.clone()).await,
-        };
-        self.send_frame(kind, frame).await
+        let (rt, av) = (self.rt, self.api_version.as_str());
+        match super::encoded::watch_frame(rt, av, kind, cached, self.output) {
+            Some(frame) => self.send_frame(kind, frame).await,
+            None => self.send(kind, cached.obj.clone()).await,
+        }
     }
 
     async fn bookmark(&mut self) -> bool {
