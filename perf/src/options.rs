@@ -45,6 +45,9 @@ pub enum Workload {
     /// every 50 ms during the LISTs, after them, and the lifetime peak (VmHWM); the size of
     /// one LIST of the pods in protobuf and JSON, for RSS-to-data ratios.
     Memory(MemoryArgs),
+    /// N fake nodes as kwok runs them: Lease renewals, one pod watch per node by
+    /// spec.nodeName, pod churn (create, bind, status Running, delete), over HTTP/2.
+    ClusterSim(ClusterSimArgs),
 }
 
 impl Workload {
@@ -56,6 +59,7 @@ impl Workload {
             Workload::WatchFanout(_) => "watch-fanout",
             Workload::Startup(_) => "startup",
             Workload::Memory(_) => "memory",
+            Workload::ClusterSim(_) => "cluster-sim",
         }
     }
 
@@ -66,6 +70,7 @@ impl Workload {
             Workload::WatchFanout(a) => &a.pod.common,
             Workload::Startup(a) => &a.common,
             Workload::Memory(a) => &a.pod.common,
+            Workload::ClusterSim(a) => &a.pod.common,
         }
     }
 
@@ -78,6 +83,7 @@ impl Workload {
             Workload::WatchFanout(_) => 16,
             Workload::Startup(_) => 1,
             Workload::Memory(a) => a.lists,
+            Workload::ClusterSim(_) => 256,
         }
     }
 }
@@ -216,6 +222,48 @@ pub struct MemoryArgs {
     /// Consistent LISTs instead of resourceVersion=0.
     #[arg(long)]
     pub consistent: bool,
+}
+
+/// How cluster-sim puts pods on nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Binding {
+    Subresource,
+    Nodename,
+}
+
+/// Flags of `cluster-sim`.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterSimArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Fake nodes.
+    #[arg(long, default_value_t = 100)]
+    pub nodes: usize,
+    /// Pods created per second by the churn (open loop; each is bound, run, deleted).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
+    pub pod_rate: f64,
+    /// Time from a pod's binding to its deletion.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub pod_lifetime: Duration,
+    /// Time between two renewals of a node's Lease (kubelet: 10 s).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub lease_period: Duration,
+    /// leaseDurationSeconds of the Leases (kubelet: 40).
+    #[arg(long, default_value_t = 40)]
+    pub lease_duration: u64,
+    /// Node pod watches per HTTP/2 connection.
+    #[arg(long, default_value_t = 100)]
+    pub watches_per_connection: usize,
+    /// HTTP/2 connections of the writes (default: nodes/500, at least 2).
+    #[arg(long)]
+    pub write_connections: Option<usize>,
+    /// How pods reach their node: `subresource` (POST pods/binding after the create, as
+    /// the scheduler does) or `nodename` (created with spec.nodeName set, no binding).
+    #[arg(long, value_enum, default_value_t = Binding::Subresource)]
+    pub binding: Binding,
+    /// Time between two reads (a LIST of the pods, a GET of a node) of the reader.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub list_period: Duration,
 }
 
 /// Parse `10s`, `250ms`, `2m`, `1h`, `1.5s` or plain seconds.

@@ -126,7 +126,8 @@ pub fn op_report(name: &str, s: &OpStats, window: Duration) -> OpReport {
 
 /// Upstream's SLO class and p99 limit (ms) of an operation, if it has one.
 pub fn slo_class(op: &str) -> Option<(&'static str, f64)> {
-    match op {
+    // `create pods`, `patch pods/status`: the verb is the first word.
+    match op.split(' ').next().unwrap_or(op) {
         "create" | "update" | "patch" | "delete" => Some(("mutating", 1_000.0)),
         "get" => Some(("get", 1_000.0)),
         "list" => Some(("list", 30_000.0)),
@@ -185,14 +186,14 @@ pub fn summary(r: &Results) -> String {
     }
     let _ = writeln!(
         out,
-        "{:<10} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "{:<22} {:>9} {:>7} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
         "op", "ok", "errors", "per s", "p50", "p90", "p99", "p99.9", "max"
     );
     for o in &r.operations {
         let l = &o.latency_ms;
         let _ = writeln!(
             out,
-            "{:<10} {:>9} {:>7} {:>10.1} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "{:<22} {:>9} {:>7} {:>10.1} {:>10} {:>10} {:>10} {:>10} {:>10}",
             o.name,
             o.count,
             o.errors,
@@ -300,13 +301,20 @@ mod tests {
             op_report("get", &stats(&[1500; 10]), window),
             op_report("list", &stats(&[20_000; 3]), window),
             op_report("delivery", &stats(&[1; 3]), window),
+            op_report("update leases", &stats(&[2; 3]), window),
+            op_report("watch pods", &stats(&[2; 3]), window),
         ];
         let checks = slo_checks(&ops);
         let verdicts: Vec<_> =
             checks.iter().map(|c| (c.operation.as_str(), c.class.as_str(), c.pass)).collect();
         assert_eq!(
             verdicts,
-            [("create", "mutating", true), ("get", "get", false), ("list", "list", true)]
+            [
+                ("create", "mutating", true),
+                ("get", "get", false),
+                ("list", "list", true),
+                ("update leases", "mutating", true)
+            ]
         );
     }
 

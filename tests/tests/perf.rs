@@ -183,3 +183,42 @@ fn startup_measures_time_to_ready_and_idle_rss() {
     assert_eq!(ready.expect("a ready operation")["count"], 2);
     assert!(results["server_process"]["samples"].is_array(), "{results}");
 }
+
+fn op<'a>(results: &'a Value, name: &str) -> &'a Value {
+    let ops = results["operations"].as_array().expect("operations");
+    ops.iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("no {name}: {results}"))
+}
+
+fn cluster_sim_flags(binding: &str) -> Vec<String> {
+    let flags = ["--nodes", "20", "--pod-rate", "20", "--pod-lifetime", "300ms"];
+    let more = ["--lease-period", "1s", "--list-period", "500ms", "--binding", binding];
+    flags.iter().chain(&more).map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn cluster_sim_runs_nodes_leases_watches_and_pod_churn() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("cluster-sim.json");
+    let results = run_perf_with(&s, "cluster-sim", &out, &cluster_sim_flags("nodename"));
+    assert_eq!(results["extra"]["nodes"], 20);
+    assert!(results["extra"]["watch_events"].as_u64().is_some_and(|n| n > 0), "{results}");
+    for name in ["create pods", "update leases", "patch pods/status", "delete pods", "list pods"] {
+        check_operation(&results, name);
+    }
+    check_operation(&results, "get nodes");
+    // The nodes and leases are gone afterwards.
+    let nodes = s.kubectl_ok(&["get", "nodes", "-l", "kapi-perf/sim=true", "-o", "name"]);
+    assert!(nodes.trim().is_empty(), "nodes left: {nodes}");
+    // With the scheduler's pods/binding: when the server has it, it must work.
+    let out = dir.path().join("cluster-sim-binding.json");
+    let results = run_perf_with(&s, "cluster-sim", &out, &cluster_sim_flags("subresource"));
+    let binding = op(&results, "create pods/binding");
+    if binding["count"] == 0 && binding["errors_by_kind"].get("http 405").is_some() {
+        eprintln!("NOTE: the server has no pods/binding (HTTP 405): {}", binding["error_samples"]);
+    } else {
+        check_operation(&results, "create pods/binding");
+        check_operation(&results, "patch pods/status");
+    }
+    check_operation(&results, "update leases");
+}

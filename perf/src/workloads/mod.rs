@@ -4,6 +4,7 @@
 //! workloads share: the run context, the measured phase with its progress line, and the
 //! mapping of a response to an [`Outcome`].
 
+pub mod cluster_sim;
 pub mod create;
 pub mod get;
 pub mod list;
@@ -162,6 +163,7 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
         Workload::List(a) => list::run(&ctx, a).await,
         Workload::WatchFanout(a) => watch_fanout::run(&ctx, a).await,
         Workload::Memory(a) => memory::run(&ctx, a).await,
+        Workload::ClusterSim(a) => cluster_sim::run(&ctx, a).await,
         Workload::Startup(_) => unreachable!("startup runs without a namespace"),
     };
     let process = sampler.map(Sampler::stop);
@@ -237,6 +239,15 @@ fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Resu
         "seed": ctx.seed,
         "namespace": ctx.ns,
     });
+    let mut config = config;
+    if let Workload::ClusterSim(a) = &ctx.workload {
+        config["mode"] = "open-loop".into();
+        config["rate"] = a.pod_rate.into();
+        config["http"] = "HTTP/2".into();
+        config["encoding"] = "json".into();
+        config["connections"] = m.extra.get("watch_connections").cloned().unwrap_or_default();
+        config["binding"] = format!("{:?}", a.binding).to_lowercase().into();
+    }
     build_results(ctx.workload.name(), target.server.clone(), config, started, m)
 }
 

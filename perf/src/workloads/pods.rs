@@ -80,6 +80,22 @@ impl PodTemplate {
         Bytes::from(out)
     }
 
+    /// The manifest with `name`, scheduled to `node` (`spec.nodeName` set).
+    pub fn body_on_node(&self, name: &str, node: &str) -> Bytes {
+        let body = self.body(name);
+        let key = b"\"spec\":{";
+        let Some(at) = body.windows(key.len()).position(|w| w == key) else { return body };
+        let at = at + key.len();
+        let mut out = Vec::with_capacity(body.len() + node.len() + 16);
+        out.extend_from_slice(&body[..at]);
+        out.extend_from_slice(format!("\"nodeName\":\"{node}\"").as_bytes());
+        if body.get(at) != Some(&b'}') {
+            out.push(b',');
+        }
+        out.extend_from_slice(&body[at..]);
+        Bytes::from(out)
+    }
+
     /// Size of a manifest, without its name.
     pub fn len(&self) -> usize {
         self.head.len() + self.tail.len()
@@ -142,6 +158,12 @@ mod tests {
         assert_eq!(pod["metadata"]["labels"]["a"], "b");
         assert!(pod["metadata"].get("namespace").is_none() && pod["metadata"].get("uid").is_none());
         assert_eq!(pod["spec"]["containers"][0]["image"], "i");
+        let placed: Value = serde_json::from_slice(&tpl.body_on_node("p", "n1")).unwrap();
+        assert_eq!(placed["spec"]["nodeName"], "n1");
+        assert_eq!(placed["spec"]["containers"][0]["image"], "i");
+        let bare = PodTemplate::from_json(r#"{"kind":"Pod","spec":{}}"#).unwrap();
+        let placed: Value = serde_json::from_slice(&bare.body_on_node("p", "n2")).unwrap();
+        assert_eq!(placed["spec"], serde_json::json!({"nodeName": "n2"}));
         assert!(PodTemplate::from_json(r#"{"kind":"Service"}"#).is_err());
         assert!(PodTemplate::from_json("[1]").is_err());
         assert!(PodTemplate::from_json("{").is_err());
