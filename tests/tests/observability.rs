@@ -129,6 +129,7 @@ struct Profile {
     functions: std::collections::HashMap<u64, i64>,
     strings: Vec<String>,
     period: i64,
+    default_sample_type: i64,
 }
 
 mod pb {
@@ -199,6 +200,7 @@ impl Profile {
                 }
                 (6, Err(s)) => p.strings.push(String::from_utf8_lossy(s).into_owned()),
                 (12, Ok(v)) => p.period = v as i64,
+                (14, Ok(v)) => p.default_sample_type = v as i64,
                 _ => {}
             }
         }
@@ -275,7 +277,7 @@ fn cpu_profile_is_a_pprof_protobuf_with_kapi_frames() {
         .sum();
     assert!(kapi_samples > 0, "no samples through kapi functions among {}", p.samples.len());
     let index = String::from_utf8(get(&s, "/debug/pprof/")).unwrap();
-    for profile in ["profile", "heap", "flamegraph"] {
+    for profile in ["profile", "heap", "allocs", "flamegraph"] {
         assert!(index.contains(&format!(">{profile}</a>")), "{index}");
     }
 }
@@ -310,6 +312,10 @@ fn heap_profile_is_a_pprof_protobuf_with_kapi_stacks() {
         .count();
     assert!(kapi > 0, "no heap sample with a kapi frame among {}", p.samples.len());
     assert!(p.samples.iter().any(|(_, v)| v[3] > 0), "nothing in use");
+    assert_eq!(p.default_sample_type, 0, "pprof's default (inuse_space) for heap");
+    let allocs = Profile::gunzip(&get(&s, "/debug/pprof/allocs"));
+    assert_eq!(allocs.types(), p.types());
+    assert_eq!(allocs.strings[allocs.default_sample_type as usize], "alloc_space");
     let text = String::from_utf8(get(&s, "/debug/pprof/heap?debug=1")).unwrap();
     assert!(text.starts_with("heap profile: "), "{}", &text[..text.len().min(200)]);
     assert!(text.contains("@ heap/1048576"));

@@ -1,7 +1,8 @@
 //! /debug/pprof/: an index; `profile?seconds=N`, a CPU profile of every thread of the
 //! process sampled at 100 Hz (Go's rate) as a gzipped pprof `Profile` protobuf;
 //! `flamegraph?seconds=N`, the same profile drawn as SVG; `heap`, the sampling
-//! allocator's heap profile (gzipped pprof, or Go's legacy text with `debug=1`).
+//! allocator's heap profile (gzipped pprof, or Go's legacy text with `debug=1`), and
+//! `allocs`, the same samples with alloc_space shown first (as Go's).
 //!
 //! Invariants: one CPU profile (or flame graph) runs at a time, as upstream; the others
 //! get a 500 while it runs. `gc=1` on heap is accepted and ignored (frees are recorded
@@ -40,12 +41,14 @@ pub async fn handle(path: &str, query: Option<&str>) -> Response {
         "" => text(200, "text/html; charset=utf-8", INDEX),
         "profile" => profile(query).await,
         "flamegraph" => flamegraph(query).await,
-        "heap" => {
+        name @ ("heap" | "allocs") => {
             let query = query.map(str::to_string);
+            let default_type = if name == "allocs" { "alloc_space" } else { "" };
             let failed = || Err("profiling thread failed".to_string());
-            match off_core(move || heap_profile(query.as_deref()), failed).await {
+            let run = move || heap_profile(query.as_deref(), default_type);
+            match off_core(run, failed).await {
                 Ok(HeapBody::Text(t)) => text(200, "text/plain; charset=utf-8", t),
-                Ok(HeapBody::Gzipped(b)) => attachment(b, "heap"),
+                Ok(HeapBody::Gzipped(b)) => attachment(b, name_of(name)),
                 Err(e) => text(500, "text/plain; charset=utf-8", format!("heap profile: {e}\n")),
             }
         }
@@ -57,11 +60,14 @@ const INDEX: &str = "<html><head><title>/debug/pprof/</title></head><body>\n\
 <p>/debug/pprof/</p>\n\
 <p>Types of profiles available:</p>\n\
 <table><thead><td>Count</td><td>Profile</td></thead>\n\
+<tr><td></td><td><a href='allocs?debug=1'>allocs</a></td></tr>\n\
 <tr><td></td><td><a href='flamegraph?seconds=30'>flamegraph</a></td></tr>\n\
 <tr><td></td><td><a href='heap?debug=1'>heap</a></td></tr>\n\
 <tr><td></td><td><a href='profile?debug=1'>profile</a></td></tr>\n\
 </table>\n\
 <ul>\n\
+<li><div class=profile-name>allocs: </div> A sampling of all past memory allocations \
+(the heap profile's samples, alloc_space shown first).</li>\n\
 <li><div class=profile-name>flamegraph: </div> CPU profile drawn as an SVG flame graph. \
 You can specify the duration in the seconds GET parameter.</li>\n\
 <li><div class=profile-name>heap: </div> A sampling of memory allocations of live objects \
@@ -153,7 +159,11 @@ enum HeapBody {
     Gzipped(Bytes),
 }
 
-fn heap_profile(query: Option<&str>) -> Result<HeapBody, String> {
+fn name_of(profile: &str) -> &'static str {
+    if profile == "allocs" { "allocs" } else { "heap" }
+}
+
+fn heap_profile(query: Option<&str>, default_type: &str) -> Result<HeapBody, String> {
     let params = parse_query(query);
     let debug = params.get("debug").and_then(|d| d.parse::<u32>().ok()).unwrap_or(0);
     let (buckets, _dropped) = heap::alloc::TABLE.snapshot();
@@ -167,7 +177,7 @@ fn heap_profile(query: Option<&str>) -> Result<HeapBody, String> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
-    let profile = heap::profile::build(&buckets, rate, now, &mut symbolize);
+    let profile = heap::profile::build(&buckets, rate, now, default_type, &mut symbolize);
     gzip(&profile.encode_to_vec()).map(HeapBody::Gzipped)
 }
 

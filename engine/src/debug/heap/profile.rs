@@ -164,10 +164,13 @@ fn block_size(b: &BucketStats) -> u64 {
 }
 
 /// The pprof profile of `buckets` sampled at `rate`, naming addresses by `symbolize`.
+/// `default_type` is the sample type pprof shows first: "" (its default, inuse_space)
+/// for Go's heap profile, "alloc_space" for Go's allocs profile.
 pub fn build(
     buckets: &[BucketStats],
     rate: u64,
     time_nanos: i64,
+    default_type: &str,
     symbolize: &mut dyn FnMut(usize) -> Vec<Frame>,
 ) -> Profile {
     let mut b = Builder::new(symbolize);
@@ -179,6 +182,7 @@ pub fn build(
     ];
     let period_type = Some(b.value_type("space", "bytes"));
     let bytes_key = b.string("bytes");
+    let default_sample_type = if default_type.is_empty() { 0 } else { b.string(default_type) };
     let mut samples = Vec::with_capacity(buckets.len());
     for bucket in buckets {
         let (ao, ab) = unsample(bucket.alloc_objects, bucket.alloc_bytes, rate);
@@ -204,7 +208,7 @@ pub fn build(
         period_type,
         period: rate as i64,
         comment: Vec::new(),
-        default_sample_type: 0,
+        default_sample_type,
     }
 }
 
@@ -278,7 +282,7 @@ mod tests {
     }
 
     fn decoded(buckets: &[BucketStats], rate: u64) -> Profile {
-        let raw = build(buckets, rate, 7, &mut fake).encode_to_vec();
+        let raw = build(buckets, rate, 7, "", &mut fake).encode_to_vec();
         Profile::decode(raw.as_slice()).expect("decodes")
     }
 
@@ -306,6 +310,9 @@ mod tests {
         assert_eq!((s(period.ty), s(period.unit), p.period), ("space", "bytes", 524288));
         assert_eq!(p.string_table[0], "");
         assert_eq!(p.time_nanos, 7);
+        assert_eq!(p.default_sample_type, 0);
+        let allocs = build(&[], 512, 0, "alloc_space", &mut fake);
+        assert_eq!(allocs.string_table[allocs.default_sample_type as usize], "alloc_space");
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! set, and nothing under the lock allocates through the global allocator or blocks; the
 //! memory is reserved once, directly from mimalloc. `may_be_sampled` is lock-free: a
 //! counting filter over addresses that is raised before a sampled block is handed out
-//! and lowered when it is forgotten, so a zero means "not sampled" for certain. A bucket's
-//! stack and size never change once it is published (by `count`, under the lock).
+//! and lowered when it is forgotten, so a zero means "not sampled" for certain. A
+//! snapshot copies the published buckets under the lock, into room made before it.
 
 use super::sampler;
 use std::alloc::{GlobalAlloc, Layout};
@@ -213,31 +213,26 @@ impl Table {
     /// Every bucket's figures, plus the count of samples dropped for lack of room.
     pub fn snapshot(&self) -> (Vec<BucketStats>, u64) {
         let n = self.locked(|t| t.count).unwrap_or(0);
-        let mut counts: Vec<(usize, [u64; 4])> = Vec::with_capacity(n);
+        // Room is made before taking the lock: nothing under it allocates.
+        let mut copy: Vec<Bucket> = Vec::with_capacity(n);
         let dropped = self.locked(|t| {
-            for b in 0..t.count.min(n) {
-                // SAFETY: b < count.
-                let k = unsafe { &*t.buckets.add(b) };
-                counts.push((b, [k.alloc_objects, k.alloc_bytes, k.free_objects, k.free_bytes]));
+            let published = t.count.min(n);
+            if published > 0 {
+                // SAFETY: the first `count` buckets are initialized; we hold the lock.
+                copy.extend_from_slice(unsafe { std::slice::from_raw_parts(t.buckets, published) });
             }
             t.dropped
         });
-        // SAFETY: published buckets' stacks and sizes never change; `count` was read
-        // under the lock, so their writes are visible.
-        let inner = unsafe { &*self.inner.get() };
-        let stats = counts
-            .into_iter()
-            .filter(|&(_, [allocs, ..])| allocs > 0)
-            .map(|(b, [allocs, alloc_bytes, frees, free_bytes])| {
-                let bucket = unsafe { &*inner.buckets.add(b) };
-                BucketStats {
-                    frames: bucket.frames[..bucket.depth as usize].to_vec(),
-                    size: bucket.size,
-                    alloc_objects: allocs,
-                    alloc_bytes,
-                    inuse_objects: allocs.saturating_sub(frees),
-                    inuse_bytes: alloc_bytes.saturating_sub(free_bytes),
-                }
+        let stats = copy
+            .iter()
+            .filter(|k| k.alloc_objects > 0)
+            .map(|k| BucketStats {
+                frames: k.frames[..k.depth as usize].to_vec(),
+                size: k.size,
+                alloc_objects: k.alloc_objects,
+                alloc_bytes: k.alloc_bytes,
+                inuse_objects: k.alloc_objects.saturating_sub(k.free_objects),
+                inuse_bytes: k.alloc_bytes.saturating_sub(k.free_bytes),
             })
             .collect();
         (stats, dropped.unwrap_or(0))
