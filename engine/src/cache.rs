@@ -180,9 +180,17 @@ pub fn is_pods(rt: &ResourceType) -> bool {
 pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
     let deadline = Instant::now() + WAIT_FOR_REVISION;
     let mut pause = Duration::from_micros(200);
+    // On a quiet prefix only the store's progress report moves the cache (etcd sends
+    // one when asked); ask again now and then in case the watch stream was replaced.
+    let mut next_request = Instant::now();
     while cache.revision() < rev || !cache.is_loaded() {
-        if Instant::now() >= deadline {
+        let now = Instant::now();
+        if now >= deadline {
             return false;
+        }
+        if now >= next_request {
+            cache.request_progress();
+            next_request = now + Duration::from_millis(250);
         }
         monoio::time::sleep(pause).await;
         pause = (pause * 2).min(Duration::from_millis(20));
@@ -191,10 +199,15 @@ pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
 }
 
 /// What revision a read with `resourceVersion` `rv` must observe: the store's current
-/// one for a consistent read (unset), nothing for "0", N for N.
-pub fn required_revision(app: &App, rv: Option<&str>) -> Result<Revision, ApiError> {
+/// one for a consistent read (unset; asked of the store, so writes through other API
+/// servers on a shared etcd count), nothing for "0", N for N.
+pub async fn required_revision(app: &App, rv: Option<&str>) -> Result<Revision, ApiError> {
     match rv {
-        None | Some("") => Ok(app.store.current_revision()),
+        None | Some("") => app
+            .store
+            .consistent_revision()
+            .await
+            .map_err(|e| ApiError::from_storage(e, &Default::default())),
         Some("0") => Ok(0),
         Some(v) => v
             .parse::<Revision>()

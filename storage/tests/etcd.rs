@@ -308,3 +308,31 @@ fn keys_under_a_ttl_prefix_carry_a_lease() {
     assert_ne!(leases.0, 0, "the event has no lease");
     assert_eq!(leases.1, 0, "the pod has a lease");
 }
+
+/// Regression: consistent reads on the etcd backend waited out their 3 s timeout when
+/// the resource's prefix was quiet, because only writes under the prefix moved its watch
+/// cache. A cache asked for progress must reach the store's revision.
+#[test]
+fn a_watch_cache_on_a_quiet_prefix_reaches_the_store_revision_when_asked() {
+    use kapi_storage::cache::{CacheOptions, WatchCache};
+    if !have_etcd() {
+        return;
+    }
+    let e = Etcd::start();
+    let store = connect(&e);
+    block_on(store.create("/registry/quiet/a", b("1"))).unwrap();
+    let decode: kapi_storage::cache::DecodeFn<()> = Arc::new(|_| Some(()));
+    let cache =
+        WatchCache::start(store.clone(), "/registry/quiet/", decode, None, CacheOptions::default())
+            .unwrap();
+    for i in 0..5 {
+        block_on(store.create(&format!("/registry/busy/{i}"), b("x"))).unwrap();
+    }
+    let want = block_on(store.consistent_revision()).unwrap();
+    let reached = kapi_e2e::eventually(Duration::from_secs(5), || {
+        cache.request_progress();
+        cache.is_loaded() && cache.revision() >= want
+    });
+    assert!(reached, "cache at {} never reached {want}", cache.revision());
+    assert_eq!(cache.len(), 1);
+}

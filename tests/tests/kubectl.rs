@@ -120,7 +120,9 @@ fn pods_deployments_and_services() {
     assert!(described.contains("nginx"), "{described}");
     s.kubectl_ok(&["delete", "pod", "web", "--grace-period=0", "--force"]);
     s.kubectl_ok(&["delete", "deployments,services", "--all"]);
-    assert_eq!(s.kubectl_ok(&["get", "deploy,svc", "-o", "name"]).trim(), "");
+    // The system reconciler (every 10 s) may already have brought `kubernetes` back.
+    let left = s.kubectl_ok(&["get", "deploy,svc", "-o", "name"]);
+    assert!(matches!(left.trim(), "" | "service/kubernetes"), "{left}");
     // As upstream, the apiserver brings its own Service back.
     let back = eventually(Duration::from_secs(30), || {
         s.kubectl_ok(&["get", "svc", "-o", "name"]).trim() == "service/kubernetes"

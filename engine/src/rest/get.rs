@@ -64,7 +64,7 @@ async fn cached(
 ) -> Result<Option<Arc<CacheEntry<Cached>>>, ApiError> {
     let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
     let rv = scope.param("resourceVersion");
-    let need = crate::cache::required_revision(scope.app, rv)?;
+    let need = crate::cache::required_revision(scope.app, rv).await?;
     if crate::cache::wait_for(&cache, need).await {
         let (entry, _) = cache.get(&scope.key(name));
         return entry.map(Some).ok_or_else(|| ApiError::NotFound(scope.target(name)));

@@ -201,7 +201,7 @@ async fn from_cache(
 ) -> Result<Option<Page>, ApiError> {
     let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
     let rv = scope.param("resourceVersion");
-    let need = crate::cache::required_revision(scope.app, rv)?;
+    let need = crate::cache::required_revision(scope.app, rv).await?;
     if !crate::cache::wait_for(&cache, need).await {
         if rv.is_some_and(|v| !v.is_empty()) {
             return Err(crate::cache::too_large(&cache, need));

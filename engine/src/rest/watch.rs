@@ -62,7 +62,10 @@ fn flag(scope: &Scope<'_>, name: &str) -> Option<bool> {
 }
 
 /// Where the watch starts, after upstream's validation of the parameters.
-fn start_point(scope: &Scope<'_>, bookmarks: bool) -> Result<(Start, Revision, bool), ApiError> {
+async fn start_point(
+    scope: &Scope<'_>,
+    bookmarks: bool,
+) -> Result<(Start, Revision, bool), ApiError> {
     let rv = scope.param("resourceVersion").filter(|v| !v.is_empty());
     let initial = flag(scope, "sendInitialEvents");
     let rv_match = scope.param("resourceVersionMatch");
@@ -91,7 +94,7 @@ fn start_point(scope: &Scope<'_>, bookmarks: bool) -> Result<(Start, Revision, b
             "sendInitialEvents requires allowWatchBookmarks=true".into(),
         ));
     }
-    let need = cache::required_revision(scope.app, rv)?;
+    let need = cache::required_revision(scope.app, rv).await?;
     Ok(match (initial, rv) {
         (Some(true), _) => (Start::Now, need, true),
         (Some(false), Some("0") | None) => {
@@ -113,7 +116,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
             ApiError::ServiceUnavailable("the watch cache is not available".into())
         })?;
     let bookmarks = flag(scope, "allowWatchBookmarks").unwrap_or(false);
-    let (start, need, initial_events_end) = start_point(scope, bookmarks)?;
+    let (start, need, initial_events_end) = start_point(scope, bookmarks).await?;
     if !cache::wait_for(&cache, need).await {
         return Err(cache::too_large(&cache, need));
     }
