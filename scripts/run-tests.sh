@@ -9,8 +9,15 @@ mkdir -p target/e2e
 cp target/debug/kapi target/debug/kapi-perf target/e2e/
 export KAPI_BIN="$PWD/target/e2e/kapi"
 export KAPI_PERF_BIN="$PWD/target/e2e/kapi-perf"
+# First every test (end-to-end ones on the embedded store), then the end-to-end suite
+# again with every server on its own etcd (the etcd-specific tests ran in the first pass).
 if cargo nextest --version >/dev/null 2>&1; then
-  exec cargo nextest run --workspace --no-fail-fast --test-threads 2
+  cargo nextest run --workspace --no-fail-fast --test-threads 2
+  KAPI_E2E_BACKEND=etcd cargo nextest run -p kapi-e2e --no-fail-fast --test-threads 2 \
+    -E 'not binary(perf) and not binary(etcd_ha) and not binary(etcd_layout)'
 else
-  exec cargo test --workspace --no-fail-fast -- --test-threads=2
+  cargo test --workspace --no-fail-fast -- --test-threads=2
+  KAPI_E2E_BACKEND=etcd cargo test -p kapi-e2e --no-fail-fast \
+    --test kubectl --test kube_rs --test patch --test tables --test wire --test crash \
+    --test observability -- --test-threads=2
 fi

@@ -18,6 +18,7 @@
 //! - [`selector`]: label and field selector parsing and matching.
 //! - [`format`]: JSON and YAML decoding and encoding.
 //! - [`protobuf`]: Kubernetes protobuf (`k8s\0` + runtime.Unknown), table-driven.
+//! - [`stored`]: the bytes objects are stored as (JSON or protobuf, told apart on read).
 //! - [`time`]: RFC 3339 timestamps and Go durations.
 //! - [`meta`]: helpers over `metadata` of a JSON object.
 //! - [`error`]: the crate's error type.
@@ -35,6 +36,7 @@ pub mod registry;
 mod registry_table;
 pub mod schema;
 pub mod selector;
+pub mod stored;
 pub mod strategic;
 pub mod strategy;
 pub mod time;

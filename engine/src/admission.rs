@@ -24,7 +24,7 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> Result<(), ApiError
     };
     let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &ns_target))?;
     let Some(kv) = kv else { return Err(ApiError::NotFound(ns_target)) };
-    let namespace: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
+    let namespace: Value = kapi_codec::stored::decode(&kv.value).unwrap_or(Value::Null);
     let terminating = meta::meta_str(&namespace, "deletionTimestamp").is_some()
         || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
     if terminating {

@@ -6,6 +6,7 @@ use crate::auth::{Authenticator, Authorizer};
 use crate::cache::Caches;
 use crate::config::Options;
 use kapi_codec::Registry;
+use kapi_codec::stored::StorageMediaType;
 use kapi_storage::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,6 +23,8 @@ pub struct App {
     pub caches: Caches,
     /// Set once shutdown begins: /readyz fails, new watches are refused.
     shutting_down: AtomicBool,
+    /// The encoding new values are stored in (`--storage-media-type`).
+    pub storage_media: StorageMediaType,
     /// Whether the store answered its last health probe (`/readyz/etcd`).
     pub storage_healthy: AtomicBool,
     /// Closed (all senders dropped) when shutdown begins; watches select on it.
@@ -44,6 +47,7 @@ impl App {
     ) -> Result<App, String> {
         let cluster_ips = ClusterIpAllocator::new(&options.service_cluster_ip_range)?;
         let node_ports = NodePortAllocator::new(&options.service_node_port_range)?;
+        let storage_media = options.storage_media_type()?;
         Ok(App {
             options,
             registry: Registry::builtin(),
@@ -55,6 +59,7 @@ impl App {
             caches: Caches::new(Registry::builtin().all().len()),
             shutting_down: AtomicBool::new(false),
             storage_healthy: AtomicBool::new(true),
+            storage_media,
             shutdown,
         })
     }

@@ -2,6 +2,7 @@
 //! is the same.
 
 use clap::Parser;
+use kapi_codec::stored::StorageMediaType;
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -89,6 +90,13 @@ pub struct Options {
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub etcd_request_timeout: Duration,
 
+    /// Media type objects are stored in: `application/json` or
+    /// `application/vnd.kubernetes.protobuf` (upstream's default, and kapi's on etcd, so
+    /// upstream kube-apiserver reads the same data); JSON when unset on the embedded store.
+    /// Either is read whatever was written before.
+    #[arg(long)]
+    pub storage_media_type: Option<String>,
+
     /// Amount of time to retain events (upstream's `--event-ttl`).
     #[arg(long, default_value = "1h0m0s", value_parser = parse_duration)]
     pub event_ttl: Duration,
@@ -134,6 +142,15 @@ impl Options {
             .and_then(|(_, n)| n.trim().parse().ok())
             .unwrap_or(self.default_watch_cache_size)
             .max(1)
+    }
+
+    /// The storage media type in effect.
+    pub fn storage_media_type(&self) -> Result<StorageMediaType, String> {
+        match &self.storage_media_type {
+            Some(m) => StorageMediaType::parse(m),
+            None if self.etcd_servers.is_empty() => Ok(StorageMediaType::Json),
+            None => Ok(StorageMediaType::Protobuf),
+        }
     }
 
     /// Seconds between compactions.

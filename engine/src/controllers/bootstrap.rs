@@ -90,7 +90,7 @@ async fn rebuild_allocators(app: &App) -> Result<(), String> {
     let prefix = rt.storage_prefix(app.prefix(), None);
     let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
     for kv in page.items {
-        let Ok(svc) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+        let Ok(svc) = rest::object::from_stored(rt, &kv) else { continue };
         for ip in svc.pointer("/spec/clusterIPs").and_then(Value::as_array).into_iter().flatten() {
             if let Some(ip) = ip.as_str() {
                 app.cluster_ips.mark_used(ip);

@@ -79,7 +79,7 @@ async fn sync_endpoints(app: &App) -> Result<(), String> {
         return Ok(());
     }
     current["subsets"] = subsets;
-    let stored = object::to_stored(rt, &current);
+    let stored = object::to_stored(rt, &current, app.storage_media);
     match app.store.update(&key, stored, Precondition::ModRevision(kv.mod_revision)).await {
         // Another replica updated it meanwhile; the next round converges.
         Ok(_) | Err(StorageError::Conflict { .. }) => Ok(()),

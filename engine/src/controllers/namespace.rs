@@ -55,7 +55,7 @@ async fn sweep(app: &App) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     for kv in page.items {
-        let Ok(ns) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+        let Ok(ns) = rest::object::from_stored(rt, &kv) else { continue };
         if meta::meta_str(&ns, "deletionTimestamp").is_some() {
             finalize(app, &kv.key, ns, kv.mod_revision).await?;
         }
@@ -92,7 +92,8 @@ async fn finalize(app: &App, key: &str, ns: Value, rev: u64) -> Result<(), Strin
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
     let result = if held {
-        let bytes = bytes::Bytes::from(serde_json::to_vec(&done).unwrap_or_default());
+        let Some(rt) = app.registry.get("", "v1", "namespaces") else { return Ok(()) };
+        let bytes = rest::object::to_stored(rt, &done, app.storage_media);
         app.store.update(key, bytes, Precondition::ModRevision(rev)).await.map(drop)
     } else {
         app.store.delete(key, Precondition::ModRevision(rev)).await.map(drop)

@@ -44,7 +44,11 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
     let key = scope.key(&name);
     let store_start = std::time::Instant::now();
-    let stored = scope.app.store.create(&key, object::to_stored(scope.rt, &obj)).await;
+    let stored = scope
+        .app
+        .store
+        .create(&key, object::to_stored(scope.rt, &obj, scope.app.storage_media))
+        .await;
     crate::metrics::phase("storage", store_start.elapsed());
     match stored {
         Ok(kv) => {

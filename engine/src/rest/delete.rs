@@ -223,7 +223,11 @@ async fn mark_deleting(
     let kv = scope
         .app
         .store
-        .update(key, object::to_stored(scope.rt, &out), Precondition::ModRevision(rev))
+        .update(
+            key,
+            object::to_stored(scope.rt, &out, scope.app.storage_media),
+            Precondition::ModRevision(rev),
+        )
         .await?;
     meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
     Ok(Some(out))

@@ -7,6 +7,7 @@ use crate::status::ApiError;
 use bytes::Bytes;
 use kapi_codec::format::{self, Format};
 use kapi_codec::schema::{self, FieldValidation};
+use kapi_codec::stored::{self, StorageMediaType};
 use kapi_codec::{ResourceType, convert, meta};
 use kapi_storage::KeyValue;
 use serde_json::{Value, json};
@@ -86,20 +87,20 @@ fn check_type_meta(scope: &Scope<'_>, obj: &Value, expect_kind: &str) -> Result<
 
 /// An object from its stored bytes, with `metadata.resourceVersion` set from the revision.
 pub fn from_stored(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> {
-    let obj: Value = format::parse_json(&kv.value)
+    let obj: Value = stored::decode(&kv.value)
         .map_err(|e| ApiError::Internal(format!("decoding stored object {}: {e}", kv.key)))?;
     let mut obj = convert::from_storage(rt, obj);
     meta::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
     Ok(obj)
 }
 
-/// The bytes to store for `obj`: without `metadata.resourceVersion`.
-pub fn to_stored(rt: &ResourceType, obj: &Value) -> Bytes {
+/// The bytes to store for `obj`, in `media`: without `metadata.resourceVersion`.
+pub fn to_stored(rt: &ResourceType, obj: &Value, media: StorageMediaType) -> Bytes {
     let mut copy = convert::to_storage(rt, obj.clone());
     if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
     }
-    Bytes::from(format::encode_json(&copy))
+    Bytes::from(stored::encode(&copy, media))
 }
 
 /// Random suffix alphabet of generateName (upstream's: no vowels, no confusable digits).

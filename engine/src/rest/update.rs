@@ -201,7 +201,11 @@ where
             scope
                 .app
                 .store
-                .update(&key, object::to_stored(scope.rt, &new), precondition)
+                .update(
+                    &key,
+                    object::to_stored(scope.rt, &new, scope.app.storage_media),
+                    precondition,
+                )
                 .await
                 .map(|kv| (kv, false))
         };
