@@ -336,3 +336,25 @@ fn a_watch_cache_on_a_quiet_prefix_reaches_the_store_revision_when_asked() {
     assert!(reached, "cache at {} never reached {want}", cache.revision());
     assert_eq!(cache.len(), 1);
 }
+
+#[test]
+fn concurrent_reads_of_one_key_agree_and_never_predate_an_acknowledged_write() {
+    if !have_etcd() {
+        return;
+    }
+    let e = Etcd::start();
+    let store = connect(&e);
+    let v1 = block_on(store.create("/registry/r/k", b("1"))).unwrap();
+    let reads: Vec<_> = (0..50).map(|_| store.get("/registry/r/k")).collect();
+    for r in reads {
+        assert_eq!(block_on(r).unwrap().unwrap(), v1);
+    }
+    for i in 2..20 {
+        let pending: Vec<_> = (0..5).map(|_| store.get("/registry/r/k")).collect();
+        let written =
+            block_on(store.update("/registry/r/k", b(&i.to_string()), Precondition::None)).unwrap();
+        // Issued after the write was acknowledged: must see it, whatever is in flight.
+        assert_eq!(block_on(store.get("/registry/r/k")).unwrap().unwrap(), written);
+        drop(pending);
+    }
+}

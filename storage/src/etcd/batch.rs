@@ -191,6 +191,13 @@ fn gather(
 }
 
 async fn execute(shared: &Shared, batch: Vec<Pending>) {
+    // Before any answer: a read issued after an acknowledged write never joins an
+    // older read of the key.
+    shared.writes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    answer(shared, batch).await;
+}
+
+async fn answer(shared: &Shared, batch: Vec<Pending>) {
     if batch.len() == 1 {
         for p in batch {
             let out = single(shared, &p.op).await;

@@ -1,7 +1,8 @@
 //! The etcd v3 backend: the distributed engine for HA and scale-out.
 //!
 //! - [`bridge`]: the tokio thread etcd-client runs on; calls cross over and back.
-//! - [`read`]: get and range (internally paged, pinned to one revision).
+//! - [`read`]: get (concurrent reads of one key coalesced) and range (internally paged,
+//!   pinned to one revision).
 //! - [`batch`]: writes, batched per shard into multi-op Txns with one compare each,
 //!   falling back to one Txn per write when a compare fails.
 //! - [`watch`]: one etcd watch per `Store::watch` (the watch caches open one per
@@ -87,6 +88,10 @@ pub(crate) struct Shared {
     pub current: AtomicU64,
     /// Highest revision known to be compacted.
     pub compacted: AtomicU64,
+    /// Writes this server had answered (read coalescing never crosses one).
+    pub writes: AtomicU64,
+    /// Reads of one key in flight, for coalescing.
+    pub inflight: parking_lot::Mutex<read::Inflight>,
     /// Version of the compaction coordination key this replica last saw.
     pub compact_version: AtomicI64,
     pub opts: EtcdOptions,
@@ -147,6 +152,8 @@ impl EtcdStore {
             current: AtomicU64::new(0),
             compacted: AtomicU64::new(0),
             compact_version: AtomicI64::new(0),
+            writes: AtomicU64::new(0),
+            inflight: Default::default(),
             opts,
         });
         let batcher = Batcher::start(&bridge, shared.clone());

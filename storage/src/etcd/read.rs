@@ -9,7 +9,10 @@ use crate::error::StorageError;
 use crate::store::{KeyValue, RangeResult, Revision};
 use etcd_client::GetOptions;
 use etcd_client::proto::PbKeyValue;
+use futures_channel::oneshot;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 /// Keys per internal page of an unlimited range.
 const PAGE: usize = 2000;
@@ -45,7 +48,51 @@ pub fn key_value(kv: PbKeyValue) -> KeyValue {
     }
 }
 
+/// One key, with concurrent reads of the key coalesced into one etcd request. A read
+/// joins one in flight only if this server acknowledged no write since that one was
+/// sent, so a client never reads older than its own acknowledged write.
 pub async fn get(shared: Arc<Shared>, key: String) -> Result<Option<KeyValue>, StorageError> {
+    let generation = shared.writes.load(Ordering::Acquire);
+    let role = {
+        let mut inflight = shared.inflight.lock();
+        match inflight.get_mut(&key) {
+            Some((g, waiters)) if *g == generation => {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Role::Follower(rx)
+            }
+            Some(_) => Role::Alone,
+            None => {
+                inflight.insert(key.clone(), (generation, Vec::new()));
+                Role::Leader
+            }
+        }
+    };
+    match role {
+        Role::Follower(rx) => rx.await.unwrap_or(Err(StorageError::Closed)),
+        Role::Alone => get_one(&shared, key).await,
+        Role::Leader => {
+            let out = get_one(&shared, key.clone()).await;
+            let waiters = shared.inflight.lock().remove(&key).map(|(_, w)| w).unwrap_or_default();
+            for w in waiters {
+                let _ = w.send(out.clone());
+            }
+            out
+        }
+    }
+}
+
+enum Role {
+    Leader,
+    Follower(oneshot::Receiver<Result<Option<KeyValue>, StorageError>>),
+    Alone,
+}
+
+/// Readers of one key waiting on the read in flight, with the write generation it saw.
+pub type Inflight =
+    HashMap<String, (u64, Vec<oneshot::Sender<Result<Option<KeyValue>, StorageError>>>)>;
+
+async fn get_one(shared: &Shared, key: String) -> Result<Option<KeyValue>, StorageError> {
     let mut kv = shared.kv.clone();
     let mut resp = kv.get(key, None).await.map_err(|e| shared.error(e, None))?;
     shared.saw(resp.header());
