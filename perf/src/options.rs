@@ -48,6 +48,10 @@ pub enum Workload {
     /// N fake nodes as kwok runs them: Lease renewals, one pod watch per node by
     /// spec.nodeName, pod churn (create, bind, status Running, delete), over HTTP/2.
     ClusterSim(ClusterSimArgs),
+    /// Replays clusterloader2's load profile: Services, ConfigMaps, Secrets, Deployments
+    /// and their Pods (made by the tool, as no controllers run), created, scaled, deleted
+    /// at the profile's rates. Shrink it with --nodes, --pods-per-node, sizes and rates.
+    Mixed(MixedArgs),
 }
 
 impl Workload {
@@ -60,6 +64,7 @@ impl Workload {
             Workload::Startup(_) => "startup",
             Workload::Memory(_) => "memory",
             Workload::ClusterSim(_) => "cluster-sim",
+            Workload::Mixed(_) => "mixed",
         }
     }
 
@@ -71,6 +76,7 @@ impl Workload {
             Workload::Startup(a) => &a.common,
             Workload::Memory(a) => &a.pod.common,
             Workload::ClusterSim(a) => &a.pod.common,
+            Workload::Mixed(a) => &a.common,
         }
     }
 
@@ -84,6 +90,7 @@ impl Workload {
             Workload::Startup(_) => 1,
             Workload::Memory(a) => a.lists,
             Workload::ClusterSim(_) => 256,
+            Workload::Mixed(_) => 16,
         }
     }
 }
@@ -222,6 +229,40 @@ pub struct MemoryArgs {
     /// Consistent LISTs instead of resourceVersion=0.
     #[arg(long)]
     pub consistent: bool,
+}
+
+/// Flags of `mixed` (the clusterloader2 load profile's parameters).
+#[derive(Debug, Clone, Args)]
+pub struct MixedArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Nodes of the cluster the profile is sized for.
+    #[arg(long, default_value_t = 100)]
+    pub nodes: usize,
+    /// NODES_PER_NAMESPACE.
+    #[arg(long, default_value_t = 100)]
+    pub nodes_per_namespace: usize,
+    /// PODS_PER_NODE.
+    #[arg(long, default_value_t = 30)]
+    pub pods_per_node: usize,
+    /// CL2_LOAD_TEST_THROUGHPUT: pods created per second (sets the saturation time).
+    #[arg(long, default_value_t = 10.0, value_parser = parse_rate)]
+    pub throughput: f64,
+    /// CL2_DELETE_TEST_THROUGHPUT (default: --throughput).
+    #[arg(long, value_parser = parse_rate)]
+    pub delete_throughput: Option<f64>,
+    /// CL2_DEFAULT_QPS of Services, ConfigMaps, Secrets (default: 10, 100 above 500 nodes).
+    #[arg(long, value_parser = parse_rate)]
+    pub qps: Option<f64>,
+    /// SMALL_GROUP_SIZE.
+    #[arg(long, default_value_t = 5)]
+    pub small_size: usize,
+    /// MEDIUM_GROUP_SIZE.
+    #[arg(long, default_value_t = 30)]
+    pub medium_size: usize,
+    /// BIG_GROUP_SIZE.
+    #[arg(long, default_value_t = 250)]
+    pub big_size: usize,
 }
 
 /// How cluster-sim puts pods on nodes.

@@ -46,13 +46,14 @@ fn run_perf(s: &Server, workload: &str, out: &Path) -> Value {
 
 /// Run `workload` for 2 s with `extra` flags and return its JSON results.
 fn run_perf_with(s: &Server, workload: &str, out: &Path, extra: &[String]) -> Value {
-    let output = Command::new(perf_bin())
-        .arg(workload)
-        .args(extra)
+    let mut cmd = Command::new(perf_bin());
+    cmd.arg(workload).args(extra);
+    if workload != "mixed" {
+        cmd.arg("--pod-template").arg(pod_template());
+    }
+    let output = cmd
         .arg("--kubeconfig")
         .arg(s.kubeconfig())
-        .arg("--pod-template")
-        .arg(pod_template())
         .arg("--output")
         .arg(out)
         .args(["--duration", "2s", "--warmup", "500ms", "--namespace", "perf-e2e", "--quiet"])
@@ -221,4 +222,29 @@ fn cluster_sim_runs_nodes_leases_watches_and_pod_churn() {
         check_operation(&results, "patch pods/status");
     }
     check_operation(&results, "update leases");
+}
+
+#[test]
+fn mixed_replays_the_clusterloader2_load_profile() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let flags = ["--nodes", "10", "--pods-per-node", "20", "--medium-size", "10", "--big-size"];
+    let more = ["25", "--throughput", "200", "--qps", "100"];
+    let extra: Vec<String> = flags.iter().chain(&more).map(|s| s.to_string()).collect();
+    let results = run_perf_with(&s, "mixed", &dir.path().join("mixed.json"), &extra);
+    let x = &results["extra"];
+    assert_eq!((x["namespaces"].as_u64(), x["deployments"].as_u64()), (Some(1), Some(22)), "{x}");
+    for verb in ["create", "delete"] {
+        for resource in ["services", "configmaps", "secrets", "deployments", "pods"] {
+            check_operation(&results, &format!("{verb} {resource}"));
+        }
+    }
+    check_operation(&results, "patch deployments");
+    let created = op(&results, "create pods")["count"].as_u64().unwrap_or(0);
+    let deleted = op(&results, "delete pods")["count"].as_u64().unwrap_or(0);
+    assert_eq!(created, deleted, "every pod made is deleted with its deployment");
+    assert!(created >= 145, "at least the deployments' initial pods: {created}");
+    let left =
+        s.kubectl_ok(&["get", "pods,deployments,services", "-n", "perf-e2e-1", "-o", "name"]);
+    assert!(left.trim().is_empty(), "objects left: {left}");
 }

@@ -9,6 +9,7 @@ pub mod create;
 pub mod get;
 pub mod list;
 pub mod memory;
+pub mod mixed;
 pub mod namespace;
 pub mod pods;
 pub mod startup;
@@ -164,6 +165,7 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
         Workload::WatchFanout(a) => watch_fanout::run(&ctx, a).await,
         Workload::Memory(a) => memory::run(&ctx, a).await,
         Workload::ClusterSim(a) => cluster_sim::run(&ctx, a).await,
+        Workload::Mixed(a) => mixed::run(&ctx, a).await,
         Workload::Startup(_) => unreachable!("startup runs without a namespace"),
     };
     let process = sampler.map(Sampler::stop);
@@ -247,6 +249,10 @@ fn results(ctx: &Ctx, target: &Target, started: SystemTime, m: Measured) -> Resu
         config["encoding"] = "json".into();
         config["connections"] = m.extra.get("watch_connections").cloned().unwrap_or_default();
         config["binding"] = format!("{:?}", a.binding).to_lowercase().into();
+    }
+    if let Workload::Mixed(_) = &ctx.workload {
+        config["mode"] = "open-loop (clusterloader2 load profile)".into();
+        config["rate"] = Value::Null;
     }
     build_results(ctx.workload.name(), target.server.clone(), config, started, m)
 }
