@@ -1,5 +1,6 @@
-//! Shared fixtures of the criterion benchmarks: a realistic ~4 KB pod and stores filled
-//! with many of them.
+//! Shared fixtures of the criterion benchmarks and allocation tests: a realistic ~4 KB
+//! pod, the shared bench-pod workload when present, and a counting global allocator
+//! ([`counting`]) each bench or test binary installs for itself.
 
 use serde_json::{Value, json};
 
