@@ -4,6 +4,7 @@ set -euo pipefail
 need_apt=()
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 command -v cc >/dev/null 2>&1 || need_apt+=(gcc)
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -7,18 +7,21 @@
 //! - [`rate`]: open-loop (intended start times) and closed-loop request driving.
 //! - [`histogram`], [`stats`]: latency recording, errors, throughput.
 //! - [`report`]: summary table, JSON results, upstream SLO checks.
+//! - [`svg`], [`html`]: the HTML report with hand-drawn SVG plots (`--html`).
 //! - [`sampler`]: CPU and RSS of the server process from /proc (`--server-pid`).
 //! - [`watch`]: watch stream framing and delivery stamps.
 //! - [`workloads`]: create, get, list, watch-fanout.
 
 pub mod client;
 pub mod histogram;
+pub mod html;
 pub mod kubeconfig;
 pub mod options;
 pub mod rate;
 pub mod report;
 pub mod sampler;
 pub mod stats;
+pub mod svg;
 pub mod tls;
 pub mod watch;
 pub mod workloads;

@@ -28,6 +28,12 @@ fn main() {
         }
         println!("results written to {}", path.display());
     }
+    if let Some(path) = &common.html {
+        if let Err(e) = kapi_perf::html::write(&results, path) {
+            fail(&format!("writing {}: {e}", path.display()));
+        }
+        println!("report written to {}", path.display());
+    }
 }
 
 fn fail(msg: &str) -> ! {

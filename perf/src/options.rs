@@ -131,6 +131,9 @@ pub struct Common {
     /// Write the results as JSON to this file.
     #[arg(long)]
     pub output: Option<PathBuf>,
+    /// Write an HTML report with SVG plots to this file.
+    #[arg(long)]
+    pub html: Option<PathBuf>,
     /// Namespace to work in; created if missing, deleted at the end unless --keep.
     #[arg(long, default_value = "kapi-perf")]
     pub namespace: String,

@@ -248,3 +248,59 @@ fn mixed_replays_the_clusterloader2_load_profile() {
         s.kubectl_ok(&["get", "pods,deployments,services", "-n", "perf-e2e-1", "-o", "name"]);
     assert!(left.trim().is_empty(), "objects left: {left}");
 }
+
+/// Chromium, installed by scripts/install-deps.sh if missing; `None` when it cannot be.
+fn chromium() -> Option<PathBuf> {
+    let find = || {
+        ["chromium", "chromium-browser"].iter().find_map(|name| {
+            let out =
+                Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+            let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            (out.status.success() && !path.is_empty()).then(|| PathBuf::from(path))
+        })
+    };
+    if let Some(p) = find() {
+        return Some(p);
+    }
+    let script = workspace_root().join("scripts/install-deps.sh");
+    let _ = Command::new("bash").arg(script).status();
+    find()
+}
+
+#[test]
+fn html_report_renders_its_plots_in_chromium() {
+    let s = Server::start();
+    let pid = s.pid().expect("pid");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let html = dir.path().join("report.html");
+    let extra =
+        ["--server-pid".to_owned(), pid.to_string(), "--html".into(), html.display().to_string()];
+    let results = run_perf_with(&s, "get", &dir.path().join("get.json"), &extra);
+    check_operation(&results, "get");
+    let page = std::fs::read_to_string(&html).expect("the report was written");
+    assert!(
+        !page.contains("<script") && !page.contains(" src=") && !page.contains("<link"),
+        "no assets"
+    );
+    let Some(chromium) = chromium() else {
+        println!("SKIP: chromium is not installed and could not be installed");
+        return;
+    };
+    let profile = tempfile::tempdir().expect("profile dir");
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
+        .args(["--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .expect("run chromium");
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
+    // get: percentiles, histogram, throughput; the server's CPU and RSS.
+    assert_eq!(dom.matches("<svg").count(), 5, "five plots in the DOM: {dom}");
+    assert!(dom.matches("class=\"bar\"").count() >= 6, "bars are drawn");
+    let lines = dom.matches("class=\"series\"").count();
+    assert_eq!(lines, 3, "throughput, CPU and RSS lines are drawn");
+    assert!(dom.contains(" d=\"M"), "the lines have path data");
+}

@@ -284,7 +284,8 @@ pub fn add_schedule_lag(extra: &mut Map<String, Value>, info: &RunInfo) {
     }
 }
 
-/// A progress line on a terminal's stderr, redrawn every second.
+/// A progress bar on stderr (redrawn each second on a terminal, a line every 5 s
+/// otherwise), unless `--quiet`.
 pub struct Progress(Option<tokio::task::JoinHandle<()>>);
 
 impl Progress {
@@ -296,21 +297,36 @@ impl Progress {
     }
 }
 
-/// Start the progress line of a measured phase.
+/// A bar of `width` cells, `done` of 1 filled.
+pub fn bar(done: f64, width: usize) -> String {
+    let filled = ((done.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+/// Start the progress bar of a measured phase.
 pub fn progress(ctx: &Ctx, rec: Arc<Recorder>, win: Window) -> Progress {
-    if ctx.common.quiet || !std::io::stderr().is_terminal() {
+    if ctx.common.quiet {
         return Progress(None);
     }
+    let terminal = std::io::stderr().is_terminal();
     let name = ctx.workload.name();
-    let total = (win.end - win.t0).as_secs_f64();
+    let total = (win.end - win.t0).as_secs_f64().max(1e-9);
     Progress(Some(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_secs(if terminal { 1 } else { 5 }));
         loop {
             tick.tick().await;
             let (ok, err) = rec.totals();
             let at = win.t0.elapsed().as_secs_f64().min(total);
-            let phase = if Instant::now() < win.measure_from { "warmup" } else { "measure" };
-            eprint!("\r[{name}] {phase} {at:.0}/{total:.0} s  ok {ok}  errors {err}   ");
+            let phase = if Instant::now() < win.measure_from { "warmup " } else { "measure" };
+            let line = format!(
+                "[{name}] {phase} {} {at:.0}/{total:.0} s  ok {ok}  errors {err}",
+                bar(at / total, 30)
+            );
+            if terminal {
+                eprint!("\r{line}   ");
+            } else {
+                eprintln!("{line}");
+            }
             let _ = std::io::stderr().flush();
         }
     })))
@@ -362,6 +378,13 @@ mod tests {
             panic!("connect errors are failures")
         };
         assert_eq!(kind, "connect");
+    }
+
+    #[test]
+    fn progress_bars() {
+        assert_eq!(bar(0.0, 4), "[....]");
+        assert_eq!(bar(0.5, 4), "[##..]");
+        assert_eq!(bar(2.0, 4), "[####]");
     }
 
     #[test]
