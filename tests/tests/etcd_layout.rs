@@ -73,6 +73,15 @@ fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
     );
     let containers = pod.spec.unwrap_or_default().containers;
     assert_eq!(containers[0].image.as_deref(), Some("nginx:1.27"));
+    // etcd request latencies, upstream's metric and labels.
+    let metrics = s.kubectl_ok(&["get", "--raw", "/metrics"]);
+    for series in [
+        "etcd_request_duration_seconds_count{operation=\"create\",type=\"pods\"}",
+        "etcd_request_duration_seconds_bucket{operation=\"create\",type=\"deployments.apps\",le=\"60\"}",
+        "etcd_request_duration_seconds_count{operation=\"listWithCount\",type=\"pods\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} missing from /metrics");
+    }
 }
 
 #[test]

@@ -4,11 +4,13 @@
 //! first use) behind a mutex that only its own thread takes on the hot path; a scrape
 //! sums every core's figures. Nothing on the request path touches another core's memory.
 //!
+//! - [`etcd`]: `etcd_request_duration_seconds` from the etcd backend.
 //! - [`histogram`]: fixed-bucket histograms.
 //! - [`io`]: per-core connection I/O counters (`kapi_io_*`, `kapi_connections_*`).
 //! - [`process`]: `process_*` figures from /proc.
 //! - [`render`]: the text exposition format.
 
+pub mod etcd;
 pub mod histogram;
 pub mod io;
 pub mod process;

@@ -267,6 +267,23 @@ fn io(out: &mut String) {
     }
 }
 
+fn etcd(out: &mut String) {
+    let figures = super::etcd::snapshot();
+    if figures.is_empty() {
+        return;
+    }
+    let name = "etcd_request_duration_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "Etcd request latency in seconds for each operation and object type.",
+    );
+    for ((op, kind), h) in &figures {
+        histogram(out, name, &[("operation", op), ("type", kind)], h);
+    }
+}
+
 /// The whole /metrics document.
 pub fn render(app: &App) -> String {
     let d = snapshot();
@@ -275,6 +292,7 @@ pub fn render(app: &App) -> String {
     phases(&mut out, &d);
     watches(&mut out, &d);
     storage(&mut out, app);
+    etcd(&mut out);
     io(&mut out);
     for (name, kind, help, value) in process::samples() {
         header(&mut out, name, kind, help);

@@ -97,6 +97,10 @@ fn open_etcd(options: &Options) -> Result<Arc<dyn Store>, String> {
         shards: options.etcd_write_shards.max(1),
         batching: options.etcd_write_batching,
         request_timeout: options.etcd_request_timeout,
+        observer: Some(crate::metrics::etcd::observer(
+            kapi_codec::Registry::builtin(),
+            &options.etcd_prefix,
+        )),
         ttl_prefixes: vec![
             (events, options.event_ttl),
             (lease_prefix(&options.etcd_prefix), endpoints::LEASE_TTL),

@@ -42,6 +42,15 @@ impl WriteOp {
         }
     }
 
+    /// Upstream's `operation` label.
+    pub fn name(&self) -> &'static str {
+        match self {
+            WriteOp::Create { .. } => "create",
+            WriteOp::Update { .. } => "update",
+            WriteOp::Delete { .. } => "delete",
+        }
+    }
+
     /// Input the backend refuses before sending anything.
     pub fn invalid(&self) -> Option<StorageError> {
         let size = match self {
@@ -236,7 +245,12 @@ async fn multi(shared: &Shared, batch: &[Pending]) -> Result<Option<Vec<KeyValue
     }
     let txn = Txn::new().when(compares).and_then(ops);
     let mut kv = shared.kv.clone();
-    let mut resp = kv.txn(txn).await.map_err(|e| shared.error(e, None))?;
+    let started = std::time::Instant::now();
+    let resp = kv.txn(txn).await;
+    for p in batch {
+        shared.observe(p.op.name(), p.op.key(), started);
+    }
+    let mut resp = resp.map_err(|e| shared.error(e, None))?;
     let rev = shared.saw(resp.header());
     if !resp.succeeded() {
         return Ok(None);
@@ -255,7 +269,10 @@ async fn single(shared: &Shared, op: &WriteOp) -> Result<KeyValue, StorageError>
         .and_then([op.txn_op(lease)])
         .or_else([TxnOp::get(op.key(), None)]);
     let mut kv = shared.kv.clone();
-    let mut resp = kv.txn(txn).await.map_err(|e| shared.error(e, None))?;
+    let started = std::time::Instant::now();
+    let resp = kv.txn(txn).await;
+    shared.observe(op.name(), op.key(), started);
+    let mut resp = resp.map_err(|e| shared.error(e, None))?;
     let rev = shared.saw(resp.header());
     let first = std::mem::take(&mut resp.0.responses).into_iter().next();
     let first = first.and_then(|r| r.response);

@@ -37,8 +37,12 @@ use std::time::Duration;
 /// bounded well below by the request body limit).
 pub const MAX_VALUE_BYTES: usize = 16 << 20;
 
+/// Told of every etcd request: (operation, key, latency). The engine turns it into
+/// upstream's `etcd_request_duration_seconds`.
+pub type RequestObserver = Arc<dyn Fn(&'static str, &str, Duration) + Send + Sync>;
+
 /// How to reach etcd and how to batch.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct EtcdOptions {
     /// Client URLs (`http://127.0.0.1:2379`, `https://...` with TLS).
     pub endpoints: Vec<String>,
@@ -59,6 +63,13 @@ pub struct EtcdOptions {
     pub ttl_prefixes: Vec<(String, Duration)>,
     /// Undelivered events a watcher may have before it is closed as too slow.
     pub watch_buffer: usize,
+    pub observer: Option<RequestObserver>,
+}
+
+impl std::fmt::Debug for EtcdOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdOptions").field("endpoints", &self.endpoints).finish_non_exhaustive()
+    }
 }
 
 impl Default for EtcdOptions {
@@ -75,6 +86,7 @@ impl Default for EtcdOptions {
             dial_timeout: Duration::from_secs(5),
             ttl_prefixes: Vec::new(),
             watch_buffer: 100_000,
+            observer: None,
         }
     }
 }
@@ -98,6 +110,13 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Report one request that started at `started`.
+    pub fn observe(&self, op: &'static str, key: &str, started: std::time::Instant) {
+        if let Some(o) = &self.opts.observer {
+            o(op, key, started.elapsed());
+        }
+    }
+
     /// Record a response header's revision.
     pub fn saw(&self, header: Option<&etcd_client::ResponseHeader>) -> Revision {
         let rev = header.map(|h| h.revision().max(0) as Revision).unwrap_or(0);

@@ -13,6 +13,7 @@ use futures_channel::oneshot;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 /// Keys per internal page of an unlimited range.
 const PAGE: usize = 2000;
@@ -94,7 +95,10 @@ pub type Inflight =
 
 async fn get_one(shared: &Shared, key: String) -> Result<Option<KeyValue>, StorageError> {
     let mut kv = shared.kv.clone();
-    let mut resp = kv.get(key, None).await.map_err(|e| shared.error(e, None))?;
+    let started = Instant::now();
+    let resp = kv.get(key.as_str(), None).await;
+    shared.observe("get", &key, started);
+    let mut resp = resp.map_err(|e| shared.error(e, None))?;
     shared.saw(resp.header());
     Ok(std::mem::take(&mut resp.0.kvs).into_iter().next().map(key_value))
 }
@@ -139,7 +143,10 @@ async fn page(
         opts = opts.with_revision(rev as i64);
     }
     let mut kv = shared.kv.clone();
-    let mut resp = kv.get(start, Some(opts)).await.map_err(|e| shared.error(e, revision))?;
+    let started = Instant::now();
+    let resp = kv.get(start, Some(opts)).await;
+    shared.observe("listWithCount", prefix, started);
+    let mut resp = resp.map_err(|e| shared.error(e, revision))?;
     let current = shared.saw(resp.header());
     let count = resp.count().max(0) as u64;
     let more = resp.more();
