@@ -7,12 +7,14 @@
 //! - [`rate`]: open-loop (intended start times) and closed-loop request driving.
 //! - [`histogram`], [`stats`]: latency recording, errors, throughput.
 //! - [`report`]: summary table, JSON results, upstream SLO checks.
+//! - [`compare`]: one workload against servers A and B in alternating rounds, B/A ratios.
 //! - [`svg`], [`html`]: the HTML report with hand-drawn SVG plots (`--html`).
 //! - [`sampler`]: CPU and RSS of the server process from /proc (`--server-pid`).
 //! - [`watch`]: watch stream framing and delivery stamps.
 //! - [`workloads`]: create, get, list, watch-fanout.
 
 pub mod client;
+pub mod compare;
 pub mod histogram;
 pub mod html;
 pub mod kubeconfig;

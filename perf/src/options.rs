@@ -13,7 +13,16 @@ pub const DEFAULT_POD_TEMPLATE: &str = "../shared/workloads/bench-pod.json";
 #[command(name = "kapi-perf", version, about)]
 pub struct Cli {
     #[command(subcommand)]
-    pub workload: Workload,
+    pub command: Command,
+}
+
+/// A workload, or a comparison of two servers on one.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    #[command(flatten)]
+    Run(Workload),
+    /// Run a workload against two servers A and B in alternating rounds; B/A ratios.
+    Compare(CompareArgs),
 }
 
 /// The workloads.
@@ -77,6 +86,18 @@ impl Workload {
             Workload::Memory(a) => &a.pod.common,
             Workload::ClusterSim(a) => &a.pod.common,
             Workload::Mixed(a) => &a.common,
+        }
+    }
+
+    pub fn common_mut(&mut self) -> &mut Common {
+        match self {
+            Workload::Create(a) | Workload::Get(a) => &mut a.common,
+            Workload::List(a) => &mut a.pod.common,
+            Workload::WatchFanout(a) => &mut a.pod.common,
+            Workload::Startup(a) => &mut a.common,
+            Workload::Memory(a) => &mut a.pod.common,
+            Workload::ClusterSim(a) => &mut a.pod.common,
+            Workload::Mixed(a) => &mut a.common,
         }
     }
 
@@ -234,6 +255,34 @@ pub struct MemoryArgs {
     pub consistent: bool,
 }
 
+/// Flags of `compare`; the workload and its flags follow them.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// Kubeconfig of server A.
+    #[arg(long)]
+    pub a_kubeconfig: PathBuf,
+    /// Kubeconfig of server B.
+    #[arg(long)]
+    pub b_kubeconfig: PathBuf,
+    /// PID of server A, to sample its CPU and RSS.
+    #[arg(long)]
+    pub a_server_pid: Option<u32>,
+    /// PID of server B.
+    #[arg(long)]
+    pub b_server_pid: Option<u32>,
+    /// Rounds per server (A, B, A, B...).
+    #[arg(long, default_value_t = 2)]
+    pub rounds: usize,
+    /// Write the comparison (every round's results and the ratios) as JSON here.
+    #[arg(long = "compare-output")]
+    pub output: Option<PathBuf>,
+    /// Write the comparison's HTML report here.
+    #[arg(long = "compare-html")]
+    pub html: Option<PathBuf>,
+    #[command(subcommand)]
+    pub workload: Box<Workload>,
+}
+
 /// Flags of `mixed` (the clusterloader2 load profile's parameters).
 #[derive(Debug, Clone, Args)]
 pub struct MixedArgs {
@@ -360,9 +409,22 @@ mod tests {
         Cli::command().debug_assert();
         let cli =
             Cli::parse_from(["kapi-perf", "list", "--pods", "5", "--protobuf", "--rate", "2"]);
-        let Workload::List(list) = &cli.workload else { panic!("not list") };
+        let Command::Run(w) = &cli.command else { panic!("not a workload") };
+        let Workload::List(list) = w else { panic!("not list") };
         assert_eq!(list.pods, 5);
-        assert!(cli.workload.common().protobuf);
-        assert_eq!(cli.workload.common().rate, Some(2.0));
+        assert!(w.common().protobuf);
+        assert_eq!(w.common().rate, Some(2.0));
+        let cli = Cli::parse_from([
+            "kapi-perf",
+            "compare",
+            "--a-kubeconfig",
+            "a",
+            "--b-kubeconfig",
+            "b",
+            "get",
+            "--http2",
+        ]);
+        let Command::Compare(c) = &cli.command else { panic!("not compare") };
+        assert!(c.workload.common().http2 && c.rounds == 2);
     }
 }

@@ -304,3 +304,57 @@ fn html_report_renders_its_plots_in_chromium() {
     assert_eq!(lines, 3, "throughput, CPU and RSS lines are drawn");
     assert!(dom.contains(" d=\"M"), "the lines have path data");
 }
+
+#[test]
+fn compare_alternates_two_servers_and_reports_ratios() {
+    let (a, b) = (Server::start(), Server::start());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (json, html) = (dir.path().join("compare.json"), dir.path().join("compare.html"));
+    let output = Command::new(perf_bin())
+        .arg("compare")
+        .arg("--a-kubeconfig")
+        .arg(a.kubeconfig())
+        .arg("--b-kubeconfig")
+        .arg(b.kubeconfig())
+        .args(["--a-server-pid", &a.pid().unwrap().to_string()])
+        .args(["--b-server-pid", &b.pid().unwrap().to_string(), "--rounds", "2"])
+        .arg("--compare-output")
+        .arg(&json)
+        .arg("--compare-html")
+        .arg(&html)
+        .args([
+            "get",
+            "--duration",
+            "1s",
+            "--warmup",
+            "200ms",
+            "--namespace",
+            "perf-e2e",
+            "--quiet",
+        ])
+        .arg("--pod-template")
+        .arg(pod_template())
+        .output()
+        .expect("run kapi-perf compare");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        stdout.contains("B/A") && stdout.contains(&a.url()) && stdout.contains(&b.url()),
+        "{stdout}"
+    );
+    let c: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let (ra, rb) = (c["a"].as_array().unwrap(), c["b"].as_array().unwrap());
+    assert_eq!((ra.len(), rb.len()), (2, 2), "two rounds each");
+    assert!(ra.iter().all(|r| r["server"] == a.url()) && rb.iter().all(|r| r["server"] == b.url()));
+    for r in ra.iter().chain(rb) {
+        check_operation(r, "get");
+        assert!(r["server_process"]["samples"].is_array(), "sampled");
+    }
+    let ratio = &c["ratios"][0];
+    assert_eq!(ratio["operation"], "get", "{c}");
+    for k in ["throughput", "p50", "p99"] {
+        assert!(ratio[k].as_f64().is_some_and(|v| v > 0.0), "{k}: {ratio}");
+    }
+    let page = std::fs::read_to_string(&html).expect("html");
+    assert!(page.contains("B / A") && page.matches("<svg").count() >= 5, "the report");
+}

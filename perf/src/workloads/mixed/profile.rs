@@ -87,12 +87,12 @@ impl Profile {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::options::{Cli, Workload};
+    use crate::options::{Cli, Command, Workload};
     use clap::Parser;
 
     fn profile(flags: &[&str]) -> Profile {
         let cli = Cli::parse_from(["kapi-perf", "mixed"].iter().chain(flags));
-        let Workload::Mixed(args) = cli.workload else { panic!("not mixed") };
+        let Command::Run(Workload::Mixed(args)) = cli.command else { panic!("not mixed") };
         Profile::of(&args)
     }
 
