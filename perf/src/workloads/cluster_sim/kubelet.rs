@@ -72,12 +72,23 @@ pub fn action(event: &[u8]) -> Action {
 /// until the run stops. A watch refused at that version is retried from
 /// `resourceVersion=0` and counted in `watch_fallbacks`.
 pub async fn run(sim: Arc<Sim>, i: usize) {
+    let Ok(permit) = sim.open_slots.acquire().await else { return };
+    let opened = open(&sim, i).await;
+    drop(permit);
+    if let Some(stream) = opened {
+        sim.opened.fetch_add(1, Ordering::Relaxed);
+        follow(&sim, i, stream).await;
+    }
+}
+
+/// The node's list and watch request; `None` (and the failure counted) if refused.
+async fn open(sim: &Sim, i: usize) -> Option<Stream> {
     let node = objects::node_name(i);
     let selector = format!("fieldSelector=spec.nodeName%3D{node}");
     let rv = match sim.watches.send(Req::get(format!("/api/v1/pods?{selector}")).json()).await {
         Ok(r) if r.status == 200 => super::rv_of(&r.body).unwrap_or_else(|| "0".into()),
-        Ok(r) => return open_failed(&sim, format!("list: http {}", r.status)),
-        Err(e) => return open_failed(&sim, format!("list: {e}")),
+        Ok(r) => return open_failed(sim, format!("list: http {}", r.status)),
+        Err(e) => return open_failed(sim, format!("list: {e}")),
     };
     let path = |rv: &str| {
         format!(
@@ -90,19 +101,18 @@ pub async fn run(sim: Arc<Sim>, i: usize) {
         sim.watch_fallbacks.fetch_add(1, Ordering::Relaxed);
         opened = sim.watches.stream(Req::get(path("0")).json()).await;
     }
-    let stream = match opened {
-        Ok(s) if s.status == 200 => s,
-        Ok(s) => return open_failed(&sim, format!("http {}", s.status)),
-        Err(e) => return open_failed(&sim, e.to_string()),
-    };
-    sim.opened.fetch_add(1, Ordering::Relaxed);
-    follow(&sim, i, stream).await;
+    match opened {
+        Ok(s) if s.status == 200 => Some(s),
+        Ok(s) => open_failed(sim, format!("http {}", s.status)),
+        Err(e) => open_failed(sim, e.to_string()),
+    }
 }
 
-fn open_failed(sim: &Sim, detail: String) {
+fn open_failed(sim: &Sim, detail: String) -> Option<Stream> {
     let mut first = sim.watch_error.lock().unwrap_or_else(|e| e.into_inner());
     first.get_or_insert(detail);
     sim.failed.fetch_add(1, Ordering::Relaxed);
+    None
 }
 
 async fn follow(sim: &Arc<Sim>, i: usize, stream: Stream) {

@@ -35,6 +35,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+/// Node watches opened at once.
+const OPENING: usize = 32;
+
 /// State shared by the nodes, the churn and the reader.
 pub struct Sim {
     pub writes: Client,
@@ -50,6 +53,8 @@ pub struct Sim {
     /// Node watches the server refused at their list's version (opened at "0" instead).
     pub watch_fallbacks: AtomicU64,
     pub watch_error: Mutex<Option<String>>,
+    /// Node watches being opened at once (their LIST and watch request).
+    pub open_slots: tokio::sync::Semaphore,
     /// Pod lifecycles (bind, wait, delete) still going.
     pub live: AtomicUsize,
 }
@@ -178,6 +183,7 @@ fn new_sim(
         watch_fallbacks: AtomicU64::new(0),
         watch_error: Mutex::new(None),
         live: AtomicUsize::new(0),
+        open_slots: tokio::sync::Semaphore::new(OPENING),
     })
 }
 
