@@ -21,10 +21,13 @@
 //! - A sampled block is forgotten before mimalloc may hand its address out again.
 //! - Symbols are resolved only when a profile is served, on the serving thread.
 //!
-//! Overhead trade-offs: with the default rate a sample costs a stack walk (a few
-//! microseconds through the DWARF unwinder, since release builds keep no frame
-//! pointers) about every 512 KiB allocated, i.e. well under 1% of a core at 1 GB/s
-//! of allocation; a lower rate buys resolution with more walks. Memory: the tables are
+//! Overhead trade-offs (estimates, not yet measured on a release build): with the
+//! default rate a sample costs a stack walk through the DWARF unwinder (release builds
+//! keep no frame pointers; expect microseconds for deep stacks) about every 512 KiB
+//! allocated, i.e. about 2000 walks a second at 1 GB/s of allocation, on the order of 1%
+//! of a core; a lower rate buys resolution with more walks. Every free pays a hash and a
+//! load from the shared, read-mostly filter; a filter hit (a sampled block, or another
+//! block whose counter it shares) takes the spin lock. Memory: the tables are
 //! reserved at the first sample (about 6 MiB of address space, touched as used). The
 //! tables are bounded: at most [`table::MAX_LIVE`] sampled blocks are tracked in use
 //! (later samples are dropped and counted) and at most [`table::MAX_BUCKETS`] distinct
