@@ -104,7 +104,10 @@ fn op_section(out: &mut String, op: &str, runs: &[(String, &Results)]) {
         let Some(o) = find(r, op) else { continue };
         let l = &o.latency_ms;
         pct.push((name.clone(), vec![l.p50, l.p90, l.p99, l.p999, l.max]));
-        let points = o.timeline.iter().enumerate().map(|(s, n)| (s as f64, *n as f64)).collect();
+        // Completions after the window (the drain) would plot as a last, partial second.
+        let seconds = (r.window_seconds.ceil() as usize).max(1);
+        let timeline = o.timeline.iter().take(seconds).enumerate();
+        let points = timeline.map(|(s, n)| (s as f64, *n as f64)).collect();
         tput.push((name.clone(), points));
     }
     out.push_str(&bar_chart(&format!("{op}: latency percentiles"), "ms", &labels, &pct));
@@ -141,12 +144,11 @@ fn histogram(op: &str, runs: &[(String, &Results)]) -> String {
             Some((name.clone(), counts))
         })
         .collect();
-    bar_chart(
-        &format!("{op}: latency histogram (bucket upper bound, ms)"),
-        "requests",
-        &labels,
-        &series,
-    )
+    // Leave out the empty buckets below the fastest request.
+    let from = (0..labels.len()).find(|i| series.iter().any(|(_, c)| c[*i] > 0.0)).unwrap_or(0);
+    let series: Vec<_> = series.into_iter().map(|(n, c)| (n, c[from..].to_vec())).collect();
+    let title = format!("{op}: latency histogram (bucket upper bound, ms)");
+    bar_chart(&title, "requests", &labels[from..], &series)
 }
 
 fn process_section(out: &mut String, runs: &[(String, &Results)]) {

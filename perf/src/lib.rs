@@ -11,7 +11,7 @@
 //! - [`svg`], [`html`]: the HTML report with hand-drawn SVG plots (`--html`).
 //! - [`sampler`]: CPU and RSS of the server process from /proc (`--server-pid`).
 //! - [`watch`]: watch stream framing and delivery stamps.
-//! - [`workloads`]: create, get, list, watch-fanout.
+//! - [`workloads`]: create, get, list, watch-fanout, startup, memory, cluster-sim, mixed.
 
 pub mod client;
 pub mod compare;
