@@ -160,6 +160,36 @@ fn parse_requirement(raw: &str) -> Result<Requirement, CodecError> {
 }
 
 impl LabelSelector {
+    /// A `metav1.LabelSelector` object (`matchLabels`, `matchExpressions` with In,
+    /// NotIn, Exists, DoesNotExist); an empty one matches everything. An unknown
+    /// operator is an error.
+    pub fn from_object(selector: &Value) -> Result<Self, CodecError> {
+        let mut reqs: Vec<Requirement> = Vec::new();
+        for (k, v) in selector.get("matchLabels").and_then(Value::as_object).into_iter().flatten() {
+            let v = v.as_str().unwrap_or_default().to_string();
+            reqs.push(Requirement { key: k.clone(), op: Op::Eq(v) });
+        }
+        for e in selector.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or_default().to_string();
+            let values: Vec<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .map(|vs| vs.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            let op = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => Op::In(values),
+                "NotIn" => Op::NotIn(values),
+                "Exists" => Op::Exists,
+                "DoesNotExist" => Op::NotExists,
+                other => {
+                    return Err(bad(format!("\"{other}\" is not a valid label selector operator")));
+                }
+            };
+            reqs.push(Requirement { key, op });
+        }
+        Ok(Self { reqs })
+    }
+
     pub fn parse(s: &str) -> Result<Self, CodecError> {
         if s.trim().is_empty() {
             return Ok(Self::default());
@@ -341,5 +371,22 @@ mod tests {
         assert!(FieldSelector::parse(r"a=b\x").is_err());
         let empty = FieldSelector::parse("spec.nodeName=").unwrap();
         assert!(empty.matches(&|_| None));
+    }
+
+    #[test]
+    fn label_selector_objects_match_as_upstream() {
+        let sel = serde_json::json!({"matchLabels": {"app": "web"}, "matchExpressions": [
+            {"key": "tier", "operator": "In", "values": ["front", "edge"]},
+            {"key": "canary", "operator": "DoesNotExist"}]});
+        let s = LabelSelector::from_object(&sel).unwrap();
+        let labels = |v: serde_json::Value| v.as_object().cloned();
+        assert!(s.matches(labels(serde_json::json!({"app": "web", "tier": "edge"})).as_ref()));
+        assert!(!s.matches(labels(serde_json::json!({"app": "web", "tier": "back"})).as_ref()));
+        assert!(!s.matches(
+            labels(serde_json::json!({"app": "web", "tier": "front", "canary": "1"})).as_ref()
+        ));
+        assert!(LabelSelector::from_object(&serde_json::json!({})).unwrap().matches(None));
+        let bad = serde_json::json!({"matchExpressions": [{"key": "a", "operator": "Near"}]});
+        assert!(LabelSelector::from_object(&bad).is_err());
     }
 }

@@ -7,9 +7,11 @@
 //! collections), `fields` (field selector values), `table` (Table rendering),
 //! `hooks` (per-resource side effects such as Service IP allocation).
 
+mod binding;
 mod create;
 mod delete;
 pub mod encoded;
+mod eviction;
 pub mod fields;
 mod fields_managed;
 mod get;
@@ -159,6 +161,8 @@ async fn subresource(
         ("scale", "get") => scale::get(scope).await,
         ("scale", "update") => scale::update(req, scope).await,
         ("scale", "patch") => scale::patch(req, scope).await,
+        ("binding", "create") if scope.rt.plural == "pods" => binding::create(req, scope).await,
+        ("eviction", "create") if scope.rt.plural == "pods" => eviction::create(req, scope).await,
         ("finalize", "update") if scope.rt.plural == "namespaces" => {
             update::update(req, scope, update::Target::Finalize).await
         }
