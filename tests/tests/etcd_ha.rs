@@ -104,6 +104,7 @@ fn two_replicas_on_one_etcd_cluster_behave_as_one_api_server() {
 
     // A member is killed and restarted mid-load: no acknowledged write is lost.
     let mut acknowledged = Vec::new();
+    let mut failures = Vec::new();
     for i in 0..40 {
         if i == 10 {
             cluster.members[0].kill();
@@ -117,9 +118,13 @@ fn two_replicas_on_one_etcd_cluster_behave_as_one_api_server() {
             server.kubectl(&["create", "configmap", &name, "-n", "ha", "--request-timeout=10s"]);
         if out.status.success() {
             acknowledged.push(name);
+        } else {
+            failures.push(String::from_utf8_lossy(&out.stderr).into_owned());
         }
     }
-    assert!(acknowledged.len() >= 30, "only {} of 40 writes went through", acknowledged.len());
+    // Two of three members keep quorum and the replicas move to them; only a request
+    // in flight on the killed member's connection at the moment it dies may fail.
+    assert!(failures.len() <= 3, "{} of 40 writes failed: {failures:?}", failures.len());
     for s in [&a, &b] {
         let listed = s.kubectl_ok(&["get", "configmaps", "-n", "ha", "-o", "name"]);
         for name in &acknowledged {

@@ -2,6 +2,7 @@
 //! values as upstream stores them (the `k8s\0` protobuf envelope for built-in types, no
 //! resourceVersion inside), checked with an independent protobuf implementation (k8s-pb
 //! prost types); and a value written into etcd the upstream way is served by kapi.
+//! An etcd outage turns /readyz/etcd red and requests into fast 503s, and kapi recovers.
 //! Skipped with a message when no etcd binary is installed.
 
 use k8s_pb::api::core::v1 as core;
@@ -147,4 +148,45 @@ fn a_value_written_the_upstream_way_is_served() {
     assert_eq!(kind, "ConfigMap");
     let back = core::ConfigMap::decode(raw.as_slice()).unwrap();
     assert_eq!(back.metadata.unwrap().labels.get("edited").map(String::as_str), Some("yes"));
+}
+
+#[test]
+fn an_etcd_outage_fails_readyz_and_requests_fast_then_recovers() {
+    if !etcd::available() {
+        eprintln!("skipped: no etcd binary (install etcd-server)");
+        return;
+    }
+    let mut e = Etcd::start();
+    let s = Server::start_with(ServerOptions {
+        etcd_servers: Some(e.endpoints()),
+        extra_args: vec!["--etcd-request-timeout".into(), "2s".into()],
+        ..Default::default()
+    });
+    s.kubectl_ok(&["create", "configmap", "before"]);
+    e.members[0].kill();
+    let failing = eventually(Duration::from_secs(15), || {
+        // kubectl prints the body of a failed request in its error message.
+        let out = s.kubectl(&["get", "--raw", "/readyz?verbose"]);
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        !out.status.success() && text.contains("[-]etcd failed")
+    });
+    assert!(failing, "/readyz did not report the etcd outage");
+    let started = std::time::Instant::now();
+    let write = s.kubectl(&["create", "configmap", "during", "--request-timeout=30s"]);
+    assert!(!write.status.success(), "a write succeeded with etcd down");
+    let err = String::from_utf8_lossy(&write.stderr);
+    assert!(err.contains("etcd"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(15), "the write did not fail fast");
+    e.members[0].restart();
+    let back = eventually(Duration::from_secs(30), || {
+        s.kubectl(&["get", "--raw", "/readyz/etcd"]).status.success()
+            && s.kubectl(&["create", "configmap", "after"]).status.success()
+    });
+    assert!(back, "kapi did not recover after etcd came back");
+    let names = s.kubectl_ok(&["get", "configmaps", "-o", "name"]);
+    assert!(names.contains("configmap/before") && names.contains("configmap/after"), "{names}");
 }

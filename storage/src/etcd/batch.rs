@@ -237,16 +237,18 @@ async fn answer(shared: &Shared, batch: Vec<Pending>) {
 
 /// All writes as one Txn: `Some(results)` when every compare held, `None` otherwise.
 async fn multi(shared: &Shared, batch: &[Pending]) -> Result<Option<Vec<KeyValue>>, StorageError> {
-    let mut compares = Vec::with_capacity(batch.len());
-    let mut ops = Vec::with_capacity(batch.len());
+    let mut leases = Vec::with_capacity(batch.len());
     for p in batch {
-        compares.push(p.op.compare());
-        ops.push(p.op.txn_op(lease_for(shared, &p.op).await?));
+        leases.push(lease_for(shared, &p.op).await?);
     }
-    let txn = Txn::new().when(compares).and_then(ops);
-    let mut kv = shared.kv.clone();
+    // Built per attempt: the values are copied into the request once per send.
+    let build = || {
+        let compares: Vec<Compare> = batch.iter().map(|p| p.op.compare()).collect();
+        let ops: Vec<TxnOp> = batch.iter().zip(&leases).map(|(p, l)| p.op.txn_op(*l)).collect();
+        Txn::new().when(compares).and_then(ops)
+    };
     let started = std::time::Instant::now();
-    let resp = kv.txn(txn).await;
+    let resp = shared.kv_call(|kv| txn_call(kv, build())).await;
     for p in batch {
         shared.observe(p.op.name(), p.op.key(), started);
     }
@@ -264,13 +266,14 @@ async fn multi(shared: &Shared, batch: &[Pending]) -> Result<Option<Vec<KeyValue
 /// One write as its own Txn; on a failed compare, the key's current state says why.
 async fn single(shared: &Shared, op: &WriteOp) -> Result<KeyValue, StorageError> {
     let lease = lease_for(shared, op).await?;
-    let txn = Txn::new()
-        .when([op.compare()])
-        .and_then([op.txn_op(lease)])
-        .or_else([TxnOp::get(op.key(), None)]);
-    let mut kv = shared.kv.clone();
+    let build = || {
+        Txn::new()
+            .when([op.compare()])
+            .and_then([op.txn_op(lease)])
+            .or_else([TxnOp::get(op.key(), None)])
+    };
     let started = std::time::Instant::now();
-    let resp = kv.txn(txn).await;
+    let resp = shared.kv_call(|kv| txn_call(kv, build())).await;
     shared.observe(op.name(), op.key(), started);
     let mut resp = resp.map_err(|e| shared.error(e, None))?;
     let rev = shared.saw(resp.header());
@@ -284,6 +287,13 @@ async fn single(shared: &Shared, op: &WriteOp) -> Result<KeyValue, StorageError>
         _ => None,
     };
     Err(refusal(op, current))
+}
+
+async fn txn_call(
+    mut kv: etcd_client::KvClient,
+    txn: Txn,
+) -> Result<etcd_client::TxnResponse, etcd_client::Error> {
+    kv.txn(txn).await
 }
 
 /// What a successful write returns (`rev` is the Txn's revision).

@@ -4,6 +4,22 @@
 use crate::error::StorageError;
 use crate::store::Revision;
 
+/// Whether the request never reached etcd (no connection to the member), so sending it
+/// again, to another member, cannot apply it twice.
+pub fn never_sent(e: &etcd_client::Error) -> bool {
+    match e {
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::GRpcStatus(s) => {
+            let m = s.message();
+            // "no leader": refused before it was proposed, so never applied.
+            m.contains("etcdserver: no leader")
+                || (s.code() == tonic::Code::Unavailable
+                    && (m.contains("connect") || m.contains("Connection refused")))
+        }
+        _ => false,
+    }
+}
+
 /// Map an etcd-client error. `requested` is the revision the call asked for, if any.
 pub fn from_etcd(e: etcd_client::Error, requested: Option<Revision>) -> StorageError {
     match e {

@@ -110,6 +110,29 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// One KV call, sent again (after a short pause) while it could not reach a member,
+    /// within the request timeout: a killed member's connections fail until the client
+    /// moves on to the others.
+    pub async fn kv_call<T, F, Fut>(&self, call: F) -> Result<T, etcd_client::Error>
+    where
+        F: Fn(etcd_client::KvClient) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let deadline = std::time::Instant::now() + self.opts.request_timeout;
+        let mut pause = Duration::from_millis(20);
+        loop {
+            match call(self.kv.clone()).await {
+                Err(e)
+                    if errors::never_sent(&e) && std::time::Instant::now() + pause < deadline =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(500));
+                }
+                out => return out,
+            }
+        }
+    }
+
     /// Report one request that started at `started`.
     pub fn observe(&self, op: &'static str, key: &str, started: std::time::Instant) {
         if let Some(o) = &self.opts.observer {
@@ -177,8 +200,21 @@ impl EtcdStore {
         });
         let batcher = Batcher::start(&bridge, shared.clone());
         let store = Arc::new(EtcdStore { shared, batcher, bridge });
-        futures_executor::block_on(store.consistent_revision())?;
+        store.wait_until_served()?;
         Ok(store)
+    }
+
+    /// Block until etcd answers a quorum read (a fresh cluster elects its leader first),
+    /// at most the dial timeout.
+    fn wait_until_served(&self) -> Result<(), StorageError> {
+        let deadline = std::time::Instant::now() + self.shared.opts.dial_timeout;
+        loop {
+            match futures_executor::block_on(self.consistent_revision()) {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
     }
 
     fn write(&self, op: WriteOp) -> BoxFuture<'static, Result<KeyValue, StorageError>> {

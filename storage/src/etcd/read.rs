@@ -94,9 +94,8 @@ pub type Inflight =
     HashMap<String, (u64, Vec<oneshot::Sender<Result<Option<KeyValue>, StorageError>>>)>;
 
 async fn get_one(shared: &Shared, key: String) -> Result<Option<KeyValue>, StorageError> {
-    let mut kv = shared.kv.clone();
     let started = Instant::now();
-    let resp = kv.get(key.as_str(), None).await;
+    let resp = shared.kv_call(|kv| kv_get(kv, key.clone(), None)).await;
     shared.observe("get", &key, started);
     let mut resp = resp.map_err(|e| shared.error(e, None))?;
     shared.saw(resp.header());
@@ -142,9 +141,8 @@ async fn page(
     if let Some(rev) = revision {
         opts = opts.with_revision(rev as i64);
     }
-    let mut kv = shared.kv.clone();
     let started = Instant::now();
-    let resp = kv.get(start, Some(opts)).await;
+    let resp = shared.kv_call(|kv| kv_get(kv, start.to_string(), Some(opts.clone()))).await;
     shared.observe("listWithCount", prefix, started);
     let mut resp = resp.map_err(|e| shared.error(e, revision))?;
     let current = shared.saw(resp.header());
@@ -157,10 +155,10 @@ async fn page(
 
 /// The store's latest revision, by a linearizable (quorum) read.
 pub async fn current_revision(shared: Arc<Shared>) -> Result<Revision, StorageError> {
-    let mut kv = shared.kv.clone();
     let opts = GetOptions::new().with_count_only();
-    let resp =
-        kv.get("/kapi-revision-probe", Some(opts)).await.map_err(|e| shared.error(e, None))?;
+    let probe = || "/kapi-revision-probe".to_string();
+    let resp = shared.kv_call(|kv| kv_get(kv, probe(), Some(opts.clone()))).await;
+    let resp = resp.map_err(|e| shared.error(e, None))?;
     Ok(shared.saw(resp.header()))
 }
 
@@ -171,6 +169,15 @@ pub async fn health(shared: Arc<Shared>) -> Result<(), StorageError> {
         .await
         .map(drop)
         .map_err(|e| shared.error(e, None))
+}
+
+/// One range call on an owned key (the retry loop sends it again).
+async fn kv_get(
+    mut kv: etcd_client::KvClient,
+    key: String,
+    opts: Option<GetOptions>,
+) -> Result<etcd_client::GetResponse, etcd_client::Error> {
+    kv.get(key, opts).await
 }
 
 #[cfg(test)]
