@@ -52,6 +52,21 @@ fn metrics_have_upstream_names_and_move_with_traffic() {
         );
         assert!(count.is_some_and(|n| n >= 1.0), "phase {phase} not recorded");
     }
+    // kapi's own figures: the watch caches' feed queues and the response buffer pools
+    // (the three creates answered from pooled buffers).
+    let pending = metric(&after, "kapi_watch_cache_pending_events", &["resource=\"configmaps\""]);
+    assert!(pending.is_some(), "kapi_watch_cache_pending_events missing");
+    let pooled: f64 = ["kapi_buffer_pool_hits_total", "kapi_buffer_pool_misses_total"]
+        .iter()
+        .map(|name| {
+            after
+                .lines()
+                .filter(|l| l.starts_with(&format!("{name}{{")))
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum::<f64>()
+        })
+        .sum();
+    assert!(pooled >= 3.0, "buffer pool figures did not move: {pooled}");
     let io = |text: &str, name: &str| -> f64 {
         let series = text.lines().filter(|l| l.starts_with(&format!("{name}{{core=\"")));
         series.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()

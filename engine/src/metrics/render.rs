@@ -221,6 +221,53 @@ fn storage(out: &mut String, app: &App) {
             c.watcher_count()
         );
     }
+    header(
+        out,
+        "kapi_watch_cache_pending_events",
+        "gauge",
+        "Store events queued for each resource's watch cache and not applied yet.",
+    );
+    for (name, c) in &caches {
+        let _ = writeln!(
+            out,
+            "kapi_watch_cache_pending_events{} {}",
+            labels(&[("resource", name)]),
+            c.backlog()
+        );
+    }
+}
+
+/// Response buffer pool figures (`buffers.rs`), one series per thread pool.
+fn buffer_pools(out: &mut String) {
+    let cores = crate::buffers::stats();
+    let series: [(&str, &str, fn(&crate::buffers::PoolStats) -> u64); 4] = [
+        (
+            "kapi_buffer_pool_hits_total",
+            "Response encodes that reused a pooled buffer, per thread pool (one per worker core).",
+            |s| s.hits,
+        ),
+        (
+            "kapi_buffer_pool_misses_total",
+            "Response encodes that allocated a new buffer, per thread pool (one per worker core).",
+            |s| s.misses,
+        ),
+        (
+            "kapi_buffer_pool_returned_total",
+            "Buffers put back in the pool after their bytes were sent, per thread pool (one per worker core).",
+            |s| s.returned,
+        ),
+        (
+            "kapi_buffer_pool_discarded_total",
+            "Buffers freed instead of pooled (pool full or too large), per thread pool (one per worker core).",
+            |s| s.discarded,
+        ),
+    ];
+    for (name, help, value) in series {
+        header(out, name, "counter", help);
+        for (core, s) in cores.iter().enumerate() {
+            let _ = writeln!(out, "{name}{} {}", labels(&[("pool", &core.to_string())]), value(s));
+        }
+    }
 }
 
 fn io(out: &mut String) {
@@ -294,6 +341,7 @@ pub fn render(app: &App) -> String {
     storage(&mut out, app);
     etcd(&mut out);
     io(&mut out);
+    buffer_pools(&mut out);
     for (name, kind, help, value) in process::samples() {
         header(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {value}");

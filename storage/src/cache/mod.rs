@@ -165,6 +165,14 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         }
     }
 
+    /// Store events sent to the cache and not applied yet (the feed's queue depth).
+    pub fn backlog(&self) -> u64 {
+        let g = self.inner.read();
+        g.progress.as_ref().map_or(0, |p| {
+            p.sent.load(Ordering::Acquire).saturating_sub(p.applied.load(Ordering::Acquire))
+        })
+    }
+
     /// Whether the initial listing is in.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
