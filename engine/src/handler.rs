@@ -50,7 +50,7 @@ pub async fn handle(
     }
     let size = match resp.body() {
         ResponseBody::Full(b) => Some(b.as_ref().map_or(0, Bytes::len)),
-        ResponseBody::Stream(_) => None,
+        ResponseBody::Stream(_) | ResponseBody::Timed(..) => None,
     };
     let code = resp.status().as_u16();
     metrics::request_done(&labels, code, start.elapsed().as_secs_f64(), size);
@@ -67,7 +67,11 @@ pub async fn handle(
         );
     }
     let resp = if gzip_ok { gzip(resp) } else { resp };
-    if watch && code == 200 { track_longrunning(resp, labels) } else { resp }
+    if watch && code == 200 {
+        return track_longrunning(resp, labels);
+    }
+    let (parts, body) = resp.into_parts();
+    Response::from_parts(parts, body.timed())
 }
 
 /// Responses at least this large are gzip-compressed for clients that accept it
@@ -86,7 +90,8 @@ fn gzip(resp: Response) -> Response {
     let big = match resp.body() {
         ResponseBody::Full(Some(b)) => b.len() >= GZIP_THRESHOLD,
         ResponseBody::Stream(_) => declared.is_some_and(|n| n >= GZIP_THRESHOLD),
-        ResponseBody::Full(None) => false,
+        // Bodies are timed after compression.
+        ResponseBody::Full(None) | ResponseBody::Timed(..) => false,
     };
     if !big {
         return resp;
@@ -97,7 +102,9 @@ fn gzip(resp: Response) -> Response {
     let stream = match body {
         ResponseBody::Full(Some(b)) => futures_util::stream::iter([b]).boxed_local(),
         ResponseBody::Stream(s) => s,
-        ResponseBody::Full(None) => return Response::from_parts(parts, ResponseBody::empty()),
+        ResponseBody::Full(None) | ResponseBody::Timed(..) => {
+            return Response::from_parts(parts, ResponseBody::empty());
+        }
     };
     Response::from_parts(parts, ResponseBody::Stream(gzip_stream(stream).boxed_local()))
 }

@@ -42,9 +42,16 @@ fn metrics_have_upstream_names_and_move_with_traffic() {
     let stored = metric(&after, "apiserver_storage_objects", &["resource=\"configmaps\""]);
     assert_eq!(stored, Some(3.0));
     assert!(after.contains("# TYPE apiserver_request_duration_seconds histogram"));
-    for phase in
-        ["read", "authentication", "authorization", "decode", "admission", "storage", "encode"]
-    {
+    for phase in [
+        "read",
+        "authentication",
+        "authorization",
+        "decode",
+        "admission",
+        "storage",
+        "encode",
+        "write",
+    ] {
         let count = metric(
             &after,
             "kapi_request_phase_duration_seconds_count",
