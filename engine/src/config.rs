@@ -170,30 +170,10 @@ impl Options {
 
 /// A Go duration (`1h0m0s`, `5m`, `300ms`, `90s`), as upstream's flags take them.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?}");
-    if s == "0" {
-        return Ok(Duration::ZERO);
+    match kapi_codec::time::parse_go_duration(s) {
+        Some(n) if n >= 0 => Ok(Duration::from_nanos(n as u64)),
+        _ => Err(format!("invalid duration {s:?}")),
     }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        let unit_len =
-            rest[digits..].find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len() - digits);
-        let unit = match &rest[digits..digits + unit_len] {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 1e-3,
-            "us" | "µs" => 1e-6,
-            "ns" => 1e-9,
-            _ => return Err(bad()),
-        };
-        total += Duration::from_secs_f64(value * unit);
-        rest = &rest[digits + unit_len..];
-    }
-    Ok(total)
 }
 
 #[cfg(test)]
