@@ -358,3 +358,25 @@ fn concurrent_reads_of_one_key_agree_and_never_predate_an_acknowledged_write() {
         drop(pending);
     }
 }
+
+#[test]
+fn shared_revision_reads_never_predate_an_acknowledged_write() {
+    if !have_etcd() {
+        return;
+    }
+    let e = Etcd::start();
+    let store = connect(&e);
+    for i in 0..20 {
+        // Reads in flight while the write happens may be shared; those asked after the
+        // write's acknowledgement must see it.
+        let early: Vec<_> = (0..10).map(|_| store.consistent_revision()).collect();
+        let kv = block_on(store.create(&format!("/registry/rev/{i}"), b("x"))).unwrap();
+        let late: Vec<_> = (0..10).map(|_| store.consistent_revision()).collect();
+        for r in late {
+            assert!(block_on(r).unwrap() >= kv.mod_revision);
+        }
+        for r in early {
+            block_on(r).unwrap();
+        }
+    }
+}

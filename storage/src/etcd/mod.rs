@@ -102,6 +102,8 @@ pub(crate) struct Shared {
     pub compacted: AtomicU64,
     /// Writes this server had answered (read coalescing never crosses one).
     pub writes: AtomicU64,
+    /// Revision reads of consistent reads, shared by concurrent callers.
+    pub revision_reads: parking_lot::Mutex<read::RevisionReads>,
     /// Reads of one key in flight, for coalescing.
     pub inflight: parking_lot::Mutex<read::Inflight>,
     /// Version of the compaction coordination key this replica last saw.
@@ -196,6 +198,7 @@ impl EtcdStore {
             compact_version: AtomicI64::new(0),
             writes: AtomicU64::new(0),
             inflight: Default::default(),
+            revision_reads: Default::default(),
             opts,
         });
         let batcher = Batcher::start(&bridge, shared.clone());

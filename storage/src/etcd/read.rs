@@ -153,8 +153,47 @@ async fn page(
     Ok(RangeResult { items, revision: revision.unwrap_or(current), more, remaining })
 }
 
-/// The store's latest revision, by a linearizable (quorum) read.
+/// Callers waiting for the next revision read, and whether one is in flight.
+#[derive(Default)]
+pub struct RevisionReads {
+    in_flight: bool,
+    next: Vec<oneshot::Sender<Result<Revision, StorageError>>>,
+}
+
+/// The store's latest revision, by a linearizable (quorum) read. Concurrent callers
+/// share reads: a caller joins the next read to be sent (never one already in flight,
+/// which may predate its call), so one round trip answers everyone who asked meanwhile.
 pub async fn current_revision(shared: Arc<Shared>) -> Result<Revision, StorageError> {
+    let (tx, rx) = oneshot::channel();
+    let fetcher = {
+        let mut reads = shared.revision_reads.lock();
+        reads.next.push(tx);
+        !std::mem::replace(&mut reads.in_flight, true)
+    };
+    if fetcher {
+        // A task of its own: a caller that gives up (timeout) must not strand the others.
+        tokio::spawn(serve_revision_reads(shared));
+    }
+    rx.await.unwrap_or(Err(StorageError::Closed))
+}
+
+/// Send revision reads until no caller is waiting.
+async fn serve_revision_reads(shared: Arc<Shared>) {
+    loop {
+        let batch = std::mem::take(&mut shared.revision_reads.lock().next);
+        let out = read_revision(&shared).await;
+        for w in batch {
+            let _ = w.send(out.clone());
+        }
+        let mut reads = shared.revision_reads.lock();
+        if reads.next.is_empty() {
+            reads.in_flight = false;
+            return;
+        }
+    }
+}
+
+async fn read_revision(shared: &Shared) -> Result<Revision, StorageError> {
     let opts = GetOptions::new().with_count_only();
     let probe = || "/kapi-revision-probe".to_string();
     let resp = shared.kv_call(|kv| kv_get(kv, probe(), Some(opts.clone()))).await;
