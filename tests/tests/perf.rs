@@ -145,7 +145,9 @@ fn memory_reports_rss_with_pods_loaded_and_under_lists() {
     for k in ["rss_before_bytes", "rss_loaded_bytes", "rss_list_peak_bytes", "rss_hwm_bytes"] {
         assert!(bytes(k) > 0, "{k}: {x}");
     }
-    assert!(bytes("rss_hwm_bytes") >= bytes("rss_list_peak_bytes"), "{x}");
+    // The kernel's high-water mark is updated lazily (per-CPU RSS counters), so a sampled
+    // RSS can exceed it by a little; it must not be far below the sampled peak.
+    assert!(bytes("rss_hwm_bytes") as f64 >= 0.95 * bytes("rss_list_peak_bytes") as f64, "{x}");
     assert!(bytes("list_json_bytes") > 200 * 1000, "200 pods of 4.5 KB: {x}");
     assert!(bytes("list_protobuf_bytes") > 0, "{x}");
     check_process_samples(&results, pid);
