@@ -61,6 +61,12 @@ fn metrics_have_upstream_names_and_move_with_traffic() {
     }
     // kapi's own figures: the watch caches' feed queues and the response buffer pools
     // (the three creates answered from pooled buffers).
+    let cm = ["resource=\"configmaps\""];
+    let received = metric(&after, "apiserver_watch_cache_events_received_total", &cm);
+    assert!(received.is_some_and(|n| n >= 3.0), "watch cache events received: {received:?}");
+    let inits = metric(&after, "apiserver_watch_cache_initializations_total", &cm);
+    assert!(inits.is_some_and(|n| n >= 1.0), "watch cache initializations: {inits:?}");
+    assert!(after.contains("apiserver_watch_cache_events_dispatched_total{"));
     let pending = metric(&after, "kapi_watch_cache_pending_events", &["resource=\"configmaps\""]);
     assert!(pending.is_some(), "kapi_watch_cache_pending_events missing");
     let pooled: f64 = ["kapi_buffer_pool_hits_total", "kapi_buffer_pool_misses_total"]

@@ -6,6 +6,7 @@ use super::{CoreData, RequestLabels, process, snapshot};
 use crate::app::App;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Escape a label value.
 fn esc(v: &str) -> String {
@@ -221,6 +222,7 @@ fn storage(out: &mut String, app: &App) {
             c.watcher_count()
         );
     }
+    cache_counters(out, &caches);
     header(
         out,
         "kapi_watch_cache_pending_events",
@@ -234,6 +236,35 @@ fn storage(out: &mut String, app: &App) {
             labels(&[("resource", name)]),
             c.backlog()
         );
+    }
+}
+
+/// Upstream's watch cache counters, per resource.
+fn cache_counters(out: &mut String, caches: &[(String, std::sync::Arc<crate::cache::Cache>)]) {
+    type Read = fn(&kapi_storage::cache::CacheStats) -> u64;
+    let series: [(&str, &str, Read); 3] = [
+        (
+            "apiserver_watch_cache_events_received_total",
+            "[ALPHA] Counter of events received in watch cache broken by resource type.",
+            |s| s.received.load(Relaxed),
+        ),
+        (
+            "apiserver_watch_cache_events_dispatched_total",
+            "[ALPHA] Counter of events dispatched in watch cache broken by resource type.",
+            |s| s.dispatched.load(Relaxed),
+        ),
+        (
+            "apiserver_watch_cache_initializations_total",
+            "[ALPHA] Counter of watch cache initializations broken by resource type.",
+            |s| s.initializations.load(Relaxed),
+        ),
+    ];
+    for (name, help, value) in series {
+        header(out, name, "counter", help);
+        for (resource, c) in caches {
+            let _ =
+                writeln!(out, "{name}{} {}", labels(&[("resource", resource)]), value(c.stats()));
+        }
     }
 }
 

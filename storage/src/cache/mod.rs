@@ -113,10 +113,23 @@ impl<T> Drop for CacheWatch<T> {
     }
 }
 
+/// What a cache has done since start (upstream's watch cache metrics).
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    /// Store events applied (`apiserver_watch_cache_events_received_total`).
+    pub received: AtomicU64,
+    /// Events handed to at least one watcher (`..._events_dispatched_total`).
+    pub dispatched: AtomicU64,
+    /// Listings that (re)initialized the cache (`..._initializations_total`).
+    pub initializations: AtomicU64,
+}
+
 pub struct WatchCache<T> {
     prefix: String,
     inner: RwLock<Inner<T>>,
     revision: AtomicU64,
+    /// Counters for /metrics, written by the feeder thread only.
+    stats: CacheStats,
     loaded: AtomicBool,
     index: Option<IndexFn<T>>,
     opts: CacheOptions,
@@ -139,6 +152,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
                 progress: None,
             }),
             revision: AtomicU64::new(0),
+            stats: CacheStats::default(),
             loaded: AtomicBool::new(false),
             index,
             opts,
@@ -243,7 +257,13 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         Ok(CacheWatch { initial, replay, revision, events: rx, id, cache: Arc::downgrade(self) })
     }
 
+    /// What the cache has done since start.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
     fn reset(&self, items: Vec<Arc<CacheEntry<T>>>, revision: Revision) {
+        self.stats.initializations.fetch_add(1, Ordering::Relaxed);
         let mut g = self.inner.write();
         g.dispatch.clear();
         g.progress = None;
@@ -288,6 +308,10 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             None => Vec::new(),
         };
         let indexes: Vec<&str> = indexes.iter().map(String::as_str).collect();
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        if !g.dispatch.is_empty() {
+            self.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+        }
         g.dispatch.deliver(&event, &prefixes, &indexes);
         self.revision.store(kv.mod_revision, Ordering::Release);
     }
