@@ -29,17 +29,24 @@ fn unwrap(value: &[u8]) -> (String, String, Vec<u8>) {
     (tm.api_version.unwrap_or_default(), tm.kind.unwrap_or_default(), u.raw.unwrap_or_default())
 }
 
-#[test]
-fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
+/// An etcd member and kapi on it; None (skipped, with a message) without etcd.
+fn on_etcd(args: &[&str]) -> Option<(Etcd, Server)> {
     if !etcd::available() {
         eprintln!("skipped: no etcd binary (install etcd-server)");
-        return;
+        return None;
     }
     let e = Etcd::start();
     let s = Server::start_with(ServerOptions {
         etcd_servers: Some(e.endpoints()),
+        extra_args: args.iter().map(|a| a.to_string()).collect(),
         ..Default::default()
     });
+    Some((e, s))
+}
+
+#[test]
+fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
+    let Some((e, s)) = on_etcd(&[]) else { return };
     s.kubectl_ok(&["run", "web", "--image=nginx:1.27"]);
     s.kubectl_ok(&["create", "deployment", "api", "--image=busybox"]);
     let rt = runtime();
@@ -87,15 +94,7 @@ fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
 
 #[test]
 fn a_value_written_the_upstream_way_is_served() {
-    if !etcd::available() {
-        eprintln!("skipped: no etcd binary (install etcd-server)");
-        return;
-    }
-    let e = Etcd::start();
-    let s = Server::start_with(ServerOptions {
-        etcd_servers: Some(e.endpoints()),
-        ..Default::default()
-    });
+    let Some((e, s)) = on_etcd(&[]) else { return };
     let cm = core::ConfigMap {
         metadata: Some(meta::ObjectMeta {
             name: Some("upstream".into()),
@@ -152,16 +151,7 @@ fn a_value_written_the_upstream_way_is_served() {
 
 #[test]
 fn an_etcd_outage_fails_readyz_and_requests_fast_then_recovers() {
-    if !etcd::available() {
-        eprintln!("skipped: no etcd binary (install etcd-server)");
-        return;
-    }
-    let mut e = Etcd::start();
-    let s = Server::start_with(ServerOptions {
-        etcd_servers: Some(e.endpoints()),
-        extra_args: vec!["--etcd-request-timeout".into(), "2s".into()],
-        ..Default::default()
-    });
+    let Some((mut e, s)) = on_etcd(&["--etcd-request-timeout", "2s"]) else { return };
     s.kubectl_ok(&["create", "configmap", "before"]);
     e.members[0].kill();
     let failing = eventually(Duration::from_secs(15), || {
