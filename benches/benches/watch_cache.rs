@@ -31,7 +31,7 @@ fn store_with(dir: &std::path::Path, n: usize) -> Arc<dyn Store> {
 
 fn cache_of(store: &Arc<dyn Store>, capacity: usize) -> Arc<WatchCache<serde_json::Value>> {
     let decode: DecodeFn<serde_json::Value> = Arc::new(|kv| serde_json::from_slice(&kv.value).ok());
-    let opts = CacheOptions { capacity, watcher_buffer: 100_000 };
+    let opts = CacheOptions { capacity, watcher_buffer: 100_000, shards: 1 };
     let cache = WatchCache::start(store.clone(), PREFIX, decode, None, opts).unwrap();
     while !cache.is_loaded() || cache.revision() < store.current_revision() {
         std::thread::sleep(Duration::from_millis(5));

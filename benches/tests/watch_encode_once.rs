@@ -28,7 +28,7 @@ fn pods() -> &'static ResourceType {
 fn setup(dir: &std::path::Path) -> (Arc<dyn Store>, Arc<Cache>) {
     let opts = EmbeddedOptions { fsync: false, ..Default::default() };
     let store: Arc<dyn Store> = EmbeddedStore::open(dir, opts).unwrap();
-    let opts = CacheOptions { capacity: 100, watcher_buffer: 16 };
+    let opts = CacheOptions { capacity: 100, watcher_buffer: 16, shards: 1 };
     let decode = kapi::cache::decode_fn(pods());
     let cache = WatchCache::start(store.clone(), "/registry/pods/", decode, None, opts).unwrap();
     while !cache.is_loaded() {

@@ -161,8 +161,11 @@ fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
         f
     });
     let prefix = rt.storage_prefix(app.prefix(), None);
-    let opts =
-        CacheOptions { capacity: app.options.watch_cache_size(rt.plural), ..Default::default() };
+    let opts = CacheOptions {
+        capacity: app.options.watch_cache_size(rt.plural),
+        shards: app.options.watch_cache_shards(rt.plural),
+        ..Default::default()
+    };
     match WatchCache::start(app.store.clone(), &prefix, decode, index, opts) {
         Ok(c) => Some(c),
         Err(e) => {

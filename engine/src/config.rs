@@ -119,6 +119,12 @@ pub struct Options {
     #[arg(long, value_delimiter = ',')]
     pub watch_cache_sizes: Vec<String>,
 
+    /// Shards of the watch caches of busy resources (pods, events, leases, nodes,
+    /// endpointslices), each applying its events on its own thread; 0 = one per core (at
+    /// most 8). Other resources' caches apply events on their feeder thread.
+    #[arg(long, default_value_t = 0)]
+    pub watch_cache_shards: usize,
+
     /// Serve CPU profiles at /debug/pprof/ (upstream's `--profiling`, default true).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub profiling: bool,
@@ -142,6 +148,18 @@ impl Options {
             .and_then(|(_, n)| n.trim().parse().ok())
             .unwrap_or(self.default_watch_cache_size)
             .max(1)
+    }
+
+    /// How many shards the watch cache of `resource` (plural) has.
+    pub fn watch_cache_shards(&self, resource: &str) -> usize {
+        const BUSY: &[&str] = &["pods", "events", "leases", "nodes", "endpointslices"];
+        if !BUSY.contains(&resource) {
+            return 1;
+        }
+        match self.watch_cache_shards {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
+            n => n.min(64),
+        }
     }
 
     /// The storage media type in effect.

@@ -1,8 +1,10 @@
 //! LIST with label/field selectors, `limit`/`continue` pagination (upstream's continue
 //! token format: base64 of {"v","rv","start"}), and resourceVersion/resourceVersionMatch
-//! semantics: first pages come from the watch cache (consistent reads wait for it to
-//! reach the store's revision); continuations and `Exact` reads come from the store at
-//! the token's revision.
+//! semantics, served from the watch cache: first pages once it has reached what the read
+//! must observe (consistent reads wait for the store's revision), continuations and
+//! `Exact` reads as of their revision while the cache's event windows cover it (as
+//! upstream's cache snapshots); older revisions are read from the store (410 Expired
+//! once compacted).
 
 use super::encoded;
 use super::fields::Selectors;
@@ -136,7 +138,10 @@ pub struct Page {
     pub remaining: Option<u64>,
 }
 
-/// Read a page: scan raw keys in batches until `limit` matches or the prefix is exhausted.
+/// Read a page: from the watch cache when it can answer (first pages once it has caught
+/// up with what the read must observe; continuations and `Exact` reads of any revision
+/// its event windows still cover), otherwise from the store, scanning raw keys in
+/// batches until `limit` matches or the prefix is exhausted.
 pub async fn read_page(
     scope: &Scope<'_>,
     selectors: &Selectors,
@@ -145,13 +150,11 @@ pub async fn read_page(
 ) -> Result<Page, ApiError> {
     let prefix = scope.list_prefix();
     let mut revision = read_revision(scope, &cont)?;
-    if revision.is_none()
-        && cont.is_none()
-        && let Some(page) = from_cache(scope, selectors, limit).await?
-    {
+    let after_key = cont.map(|c| format!("{prefix}{}", c.after));
+    if let Some(page) = from_cache(scope, selectors, limit, revision, after_key.as_deref()).await? {
         return Ok(page);
     }
-    let mut after = cont.map(|c| format!("{prefix}{}", c.after));
+    let mut after = after_key;
     let mut items = Vec::new();
     let batch =
         if limit == 0 { 0 } else { limit.max(if selectors.is_everything() { limit } else { 500 }) };
@@ -191,41 +194,39 @@ pub async fn read_page(
     }
 }
 
-/// A first page from the watch cache, once it has caught up with what the read must
-/// observe. None when the resource has no cache or a consistent read finds it behind
-/// (the store serves it then).
+/// A page from the watch cache. `at` is the revision a continuation or an `Exact` read
+/// must reflect (None: the latest, once the cache has caught up with what the read must
+/// observe). None when the resource has no cache, a consistent read finds it behind, or
+/// `at` is outside what the cache holds (the store serves those).
 async fn from_cache(
     scope: &Scope<'_>,
     selectors: &Selectors,
     limit: usize,
+    at: Option<Revision>,
+    after: Option<&str>,
 ) -> Result<Option<Page>, ApiError> {
     let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
-    let rv = scope.param("resourceVersion");
-    let need = crate::cache::required_revision(scope.app, rv).await?;
-    if !crate::cache::wait_for(&cache, need).await {
-        if rv.is_some_and(|v| !v.is_empty()) {
-            return Err(crate::cache::too_large(&cache, need));
+    if at.is_none() {
+        let rv = scope.param("resourceVersion");
+        let need = crate::cache::required_revision(scope.app, rv).await?;
+        if !crate::cache::wait_for(&cache, need).await {
+            if rv.is_some_and(|v| !v.is_empty()) {
+                return Err(crate::cache::too_large(&cache, need));
+            }
+            return Ok(None);
         }
-        return Ok(None);
     }
     let prefix = scope.list_prefix();
-    let (mut items, _, revision) = cache.list(&prefix, None, 0);
-    if !selectors.is_everything() {
-        items.retain(|e| selectors.matches(scope.rt, &e.data.obj));
-    }
-    if limit == 0 || items.len() <= limit {
-        return Ok(Some(Page {
-            items: Items::Cached(items),
-            revision,
-            cont: None,
-            remaining: None,
-        }));
-    }
-    let remaining = selectors.is_everything().then(|| (items.len() - limit) as u64);
-    items.truncate(limit);
-    let last = items.last().map_or("", |e| e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key));
-    let cont = Some(encode_continue(revision, last));
-    Ok(Some(Page { items: Items::Cached(items), revision, cont, remaining }))
+    let keep = |c: &Cached| selectors.is_everything() || selectors.matches(scope.rt, &c.obj);
+    let count_rest = selectors.is_everything();
+    let Some(listing) = cache.list_at(&prefix, after, at, limit, count_rest, keep) else {
+        return Ok(None);
+    };
+    let last = listing.items.last().map(|e| e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key));
+    let cont = listing.more.then(|| encode_continue(listing.revision, last.unwrap_or("")));
+    let remaining = (listing.more && count_rest).then_some(listing.remaining as u64);
+    let items = Items::Cached(listing.items);
+    Ok(Some(Page { items, revision: listing.revision, cont, remaining }))
 }
 
 pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {

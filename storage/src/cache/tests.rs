@@ -1,15 +1,18 @@
 //! The watch cache checked against a model: random histories are written to the embedded
 //! store while watchers (random start revisions, namespace prefixes and index filters)
 //! come and go; every watcher must receive exactly the model's events for its filter, in
-//! order, with no loss, duplicate or time travel, and LISTs must equal the store.
+//! order, with no loss, duplicate or time travel, and LISTs (current, of past revisions,
+//! and paginated) must equal the store at their revision. Every property runs with one
+//! shard and with several (events applied in parallel by shard workers).
 
 use super::*;
 use crate::embedded::{EmbeddedOptions, EmbeddedStore};
+use crate::error::StorageError;
 use bytes::Bytes;
 use futures_executor::block_on;
 use proptest::prelude::*;
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const PREFIX: &str = "/registry/pods/";
 
@@ -46,10 +49,18 @@ fn open(dir: &std::path::Path) -> Arc<dyn Store> {
 }
 
 fn start_cache(store: &Arc<dyn Store>, capacity: usize) -> Arc<WatchCache<String>> {
+    start_sharded(store, capacity, 1)
+}
+
+fn start_sharded(
+    store: &Arc<dyn Store>,
+    capacity: usize,
+    shards: usize,
+) -> Arc<WatchCache<String>> {
     let decode: DecodeFn<String> =
         Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into_owned()));
     let index: IndexFn<String> = Arc::new(|v: &String| node_of(v));
-    let opts = CacheOptions { capacity, watcher_buffer: 10_000 };
+    let opts = CacheOptions { capacity, watcher_buffer: 10_000, shards };
     let cache =
         WatchCache::start(store.clone(), PREFIX, decode, Some(index), opts).expect("start cache");
     wait_until(&cache, store.current_revision());
@@ -77,10 +88,10 @@ fn wanted(w: &Watching, e: &ModelEvent) -> bool {
         && w.filter.index.as_ref().is_none_or(|n| now == n || before.as_ref() == Some(n))
 }
 
-fn run(ops: Vec<Op>, capacity: usize) -> Result<(), TestCaseError> {
+fn run(ops: Vec<Op>, capacity: usize, shards: usize) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
-    let cache = start_cache(&store, capacity);
+    let cache = start_sharded(&store, capacity, shards);
     let mut model: Vec<ModelEvent> = Vec::new();
     let mut live: BTreeMap<String, String> = BTreeMap::new();
     let mut watchers = Vec::new();
@@ -135,12 +146,53 @@ fn run(ops: Vec<Op>, capacity: usize) -> Result<(), TestCaseError> {
     }
     let (items, more, rev) = cache.list(PREFIX, None, 0);
     prop_assert!(!more);
-    let page = block_on(store.range(PREFIX, None, 0, Some(rev))).expect("range");
-    let cached: Vec<(String, Revision)> =
-        items.iter().map(|e| (e.kv.key.clone(), e.kv.mod_revision)).collect();
-    let stored: Vec<(String, Revision)> =
-        page.items.iter().map(|kv| (kv.key.clone(), kv.mod_revision)).collect();
-    prop_assert_eq!(cached, stored);
+    prop_assert_eq!(keys_of(&items), stored_at(&store, PREFIX, rev));
+    check_past_lists(&cache, &store)
+}
+
+fn keys_of(items: &[Arc<CacheEntry<String>>]) -> Vec<(String, Revision)> {
+    items.iter().map(|e| (e.kv.key.clone(), e.kv.mod_revision)).collect()
+}
+
+fn stored_at(store: &Arc<dyn Store>, prefix: &str, rev: Revision) -> Vec<(String, Revision)> {
+    let page = block_on(store.range(prefix, None, 0, Some(rev))).expect("range");
+    page.items.iter().map(|kv| (kv.key.clone(), kv.mod_revision)).collect()
+}
+
+/// Every revision the windows cover lists (whole, per namespace, and in pages of 2) as
+/// the store does at that revision; older ones are refused (the store answers them).
+fn check_past_lists(
+    cache: &WatchCache<String>,
+    store: &Arc<dyn Store>,
+) -> Result<(), TestCaseError> {
+    let current = cache.revision();
+    let mut served = 0;
+    for rev in 1..=current {
+        for prefix in [PREFIX.to_string(), format!("{PREFIX}ns1/")] {
+            let Some(all) = cache.list_at(&prefix, None, Some(rev), 0, false, |_| true) else {
+                continue;
+            };
+            served += 1;
+            prop_assert_eq!(all.revision, rev);
+            let want = stored_at(store, &prefix, rev);
+            prop_assert_eq!(keys_of(&all.items), want.clone(), "list of {} at {}", prefix, rev);
+            let mut paged = Vec::new();
+            let mut after: Option<String> = None;
+            loop {
+                let page = cache
+                    .list_at(&prefix, after.as_deref(), Some(rev), 2, true, |_| true)
+                    .expect("a covered revision stays readable");
+                paged.extend(keys_of(&page.items));
+                prop_assert_eq!(page.remaining, want.len() - paged.len());
+                match page.items.last() {
+                    Some(last) if page.more => after = Some(last.kv.key.clone()),
+                    _ => break,
+                }
+            }
+            prop_assert_eq!(paged, want);
+        }
+    }
+    prop_assert!(served > 0, "the current revision is always readable");
     Ok(())
 }
 
@@ -149,12 +201,22 @@ proptest! {
 
     #[test]
     fn cache_watchers_and_lists_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
-        run(ops, 1000)?;
+        run(ops, 1000, 1)?;
     }
 
     #[test]
     fn a_small_window_answers_too_old_revisions_with_compacted(ops in proptest::collection::vec(op(), 1..80)) {
-        run(ops, 8)?;
+        run(ops, 8, 1)?;
+    }
+
+    #[test]
+    fn sharded_cache_watchers_and_lists_match_the_model(ops in proptest::collection::vec(op(), 1..120)) {
+        run(ops, 1000, 3)?;
+    }
+
+    #[test]
+    fn a_small_sharded_window_answers_too_old_revisions_with_compacted(ops in proptest::collection::vec(op(), 1..80)) {
+        run(ops, 8, 3)?;
     }
 }
 
@@ -188,7 +250,7 @@ fn a_slow_watcher_is_dropped_without_blocking_others() {
         PREFIX,
         decode,
         None,
-        CacheOptions { capacity: 100, watcher_buffer: 4 },
+        CacheOptions { capacity: 100, watcher_buffer: 4, shards: 2 },
     )
     .unwrap();
     wait_until(&cache, store.current_revision());
