@@ -5,7 +5,8 @@ use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, PodStatus};
 use kapi_e2e::Server;
 use kube::api::{
-    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, VersionMatch, WatchEvent,
+    WatchParams,
 };
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -81,10 +82,19 @@ async fn paginated_list_sees_every_item_once() {
     let mut names = Vec::new();
     let mut params = ListParams::default().limit(7);
     let mut pages = 0;
+    let mut snapshot_rv = None;
     loop {
         let page = cms.list(&params).await.expect("list");
         pages += 1;
         names.extend(page.items.iter().filter_map(|c| c.metadata.name.clone()));
+        if pages == 1 {
+            assert_eq!(page.metadata.remaining_item_count, Some(18));
+            snapshot_rv = page.metadata.resource_version.clone();
+            // Changes after the first page do not show in the later pages: every page
+            // reads the snapshot of the first one.
+            cms.delete("cm-20", &Default::default()).await.expect("delete");
+            cms.create(&PostParams::default(), &configmap("cm-99", "v")).await.expect("create");
+        }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
             Some(token) => params = params.continue_token(&token),
             None => break,
@@ -93,6 +103,17 @@ async fn paginated_list_sees_every_item_once() {
     assert_eq!(pages, 4);
     let expected: Vec<String> = (0..25).map(|i| format!("cm-{i:02}")).collect();
     assert_eq!(names, expected);
+    // An Exact read of the snapshot's revision still sees it; a fresh list sees the change.
+    let rv = snapshot_rv.expect("list resourceVersion");
+    let exact = cms
+        .list(&ListParams::default().at(&rv).matching(VersionMatch::Exact))
+        .await
+        .expect("exact list");
+    let exact: Vec<String> = exact.items.into_iter().filter_map(|c| c.metadata.name).collect();
+    assert_eq!(exact, expected);
+    let now = cms.list(&ListParams::default()).await.expect("list");
+    let now: Vec<String> = now.items.into_iter().filter_map(|c| c.metadata.name).collect();
+    assert!(now.contains(&"cm-99".to_string()) && !now.contains(&"cm-20".to_string()));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
