@@ -3,6 +3,9 @@
 //! (with its resourceVersion set) so GET, LIST and WATCH never re-read or re-decode the
 //! store. Pods are indexed by `spec.nodeName` so a kubelet's watch is reached directly.
 //!
+//! Watches are served through a per-core fan-out hub ([`hub`]): each event crosses to a
+//! core once, through a lock-free queue, whatever the number of watchers there.
+//!
 //! Reads wait (bounded) until the cache has caught up with what they must observe:
 //! consistent reads the store's current revision, `resourceVersion=N` reads revision N.
 
@@ -13,8 +16,12 @@ use bytes::Bytes;
 use kapi_codec::ResourceType;
 use kapi_codec::registry::Persistence;
 use kapi_storage::Revision;
+use kapi_storage::cache::hub::Hub;
 use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, WatchCache};
 use serde_json::Value;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -109,6 +116,30 @@ fn proto_encoding(rt: &ResourceType, obj: &Value) -> Option<Encoding> {
 }
 
 pub type Cache = WatchCache<Cached>;
+
+/// Events a core's hub queues for its watchers of one resource before it counts as
+/// fallen behind (its watchers are closed then and resume or re-list).
+const HUB_QUEUE: usize = 16 * 1024;
+
+thread_local! {
+    /// This core's fan-out hubs, one per cache with watchers here.
+    static HUBS: RefCell<HashMap<usize, Rc<Hub<Cached>>>> = RefCell::new(HashMap::new());
+}
+
+/// This core's hub for `cache`, subscribed and running (a new one when the last ended).
+pub fn hub(cache: &Arc<Cache>) -> Rc<Hub<Cached>> {
+    let key = Arc::as_ptr(cache) as usize;
+    HUBS.with(|hubs| {
+        let mut hubs = hubs.borrow_mut();
+        if let Some(h) = hubs.get(&key).filter(|h| !h.is_closed()) {
+            return h.clone();
+        }
+        let h = Hub::new(cache.clone(), HUB_QUEUE);
+        monoio::spawn(h.clone().run());
+        hubs.insert(key, h.clone());
+        h
+    })
+}
 
 /// How long a read waits for the cache to reach the revision it needs (upstream: 3 s).
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);

@@ -5,10 +5,10 @@
 //! starts matching as ADDED), optional bookmarks, `timeoutSeconds`, and 410 Expired as an
 //! ERROR event for a revision older than the cache's window.
 //!
-//! A producer task on this core writes frames into a small bounded channel that backs the
-//! response body; a client that stops reading stalls the producer, its bounded queue in
-//! the cache fills, and the cache drops it (the stream ends; the client resumes or
-//! re-lists).
+//! Events come through this core's fan-out hub (`crate::cache::hub`). A producer task on
+//! this core writes frames into a small bounded channel that backs the response body; a
+//! client that stops reading stalls the producer, its bounded buffer in the hub fills,
+//! and the hub drops it (the stream ends; the client resumes or re-lists).
 
 use super::fields::Selectors;
 use super::{Scope, table};
@@ -19,7 +19,8 @@ use crate::status::ApiError;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use kapi_codec::ResourceType;
-use kapi_storage::cache::{CacheEntry, CacheEvent, CacheWatch, Start, WatchFilter};
+use kapi_storage::cache::hub::HubWatch;
+use kapi_storage::cache::{CacheEntry, CacheEvent, Start, WatchFilter};
 use kapi_storage::{EventKind, Revision, StorageError};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -124,7 +125,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         .then(|| selectors.fields.required_value("spec.nodeName").map(String::from))
         .flatten();
     let filter = WatchFilter { prefix: scope.list_prefix(), index };
-    let watch = cache.watch(start, filter);
+    let watch = cache::hub(&cache).watch(start, filter);
     let (tx, rx) = flume::bounded::<Bytes>(16);
     let producer = Producer {
         rt: scope.rt,
@@ -160,7 +161,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
 }
 
 impl Producer {
-    async fn run(mut self, watch: Result<CacheWatch<Cached>, StorageError>) {
+    async fn run(mut self, watch: Result<HubWatch<Cached>, StorageError>) {
         let watch = match watch {
             Ok(w) => w,
             Err(e) => {
@@ -198,7 +199,7 @@ impl Producer {
         true
     }
 
-    async fn pump(&mut self, watch: CacheWatch<Cached>) {
+    async fn pump(&mut self, watch: HubWatch<Cached>) {
         let mut next_bookmark = Instant::now() + BOOKMARK_EVERY;
         loop {
             let now = Instant::now();
@@ -206,20 +207,20 @@ impl Producer {
                 if self.bookmarks { next_bookmark.min(self.deadline) } else { self.deadline };
             let sleep = monoio::time::sleep(wake.saturating_duration_since(now));
             monoio::select! {
-                ev = watch.events.recv_async() => match ev {
-                    Ok(ev) => {
+                ev = watch.next() => match ev {
+                    Some(ev) => {
                         if !self.event(&ev).await {
                             return;
                         }
                     }
-                    Err(_) => return,
+                    None => return,
                 },
                 _ = sleep => {
                     if Instant::now() >= self.deadline {
                         return;
                     }
                     next_bookmark = Instant::now() + BOOKMARK_EVERY;
-                    if watch.events.is_empty() {
+                    if watch.is_empty() {
                         self.last_rv = self.last_rv.max(self.cache.revision());
                     }
                     if !self.bookmark().await {

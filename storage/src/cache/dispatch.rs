@@ -3,8 +3,13 @@
 //! (pods by `spec.nodeName`). Each watcher has a bounded queue; one that is full when an
 //! event arrives is dropped (its stream ends, the client re-lists), so a slow watcher
 //! never blocks the others or grows memory.
+//!
+//! A watcher is either one client's channel, or a core's [`EventQueue`] through which a
+//! fan-out hub serves all watchers of the resource on that core (it is registered for
+//! the whole prefix and filters locally).
 
 use super::CacheEvent;
+use super::queue::EventQueue;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -17,10 +22,41 @@ pub struct WatchFilter {
     pub index: Option<String>,
 }
 
+/// Where a watcher's events go.
+pub enum Sink<T> {
+    /// One client's bounded channel.
+    Channel(flume::Sender<Arc<CacheEvent<T>>>),
+    /// A core's hub queue.
+    Queue(Arc<EventQueue<T>>),
+}
+
+impl<T> Sink<T> {
+    /// Hand `event` over; false when the receiver is full or gone.
+    fn offer(&self, event: &Arc<CacheEvent<T>>) -> bool {
+        match self {
+            Sink::Channel(tx) => tx.try_send(event.clone()).is_ok(),
+            Sink::Queue(q) => q.push(event.clone()),
+        }
+    }
+
+    /// Tell the receiver its watch ended (channels see it when dropped).
+    fn close(&self) {
+        if let Sink::Queue(q) = self {
+            q.close();
+        }
+    }
+}
+
 struct Watcher<T> {
     id: u64,
     filter: WatchFilter,
-    tx: flume::Sender<Arc<CacheEvent<T>>>,
+    sink: Sink<T>,
+}
+
+impl<T> Drop for Watcher<T> {
+    fn drop(&mut self) {
+        self.sink.close();
+    }
 }
 
 pub struct Dispatch<T> {
@@ -39,20 +75,26 @@ impl<T> Default for Dispatch<T> {
 }
 
 impl<T> Dispatch<T> {
-    pub fn add(&mut self, filter: WatchFilter, tx: flume::Sender<Arc<CacheEvent<T>>>) -> u64 {
+    pub fn add(&mut self, filter: WatchFilter, sink: Sink<T>) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         let bucket = match &filter.index {
             Some(v) => self.by_index.entry(v.clone()).or_default(),
             None => self.by_prefix.entry(filter.prefix.clone()).or_default(),
         };
-        bucket.push(Watcher { id, filter, tx });
+        bucket.push(Watcher { id, filter, sink });
         self.count += 1;
         id
     }
 
     pub fn len(&self) -> usize {
         self.count
+    }
+
+    /// Watchers that are one client's channel (not a hub's queue).
+    pub fn channels(&self) -> usize {
+        let all = self.by_prefix.values().chain(self.by_index.values()).flatten();
+        all.filter(|w| matches!(w.sink, Sink::Channel(_))).count()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -110,6 +152,6 @@ fn send_all<T>(
     wants: impl Fn(&Watcher<T>) -> bool,
 ) -> usize {
     let before = ws.len();
-    ws.retain(|w| !wants(w) || w.tx.try_send(event.clone()).is_ok());
+    ws.retain(|w| !wants(w) || w.sink.offer(event));
     before - ws.len()
 }

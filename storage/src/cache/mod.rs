@@ -7,6 +7,9 @@
 //!   decode and apply events in parallel, and the sequencer that publishes them in order.
 //! - [`read`]: consistent reads across shards (GET, LIST pages, watch starts).
 //! - [`dispatch`]: watchers indexed by prefix and index value, bounded queues.
+//! - [`queue`], [`hub`]: fan-out across cores: the publisher pushes each event once into
+//!   a lock-free queue per core that has watchers of the resource; that core's hub hands
+//!   it to its local watchers (indexed the same way) without crossing threads again.
 //!
 //! Keys are split over shards by hash. Each shard applies its events under its own lock,
 //! so shards apply in parallel (decoding, the costly part, included). The cache's
@@ -25,6 +28,8 @@
 
 pub mod dispatch;
 mod feed;
+pub mod hub;
+pub mod queue;
 mod read;
 pub mod shard;
 
@@ -35,9 +40,9 @@ use crate::store::{EventKind, KeyValue, Revision, Store, WatchProgress};
 use dispatch::Dispatch;
 pub use dispatch::WatchFilter;
 use parking_lot::{Mutex, RwLock};
-pub use read::Listing;
+pub use read::{Listing, StartPoint};
 use shard::Shard;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 /// One key's value at one revision, with what the engine decoded from it.
@@ -134,6 +139,8 @@ pub struct WatchCache<T> {
     dispatch: Mutex<Dispatch<T>>,
     /// Progress of the store watch feeding the cache.
     progress: RwLock<Option<Arc<WatchProgress>>>,
+    /// Watchers served by the cores' hubs.
+    hub_watchers: AtomicUsize,
     /// Counters for /metrics.
     stats: CacheStats,
     loaded: AtomicBool,
@@ -158,6 +165,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             published: AtomicU64::new(0),
             dispatch: Mutex::new(Dispatch::default()),
             progress: RwLock::new(None),
+            hub_watchers: AtomicUsize::new(0),
             stats: CacheStats::default(),
             loaded: AtomicBool::new(false),
             index,
@@ -216,8 +224,9 @@ impl<T> WatchCache<T> {
         self.shards.len()
     }
 
+    /// Clients watching: those with their own channel and those served by hubs.
     pub fn watcher_count(&self) -> usize {
-        self.dispatch.lock().len()
+        self.dispatch.lock().channels() + self.hub_watchers.load(Ordering::Relaxed)
     }
 
     /// What the cache has done since start.
@@ -266,11 +275,22 @@ impl<T> WatchCache<T> {
     }
 
     fn deliver(&self, d: &mut Dispatch<T>, event: &Arc<CacheEvent<T>>) {
+        let (prefixes, indexes) = self.routes(event);
+        let indexes: Vec<&str> = indexes.iter().map(String::as_str).collect();
+        self.stats.received.fetch_add(1, Ordering::Relaxed);
+        if !d.is_empty() {
+            self.stats.dispatched.fetch_add(1, Ordering::Relaxed);
+        }
+        d.deliver(event, &prefixes, &indexes);
+    }
+
+    /// Where watchers of `event` may be: the key prefixes containing its key (resource,
+    /// namespace) and its object's index values now and before.
+    pub fn routes<'a>(&'a self, event: &'a CacheEvent<T>) -> (Vec<&'a str>, Vec<String>) {
         let key = event.cur.kv.key.as_str();
         let ns_prefix = namespace_prefix(&self.prefix, key);
-        let prefixes: Vec<&str> =
-            [Some(self.prefix.as_str()), ns_prefix].into_iter().flatten().collect();
-        let indexes: Vec<String> = match &self.index {
+        let prefixes = [Some(self.prefix.as_str()), ns_prefix].into_iter().flatten().collect();
+        let indexes = match &self.index {
             Some(f) => [Some(&event.cur), event.prev.as_ref()]
                 .into_iter()
                 .flatten()
@@ -278,12 +298,12 @@ impl<T> WatchCache<T> {
                 .collect(),
             None => Vec::new(),
         };
-        let indexes: Vec<&str> = indexes.iter().map(String::as_str).collect();
-        self.stats.received.fetch_add(1, Ordering::Relaxed);
-        if !d.is_empty() {
-            self.stats.dispatched.fetch_add(1, Ordering::Relaxed);
-        }
-        d.deliver(event, &prefixes, &indexes);
+        (prefixes, indexes)
+    }
+
+    /// Events queued per watcher before it is dropped as too slow.
+    pub fn watcher_buffer(&self) -> usize {
+        self.opts.watcher_buffer
     }
 }
 

@@ -7,6 +7,8 @@
 //! retry at the newer published revision, or, for a requested past revision, answer
 //! `None` so the caller reads the store instead.
 
+use super::dispatch::Sink;
+use super::queue::EventQueue;
 use super::shard::{Shard, ShardRange};
 use super::{CacheEntry, CacheEvent, CacheWatch, Start, WatchCache, WatchFilter};
 use crate::error::StorageError;
@@ -27,6 +29,9 @@ pub struct Listing<T> {
     /// The revision the page reflects.
     pub revision: Revision,
 }
+
+/// A watch's start: initial entries, replayed events, and the revision they reach.
+pub type StartPoint<T> = (Vec<Arc<CacheEntry<T>>>, Vec<Arc<CacheEvent<T>>>, Revision);
 
 /// How often a read retries when shards moved past the revision it took.
 const RETRIES: usize = 64;
@@ -139,30 +144,73 @@ impl<T> WatchCache<T> {
         let (tx, rx) = flume::bounded(self.opts.watcher_buffer);
         loop {
             let mut d = self.dispatch.lock();
-            // The sequencer publishes under the dispatch lock: `at` stands still here.
-            let at = self.published.load(Ordering::Acquire);
-            let guards: Vec<_> = self.shards.iter().map(|s| s.read()).collect();
-            if !guards.iter().all(|g| g.covers(at)) {
-                drop((guards, d));
+            let Some(point) = self.start_locked(start, &filter) else {
+                drop(d);
                 std::thread::yield_now();
                 continue;
-            }
-            let (initial, replay) = match start {
-                Start::Now => {
-                    (Merge::new(&guards, &filter.prefix, None, at).cloned().collect(), Vec::new())
-                }
-                Start::After(from) => (Vec::new(), self.replay(&guards, from, at, &filter)?),
             };
-            drop(guards);
-            let id = d.add(filter, tx);
+            let (initial, replay, revision) = point?;
+            let id = d.add(filter, Sink::Channel(tx));
             drop(d);
-            let revision = match start {
-                Start::Now => self.effective(at),
-                Start::After(_) => at,
-            };
             let cache = Arc::downgrade(self);
             return Ok(CacheWatch { initial, replay, revision, events: rx, id, cache });
         }
+    }
+
+    /// Send every later event of the resource to `queue` (a core's fan-out hub); returns
+    /// the subscription's id for [`WatchCache::unsubscribe`].
+    pub fn subscribe(&self, queue: Arc<EventQueue<T>>) -> u64 {
+        let filter = WatchFilter { prefix: self.prefix.clone(), index: None };
+        self.dispatch.lock().add(filter, Sink::Queue(queue))
+    }
+
+    /// End a subscription (its queue closes).
+    pub fn unsubscribe(&self, id: u64) {
+        self.dispatch.lock().remove(id);
+    }
+
+    /// Where a watch served by a subscribed hub starts: the initial entries (`Now`) or
+    /// the replayed events (`After`), and the revision they bring it to. Every later
+    /// event reaches the hub's queue after this returns; the hub passes on only those
+    /// newer than the revision.
+    pub fn start_point(
+        &self,
+        start: Start,
+        filter: &WatchFilter,
+    ) -> Result<StartPoint<T>, StorageError> {
+        loop {
+            let d = self.dispatch.lock();
+            if let Some(point) = self.start_locked(start, filter) {
+                return point;
+            }
+            drop(d);
+            std::thread::yield_now();
+        }
+    }
+
+    /// The start of a watch, under the dispatch lock (the sequencer publishes under it,
+    /// so the published revision stands still). None when a shard ran past the published
+    /// revision beyond its window: retry once the lock is released and the sequencer
+    /// caught up.
+    fn start_locked(
+        &self,
+        start: Start,
+        filter: &WatchFilter,
+    ) -> Option<Result<StartPoint<T>, StorageError>> {
+        let at = self.published.load(Ordering::Acquire);
+        let guards: Vec<_> = self.shards.iter().map(|s| s.read()).collect();
+        if !guards.iter().all(|g| g.covers(at)) {
+            return None;
+        }
+        Some(match start {
+            Start::Now => {
+                let initial = Merge::new(&guards, &filter.prefix, None, at).cloned().collect();
+                Ok((initial, Vec::new(), self.effective(at)))
+            }
+            Start::After(from) => {
+                self.replay(&guards, from, at, filter).map(|replay| (Vec::new(), replay, at))
+            }
+        })
     }
 
     /// The window's events after `from` up to `at` that `filter` wants, in order.

@@ -49,6 +49,10 @@ impl<T> Shard<T> {
         self.objects.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
     /// Whether the shard can be read as of `at` (a revision the whole cache has applied:
     /// a quiet shard's `applied` may be older, as nothing of it changed since).
     pub fn covers(&self, at: Revision) -> bool {

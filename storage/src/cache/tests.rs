@@ -75,10 +75,37 @@ fn wait_until(cache: &WatchCache<String>, rev: Revision) {
     }
 }
 
+/// A watcher of the model test: its own channel, or a watcher of this thread's hub.
+enum Via {
+    Channel(CacheWatch<String>),
+    Hub(hub::HubWatch<String>),
+}
+
 struct Watching {
     filter: WatchFilter,
     from: Revision,
-    watch: CacheWatch<String>,
+    via: Via,
+}
+
+impl Watching {
+    /// Everything the watcher received: replay, then live events.
+    fn received(&self) -> Vec<Revision> {
+        match &self.via {
+            Via::Channel(w) => {
+                let replay = w.replay.iter().map(|e| e.revision);
+                replay.chain(w.events.try_iter().map(|e| e.revision)).collect()
+            }
+            Via::Hub(w) => {
+                let mut got: Vec<Revision> = w.replay.iter().map(|e| e.revision).collect();
+                let waker = futures_util::task::noop_waker();
+                let mut cx = std::task::Context::from_waker(&waker);
+                while let std::task::Poll::Ready(Some(e)) = w.poll_next(&mut cx) {
+                    got.push(e.revision);
+                }
+                got
+            }
+        }
+    }
 }
 
 fn wanted(w: &Watching, e: &ModelEvent) -> bool {
@@ -92,6 +119,11 @@ fn run(ops: Vec<Op>, capacity: usize, shards: usize) -> Result<(), TestCaseError
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let cache = start_sharded(&store, capacity, shards);
+    // Half the watchers are served through a hub run on this thread, as a core runs one.
+    let mut pool = futures_executor::LocalPool::new();
+    let hub = hub::Hub::new(cache.clone(), 100_000);
+    futures_util::task::LocalSpawnExt::spawn_local(&pool.spawner(), hub.clone().run())
+        .expect("spawn the hub");
     let mut model: Vec<ModelEvent> = Vec::new();
     let mut live: BTreeMap<String, String> = BTreeMap::new();
     let mut watchers = Vec::new();
@@ -127,8 +159,13 @@ fn run(ops: Vec<Op>, capacity: usize, shards: usize) -> Result<(), TestCaseError
                     prefix: ns.map_or(PREFIX.to_string(), |n| format!("{PREFIX}ns{n}/")),
                     index: node.map(|n| format!("node{n}")),
                 };
-                match cache.watch(Start::After(from), filter.clone()) {
-                    Ok(watch) => watchers.push(Watching { filter, from, watch }),
+                let via = if back % 2 == 0 {
+                    cache.watch(Start::After(from), filter.clone()).map(Via::Channel)
+                } else {
+                    hub.watch(Start::After(from), filter.clone()).map(Via::Hub)
+                };
+                match via {
+                    Ok(via) => watchers.push(Watching { filter, from, via }),
                     Err(StorageError::Compacted { .. }) => {
                         prop_assert!(model.iter().filter(|e| e.0 > from).count() > capacity - 1);
                     }
@@ -138,9 +175,9 @@ fn run(ops: Vec<Op>, capacity: usize, shards: usize) -> Result<(), TestCaseError
         }
     }
     wait_until(&cache, store.current_revision());
+    pool.run_until_stalled();
     for w in &watchers {
-        let mut got: Vec<Revision> = w.watch.replay.iter().map(|e| e.revision).collect();
-        got.extend(w.watch.events.try_iter().map(|e| e.revision));
+        let got = w.received();
         let want: Vec<Revision> = model.iter().filter(|e| wanted(w, e)).map(|e| e.0).collect();
         prop_assert_eq!(got, want, "watcher {:?} from {}", w.filter, w.from);
     }
@@ -284,4 +321,75 @@ fn the_cache_follows_store_progress_when_other_prefixes_change() {
     block_on(store.create(&key(0, 0), Bytes::from("node0;x"))).unwrap();
     wait_until(&cache, store.current_revision());
     assert_eq!(cache.list(PREFIX, None, 0).0.len(), 1);
+}
+
+/// Everything a hub watcher has now, and whether it ended.
+fn drain(w: &hub::HubWatch<String>) -> (usize, bool) {
+    let waker = futures_util::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut n = 0;
+    loop {
+        match w.poll_next(&mut cx) {
+            std::task::Poll::Ready(Some(_)) => n += 1,
+            std::task::Poll::Ready(None) => return (n, true),
+            std::task::Poll::Pending => return (n, false),
+        }
+    }
+}
+
+fn small_buffer_cache(store: &Arc<dyn Store>) -> Arc<WatchCache<String>> {
+    let decode: DecodeFn<String> =
+        Arc::new(|kv: &KeyValue| Some(String::from_utf8_lossy(&kv.value).into()));
+    let opts = CacheOptions { capacity: 100, watcher_buffer: 4, shards: 2 };
+    let cache = WatchCache::start(store.clone(), PREFIX, decode, None, opts).unwrap();
+    wait_until(&cache, store.current_revision());
+    cache
+}
+
+#[test]
+fn a_slow_hub_watcher_is_closed_without_blocking_the_others_on_its_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cache = small_buffer_cache(&store);
+    let mut pool = futures_executor::LocalPool::new();
+    let hub = hub::Hub::new(cache.clone(), 1000);
+    futures_util::task::LocalSpawnExt::spawn_local(&pool.spawner(), hub.clone().run()).unwrap();
+    let all = WatchFilter { prefix: PREFIX.into(), index: None };
+    let slow = hub.watch(Start::Now, all.clone()).unwrap();
+    let fast = hub.watch(Start::Now, all).unwrap();
+    assert_eq!(cache.watcher_count(), 2, "hub watchers count as watchers");
+    let mut received = 0;
+    for i in 0..20u8 {
+        block_on(store.create(&key(0, i), Bytes::from("x"))).unwrap();
+        wait_until(&cache, store.current_revision());
+        pool.run_until_stalled();
+        received += drain(&fast).0;
+    }
+    assert_eq!(received, 20, "the fast watcher saw everything");
+    assert_eq!(drain(&slow), (4, true), "the slow one got its buffer's worth, then ended");
+    assert_eq!(cache.watcher_count(), 1);
+    assert_eq!(hub.len(), 1);
+}
+
+#[test]
+fn a_hub_that_falls_behind_ends_all_its_watchers() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cache = small_buffer_cache(&store);
+    let mut pool = futures_executor::LocalPool::new();
+    let hub = hub::Hub::new(cache.clone(), 3);
+    futures_util::task::LocalSpawnExt::spawn_local(&pool.spawner(), hub.clone().run()).unwrap();
+    let all = WatchFilter { prefix: PREFIX.into(), index: None };
+    let a = hub.watch(Start::Now, all.clone()).unwrap();
+    let b = hub.watch(Start::Now, all).unwrap();
+    // The core does not run while 5 events arrive: its queue of 3 overflows.
+    for i in 0..5u8 {
+        block_on(store.create(&key(0, i), Bytes::from("x"))).unwrap();
+    }
+    wait_until(&cache, store.current_revision());
+    pool.run_until_stalled();
+    assert!(hub.is_closed());
+    assert_eq!(drain(&a), (3, true), "what was queued arrives, then the watch ends");
+    assert_eq!(drain(&b), (3, true));
+    assert_eq!(cache.watcher_count(), 0);
 }
