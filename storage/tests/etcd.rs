@@ -380,3 +380,43 @@ fn shared_revision_reads_never_predate_an_acknowledged_write() {
         }
     }
 }
+
+#[test]
+fn a_sharded_watch_cache_applies_multi_op_txns_as_whole_revisions() {
+    use kapi_storage::cache::{CacheOptions, Start, WatchCache, WatchFilter};
+    if !have_etcd() {
+        return;
+    }
+    let e = Etcd::start();
+    let store = connect(&e);
+    let decode: kapi_storage::cache::DecodeFn<()> = Arc::new(|_| Some(()));
+    let opts = CacheOptions { shards: 3, ..CacheOptions::default() };
+    let cache = WatchCache::start(store.clone(), "/registry/p/", decode, None, opts).unwrap();
+    let start = block_on(store.consistent_revision()).unwrap();
+    assert!(kapi_e2e::eventually(Duration::from_secs(5), || cache.is_loaded()));
+    let filter = WatchFilter { prefix: "/registry/p/".into(), index: None };
+    let watch = cache.watch(Start::After(start), filter).unwrap();
+    // Concurrent creates are batched: many share one revision (one Txn).
+    let writes: Vec<_> =
+        (0..300).map(|i| store.create(&format!("/registry/p/{}/k{i}", i % 7), b("v"))).collect();
+    for w in writes {
+        block_on(w).unwrap();
+    }
+    let want = block_on(store.consistent_revision()).unwrap();
+    assert!(kapi_e2e::eventually(Duration::from_secs(10), || cache.revision() >= want));
+    let got: Vec<(u64, String)> =
+        watch.events.try_iter().map(|ev| (ev.revision, ev.cur.kv.key.clone())).collect();
+    assert_eq!(got.len(), 300, "every event once");
+    assert!(got.windows(2).all(|w| w[0].0 <= w[1].0), "in revision order");
+    let revisions: std::collections::BTreeSet<u64> = got.iter().map(|g| g.0).collect();
+    assert!(revisions.len() < 300, "some Txns carried several creates");
+    for rev in revisions {
+        let listed = cache
+            .list_at("/registry/p/", None, Some(rev), 0, false, |_| true)
+            .expect("the window covers every revision of the run");
+        let stored = block_on(store.range("/registry/p/", None, 0, Some(rev))).unwrap();
+        let listed: Vec<&str> = listed.items.iter().map(|e| e.kv.key.as_str()).collect();
+        let stored: Vec<&str> = stored.items.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(listed, stored, "list at {rev}");
+    }
+}
