@@ -163,40 +163,103 @@ fn every_builtin_type_from_a_manifest() {
     assert!(remaining.lines().all(|l| l.starts_with("pod/")), "{remaining}");
 }
 
+/// `kubectl get configmaps --watch --output-watch-events -o json`, its output collected.
+struct KubectlWatch {
+    child: std::process::Child,
+    text: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl KubectlWatch {
+    fn start(s: &Server) -> KubectlWatch {
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(s.kubeconfig())
+            .args(["get", "configmaps", "--watch", "--output-watch-events", "-o", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("kubectl watch");
+        let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = text.clone();
+        let mut stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        // The watch has started once it printed the existing objects; give it a moment.
+        std::thread::sleep(Duration::from_millis(1500));
+        KubectlWatch { child, text }
+    }
+
+    /// (event type, configmap name) in the order printed.
+    fn events(&self) -> Vec<(String, String)> {
+        let text = self.text.lock().unwrap().clone();
+        serde_json::Deserializer::from_str(&text)
+            .into_iter::<Value>()
+            .map_while(Result::ok)
+            .map(|e| {
+                let name = e["object"]["metadata"]["name"].as_str().unwrap_or("").to_string();
+                (e["type"].as_str().unwrap_or("").to_string(), name)
+            })
+            .collect()
+    }
+
+    fn saw(&self, kind: &str, name: &str) -> bool {
+        self.events().iter().any(|(k, n)| k == kind && n == name)
+    }
+}
+
+impl Drop for KubectlWatch {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn kubectl_watch_across_a_server_restart() {
+    let mut s = Server::start();
+    let before = KubectlWatch::start(&s);
+    s.kubectl_ok(&["create", "configmap", "r1"]);
+    assert!(eventually(Duration::from_secs(20), || before.saw("ADDED", "r1")));
+    s.restart();
+    s.kubectl_ok(&["create", "configmap", "r2"]);
+    // The watch open during the restart ends cleanly (as against upstream kube-apiserver:
+    // kubectl exits 0 when the server closes the watch), having printed each event once.
+    let mut before = before;
+    let status = before.child.wait().expect("kubectl exits");
+    assert!(status.success(), "{status:?}");
+    let r1: Vec<_> = before.events().into_iter().filter(|(_, n)| n == "r1").collect();
+    assert_eq!(r1, vec![("ADDED".to_string(), "r1".to_string())]);
+    // A new watch after the restart lists the current objects, then follows changes.
+    let after = KubectlWatch::start(&s);
+    assert!(eventually(Duration::from_secs(20), || after.saw("ADDED", "r1")
+        && after.saw("ADDED", "r2")));
+    s.kubectl_ok(&["label", "configmap", "r1", "x=y"]);
+    s.kubectl_ok(&["delete", "configmap", "r2"]);
+    assert!(eventually(Duration::from_secs(20), || after.saw("MODIFIED", "r1")
+        && after.saw("DELETED", "r2")));
+    let r2 = after.events().into_iter().filter(|(_, n)| n == "r2").count();
+    assert_eq!(r2, 2, "r2 added once, deleted once: {:?}", after.events());
+}
+
 #[test]
 fn watch_sees_added_modified_deleted() {
     let s = Server::start();
-    let mut child = Command::new("kubectl")
-        .arg("--kubeconfig")
-        .arg(s.kubeconfig())
-        .args(["get", "configmaps", "--watch", "--output-watch-events", "-o", "json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubectl watch");
-    // The watch has started once it printed the existing (no) objects; give it a moment.
-    std::thread::sleep(Duration::from_millis(1500));
+    let w = KubectlWatch::start(&s);
     s.kubectl_ok(&["create", "configmap", "w1"]);
     s.kubectl_ok(&["label", "configmap", "w1", "x=y"]);
     s.kubectl_ok(&["delete", "configmap", "w1"]);
-    let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
-    let sink = text.clone();
-    let mut stdout = child.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            sink.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
+    let text = w.text.clone();
     let has = |event: &str| text.lock().unwrap().contains(&format!("\"type\":\"{event}\""));
     let all = eventually(Duration::from_secs(20), || {
         ["ADDED", "MODIFIED", "DELETED"].iter().all(|e| has(e))
     });
-    let _ = child.kill();
-    let _ = child.wait();
     assert!(all, "watch output: {}", text.lock().unwrap());
 }
 
