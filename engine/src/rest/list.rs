@@ -25,13 +25,21 @@ pub struct Continue {
     rv: Revision,
     /// Key (relative to the list prefix) to continue strictly after.
     after: String,
+    /// Items left after the page that made the token, when it counted them: every page
+    /// reads the same snapshot, so later pages subtract instead of counting again.
+    remaining: Option<u64>,
 }
 
 const EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
-fn encode_continue(rv: Revision, last_key_relative: &str) -> String {
-    let doc =
+/// Upstream's token ({"v","rv","start"}); kapi adds the count of items left when known
+/// (upstream ignores the extra field).
+fn encode_continue(rv: Revision, last_key_relative: &str, remaining: Option<u64>) -> String {
+    let mut doc =
         json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{last_key_relative}\u{0}")});
+    if let Some(r) = remaining {
+        doc["remaining"] = json!(r);
+    }
     base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
@@ -56,7 +64,8 @@ fn decode_continue(token: &str) -> Result<Continue, ApiError> {
     if start.contains("..") || start.starts_with('/') {
         return Err(bad("continue key is not valid"));
     }
-    Ok(Continue { rv, after: start.trim_end_matches('\u{0}').to_string() })
+    let remaining = doc.get("remaining").and_then(Value::as_u64);
+    Ok(Continue { rv, after: start.trim_end_matches('\u{0}').to_string(), remaining })
 }
 
 /// The revision to read at, from resourceVersion, resourceVersionMatch and continue.
@@ -150,8 +159,10 @@ pub async fn read_page(
 ) -> Result<Page, ApiError> {
     let prefix = scope.list_prefix();
     let mut revision = read_revision(scope, &cont)?;
+    let known_remaining = cont.as_ref().and_then(|c| c.remaining);
     let after_key = cont.map(|c| format!("{prefix}{}", c.after));
-    if let Some(page) = from_cache(scope, selectors, limit, revision, after_key.as_deref()).await? {
+    let from = CacheRead { at: revision, after: after_key.as_deref(), known_remaining };
+    if let Some(page) = from_cache(scope, selectors, limit, from).await? {
         return Ok(page);
     }
     let mut after = after_key;
@@ -177,7 +188,7 @@ pub async fn read_page(
             if limit > 0 && items.len() == limit {
                 let more = page.more || i + 1 < page.items.len();
                 let rel = kv.key.strip_prefix(&prefix).unwrap_or(&kv.key);
-                let cont = more.then(|| encode_continue(page.revision, rel));
+                let cont = more.then(|| encode_continue(page.revision, rel, None));
                 let remaining = (more && selectors.is_everything())
                     .then(|| page.remaining + (page.items.len() - i - 1) as u64);
                 let items = Items::Values(items);
@@ -194,19 +205,26 @@ pub async fn read_page(
     }
 }
 
-/// A page from the watch cache. `at` is the revision a continuation or an `Exact` read
-/// must reflect (None: the latest, once the cache has caught up with what the read must
-/// observe). None when the resource has no cache, a consistent read finds it behind, or
-/// `at` is outside what the cache holds (the store serves those).
+/// Where a LIST page from the cache starts: the revision a continuation or an `Exact`
+/// read must reflect (None: the latest), the key to continue after, and the items left
+/// after the previous page when its token carried the count.
+struct CacheRead<'a> {
+    at: Option<Revision>,
+    after: Option<&'a str>,
+    known_remaining: Option<u64>,
+}
+
+/// A page from the watch cache. None when the resource has no cache, a consistent read
+/// finds it behind, or the revision is outside what the cache holds (the store serves
+/// those).
 async fn from_cache(
     scope: &Scope<'_>,
     selectors: &Selectors,
     limit: usize,
-    at: Option<Revision>,
-    after: Option<&str>,
+    read: CacheRead<'_>,
 ) -> Result<Option<Page>, ApiError> {
     let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
-    if at.is_none() {
+    if read.at.is_none() {
         let rv = scope.param("resourceVersion");
         let need = crate::cache::required_revision(scope.app, rv).await?;
         if !crate::cache::wait_for(&cache, need).await {
@@ -218,13 +236,20 @@ async fn from_cache(
     }
     let prefix = scope.list_prefix();
     let keep = |c: &Cached| selectors.is_everything() || selectors.matches(scope.rt, &c.obj);
-    let count_rest = selectors.is_everything();
-    let Some(listing) = cache.list_at(&prefix, after, at, limit, count_rest, keep) else {
+    let counted = selectors.is_everything();
+    let count_rest = counted && read.known_remaining.is_none();
+    let Some(listing) = cache.list_at(&prefix, read.after, read.at, limit, count_rest, keep) else {
         return Ok(None);
     };
+    let remaining = match read.known_remaining {
+        Some(before) if counted => Some(before.saturating_sub(listing.items.len() as u64)),
+        _ if count_rest => Some(listing.remaining as u64),
+        _ => None,
+    }
+    .filter(|_| listing.more);
     let last = listing.items.last().map(|e| e.kv.key.strip_prefix(&prefix).unwrap_or(&e.kv.key));
-    let cont = listing.more.then(|| encode_continue(listing.revision, last.unwrap_or("")));
-    let remaining = (listing.more && count_rest).then_some(listing.remaining as u64);
+    let cont =
+        listing.more.then(|| encode_continue(listing.revision, last.unwrap_or(""), remaining));
     let items = Items::Cached(listing.items);
     Ok(Some(Page { items, revision: listing.revision, cont, remaining }))
 }
@@ -286,9 +311,11 @@ mod tests {
 
     #[test]
     fn continue_tokens_round_trip_and_reject_junk() {
-        let t = encode_continue(42, "default/web-1");
+        let t = encode_continue(42, "default/web-1", None);
         let c = decode_continue(&t).unwrap();
-        assert_eq!((c.rv, c.after.as_str()), (42, "default/web-1"));
+        assert_eq!((c.rv, c.after.as_str(), c.remaining), (42, "default/web-1", None));
+        let c = decode_continue(&encode_continue(42, "default/web-1", Some(7))).unwrap();
+        assert_eq!(c.remaining, Some(7));
         assert!(decode_continue("not base64!").is_err());
         let bad = base64::engine::general_purpose::URL_SAFE
             .encode(br#"{"v":"meta.k8s.io/v1","rv":3,"start":"../x"}"#);

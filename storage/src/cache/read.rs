@@ -264,6 +264,9 @@ impl<'a, T> Iterator for Merge<'a, T> {
     type Item = &'a Arc<CacheEntry<T>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let [only] = self.ranges.as_mut_slice() {
+            return only.next();
+        }
         let mut best: Option<(usize, &'a str)> = None;
         for (i, r) in self.ranges.iter_mut().enumerate() {
             if let Some(&e) = r.peek() {

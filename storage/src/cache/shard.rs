@@ -170,6 +170,11 @@ impl<'a, T> Iterator for ShardRange<'a, T> {
     type Item = &'a Arc<CacheEntry<T>>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if self.undo.peek().is_none() {
+            // Nothing to undo (the usual case): the current map as it is.
+            let (k, e) = self.current.next()?;
+            return k.starts_with(self.prefix).then_some(e);
+        }
         loop {
             let cur = self.next_current_key();
             let undo_first = match (cur, self.undo.peek().map(|(k, _)| *k)) {
