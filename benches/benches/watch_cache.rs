@@ -96,8 +96,11 @@ fn fanout(c: &mut Criterion) {
         let cache = cache_of(&store, 1000);
         let watches: Vec<_> = (0..watchers)
             .map(|w| {
-                let filter =
-                    WatchFilter { prefix: format!("{PREFIX}ns-{}/", w % 100), index: None };
+                let filter = WatchFilter {
+                    prefix: format!("{PREFIX}ns-{}/", w % 100),
+                    exact: false,
+                    index: None,
+                };
                 cache.watch(Start::Now, filter).unwrap()
             })
             .collect();
@@ -167,8 +170,11 @@ fn core(
     pool.spawner().spawn_local(hub.clone().run()).unwrap();
     let watches: Vec<_> = (0..watchers)
         .map(|w| {
-            let filter =
-                WatchFilter { prefix: format!("{PREFIX}ns-{}/", (w + offset) % 100), index: None };
+            let filter = WatchFilter {
+                prefix: format!("{PREFIX}ns-{}/", (w + offset) % 100),
+                exact: false,
+                index: None,
+            };
             hub.watch(Start::Now, filter).unwrap()
         })
         .collect();

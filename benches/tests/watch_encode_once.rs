@@ -72,7 +72,8 @@ fn one_event_is_encoded_once_for_any_number_of_watchers() {
     let (store, cache) = setup(dir.path());
     let mut allocs_of = Vec::new();
     for (round, watchers) in [1usize, 100, 1000].into_iter().enumerate() {
-        let filter = || WatchFilter { prefix: "/registry/pods/ns-3/".into(), index: None };
+        let filter =
+            || WatchFilter { prefix: "/registry/pods/ns-3/".into(), exact: false, index: None };
         let watches: Vec<_> =
             (0..watchers).map(|_| cache.watch(Start::Now, filter()).unwrap()).collect();
         let (encodes, allocs, frames) = deliver(&store, &watches, &format!("p{round}"));

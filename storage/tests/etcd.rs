@@ -394,7 +394,7 @@ fn a_sharded_watch_cache_applies_multi_op_txns_as_whole_revisions() {
     let cache = WatchCache::start(store.clone(), "/registry/p/", decode, None, opts).unwrap();
     let start = block_on(store.consistent_revision()).unwrap();
     assert!(kapi_e2e::eventually(Duration::from_secs(5), || cache.is_loaded()));
-    let filter = WatchFilter { prefix: "/registry/p/".into(), index: None };
+    let filter = WatchFilter { prefix: "/registry/p/".into(), exact: false, index: None };
     let watch = cache.watch(Start::After(start), filter).unwrap();
     // Concurrent creates are batched: many share one revision (one Txn).
     let writes: Vec<_> =

@@ -389,3 +389,31 @@ async fn json_merge_and_strategic_patches() {
     let err = deps.patch("p", &pp, &Patch::<()>::Json(failing)).await.unwrap_err();
     assert!(matches!(err, kube::Error::Api(ref s) if s.code == 422), "{err:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_of_one_name_sees_only_that_object() {
+    let server = Server::start();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    for name in ["one", "one-more", "other"] {
+        cms.create(&PostParams::default(), &configmap(name, "1")).await.expect("create");
+    }
+    let rv = cms.list(&ListParams::default()).await.expect("list").metadata.resource_version;
+    let params = WatchParams::default().fields("metadata.name=one").timeout(10);
+    let mut events = cms.watch(&params, &rv.expect("rv")).await.expect("watch").boxed();
+    for name in ["one-more", "other", "one"] {
+        let patch = serde_json::json!({"data": {"v": "2"}});
+        cms.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    }
+    cms.delete("one", &DeleteParams::default()).await.expect("delete");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+            Ok(Some(Ok(WatchEvent::Modified(o)))) => seen.push(("MODIFIED", o.metadata.name)),
+            Ok(Some(Ok(WatchEvent::Deleted(o)))) => seen.push(("DELETED", o.metadata.name)),
+            Ok(Some(Ok(WatchEvent::Bookmark(_)))) => {}
+            other => panic!("unexpected {other:?} after {seen:?}"),
+        }
+    }
+    let one = Some("one".to_string());
+    assert_eq!(seen, vec![("MODIFIED", one.clone()), ("DELETED", one)]);
+}

@@ -124,7 +124,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let index = cache::is_pods(scope.rt)
         .then(|| selectors.fields.required_value("spec.nodeName").map(String::from))
         .flatten();
-    let filter = WatchFilter { prefix: scope.list_prefix(), index };
+    let filter = watch_filter(scope, &selectors, index);
     let watch = cache::hub(&cache).watch(start, filter);
     let (tx, rx) = flume::bounded::<Bytes>(16);
     let producer = Producer {
@@ -158,6 +158,18 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         .header(http::header::CACHE_CONTROL, "no-cache, private")
         .body(body)
         .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// Which cache events the watch may want: one object's key when the field selector
+/// names it (`kubectl get pod NAME -w`, informers of one object), else the namespace's or
+/// the resource's prefix; pods also by the `spec.nodeName` the selector requires.
+fn watch_filter(scope: &Scope<'_>, selectors: &Selectors, index: Option<String>) -> WatchFilter {
+    let name = selectors.fields.required_value("metadata.name").filter(|n| !n.is_empty());
+    let one_key = !scope.rt.namespaced || scope.namespace.is_some();
+    match name {
+        Some(n) if one_key => WatchFilter { prefix: scope.key(n), exact: true, index },
+        _ => WatchFilter { prefix: scope.list_prefix(), exact: false, index },
+    }
 }
 
 impl Producer {

@@ -16,10 +16,20 @@ use std::sync::Arc;
 /// Which events a watcher wants.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct WatchFilter {
-    /// Key prefix: the resource prefix, or one namespace's (`/registry/pods/ns/`).
+    /// Key prefix: the resource prefix, or one namespace's (`/registry/pods/ns/`); with
+    /// `exact`, one object's key.
     pub prefix: String,
+    /// `prefix` is one object's key (a watch of one name): only that key.
+    pub exact: bool,
     /// Only events whose object (now or before) has this index value.
     pub index: Option<String>,
+}
+
+impl WatchFilter {
+    /// Whether events of `key` are for this watcher (its index aside).
+    pub fn wants_key(&self, key: &str) -> bool {
+        if self.exact { key == self.prefix } else { key.starts_with(&self.prefix) }
+    }
 }
 
 /// Where a watcher's events go.
@@ -126,7 +136,7 @@ impl<T> Dispatch<T> {
             }
             seen_index.push(v);
             if let Some(ws) = self.by_index.get_mut(*v) {
-                dropped += send_all(ws, event, |w| key.starts_with(&w.filter.prefix));
+                dropped += send_all(ws, event, |w| w.filter.wants_key(key));
             }
         }
         self.count -= dropped;

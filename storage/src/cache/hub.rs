@@ -257,7 +257,7 @@ impl<T> Hub<T> {
             }
             seen.push(v);
             if let Some(ws) = locals.by_index.get(v) {
-                let wanted = ws.iter().filter(|w| key.starts_with(&w.filter.prefix));
+                let wanted = ws.iter().filter(|w| w.filter.wants_key(key));
                 dropped.extend(wanted.filter(|w| !w.offer(event)).map(|w| w.id));
             }
         }

@@ -285,11 +285,13 @@ impl<T> WatchCache<T> {
     }
 
     /// Where watchers of `event` may be: the key prefixes containing its key (resource,
-    /// namespace) and its object's index values now and before.
+    /// namespace, the key itself for watches of one name) and its object's index values
+    /// now and before.
     pub fn routes<'a>(&'a self, event: &'a CacheEvent<T>) -> (Vec<&'a str>, Vec<String>) {
         let key = event.cur.kv.key.as_str();
         let ns_prefix = namespace_prefix(&self.prefix, key);
-        let prefixes = [Some(self.prefix.as_str()), ns_prefix].into_iter().flatten().collect();
+        let prefixes =
+            [Some(self.prefix.as_str()), ns_prefix, Some(key)].into_iter().flatten().collect();
         let indexes = match &self.index {
             Some(f) => [Some(&event.cur), event.prev.as_ref()]
                 .into_iter()

@@ -160,7 +160,7 @@ impl<T> WatchCache<T> {
     /// Send every later event of the resource to `queue` (a core's fan-out hub); returns
     /// the subscription's id for [`WatchCache::unsubscribe`].
     pub fn subscribe(&self, queue: Arc<EventQueue<T>>) -> u64 {
-        let filter = WatchFilter { prefix: self.prefix.clone(), index: None };
+        let filter = WatchFilter { prefix: self.prefix.clone(), exact: false, index: None };
         self.dispatch.lock().add(filter, Sink::Queue(queue))
     }
 
@@ -204,7 +204,8 @@ impl<T> WatchCache<T> {
         }
         Some(match start {
             Start::Now => {
-                let initial = Merge::new(&guards, &filter.prefix, None, at).cloned().collect();
+                let all = Merge::new(&guards, &filter.prefix, None, at);
+                let initial = all.filter(|e| filter.wants_key(&e.kv.key)).cloned().collect();
                 Ok((initial, Vec::new(), self.effective(at)))
             }
             Start::After(from) => {
@@ -228,6 +229,7 @@ impl<T> WatchCache<T> {
         let mut events: Vec<Arc<CacheEvent<T>>> = shards
             .iter()
             .flat_map(|g| g.events_between(from, at, &filter.prefix))
+            .filter(|e| filter.wants_key(&e.cur.kv.key))
             .cloned()
             .collect();
         events.sort_by_key(|e| (e.revision, e.seq));

@@ -111,7 +111,7 @@ impl Watching {
 fn wanted(w: &Watching, e: &ModelEvent) -> bool {
     let (rev, key, _, now, before) = e;
     *rev > w.from
-        && key.starts_with(&w.filter.prefix)
+        && if w.filter.exact { *key == w.filter.prefix } else { key.starts_with(&w.filter.prefix) }
         && w.filter.index.as_ref().is_none_or(|n| now == n || before.as_ref() == Some(n))
 }
 
@@ -155,10 +155,15 @@ fn run(ops: Vec<Op>, capacity: usize, shards: usize) -> Result<(), TestCaseError
                 let current = store.current_revision();
                 wait_until(&cache, current);
                 let from = current.saturating_sub(u64::from(back)).max(1);
-                let filter = WatchFilter {
-                    prefix: ns.map_or(PREFIX.to_string(), |n| format!("{PREFIX}ns{n}/")),
-                    index: node.map(|n| format!("node{n}")),
+                // Some namespace watchers watch one name (a fieldSelector on
+                // metadata.name): their prefix is that object's key.
+                let exact = ns.is_some() && back % 3 == 0;
+                let prefix = match ns {
+                    Some(n) if exact => key(n, back % 6),
+                    Some(n) => format!("{PREFIX}ns{n}/"),
+                    None => PREFIX.to_string(),
                 };
+                let filter = WatchFilter { prefix, exact, index: node.map(|n| format!("node{n}")) };
                 let via = if back % 2 == 0 {
                     cache.watch(Start::After(from), filter.clone()).map(Via::Channel)
                 } else {
@@ -264,7 +269,7 @@ fn start_now_returns_the_contents_and_then_live_events() {
     block_on(store.create(&key(0, 0), Bytes::from("node0;a"))).unwrap();
     let cache = start_cache(&store, 100);
     wait_until(&cache, store.current_revision());
-    let filter = WatchFilter { prefix: PREFIX.into(), index: None };
+    let filter = WatchFilter { prefix: PREFIX.into(), exact: false, index: None };
     let w = cache.watch(Start::Now, filter).unwrap();
     assert_eq!(w.initial.len(), 1);
     assert_eq!(w.revision, store.current_revision());
@@ -291,7 +296,7 @@ fn a_slow_watcher_is_dropped_without_blocking_others() {
     )
     .unwrap();
     wait_until(&cache, store.current_revision());
-    let all = WatchFilter { prefix: PREFIX.into(), index: None };
+    let all = WatchFilter { prefix: PREFIX.into(), exact: false, index: None };
     let slow = cache.watch(Start::Now, all.clone()).unwrap();
     let fast = cache.watch(Start::Now, all).unwrap();
     let mut received = 0;
@@ -354,7 +359,7 @@ fn a_slow_hub_watcher_is_closed_without_blocking_the_others_on_its_core() {
     let mut pool = futures_executor::LocalPool::new();
     let hub = hub::Hub::new(cache.clone(), 1000);
     futures_util::task::LocalSpawnExt::spawn_local(&pool.spawner(), hub.clone().run()).unwrap();
-    let all = WatchFilter { prefix: PREFIX.into(), index: None };
+    let all = WatchFilter { prefix: PREFIX.into(), exact: false, index: None };
     let slow = hub.watch(Start::Now, all.clone()).unwrap();
     let fast = hub.watch(Start::Now, all).unwrap();
     assert_eq!(cache.watcher_count(), 2, "hub watchers count as watchers");
@@ -379,7 +384,7 @@ fn a_hub_that_falls_behind_ends_all_its_watchers() {
     let mut pool = futures_executor::LocalPool::new();
     let hub = hub::Hub::new(cache.clone(), 3);
     futures_util::task::LocalSpawnExt::spawn_local(&pool.spawner(), hub.clone().run()).unwrap();
-    let all = WatchFilter { prefix: PREFIX.into(), index: None };
+    let all = WatchFilter { prefix: PREFIX.into(), exact: false, index: None };
     let a = hub.watch(Start::Now, all.clone()).unwrap();
     let b = hub.watch(Start::Now, all).unwrap();
     // The core does not run while 5 events arrive: its queue of 3 overflows.
