@@ -223,3 +223,5 @@ fn watch_frame(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_bytes;
