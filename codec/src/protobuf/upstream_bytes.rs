@@ -1,11 +1,12 @@
 //! kapi writes the bytes upstream writes: realistic objects (a pod as upstream holds it
 //! after `kubectl run` and the apiserver's defaulting and admission, a ConfigMap, a
-//! kubelet's node Lease and Node) are encoded by kapi from their JSON trees and compared
+//! kubelet's node Lease and Node, a defaulted Deployment) are encoded by kapi from their JSON trees and compared
 //! byte for byte with the same objects built independently as k8s-pb prost messages
 //! filled the way Go fills its structs (every non-pointer field present, zero or not;
 //! pointers only when set) and encoded by prost (fields in number order, maps sorted).
 
 use super::*;
+use k8s_pb::api::apps::v1 as apps;
 use k8s_pb::api::coordination::v1 as coordination;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::apimachinery::pkg::api::resource::Quantity;
@@ -489,4 +490,123 @@ fn absent_non_pointer_structs_are_written_as_go_zero_values() {
     let mut ours = Vec::new();
     encode_object(&obj, &mut ours).unwrap();
     assert_eq!(ours, want);
+}
+
+fn percent(p: &str) -> Option<k8s_pb::apimachinery::pkg::util::intstr::IntOrString> {
+    Some(k8s_pb::apimachinery::pkg::util::intstr::IntOrString {
+        r#type: Some(1),
+        int_val: Some(0),
+        str_val: s(p),
+    })
+}
+
+/// A Deployment as upstream holds it after `kubectl create deployment` and defaulting:
+/// the template's zero `creationTimestamp` (JSON null) is an empty message, IntOrString
+/// percentages carry all three fields, repeated int64s are unpacked (proto2).
+#[test]
+fn a_defaulted_deployment_is_written_as_upstream_writes_it() {
+    let obj = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "api", "namespace": "default", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z", "labels": {"app": "api"}},
+        "spec": {
+            "replicas": 1, "selector": {"matchLabels": {"app": "api"}},
+            "template": {
+                "metadata": {"creationTimestamp": null, "labels": {"app": "api"}},
+                "spec": {
+                    "containers": [{"name": "busybox", "image": "busybox", "resources": {},
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File", "imagePullPolicy": "Always"}],
+                    "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                    "dnsPolicy": "ClusterFirst",
+                    "securityContext": {"supplementalGroups": [1000, 2000], "runAsUser": -1},
+                    "schedulerName": "default-scheduler"
+                }
+            },
+            "strategy": {"type": "RollingUpdate",
+                         "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+            "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600
+        },
+        "status": {}
+    });
+    let container = core::Container {
+        name: s("busybox"),
+        image: s("busybox"),
+        image_pull_policy: s("Always"),
+        volume_mounts: Vec::new(),
+        ..web_container()
+    };
+    let pod_spec = core::PodSpec {
+        volumes: Vec::new(),
+        containers: vec![container],
+        service_account_name: e(),
+        service_account: e(),
+        security_context: Some(core::PodSecurityContext {
+            supplemental_groups: vec![1000, 2000],
+            run_as_user: Some(-1),
+            ..Default::default()
+        }),
+        tolerations: Vec::new(),
+        priority: None,
+        enable_service_links: None,
+        preemption_policy: None,
+        ..pod_spec()
+    };
+    let template_meta = meta::ObjectMeta {
+        name: e(),
+        generate_name: e(),
+        namespace: e(),
+        self_link: e(),
+        uid: e(),
+        resource_version: e(),
+        generation: Some(0),
+        creation_timestamp: Some(meta::Time::default()),
+        labels: strings(&[("app", "api")]),
+        ..Default::default()
+    };
+    let mut metadata = go_meta("api", "default", T0);
+    metadata.generation = Some(1);
+    metadata.labels = strings(&[("app", "api")]);
+    let spec = apps::DeploymentSpec {
+        replicas: Some(1),
+        selector: Some(meta::LabelSelector {
+            match_labels: strings(&[("app", "api")]),
+            match_expressions: Vec::new(),
+        }),
+        template: Some(core::PodTemplateSpec {
+            metadata: Some(template_meta),
+            spec: Some(pod_spec),
+        }),
+        strategy: Some(apps::DeploymentStrategy {
+            r#type: s("RollingUpdate"),
+            rolling_update: Some(apps::RollingUpdateDeployment {
+                max_unavailable: percent("25%"),
+                max_surge: percent("25%"),
+            }),
+        }),
+        min_ready_seconds: Some(0),
+        revision_history_limit: Some(10),
+        paused: Some(false),
+        progress_deadline_seconds: Some(600),
+    };
+    let status = apps::DeploymentStatus {
+        observed_generation: Some(0),
+        replicas: Some(0),
+        updated_replicas: Some(0),
+        ready_replicas: Some(0),
+        available_replicas: Some(0),
+        unavailable_replicas: Some(0),
+        ..Default::default()
+    };
+    let d = apps::Deployment { metadata: Some(metadata), spec: Some(spec), status: Some(status) };
+    let want = upstream_doc("apps/v1", "Deployment", d.encode_to_vec());
+    let mut ours = Vec::new();
+    encode_object(&obj, &mut ours).unwrap();
+    assert_eq!(ours, want);
+    // Read back as upstream's JSON shows it: the null Time is gone, the rest is the same.
+    let back = decode_object(&ours).unwrap();
+    assert_eq!(back["spec"]["template"]["metadata"], json!({"labels": {"app": "api"}}));
+    assert_eq!(back["spec"]["strategy"], obj["spec"]["strategy"]);
+    assert_eq!(back["spec"]["template"]["spec"], obj["spec"]["template"]["spec"]);
+    assert_eq!(back["status"], json!({}));
 }
