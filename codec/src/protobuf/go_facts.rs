@@ -18,6 +18,10 @@ const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
 const APPS: &str = "io.k8s.api.apps.v1.";
 const COORDINATION: &str = "io.k8s.api.coordination.v1.";
 const DISCOVERY: &str = "io.k8s.api.discovery.v1.";
+const BATCH: &str = "io.k8s.api.batch.v1.";
+const RBAC: &str = "io.k8s.api.rbac.v1.";
+const SCHEDULING: &str = "io.k8s.api.scheduling.v1.";
+const FLOWCONTROL: &str = "io.k8s.api.flowcontrol.v1.";
 
 /// (package prefix, message, non-pointer fields separated by spaces).
 pub(crate) const ROWS: &[(&str, &str, &str)] = &[
@@ -183,6 +187,80 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
         "!replicas fullyLabeledReplicas readyReplicas availableReplicas observedGeneration",
     ),
     (APPS, "ReplicaSetCondition", "!type !status lastTransitionTime reason message"),
+    (CORE, "ServiceAccount", "metadata"),
+    (CORE, "PersistentVolumeClaim", "metadata spec status"),
+    (CORE, "PersistentVolumeClaimSpec", "resources volumeName"),
+    (CORE, "VolumeResourceRequirements", ""),
+    (CORE, "PersistentVolumeClaimStatus", "phase"),
+    // apps/v1: the other workloads
+    (APPS, "StatefulSet", "metadata spec status"),
+    (
+        APPS,
+        "StatefulSetSpec",
+        "template serviceName podManagementPolicy updateStrategy minReadySeconds",
+    ),
+    (APPS, "StatefulSetUpdateStrategy", "type"),
+    (
+        APPS,
+        "StatefulSetStatus",
+        "observedGeneration !replicas readyReplicas currentReplicas updatedReplicas \
+         currentRevision updateRevision !availableReplicas",
+    ),
+    (APPS, "DaemonSet", "metadata spec status"),
+    (APPS, "DaemonSetSpec", "template updateStrategy minReadySeconds"),
+    (APPS, "DaemonSetUpdateStrategy", "type"),
+    (
+        APPS,
+        "DaemonSetStatus",
+        "!currentNumberScheduled !numberMisscheduled !desiredNumberScheduled !numberReady \
+         observedGeneration updatedNumberScheduled numberAvailable numberUnavailable",
+    ),
+    // batch/v1
+    (BATCH, "Job", "metadata spec status"),
+    (BATCH, "JobSpec", "template"),
+    (BATCH, "JobStatus", "active succeeded failed completedIndexes"),
+    (BATCH, "JobCondition", "!type !status lastProbeTime lastTransitionTime reason message"),
+    (BATCH, "CronJob", "metadata spec status"),
+    (BATCH, "CronJobSpec", "!schedule concurrencyPolicy jobTemplate"),
+    (BATCH, "JobTemplateSpec", "metadata spec"),
+    (BATCH, "CronJobStatus", ""),
+    // rbac/v1 (bootstrap roles and bindings)
+    (RBAC, "Role", "metadata"),
+    (RBAC, "ClusterRole", "metadata"),
+    (RBAC, "AggregationRule", ""),
+    (RBAC, "PolicyRule", ""),
+    (RBAC, "RoleBinding", "metadata roleRef"),
+    (RBAC, "ClusterRoleBinding", "metadata roleRef"),
+    (RBAC, "Subject", "!kind apiGroup !name namespace"),
+    (RBAC, "RoleRef", "!apiGroup !kind !name"),
+    // scheduling/v1 (system priority classes)
+    (SCHEDULING, "PriorityClass", "metadata !value globalDefault description"),
+    // flowcontrol/v1 (bootstrap flow schemas and priority levels)
+    (FLOWCONTROL, "FlowSchema", "metadata spec status"),
+    (FLOWCONTROL, "FlowSchemaSpec", "priorityLevelConfiguration !matchingPrecedence"),
+    (FLOWCONTROL, "PriorityLevelConfigurationReference", "!name"),
+    (FLOWCONTROL, "FlowDistinguisherMethod", "!type"),
+    (FLOWCONTROL, "PolicyRulesWithSubjects", ""),
+    (FLOWCONTROL, "Subject", "!kind"),
+    (FLOWCONTROL, "UserSubject", "!name"),
+    (FLOWCONTROL, "GroupSubject", "!name"),
+    (FLOWCONTROL, "ServiceAccountSubject", "!namespace !name"),
+    (FLOWCONTROL, "ResourcePolicyRule", "clusterScope"),
+    (FLOWCONTROL, "NonResourcePolicyRule", ""),
+    (FLOWCONTROL, "FlowSchemaStatus", ""),
+    (FLOWCONTROL, "FlowSchemaCondition", "type status lastTransitionTime reason message"),
+    (FLOWCONTROL, "PriorityLevelConfiguration", "metadata spec status"),
+    (FLOWCONTROL, "PriorityLevelConfigurationSpec", "!type"),
+    (FLOWCONTROL, "LimitedPriorityLevelConfiguration", "limitResponse"),
+    (FLOWCONTROL, "ExemptPriorityLevelConfiguration", ""),
+    (FLOWCONTROL, "LimitResponse", "!type"),
+    (FLOWCONTROL, "QueuingConfiguration", "!queues !handSize !queueLengthLimit"),
+    (FLOWCONTROL, "PriorityLevelConfigurationStatus", ""),
+    (
+        FLOWCONTROL,
+        "PriorityLevelConfigurationCondition",
+        "type status lastTransitionTime reason message",
+    ),
     // discovery/v1
     (DISCOVERY, "EndpointSlice", "metadata !addressType"),
     (DISCOVERY, "Endpoint", "conditions"),
