@@ -610,3 +610,58 @@ fn a_defaulted_deployment_is_written_as_upstream_writes_it() {
     assert_eq!(back["spec"]["template"]["spec"], obj["spec"]["template"]["spec"]);
     assert_eq!(back["status"], json!({}));
 }
+
+/// Two of the bootstrap objects every apiserver writes: a system PriorityClass and the
+/// cluster-admin binding (cluster-scoped: namespace written as "").
+#[test]
+fn bootstrap_objects_are_written_as_upstream_writes_them() {
+    let pc = json!({
+        "apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+        "metadata": {"name": "system-node-critical", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "value": 2_000_001_000,
+        "description": "Used for system critical pods that must not be moved from their current node.",
+        "preemptionPolicy": "PreemptLowerPriority"
+    });
+    let want = k8s_pb::api::scheduling::v1::PriorityClass {
+        metadata: Some(go_meta("system-node-critical", "", T0)),
+        value: Some(2_000_001_000),
+        global_default: Some(false),
+        description: pc["description"].as_str().map(str::to_string),
+        preemption_policy: s("PreemptLowerPriority"),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&pc, &upstream_doc("scheduling.k8s.io/v1", "PriorityClass", raw));
+
+    let crb = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "cluster-admin", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"},
+                     "annotations": {"rbac.authorization.kubernetes.io/autoupdate": "true"}},
+        "subjects": [{"kind": "Group", "apiGroup": "rbac.authorization.k8s.io",
+                      "name": "system:masters"}],
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                    "name": "cluster-admin"}
+    });
+    let mut metadata = go_meta("cluster-admin", "", T0);
+    metadata.labels = strings(&[("kubernetes.io/bootstrapping", "rbac-defaults")]);
+    metadata.annotations = strings(&[("rbac.authorization.kubernetes.io/autoupdate", "true")]);
+    let want = k8s_pb::api::rbac::v1::ClusterRoleBinding {
+        metadata: Some(metadata),
+        subjects: vec![k8s_pb::api::rbac::v1::Subject {
+            kind: s("Group"),
+            api_group: s("rbac.authorization.k8s.io"),
+            name: s("system:masters"),
+            namespace: e(),
+        }],
+        role_ref: Some(k8s_pb::api::rbac::v1::RoleRef {
+            api_group: s("rbac.authorization.k8s.io"),
+            kind: s("ClusterRole"),
+            name: s("cluster-admin"),
+        }),
+    };
+    let raw = want.encode_to_vec();
+    let doc = upstream_doc("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", raw);
+    assert_same_bytes(&crb, &doc);
+}
