@@ -22,6 +22,7 @@ const BATCH: &str = "io.k8s.api.batch.v1.";
 const RBAC: &str = "io.k8s.api.rbac.v1.";
 const SCHEDULING: &str = "io.k8s.api.scheduling.v1.";
 const FLOWCONTROL: &str = "io.k8s.api.flowcontrol.v1.";
+const EVENTS: &str = "io.k8s.api.events.v1.";
 
 /// (package prefix, message, non-pointer fields separated by spaces).
 pub(crate) const ROWS: &[(&str, &str, &str)] = &[
@@ -159,6 +160,14 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
          type eventTime action !reportingComponent !reportingInstance",
     ),
     (CORE, "EventSource", "component host"),
+    (CORE, "EventSeries", "count lastObservedTime"),
+    (
+        CORE,
+        "EphemeralContainerCommon",
+        "!name image workingDir resources terminationMessagePath terminationMessagePolicy \
+         imagePullPolicy stdin stdinOnce tty",
+    ),
+    (CORE, "EphemeralContainer", "targetContainerName"),
     (CORE, "ObjectReference", "kind namespace name uid apiVersion resourceVersion fieldPath"),
     (CORE, "Endpoints", "metadata"),
     (CORE, "EndpointSubset", ""),
@@ -261,6 +270,15 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
         "PriorityLevelConfigurationCondition",
         "type status lastTransitionTime reason message",
     ),
+    // events.k8s.io/v1
+    (
+        EVENTS,
+        "Event",
+        "metadata eventTime reportingController reportingInstance action reason regarding \
+         note type deprecatedSource deprecatedFirstTimestamp deprecatedLastTimestamp \
+         deprecatedCount",
+    ),
+    (EVENTS, "EventSeries", "!count lastObservedTime"),
     // discovery/v1
     (DISCOVERY, "EndpointSlice", "metadata !addressType"),
     (DISCOVERY, "Endpoint", "conditions"),
