@@ -23,6 +23,7 @@ const RBAC: &str = "io.k8s.api.rbac.v1.";
 const SCHEDULING: &str = "io.k8s.api.scheduling.v1.";
 const FLOWCONTROL: &str = "io.k8s.api.flowcontrol.v1.";
 const EVENTS: &str = "io.k8s.api.events.v1.";
+const AUTOSCALING: &str = "io.k8s.api.autoscaling.v1.";
 
 /// (package prefix, message, non-pointer fields separated by spaces).
 pub(crate) const ROWS: &[(&str, &str, &str)] = &[
@@ -37,6 +38,13 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
     (META, "ManagedFieldsEntry", "manager operation apiVersion fieldsType subresource"),
     (META, "LabelSelector", ""),
     (META, "LabelSelectorRequirement", "!key !operator"),
+    (META, "Status", "metadata status message reason code"),
+    (META, "StatusDetails", "name group kind uid retryAfterSeconds"),
+    (META, "StatusCause", "reason message field"),
+    // autoscaling/v1 (the scale subresource)
+    (AUTOSCALING, "Scale", "metadata spec status"),
+    (AUTOSCALING, "ScaleSpec", "replicas"),
+    (AUTOSCALING, "ScaleStatus", "!replicas selector"),
     // core/v1: Pod and its common children
     (CORE, "Pod", "metadata spec status"),
     (
@@ -107,6 +115,7 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
         "PodCondition",
         "!type observedGeneration !status lastProbeTime lastTransitionTime reason message",
     ),
+    (CORE, "Binding", "metadata target"),
     (CORE, "PodIP", "!ip"),
     (CORE, "HostIP", "!ip"),
     (
