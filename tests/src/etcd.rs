@@ -1,7 +1,11 @@
 //! Real etcd processes for tests: one member, or a cluster of members on loopback, each
 //! in its own temporary data directory, killed when dropped. The binary is `$ETCD_BIN`
 //! or `etcd` on the PATH (the README's test command installs Debian's etcd-server).
+//! `Etcd::start_tls` serves clients on https only and requires a client certificate
+//! signed by the test CA (`--client-cert-auth`), as production etcd clusters do; the
+//! CA, server and client credentials are generated per cluster (`tls.rs`).
 
+use crate::tls::TlsFiles;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -35,11 +39,13 @@ pub struct Member {
     child: Option<Child>,
     dir: PathBuf,
     initial_cluster: String,
+    tls: Option<TlsFiles>,
 }
 
 impl Member {
     pub fn client_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
     }
 
     fn spawn(&mut self, state: &str) {
@@ -56,9 +62,28 @@ impl Member {
             .args(["--initial-cluster-state", state, "--initial-cluster-token", "kapi-test"])
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(["--log-level", "error", "--logger", "zap"])
+            .args(self.tls.as_ref().map(TlsFiles::etcd_server_args).unwrap_or_default())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(self.log_file());
         self.child = Some(cmd.spawn().expect("spawn etcd"));
+    }
+
+    /// etcd's error log, next to its data directory (appended across restarts).
+    fn log_path(&self) -> PathBuf {
+        self.dir.with_extension("log")
+    }
+
+    fn log_file(&self) -> Stdio {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(self.log_path());
+        file.map(Stdio::from).unwrap_or_else(|_| Stdio::null())
+    }
+
+    /// Wait until the member accepts connections; panics with its log after 30 s.
+    fn wait_listening(&self) {
+        if !wait_for_port(self.client_port) {
+            let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+            panic!("etcd {} did not listen on {} within 30 s:\n{log}", self.name, self.client_port);
+        }
     }
 
     /// SIGKILL the member (its data stays).
@@ -73,7 +98,7 @@ impl Member {
     pub fn restart(&mut self) {
         self.kill();
         self.spawn("existing");
-        wait_for_port(self.client_port);
+        self.wait_listening();
     }
 }
 
@@ -86,6 +111,8 @@ impl Drop for Member {
 /// An etcd cluster of `n` members on loopback.
 pub struct Etcd {
     pub members: Vec<Member>,
+    /// The credentials when clients must use TLS with a client certificate.
+    pub tls: Option<TlsFiles>,
     _dir: tempfile::TempDir,
 }
 
@@ -95,8 +122,19 @@ impl Etcd {
         Self::cluster(1)
     }
 
-    pub fn cluster(n: usize) -> Etcd {
+    /// One member serving clients on https://127.0.0.1 only, requiring a client
+    /// certificate signed by `tls.ca` (peers stay on plain http on loopback).
+    pub fn start_tls() -> Etcd {
         let dir = tempfile::tempdir().expect("tempdir");
+        let tls = TlsFiles::generate(&dir.path().join("pki"));
+        Self::build(1, dir, Some(tls))
+    }
+
+    pub fn cluster(n: usize) -> Etcd {
+        Self::build(n, tempfile::tempdir().expect("tempdir"), None)
+    }
+
+    fn build(n: usize, dir: tempfile::TempDir, tls: Option<TlsFiles>) -> Etcd {
         let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
         let initial_cluster = ports
             .iter()
@@ -114,15 +152,16 @@ impl Etcd {
                 child: None,
                 dir: dir.path().join(format!("m{i}")),
                 initial_cluster: initial_cluster.clone(),
+                tls: tls.clone(),
             })
             .collect();
         for m in &mut members {
             m.spawn("new");
         }
         for m in &members {
-            wait_for_port(m.client_port);
+            m.wait_listening();
         }
-        Etcd { members, _dir: dir }
+        Etcd { members, tls, _dir: dir }
     }
 
     /// Client URLs, comma-separated (`--etcd-servers`).
@@ -135,13 +174,13 @@ impl Etcd {
     }
 }
 
-fn wait_for_port(port: u16) {
+fn wait_for_port(port: u16) -> bool {
     let deadline = Instant::now() + Duration::from_secs(30);
     while Instant::now() < deadline {
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
+            return true;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    panic!("etcd did not listen on {port} within 30 s");
+    false
 }

@@ -5,6 +5,7 @@
 //! The binary is `$KAPI_BIN` or `target/debug/kapi` (built on demand).
 
 pub mod etcd;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -82,7 +83,22 @@ impl Server {
         s
     }
 
+    /// Start a server that may fail to become ready: the reason when it exits or stays
+    /// unready for 60 s (it is killed then).
+    pub fn try_start_with(opts: ServerOptions) -> Result<Server, String> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut s = Server { child: None, dir, port: free_port(), opts, etcd: None };
+        s.try_spawn()?;
+        Ok(s)
+    }
+
     fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let mut cmd = Command::new(kapi_bin());
         cmd.arg("--data-dir").arg(self.dir.path().join("data"));
         cmd.args(["--secure-port", &self.port.to_string(), "--workers", "2", "--v", "0"]);
@@ -111,11 +127,18 @@ impl Server {
                 }
             }
         });
-        if rx.recv_timeout(Duration::from_secs(60)).is_err() {
+        if let Err(e) = rx.recv_timeout(Duration::from_secs(60)) {
             let _ = child.kill();
-            panic!("kapi did not become ready within 60 s");
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            return Err(match e {
+                std::sync::mpsc::RecvTimeoutError::Timeout => {
+                    "kapi did not become ready within 60 s".to_string()
+                }
+                _ => format!("kapi exited before it was ready ({status})"),
+            });
         }
         self.child = Some(child);
+        Ok(())
     }
 
     pub fn kubeconfig(&self) -> PathBuf {

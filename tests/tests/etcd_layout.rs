@@ -1,10 +1,12 @@
 //! kapi on etcd keeps upstream's data layout: keys where upstream v1.35 puts them and
 //! values as upstream stores them (the `k8s\0` protobuf envelope for built-in types, no
-//! resourceVersion inside), checked with an independent protobuf implementation (k8s-pb
-//! prost types); and a value written into etcd the upstream way is served by kapi.
+//! resourceVersion inside, every Go non-pointer field present as upstream's marshaller
+//! writes it), checked with an independent protobuf implementation (k8s-pb prost types);
+//! and a value written into etcd the upstream way is served by kapi.
 //! An etcd outage turns /readyz/etcd red and requests into fast 503s, and kapi recovers.
 //! Skipped with a message when no etcd binary is installed.
 
+use k8s_pb::api::apps::v1 as apps;
 use k8s_pb::api::core::v1 as core;
 use k8s_pb::apimachinery::pkg::apis::meta::v1 as meta;
 use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
@@ -50,10 +52,13 @@ fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
     s.kubectl_ok(&["run", "web", "--image=nginx:1.27"]);
     s.kubectl_ok(&["create", "deployment", "api", "--image=busybox"]);
     let rt = runtime();
-    let (pod, keys) = rt.block_on(async {
+    let (pod, deployment, keys) = rt.block_on(async {
         let mut c = client(&e).await;
         let pod =
             c.get("/registry/pods/default/web", None).await.unwrap().kvs()[0].value().to_vec();
+        let deployment = c.get("/registry/deployments/default/api", None).await.unwrap().kvs()[0]
+            .value()
+            .to_vec();
         let mut keys = Vec::new();
         for k in [
             "/registry/deployments/default/api",
@@ -64,7 +69,7 @@ fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
         ] {
             keys.push((k, c.get(k, None).await.unwrap().kvs().len()));
         }
-        (pod, keys)
+        (pod, deployment, keys)
     });
     for (k, n) in keys {
         assert_eq!(n, 1, "{k} is not where upstream keeps it");
@@ -72,15 +77,34 @@ fn objects_are_stored_under_upstream_keys_as_upstream_protobuf() {
     let (api_version, kind, raw) = unwrap(&pod);
     assert_eq!((api_version.as_str(), kind.as_str()), ("v1", "Pod"));
     let pod = core::Pod::decode(raw.as_slice()).expect("a Pod message");
-    let m = pod.metadata.unwrap_or_default();
+    // Written as upstream's marshaller writes: canonical (prost writes the same bytes back)
+    // and with every Go non-pointer field present even when zero.
+    assert_eq!(pod.encode_to_vec(), raw, "stored bytes are not in canonical field order");
+    let m = pod.metadata.clone().unwrap_or_default();
     assert_eq!(m.name.as_deref(), Some("web"));
     assert!(m.uid.is_some_and(|u| !u.is_empty()));
-    assert!(
-        m.resource_version.is_none_or(|rv| rv.is_empty()),
-        "resourceVersion stored in the value"
-    );
-    let containers = pod.spec.unwrap_or_default().containers;
-    assert_eq!(containers[0].image.as_deref(), Some("nginx:1.27"));
+    assert_eq!(m.resource_version.as_deref(), Some(""), "resourceVersion stored in the value");
+    assert_eq!(m.generate_name.as_deref(), Some(""));
+    assert!(m.generation.is_some() && m.self_link.as_deref() == Some(""));
+    assert_eq!(m.creation_timestamp.and_then(|t| t.nanos), Some(0));
+    assert!(m.deletion_timestamp.is_none(), "a nil pointer was written");
+    let spec = pod.spec.clone().unwrap_or_default();
+    assert_eq!((spec.host_network, spec.node_name.as_deref()), (Some(false), Some("")));
+    assert_eq!(spec.active_deadline_seconds, None, "a nil pointer was written");
+    let c = &spec.containers[0];
+    assert_eq!(c.image.as_deref(), Some("nginx:1.27"));
+    assert_eq!((c.working_dir.as_deref(), c.tty), (Some(""), Some(false)));
+    assert!(c.resources.is_some() && c.liveness_probe.is_none());
+    let status = pod.status.clone().expect("status written even when empty");
+    assert_eq!(status.pod_ip.as_deref(), Some(""));
+    let (_, kind, raw) = unwrap(&deployment);
+    assert_eq!(kind, "Deployment");
+    let d = apps::Deployment::decode(raw.as_slice()).expect("a Deployment message");
+    assert_eq!(d.encode_to_vec(), raw, "stored bytes are not in canonical field order");
+    let spec = d.spec.unwrap_or_default();
+    assert_eq!((spec.paused, spec.min_ready_seconds), (Some(false), Some(0)));
+    let template_meta = spec.template.and_then(|t| t.metadata).unwrap_or_default();
+    assert_eq!(template_meta.name.as_deref(), Some(""));
     // etcd request latencies, upstream's metric and labels.
     let metrics = s.kubectl_ok(&["get", "--raw", "/metrics"]);
     for series in [

@@ -1,12 +1,14 @@
 //! Protobuf bytes -> JSON object tree, driven by the message tables.
 //!
-//! Go's JSON view of a decoded object is reproduced where clients can tell: empty
-//! strings of singular fields are dropped (gogo writes non-pointer strings even when
-//! empty; their JSON tags are `omitempty`), a zero `Time` is absent, embedded structs are
-//! inlined, `bytes` are base64 and the JSON-carrying messages are parsed. Nesting is
-//! bounded, so hostile input cannot exhaust the stack.
+//! Go's JSON view of a decoded object is reproduced where clients can tell: gogo writes
+//! every non-pointer field even when zero, so the zero scalars of non-pointer fields
+//! whose JSON tag is `omitempty` are dropped (`go_facts.rs`; for messages without facts,
+//! empty strings), while pointer fields keep any value they hold. Structs stay, even
+//! empty, as Go's encoding/json never omits a struct (`"resources": {}`). A zero `Time`
+//! is absent, embedded structs are inlined, `bytes` are base64 and the JSON-carrying
+//! messages are parsed. Nesting is bounded, so hostile input cannot exhaust the stack.
 
-use super::table::{Message, Special, Tables, Ty, tables};
+use super::table::{Field, Go, Message, Special, Tables, Ty, tables};
 use super::wire::{self, Reader};
 use crate::error::CodecError;
 use crate::time;
@@ -75,11 +77,10 @@ impl Decoder {
                 self.repeated(f.ty, wt, &mut r, depth, items)?;
             } else {
                 match self.single(f.ty, wt, &mut r, depth)? {
-                    Some(Value::String(s)) if s.is_empty() && !keeps_empty(&f.json) => {}
-                    Some(v) => {
+                    Some(v) if !omitted(f, &v) => {
                         obj.insert(f.json.clone(), v);
                     }
-                    None => {}
+                    _ => {}
                 }
             }
         }
@@ -211,6 +212,25 @@ fn raw_json(bytes: &[u8]) -> Result<Option<Value>, CodecError> {
         return super::decode_object(raw).map(Some);
     }
     serde_json::from_slice(raw).map(Some).map_err(|e| malformed(format!("embedded JSON: {e}")))
+}
+
+/// Whether upstream's JSON leaves out the decoded value `v` of singular field `f`.
+fn omitted(f: &Field, v: &Value) -> bool {
+    match f.go {
+        Go::Pointer | Go::Value { omitempty: false } => false,
+        Go::Value { omitempty: true } => !matches!(f.ty, Ty::Message(_)) && is_zero(v),
+        Go::Unknown => v.as_str().is_some_and(str::is_empty) && !keeps_empty(&f.json),
+    }
+}
+
+/// A Go zero scalar as JSON: "", 0 or false.
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.is_empty(),
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::Bool(b) => !b,
+        _ => false,
+    }
 }
 
 /// Pointer-to-string fields where `""` means something (`storageClassName: ""` turns off

@@ -1,8 +1,13 @@
-//! JSON object tree -> protobuf bytes, the inverse of `decode`. Fields are written in
-//! field-number order, as Go's generated marshallers do; JSON values of the wrong type
-//! for a field are errors (the object was validated against the schema before).
+//! JSON object tree -> protobuf bytes, the inverse of `decode`, byte for byte what
+//! upstream's Go (gogo) marshallers write for the same object: fields in field-number
+//! order, map entries sorted by key, repeated scalars unpacked (proto2), and every Go
+//! non-pointer field (`go_facts.rs`) written even when the JSON leaves it out — its zero
+//! value, an empty message for a zero `Time`, the zero struct's own non-pointer fields
+//! for a struct. A `Time` is seconds and nanos 0, an IntOrString all three fields.
+//! JSON values of the wrong type for a field are errors (the object was validated
+//! against the schema before).
 
-use super::table::{Message, Special, Tables, Ty, tables};
+use super::table::{Go, Message, Special, Tables, Ty, tables};
 use super::wire::{self, put_bytes, put_key, put_nested, put_varint};
 use crate::error::CodecError;
 use crate::time;
@@ -62,15 +67,15 @@ impl Encoder {
                 put_nested(out, f.tag, |o| self.fields(child, obj, o, depth + 1))?;
                 continue;
             }
-            let Some(v) = obj.get(&f.json).filter(|v| !v.is_null()) else { continue };
+            let Some(v) = obj.get(&f.json).filter(|v| !v.is_null()) else {
+                if matches!(f.go, Go::Value { .. }) {
+                    self.zero(f.ty, f.tag, out, depth)?;
+                }
+                continue;
+            };
             if f.map {
                 let Value::Object(map) = v else { return Err(invalid(&f.json)) };
-                for (k, item) in map {
-                    put_nested(out, f.tag, |o| {
-                        put_bytes(o, 1, k.as_bytes());
-                        self.single(f.ty, 2, item, o, depth)
-                    })?;
-                }
+                self.map(f.ty, f.tag, map, out, depth)?;
             } else if f.repeated {
                 let Value::Array(items) = v else { return Err(invalid(&f.json)) };
                 for item in items {
@@ -79,6 +84,75 @@ impl Encoder {
             } else {
                 self.single(f.ty, f.tag, v, out, depth)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Map entries in Go's order: sorted by key (bytewise, as `sort.Strings`).
+    fn map(
+        &self,
+        ty: Ty,
+        tag: u32,
+        map: &Map<String, Value>,
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> Result<(), CodecError> {
+        let entry = |o: &mut Vec<u8>, k: &String, item: &Value| {
+            put_nested(o, tag, |e| {
+                put_bytes(e, 1, k.as_bytes());
+                self.single(ty, 2, item, e, depth)
+            })
+        };
+        if map.keys().is_sorted() {
+            return map.iter().try_for_each(|(k, item)| entry(out, k, item));
+        }
+        let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+        entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        entries.into_iter().try_for_each(|(k, item)| entry(out, k, item))
+    }
+
+    /// The Go zero value of a non-pointer field (a nil `[]byte` is not written).
+    fn zero(&self, ty: Ty, tag: u32, out: &mut Vec<u8>, depth: usize) -> Result<(), CodecError> {
+        match ty {
+            Ty::String => put_bytes(out, tag, b""),
+            Ty::Bytes => {}
+            Ty::Int32 | Ty::Int64 | Ty::Bool => {
+                put_key(out, tag, wire::VARINT);
+                put_varint(out, 0);
+            }
+            Ty::Double => {
+                put_key(out, tag, wire::FIXED64);
+                out.extend_from_slice(&[0; 8]);
+            }
+            Ty::Message(c) => put_nested(out, tag, |o| self.zero_message(c, o, depth + 1))?,
+        }
+        Ok(())
+    }
+
+    /// The fields of a zero struct: its own non-pointer fields' zeros.
+    fn zero_message(&self, idx: usize, out: &mut Vec<u8>, depth: usize) -> Result<(), CodecError> {
+        if depth > MAX_DEPTH {
+            return Err(invalid("nesting too deep"));
+        }
+        let m = &self.t.messages[idx];
+        let tag_of = |json: &str| m.fields.iter().find(|f| f.json == json).map(|f| f.tag);
+        let put_zero = |out: &mut Vec<u8>, json: &str| {
+            if let Some(tag) = tag_of(json) {
+                put_key(out, tag, wire::VARINT);
+                put_varint(out, 0);
+            }
+        };
+        match m.special {
+            None => self.fields(m, &Map::new(), out, depth)?,
+            Some(Special::Duration) => put_zero(out, "duration"),
+            Some(Special::IntOrString) => {
+                put_zero(out, "type");
+                put_zero(out, "intVal");
+                put_bytes(out, tag_of("strVal").unwrap_or(3), b"");
+            }
+            Some(Special::Quantity) => put_bytes(out, 1, b"0"),
+            // A zero Time is an empty message; the others hold nothing when zero.
+            Some(_) => {}
         }
         Ok(())
     }
@@ -140,10 +214,10 @@ impl Encoder {
             (Special::Time | Special::MicroTime, Value::String(t)) => {
                 let (secs, nanos) =
                     time::parse_rfc3339(t).ok_or_else(|| invalid(format!("time {t:?}")))?;
+                // Go's Time keeps whole seconds (nanos written as 0); MicroTime keeps both.
                 put_int(out, "seconds", secs);
-                if nanos != 0 && s == Special::MicroTime {
-                    put_int(out, "nanos", i64::from(nanos));
-                }
+                let nanos = if s == Special::MicroTime { i64::from(nanos) } else { 0 };
+                put_int(out, "nanos", nanos);
             }
             (Special::Duration, Value::String(d)) => {
                 let n =
@@ -153,9 +227,11 @@ impl Encoder {
             (Special::IntOrString, Value::Number(n)) => {
                 put_int(out, "type", 0);
                 put_int(out, "intVal", n.as_i64().unwrap_or(0));
+                put_bytes(out, tag_of("strVal").unwrap_or(3), b"");
             }
             (Special::IntOrString, Value::String(sv)) => {
                 put_int(out, "type", 1);
+                put_int(out, "intVal", 0);
                 put_bytes(out, tag_of("strVal").unwrap_or(3), sv.as_bytes());
             }
             (Special::Quantity, Value::String(q)) => put_bytes(out, 1, q.as_bytes()),

@@ -3,11 +3,13 @@
 //! object trees every other format uses.
 //!
 //! - [`wire`]: varints, keys, length-delimited fields.
-//! - [`table`]: message tables (field numbers from k8s-pb, JSON names from the schemas).
+//! - [`table`]: message tables (field numbers from k8s-pb, JSON names from the schemas,
+//!   Go pointer facts from `go_facts.rs`).
 //! - [`decode`] / [`encode`]: one message <-> one JSON value.
 
 pub mod decode;
 pub mod encode;
+mod go_facts;
 pub mod table;
 pub mod wire;
 
@@ -221,3 +223,5 @@ fn watch_frame(
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod upstream_bytes;

@@ -1,6 +1,7 @@
 //! Message tables: the build-time rows from k8s-pb (field numbers, wire kinds, message
 //! references) joined at first use with the JSON schemas (JSON field names, inline
-//! embedded structs). Every message is addressed by index; nothing allocates per call.
+//! embedded structs) and with the Go pointer facts (`go_facts.rs`). Every message is
+//! addressed by index; nothing allocates per call.
 
 use crate::schema;
 use serde_json::Value;
@@ -63,6 +64,20 @@ pub struct Field {
     pub map: bool,
     /// A Go embedded struct: its fields appear in the parent's JSON object.
     pub inline: bool,
+    /// What the Go field is (from `go_facts.rs`).
+    pub go: Go,
+}
+
+/// The Go side of a singular field, which decides what upstream writes when it is zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Go {
+    /// The message has no facts row: written only when present.
+    Unknown,
+    /// A pointer: written only when set, and then even when it points at a zero value.
+    Pointer,
+    /// A non-pointer field: always written; `omitempty` says whether upstream's JSON
+    /// leaves out its zero value.
+    Value { omitempty: bool },
 }
 
 #[derive(Debug)]
@@ -170,7 +185,10 @@ fn build() -> Tables {
         props.push(keys);
     }
     confirm_inline(&mut messages, &props);
-    let by_name = messages.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+    let by_name: HashMap<String, usize> =
+        messages.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+    // Unmatched rows are reported by a test; the fields they name stay unknown.
+    let _ = apply_go_facts(&mut messages, &by_name);
     Tables { messages, by_name }
 }
 
@@ -189,7 +207,36 @@ fn field(f: &RawField, props: &[String], index: &HashMap<String, usize>) -> Opti
         repeated: f.repeated,
         map: f.kind == "map",
         inline: !props.is_empty() && named.is_none(),
+        go: Go::Unknown,
     })
+}
+
+/// Mark the singular fields of every message with a facts row: the named ones are Go
+/// values, the rest pointers. Returns what did not match (rows or names unknown to the
+/// tables, names of repeated or map fields), for the test that keeps the rows true.
+fn apply_go_facts(messages: &mut [Message], by_name: &HashMap<String, usize>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (package, message, fields) in super::go_facts::ROWS {
+        let name = format!("{package}{message}");
+        let Some(&idx) = by_name.get(&name) else {
+            problems.push(format!("no message {name}"));
+            continue;
+        };
+        let m = &mut messages[idx];
+        for f in m.fields.iter_mut().filter(|f| !f.repeated && !f.map && !f.inline) {
+            f.go = Go::Pointer;
+        }
+        for word in fields.split_whitespace() {
+            let (json, omitempty) = word.strip_prefix('!').map_or((word, true), |w| (w, false));
+            match m.fields.iter_mut().find(|f| f.json == json) {
+                Some(f) if !f.repeated && !f.map && !f.inline => {
+                    f.go = Go::Value { omitempty };
+                }
+                _ => problems.push(format!("{name}: no singular field {json}")),
+            }
+        }
+    }
+    problems
 }
 
 /// A field not named in its parent's schema is inline only when it is a single message
@@ -253,6 +300,22 @@ mod tests {
         let env = msg("io.k8s.api.core.v1.SecretEnvSource");
         assert!(env.field(1).unwrap().inline);
         assert!(!msg("io.k8s.api.core.v1.Pod").field(1).unwrap().inline);
+    }
+
+    #[test]
+    fn every_go_facts_row_names_singular_fields_of_a_known_message() {
+        let mut messages = build().messages;
+        let by_name = messages.iter().enumerate().map(|(i, m)| (m.name.clone(), i)).collect();
+        assert_eq!(apply_go_facts(&mut messages, &by_name), Vec::<String>::new());
+        let meta = msg("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+        let go = |json: &str| meta.fields.iter().find(|f| f.json == json).map(|f| f.go);
+        assert_eq!(go("generateName"), Some(Go::Value { omitempty: true }));
+        assert_eq!(go("deletionTimestamp"), Some(Go::Pointer));
+        assert_eq!(go("labels"), Some(Go::Unknown), "maps are never zero-filled");
+        let owner = msg("io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference");
+        assert_eq!(owner.field(1).map(|f| f.go), Some(Go::Value { omitempty: false }));
+        let uncovered = msg("io.k8s.api.core.v1.PersistentVolumeSpec");
+        assert!(uncovered.fields.iter().all(|f| f.go == Go::Unknown));
     }
 
     #[test]
