@@ -6,8 +6,9 @@
 //! compacted that revision meanwhile, the watch ends with `Compacted` (the watch cache
 //! re-lists, its clients get 410 as upstream). The events of one response (whole
 //! revisions) are counted in `sent` before the first is sent (`shared_revisions`), and
-//! `progress.revision` rises after the last, or on etcd's progress notifications, which
-//! are asked for when a consistent read waits ([`WatchProgress::request`]).
+//! `progress.revision` rises after the last, on etcd's periodic progress notifications,
+//! and, when a consistent read waits ([`WatchProgress::request`]), once two reads show
+//! that nothing under the prefix changed since the last event sent.
 
 use super::Shared;
 use super::bridge::Bridge;
@@ -80,7 +81,7 @@ impl Task {
             opts = opts.with_start_revision(self.from as i64 + 1);
         }
         let mut client = self.shared.watch.clone();
-        let (mut requests, mut responses) =
+        let (_requests, mut responses) =
             client.watch(self.prefix.as_str(), Some(opts)).await?.split();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         let progress = self.progress.clone();
@@ -95,7 +96,9 @@ impl Task {
                     }
                 }
                 _ = progress.requested() => {
-                    requests.request_progress().await?;
+                    if let Some(now) = self.quiet_until().await {
+                        self.progress.revision.fetch_max(now, Ordering::AcqRel);
+                    }
                 }
                 _ = tick.tick() => {
                     if self.tx.is_disconnected() {
@@ -127,6 +130,38 @@ impl Task {
             return Step::Go;
         }
         self.send(events)
+    }
+
+    /// The store's current revision when nothing under the prefix changed after the last
+    /// event sent: no live key was modified since, and there are as many keys as then (a
+    /// delete shows in the count; a key created and deleted again changes nothing). None
+    /// when something may have changed (its events are on their way) or etcd cannot say.
+    ///
+    /// Progress is proven by reading instead of asking etcd for a progress notification:
+    /// etcd 3.4 before 3.4.24 (Debian's is 3.4.23) answers a progress request out of band
+    /// with its current revision, possibly ahead of events still queued for the watch
+    /// (etcd issue 15220), which let a consistent read miss a write.
+    async fn quiet_until(&self) -> Option<Revision> {
+        use etcd_client::{GetOptions, SortOrder, SortTarget};
+        if self.from == 0 {
+            return None;
+        }
+        let mut kv = self.shared.kv.clone();
+        let end = prefix_end(&self.prefix);
+        let newest = GetOptions::new()
+            .with_range(end.clone())
+            .with_sort(SortTarget::Mod, SortOrder::Descend)
+            .with_limit(1)
+            .with_keys_only();
+        let now = kv.get(self.prefix.as_str(), Some(newest)).await.ok()?;
+        let revision = now.header()?.revision().max(0) as Revision;
+        if now.kvs().first().is_some_and(|kv| kv.mod_revision().max(0) as Revision > self.from) {
+            return None;
+        }
+        let then =
+            GetOptions::new().with_range(end).with_count_only().with_revision(self.from as i64);
+        let then = kv.get(self.prefix.as_str(), Some(then)).await.ok()?;
+        (then.count() == now.count()).then_some(revision)
     }
 
     fn canceled(&self, resp: &PbWatchResponse) -> Step {
