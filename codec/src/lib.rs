@@ -40,6 +40,7 @@ pub mod stored;
 pub mod strategic;
 pub mod strategy;
 pub mod time;
+pub mod topology;
 pub mod validation;
 
 pub use error::{CodecError, FieldError, FieldErrorType};
