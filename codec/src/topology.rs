@@ -197,7 +197,12 @@ pub fn atomic_map(definition: &str, field: &str, child: Option<&str>) -> bool {
     if let Some((_, _, t)) = MAP_PROPERTIES.iter().find(|(def, f, _)| *def == d && *f == field) {
         return *t == "atomic";
     }
-    child.is_some_and(|c| ATOMIC_TYPES.contains(&short(c)))
+    child.is_some_and(atomic_type)
+}
+
+/// Whether the type named `definition` is owned as a whole.
+pub fn atomic_type(definition: &str) -> bool {
+    ATOMIC_TYPES.contains(&short(definition))
 }
 
 /// The value a list-map item has for `key` when it omits it.
