@@ -217,7 +217,7 @@ pub fn apply(
         }
     }
     merge_top(&mut out, applied, definition, status);
-    last_applied::update(base, &mut out, applied, mgr.name);
+    last_applied::update(&mut out, applied, mgr.name);
     list.retain(|e| !e.is(mgr));
     list.push(Entry {
         manager: mgr.name.to_string(),

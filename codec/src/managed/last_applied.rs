@@ -54,11 +54,11 @@ fn last_applied_fields(live: &Value, definition: &str, status: bool) -> Option<F
     Some(same)
 }
 
-/// After an apply by `manager` of `applied`: when it is kubectl's and `live` had the
-/// annotation, set it on `out` to the applied configuration (without the annotation);
-/// dropped when the annotations would grow past upstream's limit.
-pub(super) fn update(live: &Value, out: &mut Value, applied: &Value, manager: &str) {
-    if manager != KUBECTL || annotation(live).is_none() {
+/// After an apply by `manager` of `applied` that produced `out`: when it is kubectl's and
+/// `out` has the annotation, set it to the applied configuration (without the
+/// annotation); dropped when the annotations would grow past upstream's limit.
+pub(super) fn update(out: &mut Value, applied: &Value, manager: &str) {
+    if manager != KUBECTL || annotation(out).is_none() {
         return;
     }
     let mut config = applied.clone();

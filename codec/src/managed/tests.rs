@@ -365,6 +365,11 @@ fn a_kubectl_apply_rewrites_the_last_applied_annotation() {
     assert_eq!(last["spec"]["replicas"], 4);
     let fresh = apply(None, &dep(1, "i:1"), DEP, &mgr("kubectl", true), false).unwrap();
     assert!(fresh["metadata"].get("annotations").is_none(), "no annotation is added");
+    let mut with_one = dep(1, "i:1");
+    with_one["metadata"]["annotations"] = json!({LAST: "given"});
+    let created = apply(None, &with_one, DEP, &mgr("kubectl", true), false).unwrap();
+    let text = created["metadata"]["annotations"][LAST].as_str().unwrap();
+    assert!(text.contains("\"annotations\":{}"), "an applied annotation is rewritten too: {text}");
 }
 
 #[test]
