@@ -313,6 +313,21 @@ async fn server_side_apply_with_kube_rs() {
     let mf = forced.metadata.managed_fields.unwrap();
     let bob_entry = mf.iter().find(|e| e.manager.as_deref() == Some("bob")).unwrap();
     assert_eq!(bob_entry.operation.as_deref(), Some("Apply"));
+
+    // An applied configuration may not carry managedFields (upstream: 400).
+    let mut with_fields = doc("4");
+    with_fields["metadata"]["managedFields"] = serde_json::json!([]);
+    match cms
+        .patch("ssa", &PatchParams::apply("bob"), &Patch::Apply(with_fields))
+        .await
+        .unwrap_err()
+    {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+            assert_eq!(s.message, "metadata.managedFields must be nil");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// kube-rs JSON patch, merge patch and strategic merge patch on a Deployment.

@@ -83,6 +83,9 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
     let Decoded { obj: applied, warnings } =
         object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
     check_identity(scope, &applied, name)?;
+    if meta::metadata(&applied).and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::BadRequest("metadata.managedFields must be nil".into()));
+    }
     let err_target = scope.target(name);
     let updated = guaranteed_update(scope, name, None, |current| {
         let out = super::fields_managed::apply(scope, Some(current), &applied, force, &err_target)?;
