@@ -376,6 +376,7 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType, item_def: O
 }
 
 mod last_applied;
+pub mod typed;
 
 #[cfg(test)]
 mod tests;

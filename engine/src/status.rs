@@ -71,6 +71,10 @@ pub enum ApiError {
     ServiceUnavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// 500 without a reason: an error upstream does not turn into a Status of its own
+    /// (e.g. an applied configuration its field manager cannot convert).
+    #[error("{0}")]
+    Unknown(String),
     /// Namespace lifecycle and similar admission refusals (403 Forbidden with a reason).
     #[error("{1}")]
     ForbiddenTarget(Target, String),
@@ -127,7 +131,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => 415,
             Self::Invalid(..) => 422,
             Self::TooManyRequests(_) => 429,
-            Self::Internal(_) => 500,
+            Self::Internal(_) | Self::Unknown(_) => 500,
             Self::ServiceUnavailable(_) => 503,
             Self::Timeout(_) => 504,
         }
@@ -149,6 +153,7 @@ impl ApiError {
             Self::Invalid(..) => "Invalid",
             Self::TooManyRequests(_) => "TooManyRequests",
             Self::Internal(_) => "InternalError",
+            Self::Unknown(_) => "",
             Self::ServiceUnavailable(_) => "ServiceUnavailable",
             Self::Timeout(_) => "Timeout",
         }
@@ -255,6 +260,11 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
+        if self.reason().is_empty()
+            && let Some(o) = s.as_object_mut()
+        {
+            o.remove("reason");
+        }
         if let Some(d) = self.details() {
             s["details"] = d;
         }
@@ -299,6 +309,14 @@ mod tests {
         let s = ApiError::Conflict(t, "x".into()).to_status();
         assert_eq!(s["message"], "Operation cannot be fulfilled on deployments.apps \"d\": x");
         assert_eq!(s["details"]["group"], "apps");
+    }
+
+    #[test]
+    fn unknown_errors_are_500_without_a_reason() {
+        let s = ApiError::Unknown("failed to create typed patch object".into()).to_status();
+        assert_eq!(s["code"], 500);
+        assert!(s.get("reason").is_none(), "{s}");
+        assert_eq!(s["message"], "failed to create typed patch object");
     }
 
     #[test]

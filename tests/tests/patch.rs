@@ -366,6 +366,17 @@ fn server_side_apply_conflict_on_a_composite_key_list_item() {
         err.contains(r#"conflict with "a" using apps/v1: .spec.template.spec.containers[name="main"].ports[containerPort=53,protocol="UDP"].name"#),
         "{err}"
     );
+    // An applied list with a key twice is refused as upstream's field manager does.
+    let twice = DNS_B.replace(
+        "ports: [{containerPort: 53, name: dns-tcp}]",
+        "ports: [{containerPort: 53, name: p1}, {containerPort: 53, protocol: TCP, name: p2}]",
+    );
+    let out = server_apply(&s, &["--field-manager=b"], &twice);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"Error from server: failed to create typed patch object (apps/v1, Kind=Deployment): .spec.template.spec.containers[name="main"].ports: duplicate entries for key [containerPort=53,protocol="TCP"]"#),
+        "{err}"
+    );
     let out = server_apply(&s, &["--field-manager=b", "--force-conflicts"], &steal);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let d = get(&s, "deployment/dns");

@@ -86,6 +86,11 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
     if meta::metadata(&applied).and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
         return Err(ApiError::BadRequest("metadata.managedFields must be nil".into()));
     }
+    kapi_codec::managed::typed::check(&applied, scope.rt.schema_name).map_err(|e| {
+        let rt = scope.rt;
+        let gvk = format!("{}/{}, Kind={}", rt.group, rt.version, rt.kind);
+        ApiError::Unknown(format!("failed to create typed patch object ({gvk}): {e}"))
+    })?;
     let err_target = scope.target(name);
     let updated = guaranteed_update(scope, name, None, |current| {
         let out = super::fields_managed::apply(scope, Some(current), &applied, force, &err_target)?;
