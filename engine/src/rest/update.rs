@@ -80,6 +80,7 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
     }
     let force = matches!(scope.param("force"), Some("true" | "1"));
     let fmt = kapi_codec::format::Format::Yaml;
+    check_apply_version(scope, &req.body)?;
     let Decoded { obj: applied, warnings } =
         object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
     check_identity(scope, &applied, name)?;
@@ -106,6 +107,22 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
         Err(e) => return Err(e),
     };
     Ok(with_warnings(negotiation::respond(code, &out, scope.output, scope.pretty), &warnings))
+}
+
+/// An applied configuration names the group/version of the endpoint (upstream's field
+/// manager checks this before anything else; a body it cannot read is left to decoding).
+fn check_apply_version(scope: &Scope<'_>, body: &[u8]) -> Result<(), ApiError> {
+    let Ok(doc) = kapi_codec::format::decode(body, kapi_codec::format::Format::Yaml) else {
+        return Ok(());
+    };
+    let given = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let expected = scope.rt.api_version();
+    if doc.is_object() && given != expected {
+        return Err(ApiError::BadRequest(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {given}, expected: {expected}"
+        )));
+    }
+    Ok(())
 }
 
 fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiError> {
