@@ -99,7 +99,9 @@ fn requested(new: &Value, mgr: &Manager<'_>) -> Option<Vec<Entry>> {
     list.iter().map(Entry::parse).collect()
 }
 
-fn store(obj: &mut Value, entries: Vec<Entry>) {
+/// Write `entries` (sorted as upstream encodes them; empty ones dropped) into `obj`.
+fn store(obj: &mut Value, mut entries: Vec<Entry>) {
+    order::sort(&mut entries);
     let list: Vec<Value> =
         entries.iter().filter(|e| !e.set.is_empty()).map(Entry::to_json).collect();
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -165,6 +167,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr
             }),
         }
     }
+    order::cap_updates(&mut list);
     store(new, list);
 }
 
@@ -376,6 +379,7 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType, item_def: O
 }
 
 mod last_applied;
+mod order;
 pub mod typed;
 
 #[cfg(test)]
