@@ -175,9 +175,57 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
     pub api_version: String,
+    pub subresource: Option<String>,
     /// `.spec.replicas` style.
     pub field: String,
+}
+
+impl Conflict {
+    /// The manager as upstream's conflict messages name it: `"hpa" using apps/v1` for
+    /// an updater, `"alice"` for an applier, with ` with subresource "status"`.
+    pub fn manager_shown(&self) -> String {
+        let mut out = format!("{:?}", self.manager);
+        if let Some(s) = &self.subresource {
+            out.push_str(&format!(" with subresource {s:?}"));
+        }
+        if self.operation != "Apply" {
+            out.push_str(&format!(" using {}", self.api_version));
+        }
+        out
+    }
+
+    /// The order upstream lists conflicts in: by manager (name, operation, apiVersion,
+    /// subresource), then field.
+    fn key(&self) -> (&str, &str, &str, Option<&str>, &str) {
+        let sub = self.subresource.as_deref();
+        (&self.manager, &self.operation, &self.api_version, sub, &self.field)
+    }
+}
+
+/// `Apply failed with ...`: upstream's message for a set of conflicts (grouped by
+/// manager when there are several).
+pub fn conflicts_message(conflicts: &[Conflict]) -> String {
+    if let [c] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            c.manager_shown(),
+            c.field
+        );
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut last: Option<String> = None;
+    for c in conflicts {
+        let shown = c.manager_shown();
+        if last.as_ref() != Some(&shown) {
+            lines.push(format!("conflicts with {shown}:"));
+            last = Some(shown);
+        }
+        lines.push(format!("- {}", c.field));
+    }
+    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
 }
 
 /// Server-side apply of `applied` onto `live` (None: the object does not exist yet).
@@ -248,13 +296,16 @@ fn conflicts(
             if differs(base, applied, &p, applied_set.is_leaf_at(&p)) {
                 let c = Conflict {
                     manager: e.manager.clone(),
+                    operation: e.operation.clone(),
                     api_version: e.api_version.clone(),
+                    subresource: e.subresource.clone(),
                     field: fieldset::path_string(&p),
                 };
                 out.push((p, c));
             }
         }
     }
+    out.sort_by(|(_, a), (_, b)| a.key().cmp(&b.key()));
     out
 }
 

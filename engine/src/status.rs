@@ -182,24 +182,7 @@ impl ApiError {
             Self::ForbiddenTarget(t, why) => {
                 format!("{} \"{}\" is forbidden: {why}", t.qualified_resource(), t.name)
             }
-            Self::ApplyConflict(_, cs) => {
-                let list: Vec<String> = cs
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "conflict with \"{}\" using {}: {}",
-                            c.manager, c.api_version, c.field
-                        )
-                    })
-                    .collect();
-                let n = cs.len();
-                let plural = if n == 1 { "" } else { "s" };
-                if n == 1 {
-                    format!("Apply failed with 1 conflict: {}", list[0])
-                } else {
-                    format!("Apply failed with {n} conflict{plural}: {}", list.join("\n"))
-                }
-            }
+            Self::ApplyConflict(_, cs) => kapi_codec::managed::conflicts_message(cs),
             other => other.to_string(),
         }
     }
@@ -238,7 +221,7 @@ impl ApiError {
                     .iter()
                     .map(|c| {
                         json!({"reason": "FieldManagerConflict",
-                            "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
+                            "message": format!("conflict with {}", c.manager_shown()),
                             "field": c.field})
                     })
                     .collect();

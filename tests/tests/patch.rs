@@ -172,7 +172,8 @@ fn server_side_apply_owns_fields_conflicts_and_forces() {
     let conflict = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], APP_V1);
     let err = String::from_utf8_lossy(&conflict.stderr);
     assert!(
-        !conflict.status.success() && err.contains(".spec.replicas") && err.contains("conflict"),
+        !conflict.status.success()
+            && err.contains(r#"Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#),
         "{err}"
     );
     assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 7, "a conflict changes nothing");
@@ -363,7 +364,7 @@ fn server_side_apply_conflict_on_a_composite_key_list_item() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains(r#"conflict with "a" using apps/v1: .spec.template.spec.containers[name="main"].ports[containerPort=53,protocol="UDP"].name"#),
+        err.contains(r#"conflict with "a": .spec.template.spec.containers[name="main"].ports[containerPort=53,protocol="UDP"].name"#),
         "{err}"
     );
     // An applied list with a key twice is refused as upstream's field manager does.

@@ -49,9 +49,15 @@ fn apply_creates_then_conflicts_with_other_owners_unless_forced() {
         err,
         [Conflict {
             manager: "hpa".into(),
+            operation: "Update".into(),
             api_version: "apps/v1".into(),
+            subresource: None,
             field: ".spec.replicas".into()
         }]
+    );
+    assert_eq!(
+        conflicts_message(&err),
+        "Apply failed with 1 conflict: conflict with \"hpa\" using apps/v1: .spec.replicas"
     );
     // The same value is shared, not a conflict.
     assert!(apply(Some(&scaled), &dep(5, "i:1"), DEP, &mgr("alice", true), false).is_ok());
@@ -397,4 +403,25 @@ fn an_update_may_set_managed_fields_as_kubectl_migrating_to_server_side_apply() 
     let sub = Manager { subresource: Some("status"), ..mgr("x", false) };
     record_update(Some(&live), &mut status, DEP, &sub);
     assert_eq!(status["metadata"]["managedFields"], live["metadata"]["managedFields"]);
+}
+
+#[test]
+fn conflict_messages_name_managers_as_upstream() {
+    let c = |manager: &str, operation: &str, subresource: Option<&str>, field: &str| Conflict {
+        manager: manager.into(),
+        operation: operation.into(),
+        api_version: "v1".into(),
+        subresource: subresource.map(String::from),
+        field: field.into(),
+    };
+    let list = [
+        c("alice", "Apply", None, ".spec.a"),
+        c("alice", "Apply", None, ".spec.b"),
+        c("kubelet", "Update", Some("status"), ".status.x"),
+    ];
+    assert_eq!(
+        conflicts_message(&list),
+        "Apply failed with 3 conflicts: conflicts with \"alice\":\n- .spec.a\n- .spec.b\nconflicts with \"kubelet\" with subresource \"status\" using v1:\n- .status.x"
+    );
+    assert_eq!(list[0].manager_shown(), "\"alice\"");
 }
