@@ -215,9 +215,9 @@ impl ApiError {
                     .collect();
                 Some(d)
             }
-            Self::ApplyConflict(t, cs) => {
-                let mut d = base(t, &t.resource);
-                d["causes"] = cs
+            Self::ApplyConflict(_, cs) => {
+                // Upstream's NewApplyConflict: causes only, no name or kind.
+                let causes: Vec<Value> = cs
                     .iter()
                     .map(|c| {
                         json!({"reason": "FieldManagerConflict",
@@ -225,7 +225,7 @@ impl ApiError {
                             "field": c.field})
                     })
                     .collect();
-                Some(d)
+                Some(json!({"causes": causes}))
             }
             Self::Timeout(_) | Self::TooManyRequests(_) => Some(json!({"retryAfterSeconds": 1})),
             _ => None,
@@ -292,6 +292,28 @@ mod tests {
         let s = ApiError::Conflict(t, "x".into()).to_status();
         assert_eq!(s["message"], "Operation cannot be fulfilled on deployments.apps \"d\": x");
         assert_eq!(s["details"]["group"], "apps");
+    }
+
+    #[test]
+    fn apply_conflicts_are_409_with_causes_only() {
+        let c = kapi_codec::managed::Conflict {
+            manager: "hpa".into(),
+            operation: "Update".into(),
+            api_version: "autoscaling/v2".into(),
+            subresource: None,
+            field: ".spec.replicas".into(),
+        };
+        let s = ApiError::ApplyConflict(pod("p"), vec![c]).to_status();
+        assert_eq!((s["code"].as_i64(), s["reason"].as_str()), (Some(409), Some("Conflict")));
+        assert_eq!(
+            s["details"],
+            json!({"causes": [{"reason": "FieldManagerConflict",
+                "message": "conflict with \"hpa\" using autoscaling/v2", "field": ".spec.replicas"}]})
+        );
+        assert_eq!(
+            s["message"],
+            "Apply failed with 1 conflict: conflict with \"hpa\" using autoscaling/v2: .spec.replicas"
+        );
     }
 
     #[test]
