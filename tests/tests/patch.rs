@@ -305,6 +305,24 @@ fn client_side_then_server_side_then_client_side_apply() {
     let after = get(&s, "deployment/app");
     assert_eq!(after["metadata"]["generation"], before["metadata"]["generation"]);
     assert_eq!(after["spec"], before["spec"]);
+
+    // `kubectl diff --server-side` is a dry-run apply: after a server-side apply of the
+    // same manifest (the annotation in its server-side form) nothing to show, then a change.
+    assert!(server_apply(&s, &[], &v3).status.success());
+    let same = s.kubectl_stdin(&["diff", "--server-side", "--force-conflicts", "-f", "-"], &v3);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    let more = v3.replace("replicas: 3", "replicas: 6");
+    let changed =
+        s.kubectl_stdin(&["diff", "--server-side", "--force-conflicts", "-f", "-"], &more);
+    let text = String::from_utf8_lossy(&changed.stdout);
+    assert_eq!(
+        changed.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    assert!(text.contains("-  replicas: 3") && text.contains("+  replicas: 6"), "{text}");
+    assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 3, "diff changes nothing");
 }
 
 const DNS_A: &str = r#"
