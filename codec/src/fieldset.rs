@@ -201,7 +201,7 @@ pub fn item_key(item: &Value, list: ListType) -> Option<String> {
     keys.sort_unstable();
     let mut m = Map::new();
     for key in keys {
-        let v = o.get(key).cloned().or_else(|| topology::key_default(key))?;
+        let v = o.get(key).cloned().or_else(|| list.key_default(key))?;
         m.insert(key.to_string(), v);
     }
     Some(format!("k:{}", Value::Object(m)))

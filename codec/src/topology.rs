@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 
 /// `(definition, field, list type)` for every list that is not atomic, and the atomic
 /// lists whose patch strategy merges; definitions are relative to `io.k8s.`. The type
-/// is `set` or `map:KEY[,KEY...]`.
+/// is `set` or `map:KEY[,KEY...]`; a key marked `!` has no default (an item must set it),
+/// the others default as `key_default` says.
 const LISTS: &[(&str, &str, &str)] = &[
     ("api.admissionregistration.v1.MutatingWebhook", "matchConditions", "map:name"),
     ("api.admissionregistration.v1.MutatingWebhookConfiguration", "webhooks", "map:name"),
@@ -69,14 +70,14 @@ const LISTS: &[(&str, &str, &str)] = &[
     ("api.core.v1.ReplicationControllerStatus", "conditions", "map:type"),
     ("api.core.v1.ResourceRequirements", "claims", "map:name"),
     ("api.core.v1.ResourceStatus", "resources", "map:resourceID"),
-    ("api.core.v1.ServiceAccount", "secrets", "map:name"),
+    ("api.core.v1.ServiceAccount", "secrets", "map:name!"),
     ("api.core.v1.ServiceSpec", "ports", "map:port,protocol"),
     ("api.core.v1.ServiceStatus", "conditions", "map:type"),
     ("api.discovery.v1.Endpoint", "addresses", "set"),
-    ("api.flowcontrol.v1.FlowSchemaStatus", "conditions", "map:type"),
+    ("api.flowcontrol.v1.FlowSchemaStatus", "conditions", "map:type!"),
     ("api.flowcontrol.v1.NonResourcePolicyRule", "nonResourceURLs", "set"),
     ("api.flowcontrol.v1.NonResourcePolicyRule", "verbs", "set"),
-    ("api.flowcontrol.v1.PriorityLevelConfigurationStatus", "conditions", "map:type"),
+    ("api.flowcontrol.v1.PriorityLevelConfigurationStatus", "conditions", "map:type!"),
     ("api.flowcontrol.v1.ResourcePolicyRule", "apiGroups", "set"),
     ("api.flowcontrol.v1.ResourcePolicyRule", "namespaces", "set"),
     ("api.flowcontrol.v1.ResourcePolicyRule", "resources", "set"),
@@ -84,7 +85,7 @@ const LISTS: &[(&str, &str, &str)] = &[
     ("api.networking.v1.ServiceCIDRStatus", "conditions", "map:type"),
     ("api.policy.v1.PodDisruptionBudgetStatus", "conditions", "map:type"),
     ("api.resource.v1.AllocatedDeviceStatus", "conditions", "map:type"),
-    ("api.resource.v1.ResourceClaimStatus", "devices", "map:driver,device,pool,shareID"),
+    ("api.resource.v1.ResourceClaimStatus", "devices", "map:driver,device,pool,shareID!"),
     ("api.resource.v1.ResourceClaimStatus", "reservedFor", "map:uid"),
     ("api.storage.v1.CSIDriverSpec", "volumeLifecycleModes", "set"),
     ("api.storage.v1.CSINodeSpec", "drivers", "map:name"),
@@ -144,9 +145,6 @@ const MAP_PROPERTIES: &[(&str, &str, &str)] = &[
     ("api.node.v1.Scheduling", "nodeSelector", "atomic"),
 ];
 
-/// Default values of list-map key fields an item may omit (upstream's schema defaults).
-const KEY_DEFAULTS: &[(&str, &str)] = &[("protocol", "TCP")];
-
 /// Lists upstream leaves without a list type (treated as atomic).
 const UNTYPED_LISTS: &[(&str, &str)] = &[("apimachinery.pkg.apis.meta.v1.APIResource", "verbs")];
 
@@ -166,13 +164,23 @@ pub enum ListType {
 }
 
 impl ListType {
+    fn spec(&self) -> &'static str {
+        match self {
+            ListType::Map(k) => k,
+            _ => "",
+        }
+    }
+
     /// The key fields of a list-map (empty for other lists).
     pub fn keys(&self) -> impl Iterator<Item = &'static str> {
-        let keys = match self {
-            ListType::Map(k) => *k,
-            _ => "",
-        };
-        keys.split(',').filter(|k| !k.is_empty())
+        self.spec().split(',').filter(|k| !k.is_empty()).map(|k| k.trim_end_matches('!'))
+    }
+
+    /// The value an item of this list-map has for `key` when it omits it: None for a key
+    /// without a default.
+    pub fn key_default(&self, key: &str) -> Option<Value> {
+        let marked = self.spec().split(',').any(|k| k.strip_suffix('!') == Some(key));
+        if marked { None } else { key_default(key) }
     }
 }
 
@@ -205,9 +213,14 @@ pub fn atomic_type(definition: &str) -> bool {
     ATOMIC_TYPES.contains(&short(definition))
 }
 
-/// The value a list-map item has for `key` when it omits it.
+/// The schema default of a list-map key field named `key` (upstream's `+default`
+/// markers): `TCP` for a protocol, 0 for a port, the empty string for the other keys.
 pub fn key_default(key: &str) -> Option<Value> {
-    KEY_DEFAULTS.iter().find(|(k, _)| *k == key).map(|(_, v)| json!(v))
+    Some(match key {
+        "protocol" => json!("TCP"),
+        "containerPort" | "port" => json!(0),
+        _ => json!(""),
+    })
 }
 
 /// Add the OpenAPI extensions to the schemas: a list type on every list property, map

@@ -109,7 +109,8 @@ fn missing_key(item: &Value, kind: ListType) -> String {
     let Some(o) = item.as_object() else {
         return "associative list with keys may not have non-map elements".into();
     };
-    let field = kind.keys().find(|k| !o.contains_key(*k)).unwrap_or("");
+    let field =
+        kind.keys().find(|k| !o.contains_key(*k) && kind.key_default(k).is_none()).unwrap_or("");
     format!(
         "associative list with keys has an element that omits key field {field:?} (and doesn't have default value)"
     )
@@ -130,10 +131,12 @@ mod tests {
             check(&dup, SVC).unwrap_err(),
             ".spec.ports: duplicate entries for key [port=80,protocol=\"TCP\"]"
         );
-        let missing = json!({"spec": {"ports": [{"name": "http"}]}});
+        let defaulted = json!({"spec": {"ports": [{"name": "http"}]}});
+        assert_eq!(check(&defaulted, SVC), Ok(()), "port defaults to 0, as upstream's schema says");
+        let missing = json!({"secrets": [{"namespace": "n"}]});
         assert_eq!(
-            check(&missing, SVC).unwrap_err(),
-            ".spec.ports: element 0: associative list with keys has an element that omits key field \"port\" (and doesn't have default value)"
+            check(&missing, "io.k8s.api.core.v1.ServiceAccount").unwrap_err(),
+            ".secrets: element 0: associative list with keys has an element that omits key field \"name\" (and doesn't have default value)"
         );
         let env = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "c", "env": [{"name": "A"}, {"name": "A", "value": "2"}]}]}},

@@ -21,6 +21,9 @@ fn lookups() {
     assert!(!atomic_map("io.k8s.api.core.v1.PersistentVolumeSpec", "claimRef", claim));
 
     assert_eq!(key_default("protocol"), Some(json!("TCP")));
+    let secrets = list_type("io.k8s.api.core.v1.ServiceAccount", "secrets");
+    assert_eq!(secrets.keys().collect::<Vec<_>>(), ["name"]);
+    assert_eq!(secrets.key_default("name"), None);
 }
 
 type Facts = BTreeSet<(String, String, String)>;
@@ -60,6 +63,65 @@ fn facts_match_upstream_when_the_spec_is_present() {
     let served = &crate::schema::builtin().definitions;
     let upstream = facts(upstream_defs, served);
     let ours = facts(served, upstream_defs);
+    let missing: Vec<_> = upstream.difference(&ours).collect();
+    let extra: Vec<_> = ours.difference(&upstream).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
+}
+
+/// `(definition, field, key, default)` of every list-map key in a set of OpenAPI v3
+/// component schemas.
+fn key_defaults(schemas: &Map<String, Value>, only: &Map<String, Value>) -> Facts {
+    let mut out = Facts::new();
+    for (name, def) in schemas.iter().filter(|(n, _)| only.contains_key(*n)) {
+        for (field, prop) in def.get("properties").and_then(Value::as_object).into_iter().flatten()
+        {
+            let Some(keys) = prop.get("x-kubernetes-list-map-keys").and_then(Value::as_array)
+            else {
+                continue;
+            };
+            let items = &prop["items"];
+            let item_ref = items.get("$ref").or_else(|| items.pointer("/allOf/0/$ref"));
+            let item = item_ref.and_then(Value::as_str).and_then(|r| r.rsplit('/').next());
+            let Some(item) = item.and_then(|i| schemas.get(i)) else { continue };
+            for key in keys.iter().filter_map(Value::as_str) {
+                let default =
+                    item["properties"][key].get("default").cloned().unwrap_or(Value::Null);
+                out.insert((format!("{name}.{field}"), key.to_string(), default.to_string()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn key_defaults_match_upstream_openapi_v3_when_present() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/openapi-v3");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("skipping: {} is not present", dir.display());
+        return;
+    };
+    let served = &crate::schema::builtin().definitions;
+    let mut upstream = Facts::new();
+    for entry in entries.flatten() {
+        let text = std::fs::read_to_string(entry.path()).unwrap();
+        let doc: Value = serde_json::from_str(&text).unwrap();
+        if let Some(schemas) = doc.pointer("/components/schemas").and_then(Value::as_object) {
+            upstream.extend(key_defaults(schemas, served));
+        }
+    }
+    let mut ours = Facts::new();
+    for (name, def) in served {
+        for (field, _) in def.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            let list = list_type(name, field);
+            for key in list.keys() {
+                let default = list.key_default(key).unwrap_or(Value::Null);
+                ours.insert((format!("{name}.{field}"), key.to_string(), default.to_string()));
+            }
+        }
+    }
+    let ours: Facts =
+        ours.into_iter().filter(|(l, ..)| upstream.iter().any(|(u, ..)| u == l)).collect();
+    assert!(!upstream.is_empty());
     let missing: Vec<_> = upstream.difference(&ours).collect();
     let extra: Vec<_> = ours.difference(&upstream).collect();
     assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
