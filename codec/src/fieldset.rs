@@ -2,12 +2,12 @@
 //!
 //! A node is one path element (`f:name` field, `k:{"name":"c"}` list-map item,
 //! `v:"x"` set member); `member` marks the path itself as owned (`{}` leaves, or `"."`
-//! in a node that also has children). List semantics come from the strategic-merge facts
-//! (`patch_meta`): lists merged by a key are list-maps, merged lists of scalars are sets,
-//! every other list is atomic (owned as a whole).
+//! in a node that also has children). List and map semantics come from the schema's
+//! topology (`topology`): list-maps by their (possibly composite) keys, sets by value,
+//! atomic lists and atomic structs or maps owned as a whole.
 
-use crate::patch_meta;
 use crate::schema;
+use crate::topology::{self, ListType};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -121,6 +121,18 @@ impl FieldSet {
         cur.children.values().all(FieldSet::is_empty)
     }
 
+    /// Whether `path` is a member.
+    pub fn contains(&self, path: &[String]) -> bool {
+        let mut cur = self;
+        for el in path {
+            match cur.children.get(el) {
+                Some(c) => cur = c,
+                None => return false,
+            }
+        }
+        cur.member
+    }
+
     /// Every member path.
     pub fn paths(&self) -> Vec<Vec<String>> {
         let mut out = Vec::new();
@@ -179,12 +191,45 @@ pub fn child_definition(definition: Option<&str>, field: &str, items: bool) -> O
     r.strip_prefix("#/definitions/").map(String::from)
 }
 
-/// The list-map key of an item (`k:{"name":"c"}`).
-pub fn item_key(item: &Value, key: &str) -> Option<String> {
-    let v = item.get(key)?;
+/// The list-map key of an item (`k:{"containerPort":80,"protocol":"TCP"}`): its key
+/// fields sorted by name, an omitted one by its default; None when an item lacks a key
+/// without a default or is not an object.
+pub fn item_key(item: &Value, list: ListType) -> Option<String> {
+    let ListType::Map(_) = list else { return None };
+    let o = item.as_object()?;
+    let mut keys: Vec<&str> = list.keys().collect();
+    keys.sort_unstable();
     let mut m = Map::new();
-    m.insert(key.to_string(), v.clone());
+    for key in keys {
+        let v = o.get(key).cloned().or_else(|| list.key_default(key))?;
+        m.insert(key.to_string(), v);
+    }
     Some(format!("k:{}", Value::Object(m)))
+}
+
+/// Whether a list-map item has the key values `keys` (omitted key fields take their
+/// defaults).
+pub fn item_has_key(item: &Value, keys: &Map<String, Value>) -> bool {
+    let Some(o) = item.as_object() else { return false };
+    keys.iter().all(|(k, want)| {
+        o.get(k).cloned().or_else(|| topology::key_default(k)).as_ref() == Some(want)
+    })
+}
+
+/// Whether the value of `field` in an object of type `definition` is owned as a whole.
+pub fn is_atomic_map(definition: Option<&str>, field: &str) -> bool {
+    let Some(d) = definition else { return false };
+    topology::atomic_map(d, field, child_definition(definition, field, false).as_deref())
+}
+
+/// Whether values of the type `definition` are owned as a whole.
+pub fn is_atomic_type(definition: Option<&str>) -> bool {
+    definition.is_some_and(topology::atomic_type)
+}
+
+/// The list type of `field` in an object of type `definition`.
+pub fn list_type(definition: Option<&str>, field: &str) -> ListType {
+    definition.map_or(ListType::Atomic, |d| topology::list_type(d, field))
 }
 
 /// The fields `obj` (of type `definition`) sets, for the main resource (`status` is left
@@ -225,46 +270,55 @@ fn metadata_fields(meta: &Value) -> FieldSet {
 
 /// The fields of `v`, the value of `field` in an object of type `definition`.
 fn value_fields(v: &Value, definition: Option<&str>, field: &str) -> FieldSet {
-    let strategy = definition.map(|d| patch_meta::lookup(d, field)).unwrap_or_default();
     match v {
-        Value::Object(m) if !m.is_empty() && !strategy.replace => {
-            let def = child_definition(definition, field, false);
-            let is_map = def.is_none();
-            let mut set = FieldSet::default();
-            for (k, c) in m {
-                let child = if is_map {
-                    let item_def = child_definition(definition, field, true);
-                    match c {
-                        Value::Object(_) => value_fields_of(c, item_def.as_deref()),
-                        _ => FieldSet::leaf(),
-                    }
-                } else {
-                    value_fields(c, def.as_deref(), k)
-                };
-                set.children.insert(format!("f:{k}"), child);
-            }
-            set
+        Value::Object(m) if !m.is_empty() && !is_atomic_map(definition, field) => {
+            map_fields(m, definition, field)
         }
-        Value::Array(items) if strategy.merge && !items.is_empty() => {
-            let item_def = child_definition(definition, field, true);
-            let mut set = FieldSet::default();
-            for item in items {
-                let key = match strategy.merge_key {
-                    Some(k) => item_key(item, k),
-                    None => Some(format!("v:{item}")),
-                };
-                let Some(key) = key else { return FieldSet::leaf() };
-                let mut node = match item {
-                    Value::Object(_) => value_fields_of(item, item_def.as_deref()),
-                    _ => FieldSet::default(),
-                };
-                node.member = true;
-                set.children.insert(key, node);
-            }
-            set
+        Value::Array(items) if !items.is_empty() => {
+            list_fields(items, definition, field).unwrap_or_else(FieldSet::leaf)
         }
         _ => FieldSet::leaf(),
     }
+}
+
+/// A struct member by member, a map entry by entry.
+fn map_fields(m: &Map<String, Value>, definition: Option<&str>, field: &str) -> FieldSet {
+    let def = child_definition(definition, field, false);
+    let item_def = child_definition(definition, field, true);
+    let mut set = FieldSet::default();
+    for (k, c) in m {
+        let child = match (&def, c) {
+            (Some(_), _) => value_fields(c, def.as_deref(), k),
+            (None, Value::Object(_)) => value_fields_of(c, item_def.as_deref()),
+            (None, _) => FieldSet::leaf(),
+        };
+        set.children.insert(format!("f:{k}"), child);
+    }
+    set
+}
+
+/// A list-map item by key, a set member by value; None for atomic lists (and items
+/// without a key), which are owned as a whole.
+fn list_fields(items: &[Value], definition: Option<&str>, field: &str) -> Option<FieldSet> {
+    let list = list_type(definition, field);
+    let item_def = child_definition(definition, field, true);
+    let mut set = FieldSet::default();
+    for item in items {
+        let key = match list {
+            ListType::Map(_) => item_key(item, list)?,
+            ListType::Set => format!("v:{item}"),
+            ListType::Atomic => return None,
+        };
+        let mut node = match item {
+            Value::Object(_) if !is_atomic_type(item_def.as_deref()) => {
+                value_fields_of(item, item_def.as_deref())
+            }
+            _ => FieldSet::default(),
+        };
+        node.member = true;
+        set.children.insert(key, node);
+    }
+    Some(set)
 }
 
 /// The fields of an object value of type `definition` (struct members).
@@ -297,7 +351,7 @@ fn step<'v>(cur: &'v Value, el: &str) -> Option<&'v Value> {
     let items = cur.as_array()?;
     if let Some(k) = el.strip_prefix("k:") {
         let keys: Map<String, Value> = serde_json::from_str(k).ok()?;
-        return items.iter().find(|i| keys.iter().all(|(kk, kv)| i.get(kk) == Some(kv)));
+        return items.iter().find(|i| item_has_key(i, &keys));
     }
     if let Some(v) = el.strip_prefix("v:") {
         let want: Value = serde_json::from_str(v).ok()?;
@@ -326,7 +380,7 @@ mod tests {
         let set = object_fields(&d, DEPLOYMENT, false);
         let want = json!({
             "f:metadata": {"f:finalizers": {"v:\"f\"": {}}, "f:labels": {"f:app": {}}},
-            "f:spec": {"f:replicas": {}, "f:selector": {"f:matchLabels": {"f:app": {}}},
+            "f:spec": {"f:replicas": {}, "f:selector": {},
                 "f:template": {"f:metadata": {"f:labels": {"f:app": {}}},
                     "f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:args": {}, "f:image": {}, "f:name": {}}},
                         "f:securityContext": {}}}}

@@ -12,6 +12,7 @@
 //! - [`openapi`]: OpenAPI v2 and v3 documents generated from the registry.
 //! - [`managed`]: managedFields on every write and server-side apply.
 //! - [`fieldset`]: FieldsV1 field sets and the fields an object sets (managedFields).
+//! - [`topology`]: list types, list-map keys and map types of the built-in types (SSA).
 //! - [`strategic`], [`patch_meta`]: strategic merge patch and the per-field facts it uses.
 //! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
@@ -40,6 +41,7 @@ pub mod stored;
 pub mod strategic;
 pub mod strategy;
 pub mod time;
+pub mod topology;
 pub mod validation;
 
 pub use error::{CodecError, FieldError, FieldErrorType};

@@ -11,7 +11,7 @@
 
 use crate::fieldset::{self, FieldSet};
 use crate::meta;
-use crate::patch_meta;
+use crate::topology::ListType;
 use serde_json::{Map, Value, json};
 
 /// Who writes, how.
@@ -38,7 +38,12 @@ struct Entry {
 impl Entry {
     fn parse(v: &Value) -> Option<Entry> {
         Some(Entry {
-            manager: v.get("manager")?.as_str()?.to_string(),
+            manager: v
+                .as_object()?
+                .get("manager")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             operation: v.get("operation").and_then(Value::as_str).unwrap_or("Update").to_string(),
             api_version: v.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string(),
             time: v.get("time").and_then(Value::as_str).map(String::from),
@@ -80,7 +85,23 @@ fn entries(obj: Option<&Value>) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-fn store(obj: &mut Value, entries: Vec<Entry>) {
+/// The managedFields a write asks for (a client may set them, e.g. kubectl moving its
+/// client-side apply fields to server-side apply; `[{}]` clears them), as upstream: only
+/// on the main resource, and only a non-empty list of entries.
+fn requested(new: &Value, mgr: &Manager<'_>) -> Option<Vec<Entry>> {
+    if mgr.subresource.is_some() {
+        return None;
+    }
+    let list = meta::metadata(new)?.get("managedFields")?.as_array()?;
+    if list.is_empty() {
+        return None;
+    }
+    list.iter().map(Entry::parse).collect()
+}
+
+/// Write `entries` (sorted as upstream encodes them; empty ones dropped) into `obj`.
+fn store(obj: &mut Value, mut entries: Vec<Entry>) {
+    order::sort(&mut entries);
     let list: Vec<Value> =
         entries.iter().filter(|e| !e.set.is_empty()).map(Entry::to_json).collect();
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -113,7 +134,7 @@ fn modified(both: &FieldSet, full: &FieldSet, a: &Value, b: &Value) -> FieldSet 
 }
 
 /// Record an Update (create when `old` is None) of `new` by `mgr` in `new`'s
-/// managedFields.
+/// managedFields, starting from the ones `new` asks for, else `old`'s.
 pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr: &Manager<'_>) {
     let status = mgr.subresource == Some("status");
     let old_set = old.map(|o| fieldset::object_fields(o, definition, status)).unwrap_or_default();
@@ -125,7 +146,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr
     if let Some(o) = old {
         changed.union(&modified(&old_set.intersection(&new_set), &new_set, o, new));
     }
-    let mut list = entries(old);
+    let mut list = requested(new, mgr).unwrap_or_else(|| entries(old));
     for e in list.iter_mut() {
         e.set.subtract(&changed);
         e.set.subtract(&removed);
@@ -146,6 +167,7 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr
             }),
         }
     }
+    order::cap_updates(&mut list);
     store(new, list);
 }
 
@@ -153,13 +175,63 @@ pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conflict {
     pub manager: String,
+    /// `Apply` or `Update`.
+    pub operation: String,
     pub api_version: String,
+    pub subresource: Option<String>,
     /// `.spec.replicas` style.
     pub field: String,
 }
 
+impl Conflict {
+    /// The manager as upstream's conflict messages name it: `"hpa" using apps/v1` for
+    /// an updater, `"alice"` for an applier, with ` with subresource "status"`.
+    pub fn manager_shown(&self) -> String {
+        let mut out = format!("{:?}", self.manager);
+        if let Some(s) = &self.subresource {
+            out.push_str(&format!(" with subresource {s:?}"));
+        }
+        if self.operation != "Apply" {
+            out.push_str(&format!(" using {}", self.api_version));
+        }
+        out
+    }
+
+    /// The order upstream lists conflicts in: by manager (name, operation, apiVersion,
+    /// subresource), then field.
+    fn key(&self) -> (&str, &str, &str, Option<&str>, &str) {
+        let sub = self.subresource.as_deref();
+        (&self.manager, &self.operation, &self.api_version, sub, &self.field)
+    }
+}
+
+/// `Apply failed with ...`: upstream's message for a set of conflicts (grouped by
+/// manager when there are several).
+pub fn conflicts_message(conflicts: &[Conflict]) -> String {
+    if let [c] = conflicts {
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            c.manager_shown(),
+            c.field
+        );
+    }
+    let mut lines: Vec<String> = Vec::new();
+    let mut last: Option<String> = None;
+    for c in conflicts {
+        let shown = c.manager_shown();
+        if last.as_ref() != Some(&shown) {
+            lines.push(format!("conflicts with {shown}:"));
+            last = Some(shown);
+        }
+        lines.push(format!("- {}", c.field));
+    }
+    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+}
+
 /// Server-side apply of `applied` onto `live` (None: the object does not exist yet).
-/// Returns the new object with its managedFields, or the conflicts.
+/// Returns the new object with its managedFields, or the conflicts. Conflicts only on
+/// fields the last client-side apply set to their live values are taken over, and an
+/// apply by `kubectl` keeps the last-applied annotation current (`last_applied`).
 pub fn apply(
     live: Option<&Value>,
     applied: &Value,
@@ -172,23 +244,15 @@ pub fn apply(
     let empty = json!({});
     let base = live.unwrap_or(&empty);
     let mut list = entries(live);
-    let mut conflicts = Vec::new();
-    let mut conflicting = FieldSet::default();
-    for e in list.iter().filter(|e| !e.is(mgr)) {
-        for (p, _) in e.set.intersection(&applied_set).members() {
-            if differs(base, applied, &p, applied_set.is_leaf_at(&p)) {
-                conflicts.push(Conflict {
-                    manager: e.manager.clone(),
-                    api_version: e.api_version.clone(),
-                    field: fieldset::path_string(&p),
-                });
-                conflicting.insert(&p);
-            }
+    let found = conflicts(&list, mgr, base, applied, &applied_set);
+    if !found.is_empty() && !force {
+        let remaining = last_applied::not_taken_over(base, found.clone(), definition, status);
+        if !remaining.is_empty() {
+            return Err(remaining.into_iter().map(|(_, c)| c).collect());
         }
     }
-    if !conflicts.is_empty() && !force {
-        return Err(conflicts);
-    }
+    let mut conflicting = FieldSet::default();
+    found.iter().for_each(|(p, _)| conflicting.insert(p));
     let mut others = FieldSet::default();
     for e in list.iter_mut().filter(|e| !e.is(mgr)) {
         e.set.subtract(&conflicting);
@@ -204,6 +268,7 @@ pub fn apply(
         }
     }
     merge_top(&mut out, applied, definition, status);
+    last_applied::update(&mut out, applied, mgr.name);
     list.retain(|e| !e.is(mgr));
     list.push(Entry {
         manager: mgr.name.to_string(),
@@ -215,6 +280,33 @@ pub fn apply(
     });
     store(&mut out, list);
     Ok(out)
+}
+
+/// The fields other managers own that `applied` would change, with their paths.
+fn conflicts(
+    list: &[Entry],
+    mgr: &Manager<'_>,
+    base: &Value,
+    applied: &Value,
+    applied_set: &FieldSet,
+) -> Vec<(Vec<String>, Conflict)> {
+    let mut out = Vec::new();
+    for e in list.iter().filter(|e| !e.is(mgr)) {
+        for (p, _) in e.set.intersection(applied_set).members() {
+            if differs(base, applied, &p, applied_set.is_leaf_at(&p)) {
+                let c = Conflict {
+                    manager: e.manager.clone(),
+                    operation: e.operation.clone(),
+                    api_version: e.api_version.clone(),
+                    subresource: e.subresource.clone(),
+                    field: fieldset::path_string(&p),
+                };
+                out.push((p, c));
+            }
+        }
+    }
+    out.sort_by(|(_, a), (_, b)| a.key().cmp(&b.key()));
+    out
 }
 
 /// Remove the value at `path` (a field, a list-map item or a set member).
@@ -297,25 +389,20 @@ fn merge_metadata(o: &mut Map<String, Value>, applied_meta: &Value) {
 }
 
 fn merge_field(o: &mut Map<String, Value>, k: &str, v: &Value, definition: Option<&str>) {
-    let strategy = definition.map(|d| patch_meta::lookup(d, k)).unwrap_or_default();
-    let child_def = fieldset::child_definition(definition, k, false);
     match (o.get_mut(k), v) {
-        (Some(cur @ Value::Object(_)), Value::Object(_)) if !strategy.replace => {
-            let def = child_def.or_else(|| fieldset::child_definition(definition, k, true));
+        (Some(cur @ Value::Object(_)), Value::Object(_))
+            if !fieldset::is_atomic_map(definition, k) =>
+        {
+            let def = fieldset::child_definition(definition, k, false)
+                .or_else(|| fieldset::child_definition(definition, k, true));
             merge_applied(cur, v, def.as_deref());
         }
-        (Some(Value::Array(cur)), Value::Array(items)) if strategy.merge => {
-            let item_def = fieldset::child_definition(definition, k, true);
-            for item in items {
-                let found = match strategy.merge_key {
-                    Some(key) => {
-                        cur.iter_mut().find(|c| c.get(key).is_some() && c.get(key) == item.get(key))
-                    }
-                    None => cur.iter_mut().find(|c| *c == item),
-                };
-                match found {
-                    Some(existing) => merge_applied(existing, item, item_def.as_deref()),
-                    None => cur.push(item.clone()),
+        (Some(Value::Array(cur)), Value::Array(items)) => {
+            match fieldset::list_type(definition, k) {
+                ListType::Atomic => *cur = items.clone(),
+                list => {
+                    let item_def = fieldset::child_definition(definition, k, true);
+                    merge_list(cur, items, list, item_def.as_deref());
                 }
             }
         }
@@ -324,6 +411,27 @@ fn merge_field(o: &mut Map<String, Value>, k: &str, v: &Value, definition: Optio
         }
     }
 }
+
+/// Merge applied items into a list-map (by key, item fields merged) or a set (by value).
+fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType, item_def: Option<&str>) {
+    for item in items {
+        let key = fieldset::item_key(item, list);
+        let found = match &key {
+            Some(k) => cur.iter_mut().find(|c| fieldset::item_key(c, list).as_ref() == Some(k)),
+            None => cur.iter_mut().find(|c| *c == item),
+        };
+        match found {
+            Some(existing) if fieldset::is_atomic_type(item_def) => *existing = item.clone(),
+            Some(existing) if key.is_some() => merge_applied(existing, item, item_def),
+            Some(_) => {}
+            None => cur.push(item.clone()),
+        }
+    }
+}
+
+mod last_applied;
+mod order;
+pub mod typed;
 
 #[cfg(test)]
 mod tests;

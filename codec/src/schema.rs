@@ -52,6 +52,7 @@ pub fn builtin() -> &'static Schemas {
         extra_definitions(&mut g);
         let mut definitions = g.take_definitions(true);
         crate::patch_meta::annotate(&mut definitions);
+        crate::topology::annotate(&mut definitions);
         Schemas { definitions }
     })
 }

@@ -354,6 +354,40 @@ mod tests {
             POD,
             map_replace,
         ));
+        let mut udp = pod();
+        udp["spec"]["containers"][0]["ports"] = json!([{"containerPort": 80, "protocol": "UDP"}]);
+        out.push((
+            "container ports merge by containerPort alone, as upstream's patch strategy says",
+            pod(),
+            json!({"spec": {"containers": [{"name": "app", "ports": [{"containerPort": 80, "protocol": "UDP"}]}]}}),
+            POD,
+            udp,
+        ));
+        out.push((
+            "$patch delete on a map removes the field",
+            dep.clone(),
+            json!({"spec": {"strategy": {"$patch": "delete"}}}),
+            DEPLOYMENT,
+            json!({"spec": {"replicas": 1}}),
+        ));
+        let mut swapped = pod();
+        swapped["metadata"]["finalizers"] = json!(["z"]);
+        out.push((
+            "$deleteFromPrimitiveList with an addition in the same patch",
+            pod(),
+            json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["x", "absent"], "finalizers": ["z"]}}),
+            POD,
+            swapped,
+        ));
+        let mut ordered = pod();
+        ordered["metadata"]["finalizers"] = json!(["y", "x"]);
+        out.push((
+            "$setElementOrder on a primitive list",
+            pod(),
+            json!({"metadata": {"$setElementOrder/finalizers": ["y", "x"], "finalizers": ["y"]}}),
+            POD,
+            ordered,
+        ));
         out
     }
 

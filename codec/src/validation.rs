@@ -171,6 +171,37 @@ fn validate_finalizers(obj: &Value, out: &mut Vec<FieldError>) {
     }
 }
 
+/// managedFields entries a client set (upstream's ValidateManagedFields): the operation
+/// is Apply or Update, the fields type FieldsV1, the manager at most 128 printable
+/// characters.
+fn validate_managed_fields(obj: &Value, out: &mut Vec<FieldError>) {
+    let entries =
+        meta::metadata(obj).and_then(|m| m.get("managedFields")).and_then(Value::as_array);
+    for (i, e) in entries.into_iter().flatten().enumerate() {
+        let path = |f: &str| format!("metadata.managedFields[{i}].{f}");
+        let op = e.get("operation").and_then(Value::as_str).unwrap_or("");
+        if op != "Apply" && op != "Update" {
+            out.push(FieldError::invalid(
+                path("operation"),
+                &json!(op),
+                "must be `Apply` or `Update`",
+            ));
+        }
+        let ty = e.get("fieldsType").and_then(Value::as_str).unwrap_or("");
+        if !ty.is_empty() && ty != "FieldsV1" {
+            out.push(FieldError::invalid(path("fieldsType"), &json!(ty), "must be `FieldsV1`"));
+        }
+        let manager = e.get("manager").and_then(Value::as_str).unwrap_or("");
+        if manager.len() > 128 {
+            out.push(FieldError::too_long(path("manager"), 128));
+        }
+        if let Some((at, c)) = manager.char_indices().find(|(_, c)| c.is_control()) {
+            let detail = format!("invalid character U+{:04X} (at position {at})", c as u32);
+            out.push(FieldError::invalid(path("manager"), &json!(manager), &detail));
+        }
+    }
+}
+
 fn validate_owner_references(obj: &Value, out: &mut Vec<FieldError>) {
     let Some(refs) =
         meta::metadata(obj).and_then(|m| m.get("ownerReferences")).and_then(Value::as_array)
@@ -214,6 +245,7 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, rule: NameRule) -> Ve
     validate_annotations(obj, &mut out);
     validate_finalizers(obj, &mut out);
     validate_owner_references(obj, &mut out);
+    validate_managed_fields(obj, &mut out);
     out
 }
 
@@ -240,6 +272,26 @@ pub fn immutable(field: &str, new: Option<&Value>, old: Option<&Value>) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn managed_fields_a_client_sets_are_validated() {
+        let obj = json!({"metadata": {"name": "a", "managedFields": [
+            {"manager": "ok", "operation": "Apply", "fieldsType": "FieldsV1"},
+            {"manager": "x", "operation": "Bogus", "fieldsType": "FieldsV2"},
+            {"manager": "m".repeat(129), "operation": "Update"}]}});
+        let errs: Vec<String> = validate_object_meta(&obj, false, NameRule::Subdomain)
+            .into_iter()
+            .map(|e| e.message)
+            .collect();
+        assert_eq!(
+            errs,
+            [
+                "metadata.managedFields[1].operation: Invalid value: \"Bogus\": must be `Apply` or `Update`",
+                "metadata.managedFields[1].fieldsType: Invalid value: \"FieldsV2\": must be `FieldsV1`",
+                "metadata.managedFields[2].manager: Too long: may not be more than 128 bytes",
+            ]
+        );
+    }
 
     #[test]
     fn names_follow_dns1123() {

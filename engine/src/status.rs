@@ -71,6 +71,10 @@ pub enum ApiError {
     ServiceUnavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// 500 without a reason: an error upstream does not turn into a Status of its own
+    /// (e.g. an applied configuration its field manager cannot convert).
+    #[error("{0}")]
+    Unknown(String),
     /// Namespace lifecycle and similar admission refusals (403 Forbidden with a reason).
     #[error("{1}")]
     ForbiddenTarget(Target, String),
@@ -127,7 +131,7 @@ impl ApiError {
             Self::UnsupportedMediaType(_) => 415,
             Self::Invalid(..) => 422,
             Self::TooManyRequests(_) => 429,
-            Self::Internal(_) => 500,
+            Self::Internal(_) | Self::Unknown(_) => 500,
             Self::ServiceUnavailable(_) => 503,
             Self::Timeout(_) => 504,
         }
@@ -149,6 +153,7 @@ impl ApiError {
             Self::Invalid(..) => "Invalid",
             Self::TooManyRequests(_) => "TooManyRequests",
             Self::Internal(_) => "InternalError",
+            Self::Unknown(_) => "",
             Self::ServiceUnavailable(_) => "ServiceUnavailable",
             Self::Timeout(_) => "Timeout",
         }
@@ -177,24 +182,7 @@ impl ApiError {
             Self::ForbiddenTarget(t, why) => {
                 format!("{} \"{}\" is forbidden: {why}", t.qualified_resource(), t.name)
             }
-            Self::ApplyConflict(_, cs) => {
-                let list: Vec<String> = cs
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "conflict with \"{}\" using {}: {}",
-                            c.manager, c.api_version, c.field
-                        )
-                    })
-                    .collect();
-                let n = cs.len();
-                let plural = if n == 1 { "" } else { "s" };
-                if n == 1 {
-                    format!("Apply failed with 1 conflict: {}", list[0])
-                } else {
-                    format!("Apply failed with {n} conflict{plural}: {}", list.join("\n"))
-                }
-            }
+            Self::ApplyConflict(_, cs) => kapi_codec::managed::conflicts_message(cs),
             other => other.to_string(),
         }
     }
@@ -227,17 +215,17 @@ impl ApiError {
                     .collect();
                 Some(d)
             }
-            Self::ApplyConflict(t, cs) => {
-                let mut d = base(t, &t.resource);
-                d["causes"] = cs
+            Self::ApplyConflict(_, cs) => {
+                // Upstream's NewApplyConflict: causes only, no name or kind.
+                let causes: Vec<Value> = cs
                     .iter()
                     .map(|c| {
                         json!({"reason": "FieldManagerConflict",
-                            "message": format!("conflict with \"{}\" using {}", c.manager, c.api_version),
+                            "message": format!("conflict with {}", c.manager_shown()),
                             "field": c.field})
                     })
                     .collect();
-                Some(d)
+                Some(json!({"causes": causes}))
             }
             Self::Timeout(_) | Self::TooManyRequests(_) => Some(json!({"retryAfterSeconds": 1})),
             _ => None,
@@ -255,6 +243,11 @@ impl ApiError {
             "reason": self.reason(),
             "code": self.code(),
         });
+        if self.reason().is_empty()
+            && let Some(o) = s.as_object_mut()
+        {
+            o.remove("reason");
+        }
         if let Some(d) = self.details() {
             s["details"] = d;
         }
@@ -299,6 +292,36 @@ mod tests {
         let s = ApiError::Conflict(t, "x".into()).to_status();
         assert_eq!(s["message"], "Operation cannot be fulfilled on deployments.apps \"d\": x");
         assert_eq!(s["details"]["group"], "apps");
+    }
+
+    #[test]
+    fn apply_conflicts_are_409_with_causes_only() {
+        let c = kapi_codec::managed::Conflict {
+            manager: "hpa".into(),
+            operation: "Update".into(),
+            api_version: "autoscaling/v2".into(),
+            subresource: None,
+            field: ".spec.replicas".into(),
+        };
+        let s = ApiError::ApplyConflict(pod("p"), vec![c]).to_status();
+        assert_eq!((s["code"].as_i64(), s["reason"].as_str()), (Some(409), Some("Conflict")));
+        assert_eq!(
+            s["details"],
+            json!({"causes": [{"reason": "FieldManagerConflict",
+                "message": "conflict with \"hpa\" using autoscaling/v2", "field": ".spec.replicas"}]})
+        );
+        assert_eq!(
+            s["message"],
+            "Apply failed with 1 conflict: conflict with \"hpa\" using autoscaling/v2: .spec.replicas"
+        );
+    }
+
+    #[test]
+    fn unknown_errors_are_500_without_a_reason() {
+        let s = ApiError::Unknown("failed to create typed patch object".into()).to_status();
+        assert_eq!(s["code"], 500);
+        assert!(s.get("reason").is_none(), "{s}");
+        assert_eq!(s["message"], "failed to create typed patch object");
     }
 
     #[test]

@@ -336,6 +336,38 @@ async fn server_side_apply_with_kube_rs() {
     let mf = forced.metadata.managed_fields.unwrap();
     let bob_entry = mf.iter().find(|e| e.manager.as_deref() == Some("bob")).unwrap();
     assert_eq!(bob_entry.operation.as_deref(), Some("Apply"));
+
+    // The applied configuration must name the endpoint's version (upstream: 400).
+    let mut old_version = doc("4");
+    old_version["apiVersion"] = serde_json::json!("v2");
+    match cms
+        .patch("ssa", &PatchParams::apply("bob"), &Patch::Apply(old_version))
+        .await
+        .unwrap_err()
+    {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+            assert_eq!(
+                s.message,
+                "Incorrect version specified in apply patch. Specified patch version: v2, expected: v1"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // An applied configuration may not carry managedFields (upstream: 400).
+    let mut with_fields = doc("4");
+    with_fields["metadata"]["managedFields"] = serde_json::json!([]);
+    match cms
+        .patch("ssa", &PatchParams::apply("bob"), &Patch::Apply(with_fields))
+        .await
+        .unwrap_err()
+    {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (400, "BadRequest"));
+            assert_eq!(s.message, "metadata.managedFields must be nil");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 /// kube-rs JSON patch, merge patch and strategic merge patch on a Deployment.

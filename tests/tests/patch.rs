@@ -172,7 +172,8 @@ fn server_side_apply_owns_fields_conflicts_and_forces() {
     let conflict = s.kubectl_stdin(&["apply", "--server-side", "-f", "-"], APP_V1);
     let err = String::from_utf8_lossy(&conflict.stderr);
     assert!(
-        !conflict.status.success() && err.contains(".spec.replicas") && err.contains("conflict"),
+        !conflict.status.success()
+            && err.contains(r#"Apply failed with 1 conflict: conflict with "kubectl" with subresource "scale" using apps/v1: .spec.replicas"#),
         "{err}"
     );
     assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 7, "a conflict changes nothing");
@@ -209,4 +210,200 @@ fn apply_prune_deletes_what_left_the_manifest() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("configmap/drop pruned"));
     let names = s.kubectl_ok(&["get", "configmaps", "-l", "set=p", "-o", "name"]);
     assert_eq!(names.trim(), "configmap/keep");
+}
+
+fn managers(d: &Value) -> Vec<(String, String)> {
+    d["metadata"]["managedFields"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+                    (s("manager"), s("operation"))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn get_managed(s: &Server, what: &str) -> Value {
+    let shown = s.kubectl_ok(&["get", what, "-o", "json", "--show-managed-fields"]);
+    serde_json::from_str(&shown).expect("json")
+}
+
+fn server_apply(s: &Server, args: &[&str], manifest: &str) -> std::process::Output {
+    let mut all = vec!["apply", "--server-side"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["-f", "-"]);
+    s.kubectl_stdin(&all, manifest)
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Client-side apply, then server-side apply, then client-side again on one object, as
+/// upstream: kubectl moves its client-side fields to its server-side manager (a JSON
+/// patch of managedFields), the server-side apply prunes what left the manifest and keeps
+/// the last-applied annotation current, so the next client-side apply prunes too.
+#[test]
+fn client_side_then_server_side_then_client_side_apply() {
+    let s = Server::start();
+    let v1 = APP_V1.replace("labels: {tier: web}", "labels: {tier: web, team: a}");
+    assert!(apply(&s, &v1).contains("created"));
+    let d = get_managed(&s, "deployment/app");
+    assert_eq!(managers(&d), [("kubectl-client-side-apply".into(), "Update".into())]);
+
+    let v2 = APP_V1.replace("nginx:1", "nginx:2");
+    let out = server_apply(&s, &[], &v2);
+    assert!(
+        out.status.success(),
+        "no spurious conflicts: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = get_managed(&s, "deployment/app");
+    let mut owners = managers(&d);
+    owners.sort();
+    let want = [("kubectl", "Apply"), ("kubectl-last-applied", "Apply")];
+    let want: Vec<(String, String)> =
+        want.iter().map(|(m, o)| (m.to_string(), o.to_string())).collect();
+    assert_eq!(
+        owners, want,
+        "kubectl moved its client-side fields and the annotation to Apply managers"
+    );
+    assert!(d["metadata"]["labels"].get("team").is_none(), "the dropped label is pruned: {d}");
+    assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:2");
+    let last: Value =
+        serde_json::from_str(d["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap()).unwrap();
+    assert_eq!(last["spec"]["template"]["spec"]["containers"][0]["image"], "nginx:2");
+    assert!(last["metadata"]["labels"].get("team").is_none(), "{last}");
+
+    let v3 = v2
+        .replace("      - name: side\n        image: busybox:1\n", "")
+        .replace("replicas: 2", "replicas: 3");
+    assert!(apply(&s, &v3).contains("configured"));
+    let d = get(&s, "deployment/app");
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"], "client-side apply prunes from the server-side annotation");
+    assert_eq!(d["spec"]["replicas"], 3);
+
+    let out = server_apply(&s, &[], &v3);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = get(&s, "deployment/app");
+    let text = before["metadata"]["annotations"][LAST_APPLIED].as_str().unwrap();
+    assert!(
+        text.starts_with(r#"{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels""#),
+        "{text}"
+    );
+    // Client-side apply only rewrites the annotation in its own form (with
+    // `"annotations":{}`, as upstream); the object itself is unchanged.
+    assert!(apply(&s, &v3).contains("configured"));
+    assert!(apply(&s, &v3).contains("unchanged"));
+    let after = get(&s, "deployment/app");
+    assert_eq!(after["metadata"]["generation"], before["metadata"]["generation"]);
+    assert_eq!(after["spec"], before["spec"]);
+
+    // `kubectl diff --server-side` is a dry-run apply: after a server-side apply of the
+    // same manifest (the annotation in its server-side form) nothing to show, then a change.
+    assert!(server_apply(&s, &[], &v3).status.success());
+    let same = s.kubectl_stdin(&["diff", "--server-side", "--force-conflicts", "-f", "-"], &v3);
+    assert_eq!(same.status.code(), Some(0), "{}", String::from_utf8_lossy(&same.stdout));
+    let more = v3.replace("replicas: 3", "replicas: 6");
+    let changed =
+        s.kubectl_stdin(&["diff", "--server-side", "--force-conflicts", "-f", "-"], &more);
+    let text = String::from_utf8_lossy(&changed.stdout);
+    assert_eq!(
+        changed.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&changed.stderr)
+    );
+    assert!(text.contains("-  replicas: 3") && text.contains("+  replicas: 6"), "{text}");
+    assert_eq!(get(&s, "deployment/app")["spec"]["replicas"], 3, "diff changes nothing");
+}
+
+const DNS_A: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns}
+spec:
+  selector: {matchLabels: {app: dns}}
+  template:
+    metadata: {labels: {app: dns}}
+    spec:
+      containers:
+      - name: main
+        image: coredns:1
+        ports: [{containerPort: 53, protocol: UDP, name: dns}]
+"#;
+
+const DNS_B: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dns}
+spec:
+  template:
+    spec:
+      containers:
+      - name: main
+        ports: [{containerPort: 53, name: dns-tcp}]
+"#;
+
+/// Two field managers share a list keyed by (containerPort, protocol): each owns its own
+/// item, and changing the other's item conflicts on exactly that item's field.
+#[test]
+fn server_side_apply_conflict_on_a_composite_key_list_item() {
+    let s = Server::start();
+    let out = server_apply(&s, &["--field-manager=a"], DNS_A);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = server_apply(&s, &["--field-manager=b"], DNS_B);
+    assert!(out.status.success(), "53/TCP is a new item: {}", String::from_utf8_lossy(&out.stderr));
+    let d = get_managed(&s, "deployment/dns");
+    let ports = &d["spec"]["template"]["spec"]["containers"][0]["ports"];
+    assert_eq!(ports.as_array().unwrap().len(), 2, "{ports}");
+    let b = d["metadata"]["managedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["manager"] == "b")
+        .unwrap();
+    let b_ports = &b["fieldsV1"]["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"main\"}"]
+        ["f:ports"];
+    assert!(b_ports["k:{\"containerPort\":53,\"protocol\":\"TCP\"}"].is_object(), "{b_ports}");
+
+    let steal = DNS_B.replace(
+        "ports: [{containerPort: 53, name: dns-tcp}]",
+        "ports: [{containerPort: 53, name: dns-tcp}, {containerPort: 53, protocol: UDP, name: other}]",
+    );
+    let out = server_apply(&s, &["--field-manager=b"], &steal);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(r#"conflict with "a": .spec.template.spec.containers[name="main"].ports[containerPort=53,protocol="UDP"].name"#),
+        "{err}"
+    );
+    // An applied list with a key twice is refused as upstream's field manager does.
+    let twice = DNS_B.replace(
+        "ports: [{containerPort: 53, name: dns-tcp}]",
+        "ports: [{containerPort: 53, name: p1}, {containerPort: 53, protocol: TCP, name: p2}]",
+    );
+    let out = server_apply(&s, &["--field-manager=b"], &twice);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(r#"Error from server: failed to create typed patch object (apps/v1, Kind=Deployment): .spec.template.spec.containers[name="main"].ports: duplicate entries for key [containerPort=53,protocol="TCP"]"#),
+        "{err}"
+    );
+    let out = server_apply(&s, &["--field-manager=b", "--force-conflicts"], &steal);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = get(&s, "deployment/dns");
+    let names: Vec<&str> = d["spec"]["template"]["spec"]["containers"][0]["ports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["other", "dns-tcp"]);
 }

@@ -49,9 +49,15 @@ fn apply_creates_then_conflicts_with_other_owners_unless_forced() {
         err,
         [Conflict {
             manager: "hpa".into(),
+            operation: "Update".into(),
             api_version: "apps/v1".into(),
+            subresource: None,
             field: ".spec.replicas".into()
         }]
+    );
+    assert_eq!(
+        conflicts_message(&err),
+        "Apply failed with 1 conflict: conflict with \"hpa\" using apps/v1: .spec.replicas"
     );
     // The same value is shared, not a conflict.
     assert!(apply(Some(&scaled), &dep(5, "i:1"), DEP, &mgr("alice", true), false).is_ok());
@@ -98,4 +104,324 @@ fn list_maps_merge_by_key() {
     side["spec"]["template"]["spec"]["containers"][0]["image"] = json!("other");
     let err = apply(Some(&out), &side, DEP, &mgr("bob", true), false).unwrap_err();
     assert_eq!(err[0].field, ".spec.template.spec.containers[name=\"c\"].image");
+}
+
+const POD: &str = "io.k8s.api.core.v1.Pod";
+const SVC: &str = "io.k8s.api.core.v1.Service";
+
+fn pod_mgr<'a>(name: &'a str) -> Manager<'a> {
+    Manager {
+        name,
+        apply: true,
+        subresource: None,
+        api_version: "v1",
+        time: "2024-05-01T12:00:00Z",
+    }
+}
+
+/// A pod applied by one manager: `spec` is the applied spec.
+fn pod(spec: Value) -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": spec})
+}
+
+fn fields(obj: &Value, def: &str) -> Value {
+    fieldset::object_fields(obj, def, false).to_fields_v1()
+}
+
+/// (case, object, definition, the FieldsV1 upstream writes for it)
+fn topology_cases() -> Vec<(&'static str, Value, &'static str, Value)> {
+    vec![
+        (
+            "container ports are keyed by containerPort and protocol, TCP by default",
+            pod(json!({"containers": [{"name": "c", "ports": [
+                {"containerPort": 80}, {"containerPort": 80, "protocol": "UDP", "name": "dns"}]}]})),
+            POD,
+            json!({"f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:name": {}, "f:ports": {
+                "k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}},
+                "k:{\"containerPort\":80,\"protocol\":\"UDP\"}": {".": {}, "f:containerPort": {}, "f:name": {}, "f:protocol": {}}}}}}}),
+        ),
+        (
+            "service ports are keyed by port and protocol",
+            json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 53, "protocol": "UDP"}], "selector": {"app": "x"}}}),
+            SVC,
+            json!({"f:spec": {"f:ports": {"k:{\"port\":53,\"protocol\":\"UDP\"}": {".": {}, "f:port": {}, "f:protocol": {}}},
+                "f:selector": {}}}),
+        ),
+        (
+            "topology spread constraints have a composite key",
+            pod(
+                json!({"topologySpreadConstraints": [{"topologyKey": "zone", "whenUnsatisfiable": "DoNotSchedule", "maxSkew": 1}]}),
+            ),
+            POD,
+            json!({"f:spec": {"f:topologySpreadConstraints": {
+                "k:{\"topologyKey\":\"zone\",\"whenUnsatisfiable\":\"DoNotSchedule\"}": {".": {}, "f:maxSkew": {}, "f:topologyKey": {}, "f:whenUnsatisfiable": {}}}}}),
+        ),
+        (
+            "atomic lists and atomic maps are owned whole, granular structs field by field",
+            pod(
+                json!({"containers": [{"name": "c", "args": ["a", "b"]}], "nodeSelector": {"disk": "ssd"},
+                "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": []}}}}),
+            ),
+            POD,
+            json!({"f:spec": {"f:affinity": {"f:nodeAffinity": {"f:requiredDuringSchedulingIgnoredDuringExecution": {}}},
+                "f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:args": {}, "f:name": {}}},
+                "f:nodeSelector": {}}}),
+        ),
+        (
+            "a granular reference to an atomic type stays granular (PersistentVolume claimRef)",
+            json!({"metadata": {"name": "pv"}, "spec": {"claimRef": {"name": "c", "namespace": "n"}}}),
+            "io.k8s.api.core.v1.PersistentVolume",
+            json!({"f:spec": {"f:claimRef": {"f:name": {}, "f:namespace": {}}}}),
+        ),
+        (
+            "sets are keyed by value, owner references by uid and owned whole",
+            json!({"metadata": {"name": "p", "finalizers": ["a/b"], "ownerReferences": [{"uid": "u1", "name": "o", "kind": "K", "apiVersion": "v1"}]}}),
+            POD,
+            json!({"f:metadata": {"f:finalizers": {"v:\"a/b\"": {}}, "f:ownerReferences": {"k:{\"uid\":\"u1\"}": {}}}}),
+        ),
+    ]
+}
+
+#[test]
+fn field_sets_follow_the_schema_topology() {
+    for (case, obj, def, want) in topology_cases() {
+        assert_eq!(fields(&obj, def), want, "{case}");
+    }
+}
+
+fn container_ports(ports: Value) -> Value {
+    pod(json!({"containers": [{"name": "c", "image": "i", "ports": ports}]}))
+}
+
+fn ports_of(obj: &Value) -> Vec<Value> {
+    obj["spec"]["containers"][0]["ports"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn two_managers_share_a_composite_key_list_and_conflict_on_one_item() {
+    let live = apply(
+        None,
+        &container_ports(json!([{"containerPort": 53}])),
+        POD,
+        &pod_mgr("alice"),
+        false,
+    )
+    .unwrap();
+    let bob_ports = json!([{"containerPort": 53, "protocol": "UDP", "name": "dns"}]);
+    let both =
+        apply(Some(&live), &container_ports(bob_ports), POD, &pod_mgr("bob"), false).unwrap();
+    assert_eq!(ports_of(&both).len(), 2, "53/TCP and 53/UDP are different items: {both}");
+    let alice_names_udp =
+        json!([{"containerPort": 53}, {"containerPort": 53, "protocol": "UDP", "name": "other"}]);
+    let err = apply(
+        Some(&both),
+        &container_ports(alice_names_udp.clone()),
+        POD,
+        &pod_mgr("alice"),
+        false,
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = err.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [".spec.containers[name=\"c\"].ports[containerPort=53,protocol=\"UDP\"].name"],
+        "{err:?}"
+    );
+    assert_eq!(err[0].manager, "bob");
+    let forced =
+        apply(Some(&both), &container_ports(alice_names_udp), POD, &pod_mgr("alice"), true)
+            .unwrap();
+    assert_eq!(ports_of(&forced)[1]["name"], "other");
+    let tcp = apply(
+        Some(&forced),
+        &container_ports(json!([{"containerPort": 53}])),
+        POD,
+        &pod_mgr("alice"),
+        false,
+    )
+    .unwrap();
+    let tcp_ports = ports_of(&tcp);
+    let kept: Vec<&str> =
+        tcp_ports.iter().map(|p| p["protocol"].as_str().unwrap_or("TCP")).collect();
+    assert_eq!(kept, ["TCP", "UDP"], "bob still owns the UDP item, so alice dropping it keeps it");
+}
+
+/// (case, first manager's spec, second manager's spec, conflicting fields, the merged
+/// spec when the second forces)
+type ApplyCase = (&'static str, Value, Value, Vec<&'static str>, Value);
+
+fn apply_cases() -> Vec<ApplyCase> {
+    vec![
+        (
+            "atomic lists conflict as a whole and are replaced, not merged",
+            json!({"containers": [{"name": "c", "args": ["a", "b"]}]}),
+            json!({"containers": [{"name": "c", "args": ["z"]}]}),
+            vec![".spec.containers[name=\"c\"].args"],
+            json!({"containers": [{"name": "c", "args": ["z"]}]}),
+        ),
+        (
+            "atomic maps conflict as a whole",
+            json!({"nodeSelector": {"disk": "ssd"}}),
+            json!({"nodeSelector": {"zone": "a"}}),
+            vec![".spec.nodeSelector"],
+            json!({"nodeSelector": {"zone": "a"}}),
+        ),
+        (
+            "granular maps merge key by key without conflict",
+            json!({"overhead": {"cpu": "1"}}),
+            json!({"overhead": {"memory": "1Mi"}}),
+            vec![],
+            json!({"overhead": {"cpu": "1", "memory": "1Mi"}}),
+        ),
+        (
+            "an atomic list inside a list-map item conflicts as a whole",
+            json!({"containers": [{"name": "c"}], "hostAliases": [{"ip": "1.1.1.1", "hostnames": ["a"]}]}),
+            json!({"hostAliases": [{"ip": "1.1.1.1", "hostnames": ["b"]}]}),
+            vec![".spec.hostAliases[ip=\"1.1.1.1\"].hostnames"],
+            json!({"containers": [{"name": "c"}], "hostAliases": [{"ip": "1.1.1.1", "hostnames": ["b"]}]}),
+        ),
+        (
+            "the same value is shared, never a conflict",
+            json!({"containers": [{"name": "c", "image": "i"}], "restartPolicy": "Never"}),
+            json!({"restartPolicy": "Never"}),
+            vec![],
+            json!({"containers": [{"name": "c", "image": "i"}], "restartPolicy": "Never"}),
+        ),
+    ]
+}
+
+#[test]
+fn conflicts_between_two_appliers() {
+    for (case, first, second, want, merged) in apply_cases() {
+        let live = apply(None, &pod(first), POD, &pod_mgr("alice"), false).unwrap();
+        let result = apply(Some(&live), &pod(second.clone()), POD, &pod_mgr("bob"), false);
+        let got: Vec<String> = match &result {
+            Ok(_) => Vec::new(),
+            Err(c) => c.iter().map(|c| c.field.clone()).collect(),
+        };
+        assert_eq!(got, want, "{case}");
+        let forced = apply(Some(&live), &pod(second), POD, &pod_mgr("bob"), true).unwrap();
+        assert_eq!(forced["spec"], merged, "{case}");
+    }
+}
+
+#[test]
+fn set_members_are_pruned_one_by_one() {
+    let fin = |f: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": f}});
+    let live = apply(None, &fin(json!(["a", "x"])), POD, &pod_mgr("alice"), false).unwrap();
+    let live = apply(Some(&live), &fin(json!(["b"])), POD, &pod_mgr("bob"), false).unwrap();
+    assert_eq!(live["metadata"]["finalizers"], json!(["a", "x", "b"]));
+    let out = apply(Some(&live), &fin(json!(["x"])), POD, &pod_mgr("alice"), false).unwrap();
+    assert_eq!(
+        out["metadata"]["finalizers"],
+        json!(["x", "b"]),
+        "alice's dropped member goes, bob's stays"
+    );
+}
+
+const LAST: &str = last_applied::ANNOTATION;
+
+/// A deployment as client-side `kubectl apply` leaves it: created by the
+/// `kubectl-client-side-apply` manager with the last-applied annotation.
+fn client_side_applied(replicas: i64) -> Value {
+    let mut d = dep(replicas, "i:1");
+    let mut config = d.clone();
+    config["metadata"]["annotations"] = json!({});
+    d["metadata"]["annotations"] = json!({LAST: serde_json::to_string(&config).unwrap()});
+    record_update(None, &mut d, DEP, &mgr("kubectl-client-side-apply", false));
+    d
+}
+
+#[test]
+fn an_apply_takes_over_fields_the_last_client_side_apply_set() {
+    let live = client_side_applied(2);
+    let out = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("ctrl", true), false).unwrap();
+    assert_eq!(out["spec"]["replicas"], 3, "no conflict: the live value is the last applied one");
+    assert!(owned(&out, "ctrl").contains(&".spec.replicas".to_string()));
+    assert!(!owned(&out, "kubectl-client-side-apply").contains(&".spec.replicas".to_string()));
+
+    // Once someone changed the field, its value is no longer the last-applied one.
+    let mut edited = live.clone();
+    edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("i:9");
+    record_update(Some(&live), &mut edited, DEP, &mgr("kubectl-client-side-apply", false));
+    let err = apply(Some(&edited), &dep(3, "i:2"), DEP, &mgr("ctrl", true), false).unwrap_err();
+    let fields: Vec<&str> = err.iter().map(|c| c.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        [".spec.template.spec.containers[name=\"c\"].image"],
+        "only the edited field conflicts"
+    );
+}
+
+#[test]
+fn a_kubectl_apply_rewrites_the_last_applied_annotation() {
+    let live = client_side_applied(2);
+    let other = apply(Some(&live), &dep(2, "i:1"), DEP, &mgr("ctrl", true), false).unwrap();
+    assert_eq!(other["metadata"]["annotations"][LAST], live["metadata"]["annotations"][LAST]);
+    let mut applied = dep(4, "i:1");
+    applied["metadata"]["annotations"] = json!({LAST: "stale", "note": "<b>"});
+    let out = apply(Some(&live), &applied, DEP, &mgr("kubectl", true), true).unwrap();
+    let text = out["metadata"]["annotations"][LAST].as_str().unwrap();
+    assert!(text.ends_with("}\n") && text.contains("\"replicas\":4"), "{text}");
+    assert!(
+        text.contains("{\"note\":\"\\u003cb\\u003e\"}"),
+        "annotation removed, HTML escaped: {text}"
+    );
+    let last: Value = serde_json::from_str(text).unwrap();
+    assert_eq!(last["spec"]["replicas"], 4);
+    let fresh = apply(None, &dep(1, "i:1"), DEP, &mgr("kubectl", true), false).unwrap();
+    assert!(fresh["metadata"].get("annotations").is_none(), "no annotation is added");
+    let mut with_one = dep(1, "i:1");
+    with_one["metadata"]["annotations"] = json!({LAST: "given"});
+    let created = apply(None, &with_one, DEP, &mgr("kubectl", true), false).unwrap();
+    let text = created["metadata"]["annotations"][LAST].as_str().unwrap();
+    assert!(text.contains("\"annotations\":{}"), "an applied annotation is rewritten too: {text}");
+}
+
+#[test]
+fn an_update_may_set_managed_fields_as_kubectl_migrating_to_server_side_apply() {
+    let live = client_side_applied(2);
+    let mut migrated = live.clone();
+    let entry = &mut migrated["metadata"]["managedFields"][0];
+    entry["manager"] = json!("kubectl");
+    entry["operation"] = json!("Apply");
+    let requested = migrated["metadata"]["managedFields"].clone();
+    record_update(Some(&live), &mut migrated, DEP, &mgr("kubectl", false));
+    assert_eq!(migrated["metadata"]["managedFields"], requested);
+    // The next apply by kubectl prunes what it stopped applying, with no conflict.
+    let mut next = dep(2, "i:1");
+    next["metadata"].as_object_mut().unwrap().remove("labels");
+    let out = apply(Some(&migrated), &next, DEP, &mgr("kubectl", true), false).unwrap();
+    assert!(out["metadata"].get("labels").is_none_or(|l| l.get("a").is_none()), "{out}");
+
+    let mut reset = live.clone();
+    reset["metadata"]["managedFields"] = json!([{}]);
+    record_update(Some(&live), &mut reset, DEP, &mgr("x", false));
+    assert!(reset["metadata"].get("managedFields").is_none(), "[{{}}] clears managedFields");
+    let mut status = live.clone();
+    status["metadata"]["managedFields"] = json!([{}]);
+    let sub = Manager { subresource: Some("status"), ..mgr("x", false) };
+    record_update(Some(&live), &mut status, DEP, &sub);
+    assert_eq!(status["metadata"]["managedFields"], live["metadata"]["managedFields"]);
+}
+
+#[test]
+fn conflict_messages_name_managers_as_upstream() {
+    let c = |manager: &str, operation: &str, subresource: Option<&str>, field: &str| Conflict {
+        manager: manager.into(),
+        operation: operation.into(),
+        api_version: "v1".into(),
+        subresource: subresource.map(String::from),
+        field: field.into(),
+    };
+    let list = [
+        c("alice", "Apply", None, ".spec.a"),
+        c("alice", "Apply", None, ".spec.b"),
+        c("kubelet", "Update", Some("status"), ".status.x"),
+    ];
+    assert_eq!(
+        conflicts_message(&list),
+        "Apply failed with 3 conflicts: conflicts with \"alice\":\n- .spec.a\n- .spec.b\nconflicts with \"kubelet\" with subresource \"status\" using v1:\n- .status.x"
+    );
+    assert_eq!(list[0].manager_shown(), "\"alice\"");
 }

@@ -19,13 +19,11 @@ fn with_manager<R>(scope: &Scope<'_>, f: impl FnOnce(&Manager<'_>) -> R) -> R {
     f(&m)
 }
 
-/// A new object: the client's managedFields are dropped and the creator owns what it set.
+/// A new object: the creator owns what it set (taking it from managedFields the client
+/// sent, as upstream).
 pub fn on_create(scope: &Scope<'_>, obj: &mut Value) {
     if scope.apply {
         return;
-    }
-    if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("managedFields");
     }
     with_manager(scope, |m| managed::record_update(None, obj, scope.rt.schema_name, m));
 }

@@ -80,9 +80,18 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
     }
     let force = matches!(scope.param("force"), Some("true" | "1"));
     let fmt = kapi_codec::format::Format::Yaml;
+    check_apply_version(scope, &req.body)?;
     let Decoded { obj: applied, warnings } =
         object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
     check_identity(scope, &applied, name)?;
+    if meta::metadata(&applied).and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::BadRequest("metadata.managedFields must be nil".into()));
+    }
+    kapi_codec::managed::typed::check(&applied, scope.rt.schema_name).map_err(|e| {
+        let rt = scope.rt;
+        let gvk = format!("{}/{}, Kind={}", rt.group, rt.version, rt.kind);
+        ApiError::Unknown(format!("failed to create typed patch object ({gvk}): {e}"))
+    })?;
     let err_target = scope.target(name);
     let updated = guaranteed_update(scope, name, None, |current| {
         let out = super::fields_managed::apply(scope, Some(current), &applied, force, &err_target)?;
@@ -98,6 +107,22 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
         Err(e) => return Err(e),
     };
     Ok(with_warnings(negotiation::respond(code, &out, scope.output, scope.pretty), &warnings))
+}
+
+/// An applied configuration names the group/version of the endpoint (upstream's field
+/// manager checks this before anything else; a body it cannot read is left to decoding).
+fn check_apply_version(scope: &Scope<'_>, body: &[u8]) -> Result<(), ApiError> {
+    let Ok(doc) = kapi_codec::format::decode(body, kapi_codec::format::Format::Yaml) else {
+        return Ok(());
+    };
+    let given = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    let expected = scope.rt.api_version();
+    if doc.is_object() && given != expected {
+        return Err(ApiError::BadRequest(format!(
+            "Incorrect version specified in apply patch. Specified patch version: {given}, expected: {expected}"
+        )));
+    }
+    Ok(())
 }
 
 fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiError> {

@@ -1,0 +1,269 @@
+//! Server-side apply topology of the built-in types: how a list merges
+//! (`x-kubernetes-list-type` atomic / set / map keyed by `x-kubernetes-list-map-keys`)
+//! and whether a struct or map is owned as a whole (`x-kubernetes-map-type: atomic`).
+//! Upstream keeps these in Go markers (`+listType`, `+listMapKey`, `+mapType`); k8s-openapi's
+//! schemars output does not carry them, so they are written here by hand, checked against
+//! `../shared/spec/swagger.json` in a test when it exists, added to the schemas (so the
+//! OpenAPI documents carry them) and read by `fieldset` and `managed`.
+//!
+//! A list property not named here is atomic; a struct or map is granular unless named.
+
+use serde_json::{Map, Value, json};
+
+/// `(definition, field, list type)` for every list that is not atomic, and the atomic
+/// lists whose patch strategy merges; definitions are relative to `io.k8s.`. The type
+/// is `set` or `map:KEY[,KEY...]`; a key marked `!` has no default (an item must set it),
+/// the others default as `key_default` says.
+const LISTS: &[(&str, &str, &str)] = &[
+    ("api.admissionregistration.v1.MutatingWebhook", "matchConditions", "map:name"),
+    ("api.admissionregistration.v1.MutatingWebhookConfiguration", "webhooks", "map:name"),
+    (
+        "api.admissionregistration.v1.ValidatingAdmissionPolicyBindingSpec",
+        "validationActions",
+        "set",
+    ),
+    ("api.admissionregistration.v1.ValidatingAdmissionPolicySpec", "matchConditions", "map:name"),
+    ("api.admissionregistration.v1.ValidatingAdmissionPolicySpec", "variables", "map:name"),
+    ("api.admissionregistration.v1.ValidatingAdmissionPolicyStatus", "conditions", "map:type"),
+    ("api.admissionregistration.v1.ValidatingWebhook", "matchConditions", "map:name"),
+    ("api.admissionregistration.v1.ValidatingWebhookConfiguration", "webhooks", "map:name"),
+    ("api.apps.v1.DaemonSetStatus", "conditions", "map:type"),
+    ("api.apps.v1.DeploymentStatus", "conditions", "map:type"),
+    ("api.apps.v1.ReplicaSetStatus", "conditions", "map:type"),
+    ("api.apps.v1.StatefulSetStatus", "conditions", "map:type"),
+    ("api.autoscaling.v2.HorizontalPodAutoscalerStatus", "conditions", "map:type"),
+    ("api.batch.v1.JobStatus", "conditions", "atomic"),
+    ("api.batch.v1.PodFailurePolicyOnExitCodesRequirement", "values", "set"),
+    ("api.batch.v1.UncountedTerminatedPods", "failed", "set"),
+    ("api.batch.v1.UncountedTerminatedPods", "succeeded", "set"),
+    ("api.certificates.v1.CertificateSigningRequestStatus", "conditions", "map:type"),
+    ("api.core.v1.ComponentStatus", "conditions", "map:type"),
+    ("api.core.v1.Container", "env", "map:name"),
+    ("api.core.v1.Container", "ports", "map:containerPort,protocol"),
+    ("api.core.v1.Container", "volumeDevices", "map:devicePath"),
+    ("api.core.v1.Container", "volumeMounts", "map:mountPath"),
+    ("api.core.v1.ContainerRestartRuleOnExitCodes", "values", "set"),
+    ("api.core.v1.ContainerStatus", "allocatedResourcesStatus", "map:name"),
+    ("api.core.v1.ContainerStatus", "volumeMounts", "map:mountPath"),
+    ("api.core.v1.EphemeralContainer", "env", "map:name"),
+    ("api.core.v1.EphemeralContainer", "ports", "map:containerPort,protocol"),
+    ("api.core.v1.EphemeralContainer", "volumeDevices", "map:devicePath"),
+    ("api.core.v1.EphemeralContainer", "volumeMounts", "map:mountPath"),
+    ("api.core.v1.NamespaceStatus", "conditions", "map:type"),
+    ("api.core.v1.NodeSpec", "podCIDRs", "set"),
+    ("api.core.v1.NodeStatus", "addresses", "map:type"),
+    ("api.core.v1.NodeStatus", "conditions", "map:type"),
+    ("api.core.v1.PersistentVolumeClaimStatus", "conditions", "map:type"),
+    ("api.core.v1.PodSpec", "containers", "map:name"),
+    ("api.core.v1.PodSpec", "ephemeralContainers", "map:name"),
+    ("api.core.v1.PodSpec", "hostAliases", "map:ip"),
+    ("api.core.v1.PodSpec", "imagePullSecrets", "map:name"),
+    ("api.core.v1.PodSpec", "initContainers", "map:name"),
+    ("api.core.v1.PodSpec", "resourceClaims", "map:name"),
+    ("api.core.v1.PodSpec", "schedulingGates", "map:name"),
+    ("api.core.v1.PodSpec", "topologySpreadConstraints", "map:topologyKey,whenUnsatisfiable"),
+    ("api.core.v1.PodSpec", "volumes", "map:name"),
+    ("api.core.v1.PodStatus", "conditions", "map:type"),
+    ("api.core.v1.PodStatus", "hostIPs", "atomic"),
+    ("api.core.v1.PodStatus", "podIPs", "map:ip"),
+    ("api.core.v1.PodStatus", "resourceClaimStatuses", "map:name"),
+    ("api.core.v1.ReplicationControllerStatus", "conditions", "map:type"),
+    ("api.core.v1.ResourceRequirements", "claims", "map:name"),
+    ("api.core.v1.ResourceStatus", "resources", "map:resourceID"),
+    ("api.core.v1.ServiceAccount", "secrets", "map:name!"),
+    ("api.core.v1.ServiceSpec", "ports", "map:port,protocol"),
+    ("api.core.v1.ServiceStatus", "conditions", "map:type"),
+    ("api.discovery.v1.Endpoint", "addresses", "set"),
+    ("api.flowcontrol.v1.FlowSchemaStatus", "conditions", "map:type!"),
+    ("api.flowcontrol.v1.NonResourcePolicyRule", "nonResourceURLs", "set"),
+    ("api.flowcontrol.v1.NonResourcePolicyRule", "verbs", "set"),
+    ("api.flowcontrol.v1.PriorityLevelConfigurationStatus", "conditions", "map:type!"),
+    ("api.flowcontrol.v1.ResourcePolicyRule", "apiGroups", "set"),
+    ("api.flowcontrol.v1.ResourcePolicyRule", "namespaces", "set"),
+    ("api.flowcontrol.v1.ResourcePolicyRule", "resources", "set"),
+    ("api.flowcontrol.v1.ResourcePolicyRule", "verbs", "set"),
+    ("api.networking.v1.ServiceCIDRStatus", "conditions", "map:type"),
+    ("api.policy.v1.PodDisruptionBudgetStatus", "conditions", "map:type"),
+    ("api.resource.v1.AllocatedDeviceStatus", "conditions", "map:type"),
+    ("api.resource.v1.ResourceClaimStatus", "devices", "map:driver,device,pool,shareID!"),
+    ("api.resource.v1.ResourceClaimStatus", "reservedFor", "map:uid"),
+    ("api.storage.v1.CSIDriverSpec", "volumeLifecycleModes", "set"),
+    ("api.storage.v1.CSINodeSpec", "drivers", "map:name"),
+    (
+        "apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionStatus",
+        "conditions",
+        "map:type",
+    ),
+    (
+        "apiextensions-apiserver.pkg.apis.apiextensions.v1.JSONSchemaProps",
+        "x-kubernetes-validations",
+        "map:rule",
+    ),
+    ("apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", "set"),
+    ("apimachinery.pkg.apis.meta.v1.ObjectMeta", "ownerReferences", "map:uid"),
+    ("kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus", "conditions", "map:type"),
+];
+
+/// Definitions owned as a whole (`x-kubernetes-map-type: atomic` on the type).
+const ATOMIC_TYPES: &[&str] = &[
+    "api.admissionregistration.v1.MatchResources",
+    "api.admissionregistration.v1.NamedRuleWithOperations",
+    "api.admissionregistration.v1.ParamKind",
+    "api.admissionregistration.v1.ParamRef",
+    "api.admissionregistration.v1.Variable",
+    "api.autoscaling.v1.CrossVersionObjectReference",
+    "api.core.v1.ConfigMapKeySelector",
+    "api.core.v1.EndpointAddress",
+    "api.core.v1.EndpointPort",
+    "api.core.v1.FileKeySelector",
+    "api.core.v1.LocalObjectReference",
+    "api.core.v1.NodeSelector",
+    "api.core.v1.NodeSelectorTerm",
+    "api.core.v1.ObjectFieldSelector",
+    "api.core.v1.ObjectReference",
+    "api.core.v1.ResourceFieldSelector",
+    "api.core.v1.ScopeSelector",
+    "api.core.v1.SecretKeySelector",
+    "api.core.v1.SecretReference",
+    "api.core.v1.TopologySelectorTerm",
+    "api.core.v1.TypedLocalObjectReference",
+    "api.discovery.v1.EndpointPort",
+    "api.networking.v1.ServiceBackendPort",
+    "api.rbac.v1.RoleRef",
+    "api.rbac.v1.Subject",
+    "apimachinery.pkg.apis.meta.v1.LabelSelector",
+    "apimachinery.pkg.apis.meta.v1.OwnerReference",
+];
+
+/// Properties with their own map type (overriding the referenced type's).
+const MAP_PROPERTIES: &[(&str, &str, &str)] = &[
+    ("api.core.v1.PersistentVolumeClaimStatus", "allocatedResourceStatuses", "granular"),
+    ("api.core.v1.PersistentVolumeSpec", "claimRef", "granular"),
+    ("api.core.v1.PodSpec", "nodeSelector", "atomic"),
+    ("api.core.v1.ReplicationControllerSpec", "selector", "atomic"),
+    ("api.core.v1.ServiceSpec", "selector", "atomic"),
+    ("api.node.v1.Scheduling", "nodeSelector", "atomic"),
+];
+
+/// Lists upstream leaves without a list type (treated as atomic).
+const UNTYPED_LISTS: &[(&str, &str)] = &[("apimachinery.pkg.apis.meta.v1.APIResource", "verbs")];
+
+/// Byte strings upstream marks as atomic lists (Go `[]byte` with `+listType=atomic`).
+const ATOMIC_BYTES: &[(&str, &str)] =
+    &[("kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec", "caBundle")];
+
+/// How a list merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListType {
+    /// Owned and replaced as a whole.
+    Atomic,
+    /// Scalars merged by value.
+    Set,
+    /// Items merged by the values of these key fields.
+    Map(&'static str),
+}
+
+impl ListType {
+    fn spec(&self) -> &'static str {
+        match self {
+            ListType::Map(k) => k,
+            _ => "",
+        }
+    }
+
+    /// The key fields of a list-map (empty for other lists).
+    pub fn keys(&self) -> impl Iterator<Item = &'static str> {
+        self.spec().split(',').filter(|k| !k.is_empty()).map(|k| k.trim_end_matches('!'))
+    }
+
+    /// The value an item of this list-map has for `key` when it omits it: None for a key
+    /// without a default.
+    pub fn key_default(&self, key: &str) -> Option<Value> {
+        let marked = self.spec().split(',').any(|k| k.strip_suffix('!') == Some(key));
+        if marked { None } else { key_default(key) }
+    }
+}
+
+fn short(definition: &str) -> &str {
+    definition.strip_prefix("io.k8s.").unwrap_or(definition)
+}
+
+/// The list type of `field` in the type named `definition` (OpenAPI name).
+pub fn list_type(definition: &str, field: &str) -> ListType {
+    let d = short(definition);
+    match LISTS.iter().find(|(def, f, _)| *def == d && *f == field).map(|(_, _, t)| *t) {
+        Some("set") => ListType::Set,
+        Some(t) => t.strip_prefix("map:").map_or(ListType::Atomic, ListType::Map),
+        None => ListType::Atomic,
+    }
+}
+
+/// Whether the value of `field` (a struct or a map) in `definition` is owned as a whole;
+/// `child` is the definition the field refers to, if any.
+pub fn atomic_map(definition: &str, field: &str, child: Option<&str>) -> bool {
+    let d = short(definition);
+    if let Some((_, _, t)) = MAP_PROPERTIES.iter().find(|(def, f, _)| *def == d && *f == field) {
+        return *t == "atomic";
+    }
+    child.is_some_and(atomic_type)
+}
+
+/// Whether the type named `definition` is owned as a whole.
+pub fn atomic_type(definition: &str) -> bool {
+    ATOMIC_TYPES.contains(&short(definition))
+}
+
+/// The schema default of a list-map key field named `key` (upstream's `+default`
+/// markers): `TCP` for a protocol, 0 for a port, the empty string for the other keys.
+pub fn key_default(key: &str) -> Option<Value> {
+    Some(match key {
+        "protocol" => json!("TCP"),
+        "containerPort" | "port" => json!(0),
+        _ => json!(""),
+    })
+}
+
+/// Add the OpenAPI extensions to the schemas: a list type on every list property, map
+/// types on the atomic types and on the properties that name one.
+pub fn annotate(definitions: &mut Map<String, Value>) {
+    for (name, def) in definitions.iter_mut() {
+        let d = short(name).to_string();
+        if ATOMIC_TYPES.contains(&d.as_str())
+            && let Some(o) = def.as_object_mut()
+        {
+            o.insert("x-kubernetes-map-type".into(), json!("atomic"));
+        }
+        let Some(props) = def.get_mut("properties").and_then(Value::as_object_mut) else {
+            continue;
+        };
+        for (field, prop) in props.iter_mut() {
+            annotate_property(&d, field, prop);
+        }
+    }
+}
+
+fn annotate_property(definition: &str, field: &str, prop: &mut Value) {
+    let Some(p) = prop.as_object_mut() else { return };
+    if let Some((_, _, t)) = MAP_PROPERTIES.iter().find(|(d, f, _)| *d == definition && *f == field)
+    {
+        p.insert("x-kubernetes-map-type".into(), json!(t));
+    }
+    let is_list = p.get("type").and_then(Value::as_str) == Some("array")
+        || ATOMIC_BYTES.contains(&(definition, field));
+    if !is_list || UNTYPED_LISTS.contains(&(definition, field)) {
+        return;
+    }
+    let t = list_type(definition, field);
+    let name = match t {
+        ListType::Atomic => "atomic",
+        ListType::Set => "set",
+        ListType::Map(_) => "map",
+    };
+    if let ListType::Map(_) = t {
+        p.insert("x-kubernetes-list-map-keys".into(), json!(t.keys().collect::<Vec<_>>()));
+    }
+    p.insert("x-kubernetes-list-type".into(), json!(name));
+}
+
+#[cfg(test)]
+mod tests;
