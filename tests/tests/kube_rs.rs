@@ -142,6 +142,77 @@ async fn watcher_survives_a_server_restart() {
     wait_for(&mut stream, saw("after")).await;
 }
 
+/// A kube-rs reflector (watcher + store, as controllers cache objects) holds exactly the
+/// server's objects across a server restart: the watch it had resumes or re-lists (the
+/// restarted cache answers an old resourceVersion with 410) and changes made after the
+/// restart reach the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflector_matches_the_server_across_a_restart() {
+    use kube::runtime::reflector;
+    let mut server = Server::start();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    for i in 0..5 {
+        cms.create(&PostParams::default(), &configmap(&format!("r-{i}"), "1")).await.unwrap();
+    }
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(
+        writer,
+        watcher(cms.clone(), watcher::Config::default()).default_backoff(),
+    );
+    let task = tokio::spawn(stream.for_each(|_| async {}));
+    reader.wait_until_ready().await.expect("reflector ready");
+    let cached = |reader: &reflector::Store<ConfigMap>| {
+        let mut v: Vec<(String, String)> = reader
+            .state()
+            .iter()
+            .map(|c| {
+                let data = c.data.as_ref().and_then(|d| d.get("v")).cloned().unwrap_or_default();
+                (c.metadata.name.clone().unwrap_or_default(), data)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    async fn listed(cms: &Api<ConfigMap>) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = cms
+            .list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .into_iter()
+            .map(|c| {
+                let data = c.data.as_ref().and_then(|d| d.get("v")).cloned().unwrap_or_default();
+                (c.metadata.name.unwrap_or_default(), data)
+            })
+            .collect();
+        v.sort();
+        v
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while cached(&reader) != listed(&cms).await {
+        assert!(tokio::time::Instant::now() < deadline, "reflector never caught up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    server.restart();
+    let cms: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
+    cms.delete("r-0", &DeleteParams::default()).await.expect("delete");
+    let patch = serde_json::json!({"data": {"v": "2"}});
+    cms.patch("r-1", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    cms.create(&PostParams::default(), &configmap("r-9", "1")).await.expect("create");
+    let want = listed(&cms).await;
+    assert!(want.contains(&("r-1".into(), "2".into())) && !want.iter().any(|(n, _)| n == "r-0"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while cached(&reader) != want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "reflector {:?} != server {want:?}",
+            cached(&reader)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+}
+
 async fn wait_for<S>(stream: &mut S, mut pred: impl FnMut(&watcher::Event<ConfigMap>) -> bool)
 where
     S: futures_util::Stream<Item = Result<watcher::Event<ConfigMap>, watcher::Error>> + Unpin,
