@@ -1,6 +1,9 @@
 //! Shared fixtures of the criterion benchmarks and allocation tests: a realistic ~4 KB
 //! pod, the shared bench-pod workload when present, and a counting global allocator
-//! ([`counting`]) each bench or test binary installs for itself.
+//! ([`counting`]) each bench or test binary installs for itself, and a store that only
+//! feeds a watch cache ([`feed`]).
+
+pub mod feed;
 
 use serde_json::{Value, json};
 
