@@ -18,7 +18,7 @@ use kapi_codec::registry::Persistence;
 use kapi_storage::Revision;
 use kapi_storage::cache::hub::Hub;
 use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, WatchCache};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -26,8 +26,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// A decoded object as the cache holds it, with its encodings made at most once per
-/// format and shared by every GET, LIST and watch event that sends it.
+/// An object as the cache holds it: its encodings, made at most once per format and
+/// shared by every GET, LIST and watch event that sends it, and what selectors read
+/// (labels and the type's selectable field values). The object tree is not kept (it is
+/// ~10x the size of its encoding); views that need it ([`Cached::obj`]) parse the JSON.
 ///
 /// Each encoding is kept with what precedes it as a LIST item (a `,` for JSON, the items
 /// field key and length for protobuf) in one allocation, so a LIST sends every item after
@@ -35,9 +37,11 @@ use std::time::{Duration, Instant};
 /// slice of it.
 #[derive(Debug)]
 pub struct Cached {
-    pub obj: Value,
-    json: OnceLock<Encoding>,
+    json: Encoding,
     proto: OnceLock<Option<Encoding>>,
+    labels: Option<Map<String, Value>>,
+    /// `(field, value)` of every field selector the type supports.
+    fields: Box<[(&'static str, Option<String>)]>,
 }
 
 /// One encoding of an object: the LIST item (separator or prefix + document) and the
@@ -64,32 +68,50 @@ pub fn encode_count() -> u64 {
 }
 
 impl Cached {
-    pub fn new(obj: Value) -> Self {
-        Cached { obj, json: OnceLock::new(), proto: OnceLock::new() }
+    /// Keep `obj` (an object of type `rt`) as its JSON encoding and selectable values.
+    pub fn new(rt: &ResourceType, obj: &Value) -> Self {
+        ENCODES.fetch_add(1, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(4096);
+        out.push(b',');
+        kapi_codec::format::write_json(obj, &mut out);
+        let fields = selectable(rt).map(|f| (f, crate::rest::fields::value(rt, obj, f))).collect();
+        Cached {
+            json: Encoding::new(out, 1),
+            proto: OnceLock::new(),
+            labels: kapi_codec::meta::labels(obj).cloned(),
+            fields,
+        }
     }
 
-    fn json_encoding(&self) -> &Encoding {
-        self.json.get_or_init(|| {
-            ENCODES.fetch_add(1, Ordering::Relaxed);
-            let mut out = Vec::with_capacity(4096);
-            out.push(b',');
-            kapi_codec::format::write_json(&self.obj, &mut out);
-            Encoding::new(out, 1)
-        })
+    /// The object tree, parsed from its JSON (for the views that are not sent as a
+    /// cached encoding: Table, metadata, YAML, pretty JSON, and writes' base objects).
+    pub fn obj(&self) -> Value {
+        kapi_codec::format::parse_json(&self.json.doc).unwrap_or(Value::Null)
+    }
+
+    /// The object's labels.
+    pub fn labels(&self) -> Option<&Map<String, Value>> {
+        self.labels.as_ref()
+    }
+
+    /// The value of a selectable field (`metadata.name`, `spec.nodeName`, ...); None when
+    /// the type does not support it or the object lacks it.
+    pub fn field(&self, field: &str) -> Option<String> {
+        self.fields.iter().find(|(f, _)| *f == field).and_then(|(_, v)| v.clone())
     }
 
     /// The compact JSON document of the object.
     pub fn json(&self) -> &Bytes {
-        &self.json_encoding().doc
+        &self.json.doc
     }
 
     /// The JSON document preceded by `,`: a LIST item after the first.
     pub fn json_list_item(&self) -> &Bytes {
-        &self.json_encoding().item
+        &self.json.item
     }
 
     fn proto_encoding(&self, rt: &ResourceType) -> Option<&Encoding> {
-        self.proto.get_or_init(|| proto_encoding(rt, &self.obj)).as_ref()
+        self.proto.get_or_init(|| proto_encoding(rt, &self.obj())).as_ref()
     }
 
     /// The object's protobuf message (no `k8s\0` envelope), if its type has one.
@@ -101,6 +123,13 @@ impl Cached {
     pub fn proto_list_item(&self, rt: &ResourceType) -> Option<&Bytes> {
         self.proto_encoding(rt).map(|e| &e.item)
     }
+}
+
+/// The field selectors `rt` supports.
+fn selectable(rt: &ResourceType) -> impl Iterator<Item = &'static str> {
+    let meta: &[&'static str] =
+        if rt.namespaced { &["metadata.name", "metadata.namespace"] } else { &["metadata.name"] };
+    meta.iter().copied().chain(rt.strategy.selectable_fields().iter().copied())
 }
 
 /// Encode `obj`'s message once, prefixed for a List.
@@ -180,14 +209,16 @@ impl Caches {
 /// How a cache of `rt` makes its entries from stored key-values (the decode its feeder
 /// runs once per revision).
 pub fn decode_fn(rt: &'static ResourceType) -> DecodeFn<Cached> {
-    Arc::new(move |kv| object::from_stored(rt, kv).ok().map(Cached::new))
+    Arc::new(move |kv| object::from_stored(rt, kv).ok().map(|obj| Cached::new(rt, &obj)))
 }
 
 fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
     let decode = decode_fn(rt);
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
         let f: IndexFn<Cached> = Arc::new(|c: &Cached| {
-            c.obj.pointer("/spec/nodeName").and_then(Value::as_str).map(String::from)
+            // Upstream's field value: "" for a pod not scheduled yet, so the scheduler's
+            // `spec.nodeName=` watch is reached through the index as a kubelet's is.
+            c.field("spec.nodeName")
         });
         f
     });

@@ -520,3 +520,38 @@ async fn a_watch_of_one_name_sees_only_that_object() {
     let one = Some("one".to_string());
     assert_eq!(seen, vec![("MODIFIED", one.clone()), ("DELETED", one)]);
 }
+
+/// Regression: the pod index keyed pods by `spec.nodeName` only when set, so a
+/// scheduler's watch of unscheduled pods (`spec.nodeName=`) never saw a pod created
+/// without a node. Unscheduled pods are indexed under "" as upstream renders the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduler_watch_of_unscheduled_pods_sees_them_come_and_go() {
+    let server = Server::start();
+    let pods: Api<Pod> = Api::namespaced(client(&server).await, "default");
+    let rv = pods.list(&ListParams::default()).await.expect("list").metadata.resource_version;
+    let params = WatchParams::default().fields("spec.nodeName=").timeout(10);
+    let mut events = pods.watch(&params, &rv.expect("rv")).await.expect("watch").boxed();
+    pods.create(&PostParams::default(), &pod("pending", None)).await.expect("create");
+    pods.create(&PostParams::default(), &pod("placed", Some("n1"))).await.expect("create");
+    // The scheduler binds it: it leaves the selector (DELETED for this watch).
+    let binding = serde_json::json!({
+        "apiVersion": "v1", "kind": "Binding", "metadata": {"name": "pending"},
+        "target": {"kind": "Node", "name": "n2"},
+    });
+    let _: serde_json::Value = pods
+        .create_subresource("binding", "pending", &PostParams::default(), &binding)
+        .await
+        .expect("bind");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+            Ok(Some(Ok(WatchEvent::Added(p)))) => seen.push(("ADDED", p.metadata.name)),
+            Ok(Some(Ok(WatchEvent::Deleted(p)))) => seen.push(("DELETED", p.metadata.name)),
+            Ok(Some(Ok(WatchEvent::Modified(p)))) => seen.push(("MODIFIED", p.metadata.name)),
+            Ok(Some(Ok(WatchEvent::Bookmark(_)))) => {}
+            other => panic!("unexpected {other:?} after {seen:?}"),
+        }
+    }
+    let pending = Some("pending".to_string());
+    assert_eq!(seen, vec![("ADDED", pending.clone()), ("DELETED", pending)]);
+}

@@ -1,6 +1,7 @@
 //! Field selector support: which fields a type can be selected by and their values
 //! (`metadata.name`, `metadata.namespace`, plus the type's own set from its strategy).
 
+use crate::cache::Cached;
 use crate::status::ApiError;
 use kapi_codec::ResourceType;
 use kapi_codec::meta;
@@ -54,5 +55,11 @@ impl Selectors {
 
     pub fn matches(&self, rt: &ResourceType, obj: &Value) -> bool {
         self.labels.matches(meta::labels(obj)) && self.fields.matches(&|f| value(rt, obj, f))
+    }
+
+    /// Whether a cached object matches (from its kept labels and field values).
+    pub fn matches_cached(&self, cached: &Cached) -> bool {
+        self.is_everything()
+            || (self.labels.matches(cached.labels()) && self.fields.matches(&|f| cached.field(f)))
     }
 }

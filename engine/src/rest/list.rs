@@ -134,7 +134,7 @@ impl Items {
     pub fn values(&self) -> Cow<'_, [Value]> {
         match self {
             Items::Values(v) => Cow::Borrowed(v),
-            Items::Cached(e) => Cow::Owned(e.iter().map(|x| x.data.obj.clone()).collect()),
+            Items::Cached(e) => Cow::Owned(e.iter().map(|x| x.data.obj()).collect()),
         }
     }
 }
@@ -235,7 +235,7 @@ async fn from_cache(
         }
     }
     let prefix = scope.list_prefix();
-    let keep = |c: &Cached| selectors.is_everything() || selectors.matches(scope.rt, &c.obj);
+    let keep = |c: &Cached| selectors.matches_cached(c);
     let counted = selectors.is_everything();
     let count_rest = counted && read.known_remaining.is_none();
     let Some(listing) = cache.list_at(&prefix, read.after, read.at, limit, count_rest, keep) else {

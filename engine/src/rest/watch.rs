@@ -199,9 +199,7 @@ impl Producer {
 
     async fn initial(&mut self, entries: &[Arc<CacheEntry<Cached>>]) -> bool {
         for e in entries {
-            if self.selectors.matches(self.rt, &e.data.obj)
-                && !self.send_cached("ADDED", &e.data).await
-            {
+            if self.selectors.matches_cached(&e.data) && !self.send_cached("ADDED", &e.data).await {
                 return false;
             }
         }
@@ -251,15 +249,14 @@ impl Producer {
             return true;
         }
         self.last_rv = ev.revision;
-        let obj = &ev.cur.data.obj;
-        let now = self.selectors.matches(self.rt, obj);
+        let now = self.selectors.matches_cached(&ev.cur.data);
         let kind = match ev.kind {
             EventKind::Delete => now.then_some("DELETED"),
             EventKind::Put => {
                 let before = match &ev.prev {
                     None => false,
                     Some(_) if self.selectors.is_everything() => true,
-                    Some(p) => self.selectors.matches(self.rt, &p.data.obj),
+                    Some(p) => self.selectors.matches_cached(&p.data),
                 };
                 match (before, now) {
                     (false, true) => Some("ADDED"),
@@ -281,7 +278,7 @@ impl Producer {
         let (rt, av) = (self.rt, self.api_version.as_str());
         match super::encoded::watch_frame(rt, av, kind, cached, self.output) {
             Some(frame) => self.send_frame(kind, frame).await,
-            None => self.send(kind, cached.obj.clone()).await,
+            None => self.send(kind, cached.obj()).await,
         }
     }
 
