@@ -314,7 +314,7 @@ mod tests {
         assert_eq!(go("labels"), Some(Go::Unknown), "maps are never zero-filled");
         let owner = msg("io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference");
         assert_eq!(owner.field(1).map(|f| f.go), Some(Go::Value { omitempty: false }));
-        let uncovered = msg("io.k8s.api.core.v1.PersistentVolumeSpec");
+        let uncovered = msg("io.k8s.api.storage.v1beta1.VolumeAttributesClass");
         assert!(uncovered.fields.iter().all(|f| f.go == Go::Unknown));
     }
 

@@ -1,9 +1,12 @@
 //! kapi writes the bytes upstream writes: realistic objects (a pod as upstream holds it
 //! after `kubectl run` and the apiserver's defaulting and admission, a ConfigMap, a
-//! kubelet's node Lease and Node, a defaulted Deployment) are encoded by kapi from their JSON trees and compared
-//! byte for byte with the same objects built independently as k8s-pb prost messages
-//! filled the way Go fills its structs (every non-pointer field present, zero or not;
-//! pointers only when set) and encoded by prost (fields in number order, maps sorted).
+//! kubelet's node Lease and Node, a defaulted Deployment, provisioned PersistentVolumes, a
+//! PodDisruptionBudget and a HorizontalPodAutoscaler with their controllers' status, an
+//! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision) are encoded by kapi
+//! from their JSON trees and compared byte for byte with the same objects built
+//! independently as k8s-pb prost messages filled the way Go fills its structs (every
+//! non-pointer field present, zero or not; pointers only when set) and encoded by prost
+//! (fields in number order, maps sorted).
 
 use super::*;
 use k8s_pb::api::apps::v1 as apps;
@@ -664,4 +667,467 @@ fn bootstrap_objects_are_written_as_upstream_writes_them() {
     let raw = want.encode_to_vec();
     let doc = upstream_doc("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", raw);
     assert_same_bytes(&crb, &doc);
+}
+
+fn object_ref(kind: &str, namespace: &str, name: &str, api_version: &str) -> core::ObjectReference {
+    core::ObjectReference {
+        kind: s(kind),
+        namespace: s(namespace),
+        name: s(name),
+        uid: s(UID),
+        api_version: s(api_version),
+        resource_version: e(),
+        field_path: e(),
+    }
+}
+
+/// A CSI volume as an external provisioner creates it, bound to its claim; and a
+/// hand-made NFS volume (only its required fields set).
+#[test]
+fn persistent_volumes_are_written_as_upstream_writes_them() {
+    let obj = json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": "pvc-7d2f", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "annotations": {"pv.kubernetes.io/provisioned-by": "ebs.csi.aws.com"},
+                     "finalizers": ["kubernetes.io/pv-protection"]},
+        "spec": {
+            "capacity": {"storage": "10Gi"},
+            "csi": {"driver": "ebs.csi.aws.com", "volumeHandle": "vol-0abc", "fsType": "ext4",
+                    "volumeAttributes": {"storage.kubernetes.io/csiProvisionerIdentity": "p-1"}},
+            "accessModes": ["ReadWriteOnce"],
+            "claimRef": {"kind": "PersistentVolumeClaim", "namespace": "default", "name": "data",
+                         "uid": UID, "apiVersion": "v1"},
+            "persistentVolumeReclaimPolicy": "Delete", "storageClassName": "gp3",
+            "volumeMode": "Filesystem",
+            "nodeAffinity": {"required": {"nodeSelectorTerms": [{"matchExpressions": [
+                {"key": "topology.ebs.csi.aws.com/zone", "operator": "In",
+                 "values": ["eu-west-1a"]}]}]}}
+        },
+        "status": {"phase": "Bound", "lastPhaseTransitionTime": "2026-01-01T00:00:01Z"}
+    });
+    let mut metadata = go_meta("pvc-7d2f", "", T0);
+    metadata.annotations = strings(&[("pv.kubernetes.io/provisioned-by", "ebs.csi.aws.com")]);
+    metadata.finalizers = vec!["kubernetes.io/pv-protection".into()];
+    let csi = core::CSIPersistentVolumeSource {
+        driver: s("ebs.csi.aws.com"),
+        volume_handle: s("vol-0abc"),
+        read_only: Some(false),
+        fs_type: s("ext4"),
+        volume_attributes: strings(&[("storage.kubernetes.io/csiProvisionerIdentity", "p-1")]),
+        ..Default::default()
+    };
+    let zone = core::NodeSelectorRequirement {
+        key: s("topology.ebs.csi.aws.com/zone"),
+        operator: s("In"),
+        values: vec!["eu-west-1a".into()],
+    };
+    let spec = core::PersistentVolumeSpec {
+        capacity: quantities(&[("storage", "10Gi")]),
+        persistent_volume_source: Some(core::PersistentVolumeSource {
+            csi: Some(csi),
+            ..Default::default()
+        }),
+        access_modes: vec!["ReadWriteOnce".into()],
+        claim_ref: Some(object_ref("PersistentVolumeClaim", "default", "data", "v1")),
+        persistent_volume_reclaim_policy: s("Delete"),
+        storage_class_name: s("gp3"),
+        volume_mode: s("Filesystem"),
+        node_affinity: Some(core::VolumeNodeAffinity {
+            required: Some(core::NodeSelector {
+                node_selector_terms: vec![core::NodeSelectorTerm {
+                    match_expressions: vec![zone],
+                    match_fields: Vec::new(),
+                }],
+            }),
+        }),
+        ..Default::default()
+    };
+    let status = core::PersistentVolumeStatus {
+        phase: s("Bound"),
+        message: e(),
+        reason: e(),
+        last_phase_transition_time: time(T0 + 1),
+    };
+    let pv =
+        core::PersistentVolume { metadata: Some(metadata), spec: Some(spec), status: Some(status) };
+    assert_same_bytes(&obj, &upstream_doc("v1", "PersistentVolume", pv.encode_to_vec()));
+
+    let obj = json!({
+        "apiVersion": "v1", "kind": "PersistentVolume",
+        "metadata": {"name": "share", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"capacity": {"storage": "1Ti"}, "nfs": {"server": "nfs.local", "path": "/export"},
+                 "accessModes": ["ReadWriteMany"], "persistentVolumeReclaimPolicy": "Retain",
+                 "volumeMode": "Filesystem"},
+        "status": {"phase": "Available"}
+    });
+    let spec = core::PersistentVolumeSpec {
+        capacity: quantities(&[("storage", "1Ti")]),
+        persistent_volume_source: Some(core::PersistentVolumeSource {
+            nfs: Some(core::NfsVolumeSource {
+                server: s("nfs.local"),
+                path: s("/export"),
+                read_only: Some(false),
+            }),
+            ..Default::default()
+        }),
+        access_modes: vec!["ReadWriteMany".into()],
+        persistent_volume_reclaim_policy: s("Retain"),
+        storage_class_name: e(),
+        volume_mode: s("Filesystem"),
+        ..Default::default()
+    };
+    let status = core::PersistentVolumeStatus {
+        phase: s("Available"),
+        message: e(),
+        reason: e(),
+        ..Default::default()
+    };
+    let pv = core::PersistentVolume {
+        metadata: Some(go_meta("share", "", T0)),
+        spec: Some(spec),
+        status: Some(status),
+    };
+    assert_same_bytes(&obj, &upstream_doc("v1", "PersistentVolume", pv.encode_to_vec()));
+}
+
+/// A PodDisruptionBudget with the status its controller writes (metav1.Condition's
+/// strings have no omitempty: an empty message is shown).
+#[test]
+fn a_pod_disruption_budget_is_written_as_upstream_writes_it() {
+    use k8s_pb::api::policy::v1 as policy;
+    let obj = json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web", "namespace": "default", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"minAvailable": 2, "selector": {"matchLabels": {"app": "web"}}},
+        "status": {"observedGeneration": 1, "disruptionsAllowed": 1, "currentHealthy": 3,
+                   "desiredHealthy": 2, "expectedPods": 3,
+                   "conditions": [{"type": "DisruptionAllowed", "status": "True",
+                                   "observedGeneration": 1,
+                                   "lastTransitionTime": "2026-01-01T00:00:02Z",
+                                   "reason": "SufficientPods", "message": ""}]}
+    });
+    let mut metadata = go_meta("web", "default", T0);
+    metadata.generation = Some(1);
+    let spec = policy::PodDisruptionBudgetSpec {
+        min_available: Some(k8s_pb::apimachinery::pkg::util::intstr::IntOrString {
+            r#type: Some(0),
+            int_val: Some(2),
+            str_val: e(),
+        }),
+        selector: Some(meta::LabelSelector {
+            match_labels: strings(&[("app", "web")]),
+            match_expressions: Vec::new(),
+        }),
+        ..Default::default()
+    };
+    let status = policy::PodDisruptionBudgetStatus {
+        observed_generation: Some(1),
+        disrupted_pods: BTreeMap::new(),
+        disruptions_allowed: Some(1),
+        current_healthy: Some(3),
+        desired_healthy: Some(2),
+        expected_pods: Some(3),
+        conditions: vec![meta::Condition {
+            r#type: s("DisruptionAllowed"),
+            status: s("True"),
+            observed_generation: Some(1),
+            last_transition_time: time(T0 + 2),
+            reason: s("SufficientPods"),
+            message: e(),
+        }],
+    };
+    let pdb = policy::PodDisruptionBudget {
+        metadata: Some(metadata),
+        spec: Some(spec),
+        status: Some(status),
+    };
+    let raw = pdb.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("policy/v1", "PodDisruptionBudget", raw));
+}
+
+/// An autoscaling/v2 HorizontalPodAutoscaler on CPU with upstream's default behavior and
+/// the status its controller writes.
+#[test]
+fn a_horizontal_pod_autoscaler_is_written_as_upstream_writes_it() {
+    use k8s_pb::api::autoscaling::v2 as hpa;
+    let obj = json!({
+        "apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+        "metadata": {"name": "web", "namespace": "default", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "scaleTargetRef": {"kind": "Deployment", "name": "web", "apiVersion": "apps/v1"},
+            "minReplicas": 2, "maxReplicas": 10,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 70}}}],
+            "behavior": {
+                "scaleUp": {"stabilizationWindowSeconds": 0, "selectPolicy": "Max", "policies": [
+                    {"type": "Pods", "value": 4, "periodSeconds": 15},
+                    {"type": "Percent", "value": 100, "periodSeconds": 15}]},
+                "scaleDown": {"selectPolicy": "Max", "policies": [
+                    {"type": "Percent", "value": 100, "periodSeconds": 15}]}
+            }
+        },
+        "status": {
+            "observedGeneration": 1, "lastScaleTime": "2026-01-01T00:01:00Z",
+            "currentReplicas": 2, "desiredReplicas": 2,
+            "currentMetrics": [{"type": "Resource", "resource": {"name": "cpu",
+                "current": {"averageValue": "12m", "averageUtilization": 6}}}],
+            "conditions": [{"type": "AbleToScale", "status": "True",
+                            "lastTransitionTime": "2026-01-01T00:00:30Z",
+                            "reason": "ReadyForNewScale",
+                            "message": "recommended size matches current size"}]
+        }
+    });
+    let policy = |t: &str, value: i32| hpa::HpaScalingPolicy {
+        r#type: s(t),
+        value: Some(value),
+        period_seconds: Some(15),
+    };
+    let spec = hpa::HorizontalPodAutoscalerSpec {
+        scale_target_ref: Some(hpa::CrossVersionObjectReference {
+            kind: s("Deployment"),
+            name: s("web"),
+            api_version: s("apps/v1"),
+        }),
+        min_replicas: Some(2),
+        max_replicas: Some(10),
+        metrics: vec![hpa::MetricSpec {
+            r#type: s("Resource"),
+            resource: Some(hpa::ResourceMetricSource {
+                name: s("cpu"),
+                target: Some(hpa::MetricTarget {
+                    r#type: s("Utilization"),
+                    average_utilization: Some(70),
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }],
+        behavior: Some(hpa::HorizontalPodAutoscalerBehavior {
+            scale_up: Some(hpa::HpaScalingRules {
+                stabilization_window_seconds: Some(0),
+                select_policy: s("Max"),
+                policies: vec![policy("Pods", 4), policy("Percent", 100)],
+                ..Default::default()
+            }),
+            scale_down: Some(hpa::HpaScalingRules {
+                select_policy: s("Max"),
+                policies: vec![policy("Percent", 100)],
+                ..Default::default()
+            }),
+        }),
+    };
+    let status = hpa::HorizontalPodAutoscalerStatus {
+        observed_generation: Some(1),
+        last_scale_time: time(T0 + 60),
+        current_replicas: Some(2),
+        desired_replicas: Some(2),
+        current_metrics: vec![hpa::MetricStatus {
+            r#type: s("Resource"),
+            resource: Some(hpa::ResourceMetricStatus {
+                name: s("cpu"),
+                current: Some(hpa::MetricValueStatus {
+                    average_value: Some(Quantity { string: s("12m") }),
+                    average_utilization: Some(6),
+                    value: None,
+                }),
+            }),
+            ..Default::default()
+        }],
+        conditions: vec![hpa::HorizontalPodAutoscalerCondition {
+            r#type: s("AbleToScale"),
+            status: s("True"),
+            last_transition_time: time(T0 + 30),
+            reason: s("ReadyForNewScale"),
+            message: s("recommended size matches current size"),
+        }],
+    };
+    let h = hpa::HorizontalPodAutoscaler {
+        metadata: Some(go_meta("web", "default", T0)),
+        spec: Some(spec),
+        status: Some(status),
+    };
+    let raw = h.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("autoscaling/v2", "HorizontalPodAutoscaler", raw));
+}
+
+/// An Ingress with TLS and a load balancer address; a NetworkPolicy admitting one
+/// namespace and a CIDR; a default-deny policy whose empty selector is still written.
+#[test]
+fn networking_objects_are_written_as_upstream_writes_them() {
+    use k8s_pb::api::networking::v1 as net;
+    let obj = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "shop", "namespace": "default", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "ingressClassName": "nginx",
+            "tls": [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}],
+            "rules": [{"host": "shop.example.com", "http": {"paths": [
+                {"path": "/", "pathType": "Prefix",
+                 "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}]
+        },
+        "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.10"}]}}
+    });
+    let mut metadata = go_meta("shop", "default", T0);
+    metadata.generation = Some(1);
+    let path = net::HttpIngressPath {
+        path: s("/"),
+        path_type: s("Prefix"),
+        backend: Some(net::IngressBackend {
+            service: Some(net::IngressServiceBackend {
+                name: s("web"),
+                port: Some(net::ServiceBackendPort { name: e(), number: Some(80) }),
+            }),
+            resource: None,
+        }),
+    };
+    let spec = net::IngressSpec {
+        ingress_class_name: s("nginx"),
+        default_backend: None,
+        tls: vec![net::IngressTls {
+            hosts: vec!["shop.example.com".into()],
+            secret_name: s("shop-tls"),
+        }],
+        rules: vec![net::IngressRule {
+            host: s("shop.example.com"),
+            ingress_rule_value: Some(net::IngressRuleValue {
+                http: Some(net::HttpIngressRuleValue { paths: vec![path] }),
+            }),
+        }],
+    };
+    let status = net::IngressStatus {
+        load_balancer: Some(net::IngressLoadBalancerStatus {
+            ingress: vec![net::IngressLoadBalancerIngress {
+                ip: s("203.0.113.10"),
+                hostname: e(),
+                ports: Vec::new(),
+            }],
+        }),
+    };
+    let ing = net::Ingress { metadata: Some(metadata), spec: Some(spec), status: Some(status) };
+    let raw = ing.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("networking.k8s.io/v1", "Ingress", raw));
+
+    let obj = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "web", "namespace": "default", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "podSelector": {"matchLabels": {"app": "web"}},
+            "ingress": [{
+                "ports": [{"protocol": "TCP", "port": 8080}],
+                "from": [
+                    {"namespaceSelector": {"matchLabels":
+                        {"kubernetes.io/metadata.name": "monitoring"}}},
+                    {"ipBlock": {"cidr": "10.0.0.0/8", "except": ["10.1.0.0/16"]}}
+                ]
+            }],
+            "policyTypes": ["Ingress"]
+        }
+    });
+    let mut metadata = go_meta("web", "default", T0);
+    metadata.generation = Some(1);
+    let selector = |k: &str, v: &str| meta::LabelSelector {
+        match_labels: strings(&[(k, v)]),
+        match_expressions: Vec::new(),
+    };
+    let spec = net::NetworkPolicySpec {
+        pod_selector: Some(selector("app", "web")),
+        ingress: vec![net::NetworkPolicyIngressRule {
+            ports: vec![net::NetworkPolicyPort {
+                protocol: s("TCP"),
+                port: Some(k8s_pb::apimachinery::pkg::util::intstr::IntOrString {
+                    r#type: Some(0),
+                    int_val: Some(8080),
+                    str_val: e(),
+                }),
+                end_port: None,
+            }],
+            from: vec![
+                net::NetworkPolicyPeer {
+                    namespace_selector: Some(selector("kubernetes.io/metadata.name", "monitoring")),
+                    ..Default::default()
+                },
+                net::NetworkPolicyPeer {
+                    ip_block: Some(net::IpBlock {
+                        cidr: s("10.0.0.0/8"),
+                        except: vec!["10.1.0.0/16".into()],
+                    }),
+                    ..Default::default()
+                },
+            ],
+        }],
+        egress: Vec::new(),
+        policy_types: vec!["Ingress".into()],
+    };
+    let np = net::NetworkPolicy { metadata: Some(metadata), spec: Some(spec) };
+    let raw = np.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("networking.k8s.io/v1", "NetworkPolicy", raw));
+
+    let deny = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "deny", "namespace": "default", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"policyTypes": ["Ingress"]}
+    });
+    let np = net::NetworkPolicy {
+        metadata: Some(go_meta("deny", "default", T0)),
+        spec: Some(net::NetworkPolicySpec {
+            pod_selector: Some(meta::LabelSelector::default()),
+            policy_types: vec!["Ingress".into()],
+            ..Default::default()
+        }),
+    };
+    let want = upstream_doc("networking.k8s.io/v1", "NetworkPolicy", np.encode_to_vec());
+    let mut ours = Vec::new();
+    encode_object(&deny, &mut ours).unwrap();
+    assert_eq!(ours, want);
+    assert_eq!(decode_object(&ours).unwrap()["spec"]["podSelector"], json!({}));
+}
+
+/// A default StorageClass and the ControllerRevision a StatefulSet keeps.
+#[test]
+fn storage_classes_and_controller_revisions_are_written_as_upstream_writes_them() {
+    let obj = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass",
+        "metadata": {"name": "gp3", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": {"encrypted": "true", "type": "gp3"},
+        "reclaimPolicy": "Delete", "allowVolumeExpansion": true,
+        "volumeBindingMode": "WaitForFirstConsumer"
+    });
+    let mut metadata = go_meta("gp3", "", T0);
+    metadata.annotations = strings(&[("storageclass.kubernetes.io/is-default-class", "true")]);
+    let sc = k8s_pb::api::storage::v1::StorageClass {
+        metadata: Some(metadata),
+        provisioner: s("ebs.csi.aws.com"),
+        parameters: strings(&[("encrypted", "true"), ("type", "gp3")]),
+        reclaim_policy: s("Delete"),
+        mount_options: Vec::new(),
+        allow_volume_expansion: Some(true),
+        volume_binding_mode: s("WaitForFirstConsumer"),
+        allowed_topologies: Vec::new(),
+    };
+    let raw = sc.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("storage.k8s.io/v1", "StorageClass", raw));
+
+    let data = json!({"spec": {"template": {"$patch": "replace", "metadata": {}}}});
+    let obj = json!({
+        "apiVersion": "apps/v1", "kind": "ControllerRevision",
+        "metadata": {"name": "db-5d8f7c", "namespace": "default", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "data": data, "revision": 1
+    });
+    let cr = apps::ControllerRevision {
+        metadata: Some(go_meta("db-5d8f7c", "default", T0)),
+        data: Some(k8s_pb::apimachinery::pkg::runtime::RawExtension {
+            raw: Some(serde_json::to_vec(&data).unwrap()),
+        }),
+        revision: Some(1),
+    };
+    let raw = cr.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("apps/v1", "ControllerRevision", raw));
 }
