@@ -255,6 +255,10 @@ impl Encoder {
                 }
             }
             (Special::PropsOrArray | Special::PropsOrBool | Special::PropsOrStringArray, obj) => {
+                if s == Special::PropsOrBool {
+                    // Go reads a schema here as `allows: true` with that schema.
+                    put_int(out, "allows", 1);
+                }
                 let f = m
                     .fields
                     .iter()

@@ -29,6 +29,10 @@ const POLICY: &str = "io.k8s.api.policy.v1.";
 const NETWORKING: &str = "io.k8s.api.networking.v1.";
 const STORAGE: &str = "io.k8s.api.storage.v1.";
 const NODE: &str = "io.k8s.api.node.v1.";
+const ADMISSION: &str = "io.k8s.api.admissionregistration.v1.";
+const CERTIFICATES: &str = "io.k8s.api.certificates.v1.";
+const APIEXT: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.";
+const APIREG: &str = "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.";
 
 /// (package prefix, message, non-pointer fields separated by spaces).
 pub(crate) const ROWS: &[(&str, &str, &str)] = &[
@@ -505,4 +509,76 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
     (NODE, "Scheduling", ""),
     // apps/v1: ControllerRevision
     (APPS, "ControllerRevision", "metadata data !revision"),
+    // apiextensions.k8s.io/v1
+    (APIEXT, "CustomResourceDefinition", "metadata spec status"),
+    (APIEXT, "CustomResourceDefinitionSpec", "!group names !scope preserveUnknownFields"),
+    (APIEXT, "CustomResourceDefinitionNames", "!plural singular !kind listKind"),
+    (APIEXT, "CustomResourceDefinitionVersion", "!name !served !storage deprecated"),
+    (APIEXT, "CustomResourceValidation", ""),
+    (APIEXT, "CustomResourceSubresources", ""),
+    (APIEXT, "CustomResourceSubresourceStatus", ""),
+    (APIEXT, "CustomResourceSubresourceScale", "!specReplicasPath !statusReplicasPath"),
+    (APIEXT, "CustomResourceColumnDefinition", "!name !type format description priority !jsonPath"),
+    (APIEXT, "SelectableField", "!jsonPath"),
+    (APIEXT, "CustomResourceConversion", "!strategy"),
+    (APIEXT, "WebhookConversion", ""),
+    (APIEXT, "WebhookClientConfig", ""),
+    (APIEXT, "ServiceReference", "!namespace !name"),
+    (APIEXT, "CustomResourceDefinitionStatus", "acceptedNames observedGeneration"),
+    (
+        APIEXT,
+        "CustomResourceDefinitionCondition",
+        "!type !status lastTransitionTime reason message observedGeneration",
+    ),
+    (
+        APIEXT,
+        "JSONSchemaProps",
+        "id $schema description type format title exclusiveMaximum exclusiveMinimum pattern \
+         uniqueItems nullable x-kubernetes-embedded-resource x-kubernetes-int-or-string",
+    ),
+    (APIEXT, "ExternalDocumentation", "description url"),
+    (APIEXT, "ValidationRule", "!rule message messageExpression fieldPath"),
+    // apiregistration.k8s.io/v1
+    (APIREG, "APIService", "metadata spec status"),
+    (
+        APIREG,
+        "APIServiceSpec",
+        "group version insecureSkipTLSVerify !groupPriorityMinimum !versionPriority",
+    ),
+    (APIREG, "ServiceReference", "namespace name"),
+    (APIREG, "APIServiceStatus", ""),
+    (APIREG, "APIServiceCondition", "!type !status lastTransitionTime reason message"),
+    // admissionregistration.k8s.io/v1
+    (ADMISSION, "MutatingWebhookConfiguration", "metadata"),
+    (ADMISSION, "ValidatingWebhookConfiguration", "metadata"),
+    (ADMISSION, "MutatingWebhook", "!name !clientConfig"),
+    (ADMISSION, "ValidatingWebhook", "!name !clientConfig"),
+    (ADMISSION, "WebhookClientConfig", ""),
+    (ADMISSION, "ServiceReference", "!namespace !name"),
+    (ADMISSION, "RuleWithOperations", ""),
+    (ADMISSION, "Rule", ""),
+    (ADMISSION, "MatchCondition", "!name !expression"),
+    (ADMISSION, "ValidatingAdmissionPolicy", "metadata spec status"),
+    (ADMISSION, "ValidatingAdmissionPolicySpec", ""),
+    (ADMISSION, "ParamKind", "apiVersion kind"),
+    (ADMISSION, "MatchResources", ""),
+    (ADMISSION, "NamedRuleWithOperations", ""),
+    (ADMISSION, "Validation", "!expression message messageExpression"),
+    (ADMISSION, "AuditAnnotation", "!key !valueExpression"),
+    (ADMISSION, "Variable", "!name !expression"),
+    (ADMISSION, "ValidatingAdmissionPolicyStatus", "observedGeneration"),
+    (ADMISSION, "TypeChecking", ""),
+    (ADMISSION, "ExpressionWarning", "!fieldRef !warning"),
+    (ADMISSION, "ValidatingAdmissionPolicyBinding", "metadata spec"),
+    (ADMISSION, "ValidatingAdmissionPolicyBindingSpec", "policyName"),
+    (ADMISSION, "ParamRef", "name namespace"),
+    // certificates.k8s.io/v1
+    (CERTIFICATES, "CertificateSigningRequest", "metadata spec status"),
+    (CERTIFICATES, "CertificateSigningRequestSpec", "!signerName username uid"),
+    (CERTIFICATES, "CertificateSigningRequestStatus", ""),
+    (
+        CERTIFICATES,
+        "CertificateSigningRequestCondition",
+        "!type !status reason message lastUpdateTime lastTransitionTime",
+    ),
 ];

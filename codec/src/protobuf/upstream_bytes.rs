@@ -2,7 +2,8 @@
 //! after `kubectl run` and the apiserver's defaulting and admission, a ConfigMap, a
 //! kubelet's node Lease and Node, a defaulted Deployment, provisioned PersistentVolumes, a
 //! PodDisruptionBudget and a HorizontalPodAutoscaler with their controllers' status, an
-//! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision) are encoded by kapi
+//! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision, a CRD, APIServices, a
+//! webhook configuration, a kubelet's CSR) are encoded by kapi
 //! from their JSON trees and compared byte for byte with the same objects built
 //! independently as k8s-pb prost messages filled the way Go fills its structs (every
 //! non-pointer field present, zero or not; pointers only when set) and encoded by prost
@@ -1130,4 +1131,385 @@ fn storage_classes_and_controller_revisions_are_written_as_upstream_writes_them(
     };
     let raw = cr.encode_to_vec();
     assert_same_bytes(&obj, &upstream_doc("apps/v1", "ControllerRevision", raw));
+}
+
+/// A JSONSchemaProps as Go holds it: every non-pointer string and bool present.
+fn go_schema(
+    ty: &str,
+) -> k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::JsonSchemaProps {
+    k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1::JsonSchemaProps {
+        id: e(),
+        schema: e(),
+        description: e(),
+        r#type: s(ty),
+        format: e(),
+        title: e(),
+        exclusive_maximum: Some(false),
+        exclusive_minimum: Some(false),
+        pattern: e(),
+        unique_items: Some(false),
+        nullable: Some(false),
+        x_kubernetes_embedded_resource: Some(false),
+        x_kubernetes_int_or_string: Some(false),
+        ..Default::default()
+    }
+}
+
+/// A CustomResourceDefinition as `kubectl apply` and the apiextensions controllers leave
+/// it: a structural schema (a typed additionalProperties, items, a CEL rule), a status
+/// subresource, a printer column, the conditions and accepted names.
+#[test]
+fn a_custom_resource_definition_is_written_as_upstream_writes_it() {
+    use k8s_pb::apiextensions_apiserver::pkg::apis::apiextensions::v1 as ext;
+    let names = json!({"plural": "widgets", "singular": "widget", "shortNames": ["wd"],
+                       "kind": "Widget", "listKind": "WidgetList"});
+    let obj = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "group": "example.com", "names": names, "scope": "Namespaced",
+            "versions": [{
+                "name": "v1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                    "spec": {"type": "object", "required": ["size"], "properties": {
+                        "size": {"type": "integer", "format": "int32",
+                                 "description": "How many."},
+                        "labels": {"type": "object",
+                                   "additionalProperties": {"type": "string"}},
+                        "ports": {"type": "array", "items": {"type": "integer"}},
+                        "template": {"type": "object",
+                                     "x-kubernetes-preserve-unknown-fields": true}
+                    }, "x-kubernetes-validations": [
+                        {"rule": "self.size <= 10", "message": "too big"}]},
+                    "status": {"type": "object", "properties": {
+                        "ready": {"type": "boolean"}}}
+                }}},
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"}]
+            }],
+            "conversion": {"strategy": "None"}
+        },
+        "status": {
+            "conditions": [
+                {"type": "NamesAccepted", "status": "True",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z", "reason": "NoConflicts",
+                 "message": "no conflicts found"},
+                {"type": "Established", "status": "True",
+                 "lastTransitionTime": "2026-01-01T00:00:00Z",
+                 "reason": "InitialNamesAccepted",
+                 "message": "the initial names have been accepted"}
+            ],
+            "acceptedNames": names, "storedVersions": ["v1"]
+        }
+    });
+    let go_names = ext::CustomResourceDefinitionNames {
+        plural: s("widgets"),
+        singular: s("widget"),
+        short_names: vec!["wd".into()],
+        kind: s("Widget"),
+        list_kind: s("WidgetList"),
+        categories: Vec::new(),
+    };
+    let size = ext::JsonSchemaProps {
+        description: s("How many."),
+        format: s("int32"),
+        ..go_schema("integer")
+    };
+    let labels = ext::JsonSchemaProps {
+        additional_properties: Some(Box::new(ext::JsonSchemaPropsOrBool {
+            allows: Some(true),
+            schema: Some(Box::new(go_schema("string"))),
+        })),
+        ..go_schema("object")
+    };
+    let ports = ext::JsonSchemaProps {
+        items: Some(Box::new(ext::JsonSchemaPropsOrArray {
+            schema: Some(Box::new(go_schema("integer"))),
+            j_son_schemas: Vec::new(),
+        })),
+        ..go_schema("array")
+    };
+    let template = ext::JsonSchemaProps {
+        x_kubernetes_preserve_unknown_fields: Some(true),
+        ..go_schema("object")
+    };
+    let spec_schema = ext::JsonSchemaProps {
+        required: vec!["size".into()],
+        properties: [
+            ("size".to_string(), size),
+            ("labels".to_string(), labels),
+            ("ports".to_string(), ports),
+            ("template".to_string(), template),
+        ]
+        .into(),
+        x_kubernetes_validations: vec![ext::ValidationRule {
+            rule: s("self.size <= 10"),
+            message: s("too big"),
+            message_expression: e(),
+            field_path: e(),
+            ..Default::default()
+        }],
+        ..go_schema("object")
+    };
+    let status_schema = ext::JsonSchemaProps {
+        properties: [("ready".to_string(), go_schema("boolean"))].into(),
+        ..go_schema("object")
+    };
+    let root = ext::JsonSchemaProps {
+        properties: [("spec".to_string(), spec_schema), ("status".to_string(), status_schema)]
+            .into(),
+        ..go_schema("object")
+    };
+    let version = ext::CustomResourceDefinitionVersion {
+        name: s("v1"),
+        served: Some(true),
+        storage: Some(true),
+        deprecated: Some(false),
+        schema: Some(ext::CustomResourceValidation { open_apiv3_schema: Some(root) }),
+        subresources: Some(ext::CustomResourceSubresources {
+            status: Some(ext::CustomResourceSubresourceStatus {}),
+            scale: None,
+        }),
+        additional_printer_columns: vec![ext::CustomResourceColumnDefinition {
+            name: s("Size"),
+            r#type: s("integer"),
+            format: e(),
+            description: e(),
+            priority: Some(0),
+            json_path: s(".spec.size"),
+        }],
+        ..Default::default()
+    };
+    let condition = |t: &str, reason: &str, message: &str| ext::CustomResourceDefinitionCondition {
+        r#type: s(t),
+        status: s("True"),
+        last_transition_time: time(T0),
+        reason: s(reason),
+        message: s(message),
+        observed_generation: Some(0),
+    };
+    let mut metadata = go_meta("widgets.example.com", "", T0);
+    metadata.generation = Some(1);
+    let crd = ext::CustomResourceDefinition {
+        metadata: Some(metadata),
+        spec: Some(ext::CustomResourceDefinitionSpec {
+            group: s("example.com"),
+            names: Some(go_names.clone()),
+            scope: s("Namespaced"),
+            versions: vec![version],
+            conversion: Some(ext::CustomResourceConversion { strategy: s("None"), webhook: None }),
+            preserve_unknown_fields: Some(false),
+        }),
+        status: Some(ext::CustomResourceDefinitionStatus {
+            conditions: vec![
+                condition("NamesAccepted", "NoConflicts", "no conflicts found"),
+                condition(
+                    "Established",
+                    "InitialNamesAccepted",
+                    "the initial names have been accepted",
+                ),
+            ],
+            accepted_names: Some(go_names),
+            stored_versions: vec!["v1".into()],
+            observed_generation: Some(0),
+        }),
+    };
+    let raw = crd.encode_to_vec();
+    let doc = upstream_doc("apiextensions.k8s.io/v1", "CustomResourceDefinition", raw);
+    assert_same_bytes(&obj, &doc);
+}
+
+/// The APIService kube-apiserver keeps for a built-in group/version and an aggregated
+/// one (metrics-server's).
+#[test]
+fn api_services_are_written_as_upstream_writes_them() {
+    use k8s_pb::kube_aggregator::pkg::apis::apiregistration::v1 as reg;
+    let local = json!({
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": "v1.apps", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "labels": {"kube-aggregator.kubernetes.io/automanaged": "onstart"}},
+        "spec": {"group": "apps", "version": "v1", "groupPriorityMinimum": 17800,
+                 "versionPriority": 15},
+        "status": {"conditions": [{"type": "Available", "status": "True",
+                                   "lastTransitionTime": "2026-01-01T00:00:00Z",
+                                   "reason": "Local",
+                                   "message": "Local APIServices are always available"}]}
+    });
+    let mut metadata = go_meta("v1.apps", "", T0);
+    metadata.labels = strings(&[("kube-aggregator.kubernetes.io/automanaged", "onstart")]);
+    let available = |reason: &str, message: &str| reg::APIServiceCondition {
+        r#type: s("Available"),
+        status: s("True"),
+        last_transition_time: time(T0),
+        reason: s(reason),
+        message: s(message),
+    };
+    let want = reg::APIService {
+        metadata: Some(metadata),
+        spec: Some(reg::APIServiceSpec {
+            group: s("apps"),
+            version: s("v1"),
+            insecure_skip_tls_verify: Some(false),
+            group_priority_minimum: Some(17800),
+            version_priority: Some(15),
+            ..Default::default()
+        }),
+        status: Some(reg::APIServiceStatus {
+            conditions: vec![available("Local", "Local APIServices are always available")],
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&local, &upstream_doc("apiregistration.k8s.io/v1", "APIService", raw));
+
+    let metrics = json!({
+        "apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+        "metadata": {"name": "v1beta1.metrics.k8s.io", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"service": {"namespace": "kube-system", "name": "metrics-server", "port": 443},
+                 "group": "metrics.k8s.io", "version": "v1beta1",
+                 "insecureSkipTLSVerify": true, "groupPriorityMinimum": 100,
+                 "versionPriority": 100},
+        "status": {"conditions": [{"type": "Available", "status": "True",
+                                   "lastTransitionTime": "2026-01-01T00:00:00Z",
+                                   "reason": "Passed", "message": "all checks passed"}]}
+    });
+    let want = reg::APIService {
+        metadata: Some(go_meta("v1beta1.metrics.k8s.io", "", T0)),
+        spec: Some(reg::APIServiceSpec {
+            service: Some(reg::ServiceReference {
+                namespace: s("kube-system"),
+                name: s("metrics-server"),
+                port: Some(443),
+            }),
+            group: s("metrics.k8s.io"),
+            version: s("v1beta1"),
+            insecure_skip_tls_verify: Some(true),
+            ca_bundle: None,
+            group_priority_minimum: Some(100),
+            version_priority: Some(100),
+        }),
+        status: Some(reg::APIServiceStatus {
+            conditions: vec![available("Passed", "all checks passed")],
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&metrics, &upstream_doc("apiregistration.k8s.io/v1", "APIService", raw));
+}
+
+/// A validating webhook as upstream defaults it (failure and match policy, empty
+/// selectors, timeout, service port, rule scope).
+#[test]
+fn a_webhook_configuration_is_written_as_upstream_writes_it() {
+    use k8s_pb::api::admissionregistration::v1 as adm;
+    let obj = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "policy", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "webhooks": [{
+            "name": "pods.policy.example.com",
+            "clientConfig": {"service": {"namespace": "policy", "name": "webhook",
+                                         "path": "/validate", "port": 443},
+                             "caBundle": "AAEC"},
+            "rules": [{"operations": ["CREATE", "UPDATE"], "apiGroups": [""],
+                       "apiVersions": ["v1"], "resources": ["pods"], "scope": "*"}],
+            "failurePolicy": "Fail", "matchPolicy": "Equivalent",
+            "namespaceSelector": {}, "objectSelector": {}, "sideEffects": "None",
+            "timeoutSeconds": 10, "admissionReviewVersions": ["v1"],
+            "matchConditions": [{"name": "not-system",
+                                 "expression": "!request.userInfo.username.startsWith('system:')"}]
+        }]
+    });
+    let mut metadata = go_meta("policy", "", T0);
+    metadata.generation = Some(1);
+    let webhook = adm::ValidatingWebhook {
+        name: s("pods.policy.example.com"),
+        client_config: Some(adm::WebhookClientConfig {
+            url: None,
+            service: Some(adm::ServiceReference {
+                namespace: s("policy"),
+                name: s("webhook"),
+                path: s("/validate"),
+                port: Some(443),
+            }),
+            ca_bundle: Some(vec![0, 1, 2]),
+        }),
+        rules: vec![adm::RuleWithOperations {
+            operations: vec!["CREATE".into(), "UPDATE".into()],
+            rule: Some(adm::Rule {
+                api_groups: vec![String::new()],
+                api_versions: vec!["v1".into()],
+                resources: vec!["pods".into()],
+                scope: s("*"),
+            }),
+        }],
+        failure_policy: s("Fail"),
+        match_policy: s("Equivalent"),
+        namespace_selector: Some(meta::LabelSelector::default()),
+        object_selector: Some(meta::LabelSelector::default()),
+        side_effects: s("None"),
+        timeout_seconds: Some(10),
+        admission_review_versions: vec!["v1".into()],
+        match_conditions: vec![adm::MatchCondition {
+            name: s("not-system"),
+            expression: s("!request.userInfo.username.startsWith('system:')"),
+        }],
+    };
+    let want =
+        adm::ValidatingWebhookConfiguration { metadata: Some(metadata), webhooks: vec![webhook] };
+    let raw = want.encode_to_vec();
+    let doc =
+        upstream_doc("admissionregistration.k8s.io/v1", "ValidatingWebhookConfiguration", raw);
+    assert_same_bytes(&obj, &doc);
+}
+
+/// A kubelet's client certificate request, approved and issued.
+#[test]
+fn a_certificate_signing_request_is_written_as_upstream_writes_it() {
+    use k8s_pb::api::certificates::v1 as certs;
+    let obj = json!({
+        "apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest",
+        "metadata": {"name": "csr-8x2kq", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"request": "LS0tLQ==",
+                 "signerName": "kubernetes.io/kube-apiserver-client-kubelet",
+                 "usages": ["digital signature", "client auth"],
+                 "username": "system:bootstrap:abcdef",
+                 "groups": ["system:bootstrappers", "system:authenticated"]},
+        "status": {
+            "conditions": [{"type": "Approved", "status": "True", "reason": "AutoApproved",
+                            "message": "Auto approving kubelet client certificate after SubjectAccessReview.",
+                            "lastUpdateTime": "2026-01-01T00:00:01Z",
+                            "lastTransitionTime": "2026-01-01T00:00:01Z"}],
+            "certificate": "Q0VSVA=="
+        }
+    });
+    let want = certs::CertificateSigningRequest {
+        metadata: Some(go_meta("csr-8x2kq", "", T0)),
+        spec: Some(certs::CertificateSigningRequestSpec {
+            request: Some(b"----".to_vec()),
+            signer_name: s("kubernetes.io/kube-apiserver-client-kubelet"),
+            expiration_seconds: None,
+            usages: vec!["digital signature".into(), "client auth".into()],
+            username: s("system:bootstrap:abcdef"),
+            uid: e(),
+            groups: vec!["system:bootstrappers".into(), "system:authenticated".into()],
+            extra: BTreeMap::new(),
+        }),
+        status: Some(certs::CertificateSigningRequestStatus {
+            conditions: vec![certs::CertificateSigningRequestCondition {
+                r#type: s("Approved"),
+                status: s("True"),
+                reason: s("AutoApproved"),
+                message: obj["status"]["conditions"][0]["message"].as_str().map(str::to_string),
+                last_update_time: time(T0 + 1),
+                last_transition_time: time(T0 + 1),
+            }],
+            certificate: Some(b"CERT".to_vec()),
+        }),
+    };
+    let raw = want.encode_to_vec();
+    let doc = upstream_doc("certificates.k8s.io/v1", "CertificateSigningRequest", raw);
+    assert_same_bytes(&obj, &doc);
 }
