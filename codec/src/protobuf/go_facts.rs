@@ -4,7 +4,8 @@
 //! Upstream's gogo marshaller writes every non-pointer field, zero or not (an empty
 //! string, a 0, false, an empty struct, a zero `Time` as an empty message), and omits
 //! only nil pointers, empty slices and empty maps. Written by hand from upstream's
-//! v1.35 `types.go` files (k8s.io/api, k8s.io/apimachinery).
+//! v1.35 `types.go` files (k8s.io/api, k8s.io/apimachinery, k8s.io/apiextensions-apiserver,
+//! k8s.io/kube-aggregator).
 //!
 //! Each row names a message (OpenAPI definition name) and its singular non-pointer
 //! fields by JSON name; every singular field not named is a pointer. A name with a `!`
@@ -33,6 +34,8 @@ const ADMISSION: &str = "io.k8s.api.admissionregistration.v1.";
 const CERTIFICATES: &str = "io.k8s.api.certificates.v1.";
 const APIEXT: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.";
 const APIREG: &str = "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.";
+const AUTHN: &str = "io.k8s.api.authentication.v1.";
+const AUTHZ: &str = "io.k8s.api.authorization.v1.";
 
 /// (package prefix, message, non-pointer fields separated by spaces).
 pub(crate) const ROWS: &[(&str, &str, &str)] = &[
@@ -53,6 +56,7 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
     (META, "Condition", "!type !status observedGeneration !lastTransitionTime !reason !message"),
     (META, "DeleteOptions", ""),
     (META, "Preconditions", ""),
+    (META, "FieldSelectorRequirement", "!key !operator"),
     // autoscaling/v1 (the scale subresource)
     (AUTOSCALING, "Scale", "metadata spec status"),
     (AUTOSCALING, "ScaleSpec", "replicas"),
@@ -581,4 +585,81 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
         "CertificateSigningRequestCondition",
         "!type !status reason message lastUpdateTime lastTransitionTime",
     ),
+    // core/v1: the rest of the pod's children
+    (CORE, "Affinity", ""),
+    (CORE, "NodeAffinity", ""),
+    (CORE, "PreferredSchedulingTerm", "!weight !preference"),
+    (CORE, "PodAffinity", ""),
+    (CORE, "PodAntiAffinity", ""),
+    (CORE, "WeightedPodAffinityTerm", "!weight !podAffinityTerm"),
+    (CORE, "PodAffinityTerm", "!topologyKey"),
+    (CORE, "HostAlias", "!ip"),
+    (CORE, "PodDNSConfig", ""),
+    (CORE, "PodDNSConfigOption", "name"),
+    (CORE, "SELinuxOptions", "user role type level"),
+    (CORE, "WindowsSecurityContextOptions", ""),
+    (CORE, "Sysctl", "!name !value"),
+    (CORE, "AppArmorProfile", "!type"),
+    (CORE, "ContainerResizePolicy", "!resourceName !restartPolicy"),
+    (CORE, "PodSchedulingGate", "!name"),
+    (CORE, "PodResourceClaim", "!name"),
+    (CORE, "ResourceClaim", "!name request"),
+    (CORE, "VolumeDevice", "!name !devicePath"),
+    (CORE, "SleepAction", "!seconds"),
+    (CORE, "VolumeMountStatus", "!name !mountPath readOnly"),
+    (CORE, "ContainerUser", ""),
+    (CORE, "LinuxContainerUser", "!uid !gid"),
+    (CORE, "ResourceStatus", "!name"),
+    (CORE, "ResourceHealth", "!resourceID health"),
+    (CORE, "PodResourceClaimStatus", "!name"),
+    // core/v1: the rest of the node's children
+    (CORE, "AttachedVolume", "!name !devicePath"),
+    (CORE, "NodeConfigSource", ""),
+    (CORE, "ConfigMapNodeConfigSource", "!namespace !name uid resourceVersion !kubeletConfigKey"),
+    (CORE, "NodeConfigStatus", "error"),
+    (CORE, "NodeRuntimeHandler", "!name"),
+    (CORE, "NodeRuntimeHandlerFeatures", ""),
+    (CORE, "NodeFeatures", ""),
+    (CORE, "NodeSwapStatus", ""),
+    // apps/v1 and batch/v1: the rest of the workloads' children
+    (APPS, "StatefulSetPersistentVolumeClaimRetentionPolicy", "whenDeleted whenScaled"),
+    (APPS, "StatefulSetOrdinals", "!start"),
+    (APPS, "RollingUpdateStatefulSetStrategy", ""),
+    (APPS, "RollingUpdateDaemonSet", ""),
+    (APPS, "StatefulSetCondition", "!type !status lastTransitionTime reason message"),
+    (APPS, "DaemonSetCondition", "!type !status lastTransitionTime reason message"),
+    (BATCH, "PodFailurePolicy", ""),
+    (BATCH, "PodFailurePolicyRule", "!action"),
+    (BATCH, "PodFailurePolicyOnExitCodesRequirement", "!operator"),
+    (BATCH, "PodFailurePolicyOnPodConditionsPattern", "!type !status"),
+    (BATCH, "SuccessPolicy", ""),
+    (BATCH, "SuccessPolicyRule", ""),
+    (BATCH, "UncountedTerminatedPods", ""),
+    // authentication.k8s.io/v1
+    (AUTHN, "TokenReview", "metadata spec status"),
+    (AUTHN, "TokenReviewSpec", "token"),
+    (AUTHN, "TokenReviewStatus", "authenticated user error"),
+    (AUTHN, "UserInfo", "username uid"),
+    (AUTHN, "SelfSubjectReview", "metadata status"),
+    (AUTHN, "SelfSubjectReviewStatus", "userInfo"),
+    (AUTHN, "TokenRequest", "metadata spec status"),
+    (AUTHN, "TokenRequestSpec", ""),
+    (AUTHN, "BoundObjectReference", "kind apiVersion name uid"),
+    (AUTHN, "TokenRequestStatus", "!token !expirationTimestamp"),
+    // authorization.k8s.io/v1
+    (AUTHZ, "SubjectAccessReview", "metadata spec status"),
+    (AUTHZ, "LocalSubjectAccessReview", "metadata spec status"),
+    (AUTHZ, "SelfSubjectAccessReview", "metadata spec status"),
+    (AUTHZ, "SubjectAccessReviewSpec", "user uid"),
+    (AUTHZ, "SelfSubjectAccessReviewSpec", ""),
+    (AUTHZ, "ResourceAttributes", "namespace verb group version resource subresource name"),
+    (AUTHZ, "FieldSelectorAttributes", "rawSelector"),
+    (AUTHZ, "LabelSelectorAttributes", "rawSelector"),
+    (AUTHZ, "NonResourceAttributes", "path verb"),
+    (AUTHZ, "SubjectAccessReviewStatus", "!allowed denied reason evaluationError"),
+    (AUTHZ, "SelfSubjectRulesReview", "metadata spec status"),
+    (AUTHZ, "SelfSubjectRulesReviewSpec", "namespace"),
+    (AUTHZ, "SubjectRulesReviewStatus", "!incomplete evaluationError"),
+    (AUTHZ, "ResourceRule", ""),
+    (AUTHZ, "NonResourceRule", ""),
 ];

@@ -52,6 +52,8 @@ pub enum Special {
     PropsOrBool,
     /// JSONSchemaPropsOrStringArray: `schema = 1`, `property = 2`.
     PropsOrStringArray,
+    /// A named string slice (`ExtraValue`): `repeated string items = 1`, a JSON array.
+    StringList,
 }
 
 #[derive(Debug)]
@@ -146,6 +148,7 @@ fn special(name: &str) -> Option<Special> {
         (_, "JSONSchemaPropsOrArray") => Special::PropsOrArray,
         (_, "JSONSchemaPropsOrBool") => Special::PropsOrBool,
         (_, "JSONSchemaPropsOrStringArray") => Special::PropsOrStringArray,
+        (_, "ExtraValue") => Special::StringList,
         _ => return None,
     })
 }

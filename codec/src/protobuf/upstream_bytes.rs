@@ -3,7 +3,8 @@
 //! kubelet's node Lease and Node, a defaulted Deployment, provisioned PersistentVolumes, a
 //! PodDisruptionBudget and a HorizontalPodAutoscaler with their controllers' status, an
 //! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision, a CRD, APIServices, a
-//! webhook configuration, a kubelet's CSR) are encoded by kapi
+//! webhook configuration, a kubelet's CSR, a StatefulSet, review responses) are encoded
+//! by kapi
 //! from their JSON trees and compared byte for byte with the same objects built
 //! independently as k8s-pb prost messages filled the way Go fills its structs (every
 //! non-pointer field present, zero or not; pointers only when set) and encoded by prost
@@ -1512,4 +1513,267 @@ fn a_certificate_signing_request_is_written_as_upstream_writes_it() {
     let raw = want.encode_to_vec();
     let doc = upstream_doc("certificates.k8s.io/v1", "CertificateSigningRequest", raw);
     assert_same_bytes(&obj, &doc);
+}
+
+/// A StatefulSet as a user creates it and its controller reports it: pod anti-affinity,
+/// a volume claim template (defaulted, as its own non-pointer fields are), a retention
+/// policy.
+#[test]
+fn a_stateful_set_is_written_as_upstream_writes_it() {
+    let obj = json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "db", "namespace": "default", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "replicas": 3, "selector": {"matchLabels": {"app": "db"}},
+            "template": {
+                "metadata": {"labels": {"app": "db"}},
+                "spec": {
+                    "containers": [{"name": "postgres", "image": "postgres:17",
+                        "ports": [{"name": "pg", "containerPort": 5432, "protocol": "TCP"}],
+                        "resources": {},
+                        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/postgresql/data"}],
+                        "terminationMessagePath": "/dev/termination-log",
+                        "terminationMessagePolicy": "File", "imagePullPolicy": "IfNotPresent"}],
+                    "restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                    "dnsPolicy": "ClusterFirst", "securityContext": {},
+                    "affinity": {"podAntiAffinity": {
+                        "preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100,
+                            "podAffinityTerm": {"labelSelector": {"matchLabels": {"app": "db"}},
+                                                "topologyKey": "kubernetes.io/hostname"}}]}},
+                    "schedulerName": "default-scheduler"
+                }
+            },
+            "volumeClaimTemplates": [{
+                "metadata": {"name": "data"},
+                "spec": {"accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": "10Gi"}},
+                         "volumeMode": "Filesystem"},
+                "status": {"phase": "Pending"}
+            }],
+            "serviceName": "db", "podManagementPolicy": "OrderedReady",
+            "updateStrategy": {"type": "RollingUpdate", "rollingUpdate": {"partition": 0}},
+            "revisionHistoryLimit": 10,
+            "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain",
+                                                     "whenScaled": "Retain"}
+        },
+        "status": {"observedGeneration": 1, "replicas": 3, "readyReplicas": 3,
+                   "currentReplicas": 3, "updatedReplicas": 3,
+                   "currentRevision": "db-5d8f7c", "updateRevision": "db-5d8f7c",
+                   "collisionCount": 0, "availableReplicas": 3}
+    });
+    let empty_meta = || meta::ObjectMeta {
+        name: e(),
+        generate_name: e(),
+        namespace: e(),
+        self_link: e(),
+        uid: e(),
+        resource_version: e(),
+        generation: Some(0),
+        creation_timestamp: Some(meta::Time::default()),
+        ..Default::default()
+    };
+    let db = || meta::LabelSelector {
+        match_labels: strings(&[("app", "db")]),
+        match_expressions: Vec::new(),
+    };
+    let container = core::Container {
+        name: s("postgres"),
+        image: s("postgres:17"),
+        ports: vec![core::ContainerPort {
+            name: s("pg"),
+            host_port: Some(0),
+            container_port: Some(5432),
+            protocol: s("TCP"),
+            host_ip: e(),
+        }],
+        volume_mounts: vec![core::VolumeMount {
+            name: s("data"),
+            read_only: Some(false),
+            mount_path: s("/var/lib/postgresql/data"),
+            sub_path: e(),
+            sub_path_expr: e(),
+            ..Default::default()
+        }],
+        ..web_container()
+    };
+    let anti = core::PodAntiAffinity {
+        preferred_during_scheduling_ignored_during_execution: vec![core::WeightedPodAffinityTerm {
+            weight: Some(100),
+            pod_affinity_term: Some(core::PodAffinityTerm {
+                label_selector: Some(db()),
+                topology_key: s("kubernetes.io/hostname"),
+                ..Default::default()
+            }),
+        }],
+        ..Default::default()
+    };
+    let pod_spec = core::PodSpec {
+        volumes: Vec::new(),
+        containers: vec![container],
+        service_account_name: e(),
+        service_account: e(),
+        affinity: Some(core::Affinity { pod_anti_affinity: Some(anti), ..Default::default() }),
+        tolerations: Vec::new(),
+        priority: None,
+        enable_service_links: None,
+        preemption_policy: None,
+        ..pod_spec()
+    };
+    let mut template_meta = empty_meta();
+    template_meta.labels = strings(&[("app", "db")]);
+    let mut claim_meta = empty_meta();
+    claim_meta.name = s("data");
+    let claim = core::PersistentVolumeClaim {
+        metadata: Some(claim_meta),
+        spec: Some(core::PersistentVolumeClaimSpec {
+            access_modes: vec!["ReadWriteOnce".into()],
+            resources: Some(core::VolumeResourceRequirements {
+                requests: quantities(&[("storage", "10Gi")]),
+                limits: BTreeMap::new(),
+            }),
+            volume_name: e(),
+            volume_mode: s("Filesystem"),
+            ..Default::default()
+        }),
+        status: Some(core::PersistentVolumeClaimStatus {
+            phase: s("Pending"),
+            ..Default::default()
+        }),
+    };
+    let mut metadata = go_meta("db", "default", T0);
+    metadata.generation = Some(1);
+    let spec = apps::StatefulSetSpec {
+        replicas: Some(3),
+        selector: Some(db()),
+        template: Some(core::PodTemplateSpec {
+            metadata: Some(template_meta),
+            spec: Some(pod_spec),
+        }),
+        volume_claim_templates: vec![claim],
+        service_name: s("db"),
+        pod_management_policy: s("OrderedReady"),
+        update_strategy: Some(apps::StatefulSetUpdateStrategy {
+            r#type: s("RollingUpdate"),
+            rolling_update: Some(apps::RollingUpdateStatefulSetStrategy {
+                partition: Some(0),
+                max_unavailable: None,
+            }),
+        }),
+        revision_history_limit: Some(10),
+        min_ready_seconds: Some(0),
+        persistent_volume_claim_retention_policy: Some(
+            apps::StatefulSetPersistentVolumeClaimRetentionPolicy {
+                when_deleted: s("Retain"),
+                when_scaled: s("Retain"),
+            },
+        ),
+        ordinals: None,
+    };
+    let status = apps::StatefulSetStatus {
+        observed_generation: Some(1),
+        replicas: Some(3),
+        ready_replicas: Some(3),
+        current_replicas: Some(3),
+        updated_replicas: Some(3),
+        current_revision: s("db-5d8f7c"),
+        update_revision: s("db-5d8f7c"),
+        collision_count: Some(0),
+        conditions: Vec::new(),
+        available_replicas: Some(3),
+    };
+    let sts =
+        apps::StatefulSet { metadata: Some(metadata), spec: Some(spec), status: Some(status) };
+    assert_same_bytes(&obj, &upstream_doc("apps/v1", "StatefulSet", sts.encode_to_vec()));
+}
+
+/// The review objects the apiserver answers with (create-only, never stored, but served
+/// as protobuf to clients that ask): a webhook authorizer's SubjectAccessReview and a
+/// TokenReview of a pod's service account token.
+#[test]
+fn review_responses_are_written_as_upstream_writes_them() {
+    use k8s_pb::api::authentication::v1 as authn;
+    use k8s_pb::api::authorization::v1 as authz;
+    let empty_meta = meta::ObjectMeta {
+        name: e(),
+        generate_name: e(),
+        namespace: e(),
+        self_link: e(),
+        uid: e(),
+        resource_version: e(),
+        generation: Some(0),
+        creation_timestamp: Some(meta::Time::default()),
+        ..Default::default()
+    };
+    let reason =
+        r#"RBAC: allowed by RoleBinding "dev/default" of ClusterRole "edit" to Group "dev""#;
+    let obj = json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+        "metadata": {},
+        "spec": {"resourceAttributes": {"namespace": "default", "verb": "get",
+                                        "version": "v1", "resource": "pods", "name": "web"},
+                 "user": "alice", "groups": ["dev", "system:authenticated"]},
+        "status": {"allowed": true, "reason": reason}
+    });
+    let want = authz::SubjectAccessReview {
+        metadata: Some(empty_meta.clone()),
+        spec: Some(authz::SubjectAccessReviewSpec {
+            resource_attributes: Some(authz::ResourceAttributes {
+                namespace: s("default"),
+                verb: s("get"),
+                group: e(),
+                version: s("v1"),
+                resource: s("pods"),
+                subresource: e(),
+                name: s("web"),
+                field_selector: None,
+                label_selector: None,
+            }),
+            non_resource_attributes: None,
+            user: s("alice"),
+            groups: vec!["dev".into(), "system:authenticated".into()],
+            extra: BTreeMap::new(),
+            uid: e(),
+        }),
+        status: Some(authz::SubjectAccessReviewStatus {
+            allowed: Some(true),
+            denied: Some(false),
+            reason: s(reason),
+            evaluation_error: e(),
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("authorization.k8s.io/v1", "SubjectAccessReview", raw));
+
+    let obj = json!({
+        "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+        "metadata": {},
+        "spec": {"token": "eyJhbGciOi.x.y"},
+        "status": {"authenticated": true,
+                   "user": {"username": "system:serviceaccount:default:app", "uid": UID,
+                            "groups": ["system:serviceaccounts", "system:authenticated"],
+                            "extra": {"authentication.kubernetes.io/pod-name": ["web-0"]}},
+                   "audiences": ["https://kubernetes.default.svc"]}
+    });
+    let want = authn::TokenReview {
+        metadata: Some(empty_meta),
+        spec: Some(authn::TokenReviewSpec { token: s("eyJhbGciOi.x.y"), audiences: Vec::new() }),
+        status: Some(authn::TokenReviewStatus {
+            authenticated: Some(true),
+            user: Some(authn::UserInfo {
+                username: s("system:serviceaccount:default:app"),
+                uid: s(UID),
+                groups: vec!["system:serviceaccounts".into(), "system:authenticated".into()],
+                extra: [(
+                    "authentication.kubernetes.io/pod-name".to_string(),
+                    authn::ExtraValue { items: vec!["web-0".into()] },
+                )]
+                .into(),
+            }),
+            audiences: vec!["https://kubernetes.default.svc".into()],
+            error: e(),
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("authentication.k8s.io/v1", "TokenReview", raw));
 }
