@@ -36,6 +36,7 @@ const APIEXT: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1."
 const APIREG: &str = "io.k8s.kube-aggregator.pkg.apis.apiregistration.v1.";
 const AUTHN: &str = "io.k8s.api.authentication.v1.";
 const AUTHZ: &str = "io.k8s.api.authorization.v1.";
+const RESOURCE: &str = "io.k8s.api.resource.v1.";
 
 /// (package prefix, message, non-pointer fields separated by spaces).
 pub(crate) const ROWS: &[(&str, &str, &str)] = &[
@@ -662,4 +663,44 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
     (AUTHZ, "SubjectRulesReviewStatus", "!incomplete evaluationError"),
     (AUTHZ, "ResourceRule", ""),
     (AUTHZ, "NonResourceRule", ""),
+    // resource.k8s.io/v1
+    (RESOURCE, "ResourceSlice", "metadata !spec"),
+    (RESOURCE, "ResourceSliceSpec", "!driver !pool"),
+    (RESOURCE, "ResourcePool", "!name !generation !resourceSliceCount"),
+    (RESOURCE, "CounterSet", "!name"),
+    (RESOURCE, "Device", "!name"),
+    (RESOURCE, "DeviceCounterConsumption", "!counterSet"),
+    (RESOURCE, "DeviceCapacity", "!value"),
+    (RESOURCE, "Counter", "!value"),
+    (RESOURCE, "CapacityRequestPolicy", ""),
+    (RESOURCE, "CapacityRequestPolicyRange", ""),
+    (RESOURCE, "DeviceAttribute", ""),
+    (RESOURCE, "DeviceTaint", "!key value !effect"),
+    (RESOURCE, "ResourceClaim", "metadata !spec status"),
+    (RESOURCE, "ResourceClaimSpec", "!devices"),
+    (RESOURCE, "DeviceClaim", ""),
+    (RESOURCE, "DeviceRequest", "!name"),
+    (RESOURCE, "ExactDeviceRequest", "!deviceClassName allocationMode count"),
+    (RESOURCE, "DeviceSubRequest", "!name !deviceClassName allocationMode count"),
+    (RESOURCE, "CapacityRequirements", ""),
+    (RESOURCE, "DeviceSelector", ""),
+    (RESOURCE, "CELDeviceSelector", "!expression"),
+    (RESOURCE, "DeviceConstraint", ""),
+    (RESOURCE, "DeviceClaimConfiguration", ""),
+    (RESOURCE, "DeviceConfiguration", ""),
+    (RESOURCE, "OpaqueDeviceConfiguration", "!driver !parameters"),
+    (RESOURCE, "DeviceToleration", "key operator value effect"),
+    (RESOURCE, "ResourceClaimStatus", ""),
+    (RESOURCE, "ResourceClaimConsumerReference", "apiGroup !resource !name !uid"),
+    (RESOURCE, "AllocationResult", "devices"),
+    (RESOURCE, "DeviceAllocationResult", ""),
+    (RESOURCE, "DeviceRequestAllocationResult", "!request !driver !pool !device"),
+    (RESOURCE, "DeviceAllocationConfiguration", "!source"),
+    (RESOURCE, "DeviceClass", "metadata !spec"),
+    (RESOURCE, "DeviceClassSpec", ""),
+    (RESOURCE, "DeviceClassConfiguration", ""),
+    (RESOURCE, "ResourceClaimTemplate", "metadata !spec"),
+    (RESOURCE, "ResourceClaimTemplateSpec", "metadata !spec"),
+    (RESOURCE, "AllocatedDeviceStatus", "!driver !pool !device"),
+    (RESOURCE, "NetworkDeviceData", "interfaceName hardwareAddress"),
 ];

@@ -3,8 +3,8 @@
 //! kubelet's node Lease and Node, a defaulted Deployment, provisioned PersistentVolumes, a
 //! PodDisruptionBudget and a HorizontalPodAutoscaler with their controllers' status, an
 //! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision, a CRD, APIServices, a
-//! webhook configuration, a kubelet's CSR, a StatefulSet, review responses) are encoded
-//! by kapi
+//! webhook configuration, a kubelet's CSR, a StatefulSet, review responses, a DRA slice
+//! and claim) are encoded by kapi
 //! from their JSON trees and compared byte for byte with the same objects built
 //! independently as k8s-pb prost messages filled the way Go fills its structs (every
 //! non-pointer field present, zero or not; pointers only when set) and encoded by prost
@@ -1776,4 +1776,128 @@ fn review_responses_are_written_as_upstream_writes_them() {
     };
     let raw = want.encode_to_vec();
     assert_same_bytes(&obj, &upstream_doc("authentication.k8s.io/v1", "TokenReview", raw));
+}
+
+/// A DRA ResourceSlice as a driver publishes it, and a ResourceClaim the scheduler has
+/// allocated and reserved for a pod.
+#[test]
+fn dra_objects_are_written_as_upstream_writes_them() {
+    use k8s_pb::api::resource::v1 as dra;
+    let obj = json!({
+        "apiVersion": "resource.k8s.io/v1", "kind": "ResourceSlice",
+        "metadata": {"name": "node-1-gpu.example.com-x2k", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"driver": "gpu.example.com",
+                 "pool": {"name": "node-1", "generation": 1, "resourceSliceCount": 1},
+                 "nodeName": "node-1",
+                 "devices": [{"name": "gpu-0",
+                              "attributes": {"model": {"string": "A100"}, "index": {"int": 0}},
+                              "capacity": {"memory": {"value": "40Gi"}}}]}
+    });
+    let device = dra::Device {
+        name: s("gpu-0"),
+        attributes: [
+            ("model".to_string(), dra::DeviceAttribute { string: s("A100"), ..Default::default() }),
+            ("index".to_string(), dra::DeviceAttribute { int: Some(0), ..Default::default() }),
+        ]
+        .into(),
+        capacity: [(
+            "memory".to_string(),
+            dra::DeviceCapacity {
+                value: Some(Quantity { string: s("40Gi") }),
+                request_policy: None,
+            },
+        )]
+        .into(),
+        ..Default::default()
+    };
+    let slice = dra::ResourceSlice {
+        metadata: Some(go_meta("node-1-gpu.example.com-x2k", "", T0)),
+        spec: Some(dra::ResourceSliceSpec {
+            driver: s("gpu.example.com"),
+            pool: Some(dra::ResourcePool {
+                name: s("node-1"),
+                generation: Some(1),
+                resource_slice_count: Some(1),
+            }),
+            node_name: s("node-1"),
+            devices: vec![device],
+            ..Default::default()
+        }),
+    };
+    let raw = slice.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("resource.k8s.io/v1", "ResourceSlice", raw));
+
+    let obj = json!({
+        "apiVersion": "resource.k8s.io/v1", "kind": "ResourceClaim",
+        "metadata": {"name": "web-gpu-7xq", "namespace": "default", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "finalizers": ["resource.kubernetes.io/delete-protection"]},
+        "spec": {"devices": {"requests": [{"name": "gpu", "exactly": {
+            "deviceClassName": "gpu.example.com", "allocationMode": "ExactCount",
+            "count": 1}}]}},
+        "status": {
+            "allocation": {
+                "devices": {"results": [{"request": "gpu", "driver": "gpu.example.com",
+                                         "pool": "node-1", "device": "gpu-0"}]},
+                "nodeSelector": {"nodeSelectorTerms": [{"matchFields": [
+                    {"key": "metadata.name", "operator": "In", "values": ["node-1"]}]}]}
+            },
+            "reservedFor": [{"resource": "pods", "name": "web", "uid": UID}]
+        }
+    });
+    let mut metadata = go_meta("web-gpu-7xq", "default", T0);
+    metadata.finalizers = vec!["resource.kubernetes.io/delete-protection".into()];
+    let claim = dra::ResourceClaim {
+        metadata: Some(metadata),
+        spec: Some(dra::ResourceClaimSpec {
+            devices: Some(dra::DeviceClaim {
+                requests: vec![dra::DeviceRequest {
+                    name: s("gpu"),
+                    exactly: Some(dra::ExactDeviceRequest {
+                        device_class_name: s("gpu.example.com"),
+                        allocation_mode: s("ExactCount"),
+                        count: Some(1),
+                        ..Default::default()
+                    }),
+                    first_available: Vec::new(),
+                }],
+                ..Default::default()
+            }),
+        }),
+        status: Some(dra::ResourceClaimStatus {
+            allocation: Some(dra::AllocationResult {
+                devices: Some(dra::DeviceAllocationResult {
+                    results: vec![dra::DeviceRequestAllocationResult {
+                        request: s("gpu"),
+                        driver: s("gpu.example.com"),
+                        pool: s("node-1"),
+                        device: s("gpu-0"),
+                        ..Default::default()
+                    }],
+                    config: Vec::new(),
+                }),
+                node_selector: Some(core::NodeSelector {
+                    node_selector_terms: vec![core::NodeSelectorTerm {
+                        match_expressions: Vec::new(),
+                        match_fields: vec![core::NodeSelectorRequirement {
+                            key: s("metadata.name"),
+                            operator: s("In"),
+                            values: vec!["node-1".into()],
+                        }],
+                    }],
+                }),
+                allocation_timestamp: None,
+            }),
+            reserved_for: vec![dra::ResourceClaimConsumerReference {
+                api_group: e(),
+                resource: s("pods"),
+                name: s("web"),
+                uid: s(UID),
+            }],
+            devices: Vec::new(),
+        }),
+    };
+    let raw = claim.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("resource.k8s.io/v1", "ResourceClaim", raw));
 }
