@@ -11,8 +11,9 @@
 //! fields by JSON name; every singular field not named is a pointer. A name with a `!`
 //! prefix has no `omitempty` in its JSON tag, so upstream's JSON shows its zero value.
 //! Embedded (inline) structs are always written and are not listed. Messages without a
-//! row are not covered: their fields are written only when present, as before.
-//! Invariant (tested): every row and name exists in the tables and is singular.
+//! row are not covered: their fields are written only when present.
+//! Invariants (tested): every row and name exists in the tables and is singular; every
+//! message a served kind (or a subresource kind) reaches has a row.
 
 const CORE: &str = "io.k8s.api.core.v1.";
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
@@ -312,6 +313,7 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
     (DISCOVERY, "EndpointPort", ""),
     (DISCOVERY, "EndpointHints", ""),
     (DISCOVERY, "ForZone", "!name"),
+    (DISCOVERY, "ForNode", "!name"),
     // core/v1: PersistentVolume and the volume sources
     (CORE, "PersistentVolume", "metadata spec status"),
     (CORE, "PersistentVolumeSpec", "persistentVolumeReclaimPolicy storageClassName"),
@@ -613,6 +615,17 @@ pub(crate) const ROWS: &[(&str, &str, &str)] = &[
     (CORE, "ResourceStatus", "!name"),
     (CORE, "ResourceHealth", "!resourceID health"),
     (CORE, "PodResourceClaimStatus", "!name"),
+    (CORE, "PodExtendedResourceClaimStatus", "!resourceClaimName"),
+    (CORE, "ContainerExtendedResourceRequest", "!containerName !resourceName !requestName"),
+    (CORE, "ContainerRestartRule", "action"),
+    (CORE, "ContainerRestartRuleOnExitCodes", "operator"),
+    (CORE, "FileKeySelector", "!volumeName !path !key"),
+    (
+        CORE,
+        "PodCertificateProjection",
+        "signerName keyType credentialBundlePath keyPath certificateChainPath",
+    ),
+    (CORE, "WorkloadReference", "!name !podGroup podGroupReplicaKey"),
     // core/v1: the rest of the node's children
     (CORE, "AttachedVolume", "!name !devicePath"),
     (CORE, "NodeConfigSource", ""),

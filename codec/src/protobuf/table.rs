@@ -321,6 +321,50 @@ mod tests {
         assert!(uncovered.fields.iter().all(|f| f.go == Go::Unknown));
     }
 
+    /// Every message a served kind (or a subresource kind) reaches has a facts row, so
+    /// every object the server holds is written as upstream writes it.
+    #[test]
+    fn every_message_a_served_kind_reaches_has_go_facts() {
+        let t = tables();
+        let rows: std::collections::HashSet<String> =
+            super::super::go_facts::ROWS.iter().map(|(p, m, _)| format!("{p}{m}")).collect();
+        let mut todo: Vec<usize> = crate::Registry::builtin()
+            .all()
+            .iter()
+            .filter_map(|rt| t.by_name(rt.schema_name))
+            .collect();
+        todo.extend(
+            [
+                "io.k8s.api.autoscaling.v1.Scale",
+                "io.k8s.api.policy.v1.Eviction",
+                "io.k8s.api.authentication.v1.TokenRequest",
+                "io.k8s.api.core.v1.Binding",
+                "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+            ]
+            .iter()
+            .filter_map(|n| t.by_name(n)),
+        );
+        let mut seen = std::collections::HashSet::new();
+        let mut missing = std::collections::BTreeSet::new();
+        while let Some(i) = todo.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            let m = &t.messages[i];
+            if m.special.is_some() {
+                continue;
+            }
+            if !rows.contains(&m.name) {
+                missing.insert(m.name.clone());
+            }
+            todo.extend(m.fields.iter().filter_map(|f| match f.ty {
+                Ty::Message(c) => Some(c),
+                _ => None,
+            }));
+        }
+        assert_eq!(missing, std::collections::BTreeSet::new());
+    }
+
     #[test]
     fn every_served_kind_has_a_message() {
         for rt in crate::Registry::builtin().all() {
