@@ -4,7 +4,7 @@
 //! PodDisruptionBudget and a HorizontalPodAutoscaler with their controllers' status, an
 //! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision, a CRD, APIServices, a
 //! webhook configuration, a kubelet's CSR, a StatefulSet, review responses, a DRA slice
-//! and claim) are encoded by kapi
+//! and claim, a CSI driver's objects, an IngressClass, a RuntimeClass) are encoded by kapi
 //! from their JSON trees and compared byte for byte with the same objects built
 //! independently as k8s-pb prost messages filled the way Go fills its structs (every
 //! non-pointer field present, zero or not; pointers only when set) and encoded by prost
@@ -1900,4 +1900,135 @@ fn dra_objects_are_written_as_upstream_writes_them() {
     };
     let raw = claim.encode_to_vec();
     assert_same_bytes(&obj, &upstream_doc("resource.k8s.io/v1", "ResourceClaim", raw));
+}
+
+/// What a CSI driver's installation and use leave: its CSIDriver (defaulted), the
+/// CSINode the kubelet registers, a VolumeAttachment the attacher has marked attached;
+/// and an IngressClass and a RuntimeClass as add-ons install them.
+#[test]
+fn driver_and_class_objects_are_written_as_upstream_writes_them() {
+    use k8s_pb::api::networking::v1 as net;
+    use k8s_pb::api::storage::v1 as storage;
+    let obj = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "CSIDriver",
+        "metadata": {"name": "ebs.csi.aws.com", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"attachRequired": true, "podInfoOnMount": false,
+                 "volumeLifecycleModes": ["Persistent"], "storageCapacity": false,
+                 "fsGroupPolicy": "ReadWriteOnceWithFSType", "requiresRepublish": false,
+                 "seLinuxMount": false}
+    });
+    let want = storage::CSIDriver {
+        metadata: Some(go_meta("ebs.csi.aws.com", "", T0)),
+        spec: Some(storage::CSIDriverSpec {
+            attach_required: Some(true),
+            pod_info_on_mount: Some(false),
+            volume_lifecycle_modes: vec!["Persistent".into()],
+            storage_capacity: Some(false),
+            fs_group_policy: s("ReadWriteOnceWithFSType"),
+            requires_republish: Some(false),
+            se_linux_mount: Some(false),
+            ..Default::default()
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("storage.k8s.io/v1", "CSIDriver", raw));
+
+    let obj = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "CSINode",
+        "metadata": {"name": "node-1", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": "node-1",
+                                          "uid": UID}]},
+        "spec": {"drivers": [{"name": "ebs.csi.aws.com", "nodeID": "i-0abc",
+                              "topologyKeys": ["topology.ebs.csi.aws.com/zone"],
+                              "allocatable": {"count": 25}}]}
+    });
+    let mut metadata = go_meta("node-1", "", T0);
+    metadata.owner_references = vec![meta::OwnerReference {
+        api_version: s("v1"),
+        kind: s("Node"),
+        name: s("node-1"),
+        uid: s(UID),
+        controller: None,
+        block_owner_deletion: None,
+    }];
+    let want = storage::CSINode {
+        metadata: Some(metadata),
+        spec: Some(storage::CSINodeSpec {
+            drivers: vec![storage::CSINodeDriver {
+                name: s("ebs.csi.aws.com"),
+                node_id: s("i-0abc"),
+                topology_keys: vec!["topology.ebs.csi.aws.com/zone".into()],
+                allocatable: Some(storage::VolumeNodeResources { count: Some(25) }),
+            }],
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("storage.k8s.io/v1", "CSINode", raw));
+
+    let obj = json!({
+        "apiVersion": "storage.k8s.io/v1", "kind": "VolumeAttachment",
+        "metadata": {"name": "csi-4f1e", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "finalizers": ["external-attacher/ebs-csi-aws-com"]},
+        "spec": {"attacher": "ebs.csi.aws.com", "source": {"persistentVolumeName": "pvc-7d2f"},
+                 "nodeName": "node-1"},
+        "status": {"attached": true, "attachmentMetadata": {"devicePath": "/dev/xvdaa"}}
+    });
+    let mut metadata = go_meta("csi-4f1e", "", T0);
+    metadata.finalizers = vec!["external-attacher/ebs-csi-aws-com".into()];
+    let want = storage::VolumeAttachment {
+        metadata: Some(metadata),
+        spec: Some(storage::VolumeAttachmentSpec {
+            attacher: s("ebs.csi.aws.com"),
+            source: Some(storage::VolumeAttachmentSource {
+                persistent_volume_name: s("pvc-7d2f"),
+                inline_volume_spec: None,
+            }),
+            node_name: s("node-1"),
+        }),
+        status: Some(storage::VolumeAttachmentStatus {
+            attached: Some(true),
+            attachment_metadata: strings(&[("devicePath", "/dev/xvdaa")]),
+            attach_error: None,
+            detach_error: None,
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("storage.k8s.io/v1", "VolumeAttachment", raw));
+
+    let obj = json!({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {"name": "nginx", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z",
+                     "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
+        "spec": {"controller": "k8s.io/ingress-nginx"}
+    });
+    let mut metadata = go_meta("nginx", "", T0);
+    metadata.annotations = strings(&[("ingressclass.kubernetes.io/is-default-class", "true")]);
+    let want = net::IngressClass {
+        metadata: Some(metadata),
+        spec: Some(net::IngressClassSpec {
+            controller: s("k8s.io/ingress-nginx"),
+            parameters: None,
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("networking.k8s.io/v1", "IngressClass", raw));
+
+    let obj = json!({
+        "apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass",
+        "metadata": {"name": "gvisor", "uid": UID, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "handler": "runsc",
+        "scheduling": {"nodeSelector": {"sandbox": "gvisor"}}
+    });
+    let want = k8s_pb::api::node::v1::RuntimeClass {
+        metadata: Some(go_meta("gvisor", "", T0)),
+        handler: s("runsc"),
+        overhead: None,
+        scheduling: Some(k8s_pb::api::node::v1::Scheduling {
+            node_selector: strings(&[("sandbox", "gvisor")]),
+            tolerations: Vec::new(),
+        }),
+    };
+    let raw = want.encode_to_vec();
+    assert_same_bytes(&obj, &upstream_doc("node.k8s.io/v1", "RuntimeClass", raw));
 }
