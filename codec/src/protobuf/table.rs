@@ -259,10 +259,19 @@ fn confirm_inline(messages: &mut [Message], props: &[Vec<String>]) {
                     .iter()
                     .map(|cf| props[mi].iter().find(|p| normalize(p) == normalize(&cf.json)))
                     .collect();
-                ok = child.special.is_none() && matched.iter().all(Option::is_some);
+                // A child field the parent does not name may itself be embedded
+                // (NamedRuleWithOperations embeds RuleWithOperations, which embeds Rule).
+                let embedded = |ci: usize| {
+                    let cf = &child.fields[ci];
+                    cf.inline && inline_in(messages, cf, &props[mi], 3)
+                };
+                ok = child.special.is_none()
+                    && matched.iter().enumerate().all(|(ci, m)| m.is_some() || embedded(ci));
                 if ok && props[c].is_empty() {
                     for (ci, name) in matched.into_iter().enumerate() {
-                        renames.push((c, ci, name.cloned().unwrap_or_default()));
+                        if let Some(name) = name {
+                            renames.push((c, ci, name.clone()));
+                        }
                     }
                 }
             }
@@ -275,6 +284,21 @@ fn confirm_inline(messages: &mut [Message], props: &[Vec<String>]) {
     for (c, ci, name) in renames {
         messages[c].fields[ci].json = name;
     }
+}
+
+/// Whether candidate field `f` is a Go embedded struct all of whose fields (through
+/// further embedded structs, at most `depth` deep) are properties `props` of the parent.
+fn inline_in(messages: &[Message], f: &Field, props: &[String], depth: usize) -> bool {
+    let Ty::Message(c) = f.ty else { return false };
+    let child = &messages[c];
+    depth > 0
+        && !f.repeated
+        && !f.map
+        && child.special.is_none()
+        && child.fields.iter().all(|cf| {
+            props.iter().any(|p| normalize(p) == normalize(&cf.json))
+                || (cf.inline && inline_in(messages, cf, props, depth - 1))
+        })
 }
 
 #[cfg(test)]
@@ -303,6 +327,9 @@ mod tests {
         let env = msg("io.k8s.api.core.v1.SecretEnvSource");
         assert!(env.field(1).unwrap().inline);
         assert!(!msg("io.k8s.api.core.v1.Pod").field(1).unwrap().inline);
+        // Embedded twice: NamedRuleWithOperations > RuleWithOperations > Rule.
+        let named = msg("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations");
+        assert!(named.fields.iter().all(|f| f.json == "resourceNames" || f.inline), "{named:?}");
     }
 
     #[test]

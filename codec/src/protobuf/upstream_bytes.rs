@@ -4,7 +4,8 @@
 //! PodDisruptionBudget and a HorizontalPodAutoscaler with their controllers' status, an
 //! Ingress, NetworkPolicies, a StorageClass, a ControllerRevision, a CRD, APIServices, a
 //! webhook configuration, a kubelet's CSR, a StatefulSet, review responses, a DRA slice
-//! and claim, a CSI driver's objects, an IngressClass, a RuntimeClass) are encoded by kapi
+//! and claim, a CSI driver's objects, an IngressClass, a RuntimeClass, an admission
+//! policy and binding, a ResourceQuota, a LimitRange) are encoded by kapi
 //! from their JSON trees and compared byte for byte with the same objects built
 //! independently as k8s-pb prost messages filled the way Go fills its structs (every
 //! non-pointer field present, zero or not; pointers only when set) and encoded by prost
@@ -2031,4 +2032,154 @@ fn driver_and_class_objects_are_written_as_upstream_writes_them() {
     };
     let raw = want.encode_to_vec();
     assert_same_bytes(&obj, &upstream_doc("node.k8s.io/v1", "RuntimeClass", raw));
+}
+
+/// A ValidatingAdmissionPolicy and its binding as upstream defaults them (match policy,
+/// empty selectors, rule scope), with the status the type checker writes.
+#[test]
+fn an_admission_policy_and_binding_are_written_as_upstream_writes_them() {
+    use k8s_pb::api::admissionregistration::v1 as adm;
+    let obj = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": "replicas-limit", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "matchConstraints": {
+                "namespaceSelector": {}, "objectSelector": {},
+                "resourceRules": [{"apiGroups": ["apps"], "apiVersions": ["v1"],
+                                   "operations": ["CREATE", "UPDATE"],
+                                   "resources": ["deployments"], "scope": "*"}],
+                "matchPolicy": "Equivalent"
+            },
+            "validations": [{"expression": "object.spec.replicas <= 5",
+                             "message": "too many replicas"}],
+            "failurePolicy": "Fail"
+        },
+        "status": {"observedGeneration": 1, "typeChecking": {}}
+    });
+    let mut metadata = go_meta("replicas-limit", "", T0);
+    metadata.generation = Some(1);
+    let rule = adm::NamedRuleWithOperations {
+        resource_names: Vec::new(),
+        rule_with_operations: Some(adm::RuleWithOperations {
+            operations: vec!["CREATE".into(), "UPDATE".into()],
+            rule: Some(adm::Rule {
+                api_groups: vec!["apps".into()],
+                api_versions: vec!["v1".into()],
+                resources: vec!["deployments".into()],
+                scope: s("*"),
+            }),
+        }),
+    };
+    let want = adm::ValidatingAdmissionPolicy {
+        metadata: Some(metadata),
+        spec: Some(adm::ValidatingAdmissionPolicySpec {
+            param_kind: None,
+            match_constraints: Some(adm::MatchResources {
+                namespace_selector: Some(meta::LabelSelector::default()),
+                object_selector: Some(meta::LabelSelector::default()),
+                resource_rules: vec![rule],
+                exclude_resource_rules: Vec::new(),
+                match_policy: s("Equivalent"),
+            }),
+            validations: vec![adm::Validation {
+                expression: s("object.spec.replicas <= 5"),
+                message: s("too many replicas"),
+                reason: None,
+                message_expression: e(),
+            }],
+            failure_policy: s("Fail"),
+            ..Default::default()
+        }),
+        status: Some(adm::ValidatingAdmissionPolicyStatus {
+            observed_generation: Some(1),
+            type_checking: Some(adm::TypeChecking { expression_warnings: Vec::new() }),
+            conditions: Vec::new(),
+        }),
+    };
+    let raw = want.encode_to_vec();
+    let doc = upstream_doc("admissionregistration.k8s.io/v1", "ValidatingAdmissionPolicy", raw);
+    assert_same_bytes(&obj, &doc);
+
+    let obj = json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": "replicas-limit-prod", "uid": UID, "generation": 1,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"policyName": "replicas-limit",
+                 "matchResources": {"namespaceSelector": {"matchLabels": {"env": "prod"}},
+                                    "objectSelector": {}, "matchPolicy": "Equivalent"},
+                 "validationActions": ["Deny"]}
+    });
+    let mut metadata = go_meta("replicas-limit-prod", "", T0);
+    metadata.generation = Some(1);
+    let want = adm::ValidatingAdmissionPolicyBinding {
+        metadata: Some(metadata),
+        spec: Some(adm::ValidatingAdmissionPolicyBindingSpec {
+            policy_name: s("replicas-limit"),
+            param_ref: None,
+            match_resources: Some(adm::MatchResources {
+                namespace_selector: Some(meta::LabelSelector {
+                    match_labels: strings(&[("env", "prod")]),
+                    match_expressions: Vec::new(),
+                }),
+                object_selector: Some(meta::LabelSelector::default()),
+                match_policy: s("Equivalent"),
+                ..Default::default()
+            }),
+            validation_actions: vec!["Deny".into()],
+        }),
+    };
+    let raw = want.encode_to_vec();
+    let kind = "ValidatingAdmissionPolicyBinding";
+    assert_same_bytes(&obj, &upstream_doc("admissionregistration.k8s.io/v1", kind, raw));
+}
+
+/// A namespace's ResourceQuota with the usage its controller writes, and a LimitRange of
+/// container defaults.
+#[test]
+fn quotas_and_limit_ranges_are_written_as_upstream_writes_them() {
+    let obj = json!({
+        "apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "compute", "namespace": "team-a", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"hard": {"pods": "10", "requests.cpu": "4", "requests.memory": "8Gi"}},
+        "status": {"hard": {"pods": "10", "requests.cpu": "4", "requests.memory": "8Gi"},
+                   "used": {"pods": "3", "requests.cpu": "1500m", "requests.memory": "2Gi"}}
+    });
+    let hard = || quantities(&[("pods", "10"), ("requests.cpu", "4"), ("requests.memory", "8Gi")]);
+    let want = core::ResourceQuota {
+        metadata: Some(go_meta("compute", "team-a", T0)),
+        spec: Some(core::ResourceQuotaSpec { hard: hard(), ..Default::default() }),
+        status: Some(core::ResourceQuotaStatus {
+            hard: hard(),
+            used: quantities(&[
+                ("pods", "3"),
+                ("requests.cpu", "1500m"),
+                ("requests.memory", "2Gi"),
+            ]),
+        }),
+    };
+    assert_same_bytes(&obj, &upstream_doc("v1", "ResourceQuota", want.encode_to_vec()));
+
+    let obj = json!({
+        "apiVersion": "v1", "kind": "LimitRange",
+        "metadata": {"name": "defaults", "namespace": "team-a", "uid": UID,
+                     "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {"limits": [{"type": "Container",
+                             "default": {"cpu": "500m", "memory": "512Mi"},
+                             "defaultRequest": {"cpu": "100m", "memory": "128Mi"}}]}
+    });
+    let want = core::LimitRange {
+        metadata: Some(go_meta("defaults", "team-a", T0)),
+        spec: Some(core::LimitRangeSpec {
+            limits: vec![core::LimitRangeItem {
+                r#type: s("Container"),
+                default: quantities(&[("cpu", "500m"), ("memory", "512Mi")]),
+                default_request: quantities(&[("cpu", "100m"), ("memory", "128Mi")]),
+                ..Default::default()
+            }],
+        }),
+    };
+    assert_same_bytes(&obj, &upstream_doc("v1", "LimitRange", want.encode_to_vec()));
 }
