@@ -190,6 +190,7 @@ impl Decoder {
                 )),
             },
             Special::PropsOrStringArray => take("schema").or_else(|| take("property")),
+            Special::StringList => Some(take("items").unwrap_or_else(|| Value::Array(Vec::new()))),
         })
     }
 }

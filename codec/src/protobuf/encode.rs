@@ -238,6 +238,12 @@ impl Encoder {
             (Special::Quantity, Value::Number(n)) => put_bytes(out, 1, n.to_string().as_bytes()),
             (Special::RawJson, v) => put_bytes(out, 1, &serde_json::to_vec(v).unwrap_or_default()),
             (Special::PropsOrBool, Value::Bool(b)) => put_int(out, "allows", i64::from(*b)),
+            (Special::StringList, Value::Array(items)) => {
+                for item in items {
+                    let Value::String(v) = item else { return Err(invalid("string list item")) };
+                    put_bytes(out, tag_of("items").unwrap_or(1), v.as_bytes());
+                }
+            }
             (Special::PropsOrStringArray, Value::Array(items)) => {
                 for item in items {
                     let Value::String(p) = item else { return Err(invalid("property")) };
@@ -255,6 +261,10 @@ impl Encoder {
                 }
             }
             (Special::PropsOrArray | Special::PropsOrBool | Special::PropsOrStringArray, obj) => {
+                if s == Special::PropsOrBool {
+                    // Go reads a schema here as `allows: true` with that schema.
+                    put_int(out, "allows", 1);
+                }
                 let f = m
                     .fields
                     .iter()

@@ -52,6 +52,8 @@ pub enum Special {
     PropsOrBool,
     /// JSONSchemaPropsOrStringArray: `schema = 1`, `property = 2`.
     PropsOrStringArray,
+    /// A named string slice (`ExtraValue`): `repeated string items = 1`, a JSON array.
+    StringList,
 }
 
 #[derive(Debug)]
@@ -146,6 +148,7 @@ fn special(name: &str) -> Option<Special> {
         (_, "JSONSchemaPropsOrArray") => Special::PropsOrArray,
         (_, "JSONSchemaPropsOrBool") => Special::PropsOrBool,
         (_, "JSONSchemaPropsOrStringArray") => Special::PropsOrStringArray,
+        (_, "ExtraValue") => Special::StringList,
         _ => return None,
     })
 }
@@ -256,10 +259,19 @@ fn confirm_inline(messages: &mut [Message], props: &[Vec<String>]) {
                     .iter()
                     .map(|cf| props[mi].iter().find(|p| normalize(p) == normalize(&cf.json)))
                     .collect();
-                ok = child.special.is_none() && matched.iter().all(Option::is_some);
+                // A child field the parent does not name may itself be embedded
+                // (NamedRuleWithOperations embeds RuleWithOperations, which embeds Rule).
+                let embedded = |ci: usize| {
+                    let cf = &child.fields[ci];
+                    cf.inline && inline_in(messages, cf, &props[mi], 3)
+                };
+                ok = child.special.is_none()
+                    && matched.iter().enumerate().all(|(ci, m)| m.is_some() || embedded(ci));
                 if ok && props[c].is_empty() {
                     for (ci, name) in matched.into_iter().enumerate() {
-                        renames.push((c, ci, name.cloned().unwrap_or_default()));
+                        if let Some(name) = name {
+                            renames.push((c, ci, name.clone()));
+                        }
                     }
                 }
             }
@@ -272,6 +284,21 @@ fn confirm_inline(messages: &mut [Message], props: &[Vec<String>]) {
     for (c, ci, name) in renames {
         messages[c].fields[ci].json = name;
     }
+}
+
+/// Whether candidate field `f` is a Go embedded struct all of whose fields (through
+/// further embedded structs, at most `depth` deep) are properties `props` of the parent.
+fn inline_in(messages: &[Message], f: &Field, props: &[String], depth: usize) -> bool {
+    let Ty::Message(c) = f.ty else { return false };
+    let child = &messages[c];
+    depth > 0
+        && !f.repeated
+        && !f.map
+        && child.special.is_none()
+        && child.fields.iter().all(|cf| {
+            props.iter().any(|p| normalize(p) == normalize(&cf.json))
+                || (cf.inline && inline_in(messages, cf, props, depth - 1))
+        })
 }
 
 #[cfg(test)]
@@ -300,6 +327,9 @@ mod tests {
         let env = msg("io.k8s.api.core.v1.SecretEnvSource");
         assert!(env.field(1).unwrap().inline);
         assert!(!msg("io.k8s.api.core.v1.Pod").field(1).unwrap().inline);
+        // Embedded twice: NamedRuleWithOperations > RuleWithOperations > Rule.
+        let named = msg("io.k8s.api.admissionregistration.v1.NamedRuleWithOperations");
+        assert!(named.fields.iter().all(|f| f.json == "resourceNames" || f.inline), "{named:?}");
     }
 
     #[test]
@@ -314,8 +344,52 @@ mod tests {
         assert_eq!(go("labels"), Some(Go::Unknown), "maps are never zero-filled");
         let owner = msg("io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference");
         assert_eq!(owner.field(1).map(|f| f.go), Some(Go::Value { omitempty: false }));
-        let uncovered = msg("io.k8s.api.core.v1.PersistentVolumeSpec");
+        let uncovered = msg("io.k8s.api.storage.v1beta1.VolumeAttributesClass");
         assert!(uncovered.fields.iter().all(|f| f.go == Go::Unknown));
+    }
+
+    /// Every message a served kind (or a subresource kind) reaches has a facts row, so
+    /// every object the server holds is written as upstream writes it.
+    #[test]
+    fn every_message_a_served_kind_reaches_has_go_facts() {
+        let t = tables();
+        let rows: std::collections::HashSet<String> =
+            super::super::go_facts::ROWS.iter().map(|(p, m, _)| format!("{p}{m}")).collect();
+        let mut todo: Vec<usize> = crate::Registry::builtin()
+            .all()
+            .iter()
+            .filter_map(|rt| t.by_name(rt.schema_name))
+            .collect();
+        todo.extend(
+            [
+                "io.k8s.api.autoscaling.v1.Scale",
+                "io.k8s.api.policy.v1.Eviction",
+                "io.k8s.api.authentication.v1.TokenRequest",
+                "io.k8s.api.core.v1.Binding",
+                "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+            ]
+            .iter()
+            .filter_map(|n| t.by_name(n)),
+        );
+        let mut seen = std::collections::HashSet::new();
+        let mut missing = std::collections::BTreeSet::new();
+        while let Some(i) = todo.pop() {
+            if !seen.insert(i) {
+                continue;
+            }
+            let m = &t.messages[i];
+            if m.special.is_some() {
+                continue;
+            }
+            if !rows.contains(&m.name) {
+                missing.insert(m.name.clone());
+            }
+            todo.extend(m.fields.iter().filter_map(|f| match f.ty {
+                Ty::Message(c) => Some(c),
+                _ => None,
+            }));
+        }
+        assert_eq!(missing, std::collections::BTreeSet::new());
     }
 
     #[test]
