@@ -247,9 +247,7 @@ pub fn apply(
         let mut stale = prev.set.clone();
         stale.subtract(&applied_set);
         stale.subtract(&others);
-        for p in stale.paths() {
-            remove_path(&mut out, &p);
-        }
+        prune(&mut out, &stale, &prev.set);
     }
     merge_top(&mut out, applied, definition, status);
     last_applied::update(&mut out, applied, mgr.name);
@@ -291,6 +289,21 @@ fn conflicts(
     }
     out.sort_by(|(_, a), (_, b)| a.key().cmp(&b.key()));
     out
+}
+
+/// Remove what the applier stopped applying and nobody else owns (`stale`, cut from
+/// the applier's previous set `prev`), as upstream prunes: only what upstream's
+/// `ToFieldSet` has as members goes (leaves, list items with everything in them), so a
+/// struct or map whose own path (`.`, recorded by an update) is stale stays, with
+/// whatever in it is still owned or never was.
+fn prune(out: &mut Value, stale: &FieldSet, prev: &FieldSet) {
+    for p in stale.paths() {
+        let container = !prev.is_leaf_at(&p);
+        if container && p.last().is_some_and(|el| el.starts_with("f:")) {
+            continue;
+        }
+        remove_path(out, &p);
+    }
 }
 
 /// Remove the value at `path` (a field, a list-map item or a set member).

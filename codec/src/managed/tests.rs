@@ -635,3 +635,26 @@ fn removed_nodes_leave_every_set_with_their_dot() {
         json!({"k:{\"name\":\"other\"}": {".": {}, "f:image": {}, "f:name": {}, "f:resources": {}}})
     );
 }
+
+/// An applier whose set came from an update (`.` on maps and structs, as kubectl's
+/// client-side to server-side migration leaves it) prunes only leaves and list items: the
+/// maps stay with what others own in them.
+#[test]
+fn pruning_keeps_maps_whose_dot_the_applier_stops_owning() {
+    let mut live = created_deployment(json!({"annotations": {LAST_APPLIED: "{}", "other": "x"}}));
+    record_update(None, &mut live, DEP, &mgr("kubectl-client-side-apply", false));
+    let mf = live["metadata"]["managedFields"].as_array_mut().unwrap();
+    mf[0]["manager"] = json!("kubectl");
+    mf[0]["operation"] = json!("Apply");
+    mf.push(json!({"manager": "keeper", "operation": "Update", "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {"f:other": {}}}}}));
+    let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nginx"},
+        "spec": {"selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}});
+    let out = apply(Some(&live), &applied, DEP, &mgr("kubectl", true), false).unwrap();
+    assert_eq!(out["metadata"]["annotations"], json!({"other": "x"}), "{out}");
+    assert!(out["metadata"]["labels"].get("app").is_none(), "{out}");
+    assert_eq!(out["spec"]["template"]["metadata"]["labels"], json!({"app": "nginx"}));
+    assert!(out["spec"]["strategy"].is_object(), "{out}");
+}
