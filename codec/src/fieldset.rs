@@ -17,9 +17,10 @@ pub struct FieldSet {
     pub children: BTreeMap<String, FieldSet>,
 }
 
-/// Metadata fields a manager can own (the rest are the server's).
+/// Metadata fields a manager can own (upstream strips the rest from every set: name,
+/// namespace, uid, resourceVersion, generation, creationTimestamp, managedFields, ...).
 pub(crate) const OWNED_METADATA: &[&str] =
-    &["labels", "annotations", "finalizers", "ownerReferences"];
+    &["generateName", "labels", "annotations", "finalizers", "ownerReferences"];
 
 impl FieldSet {
     pub fn leaf() -> Self {

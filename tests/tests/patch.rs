@@ -495,3 +495,53 @@ fn managed_fields_of_applied_deployments_are_upstreams() {
     });
     assert_eq!(managed_sets(&d), [("kubectl".to_string(), "Apply".to_string(), server_side)]);
 }
+
+/// `kubectl create deployment`, `kubectl run` and `kubectl create namespace` leave the
+/// managedFields upstream writes: the creator owns the defaulted object, not what
+/// admission and PrepareForCreate add afterwards (a pod's service account, priority and
+/// tolerations, a namespace's finalizers).
+#[test]
+fn managed_fields_of_created_objects_are_upstreams() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "deployment", "made", "--image=nginx"]);
+    let d = get_managed(&s, "deployment/made");
+    let container = serde_json::json!({".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+        "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}});
+    let deployment = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {
+            "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+            "f:selector": {},
+            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+            "f:template": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:containers": {"k:{\"name\":\"nginx\"}": container.clone()},
+                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                    "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}
+                }
+            }
+        }
+    });
+    assert_eq!(
+        managed_sets(&d),
+        [("kubectl-create".to_string(), "Update".to_string(), deployment)]
+    );
+
+    s.kubectl_ok(&["run", "pod", "--image=nginx"]);
+    let p = get_managed(&s, "pod/pod");
+    let pod = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:run": {}}},
+        "f:spec": {
+            "f:containers": {"k:{\"name\":\"pod\"}": container},
+            "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {},
+            "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}
+        }
+    });
+    assert_eq!(managed_sets(&p), [("kubectl-run".to_string(), "Update".to_string(), pod)]);
+
+    s.kubectl_ok(&["create", "namespace", "team"]);
+    let n = get_managed(&s, "namespace/team");
+    let ns = serde_json::json!({"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}});
+    assert_eq!(managed_sets(&n), [("kubectl-create".to_string(), "Update".to_string(), ns)]);
+}

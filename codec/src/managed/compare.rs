@@ -16,6 +16,8 @@ use crate::protobuf::go_facts::ROWS;
 use crate::schema;
 use crate::topology::ListType;
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// The paths an update added, modified and removed.
 #[derive(Debug, Default)]
@@ -209,16 +211,21 @@ impl Walk {
 }
 
 /// The Go non-pointer fields of `def` (name, omitempty), when go_facts has a row for it.
-fn go_values(def: &str) -> Option<Vec<(&'static str, bool)>> {
-    let (_, _, fields) = ROWS.iter().find(|(p, m, _)| {
-        def.len() == p.len() + m.len() && def.starts_with(p) && def.ends_with(m)
-    })?;
-    Some(
-        fields
-            .split_whitespace()
-            .map(|w| w.strip_prefix('!').map_or((w, true), |n| (n, false)))
-            .collect(),
-    )
+fn go_values(def: &str) -> Option<&'static [(&'static str, bool)]> {
+    type Facts = HashMap<String, Vec<(&'static str, bool)>>;
+    static FACTS: OnceLock<Facts> = OnceLock::new();
+    let facts = FACTS.get_or_init(|| {
+        ROWS.iter()
+            .map(|(package, message, fields)| {
+                let values = fields
+                    .split_whitespace()
+                    .map(|w| w.strip_prefix('!').map_or((w, true), |n| (n, false)))
+                    .collect();
+                (format!("{package}{message}"), values)
+            })
+            .collect()
+    });
+    facts.get(def).map(Vec::as_slice)
 }
 
 /// What a property holds, as far as the zero object is concerned.
@@ -280,7 +287,7 @@ fn go_view(v: &Value, def: Option<&str>) -> Value {
     };
     let Value::Object(m) = v else { return v.clone() };
     let values = go_values(d);
-    let go = |k: &str| values.iter().flatten().find(|(n, _)| *n == k).map(|(_, o)| *o);
+    let go = |k: &str| values.into_iter().flatten().find(|(n, _)| *n == k).map(|(_, o)| *o);
     let keeps_null = |k: &str| NULL_FIELDS.contains(&(d, k));
     let mut out = Map::new();
     for (k, c) in m {
@@ -314,7 +321,7 @@ fn go_view(v: &Value, def: Option<&str>) -> Value {
             out.insert(k.clone(), x);
         }
     }
-    for (n, omitempty) in values.iter().flatten() {
+    for (n, omitempty) in values.into_iter().flatten() {
         if m.contains_key(*n) {
             continue;
         }
