@@ -544,4 +544,23 @@ fn managed_fields_of_created_objects_are_upstreams() {
     let n = get_managed(&s, "namespace/team");
     let ns = serde_json::json!({"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}});
     assert_eq!(managed_sets(&n), [("kubectl-create".to_string(), "Update".to_string(), ns)]);
+
+    // the IP families and cluster IPs are the service storage's, set after the field manager
+    s.kubectl_ok(&["create", "service", "clusterip", "svc", "--tcp=80:8080"]);
+    let v = get_managed(&s, "service/svc");
+    let svc = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {
+            "f:internalTrafficPolicy": {},
+            "f:ports": {".": {}, "k:{\"port\":80,\"protocol\":\"TCP\"}": {
+                ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}},
+            "f:selector": {}, "f:sessionAffinity": {}, "f:type": {}
+        }
+    });
+    assert_eq!(managed_sets(&v), [("kubectl-create".to_string(), "Update".to_string(), svc)]);
+    assert_eq!(v["spec"]["ipFamilies"], serde_json::json!(["IPv4"]));
+    assert_eq!(v["spec"]["ipFamilyPolicy"], "SingleStack");
+    s.kubectl_ok(&["label", "service/svc", "tier=web"]);
+    let v = get_managed(&s, "service/svc");
+    assert_eq!(v["spec"]["ipFamilyPolicy"], "SingleStack", "an update keeps them");
 }
