@@ -658,3 +658,33 @@ fn pruning_keeps_maps_whose_dot_the_applier_stops_owning() {
     assert_eq!(out["spec"]["template"]["metadata"]["labels"], json!({"app": "nginx"}));
     assert!(out["spec"]["strategy"].is_object(), "{out}");
 }
+
+/// Without a schema (a custom resource's zero object is empty), a create adds `spec`
+/// and every map in it, so they carry `.` as upstream writes them for custom resources.
+#[test]
+fn objects_without_a_schema_carry_dot_on_what_the_create_added() {
+    let mut w = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "labels": {"a": "1"}},
+        "spec": {"size": 1, "tags": {"x": "y"}, "items": [{"n": 1}]}});
+    let m = Manager {
+        name: "creator",
+        apply: false,
+        subresource: None,
+        api_version: "example.com/v1",
+        time: "t",
+    };
+    record_update(None, &mut w, "", &m);
+    assert_eq!(
+        fields_v1_of(&w, "creator", "Update"),
+        json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}},
+            "f:spec": {".": {}, "f:items": {}, "f:size": {}, "f:tags": {".": {}, "f:x": {}}}})
+    );
+    let mut changed = w.clone();
+    changed["spec"]["tags"]["z"] = json!("1");
+    let m2 = Manager { name: "tagger", ..m };
+    record_update(Some(&w), &mut changed, "", &m2);
+    assert_eq!(
+        fields_v1_of(&changed, "tagger", "Update"),
+        json!({"f:spec": {"f:tags": {"f:z": {}}}})
+    );
+}
