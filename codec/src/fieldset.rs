@@ -17,8 +17,10 @@ pub struct FieldSet {
     pub children: BTreeMap<String, FieldSet>,
 }
 
-/// Metadata fields a manager can own (the rest are the server's).
-const OWNED_METADATA: &[&str] = &["labels", "annotations", "finalizers", "ownerReferences"];
+/// Metadata fields a manager can own (upstream strips the rest from every set: name,
+/// namespace, uid, resourceVersion, generation, creationTimestamp, managedFields, ...).
+pub(crate) const OWNED_METADATA: &[&str] =
+    &["generateName", "labels", "annotations", "finalizers", "ownerReferences"];
 
 impl FieldSet {
     pub fn leaf() -> Self {
@@ -151,6 +153,13 @@ impl FieldSet {
         }
     }
 
+    /// Add a child node unless it owns nothing.
+    fn insert_child(&mut self, key: String, child: FieldSet) {
+        if !child.is_empty() {
+            self.children.insert(key, child);
+        }
+    }
+
     /// Insert a member path.
     pub fn insert(&mut self, path: &[String]) {
         match path.split_first() {
@@ -268,31 +277,68 @@ fn metadata_fields(meta: &Value) -> FieldSet {
     set
 }
 
-/// The fields of `v`, the value of `field` in an object of type `definition`.
+/// The fields of `v`, the value of `field` in an object of type `definition`, as
+/// upstream's `ToFieldSet` (the applied configuration's set): scalars and atomic values
+/// are members; structs and granular maps are not (an empty or null one owns nothing),
+/// their entries are; list-map items and set members are, and so is every entry of a
+/// granular map (`.` when it has fields of its own).
 fn value_fields(v: &Value, definition: Option<&str>, field: &str) -> FieldSet {
     match v {
-        Value::Object(m) if !m.is_empty() && !is_atomic_map(definition, field) => {
-            map_fields(m, definition, field)
-        }
-        Value::Array(items) if !items.is_empty() => {
-            list_fields(items, definition, field).unwrap_or_else(FieldSet::leaf)
-        }
+        Value::Object(m) if !is_atomic_map(definition, field) => map_fields(m, definition, field),
+        Value::Array(items) => list_fields(items, definition, field).unwrap_or_else(FieldSet::leaf),
+        Value::Null if is_granular(definition, field) => FieldSet::default(),
         _ => FieldSet::leaf(),
     }
 }
 
-/// A struct member by member, a map entry by entry.
+/// The schema of property `field` of the type `definition`.
+pub(crate) fn property(definition: Option<&str>, field: &str) -> Option<&'static Value> {
+    schema::builtin().get(definition?)?.get("properties")?.get(field)
+}
+
+/// Whether property `field` of `definition` is a granular map (`additionalProperties`,
+/// not atomic): its entries are owned one by one, with their own path.
+pub(crate) fn is_map_property(definition: Option<&str>, field: &str) -> bool {
+    property(definition, field).is_some_and(|p| p.get("additionalProperties").is_some())
+}
+
+/// Whether property `field` of a known `definition` is a struct, a granular map or a
+/// list that is not atomic.
+fn is_granular(definition: Option<&str>, field: &str) -> bool {
+    let Some(p) = property(definition, field) else { return false };
+    match p.get("type").and_then(Value::as_str) {
+        Some("array") => list_type(definition, field) != ListType::Atomic,
+        Some("object") => !is_atomic_map(definition, field),
+        Some(_) => false,
+        None => {
+            child_definition(definition, field, false)
+                .and_then(|d| schema::builtin().get(&d))
+                .is_some_and(|d| d.get("properties").is_some())
+                && !is_atomic_map(definition, field)
+        }
+    }
+}
+
+/// A struct member by member, a granular map entry by entry (each entry a member).
 fn map_fields(m: &Map<String, Value>, definition: Option<&str>, field: &str) -> FieldSet {
-    let def = child_definition(definition, field, false);
-    let item_def = child_definition(definition, field, true);
     let mut set = FieldSet::default();
+    if is_map_property(definition, field) {
+        let item_def = child_definition(definition, field, true);
+        for (k, c) in m {
+            let mut child = match c {
+                Value::Object(_) if !is_atomic_type(item_def.as_deref()) => {
+                    value_fields_of(c, item_def.as_deref())
+                }
+                _ => FieldSet::default(),
+            };
+            child.member = true;
+            set.children.insert(format!("f:{k}"), child);
+        }
+        return set;
+    }
+    let def = child_definition(definition, field, false);
     for (k, c) in m {
-        let child = match (&def, c) {
-            (Some(_), _) => value_fields(c, def.as_deref(), k),
-            (None, Value::Object(_)) => value_fields_of(c, item_def.as_deref()),
-            (None, _) => FieldSet::leaf(),
-        };
-        set.children.insert(format!("f:{k}"), child);
+        set.insert_child(format!("f:{k}"), value_fields(c, def.as_deref(), k));
     }
     set
 }
@@ -326,11 +372,8 @@ fn value_fields_of(v: &Value, definition: Option<&str>) -> FieldSet {
     let mut set = FieldSet::default();
     if let Value::Object(m) = v {
         for (k, c) in m {
-            set.children.insert(format!("f:{k}"), value_fields(c, definition, k));
+            set.insert_child(format!("f:{k}"), value_fields(c, definition, k));
         }
-    }
-    if set.children.is_empty() {
-        set.member = true;
     }
     set
 }
@@ -367,6 +410,8 @@ mod tests {
 
     const DEPLOYMENT: &str = "io.k8s.api.apps.v1.Deployment";
 
+    /// An applied configuration's set (upstream's `ToFieldSet`): list items carry `.`,
+    /// structs do not, an empty struct (`securityContext: {}`) owns nothing.
     #[test]
     fn fields_of_a_deployment_as_upstream_writes_them() {
         let d = json!({
@@ -382,8 +427,7 @@ mod tests {
             "f:metadata": {"f:finalizers": {"v:\"f\"": {}}, "f:labels": {"f:app": {}}},
             "f:spec": {"f:replicas": {}, "f:selector": {},
                 "f:template": {"f:metadata": {"f:labels": {"f:app": {}}},
-                    "f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:args": {}, "f:image": {}, "f:name": {}}},
-                        "f:securityContext": {}}}}
+                    "f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {".": {}, "f:args": {}, "f:image": {}, "f:name": {}}}}}}
         });
         assert_eq!(set.to_fields_v1(), want);
         assert_eq!(FieldSet::from_fields_v1(&want), set);

@@ -120,32 +120,16 @@ fn differs(a: &Value, b: &Value, p: &[String], leaf: bool) -> bool {
     if leaf { x != y } else { x.is_some() != y.is_some() }
 }
 
-/// Members of `both` whose values differ between `a` and `b`; `full` (the set `both`
-/// was cut from) says which members are leaves.
-fn modified(both: &FieldSet, full: &FieldSet, a: &Value, b: &Value) -> FieldSet {
-    let both_leaf = |p: &[String]| full.is_leaf_at(p);
-    let mut out = FieldSet::default();
-    for (p, _) in both.members() {
-        if differs(a, b, &p, both_leaf(&p)) {
-            out.insert(&p);
-        }
-    }
-    out
-}
-
 /// Record an Update (create when `old` is None) of `new` by `mgr` in `new`'s
-/// managedFields, starting from the ones `new` asks for, else `old`'s.
+/// managedFields, starting from the ones `new` asks for, else `old`'s: the updater takes
+/// what the update added or modified (`compare`), others lose it, removed paths leave
+/// every set.
 pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr: &Manager<'_>) {
     let status = mgr.subresource == Some("status");
-    let old_set = old.map(|o| fieldset::object_fields(o, definition, status)).unwrap_or_default();
-    let new_set = fieldset::object_fields(new, definition, status);
-    let mut changed = new_set.clone();
-    changed.subtract(&old_set);
-    let mut removed = old_set.clone();
-    removed.subtract(&new_set);
-    if let Some(o) = old {
-        changed.union(&modified(&old_set.intersection(&new_set), &new_set, o, new));
-    }
+    let c = compare::objects(old, new, definition, status);
+    let mut changed = c.added;
+    changed.union(&c.modified);
+    let removed = c.removed;
     let mut list = requested(new, mgr).unwrap_or_else(|| entries(old));
     for e in list.iter_mut() {
         e.set.subtract(&changed);
@@ -263,9 +247,7 @@ pub fn apply(
         let mut stale = prev.set.clone();
         stale.subtract(&applied_set);
         stale.subtract(&others);
-        for p in stale.paths() {
-            remove_path(&mut out, &p);
-        }
+        prune(&mut out, &stale, &prev.set);
     }
     merge_top(&mut out, applied, definition, status);
     last_applied::update(&mut out, applied, mgr.name);
@@ -307,6 +289,21 @@ fn conflicts(
     }
     out.sort_by(|(_, a), (_, b)| a.key().cmp(&b.key()));
     out
+}
+
+/// Remove what the applier stopped applying and nobody else owns (`stale`, cut from
+/// the applier's previous set `prev`), as upstream prunes: only what upstream's
+/// `ToFieldSet` has as members goes (leaves, list items with everything in them), so a
+/// struct or map whose own path (`.`, recorded by an update) is stale stays, with
+/// whatever in it is still owned or never was.
+fn prune(out: &mut Value, stale: &FieldSet, prev: &FieldSet) {
+    for p in stale.paths() {
+        let container = !prev.is_leaf_at(&p);
+        if container && p.last().is_some_and(|el| el.starts_with("f:")) {
+            continue;
+        }
+        remove_path(out, &p);
+    }
 }
 
 /// Remove the value at `path` (a field, a list-map item or a set member).
@@ -429,6 +426,7 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType, item_def: O
     }
 }
 
+mod compare;
 mod last_applied;
 mod order;
 pub mod typed;

@@ -407,3 +407,160 @@ fn server_side_apply_conflict_on_a_composite_key_list_item() {
         .collect();
     assert_eq!(names, ["other", "dns-tcp"]);
 }
+
+const WEB: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, labels: {app: web}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: nginx
+        image: nginx
+        ports: [{containerPort: 80}]
+"#;
+
+/// The (manager, operation, fieldsV1) entries of an object's managedFields.
+fn managed_sets(d: &Value) -> Vec<(String, String, Value)> {
+    let list = d["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    list.iter()
+        .map(|e| {
+            let s = |k: &str| e[k].as_str().unwrap_or("").to_string();
+            (s("manager"), s("operation"), e["fieldsV1"].clone())
+        })
+        .collect()
+}
+
+/// A Deployment created by `kubectl apply` and by `kubectl apply --server-side` carries
+/// the managedFields upstream's field manager writes, byte for byte: an Update records
+/// `.` on every map, struct, list and list item it created (not on the structs the empty
+/// Deployment already has), an Apply only on list items.
+#[test]
+fn managed_fields_of_applied_deployments_are_upstreams() {
+    let s = Server::start();
+    assert!(apply(&s, WEB).contains("created"));
+    let d = get_managed(&s, "deployment/web");
+    let client_side = serde_json::json!({
+        "f:metadata": {
+            "f:annotations": {".": {}, "f:kubectl.kubernetes.io/last-applied-configuration": {}},
+            "f:labels": {".": {}, "f:app": {}}
+        },
+        "f:spec": {
+            "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+            "f:selector": {},
+            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+            "f:template": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:containers": {"k:{\"name\":\"nginx\"}": {
+                        ".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                        "f:ports": {".": {}, "k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {
+                            ".": {}, "f:containerPort": {}, "f:protocol": {}}},
+                        "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}
+                    }},
+                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                    "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}
+                }
+            }
+        }
+    });
+    assert_eq!(
+        managed_sets(&d),
+        [("kubectl-client-side-apply".to_string(), "Update".to_string(), client_side)]
+    );
+    // byte for byte as the API serves it: `.` first, then the fields in order
+    let raw = s.kubectl_ok(&["get", "--raw", "/apis/apps/v1/namespaces/default/deployments/web"]);
+    assert!(raw.contains(r#""f:labels":{".":{},"f:app":{}}"#), "{raw}");
+
+    s.kubectl_ok(&["delete", "deployment/web"]);
+    let out = server_apply(&s, &[], WEB);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let d = get_managed(&s, "deployment/web");
+    let server_side = serde_json::json!({
+        "f:metadata": {"f:labels": {"f:app": {}}},
+        "f:spec": {
+            "f:replicas": {}, "f:selector": {},
+            "f:template": {
+                "f:metadata": {"f:labels": {"f:app": {}}},
+                "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {
+                    ".": {}, "f:image": {}, "f:name": {},
+                    "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}}
+                }}}
+            }
+        }
+    });
+    assert_eq!(managed_sets(&d), [("kubectl".to_string(), "Apply".to_string(), server_side)]);
+}
+
+/// `kubectl create deployment`, `kubectl run` and `kubectl create namespace` leave the
+/// managedFields upstream writes: the creator owns the defaulted object, not what
+/// admission and PrepareForCreate add afterwards (a pod's service account, priority and
+/// tolerations, a namespace's finalizers).
+#[test]
+fn managed_fields_of_created_objects_are_upstreams() {
+    let s = Server::start();
+    s.kubectl_ok(&["create", "deployment", "made", "--image=nginx"]);
+    let d = get_managed(&s, "deployment/made");
+    let container = serde_json::json!({".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+        "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}});
+    let deployment = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {
+            "f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+            "f:selector": {},
+            "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+            "f:template": {
+                "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+                "f:spec": {
+                    "f:containers": {"k:{\"name\":\"nginx\"}": container.clone()},
+                    "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                    "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}
+                }
+            }
+        }
+    });
+    assert_eq!(
+        managed_sets(&d),
+        [("kubectl-create".to_string(), "Update".to_string(), deployment)]
+    );
+
+    s.kubectl_ok(&["run", "pod", "--image=nginx"]);
+    let p = get_managed(&s, "pod/pod");
+    let pod = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:run": {}}},
+        "f:spec": {
+            "f:containers": {"k:{\"name\":\"pod\"}": container},
+            "f:dnsPolicy": {}, "f:enableServiceLinks": {}, "f:restartPolicy": {},
+            "f:schedulerName": {}, "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}
+        }
+    });
+    assert_eq!(managed_sets(&p), [("kubectl-run".to_string(), "Update".to_string(), pod)]);
+
+    s.kubectl_ok(&["create", "namespace", "team"]);
+    let n = get_managed(&s, "namespace/team");
+    let ns = serde_json::json!({"f:metadata": {"f:labels": {".": {}, "f:kubernetes.io/metadata.name": {}}}});
+    assert_eq!(managed_sets(&n), [("kubectl-create".to_string(), "Update".to_string(), ns)]);
+
+    // the IP families and cluster IPs are the service storage's, set after the field manager
+    s.kubectl_ok(&["create", "service", "clusterip", "svc", "--tcp=80:8080"]);
+    let v = get_managed(&s, "service/svc");
+    let svc = serde_json::json!({
+        "f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+        "f:spec": {
+            "f:internalTrafficPolicy": {},
+            "f:ports": {".": {}, "k:{\"port\":80,\"protocol\":\"TCP\"}": {
+                ".": {}, "f:name": {}, "f:port": {}, "f:protocol": {}, "f:targetPort": {}}},
+            "f:selector": {}, "f:sessionAffinity": {}, "f:type": {}
+        }
+    });
+    assert_eq!(managed_sets(&v), [("kubectl-create".to_string(), "Update".to_string(), svc)]);
+    assert_eq!(v["spec"]["ipFamilies"], serde_json::json!(["IPv4"]));
+    assert_eq!(v["spec"]["ipFamilyPolicy"], "SingleStack");
+    s.kubectl_ok(&["label", "service/svc", "tier=web"]);
+    let v = get_managed(&s, "service/svc");
+    assert_eq!(v["spec"]["ipFamilyPolicy"], "SingleStack", "an update keeps them");
+}

@@ -425,3 +425,266 @@ fn conflict_messages_name_managers_as_upstream() {
     );
     assert_eq!(list[0].manager_shown(), "\"alice\"");
 }
+
+/// The deployment `kubectl create deployment nginx --image=nginx` sends, as the server
+/// stores it after defaulting (`extra` merged into metadata).
+fn created_deployment(extra_meta: Value) -> Value {
+    let mut d = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "nginx", "namespace": "default", "uid": "u", "generation": 1,
+            "creationTimestamp": "2024-05-01T12:00:00Z", "labels": {"app": "nginx"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "nginx"}},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}},
+            "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+            "template": {"metadata": {"creationTimestamp": null, "labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {},
+                    "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+                    "imagePullPolicy": "Always"}],
+                    "restartPolicy": "Always", "terminationGracePeriodSeconds": 30, "dnsPolicy": "ClusterFirst",
+                    "securityContext": {}, "schedulerName": "default-scheduler"}}},
+        "status": {}});
+    for (k, v) in extra_meta.as_object().into_iter().flatten() {
+        d["metadata"][k] = v.clone();
+    }
+    d
+}
+
+/// The spec part of the set upstream records for a deployment created by an Update.
+fn created_spec_fields() -> Value {
+    json!({"f:progressDeadlineSeconds": {}, "f:replicas": {}, "f:revisionHistoryLimit": {},
+        "f:selector": {},
+        "f:strategy": {"f:rollingUpdate": {".": {}, "f:maxSurge": {}, "f:maxUnavailable": {}}, "f:type": {}},
+        "f:template": {"f:metadata": {"f:labels": {".": {}, "f:app": {}}},
+            "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {}, "f:image": {},
+                "f:imagePullPolicy": {}, "f:name": {}, "f:resources": {},
+                "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}},
+                "f:dnsPolicy": {}, "f:restartPolicy": {}, "f:schedulerName": {},
+                "f:securityContext": {}, "f:terminationGracePeriodSeconds": {}}}})
+}
+
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+fn fields_v1_of(obj: &Value, manager: &str, operation: &str) -> Value {
+    let list = obj["metadata"]["managedFields"].as_array().cloned().unwrap_or_default();
+    list.into_iter()
+        .find(|e| e["manager"] == manager && e["operation"] == operation)
+        .map(|e| e["fieldsV1"].clone())
+        .unwrap_or(Value::Null)
+}
+
+/// (case, live object, written object, manager, apply, subresource, the manager's set as
+/// upstream's field manager records it)
+type SetCase =
+    (&'static str, Option<Value>, Value, &'static str, bool, Option<&'static str>, Value);
+
+fn set_cases() -> Vec<SetCase> {
+    let created = {
+        let mut d = created_deployment(json!({}));
+        record_update(None, &mut d, DEP, &mgr("kubectl-create", false));
+        d
+    };
+    let mut status = created.clone();
+    status["status"] = json!({"observedGeneration": 1, "replicas": 1, "updatedReplicas": 1,
+        "readyReplicas": 1, "availableReplicas": 1, "conditions": [
+        {"type": "Available", "status": "True", "lastUpdateTime": "2024-05-01T12:00:05Z",
+            "lastTransitionTime": "2024-05-01T12:00:05Z", "reason": "MinimumReplicasAvailable",
+            "message": "Deployment has minimum availability."},
+        {"type": "Progressing", "status": "True", "lastUpdateTime": "2024-05-01T12:00:05Z",
+            "lastTransitionTime": "2024-05-01T12:00:01Z", "reason": "NewReplicaSetAvailable",
+            "message": "ReplicaSet \"nginx-1\" has successfully progressed."}]});
+    let mut labelled = created.clone();
+    labelled["metadata"]["labels"]["tier"] = json!("web");
+    labelled["metadata"]["annotations"] = json!({"note": "n"});
+    let mut sidecar = created.clone();
+    let containers = sidecar["spec"]["template"]["spec"]["containers"].as_array_mut().unwrap();
+    containers[0]["env"] = json!([{"name": "A", "value": "1"}]);
+    containers.push(json!({"name": "sidecar", "image": "busybox", "resources": {},
+        "terminationMessagePath": "/dev/termination-log", "terminationMessagePolicy": "File",
+        "imagePullPolicy": "Always"}));
+    let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "nginx", "labels": {"app": "nginx"}},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx", "resources": {},
+                    "ports": [{"containerPort": 80}]}]}}}});
+    let applied_sidecar = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "nginx", "annotations": {"owner": "team"}},
+        "spec": {"template": {"spec": {"containers": [{"name": "sidecar", "image": "busybox"}]}}}});
+    let mut csa = created_deployment(json!({"annotations": {LAST_APPLIED: "{}"}}));
+    csa["metadata"].as_object_mut().unwrap().remove("managedFields");
+    vec![
+        (
+            "kubectl create deployment: new maps and list items carry `.`, the zero object's structs do not",
+            None,
+            created_deployment(json!({})),
+            "kubectl-create",
+            false,
+            None,
+            json!({"f:metadata": {"f:labels": {".": {}, "f:app": {}}}, "f:spec": created_spec_fields()}),
+        ),
+        (
+            "kubectl apply (client-side): the last-applied annotation is a new map too",
+            None,
+            csa,
+            "kubectl-client-side-apply",
+            false,
+            None,
+            json!({"f:metadata": {"f:annotations": {".": {}, format!("f:{LAST_APPLIED}"): {}},
+                "f:labels": {".": {}, "f:app": {}}}, "f:spec": created_spec_fields()}),
+        ),
+        (
+            "kubectl apply --server-side: the applied set, `.` only on list items",
+            None,
+            applied,
+            "kubectl",
+            true,
+            None,
+            json!({"f:metadata": {"f:labels": {"f:app": {}}},
+                "f:spec": {"f:replicas": {}, "f:selector": {},
+                    "f:template": {"f:metadata": {"f:labels": {"f:app": {}}},
+                        "f:spec": {"f:containers": {"k:{\"name\":\"nginx\"}": {".": {},
+                            "f:image": {}, "f:name": {},
+                            "f:ports": {"k:{\"containerPort\":80,\"protocol\":\"TCP\"}": {".": {}, "f:containerPort": {}}}}}}}}}),
+        ),
+        (
+            "a controller's status update: the new conditions list and its items carry `.`",
+            Some(created.clone()),
+            status,
+            "kube-controller-manager",
+            false,
+            Some("status"),
+            json!({"f:status": {"f:availableReplicas": {}, "f:conditions": {".": {},
+                "k:{\"type\":\"Available\"}": {".": {}, "f:lastTransitionTime": {}, "f:lastUpdateTime": {},
+                    "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}},
+                "k:{\"type\":\"Progressing\"}": {".": {}, "f:lastTransitionTime": {}, "f:lastUpdateTime": {},
+                    "f:message": {}, "f:reason": {}, "f:status": {}, "f:type": {}}},
+                "f:observedGeneration": {}, "f:readyReplicas": {}, "f:replicas": {}, "f:updatedReplicas": {}}}),
+        ),
+        (
+            "a label added to existing labels, annotations created",
+            Some(created.clone()),
+            labelled,
+            "kubectl-label",
+            false,
+            None,
+            json!({"f:metadata": {"f:annotations": {".": {}, "f:note": {}}, "f:labels": {"f:tier": {}}}}),
+        ),
+        (
+            "a second manager adds a container and an env list to the first",
+            Some(created.clone()),
+            sidecar,
+            "sidecar-injector",
+            false,
+            None,
+            json!({"f:spec": {"f:template": {"f:spec": {"f:containers": {
+                "k:{\"name\":\"nginx\"}": {"f:env": {".": {}, "k:{\"name\":\"A\"}": {".": {}, "f:name": {}, "f:value": {}}}},
+                "k:{\"name\":\"sidecar\"}": {".": {}, "f:image": {}, "f:imagePullPolicy": {}, "f:name": {},
+                    "f:resources": {}, "f:terminationMessagePath": {}, "f:terminationMessagePolicy": {}}}}}}}),
+        ),
+        (
+            "a second manager applies a container: its set has the item's `.`, not the annotations'",
+            Some(created),
+            applied_sidecar,
+            "sidecar-applier",
+            true,
+            None,
+            json!({"f:metadata": {"f:annotations": {"f:owner": {}}},
+                "f:spec": {"f:template": {"f:spec": {"f:containers": {
+                "k:{\"name\":\"sidecar\"}": {".": {}, "f:image": {}, "f:name": {}}}}}}}),
+        ),
+    ]
+}
+
+#[test]
+fn sets_as_upstreams_field_manager_records_them() {
+    for (case, live, written, manager, apply_op, subresource, want) in set_cases() {
+        let m = Manager {
+            name: manager,
+            apply: apply_op,
+            subresource,
+            api_version: "apps/v1",
+            time: "2024-05-01T12:00:00Z",
+        };
+        let out = if apply_op {
+            apply(live.as_ref(), &written, DEP, &m, false)
+                .unwrap_or_else(|c| panic!("{case}: {c:?}"))
+        } else {
+            let mut out = written.clone();
+            record_update(live.as_ref(), &mut out, DEP, &m);
+            out
+        };
+        let op = if apply_op { "Apply" } else { "Update" };
+        assert_eq!(fields_v1_of(&out, manager, op), want, "{case}");
+    }
+}
+
+/// Another manager's field sets keep their `.` when a second manager changes fields
+/// under them, and lose a list item's `.` with the item.
+#[test]
+fn removed_nodes_leave_every_set_with_their_dot() {
+    let mut created = created_deployment(json!({}));
+    record_update(None, &mut created, DEP, &mgr("kubectl-create", false));
+    let mut changed = created.clone();
+    changed["spec"]["template"]["spec"]["containers"] = json!([{"name": "other", "image": "x"}]);
+    record_update(Some(&created), &mut changed, DEP, &mgr("editor", false));
+    let set = fields_v1_of(&changed, "kubectl-create", "Update");
+    assert!(set["f:spec"]["f:template"]["f:spec"].get("f:containers").is_none(), "{set}");
+    assert_eq!(set["f:spec"]["f:strategy"]["f:rollingUpdate"]["."], json!({}));
+    let editor = fields_v1_of(&changed, "editor", "Update");
+    assert_eq!(
+        editor["f:spec"]["f:template"]["f:spec"]["f:containers"],
+        json!({"k:{\"name\":\"other\"}": {".": {}, "f:image": {}, "f:name": {}, "f:resources": {}}})
+    );
+}
+
+/// An applier whose set came from an update (`.` on maps and structs, as kubectl's
+/// client-side to server-side migration leaves it) prunes only leaves and list items: the
+/// maps stay with what others own in them.
+#[test]
+fn pruning_keeps_maps_whose_dot_the_applier_stops_owning() {
+    let mut live = created_deployment(json!({"annotations": {LAST_APPLIED: "{}", "other": "x"}}));
+    record_update(None, &mut live, DEP, &mgr("kubectl-client-side-apply", false));
+    let mf = live["metadata"]["managedFields"].as_array_mut().unwrap();
+    mf[0]["manager"] = json!("kubectl");
+    mf[0]["operation"] = json!("Apply");
+    mf.push(json!({"manager": "keeper", "operation": "Update", "apiVersion": "apps/v1",
+        "fieldsType": "FieldsV1", "fieldsV1": {"f:metadata": {"f:annotations": {"f:other": {}}}}}));
+    let applied = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "nginx"},
+        "spec": {"selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}});
+    let out = apply(Some(&live), &applied, DEP, &mgr("kubectl", true), false).unwrap();
+    assert_eq!(out["metadata"]["annotations"], json!({"other": "x"}), "{out}");
+    assert!(out["metadata"]["labels"].get("app").is_none(), "{out}");
+    assert_eq!(out["spec"]["template"]["metadata"]["labels"], json!({"app": "nginx"}));
+    assert!(out["spec"]["strategy"].is_object(), "{out}");
+}
+
+/// Without a schema (a custom resource's zero object is empty), a create adds `spec`
+/// and every map in it, so they carry `.` as upstream writes them for custom resources.
+#[test]
+fn objects_without_a_schema_carry_dot_on_what_the_create_added() {
+    let mut w = json!({"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w", "labels": {"a": "1"}},
+        "spec": {"size": 1, "tags": {"x": "y"}, "items": [{"n": 1}]}});
+    let m = Manager {
+        name: "creator",
+        apply: false,
+        subresource: None,
+        api_version: "example.com/v1",
+        time: "t",
+    };
+    record_update(None, &mut w, "", &m);
+    assert_eq!(
+        fields_v1_of(&w, "creator", "Update"),
+        json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}},
+            "f:spec": {".": {}, "f:items": {}, "f:size": {}, "f:tags": {".": {}, "f:x": {}}}})
+    );
+    let mut changed = w.clone();
+    changed["spec"]["tags"]["z"] = json!("1");
+    let m2 = Manager { name: "tagger", ..m };
+    record_update(Some(&w), &mut changed, "", &m2);
+    assert_eq!(
+        fields_v1_of(&changed, "tagger", "Update"),
+        json!({"f:spec": {"f:tags": {"f:z": {}}}})
+    );
+}

@@ -9,7 +9,7 @@
 
 pub mod decode;
 pub mod encode;
-mod go_facts;
+pub(crate) mod go_facts;
 pub mod table;
 pub mod wire;
 

@@ -78,8 +78,6 @@ impl Strategy for Services {
         let svc_type = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
         if svc_type != "ExternalName" {
             default(spec, "internalTrafficPolicy", json!("Cluster"));
-            default(spec, "ipFamilies", json!(["IPv4"]));
-            default(spec, "ipFamilyPolicy", json!("SingleStack"));
         }
         if matches!(svc_type.as_str(), "NodePort" | "LoadBalancer") {
             default(spec, "externalTrafficPolicy", json!("Cluster"));
@@ -95,9 +93,13 @@ impl Strategy for Services {
         }
     }
     fn prepare_create(&self, obj: &mut Value) {
+        ip_families(obj, None);
         if let Some(m) = obj.as_object_mut() {
             m.insert("status".into(), json!({"loadBalancer": {}}));
         }
+    }
+    fn prepare_update(&self, new: &mut Value, old: &Value) {
+        ip_families(new, Some(old));
     }
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         let mut out = Vec::new();
@@ -150,6 +152,21 @@ impl Strategy for Services {
     }
     fn field_value(&self, obj: &Value, field: &str) -> Option<String> {
         self.selectable_fields().contains(&field).then(|| pointer_field(obj, field))
+    }
+}
+
+/// A service's IP families, as upstream's service storage sets them when it allocates
+/// (after defaulting, so not the creator's managedFields): the old object's on update,
+/// else IPv4 single-stack.
+fn ip_families(obj: &mut Value, old: Option<&Value>) {
+    let Some(spec) = obj_at(obj, &["spec"]) else { return };
+    if spec.get("type").and_then(Value::as_str) == Some("ExternalName") {
+        return;
+    }
+    for (field, zero) in [("ipFamilies", json!(["IPv4"])), ("ipFamilyPolicy", json!("SingleStack"))]
+    {
+        let was = old.and_then(|o| o.get("spec")).and_then(|s| s.get(field)).cloned();
+        default(spec, field, was.unwrap_or(zero));
     }
 }
 

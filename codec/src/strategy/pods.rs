@@ -78,7 +78,6 @@ pub fn default_pod_spec(spec: &mut Map<String, Value>) {
     default(spec, "terminationGracePeriodSeconds", json!(30));
     default(spec, "securityContext", json!({}));
     default(spec, "schedulerName", json!("default-scheduler"));
-    default(spec, "enableServiceLinks", json!(true));
     for key in ["containers", "initContainers", "ephemeralContainers"] {
         for c in each(spec, key) {
             default_container(c);
@@ -201,6 +200,9 @@ impl Strategy for Pods {
     fn default(&self, obj: &mut Value) {
         if let Some(spec) = obj_at(obj, &["spec"]) {
             default_pod_spec(spec);
+            // a pod's default, not a pod spec's (upstream's SetDefaults_Pod): templates
+            // of workloads do not get it
+            default(spec, "enableServiceLinks", json!(true));
         }
     }
 

@@ -30,7 +30,6 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
 /// Create a decoded object: prepare, admit, allocate, store.
 pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
     prepare(scope, &mut obj)?;
-    super::fields_managed::on_create(scope, &mut obj);
     let name = meta::name(&obj).unwrap_or("").to_string();
     let target = scope.target(&name);
     let admit_start = std::time::Instant::now();
@@ -62,7 +61,8 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     }
 }
 
-/// Stamp, default, prepare and validate a new object in place.
+/// Stamp, default, record the creator's managedFields, prepare and validate a new object
+/// in place.
 pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     set_namespace(scope, obj)?;
     if meta::meta_str(obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
@@ -80,6 +80,10 @@ pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     stamp(scope, obj);
     let strategy = scope.rt.strategy;
     strategy.default(obj);
+    // as upstream, the creator's managedFields see the defaulted object, not what
+    // PrepareForCreate and the admission plugins add (a pod's service account and
+    // tolerations, a namespace's finalizers)
+    super::fields_managed::on_create(scope, obj);
     strategy.prepare_create(obj);
     let mut errors =
         validation::validate_object_meta(obj, scope.rt.namespaced, strategy.name_rule());

@@ -1,0 +1,348 @@
+//! What an Update changed, as upstream's field manager sees it: structured-merge-diff
+//! compares the live object with the new one (both as upstream's Go types write them)
+//! and the updater takes the added and modified paths, everyone loses the removed ones.
+//!
+//! Every node that is new (absent from the old object; present as `null` counts as
+//! present) is added with its own path, so a struct, map, list or list item the update
+//! created carries `.` next to its fields, while one that already existed does not;
+//! leaves (scalars, atomic values, and containers empty or null on both sides) are
+//! modified when their values differ. A create compares with the zero object of the
+//! type: its non-pointer structs (`spec`, `spec.template.metadata`, `strategy`, ...) and
+//! fields without `omitempty` exist before the create (`go_facts.rs` names them), so they
+//! never carry `.`; a custom resource's zero object has neither `spec` nor anything else.
+
+use crate::fieldset::{self, FieldSet, OWNED_METADATA};
+use crate::protobuf::go_facts::ROWS;
+use crate::schema;
+use crate::topology::ListType;
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+/// The paths an update added, modified and removed.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    pub added: FieldSet,
+    pub modified: FieldSet,
+    pub removed: FieldSet,
+}
+
+const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+/// Fields whose Go JSON tag has no `omitempty` but that are slices, maps or pointers:
+/// the zero object has them as `null` (only the ones that are not atomic matter).
+const NULL_FIELDS: &[(&str, &str)] = &[("io.k8s.api.core.v1.PodSpec", "containers")];
+
+/// Compare `old` (None: the zero object of a create) with `new`, for the main resource
+/// (`status` left out) or the status subresource (only `status`).
+pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool) -> Comparison {
+    let old = root_view(old.unwrap_or(&json!({})), definition);
+    let new = root_view(new, definition);
+    let mut w = Walk::default();
+    let keys = union_keys(Some(&old), Some(&new));
+    for k in keys {
+        let wanted = match k.as_str() {
+            "apiVersion" | "kind" => false,
+            "status" => status,
+            _ => !status,
+        };
+        if !wanted {
+            continue;
+        }
+        let (l, r) = (old.get(&k), new.get(&k));
+        w.path.push(format!("f:{k}"));
+        if k == "metadata" {
+            // upstream strips the server's metadata (and `metadata` itself) from every set
+            for f in OWNED_METADATA {
+                let (lc, rc) = (l.and_then(|m| m.get(*f)), r.and_then(|m| m.get(*f)));
+                if lc.is_some() || rc.is_some() {
+                    w.path.push(format!("f:{f}"));
+                    w.visit(lc, rc, field_shape(Some(META), f, lc, rc));
+                    w.path.pop();
+                }
+            }
+        } else {
+            w.visit(l, r, field_shape(Some(definition), &k, l, r));
+        }
+        w.path.pop();
+    }
+    w.c
+}
+
+#[derive(Debug, Clone)]
+enum Shape {
+    Leaf,
+    /// A struct of this type (None: unknown, e.g. a custom resource's).
+    Struct(Option<String>),
+    /// A granular map whose values have this type.
+    Map(Option<String>),
+    List(ListType, Option<String>),
+}
+
+fn is_obj(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Object(_)))
+}
+
+fn is_arr(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Array(_)))
+}
+
+/// The shape of property `k` of an object of type `def` holding `l` / `r`.
+fn field_shape(def: Option<&str>, k: &str, l: Option<&Value>, r: Option<&Value>) -> Shape {
+    let (obj, arr) = (is_obj(l) || is_obj(r), is_arr(l) || is_arr(r));
+    if obj && !arr {
+        if fieldset::is_atomic_map(def, k) {
+            Shape::Leaf
+        } else if fieldset::is_map_property(def, k) {
+            Shape::Map(fieldset::child_definition(def, k, true))
+        } else {
+            Shape::Struct(fieldset::child_definition(def, k, false))
+        }
+    } else if arr && !obj {
+        match fieldset::list_type(def, k) {
+            ListType::Atomic => Shape::Leaf,
+            list => Shape::List(list, fieldset::child_definition(def, k, true)),
+        }
+    } else {
+        Shape::Leaf
+    }
+}
+
+/// The shape of a list item or map value of type `def`.
+fn item_shape(def: Option<&str>, l: Option<&Value>, r: Option<&Value>) -> Shape {
+    if (is_obj(l) || is_obj(r)) && !fieldset::is_atomic_type(def) {
+        Shape::Struct(def.map(String::from))
+    } else {
+        Shape::Leaf
+    }
+}
+
+fn union_keys(l: Option<&Value>, r: Option<&Value>) -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    for v in [l, r] {
+        if let Some(Value::Object(m)) = v {
+            keys.extend(m.keys().cloned());
+        }
+    }
+    keys
+}
+
+/// A list's items by path element (`k:{...}` / `v:...`), first occurrence only.
+fn items(list: Option<&Value>, kind: ListType) -> Vec<(String, &Value)> {
+    let mut out: Vec<(String, &Value)> = Vec::new();
+    for item in list.and_then(Value::as_array).into_iter().flatten() {
+        let key = match kind {
+            ListType::Map(_) => fieldset::item_key(item, kind),
+            _ => Some(format!("v:{item}")),
+        };
+        if let Some(k) = key
+            && !out.iter().any(|(o, _)| *o == k)
+        {
+            out.push((k, item));
+        }
+    }
+    out
+}
+
+fn empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::Object(m)) => m.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(_) => false,
+    }
+}
+
+#[derive(Default)]
+struct Walk {
+    c: Comparison,
+    path: Vec<String>,
+}
+
+impl Walk {
+    fn visit(&mut self, l: Option<&Value>, r: Option<&Value>, shape: Shape) {
+        // a container empty or null on both sides is a leaf (keeps null apart from empty)
+        let shape = if empty(l) && empty(r) { Shape::Leaf } else { shape };
+        match shape {
+            Shape::Leaf => {
+                match (l, r) {
+                    (None, Some(_)) => self.c.added.insert(&self.path),
+                    (Some(_), None) => self.c.removed.insert(&self.path),
+                    (Some(a), Some(b)) if a != b => self.c.modified.insert(&self.path),
+                    _ => {}
+                }
+                return;
+            }
+            Shape::Struct(def) => {
+                for k in union_keys(l, r) {
+                    let (lc, rc) = (l.and_then(|v| v.get(&k)), r.and_then(|v| v.get(&k)));
+                    self.path.push(format!("f:{k}"));
+                    self.visit(lc, rc, field_shape(def.as_deref(), &k, lc, rc));
+                    self.path.pop();
+                }
+            }
+            Shape::Map(def) => {
+                for k in union_keys(l, r) {
+                    let (lc, rc) = (l.and_then(|v| v.get(&k)), r.and_then(|v| v.get(&k)));
+                    self.path.push(format!("f:{k}"));
+                    self.visit(lc, rc, item_shape(def.as_deref(), lc, rc));
+                    self.path.pop();
+                }
+            }
+            Shape::List(kind, def) => {
+                let (li, ri) = (items(l, kind), items(r, kind));
+                let mut keys: Vec<&String> = ri.iter().map(|(k, _)| k).collect();
+                keys.extend(li.iter().map(|(k, _)| k).filter(|k| !ri.iter().any(|(r, _)| r == *k)));
+                for k in keys {
+                    let lc = li.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
+                    let rc = ri.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
+                    self.path.push(k.clone());
+                    self.visit(lc, rc, item_shape(def.as_deref(), lc, rc));
+                    self.path.pop();
+                }
+            }
+        }
+        if l.is_none() {
+            self.c.added.insert(&self.path);
+        } else if r.is_none() {
+            self.c.removed.insert(&self.path);
+        }
+    }
+}
+
+/// The Go non-pointer fields of `def` (name, omitempty), when go_facts has a row for it.
+fn go_values(def: &str) -> Option<&'static [(&'static str, bool)]> {
+    type Facts = HashMap<String, Vec<(&'static str, bool)>>;
+    static FACTS: OnceLock<Facts> = OnceLock::new();
+    let facts = FACTS.get_or_init(|| {
+        ROWS.iter()
+            .map(|(package, message, fields)| {
+                let values = fields
+                    .split_whitespace()
+                    .map(|w| w.strip_prefix('!').map_or((w, true), |n| (n, false)))
+                    .collect();
+                (format!("{package}{message}"), values)
+            })
+            .collect()
+    });
+    facts.get(def).map(Vec::as_slice)
+}
+
+/// What a property holds, as far as the zero object is concerned.
+enum Prop {
+    Struct(String),
+    Time,
+    Scalar(Value),
+    Other,
+}
+
+fn prop_kind(prop: &Value) -> Prop {
+    match prop.get("type").and_then(Value::as_str) {
+        Some("string") => return Prop::Scalar(json!("")),
+        Some("integer") | Some("number") => return Prop::Scalar(json!(0)),
+        Some("boolean") => return Prop::Scalar(json!(false)),
+        Some(_) => return Prop::Other,
+        None => {}
+    }
+    let r = prop
+        .get("$ref")
+        .or_else(|| prop.get("allOf").and_then(|a| a.get(0)).and_then(|x| x.get("$ref")))
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/definitions/"));
+    match r {
+        Some(d) if d.ends_with(".meta.v1.Time") || d.ends_with(".meta.v1.MicroTime") => Prop::Time,
+        Some(d) if schema::builtin().get(d).is_some_and(|s| s.get("properties").is_some()) => {
+            Prop::Struct(d.to_string())
+        }
+        _ => Prop::Other,
+    }
+}
+
+/// The object as upstream compares it: the root's `spec` exists (a non-pointer struct in
+/// every built-in kind) and `go_view` below.
+fn root_view(v: &Value, definition: &str) -> Value {
+    let mut out = go_view(v, Some(definition));
+    if go_values(definition).is_none()
+        && let (Some(o), Some(p)) =
+            (out.as_object_mut(), fieldset::property(Some(definition), "spec"))
+        && !o.contains_key("spec")
+        && let Prop::Struct(d) = prop_kind(p)
+    {
+        o.insert("spec".into(), go_view(&json!({}), Some(&d)));
+    }
+    out
+}
+
+/// `v` (of type `def`) as upstream's Go types write it back: nulls and empty slices or
+/// maps left out (`omitempty`), zero `omitempty` non-pointer scalars left out, missing
+/// non-pointer structs present (empty), missing non-pointer times `null`, missing
+/// non-pointer scalars without `omitempty` at their zero value. Values of unknown types
+/// (custom resources) stay as they are.
+fn go_view(v: &Value, def: Option<&str>) -> Value {
+    let Some(d) = def else { return v.clone() };
+    let Some(props) =
+        schema::builtin().get(d).and_then(|s| s.get("properties")).and_then(Value::as_object)
+    else {
+        return v.clone();
+    };
+    let Value::Object(m) = v else { return v.clone() };
+    let values = go_values(d);
+    let go = |k: &str| values.into_iter().flatten().find(|(n, _)| *n == k).map(|(_, o)| *o);
+    let keeps_null = |k: &str| NULL_FIELDS.contains(&(d, k));
+    let mut out = Map::new();
+    for (k, c) in m {
+        let Some(prop) = props.get(k) else {
+            out.insert(k.clone(), c.clone());
+            continue;
+        };
+        let kind = prop_kind(prop);
+        let view = match (c, go(k), &kind) {
+            (Value::Null, Some(_), Prop::Struct(s)) => Some(go_view(&json!({}), Some(s))),
+            (Value::Null, Some(_), Prop::Time) => Some(Value::Null),
+            (Value::Null, Some(false), Prop::Scalar(z)) => Some(z.clone()),
+            (Value::Null, _, _) if keeps_null(k) => Some(Value::Null),
+            (Value::Null, _, _) => None,
+            (_, Some(true), Prop::Scalar(z)) if c == z => None,
+            (Value::Array(a), _, _) if a.is_empty() && !keeps_null(k) => None,
+            (Value::Object(o), _, _) if o.is_empty() && fieldset::is_map_property(def, k) => None,
+            (_, _, Prop::Struct(s)) => Some(go_view(c, Some(s))),
+            (Value::Array(a), _, _) => {
+                let item = fieldset::child_definition(def, k, true);
+                Some(Value::Array(a.iter().map(|i| go_view(i, item.as_deref())).collect()))
+            }
+            (Value::Object(o), _, _) if fieldset::is_map_property(def, k) => {
+                let item = fieldset::child_definition(def, k, true);
+                let vals = o.iter().map(|(n, x)| (n.clone(), go_view(x, item.as_deref())));
+                Some(Value::Object(vals.collect()))
+            }
+            _ => Some(c.clone()),
+        };
+        if let Some(x) = view {
+            out.insert(k.clone(), x);
+        }
+    }
+    for (n, omitempty) in values.into_iter().flatten() {
+        if m.contains_key(*n) {
+            continue;
+        }
+        let Some(prop) = props.get(*n) else { continue };
+        match prop_kind(prop) {
+            Prop::Struct(s) => {
+                out.insert(n.to_string(), go_view(&json!({}), Some(&s)));
+            }
+            Prop::Time => {
+                out.insert(n.to_string(), Value::Null);
+            }
+            Prop::Scalar(z) if !omitempty => {
+                out.insert(n.to_string(), z);
+            }
+            _ => {}
+        }
+    }
+    if values.is_some() {
+        for (_, f) in NULL_FIELDS.iter().filter(|(x, f)| *x == d && !m.contains_key(*f)) {
+            out.insert(f.to_string(), Value::Null);
+        }
+    }
+    Value::Object(out)
+}
