@@ -3,6 +3,12 @@
 //! effects), assigns consecutive revisions, appends all records with one fsync, then
 //! applies them to the index, publishes the events and answers each request. Nothing is
 //! visible or acknowledged before it is durable.
+//!
+//! Snapshots never stall commits: when a WAL segment is full the committer takes the live
+//! key-values (shared bytes, no copy of values) at the current revision, starts the next
+//! segment, and a snapshot thread writes them out and then prunes what the snapshot makes
+//! redundant. One snapshot at a time; until it is durable the older snapshot and every
+//! segment since stay, so recovery is always complete.
 
 use super::Shared;
 use super::index::Index;
@@ -42,6 +48,8 @@ pub struct Committer {
     pub dir: PathBuf,
     pub fsync: bool,
     pub snapshot_after_bytes: u64,
+    /// The snapshot being written, if any.
+    pub snapshotting: Option<std::thread::JoinHandle<()>>,
 }
 
 /// A request whose precondition passed, with its record.
@@ -68,11 +76,13 @@ impl Committer {
             }
             self.commit(batch);
             if let Some(done) = close {
+                self.finish_snapshot();
                 self.shared.hub.lock().close();
                 let _ = done.send(());
                 return;
             }
         }
+        self.finish_snapshot();
         self.shared.hub.lock().close();
     }
 
@@ -168,17 +178,38 @@ impl Committer {
         }
     }
 
+    /// Start a snapshot of the current revision on its own thread (unless one is being
+    /// written: the segment then grows until it is done).
     fn snapshot(&mut self) -> Result<(), StorageError> {
-        let rev = {
+        if self.snapshotting.as_ref().is_some_and(|h| !h.is_finished()) {
+            return Ok(());
+        }
+        self.finish_snapshot();
+        let (rev, live) = {
             let index = self.shared.index.read();
-            snapshot::write(&self.dir, &index, self.fsync)?
+            (index.current, index.live().collect::<Vec<_>>())
         };
         let next = self.writer.seq + 1;
         self.writer = wal::Writer::open(&self.dir, next, self.fsync)?;
-        snapshot::prune(&self.dir, rev, next)?;
         self.shared.index.write().compact(rev);
         self.shared.hub.lock().compact(rev);
+        let (dir, fsync) = (self.dir.clone(), self.fsync);
+        let handle =
+            std::thread::Builder::new().name("kapi-store-snap".into()).spawn(move || {
+                let written = snapshot::write(&dir, rev, live, fsync);
+                if let Err(e) = written.and_then(|()| snapshot::prune(&dir, rev, next)) {
+                    tracing::error!("snapshot at revision {rev} failed: {e}");
+                }
+            })?;
+        self.snapshotting = Some(handle);
         Ok(())
+    }
+
+    /// Wait for the snapshot being written, if any.
+    fn finish_snapshot(&mut self) {
+        if let Some(h) = self.snapshotting.take() {
+            let _ = h.join();
+        }
     }
 }
 

@@ -96,6 +96,7 @@ impl EmbeddedStore {
             dir: dir.to_path_buf(),
             fsync: opts.fsync,
             snapshot_after_bytes: opts.snapshot_after_bytes,
+            snapshotting: None,
         };
         let thread = std::thread::Builder::new()
             .name("kapi-store-commit".into())

@@ -4,9 +4,9 @@
 //! incomplete and ignored. Older snapshots and WAL segments are removed once a newer
 //! snapshot is durable.
 
-use super::index::Index;
 use super::wal::{self, Record};
 use crate::error::StorageError;
+use crate::store::KeyValue;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -32,11 +32,10 @@ fn list(dir: &Path) -> Result<Vec<u64>, StorageError> {
     Ok(out)
 }
 
-/// Write a snapshot of `index` and return its revision.
-pub fn write(dir: &Path, index: &Index, fsync: bool) -> Result<u64, StorageError> {
-    let rev = index.current;
+/// Write the snapshot of revision `rev` holding the `live` key-values.
+pub fn write(dir: &Path, rev: u64, live: Vec<KeyValue>, fsync: bool) -> Result<(), StorageError> {
     let mut buf = Vec::new();
-    for kv in index.live() {
+    for kv in live {
         let rec = Record::Put {
             key: kv.key,
             value: kv.value,
@@ -56,7 +55,7 @@ pub fn write(dir: &Path, index: &Index, fsync: bool) -> Result<u64, StorageError
     if fsync {
         File::open(dir)?.sync_all()?;
     }
-    Ok(rev)
+    Ok(())
 }
 
 /// The newest complete snapshot: its records (without the closing marker) and revision.
