@@ -37,6 +37,8 @@ pub mod registry;
 mod registry_table;
 pub mod schema;
 pub mod selector;
+#[cfg(test)]
+mod spec_files;
 pub mod stored;
 pub mod strategic;
 pub mod strategy;

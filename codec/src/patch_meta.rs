@@ -158,13 +158,7 @@ mod tests {
 
     #[test]
     fn facts_match_upstream_when_the_spec_is_present() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/swagger.json");
-        let Ok(text) = std::fs::read_to_string(&path) else {
-            eprintln!("skipping: {} is not present", path.display());
-            return;
-        };
-        let swagger: Value = serde_json::from_str(&text).unwrap();
+        let Some(swagger) = crate::spec_files::swagger() else { return };
         let served = &crate::schema::builtin().definitions;
         let mut upstream = Vec::new();
         for (name, def) in swagger["definitions"].as_object().unwrap() {

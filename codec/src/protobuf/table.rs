@@ -444,11 +444,7 @@ mod upstream_protos {
 
     #[test]
     fn field_numbers_match_upstream_protos() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/protos");
-        if !dir.exists() {
-            eprintln!("skipping: {} is not present", dir.display());
-            return;
-        }
+        let Some(dir) = crate::spec_files::path("protos") else { return };
         let mut files = Vec::new();
         protos(&dir, &mut files);
         let t = tables();

@@ -52,13 +52,7 @@ fn facts(definitions: &Map<String, Value>, only: &Map<String, Value>) -> Facts {
 
 #[test]
 fn facts_match_upstream_when_the_spec_is_present() {
-    let path =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/swagger.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("skipping: {} is not present", path.display());
-        return;
-    };
-    let swagger: Value = serde_json::from_str(&text).unwrap();
+    let Some(swagger) = crate::spec_files::swagger() else { return };
     let upstream_defs = swagger["definitions"].as_object().unwrap();
     let served = &crate::schema::builtin().definitions;
     let upstream = facts(upstream_defs, served);
@@ -95,11 +89,8 @@ fn key_defaults(schemas: &Map<String, Value>, only: &Map<String, Value>) -> Fact
 
 #[test]
 fn key_defaults_match_upstream_openapi_v3_when_present() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/spec/openapi-v3");
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        eprintln!("skipping: {} is not present", dir.display());
-        return;
-    };
+    let Some(dir) = crate::spec_files::path("openapi-v3") else { return };
+    let Ok(entries) = std::fs::read_dir(&dir) else { return };
     let served = &crate::schema::builtin().definitions;
     let mut upstream = Facts::new();
     for entry in entries.flatten() {
