@@ -12,8 +12,9 @@
 //! - [`embedded`]: the embedded MVCC store (index, write-ahead log, snapshots, compaction).
 //! - [`etcd`]: the etcd v3 backend (tokio bridge, per-shard write batching, resumable
 //!   watches, leases, coordinated compaction).
-//! - [`cache`]: the watch cache (latest objects, event window, indexed watchers) that
-//!   serves reads without touching the store.
+//! - [`cache`]: the watch cache (per resource: shards of latest objects and event windows
+//!   applied in parallel, reads as of one revision, indexed watchers, per-core fan-out
+//!   hubs) that serves reads without touching the store.
 //! - [`model`]: a simple BTreeMap MVCC the embedded store is checked against in tests.
 
 pub mod cache;
