@@ -4,17 +4,22 @@
 //!
 //! Invariants: a push never blocks; a full queue closes itself (its consumer fell behind
 //! and must end its watchers, which resume or re-list); once closed, nothing more is
-//! queued, and the consumer sees the end after taking what was queued before.
+//! queued, and the consumer sees the end after taking what was queued before. Memory
+//! grows with what is queued, not with the bound (a core may hold one queue per watched
+//! resource).
 
 use super::CacheEvent;
-use crossbeam_queue::ArrayQueue;
+use crossbeam_queue::SegQueue;
 use futures_util::task::AtomicWaker;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 pub struct EventQueue<T> {
-    ring: ArrayQueue<Arc<CacheEvent<T>>>,
+    ring: SegQueue<Arc<CacheEvent<T>>>,
+    /// Events queued and not taken yet.
+    queued: AtomicUsize,
+    capacity: usize,
     waker: AtomicWaker,
     closed: AtomicBool,
 }
@@ -22,7 +27,9 @@ pub struct EventQueue<T> {
 impl<T> EventQueue<T> {
     pub fn new(capacity: usize) -> Arc<Self> {
         Arc::new(EventQueue {
-            ring: ArrayQueue::new(capacity.max(1)),
+            ring: SegQueue::new(),
+            queued: AtomicUsize::new(0),
+            capacity: capacity.max(1),
             waker: AtomicWaker::new(),
             closed: AtomicBool::new(false),
         })
@@ -34,10 +41,12 @@ impl<T> EventQueue<T> {
         if self.is_closed() {
             return false;
         }
-        if self.ring.push(event).is_err() {
+        if self.queued.fetch_add(1, Ordering::AcqRel) >= self.capacity {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             self.close();
             return false;
         }
+        self.ring.push(event);
         self.waker.wake();
         true
     }
@@ -63,21 +72,23 @@ impl<T> EventQueue<T> {
 
     /// The next event; `Ready(None)` once the queue is closed and drained.
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<CacheEvent<T>>>> {
-        if let Some(e) = self.ring.pop() {
+        if let Some(e) = self.try_pop() {
             return Poll::Ready(Some(e));
         }
         self.waker.register(cx.waker());
-        if let Some(e) = self.ring.pop() {
+        if let Some(e) = self.try_pop() {
             return Poll::Ready(Some(e));
         }
         if self.is_closed() {
-            return Poll::Ready(self.ring.pop());
+            return Poll::Ready(self.try_pop());
         }
         Poll::Pending
     }
 
     /// The next event without waiting.
     pub fn try_pop(&self) -> Option<Arc<CacheEvent<T>>> {
-        self.ring.pop()
+        let e = self.ring.pop()?;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(e)
     }
 }
