@@ -172,6 +172,8 @@ pub fn hub(cache: &Arc<Cache>) -> Rc<Hub<Cached>> {
 
 /// How long a read waits for the cache to reach the revision it needs (upstream: 3 s).
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
+/// How long a resourceVersion "0" read waits for the cache to catch up (see [`settle`]).
+const SETTLE_BOUND: Duration = Duration::from_millis(250);
 
 /// One slot per registry entry, filled on first use.
 pub struct Caches {
@@ -243,7 +245,22 @@ pub fn is_pods(rt: &ResourceType) -> bool {
 
 /// Wait until `cache` has applied revision `rev`. False on timeout.
 pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
-    let deadline = Instant::now() + WAIT_FOR_REVISION;
+    wait_until(cache, rev, WAIT_FOR_REVISION).await
+}
+
+/// For a read with resourceVersion "0" (any state will do): let the cache catch up with
+/// the writes this server already knows of, for a short while at most, so a client that
+/// just wrote through this server reads its write. No store round trip; whatever the
+/// cache holds when the bound runs out is served, as upstream would.
+pub async fn settle(app: &App, cache: &Cache) {
+    let known = app.store.current_revision();
+    if cache.revision() < known {
+        wait_until(cache, known, SETTLE_BOUND).await;
+    }
+}
+
+async fn wait_until(cache: &Cache, rev: Revision, bound: Duration) -> bool {
+    let deadline = Instant::now() + bound;
     let mut pause = Duration::from_micros(200);
     // On a quiet prefix only the store's progress report moves the cache (etcd sends
     // one when asked); ask again now and then in case the watch stream was replaced.

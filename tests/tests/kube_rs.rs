@@ -555,3 +555,51 @@ async fn a_scheduler_watch_of_unscheduled_pods_sees_them_come_and_go() {
     let pending = Some("pending".to_string());
     assert_eq!(seen, vec![("ADDED", pending.clone()), ("DELETED", pending)]);
 }
+
+/// Regression: a kube-rs streaming list (sendInitialEvents with resourceVersion "0")
+/// started right after a create missed the new pod, because the sharded pods cache had
+/// not applied it yet (CI saw ["a"] where ["a", "c"] were created). Reads with
+/// resourceVersion "0" now let the cache catch up with writes this server already made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_version_0_read_right_after_a_write_sees_it() {
+    let server = Server::start();
+    let client = client(&server).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let any = ListParams::default().match_any();
+    // Other writers keep the pods cache's pipeline busy.
+    let busy: Api<Pod> = Api::namespaced(client.clone(), "kube-system");
+    let writers: Vec<_> = (0..4)
+        .map(|w| {
+            let busy = busy.clone();
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let p = pod(&format!("bg-{w}-{i}"), Some("node-2"));
+                    if busy.create(&PostParams::default(), &p).await.is_err() {
+                        break;
+                    }
+                }
+            })
+        })
+        .collect();
+    for i in 0..15 {
+        let name = format!("p{i}");
+        pods.create(&PostParams::default(), &pod(&name, Some("node-1"))).await.unwrap();
+        let listed = pods.list(&any).await.expect("list rv=0");
+        assert!(
+            listed.items.iter().any(|p| p.metadata.name.as_deref() == Some(name.as_str())),
+            "a resourceVersion=0 list right after creating {name} lists it"
+        );
+        let wp = WatchParams::streaming_lists().timeout(5);
+        let mut events = pods.watch(&wp, "0").await.expect("streaming watch").boxed();
+        let mut seen = false;
+        while let Some(ev) = events.next().await {
+            match ev.expect("event") {
+                WatchEvent::Added(p) => seen |= p.metadata.name.as_deref() == Some(name.as_str()),
+                WatchEvent::Bookmark(_) => break,
+                _ => {}
+            }
+        }
+        assert!(seen, "the initial events of a streaming watch right after creating {name}");
+    }
+    writers.iter().for_each(|w| w.abort());
+}

@@ -233,6 +233,9 @@ async fn from_cache(
             }
             return Ok(None);
         }
+        if rv == Some("0") {
+            crate::cache::settle(scope.app, &cache).await;
+        }
     }
     let prefix = scope.list_prefix();
     let keep = |c: &Cached| selectors.matches_cached(c);
