@@ -1,12 +1,14 @@
 //! Decode and encode a ~4 KB pod in JSON and Kubernetes protobuf through kapi's entry
 //! points (`kapi_codec::format`, `kapi_codec::protobuf`), and a response body through the
 //! engine's pooled per-core buffers (`kapi::negotiation::encode`). Prints allocations per
-//! operation (counting allocator) beside criterion's times.
+//! operation (counting allocator) beside criterion's times. Also the managedFields
+//! bookkeeping of a create and an update of that pod.
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kapi::negotiation::{self, Output};
 use kapi_benches::counting::{self, Counting};
 use kapi_codec::format::{self, Format};
+use kapi_codec::managed;
 use kapi_codec::protobuf;
 use std::hint::black_box;
 
@@ -48,6 +50,33 @@ fn codec(c: &mut Criterion) {
     c.bench_function("pod/protobuf/encode", |b| b.iter(pb_encode));
     c.bench_function("pod/protobuf/encode-pooled", |b| {
         b.iter(|| negotiation::encode(black_box(&pod), Output::Protobuf, false))
+    });
+    // The managedFields of a create (what every POST pays): compare with the zero object.
+    let manager = managed::Manager {
+        name: "bench",
+        apply: false,
+        subresource: None,
+        api_version: "v1",
+        time: "2026-01-01T00:00:00Z",
+    };
+    let definition = "io.k8s.api.core.v1.Pod";
+    let mut created = pod.clone();
+    managed::record_update(None, &mut created, definition, &manager);
+    c.bench_function("pod/managed-fields/create", |b| {
+        b.iter(|| {
+            let mut obj = pod.clone();
+            managed::record_update(None, &mut obj, definition, &manager);
+            obj
+        })
+    });
+    let mut changed = created.clone();
+    changed["spec"]["containers"][0]["image"] = serde_json::json!("other:2");
+    c.bench_function("pod/managed-fields/update", |b| {
+        b.iter(|| {
+            let mut obj = changed.clone();
+            managed::record_update(Some(&created), &mut obj, definition, &manager);
+            obj
+        })
     });
     let stats = kapi::buffers::local_stats();
     println!("buffer pool of the bench thread: {stats:?}");

@@ -59,7 +59,12 @@ impl FieldSet {
     pub fn union(&mut self, other: &FieldSet) {
         self.member |= other.member;
         for (k, c) in &other.children {
-            self.children.entry(k.clone()).or_default().union(c);
+            match self.children.get_mut(k) {
+                Some(mine) => mine.union(c),
+                None => {
+                    self.children.insert(k.clone(), c.clone());
+                }
+            }
         }
     }
 
@@ -164,7 +169,10 @@ impl FieldSet {
     pub fn insert(&mut self, path: &[String]) {
         match path.split_first() {
             None => self.member = true,
-            Some((head, rest)) => self.children.entry(head.clone()).or_default().insert(rest),
+            Some((head, rest)) => match self.children.get_mut(head) {
+                Some(child) => child.insert(rest),
+                None => self.children.entry(head.clone()).or_default().insert(rest),
+            },
         }
     }
 }

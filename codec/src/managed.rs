@@ -427,6 +427,7 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType, item_def: O
 }
 
 mod compare;
+mod facts;
 mod last_applied;
 mod order;
 pub mod typed;

@@ -11,13 +11,11 @@
 //! fields without `omitempty` exist before the create (`go_facts.rs` names them), so they
 //! never carry `.`; a custom resource's zero object has neither `spec` nor anything else.
 
+use super::facts::{self, Definition, Prop};
 use crate::fieldset::{self, FieldSet, OWNED_METADATA};
-use crate::protobuf::go_facts::ROWS;
-use crate::schema;
 use crate::topology::ListType;
 use serde_json::{Map, Value, json};
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::collections::BTreeSet;
 
 /// The paths an update added, modified and removed.
 #[derive(Debug, Default)]
@@ -41,7 +39,7 @@ pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool)
     let mut w = Walk::default();
     let keys = union_keys(Some(&old), Some(&new));
     for k in keys {
-        let wanted = match k.as_str() {
+        let wanted = match k {
             "apiVersion" | "kind" => false,
             "status" => status,
             _ => !status,
@@ -49,7 +47,7 @@ pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool)
         if !wanted {
             continue;
         }
-        let (l, r) = (old.get(&k), new.get(&k));
+        let (l, r) = (old.get(k), new.get(k));
         w.path.push(format!("f:{k}"));
         if k == "metadata" {
             // upstream strips the server's metadata (and `metadata` itself) from every set
@@ -62,7 +60,7 @@ pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool)
                 }
             }
         } else {
-            w.visit(l, r, field_shape(Some(definition), &k, l, r));
+            w.visit(l, r, field_shape(Some(definition), k, l, r));
         }
         w.path.pop();
     }
@@ -73,10 +71,10 @@ pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool)
 enum Shape {
     Leaf,
     /// A struct of this type (None: unknown, e.g. a custom resource's).
-    Struct(Option<String>),
+    Struct(Option<&'static str>),
     /// A granular map whose values have this type.
-    Map(Option<String>),
-    List(ListType, Option<String>),
+    Map(Option<&'static str>),
+    List(ListType, Option<&'static str>),
 }
 
 fn is_obj(v: Option<&Value>) -> bool {
@@ -90,18 +88,35 @@ fn is_arr(v: Option<&Value>) -> bool {
 /// The shape of property `k` of an object of type `def` holding `l` / `r`.
 fn field_shape(def: Option<&str>, k: &str, l: Option<&Value>, r: Option<&Value>) -> Shape {
     let (obj, arr) = (is_obj(l) || is_obj(r), is_arr(l) || is_arr(r));
+    let known = def.and_then(facts::definition).and_then(|d| d.fields.get(k));
+    let Some(f) = known else { return unknown_field_shape(def, k, obj, arr) };
     if obj && !arr {
-        if fieldset::is_atomic_map(def, k) {
+        if f.atomic_map {
             Shape::Leaf
-        } else if fieldset::is_map_property(def, k) {
-            Shape::Map(fieldset::child_definition(def, k, true))
+        } else if f.is_map {
+            Shape::Map(f.item)
         } else {
-            Shape::Struct(fieldset::child_definition(def, k, false))
+            Shape::Struct(f.child)
         }
+    } else if arr && !obj {
+        match f.list_type {
+            ListType::Atomic => Shape::Leaf,
+            list => Shape::List(list, f.item),
+        }
+    } else {
+        Shape::Leaf
+    }
+}
+
+/// The shape of a property the schemas do not list (a custom resource's, or one of a
+/// free-form object): only the topology tables may say more.
+fn unknown_field_shape(def: Option<&str>, k: &str, obj: bool, arr: bool) -> Shape {
+    if obj && !arr {
+        if fieldset::is_atomic_map(def, k) { Shape::Leaf } else { Shape::Struct(None) }
     } else if arr && !obj {
         match fieldset::list_type(def, k) {
             ListType::Atomic => Shape::Leaf,
-            list => Shape::List(list, fieldset::child_definition(def, k, true)),
+            list => Shape::List(list, None),
         }
     } else {
         Shape::Leaf
@@ -109,19 +124,19 @@ fn field_shape(def: Option<&str>, k: &str, l: Option<&Value>, r: Option<&Value>)
 }
 
 /// The shape of a list item or map value of type `def`.
-fn item_shape(def: Option<&str>, l: Option<&Value>, r: Option<&Value>) -> Shape {
-    if (is_obj(l) || is_obj(r)) && !fieldset::is_atomic_type(def) {
-        Shape::Struct(def.map(String::from))
-    } else {
-        Shape::Leaf
-    }
+fn item_shape(def: Option<&'static str>, l: Option<&Value>, r: Option<&Value>) -> Shape {
+    let atomic = match def.and_then(facts::definition) {
+        Some(d) => d.atomic,
+        None => fieldset::is_atomic_type(def),
+    };
+    if (is_obj(l) || is_obj(r)) && !atomic { Shape::Struct(def) } else { Shape::Leaf }
 }
 
-fn union_keys(l: Option<&Value>, r: Option<&Value>) -> std::collections::BTreeSet<String> {
-    let mut keys = std::collections::BTreeSet::new();
+fn union_keys<'a>(l: Option<&'a Value>, r: Option<&'a Value>) -> BTreeSet<&'a str> {
+    let mut keys = BTreeSet::new();
     for v in [l, r] {
         if let Some(Value::Object(m)) = v {
-            keys.extend(m.keys().cloned());
+            keys.extend(m.keys().map(String::as_str));
         }
     }
     keys
@@ -175,17 +190,17 @@ impl Walk {
             }
             Shape::Struct(def) => {
                 for k in union_keys(l, r) {
-                    let (lc, rc) = (l.and_then(|v| v.get(&k)), r.and_then(|v| v.get(&k)));
+                    let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
                     self.path.push(format!("f:{k}"));
-                    self.visit(lc, rc, field_shape(def.as_deref(), &k, lc, rc));
+                    self.visit(lc, rc, field_shape(def, k, lc, rc));
                     self.path.pop();
                 }
             }
             Shape::Map(def) => {
                 for k in union_keys(l, r) {
-                    let (lc, rc) = (l.and_then(|v| v.get(&k)), r.and_then(|v| v.get(&k)));
+                    let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
                     self.path.push(format!("f:{k}"));
-                    self.visit(lc, rc, item_shape(def.as_deref(), lc, rc));
+                    self.visit(lc, rc, item_shape(def, lc, rc));
                     self.path.pop();
                 }
             }
@@ -197,7 +212,7 @@ impl Walk {
                     let lc = li.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
                     let rc = ri.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
                     self.path.push(k.clone());
-                    self.visit(lc, rc, item_shape(def.as_deref(), lc, rc));
+                    self.visit(lc, rc, item_shape(def, lc, rc));
                     self.path.pop();
                 }
             }
@@ -210,67 +225,25 @@ impl Walk {
     }
 }
 
-/// The Go non-pointer fields of `def` (name, omitempty), when go_facts has a row for it.
-fn go_values(def: &str) -> Option<&'static [(&'static str, bool)]> {
-    type Facts = HashMap<String, Vec<(&'static str, bool)>>;
-    static FACTS: OnceLock<Facts> = OnceLock::new();
-    let facts = FACTS.get_or_init(|| {
-        ROWS.iter()
-            .map(|(package, message, fields)| {
-                let values = fields
-                    .split_whitespace()
-                    .map(|w| w.strip_prefix('!').map_or((w, true), |n| (n, false)))
-                    .collect();
-                (format!("{package}{message}"), values)
-            })
-            .collect()
-    });
-    facts.get(def).map(Vec::as_slice)
-}
-
-/// What a property holds, as far as the zero object is concerned.
-enum Prop {
-    Struct(String),
-    Time,
-    Scalar(Value),
-    Other,
-}
-
-fn prop_kind(prop: &Value) -> Prop {
-    match prop.get("type").and_then(Value::as_str) {
-        Some("string") => return Prop::Scalar(json!("")),
-        Some("integer") | Some("number") => return Prop::Scalar(json!(0)),
-        Some("boolean") => return Prop::Scalar(json!(false)),
-        Some(_) => return Prop::Other,
-        None => {}
-    }
-    let r = prop
-        .get("$ref")
-        .or_else(|| prop.get("allOf").and_then(|a| a.get(0)).and_then(|x| x.get("$ref")))
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix("#/definitions/"));
-    match r {
-        Some(d) if d.ends_with(".meta.v1.Time") || d.ends_with(".meta.v1.MicroTime") => Prop::Time,
-        Some(d) if schema::builtin().get(d).is_some_and(|s| s.get("properties").is_some()) => {
-            Prop::Struct(d.to_string())
-        }
-        _ => Prop::Other,
-    }
-}
-
 /// The object as upstream compares it: the root's `spec` exists (a non-pointer struct in
 /// every built-in kind) and `go_view` below.
 fn root_view(v: &Value, definition: &str) -> Value {
-    let mut out = go_view(v, Some(definition));
-    if go_values(definition).is_none()
-        && let (Some(o), Some(p)) =
-            (out.as_object_mut(), fieldset::property(Some(definition), "spec"))
+    let facts = facts::definition(definition);
+    let mut out = go_view(v, facts.map(|f| (definition, f)));
+    if let Some(f) = facts
+        && f.go_values.is_none()
+        && let Some(o) = out.as_object_mut()
         && !o.contains_key("spec")
-        && let Prop::Struct(d) = prop_kind(p)
+        && let Some(Prop::Struct(d)) = f.fields.get("spec").map(|s| &s.kind)
     {
-        o.insert("spec".into(), go_view(&json!({}), Some(&d)));
+        o.insert("spec".into(), go_view(&json!({}), typed(Some(d))));
     }
     out
+}
+
+/// A definition name with its facts (None: unknown, e.g. a custom resource's type).
+fn typed(def: Option<&'static str>) -> Option<(&'static str, &'static Definition)> {
+    def.and_then(|d| Some((d, facts::definition(d)?)))
 }
 
 /// `v` (of type `def`) as upstream's Go types write it back: nulls and empty slices or
@@ -278,41 +251,37 @@ fn root_view(v: &Value, definition: &str) -> Value {
 /// non-pointer structs present (empty), missing non-pointer times `null`, missing
 /// non-pointer scalars without `omitempty` at their zero value. Values of unknown types
 /// (custom resources) stay as they are.
-fn go_view(v: &Value, def: Option<&str>) -> Value {
-    let Some(d) = def else { return v.clone() };
-    let Some(props) =
-        schema::builtin().get(d).and_then(|s| s.get("properties")).and_then(Value::as_object)
-    else {
-        return v.clone();
-    };
+fn go_view(v: &Value, def: Option<(&str, &'static Definition)>) -> Value {
+    let Some((d, facts)) = def else { return v.clone() };
     let Value::Object(m) = v else { return v.clone() };
-    let values = go_values(d);
-    let go = |k: &str| values.into_iter().flatten().find(|(n, _)| *n == k).map(|(_, o)| *o);
+    if !facts.has_properties {
+        return v.clone();
+    }
+    let values = facts.go_values.as_deref();
     let keeps_null = |k: &str| NULL_FIELDS.contains(&(d, k));
     let mut out = Map::new();
     for (k, c) in m {
-        let Some(prop) = props.get(k) else {
+        let Some(f) = facts.fields.get(k.as_str()) else {
             out.insert(k.clone(), c.clone());
             continue;
         };
-        let kind = prop_kind(prop);
-        let view = match (c, go(k), &kind) {
-            (Value::Null, Some(_), Prop::Struct(s)) => Some(go_view(&json!({}), Some(s))),
+        let view = match (c, f.go, &f.kind) {
+            (Value::Null, Some(_), Prop::Struct(s)) => Some(go_view(&json!({}), typed(Some(s)))),
             (Value::Null, Some(_), Prop::Time) => Some(Value::Null),
             (Value::Null, Some(false), Prop::Scalar(z)) => Some(z.clone()),
             (Value::Null, _, _) if keeps_null(k) => Some(Value::Null),
             (Value::Null, _, _) => None,
             (_, Some(true), Prop::Scalar(z)) if c == z => None,
             (Value::Array(a), _, _) if a.is_empty() && !keeps_null(k) => None,
-            (Value::Object(o), _, _) if o.is_empty() && fieldset::is_map_property(def, k) => None,
-            (_, _, Prop::Struct(s)) => Some(go_view(c, Some(s))),
+            (Value::Object(o), _, _) if o.is_empty() && f.is_map => None,
+            (_, _, Prop::Struct(s)) => Some(go_view(c, typed(Some(s)))),
             (Value::Array(a), _, _) => {
-                let item = fieldset::child_definition(def, k, true);
-                Some(Value::Array(a.iter().map(|i| go_view(i, item.as_deref())).collect()))
+                let item = typed(f.item);
+                Some(Value::Array(a.iter().map(|i| go_view(i, item)).collect()))
             }
-            (Value::Object(o), _, _) if fieldset::is_map_property(def, k) => {
-                let item = fieldset::child_definition(def, k, true);
-                let vals = o.iter().map(|(n, x)| (n.clone(), go_view(x, item.as_deref())));
+            (Value::Object(o), _, _) if f.is_map => {
+                let item = typed(f.item);
+                let vals = o.iter().map(|(n, x)| (n.clone(), go_view(x, item)));
                 Some(Value::Object(vals.collect()))
             }
             _ => Some(c.clone()),
@@ -325,16 +294,16 @@ fn go_view(v: &Value, def: Option<&str>) -> Value {
         if m.contains_key(*n) {
             continue;
         }
-        let Some(prop) = props.get(*n) else { continue };
-        match prop_kind(prop) {
+        let Some(f) = facts.fields.get(n) else { continue };
+        match &f.kind {
             Prop::Struct(s) => {
-                out.insert(n.to_string(), go_view(&json!({}), Some(&s)));
+                out.insert(n.to_string(), go_view(&json!({}), typed(Some(s))));
             }
             Prop::Time => {
                 out.insert(n.to_string(), Value::Null);
             }
             Prop::Scalar(z) if !omitempty => {
-                out.insert(n.to_string(), z);
+                out.insert(n.to_string(), z.clone());
             }
             _ => {}
         }
