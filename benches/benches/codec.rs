@@ -51,6 +51,15 @@ fn codec(c: &mut Criterion) {
     c.bench_function("pod/protobuf/encode-pooled", |b| {
         b.iter(|| negotiation::encode(black_box(&pod), Output::Protobuf, false))
     });
+    // The schema walk every write's body gets (unknown fields pruned, types checked).
+    c.bench_function("pod/prune-unknown", |b| {
+        b.iter(|| {
+            let mut obj = pod.clone();
+            kapi_codec::schema::prune_unknown("io.k8s.api.core.v1.Pod", &mut obj).unwrap();
+            obj
+        })
+    });
+    c.bench_function("pod/clone", |b| b.iter(|| black_box(&pod).clone()));
     // The managedFields of a create (what every POST pays): compare with the zero object.
     let manager = managed::Manager {
         name: "bench",

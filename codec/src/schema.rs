@@ -100,19 +100,43 @@ struct Walk<'s> {
     unknown: Vec<String>,
 }
 
-fn join(path: &str, key: &str) -> String {
-    if path.is_empty() { key.to_string() } else { format!("{path}.{key}") }
+/// Where the walk is, rendered (`spec.containers[0].image`) only for an error or an
+/// unknown field: most objects have neither, and a string per node was most of the walk.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Key(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Key(parent, key) => match parent.render() {
+                p if p.is_empty() => key.to_string(),
+                p => format!("{p}.{key}"),
+            },
+            Path::Index(parent, i) => format!("{}[{i}]", parent.render()),
+        }
+    }
 }
 
 impl Walk<'_> {
-    fn type_error(&self, path: &str, got: &Value, want: &str) -> CodecError {
+    fn type_error(&self, path: Path<'_>, got: &Value, want: &str) -> CodecError {
         CodecError::Malformed(format!(
-            "json: cannot unmarshal {} into Go struct field {path} of type {want}",
-            type_name(got)
+            "json: cannot unmarshal {} into Go struct field {} of type {want}",
+            type_name(got),
+            path.render()
         ))
     }
 
-    fn walk(&mut self, schema: &Value, value: &mut Value, path: &str) -> Result<(), CodecError> {
+    fn walk(
+        &mut self,
+        schema: &Value,
+        value: &mut Value,
+        path: Path<'_>,
+    ) -> Result<(), CodecError> {
         let schemas = self.schemas;
         let schema = schemas.resolve(schema);
         if value.is_null()
@@ -135,7 +159,7 @@ impl Walk<'_> {
             ("array", Value::Array(items)) => {
                 let Some(item_schema) = schema.get("items") else { return Ok(()) };
                 for (i, item) in items.iter_mut().enumerate() {
-                    self.walk(item_schema, item, &format!("{path}[{i}]"))?;
+                    self.walk(item_schema, item, Path::Index(&path, i))?;
                 }
                 Ok(())
             }
@@ -153,7 +177,7 @@ impl Walk<'_> {
         &mut self,
         schema: &Value,
         map: &mut Map<String, Value>,
-        path: &str,
+        path: Path<'_>,
     ) -> Result<(), CodecError> {
         let props = schema.get("properties").and_then(Value::as_object);
         let additional = schema.get("additionalProperties").filter(|a| a.is_object());
@@ -164,13 +188,13 @@ impl Walk<'_> {
         for (key, v) in map.iter_mut() {
             let sub = props.and_then(|p| p.get(key)).or(additional);
             match sub {
-                Some(s) => self.walk(s, v, &join(path, key))?,
+                Some(s) => self.walk(s, v, Path::Key(&path, key))?,
                 None => unknown.push(key.clone()),
             }
         }
         for key in unknown {
             map.remove(&key);
-            self.unknown.push(join(path, &key));
+            self.unknown.push(Path::Key(&path, &key).render());
         }
         Ok(())
     }
@@ -184,7 +208,7 @@ pub fn prune_unknown(schema_name: &str, obj: &mut Value) -> Result<Vec<String>, 
     let schemas = builtin();
     let Some(schema) = schemas.get(schema_name) else { return Ok(Vec::new()) };
     let mut w = Walk { schemas, unknown: Vec::new() };
-    w.walk(schema, obj, "")?;
+    w.walk(schema, obj, Path::Root)?;
     Ok(w.unknown)
 }
 
@@ -237,6 +261,13 @@ mod tests {
         let mut d = json!({"spec": {"replicas": "three"}});
         let e = prune_unknown("io.k8s.api.apps.v1.Deployment", &mut d).unwrap_err();
         assert!(e.to_string().contains("cannot unmarshal string"), "{e}");
+        assert!(e.to_string().contains("Go struct field spec.replicas of type integer"), "{e}");
+        let mut deep = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "x"}, {"name": "b", "ports": [{"containerPort": "80"}]}
+        ]}}}});
+        let e = prune_unknown("io.k8s.api.apps.v1.Deployment", &mut deep).unwrap_err();
+        let field = "spec.template.spec.containers[1].ports[0].containerPort";
+        assert!(e.to_string().contains(&format!("field {field} of type integer")), "{e}");
         let mut nulls = json!({"spec": {"replicas": null}, "metadata": null});
         assert!(prune_unknown("io.k8s.api.apps.v1.Deployment", &mut nulls).is_ok());
     }
