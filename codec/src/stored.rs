@@ -10,6 +10,7 @@
 
 use crate::error::CodecError;
 use crate::{format, protobuf};
+use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
 /// The encoding new values are written in.
@@ -44,6 +45,56 @@ pub fn encode(obj: &Value, media: StorageMediaType) -> Vec<u8> {
     format::encode_json(obj)
 }
 
+/// The stored bytes of `obj` (in its storage version) with its
+/// `metadata.resourceVersion` left out: JSON is written straight from `obj` (a write
+/// used to copy the whole object to drop that one field); protobuf from a copy.
+pub fn encode_without_revision(obj: &Value, media: StorageMediaType) -> Vec<u8> {
+    if media == StorageMediaType::Protobuf {
+        let mut copy = obj.clone();
+        if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+            m.remove("resourceVersion");
+        }
+        return encode(&copy, media);
+    }
+    let mut out = Vec::with_capacity(1024);
+    if serde_json::to_writer(&mut out, &WithoutRevision(obj)).is_err() {
+        out.clear();
+    }
+    out
+}
+
+/// An object serialized without `metadata.resourceVersion`.
+struct WithoutRevision<'a>(&'a Value);
+
+impl Serialize for WithoutRevision<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(m) = self.0 else { return self.0.serialize(s) };
+        let mut map = s.serialize_map(Some(m.len()))?;
+        for (k, v) in m {
+            match v {
+                Value::Object(meta) if k == "metadata" => {
+                    map.serialize_entry(k, &Filtered(meta, "resourceVersion"))?
+                }
+                _ => map.serialize_entry(k, v)?,
+            }
+        }
+        map.end()
+    }
+}
+
+/// A map without one key.
+struct Filtered<'a>(&'a serde_json::Map<String, Value>, &'a str);
+
+impl Serialize for Filtered<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(None)?;
+        for (k, v) in self.0.iter().filter(|(k, _)| *k != self.1) {
+            map.serialize_entry(k, v)?;
+        }
+        map.end()
+    }
+}
+
 /// The object a stored value holds, whichever format it was written in.
 pub fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
     if bytes.starts_with(protobuf::MAGIC) {
@@ -55,6 +106,22 @@ pub fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_without_revision_equals_the_copy_without_it() {
+        let obj = serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "7", "labels": {"resourceVersion": "x"}},
+            "data": {"resourceVersion": "kept"},
+        });
+        let mut copy = obj.clone();
+        copy["metadata"].as_object_mut().unwrap().remove("resourceVersion");
+        for media in [StorageMediaType::Json, StorageMediaType::Protobuf] {
+            assert_eq!(encode_without_revision(&obj, media), encode(&copy, media), "{media:?}");
+        }
+        let bare = serde_json::json!({"metadata": {"resourceVersion": "1"}});
+        assert_eq!(encode_without_revision(&bare, StorageMediaType::Json), br#"{"metadata":{}}"#);
+    }
     use serde_json::json;
 
     fn config_map() -> Value {

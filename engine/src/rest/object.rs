@@ -96,6 +96,10 @@ pub fn from_stored(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> 
 
 /// The bytes to store for `obj`, in `media`: without `metadata.resourceVersion`.
 pub fn to_stored(rt: &ResourceType, obj: &Value, media: StorageMediaType) -> Bytes {
+    if convert::storage_type(rt).0.is_empty() {
+        // Stored as served: no copy of the object.
+        return Bytes::from(stored::encode_without_revision(obj, media));
+    }
     let mut copy = convert::to_storage(rt, obj.clone());
     if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
