@@ -36,9 +36,8 @@ const NULL_FIELDS: &[(&str, &str)] = &[("io.k8s.api.core.v1.PodSpec", "container
 pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool) -> Comparison {
     let old = root_view(old.unwrap_or(&json!({})), definition);
     let new = root_view(new, definition);
-    let mut w = Walk::default();
-    let keys = union_keys(Some(&old), Some(&new));
-    for k in keys {
+    let mut c = Comparison::default();
+    for k in union_keys(Some(&old), Some(&new)) {
         let wanted = match k {
             "apiVersion" | "kind" => false,
             "status" => status,
@@ -48,23 +47,40 @@ pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool)
             continue;
         }
         let (l, r) = (old.get(k), new.get(k));
-        w.path.push(format!("f:{k}"));
-        if k == "metadata" {
+        let sub = if k == "metadata" {
             // upstream strips the server's metadata (and `metadata` itself) from every set
+            let mut meta = Comparison::default();
             for f in OWNED_METADATA {
                 let (lc, rc) = (l.and_then(|m| m.get(*f)), r.and_then(|m| m.get(*f)));
                 if lc.is_some() || rc.is_some() {
-                    w.path.push(format!("f:{f}"));
-                    w.visit(lc, rc, field_shape(Some(META), f, lc, rc));
-                    w.path.pop();
+                    meta.adopt(format!("f:{f}"), visit(lc, rc, field_shape(Some(META), f, lc, rc)));
                 }
             }
+            meta
         } else {
-            w.visit(l, r, field_shape(Some(definition), k, l, r));
-        }
-        w.path.pop();
+            visit(l, r, field_shape(Some(definition), k, l, r))
+        };
+        c.adopt(format!("f:{k}"), sub);
     }
-    w.c
+    c
+}
+
+impl Comparison {
+    /// Take a child's changes (relative to the child) in under `key`. Sets are built
+    /// bottom up and hold only non-empty children, so a set with neither a member nor
+    /// children is empty.
+    fn adopt(&mut self, key: String, child: Comparison) {
+        let sets = [
+            (&mut self.added, child.added),
+            (&mut self.modified, child.modified),
+            (&mut self.removed, child.removed),
+        ];
+        for (mine, theirs) in sets {
+            if theirs.member || !theirs.children.is_empty() {
+                mine.children.insert(key.clone(), theirs);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -168,61 +184,51 @@ fn empty(v: Option<&Value>) -> bool {
     }
 }
 
-#[derive(Default)]
-struct Walk {
-    c: Comparison,
-    path: Vec<String>,
-}
-
-impl Walk {
-    fn visit(&mut self, l: Option<&Value>, r: Option<&Value>, shape: Shape) {
-        // a container empty or null on both sides is a leaf (keeps null apart from empty)
-        let shape = if empty(l) && empty(r) { Shape::Leaf } else { shape };
-        match shape {
-            Shape::Leaf => {
-                match (l, r) {
-                    (None, Some(_)) => self.c.added.insert(&self.path),
-                    (Some(_), None) => self.c.removed.insert(&self.path),
-                    (Some(a), Some(b)) if a != b => self.c.modified.insert(&self.path),
-                    _ => {}
-                }
-                return;
+/// The changes at one node (its own membership, its children's under their path
+/// elements), relative to the node.
+fn visit(l: Option<&Value>, r: Option<&Value>, shape: Shape) -> Comparison {
+    let mut c = Comparison::default();
+    // a container empty or null on both sides is a leaf (keeps null apart from empty)
+    let shape = if empty(l) && empty(r) { Shape::Leaf } else { shape };
+    match shape {
+        Shape::Leaf => {
+            match (l, r) {
+                (None, Some(_)) => c.added.member = true,
+                (Some(_), None) => c.removed.member = true,
+                (Some(a), Some(b)) if a != b => c.modified.member = true,
+                _ => {}
             }
-            Shape::Struct(def) => {
-                for k in union_keys(l, r) {
-                    let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
-                    self.path.push(format!("f:{k}"));
-                    self.visit(lc, rc, field_shape(def, k, lc, rc));
-                    self.path.pop();
-                }
-            }
-            Shape::Map(def) => {
-                for k in union_keys(l, r) {
-                    let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
-                    self.path.push(format!("f:{k}"));
-                    self.visit(lc, rc, item_shape(def, lc, rc));
-                    self.path.pop();
-                }
-            }
-            Shape::List(kind, def) => {
-                let (li, ri) = (items(l, kind), items(r, kind));
-                let mut keys: Vec<&String> = ri.iter().map(|(k, _)| k).collect();
-                keys.extend(li.iter().map(|(k, _)| k).filter(|k| !ri.iter().any(|(r, _)| r == *k)));
-                for k in keys {
-                    let lc = li.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
-                    let rc = ri.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
-                    self.path.push(k.clone());
-                    self.visit(lc, rc, item_shape(def, lc, rc));
-                    self.path.pop();
-                }
+            return c;
+        }
+        Shape::Struct(def) => {
+            for k in union_keys(l, r) {
+                let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
+                c.adopt(format!("f:{k}"), visit(lc, rc, field_shape(def, k, lc, rc)));
             }
         }
-        if l.is_none() {
-            self.c.added.insert(&self.path);
-        } else if r.is_none() {
-            self.c.removed.insert(&self.path);
+        Shape::Map(def) => {
+            for k in union_keys(l, r) {
+                let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
+                c.adopt(format!("f:{k}"), visit(lc, rc, item_shape(def, lc, rc)));
+            }
+        }
+        Shape::List(kind, def) => {
+            let (li, ri) = (items(l, kind), items(r, kind));
+            let mut keys: Vec<&String> = ri.iter().map(|(k, _)| k).collect();
+            keys.extend(li.iter().map(|(k, _)| k).filter(|k| !ri.iter().any(|(r, _)| r == *k)));
+            for k in keys {
+                let lc = li.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
+                let rc = ri.iter().find(|(x, _)| x == k).map(|(_, v)| *v);
+                c.adopt(k.clone(), visit(lc, rc, item_shape(def, lc, rc)));
+            }
         }
     }
+    if l.is_none() {
+        c.added.member = true;
+    } else if r.is_none() {
+        c.removed.member = true;
+    }
+    c
 }
 
 /// The object as upstream compares it: the root's `spec` exists (a non-pointer struct in

@@ -50,7 +50,13 @@ pub struct Committer {
     pub snapshot_after_bytes: u64,
     /// The snapshot being written, if any.
     pub snapshotting: Option<std::thread::JoinHandle<()>>,
+    /// The WAL bytes of a batch, kept between batches so the committer does not grow
+    /// (and fault in) a fresh buffer for every one; see [`KEEP_WAL_BUFFER`].
+    pub wal_buf: Vec<u8>,
 }
+
+/// Capacity the WAL buffer keeps between batches; a larger batch's buffer is freed.
+const KEEP_WAL_BUFFER: usize = 4 << 20;
 
 /// A request whose precondition passed, with its record.
 struct Accepted {
@@ -94,11 +100,16 @@ impl Committer {
         if accepted.is_empty() {
             return;
         }
-        let mut buf = Vec::new();
+        let mut buf = std::mem::take(&mut self.wal_buf);
+        buf.clear();
         for a in &accepted {
             a.record.encode_into(&mut buf);
         }
-        if let Err(e) = self.writer.append(&buf) {
+        let appended = self.writer.append(&buf);
+        if buf.capacity() <= KEEP_WAL_BUFFER {
+            self.wal_buf = buf;
+        }
+        if let Err(e) = appended {
             for a in accepted {
                 let _ = a.reply.send(Err(e.clone()));
             }

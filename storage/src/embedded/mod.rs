@@ -97,6 +97,7 @@ impl EmbeddedStore {
             fsync: opts.fsync,
             snapshot_after_bytes: opts.snapshot_after_bytes,
             snapshotting: None,
+            wal_buf: Vec::new(),
         };
         let thread = std::thread::Builder::new()
             .name("kapi-store-commit".into())
