@@ -245,22 +245,7 @@ pub fn is_pods(rt: &ResourceType) -> bool {
 
 /// Wait until `cache` has applied revision `rev`. False on timeout.
 pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
-    wait_until(cache, rev, WAIT_FOR_REVISION).await
-}
-
-/// For a read with resourceVersion "0" (any state will do): let the cache catch up with
-/// the writes this server already knows of, for a short while at most, so a client that
-/// just wrote through this server reads its write. No store round trip; whatever the
-/// cache holds when the bound runs out is served, as upstream would.
-pub async fn settle(app: &App, cache: &Cache) {
-    let known = app.store.current_revision();
-    if cache.revision() < known {
-        wait_until(cache, known, SETTLE_BOUND).await;
-    }
-}
-
-async fn wait_until(cache: &Cache, rev: Revision, bound: Duration) -> bool {
-    let deadline = Instant::now() + bound;
+    let deadline = Instant::now() + WAIT_FOR_REVISION;
     let mut pause = Duration::from_micros(200);
     // On a quiet prefix only the store's progress report moves the cache (etcd sends
     // one when asked); ask again now and then in case the watch stream was replaced.
@@ -278,6 +263,21 @@ async fn wait_until(cache: &Cache, rev: Revision, bound: Duration) -> bool {
         pause = (pause * 2).min(Duration::from_millis(20));
     }
     true
+}
+
+/// For a read with resourceVersion "0" (any state will do): let the cache apply what
+/// the store has already sent it, for a short while at most, so a client that just
+/// wrote through this server reads its write (the embedded store sends the event before
+/// it answers the write). Nothing is asked of the store, and a quiet resource does not
+/// wait; whatever the cache holds when the bound runs out is served, as upstream would.
+pub async fn settle(cache: &Cache) {
+    let mark = cache.sent_mark();
+    let deadline = Instant::now() + SETTLE_BOUND;
+    let mut pause = Duration::from_micros(50);
+    while !cache.applied_up_to(mark) && Instant::now() < deadline {
+        monoio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(5));
+    }
 }
 
 /// What revision a read with `resourceVersion` `rv` must observe: the store's current

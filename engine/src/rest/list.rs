@@ -234,7 +234,7 @@ async fn from_cache(
             return Ok(None);
         }
         if rv == Some("0") {
-            crate::cache::settle(scope.app, &cache).await;
+            crate::cache::settle(&cache).await;
         }
     }
     let prefix = scope.list_prefix();

@@ -198,6 +198,17 @@ impl<T> WatchCache<T> {
         }
     }
 
+    /// How many events the store has sent the cache so far (a mark for
+    /// [`WatchCache::applied_up_to`]; counts restart when the cache re-lists).
+    pub fn sent_mark(&self) -> u64 {
+        self.progress.read().as_ref().map_or(0, |p| p.sent.load(Ordering::Acquire))
+    }
+
+    /// Whether every event sent up to `mark` is applied and published.
+    pub fn applied_up_to(&self, mark: u64) -> bool {
+        self.progress.read().as_ref().is_none_or(|p| p.applied.load(Ordering::Acquire) >= mark)
+    }
+
     /// Store events sent to the cache and not applied yet (the feed's queue depth).
     pub fn backlog(&self) -> u64 {
         self.progress.read().as_ref().map_or(0, |p| {
