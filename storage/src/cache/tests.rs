@@ -328,6 +328,31 @@ fn the_cache_follows_store_progress_when_other_prefixes_change() {
     assert_eq!(cache.list(PREFIX, None, 0).0.len(), 1);
 }
 
+/// What resourceVersion=0 reads rely on to read a client's own write: the embedded
+/// store sends a write's event to the cache before it answers the write, so once the
+/// cache has applied everything sent at that moment, it holds the write.
+#[test]
+fn a_write_is_in_the_cache_once_it_applied_what_was_sent_when_the_write_returned() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let cache = start_sharded(&store, 1000, 3);
+    let mut last_mark = cache.sent_mark();
+    for i in 0..200u8 {
+        let k = key(i % 4, i);
+        block_on(store.create(&k, Bytes::from(format!("node{};{i}", i % 3)))).unwrap();
+        let mark = cache.sent_mark();
+        assert!(mark > last_mark, "the event was sent before the write returned");
+        last_mark = mark;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !cache.applied_up_to(mark) {
+            assert!(Instant::now() < deadline, "the cache never applied mark {mark}");
+            std::thread::yield_now();
+        }
+        let (items, _, _) = cache.list(PREFIX, None, 0);
+        assert!(items.iter().any(|e| e.kv.key == k), "{k} is listed once its event is applied");
+    }
+}
+
 /// Everything a hub watcher has now, and whether it ended.
 fn drain(w: &hub::HubWatch<String>) -> (usize, bool) {
     let waker = futures_util::task::noop_waker();
