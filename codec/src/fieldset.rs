@@ -44,13 +44,18 @@ impl FieldSet {
 
     /// FieldsV1 JSON.
     pub fn to_fields_v1(&self) -> Value {
+        self.clone().into_fields_v1()
+    }
+
+    /// FieldsV1 JSON, moving the set's path elements into it (no copies).
+    pub fn into_fields_v1(self) -> Value {
         let mut m = Map::new();
         if self.member && !self.children.is_empty() {
             m.insert(".".into(), Value::Object(Map::new()));
         }
-        for (k, c) in &self.children {
+        for (k, c) in self.children {
             if !c.is_empty() {
-                m.insert(k.clone(), c.to_fields_v1());
+                m.insert(k, c.into_fields_v1());
             }
         }
         Value::Object(m)

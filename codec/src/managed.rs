@@ -52,21 +52,21 @@ impl Entry {
         })
     }
 
-    fn to_json(&self) -> Value {
-        let mut v = json!({
-            "manager": self.manager,
-            "operation": self.operation,
-            "apiVersion": self.api_version,
-        });
-        if let Some(t) = &self.time {
-            v["time"] = json!(t);
+    /// The managedFields entry, moving the entry's strings and field set into it.
+    fn into_json(self) -> Value {
+        let mut v = Map::new();
+        v.insert("manager".into(), Value::String(self.manager));
+        v.insert("operation".into(), Value::String(self.operation));
+        v.insert("apiVersion".into(), Value::String(self.api_version));
+        if let Some(t) = self.time {
+            v.insert("time".into(), Value::String(t));
         }
-        v["fieldsType"] = json!("FieldsV1");
-        v["fieldsV1"] = self.set.to_fields_v1();
-        if let Some(s) = &self.subresource {
-            v["subresource"] = json!(s);
+        v.insert("fieldsType".into(), json!("FieldsV1"));
+        v.insert("fieldsV1".into(), self.set.into_fields_v1());
+        if let Some(s) = self.subresource {
+            v.insert("subresource".into(), Value::String(s));
         }
-        v
+        Value::Object(v)
     }
 
     fn is(&self, m: &Manager<'_>) -> bool {
@@ -103,7 +103,7 @@ fn requested(new: &Value, mgr: &Manager<'_>) -> Option<Vec<Entry>> {
 fn store(obj: &mut Value, mut entries: Vec<Entry>) {
     order::sort(&mut entries);
     let list: Vec<Value> =
-        entries.iter().filter(|e| !e.set.is_empty()).map(Entry::to_json).collect();
+        entries.into_iter().filter(|e| !e.set.is_empty()).map(Entry::into_json).collect();
     if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
         if list.is_empty() {
             m.remove("managedFields");
