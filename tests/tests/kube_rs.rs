@@ -229,6 +229,26 @@ where
     }
 }
 
+/// The next `n` events of a watch other than bookmarks, as (type, name); 10 s each at
+/// most, and an error or the end of the watch fails the test.
+async fn next_events<K: kube::Resource + std::fmt::Debug>(
+    events: &mut (impl futures_util::Stream<Item = kube::Result<WatchEvent<K>>> + Unpin),
+    n: usize,
+) -> Vec<(&'static str, Option<String>)> {
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let (kind, obj) = match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
+            Ok(Some(Ok(WatchEvent::Added(o)))) => ("ADDED", o),
+            Ok(Some(Ok(WatchEvent::Modified(o)))) => ("MODIFIED", o),
+            Ok(Some(Ok(WatchEvent::Deleted(o)))) => ("DELETED", o),
+            Ok(Some(Ok(WatchEvent::Bookmark(_)))) => continue,
+            other => panic!("unexpected {other:?} after {seen:?}"),
+        };
+        seen.push((kind, obj.meta().name.clone()));
+    }
+    seen
+}
+
 fn pod(name: &str, node: Option<&str>) -> Pod {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "labels": {"app": "k"}},
@@ -508,15 +528,7 @@ async fn a_watch_of_one_name_sees_only_that_object() {
         cms.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
     }
     cms.delete("one", &DeleteParams::default()).await.expect("delete");
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
-            Ok(Some(Ok(WatchEvent::Modified(o)))) => seen.push(("MODIFIED", o.metadata.name)),
-            Ok(Some(Ok(WatchEvent::Deleted(o)))) => seen.push(("DELETED", o.metadata.name)),
-            Ok(Some(Ok(WatchEvent::Bookmark(_)))) => {}
-            other => panic!("unexpected {other:?} after {seen:?}"),
-        }
-    }
+    let seen = next_events(&mut events, 2).await;
     let one = Some("one".to_string());
     assert_eq!(seen, vec![("MODIFIED", one.clone()), ("DELETED", one)]);
 }
@@ -542,16 +554,7 @@ async fn a_scheduler_watch_of_unscheduled_pods_sees_them_come_and_go() {
         .create_subresource("binding", "pending", &PostParams::default(), &binding)
         .await
         .expect("bind");
-    let mut seen = Vec::new();
-    while seen.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), events.next()).await {
-            Ok(Some(Ok(WatchEvent::Added(p)))) => seen.push(("ADDED", p.metadata.name)),
-            Ok(Some(Ok(WatchEvent::Deleted(p)))) => seen.push(("DELETED", p.metadata.name)),
-            Ok(Some(Ok(WatchEvent::Modified(p)))) => seen.push(("MODIFIED", p.metadata.name)),
-            Ok(Some(Ok(WatchEvent::Bookmark(_)))) => {}
-            other => panic!("unexpected {other:?} after {seen:?}"),
-        }
-    }
+    let seen = next_events(&mut events, 2).await;
     let pending = Some("pending".to_string());
     assert_eq!(seen, vec![("ADDED", pending.clone()), ("DELETED", pending)]);
 }
