@@ -11,6 +11,7 @@
 //! segment since stay, so recovery is always complete.
 
 use super::Shared;
+use super::fs::Fs;
 use super::index::Index;
 use super::snapshot;
 use super::wal::{self, Record};
@@ -44,6 +45,7 @@ pub enum Msg {
 
 pub struct Committer {
     pub shared: Arc<Shared>,
+    pub fs: Arc<dyn Fs>,
     pub writer: wal::Writer,
     pub dir: PathBuf,
     pub fsync: bool,
@@ -201,14 +203,15 @@ impl Committer {
             (index.current, index.live().collect::<Vec<_>>())
         };
         let next = self.writer.seq + 1;
-        self.writer = wal::Writer::open(&self.dir, next, self.fsync)?;
+        self.writer = wal::Writer::open(&self.fs, &self.dir, next, self.fsync)?;
         self.shared.index.write().compact(rev);
         self.shared.hub.lock().compact(rev);
-        let (dir, fsync) = (self.dir.clone(), self.fsync);
+        let (fs, dir, fsync) = (self.fs.clone(), self.dir.clone(), self.fsync);
         let handle =
             std::thread::Builder::new().name("kapi-store-snap".into()).spawn(move || {
-                let written = snapshot::write(&dir, rev, live, fsync);
-                if let Err(e) = written.and_then(|()| snapshot::prune(&dir, rev, next)) {
+                let written = snapshot::write(fs.as_ref(), &dir, rev, live, fsync);
+                let pruned = written.and_then(|()| snapshot::prune(fs.as_ref(), &dir, rev, next));
+                if let Err(e) = pruned {
                     tracing::error!("snapshot at revision {rev} failed: {e}");
                 }
             })?;

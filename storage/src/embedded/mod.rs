@@ -12,6 +12,8 @@
 //! newest segment is cut). Each open starts a fresh WAL segment.
 
 mod committer;
+pub mod fault;
+pub mod fs;
 mod index;
 mod snapshot;
 pub mod wal;
@@ -41,11 +43,18 @@ pub struct EmbeddedOptions {
     pub snapshot_after_bytes: u64,
     /// Undelivered events a watcher may have before it is closed as too slow.
     pub watch_buffer: usize,
+    /// The files underneath (the real ones; tests inject faults).
+    pub fs: Arc<dyn fs::Fs>,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        Self { fsync: true, snapshot_after_bytes: 64 << 20, watch_buffer: 10_000 }
+        Self {
+            fsync: true,
+            snapshot_after_bytes: 64 << 20,
+            watch_buffer: 10_000,
+            fs: Arc::new(fs::RealFs),
+        }
     }
 }
 
@@ -78,12 +87,13 @@ fn ready<T: Send + 'static>(v: T) -> BoxFuture<'static, T> {
 impl EmbeddedStore {
     /// Open (or create) the store in `dir`, recovering its state.
     pub fn open(dir: &Path, opts: EmbeddedOptions) -> Result<Arc<EmbeddedStore>, StorageError> {
-        std::fs::create_dir_all(dir)?;
+        let fs = opts.fs.clone();
+        fs.create_dir_all(dir)?;
         let mut idx = index::Index::default();
         let mut hub = watch::Hub::new(opts.watch_buffer);
-        recover(dir, &mut idx, &mut hub)?;
-        let next_seq = wal::segments(dir)?.last().map_or(1, |s| s + 1);
-        let writer = wal::Writer::open(dir, next_seq, opts.fsync)?;
+        recover(fs.as_ref(), dir, &mut idx, &mut hub)?;
+        let next_seq = wal::segments(fs.as_ref(), dir)?.last().map_or(1, |s| s + 1);
+        let writer = wal::Writer::open(&fs, dir, next_seq, opts.fsync)?;
         let shared = Arc::new(Shared {
             index: RwLock::new(idx),
             hub: Mutex::new(hub),
@@ -92,6 +102,7 @@ impl EmbeddedStore {
         let (tx, rx) = flume::unbounded();
         let committer = Committer {
             shared: shared.clone(),
+            fs,
             writer,
             dir: dir.to_path_buf(),
             fsync: opts.fsync,
@@ -163,9 +174,14 @@ fn check_sizes(key: &str, value: Option<&Bytes>) -> Result<(), StorageError> {
 }
 
 /// Load the newest snapshot and replay the WAL after it into `idx` and `hub`.
-fn recover(dir: &Path, idx: &mut index::Index, hub: &mut watch::Hub) -> Result<(), StorageError> {
+fn recover(
+    fs: &dyn fs::Fs,
+    dir: &Path,
+    idx: &mut index::Index,
+    hub: &mut watch::Hub,
+) -> Result<(), StorageError> {
     let mut base = 0;
-    if let Some((records, rev)) = snapshot::load_latest(dir)? {
+    if let Some((records, rev)) = snapshot::load_latest(fs, dir)? {
         for r in records {
             committer::apply_record(idx, r);
         }
@@ -173,10 +189,10 @@ fn recover(dir: &Path, idx: &mut index::Index, hub: &mut watch::Hub) -> Result<(
         idx.compact(rev);
         base = rev;
     }
-    let segments = wal::segments(dir)?;
+    let segments = wal::segments(fs, dir)?;
     let last = segments.last().copied();
     for seq in segments {
-        for record in wal::read_segment(&wal::segment_path(dir, seq), Some(seq) == last)? {
+        for record in wal::read_segment(fs, &wal::segment_path(dir, seq), Some(seq) == last)? {
             if record.revision() <= base && !matches!(record, wal::Record::Compact { .. }) {
                 continue;
             }

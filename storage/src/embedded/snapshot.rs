@@ -4,22 +4,19 @@
 //! incomplete and ignored. Older snapshots and WAL segments are removed once a newer
 //! snapshot is durable.
 
+use super::fs::Fs;
 use super::wal::{self, Record};
 use crate::error::StorageError;
 use crate::store::KeyValue;
-use std::fs::File;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 fn path(dir: &Path, rev: u64) -> PathBuf {
     dir.join(format!("snapshot-{rev:016}.snap"))
 }
 
-fn list(dir: &Path) -> Result<Vec<u64>, StorageError> {
+fn list(fs: &dyn Fs, dir: &Path) -> Result<Vec<u64>, StorageError> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
+    for name in fs.list(dir)? {
         if let Some(rev) = name
             .strip_prefix("snapshot-")
             .and_then(|s| s.strip_suffix(".snap"))
@@ -33,7 +30,13 @@ fn list(dir: &Path) -> Result<Vec<u64>, StorageError> {
 }
 
 /// Write the snapshot of revision `rev` holding the `live` key-values.
-pub fn write(dir: &Path, rev: u64, live: Vec<KeyValue>, fsync: bool) -> Result<(), StorageError> {
+pub fn write(
+    fs: &dyn Fs,
+    dir: &Path,
+    rev: u64,
+    live: Vec<KeyValue>,
+    fsync: bool,
+) -> Result<(), StorageError> {
     let mut buf = Vec::new();
     for kv in live {
         let rec = Record::Put {
@@ -46,23 +49,22 @@ pub fn write(dir: &Path, rev: u64, live: Vec<KeyValue>, fsync: bool) -> Result<(
     }
     Record::Compact { revision: rev }.encode_into(&mut buf);
     let tmp = dir.join("snapshot.tmp");
-    let mut f = File::create(&tmp)?;
+    let mut f = fs.create(&tmp)?;
     f.write_all(&buf)?;
     if fsync {
         f.sync_all()?;
     }
-    std::fs::rename(&tmp, path(dir, rev))?;
+    fs.rename(&tmp, &path(dir, rev))?;
     if fsync {
-        File::open(dir)?.sync_all()?;
+        fs.sync_dir(dir)?;
     }
     Ok(())
 }
 
 /// The newest complete snapshot: its records (without the closing marker) and revision.
-pub fn load_latest(dir: &Path) -> Result<Option<(Vec<Record>, u64)>, StorageError> {
-    for rev in list(dir)?.into_iter().rev() {
-        let mut data = Vec::new();
-        File::open(path(dir, rev))?.read_to_end(&mut data)?;
+pub fn load_latest(fs: &dyn Fs, dir: &Path) -> Result<Option<(Vec<Record>, u64)>, StorageError> {
+    for rev in list(fs, dir)?.into_iter().rev() {
+        let data = fs.read(&path(dir, rev))?;
         let (mut records, valid) = wal::decode_all(&data);
         let complete = valid == data.len()
             && matches!(records.last(), Some(Record::Compact { revision }) if *revision == rev);
@@ -76,12 +78,17 @@ pub fn load_latest(dir: &Path) -> Result<Option<(Vec<Record>, u64)>, StorageErro
 }
 
 /// Remove snapshots older than `keep` and WAL segments before `first_live_segment`.
-pub fn prune(dir: &Path, keep: u64, first_live_segment: u64) -> Result<(), StorageError> {
-    for rev in list(dir)?.into_iter().filter(|r| *r < keep) {
-        std::fs::remove_file(path(dir, rev))?;
+pub fn prune(
+    fs: &dyn Fs,
+    dir: &Path,
+    keep: u64,
+    first_live_segment: u64,
+) -> Result<(), StorageError> {
+    for rev in list(fs, dir)?.into_iter().filter(|r| *r < keep) {
+        fs.remove(&path(dir, rev))?;
     }
-    for seq in wal::segments(dir)?.into_iter().filter(|s| *s < first_live_segment) {
-        std::fs::remove_file(wal::segment_path(dir, seq))?;
+    for seq in wal::segments(fs, dir)?.into_iter().filter(|s| *s < first_live_segment) {
+        fs.remove(&wal::segment_path(dir, seq))?;
     }
     Ok(())
 }

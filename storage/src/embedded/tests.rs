@@ -10,7 +10,12 @@ use proptest::prelude::*;
 fn open(dir: &Path, fsync: bool) -> Arc<EmbeddedStore> {
     EmbeddedStore::open(
         dir,
-        EmbeddedOptions { fsync, snapshot_after_bytes: 4 << 10, watch_buffer: 100_000 },
+        EmbeddedOptions {
+            fsync,
+            snapshot_after_bytes: 4 << 10,
+            watch_buffer: 100_000,
+            ..Default::default()
+        },
     )
     .unwrap()
 }
@@ -187,7 +192,7 @@ fn acknowledged_writes_survive_a_torn_wal_tail() {
     }
     let rev = store.current_revision();
     drop(store);
-    let seq = *wal::segments(dir.path()).unwrap().last().unwrap();
+    let seq = *wal::segments(&fs::RealFs, dir.path()).unwrap().last().unwrap();
     let path = wal::segment_path(dir.path(), seq);
     let mut data = std::fs::read(&path).unwrap();
     data.extend_from_slice(&[42, 0, 0, 0, 9, 9, 9]);
@@ -283,7 +288,7 @@ fn snapshots_bound_the_wal_and_recover() {
     }
     let rev = store.current_revision();
     drop(store);
-    assert!(wal::segments(dir.path()).unwrap().len() <= 2, "old segments pruned");
+    assert!(wal::segments(&fs::RealFs, dir.path()).unwrap().len() <= 2, "old segments pruned");
     let store = open(dir.path(), false);
     assert_eq!(store.current_revision(), rev);
     assert_eq!(block_on(store.range("/snap/", None, 0, None)).unwrap().items.len(), 40);
@@ -307,7 +312,7 @@ fn writes_during_background_snapshots_all_recover() {
     let updated: Vec<KeyValue> = updates.into_iter().map(|w| block_on(w).unwrap()).collect();
     let rev = store.current_revision();
     drop(store);
-    assert!(wal::segments(dir.path()).unwrap().len() <= 2, "old segments pruned");
+    assert!(wal::segments(&fs::RealFs, dir.path()).unwrap().len() <= 2, "old segments pruned");
     let store = open(dir.path(), true);
     assert_eq!(store.current_revision(), rev);
     let items = block_on(store.range("/bg/", None, 0, None)).unwrap().items;

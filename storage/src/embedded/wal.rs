@@ -8,11 +8,11 @@
 //! torn or corrupt tail of the newest segment is cut off (it was never acknowledged);
 //! damage anywhere else is an error.
 
+use super::fs::{Fs, FsFile};
 use crate::error::StorageError;
 use bytes::Bytes;
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// One logged change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,11 +124,9 @@ pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
 }
 
 /// Sequence numbers of the segments in `dir`, ascending.
-pub fn segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
+pub fn segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<u64>, StorageError> {
     let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let name = entry?.file_name();
-        let name = name.to_string_lossy();
+    for name in fs.list(dir)? {
         if let Some(seq) = name
             .strip_prefix("wal-")
             .and_then(|s| s.strip_suffix(".log"))
@@ -142,9 +140,8 @@ pub fn segments(dir: &Path) -> Result<Vec<u64>, StorageError> {
 }
 
 /// Read a segment; cut a torn tail when `is_last`, fail on damage otherwise.
-pub fn read_segment(path: &Path, is_last: bool) -> Result<Vec<Record>, StorageError> {
-    let mut data = Vec::new();
-    File::open(path)?.read_to_end(&mut data)?;
+pub fn read_segment(fs: &dyn Fs, path: &Path, is_last: bool) -> Result<Vec<Record>, StorageError> {
+    let data = fs.read(path)?;
     let (records, valid) = decode_all(&data);
     if valid < data.len() {
         if !is_last {
@@ -154,7 +151,7 @@ pub fn read_segment(path: &Path, is_last: bool) -> Result<Vec<Record>, StorageEr
             )));
         }
         tracing::warn!("{}: cutting {} bytes of torn tail", path.display(), data.len() - valid);
-        let f = OpenOptions::new().write(true).open(path)?;
+        let mut f = fs.append(path)?;
         f.set_len(valid as u64)?;
         f.sync_all()?;
     }
@@ -163,19 +160,23 @@ pub fn read_segment(path: &Path, is_last: bool) -> Result<Vec<Record>, StorageEr
 
 /// The segment being appended to.
 pub struct Writer {
-    file: File,
+    file: Box<dyn FsFile>,
     pub seq: u64,
     pub bytes: u64,
     fsync: bool,
 }
 
 impl Writer {
-    pub fn open(dir: &Path, seq: u64, fsync: bool) -> Result<Writer, StorageError> {
-        let path = segment_path(dir, seq);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
-        let bytes = file.metadata()?.len();
+    pub fn open(
+        fs: &Arc<dyn Fs>,
+        dir: &Path,
+        seq: u64,
+        fsync: bool,
+    ) -> Result<Writer, StorageError> {
+        let file = fs.append(&segment_path(dir, seq))?;
+        let bytes = file.size()?;
         if fsync {
-            File::open(dir)?.sync_all()?;
+            fs.sync_dir(dir)?;
         }
         Ok(Writer { file, seq, bytes, fsync })
     }
