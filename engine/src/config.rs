@@ -136,6 +136,40 @@ pub struct Options {
     /// Log verbosity, as upstream's `-v`.
     #[arg(short = 'v', long = "v", default_value_t = 1)]
     pub verbosity: u8,
+
+    /// Files with the public keys ServiceAccount tokens are verified with (PEM public
+    /// keys, certificates or private keys; repeatable). The signing key's public half is
+    /// always accepted.
+    #[arg(long, value_delimiter = ',')]
+    pub service_account_key_file: Vec<PathBuf>,
+
+    /// The private key ServiceAccount tokens are signed with (PEM, RSA or EC P-256/P-384);
+    /// default `DATA_DIR/pki/sa.key`, generated (EC P-256) on first start.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<PathBuf>,
+
+    /// Issuers of ServiceAccount tokens (repeatable); the first signs new tokens, all are
+    /// accepted.
+    #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
+    pub service_account_issuer: Vec<String>,
+
+    /// The audiences of the API (tokens must name one); default: the issuers.
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+
+    /// The longest expiry a TokenRequest gets (upstream's
+    /// `--service-account-max-token-expiration`); unset: no cap.
+    #[arg(long, value_parser = parse_duration)]
+    pub service_account_max_token_expiration: Option<Duration>,
+
+    /// Extend kubelets' pod-bound tokens (3607 s) to a year, with `warnafter`.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub service_account_extend_token_expiration: bool,
+
+    /// The `jwks_uri` of the OIDC discovery document; default this server's
+    /// `/openid/v1/jwks`.
+    #[arg(long)]
+    pub service_account_jwks_uri: Option<String>,
 }
 
 impl Options {

@@ -228,16 +228,13 @@ async fn serve(
         return discovery::version();
     }
     let authz = header(&parts.headers, http::header::AUTHORIZATION);
-    let authenticated = metrics::timed("authentication", || {
-        app.authenticator.authenticate(conn.cert_user.as_ref(), authz)
-    });
-    let user = match authenticated {
+    let user = match authenticate(app, conn, authz).await {
         Ok(u) => {
             who.clone_from(&u.name);
             u
         }
         Err(m) => {
-            return negotiation::error_response(&ApiError::Unauthorized(m.into()), Output::Json);
+            return negotiation::error_response(&ApiError::Unauthorized(m), Output::Json);
         }
     };
     let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));
@@ -247,6 +244,11 @@ async fn serve(
     if !info.is_resource {
         if path == "/metrics" && info.verb == "get" {
             return metrics_response(app);
+        }
+        if info.verb == "get"
+            && let Some(resp) = auth::issuer::handle(app, path)
+        {
+            return resp;
         }
         if app.options.profiling && path.starts_with("/debug/pprof") && info.verb == "get" {
             return crate::debug::pprof::handle(path, query).await;
@@ -262,6 +264,26 @@ async fn serve(
     };
     let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user };
     rest::handle(ctx).await
+}
+
+/// The request's user; a ServiceAccount token naming an object the caches lack gets
+/// one more try once they applied what the store already sent (a just-made write).
+async fn authenticate(
+    app: &App,
+    conn: &ConnInfo,
+    authz: Option<&str>,
+) -> Result<auth::UserInfo, String> {
+    let objects = auth::objects::CachedObjects(app);
+    let cert = conn.cert_user.as_ref();
+    let first =
+        metrics::timed("authentication", || app.authenticator.authenticate(cert, authz, &objects));
+    match first {
+        Err(r) if r.missing => {
+            objects.settle().await;
+            app.authenticator.authenticate(cert, authz, &objects).map_err(|r| r.message)
+        }
+        other => other.map_err(|r| r.message),
+    }
 }
 
 fn metrics_response(app: &App) -> Response {

@@ -99,6 +99,23 @@ impl Pki {
     }
 }
 
+/// The ServiceAccount signing key `dir/pki/sa.key` (EC P-256, PKCS#8) and its public
+/// half `sa.pub`, generated on first start; returns the key's PEM. (`sa.key` is where
+/// upstream's tooling and the controller manager's token controller look for it.)
+pub fn ensure_service_account_key(dir: &Path) -> Result<String, PkiError> {
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki).map_err(|source| PkiError::Io { path: pki.clone(), source })?;
+    let (key, public) = (pki.join("sa.key"), pki.join("sa.pub"));
+    if key.exists() {
+        return read(&key);
+    }
+    let kp = KeyPair::generate()?;
+    write(&public, &kp.public_key_pem(), false)?;
+    let pem = kp.serialize_pem();
+    write(&key, &pem, true)?;
+    Ok(pem)
+}
+
 fn random_token() -> String {
     use rand::Rng;
     let bytes: [u8; 32] = rand::rng().random();

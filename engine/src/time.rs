@@ -17,3 +17,8 @@ pub fn now_rfc3339() -> String {
 pub fn rfc3339(secs: i64) -> String {
     kapi_codec::time::rfc3339(secs)
 }
+
+/// Seconds since the epoch of an RFC 3339 time (sub-seconds dropped).
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    kapi_codec::time::parse_rfc3339(s).map(|(secs, _)| secs)
+}

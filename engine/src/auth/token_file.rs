@@ -41,7 +41,12 @@ impl TokenFile {
                         .collect()
                 })
                 .unwrap_or_default();
-            let user = UserInfo { name: fields[1].clone(), uid: fields[2].clone(), groups };
+            let user = UserInfo {
+                name: fields[1].clone(),
+                uid: fields[2].clone(),
+                groups,
+                ..Default::default()
+            };
             out.insert(fields[0].clone(), user);
         }
         Ok(out)

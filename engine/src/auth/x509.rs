@@ -11,5 +11,5 @@ pub fn user_from_der(der: &[u8]) -> Option<UserInfo> {
     let name = subject.iter_common_name().next()?.as_str().ok()?.to_string();
     let groups =
         subject.iter_organization().filter_map(|o| o.as_str().ok().map(String::from)).collect();
-    Some(UserInfo { name, uid: String::new(), groups })
+    Some(UserInfo { name, groups, ..Default::default() })
 }

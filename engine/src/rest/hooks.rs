@@ -168,17 +168,31 @@ pub fn virtual_create(
     mut obj: Value,
 ) -> Result<Value, ApiError> {
     let user = req.user;
-    let user_info = json!({"username": user.name, "uid": user.uid, "groups": user.groups});
+    let mut user_info = json!({"username": user.name, "uid": user.uid, "groups": user.groups});
+    if !user.extra.is_empty() {
+        user_info["extra"] = json!(user.extra);
+    }
     let status = match scope.rt.plural {
         "selfsubjectreviews" => json!({"userInfo": user_info}),
         "tokenreviews" => {
             let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
-            match scope.app.authenticator.tokens.lookup(token) {
-                Some(u) => {
-                    let u = u.clone().with_authenticated_group();
-                    json!({"authenticated": true, "user": {"username": u.name, "uid": u.uid, "groups": u.groups}})
+            let objects = crate::auth::objects::CachedObjects(scope.app);
+            match scope.app.authenticator.token_user(token, &objects) {
+                Ok(Some(u)) => {
+                    let u = u.with_authenticated_group();
+                    let mut user = json!({"username": u.name, "uid": u.uid, "groups": u.groups});
+                    if !u.extra.is_empty() {
+                        user["extra"] = json!(u.extra);
+                    }
+                    let auds = scope
+                        .app
+                        .authenticator
+                        .service_accounts
+                        .as_ref()
+                        .map(|t| t.audiences.clone());
+                    json!({"authenticated": true, "user": user, "audiences": auds.unwrap_or_default()})
                 }
-                None => json!({"authenticated": false}),
+                Ok(None) | Err(_) => json!({"authenticated": false, "user": {}}),
             }
         }
         "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {

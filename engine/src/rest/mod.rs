@@ -23,6 +23,7 @@ mod printers;
 mod scale;
 mod scope;
 mod table;
+mod token;
 mod update;
 mod watch;
 
@@ -163,6 +164,9 @@ async fn subresource(
         ("scale", "patch") => scale::patch(req, scope).await,
         ("binding", "create") if scope.rt.plural == "pods" => binding::create(req, scope).await,
         ("eviction", "create") if scope.rt.plural == "pods" => eviction::create(req, scope).await,
+        ("token", "create") if scope.rt.plural == "serviceaccounts" => {
+            token::create(req, scope).await
+        }
         ("finalize", "update") if scope.rt.plural == "namespaces" => {
             update::update(req, scope, update::Target::Finalize).await
         }

@@ -9,6 +9,8 @@ mod tls;
 mod worker;
 
 use crate::app::App;
+use crate::auth::jwt::{PublicKey, SigningKey};
+use crate::auth::serviceaccount::Tokens;
 use crate::auth::{AlwaysAllow, Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
 use crate::controllers::endpoints::{self, lease_prefix};
@@ -120,7 +122,48 @@ fn authenticator(options: &Options) -> Result<Authenticator, String> {
         }
         None => TokenFile::default(),
     };
-    Ok(Authenticator { tokens })
+    let service_accounts = Some(service_account_tokens(options)?);
+    Ok(Authenticator { tokens, service_accounts })
+}
+
+/// The ServiceAccount token keys and settings from the flags (the signing key generated
+/// into `DATA_DIR/pki/sa.key` when none is given).
+fn service_account_tokens(options: &Options) -> Result<Tokens, String> {
+    let signing_pem = match &options.service_account_signing_key_file {
+        Some(path) => {
+            std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => {
+            crate::pki::ensure_service_account_key(&options.data_dir).map_err(|e| e.to_string())?
+        }
+    };
+    let signer = SigningKey::from_pem(&signing_pem)
+        .map_err(|e| format!("--service-account-signing-key-file: {e}"))?;
+    let mut keys = vec![signer.public.clone()];
+    for path in &options.service_account_key_file {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let more =
+            PublicKey::all_from_pem(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        keys.extend(more.into_iter().filter(|k| k.kid != signer.public.kid));
+    }
+    let issuers: Vec<String> =
+        options.service_account_issuer.iter().filter(|i| !i.is_empty()).cloned().collect();
+    if issuers.is_empty() {
+        return Err("--service-account-issuer must not be empty".into());
+    }
+    let audiences = if options.api_audiences.is_empty() {
+        issuers.clone()
+    } else {
+        options.api_audiences.clone()
+    };
+    Ok(Tokens {
+        signer,
+        keys,
+        issuers,
+        audiences,
+        max_expiration: options.service_account_max_token_expiration.map(|d| d.as_secs() as i64),
+        extend_expiration: options.service_account_extend_token_expiration,
+    })
 }
 
 /// The admin bearer token is accepted alongside the token file.
@@ -128,8 +171,8 @@ fn with_admin_token(app: Arc<App>, pki: &Pki) -> Result<App, String> {
     let mut app = Arc::try_unwrap(app).map_err(|_| "app still shared".to_string())?;
     let admin = UserInfo {
         name: "kubernetes-admin".into(),
-        uid: String::new(),
         groups: vec!["system:masters".into()],
+        ..Default::default()
     };
     app.authenticator.tokens.insert(pki.admin_token.clone(), admin);
     Ok(app)
