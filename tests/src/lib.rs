@@ -6,6 +6,7 @@
 
 pub mod etcd;
 pub mod tls;
+pub mod upstream;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

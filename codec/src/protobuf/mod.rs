@@ -191,8 +191,10 @@ pub fn watch_event_from_raw(
     })
 }
 
-/// One frame of a protobuf watch stream: a 4-byte big-endian length, then a `k8s\0`
-/// document of a `v1` WatchEvent whose `object.raw` is the object's own `k8s\0` document.
+/// One frame of a protobuf watch stream as upstream writes it: a 4-byte big-endian
+/// length, then the `meta.v1.WatchEvent` message itself (no `k8s\0` envelope: upstream's
+/// stream serializer is the raw one), whose `object.raw` is the object's own `k8s\0`
+/// document.
 pub fn encode_watch_event(
     event_type: &str,
     object: &Value,
@@ -208,14 +210,8 @@ fn watch_frame(
 ) -> Result<(), CodecError> {
     let start = out.len();
     out.extend_from_slice(&[0; 4]);
-    out.extend_from_slice(MAGIC);
-    type_meta(out, "v1", "WatchEvent");
-    put_nested(out, 2, |o| {
-        put_bytes(o, 1, event_type.as_bytes());
-        put_nested(o, 2, |raw_ext| put_nested(raw_ext, 1, object_doc))
-    })?;
-    put_bytes(out, 3, b"");
-    put_bytes(out, 4, b"");
+    put_bytes(out, 1, event_type.as_bytes());
+    put_nested(out, 2, |raw_ext| put_nested(raw_ext, 1, object_doc))?;
     let len = u32::try_from(out.len() - start - 4).map_err(|_| malformed("frame too large"))?;
     out[start..start + 4].copy_from_slice(&len.to_be_bytes());
     Ok(())

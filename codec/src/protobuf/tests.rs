@@ -214,19 +214,27 @@ fn hostile_input_is_an_error_not_a_panic() {
     );
 }
 
+/// Regression: frames were a `k8s\0` document around the WatchEvent, which client-go
+/// reads as a bare WatchEvent ("proto: illegal wireType 7"), so every informer relisted.
 #[test]
-fn watch_frames_carry_the_object_document() {
+fn watch_frames_are_bare_watch_events_whose_object_carries_the_envelope() {
     let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}});
     let mut out = Vec::new();
     encode_watch_event("ADDED", &obj, &mut out).unwrap();
     let len = u32::from_be_bytes(out[..4].try_into().unwrap()) as usize;
     assert_eq!(len, out.len() - 4);
-    let (api_version, kind, raw) = unknown(&out[8..]).unwrap();
-    assert_eq!((api_version.as_str(), kind.as_str()), ("v1", "WatchEvent"));
-    let ev = pbmeta::WatchEvent::decode(raw).expect("prost reads the event");
+    assert!(!out[4..].starts_with(MAGIC), "the frame is the event message itself");
+    let ev = pbmeta::WatchEvent::decode(&out[4..]).expect("prost reads the event");
     assert_eq!(ev.r#type.as_deref(), Some("ADDED"));
     let inner = ev.object.unwrap().raw.unwrap();
+    assert!(inner.starts_with(MAGIC), "the object inside carries its envelope");
     assert_eq!(decode_object(&inner).unwrap(), obj);
+    // A cached message framed without re-encoding gives the same bytes.
+    let mut raw = Vec::new();
+    encode::encode_message("io.k8s.api.core.v1.ConfigMap", &obj, &mut raw).unwrap();
+    let mut framed = Vec::new();
+    watch_event_from_raw("ADDED", "v1", "ConfigMap", &raw, &mut framed).unwrap();
+    assert_eq!(framed, out);
 }
 
 #[test]

@@ -1,0 +1,129 @@
+//! Upstream's own artefacts in `../shared`: the v1.35 `.proto` files (decoded with
+//! `protoc`, independent of kapi's codec and of k8s-pb) and the v1.21 binaries. Tests
+//! that need them skip with a message when `../shared` is absent.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The `../shared` folder beside the workspace, when present.
+pub fn shared_dir() -> Option<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent()?;
+    let shared = root.parent()?.join("shared");
+    shared.is_dir().then_some(shared)
+}
+
+/// Upstream's `.proto` root (`../shared/spec/protos`), when present.
+pub fn protos_dir() -> Option<PathBuf> {
+    let p = shared_dir()?.join("spec/protos");
+    p.is_dir().then_some(p)
+}
+
+/// The `.proto` file that defines a message of package `pkg` (e.g.
+/// `k8s.io.api.core.v1` -> `k8s.io/api/core/v1/generated.proto`).
+fn proto_file(message: &str) -> String {
+    let pkg = &message[..message.rfind('.').expect("qualified message name")];
+    let path = pkg.strip_prefix("k8s.io.").expect("a k8s.io message").replace('.', "/");
+    format!("k8s.io/{path}/generated.proto")
+}
+
+/// `protoc --decode=MESSAGE` of `bytes` with upstream's protos: the text format.
+pub fn protoc_decode(message: &str, bytes: &[u8]) -> String {
+    let protos = protos_dir().expect("../shared/spec/protos");
+    let mut child = Command::new("protoc")
+        .arg(format!("--decode={message}"))
+        .arg("-I")
+        .arg(&protos)
+        .arg(proto_file(message))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("protoc (Debian protobuf-compiler)");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "protoc cannot read the bytes as {message}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The value of the first top-level-or-nested `field: "..."` line of protoc's text format,
+/// unescaped to bytes.
+pub fn text_field(text: &str, field: &str) -> Option<Vec<u8>> {
+    let prefix = format!("{field}: \"");
+    text.lines().find_map(|l| {
+        let l = l.trim_start();
+        let rest = l.strip_prefix(&prefix)?;
+        Some(unescape(rest.strip_suffix('"')?))
+    })
+}
+
+/// The text format's C escapes (`\NNN` octal, `\xHH`, `\n`, `\"`, ...) back to bytes.
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let c = b[i + 1];
+        i += 2;
+        match c {
+            b'0'..=b'7' => {
+                let mut v = u32::from(c - b'0');
+                for _ in 0..2 {
+                    if i < b.len() && (b'0'..=b'7').contains(&b[i]) {
+                        v = v * 8 + u32::from(b[i] - b'0');
+                        i += 1;
+                    }
+                }
+                out.push(v as u8);
+            }
+            b'x' => {
+                let hex = std::str::from_utf8(&b[i..i + 2]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'v' => out.push(11),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Reads one `k8s\0` document as client-go does, with upstream's protos: the
+/// `runtime.Unknown` envelope, then its `raw` as `message`. Returns (apiVersion, kind,
+/// the object's text format).
+pub fn decode_document(doc: &[u8], message: &str) -> (String, String, String) {
+    let body = doc.strip_prefix(b"k8s\0").expect("a k8s\\0 document");
+    let unknown = protoc_decode("k8s.io.apimachinery.pkg.runtime.Unknown", body);
+    let s = |f| String::from_utf8(text_field(&unknown, f).unwrap_or_default()).unwrap();
+    let raw = text_field(&unknown, "raw").expect("Unknown.raw");
+    (s("apiVersion"), s("kind"), protoc_decode(message, &raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_format_escapes_round_trip() {
+        assert_eq!(unescape(r#"k8s\000\n\016a\"\\\x7f"#), b"k8s\0\n\x0ea\"\\\x7f");
+        assert_eq!(
+            proto_file("k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent"),
+            "k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto"
+        );
+    }
+}
