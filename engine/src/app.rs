@@ -27,6 +27,8 @@ pub struct App {
     pub storage_media: StorageMediaType,
     /// Whether the store answered its last health probe (`/readyz/etcd`).
     pub storage_healthy: AtomicBool,
+    /// Whether the store takes writes (`/readyz/etcd-writable`; false while the disk is full).
+    pub storage_writable: AtomicBool,
     /// Closed (all senders dropped) when shutdown begins; watches select on it.
     pub shutdown: flume::Receiver<()>,
 }
@@ -59,6 +61,7 @@ impl App {
             caches: Caches::new(Registry::builtin().all().len()),
             shutting_down: AtomicBool::new(false),
             storage_healthy: AtomicBool::new(true),
+            storage_writable: AtomicBool::new(true),
             storage_media,
             shutdown,
         })

@@ -1,7 +1,9 @@
 //! /healthz, /livez, /readyz with named checks (`/readyz/ping`, `?verbose`,
 //! `?exclude=`), answered without authentication as upstream's default RBAC allows.
 //! /readyz fails once shutdown has begun. The `etcd` check reports the store's last
-//! health probe, made off the request path every second ([`start_storage_probe`]).
+//! health probe, made off the request path every second ([`start_storage_probe`]); the
+//! readiness-only `etcd-writable` check reports whether the store takes writes (it fails
+//! while the embedded store's disk is full, and passes again once it takes writes).
 
 use crate::app::App;
 use crate::body::{Response, ResponseBody};
@@ -10,13 +12,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// Probe the store every second until shutdown; the result feeds the `etcd` check.
+/// Probe the store every second until shutdown; the results feed the `etcd` and
+/// `etcd-writable` checks.
 pub fn start_storage_probe(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("kapi-health".into()).spawn(move || {
         while !app.is_shutting_down() {
             let ok = futures_executor::block_on(app.store.check_health()).is_ok();
             if ok != app.storage_healthy.swap(ok, Ordering::AcqRel) {
                 tracing::warn!("storage health: {}", if ok { "ok" } else { "failing" });
+            }
+            let writable = futures_executor::block_on(app.store.check_writable());
+            let ok = writable.is_ok();
+            if ok != app.storage_writable.swap(ok, Ordering::AcqRel) {
+                match writable {
+                    Ok(()) => tracing::warn!("storage writes: ok"),
+                    Err(e) => tracing::warn!("storage writes: failing ({e})"),
+                }
             }
             std::thread::sleep(Duration::from_secs(1));
         }
@@ -30,6 +41,7 @@ fn checks(app: &App, endpoint: &str) -> Vec<Check> {
     let etcd = app.storage_healthy.load(Ordering::Acquire);
     let mut out = vec![("ping", true), ("log", true), ("etcd", etcd)];
     if endpoint == "readyz" {
+        out.push(("etcd-writable", app.storage_writable.load(Ordering::Acquire)));
         out.push(("shutdown", !app.is_shutting_down()));
     }
     out

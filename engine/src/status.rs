@@ -106,6 +106,8 @@ impl ApiError {
             StorageError::Closed => ApiError::ServiceUnavailable("apiserver is shutting down".into()),
             StorageError::Unavailable(m) => ApiError::ServiceUnavailable(m),
             StorageError::Io(m) => ApiError::Internal(m),
+            // As upstream answers etcd's NOSPACE: 500, no reason, the error as the message.
+            StorageError::NoSpace(m) => ApiError::Unknown(m),
         }
     }
 

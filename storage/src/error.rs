@@ -25,6 +25,10 @@ pub enum StorageError {
     /// The store is shutting down or has been closed.
     #[error("storage is closed")]
     Closed,
+    /// The disk (embedded store) or etcd's quota is full: writes fail, reads go on, and
+    /// writes resume once space is freed. The message says what ran out.
+    #[error("{0}")]
+    NoSpace(String),
     /// Disk or corruption trouble; the message says which.
     #[error("storage I/O error: {0}")]
     Io(String),

@@ -210,6 +210,12 @@ pub trait Store: Send + Sync + 'static {
         Box::pin(async { Ok(()) })
     }
 
+    /// Whether writes can succeed (`/readyz`): the embedded store fails this after a
+    /// failed append (disk full, EIO) until the disk takes writes again.
+    fn check_writable(&self) -> BoxFuture<'static, Result<(), StorageError>> {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Flush and stop: pending writes complete, watches end, later calls get `Closed`.
     fn close(&self) -> BoxFuture<'static, Result<(), StorageError>>;
 }

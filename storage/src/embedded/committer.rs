@@ -14,7 +14,8 @@ use super::Shared;
 use super::fs::Fs;
 use super::index::Index;
 use super::snapshot;
-use super::wal::{self, Record};
+use super::wal::Record;
+use super::writer::Writer;
 use crate::error::StorageError;
 use crate::store::{Event, EventKind, KeyValue, Precondition, Revision};
 use bytes::Bytes;
@@ -40,13 +41,18 @@ pub type Reply = oneshot::Sender<Result<KeyValue, StorageError>>;
 #[derive(Debug)]
 pub enum Msg {
     Write(Op, Reply),
+    /// After a failed append: does the disk take writes again?
+    Probe(oneshot::Sender<Result<(), StorageError>>),
     Close(oneshot::Sender<()>),
 }
+
+/// Bytes a probe writes: about what a few objects take.
+const PROBE_BYTES: usize = 64 << 10;
 
 pub struct Committer {
     pub shared: Arc<Shared>,
     pub fs: Arc<dyn Fs>,
-    pub writer: wal::Writer,
+    pub writer: Writer,
     pub dir: PathBuf,
     pub fsync: bool,
     pub snapshot_after_bytes: u64,
@@ -70,9 +76,10 @@ impl Committer {
     pub fn run(mut self, rx: flume::Receiver<Msg>) {
         while let Ok(first) = rx.recv() {
             let mut batch = Vec::new();
-            let mut close = None;
+            let (mut close, mut probes) = (None, Vec::new());
             let mut push = |m: Msg, batch: &mut Vec<(Op, Reply)>| match m {
                 Msg::Write(op, reply) => batch.push((op, reply)),
+                Msg::Probe(reply) => probes.push(reply),
                 Msg::Close(done) => close = Some(done),
             };
             push(first, &mut batch);
@@ -83,6 +90,9 @@ impl Committer {
                 }
             }
             self.commit(batch);
+            for reply in probes {
+                let _ = reply.send(self.probe());
+            }
             if let Some(done) = close {
                 self.finish_snapshot();
                 self.shared.hub.lock().close();
@@ -112,10 +122,15 @@ impl Committer {
             self.wal_buf = buf;
         }
         if let Err(e) = appended {
+            tracing::warn!("write batch of {} failed: {e}", accepted.len());
+            *self.shared.fault.lock() = Some(e.clone());
             for a in accepted {
                 let _ = a.reply.send(Err(e.clone()));
             }
             return;
+        }
+        if self.shared.fault.lock().take().is_some() {
+            tracing::info!("writes succeed again");
         }
         self.shared.batches.fetch_add(1, Ordering::Relaxed);
         self.apply(accepted);
@@ -203,7 +218,7 @@ impl Committer {
             (index.current, index.live().collect::<Vec<_>>())
         };
         let next = self.writer.seq + 1;
-        self.writer = wal::Writer::open(&self.fs, &self.dir, next, self.fsync)?;
+        self.writer = self.writer.next()?;
         self.shared.index.write().compact(rev);
         self.shared.hub.lock().compact(rev);
         let (fs, dir, fsync) = (self.fs.clone(), self.dir.clone(), self.fsync);
@@ -217,6 +232,24 @@ impl Committer {
             })?;
         self.snapshotting = Some(handle);
         Ok(())
+    }
+
+    /// After a failed append: repair the WAL if needed and check that the disk takes
+    /// writes; clears the fault when it does.
+    fn probe(&mut self) -> Result<(), StorageError> {
+        if self.shared.fault.lock().is_none() {
+            return Ok(());
+        }
+        let probed = self.writer.probe(PROBE_BYTES);
+        let mut fault = self.shared.fault.lock();
+        match &probed {
+            Ok(()) => {
+                tracing::info!("the disk takes writes again");
+                *fault = None;
+            }
+            Err(e) => *fault = Some(e.clone()),
+        }
+        probed
     }
 
     /// Wait for the snapshot being written, if any.

@@ -5,9 +5,15 @@
 //! - [`committer`]: the group-commit thread (many writes, one fsync; acknowledged only
 //!   once durable, visible only once acknowledged-able);
 //! - [`snapshot`]: atomic snapshots that bound recovery time and WAL size;
-//! - [`watch`]: the event log and the watchers.
+//! - [`watch`]: the event log and the watchers;
+//! - [`writer`]: the WAL segment being appended to, and the repair of a failed append;
+//! - [`fs`]: the file-operation seam ([`fault`]: the fault-injecting one for tests).
 //!
-//! Reads are served from the index under a read lock and never wait for the disk.
+//! Reads are served from the index under a read lock and never wait for the disk. A
+//! failed append (disk full, EIO) is cut off the WAL before anything else is written
+//! ([`writer`]); writes fail with its error (`NoSpace` when the disk is full) and
+//! [`Store::check_writable`] fails until an append or a disk probe succeeds again. All
+//! file operations go through [`fs::Fs`] so tests can inject faults ([`fault`]).
 //! Recovery = newest complete snapshot + replay of later WAL records (a torn tail of the
 //! newest segment is cut). Each open starts a fresh WAL segment.
 
@@ -18,6 +24,7 @@ mod index;
 mod snapshot;
 pub mod wal;
 mod watch;
+mod writer;
 
 use crate::error::StorageError;
 use crate::store::{KeyValue, Precondition, RangeResult, Revision, Store, Watch};
@@ -65,6 +72,8 @@ pub(crate) struct Shared {
     hub: Mutex<watch::Hub>,
     /// Committed batches (each one fsync), for tests and metrics.
     batches: AtomicU64,
+    /// Why the last append failed, until an append or a disk probe succeeds.
+    fault: Mutex<Option<StorageError>>,
 }
 
 pub struct EmbeddedStore {
@@ -93,11 +102,12 @@ impl EmbeddedStore {
         let mut hub = watch::Hub::new(opts.watch_buffer);
         recover(fs.as_ref(), dir, &mut idx, &mut hub)?;
         let next_seq = wal::segments(fs.as_ref(), dir)?.last().map_or(1, |s| s + 1);
-        let writer = wal::Writer::open(&fs, dir, next_seq, opts.fsync)?;
+        let writer = writer::Writer::open(&fs, dir, next_seq, opts.fsync)?;
         let shared = Arc::new(Shared {
             index: RwLock::new(idx),
             hub: Mutex::new(hub),
             batches: AtomicU64::new(0),
+            fault: Mutex::new(None),
         });
         let (tx, rx) = flume::unbounded();
         let committer = Committer {
@@ -291,6 +301,20 @@ impl Store for EmbeddedStore {
         Box::pin(async move { fut.await.map(drop) })
     }
 
+    fn check_writable(&self) -> BoxFuture<'static, Result<(), StorageError>> {
+        if self.closed.load(Ordering::Acquire) {
+            return ready(Err(StorageError::Closed));
+        }
+        if self.shared.fault.lock().is_none() {
+            return ready(Ok(()));
+        }
+        let (reply, rx) = oneshot::channel();
+        if self.tx.send(Msg::Probe(reply)).is_err() {
+            return ready(Err(StorageError::Closed));
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(StorageError::Closed)) })
+    }
+
     fn close(&self) -> BoxFuture<'static, Result<(), StorageError>> {
         self.shutdown();
         ready(Ok(()))
@@ -305,3 +329,6 @@ impl Drop for EmbeddedStore {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod fault_tests;

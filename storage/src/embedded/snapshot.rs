@@ -2,10 +2,12 @@
 //! rename, fsync of the directory) as WAL-framed `Put` records closed by a `Compact`
 //! record carrying the snapshot's revision. A snapshot without that closing record is
 //! incomplete and ignored. Older snapshots and WAL segments are removed once a newer
-//! snapshot is durable.
+//! snapshot is durable; a snapshot that fails (e.g. the disk is full) removes its
+//! temporary file and leaves them all in place.
 
 use super::fs::Fs;
 use super::wal::{self, Record};
+use super::writer::io_error;
 use crate::error::StorageError;
 use crate::store::KeyValue;
 use std::path::{Path, PathBuf};
@@ -49,14 +51,17 @@ pub fn write(
     }
     Record::Compact { revision: rev }.encode_into(&mut buf);
     let tmp = dir.join("snapshot.tmp");
-    let mut f = fs.create(&tmp)?;
-    f.write_all(&buf)?;
-    if fsync {
-        f.sync_all()?;
+    let written = fs.create(&tmp).and_then(|mut f| {
+        f.write_all(&buf)?;
+        if fsync { f.sync_all() } else { Ok(()) }
+    });
+    if let Err(e) = written.and_then(|()| fs.rename(&tmp, &path(dir, rev))) {
+        // Give the space back; the older snapshot and segments still hold everything.
+        let _ = fs.remove(&tmp);
+        return Err(io_error("writing a snapshot", &e));
     }
-    fs.rename(&tmp, &path(dir, rev))?;
     if fsync {
-        fs.sync_dir(dir)?;
+        fs.sync_dir(dir).map_err(|e| io_error("syncing the snapshot's directory", &e))?;
     }
     Ok(())
 }

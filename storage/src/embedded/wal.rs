@@ -4,15 +4,16 @@
 //! `tag: u8 | revision: u64 | create_revision: u64 | key_len: u32 | key | value_len: u32 |
 //! value` (tags: 1 put, 2 delete, 3 compact). Segments are `wal-{seq:016}.log`.
 //!
-//! Invariant: a record is acknowledged only after the segment is fsynced. On recovery a
+//! Invariant: a record is acknowledged only after the segment is fsynced, and a failed
+//! append is cut off before anything else is appended ([`super::writer`]). On recovery a
 //! torn or corrupt tail of the newest segment is cut off (it was never acknowledged);
-//! damage anywhere else is an error.
+//! damage anywhere else, or damage followed by valid records, is an error: the store
+//! refuses to start rather than drop what may have been acknowledged.
 
-use super::fs::{Fs, FsFile};
+use super::fs::Fs;
 use crate::error::StorageError;
 use bytes::Bytes;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 /// One logged change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -102,21 +103,31 @@ impl Reader<'_> {
 pub fn decode_all(data: &[u8]) -> (Vec<Record>, usize) {
     let mut records = Vec::new();
     let mut pos = 0;
-    while pos + 8 <= data.len() {
-        let len = u32::from_le_bytes(data[pos..pos + 4].try_into().unwrap_or([0; 4])) as usize;
-        let crc = u32::from_le_bytes(data[pos + 4..pos + 8].try_into().unwrap_or([0; 4]));
-        if len > MAX_RECORD || pos + 8 + len > data.len() {
-            break;
-        }
-        let payload = &data[pos + 8..pos + 8 + len];
-        if crc32fast::hash(payload) != crc {
-            break;
-        }
-        let Some(rec) = Record::decode(payload) else { break };
+    while let Some((rec, len)) = record_at(data, pos) {
         records.push(rec);
-        pos += 8 + len;
+        pos += len;
     }
     (records, pos)
+}
+
+/// The whole, checksummed record starting at `pos`, with its framed length.
+fn record_at(data: &[u8], pos: usize) -> Option<(Record, usize)> {
+    let header = data.get(pos..pos.checked_add(8)?)?;
+    let len = u32::from_le_bytes(header[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(header[4..].try_into().ok()?);
+    if len > MAX_RECORD {
+        return None;
+    }
+    let payload = data.get(pos + 8..(pos + 8).checked_add(len)?)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    Some((Record::decode(payload)?, 8 + len))
+}
+
+/// Offset of the first whole record after the damage at `damaged`, if any.
+fn valid_record_after(data: &[u8], damaged: usize) -> Option<usize> {
+    (damaged + 1..data.len()).find(|&pos| record_at(data, pos).is_some())
 }
 
 pub fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -146,7 +157,13 @@ pub fn read_segment(fs: &dyn Fs, path: &Path, is_last: bool) -> Result<Vec<Recor
     if valid < data.len() {
         if !is_last {
             return Err(StorageError::Io(format!(
-                "{}: corrupt record at offset {valid}",
+                "{}: corrupt record at offset {valid} of a WAL segment that is not the newest: refusing to start",
+                path.display()
+            )));
+        }
+        if let Some(next) = valid_record_after(&data, valid) {
+            return Err(StorageError::Io(format!(
+                "{}: corrupt record at offset {valid} is followed by valid records (the first at offset {next}): it is not a torn tail, and cutting there would drop written data; refusing to start (keep a copy of the data directory before repairing it)",
                 path.display()
             )));
         }
@@ -156,40 +173,6 @@ pub fn read_segment(fs: &dyn Fs, path: &Path, is_last: bool) -> Result<Vec<Recor
         f.sync_all()?;
     }
     Ok(records)
-}
-
-/// The segment being appended to.
-pub struct Writer {
-    file: Box<dyn FsFile>,
-    pub seq: u64,
-    pub bytes: u64,
-    fsync: bool,
-}
-
-impl Writer {
-    pub fn open(
-        fs: &Arc<dyn Fs>,
-        dir: &Path,
-        seq: u64,
-        fsync: bool,
-    ) -> Result<Writer, StorageError> {
-        let file = fs.append(&segment_path(dir, seq))?;
-        let bytes = file.size()?;
-        if fsync {
-            fs.sync_dir(dir)?;
-        }
-        Ok(Writer { file, seq, bytes, fsync })
-    }
-
-    /// Append encoded records and make them durable.
-    pub fn append(&mut self, buf: &[u8]) -> Result<(), StorageError> {
-        self.file.write_all(buf)?;
-        if self.fsync {
-            self.file.sync_data()?;
-        }
-        self.bytes += buf.len() as u64;
-        Ok(())
-    }
 }
 
 #[cfg(test)]

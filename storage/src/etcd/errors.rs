@@ -1,5 +1,6 @@
 //! etcd's errors as `StorageError`s: compaction and future revisions keep their meaning
-//! (410 and 504 upstream), everything about reaching etcd is `Unavailable` (503).
+//! (410 and 504 upstream), the NOSPACE alarm ("mvcc: database space exceeded") is
+//! `NoSpace`, everything about reaching etcd is `Unavailable` (503).
 
 use crate::error::StorageError;
 use crate::store::Revision;
@@ -37,6 +38,10 @@ fn from_status(status: &tonic::Status, requested: Option<Revision>) -> StorageEr
     if message.contains("required revision is a future revision") {
         return StorageError::FutureRevision { requested: requested.unwrap_or(0), current: 0 };
     }
+    // The NOSPACE alarm: writes fail until space is freed and the alarm disarmed.
+    if message.contains("database space exceeded") {
+        return StorageError::NoSpace(message.to_string());
+    }
     match status.code() {
         tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
             StorageError::Io(format!("etcd: {message}"))
@@ -62,5 +67,14 @@ mod tests {
         assert!(matches!(from_status(&future, Some(9)), StorageError::FutureRevision { .. }));
         let down = tonic::Status::unavailable("etcdserver: leader changed");
         assert!(matches!(from_status(&down, None), StorageError::Unavailable(_)));
+    }
+
+    #[test]
+    fn nospace_alarm_is_no_space_with_etcds_message() {
+        let full = tonic::Status::resource_exhausted("etcdserver: mvcc: database space exceeded");
+        assert_eq!(
+            from_status(&full, None),
+            StorageError::NoSpace("etcdserver: mvcc: database space exceeded".into())
+        );
     }
 }
