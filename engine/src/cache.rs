@@ -38,6 +38,9 @@ use std::time::{Duration, Instant};
 #[derive(Debug)]
 pub struct Cached {
     json: Encoding,
+    /// The JSON document followed by `\n` (a GET body, ended as upstream's encoder ends
+    /// it), a slice of the same allocation.
+    json_line: Bytes,
     proto: OnceLock<Option<Encoding>>,
     labels: Option<Map<String, Value>>,
     /// `(field, value)` of every field selector the type supports.
@@ -74,9 +77,13 @@ impl Cached {
         let mut out = Vec::with_capacity(4096);
         out.push(b',');
         kapi_codec::format::write_json(obj, &mut out);
+        out.push(b'\n');
+        let all = Bytes::from(out);
+        let end = all.len() - 1;
         let fields = selectable(rt).map(|f| (f, crate::rest::fields::value(rt, obj, f))).collect();
         Cached {
-            json: Encoding::new(out, 1),
+            json: Encoding { item: all.slice(..end), doc: all.slice(1..end) },
+            json_line: all.slice(1..),
             proto: OnceLock::new(),
             labels: kapi_codec::meta::labels(obj).cloned(),
             fields,
@@ -103,6 +110,11 @@ impl Cached {
     /// The compact JSON document of the object.
     pub fn json(&self) -> &Bytes {
         &self.json.doc
+    }
+
+    /// The JSON document followed by `\n`: the body of a GET.
+    pub fn json_line(&self) -> &Bytes {
+        &self.json_line
     }
 
     /// The JSON document preceded by `,`: a LIST item after the first.

@@ -130,8 +130,15 @@ pub fn encode(value: &Value, output: Output, pretty: bool) -> (Bytes, &'static s
             if ok { (body, ct) } else { encode(value, Output::Json, pretty) }
         }
         _ if pretty => (buffers::encode(|out| format::write_json_pretty(value, out)), ct),
-        _ => (buffers::encode(|out| format::write_json(value, out)), ct),
+        _ => (buffers::encode(|out| json_line(value, out)), ct),
     }
+}
+
+/// Compact JSON ended by `\n`, as upstream's `json.Encoder` writes a body (pretty JSON is
+/// indented without one, as upstream's).
+fn json_line(value: &Value, out: &mut Vec<u8>) {
+    format::write_json(value, out);
+    out.push(b'\n');
 }
 
 /// A complete response with `value` as body.
@@ -159,6 +166,33 @@ pub fn error_response(e: &ApiError, output: Output) -> Response {
     respond(e.code(), &e.to_status(), output, false)
 }
 
+/// The Status response of an error of a request that sent `accept`, as upstream's
+/// `ErrorNegotiated`: in the first media type the header names without `as=` (a Status is
+/// never a Table or metadata view); when it names none, indented JSON without a trailing
+/// newline (upstream's `WriteRawJSON`).
+pub fn error_response_for(e: &ApiError, accept: Option<&str>) -> Response {
+    match status_output(accept) {
+        Some(output) => respond(e.code(), &e.to_status(), output, false),
+        None => respond(e.code(), &e.to_status(), Output::Json, true),
+    }
+}
+
+/// The format of a Status for `accept`: None when no plain range is acceptable.
+fn status_output(accept: Option<&str>) -> Option<Output> {
+    let accept = match accept.map(str::trim) {
+        None | Some("") => return Some(Output::Json),
+        Some(a) => a,
+    };
+    media_ranges(accept).filter(|r| !r.params.iter().any(|(k, _)| *k == "as")).find_map(|r| match r
+        .essence
+    {
+        "application/json" | "application/*" | "*/*" | "*" => Some(Output::Json),
+        "application/yaml" => Some(Output::Yaml),
+        "application/vnd.kubernetes.protobuf" => Some(Output::Protobuf),
+        _ => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +217,30 @@ mod tests {
             body_format(Some("application/vnd.kubernetes.protobuf")).unwrap(),
             Format::Protobuf
         );
+    }
+
+    /// Regression: JSON bodies ended without the `\n` upstream's encoder writes after
+    /// every document; pretty JSON has none, as upstream's.
+    #[test]
+    fn json_bodies_end_in_a_newline() {
+        let v = serde_json::json!({"kind": "Status"});
+        assert_eq!(&encode(&v, Output::Json, false).0[..], b"{\"kind\":\"Status\"}\n");
+        assert_eq!(&encode(&v, Output::MetadataJson, false).0[..], b"{\"kind\":\"Status\"}\n");
+        assert!(!encode(&v, Output::Json, true).0.ends_with(b"\n"));
+    }
+
+    /// Regression: an error of a request accepting only a Table (or only metadata) was
+    /// compact JSON; upstream finds no plain media type for the Status and writes it
+    /// indented, without a trailing newline.
+    #[test]
+    fn errors_accepting_only_views_are_indented_json() {
+        let table = "application/json;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(status_output(Some(table)), None);
+        let kubectl = format!("{table},application/json");
+        assert_eq!(status_output(Some(&kubectl)), Some(Output::Json));
+        let metadata = "application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/vnd.kubernetes.protobuf";
+        assert_eq!(status_output(Some(metadata)), Some(Output::Protobuf));
+        assert_eq!(status_output(None), Some(Output::Json));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use kapi_codec::{CodecError, FieldError};
 use kapi_storage::StorageError;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// Which object an error is about (for messages and `details`).
 #[derive(Debug, Clone, Default)]
@@ -185,18 +185,15 @@ impl ApiError {
                 format!("{} \"{}\" is forbidden: {why}", t.qualified_resource(), t.name)
             }
             Self::ApplyConflict(_, cs) => kapi_codec::managed::conflicts_message(cs),
+            // Upstream's one 405 text, whatever the route (kapi's reason stays in logs).
+            Self::MethodNotAllowed(_) => {
+                "the server does not allow this method on the requested resource".into()
+            }
             other => other.to_string(),
         }
     }
 
     fn details(&self) -> Option<Value> {
-        let base = |t: &Target, kind: &str| {
-            let mut d = json!({"name": t.name, "kind": kind});
-            if !t.group.is_empty() {
-                d["group"] = json!(t.group);
-            }
-            d
-        };
         match self {
             Self::NotFound(t)
             | Self::AlreadyExists(t)
@@ -206,16 +203,15 @@ impl ApiError {
                 if t.name.is_empty() && t.resource.is_empty() {
                     Some(json!({}))
                 } else {
-                    Some(base(t, &t.resource))
+                    Some(details_of(t, &t.resource, None))
                 }
             }
             Self::Invalid(t, causes) => {
-                let mut d = base(t, &t.kind);
-                d["causes"] = causes
+                let causes = causes
                     .iter()
-                    .map(|c| json!({"reason": c.kind.reason(), "message": c.message, "field": c.field}))
+                    .map(|c| json!({"reason": c.kind.reason(), "message": cause_message(c), "field": c.field}))
                     .collect();
-                Some(d)
+                Some(details_of(t, &t.kind, Some(causes)))
             }
             Self::ApplyConflict(_, cs) => {
                 // Upstream's NewApplyConflict: causes only, no name or kind.
@@ -230,31 +226,54 @@ impl ApiError {
                 Some(json!({"causes": causes}))
             }
             Self::Timeout(_) | Self::TooManyRequests(_) => Some(json!({"retryAfterSeconds": 1})),
+            Self::MethodNotAllowed(_) => Some(json!({})),
             _ => None,
         }
     }
 
-    /// The `Status` object.
+    /// The `Status` object, its fields in upstream's order (Go struct order of
+    /// `metav1.Status`: kind, apiVersion, metadata, status, message, reason, details, code).
     pub fn to_status(&self) -> Value {
-        let mut s = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message(),
-            "reason": self.reason(),
-            "code": self.code(),
-        });
-        if self.reason().is_empty()
-            && let Some(o) = s.as_object_mut()
-        {
-            o.remove("reason");
+        let mut s = Map::with_capacity(8);
+        s.insert("kind".into(), json!("Status"));
+        s.insert("apiVersion".into(), json!("v1"));
+        s.insert("metadata".into(), json!({}));
+        s.insert("status".into(), json!("Failure"));
+        s.insert("message".into(), json!(self.message()));
+        if !self.reason().is_empty() {
+            s.insert("reason".into(), json!(self.reason()));
         }
         if let Some(d) = self.details() {
-            s["details"] = d;
+            s.insert("details".into(), d);
         }
-        s
+        s.insert("code".into(), json!(self.code()));
+        Value::Object(s)
     }
+}
+
+/// A cause's message as upstream's (`ErrorBody`): the error without its field path,
+/// which the cause carries in `field`.
+fn cause_message(c: &FieldError) -> &str {
+    c.message
+        .strip_prefix(c.field.as_str())
+        .and_then(|m| m.strip_prefix(": "))
+        .filter(|_| !c.field.is_empty())
+        .unwrap_or(&c.message)
+}
+
+/// `StatusDetails` about `t` in upstream's field order: name, group, kind, causes (the
+/// empty ones left out, as Go's `omitempty`).
+fn details_of(t: &Target, kind: &str, causes: Option<Value>) -> Value {
+    let mut d = Map::with_capacity(4);
+    for (key, value) in [("name", &t.name[..]), ("group", &t.group), ("kind", kind)] {
+        if !value.is_empty() {
+            d.insert(key.into(), json!(value));
+        }
+    }
+    if let Some(c) = causes {
+        d.insert("causes".into(), c);
+    }
+    Value::Object(d)
 }
 
 /// A `Status` of success (delete of a collection, some deletes).
@@ -334,6 +353,37 @@ mod tests {
         );
         let s = e.to_status();
         assert_eq!((s["code"].as_u64(), s["reason"].as_str()), (Some(410), Some("Expired")));
+    }
+
+    /// Regression: kapi wrote `code` before `details` and `kind` before `group` in
+    /// `details`, and causes' messages began with their field path; clients comparing bodies with upstream's (the Python client's tests) saw
+    /// different bytes. These are upstream's bytes for the same errors.
+    #[test]
+    fn status_bytes_are_upstreams() {
+        let t = Target {
+            group: "apps".into(),
+            resource: "deployments".into(),
+            kind: "Deployment".into(),
+            name: "d".into(),
+        };
+        let causes = vec![FieldError::required("spec.template.spec.containers", "")];
+        let bytes = |e: ApiError| serde_json::to_string(&e.to_status()).unwrap();
+        assert_eq!(
+            bytes(ApiError::Invalid(t, causes)),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Deployment.apps \"d\" is invalid: spec.template.spec.containers: Required value","reason":"Invalid","details":{"name":"d","group":"apps","kind":"Deployment","causes":[{"reason":"FieldValueRequired","message":"Required value","field":"spec.template.spec.containers"}]},"code":422}"#
+        );
+        assert_eq!(
+            bytes(ApiError::NotFound(pod("nope"))),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods \"nope\" not found","reason":"NotFound","details":{"name":"nope","kind":"pods"},"code":404}"#
+        );
+        assert_eq!(
+            bytes(ApiError::MethodNotAllowed("PUT on the pods collection".into())),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server does not allow this method on the requested resource","reason":"MethodNotAllowed","details":{},"code":405}"#
+        );
+        assert_eq!(
+            bytes(ApiError::Unauthorized("Unauthorized".into())),
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
+        );
     }
 
     #[test]

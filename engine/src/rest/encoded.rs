@@ -33,7 +33,7 @@ pub fn supported(output: Output, pretty: bool) -> bool {
 /// The GET response of a cached object.
 pub fn object(rt: &ResourceType, cached: &Cached, output: Output) -> Option<Response> {
     match output {
-        Output::Json => Some(full("application/json", cached.json().clone())),
+        Output::Json => Some(full("application/json", cached.json_line().clone())),
         Output::Protobuf => {
             let raw = cached.proto(rt)?;
             let mut out = Vec::with_capacity(raw.len() + 64);
@@ -79,7 +79,7 @@ pub fn list_pieces(
 }
 
 /// The pieces of a JSON list: head, items (each after the first with its leading comma),
-/// tail.
+/// tail (ending in `\n`, as upstream's encoder ends a body).
 fn json_pieces(
     rt: &ResourceType,
     entries: &[Arc<CacheEntry<Cached>>],
@@ -97,7 +97,7 @@ fn json_pieces(
         let item = if i == 0 { e.data.json() } else { e.data.json_list_item() };
         pieces.push(item.clone());
     }
-    pieces.push(Bytes::from_static(b"]}"));
+    pieces.push(Bytes::from_static(b"]}\n"));
     pieces
 }
 
