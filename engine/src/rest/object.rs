@@ -29,7 +29,8 @@ fn field_validation(scope: &Scope<'_>) -> Result<FieldValidation, ApiError> {
     }
 }
 
-/// Decode a create/update body of the scope's kind: checks apiVersion and kind, drops
+/// Decode a create/update body of the scope's kind: defaults and checks apiVersion and
+/// kind, drops
 /// unknown fields (warning or 400 per `fieldValidation`).
 pub fn decode_body(
     scope: &Scope<'_>,
@@ -43,7 +44,7 @@ pub fn decode_body(
     if !obj.is_object() {
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }
-    check_type_meta(scope, &obj, expect_kind)?;
+    default_type_meta(scope, &mut obj, expect_kind)?;
     let unknown = schema::prune_unknown(scope.rt.schema_name, &mut obj)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let warnings = match validation {
@@ -63,26 +64,107 @@ pub fn decode_body(
     Ok(Decoded { obj, warnings })
 }
 
-fn check_type_meta(scope: &Scope<'_>, obj: &Value, expect_kind: &str) -> Result<(), ApiError> {
-    let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-    let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-    if kind.is_empty() {
-        let shown: String =
-            String::from_utf8_lossy(&format::encode_json(obj)).chars().take(200).collect();
-        return Err(ApiError::BadRequest(format!("Object 'Kind' is missing in '{shown}'")));
+/// The body's kind and apiVersion as upstream's decoder reads them: what the body leaves
+/// out (or sends empty) is the endpoint's, then each is written into the object so it
+/// starts with `kind` and `apiVersion`. A body of another type is refused with upstream's
+/// messages: an unregistered group/version/kind, a kind that does not convert, a
+/// registered group/version the endpoint does not serve.
+fn default_type_meta(
+    scope: &Scope<'_>,
+    obj: &mut Value,
+    expect_kind: &str,
+) -> Result<(), ApiError> {
+    let text = |k: &str| obj.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    let (mut kind, api_version) = (text("kind"), text("apiVersion"));
+    let (group, version) = match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version),
+    };
+    let rt = scope.rt;
+    if kind.is_empty() && scope.apply {
+        // An applied configuration is not defaulted: its field manager finds no type.
+        let gvk = format!("{}/{}, Kind=", rt.group, rt.version);
+        return Err(ApiError::Unknown(format!(
+            "failed to create typed patch object ({gvk}): no corresponding type for {gvk}"
+        )));
     }
-    let expected_av = scope.rt.api_version();
-    if api_version != expected_av {
-        return Err(ApiError::BadRequest(format!(
-            "the API version in the data ({api_version}) does not match the expected API version ({expected_av})"
+    if kind.is_empty() {
+        kind = expect_kind.to_string();
+    }
+    let (group, version) = match (group.is_empty(), version.is_empty()) {
+        (true, true) => (rt.group.to_string(), rt.version.to_string()),
+        (false, true) if group == rt.group => (group, rt.version.to_string()),
+        _ => (group, version),
+    };
+    check_type(scope.app.registry, rt, expect_kind, &kind, &group, &version)?;
+    if let Some(m) = obj.as_object_mut() {
+        m.shift_remove("kind");
+        m.shift_remove("apiVersion");
+        m.shift_insert(0, "kind".into(), Value::from(kind));
+        m.shift_insert(1, "apiVersion".into(), Value::from(rt.api_version()));
+    }
+    Ok(())
+}
+
+/// Whether a body of `kind` in `group`/`version` can be written at `rt`'s endpoint
+/// (serving `expect_kind`), as upstream's decoder and create/update handlers decide.
+fn check_type(
+    registry: &kapi_codec::Registry,
+    rt: &ResourceType,
+    expect_kind: &str,
+    kind: &str,
+    group: &str,
+    version: &str,
+) -> Result<(), ApiError> {
+    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let handled = |why: String| {
+        ApiError::BadRequest(format!(
+            "{kind} in version \"{version}\" cannot be handled as a {expect_kind}: {why}"
+        ))
+    };
+    if version.is_empty() {
+        return Err(handled(format!("Object 'apiVersion' is missing in '{gv}'")));
+    }
+    if !registered(registry, group, version, kind) {
+        return Err(handled(format!(
+            "no kind \"{kind}\" is registered for version \"{gv}\" in scheme \"pkg/api/legacyscheme/scheme.go:30\""
         )));
     }
     if kind != expect_kind {
+        return Err(handled(format!(
+            "converting ({version}.{kind}) to ({}.{expect_kind}): unknown conversion",
+            internal_package(rt.group)
+        )));
+    }
+    if group != rt.group || version != rt.version {
         return Err(ApiError::BadRequest(format!(
-            "the kind in the data ({kind}) does not match the expected kind ({expect_kind})"
+            "the API version in the data ({gv}) does not match the expected API version ({})",
+            rt.api_version()
         )));
     }
     Ok(())
+}
+
+/// Whether upstream's scheme knows `kind` in `group`/`version`: a served kind or the kind
+/// of a served subresource (Scale, Binding, Eviction, ...).
+fn registered(registry: &kapi_codec::Registry, group: &str, version: &str, kind: &str) -> bool {
+    registry.by_kind(group, version, kind).is_some()
+        || registry.all().iter().any(|t| {
+            t.subresources.iter().any(|s| {
+                let (g, v) =
+                    if s.version.is_empty() { (t.group, t.version) } else { (s.group, s.version) };
+                s.kind == kind && g == group && v == version
+            })
+        })
+}
+
+/// The Go package of a group's internal types, as upstream's conversion errors name it.
+fn internal_package(group: &str) -> &str {
+    match group {
+        "" | "events.k8s.io" => "core",
+        "internal.apiserver.k8s.io" => "apiserverinternal",
+        g => g.split('.').next().unwrap_or(g),
+    }
 }
 
 /// An object from its stored bytes, with `metadata.resourceVersion` set from the revision.
@@ -138,4 +220,40 @@ pub fn spec_part(obj: &Value) -> Value {
         }
     }
     copy
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(plural: &str, group: &str, version: &str, kind: &str) -> Result<(), String> {
+        let registry = kapi_codec::Registry::builtin();
+        let (g, v) = if plural == "deployments" { ("apps", "v1") } else { ("", "v1") };
+        let rt = registry.get(g, v, plural).unwrap();
+        check_type(registry, rt, rt.kind, kind, group, version)
+            .map_err(|e| e.to_status()["message"].as_str().unwrap().to_string())
+    }
+
+    /// Regression: bodies of another type were refused with kapi's own words; these are
+    /// upstream's messages for the same bodies.
+    #[test]
+    fn bodies_of_another_type_are_refused_as_upstream() {
+        assert_eq!(check("configmaps", "", "v1", "ConfigMap"), Ok(()));
+        assert_eq!(
+            check("configmaps", "", "v1", "Secret").unwrap_err(),
+            "Secret in version \"v1\" cannot be handled as a ConfigMap: converting (v1.Secret) to (core.ConfigMap): unknown conversion"
+        );
+        assert_eq!(
+            check("configmaps", "", "v2", "ConfigMap").unwrap_err(),
+            "ConfigMap in version \"v2\" cannot be handled as a ConfigMap: no kind \"ConfigMap\" is registered for version \"v2\" in scheme \"pkg/api/legacyscheme/scheme.go:30\""
+        );
+        assert_eq!(
+            check("deployments", "apps", "v1", "Pod").unwrap_err(),
+            "Pod in version \"v1\" cannot be handled as a Deployment: no kind \"Pod\" is registered for version \"apps/v1\" in scheme \"pkg/api/legacyscheme/scheme.go:30\""
+        );
+        assert_eq!(
+            check("deployments", "", "v1", "Pod").unwrap_err(),
+            "Pod in version \"v1\" cannot be handled as a Deployment: converting (v1.Pod) to (apps.Deployment): unknown conversion"
+        );
+    }
 }
