@@ -21,6 +21,7 @@
 //! - [`debug`]: /debug/pprof CPU profiles (behind `--profiling`).
 //! - [`metrics`]: Prometheus metrics with upstream names, counted per core.
 //! - [`status`]: the one place errors become Kubernetes `Status` objects.
+//! - [`probe`]: upstream's HTTPS health prober (componentstatuses).
 //! - [`app`]: the shared state a request sees (`App`).
 
 pub mod admission;
@@ -40,6 +41,7 @@ pub mod logging;
 pub mod metrics;
 pub mod negotiation;
 pub mod pki;
+pub mod probe;
 pub mod request;
 pub mod rest;
 pub mod server;

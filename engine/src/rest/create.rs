@@ -2,10 +2,10 @@
 //! generateName), default, prepare, validate, admit, allocate (hooks), store.
 
 use super::object::{self, Decoded};
-use super::{Request, Scope, hooks};
+use super::{Request, Scope, hooks, view};
 use crate::admission;
 use crate::body::Response;
-use crate::negotiation::{self, body_format};
+use crate::negotiation::body_format;
 use crate::status::ApiError;
 use crate::time;
 use kapi_codec::meta;
@@ -18,13 +18,10 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
     if scope.rt.persistence == Persistence::Virtual {
         let out = hooks::virtual_create(req, scope, obj)?;
-        return Ok(with_warnings(
-            negotiation::respond(201, &out, scope.output, scope.pretty),
-            &warnings,
-        ));
+        return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
     }
     let out = create_object(scope, obj).await?;
-    Ok(with_warnings(negotiation::respond(201, &out, scope.output, scope.pretty), &warnings))
+    Ok(with_warnings(view::object(scope, 201, &out)?, &warnings))
 }
 
 /// Create a decoded object: prepare, admit, allocate, store.

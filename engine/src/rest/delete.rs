@@ -4,9 +4,8 @@
 //! removes them).
 
 use super::fields::Selectors;
-use super::{Request, Scope, hooks, list, object};
+use super::{Request, Scope, hooks, list, object, view};
 use crate::body::Response;
-use crate::negotiation;
 use crate::status::ApiError;
 use crate::time;
 use kapi_codec::meta;
@@ -61,7 +60,7 @@ pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     crate::admission::admit_delete(scope, name)?;
     let opts = DeleteOptions::parse(scope, &req.body)?;
     let out = delete_one(scope, name, &opts).await?;
-    Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+    view::object(scope, 200, &out)
 }
 
 pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
@@ -83,13 +82,8 @@ pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<R
             Err(e) => return Err(e),
         }
     }
-    let out = json!({
-        "kind": scope.rt.list_kind,
-        "apiVersion": scope.rt.api_version(),
-        "metadata": {"resourceVersion": scope.app.store.current_revision().to_string()},
-        "items": deleted,
-    });
-    Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+    let metadata = json!({"resourceVersion": scope.app.store.current_revision().to_string()});
+    view::list(scope, deleted, metadata)
 }
 
 fn check_preconditions(

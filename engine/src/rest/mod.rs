@@ -5,9 +5,12 @@
 //! stamping), `get`, `list`, `watch`, `create`, `update` (also status and patch),
 //! `patch` (merge and JSON patch documents), `delete` (graceful deletion, finalizers,
 //! collections), `fields` (field selector values), `table` (Table rendering),
-//! `hooks` (per-resource side effects such as Service IP allocation).
+//! `hooks` (per-resource side effects such as Service IP allocation), `view` (the
+//! object, metadata or Table view of a verb's result), `component_status` (the probed
+//! componentstatuses).
 
 mod binding;
+mod component_status;
 mod create;
 mod delete;
 pub mod encoded;
@@ -25,6 +28,7 @@ mod scope;
 mod table;
 mod token;
 mod update;
+mod view;
 mod watch;
 
 use crate::app::App;
@@ -53,14 +57,15 @@ impl Request<'_> {
 
 /// Serve a resource request; errors become Status responses.
 pub async fn handle(req: Request<'_>) -> Response {
-    let table_ok = matches!(req.info.verb.as_str(), "get" | "list" | "watch");
-    let output = match negotiation::negotiate(req.header(http::header::ACCEPT), table_ok) {
+    // Every verb renders Tables and PartialObjectMetadata, as upstream (`view`).
+    let accept = req.header(http::header::ACCEPT);
+    let output = match negotiation::negotiate(accept, true) {
         Ok(o) => o,
-        Err(e) => return negotiation::error_response(&e, Output::Json),
+        Err(e) => return negotiation::error_response_for(&e, accept),
     };
     match dispatch(&req, output).await {
         Ok(resp) => resp,
-        Err(e) => negotiation::error_response(&e, output),
+        Err(e) => negotiation::error_response_for(&e, accept),
     }
 }
 
@@ -69,7 +74,17 @@ async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiErro
     if let Some(sub) = req.info.subresource.as_deref() {
         return subresource(req, &scope, sub).await;
     }
+    let named = req.info.name.is_some();
+    if scope.rt.group.is_empty() && scope.rt.plural == "componentstatuses" {
+        return match req.info.verb.as_str() {
+            "get" => component_status::get(&scope).await,
+            _ => component_status::list(&scope).await,
+        };
+    }
     match req.info.verb.as_str() {
+        // Routes upstream does not have: PUT/PATCH of a collection, POST to an object.
+        "update" | "patch" if !named => Err(scope.method_not_allowed()),
+        "create" if named => Err(scope.method_not_allowed()),
         "get" => get::get(&scope).await,
         "list" => list::list(&scope).await,
         "watch" => watch::watch(&scope).await,

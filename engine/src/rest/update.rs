@@ -7,9 +7,9 @@
 use super::create::with_warnings;
 use super::object::{self, Decoded};
 use super::patch::{self, PatchType};
-use super::{Request, Scope, hooks};
+use super::{Request, Scope, hooks, view};
 use crate::body::Response;
-use crate::negotiation::{self, body_format};
+use crate::negotiation::body_format;
 use crate::status::ApiError;
 use kapi_codec::meta;
 use kapi_codec::validation;
@@ -40,7 +40,7 @@ pub async fn update(
         Ok(select(scope, target, new.clone(), current))
     })
     .await?;
-    Ok(with_warnings(negotiation::respond(200, &out, scope.output, scope.pretty), &warnings))
+    Ok(with_warnings(view::object(scope, 200, &out)?, &warnings))
 }
 
 pub async fn patch(
@@ -64,7 +64,7 @@ pub async fn patch(
         Ok(select(scope, target, patched, current))
     })
     .await?;
-    Ok(negotiation::respond(200, &out, scope.output, scope.pretty))
+    view::object(scope, 200, &out)
 }
 
 /// Server-side apply: merge the applied configuration as its field manager, creating
@@ -106,7 +106,7 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
         }
         Err(e) => return Err(e),
     };
-    Ok(with_warnings(negotiation::respond(code, &out, scope.output, scope.pretty), &warnings))
+    Ok(with_warnings(view::object(scope, code, &out)?, &warnings))
 }
 
 /// An applied configuration names the group/version of the endpoint (upstream's field
