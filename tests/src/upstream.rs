@@ -114,6 +114,68 @@ pub fn decode_document(doc: &[u8], message: &str) -> (String, String, String) {
     (s("apiVersion"), s("kind"), protoc_decode(message, &raw))
 }
 
+/// Upstream's binaries and scripts (`../shared/upstream`), when present.
+pub fn upstream_dir() -> Option<PathBuf> {
+    let p = shared_dir()?.join("upstream");
+    p.join("ctrl.sh").is_file().then_some(p)
+}
+
+/// Upstream's kube-controller-manager and kube-scheduler (v1.21) running against a
+/// server through `ctrl.sh`; stopped with `ctrl-down.sh` when dropped.
+pub struct ControlPlane {
+    dir: PathBuf,
+    script_dir: PathBuf,
+}
+
+impl ControlPlane {
+    /// Start both against the server of `kubeconfig` (keys from `pki/` beside it). The
+    /// v1.21 scheduler's CSIStorageCapacity informer asks for storage.k8s.io/v1beta1,
+    /// which v1.35 no longer serves (upstream v1.35 answers 404 too) and the scheduler
+    /// would wait for it forever, so that feature gate is off.
+    pub fn start(kubeconfig: &Path, dir: &Path) -> ControlPlane {
+        let script_dir = upstream_dir().expect("../shared/upstream");
+        let out = Command::new(script_dir.join("ctrl.sh"))
+            .arg(kubeconfig)
+            .arg(dir)
+            .env("SCHED_EXTRA", "--feature-gates=CSIStorageCapacity=false")
+            .stdin(Stdio::null())
+            .output()
+            .expect("ctrl.sh");
+        assert!(
+            out.status.success(),
+            "ctrl.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        ControlPlane { dir: dir.to_path_buf(), script_dir }
+    }
+
+    /// The tail of one component's log (`kube-controller-manager` or `kube-scheduler`).
+    pub fn log_tail(&self, component: &str, lines: usize) -> String {
+        let text =
+            std::fs::read_to_string(self.dir.join(format!("{component}.log"))).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+
+    /// Lines of one component's log that contain `needle`.
+    pub fn log_lines(&self, component: &str, needle: &str) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(self.dir.join(format!("{component}.log"))).unwrap_or_default();
+        text.lines().filter(|l| l.contains(needle)).map(String::from).collect()
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        let _ = Command::new(self.script_dir.join("ctrl-down.sh"))
+            .arg(&self.dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

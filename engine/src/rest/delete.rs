@@ -4,7 +4,7 @@
 //! removes them).
 
 use super::fields::Selectors;
-use super::{Request, Scope, hooks, list, object, view};
+use super::{Request, Scope, hooks, list, object, propagation, view};
 use crate::body::Response;
 use crate::status::ApiError;
 use crate::time;
@@ -18,6 +18,8 @@ pub struct DeleteOptions {
     pub grace: Option<i64>,
     pub uid: Option<String>,
     pub resource_version: Option<String>,
+    /// propagationPolicy / orphanDependents: the garbage collector's finalizers.
+    pub policy: propagation::Policy,
 }
 
 impl DeleteOptions {
@@ -37,6 +39,9 @@ impl DeleteOptions {
                 .pointer("/preconditions/resourceVersion")
                 .and_then(Value::as_str)
                 .map(String::from);
+            o.policy.propagation =
+                doc.get("propagationPolicy").and_then(Value::as_str).map(String::from);
+            o.policy.orphan_dependents = doc.get("orphanDependents").and_then(Value::as_bool);
             if let Some(dr) = doc.get("dryRun").and_then(Value::as_array)
                 && dr.iter().any(|v| v != "All")
             {
@@ -51,6 +56,13 @@ impl DeleteOptions {
                     ApiError::BadRequest(format!("invalid gracePeriodSeconds: {g}"))
                 })?);
         }
+        if let Some(p) = scope.param("propagationPolicy") {
+            o.policy.propagation = Some(p.to_string());
+        }
+        if let Some(v) = scope.param("orphanDependents") {
+            o.policy.orphan_dependents = Some(v == "true");
+        }
+        o.policy.validate()?;
         Ok(o)
     }
 }
@@ -150,13 +162,13 @@ pub async fn delete_one(
         } else {
             0
         };
-        let fins = meta::metadata(&current)
-            .and_then(|m| m.get("finalizers"))
-            .and_then(Value::as_array)
-            .is_some_and(|a| !a.is_empty());
+        let current_fins = propagation::finalizers_of(&current);
+        let new_fins = opts.policy.finalizers(&current_fins);
+        let fins = !new_fins.as_ref().unwrap_or(&current_fins).is_empty();
         let is_namespace = scope.rt.plural == "namespaces" && scope.rt.group.is_empty();
-        let result = if is_namespace || grace > 0 || fins {
-            mark_deleting(scope, &key, &current, kv.mod_revision, grace, is_namespace).await
+        let result = if is_namespace || grace > 0 || fins || new_fins.is_some() {
+            let mark = Marking { rev: kv.mod_revision, grace, is_namespace, finalizers: new_fins };
+            mark_deleting(scope, &key, &current, mark).await
         } else {
             scope.app.store.delete(&key, Precondition::ModRevision(kv.mod_revision)).await.map(
                 |kv| {
@@ -176,41 +188,52 @@ pub async fn delete_one(
     }
 }
 
-/// Set deletionTimestamp (now + grace); namespaces also become Terminating. Returns None
-/// when the object is already being deleted at least as soon.
+/// What a delete that keeps the object for now changes.
+struct Marking {
+    rev: u64,
+    grace: i64,
+    is_namespace: bool,
+    /// The garbage collector's finalizers changed by the delete's policy.
+    finalizers: Option<Vec<String>>,
+}
+
+/// Set deletionTimestamp (now + grace) and the policy's finalizers; namespaces also
+/// become Terminating. Returns None when the object is already being deleted at least
+/// as soon and its finalizers stay.
 async fn mark_deleting(
     scope: &Scope<'_>,
     key: &str,
     current: &Value,
-    rev: u64,
-    grace: i64,
-    is_namespace: bool,
+    mark: Marking,
 ) -> Result<Option<Value>, StorageError> {
+    let Marking { rev, grace, is_namespace, finalizers } = mark;
     let existing = meta::metadata(current)
         .and_then(|m| m.get("deletionGracePeriodSeconds"))
         .and_then(Value::as_i64);
-    if meta::meta_str(current, "deletionTimestamp").is_some() {
-        match existing {
-            Some(g) if grace < g => {}
-            _ => return Ok(None),
-        }
+    let deleting = meta::meta_str(current, "deletionTimestamp").is_some();
+    let sooner = existing.is_some_and(|g| grace < g);
+    if deleting && !sooner && finalizers.is_none() {
+        return Ok(None);
     }
-    if grace == 0
-        && scope.rt.plural == "pods"
-        && meta::metadata(current)
-            .and_then(|m| m.get("finalizers"))
-            .and_then(Value::as_array)
-            .is_none_or(Vec::is_empty)
-    {
+    let no_finalizers = finalizers
+        .as_ref()
+        .map_or_else(|| propagation::finalizers_of(current).is_empty(), Vec::is_empty);
+    if grace == 0 && no_finalizers && !is_namespace {
         let kv = scope.app.store.delete(key, Precondition::ModRevision(rev)).await?;
         let mut out = current.clone();
         meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+        hooks::after_delete(scope, &out);
         return Ok(Some(out));
     }
     let mut out = current.clone();
     let m = meta::metadata_mut(&mut out);
-    m.insert("deletionTimestamp".into(), json!(time::rfc3339(time::now_unix() + grace)));
-    m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+    if let Some(f) = finalizers {
+        m.insert("finalizers".into(), json!(f));
+    }
+    if !deleting || sooner {
+        m.insert("deletionTimestamp".into(), json!(time::rfc3339(time::now_unix() + grace)));
+        m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+    }
     if is_namespace {
         out["status"] = json!({"phase": "Terminating"});
     }

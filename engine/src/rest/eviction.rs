@@ -52,6 +52,10 @@ fn delete_options(eviction: &Value) -> DeleteOptions {
             .pointer("/preconditions/resourceVersion")
             .and_then(Value::as_str)
             .map(String::from),
+        policy: super::propagation::Policy {
+            propagation: o.get("propagationPolicy").and_then(Value::as_str).map(String::from),
+            orphan_dependents: o.get("orphanDependents").and_then(Value::as_bool),
+        },
     }
 }
 

@@ -23,6 +23,7 @@ mod list;
 pub(crate) mod object;
 mod patch;
 mod printers;
+mod propagation;
 mod scale;
 mod scope;
 mod table;
