@@ -3,6 +3,7 @@
 //! then shut down gracefully: stop accepting, let in-flight requests finish, end watches,
 //! flush and close the store.
 
+mod client_cert;
 mod conn;
 pub use conn::ConnInfo;
 mod tls;
