@@ -99,7 +99,7 @@ fn configmap(name: &str, tag: &str, big: usize) -> ConfigMap {
 }
 
 /// What the clients were told.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct Ledger {
     /// Acknowledged and not deleted: name -> (tag, big length).
     live: BTreeMap<String, (String, usize)>,
@@ -264,16 +264,19 @@ async fn disk_full_fails_writes_cleanly_and_loses_nothing_across_restarts() {
         assert!(create(&api, &ledger, &format!("after-{i}"), BIG_BYTES).await, "write after");
     }
     assert!(delete(&api, &ledger, "after-0").await && delete(&api, &ledger, "seed-1").await);
-    check_contents(&server, &ledger.lock().unwrap(), "before restarts").await;
+    let seen = ledger.lock().unwrap().clone();
+    check_contents(&server, &seen, "before restarts").await;
 
     assert!(server.stop(), "graceful stop");
     server.start_again();
-    check_contents(&server, &ledger.lock().unwrap(), "after SIGTERM restart").await;
+    let seen = ledger.lock().unwrap().clone();
+    check_contents(&server, &seen, "after SIGTERM restart").await;
     let api: Api<ConfigMap> = Api::namespaced(client(&server).await, "default");
     assert!(create(&api, &ledger, "between-restarts", 1000).await);
     server.kill9();
     server.start_again();
-    check_contents(&server, &ledger.lock().unwrap(), "after kill -9 restart").await;
+    let seen = ledger.lock().unwrap().clone();
+    check_contents(&server, &seen, "after kill -9 restart").await;
     server.stop();
     drop(tmpfs);
 }
