@@ -6,6 +6,12 @@
 //! simd-json decode into the same `serde_json::Value` tree within a few percent of it
 //! (building the tree dominates), which does not pay for their build cost; see
 //! docs/PERFORMANCE.md, "JSON parsers and writers".
+//!
+//! Decoding is bounded: [`nesting`] refuses bodies nested past the limits before a
+//! parser builds anything, and [`yaml`] caps the nodes alias expansion may make.
+
+pub mod nesting;
+pub mod yaml;
 
 use crate::error::CodecError;
 use serde_json::Value;
@@ -23,13 +29,29 @@ pub enum Format {
 /// upstream's style; duplicate keys in JSON are reported by `strict_issues`.
 pub fn decode(body: &[u8], format: Format) -> Result<Value, CodecError> {
     match format {
-        Format::Json => parse_json(body).map_err(|e| {
-            CodecError::Malformed(format!("couldn't get version/kind; json parse error: {e}"))
-        }),
-        Format::Yaml => serde_norway::from_slice(body)
-            .map_err(|e| CodecError::Malformed(format!("error converting YAML to JSON: {e}"))),
+        Format::Json => parse_json(body).map_err(|e| json_error(body, &e)),
+        Format::Yaml => yaml::decode(body),
         Format::Protobuf => crate::protobuf::decode_object(body),
     }
+}
+
+/// A JSON body's parse error. serde_json stops at [`nesting::MAX_TREE_DEPTH`]; a body
+/// nested past upstream's own limit gets upstream's message (the scan runs only then).
+fn json_error(body: &[u8], e: &serde_json::Error) -> CodecError {
+    let too_deep = e.to_string().starts_with("recursion limit exceeded");
+    match too_deep.then(|| nesting::json_too_deep(body, nesting::UPSTREAM_MAX_DEPTH)).flatten() {
+        Some(opener) => CodecError::Malformed(json_depth_message(opener)),
+        None => CodecError::Malformed(format!("couldn't get version/kind; json parse error: {e}")),
+    }
+}
+
+/// Upstream's message for JSON nested past 10,000 levels (Go's `encoding/json`, read by
+/// the serializer's kind lookup).
+fn json_depth_message(opener: u8) -> String {
+    let c = char::from(opener);
+    format!(
+        "couldn't get version/kind; json parse error: invalid character '{c}' exceeded max depth"
+    )
 }
 
 /// Parse one JSON document into an object tree (keys in document order). The error
@@ -105,6 +127,19 @@ mod tests {
             let e = json_error(body);
             assert!(e.contains(prefix) && e.ends_with(detail), "{body:?}: {e}");
         }
+    }
+
+    /// Regression (issue #14): JSON nested past upstream's 10,000 levels got serde_json's
+    /// recursion message instead of upstream's.
+    #[test]
+    fn json_past_upstreams_depth_gets_upstreams_message() {
+        let deep = format!("{}1{}", "[".repeat(10_001), "]".repeat(10_001));
+        assert_eq!(
+            json_error(&deep),
+            "couldn't get version/kind; json parse error: invalid character '[' exceeded max depth"
+        );
+        let kapi_limit = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert!(json_error(&kapi_limit).contains("recursion limit exceeded"));
     }
 
     #[test]

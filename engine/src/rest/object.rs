@@ -40,7 +40,7 @@ pub fn decode_body(
 ) -> Result<Decoded, ApiError> {
     let validation = field_validation(scope)?;
     let decoded = crate::metrics::timed("decode", || format::decode(body, fmt));
-    let mut obj = decoded.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let mut obj = decoded.map_err(|e| unrecognized(scope, body, fmt, e))?;
     if !obj.is_object() {
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }
@@ -62,6 +62,39 @@ pub fn decode_body(
         FieldValidation::Strict => Vec::new(),
     };
     Ok(Decoded { obj, warnings })
+}
+
+/// A body that does not decode, as upstream's create and update handlers word it: the
+/// kind expected, the decoder's error, and the body's first 30 bytes (as text when it
+/// starts with `{`, else hex). Apply patches and protobuf keep the decoder's message.
+fn unrecognized(
+    scope: &Scope<'_>,
+    body: &[u8],
+    fmt: Format,
+    e: kapi_codec::CodecError,
+) -> ApiError {
+    if fmt == Format::Protobuf || scope.apply {
+        return ApiError::BadRequest(e.to_string());
+    }
+    let kind = scope.rt.kind;
+    ApiError::BadRequest(format!(
+        "the object provided is unrecognized (must be of type {kind}): {e} ({})",
+        summarize(body)
+    ))
+}
+
+/// Upstream's `summarizeData(body, 30)`.
+fn summarize(body: &[u8]) -> String {
+    let head = &body[..body.len().min(30)];
+    let more = if body.len() > 30 { " ..." } else { "" };
+    match body.first() {
+        None => "<empty>".into(),
+        Some(b'{') => format!("{}{more}", String::from_utf8_lossy(head)),
+        Some(_) => {
+            let hex: String = head.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{hex}{more}")
+        }
+    }
 }
 
 /// The body's kind and apiVersion as upstream's decoder reads them: what the body leaves
