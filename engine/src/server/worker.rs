@@ -20,6 +20,10 @@ pub fn start(
     count: usize,
 ) -> Result<Workers, String> {
     let addr = SocketAddr::new(app.options.bind_address, app.options.secure_port);
+    // The workers' listeners share the port through SO_REUSEPORT, which would also let
+    // them join another server's listeners on it and split its traffic: bind once
+    // without it first, so a port in use is an error as upstream's.
+    std::net::TcpListener::bind(addr).map_err(|e| format!("binding {addr}: {e}"))?;
     let mut handles = Vec::with_capacity(count);
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<(), String>>();
     for i in 0..count {

@@ -1,0 +1,26 @@
+//! How the server takes its port. Regression: a second kapi started on the port of a
+//! running one joined its SO_REUSEPORT listeners and silently took half its connections
+//! (clients saw certificates of another CA); it must refuse to start, as upstream does.
+
+use kapi_e2e::{Server, kapi_bin};
+use std::process::{Command, Stdio};
+
+#[test]
+fn a_second_server_on_a_port_in_use_refuses_to_start() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(kapi_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["--secure-port", &s.port.to_string(), "--unsafe-no-fsync"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("kapi");
+    assert!(!out.status.success(), "the second server must exit");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Address already in use"), "{err}");
+    // The first one still answers everything.
+    for _ in 0..8 {
+        s.kubectl_ok(&["get", "namespaces"]);
+    }
+}
