@@ -163,6 +163,16 @@ impl Walk<'_> {
                 }
                 Ok(())
             }
+            ("string", Value::String(s))
+                if schema.get("format").and_then(Value::as_str) == Some("byte") =>
+            {
+                match go_base64_error(s.as_bytes()) {
+                    Some(at) => Err(CodecError::Malformed(format!(
+                        "illegal base64 data at input byte {at}"
+                    ))),
+                    None => Ok(()),
+                }
+            }
             ("string", Value::String(_))
             | ("boolean", Value::Bool(_))
             | ("number", Value::Number(_))
@@ -198,6 +208,53 @@ impl Walk<'_> {
         }
         Ok(())
     }
+}
+
+/// Where Go's `base64.StdEncoding` (what `encoding/json` decodes a `[]byte` field with)
+/// finds `s` corrupt: the input byte offset its `CorruptInputError` names. Line breaks
+/// are skipped, padding is required, trailing bits are not checked.
+pub fn go_base64_error(s: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    loop {
+        let mut j = 0;
+        while j < 4 {
+            let Some(&c) = s.get(i) else {
+                return (j != 0).then_some(i - j);
+            };
+            i += 1;
+            match c {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'+' | b'/' => j += 1,
+                b'\n' | b'\r' => {}
+                b'=' => return padding_error(s, i, j),
+                _ => return Some(i - 1),
+            }
+        }
+    }
+}
+
+/// Go's rules once a quantum of `j` symbols meets `=` (at `i - 1`): `xx==` or `xxx=`,
+/// then nothing but line breaks.
+fn padding_error(s: &[u8], mut i: usize, j: usize) -> Option<usize> {
+    let skip_breaks = |mut i: usize| {
+        while s.get(i).is_some_and(|c| matches!(c, b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    };
+    match j {
+        0 | 1 => return Some(i - 1),
+        2 => {
+            i = skip_breaks(i);
+            match s.get(i) {
+                None => return Some(s.len()),
+                Some(b'=') => i += 1,
+                Some(_) => return Some(i - 1),
+            }
+        }
+        _ => {}
+    }
+    let i = skip_breaks(i);
+    (i < s.len()).then_some(i)
 }
 
 /// Walk `obj` against the schema named `schema_name` (e.g. `io.k8s.api.core.v1.Pod`),
@@ -254,6 +311,34 @@ mod tests {
         assert!(
             prune_unknown("io.k8s.api.apps.v1.ControllerRevision", &mut rev).unwrap().is_empty()
         );
+    }
+
+    /// Regression (issue #14): Secret data that is not base64 was stored, and then broke
+    /// `kubectl describe` and protobuf reads; upstream's decoder refuses it.
+    #[test]
+    fn byte_fields_must_be_base64_as_go_decodes_it() {
+        for (s, want) in [
+            ("eA==", None),
+            ("eHk=", None),
+            ("eHl6", None),
+            ("", None),
+            ("eA\r\n==\n", None),
+            ("not base64!", Some(3)),
+            ("eA", Some(0)),
+            ("eHl", Some(0)),
+            ("eA=", Some(3)),
+            ("eA=x", Some(2)),
+            ("e===", Some(1)),
+            ("eHk=eA==", Some(4)),
+            ("=", Some(0)),
+        ] {
+            assert_eq!(go_base64_error(s.as_bytes()), want, "{s:?}");
+        }
+        let mut secret = json!({"kind": "Secret", "data": {"a": "eA==", "b": "not base64!"}});
+        let e = prune_unknown("io.k8s.api.core.v1.Secret", &mut secret).unwrap_err();
+        assert_eq!(e.to_string(), "illegal base64 data at input byte 3");
+        let mut cm = json!({"binaryData": {"k": "eA="}});
+        assert!(prune_unknown("io.k8s.api.core.v1.ConfigMap", &mut cm).is_err());
     }
 
     #[test]

@@ -51,6 +51,28 @@ pub fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
     out
 }
 
+const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
+
+/// Errors of a ConfigMap or Secret key (upstream's `IsConfigMapKey`): at most 253
+/// characters of `[-._a-zA-Z0-9]`, not `.` or `..` and not starting with `..`.
+pub fn config_map_key_errors(key: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if key.len() > 253 {
+        out.push("must be no more than 253 characters".to_string());
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    if key.is_empty() || !key.chars().all(allowed) {
+        out.push(format!("a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '{CONFIG_MAP_KEY_FMT}')"));
+    }
+    match key {
+        "." => out.push("must not be '.'".to_string()),
+        ".." => out.push("must not be '..'".to_string()),
+        k if k.starts_with("..") => out.push("must not start with '..'".to_string()),
+        _ => {}
+    }
+    out
+}
+
 /// Errors of a name that must be a valid path segment.
 pub fn path_segment_errors(s: &str) -> Vec<String> {
     let mut out = Vec::new();

@@ -205,6 +205,9 @@ impl Strategy for Secrets {
             }
         }
     }
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        data_keys(obj, "data", None)
+    }
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         let mut out = immutable_data(new, old);
         out.extend(immutable("type", new.get("type"), old.get("type")));
@@ -235,10 +238,33 @@ fn base64_encode(data: &[u8]) -> String {
     out
 }
 
+/// The keys of the map at `field` (`data`, `binaryData`) as upstream validates them:
+/// each a valid config key, and none also in `other` (ConfigMap data vs binaryData).
+fn data_keys(obj: &Value, field: &str, other: Option<&Value>) -> Vec<FieldError> {
+    let Some(map) = obj.get(field).and_then(Value::as_object) else { return Vec::new() };
+    let mut out = Vec::new();
+    for key in map.keys() {
+        let path = format!("{field}[{key}]");
+        for msg in crate::validation::config_map_key_errors(key) {
+            out.push(FieldError::invalid(path.as_str(), &json!(key), &msg));
+        }
+        if other.and_then(|o| o.get(key)).is_some() {
+            let msg = "duplicate of key present in binaryData";
+            out.push(FieldError::invalid(path.as_str(), &json!(key), msg));
+        }
+    }
+    out
+}
+
 #[derive(Debug)]
 pub struct ConfigMaps;
 
 impl Strategy for ConfigMaps {
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        let mut out = data_keys(obj, "data", obj.get("binaryData"));
+        out.extend(data_keys(obj, "binaryData", None));
+        out
+    }
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
         immutable_data(new, old)
     }
@@ -390,6 +416,42 @@ mod tests {
         let old = json!({"spec": {"type": "ClusterIP", "clusterIP": "10.96.0.10"}});
         let new = json!({"spec": {"type": "ClusterIP", "clusterIP": "10.96.0.11"}});
         assert_eq!(Services.validate_update(&new, &old).len(), 1);
+    }
+
+    #[test]
+    /// Regression (issue #14): keys such as `a b/c` were stored, which clients cannot
+    /// turn into files or env vars; upstream refuses them with IsConfigMapKey's message.
+    #[test]
+    fn config_map_and_secret_keys_are_validated() {
+        let cm = json!({"data": {"a b/c": "x", "ok": "y"},
+            "binaryData": {"ok": "eA==", "..": "eA=="}});
+        let fields: Vec<(String, String)> =
+            ConfigMaps.validate(&cm).into_iter().map(|e| (e.field, e.message)).collect();
+        let config_key = "a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')";
+        assert_eq!(
+            fields,
+            [
+                (
+                    "data[a b/c]".into(),
+                    format!("data[a b/c]: Invalid value: \"a b/c\": {config_key}")
+                ),
+                (
+                    "data[ok]".into(),
+                    "data[ok]: Invalid value: \"ok\": duplicate of key present in binaryData"
+                        .into()
+                ),
+                (
+                    "binaryData[..]".into(),
+                    "binaryData[..]: Invalid value: \"..\": must not be '..'".into()
+                ),
+            ]
+        );
+        let mut secret = json!({"stringData": {"x y": "z"}, "data": {"..a": "eA=="}});
+        Secrets.default(&mut secret);
+        let errs = Secrets.validate(&secret);
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(errs[0].message.ends_with("must not start with '..'"));
+        assert_eq!(errs[1].field, "data[x y]");
     }
 
     #[test]

@@ -46,7 +46,7 @@ pub fn decode_body(
     }
     default_type_meta(scope, &mut obj, expect_kind)?;
     let unknown = schema::prune_unknown(scope.rt.schema_name, &mut obj)
-        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        .map_err(|e| cannot_handle(scope, e))?;
     let warnings = match validation {
         FieldValidation::Ignore => Vec::new(),
         FieldValidation::Warn => unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect(),
@@ -80,6 +80,18 @@ fn unrecognized(
     ApiError::BadRequest(format!(
         "the object provided is unrecognized (must be of type {kind}): {e} ({})",
         summarize(body)
+    ))
+}
+
+/// A body of the right kind whose fields do not decode (a wrong type, a `[]byte` field
+/// that is not base64), as upstream's handlers word it once the kind is known.
+fn cannot_handle(scope: &Scope<'_>, e: kapi_codec::CodecError) -> ApiError {
+    if scope.apply {
+        return ApiError::BadRequest(e.to_string());
+    }
+    let (kind, version) = (scope.rt.kind, scope.rt.version);
+    ApiError::BadRequest(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}"
     ))
 }
 
