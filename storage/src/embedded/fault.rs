@@ -42,8 +42,9 @@ impl Errno {
     }
 }
 
-/// One fault: the next `op` on a file whose name starts with `file` fails with `errno`;
-/// for a write, the first `keep` bytes of the buffer reach the file first.
+/// One fault: the next `op` on a file whose name starts with `file` fails with `errno`
+/// (a directory fsync goes by the directory's name; "" matches any); for a write, the
+/// first `keep` bytes of the buffer reach the file first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fault {
     pub op: FsOp,
@@ -117,6 +118,13 @@ impl FaultFs {
     /// Limit the bytes writes may still add (None: the disk has room again).
     pub fn set_free_space(&self, free: Option<u64>) {
         self.plan.lock().free = free;
+    }
+
+    /// Drop the queued faults and the free-space limit.
+    pub fn clear(&self) {
+        let mut plan = self.plan.lock();
+        plan.faults.clear();
+        plan.free = None;
     }
 
     /// Faults queued and not yet hit.
