@@ -418,7 +418,6 @@ mod tests {
         assert_eq!(Services.validate_update(&new, &old).len(), 1);
     }
 
-    #[test]
     /// Regression (issue #14): keys such as `a b/c` were stored, which clients cannot
     /// turn into files or env vars; upstream refuses them with IsConfigMapKey's message.
     #[test]
