@@ -14,7 +14,7 @@ export KAPI_PERF_BIN="$PWD/target/e2e/kapi-perf"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast --test-threads 2
   KAPI_E2E_BACKEND=etcd cargo nextest run -p kapi-e2e --no-fail-fast --test-threads 2 \
-    -E 'not binary(perf) and not binary(etcd_ha) and not binary(etcd_layout) and not binary(etcd_tls)'
+    -E 'not binary(perf) and not binary(etcd_ha) and not binary(etcd_layout) and not binary(etcd_tls) and not binary(etcd_mixed)'
 else
   cargo test --workspace --no-fail-fast -- --test-threads=2
   KAPI_E2E_BACKEND=etcd cargo test -p kapi-e2e --no-fail-fast \

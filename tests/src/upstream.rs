@@ -176,6 +176,86 @@ impl Drop for ControlPlane {
     }
 }
 
+/// Upstream kube-apiserver (v1.21) on its own fresh etcd, started by `up.sh`; stopped
+/// with `down.sh` when dropped.
+pub struct Apiserver {
+    pub dir: tempfile::TempDir,
+    /// `DIR/up.env` as key-value pairs (KUBECONFIG, ETCD_ENDPOINT, SERVER, ...).
+    pub env: std::collections::HashMap<String, String>,
+    script_dir: PathBuf,
+}
+
+impl Apiserver {
+    /// Start upstream on a free port (`AUTHZ` as `up.sh` takes it: `Node,RBAC` or
+    /// `AlwaysAllow`).
+    pub fn start(authz: &str) -> Apiserver {
+        let script_dir = upstream_dir().expect("../shared/upstream");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let out = Command::new(script_dir.join("up.sh"))
+            .arg(dir.path())
+            .arg(port.to_string())
+            .env("AUTHZ", authz)
+            .env("ADVERTISE_ADDRESS", "127.0.0.1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("up.sh");
+        assert!(
+            out.status.success(),
+            "up.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = std::fs::read_to_string(dir.path().join("up.env")).expect("up.env");
+        let env = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Apiserver { dir, env, script_dir }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        PathBuf::from(&self.env["KUBECONFIG"])
+    }
+
+    pub fn etcd_endpoint(&self) -> &str {
+        &self.env["ETCD_ENDPOINT"]
+    }
+
+    /// Run kubectl against upstream.
+    pub fn kubectl(&self, args: &[&str]) -> std::process::Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("kubectl")
+    }
+
+    /// kubectl against upstream that must succeed; returns stdout.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl (upstream) {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Apiserver {
+    fn drop(&mut self) {
+        let _ = Command::new(self.script_dir.join("down.sh"))
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
