@@ -123,4 +123,8 @@ pub enum CodecError {
     /// A label or field selector could not be parsed (400 BadRequest).
     #[error("{0}")]
     BadSelector(String),
+    /// An error upstream returns as a plain Go error (500 without a reason), e.g. a
+    /// strategic merge patch directive of the wrong type.
+    #[error("{0}")]
+    Unclassified(String),
 }

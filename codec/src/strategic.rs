@@ -35,6 +35,18 @@ pub fn apply(original: &Value, patch: &Value, definition: &str) -> Result<Value,
     Ok(Value::Object(out))
 }
 
+/// The Go type name upstream's `ErrBadArgType` gives a JSON value.
+fn go_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "<nil>",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "float64",
+        Value::String(_) => "string",
+        Value::Array(_) => "[]interface {}",
+        Value::Object(_) => "map[string]interface {}",
+    }
+}
+
 #[derive(Debug, PartialEq, Eq)]
 enum Outcome {
     Keep,
@@ -62,7 +74,7 @@ fn merge_map(
         Some(other) => return Err(bad(format!("Unknown patch type: {other}"))),
     }
     if let Some(keep) = patch.get(RETAIN_KEYS) {
-        let keep = keep.as_array().ok_or_else(|| bad("$retainKeys must be a list"))?;
+        let keep = keep.as_array().ok_or_else(|| bad("invalid patch format of retainKeys"))?;
         orig.retain(|k, _| keep.iter().any(|x| x.as_str() == Some(k)) || patch.contains_key(k));
     }
     let mut orders = Vec::new();
@@ -72,13 +84,19 @@ fn merge_map(
         }
         if let Some(field) = key.strip_prefix(DELETE_PRIMITIVE) {
             let drop =
-                value.as_array().ok_or_else(|| bad("$deleteFromPrimitiveList must be a list"))?;
+                value.as_array().ok_or_else(|| bad("invalid patch format of primitive list"))?;
             if let Some(Value::Array(items)) = orig.get_mut(field) {
                 items.retain(|i| !drop.contains(i));
             }
             continue;
         }
         if let Some(field) = key.strip_prefix(SET_ORDER) {
+            if !value.is_array() {
+                return Err(CodecError::Unclassified(format!(
+                    "expected a []interface {{}}, but received a {}",
+                    go_kind(value)
+                )));
+            }
             orders.push((field.to_string(), value));
             continue;
         }
@@ -249,6 +267,22 @@ mod tests {
                     "ports": [{"containerPort": 80}]},
                    {"name": "side", "image": "side:1"}],
                 "volumes": [{"name": "data", "emptyDir": {}}]}})
+    }
+
+    /// Regression (issue #14): directives of the wrong type got kapi's own wording (and a
+    /// non-list `$setElementOrder` was accepted); upstream's mergepatch errors instead.
+    #[test]
+    fn directive_type_errors_read_as_upstream() {
+        let err = |p: Value| apply(&pod(), &p, POD).unwrap_err();
+        let e = err(json!({"$retainKeys": "x"}));
+        assert!(
+            matches!(&e, CodecError::Malformed(m) if m == "invalid patch format of retainKeys")
+        );
+        let e = err(json!({"$deleteFromPrimitiveList/finalizers": "x"}));
+        assert_eq!(e.to_string(), "invalid patch format of primitive list");
+        let e = err(json!({"spec": {"$setElementOrder/containers": "x"}}));
+        assert!(matches!(&e, CodecError::Unclassified(m)
+            if m == "expected a []interface {}, but received a string"));
     }
 
     /// (name, original, patch, definition, expected)

@@ -37,6 +37,9 @@ pub fn apply(
     let doc: Value = serde_json::from_slice(patch)
         .map_err(|e| ApiError::BadRequest(format!("error decoding patch: {e}")))?;
     match kind {
+        PatchType::Merge if !doc.is_object() && !doc.is_array() => {
+            Err(ApiError::BadRequest("Invalid JSON Patch".into()))
+        }
         PatchType::Merge => {
             let mut out = target.clone();
             merge(&mut out, &doc);
@@ -44,7 +47,7 @@ pub fn apply(
         }
         PatchType::Json => json_patch(target, &doc),
         PatchType::Strategic => kapi_codec::strategic::apply(target, &doc, definition)
-            .map_err(|e| ApiError::BadRequest(e.to_string())),
+            .map_err(|e| ApiError::from_codec(e, &Default::default())),
         PatchType::Apply => Err(ApiError::UnsupportedMediaType(
             "apply patches are not JSON documents to merge".into(),
         )),
@@ -223,6 +226,17 @@ mod tests {
         assert_eq!(apply(PatchType::Json, &t, b"{", "x").unwrap_err().code(), 400);
         let missing = br#"[{"op":"remove","path":"/nope/x"}]"#;
         assert_eq!(apply(PatchType::Json, &t, missing, "x").unwrap_err().code(), 422);
+    }
+
+    /// Regression (issue #14): a merge patch that is not an object replaced the whole
+    /// object and was answered 409 Conflict; upstream refuses it as a bad patch.
+    #[test]
+    fn merge_patch_of_a_scalar_is_a_bad_request() {
+        let t = json!({"metadata": {"name": "x", "resourceVersion": "5"}});
+        for p in [&b"42"[..], b"null", b"\"s\""] {
+            let e = apply(PatchType::Merge, &t, p, "x").unwrap_err();
+            assert_eq!((e.code(), e.to_string()), (400, "Invalid JSON Patch".into()));
+        }
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! UPDATE and PATCH of a resource, its status subresource and namespaces' finalize
-//! subresource, through one optimistic-concurrency loop (`guaranteed_update`): read,
+//! UPDATE and PATCH of a resource, its status subresource, namespaces' finalize,
+//! pods' ephemeralcontainers and resize, and CSRs' approval subresources, through one optimistic-concurrency loop (`guaranteed_update`): read,
 //! compute the new object, carry over server-owned metadata, validate, write with a
 //! precondition on the read revision; retry on conflict unless the client pinned a
 //! resourceVersion (then 409). A no-op update writes nothing.
@@ -22,6 +22,12 @@ pub enum Target {
     Main,
     Status,
     Finalize,
+    /// `pods/ephemeralcontainers`: only `spec.ephemeralContainers`.
+    EphemeralContainers,
+    /// `certificatesigningrequests/approval`: only `status.conditions`.
+    Approval,
+    /// `pods/resize`: only the containers' `resources` and `resizePolicy`.
+    Resize,
 }
 
 const MAX_ATTEMPTS: usize = 16;
@@ -56,7 +62,10 @@ pub async fn patch(
     let body = req.body.clone();
     let out = guaranteed_update(scope, name, None, |current| {
         let mut patched = patch::apply(kind, current, &body, scope.rt.schema_name)?;
-        if meta::meta_str(&patched, "resourceVersion") != meta::meta_str(current, "resourceVersion") {
+        let pinned = meta::meta_str(&patched, "resourceVersion");
+        if pinned.is_some_and(|rv| !rv.is_empty())
+            && pinned != meta::meta_str(current, "resourceVersion")
+        {
             return Err(ApiError::Conflict(scope.target(name), "the object has been modified; please apply your changes to the latest version and try again".into()));
         }
         kapi_codec::schema::prune_unknown(scope.rt.schema_name, &mut patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
@@ -127,6 +136,11 @@ fn check_apply_version(scope: &Scope<'_>, body: &[u8]) -> Result<(), ApiError> {
 
 fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiError> {
     let body_name = meta::name(obj).unwrap_or("");
+    if body_name.is_empty() && !scope.apply {
+        return Err(ApiError::BadRequest(format!(
+            "the name of the object ({name} based on URL) was undeterminable: name must be provided"
+        )));
+    }
     if body_name != name {
         return Err(ApiError::BadRequest(format!(
             "the name of the object ({body_name}) does not match the name on the URL ({name})"
@@ -158,6 +172,9 @@ fn select(scope: &Scope<'_>, target: Target, mut new: Value, current: &Value) ->
             copy_field(&mut out, &new, "status");
             out
         }
+        Target::EphemeralContainers => super::ephemeral::select(&new, current),
+        Target::Resize => super::resize::select(&new, current),
+        Target::Approval => super::approval::select(&new, current, &crate::time::now_rfc3339()),
         Target::Finalize => {
             let mut out = current.clone();
             let fins = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
@@ -293,9 +310,20 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
         errors.extend(strategy.validate(new));
     }
     if errors.is_empty() {
-        errors.extend(strategy.validate_update(new, current));
+        errors.extend(validate_update(scope, new, current));
     }
     if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(target, errors)) }
+}
+
+/// The update rules of what the request writes: a subresource's own, else the type's.
+fn validate_update(scope: &Scope<'_>, new: &Value, current: &Value) -> Vec<kapi_codec::FieldError> {
+    match scope.info.subresource.as_deref() {
+        Some("ephemeralcontainers") => super::ephemeral::validate_update(new, current),
+        Some("approval") => super::approval::validate_update(new, current),
+        // What a resize may change is all its write takes over.
+        Some("resize") => Vec::new(),
+        _ => scope.rt.strategy.validate_update(new, current),
+    }
 }
 
 fn finalizers(obj: &Value) -> Vec<String> {
