@@ -23,7 +23,8 @@ pub fn protos_dir() -> Option<PathBuf> {
 /// `k8s.io.api.core.v1` -> `k8s.io/api/core/v1/generated.proto`).
 fn proto_file(message: &str) -> String {
     let pkg = &message[..message.rfind('.').expect("qualified message name")];
-    let path = pkg.strip_prefix("k8s.io.").expect("a k8s.io message").replace('.', "/");
+    let path =
+        pkg.strip_prefix("k8s.io.").expect("a k8s.io message").replace('.', "/").replace('_', "-");
     format!("k8s.io/{path}/generated.proto")
 }
 
@@ -101,6 +102,21 @@ fn unescape(s: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The proto package of a built-in group/version (`apps/v1` -> `k8s.io.api.apps.v1`).
+pub fn proto_package(api_version: &str) -> String {
+    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+    match group {
+        "" => format!("k8s.io.api.core.{version}"),
+        "apiextensions.k8s.io" => {
+            format!("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.{version}")
+        }
+        "apiregistration.k8s.io" => {
+            format!("k8s.io.kube_aggregator.pkg.apis.apiregistration.{version}")
+        }
+        g => format!("k8s.io.api.{}.{version}", g.split('.').next().unwrap_or(g)),
+    }
 }
 
 /// Reads one `k8s\0` document as client-go does, with upstream's protos: the
@@ -267,5 +283,11 @@ mod tests {
             proto_file("k8s.io.apimachinery.pkg.apis.meta.v1.WatchEvent"),
             "k8s.io/apimachinery/pkg/apis/meta/v1/generated.proto"
         );
+        assert_eq!(
+            proto_file("k8s.io.apiextensions_apiserver.pkg.apis.apiextensions.v1.X"),
+            "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1/generated.proto"
+        );
+        assert_eq!(proto_package("rbac.authorization.k8s.io/v1"), "k8s.io.api.rbac.v1");
+        assert_eq!(proto_package("v1"), "k8s.io.api.core.v1");
     }
 }
