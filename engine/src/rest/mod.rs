@@ -7,13 +7,16 @@
 //! collections), `fields` (field selector values), `table` (Table rendering),
 //! `hooks` (per-resource side effects such as Service IP allocation), `view` (the
 //! object, metadata or Table view of a verb's result), `component_status` (the probed
-//! componentstatuses).
+//! componentstatuses), `ephemeral`, `resize` and `approval` (what those
+//! subresources write).
 
+mod approval;
 mod binding;
 mod component_status;
 mod create;
 mod delete;
 pub mod encoded;
+mod ephemeral;
 mod eviction;
 pub mod fields;
 mod fields_managed;
@@ -24,6 +27,7 @@ pub(crate) mod object;
 mod patch;
 mod printers;
 mod propagation;
+mod resize;
 mod scale;
 mod scope;
 mod table;
@@ -166,6 +170,13 @@ pub async fn delete_internal(
     delete::delete_one(&scope, name, &opts).await
 }
 
+const CERTIFICATES: &str = "certificates.k8s.io";
+
+/// Whether the scope addresses `group`/`plural`.
+fn is(scope: &Scope<'_>, group: &str, plural: &str) -> bool {
+    scope.rt.group == group && scope.rt.plural == plural
+}
+
 async fn subresource(
     req: &Request<'_>,
     scope: &Scope<'_>,
@@ -175,6 +186,25 @@ async fn subresource(
         ("status", "get") => get::get(scope).await,
         ("status", "update") => update::update(req, scope, update::Target::Status).await,
         ("status", "patch") => update::patch(req, scope, update::Target::Status).await,
+        ("ephemeralcontainers" | "approval" | "resize", "get") => get::get(scope).await,
+        ("resize", "update") if is(scope, "", "pods") => {
+            update::update(req, scope, update::Target::Resize).await
+        }
+        ("resize", "patch") if is(scope, "", "pods") => {
+            update::patch(req, scope, update::Target::Resize).await
+        }
+        ("ephemeralcontainers", "update") if is(scope, "", "pods") => {
+            update::update(req, scope, update::Target::EphemeralContainers).await
+        }
+        ("ephemeralcontainers", "patch") if is(scope, "", "pods") => {
+            update::patch(req, scope, update::Target::EphemeralContainers).await
+        }
+        ("approval", "update") if is(scope, CERTIFICATES, "certificatesigningrequests") => {
+            update::update(req, scope, update::Target::Approval).await
+        }
+        ("approval", "patch") if is(scope, CERTIFICATES, "certificatesigningrequests") => {
+            update::patch(req, scope, update::Target::Approval).await
+        }
         ("scale", "get") => scale::get(scope).await,
         ("scale", "update") => scale::update(req, scope).await,
         ("scale", "patch") => scale::patch(req, scope).await,

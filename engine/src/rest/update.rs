@@ -1,5 +1,6 @@
 //! UPDATE and PATCH of a resource, its status subresource, namespaces' finalize,
-//! pods' ephemeralcontainers and resize, and CSRs' approval subresources, through one optimistic-concurrency loop (`guaranteed_update`): read,
+//! pods' ephemeralcontainers and resize, and CSRs' approval subresources, through one
+//! optimistic-concurrency loop (`guaranteed_update`): read,
 //! compute the new object, carry over server-owned metadata, validate, write with a
 //! precondition on the read revision; retry on conflict unless the client pinned a
 //! resourceVersion (then 409). A no-op update writes nothing.
