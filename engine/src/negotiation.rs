@@ -28,7 +28,8 @@ impl Output {
         match self {
             Output::Json => "application/json",
             Output::Yaml => "application/yaml",
-            Output::Table => "application/json;as=Table;v=v1;g=meta.k8s.io",
+            // Upstream labels a Table with its serializer's type only.
+            Output::Table => "application/json",
             Output::Protobuf | Output::MetadataProtobuf => kapi_codec::protobuf::MEDIA_TYPE,
             Output::MetadataJson => "application/json",
         }
