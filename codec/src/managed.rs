@@ -213,9 +213,9 @@ pub fn conflicts_message(conflicts: &[Conflict]) -> String {
 }
 
 /// Server-side apply of `applied` onto `live` (None: the object does not exist yet).
-/// Returns the new object with its managedFields, or the conflicts. Conflicts only on
-/// fields the last client-side apply set to their live values are taken over, and an
-/// apply by `kubectl` keeps the last-applied annotation current (`last_applied`).
+/// Returns the new object with its managedFields, or the conflicts. An apply by
+/// `kubectl` takes over conflicts only on fields the last client-side apply set to their
+/// live values and keeps the last-applied annotation current (`last_applied`).
 pub fn apply(
     live: Option<&Value>,
     applied: &Value,
@@ -230,7 +230,8 @@ pub fn apply(
     let mut list = entries(live);
     let found = conflicts(&list, mgr, base, applied, &applied_set);
     if !found.is_empty() && !force {
-        let remaining = last_applied::not_taken_over(base, found.clone(), definition, status);
+        let taken = last_applied::not_taken_over;
+        let remaining = taken(base, found.clone(), definition, status, mgr.name);
         if !remaining.is_empty() {
             return Err(remaining.into_iter().map(|(_, c)| c).collect());
         }

@@ -1,9 +1,11 @@
 //! The transitions between client-side and server-side apply that kubectl relies on, as
 //! upstream's field manager makes them:
 //!
-//! - an apply whose conflicts are all on fields the last client-side apply set, still
+//! - an apply by the `kubectl` manager (`kubectl apply --server-side` after client-side
+//!   applies) whose conflicts are all on fields the last client-side apply set, still
 //!   holding the values it set (the `kubectl.kubernetes.io/last-applied-configuration`
 //!   annotation), takes them over without a conflict (upstream's lastAppliedManager);
+//!   any other manager gets the conflicts (upstream's opt-out: another field manager);
 //! - an apply by the `kubectl` manager on an object that has the annotation rewrites it
 //!   from the applied configuration (upstream's lastAppliedUpdater), so a later
 //!   client-side `kubectl apply` computes its patch from what was applied last.
@@ -27,14 +29,19 @@ fn annotation(obj: &Value) -> Option<&str> {
     (!a.is_empty()).then_some(a)
 }
 
-/// The conflicts an apply cannot take over: when every conflicting field is one the
-/// last client-side apply set to its live value, none; otherwise those that are not.
+/// The conflicts an apply by `manager` cannot take over: for `kubectl`, when every
+/// conflicting field is one the last client-side apply set to its live value, none,
+/// otherwise those that are not; for any other manager, all of them.
 pub(super) fn not_taken_over(
     live: &Value,
     conflicts: Vec<(Vec<String>, Conflict)>,
     definition: &str,
     status: bool,
+    manager: &str,
 ) -> Vec<(Vec<String>, Conflict)> {
+    if manager != KUBECTL {
+        return conflicts;
+    }
     let Some(allowed) = last_applied_fields(live, definition, status) else { return conflicts };
     conflicts.into_iter().filter(|(p, _)| !allowed.contains(p)).collect()
 }

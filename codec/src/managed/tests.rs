@@ -333,24 +333,43 @@ fn client_side_applied(replicas: i64) -> Value {
 }
 
 #[test]
-fn an_apply_takes_over_fields_the_last_client_side_apply_set() {
+fn a_kubectl_apply_takes_over_fields_the_last_client_side_apply_set() {
     let live = client_side_applied(2);
-    let out = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("ctrl", true), false).unwrap();
+    let out = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("kubectl", true), false).unwrap();
     assert_eq!(out["spec"]["replicas"], 3, "no conflict: the live value is the last applied one");
-    assert!(owned(&out, "ctrl").contains(&".spec.replicas".to_string()));
+    assert!(owned(&out, "kubectl").contains(&".spec.replicas".to_string()));
     assert!(!owned(&out, "kubectl-client-side-apply").contains(&".spec.replicas".to_string()));
 
     // Once someone changed the field, its value is no longer the last-applied one.
     let mut edited = live.clone();
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("i:9");
     record_update(Some(&live), &mut edited, DEP, &mgr("kubectl-client-side-apply", false));
-    let err = apply(Some(&edited), &dep(3, "i:2"), DEP, &mgr("ctrl", true), false).unwrap_err();
+    let err = apply(Some(&edited), &dep(3, "i:2"), DEP, &mgr("kubectl", true), false).unwrap_err();
     let fields: Vec<&str> = err.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(
         fields,
         [".spec.template.spec.containers[name=\"c\"].image"],
         "only the edited field conflicts"
     );
+}
+
+/// Regression (issue #14 item 6): any field manager took over what the last client-side
+/// apply set without a conflict; upstream allows that only to the `kubectl` manager (the
+/// migration `kubectl apply --server-side` makes), others conflict unless forced.
+#[test]
+fn only_kubectl_takes_over_client_side_applied_fields_without_a_conflict() {
+    let live = client_side_applied(2);
+    let err = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("other", true), false).unwrap_err();
+    assert_eq!(
+        conflicts_message(&err),
+        "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: \
+         .spec.replicas"
+    );
+    let forced = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("other", true), true).unwrap();
+    assert!(owned(&forced, "other").contains(&".spec.replicas".to_string()));
+    assert!(!owned(&forced, "kubectl-client-side-apply").contains(&".spec.replicas".to_string()));
+    let near = mgr("kubectl-x", true);
+    assert!(apply(Some(&live), &dep(3, "i:1"), DEP, &near, false).is_err(), "names match whole");
 }
 
 #[test]
