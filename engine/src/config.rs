@@ -105,6 +105,45 @@ pub struct Options {
     #[arg(long, default_value_t = false)]
     pub unsafe_no_fsync: bool,
 
+    /// Longest time a request that is not long-running (watch, proxy, exec, attach,
+    /// log, portforward) may take; one still running then gets 504 Timeout
+    /// (upstream's `--request-timeout`). A request's `?timeout=` may shorten it.
+    #[arg(long, default_value = "1m0s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Seconds a watch lasts at least when it sets no `timeoutSeconds`: it gets a random
+    /// duration between this and twice this (upstream's `--min-request-timeout`).
+    #[arg(long, default_value_t = 1800)]
+    pub min_request_timeout: u64,
+
+    /// Longest time a client may take to send a request's headers, from the connection's
+    /// TLS handshake or the first byte of a keep-alive request (upstream's Go server:
+    /// `ReadHeaderTimeout` 32 s); also bounds the TLS handshake. HTTP/1.1 only: HTTP/2
+    /// connections are bounded by `--idle-connection-timeout`.
+    #[arg(long, default_value = "32s", value_parser = parse_duration)]
+    pub read_header_timeout: Duration,
+
+    /// A connection with no request in flight for this long is closed (HTTP/1.1) or sent
+    /// GOAWAY (HTTP/2): upstream's Go server and HTTP/2 `IdleTimeout` of 90 s.
+    #[arg(long, default_value = "1m30s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Duration,
+
+    /// A connection whose socket takes no byte for this long while it has bytes to send
+    /// is closed, and a watch whose buffer stays full this long is ended: a client that
+    /// stops reading is let go, and the memory it held returned.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub write_stall_timeout: Duration,
+
+    /// Open connections each core serves at most; connections beyond it are closed as
+    /// soon as they are accepted.
+    #[arg(long, default_value_t = 16384)]
+    pub max_connections_per_core: usize,
+
+    /// Concurrent streams an HTTP/2 client may open on one connection; 0 = upstream's
+    /// default, 100 (upstream's `--http2-max-streams-per-connection`).
+    #[arg(long, default_value_t = 0)]
+    pub http2_max_streams_per_connection: u32,
+
     /// Seconds to let in-flight requests finish on shutdown.
     #[arg(long, default_value_t = 10)]
     pub shutdown_grace_seconds: u64,
@@ -202,6 +241,14 @@ impl Options {
             Some(m) => StorageMediaType::parse(m),
             None if self.etcd_servers.is_empty() => Ok(StorageMediaType::Json),
             None => Ok(StorageMediaType::Protobuf),
+        }
+    }
+
+    /// HTTP/2 streams per connection in effect (upstream's default: 100).
+    pub fn http2_max_streams(&self) -> u32 {
+        match self.http2_max_streams_per_connection {
+            0 => 100,
+            n => n,
         }
     }
 

@@ -44,7 +44,19 @@ pub async fn handle(
         (req.uri().to_string(), agent)
     });
     let mut user = String::new();
-    let resp = serve(app, conn, req, &info, &mut user).await;
+    let limit = crate::server::timeout::limit(&info, app.options.request_timeout);
+    let accept = header(req.headers(), http::header::ACCEPT).map(str::to_string);
+    let served = serve(app, conn, req, &info, &mut user);
+    let resp = match limit {
+        None => served.await,
+        Some(t) => match monoio::time::timeout(t, served).await {
+            Ok(resp) => resp,
+            Err(_) => {
+                let e = ApiError::Timeout(crate::server::timeout::MESSAGE.into());
+                negotiation::error_response_for(&e, accept.as_deref())
+            }
+        },
+    };
     if !watch {
         metrics::inflight(kind, -1);
     }

@@ -63,6 +63,8 @@ pub struct CoreData {
     pub longrunning: HashMap<RequestLabels, i64>,
     pub watch_events: HashMap<WatchKey, u64>,
     pub watch_sizes: HashMap<WatchKey, Histogram>,
+    /// Watches ended because their client stopped reading, by (group, resource).
+    pub terminated_watchers: HashMap<(&'static str, &'static str), u64>,
     pub phases: HashMap<&'static str, Histogram>,
 }
 
@@ -137,6 +139,12 @@ pub fn watch_event(group: &'static str, version: &'static str, kind: &'static st
     });
 }
 
+/// A watch of `resource` ended because its client stopped reading (upstream's
+/// `apiserver_terminated_watchers_total`).
+pub fn watch_terminated(group: &'static str, resource: &'static str) {
+    with_core(|d| *d.terminated_watchers.entry((group, resource)).or_default() += 1);
+}
+
 /// Time spent in one phase of a request (`read`, `authentication`, `authorization`,
 /// `decode`, `admission`, `storage`, `encode`).
 pub fn phase(name: &'static str, elapsed: std::time::Duration) {
@@ -179,6 +187,9 @@ pub fn snapshot() -> CoreData {
             *total.watch_events.entry(*k).or_default() += v;
         }
         merge_histograms(&mut total.watch_sizes, &d.watch_sizes);
+        for (k, v) in &d.terminated_watchers {
+            *total.terminated_watchers.entry(*k).or_default() += v;
+        }
         merge_histograms(&mut total.phases, &d.phases);
     }
     total

@@ -173,6 +173,19 @@ fn watches(out: &mut String, d: &CoreData) {
             h,
         );
     }
+    header(
+        out,
+        "apiserver_terminated_watchers_total",
+        "counter",
+        "[ALPHA] Counter of watchers closed due to unresponsiveness broken by resource type.",
+    );
+    for ((g, r), n) in sorted(&d.terminated_watchers) {
+        let _ = writeln!(
+            out,
+            "apiserver_terminated_watchers_total{} {n}",
+            labels(&[("group", g), ("resource", r)])
+        );
+    }
 }
 
 /// `pods`, `deployments.apps`: upstream's resource label.

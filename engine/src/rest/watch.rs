@@ -6,15 +6,22 @@
 //! ERROR event for a revision older than the cache's window.
 //!
 //! Events come through this core's fan-out hub (`crate::cache::hub`). A producer task on
-//! this core writes frames into a small bounded channel that backs the response body; a
-//! client that stops reading stalls the producer, its bounded buffer in the hub fills,
-//! and the hub drops it (the stream ends; the client resumes or re-lists).
+//! this core writes frames into a byte-bounded pipe that backs the response body
+//! (`crate::server::pipe`, [`PIPE_BYTES`]); a client that stops reading stalls the
+//! producer. A watch whose pipe stays full for `--write-stall-timeout` is ended (its
+//! queued frames dropped, its hub watcher removed; the client resumes or re-lists, as
+//! upstream's cacher ends a watcher whose channel stays full), and one whose hub buffer
+//! fills first is ended by the hub.
+//!
+//! A watch without `timeoutSeconds` (or with 0) lasts a random duration between
+//! `--min-request-timeout` and twice that, as upstream's.
 
 use super::fields::Selectors;
 use super::{Scope, table};
 use crate::body::{Response, ResponseBody};
 use crate::cache::{self, Cache, Cached};
 use crate::negotiation::Output;
+use crate::server::pipe::{self, PipeSender};
 use crate::status::ApiError;
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -27,6 +34,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
+/// Frame bytes a watch queues for its response body before its producer waits.
+pub const PIPE_BYTES: usize = 64 * 1024;
 
 /// What the producer needs, owned.
 struct Producer {
@@ -43,19 +52,31 @@ struct Producer {
     snapshot: bool,
     deadline: Instant,
     shutdown: flume::Receiver<()>,
-    tx: flume::Sender<Bytes>,
+    tx: Option<PipeSender>,
+    /// How long a frame may wait for room in the pipe before the watch is ended.
+    stall: Duration,
     headers_sent: bool,
     last_rv: Revision,
 }
 
+/// How long the watch lasts: `timeoutSeconds`, else (or when 0) a random duration in
+/// [min, 2*min) of `--min-request-timeout`.
 fn timeout(scope: &Scope<'_>) -> Result<Duration, ApiError> {
-    match scope.param("timeoutSeconds") {
+    let asked = match scope.param("timeoutSeconds") {
         Some(v) => v
             .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds: {v}"))),
-        None => Ok(Duration::from_secs(1800 + rand::random::<u64>() % 1800)),
-    }
+            .map_err(|_| ApiError::BadRequest(format!("invalid timeoutSeconds: {v}")))?,
+        None => 0,
+    };
+    Ok(match asked {
+        0 => random_timeout(Duration::from_secs(scope.app.options.min_request_timeout)),
+        n => Duration::from_secs(n),
+    })
+}
+
+/// A random duration in [min, 2*min).
+fn random_timeout(min: Duration) -> Duration {
+    min.mul_f64(1.0 + rand::random::<f64>())
 }
 
 fn flag(scope: &Scope<'_>, name: &str) -> Option<bool> {
@@ -129,7 +150,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         .flatten();
     let filter = watch_filter(scope, &selectors, index);
     let watch = cache::hub(&cache).watch(start, filter);
-    let (tx, rx) = flume::bounded::<Bytes>(16);
+    let (tx, rx) = pipe::pipe(PIPE_BYTES);
     let producer = Producer {
         rt: scope.rt,
         api_version: scope.rt.api_version(),
@@ -142,7 +163,8 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         snapshot: start == Start::Now,
         deadline: Instant::now() + timeout(scope)?,
         shutdown: scope.app.shutdown.clone(),
-        tx,
+        tx: Some(tx),
+        stall: scope.app.options.write_stall_timeout,
         headers_sent: false,
         last_rv: need,
     };
@@ -154,7 +176,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         }
         _ => "application/json",
     };
-    let body = ResponseBody::Stream(rx.into_stream().boxed_local());
+    let body = ResponseBody::Stream(rx.boxed_local());
     http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)
@@ -344,6 +366,19 @@ impl Producer {
             let rt = self.rt;
             crate::metrics::watch_event(rt.group, rt.version, rt.kind, frame.len());
         }
-        self.tx.send_async(Bytes::from(frame)).await.is_ok()
+        let Some(tx) = &self.tx else { return false };
+        match monoio::time::timeout(self.stall, tx.send(Bytes::from(frame))).await {
+            Ok(sent) => sent.is_ok(),
+            Err(_) => {
+                // The client has not taken a frame for the whole grace period: end the
+                // watch now and free what it queued.
+                tracing::debug!("ending a watch of {}: its client stopped reading", self.rt.plural);
+                crate::metrics::watch_terminated(self.rt.group, self.rt.plural);
+                if let Some(tx) = self.tx.take() {
+                    tx.abort();
+                }
+                false
+            }
+        }
     }
 }

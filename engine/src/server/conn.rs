@@ -1,8 +1,13 @@
 //! One connection: TLS handshake (client certificate -> user), then hyper serving
 //! HTTP/1.1 or HTTP/2 (by ALPN/preface) with every request handled on this core. On
 //! shutdown the connection is drained gracefully. Every recv and send on the socket is
-//! counted into this core's I/O figures (`crate::metrics::io`).
+//! counted into this core's I/O figures (`crate::metrics::io`) and into the connection's
+//! timers (`watchdog`): a connection whose headers do not arrive, that stays idle, or
+//! whose client stops reading is closed. HTTP/1.1 response bytes in flight are bounded
+//! by the `gate`, HTTP/2 ones by h2's per-stream send buffer.
 
+use super::gate::{ConnBody, Gate};
+use super::watchdog::{ConnState, Expired, Limits};
 use crate::app::App;
 use crate::auth::{UserInfo, x509};
 use hyper_util::rt::TokioIo;
@@ -46,6 +51,11 @@ impl Tracker {
         TrackGuard(self.0.clone())
     }
 
+    /// Connections open on this core.
+    pub fn len(&self) -> usize {
+        self.0.get()
+    }
+
     pub async fn wait_idle(&self) {
         while self.0.get() > 0 {
             monoio::time::sleep(Duration::from_millis(5)).await;
@@ -53,8 +63,9 @@ impl Tracker {
     }
 }
 
-/// A socket whose completed recv and send operations are counted per core.
-struct Counted<S>(S);
+/// The socket: completed recv and send operations are counted per core and tell the
+/// connection's timers about reads and about a socket that takes no more bytes.
+struct Counted<S>(S, Rc<ConnState>);
 
 impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
     fn poll_read(
@@ -65,19 +76,28 @@ impl<S: AsyncRead + Unpin> AsyncRead for Counted<S> {
         let before = buf.filled().len();
         let res = Pin::new(&mut self.0).poll_read(cx, buf);
         if res.is_ready() {
-            crate::metrics::io::read(buf.filled().len().saturating_sub(before));
+            let n = buf.filled().len().saturating_sub(before);
+            crate::metrics::io::read(n);
+            if n > 0 {
+                self.1.bytes_read();
+            }
         }
         res
     }
 }
 
-fn count_write(res: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
-    match &res {
-        Poll::Ready(Ok(n)) => crate::metrics::io::wrote(*n),
-        Poll::Ready(Err(_)) => crate::metrics::io::wrote(0),
-        Poll::Pending => {}
+impl<S> Counted<S> {
+    fn count_write(&self, res: Poll<std::io::Result<usize>>) -> Poll<std::io::Result<usize>> {
+        match &res {
+            Poll::Ready(Ok(n)) => {
+                crate::metrics::io::wrote(*n);
+                self.1.wrote(Some(*n));
+            }
+            Poll::Ready(Err(_)) => crate::metrics::io::wrote(0),
+            Poll::Pending => self.1.wrote(None),
+        }
+        res
     }
-    res
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
@@ -86,7 +106,8 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        count_write(Pin::new(&mut self.0).poll_write(cx, buf))
+        let res = Pin::new(&mut self.0).poll_write(cx, buf);
+        self.count_write(res)
     }
 
     fn poll_write_vectored(
@@ -94,7 +115,60 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        count_write(Pin::new(&mut self.0).poll_write_vectored(cx, bufs))
+        let res = Pin::new(&mut self.0).poll_write_vectored(cx, bufs);
+        self.count_write(res)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+/// The TLS stream as hyper sees it: the plaintext bytes TLS takes open the HTTP/1.1
+/// response [`Gate`].
+struct Plain<S>(S, Rc<Gate>);
+
+impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let res = Pin::new(&mut self.0).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &res {
+            self.1.taken(*n);
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let res = Pin::new(&mut self.0).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = &res {
+            self.1.taken(*n);
+        }
+        res
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -123,9 +197,42 @@ where
     }
 }
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Upstream's default (Go's http.DefaultMaxHeaderBytes).
 const MAX_HEADER_BYTES: usize = 1 << 20;
+/// Upstream's HTTP/2 figure (`resourceBody99Percentile`): the largest frame a client may
+/// send, and each stream's receive window.
+const H2_WINDOW: u32 = 256 * 1024;
+/// Response bytes h2 buffers per stream beyond what the client's window lets through.
+const H2_SEND_BUFFER: usize = 128 * 1024;
+/// How long an idle connection's graceful close (HTTP/2 GOAWAY) may take.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// The timers of the options.
+fn limits(app: &App) -> Limits {
+    let o = &app.options;
+    Limits {
+        read_header: o.read_header_timeout,
+        idle: o.idle_connection_timeout,
+        write_stall: o.write_stall_timeout,
+    }
+}
+
+fn builder(app: &App) -> auto::Builder<LocalExec> {
+    let mut builder = auto::Builder::new(LocalExec);
+    builder.http1().keep_alive(true).max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
+    let streams = app.options.http2_max_streams();
+    builder
+        .http2()
+        .max_concurrent_streams(streams)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_pending_accept_reset_streams(50)
+        .max_local_error_reset_streams(Some(1024))
+        .max_frame_size(H2_WINDOW)
+        .initial_stream_window_size(H2_WINDOW)
+        .initial_connection_window_size(H2_WINDOW.saturating_mul(streams).min(i32::MAX as u32))
+        .max_send_buf_size(H2_SEND_BUFFER);
+    builder
+}
 
 pub async fn serve(
     app: Arc<App>,
@@ -135,8 +242,11 @@ pub async fn serve(
     tracker: Tracker,
 ) {
     let _guard = tracker.enter();
+    let limits = limits(&app);
+    let state = ConnState::new(false);
     let Ok(poll) = stream.try_into_poll_io().map_err(|(e, _)| e) else { return };
-    let tls = match monoio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(Counted(poll))).await {
+    let accept = acceptor.accept(Counted(poll, state.clone()));
+    let tls = match monoio::time::timeout(limits.read_header, accept).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!("TLS handshake with {peer} failed: {e}");
@@ -144,40 +254,50 @@ pub async fn serve(
         }
         Err(_) => return,
     };
-    let cert_user = tls
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| x509::user_from_der(c));
+    let session = tls.get_ref().1;
+    if session.alpn_protocol() == Some(b"h2") {
+        state.set_http2();
+    }
+    let cert_user =
+        session.peer_certificates().and_then(|c| c.first()).and_then(|c| x509::user_from_der(c));
     let info = Rc::new(ConnInfo { peer, cert_user });
-    let service_app = app.clone();
-    let service = hyper::service::service_fn(move |req| {
+    let gate = Rc::new(Gate::default());
+    let (service_app, service_state, service_gate) = (app.clone(), state.clone(), gate.clone());
+    let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
+        if req.version() == http::Version::HTTP_2 {
+            service_state.set_http2();
+        }
+        let request = service_state.request_started();
+        let gate = (!service_state.is_http2()).then(|| service_gate.clone());
         let (app, info) = (service_app.clone(), info.clone());
-        async move { Ok::<_, Infallible>(crate::handler::handle(&app, &info, req).await) }
+        async move {
+            let resp = crate::handler::handle(&app, &info, req).await;
+            Ok::<_, Infallible>(resp.map(|b| ConnBody::new(b, gate, request)))
+        }
     });
-    let mut builder = auto::Builder::new(LocalExec);
-    builder.http1().keep_alive(true).max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
-    builder
-        .http2()
-        .max_concurrent_streams(250)
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
-        .max_pending_accept_reset_streams(50)
-        .max_local_error_reset_streams(Some(1024));
-    let conn = builder.serve_connection(TokioIo::new(tls), service);
+    let builder = builder(&app);
+    let conn = builder.serve_connection(TokioIo::new(Plain(tls, gate)), service);
     let mut conn = std::pin::pin!(conn);
     let shutdown = app.shutdown.clone();
-    let drained = monoio::select! {
+    let graceful = monoio::select! {
         res = conn.as_mut() => {
             if let Err(e) = res {
                 tracing::debug!("connection from {peer}: {e}");
             }
-            true
+            return;
         },
-        _ = shutdown.recv_async() => false,
+        _ = shutdown.recv_async() => None,
+        expired = state.watchdog(limits) => Some(expired),
     };
-    if !drained {
-        conn.as_mut().graceful_shutdown();
-        let _ = conn.await;
+    match graceful {
+        None => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+        Some(Expired::Idle) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = monoio::time::timeout(CLOSE_GRACE, conn).await;
+        }
+        Some(e) => tracing::debug!("closing the connection from {peer}: {e:?}"),
     }
 }

@@ -6,7 +6,11 @@
 mod client_cert;
 mod conn;
 pub use conn::ConnInfo;
+mod gate;
+pub mod pipe;
 mod tls;
+pub mod timeout;
+mod watchdog;
 mod worker;
 
 use crate::app::App;

@@ -1,5 +1,7 @@
 //! Workers: one thread per core, each with its own monoio (io_uring) runtime and its own
-//! SO_REUSEPORT listener; a connection lives and dies on the core that accepted it.
+//! SO_REUSEPORT listener; a connection lives and dies on the core that accepted it. A
+//! core serves at most `--max-connections-per-core` connections; one accepted beyond
+//! that is closed at once.
 
 use super::conn;
 use crate::app::App;
@@ -100,6 +102,13 @@ async fn accept_loop(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     crate::metrics::io::accepted();
+                    if tracker.len() >= app.options.max_connections_per_core {
+                        // Over the limit: closed at once (the client sees EOF), so the
+                        // connections already open keep their share of the core.
+                        tracing::debug!("refusing {peer}: {} connections open", tracker.len());
+                        drop(stream);
+                        continue;
+                    }
                     let _ = stream.set_nodelay(true);
                     monoio::spawn(conn::serve(app.clone(), acceptor.clone(), stream, peer, tracker.clone()));
                 }

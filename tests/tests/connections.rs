@@ -1,0 +1,148 @@
+//! Connection limits of the real binary (issue #14): clients that send headers a byte a
+//! second, sit idle, or open too many connections cannot hold the server; watches end
+//! within [min, 2*min] of `--min-request-timeout` without `timeoutSeconds`; requests
+//! still running after `--request-timeout` get 504. Timeouts are set to a few seconds by
+//! flags; every bound checked is generous.
+
+use kapi_e2e::raw::{TCP_ESTABLISHED, Target};
+use kapi_e2e::{Server, ServerOptions};
+use std::time::{Duration, Instant};
+
+fn server(flags: &[&str]) -> Server {
+    let extra_args = flags.iter().map(|s| s.to_string()).collect();
+    Server::start_with(ServerOptions { extra_args, ..Default::default() })
+}
+
+#[test]
+fn a_slowloris_client_is_closed_after_the_header_timeout() {
+    let s = server(&["--read-header-timeout", "3s"]);
+    let t = Target::of(&s);
+    let mut conn = t.connect(false).expect("connect");
+    let start = Instant::now();
+    let request = t.h1_request("GET", "/api/v1/namespaces", None);
+    let mut closed_after = None;
+    for b in request.iter().take(20) {
+        std::thread::sleep(Duration::from_secs(1));
+        if conn.send(std::slice::from_ref(b)).is_err() || conn.tcp_state() != TCP_ESTABLISHED {
+            closed_after = Some(start.elapsed());
+            break;
+        }
+    }
+    let closed_after = closed_after.expect("a byte a second kept the connection open for 20 s");
+    assert!(closed_after >= Duration::from_millis(2500), "closed after {closed_after:?}");
+    assert!(closed_after <= Duration::from_secs(10), "closed after {closed_after:?}");
+}
+
+#[test]
+fn idle_connections_are_closed_after_the_idle_timeout_and_busy_ones_are_not() {
+    let s = server(&["--idle-connection-timeout", "3s"]);
+    let t = Target::of(&s);
+
+    // HTTP/1.1 keep-alive: one request, then nothing.
+    let mut h1 = t.connect(false).expect("connect");
+    let (code, _) = h1.request(&t.h1_request("GET", "/api/v1/namespaces/default", None)).unwrap();
+    assert_eq!(code, 200);
+    let idle_since = Instant::now();
+    assert!(h1.closed_within(Duration::from_secs(15)), "an idle keep-alive connection stayed open");
+    let idle = idle_since.elapsed();
+    assert!(idle >= Duration::from_millis(2500), "closed after {idle:?} idle");
+
+    // HTTP/2 with no stream: GOAWAY and close (pings or settings are not activity).
+    let mut h2 = t.connect(true).expect("connect h2");
+    h2.send(&t.h2_gets("/", 0)).unwrap();
+    let start = Instant::now();
+    assert!(h2.closed_within(Duration::from_secs(15)), "an idle HTTP/2 connection stayed open");
+    assert!(start.elapsed() >= Duration::from_millis(2500));
+
+    // A watch in flight is not idle: it lasts its timeoutSeconds (6 s, twice the idle
+    // timeout), then the connection idles out.
+    let mut w = t.connect(false).expect("connect");
+    let start = Instant::now();
+    let watch = "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=6";
+    let (code, _) = w.request(&t.h1_request("GET", watch, None)).expect("watch");
+    assert_eq!(code, 200);
+    let lasted = start.elapsed();
+    assert!(lasted >= Duration::from_millis(5500), "the watch ended after {lasted:?}");
+    assert!(w.closed_within(Duration::from_secs(15)));
+}
+
+#[test]
+fn a_watch_without_timeout_seconds_ends_within_min_and_twice_min_request_timeout() {
+    let s = server(&["--min-request-timeout", "2"]);
+    let t = Target::of(&s);
+    for path in [
+        "/api/v1/namespaces/default/configmaps?watch=true",
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=0",
+    ] {
+        let mut c = t.connect(false).expect("connect");
+        let start = Instant::now();
+        let (code, _) = c.request(&t.h1_request("GET", path, None)).expect("watch");
+        let lasted = start.elapsed();
+        assert_eq!(code, 200, "{path}");
+        assert!(lasted >= Duration::from_millis(1900), "{path}: ended after {lasted:?}");
+        assert!(lasted <= Duration::from_secs(6), "{path}: ended after {lasted:?}");
+    }
+}
+
+#[test]
+fn a_request_still_running_after_the_request_timeout_gets_504_and_watches_are_exempt() {
+    let s = server(&["--request-timeout", "1s"]);
+    let t = Target::of(&s);
+    let mut c = t.connect(false).expect("connect");
+    // A create whose body never finishes arriving: the handler waits for it and runs out.
+    let mut req = t.h1_request("POST", "/api/v1/namespaces/default/configmaps", Some(&[b' '; 100]));
+    req.truncate(req.len() - 90);
+    let start = Instant::now();
+    let (code, body) = c.request(&req).expect("create");
+    assert_eq!(code, 504, "{}", String::from_utf8_lossy(&body));
+    assert!(start.elapsed() < Duration::from_secs(10));
+    let status: serde_json::Value = serde_json::from_slice(&body).expect("Status");
+    assert_eq!(status["reason"], "Timeout");
+    assert_eq!(
+        status["message"],
+        "Timeout: request did not complete within requested timeout - context deadline exceeded"
+    );
+    // The server still serves requests.
+    let mut c = t.connect(false).expect("connect");
+    let (code, _) = c.request(&t.h1_request("GET", "/api/v1/namespaces/default", None)).unwrap();
+    assert_eq!(code, 200);
+    // A watch is long-running: it lasts its own 3 s.
+    let start = Instant::now();
+    let watch = "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=3";
+    let (code, _) = c.request(&t.h1_request("GET", watch, None)).expect("watch");
+    assert_eq!(code, 200);
+    assert!(start.elapsed() >= Duration::from_millis(2500));
+}
+
+#[test]
+fn connections_beyond_the_per_core_limit_are_refused_while_open_ones_work() {
+    // Two workers (the harness's), three connections each.
+    let s = server(&["--max-connections-per-core", "3"]);
+    let t = Target::of(&s);
+    let mut open = Vec::new();
+    let mut refused = 0;
+    for _ in 0..20 {
+        match t.connect(false) {
+            Ok(mut c) => match c.request(&t.h1_request("GET", "/version", None)) {
+                Ok((200, _)) => open.push(c),
+                _ => refused += 1,
+            },
+            Err(_) => refused += 1,
+        }
+    }
+    assert!((3..=6).contains(&open.len()), "{} connections served, {refused} refused", open.len());
+    assert_eq!(open.len() + refused, 20);
+    for c in &mut open {
+        let (code, _) =
+            c.request(&t.h1_request("GET", "/api/v1/namespaces/default", None)).unwrap();
+        assert_eq!(code, 200, "an open connection stopped working");
+    }
+    // Room again once they are gone.
+    drop(open);
+    let ok = kapi_e2e::eventually(Duration::from_secs(10), || {
+        t.connect(false)
+            .and_then(|mut c| c.request(&t.h1_request("GET", "/version", None)))
+            .is_ok_and(|(code, _)| code == 200)
+    });
+    assert!(ok, "no connection was served after the others closed");
+}
