@@ -22,19 +22,23 @@ use std::sync::Arc;
 
 /// A decoded continue token.
 pub struct Continue {
-    rv: Revision,
+    pub(super) rv: Revision,
     /// Key (relative to the list prefix) to continue strictly after.
-    after: String,
+    pub(super) after: String,
     /// Items left after the page that made the token, when it counted them: every page
     /// reads the same snapshot, so later pages subtract instead of counting again.
-    remaining: Option<u64>,
+    pub(super) remaining: Option<u64>,
 }
 
 const EXPIRED: &str = "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.";
 
 /// Upstream's token ({"v","rv","start"}); kapi adds the count of items left when known
 /// (upstream ignores the extra field).
-fn encode_continue(rv: Revision, last_key_relative: &str, remaining: Option<u64>) -> String {
+pub(super) fn encode_continue(
+    rv: Revision,
+    last_key_relative: &str,
+    remaining: Option<u64>,
+) -> String {
     let mut doc =
         json!({"v": "meta.k8s.io/v1", "rv": rv, "start": format!("{last_key_relative}\u{0}")});
     if let Some(r) = remaining {
@@ -43,7 +47,7 @@ fn encode_continue(rv: Revision, last_key_relative: &str, remaining: Option<u64>
     base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&doc).unwrap_or_default())
 }
 
-fn decode_continue(token: &str) -> Result<Continue, ApiError> {
+pub(super) fn decode_continue(token: &str) -> Result<Continue, ApiError> {
     let bad = |why: &str| ApiError::BadRequest(format!("continue key is not valid: {why}"));
     let raw = base64::engine::general_purpose::URL_SAFE
         .decode(token)
@@ -70,15 +74,29 @@ fn decode_continue(token: &str) -> Result<Continue, ApiError> {
 
 /// The revision to read at, from resourceVersion, resourceVersionMatch and continue.
 fn read_revision(scope: &Scope<'_>, cont: &Option<Continue>) -> Result<Option<Revision>, ApiError> {
-    let rv = scope.param("resourceVersion");
-    let matching = scope.param("resourceVersionMatch");
-    if let Some(c) = cont {
+    list_revision(
+        scope.param("resourceVersion"),
+        scope.param("resourceVersionMatch"),
+        cont.as_ref().map(|c| c.rv),
+        || scope.app.store.current_revision(),
+    )
+}
+
+/// [`read_revision`] from the query parameters: `continued` is a continue token's
+/// revision, `current` the store's revision (asked only for a `NotOlderThan` read).
+pub(super) fn list_revision(
+    rv: Option<&str>,
+    matching: Option<&str>,
+    continued: Option<Revision>,
+    current: impl FnOnce() -> Revision,
+) -> Result<Option<Revision>, ApiError> {
+    if let Some(c) = continued {
         if rv.is_some_and(|v| v != "0") {
             return Err(ApiError::BadRequest(
                 "specifying resource version is not allowed when using continue".into(),
             ));
         }
-        return Ok(Some(c.rv));
+        return Ok(Some(c));
     }
     if matching.is_some() && rv.is_none() {
         return Err(ApiError::BadRequest(
@@ -98,7 +116,7 @@ fn read_revision(scope: &Scope<'_>, cont: &Option<Continue>) -> Result<Option<Re
         )),
         (Some("Exact"), Some(r)) => Ok(Some(r)),
         (None | Some("NotOlderThan"), Some(r)) => {
-            let current = scope.app.store.current_revision();
+            let current = current();
             if r > current {
                 return Err(ApiError::Timeout(format!(
                     "Too large resource version: {r}, current: {current}"

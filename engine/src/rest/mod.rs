@@ -19,6 +19,8 @@ pub mod encoded;
 mod ephemeral;
 mod eviction;
 pub mod fields;
+#[doc(hidden)]
+pub mod fuzz_api;
 mod fields_managed;
 mod get;
 pub(crate) mod hooks;
