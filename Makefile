@@ -2,7 +2,7 @@
 CARGO ?= cargo
 DATA_DIR ?= kapi-data
 
-.PHONY: run build release deps fmt fmt-check clippy test test-unit test-e2e check
+.PHONY: run build release deps fmt fmt-check clippy test test-unit test-e2e check fuzz
 
 ## Run kapi with the embedded store (state in ./kapi-data); prints the kubectl command.
 run: deps
@@ -38,3 +38,8 @@ test-e2e: build
 	$(CARGO) test -p kapi-e2e -- --test-threads=2
 
 check: fmt-check clippy test-unit
+
+## Fuzz every target (fuzz/, cargo-fuzz) for FUZZ_SECONDS (default 10) each, from the
+## checked-in corpus; not part of `make test` (see docs/RELIABILITY.md, "Fuzzing").
+fuzz:
+	scripts/fuzz.sh
