@@ -10,6 +10,7 @@
 //! Decoding is bounded: [`nesting`] refuses bodies nested past the limits before a
 //! parser builds anything, and [`yaml`] caps the nodes alias expansion may make.
 
+pub mod duplicates;
 pub mod nesting;
 pub mod yaml;
 
@@ -26,12 +27,26 @@ pub enum Format {
 }
 
 /// Decode a request body. Malformed input is `CodecError::Malformed` with a message in
-/// upstream's style; duplicate keys in JSON are reported by `strict_issues`.
+/// upstream's style; a repeated key keeps its last value ([`decode_noting_duplicates`]
+/// reports them).
 pub fn decode(body: &[u8], format: Format) -> Result<Value, CodecError> {
     match format {
         Format::Json => parse_json(body).map_err(|e| json_error(body, &e)),
         Format::Yaml => yaml::decode(body),
         Format::Protobuf => crate::protobuf::decode_object(body),
+    }
+}
+
+/// [`decode`], also returning the keys the body repeats in one object, as upstream's
+/// strict decoders report them (`fieldValidation` Warn and Strict). Protobuf has none.
+pub fn decode_noting_duplicates(
+    body: &[u8],
+    format: Format,
+) -> Result<(Value, Vec<duplicates::Duplicate>), CodecError> {
+    match format {
+        Format::Json => duplicates::parse_json(body).map_err(|e| json_error(body, &e)),
+        Format::Yaml => duplicates::decode_yaml(body),
+        Format::Protobuf => Ok((crate::protobuf::decode_object(body)?, Vec::new())),
     }
 }
 

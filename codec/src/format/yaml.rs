@@ -8,7 +8,7 @@ use super::nesting::{self, DepthError, MAX_TREE_DEPTH, UPSTREAM_MAX_DEPTH};
 use crate::error::CodecError;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 
 /// Upstream's YAML library refuses documents whose alias expansions make up nearly all
@@ -24,10 +24,15 @@ pub fn node_budget(body: &[u8]) -> usize {
 
 /// Decode one YAML document into a JSON tree.
 pub fn decode(body: &[u8]) -> Result<Value, CodecError> {
+    decode_with(body, None)
+}
+
+/// Decode one YAML document, noting repeated keys in `repeats` when given.
+pub(super) fn decode_with(body: &[u8], repeats: Option<&Repeats>) -> Result<Value, CodecError> {
     nesting::scan_yaml(body).map_err(depth_error)?;
     let budget = Cell::new(node_budget(body));
     let de = serde_norway::Deserializer::from_slice(body);
-    Counted { budget: &budget }.deserialize(de).map_err(|e| {
+    Counted::new(&budget, repeats).deserialize(de).map_err(|e| {
         let msg = e.to_string();
         if budget.get() == 0 || msg.starts_with("repetition limit exceeded") {
             CodecError::Malformed(EXCESSIVE_ALIASING.into())
@@ -50,14 +55,53 @@ pub fn depth_error(e: DepthError) -> CodecError {
     })
 }
 
-/// Builds a `serde_json::Value` as serde_json's own visitor does, taking one node of the
-/// budget per value it makes.
-#[derive(Clone, Copy)]
-struct Counted<'b> {
-    budget: &'b Cell<usize>,
+/// Keys repeated in one mapping (upstream's strict YAML error), numbered in the order
+/// they are read (`read`), kept in the order upstream reports them (a repeat inside a
+/// repeated key's value first: `reported`). A parse with `stop_at` fails at the value of
+/// that repeat (its error carries the value's line) and keeps its key in `stopped_key`.
+#[derive(Default)]
+pub(super) struct Repeats {
+    pub(super) read: Cell<usize>,
+    pub(super) reported: RefCell<Vec<usize>>,
+    pub(super) stop_at: Option<usize>,
+    pub(super) stopped_key: RefCell<Option<String>>,
 }
 
-impl Counted<'_> {
+/// Builds a `serde_json::Value` as serde_json's own visitor does, taking one node of the
+/// budget per value it makes (and noting repeated keys when asked).
+#[derive(Clone, Copy)]
+pub(super) struct Counted<'b> {
+    budget: &'b Cell<usize>,
+    repeats: Option<&'b Repeats>,
+}
+
+impl<'b> Counted<'b> {
+    pub(super) fn new(budget: &'b Cell<usize>, repeats: Option<&'b Repeats>) -> Self {
+        Counted { budget, repeats }
+    }
+
+    /// The value of `key` in a mapping that has `out` so far: a repeat is numbered, and
+    /// the one to stop at fails at its value.
+    fn value<'de, A: MapAccess<'de>>(
+        self,
+        map: &mut A,
+        out: &Map<String, Value>,
+        key: &str,
+    ) -> Result<Value, A::Error> {
+        let Some(r) = self.repeats.filter(|_| out.contains_key(key)) else {
+            return map.next_value_seed(self);
+        };
+        let n = r.read.get();
+        r.read.set(n + 1);
+        if r.stop_at == Some(n) {
+            *r.stopped_key.borrow_mut() = Some(key.to_owned());
+            return map.next_value_seed(Stop);
+        }
+        let v = map.next_value_seed(self)?;
+        r.reported.borrow_mut().push(n);
+        Ok(v)
+    }
+
     fn take<E: de::Error>(self) -> Result<(), E> {
         match self.budget.get().checked_sub(1) {
             Some(left) => {
@@ -153,9 +197,29 @@ impl<'de> Visitor<'de> for Counted<'_> {
         let mut out = Map::new();
         while let Some(key) = map.next_key_seed(Key)? {
             self.take()?;
-            out.insert(key, map.next_value_seed(self)?);
+            let value = self.value(&mut map, &out, &key)?;
+            out.insert(key, value);
         }
         Ok(Value::Object(out))
+    }
+}
+
+/// A value that fails as soon as it starts, so the error carries the value's mark.
+struct Stop;
+
+impl<'de> DeserializeSeed<'de> for Stop {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl Visitor<'_> for Stop {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("nothing: the parse stops at this repeated key's value")
     }
 }
 

@@ -5,6 +5,7 @@
 use super::Scope;
 use crate::status::ApiError;
 use bytes::Bytes;
+use kapi_codec::format::duplicates::Duplicate;
 use kapi_codec::format::{self, Format};
 use kapi_codec::schema::{self, FieldValidation};
 use kapi_codec::stored::{self, StorageMediaType};
@@ -30,8 +31,8 @@ fn field_validation(scope: &Scope<'_>) -> Result<FieldValidation, ApiError> {
 }
 
 /// Decode a create/update body of the scope's kind: defaults and checks apiVersion and
-/// kind, drops
-/// unknown fields (warning or 400 per `fieldValidation`).
+/// kind, drops unknown fields and keeps the last value of a repeated key; both are
+/// warnings or a 400 per `fieldValidation`.
 pub fn decode_body(
     scope: &Scope<'_>,
     body: &[u8],
@@ -39,29 +40,84 @@ pub fn decode_body(
     expect_kind: &str,
 ) -> Result<Decoded, ApiError> {
     let validation = field_validation(scope)?;
-    let decoded = crate::metrics::timed("decode", || format::decode(body, fmt));
-    let mut obj = decoded.map_err(|e| unrecognized(scope, body, fmt, e))?;
+    let decoded = crate::metrics::timed("decode", || match validation {
+        FieldValidation::Ignore => format::decode(body, fmt).map(|v| (v, Vec::new())),
+        _ => format::decode_noting_duplicates(body, fmt),
+    });
+    let (mut obj, duplicates) = decoded.map_err(|e| unrecognized(scope, body, fmt, e))?;
     if !obj.is_object() {
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }
     default_type_meta(scope, &mut obj, expect_kind)?;
     let unknown = schema::prune_unknown(scope.rt.schema_name, &mut obj)
         .map_err(|e| cannot_handle(scope, e))?;
-    let warnings = match validation {
-        FieldValidation::Ignore => Vec::new(),
-        FieldValidation::Warn => unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect(),
-        FieldValidation::Strict if !unknown.is_empty() => {
-            let list: Vec<String> =
-                unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let warnings = field_warnings(scope, validation, &duplicates, &unknown)?;
+    Ok(Decoded { obj, warnings })
+}
+
+/// The warnings of a body's repeated and unknown fields, or upstream's 400 for them.
+fn field_warnings(
+    scope: &Scope<'_>,
+    validation: FieldValidation,
+    duplicates: &[Duplicate],
+    unknown: &[String],
+) -> Result<Vec<String>, ApiError> {
+    let mut warnings = Vec::new();
+    let repeated = if scope.apply {
+        warnings.extend(apply_repeats(validation, duplicates)?);
+        &[]
+    } else {
+        duplicates
+    };
+    let errors = strict_errors(repeated, unknown);
+    match validation {
+        FieldValidation::Warn => warnings.extend(errors),
+        FieldValidation::Strict if !errors.is_empty() => {
             let (kind, version) = (scope.rt.kind, scope.rt.version);
             return Err(ApiError::BadRequest(format!(
                 "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
-                list.join(", ")
+                errors.join(", ")
             )));
         }
-        FieldValidation::Strict => Vec::new(),
+        FieldValidation::Strict | FieldValidation::Ignore => {}
+    }
+    Ok(warnings)
+}
+
+/// Upstream's strict decoding errors of a body, in its order: the YAML library's
+/// repeated keys, then JSON fields repeated in known fields (a field the type does not
+/// know is reported as unknown, nothing inside it), then unknown fields.
+fn strict_errors(duplicates: &[Duplicate], unknown: &[String]) -> Vec<String> {
+    let inside_unknown = |path: &str| {
+        unknown.iter().any(|u| {
+            path.strip_prefix(u.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+        })
     };
-    Ok(Decoded { obj, warnings })
+    let repeated = duplicates.iter().filter(|d| match d {
+        Duplicate::Field(path) => !inside_unknown(path),
+        Duplicate::Yaml(_) => true,
+    });
+    let mut out: Vec<String> = repeated.map(Duplicate::message).collect();
+    out.extend(unknown.iter().map(|f| format!("unknown field \"{f}\"")));
+    out
+}
+
+/// An apply body's repeated keys, as upstream's apply checks them with its strict YAML
+/// decoder: a 400 `error strict decoding YAML: ...` (Strict) or a warning (Warn).
+fn apply_repeats(
+    validation: FieldValidation,
+    duplicates: &[Duplicate],
+) -> Result<Option<String>, ApiError> {
+    let Some(d) = duplicates.first() else { return Ok(None) };
+    let error = format!("error converting YAML to JSON: {}", d.message());
+    match validation {
+        FieldValidation::Strict => {
+            Err(ApiError::BadRequest(format!("error strict decoding YAML: {error}")))
+        }
+        FieldValidation::Warn => Ok(Some(error)),
+        FieldValidation::Ignore => Ok(None),
+    }
 }
 
 /// A body that does not decode, as upstream's create and update handlers word it: the
