@@ -255,40 +255,39 @@ pub fn is_pods(rt: &ResourceType) -> bool {
     rt.group.is_empty() && rt.plural == "pods"
 }
 
-/// Wait until `cache` has applied revision `rev`. False on timeout.
+/// Wait until `cache` has applied revision `rev`. False on timeout. Wakes when the cache
+/// publishes a revision or the store reports progress (no polling); on a quiet prefix
+/// only the store's progress report moves the cache, so it is asked for now and then
+/// (etcd sends one on request) in case the watch stream was replaced.
 pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
     let deadline = Instant::now() + WAIT_FOR_REVISION;
-    let mut pause = Duration::from_micros(200);
-    // On a quiet prefix only the store's progress report moves the cache (etcd sends
-    // one when asked); ask again now and then in case the watch stream was replaced.
-    let mut next_request = Instant::now();
-    while cache.revision() < rev || !cache.is_loaded() {
+    let reached = || cache.revision() >= rev && cache.is_loaded();
+    while !reached() {
         let now = Instant::now();
         if now >= deadline {
             return false;
         }
-        if now >= next_request {
-            cache.request_progress();
-            next_request = now + Duration::from_millis(250);
-        }
-        monoio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
+        cache.request_progress();
+        let slice = (deadline - now).min(PROGRESS_REQUEST_EVERY);
+        let _ = monoio::time::timeout(slice, cache.changed().wait_until(reached)).await;
     }
     true
 }
+
+/// How often a waiting read asks the store again for its watch's progress.
+const PROGRESS_REQUEST_EVERY: Duration = Duration::from_millis(250);
 
 /// For a read with resourceVersion "0" (any state will do): let the cache apply what
 /// the store has already sent it, for a short while at most, so a client that just
 /// wrote through this server reads its write (the embedded store sends the event before
 /// it answers the write). Nothing is asked of the store, and a quiet resource does not
 /// wait; whatever the cache holds when the bound runs out is served, as upstream would.
+/// Wakes when the cache publishes (no polling).
 pub async fn settle(cache: &Cache) {
     let mark = cache.sent_mark();
-    let deadline = Instant::now() + SETTLE_BOUND;
-    let mut pause = Duration::from_micros(50);
-    while !cache.applied_up_to(mark) && Instant::now() < deadline {
-        monoio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(5));
+    let applied = || cache.applied_up_to(mark);
+    if !applied() {
+        let _ = monoio::time::timeout(SETTLE_BOUND, cache.changed().wait_until(applied)).await;
     }
 }
 

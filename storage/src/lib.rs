@@ -16,12 +16,14 @@
 //!   applied in parallel, reads as of one revision, indexed watchers, per-core fan-out
 //!   hubs) that serves reads without touching the store.
 //! - [`model`]: a simple BTreeMap MVCC the embedded store is checked against in tests.
+//! - [`signal`]: a wake-all signal, so waits for a revision wake when it is published.
 
 pub mod cache;
 pub mod embedded;
 pub mod error;
 pub mod etcd;
 pub mod model;
+pub mod signal;
 pub mod store;
 
 pub use error::StorageError;

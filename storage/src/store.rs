@@ -103,6 +103,8 @@ pub struct WatchProgress {
     pub shared_revisions: bool,
     wanted: AtomicBool,
     waker: AtomicWaker,
+    /// Told when `revision` rises (the consumer's waits for a revision wake on it).
+    listener: std::sync::OnceLock<Arc<crate::signal::Signal>>,
 }
 
 impl WatchProgress {
@@ -113,6 +115,20 @@ impl WatchProgress {
     /// Progress of a backend whose revisions can carry several events.
     pub fn with_shared_revisions(revision: Revision) -> Self {
         WatchProgress { shared_revisions: true, ..Self::new(revision) }
+    }
+
+    /// The store saw everything under the watched prefix up to `revision`.
+    pub fn advance(&self, revision: Revision) {
+        if self.revision.fetch_max(revision, Ordering::AcqRel) < revision
+            && let Some(l) = self.listener.get()
+        {
+            l.notify();
+        }
+    }
+
+    /// Tell `signal` whenever the revision rises (set once, by the consumer).
+    pub fn listen(&self, signal: Arc<crate::signal::Signal>) {
+        let _ = self.listener.set(signal);
     }
 
     /// Ask the store to report this watch's progress soon.

@@ -36,6 +36,7 @@ pub mod shard;
 #[cfg(test)]
 mod tests;
 
+use crate::signal::Signal;
 use crate::store::{EventKind, KeyValue, Revision, Store, WatchProgress};
 use dispatch::Dispatch;
 pub use dispatch::WatchFilter;
@@ -144,6 +145,9 @@ pub struct WatchCache<T> {
     /// Counters for /metrics.
     stats: CacheStats,
     loaded: AtomicBool,
+    /// Told whenever the revision the cache reflects may have risen (a revision
+    /// published, a listing loaded, the store's progress moved), so waits wake then.
+    changed: Arc<Signal>,
     index: Option<IndexFn<T>>,
     opts: CacheOptions,
 }
@@ -168,6 +172,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             hub_watchers: AtomicUsize::new(0),
             stats: CacheStats::default(),
             loaded: AtomicBool::new(false),
+            changed: Arc::default(),
             index,
             opts,
         });
@@ -214,6 +219,12 @@ impl<T> WatchCache<T> {
         self.progress.read().as_ref().map_or(0, |p| {
             p.sent.load(Ordering::Acquire).saturating_sub(p.applied.load(Ordering::Acquire))
         })
+    }
+
+    /// The signal told whenever [`WatchCache::revision`], [`WatchCache::is_loaded`] or
+    /// [`WatchCache::applied_up_to`] may have changed: wait on it instead of polling.
+    pub fn changed(&self) -> &Signal {
+        &self.changed
     }
 
     /// Whether the initial listing is in.
@@ -265,10 +276,15 @@ impl<T> WatchCache<T> {
         }
         self.published.store(revision, Ordering::Release);
         self.loaded.store(true, Ordering::Release);
+        drop(guards);
+        drop(d);
+        self.changed.notify();
     }
 
     fn follow(&self, progress: Arc<WatchProgress>) {
+        progress.listen(self.changed.clone());
         *self.progress.write() = Some(progress);
+        self.changed.notify();
     }
 
     /// Hand applied events to their watchers in order and publish `revision`; then count
@@ -283,6 +299,7 @@ impl<T> WatchCache<T> {
         if let Some(p) = &*self.progress.read() {
             p.applied.fetch_add(consumed, Ordering::AcqRel);
         }
+        self.changed.notify();
     }
 
     fn deliver(&self, d: &mut Dispatch<T>, event: &Arc<CacheEvent<T>>) {

@@ -423,3 +423,28 @@ fn a_hub_that_falls_behind_ends_all_its_watchers() {
     assert_eq!(drain(&b), (3, true));
     assert_eq!(cache.watcher_count(), 0);
 }
+
+/// Waits for a revision wake when it is published (item 7 of issue #14: they polled with
+/// sleeps of 200 us to 20 ms before): a waiter parked on `changed` with no timeout
+/// returns once a write's revision is applied, on every shard count.
+#[test]
+fn a_wait_for_a_revision_wakes_when_the_cache_publishes_it() {
+    for shards in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let cache = start_sharded(&store, 100, shards);
+        block_on(cache.changed().wait_until(|| cache.is_loaded()));
+        let waiter = {
+            let cache = cache.clone();
+            let start = cache.revision();
+            std::thread::spawn(move || {
+                block_on(cache.changed().wait_until(|| cache.revision() > start));
+                cache.revision()
+            })
+        };
+        let kv = block_on(store.create(&key(0, 1), Bytes::from_static(b"n1;x"))).unwrap();
+        assert!(waiter.join().unwrap() >= kv.mod_revision);
+        let (entry, _) = cache.get(&key(0, 1));
+        assert!(entry.is_some(), "the published revision is readable");
+    }
+}

@@ -72,7 +72,7 @@ impl Hub {
         }
         if let Some(last) = events.last() {
             for (_, _, progress) in &self.watchers {
-                progress.revision.fetch_max(last.revision(), Ordering::AcqRel);
+                progress.advance(last.revision());
             }
         }
         self.log.extend(events);

@@ -97,7 +97,7 @@ impl Task {
                 }
                 _ = progress.requested() => {
                     if let Some(now) = self.quiet_until().await {
-                        self.progress.revision.fetch_max(now, Ordering::AcqRel);
+                        self.progress.advance(now);
                     }
                 }
                 _ = tick.tick() => {
@@ -119,14 +119,14 @@ impl Task {
             if self.from == 0 {
                 // From now: nothing before the creation revision is owed.
                 self.from = header_rev;
-                self.progress.revision.fetch_max(header_rev, Ordering::AcqRel);
+                self.progress.advance(header_rev);
             }
             return Step::Go;
         }
         let events = std::mem::take(&mut resp.events);
         if events.is_empty() {
             // A progress notification: every event up to the header was sent.
-            self.progress.revision.fetch_max(header_rev, Ordering::AcqRel);
+            self.progress.advance(header_rev);
             return Step::Go;
         }
         self.send(events)
@@ -189,7 +189,7 @@ impl Task {
             }
         }
         self.from = last;
-        self.progress.revision.fetch_max(last, Ordering::AcqRel);
+        self.progress.advance(last);
         Step::Go
     }
 }
