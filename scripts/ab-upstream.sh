@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A/B of kapi against upstream kube-apiserver (v1.21 from ../shared/upstream) on ONE etcd:
+# upstream (A) is started by up.sh with its own fresh etcd, kapi (B) on that same etcd under
+# the prefix /kapi (so the two data sets do not mix), and every kapi-perf workload runs as
+# `kapi-perf compare` (rounds alternate A, B, A, B; B/A > 1 in throughput = kapi faster).
+# Server CPU and RSS are sampled from /proc for both API servers (etcd's own CPU is in
+# neither figure). Both servers authorize with AlwaysAllow (kapi has no RBAC yet). No
+# controller manager runs, so upstream cannot finish deleting a namespace: every workload
+# keeps its own namespace (`--keep --namespace ab-WORKLOAD`).
+#
+# Usage: scripts/ab-upstream.sh OUTDIR [KAPI_BIN] [KAPI_PERF_BIN]
+#   QUICK=1 shortens every run (a smoke test of the script, not figures).
+# Writes OUTDIR/WORKLOAD.{txt,json,html}; prints each comparison's table.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+OUT=$(mkdir -p "$1" && cd "$1" && pwd)
+KAPI=${2:-$ROOT/target/release/kapi}
+PERF=${3:-$ROOT/target/release/kapi-perf}
+UP=$ROOT/../shared/upstream
+[ -x "$UP/up.sh" ] || { echo "ab-upstream: $UP is missing" >&2; exit 1; }
+freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+cleanup() {
+  [ -n "${KAPI_PID:-}" ] && kill "$KAPI_PID" 2>/dev/null && wait "$KAPI_PID" 2>/dev/null
+  "$UP/down.sh" "$OUT/upstream" >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+AUTHZ=AlwaysAllow ADVERTISE_ADDRESS=127.0.0.1 "$UP/up.sh" "$OUT/upstream" "$(freeport)" >/dev/null
+# shellcheck disable=SC1091
+. "$OUT/upstream/up.env"
+UP_KC=$KUBECONFIG UP_PID=$APISERVER_PID
+
+rm -rf "$OUT/kapi"; : > "$OUT/kapi.log"
+"$KAPI" --data-dir "$OUT/kapi" --secure-port "$(freeport)" --etcd-servers "$ETCD_ENDPOINT" \
+  --etcd-prefix /kapi --v 0 > "$OUT/kapi.log" 2>&1 &
+KAPI_PID=$!
+for _ in $(seq 1 100); do grep -q '^ready$' "$OUT/kapi.log" && break; sleep 0.1; done
+grep -q '^ready$' "$OUT/kapi.log" || { cat "$OUT/kapi.log" >&2; exit 1; }
+KAPI_KC=$OUT/kapi/admin.kubeconfig
+
+if [ "${QUICK:-0}" = 1 ]; then D=2s; W=1s; PODS=500; NODES=50; SIM=10s; else D=8s; W=1s; PODS=10000; NODES=500; SIM=30s; fi
+run() {
+  local name=$1; shift
+  # Upstream's ServiceAccount admission needs the namespace's default ServiceAccount,
+  # which only a controller manager would create.
+  for kc in "$UP_KC" "$KAPI_KC"; do
+    kubectl --kubeconfig "$kc" create namespace "ab-$name" >/dev/null 2>&1 || true
+    kubectl --kubeconfig "$kc" -n "ab-$name" create serviceaccount default >/dev/null 2>&1 || true
+  done
+  echo "== $name: kapi-perf compare ... $*"
+  "$PERF" compare --a-kubeconfig "$UP_KC" --b-kubeconfig "$KAPI_KC" \
+    --a-server-pid "$UP_PID" --b-server-pid "$KAPI_PID" --rounds 2 \
+    --compare-output "$OUT/$name.json" --compare-html "$OUT/$name.html" "$@" \
+    --keep --namespace "ab-$name" 2> "$OUT/$name.err" | tee "$OUT/$name.txt"
+}
+run create create --duration "$D" --warmup "$W"
+run get get --duration "$D" --warmup "$W"
+run list-json-consistent list --pods "$PODS" --consistent --duration "$D" --warmup "$W"
+run list-protobuf-rv0 list --pods "$PODS" --protobuf --duration "$D" --warmup "$W"
+run watch-fanout watch-fanout --watchers 200 --updates-per-sec 50 --duration "$D" --warmup "$W"
+run memory memory --pods "$PODS" --duration "$D"
+run cluster-sim cluster-sim --nodes "$NODES" --duration "$SIM"
+run mixed mixed --throughput 300 --qps 100 --nodes "$((NODES / 10))"
