@@ -310,23 +310,45 @@ fn header(headers: &http::HeaderMap, name: http::header::HeaderName) -> Option<&
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The request body, read under the size limit (upstream's 413 and message). A body
+/// over it is read on and thrown away (up to [`MAX_DRAIN_BYTES`]) before the answer:
+/// answering a client still sending made HTTP/2 reset the stream, and clients saw no
+/// answer (curl error 92).
 async fn read_body(
     app: &App,
     parts: &http::request::Parts,
     body: hyper::body::Incoming,
 ) -> Result<Bytes, ApiError> {
     let limit = app.options.max_request_body_bytes;
-    let too_large = || ApiError::RequestEntityTooLarge(format!("limit is {limit}"));
+    let too_large =
+        || ApiError::RequestEntityTooLarge(format!("Request entity too large: limit is {limit}"));
     let declared =
         header(&parts.headers, http::header::CONTENT_LENGTH).and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > limit) {
+    if declared.is_some_and(|n| n > MAX_DRAIN_BYTES) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let mut body = body;
+    match Limited::new(&mut body, limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            drain(&mut body).await;
             Err(too_large())
         }
         Err(e) => Err(ApiError::BadRequest(format!("reading request body: {e}"))),
+    }
+}
+
+/// A refused body is read on (and thrown away) up to this many bytes, so the answer
+/// goes to a client that finished sending, as upstream's server reads on.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Read and drop what is left of `body`, up to [`MAX_DRAIN_BYTES`].
+async fn drain(body: &mut hyper::body::Incoming) {
+    let mut seen = 0;
+    while seen < MAX_DRAIN_BYTES {
+        match body.frame().await {
+            Some(Ok(f)) => seen += f.data_ref().map_or(0, Bytes::len),
+            _ => return,
+        }
     }
 }
