@@ -20,6 +20,8 @@
 //! - [`format`]: JSON and YAML decoding and encoding.
 //! - [`protobuf`]: Kubernetes protobuf (`k8s\0` + runtime.Unknown), table-driven.
 //! - [`stored`]: the bytes objects are stored as (JSON or protobuf, told apart on read).
+//! - [`order`]: upstream's field order (Go struct order, sorted map keys) of built-in
+//!   objects, applied once per write.
 //! - [`time`]: RFC 3339 timestamps and Go durations.
 //! - [`meta`]: helpers over `metadata` of a JSON object.
 //! - [`error`]: the crate's error type.
@@ -31,6 +33,7 @@ pub mod format;
 pub mod managed;
 pub mod meta;
 pub mod openapi;
+pub mod order;
 pub mod patch_meta;
 pub mod protobuf;
 pub mod registry;

@@ -59,6 +59,9 @@ pub enum Special {
 #[derive(Debug)]
 pub struct Field {
     pub tag: u32,
+    /// Position in the message's declaration (upstream's Go struct field order, which
+    /// `generated.proto` keeps; tags are not in that order).
+    pub order: u16,
     pub json: String,
     pub ty: Ty,
     pub repeated: bool,
@@ -181,8 +184,12 @@ fn build() -> Tables {
             .and_then(Value::as_object)
             .map(|p| p.keys().cloned().collect())
             .unwrap_or_default();
-        let mut fields: Vec<Field> =
-            raw.fields.iter().filter_map(|f| field(f, &keys, &index)).collect();
+        let mut fields: Vec<Field> = raw
+            .fields
+            .iter()
+            .enumerate()
+            .filter_map(|(i, f)| field(f, &keys, &index).map(|f| Field { order: i as u16, ..f }))
+            .collect();
         fields.sort_by_key(|f| f.tag);
         messages.push(Message { special: special(&name), name, fields });
         props.push(keys);
@@ -205,6 +212,7 @@ fn field(f: &RawField, props: &[String], index: &HashMap<String, usize>) -> Opti
     let named = props.iter().find(|p| normalize(p) == norm);
     Some(Field {
         tag: f.tag,
+        order: 0,
         json: named.cloned().unwrap_or_else(|| lower_camel(f.name)),
         ty,
         repeated: f.repeated,

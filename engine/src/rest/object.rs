@@ -273,7 +273,11 @@ pub fn from_stored(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> 
     let obj: Value = stored::decode(&kv.value)
         .map_err(|e| ApiError::Internal(format!("decoding stored object {}: {e}", kv.key)))?;
     let mut obj = convert::from_storage(rt, obj);
-    meta::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
+    if kv.value.starts_with(b"k8s\0") {
+        // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
+        kapi_codec::order::canonicalize(rt.schema_name, &mut obj);
+    }
+    kapi_codec::order::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
     Ok(obj)
 }
 

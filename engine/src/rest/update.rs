@@ -230,6 +230,8 @@ where
         let current = object::from_stored(scope.rt, &kv)?;
         let mut new = mutate(&current)?;
         finish(scope, &mut new, &current)?;
+        // Upstream's field order, once, before the bytes and the answer are written.
+        kapi_codec::order::canonicalize(scope.rt.schema_name, &mut new);
         if new == current {
             return Ok(current);
         }

@@ -1,0 +1,241 @@
+//! Upstream's field order for objects of built-in types: Go's JSON encoder writes a
+//! struct's fields in declaration order (`kind`, `apiVersion` first from the embedded
+//! TypeMeta; embedded structs' fields where the struct is embedded) and a map's keys
+//! sorted. The declaration order is the order of `generated.proto` (kept by k8s-pb and
+//! the protobuf tables; the field numbers are not in that order).
+//!
+//! [`canonicalize`] puts an object tree into that order in place, once, when a write is
+//! stored, so every later encoding (stored bytes, the write's answer, the watch cache's
+//! shared encodings) is upstream's bytes without any read paying for it; objects decoded
+//! from upstream's protobuf are put in order the same way. Nodes already in order are
+//! only checked. Values without a message (raw JSON, custom resources) keep their order.
+
+use crate::protobuf::table::{Special, Ty, tables};
+use serde_json::{Map, Value};
+use std::sync::OnceLock;
+
+/// Rank of a key not declared by the message: after every declared one, in tree order.
+const UNKNOWN: u16 = u16::MAX;
+
+/// Where a JSON key of a message sits and how its value is shaped.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    rank: u16,
+    ty: Ty,
+    repeated: bool,
+    map: bool,
+}
+
+/// The JSON keys of one message (embedded structs flattened), sorted by name.
+type Layout = Vec<(String, Key)>;
+
+fn layouts() -> &'static [Layout] {
+    static L: OnceLock<Vec<Layout>> = OnceLock::new();
+    L.get_or_init(|| (0..tables().messages.len()).map(layout).collect())
+}
+
+fn layout(message: usize) -> Layout {
+    let mut keys = Vec::new();
+    // kind and apiVersion (TypeMeta) come first when a message does not declare them.
+    let mut next = 2;
+    flatten(message, &mut next, &mut keys);
+    keys.sort_by(|a: &(String, Key), b| a.0.cmp(&b.0));
+    keys.dedup_by(|a, b| a.0 == b.0);
+    keys
+}
+
+fn flatten(message: usize, next: &mut u16, out: &mut Vec<(String, Key)>) {
+    let m = &tables().messages[message];
+    let mut fields: Vec<_> = m.fields.iter().collect();
+    fields.sort_by_key(|f| f.order);
+    for f in fields {
+        match (f.inline, f.ty) {
+            (true, Ty::Message(child)) => flatten(child, next, out),
+            _ => {
+                let key = Key { rank: *next, ty: f.ty, repeated: f.repeated, map: f.map };
+                out.push((f.json.clone(), key));
+                *next += 1;
+            }
+        }
+    }
+}
+
+fn find(layout: &Layout, key: &str) -> Option<Key> {
+    layout.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().map(|i| layout[i].1)
+}
+
+fn rank(layout: &Layout, key: &str) -> u16 {
+    match (find(layout, key), key) {
+        (Some(k), _) => k.rank,
+        (None, "kind") => 0,
+        (None, "apiVersion") => 1,
+        (None, _) => UNKNOWN,
+    }
+}
+
+/// Put `obj`, an object of the OpenAPI definition `schema_name`
+/// (`io.k8s.api.core.v1.Pod`), into upstream's field order. Unknown definitions are left
+/// as they are.
+pub fn canonicalize(schema_name: &str, obj: &mut Value) {
+    if let Some(m) = tables().by_name(schema_name) {
+        message(obj, m);
+    }
+}
+
+fn message(v: &mut Value, m: usize) {
+    let Value::Object(map) = v else { return };
+    let layout = &layouts()[m];
+    let mut last = 0;
+    let mut in_order = true;
+    for (k, child) in map.iter_mut() {
+        let r = rank(layout, k);
+        in_order &= r >= last;
+        last = r;
+        if let Some(key) = find(layout, k) {
+            field(child, key);
+        }
+    }
+    if !in_order {
+        reorder(map, layout);
+    }
+}
+
+/// Rebuild `map` in rank order (stable: unknown keys keep their order, last).
+fn reorder(map: &mut Map<String, Value>, layout: &Layout) {
+    let mut entries: Vec<(u16, String, Value)> =
+        std::mem::take(map).into_iter().map(|(k, v)| (rank(layout, &k), k, v)).collect();
+    entries.sort_by_key(|e| e.0);
+    map.extend(entries.into_iter().map(|(_, k, v)| (k, v)));
+}
+
+fn field(v: &mut Value, key: Key) {
+    if key.map {
+        if let Value::Object(map) = v {
+            // Go writes a map's keys sorted.
+            map.sort_keys();
+            map.values_mut().for_each(|item| value(item, key.ty));
+        }
+    } else if key.repeated {
+        if let Value::Array(items) = v {
+            items.iter_mut().for_each(|item| value(item, key.ty));
+        }
+    } else {
+        value(v, key.ty);
+    }
+}
+
+fn value(v: &mut Value, ty: Ty) {
+    let Ty::Message(m) = ty else { return };
+    match tables().messages[m].special {
+        None => message(v, m),
+        Some(Special::PropsOrArray | Special::PropsOrBool | Special::PropsOrStringArray) => {
+            schema_props(v, m);
+        }
+        // Scalars in JSON, or raw JSON written as it came.
+        Some(_) => {}
+    }
+}
+
+/// A `JSONSchemaPropsOr*` value: a schema object (or, for OrArray, a list of them).
+fn schema_props(v: &mut Value, wrapper: usize) {
+    let props = tables().messages[wrapper].fields.iter().find_map(|f| match f.ty {
+        Ty::Message(c) if tables().messages[c].special.is_none() => Some(c),
+        _ => None,
+    });
+    let Some(props) = props else { return };
+    match v {
+        Value::Object(_) => message(v, props),
+        Value::Array(items) => items.iter_mut().for_each(|item| message(item, props)),
+        _ => {}
+    }
+}
+
+/// Set `metadata.<key>` of an object in canonical order: replaced where it is, or
+/// inserted where upstream's ObjectMeta declares it (the rest of the metadata is taken
+/// to be in order already).
+pub fn set_meta(obj: &mut Value, key: &str, value: Value) {
+    const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+    let Some(o) = obj.as_object_mut() else { return };
+    let Some(meta) =
+        o.entry("metadata").or_insert_with(|| Value::Object(Map::new())).as_object_mut()
+    else {
+        return;
+    };
+    if let Some(slot) = meta.get_mut(key) {
+        *slot = value;
+        return;
+    }
+    let Some(layout) = tables().by_name(OBJECT_META).map(|m| &layouts()[m]) else {
+        meta.insert(key.into(), value);
+        return;
+    };
+    let r = rank(layout, key);
+    let at = meta.keys().position(|k| rank(layout, k) > r).unwrap_or(meta.len());
+    meta.shift_insert(at, key.into(), value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn keys(v: &Value) -> Vec<&str> {
+        v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    /// Regression: objects kept the client's field order (kubectl sends keys sorted),
+    /// so kapi's bytes differed from upstream's.
+    #[test]
+    fn pods_take_go_struct_order() {
+        let mut pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"resourceVersion": "5", "name": "p", "labels": {"z": "1", "a": "2"},
+                "creationTimestamp": "2026-01-01T00:00:00Z", "namespace": "d", "uid": "u"},
+            "spec": {"restartPolicy": "Always", "containers": [{"name": "c", "image": "i",
+                "ports": [{"protocol": "TCP", "containerPort": 80}]}],
+                "initContainers": [], "volumes": [{"name": "v", "emptyDir": {}}]},
+            "status": {"phase": "Pending"}
+        });
+        canonicalize("io.k8s.api.core.v1.Pod", &mut pod);
+        assert_eq!(keys(&pod), ["kind", "apiVersion", "metadata", "spec", "status"]);
+        assert_eq!(
+            keys(&pod["metadata"]),
+            ["name", "namespace", "uid", "resourceVersion", "creationTimestamp", "labels"]
+        );
+        assert_eq!(keys(&pod["metadata"]["labels"]), ["a", "z"]);
+        // Go order, not tag order: initContainers (tag 20) right after volumes (tag 1).
+        assert_eq!(
+            keys(&pod["spec"]),
+            ["volumes", "initContainers", "containers", "restartPolicy"]
+        );
+        assert_eq!(keys(&pod["spec"]["containers"][0]["ports"][0]), ["containerPort", "protocol"]);
+        // VolumeSource is embedded: its fields sit where it is declared, after name.
+        assert_eq!(keys(&pod["spec"]["volumes"][0]), ["name", "emptyDir"]);
+    }
+
+    #[test]
+    fn unknown_keys_and_raw_json_keep_their_order() {
+        let mut cr = json!({"b": 1, "a": {"z": 1, "y": 2}});
+        canonicalize("com.example.v1.Unknown", &mut cr);
+        assert_eq!(keys(&cr), ["b", "a"]);
+        let mut rev = json!({"revision": 1, "data": {"z": 1, "a": 2}, "metadata": {"name": "r"},
+            "apiVersion": "apps/v1", "kind": "ControllerRevision"});
+        canonicalize("io.k8s.api.apps.v1.ControllerRevision", &mut rev);
+        assert_eq!(keys(&rev), ["kind", "apiVersion", "metadata", "data", "revision"]);
+        assert_eq!(keys(&rev["data"]), ["z", "a"]);
+    }
+
+    #[test]
+    fn metadata_fields_are_set_in_place() {
+        let mut obj = json!({"kind": "ConfigMap", "metadata": {"name": "c", "uid": "u",
+            "creationTimestamp": "t", "labels": {}}});
+        set_meta(&mut obj, "resourceVersion", json!("7"));
+        set_meta(&mut obj, "deletionTimestamp", json!("t2"));
+        set_meta(&mut obj, "name", json!("c2"));
+        assert_eq!(
+            keys(&obj["metadata"]),
+            ["name", "uid", "resourceVersion", "creationTimestamp", "deletionTimestamp", "labels"]
+        );
+        assert_eq!(obj["metadata"]["name"], "c2");
+    }
+}
