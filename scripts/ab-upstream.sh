@@ -9,7 +9,9 @@
 # keeps its own namespace (`--keep --namespace ab-WORKLOAD`).
 #
 # Usage: scripts/ab-upstream.sh OUTDIR [KAPI_BIN] [KAPI_PERF_BIN]
-#   QUICK=1 shortens every run (a smoke test of the script, not figures).
+#   QUICK=1 shortens every run (a smoke test of the script, not figures); ONLY="a b" runs
+#   just the named workloads (create get list-json-consistent list-protobuf-rv0
+#   watch-fanout memory cluster-sim mixed).
 # Writes OUTDIR/WORKLOAD.{txt,json,html}; prints each comparison's table.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,9 +41,11 @@ for _ in $(seq 1 100); do grep -q '^ready$' "$OUT/kapi.log" && break; sleep 0.1;
 grep -q '^ready$' "$OUT/kapi.log" || { cat "$OUT/kapi.log" >&2; exit 1; }
 KAPI_KC=$OUT/kapi/admin.kubeconfig
 
-if [ "${QUICK:-0}" = 1 ]; then D=2s; W=1s; PODS=500; NODES=50; SIM=10s; else D=8s; W=1s; PODS=10000; NODES=500; SIM=30s; fi
+if [ "${QUICK:-0}" = 1 ]; then D=2s; W=1s; PODS=500; NODES=50; SIM=10s; else D=8s; W=1s; PODS=10000; NODES=100; SIM=30s; fi
 run() {
   local name=$1; shift
+  # ONLY="create get ..." runs just those workloads.
+  if [ -n "${ONLY:-}" ] && ! [[ " $ONLY " == *" $name "* ]]; then return; fi
   # Upstream's ServiceAccount admission needs the namespace's default ServiceAccount,
   # which only a controller manager would create.
   for kc in "$UP_KC" "$KAPI_KC"; do
