@@ -57,12 +57,51 @@ impl Target {
         Ok(s)
     }
 
+    /// A TCP connection whose receive buffer is `bytes` (set before connecting, so the
+    /// window the kernel offers stays that small): a client whose kernel does not absorb
+    /// megabytes for it when it stops reading.
+    pub fn tcp_with_receive_buffer(&self, bytes: usize) -> io::Result<TcpStream> {
+        let addr: std::net::SocketAddrV4 = self.addr.parse().map_err(io::Error::other)?;
+        // SAFETY: plain socket calls on a descriptor this function owns until it hands it
+        // to the TcpStream; the addresses point at live values of the sizes given.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let stream = <TcpStream as std::os::fd::FromRawFd>::from_raw_fd(fd);
+            let size = bytes as libc::c_int;
+            let size_len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+            let opt = (&size as *const libc::c_int).cast();
+            if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, opt, size_len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: addr.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from(*addr.ip()).to_be() },
+                sin_zero: [0; 8],
+            };
+            let sin_len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+            if libc::connect(fd, (&sin as *const libc::sockaddr_in).cast(), sin_len) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
+    }
+
     /// A TLS connection speaking HTTP/1.1 (`h2`: HTTP/2), handshake done.
     pub fn connect(&self, h2: bool) -> io::Result<Conn> {
+        self.connect_over(h2, self.tcp()?)
+    }
+
+    /// A TLS connection over `tcp`, handshake done.
+    pub fn connect_over(&self, h2: bool, tcp: TcpStream) -> io::Result<Conn> {
         let config = if h2 { self.h2.clone() } else { self.h1.clone() };
         let name = ServerName::try_from("127.0.0.1").expect("name");
         let tls = rustls::ClientConnection::new(config, name).map_err(io::Error::other)?;
-        let mut stream = rustls::StreamOwned::new(tls, self.tcp()?);
+        let mut stream = rustls::StreamOwned::new(tls, tcp);
         stream.sock.set_read_timeout(Some(Duration::from_secs(30)))?;
         while stream.conn.is_handshaking() {
             stream.conn.complete_io(&mut stream.sock)?;
@@ -78,8 +117,9 @@ impl Target {
             self.token
         );
         if let Some(b) = body {
+            let kind = if method == "PATCH" { "merge-patch+json" } else { "json" };
             r.push_str(&format!(
-                "Content-Type: application/merge-patch+json\r\nContent-Length: {}\r\n",
+                "Content-Type: application/{kind}\r\nContent-Length: {}\r\n",
                 b.len()
             ));
         }

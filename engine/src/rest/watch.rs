@@ -8,10 +8,11 @@
 //! Events come through this core's fan-out hub (`crate::cache::hub`). A producer task on
 //! this core writes frames into a byte-bounded pipe that backs the response body
 //! (`crate::server::pipe`, [`PIPE_BYTES`]); a client that stops reading stalls the
-//! producer. A watch whose pipe stays full for `--write-stall-timeout` is ended (its
-//! queued frames dropped, its hub watcher removed; the client resumes or re-lists, as
-//! upstream's cacher ends a watcher whose channel stays full), and one whose hub buffer
-//! fills first is ended by the hub.
+//! producer. A watch whose pipe stays full for `--write-stall-timeout` is ended and its
+//! connection closed (its queued frames dropped, its hub watcher removed; the client
+//! resumes or re-lists, as upstream's cacher ends a watcher whose channel stays full); one
+//! whose hub buffer fills first (the producer fell behind) is ended by the hub, its
+//! response finished cleanly.
 //!
 //! A watch without `timeoutSeconds` (or with 0) lasts a random duration between
 //! `--min-request-timeout` and twice that, as upstream's.
@@ -21,6 +22,7 @@ use super::{Scope, table};
 use crate::body::{Response, ResponseBody};
 use crate::cache::{self, Cache, Cached};
 use crate::negotiation::Output;
+use crate::server::current::Closer;
 use crate::server::pipe::{self, PipeSender};
 use crate::status::ApiError;
 use bytes::Bytes;
@@ -35,7 +37,7 @@ use std::time::{Duration, Instant};
 
 const BOOKMARK_EVERY: Duration = Duration::from_secs(60);
 /// Frame bytes a watch queues for its response body before its producer waits.
-pub const PIPE_BYTES: usize = 64 * 1024;
+pub const PIPE_BYTES: usize = 32 * 1024;
 
 /// What the producer needs, owned.
 struct Producer {
@@ -55,6 +57,8 @@ struct Producer {
     tx: Option<PipeSender>,
     /// How long a frame may wait for room in the pipe before the watch is ended.
     stall: Duration,
+    /// Closes the watch's connection (a client that stopped reading).
+    closer: Option<Closer>,
     headers_sent: bool,
     last_rv: Revision,
 }
@@ -165,6 +169,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         shutdown: scope.app.shutdown.clone(),
         tx: Some(tx),
         stall: scope.app.options.write_stall_timeout,
+        closer: crate::server::current::closer(),
         headers_sent: false,
         last_rv: need,
     };
@@ -371,11 +376,16 @@ impl Producer {
             Ok(sent) => sent.is_ok(),
             Err(_) => {
                 // The client has not taken a frame for the whole grace period: end the
-                // watch now and free what it queued.
+                // watch now, free what it queued, and close its connection (the bytes
+                // hyper and TLS hold for it cannot go anywhere, and on HTTP/2 a stream
+                // whose window stays closed cannot be reset from here).
                 tracing::debug!("ending a watch of {}: its client stopped reading", self.rt.plural);
                 crate::metrics::watch_terminated(self.rt.group, self.rt.plural);
                 if let Some(tx) = self.tx.take() {
                     tx.abort();
+                }
+                if let Some(c) = &self.closer {
+                    c.close();
                 }
                 false
             }

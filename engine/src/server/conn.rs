@@ -6,6 +6,7 @@
 //! whose client stops reading is closed. HTTP/1.1 response bytes in flight are bounded
 //! by the `gate`, HTTP/2 ones by h2's per-stream send buffer.
 
+use super::current::InConn;
 use super::gate::{ConnBody, Gate};
 use super::watchdog::{ConnState, Expired, Limits};
 use crate::app::App;
@@ -204,6 +205,8 @@ const MAX_HEADER_BYTES: usize = 1 << 20;
 const H2_WINDOW: u32 = 256 * 1024;
 /// Response bytes h2 buffers per stream beyond what the client's window lets through.
 const H2_SEND_BUFFER: usize = 128 * 1024;
+/// Bytes of TLS records rustls queues for the socket (its default is 64 KiB).
+const TLS_BUFFER: usize = 32 * 1024;
 /// How long an idle connection's graceful close (HTTP/2 GOAWAY) may take.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
@@ -244,9 +247,10 @@ pub async fn serve(
     let _guard = tracker.enter();
     let limits = limits(&app);
     let state = ConnState::new(false);
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&stream);
     let Ok(poll) = stream.try_into_poll_io().map_err(|(e, _)| e) else { return };
     let accept = acceptor.accept(Counted(poll, state.clone()));
-    let tls = match monoio::time::timeout(limits.read_header, accept).await {
+    let mut tls = match monoio::time::timeout(limits.read_header, accept).await {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
             tracing::debug!("TLS handshake with {peer} failed: {e}");
@@ -254,6 +258,7 @@ pub async fn serve(
         }
         Err(_) => return,
     };
+    tls.get_mut().1.set_buffer_limit(Some(TLS_BUFFER));
     let session = tls.get_ref().1;
     if session.alpn_protocol() == Some(b"h2") {
         state.set_http2();
@@ -270,10 +275,9 @@ pub async fn serve(
         let request = service_state.request_started();
         let gate = (!service_state.is_http2()).then(|| service_gate.clone());
         let (app, info) = (service_app.clone(), info.clone());
-        async move {
-            let resp = crate::handler::handle(&app, &info, req).await;
-            Ok::<_, Infallible>(resp.map(|b| ConnBody::new(b, gate, request)))
-        }
+        let handled = async move { crate::handler::handle(&app, &info, req).await };
+        let handled = InConn::new(service_state.clone(), handled);
+        async move { Ok::<_, Infallible>(handled.await.map(|b| ConnBody::new(b, gate, request))) }
     });
     let builder = builder(&app);
     let conn = builder.serve_connection(TokioIo::new(Plain(tls, gate)), service);
@@ -298,6 +302,31 @@ pub async fn serve(
             conn.as_mut().graceful_shutdown();
             let _ = monoio::time::timeout(CLOSE_GRACE, conn).await;
         }
-        Some(e) => tracing::debug!("closing the connection from {peer}: {e:?}"),
+        Some(Expired::ReadHeader) => tracing::debug!("{peer} sent no request headers in time"),
+        Some(e) => {
+            tracing::debug!("resetting the connection from {peer}: {e:?}");
+            reset_on_close(fd);
+        }
+    }
+}
+
+/// Make the socket's close a reset (SO_LINGER 0): a client that stopped reading would
+/// never take what the kernel still holds for it, which a plain close keeps and retries.
+fn reset_on_close(fd: std::os::fd::RawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    let len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
+    // SAFETY: `fd` is the connection's socket, still open (the connection owning it is
+    // dropped after this returns); `linger` is a live value of the size given.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&linger as *const libc::linger).cast(),
+            len,
+        )
+    };
+    if rc != 0 {
+        tracing::debug!("SO_LINGER: {}", std::io::Error::last_os_error());
     }
 }

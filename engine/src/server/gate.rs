@@ -22,7 +22,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 /// Bytes a response may have handed to hyper beyond what TLS has taken.
-pub const IN_FLIGHT: u64 = 64 * 1024;
+pub const IN_FLIGHT: u64 = 32 * 1024;
 
 /// One HTTP/1.1 connection's count of response bytes in flight.
 #[derive(Debug, Default)]

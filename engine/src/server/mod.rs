@@ -6,10 +6,11 @@
 mod client_cert;
 mod conn;
 pub use conn::ConnInfo;
+pub mod current;
 mod gate;
 pub mod pipe;
-mod tls;
 pub mod timeout;
+mod tls;
 mod watchdog;
 mod worker;
 

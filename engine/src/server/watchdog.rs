@@ -7,7 +7,9 @@
 //! - idle: no request in flight (Go's `IdleTimeout`, HTTP/1.1 and HTTP/2 alike; on
 //!   HTTP/2 pings and settings do not count as activity, as in Go's server);
 //! - write stall: the socket has taken no byte for this long while there are bytes to
-//!   send (a client that stopped reading).
+//!   send (a client that stopped reading);
+//! - closed: the server ends the connection (a watch on it whose client stopped reading,
+//!   `super::current`).
 //!
 //! Everything is on the connection's core: plain cells, no atomics. The watchdog sleeps
 //! until the earliest running deadline, at most `cap` (the smallest of the header and idle
@@ -35,6 +37,8 @@ pub enum Expired {
     Idle,
     /// The socket took no byte for the write-stall timeout.
     WriteStall,
+    /// The server closes it (a watch on it whose client stopped reading).
+    Closed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,6 +63,7 @@ pub struct ConnState {
     armed: Cell<Option<Instant>>,
     watchdog: RefCell<Option<Waker>>,
     notified: Cell<bool>,
+    closing: Cell<bool>,
 }
 
 impl ConnState {
@@ -74,6 +79,7 @@ impl ConnState {
             armed: Cell::new(None),
             watchdog: RefCell::new(None),
             notified: Cell::new(false),
+            closing: Cell::new(false),
         })
     }
 
@@ -131,6 +137,15 @@ impl ConnState {
         }
     }
 
+    /// Close the connection now (the watchdog ends it).
+    pub fn close(&self) {
+        self.closing.set(true);
+        self.notified.set(true);
+        if let Some(w) = self.watchdog.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
     /// Wake the watchdog if it sleeps past a deadline that starts at `start`.
     fn wake_if_later_than(&self, start: Instant) {
         if self.armed.get().is_none_or(|a| a > start) {
@@ -143,6 +158,9 @@ impl ConnState {
 
     /// The limit that ran out by `now`, if any.
     fn expired(&self, now: Instant, l: &Limits) -> Option<Expired> {
+        if self.closing.get() {
+            return Some(Expired::Closed);
+        }
         if self.stalled_since.get().is_some_and(|t| now >= t + l.write_stall) {
             return Some(Expired::WriteStall);
         }
@@ -256,5 +274,7 @@ mod tests {
         s.wrote(Some(5));
         assert_eq!(s.expired(t + Duration::from_secs(11), &L), None);
         assert_eq!(s.stalled_since.get(), None);
+        s.close();
+        assert_eq!(s.expired(t, &L), Some(Expired::Closed));
     }
 }

@@ -6,8 +6,8 @@
 //!
 //! Invariants: the hub is used from one thread only (`!Send`); a watcher gets exactly
 //! the events newer than its start revision that its filter wants, in order; a watcher
-//! whose buffer is full is closed (its client resumes or re-lists) and never delays the
-//! others; when the queue closes (the core fell behind, or the cache re-listed) every
+//! whose buffer is full is closed at once, the events it had not taken dropped (its
+//! client resumes or re-lists), and never delays the others; when the queue closes (the core fell behind, or the cache re-listed) every
 //! watcher of the hub is closed. A hub left without watchers unsubscribes at its next
 //! event.
 
@@ -51,6 +51,9 @@ impl<T> Local<T> {
         }
         let mut buffer = self.buffer.borrow_mut();
         if buffer.len() >= self.capacity {
+            // Too slow: ended now, what it had not taken dropped (it resumes or
+            // re-lists), so it pins no more events.
+            *buffer = VecDeque::new();
             drop(buffer);
             self.close();
             return false;
@@ -127,8 +130,9 @@ pub struct HubWatch<T> {
 }
 
 impl<T> HubWatch<T> {
-    /// The next live event; `Ready(None)` once the watcher is closed (too slow, or the
-    /// hub ended) and its buffer drained.
+    /// The next live event; `Ready(None)` once the watcher is closed and its buffer
+    /// drained (a watcher closed for being too slow has none left; one closed because
+    /// the hub ended gets what was buffered first).
     pub fn poll_next(&self, cx: &mut Context<'_>) -> Poll<Option<Arc<CacheEvent<T>>>> {
         if let Some(e) = self.local.buffer.borrow_mut().pop_front() {
             return Poll::Ready(Some(e));
