@@ -45,6 +45,9 @@ fn codec(c: &mut Criterion) {
         out
     };
     allocs("pod/json/decode", || format::decode(&json, Format::Json).unwrap());
+    allocs("pod/json/decode-noting-duplicates", || {
+        format::decode_noting_duplicates(&json, Format::Json).unwrap()
+    });
     allocs("pod/json/encode", || format::encode_json(&pod));
     allocs("pod/json/encode-pooled", || negotiation::encode(&pod, Output::Json, false));
     allocs("pod/protobuf/decode", || protobuf::decode_object(&pb).unwrap());
@@ -52,6 +55,10 @@ fn codec(c: &mut Criterion) {
     allocs("pod/protobuf/encode-pooled", || negotiation::encode(&pod, Output::Protobuf, false));
     c.bench_function("pod/json/decode", |b| {
         b.iter(|| format::decode(black_box(&json), Format::Json).unwrap())
+    });
+    // What a create or update with fieldValidation Warn or Strict (the default) decodes with.
+    c.bench_function("pod/json/decode-noting-duplicates", |b| {
+        b.iter(|| format::decode_noting_duplicates(black_box(&json), Format::Json).unwrap())
     });
     c.bench_function("pod/json/encode", |b| b.iter(|| format::encode_json(black_box(&pod))));
     c.bench_function("pod/json/encode-pooled", |b| {
