@@ -362,7 +362,10 @@ mod tests {
         let claims = verify(&token, std::slice::from_ref(&key.public)).unwrap();
         assert_eq!(claims["sub"], "x");
         let other = ec_key();
-        assert_eq!(verify(&token, std::slice::from_ref(&other.public)), Err(JwtError::BadSignature));
+        assert_eq!(
+            verify(&token, std::slice::from_ref(&other.public)),
+            Err(JwtError::BadSignature)
+        );
         // A changed payload fails.
         let mut parts: Vec<&str> = token.split('.').collect();
         let forged = B64.encode(json!({"sub": "admin"}).to_string());

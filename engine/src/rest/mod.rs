@@ -19,9 +19,9 @@ pub mod encoded;
 mod ephemeral;
 mod eviction;
 pub mod fields;
+mod fields_managed;
 #[doc(hidden)]
 pub mod fuzz_api;
-mod fields_managed;
 mod get;
 pub(crate) mod hooks;
 mod list;
