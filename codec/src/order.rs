@@ -26,8 +26,13 @@ struct Key {
     map: bool,
 }
 
-/// The JSON keys of one message (embedded structs flattened), sorted by name.
-type Layout = Vec<(String, Key)>;
+/// The JSON keys of one message (embedded structs flattened): sorted by name (lookups)
+/// and in rank order (the walk of an object already in order: a forward scan that
+/// compares lengths before bytes, so it rarely leaves the layout's own memory).
+struct Layout {
+    by_name: Vec<(String, Key)>,
+    by_rank: Vec<(String, Key)>,
+}
 
 fn layouts() -> &'static [Layout] {
     static L: OnceLock<Vec<Layout>> = OnceLock::new();
@@ -41,7 +46,9 @@ fn layout(message: usize) -> Layout {
     flatten(message, &mut next, &mut keys);
     keys.sort_by(|a: &(String, Key), b| a.0.cmp(&b.0));
     keys.dedup_by(|a, b| a.0 == b.0);
-    keys
+    let mut by_rank = keys.clone();
+    by_rank.sort_by_key(|(_, k)| k.rank);
+    Layout { by_name: keys, by_rank }
 }
 
 fn flatten(message: usize, next: &mut u16, out: &mut Vec<(String, Key)>) {
@@ -61,15 +68,28 @@ fn flatten(message: usize, next: &mut u16, out: &mut Vec<(String, Key)>) {
 }
 
 fn find(layout: &Layout, key: &str) -> Option<Key> {
-    layout.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().map(|i| layout[i].1)
+    let names = &layout.by_name;
+    names.binary_search_by(|(k, _)| k.as_str().cmp(key)).ok().map(|i| names[i].1)
+}
+
+/// The declared key `key` at or after `cursor` in rank order, moving the cursor past it.
+fn scan(layout: &Layout, cursor: &mut usize, key: &str) -> Option<Key> {
+    let rest = layout.by_rank.get(*cursor..)?;
+    let at = rest.iter().position(|(k, _)| k.len() == key.len() && k == key)?;
+    *cursor += at + 1;
+    Some(rest[at].1)
 }
 
 fn rank(layout: &Layout, key: &str) -> u16 {
-    match (find(layout, key), key) {
-        (Some(k), _) => k.rank,
-        (None, "kind") => 0,
-        (None, "apiVersion") => 1,
-        (None, _) => UNKNOWN,
+    find(layout, key).map_or_else(|| undeclared_rank(key), |k| k.rank)
+}
+
+/// The rank of a key the message does not declare: TypeMeta's first, others last.
+fn undeclared_rank(key: &str) -> u16 {
+    match key {
+        "kind" => 0,
+        "apiVersion" => 1,
+        _ => UNKNOWN,
     }
 }
 
@@ -85,13 +105,15 @@ pub fn canonicalize(schema_name: &str, obj: &mut Value) {
 fn message(v: &mut Value, m: usize) {
     let Value::Object(map) = v else { return };
     let layout = &layouts()[m];
-    let mut last = 0;
+    let (mut last, mut cursor) = (0, 0);
     let mut in_order = true;
     for (k, child) in map.iter_mut() {
-        let r = rank(layout, k);
+        let scanned = if in_order { scan(layout, &mut cursor, k) } else { None };
+        let key = scanned.or_else(|| find(layout, k));
+        let r = key.map_or_else(|| undeclared_rank(k), |key| key.rank);
         in_order &= r >= last;
         last = r;
-        if let Some(key) = find(layout, k) {
+        if let Some(key) = key {
             field(child, key);
         }
     }
@@ -112,7 +134,9 @@ fn field(v: &mut Value, key: Key) {
     if key.map {
         if let Value::Object(map) = v {
             // Go writes a map's keys sorted.
-            map.sort_keys();
+            if !map.keys().is_sorted() {
+                map.sort_keys();
+            }
             map.values_mut().for_each(|item| value(item, key.ty));
         }
     } else if key.repeated {

@@ -237,6 +237,8 @@ async fn mark_deleting(
     if is_namespace {
         out["status"] = json!({"phase": "Terminating"});
     }
+    // The fields set here go where upstream's field order has them.
+    kapi_codec::order::canonicalize(scope.rt.schema_name, &mut out);
     let kv = scope
         .app
         .store
