@@ -78,9 +78,18 @@ fn timeout(scope: &Scope<'_>) -> Result<Duration, ApiError> {
     })
 }
 
+/// Longest watch duration kapi keeps a deadline for; longer ones (any u64
+/// `timeoutSeconds`, any flag) are this, so no deadline overflows.
+const LONGEST: Duration = Duration::from_secs(10 * 365 * 24 * 3600);
+
 /// A random duration in [min, 2*min).
 fn random_timeout(min: Duration) -> Duration {
-    min.mul_f64(1.0 + rand::random::<f64>())
+    min.min(LONGEST).mul_f64(1.0 + rand::random::<f64>())
+}
+
+/// The instant `d` from now.
+fn deadline_after(d: Duration) -> Instant {
+    Instant::now() + d.min(LONGEST)
 }
 
 fn flag(scope: &Scope<'_>, name: &str) -> Option<bool> {
@@ -165,10 +174,10 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         bookmarks,
         initial_events_end,
         snapshot: start == Start::Now,
-        deadline: Instant::now() + timeout(scope)?,
+        deadline: deadline_after(timeout(scope)?),
         shutdown: scope.app.shutdown.clone(),
         tx: Some(tx),
-        stall: scope.app.options.write_stall_timeout,
+        stall: scope.app.options.write_stall_timeout.min(LONGEST),
         closer: crate::server::current::closer(),
         headers_sent: false,
         last_rv: need,
@@ -390,5 +399,20 @@ impl Producer {
                 false
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `timeoutSeconds=18446744073709551615` made the deadline overflow (a panic).
+    #[test]
+    fn huge_timeouts_do_not_overflow_the_deadline() {
+        assert!(deadline_after(Duration::from_secs(u64::MAX)) > Instant::now());
+        let t = random_timeout(Duration::from_secs(u64::MAX));
+        assert!(t >= LONGEST && t <= 2 * LONGEST);
+        let t = random_timeout(Duration::from_secs(2));
+        assert!(t >= Duration::from_secs(2) && t < Duration::from_secs(4));
     }
 }

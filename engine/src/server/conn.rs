@@ -212,11 +212,13 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 /// The timers of the options.
 fn limits(app: &App) -> Limits {
+    // A year at most, so no deadline overflows.
+    const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
     let o = &app.options;
     Limits {
-        read_header: o.read_header_timeout,
-        idle: o.idle_connection_timeout,
-        write_stall: o.write_stall_timeout,
+        read_header: o.read_header_timeout.min(YEAR),
+        idle: o.idle_connection_timeout.min(YEAR),
+        write_stall: o.write_stall_timeout.min(YEAR),
     }
 }
 

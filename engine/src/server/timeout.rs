@@ -27,6 +27,8 @@ pub fn limit(info: &RequestInfo, request_timeout: Duration) -> Option<Duration> 
         return None;
     }
     let asked = info.param("timeout").and_then(|t| crate::config::parse_duration(t).ok());
+    // A year at most, so the timer's deadline cannot overflow.
+    let request_timeout = request_timeout.min(Duration::from_secs(365 * 24 * 3600));
     Some(match asked {
         Some(t) if !t.is_zero() => t.min(request_timeout),
         _ => request_timeout,
