@@ -100,7 +100,7 @@ pub fn parse(method: &http::Method, path: &str, query: Option<&str>) -> RequestI
 
 /// Handle `namespaces/{ns}/...`, leaving the resource part.
 fn split_namespace<'a>(info: &mut RequestInfo, rest: &'a [&'a str]) -> &'a [&'a str] {
-    if rest[0] != "namespaces" || rest.len() < 2 {
+    if rest.first() != Some(&"namespaces") || rest.len() < 2 {
         return rest;
     }
     let is_ns_subresource = rest.len() == 3 && matches!(rest[2], "status" | "finalize");
@@ -179,6 +179,21 @@ mod tests {
         assert_eq!(r.verb, "deletecollection");
         let r = p(Method::POST, "/api/v1/namespaces/ns/pods/p/binding", None);
         assert_eq!((r.verb.as_str(), r.subresource.as_deref()), ("create", Some("binding")));
+    }
+
+    /// Regression (found by the `http_head` fuzz target): `/api/v1/watch` (the legacy
+    /// watch prefix with nothing after it) indexed an empty path and panicked the
+    /// request's handler before authentication.
+    #[test]
+    fn bare_legacy_watch_prefix_does_not_panic() {
+        for path in ["/api/v1/watch", "/api/v1/watch/", "/apis/apps/v1/watch"] {
+            let r = p(Method::GET, path, Some("euittm=eo0s"));
+            assert_eq!(
+                (r.verb.as_str(), r.resource.as_str(), r.name),
+                ("watch", "", None),
+                "{path}"
+            );
+        }
     }
 
     #[test]
