@@ -302,13 +302,38 @@ pub async fn required_revision(app: &App, rv: Option<&str>) -> Result<Revision, 
             .await
             .map_err(|e| ApiError::from_storage(e, &Default::default())),
         Some("0") => Ok(0),
-        Some(v) => v
-            .parse::<Revision>()
-            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}"))),
+        Some(v) => parse_revision(v)
+            .ok_or_else(|| ApiError::BadRequest(format!("invalid resource version: {v}"))),
     }
+}
+
+/// A resourceVersion as upstream's `strconv.ParseUint(rv, 10, 64)` reads it: decimal
+/// digits only (leading zeros allowed, no sign: Rust's `u64::from_str` takes `+5`).
+pub fn parse_revision(rv: &str) -> Option<Revision> {
+    if rv.is_empty() || !rv.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    rv.parse().ok()
 }
 
 /// Upstream's 504 for a resourceVersion the cache did not reach in time.
 pub fn too_large(cache: &Cache, rev: Revision) -> ApiError {
     ApiError::Timeout(format!("Too large resource version: {rev}, current: {}", cache.revision()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression (found by the `resource_version` fuzz target): `resourceVersion=+14`
+    /// was read as revision 14 (`u64::from_str` takes a sign); upstream's ParseUint
+    /// refuses it with 400 "invalid resource version".
+    #[test]
+    fn resource_versions_are_unsigned_decimal_as_upstream() {
+        assert_eq!(parse_revision("14"), Some(14));
+        assert_eq!(parse_revision("014"), Some(14));
+        for bad in ["+14", "-1", "", " 1", "1 ", "0x10", "18446744073709551616"] {
+            assert_eq!(parse_revision(bad), None, "{bad:?}");
+        }
+    }
 }

@@ -106,8 +106,8 @@ pub(super) fn list_revision(
     let parsed = match rv {
         None | Some("0") => None,
         Some(v) => Some(
-            v.parse::<Revision>()
-                .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {v}")))?,
+            crate::cache::parse_revision(v)
+                .ok_or_else(|| ApiError::BadRequest(format!("invalid resource version: {v}")))?,
         ),
     };
     match (matching, parsed) {

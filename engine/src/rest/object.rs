@@ -309,10 +309,9 @@ pub fn generate_name(base: &str) -> String {
 pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
     match meta::meta_str(obj, "resourceVersion") {
         None | Some("") => Ok(None),
-        Some(rv) => rv
-            .parse()
+        Some(rv) => crate::cache::parse_revision(rv)
             .map(Some)
-            .map_err(|_| ApiError::BadRequest(format!("invalid resource version: {rv}"))),
+            .ok_or_else(|| ApiError::BadRequest(format!("invalid resource version: {rv}"))),
     }
 }
 
