@@ -27,8 +27,11 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+/// A fuzz target: one input, panics on a finding.
+pub type Target = fn(&[u8]);
+
 /// Every target by name, for the seed generator and the regression tests.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("http_head", http_head),
     ("decode", decode),
     ("selectors", selectors),
