@@ -10,6 +10,7 @@
 //! - [`schema`]: compact structural schemas derived from the OpenAPI definitions; unknown
 //!   field detection and type checks (fieldValidation Ignore/Warn/Strict).
 //! - [`openapi`]: OpenAPI v2 and v3 documents generated from the registry.
+//! - [`openapi_pb`]: the OpenAPI v2 document as gnostic's protobuf `openapi.v2.Document`.
 //! - [`managed`]: managedFields on every write and server-side apply.
 //! - [`fieldset`]: FieldsV1 field sets and the fields an object sets (managedFields).
 //! - [`topology`]: list types, list-map keys and map types of the built-in types (SSA).
@@ -33,6 +34,7 @@ pub mod format;
 pub mod managed;
 pub mod meta;
 pub mod openapi;
+pub mod openapi_pb;
 pub mod order;
 pub mod patch_meta;
 pub mod protobuf;

@@ -11,7 +11,7 @@ use crate::negotiation::{self, Output};
 use crate::request::RequestInfo;
 use crate::status::ApiError;
 use bytes::Bytes;
-use kapi_codec::openapi;
+use kapi_codec::{openapi, openapi_pb};
 use serde_json::{Value, json};
 use std::sync::OnceLock;
 
@@ -109,16 +109,28 @@ fn json_doc(v: Value) -> Response {
 }
 
 fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
-    let json_ok = accept.is_none_or(|a| a.contains("json") || a.contains("*/*"));
-    if !json_ok {
-        let e = ApiError::NotAcceptable("only application/json is served for /openapi/v2".into());
+    static DOC: OnceLock<Bytes> = OnceLock::new();
+    static PB: OnceLock<Bytes> = OnceLock::new();
+    let doc = |app: &App| openapi::v2(app.registry);
+    // The protobuf form (gnostic's openapi.v2.Document) when it is the first type asked for
+    // that is served: what kubectl's discovery client sends.
+    let pb_at = accept.and_then(|a| {
+        a.find(openapi_pb::MEDIA_TYPE_ASKED).or_else(|| a.find(openapi_pb::MEDIA_TYPE))
+    });
+    let json_at = accept.and_then(|a| a.find("json").or_else(|| a.find("*/*")));
+    if pb_at.is_some_and(|p| json_at.is_none_or(|j| p < j)) {
+        let pb = PB.get_or_init(|| Bytes::from(openapi_pb::encode_v2(&doc(app))));
+        return bytes_response(200, openapi_pb::MEDIA_TYPE, pb.clone());
+    }
+    if accept.is_some() && json_at.is_none() {
+        let e = ApiError::NotAcceptable(format!(
+            "only application/json and {} are served for /openapi/v2",
+            openapi_pb::MEDIA_TYPE
+        ));
         return negotiation::error_response(&e, Output::Json);
     }
-    static DOC: OnceLock<Bytes> = OnceLock::new();
-    let doc = DOC.get_or_init(|| {
-        Bytes::from(serde_json::to_vec(&openapi::v2(app.registry)).unwrap_or_default())
-    });
-    bytes_response(200, "application/json", doc.clone())
+    let json = DOC.get_or_init(|| Bytes::from(serde_json::to_vec(&doc(app)).unwrap_or_default()));
+    bytes_response(200, "application/json", json.clone())
 }
 
 /// The v3 index and every group/version document, serialized once.
