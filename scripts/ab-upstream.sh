@@ -34,8 +34,8 @@ AUTHZ=AlwaysAllow ADVERTISE_ADDRESS=127.0.0.1 "$UP/up.sh" "$OUT/upstream" "$(fre
 UP_KC=$KUBECONFIG UP_PID=$APISERVER_PID
 
 rm -rf "$OUT/kapi"; : > "$OUT/kapi.log"
-"$KAPI" --data-dir "$OUT/kapi" --secure-port "$(freeport)" --etcd-servers "$ETCD_ENDPOINT" \
-  --etcd-prefix /kapi --v 0 > "$OUT/kapi.log" 2>&1 &
+KAPI_CMD="$KAPI --data-dir $OUT/kapi --secure-port $(freeport) --etcd-servers $ETCD_ENDPOINT --etcd-prefix /kapi --v 0"
+$KAPI_CMD > "$OUT/kapi.log" 2>&1 &
 KAPI_PID=$!
 for _ in $(seq 1 100); do grep -q '^ready$' "$OUT/kapi.log" && break; sleep 0.1; done
 grep -q '^ready$' "$OUT/kapi.log" || { cat "$OUT/kapi.log" >&2; exit 1; }
@@ -48,9 +48,12 @@ run() {
   if [ -n "${ONLY:-}" ] && ! [[ " $ONLY " == *" $name "* ]]; then return; fi
   # Upstream's ServiceAccount admission needs the namespace's default ServiceAccount,
   # which only a controller manager would create.
+  # (`mixed` puts its objects in ab-mixed-1, -2, ...).
   for kc in "$UP_KC" "$KAPI_KC"; do
-    kubectl --kubeconfig "$kc" create namespace "ab-$name" >/dev/null 2>&1 || true
-    kubectl --kubeconfig "$kc" -n "ab-$name" create serviceaccount default >/dev/null 2>&1 || true
+    for ns in "ab-$name" "ab-$name-1" "ab-$name-2"; do
+      kubectl --kubeconfig "$kc" create namespace "$ns" >/dev/null 2>&1 || true
+      kubectl --kubeconfig "$kc" -n "$ns" create serviceaccount default >/dev/null 2>&1 || true
+    done
   done
   echo "== $name: kapi-perf compare ... $*"
   "$PERF" compare --a-kubeconfig "$UP_KC" --b-kubeconfig "$KAPI_KC" \
@@ -66,3 +69,17 @@ run watch-fanout watch-fanout --watchers 200 --updates-per-sec 50 --duration "$D
 run memory memory --pods "$PODS" --duration "$D"
 run cluster-sim cluster-sim --nodes "$NODES" --duration "$SIM"
 run mixed mixed --throughput 300 --qps 100 --nodes "$((NODES / 10))"
+
+# startup: kapi-perf starts each server itself from its command line (upstream's as up.sh
+# ran it), on the same etcd, once the other workloads are done.
+if [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" startup "* ]]; then
+  UP_CMD=$(tr '\0' ' ' < "/proc/$UP_PID/cmdline")
+  kill "$UP_PID"; while kill -0 "$UP_PID" 2>/dev/null; do sleep 0.2; done
+  kill "$KAPI_PID"; wait "$KAPI_PID" 2>/dev/null || true; KAPI_PID=
+  for side in upstream kapi; do
+    if [ $side = upstream ]; then cmd=$UP_CMD kc=$UP_KC; else cmd=$KAPI_CMD kc=$KAPI_KC; fi
+    echo "== startup ($side): kapi-perf startup --server-cmd ... --rounds 3"
+    "$PERF" startup --kubeconfig "$kc" --server-cmd "$cmd" --rounds 3 --idle-wait 5s \
+      --output "$OUT/startup-$side.json" 2> "$OUT/startup-$side.err" | tee "$OUT/startup-$side.txt"
+  done
+fi
