@@ -51,16 +51,23 @@ impl<T> Local<T> {
         }
         let mut buffer = self.buffer.borrow_mut();
         if buffer.len() >= self.capacity {
-            // Too slow: ended now, what it had not taken dropped (it resumes or
-            // re-lists), so it pins no more events.
-            *buffer = VecDeque::new();
             drop(buffer);
-            self.close();
+            self.overflow();
             return false;
         }
         buffer.push_back(event.clone());
         self.wake();
         true
+    }
+
+    /// Too slow: ended now, what it had not taken dropped (it resumes or re-lists), so it
+    /// pins no more events. Out of line, so that `offer`, the fan-out's hot path, stays
+    /// small.
+    #[cold]
+    #[inline(never)]
+    fn overflow(&self) {
+        *self.buffer.borrow_mut() = VecDeque::new();
+        self.close();
     }
 
     fn close(&self) {
