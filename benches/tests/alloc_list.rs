@@ -25,7 +25,7 @@ static ALLOC: Counting = Counting;
 
 const N: usize = 10_000;
 
-fn pods() -> &'static ResourceType {
+fn pods() -> &'static std::sync::Arc<ResourceType> {
     Registry::builtin().by_kind("", "v1", "Pod").unwrap()
 }
 

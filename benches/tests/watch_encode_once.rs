@@ -21,7 +21,7 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-fn pods() -> &'static ResourceType {
+fn pods() -> &'static std::sync::Arc<ResourceType> {
     Registry::builtin().by_kind("", "v1", "Pod").unwrap()
 }
 

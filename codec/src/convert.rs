@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 /// The (apiVersion, kind) objects of `rt` are stored as.
 pub fn storage_type(rt: &ResourceType) -> (&'static str, &'static str) {
-    match (rt.group, rt.version, rt.kind) {
+    match (&*rt.group, &*rt.version, &*rt.kind) {
         ("events.k8s.io", "v1", "Event") => ("v1", "Event"),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => {
             ("autoscaling/v2", "HorizontalPodAutoscaler")
@@ -21,7 +21,7 @@ pub fn storage_type(rt: &ResourceType) -> (&'static str, &'static str) {
 
 /// Convert an object of `rt`'s version into the storage version.
 pub fn to_storage(rt: &ResourceType, obj: Value) -> Value {
-    match (rt.group, rt.version, rt.kind) {
+    match (&*rt.group, &*rt.version, &*rt.kind) {
         ("events.k8s.io", "v1", "Event") => rename(obj, EVENT_FIELDS, true, "v1"),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa_v1_to_v2(obj),
         _ => obj,
@@ -30,7 +30,7 @@ pub fn to_storage(rt: &ResourceType, obj: Value) -> Value {
 
 /// Convert a stored object into `rt`'s version.
 pub fn from_storage(rt: &ResourceType, obj: Value) -> Value {
-    match (rt.group, rt.version, rt.kind) {
+    match (&*rt.group, &*rt.version, &*rt.kind) {
         ("events.k8s.io", "v1", "Event") => rename(obj, EVENT_FIELDS, false, "events.k8s.io/v1"),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa_v2_to_v1(obj),
         _ => obj,
@@ -115,25 +115,8 @@ fn hpa_v2_to_v1(mut obj: Value) -> Value {
 mod tests {
     use super::*;
 
-    fn rt(group: &'static str, version: &'static str, kind: &'static str) -> ResourceType {
-        ResourceType {
-            group,
-            version,
-            kind,
-            list_kind: "",
-            plural: "",
-            singular: "",
-            namespaced: true,
-            short_names: &[],
-            categories: &[],
-            verbs: &[],
-            subresources: &[],
-            persistence: crate::registry::Persistence::Stored,
-            storage_resource: "",
-            schema_name: "",
-            strategy: &crate::strategy::Generic,
-            json_schema: |g| g.subschema_for::<String>(),
-        }
+    fn rt(group: &str, version: &str, kind: &str) -> std::sync::Arc<ResourceType> {
+        crate::Registry::builtin().by_kind(group, version, kind).unwrap().clone()
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! network or the store.
 //!
 //! Table of contents:
-//! - [`registry`]: every built-in group/version/resource with its facts and strategy.
+//! - [`registry`]: the run-time registry: every served group/version/resource with its
+//!   facts and strategy (built-in and custom).
+//! - [`name`]: the registry's names (static for built-in types, shared for custom ones).
+//! - [`custom`]: what a CustomResourceDefinition says of a served custom type.
 //! - [`schema`]: compact structural schemas derived from the OpenAPI definitions; unknown
 //!   field detection and type checks (fieldValidation Ignore/Warn/Strict).
 //! - [`openapi`]: OpenAPI v2 and v3 documents generated from the registry.
@@ -28,11 +31,13 @@
 //! - [`error`]: the crate's error type.
 
 pub mod convert;
+pub mod custom;
 pub mod error;
 pub mod fieldset;
 pub mod format;
 pub mod managed;
 pub mod meta;
+pub mod name;
 pub mod openapi;
 pub mod openapi_pb;
 pub mod order;

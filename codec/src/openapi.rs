@@ -52,7 +52,8 @@ pub fn v3_index(registry: &Registry) -> Value {
 
 /// The OpenAPI v3 document of one group/version (`/openapi/v3/apis/apps/v1`).
 pub fn v3_group_version(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    let types: Vec<&ResourceType> = registry.in_group_version(group, version).collect();
+    let types: Vec<&ResourceType> =
+        registry.in_group_version(group, version).map(|t| &**t).collect();
     if types.is_empty() {
         return None;
     }
@@ -155,9 +156,9 @@ fn gvk(group: &str, version: &str, kind: &str) -> Value {
 /// group/versions lists each).
 fn add_gvk(registry: &Registry, schemas: &mut Map<String, Value>) {
     for rt in registry.all() {
-        if let Some(Value::Object(s)) = schemas.get_mut(rt.schema_name) {
+        if let Some(Value::Object(s)) = schemas.get_mut(&*rt.schema_name) {
             let list = s.entry("x-kubernetes-group-version-kind").or_insert_with(|| json!([]));
-            let entry = gvk(rt.group, rt.version, rt.kind);
+            let entry = gvk(&rt.group, &rt.version, &rt.kind);
             if let Value::Array(a) = list
                 && !a.contains(&entry)
             {
@@ -197,7 +198,7 @@ fn add_lists(types: &[&ResourceType], schemas: &mut Map<String, Value>) {
                 "kind": {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."},
                 "metadata": {"$ref": format!("{V2_REF}{META}.ListMeta")},
             },
-            "x-kubernetes-group-version-kind": [gvk(rt.group, rt.version, rt.list_kind)],
+            "x-kubernetes-group-version-kind": [gvk(&rt.group, &rt.version, &rt.list_kind)],
         });
         schemas.insert(name, list);
     }
@@ -257,12 +258,12 @@ const LIST_PARAMS: &[&str] = &[
 const DELETE_PARAMS: &[&str] = &["dryRun", "gracePeriodSeconds", "propagationPolicy"];
 
 fn resource_paths(rt: &ResourceType, flavor: Flavor) -> Vec<(String, Value)> {
-    let base = format!("/{}", gv_path(rt.group, rt.version));
+    let base = format!("/{}", gv_path(&rt.group, &rt.version));
     let ns = if rt.namespaced { "/namespaces/{namespace}" } else { "" };
     let scope = if rt.namespaced { "Namespaced" } else { "" };
     let collection = format!("{base}{ns}/{}", rt.plural);
     let item = format!("{collection}/{{name}}");
-    let (g, v, kind) = (rt.group, rt.version, rt.kind);
+    let (g, v, kind) = (&*rt.group, &*rt.version, &*rt.kind);
     let obj = rt.schema_name.to_string();
     let op = |method, action, id_verb, body: Option<&str>, response: &str, params| Op {
         method,
@@ -337,21 +338,22 @@ fn resource_paths(rt: &ResourceType, flavor: Flavor) -> Vec<(String, Value)> {
             |o: &Op<'_>| format!("{}{}{}ForAllNamespaces", o.id_verb, gv_pascal(g, v), o.kind);
         out.push((all, path_item(&ops, &[], flavor, all_id)));
     }
-    for sub in rt.subresources {
+    for sub in rt.subresources.iter() {
+        let sub_kind = rt.sub_kind(sub);
         let path = format!("{item}/{}", sub.name);
-        let sub_schema = if sub.kind == kind {
+        let sub_schema = if sub_kind == kind {
             obj.clone()
         } else {
-            crate::protobuf::definition_for(&sub_api_version(rt, sub), sub.kind)
+            crate::protobuf::definition_for(&sub_api_version(rt, sub), sub_kind)
                 .unwrap_or_else(|| obj.clone())
         };
-        let connect = sub.kind.ends_with("Options");
+        let connect = sub_kind.ends_with("Options");
         let mut ops = Vec::new();
         let sub_op = |method, action, id_verb, body: Option<&str>, params| Op {
             method,
             action,
             id_verb,
-            kind: sub.kind,
+            kind: sub_kind,
             group: if sub.group.is_empty() && sub.version.is_empty() { g } else { sub.group },
             version: if sub.version.is_empty() { v } else { sub.version },
             body: body.map(String::from),
@@ -400,7 +402,7 @@ fn resource_paths(rt: &ResourceType, flavor: Flavor) -> Vec<(String, Value)> {
 
 fn sub_api_version(rt: &ResourceType, sub: &crate::registry::Subresource) -> String {
     let (g, v) =
-        if sub.version.is_empty() { (rt.group, rt.version) } else { (sub.group, sub.version) };
+        if sub.version.is_empty() { (&*rt.group, &*rt.version) } else { (sub.group, sub.version) };
     if g.is_empty() { v.to_string() } else { format!("{g}/{v}") }
 }
 
@@ -599,8 +601,8 @@ mod tests {
                 }
             }
             for kind in r.in_group_version(group, version) {
-                let want = &upstream["components"]["schemas"][kind.schema_name]["x-kubernetes-group-version-kind"];
-                let got = &ours["components"]["schemas"][kind.schema_name]["x-kubernetes-group-version-kind"];
+                let want = &upstream["components"]["schemas"][&*kind.schema_name]["x-kubernetes-group-version-kind"];
+                let got = &ours["components"]["schemas"][&*kind.schema_name]["x-kubernetes-group-version-kind"];
                 assert_eq!(got, want, "{}", kind.schema_name);
             }
         }

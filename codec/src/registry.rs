@@ -2,17 +2,44 @@
 //! validation, field selectors and storage keys. A resource is data plus a small
 //! [`Strategy`]; there is no per-resource handler anywhere in kapi.
 //!
+//! The registry is a run-time value: the server holds one snapshot (`Arc<Registry>`) and
+//! swaps it whole when CustomResourceDefinitions or `--runtime-config` change what is
+//! served. Each entry owns its names (built-in ones borrow `'static` strings) and carries
+//! everything about its type: facts, strategy, schema source, custom-resource facts and
+//! the slot of its watch cache.
+//!
 //! Invariants: (group, version, plural) is unique; (group, version, kind) is unique;
 //! `Registry::builtin()` lists exactly the resources upstream v1.35 serves by default
-//! (GA group/versions), in upstream's discovery order.
+//! (GA group/versions), in upstream's discovery order; a snapshot never changes once
+//! built (a change is a new snapshot).
 
 use crate::strategy::Strategy;
-use std::sync::OnceLock;
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+pub use crate::name::Name;
+
+/// Where a type's schema comes from.
+#[derive(Clone)]
+pub enum SchemaSource {
+    /// A built-in type: registers its JSON schema (and everything it references) in a
+    /// generator; returns the `$ref` schema.
+    Builtin(fn(&mut schemars::SchemaGenerator) -> schemars::Schema),
+    /// A custom resource: the version's `openAPIV3Schema` (the CRD's own JSON).
+    Custom(Arc<serde_json::Value>),
+}
+
+/// The engine's watch cache of one served resource version, made on first use. The
+/// codec layer does not know its type: the engine stores and downcasts it.
+pub type CacheSlot = OnceLock<Option<Arc<dyn Any + Send + Sync>>>;
 
 /// A subresource such as `status` or `scale`.
 #[derive(Debug, Clone, Copy)]
 pub struct Subresource {
     /// Path segment: `status`, `scale`, `binding`, `eviction`, `token`, `approval`, ...
+    /// (subresources are the same fixed facts for built-in and custom types, hence
+    /// `'static`; a kind of "" means the resource's own kind).
     pub name: &'static str,
     /// Kind served at the subresource (`Pod` for pods/status, `Scale` for scale, ...).
     pub kind: &'static str,
@@ -35,31 +62,35 @@ pub enum Persistence {
 /// One served group/version/resource.
 pub struct ResourceType {
     /// API group, "" for the core group.
-    pub group: &'static str,
-    pub version: &'static str,
-    pub kind: &'static str,
-    pub list_kind: &'static str,
+    pub group: Name,
+    pub version: Name,
+    pub kind: Name,
+    pub list_kind: Name,
     /// Plural resource name (URL path segment): `pods`.
-    pub plural: &'static str,
+    pub plural: Name,
     /// Singular name as upstream discovery gives it: `pod`.
-    pub singular: &'static str,
+    pub singular: Name,
     pub namespaced: bool,
-    pub short_names: &'static [&'static str],
-    pub categories: &'static [&'static str],
+    pub short_names: Vec<Name>,
+    pub categories: Vec<Name>,
     /// Discovery verbs of the main resource.
     pub verbs: &'static [&'static str],
-    pub subresources: &'static [Subresource],
+    pub subresources: std::borrow::Cow<'static, [Subresource]>,
     pub persistence: Persistence,
     /// Resource path segment in storage keys as upstream uses it under `/registry`:
-    /// `pods`, `minions` (nodes), `services/specs`, `services/endpoints` (endpoints), ...
-    pub storage_resource: &'static str,
-    /// OpenAPI definition name of the kind: `io.k8s.api.core.v1.Pod`.
-    pub schema_name: &'static str,
+    /// `pods`, `minions` (nodes), `services/specs`, `services/endpoints` (endpoints),
+    /// `example.com/widgets` for a custom resource.
+    pub storage_resource: Name,
+    /// OpenAPI definition name of the kind: `io.k8s.api.core.v1.Pod`, `com.example.v1.Widget`.
+    pub schema_name: Name,
     /// Per-type behaviour: defaulting, validation, status split, field selectors.
-    pub strategy: &'static dyn Strategy,
-    /// Registers the kind's JSON schema (and everything it references) in a generator;
-    /// returns the `$ref` schema.
-    pub json_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    pub strategy: Arc<dyn Strategy>,
+    /// The type's schema.
+    pub schema: SchemaSource,
+    /// What a CustomResourceDefinition says of the type (None for built-in types).
+    pub custom: Option<Arc<crate::custom::CustomFacts>>,
+    /// The watch cache of the stored resource (see [`CacheSlot`]).
+    pub cache: CacheSlot,
 }
 
 impl std::fmt::Debug for ResourceType {
@@ -82,9 +113,28 @@ impl ResourceType {
         self.subresources.iter().find(|s| s.name == name)
     }
 
+    /// The kind a subresource serves (a subresource written with an empty kind serves
+    /// the resource's own kind).
+    pub fn sub_kind<'a>(&'a self, sub: &'a Subresource) -> &'a str {
+        if sub.kind.is_empty() { &self.kind } else { sub.kind }
+    }
+
     /// Whether the type has a `status` subresource (spec/status split on writes).
     pub fn has_status(&self) -> bool {
         self.subresource("status").is_some()
+    }
+
+    /// The field selectors the type supports: `metadata.name` (and `metadata.namespace`
+    /// when namespaced), then the strategy's or the CRD's selectable fields.
+    pub fn selectable_fields(&self) -> impl Iterator<Item = &str> {
+        let meta: &[&'static str] = if self.namespaced {
+            &["metadata.name", "metadata.namespace"]
+        } else {
+            &["metadata.name"]
+        };
+        let custom =
+            self.custom.iter().flat_map(|c| c.selectable_fields.iter().map(|f| f.as_str()));
+        meta.iter().copied().chain(self.strategy.selectable_fields().iter().copied()).chain(custom)
     }
 
     /// Whether the main resource supports `verb` (as discovery lists it).
@@ -113,9 +163,19 @@ impl ResourceType {
     }
 }
 
-/// All served resource types with lookup indexes.
+/// The lookup hash of a (group, version, plural).
+fn path_hash(group: &str, version: &str, plural: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (group, version, plural).hash(&mut h);
+    h.finish()
+}
+
+/// All served resource types with lookup indexes: one immutable snapshot.
 pub struct Registry {
-    types: Vec<ResourceType>,
+    types: Vec<Arc<ResourceType>>,
+    /// Hash of (group, version, plural) -> positions in `types` with that hash.
+    by_path: HashMap<u64, Vec<usize>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -125,34 +185,46 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
-    pub fn new(types: Vec<ResourceType>) -> Self {
-        Self { types }
+    pub fn new(types: Vec<Arc<ResourceType>>) -> Self {
+        let mut by_path: HashMap<u64, Vec<usize>> = HashMap::new();
+        for (i, t) in types.iter().enumerate() {
+            by_path.entry(path_hash(&t.group, &t.version, &t.plural)).or_default().push(i);
+        }
+        Self { types, by_path }
     }
 
     /// The built-in v1.35 resources served by default.
-    pub fn builtin() -> &'static Registry {
-        static REG: OnceLock<Registry> = OnceLock::new();
-        REG.get_or_init(|| Registry::new(crate::registry_table::builtin_types()))
+    pub fn builtin() -> &'static Arc<Registry> {
+        static REG: OnceLock<Arc<Registry>> = OnceLock::new();
+        REG.get_or_init(|| {
+            let types = crate::registry_table::builtin_types().into_iter().map(Arc::new);
+            Arc::new(Registry::new(types.collect()))
+        })
     }
 
-    pub fn all(&self) -> &[ResourceType] {
+    pub fn all(&self) -> &[Arc<ResourceType>] {
         &self.types
     }
 
-    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&ResourceType> {
-        self.types.iter().find(|t| t.group == group && t.version == version && t.plural == plural)
+    pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<&Arc<ResourceType>> {
+        let found = self.by_path.get(&path_hash(group, version, plural))?;
+        found
+            .iter()
+            .map(|&i| &self.types[i])
+            .find(|t| t.plural == plural && t.group == group && t.version == version)
     }
 
-    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&ResourceType> {
+    pub fn by_kind(&self, group: &str, version: &str, kind: &str) -> Option<&Arc<ResourceType>> {
         self.types.iter().find(|t| t.group == group && t.version == version && t.kind == kind)
     }
 
     /// Group/versions in upstream discovery order (core `v1` first as `("", "v1")`), each once.
-    pub fn group_versions(&self) -> Vec<(&'static str, &'static str)> {
-        let mut out: Vec<(&'static str, &'static str)> = Vec::new();
+    pub fn group_versions(&self) -> Vec<(&str, &str)> {
+        let mut out: Vec<(&str, &str)> = Vec::new();
         for t in &self.types {
-            if !out.contains(&(t.group, t.version)) {
-                out.push((t.group, t.version));
+            let gv = (&*t.group, &*t.version);
+            if !out.contains(&gv) {
+                out.push(gv);
             }
         }
         out
@@ -163,7 +235,7 @@ impl Registry {
         &'a self,
         group: &'a str,
         version: &'a str,
-    ) -> impl Iterator<Item = &'a ResourceType> + 'a {
+    ) -> impl Iterator<Item = &'a Arc<ResourceType>> + 'a {
         self.types.iter().filter(move |t| t.group == group && t.version == version)
     }
 }

@@ -3,7 +3,7 @@
 //! and schema name come from k8s-openapi's types; singular names, short names, categories,
 //! verbs, subresources and storage key segments are written here by hand (upstream facts).
 
-use crate::registry::{Persistence, ResourceType, Subresource};
+use crate::registry::{Persistence, ResourceType, SchemaSource, Subresource};
 use crate::strategy;
 use k8s_openapi::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
@@ -60,13 +60,6 @@ const fn facts(singular: &'static str) -> Facts {
     }
 }
 
-fn leak(s: std::borrow::Cow<'static, str>) -> &'static str {
-    match s {
-        std::borrow::Cow::Borrowed(b) => b,
-        std::borrow::Cow::Owned(o) => Box::leak(o.into_boxed_str()),
-    }
-}
-
 fn entry<T>(f: Facts) -> ResourceType
 where
     T: k8s_openapi::Resource + schemars::JsonSchema + 'static,
@@ -74,24 +67,25 @@ where
 {
     let namespaced =
         TypeId::of::<T::Scope>() == TypeId::of::<k8s_openapi::NamespaceResourceScope>();
-    let list_kind = leak(format!("{}List", T::KIND).into());
     ResourceType {
-        group: T::GROUP,
-        version: T::VERSION,
-        kind: T::KIND,
-        list_kind,
-        plural: T::URL_PATH_SEGMENT,
-        singular: f.singular,
+        group: T::GROUP.into(),
+        version: T::VERSION.into(),
+        kind: T::KIND.into(),
+        list_kind: format!("{}List", T::KIND).into(),
+        plural: T::URL_PATH_SEGMENT.into(),
+        singular: f.singular.into(),
         namespaced,
-        short_names: f.short,
-        categories: f.categories,
+        short_names: f.short.iter().map(|&s| s.into()).collect(),
+        categories: f.categories.iter().map(|&s| s.into()).collect(),
         verbs: f.verbs,
-        subresources: f.subs,
+        subresources: f.subs.into(),
         persistence: f.persistence,
-        storage_resource: f.storage.unwrap_or(T::URL_PATH_SEGMENT),
-        schema_name: leak(T::schema_name()),
+        storage_resource: f.storage.unwrap_or(T::URL_PATH_SEGMENT).into(),
+        schema_name: T::schema_name().into(),
         strategy: strategy::for_resource(T::GROUP, T::URL_PATH_SEGMENT),
-        json_schema: |g| g.subschema_for::<T>(),
+        schema: SchemaSource::Builtin(|g| g.subschema_for::<T>()),
+        custom: None,
+        cache: Default::default(),
     }
 }
 
@@ -120,7 +114,7 @@ const API_EXT: &[&str] = &["api-extensions"];
 
 pub(crate) fn builtin_types() -> Vec<ResourceType> {
     use api::core::v1 as core;
-    let mut t = vec![
+    let t = vec![
         entry::<core::Binding>(facts!("binding", verbs: CREATE_ONLY, virt: true)),
         entry::<core::ComponentStatus>(
             facts!("componentstatus", short: &["cs"], verbs: READ_ONLY, virt: true),
@@ -264,20 +258,5 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
         entry::<api::resource::v1::ResourceClaim>(facts!("resourceclaim", subs: STATUS)),
         entry::<api::resource::v1::ResourceSlice>(facts!("resourceslice")),
     ];
-    fill_status_kinds(&mut t);
     t
-}
-
-/// Subresources written with an empty kind serve the resource's own kind.
-fn fill_status_kinds(types: &mut [ResourceType]) {
-    for t in types.iter_mut() {
-        if t.subresources.iter().any(|s| s.kind.is_empty()) {
-            let subs: Vec<Subresource> = t
-                .subresources
-                .iter()
-                .map(|s| if s.kind.is_empty() { Subresource { kind: t.kind, ..*s } } else { *s })
-                .collect();
-            t.subresources = Box::leak(subs.into_boxed_slice());
-        }
-    }
 }

@@ -5,15 +5,30 @@ use crate::alloc::{ClusterIpAllocator, NodePortAllocator};
 use crate::auth::{Authenticator, Authorizer};
 use crate::cache::Caches;
 use crate::config::Options;
+use arc_swap::ArcSwap;
 use kapi_codec::Registry;
 use kapi_codec::stored::StorageMediaType;
 use kapi_storage::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// One registry snapshot and the documents made from it (on first use, then shared).
+pub struct Served {
+    pub registry: Arc<Registry>,
+    pub docs: crate::discovery::Docs,
+}
+
+impl Served {
+    fn new(registry: Arc<Registry>) -> Served {
+        Served { registry, docs: Default::default() }
+    }
+}
+
 pub struct App {
     pub options: Options,
-    pub registry: &'static Registry,
+    /// The served resource types and the documents made from them: one snapshot,
+    /// swapped whole when CRDs change.
+    served: ArcSwap<Served>,
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
     pub authorizer: Box<dyn Authorizer>,
@@ -52,19 +67,35 @@ impl App {
         let storage_media = options.storage_media_type()?;
         Ok(App {
             options,
-            registry: Registry::builtin(),
+            served: ArcSwap::from_pointee(Served::new(Registry::builtin().clone())),
             store,
             authenticator,
             authorizer,
             cluster_ips,
             node_ports,
-            caches: Caches::new(Registry::builtin().all().len()),
+            caches: Caches,
             shutting_down: AtomicBool::new(false),
             storage_healthy: AtomicBool::new(true),
             storage_writable: AtomicBool::new(true),
             storage_media,
             shutdown,
         })
+    }
+
+    /// The current registry snapshot (a request keeps the one it started with).
+    pub fn registry(&self) -> Arc<Registry> {
+        self.served.load().registry.clone()
+    }
+
+    /// The current snapshot with its discovery and OpenAPI documents.
+    pub fn served(&self) -> Arc<Served> {
+        self.served.load_full()
+    }
+
+    /// Serve `next` from now on (CRDs or APIServices changed); documents are made anew
+    /// on first use.
+    pub fn set_registry(&self, next: Arc<Registry>) {
+        self.served.store(Arc::new(Served::new(next)));
     }
 
     pub fn prefix(&self) -> &str {

@@ -44,7 +44,8 @@ pub struct Cached {
     proto: OnceLock<Option<Encoding>>,
     labels: Option<Map<String, Value>>,
     /// `(field, value)` of every field selector the type supports.
-    fields: Box<[(&'static str, Option<String>)]>,
+    /// In the order of `ResourceType::selectable_fields`.
+    fields: Box<[Option<String>]>,
 }
 
 /// One encoding of an object: the LIST item (separator or prefix + document) and the
@@ -80,7 +81,8 @@ impl Cached {
         out.push(b'\n');
         let all = Bytes::from(out);
         let end = all.len() - 1;
-        let fields = selectable(rt).map(|f| (f, crate::rest::fields::value(rt, obj, f))).collect();
+        let fields =
+            rt.selectable_fields().map(|f| crate::rest::fields::value(rt, obj, f)).collect();
         Cached {
             json: Encoding { item: all.slice(..end), doc: all.slice(1..end) },
             json_line: all.slice(1..),
@@ -103,8 +105,9 @@ impl Cached {
 
     /// The value of a selectable field (`metadata.name`, `spec.nodeName`, ...); None when
     /// the type does not support it or the object lacks it.
-    pub fn field(&self, field: &str) -> Option<String> {
-        self.fields.iter().find(|(f, _)| *f == field).and_then(|(_, v)| v.clone())
+    pub fn field(&self, rt: &ResourceType, field: &str) -> Option<String> {
+        let at = rt.selectable_fields().position(|f| f == field)?;
+        self.fields.get(at)?.clone()
     }
 
     /// The compact JSON document of the object.
@@ -137,18 +140,11 @@ impl Cached {
     }
 }
 
-/// The field selectors `rt` supports.
-fn selectable(rt: &ResourceType) -> impl Iterator<Item = &'static str> {
-    let meta: &[&'static str] =
-        if rt.namespaced { &["metadata.name", "metadata.namespace"] } else { &["metadata.name"] };
-    meta.iter().copied().chain(rt.strategy.selectable_fields().iter().copied())
-}
-
 /// Encode `obj`'s message once, prefixed for a List.
 fn proto_encoding(rt: &ResourceType, obj: &Value) -> Option<Encoding> {
     ENCODES.fetch_add(1, Ordering::Relaxed);
     let mut msg = Vec::with_capacity(4096);
-    kapi_codec::protobuf::encode::encode_message(rt.schema_name, obj, &mut msg).ok()?;
+    kapi_codec::protobuf::encode::encode_message(&rt.schema_name, obj, &mut msg).ok()?;
     let mut out = Vec::with_capacity(msg.len() + 10);
     kapi_codec::protobuf::list_item_prefix(msg.len(), &mut out);
     let at = out.len();
@@ -187,59 +183,58 @@ const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 /// How long a resourceVersion "0" read waits for the cache to catch up (see [`settle`]).
 const SETTLE_BOUND: Duration = Duration::from_millis(250);
 
-/// One slot per registry entry, filled on first use.
-pub struct Caches {
-    slots: Vec<OnceLock<Option<Arc<Cache>>>>,
-}
+/// The watch caches: each registry entry holds its own in its cache slot, started on
+/// first use (so a custom resource's cache lives and dies with its entry).
+pub struct Caches;
 
 impl Caches {
-    pub fn new(resources: usize) -> Caches {
-        Caches { slots: (0..resources).map(|_| OnceLock::new()).collect() }
-    }
-
     /// The cache of `rt`, started if needed; None for virtual resources or when the
     /// feeder thread cannot start.
-    pub fn get(&self, app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
+    pub fn get(&self, app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
         if rt.persistence != Persistence::Stored {
             return None;
         }
-        let idx = app.registry.all().iter().position(|t| std::ptr::eq(t, rt))?;
-        self.slots.get(idx)?.get_or_init(|| start(app, rt)).clone()
+        let slot = rt
+            .cache
+            .get_or_init(|| start(app, rt).map(|c| c as Arc<dyn std::any::Any + Send + Sync>));
+        slot.clone()?.downcast::<Cache>().ok()
     }
-}
 
-impl Caches {
     /// The caches started so far, with their resource types.
-    pub fn started(&self, app: &App) -> Vec<(&'static ResourceType, Arc<Cache>)> {
-        let all = app.registry.all();
-        self.slots
+    pub fn started(&self, app: &App) -> Vec<(Arc<ResourceType>, Arc<Cache>)> {
+        let reg = app.registry();
+        reg.all()
             .iter()
-            .enumerate()
-            .filter_map(|(i, s)| Some((all.get(i)?, s.get()?.clone()?)))
+            .filter_map(|t| {
+                let c = t.cache.get()?.clone()?.downcast::<Cache>().ok()?;
+                Some((t.clone(), c))
+            })
             .collect()
     }
 }
 
 /// How a cache of `rt` makes its entries from stored key-values (the decode its feeder
 /// runs once per revision).
-pub fn decode_fn(rt: &'static ResourceType) -> DecodeFn<Cached> {
-    Arc::new(move |kv| object::from_stored(rt, kv).ok().map(|obj| Cached::new(rt, &obj)))
+pub fn decode_fn(rt: &Arc<ResourceType>) -> DecodeFn<Cached> {
+    let rt = rt.clone();
+    Arc::new(move |kv| object::from_stored(&rt, kv).ok().map(|obj| Cached::new(&rt, &obj)))
 }
 
-fn start(app: &App, rt: &'static ResourceType) -> Option<Arc<Cache>> {
+fn start(app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
     let decode = decode_fn(rt);
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
-        let f: IndexFn<Cached> = Arc::new(|c: &Cached| {
+        let rt = rt.clone();
+        let f: IndexFn<Cached> = Arc::new(move |c: &Cached| {
             // Upstream's field value: "" for a pod not scheduled yet, so the scheduler's
             // `spec.nodeName=` watch is reached through the index as a kubelet's is.
-            c.field("spec.nodeName")
+            c.field(&rt, "spec.nodeName")
         });
         f
     });
     let prefix = rt.storage_prefix(app.prefix(), None);
     let opts = CacheOptions {
-        capacity: app.options.watch_cache_size(rt.plural),
-        shards: app.options.watch_cache_shards(rt.plural),
+        capacity: app.options.watch_cache_size(&rt.plural),
+        shards: app.options.watch_cache_shards(&rt.plural),
         ..Default::default()
     };
     match WatchCache::start(app.store.clone(), &prefix, decode, index, opts) {

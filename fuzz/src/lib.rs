@@ -43,7 +43,7 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// The resource type a choice byte names.
-pub fn resource_type(choice: u8) -> &'static ResourceType {
+pub fn resource_type(choice: u8) -> &ResourceType {
     let all = Registry::builtin().all();
     &all[usize::from(choice) % all.len()]
 }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 const EVERY_TYPE: &str = include_str!("../../tests/manifests/every-type.yaml");
 
 /// Every object of the manifest with its resource type.
-pub fn objects() -> Vec<(&'static ResourceType, Value)> {
+pub fn objects() -> Vec<(&ResourceType, Value)> {
     let mut out = Vec::new();
     for doc in EVERY_TYPE.split("\n---\n") {
         let Ok(obj) = format::decode(doc.as_bytes(), Format::Yaml) else { continue };

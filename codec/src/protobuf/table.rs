@@ -366,7 +366,7 @@ mod tests {
         let mut todo: Vec<usize> = crate::Registry::builtin()
             .all()
             .iter()
-            .filter_map(|rt| t.by_name(rt.schema_name))
+            .filter_map(|rt| t.by_name(&rt.schema_name))
             .collect();
         todo.extend(
             [
@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn every_served_kind_has_a_message() {
         for rt in crate::Registry::builtin().all() {
-            assert!(tables().by_name(rt.schema_name).is_some(), "{}", rt.schema_name);
+            assert!(tables().by_name(&rt.schema_name).is_some(), "{}", rt.schema_name);
         }
         assert_eq!(msg("io.k8s.apimachinery.pkg.apis.meta.v1.Time").special, Some(Special::Time));
         assert_eq!(

@@ -7,6 +7,7 @@
 
 use crate::error::FieldError;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Which name format a resource's `metadata.name` must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,33 +79,35 @@ mod util;
 mod workloads;
 
 /// The strategy of a built-in resource.
-pub fn for_resource(group: &str, plural: &str) -> &'static dyn Strategy {
+pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
     match (group, plural) {
-        ("", "pods") => &pods::Pods,
-        ("", "namespaces") => &core::Namespaces,
-        ("", "nodes") => &core::Nodes,
-        ("", "services") => &core::Services,
-        ("", "secrets") => &core::Secrets,
-        ("", "configmaps") => &core::ConfigMaps,
-        ("", "events") => &core::Events,
-        ("", "persistentvolumes") => &core::PersistentVolumes,
-        ("", "persistentvolumeclaims") => &core::PersistentVolumeClaims,
-        ("", "replicationcontrollers") => &workloads::ReplicationControllers,
-        ("apps", "deployments") => &workloads::Deployments,
-        ("apps", "replicasets") => &workloads::ReplicaSets,
-        ("apps", "statefulsets") => &workloads::StatefulSets,
-        ("apps", "daemonsets") => &workloads::DaemonSets,
-        ("batch", "jobs") => &workloads::Jobs,
-        ("batch", "cronjobs") => &workloads::CronJobs,
-        ("rbac.authorization.k8s.io", _) => &core::Rbac,
-        ("certificates.k8s.io", "certificatesigningrequests") => &core::Csrs,
-        ("scheduling.k8s.io", "priorityclasses") => &core::PriorityClasses,
-        ("storage.k8s.io", "storageclasses") => &core::StorageClasses,
+        ("", "pods") => Arc::new(pods::Pods),
+        ("", "namespaces") => Arc::new(core::Namespaces),
+        ("", "nodes") => Arc::new(core::Nodes),
+        ("", "services") => Arc::new(core::Services),
+        ("", "secrets") => Arc::new(core::Secrets),
+        ("", "configmaps") => Arc::new(core::ConfigMaps),
+        ("", "events") => Arc::new(core::Events),
+        ("", "persistentvolumes") => Arc::new(core::PersistentVolumes),
+        ("", "persistentvolumeclaims") => Arc::new(core::PersistentVolumeClaims),
+        ("", "replicationcontrollers") => Arc::new(workloads::ReplicationControllers),
+        ("apps", "deployments") => Arc::new(workloads::Deployments),
+        ("apps", "replicasets") => Arc::new(workloads::ReplicaSets),
+        ("apps", "statefulsets") => Arc::new(workloads::StatefulSets),
+        ("apps", "daemonsets") => Arc::new(workloads::DaemonSets),
+        ("batch", "jobs") => Arc::new(workloads::Jobs),
+        ("batch", "cronjobs") => Arc::new(workloads::CronJobs),
+        ("rbac.authorization.k8s.io", _) => Arc::new(core::Rbac),
+        ("certificates.k8s.io", "certificatesigningrequests") => Arc::new(core::Csrs),
+        ("scheduling.k8s.io", "priorityclasses") => Arc::new(core::PriorityClasses),
+        ("storage.k8s.io", "storageclasses") => Arc::new(core::StorageClasses),
         ("apiextensions.k8s.io", _)
         | ("networking.k8s.io", "networkpolicies" | "ingresses")
         | ("policy", _)
         | ("autoscaling", _)
-        | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => &core::Generational,
-        _ => &Generic,
+        | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
+            Arc::new(core::Generational)
+        }
+        _ => Arc::new(Generic),
     }
 }

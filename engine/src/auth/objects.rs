@@ -25,8 +25,8 @@ impl CachedObjects<'_> {
     pub async fn settle(&self) {
         for kind in [Kind::ServiceAccount, Kind::Pod, Kind::Secret, Kind::Node] {
             let app = self.0;
-            if let Some(rt) = app.registry.get("", "v1", resource(kind))
-                && let Some(cache) = app.caches.get(app, rt)
+            if let Some(rt) = app.registry().get("", "v1", resource(kind)).cloned()
+                && let Some(cache) = app.caches.get(app, &rt)
             {
                 crate::cache::settle(&cache).await;
             }
@@ -37,7 +37,8 @@ impl CachedObjects<'_> {
 impl Objects for CachedObjects<'_> {
     fn get(&self, kind: Kind, namespace: Option<&str>, name: &str) -> Option<Value> {
         let app = self.0;
-        let rt = app.registry.get("", "v1", resource(kind))?;
+        let binding = app.registry();
+        let rt = binding.get("", "v1", resource(kind))?;
         let cache = app.caches.get(app, rt)?;
         let (entry, _) = cache.get(&rt.storage_key(app.prefix(), namespace, name));
         Some(entry?.data.obj())

@@ -45,7 +45,11 @@ async fn ensure(
 ) -> Result<(), String> {
     // An existing object is left alone: creating it again would first try to allocate
     // its (already allocated) cluster IP and fail before the name conflict is seen.
-    let rt = app.registry.get(group, version, plural).ok_or_else(|| format!("no {plural}"))?;
+    let rt = app
+        .registry()
+        .get(group, version, plural)
+        .cloned()
+        .ok_or_else(|| format!("no {plural}"))?;
     let name = obj["metadata"]["name"].as_str().unwrap_or_default();
     let key = rt.storage_key(app.prefix(), ns, name);
     match app.store.get(&key).await {
@@ -86,11 +90,11 @@ fn kubernetes_endpoints(app: &App) -> Value {
 
 /// Mark every stored Service's ClusterIPs and NodePorts as used.
 async fn rebuild_allocators(app: &App) -> Result<(), String> {
-    let Some(rt) = app.registry.get("", "v1", "services") else { return Ok(()) };
+    let Some(rt) = app.registry().get("", "v1", "services").cloned() else { return Ok(()) };
     let prefix = rt.storage_prefix(app.prefix(), None);
     let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
     for kv in page.items {
-        let Ok(svc) = rest::object::from_stored(rt, &kv) else { continue };
+        let Ok(svc) = rest::object::from_stored(&rt, &kv) else { continue };
         for ip in svc.pointer("/spec/clusterIPs").and_then(Value::as_array).into_iter().flatten() {
             if let Some(ip) = ip.as_str() {
                 app.cluster_ips.mark_used(ip);

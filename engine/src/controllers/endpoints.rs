@@ -67,10 +67,10 @@ async fn sync_endpoints(app: &App) -> Result<(), String> {
     let mut ips: Vec<String> =
         page.items.iter().filter_map(|kv| kv.key.rsplit('/').next().map(str::to_string)).collect();
     ips.sort();
-    let Some(rt) = app.registry.get("", "v1", "endpoints") else { return Ok(()) };
+    let Some(rt) = app.registry().get("", "v1", "endpoints").cloned() else { return Ok(()) };
     let key = rt.storage_key(app.prefix(), Some("default"), "kubernetes");
     let Some(kv) = app.store.get(&key).await.map_err(|e| e.to_string())? else { return Ok(()) };
-    let mut current = object::from_stored(rt, &kv).map_err(|e| format!("{e:?}"))?;
+    let mut current = object::from_stored(&rt, &kv).map_err(|e| format!("{e:?}"))?;
     let subsets = json!([{
         "addresses": ips.iter().map(|ip| json!({"ip": ip})).collect::<Vec<Value>>(),
         "ports": [{"name": "https", "port": app.options.secure_port, "protocol": "TCP"}],
@@ -79,7 +79,7 @@ async fn sync_endpoints(app: &App) -> Result<(), String> {
         return Ok(());
     }
     current["subsets"] = subsets;
-    let stored = object::to_stored(rt, &current, app.storage_media);
+    let stored = object::to_stored(&rt, &current, app.storage_media);
     match app.store.update(&key, stored, Precondition::ModRevision(kv.mod_revision)).await {
         // Another replica updated it meanwhile; the next round converges.
         Ok(_) | Err(StorageError::Conflict { .. }) => Ok(()),

@@ -48,14 +48,14 @@ pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
 }
 
 async fn sweep(app: &App) -> Result<(), String> {
-    let Some(rt) = app.registry.get("", "v1", "namespaces") else { return Ok(()) };
+    let Some(rt) = app.registry().get("", "v1", "namespaces").cloned() else { return Ok(()) };
     let page = app
         .store
         .range(&rt.storage_prefix(app.prefix(), None), None, 0, None)
         .await
         .map_err(|e| e.to_string())?;
     for kv in page.items {
-        let Ok(ns) = rest::object::from_stored(rt, &kv) else { continue };
+        let Ok(ns) = rest::object::from_stored(&rt, &kv) else { continue };
         if meta::meta_str(&ns, "deletionTimestamp").is_some() {
             finalize(app, &kv.key, ns, kv.mod_revision).await?;
         }
@@ -68,7 +68,7 @@ async fn finalize(app: &App, key: &str, ns: Value, rev: u64) -> Result<(), Strin
     let name = meta::name(&ns).unwrap_or("").to_string();
     let mut remaining = 0usize;
     for rt in
-        app.registry.all().iter().filter(|t| t.namespaced && t.persistence == Persistence::Stored)
+        app.registry().all().iter().filter(|t| t.namespaced && t.persistence == Persistence::Stored)
     {
         let prefix = rt.storage_prefix(app.prefix(), Some(&name));
         let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
@@ -92,8 +92,8 @@ async fn finalize(app: &App, key: &str, ns: Value, rev: u64) -> Result<(), Strin
         .and_then(Value::as_array)
         .is_some_and(|f| !f.is_empty());
     let result = if held {
-        let Some(rt) = app.registry.get("", "v1", "namespaces") else { return Ok(()) };
-        let bytes = rest::object::to_stored(rt, &done, app.storage_media);
+        let Some(rt) = app.registry().get("", "v1", "namespaces").cloned() else { return Ok(()) };
+        let bytes = rest::object::to_stored(&rt, &done, app.storage_media);
         app.store.update(key, bytes, Precondition::ModRevision(rev)).await.map(drop)
     } else {
         app.store.delete(key, Precondition::ModRevision(rev)).await.map(drop)

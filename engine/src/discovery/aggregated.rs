@@ -5,17 +5,16 @@ use super::{AGGREGATED_V2, bytes_response};
 use crate::app::App;
 use crate::body::Response;
 use bytes::Bytes;
-use kapi_codec::ResourceType;
+use kapi_codec::{Registry, ResourceType};
 use serde_json::{Value, json};
-use std::sync::OnceLock;
 
 fn resource(t: &ResourceType) -> Value {
     let subresources: Vec<Value> = t
         .subresources
         .iter()
         .map(|s| {
-            let (g, v) = if s.group.is_empty() && s.version == t.version { (t.group, t.version) } else { (s.group, s.version) };
-            json!({"subresource": s.name, "responseKind": {"group": g, "version": v, "kind": s.kind}, "verbs": s.verbs})
+            let (g, v) = if s.group.is_empty() && s.version == t.version { (&*t.group, &*t.version) } else { (s.group, s.version) };
+            json!({"subresource": s.name, "responseKind": {"group": g, "version": v, "kind": t.sub_kind(s)}, "verbs": s.verbs})
         })
         .collect();
     let mut r = json!({
@@ -37,23 +36,22 @@ fn resource(t: &ResourceType) -> Value {
     r
 }
 
-fn document(app: &App, core: bool) -> Value {
+fn document(reg: &Registry, core: bool) -> Value {
     let mut items: Vec<Value> = Vec::new();
     let mut groups: Vec<&str> = Vec::new();
-    for (g, _) in app.registry.group_versions() {
+    for (g, _) in reg.group_versions() {
         if g.is_empty() == core && !groups.contains(&g) {
             groups.push(g);
         }
     }
     for g in groups {
-        let versions: Vec<Value> = app
-            .registry
+        let versions: Vec<Value> = reg
             .group_versions()
             .into_iter()
             .filter(|(gg, _)| *gg == g)
             .map(|(_, v)| {
                 let resources: Vec<Value> =
-                    app.registry.in_group_version(g, v).map(resource).collect();
+                    reg.in_group_version(g, v).map(|t| resource(t)).collect();
                 json!({"version": v, "resources": resources, "freshness": "Current"})
             })
             .collect();
@@ -67,10 +65,10 @@ fn document(app: &App, core: bool) -> Value {
 }
 
 pub fn response(app: &App, core: bool) -> Response {
-    static CORE: OnceLock<Bytes> = OnceLock::new();
-    static GROUPS: OnceLock<Bytes> = OnceLock::new();
-    let cell = if core { &CORE } else { &GROUPS };
-    let doc = cell
-        .get_or_init(|| Bytes::from(serde_json::to_vec(&document(app, core)).unwrap_or_default()));
+    let served = app.served();
+    let cell = if core { &served.docs.aggregated_core } else { &served.docs.aggregated_groups };
+    let doc = cell.get_or_init(|| {
+        Bytes::from(serde_json::to_vec(&document(&served.registry, core)).unwrap_or_default())
+    });
     bytes_response(200, AGGREGATED_V2, doc.clone())
 }

@@ -1,8 +1,7 @@
 //! Legacy (unaggregated) discovery documents: APIVersions, APIGroupList, APIGroup,
 //! APIResourceList.
 
-use crate::app::App;
-use kapi_codec::ResourceType;
+use kapi_codec::{Registry, ResourceType};
 use serde_json::{Value, json};
 
 pub fn api_versions() -> Value {
@@ -14,12 +13,12 @@ pub fn api_versions() -> Value {
 }
 
 /// Versions of a group in preference order (table order puts the preferred first).
-fn versions_of(app: &App, group: &str) -> Vec<&'static str> {
-    app.registry.group_versions().into_iter().filter(|(g, _)| *g == group).map(|(_, v)| v).collect()
+fn versions_of<'a>(reg: &'a Registry, group: &str) -> Vec<&'a str> {
+    reg.group_versions().into_iter().filter(|(g, _)| *g == group).map(|(_, v)| v).collect()
 }
 
-fn group_doc(app: &App, group: &str) -> Value {
-    let versions: Vec<Value> = versions_of(app, group)
+fn group_doc(reg: &Registry, group: &str) -> Value {
+    let versions: Vec<Value> = versions_of(reg, group)
         .iter()
         .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
         .collect();
@@ -27,22 +26,22 @@ fn group_doc(app: &App, group: &str) -> Value {
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
-pub fn group_list(app: &App) -> Value {
+pub fn group_list(reg: &Registry) -> Value {
     let mut groups: Vec<&str> = Vec::new();
-    for (g, _) in app.registry.group_versions() {
+    for (g, _) in reg.group_versions() {
         if !g.is_empty() && !groups.contains(&g) {
             groups.push(g);
         }
     }
-    let docs: Vec<Value> = groups.iter().map(|g| group_doc(app, g)).collect();
+    let docs: Vec<Value> = groups.iter().map(|g| group_doc(reg, g)).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": docs})
 }
 
-pub fn group(app: &App, group: &str) -> Option<Value> {
-    if versions_of(app, group).is_empty() {
+pub fn group(reg: &Registry, group: &str) -> Option<Value> {
+    if versions_of(reg, group).is_empty() {
         return None;
     }
-    let mut doc = group_doc(app, group);
+    let mut doc = group_doc(reg, group);
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
     Some(doc)
@@ -70,7 +69,7 @@ fn subresource_entry(t: &ResourceType, s: &kapi_codec::registry::Subresource) ->
         "name": format!("{}/{}", t.plural, s.name),
         "singularName": "",
         "namespaced": t.namespaced,
-        "kind": s.kind,
+        "kind": t.sub_kind(s),
         "verbs": s.verbs,
     });
     if !s.group.is_empty() || s.version != t.version {
@@ -80,11 +79,11 @@ fn subresource_entry(t: &ResourceType, s: &kapi_codec::registry::Subresource) ->
     r
 }
 
-pub fn resource_list(app: &App, group: &str, version: &str) -> Option<Value> {
+pub fn resource_list(reg: &Registry, group: &str, version: &str) -> Option<Value> {
     let mut resources = Vec::new();
-    for t in app.registry.in_group_version(group, version) {
+    for t in reg.in_group_version(group, version) {
         resources.push(resource_entry(t));
-        for s in t.subresources {
+        for s in t.subresources.iter() {
             resources.push(subresource_entry(t, s));
         }
     }

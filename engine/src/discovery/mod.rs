@@ -5,7 +5,7 @@
 mod aggregated;
 mod legacy;
 
-use crate::app::App;
+use crate::app::{App, Served};
 use crate::body::{Response, ResponseBody};
 use crate::negotiation::{self, Output};
 use crate::request::RequestInfo;
@@ -91,14 +91,18 @@ pub fn handle(app: &App, info: &RequestInfo, accept: Option<&str>) -> Response {
         ["api"] if wants_aggregated(accept) => aggregated::response(app, true),
         ["apis"] if wants_aggregated(accept) => aggregated::response(app, false),
         ["api"] => json_doc(legacy::api_versions()),
-        ["apis"] => json_doc(legacy::group_list(app)),
-        ["api", "v1"] => legacy::resource_list(app, "", "v1").map_or_else(not_found, json_doc),
-        ["apis", group] => legacy::group(app, group).map_or_else(not_found, json_doc),
+        ["apis"] => json_doc(legacy::group_list(&app.registry())),
+        ["api", "v1"] => {
+            legacy::resource_list(&app.registry(), "", "v1").map_or_else(not_found, json_doc)
+        }
+        ["apis", group] => legacy::group(&app.registry(), group).map_or_else(not_found, json_doc),
         ["apis", group, version] => {
-            legacy::resource_list(app, group, version).map_or_else(not_found, json_doc)
+            legacy::resource_list(&app.registry(), group, version).map_or_else(not_found, json_doc)
         }
         ["openapi", "v2"] => openapi_v2(app, accept),
-        ["openapi", "v3"] => bytes_response(200, "application/json", v3_docs(app).index.clone()),
+        ["openapi", "v3"] => {
+            bytes_response(200, "application/json", v3_docs(&app.served()).index.clone())
+        }
         ["openapi", "v3", rest @ ..] => openapi_v3(app, rest),
         _ => not_found(),
     }
@@ -108,10 +112,19 @@ fn json_doc(v: Value) -> Response {
     negotiation::respond(200, &v, Output::Json, false)
 }
 
+/// The documents of one registry snapshot, each made on first use.
+#[derive(Default)]
+pub struct Docs {
+    pub(crate) aggregated_core: OnceLock<Bytes>,
+    pub(crate) aggregated_groups: OnceLock<Bytes>,
+    v2_json: OnceLock<Bytes>,
+    v2_pb: OnceLock<Bytes>,
+    v3: OnceLock<V3Docs>,
+}
+
 fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
-    static DOC: OnceLock<Bytes> = OnceLock::new();
-    static PB: OnceLock<Bytes> = OnceLock::new();
-    let doc = |app: &App| openapi::v2(app.registry);
+    let served = app.served();
+    let doc = || openapi::v2(&served.registry);
     // The protobuf form (gnostic's openapi.v2.Document) when it is the first type asked for
     // that is served: what kubectl's discovery client sends.
     let pb_at = accept.and_then(|a| {
@@ -119,7 +132,7 @@ fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
     });
     let json_at = accept.and_then(|a| a.find("json").or_else(|| a.find("*/*")));
     if pb_at.is_some_and(|p| json_at.is_none_or(|j| p < j)) {
-        let pb = PB.get_or_init(|| Bytes::from(openapi_pb::encode_v2(&doc(app))));
+        let pb = served.docs.v2_pb.get_or_init(|| Bytes::from(openapi_pb::encode_v2(&doc())));
         return bytes_response(200, openapi_pb::MEDIA_TYPE, pb.clone());
     }
     if accept.is_some() && json_at.is_none() {
@@ -129,7 +142,10 @@ fn openapi_v2(app: &App, accept: Option<&str>) -> Response {
         ));
         return negotiation::error_response(&e, Output::Json);
     }
-    let json = DOC.get_or_init(|| Bytes::from(serde_json::to_vec(&doc(app)).unwrap_or_default()));
+    let json = served
+        .docs
+        .v2_json
+        .get_or_init(|| Bytes::from(serde_json::to_vec(&doc()).unwrap_or_default()));
     bytes_response(200, "application/json", json.clone())
 }
 
@@ -139,12 +155,12 @@ struct V3Docs {
     by_path: std::collections::HashMap<String, Bytes>,
 }
 
-fn v3_docs(app: &App) -> &'static V3Docs {
-    static DOCS: OnceLock<V3Docs> = OnceLock::new();
-    DOCS.get_or_init(|| {
+fn v3_docs(served: &Served) -> &V3Docs {
+    served.docs.v3.get_or_init(|| {
+        let reg = &served.registry;
         let mut by_path = std::collections::HashMap::new();
-        for (group, version) in app.registry.group_versions() {
-            if let Some(doc) = openapi::v3_group_version(app.registry, group, version) {
+        for (group, version) in reg.group_versions() {
+            if let Some(doc) = openapi::v3_group_version(reg, group, version) {
                 let key = if group.is_empty() {
                     format!("api/{version}")
                 } else {
@@ -153,14 +169,13 @@ fn v3_docs(app: &App) -> &'static V3Docs {
                 by_path.insert(key, Bytes::from(serde_json::to_vec(&doc).unwrap_or_default()));
             }
         }
-        let index =
-            Bytes::from(serde_json::to_vec(&openapi::v3_index(app.registry)).unwrap_or_default());
+        let index = Bytes::from(serde_json::to_vec(&openapi::v3_index(reg)).unwrap_or_default());
         V3Docs { index, by_path }
     })
 }
 
 fn openapi_v3(app: &App, rest: &[&str]) -> Response {
-    match v3_docs(app).by_path.get(&rest.join("/")) {
+    match v3_docs(&app.served()).by_path.get(&rest.join("/")) {
         Some(doc) => bytes_response(200, "application/json", doc.clone()),
         None => not_found(),
     }

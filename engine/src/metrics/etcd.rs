@@ -34,7 +34,7 @@ pub fn observer(registry: &'static Registry, prefix: &str) -> RequestObserver {
 fn resource_of(registry: &Registry, prefix: &str, key: &str) -> String {
     let Some(rest) = key.strip_prefix(prefix) else { return key.trim_matches('/').to_string() };
     let owner = registry.all().iter().find(|rt| {
-        rest.strip_prefix(rt.storage_resource).is_some_and(|r| r.is_empty() || r.starts_with('/'))
+        rest.strip_prefix(&*rt.storage_resource).is_some_and(|r| r.is_empty() || r.starts_with('/'))
     });
     match owner {
         Some(rt) => label(rt),

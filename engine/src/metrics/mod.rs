@@ -17,6 +17,8 @@ pub mod process;
 pub mod render;
 
 use histogram::Histogram;
+use kapi_codec::ResourceType;
+use kapi_codec::registry::Name;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
@@ -39,7 +41,7 @@ pub const PHASE_BUCKETS: &[f64] = &[
 ];
 
 /// (group, version, kind) of watch event metrics.
-pub type WatchKey = (&'static str, &'static str, &'static str);
+pub type WatchKey = (Name, Name, Name);
 
 /// The labels of one request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
@@ -64,7 +66,7 @@ pub struct CoreData {
     pub watch_events: HashMap<WatchKey, u64>,
     pub watch_sizes: HashMap<WatchKey, Histogram>,
     /// Watches ended because their client stopped reading, by (group, resource).
-    pub terminated_watchers: HashMap<(&'static str, &'static str), u64>,
+    pub terminated_watchers: HashMap<(Name, Name), u64>,
     pub phases: HashMap<&'static str, Histogram>,
 }
 
@@ -131,9 +133,9 @@ pub fn longrunning(labels: &RequestLabels, delta: i64) {
 }
 
 /// One watch event of `kind` sent, `size` bytes.
-pub fn watch_event(group: &'static str, version: &'static str, kind: &'static str, size: usize) {
+pub fn watch_event(rt: &ResourceType, size: usize) {
     with_core(|d| {
-        let key = (group, version, kind);
+        let key = (rt.group.clone(), rt.version.clone(), rt.kind.clone());
         histogram_of(&mut d.watch_sizes, &key, WATCH_SIZE_BUCKETS).observe(size as f64);
         *d.watch_events.entry(key).or_default() += 1;
     });
@@ -141,8 +143,10 @@ pub fn watch_event(group: &'static str, version: &'static str, kind: &'static st
 
 /// A watch of `resource` ended because its client stopped reading (upstream's
 /// `apiserver_terminated_watchers_total`).
-pub fn watch_terminated(group: &'static str, resource: &'static str) {
-    with_core(|d| *d.terminated_watchers.entry((group, resource)).or_default() += 1);
+pub fn watch_terminated(rt: &ResourceType) {
+    with_core(|d| {
+        *d.terminated_watchers.entry((rt.group.clone(), rt.plural.clone())).or_default() += 1
+    });
 }
 
 /// Time spent in one phase of a request (`read`, `authentication`, `authorization`,
@@ -184,11 +188,11 @@ pub fn snapshot() -> CoreData {
             *total.longrunning.entry(k.clone()).or_default() += v;
         }
         for (k, v) in &d.watch_events {
-            *total.watch_events.entry(*k).or_default() += v;
+            *total.watch_events.entry(k.clone()).or_default() += v;
         }
         merge_histograms(&mut total.watch_sizes, &d.watch_sizes);
         for (k, v) in &d.terminated_watchers {
-            *total.terminated_watchers.entry(*k).or_default() += v;
+            *total.terminated_watchers.entry(k.clone()).or_default() += v;
         }
         merge_histograms(&mut total.phases, &d.phases);
     }

@@ -201,7 +201,7 @@ fn storage(out: &mut String, app: &App) {
         "[STABLE] Number of stored objects at the time of last check split by kind. In case of a fetching error, the value will be -1.",
     );
     let mut caches: Vec<(String, _)> =
-        app.caches.started(app).into_iter().map(|(rt, c)| (resource_name(rt), c)).collect();
+        app.caches.started(app).into_iter().map(|(rt, c)| (resource_name(&rt), c)).collect();
     caches.sort_by(|a, b| a.0.cmp(&b.0));
     for (resource, c) in &caches {
         let n = c.len();

@@ -70,9 +70,9 @@ async fn assign(
     for _ in 0..MAX_ATTEMPTS {
         let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
         let kv = kv.ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
-        let mut pod = object::from_stored(scope.rt, &kv)?;
+        let mut pod = object::from_stored(&scope.rt, &kv)?;
         bind(&mut pod, node, annotations).map_err(|why| ApiError::Conflict(target.clone(), why))?;
-        let bytes = object::to_stored(scope.rt, &pod, scope.app.storage_media);
+        let bytes = object::to_stored(&scope.rt, &pod, scope.app.storage_media);
         match scope.app.store.update(&key, bytes, Precondition::ModRevision(kv.mod_revision)).await
         {
             Ok(_) => return Ok(()),

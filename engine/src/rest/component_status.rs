@@ -36,7 +36,7 @@ async fn get_one(scope: &Scope<'_>) -> Result<Response, ApiError> {
     }
     let obj = status_of(scope, name).await;
     if scope.output == Output::Table {
-        let t = table::render_rows(scope.rt, include(scope), std::slice::from_ref(&obj), true);
+        let t = table::render_rows(&scope.rt, include(scope), std::slice::from_ref(&obj), true);
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
     }
     view::object(scope, 200, &obj)
@@ -44,16 +44,16 @@ async fn get_one(scope: &Scope<'_>) -> Result<Response, ApiError> {
 
 async fn list_all(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let selectors =
-        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+        Selectors::parse(&scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let mut items = Vec::with_capacity(COMPONENTS.len());
     for name in COMPONENTS {
         let obj = status_of(scope, name).await;
-        if selectors.matches(scope.rt, &obj) {
+        if selectors.matches(&scope.rt, &obj) {
             items.push(without_type(obj));
         }
     }
     if scope.output == Output::Table {
-        let t = table::render_rows(scope.rt, include(scope), &items, true);
+        let t = table::render_rows(&scope.rt, include(scope), &items, true);
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
     }
     view::list(scope, items, json!({}))

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
-    let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
+    let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
     if scope.rt.persistence == Persistence::Virtual {
         let out = hooks::virtual_create(req, scope, obj)?;
         return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
@@ -34,20 +34,20 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     crate::metrics::phase("admission", admit_start.elapsed());
     admitted?;
     if scope.dry_run()? {
-        kapi_codec::order::canonicalize(scope.rt.schema_name, &mut obj);
+        kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut obj);
         return Ok(obj);
     }
     let allocated = hooks::before_create(scope, &mut obj)
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
     // Upstream's field order, once: the stored bytes, this answer and every cached
     // encoding are written from it.
-    kapi_codec::order::canonicalize(scope.rt.schema_name, &mut obj);
+    kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut obj);
     let key = scope.key(&name);
     let store_start = std::time::Instant::now();
     let stored = scope
         .app
         .store
-        .create(&key, object::to_stored(scope.rt, &obj, scope.app.storage_media))
+        .create(&key, object::to_stored(&scope.rt, &obj, scope.app.storage_media))
         .await;
     crate::metrics::phase("storage", store_start.elapsed());
     match stored {
@@ -80,7 +80,7 @@ pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
         meta::set_meta(obj, "name", json!(generated));
     }
     stamp(scope, obj);
-    let strategy = scope.rt.strategy;
+    let strategy = &scope.rt.strategy;
     strategy.default(obj);
     // as upstream, the creator's managedFields see the defaulted object, not what
     // PrepareForCreate and the admission plugins add (a pod's service account and

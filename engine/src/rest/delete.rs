@@ -78,7 +78,7 @@ pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
 pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let opts = DeleteOptions::parse(scope, &req.body)?;
     let selectors =
-        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+        Selectors::parse(&scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let page = list::read_page(scope, &selectors, 0, None).await?;
     let items = page.items.values();
     let mut deleted = Vec::with_capacity(items.len());
@@ -152,7 +152,7 @@ pub async fn delete_one(
     loop {
         let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
         let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
-        let current = object::from_stored(scope.rt, &kv)?;
+        let current = object::from_stored(&scope.rt, &kv)?;
         check_preconditions(scope, name, &current, opts)?;
         if scope.dry_run()? {
             return Ok(current);
@@ -238,13 +238,13 @@ async fn mark_deleting(
         out["status"] = json!({"phase": "Terminating"});
     }
     // The fields set here go where upstream's field order has them.
-    kapi_codec::order::canonicalize(scope.rt.schema_name, &mut out);
+    kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut out);
     let kv = scope
         .app
         .store
         .update(
             key,
-            object::to_stored(scope.rt, &out, scope.app.storage_media),
+            object::to_stored(&scope.rt, &out, scope.app.storage_media),
             Precondition::ModRevision(rev),
         )
         .await?;

@@ -37,7 +37,7 @@ pub fn object(rt: &ResourceType, cached: &Cached, output: Output) -> Option<Resp
         Output::Protobuf => {
             let raw = cached.proto(rt)?;
             let mut out = Vec::with_capacity(raw.len() + 64);
-            protobuf::envelope(&rt.api_version(), rt.kind, raw, &mut out);
+            protobuf::envelope(&rt.api_version(), &rt.kind, raw, &mut out);
             Some(full(protobuf::MEDIA_TYPE, out.into()))
         }
         _ => None,
@@ -46,7 +46,7 @@ pub fn object(rt: &ResourceType, cached: &Cached, output: Output) -> Option<Resp
 
 /// The LIST response of cached entries with list `metadata`.
 pub fn list(
-    rt: &'static ResourceType,
+    rt: &ResourceType,
     entries: &[Arc<CacheEntry<Cached>>],
     metadata: &Value,
     output: Output,
@@ -87,7 +87,7 @@ fn json_pieces(
 ) -> Vec<Bytes> {
     let head = format!(
         "{{\"kind\":{},\"apiVersion\":{},\"metadata\":{},\"items\":[",
-        Value::from(rt.list_kind),
+        Value::from(&*rt.list_kind),
         Value::from(rt.api_version()),
         metadata
     );
@@ -115,7 +115,7 @@ fn proto_pieces(
     }
     let items_len = pieces.iter().map(Bytes::len).sum();
     let (head, tail) =
-        protobuf::list_envelope(&rt.api_version(), rt.list_kind, metadata, items_len).ok()?;
+        protobuf::list_envelope(&rt.api_version(), &rt.list_kind, metadata, items_len).ok()?;
     pieces[0] = Bytes::from(head);
     pieces.push(Bytes::from(tail));
     Some(pieces)
@@ -145,7 +145,7 @@ pub fn watch_frame(
         Output::Protobuf => {
             let raw = cached.proto(rt)?;
             let mut f = Vec::with_capacity(raw.len() + 96);
-            protobuf::watch_event_from_raw(kind, api_version, rt.kind, raw, &mut f).ok()?;
+            protobuf::watch_event_from_raw(kind, api_version, &rt.kind, raw, &mut f).ok()?;
             Some(f)
         }
         _ => None,

@@ -69,7 +69,7 @@ fn needs_budget(pod: &Value) -> bool {
 
 /// Take one allowed disruption from the budget that covers `pod`, if any.
 async fn spend_budget(scope: &Scope<'_>, pod: &Value) -> Result<(), ApiError> {
-    let Some(rt) = scope.app.registry.get("policy", "v1", "poddisruptionbudgets") else {
+    let Some(rt) = scope.app.registry().get("policy", "v1", "poddisruptionbudgets").cloned() else {
         return Ok(());
     };
     let ns = meta::namespace(pod).unwrap_or("default");
@@ -78,7 +78,7 @@ async fn spend_budget(scope: &Scope<'_>, pod: &Value) -> Result<(), ApiError> {
     let labels = meta::metadata(pod).and_then(|m| m.get("labels")).and_then(Value::as_object);
     let mut covering: Vec<(KeyValue, Value)> = Vec::new();
     for kv in page.items {
-        let pdb = object::from_stored(rt, &kv)?;
+        let pdb = object::from_stored(&rt, &kv)?;
         let selector = pdb.pointer("/spec/selector").cloned().unwrap_or(Value::Null);
         if selector.is_null() {
             continue;
@@ -92,7 +92,7 @@ async fn spend_budget(scope: &Scope<'_>, pod: &Value) -> Result<(), ApiError> {
         0 => Ok(()),
         1 => {
             let (kv, pdb) = covering.remove(0);
-            take_disruption(scope, rt, kv, pdb).await
+            take_disruption(scope, &rt, kv, pdb).await
         }
         _ => Err(ApiError::Internal(
             "This pod has more than one PodDisruptionBudget, which the eviction subresource does not support."
@@ -103,7 +103,7 @@ async fn spend_budget(scope: &Scope<'_>, pod: &Value) -> Result<(), ApiError> {
 
 async fn take_disruption(
     scope: &Scope<'_>,
-    rt: &'static kapi_codec::ResourceType,
+    rt: &kapi_codec::ResourceType,
     kv: KeyValue,
     mut pdb: Value,
 ) -> Result<(), ApiError> {

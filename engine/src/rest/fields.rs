@@ -58,8 +58,9 @@ impl Selectors {
     }
 
     /// Whether a cached object matches (from its kept labels and field values).
-    pub fn matches_cached(&self, cached: &Cached) -> bool {
+    pub fn matches_cached(&self, rt: &ResourceType, cached: &Cached) -> bool {
         self.is_everything()
-            || (self.labels.matches(cached.labels()) && self.fields.matches(&|f| cached.field(f)))
+            || (self.labels.matches(cached.labels())
+                && self.fields.matches(&|f| cached.field(rt, f)))
     }
 }

@@ -18,7 +18,7 @@ pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
     if let Some(entry) = &from_cache
         && scope.info.subresource.is_none()
         && encoded::supported(scope.output, scope.pretty)
-        && let Some(resp) = encoded::object(scope.rt, &entry.data, scope.output)
+        && let Some(resp) = encoded::object(&scope.rt, &entry.data, scope.output)
     {
         return Ok(resp);
     }
@@ -62,7 +62,7 @@ async fn cached(
     scope: &Scope<'_>,
     name: &str,
 ) -> Result<Option<Arc<CacheEntry<Cached>>>, ApiError> {
-    let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
+    let Some(cache) = scope.app.caches.get(scope.app, &scope.rt) else { return Ok(None) };
     let rv = scope.param("resourceVersion");
     let need = crate::cache::required_revision(scope.app, rv).await?;
     if crate::cache::wait_for(&cache, need).await {
@@ -83,5 +83,5 @@ async fn from_store(scope: &Scope<'_>, name: &str) -> Result<(serde_json::Value,
         .await
         .map_err(|e| ApiError::from_storage(e, &scope.target(name)))?
         .ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
-    Ok((object::from_stored(scope.rt, &kv)?, kv.mod_revision))
+    Ok((object::from_stored(&scope.rt, &kv)?, kv.mod_revision))
 }

@@ -172,7 +172,7 @@ pub fn virtual_create(
     if !user.extra.is_empty() {
         user_info["extra"] = json!(user.extra);
     }
-    let status = match scope.rt.plural {
+    let status = match &*scope.rt.plural {
         "selfsubjectreviews" => json!({"userInfo": user_info}),
         "tokenreviews" => {
             let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");

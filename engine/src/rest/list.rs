@@ -199,8 +199,8 @@ pub async fn read_page(
             )?;
         revision = Some(page.revision);
         for (i, kv) in page.items.iter().enumerate() {
-            let obj = object::from_stored(scope.rt, kv)?;
-            if selectors.matches(scope.rt, &obj) {
+            let obj = object::from_stored(&scope.rt, kv)?;
+            if selectors.matches(&scope.rt, &obj) {
                 items.push(obj);
             }
             if limit > 0 && items.len() == limit {
@@ -241,7 +241,7 @@ async fn from_cache(
     limit: usize,
     read: CacheRead<'_>,
 ) -> Result<Option<Page>, ApiError> {
-    let Some(cache) = scope.app.caches.get(scope.app, scope.rt) else { return Ok(None) };
+    let Some(cache) = scope.app.caches.get(scope.app, &scope.rt) else { return Ok(None) };
     if read.at.is_none() {
         let rv = scope.param("resourceVersion");
         let need = crate::cache::required_revision(scope.app, rv).await?;
@@ -256,7 +256,7 @@ async fn from_cache(
         }
     }
     let prefix = scope.list_prefix();
-    let keep = |c: &Cached| selectors.matches_cached(c);
+    let keep = |c: &Cached| selectors.matches_cached(&scope.rt, c);
     let counted = selectors.is_everything();
     let count_rest = counted && read.known_remaining.is_none();
     let Some(listing) = cache.list_at(&prefix, read.after, read.at, limit, count_rest, keep) else {
@@ -277,7 +277,7 @@ async fn from_cache(
 
 pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let selectors =
-        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+        Selectors::parse(&scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let limit = parse_limit(scope)?;
     let cont = scope.param("continue").map(decode_continue).transpose()?;
     let read_start = std::time::Instant::now();
@@ -298,7 +298,7 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     }
     if let Items::Cached(entries) = &page.items
         && encoded::supported(scope.output, scope.pretty)
-        && let Some(resp) = encoded::list(scope.rt, entries, &metadata, scope.output)
+        && let Some(resp) = encoded::list(&scope.rt, entries, &metadata, scope.output)
     {
         return Ok(resp);
     }

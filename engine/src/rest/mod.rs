@@ -105,16 +105,18 @@ async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiErro
 }
 
 fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, ApiError> {
-    let rt = app.registry.get(&info.group, &info.version, &info.resource).ok_or_else(|| {
-        ApiError::Internal(format!(
-            "unknown resource {}/{}/{}",
-            info.group, info.version, info.resource
-        ))
-    })?;
+    let rt = app.registry().get(&info.group, &info.version, &info.resource).cloned().ok_or_else(
+        || {
+            ApiError::Internal(format!(
+                "unknown resource {}/{}/{}",
+                info.group, info.version, info.resource
+            ))
+        },
+    )?;
     Ok(Scope {
         app,
         info,
-        rt,
+        rt: rt.clone(),
         namespace: info.namespace.clone(),
         name: info.name.clone(),
         output: Output::Json,
@@ -162,11 +164,11 @@ pub async fn create_internal(
 /// (grace period 0) unless finalizers hold it.
 pub async fn delete_internal(
     app: &App,
-    rt: &'static kapi_codec::ResourceType,
+    rt: &kapi_codec::ResourceType,
     ns: Option<&str>,
     name: &str,
 ) -> Result<serde_json::Value, ApiError> {
-    let info = internal_info("delete", rt.group, rt.version, rt.plural, ns, Some(name));
+    let info = internal_info("delete", &rt.group, &rt.version, &rt.plural, ns, Some(name));
     let scope = internal_scope(app, &info)?;
     let opts = delete::DeleteOptions { grace: Some(0), ..Default::default() };
     delete::delete_one(&scope, name, &opts).await

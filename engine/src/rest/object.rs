@@ -49,7 +49,7 @@ pub fn decode_body(
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }
     default_type_meta(scope, &mut obj, expect_kind)?;
-    let unknown = schema::prune_unknown(scope.rt.schema_name, &mut obj)
+    let unknown = schema::prune_unknown(&scope.rt.schema_name, &mut obj)
         .map_err(|e| cannot_handle(scope, e))?;
     let warnings = field_warnings(scope, validation, &duplicates, &unknown)?;
     Ok(Decoded { obj, warnings })
@@ -73,7 +73,7 @@ fn field_warnings(
     match validation {
         FieldValidation::Warn => warnings.extend(errors),
         FieldValidation::Strict if !errors.is_empty() => {
-            let (kind, version) = (scope.rt.kind, scope.rt.version);
+            let (kind, version) = (&*scope.rt.kind, &*scope.rt.version);
             return Err(ApiError::BadRequest(format!(
                 "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
                 errors.join(", ")
@@ -132,7 +132,7 @@ fn unrecognized(
     if fmt == Format::Protobuf || scope.apply {
         return ApiError::BadRequest(e.to_string());
     }
-    let kind = scope.rt.kind;
+    let kind = &scope.rt.kind;
     ApiError::BadRequest(format!(
         "the object provided is unrecognized (must be of type {kind}): {e} ({})",
         summarize(body)
@@ -145,7 +145,7 @@ fn cannot_handle(scope: &Scope<'_>, e: kapi_codec::CodecError) -> ApiError {
     if scope.apply {
         return ApiError::BadRequest(e.to_string());
     }
-    let (kind, version) = (scope.rt.kind, scope.rt.version);
+    let (kind, version) = (&*scope.rt.kind, &*scope.rt.version);
     ApiError::BadRequest(format!(
         "{kind} in version \"{version}\" cannot be handled as a {kind}: {e}"
     ))
@@ -181,7 +181,7 @@ fn default_type_meta(
         Some((g, v)) => (g.to_string(), v.to_string()),
         None => (String::new(), api_version),
     };
-    let rt = scope.rt;
+    let rt = &scope.rt;
     if kind.is_empty() && scope.apply {
         // An applied configuration is not defaulted: its field manager finds no type.
         let gvk = format!("{}/{}, Kind=", rt.group, rt.version);
@@ -194,10 +194,10 @@ fn default_type_meta(
     }
     let (group, version) = match (group.is_empty(), version.is_empty()) {
         (true, true) => (rt.group.to_string(), rt.version.to_string()),
-        (false, true) if group == rt.group => (group, rt.version.to_string()),
+        (false, true) if *group == *rt.group => (group, rt.version.to_string()),
         _ => (group, version),
     };
-    check_type(scope.app.registry, rt, expect_kind, &kind, &group, &version)?;
+    check_type(&scope.app.registry(), rt, expect_kind, &kind, &group, &version)?;
     if let Some(m) = obj.as_object_mut() {
         m.shift_remove("kind");
         m.shift_remove("apiVersion");
@@ -234,7 +234,7 @@ fn check_type(
     if kind != expect_kind {
         return Err(handled(format!(
             "converting ({version}.{kind}) to ({}.{expect_kind}): unknown conversion",
-            internal_package(rt.group)
+            internal_package(&rt.group)
         )));
     }
     if group != rt.group || version != rt.version {
@@ -252,8 +252,11 @@ fn registered(registry: &kapi_codec::Registry, group: &str, version: &str, kind:
     registry.by_kind(group, version, kind).is_some()
         || registry.all().iter().any(|t| {
             t.subresources.iter().any(|s| {
-                let (g, v) =
-                    if s.version.is_empty() { (t.group, t.version) } else { (s.group, s.version) };
+                let (g, v) = if s.version.is_empty() {
+                    (&*t.group, &*t.version)
+                } else {
+                    (s.group, s.version)
+                };
                 s.kind == kind && g == group && v == version
             })
         })
@@ -275,7 +278,7 @@ pub fn from_stored(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> 
     let mut obj = convert::from_storage(rt, obj);
     if kv.value.starts_with(b"k8s\0") {
         // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
-        kapi_codec::order::canonicalize(rt.schema_name, &mut obj);
+        kapi_codec::order::canonicalize(&rt.schema_name, &mut obj);
     }
     kapi_codec::order::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
     Ok(obj)
@@ -334,7 +337,7 @@ mod tests {
         let registry = kapi_codec::Registry::builtin();
         let (g, v) = if plural == "deployments" { ("apps", "v1") } else { ("", "v1") };
         let rt = registry.get(g, v, plural).unwrap();
-        check_type(registry, rt, rt.kind, kind, group, version)
+        check_type(registry, rt, &rt.kind, kind, group, version)
             .map_err(|e| e.to_status()["message"].as_str().unwrap().to_string())
     }
 

@@ -8,12 +8,13 @@ use crate::request::RequestInfo;
 use crate::status::{ApiError, Target};
 use kapi_codec::ResourceType;
 use kapi_codec::registry::Persistence;
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct Scope<'a> {
     pub app: &'a App,
     pub info: &'a RequestInfo,
-    pub rt: &'static ResourceType,
+    pub rt: Arc<ResourceType>,
     pub namespace: Option<String>,
     pub name: Option<String>,
     pub output: Output,
@@ -50,8 +51,9 @@ impl<'a> Scope<'a> {
         let info = req.info;
         let rt = req
             .app
-            .registry
+            .registry()
             .get(&info.group, &info.version, &info.resource)
+            .cloned()
             .ok_or_else(not_found_resource)?;
         if !rt.namespaced && info.namespace.is_some() {
             return Err(not_found_resource());

@@ -67,7 +67,7 @@ fn row_object(obj: &Value, include: &str) -> Value {
 /// The printer of a resource type: upstream's per-type columns for built-in types, Name
 /// and Age otherwise (custom resources).
 fn printer_for(rt: &ResourceType) -> &'static Printer {
-    printers::lookup(rt.group, rt.plural).unwrap_or(&printers::NAME_AGE)
+    printers::lookup(&rt.group, &rt.plural).unwrap_or(&printers::NAME_AGE)
 }
 
 fn row(printer: &Printer, obj: &Value, include: &str) -> Value {
@@ -101,7 +101,7 @@ pub fn render(
     cont: Option<&str>,
 ) -> Result<Value, ApiError> {
     let include = scope.info.param("includeObject").unwrap_or("Metadata");
-    let mut t = render_rows(scope.rt, include, items, true);
+    let mut t = render_rows(&scope.rt, include, items, true);
     t["metadata"]["resourceVersion"] = json!(rv);
     if let Some(c) = cont {
         t["metadata"]["continue"] = json!(c);

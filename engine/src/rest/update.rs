@@ -40,7 +40,8 @@ pub async fn update(
 ) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
-    let Decoded { obj: new, warnings } = object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
+    let Decoded { obj: new, warnings } =
+        object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
     check_identity(scope, &new, name)?;
     let pinned = object::resource_version(&new)?;
     let out = guaranteed_update(scope, name, pinned, |current| {
@@ -62,14 +63,14 @@ pub async fn patch(
     }
     let body = req.body.clone();
     let out = guaranteed_update(scope, name, None, |current| {
-        let mut patched = patch::apply(kind, current, &body, scope.rt.schema_name)?;
+        let mut patched = patch::apply(kind, current, &body, &scope.rt.schema_name)?;
         let pinned = meta::meta_str(&patched, "resourceVersion");
         if pinned.is_some_and(|rv| !rv.is_empty())
             && pinned != meta::meta_str(current, "resourceVersion")
         {
             return Err(ApiError::Conflict(scope.target(name), "the object has been modified; please apply your changes to the latest version and try again".into()));
         }
-        kapi_codec::schema::prune_unknown(scope.rt.schema_name, &mut patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        kapi_codec::schema::prune_unknown(&scope.rt.schema_name, &mut patched).map_err(|e| ApiError::BadRequest(e.to_string()))?;
         check_identity(scope, &patched, name)?;
         Ok(select(scope, target, patched, current))
     })
@@ -92,13 +93,13 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
     let fmt = kapi_codec::format::Format::Yaml;
     check_apply_version(scope, &req.body)?;
     let Decoded { obj: applied, warnings } =
-        object::decode_body(scope, &req.body, fmt, scope.rt.kind)?;
+        object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
     check_identity(scope, &applied, name)?;
     if meta::metadata(&applied).and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
         return Err(ApiError::BadRequest("metadata.managedFields must be nil".into()));
     }
-    kapi_codec::managed::typed::check(&applied, scope.rt.schema_name).map_err(|e| {
-        let rt = scope.rt;
+    kapi_codec::managed::typed::check(&applied, &scope.rt.schema_name).map_err(|e| {
+        let rt = &scope.rt;
         let gvk = format!("{}/{}, Kind={}", rt.group, rt.version, rt.kind);
         ApiError::Unknown(format!("failed to create typed patch object ({gvk}): {e}"))
     })?;
@@ -227,11 +228,11 @@ where
                 &target,
             ));
         }
-        let current = object::from_stored(scope.rt, &kv)?;
+        let current = object::from_stored(&scope.rt, &kv)?;
         let mut new = mutate(&current)?;
         finish(scope, &mut new, &current)?;
         // Upstream's field order, once, before the bytes and the answer are written.
-        kapi_codec::order::canonicalize(scope.rt.schema_name, &mut new);
+        kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut new);
         if new == current {
             return Ok(current);
         }
@@ -248,7 +249,7 @@ where
                 .store
                 .update(
                     &key,
-                    object::to_stored(scope.rt, &new, scope.app.storage_media),
+                    object::to_stored(&scope.rt, &new, scope.app.storage_media),
                     precondition,
                 )
                 .await
@@ -300,7 +301,7 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
         );
         return Err(ApiError::Invalid(target, vec![e]));
     }
-    let strategy = scope.rt.strategy;
+    let strategy = &scope.rt.strategy;
     strategy.default(new);
     strategy.prepare_update(new, current);
     carry_metadata(scope, new, current);

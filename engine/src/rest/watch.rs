@@ -41,7 +41,7 @@ pub const PIPE_BYTES: usize = 32 * 1024;
 
 /// What the producer needs, owned.
 struct Producer {
-    rt: &'static ResourceType,
+    rt: Arc<ResourceType>,
     /// `rt`'s apiVersion, computed once per watch.
     api_version: String,
     cache: Arc<Cache>,
@@ -145,9 +145,9 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         return Err(ApiError::ServiceUnavailable("apiserver is shutting down".into()));
     }
     let selectors =
-        Selectors::parse(scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
+        Selectors::parse(&scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let cache =
-        scope.app.caches.get(scope.app, scope.rt).ok_or_else(|| {
+        scope.app.caches.get(scope.app, &scope.rt).ok_or_else(|| {
             ApiError::ServiceUnavailable("the watch cache is not available".into())
         })?;
     let bookmarks = flag(scope, "allowWatchBookmarks").unwrap_or(false);
@@ -158,14 +158,14 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
     if start == Start::Now && scope.param("resourceVersion") == Some("0") {
         cache::settle(&cache).await;
     }
-    let index = cache::is_pods(scope.rt)
+    let index = cache::is_pods(&scope.rt)
         .then(|| selectors.fields.required_value("spec.nodeName").map(String::from))
         .flatten();
     let filter = watch_filter(scope, &selectors, index);
     let watch = cache::hub(&cache).watch(start, filter);
     let (tx, rx) = pipe::pipe(PIPE_BYTES);
     let producer = Producer {
-        rt: scope.rt,
+        rt: scope.rt.clone(),
         api_version: scope.rt.api_version(),
         cache,
         selectors,
@@ -238,7 +238,9 @@ impl Producer {
 
     async fn initial(&mut self, entries: &[Arc<CacheEntry<Cached>>]) -> bool {
         for e in entries {
-            if self.selectors.matches_cached(&e.data) && !self.send_cached("ADDED", &e.data).await {
+            if self.selectors.matches_cached(&self.rt, &e.data)
+                && !self.send_cached("ADDED", &e.data).await
+            {
                 return false;
             }
         }
@@ -288,14 +290,14 @@ impl Producer {
             return true;
         }
         self.last_rv = ev.revision;
-        let now = self.selectors.matches_cached(&ev.cur.data);
+        let now = self.selectors.matches_cached(&self.rt, &ev.cur.data);
         let kind = match ev.kind {
             EventKind::Delete => now.then_some("DELETED"),
             EventKind::Put => {
                 let before = match &ev.prev {
                     None => false,
                     Some(_) if self.selectors.is_everything() => true,
-                    Some(p) => self.selectors.matches_cached(&p.data),
+                    Some(p) => self.selectors.matches_cached(&self.rt, &p.data),
                 };
                 match (before, now) {
                     (false, true) => Some("ADDED"),
@@ -314,7 +316,7 @@ impl Producer {
     /// Send an object from the cache: its shared encoding framed for JSON and protobuf,
     /// the object tree for every other view.
     async fn send_cached(&mut self, kind: &str, cached: &Cached) -> bool {
-        let (rt, av) = (self.rt, self.api_version.as_str());
+        let (rt, av) = (&*self.rt, self.api_version.as_str());
         match super::encoded::watch_frame(rt, av, kind, cached, self.output) {
             Some(frame) => self.send_frame(kind, frame).await,
             None => self.send(kind, cached.obj()).await,
@@ -343,7 +345,7 @@ impl Producer {
     async fn send(&mut self, kind: &str, obj: Value) -> bool {
         let obj = if self.output == Output::Table {
             let items = std::slice::from_ref(&obj);
-            let t = table::render_rows(self.rt, &self.include, items, !self.headers_sent);
+            let t = table::render_rows(&self.rt, &self.include, items, !self.headers_sent);
             self.headers_sent = true;
             t
         } else if self.output.is_metadata() {
@@ -377,8 +379,8 @@ impl Producer {
 
     async fn send_frame(&mut self, kind: &str, frame: Vec<u8>) -> bool {
         if kind != "BOOKMARK" {
-            let rt = self.rt;
-            crate::metrics::watch_event(rt.group, rt.version, rt.kind, frame.len());
+            let rt = &self.rt;
+            crate::metrics::watch_event(rt, frame.len());
         }
         let Some(tx) = &self.tx else { return false };
         match monoio::time::timeout(self.stall, tx.send(Bytes::from(frame))).await {
@@ -389,7 +391,7 @@ impl Producer {
                 // hyper and TLS hold for it cannot go anywhere, and on HTTP/2 a stream
                 // whose window stays closed cannot be reset from here).
                 tracing::debug!("ending a watch of {}: its client stopped reading", self.rt.plural);
-                crate::metrics::watch_terminated(self.rt.group, self.rt.plural);
+                crate::metrics::watch_terminated(&self.rt);
                 if let Some(tx) = self.tx.take() {
                     tx.abort();
                 }

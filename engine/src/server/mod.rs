@@ -55,7 +55,7 @@ pub fn run(options: Options) -> Result<(), String> {
     }
     // Every stored resource's watch cache starts now (as upstream's cacher), loading in
     // the background; reads wait for the ones they need.
-    for rt in app.registry.all() {
+    for rt in app.registry().all() {
         app.caches.get(&app, rt);
     }
     let controller =
