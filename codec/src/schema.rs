@@ -53,10 +53,21 @@ pub fn builtin() -> &'static Schemas {
         }
         extra_definitions(&mut g);
         let mut definitions = g.take_definitions(true);
+        any_json(&mut definitions);
         crate::patch_meta::annotate(&mut definitions);
         crate::topology::annotate(&mut definitions);
         Schemas { definitions }
     })
+}
+
+/// apiextensions' `JSON` (a CRD schema's `default`, `enum` items, `example`) holds any
+/// JSON value, as upstream's OpenAPI says; k8s-openapi's schema calls it an object,
+/// which refused every CRD with a string enum or default.
+fn any_json(definitions: &mut serde_json::Map<String, Value>) {
+    const JSON: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON";
+    if let Some(Value::Object(d)) = definitions.get_mut(JSON) {
+        d.remove("type");
+    }
 }
 
 const REF_PREFIX: &str = "#/definitions/";
@@ -357,5 +368,20 @@ mod tests {
         assert!(e.to_string().contains(&format!("field {field} of type integer")), "{e}");
         let mut nulls = json!({"spec": {"replicas": null}, "metadata": null});
         assert!(prune_unknown("io.k8s.api.apps.v1.Deployment", &mut nulls).is_ok());
+    }
+
+    /// Regression (issue #16): a CRD whose schema has `enum: [red, blue]` or a string
+    /// `default` was refused with 400 "cannot unmarshal string into ... of type object".
+    #[test]
+    fn crd_schemas_take_any_json_in_enum_default_and_example() {
+        let mut crd = json!({"spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {
+            "type": "object", "properties": {"color": {
+                "type": "string", "enum": ["red", "blue", 3, null, {"a": 1}], "default": "red",
+                "example": ["x"]}}}}}]}});
+        let name = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition";
+        assert_eq!(prune_unknown(name, &mut crd).unwrap(), Vec::<String>::new());
+        let color = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["color"];
+        assert_eq!(color["enum"][0], "red");
+        assert_eq!(color["default"], "red");
     }
 }

@@ -215,19 +215,25 @@ impl Caches {
 
 /// How a cache of `rt` makes its entries from stored key-values (the decode its feeder
 /// runs once per revision).
+///
+/// It holds the type weakly: the entry holds the cache, and a custom type's entry must
+/// be able to go (with its cache and feeder) when its CRD does.
 pub fn decode_fn(rt: &Arc<ResourceType>) -> DecodeFn<Cached> {
-    let rt = rt.clone();
-    Arc::new(move |kv| object::from_stored(&rt, kv).ok().map(|obj| Cached::new(&rt, &obj)))
+    let rt = Arc::downgrade(rt);
+    Arc::new(move |kv| {
+        let rt = rt.upgrade()?;
+        object::from_stored(&rt, kv).ok().map(|obj| Cached::new(&rt, &obj))
+    })
 }
 
 fn start(app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
     let decode = decode_fn(rt);
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
-        let rt = rt.clone();
+        let rt = Arc::downgrade(rt);
         let f: IndexFn<Cached> = Arc::new(move |c: &Cached| {
             // Upstream's field value: "" for a pod not scheduled yet, so the scheduler's
             // `spec.nodeName=` watch is reached through the index as a kubelet's is.
-            c.field(&rt, "spec.nodeName")
+            c.field(&*rt.upgrade()?, "spec.nodeName")
         });
         f
     });

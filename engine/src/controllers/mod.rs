@@ -2,9 +2,12 @@
 //! `kubernetes` Service and its endpoints, system PriorityClasses, allocator state) and
 //! the namespace controller that empties and removes terminating namespaces (kapi runs
 //! standalone, so `kubectl delete namespace` must complete without a controller manager),
-//! and, on a shared store, the lease endpoint reconciler that lists every replica.
+//! and, on a shared store, the lease endpoint reconciler that lists every replica; the
+//! CustomResourceDefinition controller (`crd`) that keeps the served registry in step
+//! with the stored CRDs.
 
 pub mod bootstrap;
 pub mod compaction;
+pub mod crd;
 pub mod endpoints;
 pub mod namespace;

@@ -53,6 +53,7 @@ pub fn run(options: Options) -> Result<(), String> {
     if app.shared_store() {
         futures_executor::block_on(endpoints::reconcile(&app))?;
     }
+    let crds = crate::controllers::crd::start(app.clone()).map_err(|e| e.to_string())?;
     // Every stored resource's watch cache starts now (as upstream's cacher), loading in
     // the background; reads wait for the ones they need.
     for rt in app.registry().all() {
@@ -70,6 +71,7 @@ pub fn run(options: Options) -> Result<(), String> {
     drop(shutdown_tx);
     worker::join(workers, Duration::from_secs(options.shutdown_grace_seconds));
     let _ = controller.join();
+    let _ = crds.join();
     let leaving = app.shared_store().then(|| endpoints::remove_self(&app));
     if let Some(Err(e)) = leaving.map(futures_executor::block_on) {
         tracing::warn!("removing this server from the kubernetes endpoints: {e}");
