@@ -18,6 +18,7 @@
 //! - [`fieldset`]: FieldsV1 field sets and the fields an object sets (managedFields).
 //! - [`topology`]: list types, list-map keys and map types of the built-in types (SSA).
 //! - [`strategic`], [`patch_meta`]: strategic merge patch and the per-field facts it uses.
+//! - [`crd`]: CustomResourceDefinitions: structural schemas, CRD and custom object validation, pruning, defaulting.
 //! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
 //! - [`selector`]: label and field selector parsing and matching.
@@ -32,6 +33,7 @@
 
 pub mod convert;
 pub mod custom;
+pub mod crd;
 pub mod error;
 pub mod fieldset;
 pub mod format;
