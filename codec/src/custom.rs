@@ -3,6 +3,8 @@
 //! fields and the scale subresource's paths. Built from the CRD by the engine's CRD
 //! controller; immutable (a changed CRD makes new facts and a new registry snapshot).
 
+use crate::crd::Structural;
+use crate::error::FieldError;
 use crate::registry::{Name, Persistence, ResourceType, SchemaSource, Subresource};
 use crate::strategy::Strategy;
 use serde_json::Value;
@@ -36,6 +38,8 @@ pub struct CustomFacts {
     pub crd_name: String,
     /// The version's `openAPIV3Schema` (None when the CRD gives none).
     pub schema: Option<Arc<Value>>,
+    /// The same, parsed as a structural schema (validation, pruning, defaulting).
+    pub structural: Option<Arc<Structural>>,
     pub printer_columns: Vec<PrinterColumn>,
     /// `selectableFields[*].jsonPath` without the leading `.`.
     pub selectable_fields: Vec<String>,
@@ -170,6 +174,7 @@ fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> Re
     let selectable = version.get("selectableFields").and_then(Value::as_array);
     let facts = Arc::new(CustomFacts {
         crd_name: text(crd, "/metadata/name"),
+        structural: schema.as_deref().and_then(|s| Structural::parse_arc(s).ok()),
         schema: schema.clone(),
         printer_columns: printer_columns(version),
         selectable_fields: selectable
@@ -222,12 +227,33 @@ impl Strategy for CustomStrategy {
         true
     }
 
+    fn default(&self, obj: &mut Value) {
+        if let Some(s) = &self.facts.structural {
+            crate::crd::apply_defaults(s, obj);
+        }
+    }
+
     fn prepare_create(&self, obj: &mut Value) {
         if self.has_status
             && let Some(o) = obj.as_object_mut()
         {
             o.remove("status");
         }
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        self.facts.structural.as_ref().map(|s| crate::crd::validate(s, obj)).unwrap_or_default()
+    }
+
+    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
+        self.validate(new)
+    }
+}
+
+impl CustomFacts {
+    /// Drop the fields `obj`'s schema does not know; their paths, for fieldValidation.
+    pub fn prune(&self, obj: &mut Value) -> Vec<String> {
+        self.structural.as_ref().map(|s| crate::crd::prune(s, obj)).unwrap_or_default()
     }
 }
 

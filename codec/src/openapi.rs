@@ -26,6 +26,8 @@ pub fn v2(registry: &Registry) -> Value {
     }
     let mut definitions = schema::builtin().definitions.clone();
     add_patch(&mut definitions);
+    let customs: Vec<&ResourceType> = registry.all().iter().map(|t| &**t).collect();
+    add_custom(&customs, &mut definitions);
     add_gvk(registry, &mut definitions);
     json!({
         "swagger": "2.0",
@@ -70,8 +72,16 @@ pub fn v3_group_version(registry: &Registry, group: &str, version: &str) -> Opti
     let mut from_paths = Vec::new();
     collect_refs(&Value::Object(paths.clone()), &mut from_paths);
     roots.extend(from_paths);
+    let mut custom_refs = Vec::new();
+    for rt in &types {
+        if let Some(def) = custom_definition(rt) {
+            collect_refs(&def, &mut custom_refs);
+        }
+    }
+    roots.extend(custom_refs);
     let mut schemas = reachable(&roots);
     add_patch(&mut schemas);
+    add_custom(&types, &mut schemas);
     add_gvk(registry, &mut schemas);
     add_lists(&types, &mut schemas);
     rewrite_refs(&mut schemas);
@@ -146,6 +156,34 @@ fn rewrite_refs(schemas: &mut Map<String, Value>) {
         }
     }
     schemas.values_mut().for_each(walk);
+}
+
+/// The definition of a custom kind: its CRD version's schema with `apiVersion`, `kind`
+/// and `metadata` as upstream adds them (a CRD without a schema: any object).
+fn custom_definition(rt: &ResourceType) -> Option<Value> {
+    let crate::registry::SchemaSource::Custom(schema) = &rt.schema else { return None };
+    let mut def = match &**schema {
+        Value::Object(_) => (**schema).clone(),
+        _ => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+    };
+    let props = def
+        .as_object_mut()?
+        .entry("properties")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()?;
+    props.insert("apiVersion".into(), json!({"description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources", "type": "string"}));
+    props.insert("kind".into(), json!({"description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "type": "string"}));
+    props.insert("metadata".into(), json!({"$ref": format!("{V2_REF}{META}.ObjectMeta")}));
+    Some(def)
+}
+
+/// Add the definitions of the custom kinds among `types`.
+fn add_custom(types: &[&ResourceType], schemas: &mut Map<String, Value>) {
+    for rt in types {
+        if let Some(def) = custom_definition(rt) {
+            schemas.insert(rt.schema_name.to_string(), def);
+        }
+    }
 }
 
 fn gvk(group: &str, version: &str, kind: &str) -> Value {

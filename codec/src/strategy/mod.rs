@@ -74,6 +74,7 @@ pub struct Generic;
 impl Strategy for Generic {}
 
 mod core;
+mod crds;
 mod pods;
 mod util;
 mod workloads;
@@ -101,8 +102,10 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         ("certificates.k8s.io", "certificatesigningrequests") => Arc::new(core::Csrs),
         ("scheduling.k8s.io", "priorityclasses") => Arc::new(core::PriorityClasses),
         ("storage.k8s.io", "storageclasses") => Arc::new(core::StorageClasses),
-        ("apiextensions.k8s.io", _)
-        | ("networking.k8s.io", "networkpolicies" | "ingresses")
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            Arc::new(crds::CustomResourceDefinitions)
+        }
+        ("networking.k8s.io", "networkpolicies" | "ingresses")
         | ("policy", _)
         | ("autoscaling", _)
         | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {

@@ -14,6 +14,7 @@ mod approval;
 mod binding;
 mod component_status;
 mod create;
+mod custom_table;
 mod delete;
 pub mod encoded;
 mod ephemeral;

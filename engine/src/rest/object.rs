@@ -49,8 +49,11 @@ pub fn decode_body(
         return Err(ApiError::BadRequest("the request body must be a JSON object".into()));
     }
     default_type_meta(scope, &mut obj, expect_kind)?;
-    let unknown = schema::prune_unknown(&scope.rt.schema_name, &mut obj)
-        .map_err(|e| cannot_handle(scope, e))?;
+    let unknown = match &scope.rt.custom {
+        Some(custom) => custom.prune(&mut obj),
+        None => schema::prune_unknown(&scope.rt.schema_name, &mut obj)
+            .map_err(|e| cannot_handle(scope, e))?,
+    };
     let warnings = field_warnings(scope, validation, &duplicates, &unknown)?;
     Ok(Decoded { obj, warnings })
 }

@@ -50,7 +50,7 @@ pub fn human_duration(secs: i64) -> String {
 }
 
 /// The row object per `includeObject` (None, Metadata (default), Object).
-fn row_object(obj: &Value, include: &str) -> Value {
+pub(super) fn row_object(obj: &Value, include: &str) -> Value {
     match include {
         "None" => Value::Null,
         "Object" => obj.clone(),
@@ -83,6 +83,9 @@ fn row(printer: &Printer, obj: &Value, include: &str) -> Value {
 /// A Table of `items` of type `rt`; `with_headers` false omits column definitions (later
 /// watch events).
 pub fn render_rows(rt: &ResourceType, include: &str, items: &[Value], with_headers: bool) -> Value {
+    if let Some(c) = rt.custom.as_ref().filter(|c| !c.printer_columns.is_empty()) {
+        return super::custom_table::render_rows(&c.printer_columns, include, items, with_headers);
+    }
     let printer = printer_for(rt);
     let mut ordered: Vec<&Value> = items.iter().collect();
     if let Some(order) = printer.order {
