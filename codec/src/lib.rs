@@ -17,6 +17,7 @@
 //! - [`strategic`], [`patch_meta`]: strategic merge patch and the per-field facts it uses.
 //! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
+//! - [`cel`]: CRD `x-kubernetes-validations` rules: compiled from a schema, metered evaluation.
 //! - [`selector`]: label and field selector parsing and matching.
 //! - [`format`]: JSON and YAML decoding and encoding.
 //! - [`protobuf`]: Kubernetes protobuf (`k8s\0` + runtime.Unknown), table-driven.
@@ -27,6 +28,7 @@
 //! - [`meta`]: helpers over `metadata` of a JSON object.
 //! - [`error`]: the crate's error type.
 
+pub mod cel;
 pub mod convert;
 pub mod error;
 pub mod fieldset;
