@@ -198,11 +198,7 @@ const FUNCTIONS: &[&str] = &[
 impl Checker {
     pub fn new(self_info: Info, old_self: Info) -> Self {
         let scopes = vec![("self".to_string(), self_info), ("oldSelf".to_string(), old_self)];
-        Checker {
-            scopes,
-            uses_old_self: false,
-            regexes: HashMap::new(),
-        }
+        Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
     }
 
     pub fn run(mut self, e: &IdedExpr) -> Result<Checked, CheckError> {
@@ -235,7 +231,9 @@ impl Checker {
             )),
             Expr::Ident(name) => match self.lookup(name) {
                 Some(i) => Ok((i, 1)),
-                None => Err(err(e.id, format!("undeclared reference to '{name}' (in container '')"))),
+                None => {
+                    Err(err(e.id, format!("undeclared reference to '{name}' (in container '')")))
+                }
             },
             Expr::Select(s) => {
                 let (operand, c) = self.expr(&s.operand)?;
@@ -258,11 +256,20 @@ impl Checker {
                     elem = Some(match elem {
                         None => i,
                         Some(prev) if incompatible(&prev.ty, &i.ty) => Info::dyn_(),
-                        Some(prev) => if prev.size >= i.size { prev } else { i },
+                        Some(prev) => {
+                            if prev.size >= i.size {
+                                prev
+                            } else {
+                                i
+                            }
+                        }
                     });
                 }
                 let n = l.elements.len() as u64;
-                Ok((Info { ty: Ty::List(Box::new(elem.unwrap_or_else(Info::dyn_))), size: n }, cost))
+                Ok((
+                    Info { ty: Ty::List(Box::new(elem.unwrap_or_else(Info::dyn_))), size: n },
+                    cost,
+                ))
             }
             Expr::Map(m) => {
                 let mut cost: u64 = 30;
@@ -277,7 +284,10 @@ impl Checker {
                     let (k, c1) = self.expr(&me.key)?;
                     let (v, c2) = self.expr(&me.value)?;
                     if !matches!(k.ty, Ty::Dyn | Ty::Str | Ty::Int | Ty::Uint | Ty::Bool) {
-                        return Err(err(me.key.id, format!("unsupported map key type: {}", ty_name(&k.ty))));
+                        return Err(err(
+                            me.key.id,
+                            format!("unsupported map key type: {}", ty_name(&k.ty)),
+                        ));
                     }
                     cost = cost.saturating_add(c1).saturating_add(c2);
                     kv = Some(match kv {
@@ -292,7 +302,10 @@ impl Checker {
                 let (k, v) = kv.unwrap_or_else(|| (Info::dyn_(), Info::dyn_()));
                 Ok((Info { ty: Ty::Map(Box::new(k), Box::new(v)), size: n }, cost))
             }
-            Expr::Struct(s) => Err(err(e.id, format!("undeclared reference to '{}' (in container '')", s.type_name))),
+            Expr::Struct(s) => Err(err(
+                e.id,
+                format!("undeclared reference to '{}' (in container '')", s.type_name),
+            )),
             Expr::Comprehension(c) => {
                 let (range, rc) = self.expr(&c.iter_range)?;
                 let (v1, v2) = match &range.ty {
@@ -300,16 +313,22 @@ impl Checker {
                     Ty::Map(k, v) => ((**k).clone(), (**v).clone()),
                     Ty::Dyn => (Info::dyn_(), Info::dyn_()),
                     Ty::Obj(_) => {
-                        return Err(err(c.iter_range.id, format!(
-                            "expression of type '{}' cannot be range of a comprehension (must be list, map, or dynamic)",
-                            ty_name(&range.ty)
-                        )));
+                        return Err(err(
+                            c.iter_range.id,
+                            format!(
+                                "expression of type '{}' cannot be range of a comprehension (must be list, map, or dynamic)",
+                                ty_name(&range.ty)
+                            ),
+                        ));
                     }
                     other => {
-                        return Err(err(c.iter_range.id, format!(
-                            "expression of type '{}' cannot be range of a comprehension (must be list, map, or dynamic)",
-                            ty_name(other)
-                        )));
+                        return Err(err(
+                            c.iter_range.id,
+                            format!(
+                                "expression of type '{}' cannot be range of a comprehension (must be list, map, or dynamic)",
+                                ty_name(other)
+                            ),
+                        ));
                     }
                 };
                 let n = range.size;
@@ -345,7 +364,10 @@ impl Checker {
                 self.scopes.truncate(depth);
                 let (res, resc) = res?;
                 let per = cc.saturating_add(sc).saturating_add(1);
-                let cost = rc.saturating_add(ic).saturating_add(n.saturating_mul(per)).saturating_add(resc);
+                let cost = rc
+                    .saturating_add(ic)
+                    .saturating_add(n.saturating_mul(per))
+                    .saturating_add(resc);
                 Ok((res, cost))
             }
             Expr::Call(call) => self.call(e.id, call),
@@ -363,7 +385,9 @@ impl Checker {
             },
             Ty::Map(_, v) => Ok((**v).clone()),
             Ty::Dyn => Ok(Info::dyn_()),
-            other => Err(err(id, format!("type '{}' does not support field selection", ty_name(other)))),
+            other => {
+                Err(err(id, format!("type '{}' does not support field selection", ty_name(other))))
+            }
         }
     }
 
@@ -412,11 +436,20 @@ impl Checker {
                 if n != 3 || !matches!(args[0].ty, Ty::Bool | Ty::Dyn) {
                     return Err(no_overload(&args));
                 }
-                if incompatible(&args[1].ty, &args[2].ty) && !matches!(args[1].ty, Ty::Null) && !matches!(args[2].ty, Ty::Null) {
+                if incompatible(&args[1].ty, &args[2].ty)
+                    && !matches!(args[1].ty, Ty::Null)
+                    && !matches!(args[2].ty, Ty::Null)
+                {
                     return Err(no_overload(&args));
                 }
                 let (a, b) = (args[1].clone(), args[2].clone());
-                if matches!(a.ty, Ty::Dyn | Ty::Null) { b } else if a.size >= b.size { a } else { Info { ty: a.ty, size: b.size } }
+                if matches!(a.ty, Ty::Dyn | Ty::Null) {
+                    b
+                } else if a.size >= b.size {
+                    a
+                } else {
+                    Info { ty: a.ty, size: b.size }
+                }
             }
             "_==_" | "_!=_" => {
                 if n != 2 {
@@ -434,7 +467,20 @@ impl Checker {
                     return Err(no_overload(&args));
                 }
                 let (a, b) = (&args[0].ty, &args[1].ty);
-                let orderable = |t: &Ty| matches!(t, Ty::Dyn | Ty::Int | Ty::Uint | Ty::Double | Ty::Str | Ty::Bytes | Ty::Bool | Ty::Timestamp | Ty::Duration);
+                let orderable = |t: &Ty| {
+                    matches!(
+                        t,
+                        Ty::Dyn
+                            | Ty::Int
+                            | Ty::Uint
+                            | Ty::Double
+                            | Ty::Str
+                            | Ty::Bytes
+                            | Ty::Bool
+                            | Ty::Timestamp
+                            | Ty::Duration
+                    )
+                };
                 if !orderable(a) || !orderable(b) || incompatible(a, b) {
                     return Err(no_overload(&args));
                 }
@@ -447,7 +493,9 @@ impl Checker {
                 }
                 let (a, b) = (&args[0], &args[1]);
                 match (&a.ty, &b.ty) {
-                    (Ty::Timestamp, Ty::Duration) | (Ty::Duration, Ty::Timestamp) => Info::of(Ty::Timestamp),
+                    (Ty::Timestamp, Ty::Duration) | (Ty::Duration, Ty::Timestamp) => {
+                        Info::of(Ty::Timestamp)
+                    }
                     (Ty::Duration, Ty::Duration) => Info::of(Ty::Duration),
                     (Ty::Str, Ty::Str) | (Ty::Bytes, Ty::Bytes) => {
                         let size = a.size.saturating_add(b.size);
@@ -458,7 +506,9 @@ impl Checker {
                         let el = if matches!(ea.ty, Ty::Dyn) { eb.clone() } else { ea.clone() };
                         Info { ty: Ty::List(el), size: a.size.saturating_add(b.size) }
                     }
-                    (Ty::Int, Ty::Int) | (Ty::Uint, Ty::Uint) | (Ty::Double, Ty::Double) => a.clone(),
+                    (Ty::Int, Ty::Int) | (Ty::Uint, Ty::Uint) | (Ty::Double, Ty::Double) => {
+                        a.clone()
+                    }
                     (Ty::Dyn, _) => Info { ty: Ty::Dyn, size: a.size.saturating_add(b.size) },
                     (_, Ty::Dyn) => Info { ty: a.ty.clone(), size: a.size.saturating_add(b.size) },
                     _ => return Err(no_overload(&args)),
@@ -472,7 +522,9 @@ impl Checker {
                     (Ty::Timestamp, Ty::Timestamp) => Info::of(Ty::Duration),
                     (Ty::Timestamp, Ty::Duration) => Info::of(Ty::Timestamp),
                     (Ty::Duration, Ty::Duration) => Info::of(Ty::Duration),
-                    (Ty::Int, Ty::Int) | (Ty::Uint, Ty::Uint) | (Ty::Double, Ty::Double) => args[0].clone(),
+                    (Ty::Int, Ty::Int) | (Ty::Uint, Ty::Uint) | (Ty::Double, Ty::Double) => {
+                        args[0].clone()
+                    }
                     (Ty::Dyn, _) | (_, Ty::Dyn) => Info::dyn_(),
                     _ => return Err(no_overload(&args)),
                 }
@@ -484,7 +536,11 @@ impl Checker {
                 match (&args[0].ty, &args[1].ty) {
                     (Ty::Int, Ty::Int) | (Ty::Uint, Ty::Uint) => args[0].clone(),
                     (Ty::Double, Ty::Double) if f != "_%_" => args[0].clone(),
-                    (Ty::Dyn, t) | (t, Ty::Dyn) if matches!(t, Ty::Dyn | Ty::Int | Ty::Uint | Ty::Double) => Info::dyn_(),
+                    (Ty::Dyn, t) | (t, Ty::Dyn)
+                        if matches!(t, Ty::Dyn | Ty::Int | Ty::Uint | Ty::Double) =>
+                    {
+                        Info::dyn_()
+                    }
                     _ => return Err(no_overload(&args)),
                 }
             }
@@ -526,7 +582,8 @@ impl Checker {
                         if incompatible(&e.ty, &args[0].ty) {
                             return Err(no_overload(&args));
                         }
-                        cost = cost.saturating_add(args[1].size.saturating_mul(eq_cost(&args[0], e)));
+                        cost =
+                            cost.saturating_add(args[1].size.saturating_mul(eq_cost(&args[0], e)));
                     }
                     Ty::Map(k, _) => {
                         if incompatible(&k.ty, &args[0].ty) {
@@ -540,7 +597,10 @@ impl Checker {
             }
             _ => {
                 if !FUNCTIONS.contains(&f) {
-                    return Err(err(id, format!("undeclared reference to '{f}' (in container '')")));
+                    return Err(err(
+                        id,
+                        format!("undeclared reference to '{f}' (in container '')"),
+                    ));
                 }
                 self.library(f, member, &args, &mut cost, &no_overload)?
             }
@@ -567,7 +627,14 @@ impl Checker {
         let s0 = args.first().map(|a| a.size).unwrap_or(1);
         let out = match f {
             "size" => {
-                if n != 1 || !matches!(t(0), Some(Ty::Str | Ty::Bytes | Ty::List(_) | Ty::Map(..) | Ty::Obj(_) | Ty::Dyn)) {
+                if n != 1
+                    || !matches!(
+                        t(0),
+                        Some(
+                            Ty::Str | Ty::Bytes | Ty::List(_) | Ty::Map(..) | Ty::Obj(_) | Ty::Dyn
+                        )
+                    )
+                {
                     return Err(no_overload(args));
                 }
                 int
@@ -613,7 +680,12 @@ impl Checker {
                 int
             }
             "replace" => {
-                if !member || !(3..=4).contains(&n) || !is(0, &Ty::Str) || !is(1, &Ty::Str) || !is(2, &Ty::Str) {
+                if !member
+                    || !(3..=4).contains(&n)
+                    || !is(0, &Ty::Str)
+                    || !is(1, &Ty::Str)
+                    || !is(2, &Ty::Str)
+                {
                     return Err(no_overload(args));
                 }
                 *cost = cost.saturating_add(scan(s0));
@@ -633,7 +705,8 @@ impl Checker {
                 Info { ty: Ty::Str, size: s0 }
             }
             "join" => {
-                if !member || !(1..=2).contains(&n) || !matches!(t(0), Some(Ty::List(_) | Ty::Dyn)) {
+                if !member || !(1..=2).contains(&n) || !matches!(t(0), Some(Ty::List(_) | Ty::Dyn))
+                {
                     return Err(no_overload(args));
                 }
                 let el = match t(0) {
@@ -655,7 +728,8 @@ impl Checker {
                     _ => Info::dyn_(),
                 }
             }
-            "int" | "uint" | "double" | "string" | "bytes" | "bool" | "dyn" | "type" | "duration" | "timestamp" => {
+            "int" | "uint" | "double" | "string" | "bytes" | "bool" | "dyn" | "type"
+            | "duration" | "timestamp" => {
                 if member || n != 1 {
                     return Err(no_overload(args));
                 }
@@ -688,7 +762,8 @@ impl Checker {
             }
             // timestamp and duration getters
             _ => {
-                if !member || n > 2 || !matches!(t(0), Some(Ty::Timestamp | Ty::Duration | Ty::Dyn)) {
+                if !member || n > 2 || !matches!(t(0), Some(Ty::Timestamp | Ty::Duration | Ty::Dyn))
+                {
                     return Err(no_overload(args));
                 }
                 int
@@ -718,7 +793,6 @@ impl Checker {
             Ok(())
         })
     }
-
 }
 
 /// Compiles a CEL (RE2) pattern with bounded program size.
@@ -737,7 +811,9 @@ pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
 fn eq_cost(a: &Info, b: &Info) -> u64 {
     match (&a.ty, &b.ty) {
         (Ty::Str | Ty::Bytes, _) | (_, Ty::Str | Ty::Bytes) => scan(a.size.min(b.size)),
-        (Ty::List(_) | Ty::Map(..), _) | (_, Ty::List(_) | Ty::Map(..)) => a.size.min(b.size).max(1),
+        (Ty::List(_) | Ty::Map(..), _) | (_, Ty::List(_) | Ty::Map(..)) => {
+            a.size.min(b.size).max(1)
+        }
         _ => 1,
     }
 }

@@ -284,7 +284,11 @@ impl<'e> Env<'e> {
                 let declared = field_shape(s, field);
                 match (present, declared) {
                     (Some(v), Some(fs)) => {
-                        if test { Ok(Val::Bool(true)) } else { Ok(from_json(v, fs)) }
+                        if test {
+                            Ok(Val::Bool(true))
+                        } else {
+                            Ok(from_json(v, fs))
+                        }
                     }
                     _ if test => Ok(Val::Bool(false)),
                     _ => msg(format!("no such key: {field}")),
@@ -523,9 +527,9 @@ impl<'e> Env<'e> {
             return Ok(Val::Bool(false));
         }
         match (container, x) {
-            (Val::JObj(o, s), Val::Str(k)) => {
-                Ok(Val::Bool(o.get(&**k).is_some_and(|v| !v.is_null()) && field_shape(s, k).is_some()))
-            }
+            (Val::JObj(o, s), Val::Str(k)) => Ok(Val::Bool(
+                o.get(&**k).is_some_and(|v| !v.is_null()) && field_shape(s, k).is_some(),
+            )),
             (Val::JObj(..), _) => Ok(Val::Bool(false)),
             (Val::Map(m), k) => {
                 for (mk, _) in m.iter() {
@@ -703,7 +707,9 @@ impl<'e> Env<'e> {
                     return msg(format!("index out of range: {i}"));
                 }
                 self.charge_bytes(chars.len().saturating_mul(needle.len()))?;
-                let fits = |at: usize| at + needle.len() <= chars.len() && chars[at..at + needle.len()] == needle[..];
+                let fits = |at: usize| {
+                    at + needle.len() <= chars.len() && chars[at..at + needle.len()] == needle[..]
+                };
                 let found = if f == "indexOf" {
                     let from = start.unwrap_or(0) as usize;
                     (from..=chars.len()).find(|&at| fits(at))
@@ -733,11 +739,16 @@ impl<'e> Env<'e> {
                     _ => return no_overload(),
                 };
                 self.charge_bytes(s.len())?;
-                let count = if from.is_empty() { s.chars().count() + 1 } else { s.matches(&**from).count() };
+                let count = if from.is_empty() {
+                    s.chars().count() + 1
+                } else {
+                    s.matches(&**from).count()
+                };
                 let count = if limit < 0 { count } else { count.min(limit as usize) };
                 let out_len = s.len().saturating_add(count.saturating_mul(to.len()));
                 self.charge_bytes(out_len)?;
-                let out = if limit < 0 { s.replace(&**from, to) } else { s.replacen(&**from, to, count) };
+                let out =
+                    if limit < 0 { s.replace(&**from, to) } else { s.replacen(&**from, to, count) };
                 Ok(Str(Rc::from(out)))
             }
             ("split", [Str(s), Str(sep), rest @ ..]) => {
@@ -836,11 +847,16 @@ impl<'e> Env<'e> {
                                 None => x,
                                 Some(b) => {
                                     let o = self.compare(&x, &b)?;
-                                    if (f == "min" && o.is_lt()) || (f == "max" && o.is_gt()) { x } else { b }
+                                    if (f == "min" && o.is_lt()) || (f == "max" && o.is_gt()) {
+                                        x
+                                    } else {
+                                        b
+                                    }
                                 }
                             });
                         }
-                        best.map(Ok).unwrap_or_else(|| msg(format!("{f}(list) argument must not be empty")))
+                        best.map(Ok)
+                            .unwrap_or_else(|| msg(format!("{f}(list) argument must not be empty")))
                     }
                 }
             }
@@ -862,7 +878,10 @@ impl<'e> Env<'e> {
                         msg("integer overflow")
                     }
                 }
-                Str(s) => s.parse::<i64>().map(Int).or_else(|_| msg(format!("cannot convert '{s}' to int"))),
+                Str(s) => s
+                    .parse::<i64>()
+                    .map(Int)
+                    .or_else(|_| msg(format!("cannot convert '{s}' to int"))),
                 Ts(t) => Ok(Int(t.div_euclid(NANOS) as i64)),
                 Dur(d) => i64::try_from(*d).map(Int).map_err(|_| overflow()),
                 _ => no_overload(),
@@ -877,14 +896,20 @@ impl<'e> Env<'e> {
                         msg("unsigned integer overflow")
                     }
                 }
-                Str(s) => s.parse::<u64>().map(Uint).or_else(|_| msg(format!("cannot convert '{s}' to uint"))),
+                Str(s) => s
+                    .parse::<u64>()
+                    .map(Uint)
+                    .or_else(|_| msg(format!("cannot convert '{s}' to uint"))),
                 _ => no_overload(),
             },
             ("double", [x]) => match x {
                 Double(d) => Ok(Double(*d)),
                 Int(i) => Ok(Double(*i as f64)),
                 Uint(u) => Ok(Double(*u as f64)),
-                Str(s) => s.parse::<f64>().map(Double).or_else(|_| msg(format!("cannot convert '{s}' to double"))),
+                Str(s) => s
+                    .parse::<f64>()
+                    .map(Double)
+                    .or_else(|_| msg(format!("cannot convert '{s}' to double"))),
                 _ => no_overload(),
             },
             ("string", [x]) => match x {
@@ -915,18 +940,18 @@ impl<'e> Env<'e> {
             ("bool", [Str(s)]) => match &**s {
                 "true" | "True" | "TRUE" | "t" | "1" => Ok(Bool(true)),
                 "false" | "False" | "FALSE" | "f" | "0" => Ok(Bool(false)),
-                _ => msg(format!("type conversion error from 'string' to 'bool'")),
+                _ => msg("type conversion error from 'string' to 'bool'"),
             },
             ("duration", [Dur(d)]) => Ok(Dur(*d)),
             ("duration", [Str(s)]) => match crate::time::parse_go_duration(s) {
                 Some(n) => Ok(Dur(n as i128)),
-                None => msg(format!("type conversion error from 'string' to 'google.protobuf.Duration'")),
+                None => msg("type conversion error from 'string' to 'google.protobuf.Duration'"),
             },
             ("timestamp", [Ts(t)]) => Ok(Ts(*t)),
             ("timestamp", [Int(secs)]) => ts(*secs as i128 * NANOS),
             ("timestamp", [Str(s)]) => match crate::time::parse_rfc3339(s) {
                 Some((secs, nanos)) => ts(secs as i128 * NANOS + nanos as i128),
-                None => msg(format!("type conversion error from 'string' to 'google.protobuf.Timestamp'")),
+                None => msg("type conversion error from 'string' to 'google.protobuf.Timestamp'"),
             },
             ("getSeconds", [Dur(d)]) => Ok(Int((d / NANOS) as i64)),
             ("getMilliseconds", [Dur(d)]) => Ok(Int((d / 1_000_000) as i64)),
@@ -1104,7 +1129,8 @@ fn accu_refs(e: &IdedExpr, name: &str) -> usize {
     match &e.expr {
         Expr::Ident(n) => usize::from(n == name),
         Expr::Call(c) if c.func_name == "_?_:_" && c.args.len() == 3 => {
-            accu_refs(&c.args[0], name) + accu_refs(&c.args[1], name).max(accu_refs(&c.args[2], name))
+            accu_refs(&c.args[0], name)
+                + accu_refs(&c.args[1], name).max(accu_refs(&c.args[2], name))
         }
         Expr::Call(c) => {
             c.target.as_deref().map_or(0, |t| accu_refs(t, name))

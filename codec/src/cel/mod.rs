@@ -124,7 +124,7 @@ pub fn compile(schema: &Value, path_prefix: &str) -> Result<Rules, Vec<FieldErro
     let total: u64 = cx.costs.iter().fold(0u64, |a, (_, c)| a.saturating_add(*c));
     if total > STATIC_ESTIMATED_CRD_COST_LIMIT {
         let mut expensive = cx.costs.clone();
-        expensive.sort_by(|a, b| b.1.cmp(&a.1));
+        expensive.sort_by_key(|e| std::cmp::Reverse(e.1));
         for (path, _) in expensive.into_iter().take(4) {
             cx.cel_errs.push(FieldError::forbidden(
                 path,
@@ -220,12 +220,15 @@ impl CompileCx {
             };
             let card = cardinality.saturating_mul(shape.max_size().max(1));
             let sub_path = format!("{path}.items");
-            let map_list = schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map");
+            let map_list =
+                schema.get("x-kubernetes-list-type").and_then(Value::as_str) == Some("map");
             let forbid = if map_list { no_old_self } else { no_old_self.or(Some(path)) };
             items = self.node(sub, child, &sub_path, card, forbid).map(Box::new);
         }
         let rules = match schema.get("x-kubernetes-validations").and_then(Value::as_array) {
-            Some(list) => self.rules(list, &shape, path, cardinality, no_old_self, schema_errs_before),
+            Some(list) => {
+                self.rules(list, &shape, path, cardinality, no_old_self, schema_errs_before)
+            }
             None => Vec::new(),
         };
         if rules.is_empty() && props.is_empty() && items.is_none() && additional.is_none() {
@@ -248,7 +251,8 @@ impl CompileCx {
         // Schema checks of every rule first, as upstream.
         for (i, r) in list.iter().enumerate() {
             let at = |field: &str| format!("{path}.x-kubernetes-validations[{i}].{field}");
-            let (rule, message, msg_expr) = (s(r, "rule"), s(r, "message"), s(r, "messageExpression"));
+            let (rule, message, msg_expr) =
+                (s(r, "rule"), s(r, "message"), s(r, "messageExpression"));
             let field_path = s(r, "fieldPath");
             if rule.trim().is_empty() {
                 self.schema_errs.push(FieldError::required(at("rule"), "rule is not specified"));
@@ -282,17 +286,34 @@ impl CompileCx {
                 self.schema_errs.push(FieldError::not_supported(
                     at("reason"),
                     &Value::String(reason.to_string()),
-                    &["FieldValueDuplicate", "FieldValueForbidden", "FieldValueInvalid", "FieldValueRequired"],
+                    &[
+                        "FieldValueDuplicate",
+                        "FieldValueForbidden",
+                        "FieldValueInvalid",
+                        "FieldValueRequired",
+                    ],
                 ));
             }
             if !field_path.is_empty() {
                 let fp = Value::String(field_path.clone());
                 if field_path.trim().is_empty() {
-                    self.schema_errs.push(FieldError::invalid(at("fieldPath"), &fp, "fieldPath must be non-empty if specified"));
+                    self.schema_errs.push(FieldError::invalid(
+                        at("fieldPath"),
+                        &fp,
+                        "fieldPath must be non-empty if specified",
+                    ));
                 } else if has_newlines(&field_path) {
-                    self.schema_errs.push(FieldError::invalid(at("fieldPath"), &fp, "fieldPath must not contain line breaks"));
+                    self.schema_errs.push(FieldError::invalid(
+                        at("fieldPath"),
+                        &fp,
+                        "fieldPath must not contain line breaks",
+                    ));
                 } else if normalize_field_path(&field_path, shape).is_none() {
-                    self.schema_errs.push(FieldError::invalid(at("fieldPath"), &fp, "fieldPath must be a valid path"));
+                    self.schema_errs.push(FieldError::invalid(
+                        at("fieldPath"),
+                        &fp,
+                        "fieldPath must be a valid path",
+                    ));
                 }
             }
         }
@@ -302,11 +323,13 @@ impl CompileCx {
         }
         for (i, r) in list.iter().enumerate() {
             let at = |field: &str| format!("{path}.x-kubernetes-validations[{i}].{field}");
-            let (rule, message, msg_expr) = (s(r, "rule"), s(r, "message"), s(r, "messageExpression"));
+            let (rule, message, msg_expr) =
+                (s(r, "rule"), s(r, "message"), s(r, "messageExpression"));
             let optional_old_self = r.get("optionalOldSelf").and_then(Value::as_bool);
             let shown = go_validation_rule(r);
             let self_info = Info::from_shape(shape);
-            let compiled = compile_expr(&rule, self_info.clone(), optional_old_self == Some(true), false);
+            let compiled =
+                compile_expr(&rule, self_info.clone(), optional_old_self == Some(true), false);
             let mut rule_ok = None;
             match compiled {
                 Ok(c) => {
@@ -314,7 +337,11 @@ impl CompileCx {
                     if cost > STATIC_ESTIMATED_COST_LIMIT {
                         self.cel_errs.push(FieldError::forbidden(
                             at("rule"),
-                            &cost_error_message("estimated rule cost", cost, STATIC_ESTIMATED_COST_LIMIT),
+                            &cost_error_message(
+                                "estimated rule cost",
+                                cost,
+                                STATIC_ESTIMATED_COST_LIMIT,
+                            ),
                         ));
                     }
                     self.costs.push((at("rule"), cost));
@@ -329,13 +356,19 @@ impl CompileCx {
                         if c.cost > STATIC_ESTIMATED_COST_LIMIT {
                             self.cel_errs.push(FieldError::forbidden(
                                 at("messageExpression"),
-                                &cost_error_message("estimated messageExpression cost", c.cost, STATIC_ESTIMATED_COST_LIMIT),
+                                &cost_error_message(
+                                    "estimated messageExpression cost",
+                                    c.cost,
+                                    STATIC_ESTIMATED_COST_LIMIT,
+                                ),
                             ));
                         }
                         self.costs.push((at("messageExpression"), c.cost));
                         msg_program = Some(c.program);
                     }
-                    Err(detail) => self.cel_errs.push(invalid_shown(at("messageExpression"), &shown, &detail)),
+                    Err(detail) => {
+                        self.cel_errs.push(invalid_shown(at("messageExpression"), &shown, &detail))
+                    }
                 }
             }
             let Some(c) = rule_ok else { continue };
@@ -354,8 +387,16 @@ impl CompileCx {
                     "may not be set if oldSelf is not used in rule",
                 ));
             }
-            let error_string = if message.trim().is_empty() { rule.trim().to_string() } else { message.trim().to_string() };
-            let detail = if message.is_empty() { format!("failed rule: {error_string}") } else { message.trim().to_string() };
+            let error_string = if message.trim().is_empty() {
+                rule.trim().to_string()
+            } else {
+                message.trim().to_string()
+            };
+            let detail = if message.is_empty() {
+                format!("failed rule: {error_string}")
+            } else {
+                message.trim().to_string()
+            };
             let field_path = Some(s(r, "fieldPath"))
                 .filter(|p| !p.is_empty())
                 .and_then(|p| normalize_field_path(&p, shape))
@@ -414,13 +455,25 @@ fn go_validation_rule(r: &Value) -> String {
 }
 
 /// Parses, checks and estimates one expression. `Err` is upstream's detail text.
-fn compile_expr(src: &str, self_info: Info, optional_old_self: bool, message: bool) -> Result<Compiled, String> {
-    let prefix = if message { "messageExpression compilation failed: " } else { "compilation failed: " };
+fn compile_expr(
+    src: &str,
+    self_info: Info,
+    optional_old_self: bool,
+    message: bool,
+) -> Result<Compiled, String> {
+    let prefix =
+        if message { "messageExpression compilation failed: " } else { "compilation failed: " };
     if src.len() > MAX_EXPRESSION_LEN {
-        return Err(format!("{prefix}ERROR: <input>:1:1: expression size exceeds the limit of {MAX_EXPRESSION_LEN} code points"));
+        return Err(format!(
+            "{prefix}ERROR: <input>:1:1: expression size exceeds the limit of {MAX_EXPRESSION_LEN} code points"
+        ));
     }
     let (ast, info) = parse(src).map_err(|e| format!("{prefix}{e}"))?;
-    let old_info = if optional_old_self { Info { ty: Ty::Dyn, size: self_info.size } } else { self_info.clone() };
+    let old_info = if optional_old_self {
+        Info { ty: Ty::Dyn, size: self_info.size }
+    } else {
+        self_info.clone()
+    };
     let mut checker = Checker::new(self_info, old_info);
     let checked = checker.precompile_regexes(&ast).and_then(|()| checker.run(&ast));
     let checked = match checked {
@@ -458,18 +511,30 @@ fn parse(src: &str) -> Result<(IdedExpr, cel::common::ast::SourceInfo), String> 
             _ => {}
         }
         if depth > MAX_NESTING {
-            return Err(display_error(src, line_col(src, i).0, line_col(src, i).1, &format!("expression nesting exceeds the limit of {MAX_NESTING}")));
+            return Err(display_error(
+                src,
+                line_col(src, i).0,
+                line_col(src, i).1,
+                &format!("expression nesting exceeds the limit of {MAX_NESTING}"),
+            ));
         }
     }
     let owned = src.to_string();
     let job = move || -> Result<(IdedExpr, cel::common::ast::SourceInfo), String> {
         let parsed = std::panic::catch_unwind(|| {
-            cel::parser::Parser::new().max_recursion_depth(MAX_PARSE_DEPTH).parse_with_source_info(&owned)
+            cel::parser::Parser::new()
+                .max_recursion_depth(MAX_PARSE_DEPTH)
+                .parse_with_source_info(&owned)
         });
         match parsed {
             Ok(Ok((ast, info))) => {
                 if ast_depth(&ast, 0) > MAX_AST_DEPTH {
-                    return Err(display_error(&owned, 1, 0, &format!("expression nesting exceeds the limit of {MAX_AST_DEPTH}")));
+                    return Err(display_error(
+                        &owned,
+                        1,
+                        0,
+                        &format!("expression nesting exceeds the limit of {MAX_AST_DEPTH}"),
+                    ));
                 }
                 Ok((ast, info))
             }
@@ -477,16 +542,26 @@ fn parse(src: &str) -> Result<(IdedExpr, cel::common::ast::SourceInfo), String> 
                 let text: Vec<String> = errs
                     .errors
                     .iter()
-                    .map(|e| display_error(&owned, e.pos.0.max(1) as usize, (e.pos.1.max(1) - 1) as usize, &e.msg))
+                    .map(|e| {
+                        display_error(
+                            &owned,
+                            e.pos.0.max(1) as usize,
+                            (e.pos.1.max(1) - 1) as usize,
+                            &e.msg,
+                        )
+                    })
                     .collect();
                 Err(text.join("\n"))
             }
             Err(_) => Err(display_error(&owned, 1, 0, "unparseable expression")),
         }
     };
-    let handle = std::thread::Builder::new().name("cel-parse".into()).stack_size(PARSE_STACK).spawn(job);
+    let handle =
+        std::thread::Builder::new().name("cel-parse".into()).stack_size(PARSE_STACK).spawn(job);
     match handle {
-        Ok(h) => h.join().unwrap_or_else(|_| Err(display_error(src, 1, 0, "unparseable expression"))),
+        Ok(h) => {
+            h.join().unwrap_or_else(|_| Err(display_error(src, 1, 0, "unparseable expression")))
+        }
         Err(e) => Err(format!("ERROR: <input>:1:1: cannot start the parser: {e}")),
     }
 }
@@ -499,7 +574,9 @@ fn ast_depth(e: &IdedExpr, at: usize) -> usize {
     }
     let sub = |x: &IdedExpr| ast_depth(x, at + 1);
     match &e.expr {
-        Expr::Call(c) => c.target.iter().map(|t| sub(t)).chain(c.args.iter().map(sub)).max().unwrap_or(at),
+        Expr::Call(c) => {
+            c.target.iter().map(|t| sub(t)).chain(c.args.iter().map(sub)).max().unwrap_or(at)
+        }
         Expr::Select(s) => sub(&s.operand),
         Expr::List(l) => l.elements.iter().map(sub).max().unwrap_or(at),
         Expr::Map(m) => m
@@ -520,11 +597,13 @@ fn ast_depth(e: &IdedExpr, at: usize) -> usize {
             })
             .max()
             .unwrap_or(at),
-        Expr::Comprehension(c) => [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
-            .into_iter()
-            .map(sub)
-            .max()
-            .unwrap_or(at),
+        Expr::Comprehension(c) => {
+            [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result]
+                .into_iter()
+                .map(sub)
+                .max()
+                .unwrap_or(at)
+        }
         Expr::Ident(_) | Expr::Literal(_) | Expr::Unspecified => at,
     }
 }
@@ -660,7 +739,8 @@ fn invalid_type(path: &str, ty: &str, detail: &str) -> FieldError {
     FieldError::invalid(shown_path(path), &Value::String(ty.to_string()), detail)
 }
 
-const OUT_OF_BUDGET: &str = "validation failed due to running out of cost budget, no further validation rules will be run";
+const OUT_OF_BUDGET: &str =
+    "validation failed due to running out of cost budget, no further validation rules will be run";
 
 impl Rules {
     /// True when the schema has no rules at all.
@@ -710,7 +790,9 @@ impl Node {
                 if let Some(items) = &self.items {
                     let old_items = correlate_list(&self.shape, old);
                     for (i, item) in a.iter().enumerate() {
-                        let o = old_items.as_ref().and_then(|m| m.get(&item_key(&self.shape, item)?).copied());
+                        let o = old_items
+                            .as_ref()
+                            .and_then(|m| m.get(&item_key(&self.shape, item)?).copied());
                         if !items.validate(&format!("{path}[{i}]"), item, o, run, errs, depth + 1) {
                             return false;
                         }
@@ -722,7 +804,14 @@ impl Node {
                 if let Some(additional) = &self.additional {
                     for (k, val) in m {
                         let o = old_map.and_then(|om| om.get(k));
-                        if !additional.validate(&format!("{path}[{k}]"), val, o, run, errs, depth + 1) {
+                        if !additional.validate(
+                            &format!("{path}[{k}]"),
+                            val,
+                            o,
+                            run,
+                            errs,
+                            depth + 1,
+                        ) {
                             return false;
                         }
                     }
@@ -762,9 +851,21 @@ impl Node {
             scope.bind("self", from_json(v, &self.shape));
             if rule.uses_old_self {
                 let o = old.map(|o| from_json(o, &self.shape));
-                scope.bind("oldSelf", if rule.optional_old_self { Val::Opt(o.map(Box::new)) } else { o.unwrap_or(Val::Null) });
+                scope.bind(
+                    "oldSelf",
+                    if rule.optional_old_self {
+                        Val::Opt(o.map(Box::new))
+                    } else {
+                        o.unwrap_or(Val::Null)
+                    },
+                );
             }
-            let mut env = Env { regexes: &rule.program.regexes, cost: 0, limit: run.per_call_limit, movable: Vec::new() };
+            let mut env = Env {
+                regexes: &rule.program.regexes,
+                cost: 0,
+                limit: run.per_call_limit,
+                movable: Vec::new(),
+            };
             let result = env.eval(&rule.program.ast, &mut scope);
             if env.cost as i64 > run.budget && !matches!(result, Err(EvalError::Cost)) {
                 errs.push(invalid_type(path, ty, OUT_OF_BUDGET));
@@ -796,7 +897,11 @@ impl Node {
                     continue;
                 }
                 Err(EvalError::Msg(m)) => {
-                    errs.push(invalid_type(path, ty, &format!("{m} evaluating rule: {}", rule.error_string)));
+                    errs.push(invalid_type(
+                        path,
+                        ty,
+                        &format!("{m} evaluating rule: {}", rule.error_string),
+                    ));
                     continue;
                 }
             }
@@ -810,8 +915,20 @@ impl Node {
                 let mut scope = Scope::new();
                 scope.bind("self", from_json(v, &self.shape));
                 let o = old.map(|o| from_json(o, &self.shape));
-                scope.bind("oldSelf", if rule.optional_old_self { Val::Opt(o.map(Box::new)) } else { o.unwrap_or(Val::Null) });
-                let mut env = Env { regexes: &me.regexes, cost: 0, limit: run.per_call_limit, movable: Vec::new() };
+                scope.bind(
+                    "oldSelf",
+                    if rule.optional_old_self {
+                        Val::Opt(o.map(Box::new))
+                    } else {
+                        o.unwrap_or(Val::Null)
+                    },
+                );
+                let mut env = Env {
+                    regexes: &me.regexes,
+                    cost: 0,
+                    limit: run.per_call_limit,
+                    movable: Vec::new(),
+                };
                 let result = env.eval(&me.ast, &mut scope);
                 if matches!(result, Err(EvalError::Cost)) {
                     errs.push(invalid_type(&fpath, ty, &format!(
@@ -831,7 +948,10 @@ impl Node {
                 run.budget -= env.cost as i64;
                 if let Ok(Val::Str(s)) = result {
                     let t = s.trim();
-                    if !t.is_empty() && t.len() <= MAX_EVALUATED_MESSAGE_EXPRESSION_SIZE_BYTES && !t.contains('\n') {
+                    if !t.is_empty()
+                        && t.len() <= MAX_EVALUATED_MESSAGE_EXPRESSION_SIZE_BYTES
+                        && !t.contains('\n')
+                    {
                         detail = t.to_string();
                     }
                 }
@@ -840,7 +960,9 @@ impl Node {
             errs.push(match rule.reason {
                 Some(FieldErrorType::Forbidden) => FieldError::forbidden(shown, &detail),
                 Some(FieldErrorType::Required) => FieldError::required(shown, &detail),
-                Some(FieldErrorType::Duplicate) => FieldError::duplicate(shown, &Value::String(ty.to_string())),
+                Some(FieldErrorType::Duplicate) => {
+                    FieldError::duplicate(shown, &Value::String(ty.to_string()))
+                }
                 _ => FieldError::invalid(shown, &Value::String(ty.to_string()), &detail),
             });
         }

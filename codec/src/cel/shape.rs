@@ -129,8 +129,9 @@ fn build(schema: &Value, resource_root: bool, depth: usize) -> Shape {
                 (Kind::List(Arc::new(items.unwrap_or_else(Shape::any))), max("maxItems"))
             }
             "object" => {
-                let embedded = schema.get("x-kubernetes-embedded-resource").and_then(Value::as_bool)
-                    == Some(true);
+                let embedded =
+                    schema.get("x-kubernetes-embedded-resource").and_then(Value::as_bool)
+                        == Some(true);
                 let props = schema.get("properties").and_then(Value::as_object);
                 let additional = schema.get("additionalProperties").filter(|a| a.is_object());
                 if let Some(additional) = additional.filter(|_| props.is_none()) {
@@ -161,7 +162,12 @@ fn build(schema: &Value, resource_root: bool, depth: usize) -> Shape {
 }
 
 fn string_shape() -> Arc<Shape> {
-    Arc::new(Shape { kind: Kind::Str, type_name: "string".into(), max_len: None, list_map_keys: None })
+    Arc::new(Shape {
+        kind: Kind::Str,
+        type_name: "string".into(),
+        max_len: None,
+        list_map_keys: None,
+    })
 }
 
 fn add_type_and_object_meta(fields: &mut BTreeMap<String, Arc<Shape>>) {

@@ -53,7 +53,9 @@ fn missing_field_is_a_runtime_error() {
     let errs = r.validate(&json!({"spec": {"minReplicas": 1}}), None);
     assert_eq!(
         messages(&errs),
-        vec!["spec: Invalid value: \"object\": no such key: maxReplicas evaluating rule: self.minReplicas <= self.maxReplicas"]
+        vec![
+            "spec: Invalid value: \"object\": no such key: maxReplicas evaluating rule: self.minReplicas <= self.maxReplicas"
+        ]
     );
 }
 
@@ -116,7 +118,10 @@ fn message_expression_reason_and_field_path() {
     }));
     let r = rules(&schema);
     let errs = r.validate(&json!({"spec": {"replicas": 12, "name": "x"}}), None);
-    assert_eq!(messages(&errs), vec!["spec.replicas: Forbidden: replicas must be below 10, got 12"]);
+    assert_eq!(
+        messages(&errs),
+        vec!["spec.replicas: Forbidden: replicas must be below 10, got 12"]
+    );
     assert_eq!(errs[0].kind, FieldErrorType::Forbidden);
 }
 
@@ -216,7 +221,9 @@ fn root_rule_sees_metadata_name() {
     let bad = json!({"apiVersion": "x/v1", "kind": "Foo", "metadata": {"name": "b"}, "spec": {}});
     assert_eq!(
         messages(&r.validate(&bad, None)),
-        vec!["<nil>: Invalid value: \"object\": failed rule: self.metadata.name.startsWith('a') && self.kind == 'Foo'"]
+        vec![
+            "<nil>: Invalid value: \"object\": failed rule: self.metadata.name.startsWith('a') && self.kind == 'Foo'"
+        ]
     );
     // Only name and generateName of metadata are visible.
     let err = compile(
@@ -268,10 +275,25 @@ fn compile_errors_in_upstream_shape() {
         m[0]
     );
     assert!(m[0].contains("undefined field 'b'\n | self.b > 0\n | "), "{}", m[0]);
-    assert!(m[1].contains("[1].rule: Invalid value: ") && m[1].contains("compilation failed: ERROR: <input>:1:"), "{}", m[1]);
-    assert_eq!(m[2], format!("{p}[2].rule: Invalid value: {}: cel expression must evaluate to a bool", shown("self.a")));
+    assert!(
+        m[1].contains("[1].rule: Invalid value: ")
+            && m[1].contains("compilation failed: ERROR: <input>:1:"),
+        "{}",
+        m[1]
+    );
+    assert_eq!(
+        m[2],
+        format!(
+            "{p}[2].rule: Invalid value: {}: cel expression must evaluate to a bool",
+            shown("self.a")
+        )
+    );
     assert!(m[3].contains("undeclared reference to 'quantity' (in container '')"), "{}", m[3]);
-    assert!(m[4].contains("found no matching overload for '_==_' applied to '(int, string)'"), "{}", m[4]);
+    assert!(
+        m[4].contains("found no matching overload for '_==_' applied to '(int, string)'"),
+        "{}",
+        m[4]
+    );
 }
 
 #[test]
@@ -352,7 +374,10 @@ fn untyped_data_is_estimated_at_the_request_size() {
         "x-kubernetes-validations": [{"rule": "self.xs.all(a, self.xs.all(b, self.xs.all(c, a != b)))"}]
     }));
     let m = messages(&compile(&schema, PREFIX).unwrap_err());
-    assert!(m[0].contains("estimated rule cost exceeds budget by factor of more than 100x"), "{m:#?}");
+    assert!(
+        m[0].contains("estimated rule cost exceeds budget by factor of more than 100x"),
+        "{m:#?}"
+    );
     assert!(m.last().unwrap().starts_with(&format!(
         "{PREFIX}: Forbidden: x-kubernetes-validations estimated rule cost total for entire OpenAPIv3 schema exceeds budget"
     )));
@@ -377,7 +402,9 @@ fn runtime_call_limit_and_object_budget() {
     let started = std::time::Instant::now();
     assert_eq!(
         messages(&r.validate(&obj, None)),
-        vec!["spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.xs.all(a, self.xs.all(b, a == b || a != b))"]
+        vec![
+            "spec: Invalid value: \"object\": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.xs.all(a, self.xs.all(b, a == b || a != b))"
+        ]
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     // A per-object budget below it: the budget message.
@@ -385,7 +412,9 @@ fn runtime_call_limit_and_object_budget() {
     r.budget = 10_000;
     assert_eq!(
         messages(&r.validate(&obj, None)),
-        vec!["spec: Invalid value: \"object\": validation failed due to running out of cost budget, no further validation rules will be run"]
+        vec![
+            "spec: Invalid value: \"object\": validation failed due to running out of cost budget, no further validation rules will be run"
+        ]
     );
 }
 
@@ -422,7 +451,8 @@ fn int_or_string_timestamps_durations() {
     let err = compile(&schema, PREFIX).unwrap_err();
     assert!(err[0].message.contains("undeclared reference to 'int'"), "{err:?}");
     let mut schema = schema;
-    schema["properties"]["spec"]["x-kubernetes-validations"][0]["rule"] = json!("string(self.port) != '0'");
+    schema["properties"]["spec"]["x-kubernetes-validations"][0]["rule"] =
+        json!("string(self.port) != '0'");
     let r = rules(&schema);
     let ok = json!({"spec": {"port": 8080, "at": "2024-05-01T10:00:00Z", "every": "30m"}});
     assert!(r.validate(&ok, None).is_empty());
@@ -471,14 +501,23 @@ fn no_panics_on_odd_inputs() {
             "x-kubernetes-validations": [{"rule": rule}]
         }));
         if let Ok(r) = compile(&schema, PREFIX) {
-            for v in [json!({"spec": {"x": "hello"}}), json!({"spec": {}}), json!({"spec": null}), json!(null)] {
+            for v in [
+                json!({"spec": {"x": "hello"}}),
+                json!({"spec": {}}),
+                json!({"spec": null}),
+                json!(null),
+            ] {
                 let _ = r.validate(&v, Some(&json!({"spec": 1})));
             }
         }
     }
     // Values that do not match the schema at all.
     let r = rules(&replicas_schema());
-    for v in [json!(1), json!({"spec": [1, 2]}), json!({"spec": {"minReplicas": "a", "maxReplicas": []}})] {
+    for v in [
+        json!(1),
+        json!({"spec": [1, 2]}),
+        json!({"spec": {"minReplicas": "a", "maxReplicas": []}}),
+    ] {
         let _ = r.validate(&v, None);
     }
     // Deep untyped data.
