@@ -21,6 +21,7 @@
 //! - [`crd`]: CustomResourceDefinitions: structural schemas, CRD and custom object validation, pruning, defaulting.
 //! - [`strategy`]: per-type defaulting, validation, status split and field selectors.
 //! - [`validation`]: reusable validators (names, labels, annotations) with field errors.
+//! - [`cel`]: CRD `x-kubernetes-validations` rules: compiled from a schema, metered evaluation.
 //! - [`selector`]: label and field selector parsing and matching.
 //! - [`format`]: JSON and YAML decoding and encoding.
 //! - [`protobuf`]: Kubernetes protobuf (`k8s\0` + runtime.Unknown), table-driven.
@@ -31,6 +32,7 @@
 //! - [`meta`]: helpers over `metadata` of a JSON object.
 //! - [`error`]: the crate's error type.
 
+pub mod cel;
 pub mod convert;
 pub mod custom;
 pub mod crd;
