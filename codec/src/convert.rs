@@ -1,26 +1,31 @@
 //! Conversion between served versions that share one storage version, as upstream:
 //! `events.k8s.io/v1` Event is stored as core `v1` Event, and `autoscaling/v1`
-//! HorizontalPodAutoscaler as `autoscaling/v2`. Every other type is stored in the
-//! version it is served in (identity).
+//! HorizontalPodAutoscaler as `autoscaling/v2`; a custom resource served in several
+//! versions with conversion `None` is stored in its CRD's storage version, only
+//! `apiVersion` changing. Every other type is stored in the version it is served in
+//! (identity).
 //!
 //! Invariant: `from_storage(to_storage(x))` keeps every field the served version has.
 
 use crate::registry::ResourceType;
 use serde_json::{Value, json};
 
-/// The (apiVersion, kind) objects of `rt` are stored as.
-pub fn storage_type(rt: &ResourceType) -> (&'static str, &'static str) {
-    match (&*rt.group, &*rt.version, &*rt.kind) {
-        ("events.k8s.io", "v1", "Event") => ("v1", "Event"),
-        ("autoscaling", "v1", "HorizontalPodAutoscaler") => {
-            ("autoscaling/v2", "HorizontalPodAutoscaler")
-        }
-        _ => ("", ""),
+/// Whether objects of `rt` are stored exactly as served (no conversion).
+pub fn is_identity(rt: &ResourceType) -> bool {
+    match &rt.custom {
+        Some(c) => c.storage_version == *rt.version,
+        None => !matches!(
+            (&*rt.group, &*rt.version, &*rt.kind),
+            ("events.k8s.io", "v1", "Event") | ("autoscaling", "v1", "HorizontalPodAutoscaler")
+        ),
     }
 }
 
 /// Convert an object of `rt`'s version into the storage version.
 pub fn to_storage(rt: &ResourceType, obj: Value) -> Value {
+    if let Some(c) = &rt.custom {
+        return with_api_version(obj, &format!("{}/{}", rt.group, c.storage_version));
+    }
     match (&*rt.group, &*rt.version, &*rt.kind) {
         ("events.k8s.io", "v1", "Event") => rename(obj, EVENT_FIELDS, true, "v1"),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa_v1_to_v2(obj),
@@ -30,11 +35,25 @@ pub fn to_storage(rt: &ResourceType, obj: Value) -> Value {
 
 /// Convert a stored object into `rt`'s version.
 pub fn from_storage(rt: &ResourceType, obj: Value) -> Value {
+    if rt.custom.is_some() {
+        return with_api_version(obj, &rt.api_version());
+    }
     match (&*rt.group, &*rt.version, &*rt.kind) {
         ("events.k8s.io", "v1", "Event") => rename(obj, EVENT_FIELDS, false, "events.k8s.io/v1"),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa_v2_to_v1(obj),
         _ => obj,
     }
+}
+
+/// A custom object in another version of its type (conversion `None`: only
+/// `apiVersion` changes).
+fn with_api_version(mut obj: Value, api_version: &str) -> Value {
+    if let Some(o) = obj.as_object_mut()
+        && o.get("apiVersion").and_then(Value::as_str) != Some(api_version)
+    {
+        o.insert("apiVersion".into(), json!(api_version));
+    }
+    obj
 }
 
 /// (events.k8s.io/v1 name, core/v1 name).

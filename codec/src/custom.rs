@@ -40,6 +40,8 @@ pub struct CustomFacts {
     pub schema: Option<Arc<Value>>,
     /// The same, parsed as a structural schema (validation, pruning, defaulting).
     pub structural: Option<Arc<Structural>>,
+    /// Its `x-kubernetes-validations` rules, compiled (None when it has none).
+    pub rules: Option<Arc<crate::cel::Rules>>,
     pub printer_columns: Vec<PrinterColumn>,
     /// `selectableFields[*].jsonPath` without the leading `.`.
     pub selectable_fields: Vec<String>,
@@ -56,8 +58,13 @@ const VERBS: &[&str] =
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 const STATUS: Subresource =
     Subresource { name: "status", kind: "", group: "", version: "", verbs: SUB_VERBS };
-const SCALE: Subresource =
-    Subresource { name: "scale", kind: "Scale", group: "autoscaling", version: "v1", verbs: SUB_VERBS };
+const SCALE: Subresource = Subresource {
+    name: "scale",
+    kind: "Scale",
+    group: "autoscaling",
+    version: "v1",
+    verbs: SUB_VERBS,
+};
 const STATUS_AND_SCALE: &[Subresource] = &[SCALE, STATUS];
 
 fn text(v: &Value, pointer: &str) -> String {
@@ -123,13 +130,11 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
         .find(|v| v["storage"] == true)
         .map(|v| text(v, "/name"))
         .unwrap_or_default();
-    let mut versions: Vec<&Value> = spec["versions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|v| v["served"] == true)
-        .collect();
-    versions.sort_by(|a, b| version_priority(&text(b, "/name")).cmp(&version_priority(&text(a, "/name"))));
+    let mut versions: Vec<&Value> =
+        spec["versions"].as_array().into_iter().flatten().filter(|v| v["served"] == true).collect();
+    versions.sort_by(|a, b| {
+        version_priority(&text(b, "/name")).cmp(&version_priority(&text(a, "/name")))
+    });
     versions.into_iter().map(|v| entry(crd, &group, v, &storage_version)).collect()
 }
 
@@ -175,6 +180,11 @@ fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> Re
     let facts = Arc::new(CustomFacts {
         crd_name: text(crd, "/metadata/name"),
         structural: schema.as_deref().and_then(|s| Structural::parse_arc(s).ok()),
+        rules: schema
+            .as_deref()
+            .and_then(|s| crate::cel::compile(s, "").ok())
+            .filter(|r| !r.is_empty())
+            .map(Arc::new),
         schema: schema.clone(),
         printer_columns: printer_columns(version),
         selectable_fields: selectable
@@ -242,11 +252,28 @@ impl Strategy for CustomStrategy {
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        self.facts.structural.as_ref().map(|s| crate::crd::validate(s, obj)).unwrap_or_default()
+        self.checked(obj, None)
     }
 
-    fn validate_update(&self, new: &Value, _old: &Value) -> Vec<FieldError> {
-        self.validate(new)
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        self.checked(new, Some(old))
+    }
+}
+
+impl CustomStrategy {
+    /// Schema validation, then (when the schema holds) the CEL rules, as upstream runs
+    /// them; `old` for transition rules on update.
+    fn checked(&self, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
+        let mut errs = match &self.facts.structural {
+            Some(s) => crate::crd::validate(s, obj),
+            None => Vec::new(),
+        };
+        if errs.is_empty()
+            && let Some(rules) = &self.facts.rules
+        {
+            errs.extend(rules.validate(obj, old));
+        }
+        errs
     }
 }
 
@@ -281,8 +308,14 @@ mod tests {
                 {"name": "v0", "served": false, "storage": false}]}});
         let t = types_from_crd(&crd);
         assert_eq!(t.len(), 2);
-        assert_eq!((&*t[0].version, &*t[0].list_kind, &*t[0].schema_name), ("v1", "WidgetList", "com.example.v1.Widget"));
-        assert_eq!(t[0].storage_key("/registry", Some("ns"), "a"), "/registry/example.com/widgets/ns/a");
+        assert_eq!(
+            (&*t[0].version, &*t[0].list_kind, &*t[0].schema_name),
+            ("v1", "WidgetList", "com.example.v1.Widget")
+        );
+        assert_eq!(
+            t[0].storage_key("/registry", Some("ns"), "a"),
+            "/registry/example.com/widgets/ns/a"
+        );
         assert!(t[0].has_status() && t[0].subresource("scale").is_some());
         assert!(!t[1].has_status());
         assert_eq!(t[0].short_names, vec![Name::from("wd")]);

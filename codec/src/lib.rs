@@ -34,8 +34,8 @@
 
 pub mod cel;
 pub mod convert;
-pub mod custom;
 pub mod crd;
+pub mod custom;
 pub mod error;
 pub mod fieldset;
 pub mod format;

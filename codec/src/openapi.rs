@@ -166,11 +166,8 @@ fn custom_definition(rt: &ResourceType) -> Option<Value> {
         Value::Object(_) => (**schema).clone(),
         _ => json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
     };
-    let props = def
-        .as_object_mut()?
-        .entry("properties")
-        .or_insert_with(|| json!({}))
-        .as_object_mut()?;
+    let props =
+        def.as_object_mut()?.entry("properties").or_insert_with(|| json!({})).as_object_mut()?;
     props.insert("apiVersion".into(), json!({"description": "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources", "type": "string"}));
     props.insert("kind".into(), json!({"description": "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds", "type": "string"}));
     props.insert("metadata".into(), json!({"$ref": format!("{V2_REF}{META}.ObjectMeta")}));

@@ -137,6 +137,37 @@ impl ResourceType {
         meta.iter().copied().chain(self.strategy.selectable_fields().iter().copied()).chain(custom)
     }
 
+    /// The value of selectable field `field` of `obj` as upstream's field set renders it
+    /// (None when the type cannot be selected by it).
+    pub fn field_value(&self, obj: &serde_json::Value, field: &str) -> Option<String> {
+        use serde_json::Value;
+        match field {
+            "metadata.name" => Some(crate::meta::name(obj).unwrap_or("").to_string()),
+            "metadata.namespace" => {
+                self.namespaced.then(|| crate::meta::namespace(obj).unwrap_or("").to_string())
+            }
+            other
+                if self
+                    .custom
+                    .as_ref()
+                    .is_some_and(|c| c.selectable_fields.iter().any(|f| f == other)) =>
+            {
+                let pointer = format!("/{}", other.replace('.', "/"));
+                Some(match obj.pointer(&pointer) {
+                    None | Some(Value::Null) => String::new(),
+                    Some(Value::String(s)) => s.clone(),
+                    Some(v) => v.to_string(),
+                })
+            }
+            other => self.strategy.field_value(obj, other),
+        }
+    }
+
+    /// Whether the type can be selected by `field`.
+    pub fn supports_field(&self, field: &str) -> bool {
+        self.selectable_fields().any(|f| f == field)
+    }
+
     /// Whether the main resource supports `verb` (as discovery lists it).
     pub fn supports(&self, verb: &str) -> bool {
         self.verbs.contains(&verb)

@@ -378,7 +378,8 @@ mod tests {
             "type": "object", "properties": {"color": {
                 "type": "string", "enum": ["red", "blue", 3, null, {"a": 1}], "default": "red",
                 "example": ["x"]}}}}}]}});
-        let name = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition";
+        let name =
+            "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition";
         assert_eq!(prune_unknown(name, &mut crd).unwrap(), Vec::<String>::new());
         let color = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["color"];
         assert_eq!(color["enum"][0], "red");

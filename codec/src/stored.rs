@@ -103,6 +103,38 @@ pub fn decode(bytes: &[u8]) -> Result<Value, CodecError> {
     format::parse_json(bytes).map_err(|e| CodecError::Malformed(e.to_string()))
 }
 
+/// An object of `rt` from its stored bytes: decoded, converted to `rt`'s version, in
+/// upstream's field order, with `metadata.resourceVersion` set from `revision`.
+pub fn decode_object(
+    rt: &crate::ResourceType,
+    value: &[u8],
+    revision: u64,
+) -> Result<Value, CodecError> {
+    let obj = decode(value)?;
+    let mut obj = crate::convert::from_storage(rt, obj);
+    if value.starts_with(b"k8s\0") {
+        // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
+        crate::order::canonicalize(&rt.schema_name, &mut obj);
+    }
+    let rv = Value::String(revision.to_string());
+    crate::order::set_meta(&mut obj, "resourceVersion", rv);
+    Ok(obj)
+}
+
+/// The bytes to store for `obj` (an object of `rt`), in `media`: converted to the
+/// storage version, without `metadata.resourceVersion`.
+pub fn encode_object(rt: &crate::ResourceType, obj: &Value, media: StorageMediaType) -> Vec<u8> {
+    if crate::convert::is_identity(rt) {
+        // Stored as served: no copy of the object.
+        return encode_without_revision(obj, media);
+    }
+    let mut copy = crate::convert::to_storage(rt, obj.clone());
+    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    encode(&copy, media)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

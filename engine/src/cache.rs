@@ -10,7 +10,6 @@
 //! consistent reads the store's current revision, `resourceVersion=N` reads revision N.
 
 use crate::app::App;
-use crate::rest::object;
 use crate::status::ApiError;
 use bytes::Bytes;
 use kapi_codec::ResourceType;
@@ -81,8 +80,7 @@ impl Cached {
         out.push(b'\n');
         let all = Bytes::from(out);
         let end = all.len() - 1;
-        let fields =
-            rt.selectable_fields().map(|f| crate::rest::fields::value(rt, obj, f)).collect();
+        let fields = rt.selectable_fields().map(|f| rt.field_value(obj, f)).collect();
         Cached {
             json: Encoding { item: all.slice(..end), doc: all.slice(1..end) },
             json_line: all.slice(1..),
@@ -222,7 +220,8 @@ pub fn decode_fn(rt: &Arc<ResourceType>) -> DecodeFn<Cached> {
     let rt = Arc::downgrade(rt);
     Arc::new(move |kv| {
         let rt = rt.upgrade()?;
-        object::from_stored(&rt, kv).ok().map(|obj| Cached::new(&rt, &obj))
+        let obj = kapi_codec::stored::decode_object(&rt, &kv.value, kv.mod_revision).ok()?;
+        Some(Cached::new(&rt, &obj))
     })
 }
 

@@ -99,7 +99,8 @@ fn name_conflict(crd: &Value, builtin: &Registry, accepted: &[Value]) -> Option<
     if builtin.all().iter().any(|t| t.group == group && t.plural == plural) {
         return Some(format!("\"{plural}\" is already in use"));
     }
-    for other in accepted.iter().filter(|o| o.pointer("/spec/group") == crd.pointer("/spec/group")) {
+    for other in accepted.iter().filter(|o| o.pointer("/spec/group") == crd.pointer("/spec/group"))
+    {
         if other.pointer("/status/acceptedNames/plural").and_then(Value::as_str) == Some(plural) {
             return Some(format!("\"{plural}\" is already in use"));
         }
@@ -118,11 +119,23 @@ fn with_status(crd: &Value, builtin: &Registry, accepted: &[Value]) -> Value {
     match name_conflict(crd, builtin, accepted) {
         Some(why) => {
             set_condition(&mut conds, "NamesAccepted", "False", "NameConflict", &why);
-            set_condition(&mut conds, "Established", "False", "NotAccepted", "not all names are accepted");
+            set_condition(
+                &mut conds,
+                "Established",
+                "False",
+                "NotAccepted",
+                "not all names are accepted",
+            );
         }
         None => {
             set_condition(&mut conds, "NamesAccepted", "True", "NoConflicts", "no conflicts found");
-            set_condition(&mut conds, "Established", "True", "InitialNamesAccepted", "the initial names have been accepted");
+            set_condition(
+                &mut conds,
+                "Established",
+                "True",
+                "InitialNamesAccepted",
+                "the initial names have been accepted",
+            );
             next["status"]["acceptedNames"] = accepted_names(crd);
         }
     }
@@ -146,8 +159,11 @@ fn accepted_names(crd: &Value) -> Value {
 /// `status.storedVersions` with the current storage version added (never removed: only
 /// a user removes versions from it, once they are migrated).
 fn stored_versions(crd: &Value) -> Value {
-    let mut stored: Vec<Value> =
-        crd.pointer("/status/storedVersions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut stored: Vec<Value> = crd
+        .pointer("/status/storedVersions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let versions = crd.pointer("/spec/versions").and_then(Value::as_array);
     if let Some(v) = versions.into_iter().flatten().find(|v| v["storage"] == true)
         && !stored.contains(&v["name"])
@@ -187,7 +203,13 @@ async fn terminate(
     }
     let mut next = crd.clone();
     let mut conds = conditions(&crd);
-    set_condition(&mut conds, "Terminating", "True", "InstanceDeletionInProgress", "CustomResource deletion is in progress");
+    set_condition(
+        &mut conds,
+        "Terminating",
+        "True",
+        "InstanceDeletionInProgress",
+        "CustomResource deletion is in progress",
+    );
     next["status"]["conditions"] = json!(conds);
     let types = custom::types_from_crd(&crd);
     if let Some(t) = types.first() {
@@ -201,7 +223,8 @@ async fn terminate(
         list.retain(|f| f != CLEANUP_FINALIZER);
     }
     state.served.remove(&name);
-    let gone = next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    let gone =
+        next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
     let result = if gone {
         app.store.delete(key, Precondition::ModRevision(rev)).await.map(drop)
     } else {

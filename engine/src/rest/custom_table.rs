@@ -77,7 +77,7 @@ fn index<'a>(cur: &'a Value, inner: &str) -> Option<&'a Value> {
     let (field, want) = cond.split_once("==")?;
     let want = want.trim().trim_matches(['"', '\'']);
     list.iter().find(|item| {
-        item.get(field.trim()).is_some_and(|v| v.as_str().map_or(v.to_string() == want, |s| s == want))
+        item.get(field.trim()).is_some_and(|v| v.as_str().map_or(*v == *want, |s| s == want))
     })
 }
 
@@ -91,7 +91,10 @@ mod tests {
                        "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
         assert_eq!(lookup(&o, ".spec.replicas"), Some(&json!(3)));
         assert_eq!(lookup(&o, ".spec.ports[0].port"), Some(&json!(80)));
-        assert_eq!(lookup(&o, ".status.conditions[?(@.type==\"Ready\")].status"), Some(&json!("True")));
+        assert_eq!(
+            lookup(&o, ".status.conditions[?(@.type==\"Ready\")].status"),
+            Some(&json!("True"))
+        );
         assert_eq!(lookup(&o, ".spec.missing"), None);
     }
 }

@@ -3,26 +3,17 @@
 
 use crate::cache::Cached;
 use crate::status::ApiError;
-use kapi_codec::ResourceType;
-use kapi_codec::meta;
 use kapi_codec::selector::{FieldSelector, LabelSelector};
+use kapi_codec::{ResourceType, meta};
 use serde_json::Value;
 
 /// The value of `field` of `obj` as upstream's field set renders it.
 pub fn value(rt: &ResourceType, obj: &Value, field: &str) -> Option<String> {
-    match field {
-        "metadata.name" => Some(meta::name(obj).unwrap_or("").to_string()),
-        "metadata.namespace" => {
-            rt.namespaced.then(|| meta::namespace(obj).unwrap_or("").to_string())
-        }
-        other => rt.strategy.field_value(obj, other),
-    }
+    rt.field_value(obj, field)
 }
 
 fn supported(rt: &ResourceType, field: &str) -> bool {
-    field == "metadata.name"
-        || (field == "metadata.namespace" && rt.namespaced)
-        || rt.strategy.selectable_fields().contains(&field)
+    rt.supports_field(field)
 }
 
 /// Parsed label and field selectors of a list or watch.

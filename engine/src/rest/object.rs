@@ -9,9 +9,9 @@ use kapi_codec::format::duplicates::Duplicate;
 use kapi_codec::format::{self, Format};
 use kapi_codec::schema::{self, FieldValidation};
 use kapi_codec::stored::{self, StorageMediaType};
-use kapi_codec::{ResourceType, convert, meta};
+use kapi_codec::{ResourceType, meta};
 use kapi_storage::KeyValue;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 /// A decoded request body with the warnings it produced.
 pub struct Decoded {
@@ -274,30 +274,16 @@ fn internal_package(group: &str) -> &str {
     }
 }
 
-/// An object from its stored bytes, with `metadata.resourceVersion` set from the revision.
+/// An object from its stored bytes, with `metadata.resourceVersion` set from the revision
+/// (`kapi_codec::stored::decode_object`).
 pub fn from_stored(rt: &ResourceType, kv: &KeyValue) -> Result<Value, ApiError> {
-    let obj: Value = stored::decode(&kv.value)
-        .map_err(|e| ApiError::Internal(format!("decoding stored object {}: {e}", kv.key)))?;
-    let mut obj = convert::from_storage(rt, obj);
-    if kv.value.starts_with(b"k8s\0") {
-        // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
-        kapi_codec::order::canonicalize(&rt.schema_name, &mut obj);
-    }
-    kapi_codec::order::set_meta(&mut obj, "resourceVersion", json!(kv.mod_revision.to_string()));
-    Ok(obj)
+    stored::decode_object(rt, &kv.value, kv.mod_revision)
+        .map_err(|e| ApiError::Internal(format!("decoding stored object {}: {e}", kv.key)))
 }
 
 /// The bytes to store for `obj`, in `media`: without `metadata.resourceVersion`.
 pub fn to_stored(rt: &ResourceType, obj: &Value, media: StorageMediaType) -> Bytes {
-    if convert::storage_type(rt).0.is_empty() {
-        // Stored as served: no copy of the object.
-        return Bytes::from(stored::encode_without_revision(obj, media));
-    }
-    let mut copy = convert::to_storage(rt, obj.clone());
-    if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-        m.remove("resourceVersion");
-    }
-    Bytes::from(stored::encode(&copy, media))
+    Bytes::from(stored::encode_object(rt, obj, media))
 }
 
 /// Random suffix alphabet of generateName (upstream's: no vowels, no confusable digits).
