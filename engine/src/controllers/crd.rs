@@ -43,7 +43,7 @@ pub async fn sweep(app: &App, state: &mut State) -> Result<(), String> {
     for kv in page.items {
         let Ok(crd) = rest::object::from_stored(&crd_rt, &kv) else { continue };
         if meta::meta_str(&crd, "deletionTimestamp").is_some() {
-            terminate(app, &crd_rt, &kv.key, kv.mod_revision, crd, state).await?;
+            terminate(app, &crd_rt, &kv.key, kv.mod_revision, crd).await?;
             continue;
         }
         let next = with_status(&crd, builtin, &accepted);
@@ -191,9 +191,7 @@ async fn terminate(
     key: &str,
     rev: u64,
     crd: Value,
-    state: &mut State,
 ) -> Result<(), String> {
-    let name = meta::name(&crd).unwrap_or("").to_string();
     let held = meta::metadata(&crd)
         .and_then(|m| m.get("finalizers"))
         .and_then(Value::as_array)
@@ -222,7 +220,6 @@ async fn terminate(
     if let Some(list) = next.pointer_mut("/metadata/finalizers").and_then(Value::as_array_mut) {
         list.retain(|f| f != CLEANUP_FINALIZER);
     }
-    state.served.remove(&name);
     let gone =
         next.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty);
     let result = if gone {
