@@ -213,6 +213,7 @@ fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> Re
         verbs: VERBS,
         subresources: subs.into(),
         persistence: Persistence::Stored,
+        role: crate::registry::Role::Plain,
         storage_resource: format!("{group}/{plural}").into(),
         plural: plural.into(),
         strategy: Arc::new(CustomStrategy {

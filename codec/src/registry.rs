@@ -59,6 +59,33 @@ pub enum Persistence {
     Virtual,
 }
 
+/// The part a built-in type plays beyond its strategy, for the few places in the
+/// request path that treat a type specially (named here, in the table, so no verb,
+/// cache or admission code matches a resource by its name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Plain,
+    /// Pods: graceful deletion, the `spec.nodeName` watch index.
+    Pods,
+    /// Namespaces: deletion marks them Terminating; objects need a live namespace.
+    Namespaces,
+    /// Services: cluster IP and node port allocation.
+    Services,
+    /// ComponentStatuses: probed when read, never stored.
+    ComponentStatuses,
+    /// A create-only review answered at once.
+    Review(Review),
+}
+
+/// The review types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Review {
+    SelfSubject,
+    Token,
+    Access,
+    Rules,
+}
+
 /// One served group/version/resource.
 pub struct ResourceType {
     /// API group, "" for the core group.
@@ -77,6 +104,8 @@ pub struct ResourceType {
     pub verbs: &'static [&'static str],
     pub subresources: std::borrow::Cow<'static, [Subresource]>,
     pub persistence: Persistence,
+    /// What the request path does specially for the type.
+    pub role: Role,
     /// Resource path segment in storage keys as upstream uses it under `/registry`:
     /// `pods`, `minions` (nodes), `services/specs`, `services/endpoints` (endpoints),
     /// `example.com/widgets` for a custom resource.

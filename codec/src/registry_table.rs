@@ -3,7 +3,7 @@
 //! and schema name come from k8s-openapi's types; singular names, short names, categories,
 //! verbs, subresources and storage key segments are written here by hand (upstream facts).
 
-use crate::registry::{Persistence, ResourceType, SchemaSource, Subresource};
+use crate::registry::{Persistence, ResourceType, Review, Role, SchemaSource, Subresource};
 use crate::strategy;
 use k8s_openapi::api;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1 as apiextensions;
@@ -80,12 +80,30 @@ where
         verbs: f.verbs,
         subresources: f.subs.into(),
         persistence: f.persistence,
+        role: role_of(T::GROUP, T::URL_PATH_SEGMENT),
         storage_resource: f.storage.unwrap_or(T::URL_PATH_SEGMENT).into(),
         schema_name: T::schema_name().into(),
         strategy: strategy::for_resource(T::GROUP, T::URL_PATH_SEGMENT),
         schema: SchemaSource::Builtin(|g| g.subschema_for::<T>()),
         custom: None,
         cache: Default::default(),
+    }
+}
+
+/// The role of a built-in type (see [`Role`]).
+fn role_of(group: &str, plural: &str) -> Role {
+    match (group, plural) {
+        ("", "pods") => Role::Pods,
+        ("", "namespaces") => Role::Namespaces,
+        ("", "services") => Role::Services,
+        ("", "componentstatuses") => Role::ComponentStatuses,
+        (_, "selfsubjectreviews") => Role::Review(Review::SelfSubject),
+        (_, "tokenreviews") => Role::Review(Review::Token),
+        (_, "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews") => {
+            Role::Review(Review::Access)
+        }
+        (_, "selfsubjectrulesreviews") => Role::Review(Review::Rules),
+        _ => Role::Plain,
     }
 }
 

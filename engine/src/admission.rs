@@ -40,7 +40,7 @@ pub async fn admit_create(scope: &Scope<'_>, obj: &Value) -> Result<(), ApiError
 }
 
 pub fn admit_delete(scope: &Scope<'_>, name: &str) -> Result<(), ApiError> {
-    let is_namespace = scope.rt.group.is_empty() && scope.rt.plural == "namespaces";
+    let is_namespace = scope.rt.role == kapi_codec::registry::Role::Namespaces;
     if is_namespace && IMMORTAL.contains(&name) {
         return Err(ApiError::ForbiddenTarget(
             scope.target(name),

@@ -252,7 +252,7 @@ fn start(app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
 }
 
 pub fn is_pods(rt: &ResourceType) -> bool {
-    rt.group.is_empty() && rt.plural == "pods"
+    rt.role == kapi_codec::registry::Role::Pods
 }
 
 /// Wait until `cache` has applied revision `rev`. False on timeout. Wakes when the cache

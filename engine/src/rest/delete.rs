@@ -9,6 +9,7 @@ use crate::body::Response;
 use crate::status::ApiError;
 use crate::time;
 use kapi_codec::meta;
+use kapi_codec::registry::Role;
 use kapi_storage::{Precondition, StorageError};
 use serde_json::{Value, json};
 
@@ -157,15 +158,11 @@ pub async fn delete_one(
         if scope.dry_run()? {
             return Ok(current);
         }
-        let grace = if scope.rt.plural == "pods" && scope.rt.group.is_empty() {
-            pod_grace(&current, opts)
-        } else {
-            0
-        };
+        let grace = if scope.rt.role == Role::Pods { pod_grace(&current, opts) } else { 0 };
         let current_fins = propagation::finalizers_of(&current);
         let new_fins = opts.policy.finalizers(&current_fins);
         let fins = !new_fins.as_ref().unwrap_or(&current_fins).is_empty();
-        let is_namespace = scope.rt.plural == "namespaces" && scope.rt.group.is_empty();
+        let is_namespace = scope.rt.role == Role::Namespaces;
         let result = if is_namespace || grace > 0 || fins || new_fins.is_some() {
             let mark = Marking { rev: kv.mod_revision, grace, is_namespace, finalizers: new_fins };
             mark_deleting(scope, &key, &current, mark).await

@@ -9,6 +9,7 @@ use super::{Request, Scope};
 use crate::alloc::AllocError;
 use crate::status::ApiError;
 use kapi_codec::FieldError;
+use kapi_codec::registry::{Review, Role};
 use serde_json::{Value, json};
 
 /// What `before_create` reserved, to release if the write fails.
@@ -19,7 +20,7 @@ pub struct Allocated {
 }
 
 fn is_service(scope: &Scope<'_>) -> bool {
-    scope.rt.group.is_empty() && scope.rt.plural == "services"
+    scope.rt.role == Role::Services
 }
 
 fn alloc_error(field: &str, value: Value, e: AllocError) -> FieldError {
@@ -172,9 +173,9 @@ pub fn virtual_create(
     if !user.extra.is_empty() {
         user_info["extra"] = json!(user.extra);
     }
-    let status = match &*scope.rt.plural {
-        "selfsubjectreviews" => json!({"userInfo": user_info}),
-        "tokenreviews" => {
+    let status = match scope.rt.role {
+        Role::Review(Review::SelfSubject) => json!({"userInfo": user_info}),
+        Role::Review(Review::Token) => {
             let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
             let objects = crate::auth::objects::CachedObjects(scope.app);
             match scope.app.authenticator.token_user(token, &objects) {
@@ -195,17 +196,18 @@ pub fn virtual_create(
                 Ok(None) | Err(_) => json!({"authenticated": false, "user": {}}),
             }
         }
-        "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {
+        Role::Review(Review::Access) => {
             json!({"allowed": true, "reason": "kapi authorizes with AlwaysAllow"})
         }
-        "selfsubjectrulesreviews" => json!({
+        Role::Review(Review::Rules) => json!({
             "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
             "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
             "incomplete": false,
         }),
-        other => {
+        _ => {
             return Err(ApiError::MethodNotAllowed(format!(
-                "creating {other} is not supported yet"
+                "creating {} is not supported yet",
+                scope.rt.plural
             )));
         }
     };

@@ -46,6 +46,7 @@ use crate::negotiation::{self, Output};
 use crate::request::RequestInfo;
 use crate::status::ApiError;
 use bytes::Bytes;
+use kapi_codec::registry::Role;
 pub use scope::Scope;
 
 /// Everything the REST layer needs from one request.
@@ -83,7 +84,7 @@ async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiErro
         return subresource(req, &scope, sub).await;
     }
     let named = req.info.name.is_some();
-    if scope.rt.group.is_empty() && scope.rt.plural == "componentstatuses" {
+    if scope.rt.role == Role::ComponentStatuses {
         return match req.info.verb.as_str() {
             "get" => component_status::get(&scope).await,
             _ => component_status::list(&scope).await,
@@ -175,13 +176,8 @@ pub async fn delete_internal(
     delete::delete_one(&scope, name, &opts).await
 }
 
-const CERTIFICATES: &str = "certificates.k8s.io";
-
-/// Whether the scope addresses `group`/`plural`.
-fn is(scope: &Scope<'_>, group: &str, plural: &str) -> bool {
-    scope.rt.group == group && scope.rt.plural == plural
-}
-
+/// Route a subresource request by the subresource's name: `Scope::resolve` has already
+/// refused (404) any subresource the type's registry entry does not declare.
 async fn subresource(
     req: &Request<'_>,
     scope: &Scope<'_>,
@@ -192,35 +188,23 @@ async fn subresource(
         ("status", "update") => update::update(req, scope, update::Target::Status).await,
         ("status", "patch") => update::patch(req, scope, update::Target::Status).await,
         ("ephemeralcontainers" | "approval" | "resize", "get") => get::get(scope).await,
-        ("resize", "update") if is(scope, "", "pods") => {
-            update::update(req, scope, update::Target::Resize).await
-        }
-        ("resize", "patch") if is(scope, "", "pods") => {
-            update::patch(req, scope, update::Target::Resize).await
-        }
-        ("ephemeralcontainers", "update") if is(scope, "", "pods") => {
+        ("resize", "update") => update::update(req, scope, update::Target::Resize).await,
+        ("resize", "patch") => update::patch(req, scope, update::Target::Resize).await,
+        ("ephemeralcontainers", "update") => {
             update::update(req, scope, update::Target::EphemeralContainers).await
         }
-        ("ephemeralcontainers", "patch") if is(scope, "", "pods") => {
+        ("ephemeralcontainers", "patch") => {
             update::patch(req, scope, update::Target::EphemeralContainers).await
         }
-        ("approval", "update") if is(scope, CERTIFICATES, "certificatesigningrequests") => {
-            update::update(req, scope, update::Target::Approval).await
-        }
-        ("approval", "patch") if is(scope, CERTIFICATES, "certificatesigningrequests") => {
-            update::patch(req, scope, update::Target::Approval).await
-        }
+        ("approval", "update") => update::update(req, scope, update::Target::Approval).await,
+        ("approval", "patch") => update::patch(req, scope, update::Target::Approval).await,
         ("scale", "get") => scale::get(scope).await,
         ("scale", "update") => scale::update(req, scope).await,
         ("scale", "patch") => scale::patch(req, scope).await,
-        ("binding", "create") if scope.rt.plural == "pods" => binding::create(req, scope).await,
-        ("eviction", "create") if scope.rt.plural == "pods" => eviction::create(req, scope).await,
-        ("token", "create") if scope.rt.plural == "serviceaccounts" => {
-            token::create(req, scope).await
-        }
-        ("finalize", "update") if scope.rt.plural == "namespaces" => {
-            update::update(req, scope, update::Target::Finalize).await
-        }
+        ("binding", "create") => binding::create(req, scope).await,
+        ("eviction", "create") => eviction::create(req, scope).await,
+        ("token", "create") => token::create(req, scope).await,
+        ("finalize", "update") => update::update(req, scope, update::Target::Finalize).await,
         ("log" | "exec" | "attach" | "portforward" | "proxy", _) => Err(ApiError::BadRequest(
             format!("the {sub} subresource needs a kubelet to talk to, and kapi runs none"),
         )),

@@ -9,13 +9,14 @@ use super::{Request, Scope, get, object};
 use crate::body::Response;
 use crate::negotiation::{self, body_format};
 use crate::status::ApiError;
+use kapi_codec::ResourceType;
 use kapi_codec::{format, meta};
 use serde_json::{Value, json};
 
 pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let obj = get::read(scope, name).await?;
-    Ok(negotiation::respond(200, &scale_of(&obj), scope.output, scope.pretty))
+    Ok(negotiation::respond(200, &scale_of(&scope.rt, &obj), scope.output, scope.pretty))
 }
 
 pub async fn update(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
@@ -33,10 +34,11 @@ pub async fn update(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     }
     let replicas = replicas_of(&body)?;
     let pinned = object::resource_version(&body)?;
-    let out =
-        guaranteed_update(scope, name, pinned, |current| Ok(with_replicas(current, replicas)))
-            .await?;
-    Ok(negotiation::respond(200, &scale_of(&out), scope.output, scope.pretty))
+    let out = guaranteed_update(scope, name, pinned, |current| {
+        Ok(with_replicas(&scope.rt, current, replicas))
+    })
+    .await?;
+    Ok(negotiation::respond(200, &scale_of(&scope.rt, &out), scope.output, scope.pretty))
 }
 
 pub async fn patch(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
@@ -44,12 +46,16 @@ pub async fn patch(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Api
     let kind: PatchType = patch::patch_type(req.header(http::header::CONTENT_TYPE))?;
     let body = req.body.clone();
     let out = guaranteed_update(scope, name, None, |current| {
-        let patched =
-            patch::apply(kind, &scale_of(current), &body, "io.k8s.api.autoscaling.v1.Scale")?;
-        Ok(with_replicas(current, replicas_of(&patched)?))
+        let patched = patch::apply(
+            kind,
+            &scale_of(&scope.rt, current),
+            &body,
+            "io.k8s.api.autoscaling.v1.Scale",
+        )?;
+        Ok(with_replicas(&scope.rt, current, replicas_of(&patched)?))
     })
     .await?;
-    Ok(negotiation::respond(200, &scale_of(&out), scope.output, scope.pretty))
+    Ok(negotiation::respond(200, &scale_of(&scope.rt, &out), scope.output, scope.pretty))
 }
 
 fn replicas_of(scale: &Value) -> Result<i64, ApiError> {
@@ -77,19 +83,63 @@ fn scale_target() -> crate::status::Target {
     }
 }
 
-fn with_replicas(obj: &Value, replicas: i64) -> Value {
-    let mut out = obj.clone();
-    if let Some(o) = out.as_object_mut() {
-        let spec = o.entry("spec").or_insert_with(|| json!({}));
-        if let Some(spec) = spec.as_object_mut() {
-            spec.insert("replicas".into(), json!(replicas));
-        }
+/// Where a type keeps its replicas and selector: upstream's fixed fields for the
+/// built-in workloads, the CRD's `subresources.scale` paths for custom resources (a
+/// custom selector is already a string).
+struct Paths {
+    spec_replicas: String,
+    status_replicas: String,
+    selector: Option<String>,
+    selector_is_string: bool,
+}
+
+fn paths(rt: &ResourceType) -> Paths {
+    let pointer = |p: &str| format!("/{}", p.trim_start_matches('.').replace('.', "/"));
+    match rt.custom.as_ref().and_then(|c| c.scale.as_ref()) {
+        Some(s) => Paths {
+            spec_replicas: pointer(&s.spec_replicas),
+            status_replicas: pointer(&s.status_replicas),
+            selector: s.label_selector.as_deref().map(pointer),
+            selector_is_string: true,
+        },
+        None => Paths {
+            spec_replicas: "/spec/replicas".into(),
+            status_replicas: "/status/replicas".into(),
+            selector: Some("/spec/selector".into()),
+            selector_is_string: false,
+        },
     }
+}
+
+/// `obj` with the value at `pointer` set, creating the objects on the way.
+fn set_at(obj: &mut Value, pointer: &str, v: Value) {
+    let mut cur = obj;
+    let mut parts = pointer.trim_start_matches('/').split('/').peekable();
+    while let Some(part) = parts.next() {
+        let Some(o) = cur.as_object_mut() else { return };
+        if parts.peek().is_none() {
+            o.insert(part.to_string(), v);
+            return;
+        }
+        cur = o.entry(part).or_insert_with(|| json!({}));
+    }
+}
+
+fn with_replicas(rt: &ResourceType, obj: &Value, replicas: i64) -> Value {
+    let mut out = obj.clone();
+    set_at(&mut out, &paths(rt).spec_replicas, json!(replicas));
     out
 }
 
 /// The Scale view of a workload.
-pub fn scale_of(obj: &Value) -> Value {
+pub fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
+    let p = paths(rt);
+    let selector = p.selector.as_deref().and_then(|s| obj.pointer(s));
+    let selector = if p.selector_is_string {
+        selector.and_then(Value::as_str).unwrap_or("").to_string()
+    } else {
+        selector_string(selector)
+    };
     let m = |k: &str| meta::meta_str(obj, k).map(String::from);
     json!({
         "kind": "Scale",
@@ -101,10 +151,10 @@ pub fn scale_of(obj: &Value) -> Value {
             "resourceVersion": m("resourceVersion"),
             "creationTimestamp": m("creationTimestamp"),
         },
-        "spec": {"replicas": obj.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+        "spec": {"replicas": obj.pointer(&p.spec_replicas).cloned().unwrap_or(json!(1))},
         "status": {
-            "replicas": obj.pointer("/status/replicas").cloned().unwrap_or(json!(0)),
-            "selector": selector_string(obj.pointer("/spec/selector")),
+            "replicas": obj.pointer(&p.status_replicas).cloned().unwrap_or(json!(0)),
+            "selector": selector,
         },
     })
 }
@@ -149,13 +199,44 @@ mod tests {
             "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "x"},
                 "matchExpressions": [{"key": "tier", "operator": "In", "values": ["b", "a"]}]}},
             "status": {"replicas": 2}});
-        let s = scale_of(&d);
+        let deployments = kapi_codec::Registry::builtin().get("apps", "v1", "deployments").unwrap();
+        let s = scale_of(deployments, &d);
         assert_eq!(s["spec"]["replicas"], 3);
         assert_eq!(s["status"]["replicas"], 2);
         assert_eq!(s["status"]["selector"], "app=x,tier in (a,b)");
         assert_eq!(s["metadata"]["resourceVersion"], "5");
         let rc = json!({"spec": {"selector": {"b": "2", "a": "1"}}});
-        assert_eq!(scale_of(&rc)["status"]["selector"], "a=1,b=2");
-        assert_eq!(with_replicas(&d, 7)["spec"]["replicas"], 7);
+        let rcs = kapi_codec::Registry::builtin().get("", "v1", "replicationcontrollers").unwrap();
+        assert_eq!(scale_of(rcs, &rc)["status"]["selector"], "a=1,b=2");
+        assert_eq!(with_replicas(deployments, &d, 7)["spec"]["replicas"], 7);
+    }
+}
+
+#[cfg(test)]
+mod custom_tests {
+    use super::*;
+
+    /// A custom resource's Scale reads and writes the CRD's paths, and its selector is
+    /// the string at labelSelectorPath.
+    #[test]
+    fn custom_scale_uses_the_crds_paths() {
+        let crd = json!({"metadata": {"name": "gizmos.example.com"}, "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "gizmos", "kind": "Gizmo"},
+            "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"scale": {
+                "specReplicasPath": ".spec.size", "statusReplicasPath": ".status.count",
+                "labelSelectorPath": ".status.selector"}}}]}});
+        let rt = kapi_codec::custom::types_from_crd(&crd).remove(0);
+        let obj = json!({"metadata": {"name": "g"}, "spec": {"size": 4},
+                         "status": {"count": 2, "selector": "app=g"}});
+        let s = scale_of(&rt, &obj);
+        assert_eq!(
+            (s["spec"]["replicas"].clone(), s["status"]["replicas"].clone()),
+            (json!(4), json!(2))
+        );
+        assert_eq!(s["status"]["selector"], "app=g");
+        let mut out = obj.clone();
+        set_at(&mut out, &paths(&rt).spec_replicas, json!(7));
+        assert_eq!(out["spec"]["size"], 7);
     }
 }
