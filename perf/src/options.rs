@@ -155,6 +155,12 @@ pub struct Common {
     /// Write an HTML report with SVG plots to this file.
     #[arg(long)]
     pub html: Option<PathBuf>,
+    /// Run on a custom resource instead of pods (get, list, create, watch-fanout): the
+    /// workload installs the CRD `perfpods.perf.kapi.dev` (kind PerfPod, schema that keeps
+    /// every field) and uses the pod template as its objects, so a custom type can be
+    /// measured against the built-in one with the same bytes.
+    #[arg(long)]
+    pub custom_resource: bool,
     /// Namespace to work in; created if missing, deleted at the end unless --keep.
     #[arg(long, default_value = "kapi-perf")]
     pub namespace: String,

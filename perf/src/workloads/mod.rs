@@ -6,6 +6,7 @@
 
 pub mod cluster_sim;
 pub mod create;
+pub mod custom;
 pub mod get;
 pub mod list;
 pub mod memory;
@@ -152,11 +153,26 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
         return execute_startup(args).await;
     }
     let common = workload.common().clone();
+    if common.custom_resource {
+        let supported = matches!(
+            workload,
+            Workload::Create(_) | Workload::Get(_) | Workload::List(_) | Workload::WatchFanout(_)
+        );
+        if !supported {
+            return Err(PerfError::Setup(
+                "--custom-resource works with create, get, list and watch-fanout".into(),
+            ));
+        }
+    }
+    pods::use_custom_resource(common.custom_resource);
     let path = common.kubeconfig.clone().unwrap_or_else(kubeconfig::default_path);
     let target = kubeconfig::load(&path, common.context.as_deref())?;
     let ctx = Ctx::new(&target, workload)?;
     let started = SystemTime::now();
     namespace::ensure(&ctx).await?;
+    if common.custom_resource {
+        custom::ensure(&ctx).await?;
+    }
     let sampler = start_sampler(&common)?;
     let measured = match &ctx.workload {
         Workload::Create(a) => create::run(&ctx, a).await,

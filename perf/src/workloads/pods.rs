@@ -15,6 +15,37 @@ use std::sync::{Arc, Mutex};
 
 const PLACEHOLDER: &str = "kapi-perf-name-placeholder";
 
+/// Whether this run's objects are the PerfPod custom resource (`--custom-resource`; one
+/// workload per process, so set once at start).
+static CUSTOM: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Group, version and plural of the custom resource `--custom-resource` measures.
+pub const CUSTOM_GROUP: &str = "perf.kapi.dev";
+pub const CUSTOM_PLURAL: &str = "perfpods";
+
+/// Use the PerfPod custom resource instead of pods for this run.
+pub fn use_custom_resource(on: bool) {
+    let _ = CUSTOM.set(on);
+}
+
+fn custom() -> bool {
+    CUSTOM.get().copied().unwrap_or(false)
+}
+
+/// The CRD of the PerfPod custom resource.
+pub fn custom_crd() -> Value {
+    serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{CUSTOM_PLURAL}.{CUSTOM_GROUP}")},
+        "spec": {"group": CUSTOM_GROUP, "scope": "Namespaced",
+                 "names": {"plural": CUSTOM_PLURAL, "singular": "perfpod", "kind": "PerfPod"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "subresources": {"status": {}},
+                               "schema": {"openAPIV3Schema": {
+                                   "type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]}
+    })
+}
+
 /// Metadata the server sets; dropped from the template.
 const SERVER_FIELDS: [&str; 8] = [
     "namespace",
@@ -52,6 +83,12 @@ impl PodTemplate {
         let mut pod: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
         if pod.get("kind").is_some_and(|k| k != "Pod") {
             return Err(format!("kind is {}, not Pod", pod["kind"]));
+        }
+        if custom()
+            && let Some(o) = pod.as_object_mut()
+        {
+            o.insert("apiVersion".into(), Value::from(format!("{CUSTOM_GROUP}/v1")));
+            o.insert("kind".into(), Value::from("PerfPod"));
         }
         let meta = pod
             .as_object_mut()
@@ -108,6 +145,9 @@ impl PodTemplate {
 
 /// Path of the pods of namespace `ns`.
 pub fn pods_path(ns: &str) -> String {
+    if custom() {
+        return format!("/apis/{CUSTOM_GROUP}/v1/namespaces/{ns}/{CUSTOM_PLURAL}");
+    }
     format!("/api/v1/namespaces/{ns}/pods")
 }
 
