@@ -2,8 +2,9 @@
 //! `events.k8s.io/v1` Event is stored as core `v1` Event, and `autoscaling/v1`
 //! HorizontalPodAutoscaler as `autoscaling/v2`; a custom resource served in several
 //! versions with conversion `None` is stored in its CRD's storage version, only
-//! `apiVersion` changing. Every other type is stored in the version it is served in
-//! (identity).
+//! `apiVersion` changing, and so is a beta or alpha built-in version that names a
+//! `storage_version` (`resource.k8s.io/v1beta2` DeviceClass is stored as `v1`). Every
+//! other type is stored in the version it is served in (identity).
 //!
 //! Invariant: `from_storage(to_storage(x))` keeps every field the served version has.
 
@@ -14,6 +15,7 @@ use serde_json::{Value, json};
 pub fn is_identity(rt: &ResourceType) -> bool {
     match &rt.custom {
         Some(c) => c.storage_version == *rt.version,
+        None if rt.storage_version.is_some() => false,
         None => !matches!(
             (&*rt.group, &*rt.version, &*rt.kind),
             ("events.k8s.io", "v1", "Event") | ("autoscaling", "v1", "HorizontalPodAutoscaler")
@@ -26,6 +28,9 @@ pub fn to_storage(rt: &ResourceType, obj: Value) -> Value {
     if let Some(c) = &rt.custom {
         return with_api_version(obj, &format!("{}/{}", rt.group, c.storage_version));
     }
+    if let Some(v) = &rt.storage_version {
+        return with_api_version(obj, &format!("{}/{v}", rt.group));
+    }
     match (&*rt.group, &*rt.version, &*rt.kind) {
         ("events.k8s.io", "v1", "Event") => rename(obj, EVENT_FIELDS, true, "v1"),
         ("autoscaling", "v1", "HorizontalPodAutoscaler") => hpa_v1_to_v2(obj),
@@ -35,7 +40,7 @@ pub fn to_storage(rt: &ResourceType, obj: Value) -> Value {
 
 /// Convert a stored object into `rt`'s version.
 pub fn from_storage(rt: &ResourceType, obj: Value) -> Value {
-    if rt.custom.is_some() {
+    if rt.custom.is_some() || rt.storage_version.is_some() {
         return with_api_version(obj, &rt.api_version());
     }
     match (&*rt.group, &*rt.version, &*rt.kind) {
@@ -45,8 +50,8 @@ pub fn from_storage(rt: &ResourceType, obj: Value) -> Value {
     }
 }
 
-/// A custom object in another version of its type (conversion `None`: only
-/// `apiVersion` changes).
+/// An object in another version of its type when only `apiVersion` changes (custom
+/// conversion `None`, built-in versions with a `storage_version`).
 fn with_api_version(mut obj: Value, api_version: &str) -> Value {
     if let Some(o) = obj.as_object_mut()
         && o.get("apiVersion").and_then(Value::as_str) != Some(api_version)

@@ -222,6 +222,7 @@ fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> Re
         }),
         schema: SchemaSource::Custom(schema.unwrap_or_else(|| Arc::new(Value::Null))),
         custom: Some(facts),
+        storage_version: None,
         cache: Default::default(),
     }
 }

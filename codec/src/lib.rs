@@ -8,6 +8,8 @@
 //! Table of contents:
 //! - [`registry`]: the run-time registry: every served group/version/resource with its
 //!   facts and strategy (built-in and custom).
+//! - [`runtime_config`]: `--runtime-config`: the known beta/alpha versions and which
+//!   group/versions are served.
 //! - [`name`]: the registry's names (static for built-in types, shared for custom ones).
 //! - [`custom`]: what a CustomResourceDefinition says of a served custom type.
 //! - [`schema`]: compact structural schemas derived from the OpenAPI definitions; unknown
@@ -49,6 +51,7 @@ pub mod patch_meta;
 pub mod protobuf;
 pub mod registry;
 mod registry_table;
+pub mod runtime_config;
 pub mod schema;
 pub mod selector;
 #[cfg(test)]

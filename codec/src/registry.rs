@@ -116,6 +116,10 @@ pub struct ResourceType {
     pub strategy: Arc<dyn Strategy>,
     /// The type's schema.
     pub schema: SchemaSource,
+    /// For a built-in version stored as another version of its group (a beta version of
+    /// a GA resource, an alpha version of a beta one: same storage key, types equal but
+    /// for `apiVersion`): that version. None: stored as served (or as `convert` says).
+    pub storage_version: Option<Name>,
     /// What a CustomResourceDefinition says of the type (None for built-in types).
     pub custom: Option<Arc<crate::custom::CustomFacts>>,
     /// The watch cache of the stored resource (see [`CacheSlot`]).

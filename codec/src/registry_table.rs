@@ -1,7 +1,14 @@
-//! The table of built-in v1.35 resource types: the GA group/versions upstream serves by
-//! default, in upstream's discovery order. Group, version, kind, plural, scope, list kind
-//! and schema name come from k8s-openapi's types; singular names, short names, categories,
-//! verbs, subresources and storage key segments are written here by hand (upstream facts).
+//! The tables of built-in v1.35 resource types: the GA group/versions upstream serves by
+//! default (`builtin_types`), and the beta and alpha group/versions upstream v1.35 serves
+//! only when `--runtime-config` enables them (`optional_types`), each in upstream's
+//! discovery order. Group, version, kind, plural, scope, list kind and schema name come
+//! from k8s-openapi's types; singular names, short names, categories, verbs, subresources
+//! and storage key segments are written here by hand (upstream facts).
+//!
+//! Invariant: an optional version of a resource another version of which is stored (the
+//! GA one, else the beta one) names that version as its `storage_version`, shares its
+//! storage key and differs from it only in `apiVersion` (checked by a test); versions
+//! whose types differ more are left out (they would need a real conversion).
 
 use crate::registry::{Persistence, ResourceType, Review, Role, SchemaSource, Subresource};
 use crate::strategy;
@@ -85,6 +92,7 @@ where
         schema_name: T::schema_name().into(),
         strategy: strategy::for_resource(T::GROUP, T::URL_PATH_SEGMENT),
         schema: SchemaSource::Builtin(|g| g.subschema_for::<T>()),
+        storage_version: None,
         custom: None,
         cache: Default::default(),
     }
@@ -277,4 +285,82 @@ pub(crate) fn builtin_types() -> Vec<ResourceType> {
         entry::<api::resource::v1::ResourceSlice>(facts!("resourceslice")),
     ];
     t
+}
+
+/// An optional version stored as `storage_version` of its group (see the module doc).
+fn stored_as<T>(storage_version: &'static str, f: Facts) -> ResourceType
+where
+    T: k8s_openapi::Resource + schemars::JsonSchema + 'static,
+    T::Scope: 'static,
+{
+    ResourceType { storage_version: Some(storage_version.into()), ..entry::<T>(f) }
+}
+
+/// The beta and alpha group/versions of upstream v1.35 (disabled by default), grouped by
+/// group in upstream's group order and, within a group, in upstream's version priority.
+/// Only types k8s-openapi 0.29 provides, and only versions stored as is or convertible to
+/// their storage version by `apiVersion` alone.
+pub(crate) fn optional_types() -> Vec<ResourceType> {
+    use api::admissionregistration::{v1alpha1 as ar_a1, v1beta1 as ar_b1};
+    use api::resource::{v1alpha3 as dra_a3, v1beta1 as dra_b1, v1beta2 as dra_b2};
+    vec![
+        // admissionregistration.k8s.io: MutatingAdmissionPolicy is beta, stored as v1beta1.
+        entry::<ar_b1::MutatingAdmissionPolicy>(facts!("mutatingadmissionpolicy", cats: API_EXT)),
+        entry::<ar_b1::MutatingAdmissionPolicyBinding>(
+            facts!("mutatingadmissionpolicybinding", cats: API_EXT),
+        ),
+        stored_as::<ar_a1::MutatingAdmissionPolicy>(
+            "v1beta1",
+            facts!("mutatingadmissionpolicy", cats: API_EXT),
+        ),
+        stored_as::<ar_a1::MutatingAdmissionPolicyBinding>(
+            "v1beta1",
+            facts!("mutatingadmissionpolicybinding", cats: API_EXT),
+        ),
+        // certificates.k8s.io
+        entry::<api::certificates::v1beta1::ClusterTrustBundle>(facts!("clustertrustbundle")),
+        entry::<api::certificates::v1beta1::PodCertificateRequest>(
+            facts!("podcertificaterequest", subs: STATUS),
+        ),
+        stored_as::<api::certificates::v1alpha1::ClusterTrustBundle>(
+            "v1beta1",
+            facts!("clustertrustbundle"),
+        ),
+        // coordination.k8s.io
+        entry::<api::coordination::v1beta1::LeaseCandidate>(facts!("leasecandidate")),
+        stored_as::<api::coordination::v1alpha2::LeaseCandidate>(
+            "v1beta1",
+            facts!("leasecandidate"),
+        ),
+        // networking.k8s.io: stored as v1.
+        stored_as::<api::networking::v1beta1::IPAddress>("v1", facts!("ipaddress", short: &["ip"])),
+        stored_as::<api::networking::v1beta1::ServiceCIDR>(
+            "v1",
+            facts!("servicecidr", subs: STATUS),
+        ),
+        // scheduling.k8s.io
+        entry::<api::scheduling::v1alpha1::Workload>(facts!("workload")),
+        // storage.k8s.io: stored as v1.
+        stored_as::<api::storage::v1beta1::VolumeAttributesClass>(
+            "v1",
+            facts!("volumeattributesclass", short: &["vac"]),
+        ),
+        // internal.apiserver.k8s.io
+        entry::<api::apiserverinternal::v1alpha1::StorageVersion>(
+            facts!("storageversion", subs: STATUS),
+        ),
+        // resource.k8s.io: stored as v1.
+        stored_as::<dra_b2::DeviceClass>("v1", facts!("deviceclass")),
+        stored_as::<dra_b2::ResourceClaimTemplate>("v1", facts!("resourceclaimtemplate")),
+        stored_as::<dra_b2::ResourceClaim>("v1", facts!("resourceclaim", subs: STATUS)),
+        stored_as::<dra_b2::ResourceSlice>("v1", facts!("resourceslice")),
+        // v1beta1's ResourceClaim, ResourceClaimTemplate (requests without `exactly`) and
+        // ResourceSlice (devices under `basic`) need upstream's conversion: not served.
+        stored_as::<dra_b1::DeviceClass>("v1", facts!("deviceclass")),
+        entry::<dra_a3::DeviceTaintRule>(facts!("devicetaintrule", subs: STATUS)),
+        // storagemigration.k8s.io
+        entry::<api::storagemigration::v1beta1::StorageVersionMigration>(
+            facts!("storageversionmigration", subs: STATUS),
+        ),
+    ]
 }

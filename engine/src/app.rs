@@ -26,6 +26,9 @@ impl Served {
 
 pub struct App {
     pub options: Options,
+    /// The built-in resources served (`--runtime-config`); custom resources are added to
+    /// it in `served`.
+    base: Arc<Registry>,
     /// The served resource types and the documents made from them: one snapshot,
     /// swapped whole when CRDs change.
     served: ArcSwap<Served>,
@@ -65,9 +68,11 @@ impl App {
         let cluster_ips = ClusterIpAllocator::new(&options.service_cluster_ip_range)?;
         let node_ports = NodePortAllocator::new(&options.service_node_port_range)?;
         let storage_media = options.storage_media_type()?;
+        let base = options.base_registry()?;
         Ok(App {
             options,
-            served: ArcSwap::from_pointee(Served::new(Registry::builtin().clone())),
+            served: ArcSwap::from_pointee(Served::new(base.clone())),
+            base,
             store,
             authenticator,
             authorizer,
@@ -85,6 +90,12 @@ impl App {
     /// The current registry snapshot (a request keeps the one it started with).
     pub fn registry(&self) -> Arc<Registry> {
         self.served.load().registry.clone()
+    }
+
+    /// The built-in resources served (the defaults with `--runtime-config`'s changes): the
+    /// base every registry snapshot starts from.
+    pub fn base_registry(&self) -> &Arc<Registry> {
+        &self.base
     }
 
     /// The current snapshot with its discovery and OpenAPI documents.

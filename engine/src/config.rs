@@ -2,9 +2,11 @@
 //! is the same.
 
 use clap::Parser;
+use kapi_codec::Registry;
 use kapi_codec::stored::StorageMediaType;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Parser)]
@@ -37,6 +39,14 @@ pub struct Options {
     /// Port range for NodePort Services.
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,
+
+    /// Built-in APIs to serve beyond or instead of the defaults, upstream's
+    /// `--runtime-config`: comma-separated `key=value` pairs (repeatable), keys `api/all`,
+    /// `api/ga`, `api/beta`, `api/alpha` (`true`/`false`), `GROUP/VERSION` and
+    /// `GROUP/VERSION/RESOURCE` (`/v1` is the core group; an empty value means true), e.g.
+    /// `resource.k8s.io/v1beta2=true,batch/v1=false`. Invalid values stop the start.
+    #[arg(long)]
+    pub runtime_config: Vec<String>,
 
     /// Key prefix of every object in the store.
     #[arg(long, default_value = "/registry")]
@@ -235,6 +245,12 @@ impl Options {
         }
     }
 
+    /// The built-in resources `--runtime-config` makes the server serve.
+    pub fn base_registry(&self) -> Result<Arc<Registry>, String> {
+        Registry::configured(&self.runtime_config.join(","))
+            .map_err(|e| format!("--runtime-config: {e}"))
+    }
+
     /// The storage media type in effect.
     pub fn storage_media_type(&self) -> Result<StorageMediaType, String> {
         match &self.storage_media_type {
@@ -286,6 +302,21 @@ mod tests {
         assert_eq!(o.watch_cache_size("pods"), 5000);
         assert_eq!(o.watch_cache_size("deployments"), 20);
         assert_eq!(o.watch_cache_size("configmaps"), 1000);
+    }
+
+    #[test]
+    fn runtime_config_flags_add_up_and_bad_ones_are_refused() {
+        let o = Options::parse_from([
+            "kapi",
+            "--runtime-config",
+            "resource.k8s.io/v1beta2=true",
+            "--runtime-config=batch/v1=false",
+        ]);
+        let r = o.base_registry().unwrap();
+        assert!(r.get("resource.k8s.io", "v1beta2", "deviceclasses").is_some());
+        assert!(r.get("batch", "v1", "jobs").is_none());
+        let o = Options::parse_from(["kapi", "--runtime-config", "nope.io/v1=true"]);
+        assert_eq!(o.base_registry().unwrap_err(), "--runtime-config: unknown api groups nope.io");
     }
 
     #[test]

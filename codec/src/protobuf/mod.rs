@@ -30,7 +30,7 @@ fn malformed(what: impl std::fmt::Display) -> CodecError {
 /// The OpenAPI definition that carries `kind` of `api_version`.
 pub fn definition_for(api_version: &str, kind: &str) -> Option<String> {
     let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    if let Some(rt) = Registry::builtin().by_kind(group, version, kind) {
+    if let Some(rt) = Registry::known().by_kind(group, version, kind) {
         return Some(rt.schema_name.to_string());
     }
     let t = table::tables();

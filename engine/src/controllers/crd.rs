@@ -3,7 +3,7 @@
 //! `Established`, keeps the cleanup finalizer on it and `storedVersions` current; a CRD
 //! being deleted gets `Terminating`, its objects are deleted, then its finalizer is
 //! dropped (and the CRD goes). Then the registry snapshot is rebuilt from the built-in
-//! types plus one entry per served version of every established CRD, and swapped in when
+//! types `--runtime-config` serves (`App::base_registry`) plus one entry per served version of every established CRD, and swapped in when
 //! that set changed (entries of unchanged CRDs are kept, with their caches).
 //!
 //! Invariants: a CRD's types are served only once it is Established and stop being
@@ -32,8 +32,10 @@ pub struct State {
 
 /// One pass: reconcile every CRD and swap the registry when what is served changed.
 pub async fn sweep(app: &App, state: &mut State) -> Result<(), String> {
-    let builtin = Registry::builtin();
-    let Some(crd_rt) = builtin.get(GROUP, "v1", "customresourcedefinitions").cloned() else {
+    let builtin = app.base_registry().clone();
+    let builtin = &*builtin;
+    let crds = Registry::builtin().get(GROUP, "v1", "customresourcedefinitions").cloned();
+    let Some(crd_rt) = crds else {
         return Ok(());
     };
     let prefix = crd_rt.storage_prefix(app.prefix(), None);

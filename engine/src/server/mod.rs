@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 /// Run the API server until a termination signal; returns after a graceful shutdown.
 pub fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
+    options.base_registry()?; // a bad --runtime-config stops the start before anything is made
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| format!("creating {}: {e}", options.data_dir.display()))?;
     let store = open_store(&options)?;
