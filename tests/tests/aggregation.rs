@@ -151,6 +151,13 @@ fn serve(config: Arc<rustls::ServerConfig>, tcp: TcpStream, released: &Mutex<mps
         json!({"apiVersion": "metrics.test.io/v1beta1", "kind": "Widget",
                "metadata": {"name": name, "namespace": "default"}})
     };
+    if head.starts_with("POST ") {
+        // Echo the body back (read by Content-Length or chunked framing).
+        let body = read_body(&mut tls, &all("content-length"), &all("transfer-encoding"));
+        let mut obj: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        obj["receivedBytes"] = json!(body.len());
+        return respond(&mut tls, 201, &obj);
+    }
     if query.split('&').any(|p| p == "watch=true" || p == "watch=1") {
         let _ = write!(
             tls,
@@ -175,6 +182,35 @@ fn serve(config: Arc<rustls::ServerConfig>, tcp: TcpStream, released: &Mutex<mps
     let list = json!({"apiVersion": "metrics.test.io/v1beta1", "kind": "WidgetList",
                       "metadata": {}, "items": [echo]});
     respond(&mut tls, 200, &list)
+}
+
+fn read_body(r: &mut impl Read, length: &[String], encoding: &[String]) -> Vec<u8> {
+    let mut body = Vec::new();
+    if let Some(n) = length.first().and_then(|n| n.parse::<usize>().ok()) {
+        body.resize(n, 0);
+        let _ = r.read_exact(&mut body);
+        return body;
+    }
+    if !encoding.iter().any(|e| e.contains("chunked")) {
+        return body;
+    }
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    loop {
+        line.clear();
+        while !line.ends_with(b"\r\n") {
+            if r.read(&mut byte).unwrap_or(0) == 0 {
+                return body;
+            }
+            line.push(byte[0]);
+        }
+        let size = usize::from_str_radix(String::from_utf8_lossy(&line).trim(), 16).unwrap_or(0);
+        let mut chunk = vec![0u8; size + 2];
+        if r.read_exact(&mut chunk).is_err() || size == 0 {
+            return body;
+        }
+        body.extend_from_slice(&chunk[..size]);
+    }
 }
 
 fn json_of(out: &str) -> Value {
@@ -277,6 +313,21 @@ fn apiservices_are_probed_proxied_and_discovered() {
     assert!(groups.contains(&"system:masters"), "{groups:?}");
     assert!(groups.contains(&"system:authenticated"), "{groups:?}");
     assert_eq!(echo["authorization"], json!([]));
+
+    // A request body goes through (streamed to the extension server) and back.
+    let posted = s.dir.path().join("widget.json");
+    let widget = json!({"apiVersion": "metrics.test.io/v1beta1", "kind": "Widget",
+        "metadata": {"name": "posted"}, "spec": {"pad": "x".repeat(100_000)}});
+    std::fs::write(&posted, widget.to_string()).unwrap();
+    let created = json_of(&s.kubectl_ok(&[
+        "create",
+        "--raw",
+        &format!("{GV}/namespaces/default/widgets"),
+        "-f",
+        posted.to_str().unwrap(),
+    ]));
+    assert_eq!(created["metadata"]["name"], "posted");
+    assert_eq!(created["receivedBytes"], json!(widget.to_string().len()));
 
     // Discovery: legacy and aggregated (kubectl api-resources reads the latter).
     let apis = json_of(&s.kubectl_ok(&["get", "--raw", "/apis"]));

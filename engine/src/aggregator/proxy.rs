@@ -10,7 +10,7 @@
 //! it). Bodies stream both ways; request bodies of requests that are not long-running
 //! are bounded by `--max-request-body-bytes` (413 when declared larger). The answer's
 //! status, headers (hop-by-hop ones removed) and body are passed through as they
-//! arrive. An APIService that is not available is answered as upstream answers it: 503
+//! arrive (a watch ends when shutdown begins). An APIService that is not available is answered as upstream answers it: 503
 //! `service unavailable` (plain text, from Go's `http.Error`); a failed round trip is
 //! 503 with the error.
 
@@ -182,6 +182,11 @@ pub async fn forward(
     strip_hop_by_hop(&mut headers);
     let stream = futures_util::stream::unfold(head.body, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    // A long-running answer (a watch) ends when shutdown begins, as kapi's own watches do.
+    let shutdown = app.shutdown.clone();
+    let stream = stream.take_until(async move {
+        let _ = shutdown.recv_async().await;
     });
     let mut resp = http::Response::new(ResponseBody::Stream(stream.boxed_local()));
     *resp.status_mut() = head.status;
