@@ -12,15 +12,17 @@ use kapi_storage::Store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// One registry snapshot and the documents made from it (on first use, then shared).
+/// One registry snapshot, the APIServices served with it, and the documents made from
+/// them (on first use, then shared).
 pub struct Served {
     pub registry: Arc<Registry>,
+    pub aggregated: Arc<crate::aggregator::Table>,
     pub docs: crate::discovery::Docs,
 }
 
 impl Served {
-    fn new(registry: Arc<Registry>) -> Served {
-        Served { registry, docs: Default::default() }
+    fn new(registry: Arc<Registry>, aggregated: Arc<crate::aggregator::Table>) -> Served {
+        Served { registry, aggregated, docs: Default::default() }
     }
 }
 
@@ -29,9 +31,11 @@ pub struct App {
     /// The built-in resources served (`--runtime-config`); custom resources are added to
     /// it in `served`.
     base: Arc<Registry>,
-    /// The served resource types and the documents made from them: one snapshot,
-    /// swapped whole when CRDs change.
+    /// The served resource types and APIServices and the documents made from them: one
+    /// snapshot, swapped whole when CRDs or APIServices change.
     served: ArcSwap<Served>,
+    /// The client that reaches aggregated API servers (set once at start).
+    aggregator: std::sync::OnceLock<Arc<crate::aggregator::client::Client>>,
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
     pub authorizer: Box<dyn Authorizer>,
@@ -71,8 +75,9 @@ impl App {
         let base = options.base_registry()?;
         Ok(App {
             options,
-            served: ArcSwap::from_pointee(Served::new(base.clone())),
+            served: ArcSwap::from_pointee(Served::new(base.clone(), Default::default())),
             base,
+            aggregator: std::sync::OnceLock::new(),
             store,
             authenticator,
             authorizer,
@@ -106,7 +111,22 @@ impl App {
     /// Serve `next` from now on (CRDs or APIServices changed); documents are made anew
     /// on first use.
     pub fn set_registry(&self, next: Arc<Registry>) {
-        self.served.store(Arc::new(Served::new(next)));
+        self.served.rcu(|cur| Served::new(next.clone(), cur.aggregated.clone()));
+    }
+
+    /// Serve `next` APIServices from now on (the registry kept).
+    pub fn set_aggregated(&self, next: Arc<crate::aggregator::Table>) {
+        self.served.rcu(|cur| Served::new(cur.registry.clone(), next.clone()));
+    }
+
+    /// The client to aggregated API servers, once started.
+    pub fn aggregator(&self) -> Option<&Arc<crate::aggregator::client::Client>> {
+        self.aggregator.get()
+    }
+
+    /// Set the client to aggregated API servers (once).
+    pub fn set_aggregator(&self, client: Arc<crate::aggregator::client::Client>) {
+        let _ = self.aggregator.set(client);
     }
 
     pub fn prefix(&self) -> &str {

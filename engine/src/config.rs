@@ -219,6 +219,45 @@ pub struct Options {
     /// `/openid/v1/jwks`.
     #[arg(long)]
     pub service_account_jwks_uri: Option<String>,
+
+    /// Client certificate kapi presents to aggregated API servers (upstream's
+    /// `--proxy-client-cert-file`); default `DATA_DIR/pki/front-proxy-client.crt`,
+    /// generated and signed by the front-proxy CA on first start.
+    #[arg(long)]
+    pub proxy_client_cert_file: Option<PathBuf>,
+
+    /// The key of `--proxy-client-cert-file`.
+    #[arg(long)]
+    pub proxy_client_key_file: Option<PathBuf>,
+
+    /// The CA that signs the client certificates of front proxies (published in the
+    /// `kube-system/extension-apiserver-authentication` ConfigMap as
+    /// `requestheader-client-ca-file`); default: the generated front-proxy CA.
+    #[arg(long)]
+    pub requestheader_client_ca_file: Option<PathBuf>,
+
+    /// Common names a front proxy's client certificate may have; empty: any (default
+    /// with the generated front-proxy CA: `front-proxy-client`).
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_allowed_names: Vec<String>,
+
+    /// Headers holding the user name set by a front proxy.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
+    pub requestheader_username_headers: Vec<String>,
+
+    /// Headers holding the groups set by a front proxy.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
+    pub requestheader_group_headers: Vec<String>,
+
+    /// Header prefixes of the user's extra values set by a front proxy.
+    #[arg(long, value_delimiter = ',', default_value = "X-Remote-Extra-")]
+    pub requestheader_extra_headers_prefix: Vec<String>,
+
+    /// Route aggregated requests to endpoint addresses rather than the Service's
+    /// ClusterIP (accepted; kapi always resolves through the endpoints, as it cannot
+    /// reach ClusterIPs).
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_aggregator_routing: bool,
 }
 
 impl Options {
@@ -327,5 +366,24 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn aggregation_flags_take_upstreams_forms() {
+        let o = Options::parse_from(["kapi"]);
+        assert_eq!(o.requestheader_username_headers, ["X-Remote-User"]);
+        assert_eq!(o.requestheader_group_headers, ["X-Remote-Group"]);
+        assert_eq!(o.requestheader_extra_headers_prefix, ["X-Remote-Extra-"]);
+        assert!(!o.enable_aggregator_routing);
+        let o = Options::parse_from([
+            "kapi",
+            "--enable-aggregator-routing",
+            "--requestheader-allowed-names",
+            "a,b",
+        ]);
+        assert!(o.enable_aggregator_routing);
+        assert_eq!(o.requestheader_allowed_names, ["a", "b"]);
+        let o = Options::parse_from(["kapi", "--enable-aggregator-routing=false"]);
+        assert!(!o.enable_aggregator_routing);
     }
 }

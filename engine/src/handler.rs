@@ -1,5 +1,6 @@
 //! The handler chain of one request: URL limits -> unauthenticated endpoints (health,
-//! version) -> authentication (401) -> request info -> authorization (403) ->
+//! version) -> authentication (401) -> request info -> authorization (403) -> the proxy
+//! to an aggregated API server (`/apis/GROUP/VERSION/...` of a non-local APIService) ->
 //! non-resource endpoints (discovery, OpenAPI) or a resource verb (`rest`), with the body
 //! read under the request size limit (413); /metrics; request metrics around it all.
 
@@ -252,6 +253,16 @@ async fn serve(
     let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));
     if let auth::Decision::Deny(why) = decision {
         return negotiation::error_response(&ApiError::Forbidden(why), Output::Json);
+    }
+    // Aggregation: a group/version of a non-local APIService goes to its server.
+    if info.prefix == "apis" && !info.group.is_empty() {
+        let served = app.served();
+        if let Some(ext) = served.aggregated.remote(&info.group, &info.version) {
+            let ext = ext.clone();
+            let peer = conn.peer.ip();
+            return crate::aggregator::proxy::forward(app, &ext, parts, body, &user, peer, info)
+                .await;
+        }
     }
     if !info.is_resource {
         if path == "/metrics" && info.verb == "get" {

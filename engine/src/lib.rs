@@ -16,6 +16,8 @@
 //! - [`admission`]: admission plugins (NamespaceLifecycle for now).
 //! - [`alloc`]: ClusterIP and NodePort allocation for Services.
 //! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
+//! - [`aggregator`]: APIServices: the availability controller, the proxy to extension
+//!   API servers and their part in discovery.
 //! - [`controllers`]: what the apiserver creates itself (bootstrap objects) and the
 //!   in-process namespace finalizer.
 //! - [`debug`]: /debug/pprof CPU profiles (behind `--profiling`).
@@ -25,6 +27,7 @@
 //! - [`app`]: the shared state a request sees (`App`).
 
 pub mod admission;
+pub mod aggregator;
 pub mod alloc;
 pub mod app;
 pub mod auth;

@@ -1,7 +1,10 @@
 //! Credentials generated on first start and reused after: a cluster CA, the serving
 //! certificate (localhost, 127.0.0.1, the host name, the bind address, the `kubernetes`
 //! Service names and its ClusterIP), an admin client certificate (group system:masters)
-//! and an admin bearer token; plus `admin.kubeconfig`.
+//! and an admin bearer token; plus `admin.kubeconfig`. A separate front-proxy CA signs
+//! the client certificate kapi presents to aggregated API servers (`front-proxy-ca`,
+//! `front-proxy-client`: kubeadm's names), generated only when no
+//! `--proxy-client-cert-file` is given.
 //!
 //! Invariant: files are written once (0600 for keys) and never regenerated while the CA
 //! exists, so a restart keeps every credential valid.
@@ -66,7 +69,7 @@ impl Pki {
         let pki = dir.join("pki");
         std::fs::create_dir_all(&pki)
             .map_err(|source| PkiError::Io { path: pki.clone(), source })?;
-        let (ca_cert, ca_key) = ensure_ca(&pki)?;
+        let (ca_cert, ca_key) = ensure_ca(&pki, "ca", "kapi-ca")?;
         let ca_key_pair = KeyPair::from_pem(&ca_key)?;
         let issuer = Issuer::from_ca_cert_pem(&ca_cert, ca_key_pair)?;
         let (serving_cert_pem, serving_key_pem) =
@@ -122,14 +125,42 @@ fn random_token() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn ensure_ca(pki: &Path) -> Result<(String, String), PkiError> {
-    let (crt, key) = (pki.join("ca.crt"), pki.join("ca.key"));
+/// The front-proxy CA and the client certificate signed by it (CN `front-proxy-client`)
+/// under `dir/pki`, generated on first use.
+#[derive(Debug, Clone)]
+pub struct FrontProxy {
+    pub ca_cert_pem: String,
+    pub client_cert_pem: String,
+    pub client_key_pem: String,
+}
+
+/// Load or generate the front-proxy credentials.
+pub fn ensure_front_proxy(dir: &Path) -> Result<FrontProxy, PkiError> {
+    let pki = dir.join("pki");
+    std::fs::create_dir_all(&pki).map_err(|source| PkiError::Io { path: pki.clone(), source })?;
+    let (ca_cert, ca_key) = ensure_ca(&pki, "front-proxy-ca", "front-proxy-ca")?;
+    let issuer = Issuer::from_ca_cert_pem(&ca_cert, KeyPair::from_pem(&ca_key)?)?;
+    let (client_cert_pem, client_key_pem) =
+        ensure_leaf(&pki, "front-proxy-client", &issuer, front_proxy_client_params)?;
+    Ok(FrontProxy { ca_cert_pem: ca_cert, client_cert_pem, client_key_pem })
+}
+
+fn front_proxy_client_params(p: &mut CertificateParams) {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, "front-proxy-client");
+    p.distinguished_name = dn;
+    p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+}
+
+fn ensure_ca(pki: &Path, name: &str, cn: &str) -> Result<(String, String), PkiError> {
+    let (crt, key) = (pki.join(format!("{name}.crt")), pki.join(format!("{name}.key")));
     if crt.exists() && key.exists() {
         return Ok((read(&crt)?, read(&key)?));
     }
     let mut params = CertificateParams::new(Vec::<String>::new())?;
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, "kapi-ca");
+    dn.push(DnType::CommonName, cn);
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     params.key_usages = vec![
@@ -216,5 +247,17 @@ mod tests {
         assert_eq!(a.serving_cert_pem, b.serving_cert_pem);
         assert_eq!(a.admin_token, b.admin_token);
         assert!(a.admin_token.len() >= 40);
+    }
+
+    #[test]
+    fn front_proxy_credentials_are_their_own_ca_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let ip = "10.96.0.1".parse().unwrap();
+        let cluster = Pki::load_or_create(dir.path(), "127.0.0.1".parse().unwrap(), ip).unwrap();
+        let a = ensure_front_proxy(dir.path()).unwrap();
+        let b = ensure_front_proxy(dir.path()).unwrap();
+        assert_eq!(a.ca_cert_pem, b.ca_cert_pem);
+        assert_eq!(a.client_cert_pem, b.client_cert_pem);
+        assert_ne!(a.ca_cert_pem, cluster.ca_cert_pem);
     }
 }

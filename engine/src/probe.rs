@@ -125,7 +125,7 @@ fn client_config() -> Result<Arc<rustls::ClientConfig>, String> {
 /// Accepts any server certificate (upstream probes its components with
 /// `InsecureSkipVerify`); handshake signatures are still checked.
 #[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct AnyCertificate(pub(crate) Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(

@@ -2,6 +2,7 @@
 //! and /apis, which kubectl asks for first.
 
 use super::{AGGREGATED_V2, bytes_response};
+use crate::aggregator::Table;
 use crate::app::App;
 use crate::body::Response;
 use bytes::Bytes;
@@ -36,7 +37,7 @@ fn resource(t: &ResourceType) -> Value {
     r
 }
 
-fn document(reg: &Registry, core: bool) -> Value {
+fn document(reg: &Registry, aggregated: &Table, core: bool) -> Value {
     let mut items: Vec<Value> = Vec::new();
     let mut groups: Vec<&str> = Vec::new();
     for (g, _) in reg.group_versions() {
@@ -61,6 +62,17 @@ fn document(reg: &Registry, core: bool) -> Value {
         }
         items.push(json!({"metadata": meta, "versions": versions}));
     }
+    if !core {
+        for (g, exts) in aggregated.remote_groups() {
+            let versions = crate::aggregator::discovery::version_entries(&exts);
+            if reg.group_versions().iter().any(|(gg, _)| *gg == g) || versions.is_empty() {
+                continue;
+            }
+            items.push(
+                json!({"metadata": {"creationTimestamp": null, "name": g}, "versions": versions}),
+            );
+        }
+    }
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
@@ -68,7 +80,10 @@ pub fn response(app: &App, core: bool) -> Response {
     let served = app.served();
     let cell = if core { &served.docs.aggregated_core } else { &served.docs.aggregated_groups };
     let doc = cell.get_or_init(|| {
-        Bytes::from(serde_json::to_vec(&document(&served.registry, core)).unwrap_or_default())
+        Bytes::from(
+            serde_json::to_vec(&document(&served.registry, &served.aggregated, core))
+                .unwrap_or_default(),
+        )
     });
     bytes_response(200, AGGREGATED_V2, doc.clone())
 }

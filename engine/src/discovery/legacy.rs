@@ -1,6 +1,7 @@
 //! Legacy (unaggregated) discovery documents: APIVersions, APIGroupList, APIGroup,
 //! APIResourceList.
 
+use crate::aggregator::{Table, discovery};
 use kapi_codec::{Registry, ResourceType};
 use serde_json::{Value, json};
 
@@ -26,22 +27,29 @@ fn group_doc(reg: &Registry, group: &str) -> Value {
     json!({"name": group, "versions": versions, "preferredVersion": preferred})
 }
 
-pub fn group_list(reg: &Registry) -> Value {
+pub fn group_list(reg: &Registry, aggregated: &Table) -> Value {
     let mut groups: Vec<&str> = Vec::new();
     for (g, _) in reg.group_versions() {
         if !g.is_empty() && !groups.contains(&g) {
             groups.push(g);
         }
     }
-    let docs: Vec<Value> = groups.iter().map(|g| group_doc(reg, g)).collect();
+    let mut docs: Vec<Value> = groups.iter().map(|g| group_doc(reg, g)).collect();
+    for (g, versions) in aggregated.remote_groups() {
+        if !groups.contains(&g) {
+            docs.push(discovery::legacy_group(g, &versions));
+        }
+    }
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": docs})
 }
 
-pub fn group(reg: &Registry, group: &str) -> Option<Value> {
-    if versions_of(reg, group).is_empty() {
-        return None;
-    }
-    let mut doc = group_doc(reg, group);
+pub fn group(reg: &Registry, aggregated: &Table, group: &str) -> Option<Value> {
+    let mut doc = if versions_of(reg, group).is_empty() {
+        let (g, versions) = aggregated.remote_groups().into_iter().find(|(g, _)| *g == group)?;
+        discovery::legacy_group(g, &versions)
+    } else {
+        group_doc(reg, group)
+    };
     doc["kind"] = json!("APIGroup");
     doc["apiVersion"] = json!("v1");
     Some(doc)

@@ -1,6 +1,9 @@
 //! Discovery endpoints generated from the registry: /version, /api, /api/v1, /apis,
 //! /apis/{group}, /apis/{group}/{version}, aggregated discovery v2 (by Accept) and the
-//! OpenAPI v2/v3 documents. Documents are built once and served as shared bytes.
+//! OpenAPI v2/v3 documents. Documents are built once and served as shared bytes. Groups
+//! of non-local APIServices follow the built-in and custom groups in /apis (legacy and
+//! aggregated, with the extension's resources); `/apis/GROUP/VERSION` of such a group is
+//! proxied before it gets here (`aggregator::proxy`).
 
 mod aggregated;
 mod legacy;
@@ -91,11 +94,18 @@ pub fn handle(app: &App, info: &RequestInfo, accept: Option<&str>) -> Response {
         ["api"] if wants_aggregated(accept) => aggregated::response(app, true),
         ["apis"] if wants_aggregated(accept) => aggregated::response(app, false),
         ["api"] => json_doc(legacy::api_versions()),
-        ["apis"] => json_doc(legacy::group_list(&app.registry())),
+        ["apis"] => {
+            let served = app.served();
+            json_doc(legacy::group_list(&served.registry, &served.aggregated))
+        }
         ["api", "v1"] => {
             legacy::resource_list(&app.registry(), "", "v1").map_or_else(not_found, json_doc)
         }
-        ["apis", group] => legacy::group(&app.registry(), group).map_or_else(not_found, json_doc),
+        ["apis", group] => {
+            let served = app.served();
+            legacy::group(&served.registry, &served.aggregated, group)
+                .map_or_else(not_found, json_doc)
+        }
         ["apis", group, version] => {
             legacy::resource_list(&app.registry(), group, version).map_or_else(not_found, json_doc)
         }

@@ -55,6 +55,7 @@ pub fn run(options: Options) -> Result<(), String> {
         futures_executor::block_on(endpoints::reconcile(&app))?;
     }
     let crds = crate::controllers::crd::start(app.clone()).map_err(|e| e.to_string())?;
+    let apiservices = start_aggregator(&app, &options, &pki)?;
     // Every stored resource's watch cache starts now (as upstream's cacher), loading in
     // the background; reads wait for the ones they need.
     for rt in app.registry().all() {
@@ -73,6 +74,7 @@ pub fn run(options: Options) -> Result<(), String> {
     worker::join(workers, Duration::from_secs(options.shutdown_grace_seconds));
     let _ = controller.join();
     let _ = crds.join();
+    let _ = apiservices.join();
     let leaving = app.shared_store().then(|| endpoints::remove_self(&app));
     if let Some(Err(e)) = leaving.map(futures_executor::block_on) {
         tracing::warn!("removing this server from the kubernetes endpoints: {e}");
@@ -80,6 +82,49 @@ pub fn run(options: Options) -> Result<(), String> {
     futures_executor::block_on(store.close()).map_err(|e| e.to_string())?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// The proxy client identity (the flags', or the generated front-proxy client), the
+/// client thread, and the APIService controller with the authentication ConfigMap.
+fn start_aggregator(
+    app: &Arc<App>,
+    options: &Options,
+    pki: &Pki,
+) -> Result<std::thread::JoinHandle<()>, String> {
+    use crate::aggregator::{client, controller};
+    let read = |p: &std::path::Path| {
+        std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))
+    };
+    let generated = crate::pki::ensure_front_proxy(&options.data_dir).map_err(|e| e.to_string())?;
+    let (cert, key) = match (&options.proxy_client_cert_file, &options.proxy_client_key_file) {
+        (Some(c), Some(k)) => (read(c)?, read(k)?),
+        (None, None) => (generated.client_cert_pem.clone(), generated.client_key_pem.clone()),
+        _ => {
+            return Err(
+                "--proxy-client-cert-file and --proxy-client-key-file must be given together"
+                    .into(),
+            );
+        }
+    };
+    let identity = client::ProxyIdentity::from_pem(&cert, &key)?;
+    let client = Arc::new(client::Client::start(identity).map_err(|e| e.to_string())?);
+    app.set_aggregator(client.clone());
+    let (requestheader_client_ca, allowed) = match &options.requestheader_client_ca_file {
+        Some(p) => (read(p)?, options.requestheader_allowed_names.clone()),
+        None if options.requestheader_allowed_names.is_empty() => {
+            (generated.ca_cert_pem.clone(), vec!["front-proxy-client".to_string()])
+        }
+        None => (generated.ca_cert_pem.clone(), options.requestheader_allowed_names.clone()),
+    };
+    let auth = controller::AuthenticationInfo {
+        client_ca: pki.ca_cert_pem.clone(),
+        requestheader_client_ca,
+        requestheader_allowed_names: allowed,
+        requestheader_username_headers: options.requestheader_username_headers.clone(),
+        requestheader_group_headers: options.requestheader_group_headers.clone(),
+        requestheader_extra_headers_prefix: options.requestheader_extra_headers_prefix.clone(),
+    };
+    controller::start(app.clone(), client, auth).map_err(|e| e.to_string())
 }
 
 fn open_store(options: &Options) -> Result<Arc<dyn Store>, String> {

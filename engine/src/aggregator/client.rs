@@ -1,0 +1,253 @@
+//! The HTTPS client kapi reaches extension API servers with: one dedicated thread
+//! (`kapi-aggregator`) runs a current-thread tokio runtime with hyper's HTTP/1.1 client
+//! over tokio-rustls. Serving cores never do network I/O to extension servers
+//! themselves: they hand a request to the runtime (tokio's cross-thread spawn queue)
+//! and await its response head on a oneshot channel; the body comes back through a
+//! bounded channel (a few chunks in flight), so a slow reader slows the extension
+//! server down instead of growing a buffer, and a reader that goes away (the client
+//! disconnected, the watch ended) closes the upstream connection at once.
+//!
+//! Invariants: every call resolves (an error once the runtime is gone); dialing and the
+//! TLS handshake are bounded by [`DIAL_TIMEOUT`]; non-watch requests wait for the
+//! response head at most their request timeout; probes are bounded whole, body
+//! included ([`PROBE_TIMEOUT`], [`MAX_PROBE_BODY`]). One connection per request (no
+//! pooling): simple, and what the extension server sees is one request per connection.
+
+use super::Target;
+use bytes::Bytes;
+use futures_channel::oneshot;
+use http_body_util::BodyExt;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// An outgoing request body (a client's streamed body, or empty).
+pub type OutBody = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// Longest time to connect and finish the TLS handshake.
+pub const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Upstream's availability check: the request should happen quickly.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most of a discovery document a probe reads.
+pub const MAX_PROBE_BODY: usize = 4 * 1024 * 1024;
+/// Body chunks in flight between the client thread and the serving core.
+const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// The client certificate and key kapi presents to extension servers.
+pub struct ProxyIdentity {
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+}
+
+impl ProxyIdentity {
+    pub fn from_pem(cert: &str, key: &str) -> Result<ProxyIdentity, String> {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("proxy client certificate: {e}"))?;
+        if certs.is_empty() {
+            return Err("proxy client certificate: no certificate found".into());
+        }
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+            .map_err(|e| format!("proxy client key: {e}"))?;
+        Ok(ProxyIdentity { certs, key })
+    }
+}
+
+/// The TLS configuration for one APIService: trust `ca_bundle` (PEM), or anything when
+/// `insecure`; present `identity`.
+pub fn tls_config(
+    identity: &ProxyIdentity,
+    ca_bundle: &[u8],
+    insecure: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?;
+    let builder = if insecure {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(crate::probe::AnyCertificate(provider)))
+    } else {
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(ca_bundle) {
+            let ca = ca.map_err(|e| format!("caBundle: {e}"))?;
+            roots.add(ca).map_err(|e| format!("caBundle: {e}"))?;
+        }
+        builder.with_root_certificates(roots)
+    };
+    let mut config = builder
+        .with_client_auth_cert(identity.certs.clone(), identity.key.clone_key())
+        .map_err(|e| format!("proxy client certificate: {e}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// A response head, and its body as it arrives.
+pub struct Head {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+    pub body: tokio::sync::mpsc::Receiver<Bytes>,
+}
+
+/// The client: a handle on its runtime thread.
+pub struct Client {
+    handle: tokio::runtime::Handle,
+    pub identity: ProxyIdentity,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Start the client thread.
+    pub fn start(identity: ProxyIdentity) -> std::io::Result<Client> {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new().name("kapi-aggregator".into()).spawn(move || {
+            runtime.block_on(std::future::pending::<()>());
+        })?;
+        Ok(Client { handle, identity })
+    }
+
+    /// Send `req` (origin-form URI, Host set) to `target`; resolves to the response
+    /// head, or why there is none (Go's words for dial errors).
+    pub fn send(
+        &self,
+        target: Target,
+        req: http::Request<OutBody>,
+        head_timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<Head, String>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        self.handle.spawn(async move {
+            let sent = round_trip(&target, req);
+            let result = match head_timeout {
+                Some(t) => tokio::time::timeout(t, sent)
+                    .await
+                    .unwrap_or_else(|_| Err("timeout awaiting response headers".into())),
+                None => sent.await,
+            };
+            let resp = match result {
+                Ok(resp) => resp,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
+            let (parts, mut body) = resp.into_parts();
+            let (btx, brx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+            let head = Head { status: parts.status, headers: parts.headers, body: brx };
+            if tx.send(Ok(head)).is_err() {
+                return;
+            }
+            loop {
+                let frame = tokio::select! {
+                    f = body.frame() => f,
+                    () = btx.closed() => return,
+                };
+                match frame {
+                    Some(Ok(f)) => {
+                        if let Ok(data) = f.into_data()
+                            && !data.is_empty()
+                            && btx.send(data).await.is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Some(Err(_)) | None => return,
+                }
+            }
+        });
+        async move { rx.await.unwrap_or_else(|_| Err("the aggregator client stopped".into())) }
+    }
+
+    /// A whole GET of `path` (probes and discovery): status and body, bounded by
+    /// [`PROBE_TIMEOUT`] and [`MAX_PROBE_BODY`].
+    pub fn get(
+        &self,
+        target: Target,
+        path: &str,
+        headers: http::HeaderMap,
+    ) -> impl Future<Output = Result<(u16, Bytes), String>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        let req = request(&target, path, headers);
+        self.handle.spawn(async move {
+            let fetched = async {
+                let resp = round_trip(&target, req?).await?;
+                let status = resp.status().as_u16();
+                let body = http_body_util::Limited::new(resp.into_body(), MAX_PROBE_BODY)
+                    .collect()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((status, body.to_bytes()))
+            };
+            let out = tokio::time::timeout(PROBE_TIMEOUT, fetched)
+                .await
+                .unwrap_or_else(|_| Err("context deadline exceeded".into()));
+            let _ = tx.send(out);
+        });
+        async move { rx.await.unwrap_or_else(|_| Err("the aggregator client stopped".into())) }
+    }
+}
+
+fn request(
+    target: &Target,
+    path: &str,
+    headers: http::HeaderMap,
+) -> Result<http::Request<OutBody>, String> {
+    let empty = http_body_util::Empty::<Bytes>::new().map_err(|e| match e {}).boxed_unsync();
+    let mut req = http::Request::get(path).body(empty).map_err(|e| e.to_string())?;
+    *req.headers_mut() = headers;
+    set_host(target, req.headers_mut());
+    Ok(req)
+}
+
+/// `Host: HOST:PORT` of `target`.
+pub fn set_host(target: &Target, headers: &mut http::HeaderMap) {
+    let host = target.base_url().trim_start_matches("https://").to_string();
+    if let Ok(v) = http::HeaderValue::from_str(&host) {
+        headers.insert(http::header::HOST, v);
+    }
+}
+
+async fn round_trip(
+    target: &Target,
+    req: http::Request<OutBody>,
+) -> Result<http::Response<hyper::body::Incoming>, String> {
+    let addr = target.base_url().trim_start_matches("https://").to_string();
+    let dial = tokio::net::TcpStream::connect((target.host.as_str(), target.port));
+    let tcp = tokio::time::timeout(DIAL_TIMEOUT, dial)
+        .await
+        .map_err(|_| format!("dial tcp {addr}: i/o timeout"))?
+        .map_err(|e| dial_error(&addr, &e))?;
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::try_from(target.server_name.clone())
+        .map_err(|e| format!("invalid server name {:?}: {e}", target.server_name))?;
+    let connector = tokio_rustls::TlsConnector::from(target.tls.clone());
+    let tls = tokio::time::timeout(DIAL_TIMEOUT, connector.connect(name, tcp))
+        .await
+        .map_err(|_| "net/http: TLS handshake timeout".to_string())?
+        .map_err(|e| format!("tls: {e}"))?;
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender.send_request(req).await.map_err(|e| e.to_string())
+}
+
+fn dial_error(addr: &str, e: &std::io::Error) -> String {
+    let why = match e.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
+        std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
+        _ => e.to_string(),
+    };
+    format!("dial tcp {addr}: {why}")
+}
