@@ -136,8 +136,6 @@ where
 /// served (kube-rs' own tests create objects right then). Tried with twenty copies of
 /// `Foo::crd()` under other names, as the window is short.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kapi shows Established before it serves the type: a create right after \
-            await_condition(is_crd_established) is sometimes 404 NotFound"]
 async fn established_means_served() {
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
     let server = Server::start();
@@ -475,9 +473,6 @@ async fn deleting_the_crd_removes_its_objects() {
 /// Once the CRD is gone its type is no longer served: a list of it is 404 (upstream's
 /// handler finds no CRD and delegates to NotFound within the informer's latency).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "kapi keeps serving a deleted CRD's type (empty lists) until another CRD changes: \
-            the CRD controller's terminate() drops the entry from its state before publish() \
-            compares, so the registry is not rebuilt"]
 async fn a_deleted_crd_stops_being_served() {
     let server = Server::start();
     let client = client(&server).await;

@@ -42,6 +42,7 @@ pub async fn sweep(app: &App, state: &mut State) -> Result<(), String> {
     let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
     let mut established = Vec::new();
     let mut accepted: Vec<Value> = Vec::new();
+    let mut writes = Vec::new();
     for kv in page.items {
         let Ok(crd) = rest::object::from_stored(&crd_rt, &kv) else { continue };
         if meta::meta_str(&crd, "deletionTimestamp").is_some() {
@@ -49,19 +50,21 @@ pub async fn sweep(app: &App, state: &mut State) -> Result<(), String> {
             continue;
         }
         let next = with_status(&crd, builtin, &accepted);
-        if next != crd {
-            let bytes = rest::object::to_stored(&crd_rt, &next, app.storage_media);
-            let put = app.store.update(&kv.key, bytes, Precondition::ModRevision(kv.mod_revision));
-            if put.await.is_err() {
-                continue; // changed meanwhile: the next sweep sees the new one
-            }
-        }
         if condition_true(&next, "Established") {
             accepted.push(next.clone());
-            established.push(next);
+            established.push(next.clone());
+        }
+        if next != crd {
+            writes.push((kv.key, kv.mod_revision, next));
         }
     }
+    // Serve first, then say so: a client that sees Established can use the type at once.
     publish(app, builtin, &established, state);
+    for (key, rev, next) in writes {
+        let bytes = rest::object::to_stored(&crd_rt, &next, app.storage_media);
+        // A conflict means the CRD changed meanwhile: the next sweep sees the new one.
+        let _ = app.store.update(&key, bytes, Precondition::ModRevision(rev)).await;
+    }
     Ok(())
 }
 
