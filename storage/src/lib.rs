@@ -17,6 +17,8 @@
 //!   hubs) that serves reads without touching the store.
 //! - [`model`]: a simple BTreeMap MVCC the embedded store is checked against in tests.
 //! - [`signal`]: a wake-all signal, so waits for a revision wake when it is published.
+//! - [`watchers`]: the one watcher index (prefix, namespace, index value) and slow-watcher
+//!   close policy behind the embedded store's watches, the cache's dispatch and its hubs.
 
 pub mod cache;
 pub mod embedded;
@@ -25,6 +27,7 @@ pub mod etcd;
 pub mod model;
 pub mod signal;
 pub mod store;
+pub mod watchers;
 
 pub use error::StorageError;
 pub use store::{

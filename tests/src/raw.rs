@@ -50,6 +50,16 @@ impl Target {
         }
     }
 
+    /// The server's address (`127.0.0.1:port`).
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// The TLS configuration trusting the server, offering ALPN `h2` or `http/1.1`.
+    pub fn tls_config(&self, h2: bool) -> Arc<rustls::ClientConfig> {
+        if h2 { self.h2.clone() } else { self.h1.clone() }
+    }
+
     /// A TCP connection, no TLS yet.
     pub fn tcp(&self) -> io::Result<TcpStream> {
         let s = TcpStream::connect(&self.addr)?;
@@ -207,6 +217,11 @@ impl Conn {
     /// Send an HTTP/1.1 request and read its response (keep-alive): status and body.
     pub fn request(&mut self, req: &[u8]) -> io::Result<(u16, Vec<u8>)> {
         self.send(req)?;
+        self.response()
+    }
+
+    /// Read an HTTP/1.1 response: status and body.
+    pub fn response(&mut self) -> io::Result<(u16, Vec<u8>)> {
         let head_end = loop {
             if let Some(i) = find(&self.buf, b"\r\n\r\n") {
                 break i + 4;

@@ -1,7 +1,9 @@
 //! Connection limits of the real binary (issue #14): clients that send headers a byte a
 //! second, sit idle, or open too many connections cannot hold the server; watches end
 //! within [min, 2*min] of `--min-request-timeout` without `timeoutSeconds`; requests
-//! still running after `--request-timeout` get 504. Timeouts are set to a few seconds by
+//! still running after `--request-timeout` get 504; request heads up to upstream's 1 MiB
+//! are served, larger ones (and URLs past the `http` crate's limit) get an answer with a
+//! body on HTTP/1.1 and HTTP/2. Timeouts are set to a few seconds by
 //! flags; every bound checked is generous.
 
 use kapi_e2e::raw::{TCP_ESTABLISHED, Target};
@@ -145,4 +147,129 @@ fn connections_beyond_the_per_core_limit_are_refused_while_open_ones_work() {
             .is_ok_and(|(code, _)| code == 200)
     });
     assert!(ok, "no connection was served after the others closed");
+}
+
+/// An HTTP/1.1 GET of `path` with `extra` header lines (each `name: value`).
+fn h1_get_with(t: &Target, path: &str, extra: &[String]) -> Vec<u8> {
+    let mut req = t.h1_request("GET", path, None);
+    req.truncate(req.len() - 2);
+    for line in extra {
+        req.extend_from_slice(line.as_bytes());
+        req.extend_from_slice(b"\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    req
+}
+
+/// Send `req` on a new HTTP/1.1 connection, ignoring a failed send (the server may answer
+/// and close before a refused head is all sent), and read the response.
+fn h1_answer(t: &Target, req: &[u8]) -> (u16, Vec<u8>) {
+    let mut conn = t.connect(false).expect("connect");
+    let _ = conn.send(req);
+    conn.response().expect("a response")
+}
+
+/// Go's `MaxHeaderBytes` (1 MiB), which upstream reads heads up to (plus 4 KiB).
+const MIB: usize = 1 << 20;
+
+#[test]
+fn http1_heads_up_to_upstreams_limit_are_served_and_larger_ones_get_431_with_a_body() {
+    let s = server(&[]);
+    let t = Target::of(&s);
+    let path = "/api/v1/namespaces/default";
+    // A 1 MiB head (a header of 1 MiB less the rest): served.
+    let small = h1_get_with(&t, path, &[]);
+    let pad = MIB - small.len() - "x-pad: \r\n".len();
+    let req = h1_get_with(&t, path, &[format!("x-pad: {}", "a".repeat(pad))]);
+    assert_eq!(req.len(), MIB);
+    let (code, body) = h1_answer(&t, &req);
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+
+    // 16 KiB more than upstream reads: 431, Go's plain-text body (before: hyper's bare
+    // 431, empty body).
+    let req = h1_get_with(&t, path, &[format!("x-pad: {}", "a".repeat(pad + 20 * 1024))]);
+    let (code, body) = h1_answer(&t, &req);
+    assert_eq!(code, 431);
+    assert_eq!(body, b"431 Request Header Fields Too Large");
+
+    // Many headers, each small: upstream counts bytes only; hyper takes 100 fields.
+    let many: Vec<String> = (0..200).map(|i| format!("x-h{i}: v")).collect();
+    let (code, body) = h1_answer(&t, &h1_get_with(&t, path, &many));
+    assert_eq!(code, 431);
+    assert_eq!(body, b"431 Request Header Fields Too Large");
+
+    // The connection that answered a 1 MiB head goes on serving.
+    let mut conn = t.connect(false).expect("connect");
+    let req = h1_get_with(&t, path, &[format!("x-pad: {}", "a".repeat(pad))]);
+    for _ in 0..2 {
+        let (code, _) = conn.request(&req).expect("keep-alive request");
+        assert_eq!(code, 200);
+    }
+}
+
+#[test]
+fn http1_urls_past_the_uri_limit_get_414_with_a_status_body() {
+    let s = server(&[]);
+    let t = Target::of(&s);
+    // 60 KiB: reaches the handler (the ConfigMap does not exist).
+    let name = "a".repeat(60 * 1024);
+    let path = format!("/api/v1/namespaces/default/configmaps/{name}");
+    let (code, body) = h1_answer(&t, &t.h1_request("GET", &path, None));
+    assert_eq!(code, 404, "{}", String::from_utf8_lossy(&body));
+
+    // 100 KiB: past the 65,534 bytes the `http` crate takes. Upstream would serve it (its
+    // limit is the whole head's 1 MiB); kapi answers 414 with a Status (before: hyper's
+    // bare 414, empty body).
+    let name = "a".repeat(100 * 1024);
+    let path = format!("/api/v1/namespaces/default/configmaps/{name}");
+    let (code, body) = h1_answer(&t, &t.h1_request("GET", &path, None));
+    assert_eq!(code, 414);
+    let status: serde_json::Value = serde_json::from_slice(&body).expect("a Status");
+    assert_eq!(status["kind"], "Status");
+    assert_eq!(status["status"], "Failure");
+    assert_eq!(status["code"], 414);
+    assert!(status["message"].as_str().unwrap().contains("65534"), "{status}");
+}
+
+/// One HTTP/2 GET of `path` with an `x-pad` header of `pad` bytes: status and body.
+async fn h2_get(t: &Target, path: &str, pad: usize) -> (u16, Vec<u8>) {
+    let tcp = tokio::net::TcpStream::connect(t.addr()).await.expect("connect");
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(t.tls_config(true));
+    let tls = tls.connect(name, tcp).await.expect("TLS");
+    let (mut client, conn) = h2::client::handshake(tls).await.expect("HTTP/2 handshake");
+    tokio::spawn(conn);
+    let req = http::Request::get(format!("https://127.0.0.1{path}"))
+        .header("authorization", format!("Bearer {}", t.token))
+        .header("accept", "application/json")
+        .header("x-pad", "a".repeat(pad))
+        .body(())
+        .unwrap();
+    let (resp, _) = client.send_request(req, true).expect("send");
+    let resp = resp.await.expect("a response");
+    let code = resp.status().as_u16();
+    let mut stream = resp.into_body();
+    let mut body = Vec::new();
+    while let Some(chunk) = stream.data().await {
+        let chunk = chunk.expect("body");
+        let _ = stream.flow_control().release_capacity(chunk.len());
+        body.extend_from_slice(&chunk);
+    }
+    (code, body)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn http2_header_lists_up_to_upstreams_limit_are_served_and_larger_ones_get_431_with_a_body() {
+    let s = server(&[]);
+    let t = Target::of(&s);
+    let path = "/api/v1/namespaces/default";
+    let (code, body) = h2_get(&t, path, MIB - 1024).await;
+    assert_eq!(code, 200, "{}", String::from_utf8_lossy(&body));
+    // Past upstream's 1 MiB + 320: Go's 431 and body (before: h2's bare 431 at 1 MiB).
+    let (code, body) = h2_get(&t, path, MIB + 1024).await;
+    assert_eq!(code, 431);
+    assert_eq!(body, b"<h1>HTTP Error 431</h1><p>Request Header Field(s) Too Large</p>");
+    // The connection-level limit of h2 (twice upstream's) still answers 431, bare.
+    let (code, _) = h2_get(&t, path, 2 * MIB + 4096).await;
+    assert_eq!(code, 431);
 }

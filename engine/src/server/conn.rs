@@ -8,6 +8,7 @@
 
 use super::current::InConn;
 use super::gate::{ConnBody, Gate};
+use super::head;
 use super::watchdog::{ConnState, Expired, Limits};
 use crate::app::App;
 use crate::auth::{UserInfo, x509};
@@ -134,8 +135,58 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Counted<S> {
 }
 
 /// The TLS stream as hyper sees it: the plaintext bytes TLS takes open the HTTP/1.1
-/// response [`Gate`].
-struct Plain<S>(S, Rc<Gate>);
+/// response [`Gate`]; hyper's bare answer to an HTTP/1.1 head it refused is replaced by
+/// upstream's (`super::head`).
+struct Plain<S> {
+    io: S,
+    gate: Rc<Gate>,
+    state: Rc<ConnState>,
+    /// An answer to a refused head being written in place of hyper's, and how much of it
+    /// the socket took.
+    answer: Option<(&'static [u8], usize)>,
+}
+
+impl<S: AsyncWrite + Unpin> Plain<S> {
+    /// Write `answer` (instead of hyper's `len` bytes, which count as written once it is).
+    fn poll_answer(
+        &mut self,
+        cx: &mut Context<'_>,
+        answer: &'static [u8],
+        len: usize,
+    ) -> Poll<std::io::Result<usize>> {
+        let mut done = match self.answer {
+            Some((a, done)) if std::ptr::eq(a, answer) => done,
+            _ => 0,
+        };
+        while done < answer.len() {
+            self.answer = Some((answer, done));
+            match Pin::new(&mut self.io).poll_write(cx, &answer[done..]) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()));
+                }
+                Poll::Ready(Ok(n)) => done += n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        self.answer = None;
+        self.gate.taken(len);
+        Poll::Ready(Ok(len))
+    }
+
+    /// Upstream's answer to write instead of `written`, if that is hyper's answer to a
+    /// refused HTTP/1.1 head: no request of the connection is being served (hyper answers
+    /// before any handler saw the request).
+    fn replacing(&self, written: &[u8]) -> Option<&'static [u8]> {
+        if let Some((a, _)) = self.answer {
+            return Some(a);
+        }
+        if self.state.is_http2() || self.state.serving() {
+            return None;
+        }
+        super::head::h1_answer(written)
+    }
+}
 
 impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
     fn poll_read(
@@ -143,7 +194,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for Plain<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
+        Pin::new(&mut self.io).poll_read(cx, buf)
     }
 }
 
@@ -153,9 +204,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.0).poll_write(cx, buf);
+        if let Some(answer) = self.replacing(buf) {
+            return self.poll_answer(cx, answer, buf.len());
+        }
+        let res = Pin::new(&mut self.io).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = &res {
-            self.1.taken(*n);
+            self.gate.taken(*n);
         }
         res
     }
@@ -165,23 +219,30 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Plain<S> {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        let res = Pin::new(&mut self.0).poll_write_vectored(cx, bufs);
+        // hyper's answer to a refused head is its only buffer.
+        let mut filled = bufs.iter().filter(|b| !b.is_empty());
+        if let (Some(only), None) = (filled.next(), filled.next())
+            && let Some(answer) = self.replacing(only)
+        {
+            return self.poll_answer(cx, answer, only.len());
+        }
+        let res = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(n)) = &res {
-            self.1.taken(*n);
+            self.gate.taken(*n);
         }
         res
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
+        self.io.is_write_vectored()
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
+        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 }
 
@@ -198,11 +259,15 @@ where
     }
 }
 
-/// Upstream's default (Go's http.DefaultMaxHeaderBytes).
-const MAX_HEADER_BYTES: usize = 1 << 20;
-/// Upstream's HTTP/2 figure (`resourceBody99Percentile`): the largest frame a client may
-/// send, and each stream's receive window.
+/// Upstream's HTTP/2 figure (`resourceBody99Percentile`): each stream's receive window
+/// (upstream also takes frames this large).
 const H2_WINDOW: u32 = 256 * 1024;
+/// The largest frame a client may send: HTTP/2's initial 16 KiB, not upstream's 256 KiB.
+/// h2 refuses a header block of more CONTINUATION frames than the header list limit
+/// needs in frames of this size (GOAWAY); clients send their first request in 16 KiB
+/// frames, before they see our SETTINGS, so at 256 KiB a first request could carry only
+/// about 160 KiB of headers instead of upstream's 1 MiB.
+const H2_MAX_FRAME: u32 = 16 * 1024;
 /// Response bytes h2 buffers per stream beyond what the client's window lets through.
 const H2_SEND_BUFFER: usize = 128 * 1024;
 /// Bytes of TLS records rustls queues for the socket (its default is 64 KiB).
@@ -224,15 +289,17 @@ fn limits(app: &App) -> Limits {
 
 fn builder(app: &App) -> auto::Builder<LocalExec> {
     let mut builder = auto::Builder::new(LocalExec);
-    builder.http1().keep_alive(true).max_buf_size(MAX_HEADER_BYTES + 64 * 1024);
+    // A head that does not fit the read buffer is refused (431), as Go refuses one past
+    // its read limit.
+    builder.http1().keep_alive(true).max_buf_size(head::H1_HEAD_LIMIT);
     let streams = app.options.http2_max_streams();
     builder
         .http2()
         .max_concurrent_streams(streams)
-        .max_header_list_size(MAX_HEADER_BYTES as u32)
+        .max_header_list_size(head::H2_HEADER_LIST_CAP as u32)
         .max_pending_accept_reset_streams(50)
         .max_local_error_reset_streams(Some(1024))
-        .max_frame_size(H2_WINDOW)
+        .max_frame_size(H2_MAX_FRAME)
         .initial_stream_window_size(H2_WINDOW)
         .initial_connection_window_size(H2_WINDOW.saturating_mul(streams).min(i32::MAX as u32))
         .max_send_buf_size(H2_SEND_BUFFER);
@@ -274,15 +341,26 @@ pub async fn serve(
         if req.version() == http::Version::HTTP_2 {
             service_state.set_http2();
         }
+        if let Some(resp) = head::too_large(&req) {
+            let resp = resp.map(crate::body::ResponseBody::full);
+            return futures_util::future::Either::Left(std::future::ready(Ok::<_, Infallible>(
+                resp.map(|b| ConnBody::new(b, None, service_state.request_started())),
+            )));
+        }
         let request = service_state.request_started();
         let gate = (!service_state.is_http2()).then(|| service_gate.clone());
         let (app, info) = (service_app.clone(), info.clone());
         let handled = async move { crate::handler::handle(&app, &info, req).await };
         let handled = InConn::new(service_state.clone(), handled);
-        async move { Ok::<_, Infallible>(handled.await.map(|b| ConnBody::new(b, gate, request))) }
+        futures_util::future::Either::Right(async move {
+            Ok::<_, Infallible>(handled.await.map(|b| ConnBody::new(b, gate, request)))
+        })
     });
     let builder = builder(&app);
-    let conn = builder.serve_connection(TokioIo::new(Plain(tls, gate)), service);
+    let conn = builder.serve_connection(
+        TokioIo::new(Plain { io: tls, gate, state: state.clone(), answer: None }),
+        service,
+    );
     let mut conn = std::pin::pin!(conn);
     let shutdown = app.shutdown.clone();
     let graceful = monoio::select! {

@@ -1,5 +1,5 @@
 //! Response backpressure on HTTP/1.1: hyper queues what a body yields in its write
-//! buffer until that holds about `max_buf_size` (over 1 MiB here, as header reads need
+//! buffer until that holds about `max_buf_size` (1 MiB + 4 KiB here, as header reads need
 //! it), so a client that does not read would pin that much per connection. The gate
 //! counts the bytes bodies hand to hyper and the plaintext bytes TLS takes from hyper,
 //! and stops polling the body while more than [`IN_FLIGHT`] bytes are between them.

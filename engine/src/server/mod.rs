@@ -8,6 +8,7 @@ mod conn;
 pub use conn::ConnInfo;
 pub mod current;
 mod gate;
+mod head;
 pub mod pipe;
 pub mod timeout;
 mod tls;

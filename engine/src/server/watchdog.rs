@@ -96,6 +96,12 @@ impl ConnState {
         self.http2.get()
     }
 
+    /// A request of the connection is being served (reached the handler, its response
+    /// body not yet handed over).
+    pub fn serving(&self) -> bool {
+        matches!(self.phase.get(), Phase::Active(_))
+    }
+
     /// Bytes arrived: on an idle HTTP/1.1 connection, a request's headers begin.
     pub fn bytes_read(&self) {
         if let Phase::Idle(_) = self.phase.get()

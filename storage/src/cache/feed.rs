@@ -11,6 +11,7 @@
 
 use super::{CacheEntry, CacheEvent, DecodeFn, WatchCache, shard_index};
 use crate::error::StorageError;
+use crate::signal::Signal;
 use crate::store::{Event, Revision, Store, Watch};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +41,7 @@ pub(super) fn start<T: Send + Sync + 'static>(
     decode: DecodeFn<T>,
 ) -> std::io::Result<()> {
     let name = format!("kapi-cache{}", cache.prefix.trim_end_matches('/').replace('/', "-"));
-    let sequenced = Arc::new(AtomicU64::new(0));
+    let sequenced = Arc::new(Sequenced::default());
     let sink = if cache.shards.len() == 1 {
         Sink::Inline
     } else {
@@ -68,7 +69,7 @@ struct Feeder<T> {
     /// The number of the next event sent down the pipeline.
     next_seq: u64,
     /// Events the sequencer has published (= `next_seq` when the pipeline is empty).
-    sequenced: Arc<AtomicU64>,
+    sequenced: Arc<Sequenced>,
 }
 
 impl<T: Send + Sync + 'static> Feeder<T> {
@@ -122,16 +123,13 @@ impl<T: Send + Sync + 'static> Feeder<T> {
             .collect()
     }
 
-    /// Wait until every event sent down the pipeline is published; false when the
-    /// pipeline is gone.
+    /// Wait until every event sent down the pipeline is published (woken by the
+    /// sequencer, no polling); false when the pipeline is gone.
     fn drained(&self) -> bool {
-        while self.sequenced.load(Ordering::Acquire) < self.next_seq {
-            if self.cache.strong_count() == 0 {
-                return false;
-            }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        true
+        let done = || self.sequenced.seq.load(Ordering::Acquire) >= self.next_seq;
+        let wait = self.sequenced.moved.wait_until(|| done() || self.cache.strong_count() == 0);
+        futures_executor::block_on(wait);
+        done()
     }
 
     /// Send one revision's events on; false when the cache is gone.
@@ -149,7 +147,7 @@ impl<T: Send + Sync + 'static> Feeder<T> {
                     applied.extend(apply(&c, decode, ev, seq));
                 }
                 c.publish(&applied, revision, consumed);
-                self.sequenced.store(self.next_seq, Ordering::Release);
+                self.sequenced.seq.store(self.next_seq, Ordering::Release);
                 true
             }
             Sink::Workers(queues) => {
@@ -187,7 +185,7 @@ fn spawn_pipeline<T: Send + Sync + 'static>(
     cache: &Arc<WatchCache<T>>,
     name: &str,
     decode: DecodeFn<T>,
-    sequenced: Arc<AtomicU64>,
+    sequenced: Arc<Sequenced>,
 ) -> std::io::Result<Vec<flume::Sender<Job>>> {
     let (done_tx, done_rx) = flume::unbounded::<Done<T>>();
     let mut queues = Vec::with_capacity(cache.shards.len());
@@ -223,13 +221,31 @@ fn work<T>(
     }
 }
 
+/// How many pipeline events are published, and a signal when that moves or the
+/// sequencer stops.
+#[derive(Default)]
+struct Sequenced {
+    seq: AtomicU64,
+    moved: Signal,
+}
+
+struct NotifyOnDrop(Arc<Sequenced>);
+
+impl Drop for NotifyOnDrop {
+    fn drop(&mut self) {
+        self.0.moved.notify();
+    }
+}
+
 /// The sequencer: put applied events back in store order and publish each revision
 /// once all of its events are applied.
 fn sequence<T>(
     cache: Weak<WatchCache<T>>,
     done: flume::Receiver<Done<T>>,
-    sequenced: Arc<AtomicU64>,
+    sequenced: Arc<Sequenced>,
 ) {
+    // However it ends, a feeder waiting for the pipeline to drain looks again.
+    let _stopped = NotifyOnDrop(sequenced.clone());
     let mut next = 0u64;
     let mut waiting: BTreeMap<u64, Done<T>> = BTreeMap::new();
     let mut revision_events = Vec::new();
@@ -242,7 +258,8 @@ fn sequence<T>(
                 let Some(c) = cache.upgrade() else { return };
                 c.publish(&revision_events, revision, consumed);
                 revision_events.clear();
-                sequenced.store(next, Ordering::Release);
+                sequenced.seq.store(next, Ordering::Release);
+                sequenced.moved.notify();
             }
         }
     }

@@ -1,22 +1,25 @@
 //! A core's fan-out hub for one cache: one subscription to the cache (a lock-free
 //! [`EventQueue`] the publisher pushes each event into once), and the watchers of that
-//! core, indexed by key prefix and index value as the cache's own dispatch is, each with
+//! core in the shared watcher [`Index`] (key prefix, namespace, index value), each with
 //! a bounded local buffer. An event crosses threads once per core, however many watchers
 //! the core serves; handing it to them is thread-local (no atomics, no locks).
 //!
 //! Invariants: the hub is used from one thread only (`!Send`); a watcher gets exactly
 //! the events newer than its start revision that its filter wants, in order; a watcher
-//! whose buffer is full is closed at once, the events it had not taken dropped (its
-//! client resumes or re-lists), and never delays the others; when the queue closes (the core fell behind, or the cache re-listed) every
-//! watcher of the hub is closed. A hub left without watchers unsubscribes at its next
-//! event.
+//! is closed by the shared [`SlowPolicy`] (its buffer full past the grace period, or at
+//! twice its capacity), the events it had not taken dropped (its client resumes or
+//! re-lists), and never delays the others; when the queue closes (the core fell behind,
+//! or the cache re-listed) every watcher of the hub is closed. A closed watcher keeps the
+//! reason ([`HubWatch::closed_reason`]). A hub left without watchers unsubscribes at its
+//! next event.
 
 use super::queue::EventQueue;
 use super::{CacheEntry, CacheEvent, Start, WatchCache, WatchFilter};
 use crate::error::StorageError;
 use crate::store::Revision;
+use crate::watchers::{CloseReason, Fullness, Index, Offer, SlowPolicy};
 use std::cell::{Cell, RefCell};
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -37,41 +40,47 @@ struct Local<T> {
     /// Events up to this revision reached the watcher in its start point.
     from: Revision,
     buffer: RefCell<VecDeque<Arc<CacheEvent<T>>>>,
-    capacity: usize,
+    policy: SlowPolicy,
+    full: Fullness,
     waker: RefCell<Option<Waker>>,
-    closed: Cell<bool>,
+    closed: Cell<Option<CloseReason>>,
+}
+
+impl<T> crate::watchers::Watcher for Rc<Local<T>> {
+    fn id(&self) -> u64 {
+        self.id
+    }
+    fn filter(&self) -> &WatchFilter {
+        &self.filter
+    }
 }
 
 impl<T> Local<T> {
-    /// Queue `event` unless it is older than the start; false when the watcher is full
-    /// (it is closed then).
-    fn offer(&self, event: &Arc<CacheEvent<T>>) -> bool {
+    /// Queue `event` unless it is older than the start, or say why the watcher is closed.
+    fn offer(&self, event: &Arc<CacheEvent<T>>) -> Offer {
         if event.revision <= self.from {
-            return true;
+            return Ok(());
         }
         let mut buffer = self.buffer.borrow_mut();
-        if buffer.len() >= self.capacity {
-            drop(buffer);
-            self.overflow();
-            return false;
-        }
+        self.policy.admit(buffer.len(), &self.full)?;
         buffer.push_back(event.clone());
+        drop(buffer);
         self.wake();
-        true
+        Ok(())
     }
 
-    /// Too slow: ended now, what it had not taken dropped (it resumes or re-lists), so it
-    /// pins no more events. Out of line, so that `offer`, the fan-out's hot path, stays
-    /// small.
+    /// Closed by the hub: too slow (what it had not taken dropped, so it pins no more
+    /// events; it resumes or re-lists) or the hub ended (it gets what was buffered).
+    /// Out of line, so that `offer`, the fan-out's hot path, stays small.
     #[cold]
     #[inline(never)]
-    fn overflow(&self) {
-        *self.buffer.borrow_mut() = VecDeque::new();
-        self.close();
-    }
-
-    fn close(&self) {
-        self.closed.set(true);
+    fn close(&self, reason: CloseReason) {
+        if reason == CloseReason::TooSlow {
+            *self.buffer.borrow_mut() = VecDeque::new();
+        }
+        if self.closed.get().is_none() {
+            self.closed.set(Some(reason));
+        }
         self.wake();
     }
 
@@ -84,44 +93,7 @@ impl<T> Local<T> {
 
 struct Locals<T> {
     next_id: u64,
-    by_prefix: HashMap<String, Vec<Rc<Local<T>>>>,
-    by_index: HashMap<String, Vec<Rc<Local<T>>>>,
-    count: usize,
-}
-
-impl<T> Locals<T> {
-    fn add(&mut self, local: Rc<Local<T>>) {
-        let bucket = match &local.filter.index {
-            Some(v) => self.by_index.entry(v.clone()).or_default(),
-            None => self.by_prefix.entry(local.filter.prefix.clone()).or_default(),
-        };
-        bucket.push(local);
-        self.count += 1;
-    }
-
-    /// Remove a watcher; returns how many were removed (0 or 1).
-    fn remove(&mut self, id: u64) -> usize {
-        let mut removed = 0;
-        for ws in self.by_prefix.values_mut().chain(self.by_index.values_mut()) {
-            let before = ws.len();
-            ws.retain(|w| w.id != id);
-            removed += before - ws.len();
-        }
-        self.count -= removed;
-        self.by_prefix.retain(|_, ws| !ws.is_empty());
-        self.by_index.retain(|_, ws| !ws.is_empty());
-        removed
-    }
-
-    /// Close and remove every watcher; returns how many there were.
-    fn close_all(&mut self) -> usize {
-        for w in self.by_prefix.values().chain(self.by_index.values()).flatten() {
-            w.close();
-        }
-        self.by_prefix.clear();
-        self.by_index.clear();
-        std::mem::take(&mut self.count)
-    }
+    index: Index<Rc<Local<T>>>,
 }
 
 /// A watch served by a hub. Dropping it removes the watcher.
@@ -144,7 +116,7 @@ impl<T> HubWatch<T> {
         if let Some(e) = self.local.buffer.borrow_mut().pop_front() {
             return Poll::Ready(Some(e));
         }
-        if self.local.closed.get() {
+        if self.local.closed.get().is_some() {
             return Poll::Ready(None);
         }
         *self.local.waker.borrow_mut() = Some(cx.waker().clone());
@@ -159,6 +131,11 @@ impl<T> HubWatch<T> {
     /// Whether no event is waiting.
     pub fn is_empty(&self) -> bool {
         self.local.buffer.borrow().is_empty()
+    }
+
+    /// Why the watcher was closed, once it is.
+    pub fn closed_reason(&self) -> Option<CloseReason> {
+        self.local.closed.get()
     }
 }
 
@@ -178,12 +155,7 @@ impl<T> Hub<T> {
             cache,
             queue,
             subscription,
-            locals: RefCell::new(Locals {
-                next_id: 0,
-                by_prefix: HashMap::new(),
-                by_index: HashMap::new(),
-                count: 0,
-            }),
+            locals: RefCell::new(Locals { next_id: 0, index: Index::default() }),
             closed: Cell::new(false),
         })
     }
@@ -195,13 +167,14 @@ impl<T> Hub<T> {
 
     /// Remove a watcher (its client went away, or it fell behind).
     fn forget(&self, id: u64) {
-        let removed = self.locals.borrow_mut().remove(id);
-        self.cache.hub_watchers.fetch_sub(removed, Ordering::Relaxed);
+        if self.locals.borrow_mut().index.remove(id).is_some() {
+            self.cache.hub_watchers.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Watchers on this hub.
     pub fn len(&self) -> usize {
-        self.locals.borrow().count
+        self.locals.borrow().index.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -222,11 +195,12 @@ impl<T> Hub<T> {
             filter,
             from: revision,
             buffer: RefCell::new(VecDeque::new()),
-            capacity: self.cache.watcher_buffer(),
+            policy: SlowPolicy::new(self.cache.watcher_buffer()),
+            full: Fullness::default(),
             waker: RefCell::new(None),
-            closed: Cell::new(self.is_closed()),
+            closed: Cell::new(self.is_closed().then_some(CloseReason::Ended)),
         });
-        locals.add(local.clone());
+        locals.index.add(local.clone());
         drop(locals);
         self.cache.hub_watchers.fetch_add(1, Ordering::Relaxed);
         Ok(HubWatch { initial, replay, revision, local, hub: self.clone() })
@@ -246,35 +220,31 @@ impl<T> Hub<T> {
         }
         self.closed.set(true);
         self.cache.unsubscribe(self.subscription);
-        let closed = self.locals.borrow_mut().close_all();
-        self.cache.hub_watchers.fetch_sub(closed, Ordering::Relaxed);
+        let closed = self.locals.borrow_mut().index.drain();
+        for w in &closed {
+            w.close(CloseReason::Ended);
+        }
+        self.cache.hub_watchers.fetch_sub(closed.len(), Ordering::Relaxed);
     }
 
     /// Give `event` to every watcher whose prefix or index value it falls under.
     fn deliver(&self, event: &Arc<CacheEvent<T>>) {
         let (prefixes, indexes) = self.cache.routes(event);
+        let indexes: Vec<&str> = indexes.iter().map(String::as_str).collect();
         let key = event.cur.kv.key.as_str();
-        let locals = self.locals.borrow_mut();
-        let mut dropped = Vec::new();
-        for p in prefixes {
-            if let Some(ws) = locals.by_prefix.get(p) {
-                dropped.extend(ws.iter().filter(|w| !w.offer(event)).map(|w| w.id));
-            }
-        }
-        let mut seen: Vec<&str> = Vec::with_capacity(2);
-        for v in &indexes {
-            if seen.contains(&v.as_str()) {
-                continue;
-            }
-            seen.push(v);
-            if let Some(ws) = locals.by_index.get(v) {
-                let wanted = ws.iter().filter(|w| w.filter.wants_key(key));
-                dropped.extend(wanted.filter(|w| !w.offer(event)).map(|w| w.id));
-            }
-        }
-        drop(locals);
-        for id in dropped {
-            self.forget(id);
+        let mut closed = 0;
+        self.locals.borrow_mut().index.deliver(
+            key,
+            &prefixes,
+            &indexes,
+            |w| w.offer(event),
+            |w, reason| {
+                w.close(reason);
+                closed += 1;
+            },
+        );
+        if closed > 0 {
+            self.cache.hub_watchers.fetch_sub(closed, Ordering::Relaxed);
         }
     }
 }

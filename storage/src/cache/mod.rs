@@ -167,7 +167,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             prefix: prefix.to_string(),
             shards: (0..shards).map(|_| RwLock::new(Shard::new(opts.capacity))).collect(),
             published: AtomicU64::new(0),
-            dispatch: Mutex::new(Dispatch::default()),
+            dispatch: Mutex::new(Dispatch::new(opts.watcher_buffer)),
             progress: RwLock::new(None),
             hub_watchers: AtomicUsize::new(0),
             stats: CacheStats::default(),

@@ -141,7 +141,7 @@ impl<T> WatchCache<T> {
         start: Start,
         filter: WatchFilter,
     ) -> Result<CacheWatch<T>, StorageError> {
-        let (tx, rx) = flume::bounded(self.opts.watcher_buffer);
+        let (tx, rx) = flume::bounded(self.dispatch.lock().channel_bound());
         loop {
             let mut d = self.dispatch.lock();
             let Some(point) = self.start_locked(start, &filter) else {

@@ -153,22 +153,10 @@ impl EmbeddedStore {
         }
         let (done, wait) = oneshot::channel();
         if self.tx.send(Msg::Close(done)).is_ok() {
-            let _ = futures_executor_lite(wait);
+            let _ = futures_executor::block_on(wait);
         }
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
-        }
-    }
-}
-
-/// Block on a oneshot without an executor (the committer answers from its own thread).
-fn futures_executor_lite(rx: oneshot::Receiver<()>) -> Result<(), oneshot::Canceled> {
-    let mut rx = rx;
-    loop {
-        match rx.try_recv() {
-            Ok(Some(())) => return Ok(()),
-            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(1)),
-            Err(e) => return Err(e),
         }
     }
 }

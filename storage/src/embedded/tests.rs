@@ -254,7 +254,8 @@ fn slow_watcher_is_closed_without_blocking_writers() {
         block_on(store.create(&format!("/s/{i}"), b("v"))).unwrap();
     }
     let got: Vec<_> = slow.events.try_iter().collect();
-    assert_eq!(got.len(), 11);
+    // Its limit (10) exceeded past the grace period, or twice over: closed.
+    assert!((11..=21).contains(&got.len()), "{} messages", got.len());
     assert_eq!(got.last().unwrap(), &Err(StorageError::WatcherTooSlow));
     assert!(slow.events.recv().is_err(), "closed after the error");
     assert_eq!(store.shared.hub.lock().watcher_count(), 0);
