@@ -96,6 +96,32 @@ fn undeclared_rank(key: &str) -> u16 {
 /// Put `obj`, an object of the OpenAPI definition `schema_name`
 /// (`io.k8s.api.core.v1.Pod`), into upstream's field order. Unknown definitions are left
 /// as they are.
+/// Put `obj` (an object of `rt`) in upstream's order: Go struct order for built-in
+/// kinds; for custom resources, which upstream keeps as unstructured maps that Go's
+/// encoder writes with sorted keys, every object's keys sorted.
+pub fn canonicalize_type(rt: &crate::ResourceType, obj: &mut Value) {
+    if rt.custom.is_some() {
+        sort_keys(obj);
+    } else {
+        canonicalize(&rt.schema_name, obj);
+    }
+}
+
+/// Sort the keys of every object in `v` (iteratively: no recursion on hostile depth).
+pub fn sort_keys(v: &mut Value) {
+    let mut stack: Vec<&mut Value> = vec![v];
+    while let Some(cur) = stack.pop() {
+        match cur {
+            Value::Object(m) => {
+                m.sort_keys();
+                stack.extend(m.values_mut());
+            }
+            Value::Array(items) => stack.extend(items.iter_mut()),
+            _ => {}
+        }
+    }
+}
+
 pub fn canonicalize(schema_name: &str, obj: &mut Value) {
     if let Some(m) = tables().by_name(schema_name) {
         message(obj, m);
@@ -200,6 +226,17 @@ pub fn set_meta(obj: &mut Value, key: &str, value: Value) {
 
 #[cfg(test)]
 mod tests {
+    /// Custom objects are written as upstream writes unstructured maps: sorted keys.
+    #[test]
+    fn custom_objects_get_sorted_keys_at_every_level() {
+        let mut v = serde_json::json!({"spec": {"z": 1, "a": [{"y": 1, "b": 2}]}, "kind": "W", "apiVersion": "x/v1"});
+        sort_keys(&mut v);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"apiVersion":"x/v1","kind":"W","spec":{"a":[{"b":2,"y":1}],"z":1}}"#
+        );
+    }
+
     use super::*;
     use serde_json::json;
 

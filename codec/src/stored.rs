@@ -114,10 +114,16 @@ pub fn decode_object(
     let mut obj = crate::convert::from_storage(rt, obj);
     if value.starts_with(b"k8s\0") {
         // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
-        crate::order::canonicalize(&rt.schema_name, &mut obj);
+        crate::order::canonicalize_type(rt, &mut obj);
     }
     let rv = Value::String(revision.to_string());
     crate::order::set_meta(&mut obj, "resourceVersion", rv);
+    if rt.custom.is_some()
+        && let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut)
+    {
+        // Unstructured objects are written with sorted keys, as Go's encoder does.
+        m.sort_keys();
+    }
     Ok(obj)
 }
 

@@ -68,6 +68,24 @@ fn media_ranges(accept: &str) -> impl Iterator<Item = MediaRange<'_>> {
 
 /// Choose the response format. `table_ok` says whether the endpoint can render a Table.
 pub fn negotiate(accept: Option<&str>, table_ok: bool) -> Result<Output, ApiError> {
+    negotiate_with(accept, table_ok, true)
+}
+
+/// As [`negotiate`] for a type without a protobuf message (custom resources, which
+/// upstream serves in JSON and YAML only): protobuf ranges are passed over, and an
+/// Accept that leaves nothing else is 406.
+pub fn negotiate_without_protobuf(
+    accept: Option<&str>,
+    table_ok: bool,
+) -> Result<Output, ApiError> {
+    negotiate_with(accept, table_ok, false)
+}
+
+fn negotiate_with(
+    accept: Option<&str>,
+    table_ok: bool,
+    protobuf_ok: bool,
+) -> Result<Output, ApiError> {
     let accept = match accept.map(str::trim) {
         None | Some("") => return Ok(Output::Json),
         Some(a) => a,
@@ -84,19 +102,28 @@ pub fn negotiate(accept: Option<&str>, table_ok: bool) -> Result<Output, ApiErro
             {
                 match essence {
                     "application/json" => return Ok(Output::MetadataJson),
-                    "application/vnd.kubernetes.protobuf" => return Ok(Output::MetadataProtobuf),
+                    "application/vnd.kubernetes.protobuf" if protobuf_ok => {
+                        return Ok(Output::MetadataProtobuf);
+                    }
                     _ => continue,
                 }
             }
             (_, Some(_)) => continue,
             ("application/json" | "application/*" | "*/*" | "*", None) => return Ok(Output::Json),
             ("application/yaml", None) => return Ok(Output::Yaml),
-            ("application/vnd.kubernetes.protobuf", None) => return Ok(Output::Protobuf),
+            ("application/vnd.kubernetes.protobuf", None) if protobuf_ok => {
+                return Ok(Output::Protobuf);
+            }
             _ => continue,
         }
     }
+    let types = if protobuf_ok {
+        "application/json, application/yaml, application/vnd.kubernetes.protobuf"
+    } else {
+        "application/json, application/yaml"
+    };
     Err(ApiError::NotAcceptable(format!(
-        "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf; got {accept}"
+        "only the following media types are accepted: {types}; got {accept}"
     )))
 }
 
@@ -196,6 +223,18 @@ fn status_output(accept: Option<&str>) -> Option<Output> {
 
 #[cfg(test)]
 mod tests {
+    /// Custom resources are not served in protobuf (upstream: JSON and YAML only): a
+    /// protobuf-first Accept falls back to what else it takes, protobuf alone is 406.
+    #[test]
+    fn custom_resources_fall_back_from_protobuf_or_get_406() {
+        let pb = "application/vnd.kubernetes.protobuf";
+        let both = "application/vnd.kubernetes.protobuf, application/json";
+        assert!(matches!(negotiate_without_protobuf(Some(both), true), Ok(Output::Json)));
+        let err = negotiate_without_protobuf(Some(pb), true).err().map(|e| format!("{e:?}"));
+        assert!(err.is_some_and(|e| e.contains("application/json, application/yaml;")));
+        assert!(matches!(negotiate(Some(pb), true), Ok(Output::Protobuf)));
+    }
+
     use super::*;
 
     #[test]

@@ -34,14 +34,14 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     crate::metrics::phase("admission", admit_start.elapsed());
     admitted?;
     if scope.dry_run()? {
-        kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut obj);
+        kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
         return Ok(obj);
     }
     let allocated = hooks::before_create(scope, &mut obj)
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
     // Upstream's field order, once: the stored bytes, this answer and every cached
     // encoding are written from it.
-    kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut obj);
+    kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
     let key = scope.key(&name);
     let store_start = std::time::Instant::now();
     let stored = scope

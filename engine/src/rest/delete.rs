@@ -235,7 +235,7 @@ async fn mark_deleting(
         out["status"] = json!({"phase": "Terminating"});
     }
     // The fields set here go where upstream's field order has them.
-    kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut out);
+    kapi_codec::order::canonicalize_type(&scope.rt, &mut out);
     let kv = scope
         .app
         .store

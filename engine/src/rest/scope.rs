@@ -58,6 +58,15 @@ impl<'a> Scope<'a> {
         if !rt.namespaced && info.namespace.is_some() {
             return Err(not_found_resource());
         }
+        let output = match output {
+            // Custom resources have no protobuf form: JSON or YAML if the client takes
+            // them, else 406, as upstream.
+            Output::Protobuf | Output::MetadataProtobuf if rt.custom.is_some() => {
+                let accept = req.header(http::header::ACCEPT);
+                crate::negotiation::negotiate_without_protobuf(accept, true)?
+            }
+            other => other,
+        };
         if let Some(sub) = &info.subresource
             && rt.subresource(sub).is_none()
         {

@@ -232,7 +232,7 @@ where
         let mut new = mutate(&current)?;
         finish(scope, &mut new, &current)?;
         // Upstream's field order, once, before the bytes and the answer are written.
-        kapi_codec::order::canonicalize(&scope.rt.schema_name, &mut new);
+        kapi_codec::order::canonicalize_type(&scope.rt, &mut new);
         if new == current {
             return Ok(current);
         }
