@@ -147,6 +147,12 @@ fn every_kind_in_protobuf_decodes_with_upstream_protos() {
     for line in resources.lines() {
         let cols: Vec<&str> = line.split_whitespace().collect();
         let (name, kind, api_version) = (cols[0], cols[cols.len() - 1], cols[cols.len() - 3]);
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        if kapi_codec::Registry::builtin().by_kind(group, version, kind).is_none() {
+            // A custom resource (the manifest's CRD, here behind an APIService too):
+            // upstream serves those in JSON and YAML only.
+            continue;
+        }
         let prefix = if api_version.contains('/') { "/apis" } else { "/api" };
         let doc = curl(&s, &format!("{prefix}/{api_version}/{name}"), PB);
         let message = format!("{}.{kind}List", upstream::proto_package(api_version));
