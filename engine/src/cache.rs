@@ -277,17 +277,24 @@ pub async fn wait_for(cache: &Cache, rev: Revision) -> bool {
 /// How often a waiting read asks the store again for its watch's progress.
 const PROGRESS_REQUEST_EVERY: Duration = Duration::from_millis(250);
 
-/// For a read with resourceVersion "0" (any state will do): let the cache apply what
-/// the store has already sent it, for a short while at most, so a client that just
-/// wrote through this server reads its write (the embedded store sends the event before
-/// it answers the write). Nothing is asked of the store, and a quiet resource does not
-/// wait; whatever the cache holds when the bound runs out is served, as upstream would.
-/// Wakes when the cache publishes (no polling).
-pub async fn settle(cache: &Cache) {
+/// For a read with resourceVersion "0" (any state will do): let the cache catch up, for
+/// a short while at most, with what this server already knows the store holds, so a
+/// client that just wrote through this server reads its write. The embedded store sends
+/// a write's event before it answers the write, so there it is enough to apply what was
+/// sent; etcd answers a write before its watch event arrives, so the cache must also
+/// reach the newest revision this server has seen (its own writes' included; on a quiet
+/// prefix the watch's progress is asked for, a local read pair on etcd). Whatever the
+/// cache holds when the bound runs out is served, as upstream would. Wakes when the
+/// cache publishes or progresses (no polling).
+pub async fn settle(app: &App, cache: &Cache) {
     let mark = cache.sent_mark();
-    let applied = || cache.applied_up_to(mark);
-    if !applied() {
-        let _ = monoio::time::timeout(SETTLE_BOUND, cache.changed().wait_until(applied)).await;
+    let known = app.store.current_revision();
+    let caught_up = || cache.applied_up_to(mark) && cache.revision() >= known;
+    if !caught_up() {
+        if cache.revision() < known {
+            cache.request_progress();
+        }
+        let _ = monoio::time::timeout(SETTLE_BOUND, cache.changed().wait_until(caught_up)).await;
     }
 }
 

@@ -28,7 +28,7 @@ impl CachedObjects<'_> {
             if let Some(rt) = app.registry().get("", "v1", resource(kind)).cloned()
                 && let Some(cache) = app.caches.get(app, &rt)
             {
-                crate::cache::settle(&cache).await;
+                crate::cache::settle(app, &cache).await;
             }
         }
     }

@@ -252,7 +252,7 @@ async fn from_cache(
             return Ok(None);
         }
         if rv == Some("0") {
-            crate::cache::settle(&cache).await;
+            crate::cache::settle(scope.app, &cache).await;
         }
     }
     let prefix = scope.list_prefix();

@@ -156,7 +156,7 @@ pub async fn watch(scope: &Scope<'_>) -> Result<Response, ApiError> {
         return Err(cache::too_large(&cache, need));
     }
     if start == Start::Now && scope.param("resourceVersion") == Some("0") {
-        cache::settle(&cache).await;
+        cache::settle(scope.app, &cache).await;
     }
     let index = cache::is_pods(&scope.rt)
         .then(|| selectors.fields.required_value("spec.nodeName").map(String::from))
