@@ -73,6 +73,9 @@ pub enum Role {
     Services,
     /// ComponentStatuses: probed when read, never stored.
     ComponentStatuses,
+    /// CustomResourceDefinitions: a delete adds the cleanup finalizer, so the CRD
+    /// controller removes the objects before the CRD goes.
+    CustomResourceDefinitions,
     /// A create-only review answered at once.
     Review(Review),
 }

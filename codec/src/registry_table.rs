@@ -105,6 +105,7 @@ fn role_of(group: &str, plural: &str) -> Role {
         ("", "namespaces") => Role::Namespaces,
         ("", "services") => Role::Services,
         ("", "componentstatuses") => Role::ComponentStatuses,
+        ("apiextensions.k8s.io", "customresourcedefinitions") => Role::CustomResourceDefinitions,
         (_, "selfsubjectreviews") => Role::Review(Review::SelfSubject),
         (_, "tokenreviews") => Role::Review(Review::Token),
         (_, "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews") => {

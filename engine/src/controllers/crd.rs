@@ -1,8 +1,8 @@
 //! The CustomResourceDefinition controller: keeps the served registry in step with the
 //! stored CRDs. For every CRD it decides the names (`NamesAccepted`), marks it
-//! `Established`, keeps the cleanup finalizer on it and `storedVersions` current; a CRD
-//! being deleted gets `Terminating`, its objects are deleted, then its finalizer is
-//! dropped (and the CRD goes). Then the registry snapshot is rebuilt from the built-in
+//! `Established` and keeps `storedVersions` current; a CRD being deleted (the delete
+//! adds the cleanup finalizer, as upstream's CRD storage does) gets `Terminating`, its
+//! objects are deleted, then the finalizer is dropped (and the CRD goes). Then the registry snapshot is rebuilt from the built-in
 //! types `--runtime-config` serves (`App::base_registry`) plus one entry per served version of every established CRD, and swapped in when
 //! that set changed (entries of unchanged CRDs are kept, with their caches).
 //!
@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// The finalizer upstream puts on every CRD so its objects are removed first.
+/// The finalizer a CRD's delete adds so its objects are removed first.
 pub const CLEANUP_FINALIZER: &str = "customresourcecleanup.apiextensions.k8s.io";
 const GROUP: &str = "apiextensions.k8s.io";
 
@@ -116,10 +116,9 @@ fn name_conflict(crd: &Value, builtin: &Registry, accepted: &[Value]) -> Option<
     None
 }
 
-/// The CRD with its status and finalizer as the controllers leave them.
+/// The CRD with its status as the controllers leave it.
 fn with_status(crd: &Value, builtin: &Registry, accepted: &[Value]) -> Value {
     let mut next = crd.clone();
-    add_finalizer(&mut next);
     let mut conds = conditions(crd);
     match name_conflict(crd, builtin, accepted) {
         Some(why) => {
@@ -176,16 +175,6 @@ fn stored_versions(crd: &Value) -> Value {
         stored.push(v["name"].clone());
     }
     json!(stored)
-}
-
-fn add_finalizer(crd: &mut Value) {
-    let Some(m) = crd.get_mut("metadata").and_then(Value::as_object_mut) else { return };
-    let fins = m.entry("finalizers").or_insert_with(|| json!([]));
-    if let Some(list) = fins.as_array_mut()
-        && !list.iter().any(|f| f == CLEANUP_FINALIZER)
-    {
-        list.push(json!(CLEANUP_FINALIZER));
-    }
 }
 
 /// A CRD being deleted: mark it Terminating, delete its objects, then drop the

@@ -160,7 +160,16 @@ pub async fn delete_one(
         }
         let grace = if scope.rt.role == Role::Pods { pod_grace(&current, opts) } else { 0 };
         let current_fins = propagation::finalizers_of(&current);
-        let new_fins = opts.policy.finalizers(&current_fins);
+        let mut new_fins = opts.policy.finalizers(&current_fins);
+        if scope.rt.role == Role::CustomResourceDefinitions {
+            // As upstream's CRD storage: the delete adds the cleanup finalizer, which the
+            // CRD controller drops once the CRD's objects are gone.
+            let mut fins = new_fins.clone().unwrap_or_else(|| current_fins.clone());
+            if !fins.iter().any(|f| f == crate::controllers::crd::CLEANUP_FINALIZER) {
+                fins.push(crate::controllers::crd::CLEANUP_FINALIZER.to_string());
+                new_fins = Some(fins);
+            }
+        }
         let fins = !new_fins.as_ref().unwrap_or(&current_fins).is_empty();
         let is_namespace = scope.rt.role == Role::Namespaces;
         let result = if is_namespace || grace > 0 || fins || new_fins.is_some() {
