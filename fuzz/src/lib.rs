@@ -43,7 +43,7 @@ pub const TARGETS: &[(&str, Target)] = &[
 ];
 
 /// The resource type a choice byte names.
-pub fn resource_type(choice: u8) -> &ResourceType {
+pub fn resource_type(choice: u8) -> &'static ResourceType {
     let all = Registry::builtin().all();
     &all[usize::from(choice) % all.len()]
 }
@@ -186,10 +186,10 @@ pub fn object_pipeline(rt: &ResourceType, mut obj: Value) {
     let Some(m) = obj.as_object_mut() else { return };
     m.insert("kind".into(), json!(rt.kind));
     m.insert("apiVersion".into(), json!(rt.api_version()));
-    if schema::prune_unknown(rt.schema_name, &mut obj).is_err() {
+    if schema::prune_unknown(&rt.schema_name, &mut obj).is_err() {
         return;
     }
-    let strategy = rt.strategy;
+    let strategy = &rt.strategy;
     strategy.default(&mut obj);
     strategy.prepare_create(&mut obj);
     let _ = validation::validate_object_meta(&obj, rt.namespaced, strategy.name_rule());
@@ -289,17 +289,17 @@ pub fn patch(data: &[u8]) {
         _ => PatchType::Apply,
     };
     if patch_type != PatchType::Apply {
-        match fuzz_api::apply_patch(patch_type, &live, doc, rt.schema_name) {
+        match fuzz_api::apply_patch(patch_type, &live, doc, &rt.schema_name) {
             Ok(out) => object_pipeline(rt, out),
             Err(e) => status(&e),
         }
         return;
     }
     let Ok(mut applied) = format::decode(doc, Format::Yaml) else { return };
-    if !applied.is_object() || schema::prune_unknown(rt.schema_name, &mut applied).is_err() {
+    if !applied.is_object() || schema::prune_unknown(&rt.schema_name, &mut applied).is_err() {
         return;
     }
-    if managed::typed::check(&applied, rt.schema_name).is_err() {
+    if managed::typed::check(&applied, &rt.schema_name).is_err() {
         return;
     }
     let api_version = rt.api_version();
@@ -312,7 +312,7 @@ pub fn patch(data: &[u8]) {
     };
     let force = ptype & 4 != 0;
     for base in [Some(&live), None] {
-        match managed::apply(base, &applied, rt.schema_name, &mgr, force) {
+        match managed::apply(base, &applied, &rt.schema_name, &mgr, force) {
             Ok(out) => object_pipeline(rt, out),
             Err(conflicts) => {
                 assert!(!force, "a forced apply conflicted");

@@ -18,7 +18,7 @@ use std::sync::Arc;
 const EVERY_TYPE: &str = include_str!("../../tests/manifests/every-type.yaml");
 
 /// Every object of the manifest with its resource type.
-pub fn objects() -> Vec<(&ResourceType, Value)> {
+pub fn objects() -> Vec<(&'static ResourceType, Value)> {
     let mut out = Vec::new();
     for doc in EVERY_TYPE.split("\n---\n") {
         let Ok(obj) = format::decode(doc.as_bytes(), Format::Yaml) else { continue };
@@ -26,7 +26,7 @@ pub fn objects() -> Vec<(&ResourceType, Value)> {
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
         if let Some(rt) = Registry::builtin().by_kind(group, version, kind) {
-            out.push((rt, obj));
+            out.push((&**rt, obj));
         }
     }
     out
@@ -34,7 +34,7 @@ pub fn objects() -> Vec<(&ResourceType, Value)> {
 
 fn find(kind: &str) -> (u8, Value) {
     let (rt, obj) = objects().into_iter().find(|(rt, _)| rt.kind == kind).expect(kind);
-    (choice_of(rt.group, rt.kind), obj)
+    (choice_of(&rt.group, &rt.kind), obj)
 }
 
 fn with(head: &[u8], parts: &[&[u8]]) -> Vec<u8> {
@@ -47,7 +47,7 @@ fn with(head: &[u8], parts: &[&[u8]]) -> Vec<u8> {
 pub fn all() -> Vec<(&'static str, Vec<u8>)> {
     let mut s: Vec<(&'static str, Vec<u8>)> = Vec::new();
     for (rt, obj) in objects() {
-        let k = choice_of(rt.group, rt.kind);
+        let k = choice_of(&rt.group, &rt.kind);
         assert!(std::ptr::eq(resource_type(k), rt), "choice byte of {}", rt.kind);
         s.push(("decode", with(&[k, 0], &[&format::encode_json(&obj)])));
         s.push(("decode", with(&[k, 1], &[&format::encode_yaml(&obj)])));
