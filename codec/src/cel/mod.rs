@@ -768,6 +768,26 @@ struct Run {
 }
 
 impl Node {
+    /// The variables of one evaluation at this node: `self`, and `oldSelf` when the rule
+    /// uses it (an optional when `optional_old_self`, null when there is no old value).
+    fn scope<'a>(
+        &'a self,
+        v: &'a Value,
+        old: Option<&'a Value>,
+        with_old: bool,
+        optional_old_self: bool,
+    ) -> Scope<'a> {
+        let mut scope = Scope::new();
+        scope.bind("self", from_json(v, &self.shape));
+        if with_old {
+            let o = old.map(|o| from_json(o, &self.shape));
+            let bound =
+                if optional_old_self { Val::Opt(o.map(Box::new)) } else { o.unwrap_or(Val::Null) };
+            scope.bind("oldSelf", bound);
+        }
+        scope
+    }
+
     /// Returns false when validation must stop (budget exhausted).
     fn validate(
         &self,
@@ -847,19 +867,7 @@ impl Node {
             if rule.uses_old_self && old.is_none() && !rule.optional_old_self {
                 continue;
             }
-            let mut scope = Scope::new();
-            scope.bind("self", from_json(v, &self.shape));
-            if rule.uses_old_self {
-                let o = old.map(|o| from_json(o, &self.shape));
-                scope.bind(
-                    "oldSelf",
-                    if rule.optional_old_self {
-                        Val::Opt(o.map(Box::new))
-                    } else {
-                        o.unwrap_or(Val::Null)
-                    },
-                );
-            }
+            let mut scope = self.scope(v, old, rule.uses_old_self, rule.optional_old_self);
             let mut env = Env {
                 regexes: &rule.program.regexes,
                 cost: 0,
@@ -912,17 +920,7 @@ impl Node {
             };
             let mut detail = rule.detail.clone();
             if let Some(me) = &rule.message_expression {
-                let mut scope = Scope::new();
-                scope.bind("self", from_json(v, &self.shape));
-                let o = old.map(|o| from_json(o, &self.shape));
-                scope.bind(
-                    "oldSelf",
-                    if rule.optional_old_self {
-                        Val::Opt(o.map(Box::new))
-                    } else {
-                        o.unwrap_or(Val::Null)
-                    },
-                );
+                let mut scope = self.scope(v, old, true, rule.optional_old_self);
                 let mut env = Env {
                     regexes: &me.regexes,
                     cost: 0,
