@@ -68,6 +68,35 @@ fn idle_connections_are_closed_after_the_idle_timeout_and_busy_ones_are_not() {
     assert!(w.closed_within(Duration::from_secs(15)));
 }
 
+/// Regression (CI, etcd backend, issue #14's slow watchers): a connection whose client
+/// stopped reading was closed at its idle timeout with a plain close, which queues the
+/// FIN behind the response bytes the client never took; the client's socket stayed
+/// established for good. A connection closed with bytes still unsent is reset.
+#[test]
+fn an_idle_connection_whose_client_stopped_reading_is_reset_not_left_open() {
+    let s = server(&["--idle-connection-timeout", "2s"]);
+    let t = Target::of(&s);
+    let mut c = t.connect(false).expect("connect");
+    let big = "x".repeat(200 * 1024);
+    for i in 0..4 {
+        let body = format!(
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big-{i}"}},"data":{{"k":"{big}"}}}}"#
+        );
+        let req = t.h1_request("POST", "/api/v1/namespaces/default/configmaps", Some(body.as_bytes()));
+        assert_eq!(c.request(&req).expect("create").0, 201);
+    }
+    // A response of about 800 KB that fits the server's socket buffers but not the
+    // client's 16 KiB receive buffer: the server finishes it and the connection idles.
+    let tcp = t.tcp_with_receive_buffer(16 * 1024).expect("tcp");
+    let stalled = t.connect_over(false, tcp).expect("connect");
+    let mut stalled = stalled;
+    stalled.send(&t.h1_request("GET", "/api/v1/namespaces/default/configmaps", None)).unwrap();
+    let closed = kapi_e2e::eventually(Duration::from_secs(20), || {
+        stalled.tcp_state() != TCP_ESTABLISHED
+    });
+    assert!(closed, "the stalled client's connection was never closed");
+}
+
 #[test]
 fn a_watch_without_timeout_seconds_ends_within_min_and_twice_min_request_timeout() {
     let s = server(&["--min-request-timeout", "2"]);

@@ -380,14 +380,32 @@ pub async fn serve(
         }
         Some(Expired::Idle) => {
             conn.as_mut().graceful_shutdown();
-            let _ = monoio::time::timeout(CLOSE_GRACE, conn).await;
+            let graceful = monoio::time::timeout(CLOSE_GRACE, conn).await.is_ok();
+            if !graceful || unsent_bytes(fd) > 0 {
+                reset_on_close(fd);
+            }
         }
-        Some(Expired::ReadHeader) => tracing::debug!("{peer} sent no request headers in time"),
+        Some(Expired::ReadHeader) => {
+            tracing::debug!("{peer} sent no request headers in time");
+            if unsent_bytes(fd) > 0 {
+                reset_on_close(fd);
+            }
+        }
         Some(e) => {
             tracing::debug!("resetting the connection from {peer}: {e:?}");
             reset_on_close(fd);
         }
     }
+}
+
+/// Bytes the kernel holds for the peer that it has not taken yet (`SIOCOUTQ`). A plain
+/// close queues its FIN behind them: a client that stopped reading never sees the
+/// close, so a connection closed with bytes unsent is reset instead.
+fn unsent_bytes(fd: std::os::fd::RawFd) -> libc::c_int {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: `fd` is the connection's open socket; the ioctl writes one c_int.
+    let rc = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+    if rc != 0 { 0 } else { queued }
 }
 
 /// Make the socket's close a reset (SO_LINGER 0): a client that stopped reading would
