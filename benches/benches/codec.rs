@@ -105,7 +105,7 @@ fn codec(c: &mut Criterion) {
         api_version: "v1",
         time: "2026-01-01T00:00:00Z",
     };
-    let definition = "io.k8s.api.core.v1.Pod";
+    let definition = managed::Ty::builtin("io.k8s.api.core.v1.Pod");
     let mut created = pod.clone();
     managed::record_update(None, &mut created, definition, &manager);
     c.bench_function("pod/managed-fields/create", |b| {

@@ -42,6 +42,8 @@ pub struct CustomFacts {
     pub structural: Option<Arc<Structural>>,
     /// Its `x-kubernetes-validations` rules, compiled (None when it has none).
     pub rules: Option<Arc<crate::cel::Rules>>,
+    /// Its list, map and struct types as server-side apply merges and owns them.
+    pub apply_types: Arc<crate::managed::CustomTypes>,
     pub printer_columns: Vec<PrinterColumn>,
     /// `selectableFields[*].jsonPath` without the leading `.`.
     pub selectable_fields: Vec<String>,
@@ -185,6 +187,11 @@ fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> Re
             .and_then(|s| crate::cel::compile(s, "").ok())
             .filter(|r| !r.is_empty())
             .map(Arc::new),
+        apply_types: schema
+            .as_deref()
+            .map(crate::managed::CustomTypes::from_schema)
+            .unwrap_or_default()
+            .into(),
         schema: schema.clone(),
         printer_columns: printer_columns(version),
         selectable_fields: selectable

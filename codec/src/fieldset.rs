@@ -6,6 +6,7 @@
 //! topology (`topology`): list-maps by their (possibly composite) keys, sets by value,
 //! atomic lists and atomic structs or maps owned as a whole.
 
+use crate::managed::Ty;
 use crate::schema;
 use crate::topology::{self, ListType};
 use serde_json::{Map, Value};
@@ -201,7 +202,10 @@ pub fn path_string(path: &[String]) -> String {
     out
 }
 
-/// The definition a property refers to (through arrays and maps when `items`).
+const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+
+/// The built-in definition a property refers to (through arrays and maps when `items`),
+/// read from the schemas (the compiled form is `managed::Ty`).
 pub fn child_definition(definition: Option<&str>, field: &str, items: bool) -> Option<String> {
     let prop = schema::builtin().get(definition?)?.get("properties")?.get(field)?;
     let s =
@@ -216,7 +220,7 @@ pub fn child_definition(definition: Option<&str>, field: &str, items: bool) -> O
 /// The list-map key of an item (`k:{"containerPort":80,"protocol":"TCP"}`): its key
 /// fields sorted by name, an omitted one by its default; None when an item lacks a key
 /// without a default or is not an object.
-pub fn item_key(item: &Value, list: ListType) -> Option<String> {
+pub fn item_key(item: &Value, list: ListType<'_>) -> Option<String> {
     let ListType::Map(_) = list else { return None };
     let o = item.as_object()?;
     let mut keys: Vec<&str> = list.keys().collect();
@@ -238,25 +242,9 @@ pub fn item_has_key(item: &Value, keys: &Map<String, Value>) -> bool {
     })
 }
 
-/// Whether the value of `field` in an object of type `definition` is owned as a whole.
-pub fn is_atomic_map(definition: Option<&str>, field: &str) -> bool {
-    let Some(d) = definition else { return false };
-    topology::atomic_map(d, field, child_definition(definition, field, false).as_deref())
-}
-
-/// Whether values of the type `definition` are owned as a whole.
-pub fn is_atomic_type(definition: Option<&str>) -> bool {
-    definition.is_some_and(topology::atomic_type)
-}
-
-/// The list type of `field` in an object of type `definition`.
-pub fn list_type(definition: Option<&str>, field: &str) -> ListType {
-    definition.map_or(ListType::Atomic, |d| topology::list_type(d, field))
-}
-
-/// The fields `obj` (of type `definition`) sets, for the main resource (`status` is left
-/// out) or for its status subresource (only `status`).
-pub fn object_fields(obj: &Value, definition: &str, status: bool) -> FieldSet {
+/// The fields `obj` (of type `ty`) sets, for the main resource (`status` is left out) or
+/// for its status subresource (only `status`).
+pub fn object_fields(obj: &Value, ty: Ty<'_>, status: bool) -> FieldSet {
     let mut set = FieldSet::default();
     let Value::Object(m) = obj else { return set };
     for (k, v) in m {
@@ -269,8 +257,7 @@ pub fn object_fields(obj: &Value, definition: &str, status: bool) -> FieldSet {
         if !wanted {
             continue;
         }
-        let child =
-            if k == "metadata" { metadata_fields(v) } else { value_fields(v, Some(definition), k) };
+        let child = if k == "metadata" { metadata_fields(v) } else { value_fields(v, ty, k) };
         if !child.is_empty() {
             set.children.insert(format!("f:{k}"), child);
         }
@@ -281,67 +268,37 @@ pub fn object_fields(obj: &Value, definition: &str, status: bool) -> FieldSet {
 fn metadata_fields(meta: &Value) -> FieldSet {
     let mut set = FieldSet::default();
     let Value::Object(m) = meta else { return set };
-    const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+    let ty = Ty::builtin(OBJECT_META);
     for k in OWNED_METADATA {
         if let Some(v) = m.get(*k) {
-            set.children.insert(format!("f:{k}"), value_fields(v, Some(META), k));
+            set.children.insert(format!("f:{k}"), value_fields(v, ty, k));
         }
     }
     set
 }
 
-/// The fields of `v`, the value of `field` in an object of type `definition`, as
-/// upstream's `ToFieldSet` (the applied configuration's set): scalars and atomic values
-/// are members; structs and granular maps are not (an empty or null one owns nothing),
-/// their entries are; list-map items and set members are, and so is every entry of a
-/// granular map (`.` when it has fields of its own).
-fn value_fields(v: &Value, definition: Option<&str>, field: &str) -> FieldSet {
+/// The fields of `v`, the value of `field` in an object of type `ty`, as upstream's
+/// `ToFieldSet` (the applied configuration's set): scalars and atomic values are
+/// members; structs and granular maps are not (an empty or null one owns nothing), their
+/// entries are; list-map items and set members are, and so is every entry of a granular
+/// map (`.` when it has fields of its own).
+fn value_fields(v: &Value, ty: Ty<'_>, field: &str) -> FieldSet {
     match v {
-        Value::Object(m) if !is_atomic_map(definition, field) => map_fields(m, definition, field),
-        Value::Array(items) => list_fields(items, definition, field).unwrap_or_else(FieldSet::leaf),
-        Value::Null if is_granular(definition, field) => FieldSet::default(),
+        Value::Object(m) if !ty.atomic_map(field) => map_fields(m, ty, field),
+        Value::Array(items) => list_fields(items, ty, field).unwrap_or_else(FieldSet::leaf),
+        Value::Null if ty.granular(field) => FieldSet::default(),
         _ => FieldSet::leaf(),
     }
 }
 
-/// The schema of property `field` of the type `definition`.
-pub(crate) fn property(definition: Option<&str>, field: &str) -> Option<&'static Value> {
-    schema::builtin().get(definition?)?.get("properties")?.get(field)
-}
-
-/// Whether property `field` of `definition` is a granular map (`additionalProperties`,
-/// not atomic): its entries are owned one by one, with their own path.
-pub(crate) fn is_map_property(definition: Option<&str>, field: &str) -> bool {
-    property(definition, field).is_some_and(|p| p.get("additionalProperties").is_some())
-}
-
-/// Whether property `field` of a known `definition` is a struct, a granular map or a
-/// list that is not atomic.
-fn is_granular(definition: Option<&str>, field: &str) -> bool {
-    let Some(p) = property(definition, field) else { return false };
-    match p.get("type").and_then(Value::as_str) {
-        Some("array") => list_type(definition, field) != ListType::Atomic,
-        Some("object") => !is_atomic_map(definition, field),
-        Some(_) => false,
-        None => {
-            child_definition(definition, field, false)
-                .and_then(|d| schema::builtin().get(&d))
-                .is_some_and(|d| d.get("properties").is_some())
-                && !is_atomic_map(definition, field)
-        }
-    }
-}
-
 /// A struct member by member, a granular map entry by entry (each entry a member).
-fn map_fields(m: &Map<String, Value>, definition: Option<&str>, field: &str) -> FieldSet {
+fn map_fields(m: &Map<String, Value>, ty: Ty<'_>, field: &str) -> FieldSet {
     let mut set = FieldSet::default();
-    if is_map_property(definition, field) {
-        let item_def = child_definition(definition, field, true);
+    if ty.is_map(field) {
+        let item = ty.item(field);
         for (k, c) in m {
             let mut child = match c {
-                Value::Object(_) if !is_atomic_type(item_def.as_deref()) => {
-                    value_fields_of(c, item_def.as_deref())
-                }
+                Value::Object(_) if !item.atomic() => value_fields_of(c, item),
                 _ => FieldSet::default(),
             };
             child.member = true;
@@ -349,18 +306,18 @@ fn map_fields(m: &Map<String, Value>, definition: Option<&str>, field: &str) -> 
         }
         return set;
     }
-    let def = child_definition(definition, field, false);
+    let child = ty.child(field);
     for (k, c) in m {
-        set.insert_child(format!("f:{k}"), value_fields(c, def.as_deref(), k));
+        set.insert_child(format!("f:{k}"), value_fields(c, child, k));
     }
     set
 }
 
 /// A list-map item by key, a set member by value; None for atomic lists (and items
 /// without a key), which are owned as a whole.
-fn list_fields(items: &[Value], definition: Option<&str>, field: &str) -> Option<FieldSet> {
-    let list = list_type(definition, field);
-    let item_def = child_definition(definition, field, true);
+fn list_fields(items: &[Value], ty: Ty<'_>, field: &str) -> Option<FieldSet> {
+    let list = ty.list_type(field);
+    let item_ty = ty.item(field);
     let mut set = FieldSet::default();
     for item in items {
         let key = match list {
@@ -369,9 +326,7 @@ fn list_fields(items: &[Value], definition: Option<&str>, field: &str) -> Option
             ListType::Atomic => return None,
         };
         let mut node = match item {
-            Value::Object(_) if !is_atomic_type(item_def.as_deref()) => {
-                value_fields_of(item, item_def.as_deref())
-            }
+            Value::Object(_) if !item_ty.atomic() => value_fields_of(item, item_ty),
             _ => FieldSet::default(),
         };
         node.member = true;
@@ -380,12 +335,12 @@ fn list_fields(items: &[Value], definition: Option<&str>, field: &str) -> Option
     Some(set)
 }
 
-/// The fields of an object value of type `definition` (struct members).
-fn value_fields_of(v: &Value, definition: Option<&str>) -> FieldSet {
+/// The fields of an object value of type `ty` (struct members).
+fn value_fields_of(v: &Value, ty: Ty<'_>) -> FieldSet {
     let mut set = FieldSet::default();
     if let Value::Object(m) = v {
         for (k, c) in m {
-            set.insert_child(format!("f:{k}"), value_fields(c, definition, k));
+            set.insert_child(format!("f:{k}"), value_fields(c, ty, k));
         }
     }
     set
@@ -435,7 +390,7 @@ mod tests {
                     "spec": {"containers": [{"name": "c", "image": "i", "args": ["a"]}], "securityContext": {}}}},
             "status": {"replicas": 2}
         });
-        let set = object_fields(&d, DEPLOYMENT, false);
+        let set = object_fields(&d, Ty::builtin(DEPLOYMENT), false);
         let want = json!({
             "f:metadata": {"f:finalizers": {"v:\"f\"": {}}, "f:labels": {"f:app": {}}},
             "f:spec": {"f:replicas": {}, "f:selector": {},
@@ -444,7 +399,7 @@ mod tests {
         });
         assert_eq!(set.to_fields_v1(), want);
         assert_eq!(FieldSet::from_fields_v1(&want), set);
-        let status = object_fields(&d, DEPLOYMENT, true);
+        let status = object_fields(&d, Ty::builtin(DEPLOYMENT), true);
         assert_eq!(status.to_fields_v1(), json!({"f:status": {"f:replicas": {}}}));
     }
 

@@ -12,6 +12,7 @@
 use crate::fieldset::{self, FieldSet};
 use crate::meta;
 use crate::topology::ListType;
+pub use facts::{CustomTypes, Ty};
 use serde_json::{Map, Value, json};
 
 /// Who writes, how.
@@ -124,9 +125,9 @@ fn differs(a: &Value, b: &Value, p: &[String], leaf: bool) -> bool {
 /// managedFields, starting from the ones `new` asks for, else `old`'s: the updater takes
 /// what the update added or modified (`compare`), others lose it, removed paths leave
 /// every set.
-pub fn record_update(old: Option<&Value>, new: &mut Value, definition: &str, mgr: &Manager<'_>) {
+pub fn record_update(old: Option<&Value>, new: &mut Value, ty: Ty<'_>, mgr: &Manager<'_>) {
     let status = mgr.subresource == Some("status");
-    let c = compare::objects(old, new, definition, status);
+    let c = compare::objects(old, new, ty, status);
     let mut changed = c.added;
     changed.union(&c.modified);
     let removed = c.removed;
@@ -219,19 +220,19 @@ pub fn conflicts_message(conflicts: &[Conflict]) -> String {
 pub fn apply(
     live: Option<&Value>,
     applied: &Value,
-    definition: &str,
+    ty: Ty<'_>,
     mgr: &Manager<'_>,
     force: bool,
 ) -> Result<Value, Vec<Conflict>> {
     let status = mgr.subresource == Some("status");
-    let applied_set = fieldset::object_fields(applied, definition, status);
+    let applied_set = fieldset::object_fields(applied, ty, status);
     let empty = json!({});
     let base = live.unwrap_or(&empty);
     let mut list = entries(live);
     let found = conflicts(&list, mgr, base, applied, &applied_set);
     if !found.is_empty() && !force {
         let taken = last_applied::not_taken_over;
-        let remaining = taken(base, found.clone(), definition, status, mgr.name);
+        let remaining = taken(base, found.clone(), ty, status, mgr.name);
         if !remaining.is_empty() {
             return Err(remaining.into_iter().map(|(_, c)| c).collect());
         }
@@ -250,7 +251,7 @@ pub fn apply(
         stale.subtract(&others);
         prune(&mut out, &stale, &prev.set);
     }
-    merge_top(&mut out, applied, definition, status);
+    merge_top(&mut out, applied, ty, status);
     last_applied::update(&mut out, applied, mgr.name);
     list.retain(|e| !e.is(mgr));
     list.push(Entry {
@@ -339,7 +340,7 @@ fn remove_path(obj: &mut Value, path: &[String]) {
 
 /// Merge the applied configuration into the object: the main resource's fields (or
 /// only `status` for the status subresource) and the manager-owned metadata.
-fn merge_top(out: &mut Value, applied: &Value, definition: &str, status: bool) {
+fn merge_top(out: &mut Value, applied: &Value, ty: Ty<'_>, status: bool) {
     if !out.is_object() {
         *out = json!({});
     }
@@ -352,31 +353,31 @@ fn merge_top(out: &mut Value, applied: &Value, definition: &str, status: bool) {
             "metadata" => merge_metadata(o, v),
             "status" if !status => {}
             _ if status && k != "status" => {}
-            _ => merge_field(o, k, v, Some(definition)),
+            _ => merge_field(o, k, v, ty),
         }
     }
 }
 
 /// Structs and maps field by field, list-maps item by key, sets by value, everything
 /// else replaced.
-fn merge_applied(out: &mut Value, applied: &Value, definition: Option<&str>) {
+fn merge_applied(out: &mut Value, applied: &Value, ty: Ty<'_>) {
     let (Some(o), Some(a)) = (out.as_object_mut(), applied.as_object()) else {
         *out = applied.clone();
         return;
     };
     for (k, v) in a {
-        merge_field(o, k, v, definition);
+        merge_field(o, k, v, ty);
     }
 }
 
 fn merge_metadata(o: &mut Map<String, Value>, applied_meta: &Value) {
-    const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
+    let meta = Ty::builtin("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
     let target = o.entry("metadata").or_insert_with(|| json!({}));
     let Some(t) = target.as_object_mut() else { return };
     for (k, v) in applied_meta.as_object().into_iter().flatten() {
         match k.as_str() {
             "labels" | "annotations" | "finalizers" | "ownerReferences" => {
-                merge_field(t, k, v, Some(META))
+                merge_field(t, k, v, meta)
             }
             "name" | "namespace" | "generateName" if !t.contains_key(k) => {
                 t.insert(k.clone(), v.clone());
@@ -386,24 +387,15 @@ fn merge_metadata(o: &mut Map<String, Value>, applied_meta: &Value) {
     }
 }
 
-fn merge_field(o: &mut Map<String, Value>, k: &str, v: &Value, definition: Option<&str>) {
+fn merge_field(o: &mut Map<String, Value>, k: &str, v: &Value, ty: Ty<'_>) {
     match (o.get_mut(k), v) {
-        (Some(cur @ Value::Object(_)), Value::Object(_))
-            if !fieldset::is_atomic_map(definition, k) =>
-        {
-            let def = fieldset::child_definition(definition, k, false)
-                .or_else(|| fieldset::child_definition(definition, k, true));
-            merge_applied(cur, v, def.as_deref());
+        (Some(cur @ Value::Object(_)), Value::Object(_)) if !ty.atomic_map(k) => {
+            merge_applied(cur, v, ty.child_or_item(k));
         }
-        (Some(Value::Array(cur)), Value::Array(items)) => {
-            match fieldset::list_type(definition, k) {
-                ListType::Atomic => *cur = items.clone(),
-                list => {
-                    let item_def = fieldset::child_definition(definition, k, true);
-                    merge_list(cur, items, list, item_def.as_deref());
-                }
-            }
-        }
+        (Some(Value::Array(cur)), Value::Array(items)) => match ty.list_type(k) {
+            ListType::Atomic => *cur = items.clone(),
+            list => merge_list(cur, items, list, ty.item(k)),
+        },
         _ => {
             o.insert(k.to_string(), v.clone());
         }
@@ -411,24 +403,24 @@ fn merge_field(o: &mut Map<String, Value>, k: &str, v: &Value, definition: Optio
 }
 
 /// Merge applied items into a list-map (by key, item fields merged) or a set (by value).
-fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType, item_def: Option<&str>) {
-    for item in items {
-        let key = fieldset::item_key(item, list);
+fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType<'_>, item: Ty<'_>) {
+    for applied in items {
+        let key = fieldset::item_key(applied, list);
         let found = match &key {
             Some(k) => cur.iter_mut().find(|c| fieldset::item_key(c, list).as_ref() == Some(k)),
-            None => cur.iter_mut().find(|c| *c == item),
+            None => cur.iter_mut().find(|c| *c == applied),
         };
         match found {
-            Some(existing) if fieldset::is_atomic_type(item_def) => *existing = item.clone(),
-            Some(existing) if key.is_some() => merge_applied(existing, item, item_def),
+            Some(existing) if item.atomic() => *existing = applied.clone(),
+            Some(existing) if key.is_some() => merge_applied(existing, applied, item),
             Some(_) => {}
-            None => cur.push(item.clone()),
+            None => cur.push(applied.clone()),
         }
     }
 }
 
 mod compare;
-mod facts;
+pub mod facts;
 mod last_applied;
 mod order;
 pub mod typed;

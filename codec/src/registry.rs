@@ -136,6 +136,15 @@ impl std::fmt::Debug for ResourceType {
 }
 
 impl ResourceType {
+    /// The type of the objects as server-side apply and managedFields see it: a
+    /// custom resource's from its CRD schema, a built-in one's from the schemas.
+    pub fn apply_type(&self) -> crate::managed::Ty<'_> {
+        match &self.custom {
+            Some(c) => c.apply_types.root(),
+            None => crate::managed::Ty::builtin(&self.schema_name),
+        }
+    }
+
     /// `v1` for the core group, `apps/v1` otherwise.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

@@ -9,6 +9,8 @@
 //! A list property not named here is atomic; a struct or map is granular unless named.
 
 use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use std::sync::OnceLock;
 
 /// `(definition, field, list type)` for every list that is not atomic, and the atomic
 /// lists whose patch strategy merges; definitions are relative to `io.k8s.`. The type
@@ -152,35 +154,69 @@ const UNTYPED_LISTS: &[(&str, &str)] = &[("apimachinery.pkg.apis.meta.v1.APIReso
 const ATOMIC_BYTES: &[(&str, &str)] =
     &[("kube-aggregator.pkg.apis.apiregistration.v1.APIServiceSpec", "caBundle")];
 
+/// One key field of a list-map, with the value an item that omits it has (None: an
+/// item must set it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListKey {
+    pub name: String,
+    pub default: Option<Value>,
+}
+
 /// How a list merges.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListType {
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ListType<'a> {
     /// Owned and replaced as a whole.
     Atomic,
     /// Scalars merged by value.
     Set,
     /// Items merged by the values of these key fields.
-    Map(&'static str),
+    Map(&'a [ListKey]),
 }
 
-impl ListType {
-    fn spec(&self) -> &'static str {
-        match self {
-            ListType::Map(k) => k,
-            _ => "",
-        }
-    }
-
+impl<'a> ListType<'a> {
     /// The key fields of a list-map (empty for other lists).
-    pub fn keys(&self) -> impl Iterator<Item = &'static str> {
-        self.spec().split(',').filter(|k| !k.is_empty()).map(|k| k.trim_end_matches('!'))
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        let keys: &'a [ListKey] = match self {
+            ListType::Map(k) => k,
+            _ => &[],
+        };
+        keys.iter().map(|k| k.name.as_str())
     }
 
     /// The value an item of this list-map has for `key` when it omits it: None for a key
     /// without a default.
     pub fn key_default(&self, key: &str) -> Option<Value> {
-        let marked = self.spec().split(',').any(|k| k.strip_suffix('!') == Some(key));
-        if marked { None } else { key_default(key) }
+        let ListType::Map(keys) = self else { return None };
+        keys.iter().find(|k| k.name == key)?.default.clone()
+    }
+}
+
+/// A list's type owned (what a compiled schema keeps for each list property).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum OwnedListType {
+    #[default]
+    Atomic,
+    Set,
+    Map(Box<[ListKey]>),
+}
+
+impl OwnedListType {
+    pub fn as_list_type(&self) -> ListType<'_> {
+        match self {
+            OwnedListType::Atomic => ListType::Atomic,
+            OwnedListType::Set => ListType::Set,
+            OwnedListType::Map(k) => ListType::Map(k),
+        }
+    }
+}
+
+impl From<ListType<'_>> for OwnedListType {
+    fn from(t: ListType<'_>) -> OwnedListType {
+        match t {
+            ListType::Atomic => OwnedListType::Atomic,
+            ListType::Set => OwnedListType::Set,
+            ListType::Map(k) => OwnedListType::Map(k.into()),
+        }
     }
 }
 
@@ -188,14 +224,42 @@ fn short(definition: &str) -> &str {
     definition.strip_prefix("io.k8s.").unwrap_or(definition)
 }
 
-/// The list type of `field` in the type named `definition` (OpenAPI name).
-pub fn list_type(definition: &str, field: &str) -> ListType {
-    let d = short(definition);
-    match LISTS.iter().find(|(def, f, _)| *def == d && *f == field).map(|(_, _, t)| *t) {
-        Some("set") => ListType::Set,
-        Some(t) => t.strip_prefix("map:").map_or(ListType::Atomic, ListType::Map),
-        None => ListType::Atomic,
+/// The non-atomic lists of the table, parsed once: definition, then field, to its type.
+type Parsed = HashMap<&'static str, HashMap<&'static str, OwnedListType>>;
+
+fn parsed_lists() -> &'static Parsed {
+    static PARSED: OnceLock<Parsed> = OnceLock::new();
+    PARSED.get_or_init(|| {
+        let mut out = Parsed::new();
+        for (d, f, spec) in LISTS {
+            out.entry(*d).or_default().insert(*f, parse_list_spec(spec));
+        }
+        out
+    })
+}
+
+/// `set`, `atomic` or `map:KEY[,KEY...]` (a key marked `!` has no default).
+fn parse_list_spec(spec: &str) -> OwnedListType {
+    match spec {
+        "set" => OwnedListType::Set,
+        _ => match spec.strip_prefix("map:") {
+            None => OwnedListType::Atomic,
+            Some(keys) => OwnedListType::Map(
+                keys.split(',')
+                    .map(|k| match k.strip_suffix('!') {
+                        Some(name) => ListKey { name: name.to_string(), default: None },
+                        None => ListKey { name: k.to_string(), default: key_default(k) },
+                    })
+                    .collect(),
+            ),
+        },
     }
+}
+
+/// The list type of `field` in the type named `definition` (OpenAPI name).
+pub fn list_type(definition: &str, field: &str) -> ListType<'static> {
+    let lists = parsed_lists().get(short(definition)).and_then(|fields| fields.get(field));
+    lists.map_or(ListType::Atomic, OwnedListType::as_list_type)
 }
 
 /// Whether the value of `field` (a struct or a map) in `definition` is owned as a whole;

@@ -218,3 +218,102 @@ fn invalid_crds_are_refused_with_upstream_messages() {
     let err = stderr_of(&s, &["create", "-f", "-"], &bad_name);
     assert!(err.contains("must be spec.names.plural+\".\"+spec.group"), "{err}");
 }
+
+const GADGETS: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              ports:
+                type: array
+                x-kubernetes-list-type: map
+                x-kubernetes-list-map-keys: [name, protocol]
+                items:
+                  type: object
+                  required: [name]
+                  properties:
+                    name: {type: string}
+                    protocol: {type: string, default: TCP}
+                    port: {type: integer}
+              owners: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+"#;
+
+fn gadget(spec: &str) -> String {
+    format!(
+        "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {{name: g, namespace: default}}\nspec: {spec}\n"
+    )
+}
+
+/// Server-side apply merges a custom resource's lists by what its schema says (issue
+/// #16: they used to be atomic, so a second manager's apply replaced the first one's
+/// list-map items and set members).
+#[test]
+fn server_side_apply_merges_custom_list_maps_by_their_keys() {
+    let s = Server::start();
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], GADGETS);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    s.kubectl_ok(&["wait", "--for", "condition=established", "crd/gadgets.example.com"]);
+    let apply = |manager: &str, spec: &str, force: bool| {
+        let mut args = vec!["apply", "--server-side", "--field-manager", manager, "-f", "-"];
+        if force {
+            args.push("--force-conflicts");
+        }
+        s.kubectl_stdin(&args, &gadget(spec))
+    };
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    ok(apply("alice", "{ports: [{name: http, port: 80}], owners: [a]}", false));
+    ok(apply("bob", "{ports: [{name: dns, protocol: UDP, port: 53}], owners: [b]}", false));
+    let g = json(&s.kubectl_ok(&["get", "gadget", "g", "-o", "json", "--show-managed-fields"]));
+    assert_eq!(
+        g["spec"]["ports"],
+        serde_json::json!([
+            {"name": "http", "port": 80, "protocol": "TCP"},
+            {"name": "dns", "port": 53, "protocol": "UDP"}
+        ]),
+        "{g}"
+    );
+    assert_eq!(g["spec"]["owners"], serde_json::json!(["a", "b"]), "{g}");
+    let bob = g["metadata"]["managedFields"]
+        .as_array()
+        .and_then(|m| m.iter().find(|e| e["manager"] == "bob"))
+        .cloned()
+        .unwrap_or_default();
+    let ports = &bob["fieldsV1"]["f:spec"]["f:ports"];
+    assert!(ports.get(r#"k:{"name":"dns","protocol":"UDP"}"#).is_some(), "{bob}");
+
+    // The same item's field, applied by another manager with another value: a conflict
+    // naming the field by its keys, taken over when forced.
+    let err = apply("bob", "{ports: [{name: http, port: 8080}]}", false);
+    assert!(!err.status.success());
+    let msg = String::from_utf8_lossy(&err.stderr);
+    assert!(msg.contains(r#"conflict with "alice""#), "{msg}");
+    assert!(msg.contains(r#".spec.ports[name="http",protocol="TCP"].port"#), "{msg}");
+    ok(apply(
+        "bob",
+        "{ports: [{name: dns, protocol: UDP, port: 53}, {name: http, port: 8080}], owners: [b]}",
+        true,
+    ));
+    // alice stops applying her item: bob owns its port now, so the item stays.
+    ok(apply("alice", "{owners: [a]}", false));
+    let g = json(&s.kubectl_ok(&["get", "gadget", "g", "-o", "json"]));
+    let ports = g["spec"]["ports"].as_array().cloned().unwrap_or_default();
+    assert_eq!(ports.len(), 2, "{g}");
+    assert!(ports.iter().any(|p| p["name"] == "http" && p["port"] == 8080), "{g}");
+}

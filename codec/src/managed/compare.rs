@@ -11,7 +11,8 @@
 //! fields without `omitempty` exist before the create (`go_facts.rs` names them), so they
 //! never carry `.`; a custom resource's zero object has neither `spec` nor anything else.
 
-use super::facts::{self, Definition, Prop};
+use super::Ty;
+use super::facts::{Definition, Prop};
 use crate::fieldset::{self, FieldSet, OWNED_METADATA};
 use crate::topology::ListType;
 use serde_json::{Map, Value, json};
@@ -33,9 +34,10 @@ const NULL_FIELDS: &[(&str, &str)] = &[("io.k8s.api.core.v1.PodSpec", "container
 
 /// Compare `old` (None: the zero object of a create) with `new`, for the main resource
 /// (`status` left out) or the status subresource (only `status`).
-pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool) -> Comparison {
-    let old = root_view(old.unwrap_or(&json!({})), definition);
-    let new = root_view(new, definition);
+pub fn objects(old: Option<&Value>, new: &Value, ty: Ty<'_>, status: bool) -> Comparison {
+    let old = root_view(old.unwrap_or(&json!({})), ty);
+    let new = root_view(new, ty);
+    let meta_ty = Ty::builtin(META);
     let mut c = Comparison::default();
     for k in union_keys(Some(&old), Some(&new)) {
         let wanted = match k {
@@ -53,12 +55,12 @@ pub fn objects(old: Option<&Value>, new: &Value, definition: &str, status: bool)
             for f in OWNED_METADATA {
                 let (lc, rc) = (l.and_then(|m| m.get(*f)), r.and_then(|m| m.get(*f)));
                 if lc.is_some() || rc.is_some() {
-                    meta.adopt(format!("f:{f}"), visit(lc, rc, field_shape(Some(META), f, lc, rc)));
+                    meta.adopt(format!("f:{f}"), visit(lc, rc, field_shape(meta_ty, f, lc, rc)));
                 }
             }
             meta
         } else {
-            visit(l, r, field_shape(Some(definition), k, l, r))
+            visit(l, r, field_shape(ty, k, l, r))
         };
         c.adopt(format!("f:{k}"), sub);
     }
@@ -84,13 +86,13 @@ impl Comparison {
 }
 
 #[derive(Debug, Clone)]
-enum Shape {
+enum Shape<'t> {
     Leaf,
-    /// A struct of this type (None: unknown, e.g. a custom resource's).
-    Struct(Option<&'static str>),
+    /// A struct of this type (possibly unknown: free-form).
+    Struct(Ty<'t>),
     /// A granular map whose values have this type.
-    Map(Option<&'static str>),
-    List(ListType, Option<&'static str>),
+    Map(Ty<'t>),
+    List(ListType<'t>, Ty<'t>),
 }
 
 fn is_obj(v: Option<&Value>) -> bool {
@@ -101,51 +103,37 @@ fn is_arr(v: Option<&Value>) -> bool {
     matches!(v, Some(Value::Array(_)))
 }
 
-/// The shape of property `k` of an object of type `def` holding `l` / `r`.
-fn field_shape(def: Option<&str>, k: &str, l: Option<&Value>, r: Option<&Value>) -> Shape {
+/// The shape of property `k` of an object of type `ty` holding `l` / `r`.
+fn field_shape<'t>(ty: Ty<'t>, k: &str, l: Option<&Value>, r: Option<&Value>) -> Shape<'t> {
     let (obj, arr) = (is_obj(l) || is_obj(r), is_arr(l) || is_arr(r));
-    let known = def.and_then(facts::definition).and_then(|d| d.fields.get(k));
-    let Some(f) = known else { return unknown_field_shape(def, k, obj, arr) };
+    let Some(f) = ty.field(k) else { return unknown_field_shape(obj, arr) };
     if obj && !arr {
         if f.atomic_map {
             Shape::Leaf
         } else if f.is_map {
-            Shape::Map(f.item)
+            Shape::Map(ty.resolve(f.item.as_deref()))
         } else {
-            Shape::Struct(f.child)
+            Shape::Struct(ty.resolve(f.child.as_deref()))
         }
     } else if arr && !obj {
-        match f.list_type {
+        match f.list_type() {
             ListType::Atomic => Shape::Leaf,
-            list => Shape::List(list, f.item),
+            list => Shape::List(list, ty.resolve(f.item.as_deref())),
         }
     } else {
         Shape::Leaf
     }
 }
 
-/// The shape of a property the schemas do not list (a custom resource's, or one of a
-/// free-form object): only the topology tables may say more.
-fn unknown_field_shape(def: Option<&str>, k: &str, obj: bool, arr: bool) -> Shape {
-    if obj && !arr {
-        if fieldset::is_atomic_map(def, k) { Shape::Leaf } else { Shape::Struct(None) }
-    } else if arr && !obj {
-        match fieldset::list_type(def, k) {
-            ListType::Atomic => Shape::Leaf,
-            list => Shape::List(list, None),
-        }
-    } else {
-        Shape::Leaf
-    }
+/// The shape of a property the schemas do not list (one of a free-form object): a struct
+/// of unknown type, or a leaf (lists of unknown type are atomic).
+fn unknown_field_shape<'t>(obj: bool, arr: bool) -> Shape<'t> {
+    if obj && !arr { Shape::Struct(Ty::unknown()) } else { Shape::Leaf }
 }
 
-/// The shape of a list item or map value of type `def`.
-fn item_shape(def: Option<&'static str>, l: Option<&Value>, r: Option<&Value>) -> Shape {
-    let atomic = match def.and_then(facts::definition) {
-        Some(d) => d.atomic,
-        None => fieldset::is_atomic_type(def),
-    };
-    if (is_obj(l) || is_obj(r)) && !atomic { Shape::Struct(def) } else { Shape::Leaf }
+/// The shape of a list item or map value of type `ty`.
+fn item_shape<'t>(ty: Ty<'t>, l: Option<&Value>, r: Option<&Value>) -> Shape<'t> {
+    if (is_obj(l) || is_obj(r)) && !ty.atomic() { Shape::Struct(ty) } else { Shape::Leaf }
 }
 
 fn union_keys<'a>(l: Option<&'a Value>, r: Option<&'a Value>) -> BTreeSet<&'a str> {
@@ -159,7 +147,7 @@ fn union_keys<'a>(l: Option<&'a Value>, r: Option<&'a Value>) -> BTreeSet<&'a st
 }
 
 /// A list's items by path element (`k:{...}` / `v:...`), first occurrence only.
-fn items(list: Option<&Value>, kind: ListType) -> Vec<(String, &Value)> {
+fn items<'v>(list: Option<&'v Value>, kind: ListType<'_>) -> Vec<(String, &'v Value)> {
     let mut out: Vec<(String, &Value)> = Vec::new();
     for item in list.and_then(Value::as_array).into_iter().flatten() {
         let key = match kind {
@@ -186,7 +174,7 @@ fn empty(v: Option<&Value>) -> bool {
 
 /// The changes at one node (its own membership, its children's under their path
 /// elements), relative to the node.
-fn visit(l: Option<&Value>, r: Option<&Value>, shape: Shape) -> Comparison {
+fn visit(l: Option<&Value>, r: Option<&Value>, shape: Shape<'_>) -> Comparison {
     let mut c = Comparison::default();
     // a container empty or null on both sides is a leaf (keeps null apart from empty)
     let shape = if empty(l) && empty(r) { Shape::Leaf } else { shape };
@@ -200,10 +188,10 @@ fn visit(l: Option<&Value>, r: Option<&Value>, shape: Shape) -> Comparison {
             }
             return c;
         }
-        Shape::Struct(def) => {
+        Shape::Struct(ty) => {
             for k in union_keys(l, r) {
                 let (lc, rc) = (l.and_then(|v| v.get(k)), r.and_then(|v| v.get(k)));
-                c.adopt(format!("f:{k}"), visit(lc, rc, field_shape(def, k, lc, rc)));
+                c.adopt(format!("f:{k}"), visit(lc, rc, field_shape(ty, k, lc, rc)));
             }
         }
         Shape::Map(def) => {
@@ -232,10 +220,10 @@ fn visit(l: Option<&Value>, r: Option<&Value>, shape: Shape) -> Comparison {
 }
 
 /// The object as upstream compares it: the root's `spec` exists (a non-pointer struct in
-/// every built-in kind) and `go_view` below.
-fn root_view(v: &Value, definition: &str) -> Value {
-    let facts = facts::definition(definition);
-    let mut out = go_view(v, facts.map(|f| (definition, f)));
+/// every built-in kind) and `go_view` below. Custom resources are compared as written.
+fn root_view(v: &Value, ty: Ty<'_>) -> Value {
+    let facts = ty.facts().filter(|f| !f.custom);
+    let mut out = go_view(v, ty.name().zip(facts));
     if let Some(f) = facts
         && f.go_values.is_none()
         && let Some(o) = out.as_object_mut()
@@ -247,9 +235,9 @@ fn root_view(v: &Value, definition: &str) -> Value {
     out
 }
 
-/// A definition name with its facts (None: unknown, e.g. a custom resource's type).
-fn typed(def: Option<&'static str>) -> Option<(&'static str, &'static Definition)> {
-    def.and_then(|d| Some((d, facts::definition(d)?)))
+/// A built-in definition name with its facts (None: unknown).
+fn typed(def: Option<&str>) -> Option<(&str, &'static Definition)> {
+    def.and_then(|d| Some((d, super::facts::definition(d)?)))
 }
 
 /// `v` (of type `def`) as upstream's Go types write it back: nulls and empty slices or
@@ -257,7 +245,7 @@ fn typed(def: Option<&'static str>) -> Option<(&'static str, &'static Definition
 /// non-pointer structs present (empty), missing non-pointer times `null`, missing
 /// non-pointer scalars without `omitempty` at their zero value. Values of unknown types
 /// (custom resources) stay as they are.
-fn go_view(v: &Value, def: Option<(&str, &'static Definition)>) -> Value {
+fn go_view(v: &Value, def: Option<(&str, &Definition)>) -> Value {
     let Some((d, facts)) = def else { return v.clone() };
     let Value::Object(m) = v else { return v.clone() };
     if !facts.has_properties {
@@ -282,11 +270,11 @@ fn go_view(v: &Value, def: Option<(&str, &'static Definition)>) -> Value {
             (Value::Object(o), _, _) if o.is_empty() && f.is_map => None,
             (_, _, Prop::Struct(s)) => Some(go_view(c, typed(Some(s)))),
             (Value::Array(a), _, _) => {
-                let item = typed(f.item);
+                let item = typed(f.item.as_deref());
                 Some(Value::Array(a.iter().map(|i| go_view(i, item)).collect()))
             }
             (Value::Object(o), _, _) if f.is_map => {
-                let item = typed(f.item);
+                let item = typed(f.item.as_deref());
                 let vals = o.iter().map(|(n, x)| (n.clone(), go_view(x, item)));
                 Some(Value::Object(vals.collect()))
             }
@@ -300,7 +288,7 @@ fn go_view(v: &Value, def: Option<(&str, &'static Definition)>) -> Value {
         if m.contains_key(*n) {
             continue;
         }
-        let Some(f) = facts.fields.get(n) else { continue };
+        let Some(f) = facts.fields.get(*n) else { continue };
         match &f.kind {
             Prop::Struct(s) => {
                 out.insert(n.to_string(), go_view(&json!({}), typed(Some(s))));

@@ -10,7 +10,7 @@
 //!   from the applied configuration (upstream's lastAppliedUpdater), so a later
 //!   client-side `kubectl apply` computes its patch from what was applied last.
 
-use super::Conflict;
+use super::{Conflict, Ty};
 use crate::fieldset::{self, FieldSet};
 use crate::format::{self, Format};
 use serde_json::{Value, json};
@@ -35,21 +35,21 @@ fn annotation(obj: &Value) -> Option<&str> {
 pub(super) fn not_taken_over(
     live: &Value,
     conflicts: Vec<(Vec<String>, Conflict)>,
-    definition: &str,
+    ty: Ty<'_>,
     status: bool,
     manager: &str,
 ) -> Vec<(Vec<String>, Conflict)> {
     if manager != KUBECTL {
         return conflicts;
     }
-    let Some(allowed) = last_applied_fields(live, definition, status) else { return conflicts };
+    let Some(allowed) = last_applied_fields(live, ty, status) else { return conflicts };
     conflicts.into_iter().filter(|(p, _)| !allowed.contains(p)).collect()
 }
 
 /// The fields the last-applied annotation of `live` sets whose values `live` still has.
-fn last_applied_fields(live: &Value, definition: &str, status: bool) -> Option<FieldSet> {
+fn last_applied_fields(live: &Value, ty: Ty<'_>, status: bool) -> Option<FieldSet> {
     let last = format::decode(annotation(live)?.as_bytes(), Format::Yaml).ok()?;
-    let set = fieldset::object_fields(&last, definition, status);
+    let set = fieldset::object_fields(&last, ty, status);
     let mut same = FieldSet::default();
     for (p, leaf) in set.members() {
         let (a, b) = (fieldset::value_at(&last, &p), fieldset::value_at(live, &p));

@@ -23,28 +23,30 @@ fn dep(replicas: i64, image: &str) -> Value {
 #[test]
 fn updates_move_ownership_of_changed_fields() {
     let mut created = dep(1, "i:1");
-    record_update(None, &mut created, DEP, &mgr("kubectl-create", false));
+    record_update(None, &mut created, Ty::builtin(DEP), &mgr("kubectl-create", false));
     assert!(owned(&created, "kubectl-create").contains(&".spec.replicas".to_string()));
     let mut scaled = created.clone();
     scaled["spec"]["replicas"] = json!(3);
-    record_update(Some(&created), &mut scaled, DEP, &mgr("hpa", false));
+    record_update(Some(&created), &mut scaled, Ty::builtin(DEP), &mgr("hpa", false));
     assert_eq!(owned(&scaled, "hpa"), [".spec.replicas"]);
     assert!(!owned(&scaled, "kubectl-create").contains(&".spec.replicas".to_string()));
     let mut unlabeled = scaled.clone();
     unlabeled["metadata"].as_object_mut().unwrap().remove("labels");
-    record_update(Some(&scaled), &mut unlabeled, DEP, &mgr("editor", false));
+    record_update(Some(&scaled), &mut unlabeled, Ty::builtin(DEP), &mgr("editor", false));
     assert!(owned(&unlabeled, "kubectl-create").iter().all(|p| !p.starts_with(".metadata.labels")));
     assert!(owned(&unlabeled, "editor").is_empty(), "removing fields owns nothing");
 }
 
 #[test]
 fn apply_creates_then_conflicts_with_other_owners_unless_forced() {
-    let created = apply(None, &dep(2, "i:1"), DEP, &mgr("alice", true), false).unwrap();
+    let created =
+        apply(None, &dep(2, "i:1"), Ty::builtin(DEP), &mgr("alice", true), false).unwrap();
     assert_eq!(created["spec"]["replicas"], 2);
     let mut scaled = created.clone();
     scaled["spec"]["replicas"] = json!(5);
-    record_update(Some(&created), &mut scaled, DEP, &mgr("hpa", false));
-    let err = apply(Some(&scaled), &dep(2, "i:1"), DEP, &mgr("alice", true), false).unwrap_err();
+    record_update(Some(&created), &mut scaled, Ty::builtin(DEP), &mgr("hpa", false));
+    let err = apply(Some(&scaled), &dep(2, "i:1"), Ty::builtin(DEP), &mgr("alice", true), false)
+        .unwrap_err();
     assert_eq!(
         err,
         [Conflict {
@@ -60,8 +62,11 @@ fn apply_creates_then_conflicts_with_other_owners_unless_forced() {
         "Apply failed with 1 conflict: conflict with \"hpa\" using apps/v1: .spec.replicas"
     );
     // The same value is shared, not a conflict.
-    assert!(apply(Some(&scaled), &dep(5, "i:1"), DEP, &mgr("alice", true), false).is_ok());
-    let forced = apply(Some(&scaled), &dep(2, "i:2"), DEP, &mgr("alice", true), true).unwrap();
+    assert!(
+        apply(Some(&scaled), &dep(5, "i:1"), Ty::builtin(DEP), &mgr("alice", true), false).is_ok()
+    );
+    let forced =
+        apply(Some(&scaled), &dep(2, "i:2"), Ty::builtin(DEP), &mgr("alice", true), true).unwrap();
     assert_eq!(forced["spec"]["replicas"], 2);
     assert_eq!(forced["spec"]["template"]["spec"]["containers"][0]["image"], "i:2");
     assert!(owned(&forced, "hpa").is_empty(), "forcing takes the field away");
@@ -74,13 +79,13 @@ fn apply_prunes_what_it_stopped_applying_but_keeps_others_fields() {
         .as_array_mut()
         .unwrap()
         .push(json!({"name": "side", "image": "s"}));
-    let live = apply(None, &first, DEP, &mgr("alice", true), false).unwrap();
+    let live = apply(None, &first, Ty::builtin(DEP), &mgr("alice", true), false).unwrap();
     let mut edited = live.clone();
     edited["spec"]["paused"] = json!(true);
-    record_update(Some(&live), &mut edited, DEP, &mgr("bob", false));
+    record_update(Some(&live), &mut edited, Ty::builtin(DEP), &mgr("bob", false));
     let mut second = dep(2, "i:1");
     second["metadata"]["labels"] = json!({});
-    let out = apply(Some(&edited), &second, DEP, &mgr("alice", true), false).unwrap();
+    let out = apply(Some(&edited), &second, Ty::builtin(DEP), &mgr("alice", true), false).unwrap();
     let names: Vec<&str> = out["spec"]["template"]["spec"]["containers"]
         .as_array()
         .unwrap()
@@ -94,15 +99,15 @@ fn apply_prunes_what_it_stopped_applying_but_keeps_others_fields() {
 
 #[test]
 fn list_maps_merge_by_key() {
-    let live = apply(None, &dep(1, "i:1"), DEP, &mgr("alice", true), false).unwrap();
+    let live = apply(None, &dep(1, "i:1"), Ty::builtin(DEP), &mgr("alice", true), false).unwrap();
     let mut side = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
         "spec": {"template": {"spec": {"containers": [{"name": "side", "image": "s"}]}}}});
-    let out = apply(Some(&live), &side, DEP, &mgr("bob", true), false).unwrap();
+    let out = apply(Some(&live), &side, Ty::builtin(DEP), &mgr("bob", true), false).unwrap();
     let containers = out["spec"]["template"]["spec"]["containers"].as_array().unwrap();
     assert_eq!(containers.len(), 2, "bob's container is added next to alice's");
     side["spec"]["template"]["spec"]["containers"][0]["name"] = json!("c");
     side["spec"]["template"]["spec"]["containers"][0]["image"] = json!("other");
-    let err = apply(Some(&out), &side, DEP, &mgr("bob", true), false).unwrap_err();
+    let err = apply(Some(&out), &side, Ty::builtin(DEP), &mgr("bob", true), false).unwrap_err();
     assert_eq!(err[0].field, ".spec.template.spec.containers[name=\"c\"].image");
 }
 
@@ -125,7 +130,7 @@ fn pod(spec: Value) -> Value {
 }
 
 fn fields(obj: &Value, def: &str) -> Value {
-    fieldset::object_fields(obj, def, false).to_fields_v1()
+    fieldset::object_fields(obj, Ty::builtin(def), false).to_fields_v1()
 }
 
 /// (case, object, definition, the FieldsV1 upstream writes for it)
@@ -202,21 +207,22 @@ fn two_managers_share_a_composite_key_list_and_conflict_on_one_item() {
     let live = apply(
         None,
         &container_ports(json!([{"containerPort": 53}])),
-        POD,
+        Ty::builtin(POD),
         &pod_mgr("alice"),
         false,
     )
     .unwrap();
     let bob_ports = json!([{"containerPort": 53, "protocol": "UDP", "name": "dns"}]);
     let both =
-        apply(Some(&live), &container_ports(bob_ports), POD, &pod_mgr("bob"), false).unwrap();
+        apply(Some(&live), &container_ports(bob_ports), Ty::builtin(POD), &pod_mgr("bob"), false)
+            .unwrap();
     assert_eq!(ports_of(&both).len(), 2, "53/TCP and 53/UDP are different items: {both}");
     let alice_names_udp =
         json!([{"containerPort": 53}, {"containerPort": 53, "protocol": "UDP", "name": "other"}]);
     let err = apply(
         Some(&both),
         &container_ports(alice_names_udp.clone()),
-        POD,
+        Ty::builtin(POD),
         &pod_mgr("alice"),
         false,
     )
@@ -228,14 +234,19 @@ fn two_managers_share_a_composite_key_list_and_conflict_on_one_item() {
         "{err:?}"
     );
     assert_eq!(err[0].manager, "bob");
-    let forced =
-        apply(Some(&both), &container_ports(alice_names_udp), POD, &pod_mgr("alice"), true)
-            .unwrap();
+    let forced = apply(
+        Some(&both),
+        &container_ports(alice_names_udp),
+        Ty::builtin(POD),
+        &pod_mgr("alice"),
+        true,
+    )
+    .unwrap();
     assert_eq!(ports_of(&forced)[1]["name"], "other");
     let tcp = apply(
         Some(&forced),
         &container_ports(json!([{"containerPort": 53}])),
-        POD,
+        Ty::builtin(POD),
         &pod_mgr("alice"),
         false,
     )
@@ -293,14 +304,16 @@ fn apply_cases() -> Vec<ApplyCase> {
 #[test]
 fn conflicts_between_two_appliers() {
     for (case, first, second, want, merged) in apply_cases() {
-        let live = apply(None, &pod(first), POD, &pod_mgr("alice"), false).unwrap();
-        let result = apply(Some(&live), &pod(second.clone()), POD, &pod_mgr("bob"), false);
+        let live = apply(None, &pod(first), Ty::builtin(POD), &pod_mgr("alice"), false).unwrap();
+        let result =
+            apply(Some(&live), &pod(second.clone()), Ty::builtin(POD), &pod_mgr("bob"), false);
         let got: Vec<String> = match &result {
             Ok(_) => Vec::new(),
             Err(c) => c.iter().map(|c| c.field.clone()).collect(),
         };
         assert_eq!(got, want, "{case}");
-        let forced = apply(Some(&live), &pod(second), POD, &pod_mgr("bob"), true).unwrap();
+        let forced =
+            apply(Some(&live), &pod(second), Ty::builtin(POD), &pod_mgr("bob"), true).unwrap();
         assert_eq!(forced["spec"], merged, "{case}");
     }
 }
@@ -308,10 +321,13 @@ fn conflicts_between_two_appliers() {
 #[test]
 fn set_members_are_pruned_one_by_one() {
     let fin = |f: Value| json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "finalizers": f}});
-    let live = apply(None, &fin(json!(["a", "x"])), POD, &pod_mgr("alice"), false).unwrap();
-    let live = apply(Some(&live), &fin(json!(["b"])), POD, &pod_mgr("bob"), false).unwrap();
+    let live =
+        apply(None, &fin(json!(["a", "x"])), Ty::builtin(POD), &pod_mgr("alice"), false).unwrap();
+    let live =
+        apply(Some(&live), &fin(json!(["b"])), Ty::builtin(POD), &pod_mgr("bob"), false).unwrap();
     assert_eq!(live["metadata"]["finalizers"], json!(["a", "x", "b"]));
-    let out = apply(Some(&live), &fin(json!(["x"])), POD, &pod_mgr("alice"), false).unwrap();
+    let out =
+        apply(Some(&live), &fin(json!(["x"])), Ty::builtin(POD), &pod_mgr("alice"), false).unwrap();
     assert_eq!(
         out["metadata"]["finalizers"],
         json!(["x", "b"]),
@@ -328,14 +344,15 @@ fn client_side_applied(replicas: i64) -> Value {
     let mut config = d.clone();
     config["metadata"]["annotations"] = json!({});
     d["metadata"]["annotations"] = json!({LAST: serde_json::to_string(&config).unwrap()});
-    record_update(None, &mut d, DEP, &mgr("kubectl-client-side-apply", false));
+    record_update(None, &mut d, Ty::builtin(DEP), &mgr("kubectl-client-side-apply", false));
     d
 }
 
 #[test]
 fn a_kubectl_apply_takes_over_fields_the_last_client_side_apply_set() {
     let live = client_side_applied(2);
-    let out = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("kubectl", true), false).unwrap();
+    let out =
+        apply(Some(&live), &dep(3, "i:1"), Ty::builtin(DEP), &mgr("kubectl", true), false).unwrap();
     assert_eq!(out["spec"]["replicas"], 3, "no conflict: the live value is the last applied one");
     assert!(owned(&out, "kubectl").contains(&".spec.replicas".to_string()));
     assert!(!owned(&out, "kubectl-client-side-apply").contains(&".spec.replicas".to_string()));
@@ -343,8 +360,14 @@ fn a_kubectl_apply_takes_over_fields_the_last_client_side_apply_set() {
     // Once someone changed the field, its value is no longer the last-applied one.
     let mut edited = live.clone();
     edited["spec"]["template"]["spec"]["containers"][0]["image"] = json!("i:9");
-    record_update(Some(&live), &mut edited, DEP, &mgr("kubectl-client-side-apply", false));
-    let err = apply(Some(&edited), &dep(3, "i:2"), DEP, &mgr("kubectl", true), false).unwrap_err();
+    record_update(
+        Some(&live),
+        &mut edited,
+        Ty::builtin(DEP),
+        &mgr("kubectl-client-side-apply", false),
+    );
+    let err = apply(Some(&edited), &dep(3, "i:2"), Ty::builtin(DEP), &mgr("kubectl", true), false)
+        .unwrap_err();
     let fields: Vec<&str> = err.iter().map(|c| c.field.as_str()).collect();
     assert_eq!(
         fields,
@@ -359,27 +382,33 @@ fn a_kubectl_apply_takes_over_fields_the_last_client_side_apply_set() {
 #[test]
 fn only_kubectl_takes_over_client_side_applied_fields_without_a_conflict() {
     let live = client_side_applied(2);
-    let err = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("other", true), false).unwrap_err();
+    let err = apply(Some(&live), &dep(3, "i:1"), Ty::builtin(DEP), &mgr("other", true), false)
+        .unwrap_err();
     assert_eq!(
         conflicts_message(&err),
         "Apply failed with 1 conflict: conflict with \"kubectl-client-side-apply\" using apps/v1: \
          .spec.replicas"
     );
-    let forced = apply(Some(&live), &dep(3, "i:1"), DEP, &mgr("other", true), true).unwrap();
+    let forced =
+        apply(Some(&live), &dep(3, "i:1"), Ty::builtin(DEP), &mgr("other", true), true).unwrap();
     assert!(owned(&forced, "other").contains(&".spec.replicas".to_string()));
     assert!(!owned(&forced, "kubectl-client-side-apply").contains(&".spec.replicas".to_string()));
     let near = mgr("kubectl-x", true);
-    assert!(apply(Some(&live), &dep(3, "i:1"), DEP, &near, false).is_err(), "names match whole");
+    assert!(
+        apply(Some(&live), &dep(3, "i:1"), Ty::builtin(DEP), &near, false).is_err(),
+        "names match whole"
+    );
 }
 
 #[test]
 fn a_kubectl_apply_rewrites_the_last_applied_annotation() {
     let live = client_side_applied(2);
-    let other = apply(Some(&live), &dep(2, "i:1"), DEP, &mgr("ctrl", true), false).unwrap();
+    let other =
+        apply(Some(&live), &dep(2, "i:1"), Ty::builtin(DEP), &mgr("ctrl", true), false).unwrap();
     assert_eq!(other["metadata"]["annotations"][LAST], live["metadata"]["annotations"][LAST]);
     let mut applied = dep(4, "i:1");
     applied["metadata"]["annotations"] = json!({LAST: "stale", "note": "<b>"});
-    let out = apply(Some(&live), &applied, DEP, &mgr("kubectl", true), true).unwrap();
+    let out = apply(Some(&live), &applied, Ty::builtin(DEP), &mgr("kubectl", true), true).unwrap();
     let text = out["metadata"]["annotations"][LAST].as_str().unwrap();
     assert!(text.ends_with("}\n") && text.contains("\"replicas\":4"), "{text}");
     assert!(
@@ -388,11 +417,12 @@ fn a_kubectl_apply_rewrites_the_last_applied_annotation() {
     );
     let last: Value = serde_json::from_str(text).unwrap();
     assert_eq!(last["spec"]["replicas"], 4);
-    let fresh = apply(None, &dep(1, "i:1"), DEP, &mgr("kubectl", true), false).unwrap();
+    let fresh =
+        apply(None, &dep(1, "i:1"), Ty::builtin(DEP), &mgr("kubectl", true), false).unwrap();
     assert!(fresh["metadata"].get("annotations").is_none(), "no annotation is added");
     let mut with_one = dep(1, "i:1");
     with_one["metadata"]["annotations"] = json!({LAST: "given"});
-    let created = apply(None, &with_one, DEP, &mgr("kubectl", true), false).unwrap();
+    let created = apply(None, &with_one, Ty::builtin(DEP), &mgr("kubectl", true), false).unwrap();
     let text = created["metadata"]["annotations"][LAST].as_str().unwrap();
     assert!(text.contains("\"annotations\":{}"), "an applied annotation is rewritten too: {text}");
 }
@@ -405,22 +435,23 @@ fn an_update_may_set_managed_fields_as_kubectl_migrating_to_server_side_apply() 
     entry["manager"] = json!("kubectl");
     entry["operation"] = json!("Apply");
     let requested = migrated["metadata"]["managedFields"].clone();
-    record_update(Some(&live), &mut migrated, DEP, &mgr("kubectl", false));
+    record_update(Some(&live), &mut migrated, Ty::builtin(DEP), &mgr("kubectl", false));
     assert_eq!(migrated["metadata"]["managedFields"], requested);
     // The next apply by kubectl prunes what it stopped applying, with no conflict.
     let mut next = dep(2, "i:1");
     next["metadata"].as_object_mut().unwrap().remove("labels");
-    let out = apply(Some(&migrated), &next, DEP, &mgr("kubectl", true), false).unwrap();
+    let out =
+        apply(Some(&migrated), &next, Ty::builtin(DEP), &mgr("kubectl", true), false).unwrap();
     assert!(out["metadata"].get("labels").is_none_or(|l| l.get("a").is_none()), "{out}");
 
     let mut reset = live.clone();
     reset["metadata"]["managedFields"] = json!([{}]);
-    record_update(Some(&live), &mut reset, DEP, &mgr("x", false));
+    record_update(Some(&live), &mut reset, Ty::builtin(DEP), &mgr("x", false));
     assert!(reset["metadata"].get("managedFields").is_none(), "[{{}}] clears managedFields");
     let mut status = live.clone();
     status["metadata"]["managedFields"] = json!([{}]);
     let sub = Manager { subresource: Some("status"), ..mgr("x", false) };
-    record_update(Some(&live), &mut status, DEP, &sub);
+    record_update(Some(&live), &mut status, Ty::builtin(DEP), &sub);
     assert_eq!(status["metadata"]["managedFields"], live["metadata"]["managedFields"]);
 }
 
@@ -498,7 +529,7 @@ type SetCase =
 fn set_cases() -> Vec<SetCase> {
     let created = {
         let mut d = created_deployment(json!({}));
-        record_update(None, &mut d, DEP, &mgr("kubectl-create", false));
+        record_update(None, &mut d, Ty::builtin(DEP), &mgr("kubectl-create", false));
         d
     };
     let mut status = created.clone();
@@ -624,11 +655,11 @@ fn sets_as_upstreams_field_manager_records_them() {
             time: "2024-05-01T12:00:00Z",
         };
         let out = if apply_op {
-            apply(live.as_ref(), &written, DEP, &m, false)
+            apply(live.as_ref(), &written, Ty::builtin(DEP), &m, false)
                 .unwrap_or_else(|c| panic!("{case}: {c:?}"))
         } else {
             let mut out = written.clone();
-            record_update(live.as_ref(), &mut out, DEP, &m);
+            record_update(live.as_ref(), &mut out, Ty::builtin(DEP), &m);
             out
         };
         let op = if apply_op { "Apply" } else { "Update" };
@@ -641,10 +672,10 @@ fn sets_as_upstreams_field_manager_records_them() {
 #[test]
 fn removed_nodes_leave_every_set_with_their_dot() {
     let mut created = created_deployment(json!({}));
-    record_update(None, &mut created, DEP, &mgr("kubectl-create", false));
+    record_update(None, &mut created, Ty::builtin(DEP), &mgr("kubectl-create", false));
     let mut changed = created.clone();
     changed["spec"]["template"]["spec"]["containers"] = json!([{"name": "other", "image": "x"}]);
-    record_update(Some(&created), &mut changed, DEP, &mgr("editor", false));
+    record_update(Some(&created), &mut changed, Ty::builtin(DEP), &mgr("editor", false));
     let set = fields_v1_of(&changed, "kubectl-create", "Update");
     assert!(set["f:spec"]["f:template"]["f:spec"].get("f:containers").is_none(), "{set}");
     assert_eq!(set["f:spec"]["f:strategy"]["f:rollingUpdate"]["."], json!({}));
@@ -661,7 +692,7 @@ fn removed_nodes_leave_every_set_with_their_dot() {
 #[test]
 fn pruning_keeps_maps_whose_dot_the_applier_stops_owning() {
     let mut live = created_deployment(json!({"annotations": {LAST_APPLIED: "{}", "other": "x"}}));
-    record_update(None, &mut live, DEP, &mgr("kubectl-client-side-apply", false));
+    record_update(None, &mut live, Ty::builtin(DEP), &mgr("kubectl-client-side-apply", false));
     let mf = live["metadata"]["managedFields"].as_array_mut().unwrap();
     mf[0]["manager"] = json!("kubectl");
     mf[0]["operation"] = json!("Apply");
@@ -671,7 +702,7 @@ fn pruning_keeps_maps_whose_dot_the_applier_stops_owning() {
         "spec": {"selector": {"matchLabels": {"app": "nginx"}},
             "template": {"metadata": {"labels": {"app": "nginx"}},
                 "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}}}});
-    let out = apply(Some(&live), &applied, DEP, &mgr("kubectl", true), false).unwrap();
+    let out = apply(Some(&live), &applied, Ty::builtin(DEP), &mgr("kubectl", true), false).unwrap();
     assert_eq!(out["metadata"]["annotations"], json!({"other": "x"}), "{out}");
     assert!(out["metadata"]["labels"].get("app").is_none(), "{out}");
     assert_eq!(out["spec"]["template"]["metadata"]["labels"], json!({"app": "nginx"}));
@@ -692,7 +723,7 @@ fn objects_without_a_schema_carry_dot_on_what_the_create_added() {
         api_version: "example.com/v1",
         time: "t",
     };
-    record_update(None, &mut w, "", &m);
+    record_update(None, &mut w, Ty::unknown(), &m);
     assert_eq!(
         fields_v1_of(&w, "creator", "Update"),
         json!({"f:metadata": {"f:labels": {".": {}, "f:a": {}}},
@@ -701,9 +732,70 @@ fn objects_without_a_schema_carry_dot_on_what_the_create_added() {
     let mut changed = w.clone();
     changed["spec"]["tags"]["z"] = json!("1");
     let m2 = Manager { name: "tagger", ..m };
-    record_update(Some(&w), &mut changed, "", &m2);
+    record_update(Some(&w), &mut changed, Ty::unknown(), &m2);
     assert_eq!(
         fields_v1_of(&changed, "tagger", "Update"),
         json!({"f:spec": {"f:tags": {"f:z": {}}}})
+    );
+}
+
+/// A custom resource's schema decides how its lists merge (issue #16: every list of a
+/// custom resource used to be atomic, so a second applier of a list-map took the whole
+/// list and the first one's items were lost or conflicted).
+#[test]
+fn custom_resources_merge_list_maps_by_the_keys_their_schema_names() {
+    let schema = json!({"type": "object", "properties": {
+        "spec": {"type": "object", "properties": {
+            "ports": {"type": "array", "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {"type": "object", "required": ["name"], "properties": {
+                    "name": {"type": "string"}, "port": {"type": "integer"}}}},
+            "tags": {"type": "array", "x-kubernetes-list-type": "set",
+                "items": {"type": "string"}}}}}});
+    let types = CustomTypes::from_schema(&schema);
+    let ty = types.root();
+    let m = |name| Manager {
+        name,
+        apply: true,
+        subresource: None,
+        api_version: "example.com/v1",
+        time: "t",
+    };
+    let w = |spec: Value| json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": spec});
+    let live = apply(
+        None,
+        &w(json!({"ports": [{"name": "a", "port": 1}], "tags": ["x"]})),
+        ty,
+        &m("alice"),
+        false,
+    )
+    .unwrap();
+    let both = apply(
+        Some(&live),
+        &w(json!({"ports": [{"name": "b", "port": 2}], "tags": ["y"]})),
+        ty,
+        &m("bob"),
+        false,
+    )
+    .expect("other items of a list-map and other set members do not conflict");
+    assert_eq!(both["spec"]["ports"], json!([{"name": "a", "port": 1}, {"name": "b", "port": 2}]));
+    assert_eq!(both["spec"]["tags"], json!(["x", "y"]));
+    assert_eq!(
+        fields_v1_of(&both, "bob", "Apply"),
+        json!({"f:spec": {"f:ports": {"k:{\"name\":\"b\"}": {".": {}, "f:name": {}, "f:port": {}}},
+            "f:tags": {"v:\"y\"": {}}}})
+    );
+    let err =
+        apply(Some(&both), &w(json!({"ports": [{"name": "a", "port": 9}]})), ty, &m("bob"), false)
+            .unwrap_err();
+    assert_eq!(err.len(), 1);
+    assert_eq!(err[0].field, ".spec.ports[name=\"a\"].port");
+    // alice stops applying her item: it goes, bob's stays.
+    let pruned = apply(Some(&both), &w(json!({"tags": ["x"]})), ty, &m("alice"), false).unwrap();
+    assert_eq!(pruned["spec"]["ports"], json!([{"name": "b", "port": 2}]));
+    let dup = w(json!({"ports": [{"name": "a"}, {"name": "a", "port": 1}]}));
+    assert_eq!(
+        typed::check(&dup, ty).unwrap_err(),
+        ".spec.ports: duplicate entries for key [name=\"a\"]"
     );
 }

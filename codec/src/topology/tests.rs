@@ -7,7 +7,9 @@ use std::collections::BTreeSet;
 fn lookups() {
     let ports = list_type("io.k8s.api.core.v1.Container", "ports");
     assert_eq!(ports.keys().collect::<Vec<_>>(), ["containerPort", "protocol"]);
-    assert_eq!(list_type("io.k8s.api.core.v1.PodSpec", "containers"), ListType::Map("name"));
+    let containers = list_type("io.k8s.api.core.v1.PodSpec", "containers");
+    assert_eq!(containers.keys().collect::<Vec<_>>(), ["name"]);
+    assert_eq!(containers.key_default("name"), Some(json!("")));
     assert_eq!(
         list_type("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers"),
         ListType::Set

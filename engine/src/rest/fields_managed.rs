@@ -25,7 +25,7 @@ pub fn on_create(scope: &Scope<'_>, obj: &mut Value) {
     if scope.apply {
         return;
     }
-    with_manager(scope, |m| managed::record_update(None, obj, &scope.rt.schema_name, m));
+    with_manager(scope, |m| managed::record_update(None, obj, scope.rt.apply_type(), m));
 }
 
 /// An update of `current` to `new` (not by apply, which set managedFields itself).
@@ -33,7 +33,7 @@ pub fn on_update(scope: &Scope<'_>, current: &Value, new: &mut Value) {
     if scope.apply {
         return;
     }
-    with_manager(scope, |m| managed::record_update(Some(current), new, &scope.rt.schema_name, m));
+    with_manager(scope, |m| managed::record_update(Some(current), new, scope.rt.apply_type(), m));
 }
 
 /// Server-side apply of `applied` onto `live` (None: create).
@@ -44,6 +44,6 @@ pub fn apply(
     force: bool,
     target: &crate::status::Target,
 ) -> Result<Value, crate::status::ApiError> {
-    with_manager(scope, |m| managed::apply(live, applied, &scope.rt.schema_name, m, force))
+    with_manager(scope, |m| managed::apply(live, applied, scope.rt.apply_type(), m, force))
         .map_err(|c| crate::status::ApiError::ApplyConflict(target.clone(), c))
 }

@@ -98,7 +98,7 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
     if meta::metadata(&applied).and_then(|m| m.get("managedFields")).is_some_and(|v| !v.is_null()) {
         return Err(ApiError::BadRequest("metadata.managedFields must be nil".into()));
     }
-    kapi_codec::managed::typed::check(&applied, &scope.rt.schema_name).map_err(|e| {
+    kapi_codec::managed::typed::check(&applied, scope.rt.apply_type()).map_err(|e| {
         let rt = &scope.rt;
         let gvk = format!("{}/{}, Kind={}", rt.group, rt.version, rt.kind);
         ApiError::Unknown(format!("failed to create typed patch object ({gvk}): {e}"))
