@@ -9,6 +9,18 @@ use serde_json::{Map, Value};
 
 /// `(definition, field, strategy, merge key)`; definitions are relative to `io.k8s.`.
 const FACTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec",
+        "matchConditions",
+        "merge",
+        "name",
+    ),
+    (
+        "api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec",
+        "matchConditions",
+        "merge",
+        "name",
+    ),
     ("api.admissionregistration.v1.MutatingWebhook", "matchConditions", "merge", "name"),
     ("api.admissionregistration.v1.MutatingWebhookConfiguration", "webhooks", "merge", "name"),
     (
@@ -68,6 +80,7 @@ const CONDITIONS_BY_TYPE: &[&str] = &[
     "api.apps.v1.StatefulSetStatus",
     "api.autoscaling.v2.HorizontalPodAutoscalerStatus",
     "api.batch.v1.JobStatus",
+    "api.certificates.v1beta1.PodCertificateRequestStatus",
     "api.core.v1.ComponentStatus",
     "api.core.v1.NamespaceStatus",
     "api.core.v1.NodeStatus",
@@ -79,6 +92,8 @@ const CONDITIONS_BY_TYPE: &[&str] = &[
     "api.flowcontrol.v1.PriorityLevelConfigurationStatus",
     "api.networking.v1.ServiceCIDRStatus",
     "api.policy.v1.PodDisruptionBudgetStatus",
+    "api.resource.v1alpha3.DeviceTaintRuleStatus",
+    "api.storagemigration.v1beta1.StorageVersionMigrationStatus",
     "kube-aggregator.pkg.apis.apiregistration.v1.APIServiceStatus",
 ];
 
@@ -98,22 +113,32 @@ fn short(definition: &str) -> &str {
     definition.strip_prefix("io.k8s.").unwrap_or(definition)
 }
 
-/// The strategy of `field` in the type named `definition` (OpenAPI name).
+/// The strategy of `field` in the type named `definition` (OpenAPI name); a beta or
+/// alpha type has its GA twin's (upstream keeps the tags across versions).
 pub fn lookup(definition: &str, field: &str) -> FieldStrategy {
     let d = short(definition);
+    table(d, field).or_else(|| table(&crate::topology::ga_twin(d)?, field)).unwrap_or_default()
+}
+
+/// What the tables say of `field` of the table name `d`.
+fn table(d: &str, field: &str) -> Option<FieldStrategy> {
     if field == "conditions" && CONDITIONS_BY_TYPE.contains(&d) {
-        return FieldStrategy { merge: true, merge_key: Some("type"), ..Default::default() };
+        return Some(FieldStrategy { merge: true, merge_key: Some("type"), ..Default::default() });
     }
     FACTS
         .iter()
         .find(|(def, f, _, _)| *def == d && *f == field)
-        .map(|(_, _, strategy, key)| FieldStrategy {
-            merge: strategy.split(',').any(|s| s == "merge"),
-            retain_keys: strategy.split(',').any(|s| s == "retainKeys"),
-            replace: *strategy == "replace",
-            merge_key: (!key.is_empty()).then_some(*key),
-        })
-        .unwrap_or_default()
+        .map(|(_, _, strategy, key)| parse(strategy, key))
+}
+
+/// A strategy as the `x-kubernetes-patch-strategy` / `-merge-key` pair spells it.
+fn parse(strategy: &str, key: &'static str) -> FieldStrategy {
+    FieldStrategy {
+        merge: strategy.split(',').any(|s| s == "merge"),
+        retain_keys: strategy.split(',').any(|s| s == "retainKeys"),
+        replace: strategy == "replace",
+        merge_key: (!key.is_empty()).then_some(key),
+    }
 }
 
 /// Every fact as `(full definition name, field, strategy, merge key)`.
@@ -159,8 +184,10 @@ mod tests {
     #[test]
     fn facts_match_upstream_when_the_spec_is_present() {
         let Some(swagger) = crate::spec_files::swagger() else { return };
-        let served = crate::schema::default_definitions();
+        // Every type kapi knows, the beta and alpha versions included.
+        let served = &crate::schema::builtin().definitions;
         let mut upstream = Vec::new();
+        let mut ours = Vec::new();
         for (name, def) in swagger["definitions"].as_object().unwrap() {
             if !served.contains_key(name) {
                 continue;
@@ -168,14 +195,15 @@ mod tests {
             for (field, prop) in def["properties"].as_object().into_iter().flatten() {
                 if let Some(s) = prop["x-kubernetes-patch-strategy"].as_str() {
                     let key = prop["x-kubernetes-patch-merge-key"].as_str().unwrap_or("");
-                    upstream.push((name.clone(), field.clone(), s.to_string(), key.to_string()));
+                    let key: &'static str = Box::leak(key.to_string().into_boxed_str());
+                    upstream.push((name.clone(), field.clone(), parse(s, key)));
+                }
+                let mine = lookup(name, field);
+                if mine != FieldStrategy::default() {
+                    ours.push((name.clone(), field.clone(), mine));
                 }
             }
         }
-        let mut ours: Vec<(String, String, String, String)> =
-            all().map(|(d, f, s, k)| (d, f.to_string(), s.to_string(), k.to_string())).collect();
-        upstream.sort();
-        ours.sort();
         assert_eq!(ours, upstream);
     }
 }

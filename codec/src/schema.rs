@@ -45,15 +45,6 @@ pub fn builtin() -> &'static Schemas {
     S.get_or_init(|| generate(Registry::known()))
 }
 
-/// The definitions of the default (GA) types only: the ones whose SSA and strategic
-/// merge facts are written so far (`topology`, `patch_meta`; the optional versions' facts
-/// are not yet), for the tests that check those facts against upstream.
-#[cfg(test)]
-pub(crate) fn default_definitions() -> &'static Map<String, Value> {
-    static S: OnceLock<Schemas> = OnceLock::new();
-    &S.get_or_init(|| generate(Registry::builtin())).definitions
-}
-
 fn generate(registry: &Registry) -> Schemas {
     let mut settings = schemars::generate::SchemaSettings::draft07();
     settings.meta_schema = None;

@@ -29,6 +29,24 @@ const LISTS: &[(&str, &str, &str)] = &[
     ("api.admissionregistration.v1.ValidatingAdmissionPolicyStatus", "conditions", "map:type"),
     ("api.admissionregistration.v1.ValidatingWebhook", "matchConditions", "map:name"),
     ("api.admissionregistration.v1.ValidatingWebhookConfiguration", "webhooks", "map:name"),
+    (
+        "api.admissionregistration.v1alpha1.MutatingAdmissionPolicySpec",
+        "matchConditions",
+        "map:name",
+    ),
+    (
+        "api.admissionregistration.v1beta1.MutatingAdmissionPolicySpec",
+        "matchConditions",
+        "map:name",
+    ),
+    ("api.apiserverinternal.v1alpha1.ServerStorageVersion", "decodableVersions", "set"),
+    ("api.apiserverinternal.v1alpha1.ServerStorageVersion", "servedVersions", "set"),
+    ("api.apiserverinternal.v1alpha1.StorageVersionStatus", "conditions", "map:type"),
+    ("api.apiserverinternal.v1alpha1.StorageVersionStatus", "storageVersions", "map:apiServerID!"),
+    ("api.certificates.v1beta1.PodCertificateRequestStatus", "conditions", "map:type"),
+    ("api.resource.v1alpha3.DeviceTaintRuleStatus", "conditions", "map:type"),
+    ("api.scheduling.v1alpha1.WorkloadSpec", "podGroups", "map:name"),
+    ("api.storagemigration.v1beta1.StorageVersionMigrationStatus", "conditions", "map:type"),
     ("api.apps.v1.DaemonSetStatus", "conditions", "map:type"),
     ("api.apps.v1.DeploymentStatus", "conditions", "map:type"),
     ("api.apps.v1.ReplicaSetStatus", "conditions", "map:type"),
@@ -137,6 +155,9 @@ const ATOMIC_TYPES: &[&str] = &[
     "apimachinery.pkg.apis.meta.v1.OwnerReference",
 ];
 
+/// Beta or alpha types that are not atomic although their GA twin is.
+const GRANULAR_TYPES: &[&str] = &["api.admissionregistration.v1alpha1.Variable"];
+
 /// Properties with their own map type (overriding the referenced type's).
 const MAP_PROPERTIES: &[(&str, &str, &str)] = &[
     ("api.core.v1.PersistentVolumeClaimStatus", "allocatedResourceStatuses", "granular"),
@@ -224,6 +245,33 @@ fn short(definition: &str) -> &str {
     definition.strip_prefix("io.k8s.").unwrap_or(definition)
 }
 
+/// The GA twin of a beta or alpha definition (`api.resource.v1beta2.DeviceClass` ->
+/// `api.resource.v1.DeviceClass`, `autoscaling.v2beta2` -> `v2`): the tables are written
+/// for the GA types, and upstream keeps a type's list and map types across its versions.
+pub(crate) fn ga_twin(short: &str) -> Option<String> {
+    let mut parts: Vec<&str> = short.split('.').collect();
+    let at = parts.iter().position(|p| prerelease_version(p).is_some())?;
+    let major = prerelease_version(parts[at])?;
+    parts[at] = major;
+    Some(parts.join("."))
+}
+
+/// `v1` of `v1beta2` / `v1alpha1`; None for other segments.
+fn prerelease_version(segment: &str) -> Option<&str> {
+    let digits = segment.strip_prefix('v')?;
+    let end = digits.find(|c: char| !c.is_ascii_digit())?;
+    let rest = &digits[end..];
+    let tag = rest.strip_prefix("beta").or_else(|| rest.strip_prefix("alpha"))?;
+    (end > 0 && !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| &segment[..end + 1])
+}
+
+/// The first answer `f` gives for the definition's table name or its GA twin's.
+fn lookup<T>(definition: &str, f: impl Fn(&str) -> Option<T>) -> Option<T> {
+    let d = short(definition);
+    f(d).or_else(|| f(&ga_twin(d)?))
+}
+
 /// The non-atomic lists of the table, parsed once: definition, then field, to its type.
 type Parsed = HashMap<&'static str, HashMap<&'static str, OwnedListType>>;
 
@@ -258,23 +306,30 @@ fn parse_list_spec(spec: &str) -> OwnedListType {
 
 /// The list type of `field` in the type named `definition` (OpenAPI name).
 pub fn list_type(definition: &str, field: &str) -> ListType<'static> {
-    let lists = parsed_lists().get(short(definition)).and_then(|fields| fields.get(field));
+    let lists = lookup(definition, |d| parsed_lists().get(d).and_then(|fields| fields.get(field)));
     lists.map_or(ListType::Atomic, OwnedListType::as_list_type)
 }
 
 /// Whether the value of `field` (a struct or a map) in `definition` is owned as a whole;
 /// `child` is the definition the field refers to, if any.
 pub fn atomic_map(definition: &str, field: &str, child: Option<&str>) -> bool {
-    let d = short(definition);
-    if let Some((_, _, t)) = MAP_PROPERTIES.iter().find(|(def, f, _)| *def == d && *f == field) {
-        return *t == "atomic";
+    match lookup(definition, |d| map_property(d, field)) {
+        Some(t) => t == "atomic",
+        None => child.is_some_and(atomic_type),
     }
-    child.is_some_and(atomic_type)
 }
 
 /// Whether the type named `definition` is owned as a whole.
 pub fn atomic_type(definition: &str) -> bool {
-    ATOMIC_TYPES.contains(&short(definition))
+    if GRANULAR_TYPES.contains(&short(definition)) {
+        return false;
+    }
+    lookup(definition, |d| ATOMIC_TYPES.contains(&d).then_some(())).is_some()
+}
+
+/// The map type the table gives property `field` of `definition` (a table name).
+fn map_property(definition: &str, field: &str) -> Option<&'static str> {
+    MAP_PROPERTIES.iter().find(|(d, f, _)| *d == definition && *f == field).map(|(_, _, t)| *t)
 }
 
 /// The schema default of a list-map key field named `key` (upstream's `+default`
@@ -292,7 +347,7 @@ pub fn key_default(key: &str) -> Option<Value> {
 pub fn annotate(definitions: &mut Map<String, Value>) {
     for (name, def) in definitions.iter_mut() {
         let d = short(name).to_string();
-        if ATOMIC_TYPES.contains(&d.as_str())
+        if atomic_type(&d)
             && let Some(o) = def.as_object_mut()
         {
             o.insert("x-kubernetes-map-type".into(), json!("atomic"));
@@ -308,13 +363,14 @@ pub fn annotate(definitions: &mut Map<String, Value>) {
 
 fn annotate_property(definition: &str, field: &str, prop: &mut Value) {
     let Some(p) = prop.as_object_mut() else { return };
-    if let Some((_, _, t)) = MAP_PROPERTIES.iter().find(|(d, f, _)| *d == definition && *f == field)
-    {
+    if let Some(t) = lookup(definition, |d| map_property(d, field)) {
         p.insert("x-kubernetes-map-type".into(), json!(t));
     }
-    let is_list = p.get("type").and_then(Value::as_str) == Some("array")
-        || ATOMIC_BYTES.contains(&(definition, field));
-    if !is_list || UNTYPED_LISTS.contains(&(definition, field)) {
+    let listed = |table: &[(&str, &str)]| {
+        lookup(definition, |d| table.contains(&(d, field)).then_some(())).is_some()
+    };
+    let is_list = p.get("type").and_then(Value::as_str) == Some("array") || listed(ATOMIC_BYTES);
+    if !is_list || listed(UNTYPED_LISTS) {
         return;
     }
     let t = list_type(definition, field);
