@@ -2,7 +2,7 @@
 //! through the store and the allocators' own synchronisation.
 
 use crate::alloc::{ClusterIpAllocator, NodePortAllocator};
-use crate::auth::{Authenticator, Authorizer};
+use crate::auth::Authenticator;
 use crate::cache::Caches;
 use crate::config::Options;
 use arc_swap::ArcSwap;
@@ -38,7 +38,7 @@ pub struct App {
     aggregator: std::sync::OnceLock<Arc<crate::aggregator::client::Client>>,
     pub store: Arc<dyn Store>,
     pub authenticator: Authenticator,
-    pub authorizer: Box<dyn Authorizer>,
+    pub authorizer: Arc<crate::authz::Chain>,
     pub cluster_ips: ClusterIpAllocator,
     pub node_ports: NodePortAllocator,
     /// The watch caches reads are served from (one per stored resource, lazily started).
@@ -66,7 +66,7 @@ impl App {
         options: Options,
         store: Arc<dyn Store>,
         authenticator: Authenticator,
-        authorizer: Box<dyn Authorizer>,
+        authorizer: Arc<crate::authz::Chain>,
         shutdown: flume::Receiver<()>,
     ) -> Result<App, String> {
         let cluster_ips = ClusterIpAllocator::new(&options.service_cluster_ip_range)?;

@@ -28,6 +28,11 @@ pub struct Options {
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
 
+    /// Authorizers in order (upstream's `--authorization-mode`): AlwaysAllow,
+    /// AlwaysDeny, Node, RBAC. The default is what kubeadm clusters run.
+    #[arg(long, default_value = "Node,RBAC")]
+    pub authorization_mode: String,
+
     /// Static bearer tokens: CSV lines `token,user,uid[,"group1,group2"]`.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,

@@ -250,9 +250,10 @@ async fn serve(
             return negotiation::error_response(&ApiError::Unauthorized(m), Output::Json);
         }
     };
-    let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));
+    let attrs = crate::authz::Attributes::of(&user, info);
+    let decision = metrics::timed("authorization", || app.authorizer.decide(&attrs));
     if let auth::Decision::Deny(why) = decision {
-        return negotiation::error_response(&ApiError::Forbidden(why), Output::Json);
+        return negotiation::error_response(&forbidden(&attrs, &why), Output::Json);
     }
     // Aggregation: a group/version of a non-local APIService goes to its server.
     if info.prefix == "apis" && !info.group.is_empty() {
@@ -307,6 +308,22 @@ async fn authenticate(
         }
         other => other.map_err(|r| r.message),
     }
+}
+
+/// Upstream's 403 for a request the authorizers refused: `pods "p" is forbidden: User
+/// "u" cannot get resource "pods" ...`, the reasons appended.
+fn forbidden(a: &crate::authz::Attributes<'_>, reason: &str) -> ApiError {
+    let mut msg = a.forbidden_message();
+    if !reason.is_empty() {
+        msg = format!("{msg}: {reason}");
+    }
+    let target = crate::status::Target {
+        group: a.group.to_string(),
+        resource: a.resource.to_string(),
+        kind: String::new(),
+        name: a.name.to_string(),
+    };
+    ApiError::ForbiddenTarget(target, msg)
 }
 
 fn metrics_response(app: &App) -> Response {

@@ -182,6 +182,11 @@ impl ApiError {
                 };
                 format!("{} \"{}\" is invalid: {joined}", t.qualified_kind(), t.name)
             }
+            // Upstream's NewForbidden: the resource and name when it has them.
+            Self::ForbiddenTarget(t, why) if t.resource.is_empty() => format!("forbidden: {why}"),
+            Self::ForbiddenTarget(t, why) if t.name.is_empty() => {
+                format!("{} is forbidden: {why}", t.qualified_resource())
+            }
             Self::ForbiddenTarget(t, why) => {
                 format!("{} \"{}\" is forbidden: {why}", t.qualified_resource(), t.name)
             }

@@ -197,13 +197,19 @@ pub fn virtual_create(
             }
         }
         Role::Review(Review::Access) => {
-            json!({"allowed": true, "reason": "kapi authorizes with AlwaysAllow"})
+            use crate::authz::review::{self, AccessKind};
+            let kind = AccessKind::of_kind(&scope.rt.kind);
+            let spec = obj.get("spec").cloned().unwrap_or(Value::Null);
+            let errs = review::validate(kind, &spec, scope.namespace.as_deref());
+            if !errs.is_empty() {
+                return Err(ApiError::Invalid(scope.target(""), errs));
+            }
+            review::access_status(&scope.app.authorizer, kind, &spec, user)
         }
-        Role::Review(Review::Rules) => json!({
-            "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-            "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-            "incomplete": false,
-        }),
+        Role::Review(Review::Rules) => {
+            let ns = obj.pointer("/spec/namespace").and_then(Value::as_str).unwrap_or("");
+            crate::authz::review::rules_status(&scope.app.authorizer, ns, user)
+        }
         _ => {
             return Err(ApiError::MethodNotAllowed(format!(
                 "creating {} is not supported yet",

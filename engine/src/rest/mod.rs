@@ -162,6 +162,26 @@ pub async fn create_internal(
     create::create_object(&scope, obj).await
 }
 
+/// Replace an object on the server's own behalf (controllers), through the client path:
+/// `obj` carries the name and, when it pins one, the resourceVersion it was read at.
+pub async fn update_internal(
+    app: &App,
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: Option<&str>,
+    obj: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let name = obj.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
+    let info = internal_info("update", group, version, plural, ns, Some(&name));
+    let scope = internal_scope(app, &info)?;
+    let pinned = object::resource_version(&obj)?;
+    update::guaranteed_update(&scope, &name, pinned, |current| {
+        Ok(update::select(&scope, update::Target::Main, obj.clone(), current))
+    })
+    .await
+}
+
 /// Delete an object on the server's own behalf (namespace controller), immediately
 /// (grace period 0) unless finalizers hold it.
 pub async fn delete_internal(

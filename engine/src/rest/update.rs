@@ -161,7 +161,7 @@ fn check_identity(scope: &Scope<'_>, obj: &Value, name: &str) -> Result<(), ApiE
 }
 
 /// The object a write of `target` produces from the client's `new` and the `current` one.
-fn select(scope: &Scope<'_>, target: Target, mut new: Value, current: &Value) -> Value {
+pub fn select(scope: &Scope<'_>, target: Target, mut new: Value, current: &Value) -> Value {
     match target {
         Target::Main => {
             if scope.rt.has_status() {

@@ -18,7 +18,7 @@ mod worker;
 use crate::app::App;
 use crate::auth::jwt::{PublicKey, SigningKey};
 use crate::auth::serviceaccount::Tokens;
-use crate::auth::{AlwaysAllow, Authenticator, UserInfo, token_file::TokenFile};
+use crate::auth::{Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
 use crate::controllers::endpoints::{self, lease_prefix};
 use crate::pki::Pki;
@@ -37,11 +37,12 @@ pub fn run(options: Options) -> Result<(), String> {
     let store = open_store(&options)?;
     let (shutdown_tx, shutdown_rx) = flume::bounded::<()>(1);
     let authenticator = authenticator(&options)?;
+    let authorizer = authorizer(&options)?;
     let app = Arc::new(App::new(
         options.clone(),
         store.clone(),
         authenticator,
-        Box::new(AlwaysAllow),
+        authorizer.clone(),
         shutdown_rx,
     )?);
     let pki = Pki::load_or_create(
@@ -61,6 +62,11 @@ pub fn run(options: Options) -> Result<(), String> {
     // the background; reads wait for the ones they need.
     for rt in app.registry().all() {
         app.caches.get(&app, rt);
+    }
+    authorizer.graph.attach(Arc::downgrade(&app));
+    if authorizer.uses_rbac() {
+        crate::authz::policy::start(app.clone(), authorizer.policy.clone())
+            .map_err(|e| e.to_string())?;
     }
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
@@ -166,6 +172,18 @@ fn open_etcd(options: &Options) -> Result<Arc<dyn Store>, String> {
     };
     let store = EtcdStore::connect(opts).map_err(|e| e.to_string())?;
     Ok(store)
+}
+
+/// The `--authorization-mode` chain; AlwaysAllow is warned about, as it lets every
+/// authenticated user do anything.
+fn authorizer(options: &Options) -> Result<Arc<crate::authz::Chain>, String> {
+    let modes = crate::authz::Mode::parse_list(&options.authorization_mode)?;
+    if modes.contains(&crate::authz::Mode::AlwaysAllow) {
+        tracing::warn!(
+            "--authorization-mode includes AlwaysAllow: every authenticated user may do anything"
+        );
+    }
+    Ok(Arc::new(crate::authz::Chain::new(modes)))
 }
 
 fn authenticator(options: &Options) -> Result<Authenticator, String> {

@@ -1,0 +1,155 @@
+//! Authorization as upstream's `--authorization-mode` chain: each mode in order may allow,
+//! deny or have no opinion; the first allow or deny decides, members of `system:masters`
+//! are always allowed (upstream's privileged group), and a request nobody allowed is
+//! refused with every mode's reason. The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`,
+//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`).
+//! `review` answers the SubjectAccessReview family from the same chain.
+
+pub mod attributes;
+pub mod node;
+pub mod policy;
+pub mod rbac;
+pub mod review;
+pub mod rules;
+
+use crate::auth::{Authorizer, Decision, UserInfo};
+use crate::request::RequestInfo;
+use arc_swap::ArcSwap;
+pub use attributes::Attributes;
+use std::sync::Arc;
+
+/// One `--authorization-mode` entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    AlwaysAllow,
+    AlwaysDeny,
+    Rbac,
+    Node,
+}
+
+impl Mode {
+    /// Parse the flag's comma-separated list as upstream validates it.
+    pub fn parse_list(s: &str) -> Result<Vec<Mode>, String> {
+        let mut out = Vec::new();
+        for m in s.split(',').map(str::trim) {
+            let mode = match m {
+                "AlwaysAllow" => Mode::AlwaysAllow,
+                "AlwaysDeny" => Mode::AlwaysDeny,
+                "RBAC" => Mode::Rbac,
+                "Node" => Mode::Node,
+                "ABAC" | "Webhook" => {
+                    return Err(format!("authorization-mode {m:?} is not supported by kapi"));
+                }
+                other => {
+                    return Err(format!(
+                        "authorization-mode {other:?} is not a valid mode (AlwaysAllow, AlwaysDeny, Node, RBAC)"
+                    ));
+                }
+            };
+            if out.contains(&mode) {
+                return Err(format!("authorization-mode {m:?} has mode specified more than once"));
+            }
+            out.push(mode);
+        }
+        if out.is_empty() {
+            return Err("at least one authorization-mode must be passed".into());
+        }
+        Ok(out)
+    }
+}
+
+/// The group whose members every request is allowed to (upstream's
+/// `user.SystemPrivilegedGroup`).
+pub const PRIVILEGED_GROUP: &str = "system:masters";
+
+/// The configured authorizers, in order.
+pub struct Chain {
+    modes: Vec<Mode>,
+    /// The RBAC policy snapshot (`policy::start` keeps it current).
+    pub policy: Arc<ArcSwap<rbac::Policy>>,
+    /// What the Node authorizer reads (set once the app exists).
+    pub graph: Arc<node::Graph>,
+}
+
+impl Chain {
+    pub fn new(modes: Vec<Mode>) -> Chain {
+        Chain {
+            modes,
+            policy: Arc::new(ArcSwap::from_pointee(rbac::Policy::default())),
+            graph: Arc::new(node::Graph::default()),
+        }
+    }
+
+    pub fn modes(&self) -> &[Mode] {
+        &self.modes
+    }
+
+    /// Whether RBAC is one of the modes (its policy must be kept current).
+    pub fn uses_rbac(&self) -> bool {
+        self.modes.contains(&Mode::Rbac)
+    }
+
+    /// The chain's decision: Allow, or Deny with the reasons of the modes that had none.
+    pub fn decide(&self, a: &Attributes<'_>) -> Decision {
+        if a.user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
+            return Decision::Allow;
+        }
+        let mut reasons: Vec<String> = Vec::new();
+        for mode in &self.modes {
+            let (verdict, reason) = match mode {
+                Mode::AlwaysAllow => (Some(true), String::new()),
+                Mode::AlwaysDeny => (None, "Everything is forbidden.".to_string()),
+                Mode::Rbac => match self.policy.load().authorize(a) {
+                    Ok(()) => (Some(true), String::new()),
+                    Err(why) => (None, why),
+                },
+                Mode::Node => self.graph.authorize(a, &self.policy.load()),
+            };
+            if !reason.is_empty() {
+                reasons.push(reason.clone());
+            }
+            if let Some(allowed) = verdict {
+                return if allowed { Decision::Allow } else { Decision::Deny(reason) };
+            }
+        }
+        Decision::Deny(reasons.join("\n"))
+    }
+}
+
+impl Authorizer for Chain {
+    fn authorize(&self, user: &UserInfo, request: &RequestInfo) -> Decision {
+        self.decide(&Attributes::of(user, request))
+    }
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("modes", &self.modes).finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_parse_as_upstream_validates_them() {
+        assert_eq!(Mode::parse_list("Node,RBAC"), Ok(vec![Mode::Node, Mode::Rbac]));
+        assert!(Mode::parse_list("RBAC,RBAC").unwrap_err().contains("more than once"));
+        assert!(Mode::parse_list("Bogus").is_err());
+    }
+
+    #[test]
+    fn masters_are_always_allowed_and_always_deny_says_why() {
+        let chain = Chain::new(vec![Mode::AlwaysDeny]);
+        let info = RequestInfo { is_resource: true, verb: "get".into(), ..Default::default() };
+        let admin = UserInfo {
+            name: "a".into(),
+            groups: vec![PRIVILEGED_GROUP.into()],
+            ..Default::default()
+        };
+        assert_eq!(chain.authorize(&admin, &info), Decision::Allow);
+        let bob = UserInfo { name: "bob".into(), ..Default::default() };
+        assert_eq!(chain.authorize(&bob, &info), Decision::Deny("Everything is forbidden.".into()));
+    }
+}
