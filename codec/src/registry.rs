@@ -78,6 +78,11 @@ pub enum Role {
     CustomResourceDefinitions,
     /// A create-only review answered at once.
     Review(Review),
+    /// Roles and ClusterRoles: a write may not grant what its writer does not hold.
+    RbacRoles,
+    /// RoleBindings and ClusterRoleBindings: a write needs `bind` on the role, or to hold
+    /// what it grants.
+    RbacBindings,
 }
 
 /// The review types.

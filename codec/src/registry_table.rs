@@ -112,6 +112,8 @@ fn role_of(group: &str, plural: &str) -> Role {
             Role::Review(Review::Access)
         }
         (_, "selfsubjectrulesreviews") => Role::Review(Review::Rules),
+        ("rbac.authorization.k8s.io", "roles" | "clusterroles") => Role::RbacRoles,
+        ("rbac.authorization.k8s.io", "rolebindings" | "clusterrolebindings") => Role::RbacBindings,
         _ => Role::Plain,
     }
 }

@@ -57,6 +57,7 @@ fn generate(registry: &Registry) -> Schemas {
     extra_definitions(&mut g);
     let mut definitions = g.take_definitions(true);
     any_json(&mut definitions);
+    required_as_upstream(&mut definitions);
     crate::patch_meta::annotate(&mut definitions);
     crate::topology::annotate(&mut definitions);
     Schemas { definitions }
@@ -69,6 +70,41 @@ fn any_json(definitions: &mut serde_json::Map<String, Value>) {
     const JSON: &str = "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.JSON";
     if let Some(Value::Object(d)) = definitions.get_mut(JSON) {
         d.remove("type");
+    }
+}
+
+/// Required fields as upstream's OpenAPI lists them: no object requires `metadata` (but
+/// core v1 Event, whose Go field has no `omitempty`),
+/// references to a ConfigMap or Secret by name do not require the name (Go leaves it
+/// empty by default), and events.k8s.io Events require `eventTime`. k8s-openapi's
+/// schemas say otherwise, and kubectl's client-side validation refused what upstream
+/// accepts.
+fn required_as_upstream(definitions: &mut serde_json::Map<String, Value>) {
+    const NAME_OPTIONAL: &[&str] = &[
+        "ConfigMapKeySelector",
+        "SecretKeySelector",
+        "ConfigMapEnvSource",
+        "SecretEnvSource",
+        "LocalObjectReference",
+        "ConfigMapVolumeSource",
+        "ConfigMapProjection",
+        "SecretProjection",
+    ];
+    for (name, def) in definitions.iter_mut() {
+        let name_optional = name
+            .strip_prefix("io.k8s.api.core.v1.")
+            .is_some_and(|short| NAME_OPTIONAL.contains(&short));
+        let keeps_metadata = name == "io.k8s.api.core.v1.Event";
+        let Some(o) = def.as_object_mut() else { continue };
+        if let Some(Value::Array(req)) = o.get_mut("required") {
+            req.retain(|f| (f != "metadata" || keeps_metadata) && !(name_optional && f == "name"));
+            if req.is_empty() {
+                o.remove("required");
+            }
+        }
+    }
+    if let Some(Value::Object(event)) = definitions.get_mut("io.k8s.api.events.v1.Event") {
+        event.insert("required".into(), serde_json::json!(["eventTime"]));
     }
 }
 
@@ -386,5 +422,32 @@ mod tests {
         let color = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["color"];
         assert_eq!(color["enum"][0], "red");
         assert_eq!(color["default"], "red");
+    }
+}
+
+#[cfg(test)]
+mod required_tests {
+    /// Regression: kubectl's client-side validation refused a SubjectAccessReview sent
+    /// without `metadata` ("missing required field \"metadata\""), because the served
+    /// OpenAPI required it (and `name` of object references) where upstream's does not.
+    #[test]
+    fn required_fields_are_upstreams() {
+        let Some(swagger) = crate::spec_files::swagger() else { return };
+        let upstream = swagger["definitions"].as_object().unwrap();
+        let list = |v: Option<&serde_json::Value>| {
+            let mut l: Vec<String> =
+                v.cloned().and_then(|v| serde_json::from_value(v).ok()).unwrap_or_default();
+            l.sort();
+            l
+        };
+        let mut diffs = Vec::new();
+        for (name, def) in &super::builtin().definitions {
+            let Some(u) = upstream.get(name) else { continue };
+            let (ours, theirs) = (list(def.get("required")), list(u.get("required")));
+            if ours != theirs {
+                diffs.push(format!("{name}: ours {ours:?} upstream {theirs:?}"));
+            }
+        }
+        assert!(diffs.is_empty(), "{diffs:#?}");
     }
 }

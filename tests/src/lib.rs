@@ -183,6 +183,31 @@ impl Server {
         child.wait_with_output().expect("kubectl output")
     }
 
+    /// kubectl with a bearer token (no client certificate), optionally with `stdin`.
+    pub fn kubectl_token(&self, token: &str, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let ca = self.dir.path().join("data/pki/ca.crt");
+        let mut child = Command::new("kubectl")
+            .args(["--kubeconfig", "/dev/null", "--server", &self.url(), "--token", token])
+            .arg("--certificate-authority")
+            .arg(ca)
+            .args(args)
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run kubectl");
+        if let Some(input) = stdin {
+            child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+
+    /// The server's data directory (certificates, admin kubeconfig, store).
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
     /// kubectl that must succeed; returns stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);

@@ -6,6 +6,7 @@
 //! `review` answers the SubjectAccessReview family from the same chain.
 
 pub mod attributes;
+pub mod escalation;
 pub mod node;
 pub mod policy;
 pub mod rbac;

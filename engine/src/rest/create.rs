@@ -30,6 +30,7 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     let name = meta::name(&obj).unwrap_or("").to_string();
     let target = scope.target(&name);
     let admit_start = std::time::Instant::now();
+    crate::authz::escalation::check(scope, &obj)?;
     let admitted = admission::admit_create(scope, &obj).await;
     crate::metrics::phase("admission", admit_start.elapsed());
     admitted?;

@@ -125,6 +125,7 @@ fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, 
         pretty: false,
         manager: "kube-apiserver".into(),
         apply: false,
+        user: None,
     })
 }
 

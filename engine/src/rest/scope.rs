@@ -23,6 +23,8 @@ pub struct Scope<'a> {
     pub manager: String,
     /// A PATCH with `application/apply-patch+yaml` (server-side apply).
     pub apply: bool,
+    /// Who asks (None: the server itself, e.g. a controller or the bootstrap).
+    pub user: Option<&'a crate::auth::UserInfo>,
 }
 
 /// Upstream's default manager: the User-Agent up to its first `/`.
@@ -85,6 +87,7 @@ impl<'a> Scope<'a> {
                 && req
                     .header(http::header::CONTENT_TYPE)
                     .is_some_and(|c| c.starts_with("application/apply-patch")),
+            user: Some(req.user),
         };
         scope.check_verb()?;
         Ok(scope)

@@ -283,6 +283,7 @@ fn is_finalized(obj: &Value) -> bool {
 
 /// Carry server-owned metadata over from `current`, default, prepare and validate.
 fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), ApiError> {
+    crate::authz::escalation::check(scope, new)?;
     let name = meta::name(current).unwrap_or("").to_string();
     let target = scope.target(&name);
     let cur_uid = meta::meta_str(current, "uid").unwrap_or("");
