@@ -182,15 +182,23 @@ const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 const SETTLE_BOUND: Duration = Duration::from_millis(250);
 
 /// The watch caches: each registry entry holds its own in its cache slot, started on
-/// first use (so a custom resource's cache lives and dies with its entry).
+/// first use (so a custom resource's cache lives and dies with its entry), but for a
+/// twin version, which is served from its storage version's cache ([`crate::twin`]):
+/// one cache per storage prefix.
 pub struct Caches;
 
 impl Caches {
     /// The cache of `rt`, started if needed; None for virtual resources or when the
-    /// feeder thread cannot start.
+    /// feeder thread cannot start. A twin version gets its storage version's cache,
+    /// whose entries are in that version's encoding (see [`crate::twin`]).
     pub fn get(&self, app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
         if rt.persistence != Persistence::Stored {
             return None;
+        }
+        if rt.storage_version.is_some()
+            && let Some(owner) = crate::twin::cache_owner(app, rt)
+        {
+            return self.get(app, &owner);
         }
         let slot = rt
             .cache

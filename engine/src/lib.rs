@@ -52,5 +52,6 @@ pub mod rest;
 pub mod server;
 pub mod status;
 pub mod time;
+pub mod twin;
 
 pub use server::run;

@@ -117,14 +117,16 @@ fn negotiate_with(
             _ => continue,
         }
     }
-    let types = if protobuf_ok {
-        "application/json, application/yaml, application/vnd.kubernetes.protobuf"
-    } else {
-        "application/json, application/yaml"
-    };
-    Err(ApiError::NotAcceptable(format!(
-        "only the following media types are accepted: {types}; got {accept}"
-    )))
+    Err(not_acceptable())
+}
+
+/// Upstream's 406: the serializer's media types, whatever was asked. Custom resources
+/// list protobuf too: their serializer has it (for Status and PartialObjectMetadata),
+/// only the object itself is refused in it.
+fn not_acceptable() -> ApiError {
+    ApiError::NotAcceptable(
+        "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf".into(),
+    )
 }
 
 /// The format of a request body for create/update, from `Content-Type`.
@@ -225,13 +227,20 @@ fn status_output(accept: Option<&str>) -> Option<Output> {
 mod tests {
     /// Custom resources are not served in protobuf (upstream: JSON and YAML only): a
     /// protobuf-first Accept falls back to what else it takes, protobuf alone is 406.
+    /// Regression: the 406 message was kapi's own (two types, "; got ..."); upstream's
+    /// lists its serializer's three types and nothing else, for custom resources too.
     #[test]
     fn custom_resources_fall_back_from_protobuf_or_get_406() {
         let pb = "application/vnd.kubernetes.protobuf";
         let both = "application/vnd.kubernetes.protobuf, application/json";
         assert!(matches!(negotiate_without_protobuf(Some(both), true), Ok(Output::Json)));
-        let err = negotiate_without_protobuf(Some(pb), true).err().map(|e| format!("{e:?}"));
-        assert!(err.is_some_and(|e| e.contains("application/json, application/yaml;")));
+        let err = negotiate_without_protobuf(Some(pb), true).unwrap_err();
+        let upstream = "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf";
+        assert_eq!(err.to_status()["message"], upstream);
+        assert_eq!(
+            negotiate(Some("application/cbor"), true).unwrap_err().to_status()["message"],
+            upstream
+        );
         assert!(matches!(negotiate(Some(pb), true), Ok(Output::Protobuf)));
     }
 

@@ -26,6 +26,18 @@ use std::time::Duration;
 
 const GV: &str = "/apis/metrics.test.io/v1beta1";
 
+/// How the extension server answers kapi's `GET /apis` for aggregated discovery.
+#[derive(Clone, Copy, PartialEq)]
+enum Discovery {
+    /// 404: it serves no `/apis` at all (kapi falls back to the resource list).
+    Missing,
+    /// Its own v2 document, which says more than its resource list does (a short name,
+    /// a category and a subresource).
+    Aggregated,
+    /// 406 to the aggregated Accept, as an older server.
+    NotAcceptable,
+}
+
 /// The extension API server.
 struct Extension {
     port: u16,
@@ -37,6 +49,17 @@ struct Extension {
 
 impl Extension {
     fn start(front_proxy_ca: &str) -> Extension {
+        Extension::serving(front_proxy_ca, "ext-api", "metrics.test.io", Discovery::Missing)
+    }
+
+    /// An extension server for `group`/v1beta1 behind the Service `service` (in
+    /// `default`), answering discovery as `discovery` says.
+    fn serving(
+        front_proxy_ca: &str,
+        service: &str,
+        group: &'static str,
+        discovery: Discovery,
+    ) -> Extension {
         let ca_key = KeyPair::generate().unwrap();
         let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
         let mut dn = DistinguishedName::new();
@@ -46,7 +69,7 @@ impl Extension {
         ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
         let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
         let issuer = Issuer::new(ca, ca_key);
-        let mut leaf = CertificateParams::new(vec!["ext-api.default.svc".to_string()]).unwrap();
+        let mut leaf = CertificateParams::new(vec![format!("{service}.default.svc")]).unwrap();
         leaf.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
         leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf_key = KeyPair::generate().unwrap();
@@ -88,7 +111,7 @@ impl Extension {
                 }
                 let Ok(tcp) = conn else { continue };
                 let (config, released) = (config.clone(), released.clone());
-                std::thread::spawn(move || serve(config, tcp, &released));
+                std::thread::spawn(move || serve(config, tcp, &released, group, discovery));
             }
         });
         Extension { port, ca_pem, stop, release }
@@ -101,7 +124,13 @@ impl Extension {
     }
 }
 
-fn serve(config: Arc<rustls::ServerConfig>, tcp: TcpStream, released: &Mutex<mpsc::Receiver<()>>) {
+fn serve(
+    config: Arc<rustls::ServerConfig>,
+    tcp: TcpStream,
+    released: &Mutex<mpsc::Receiver<()>>,
+    group: &str,
+    discovery: Discovery,
+) {
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
     let conn = rustls::ServerConnection::new(config).unwrap();
     let mut tls = rustls::StreamOwned::new(conn, tcp);
@@ -134,14 +163,29 @@ fn serve(config: Arc<rustls::ServerConfig>, tcp: TcpStream, released: &Mutex<mps
         );
         let _ = tls.flush();
     };
-    if path == GV {
+    let gv = format!("/apis/{group}/v1beta1");
+    if path == gv {
         let list = json!({"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": "metrics.test.io/v1beta1", "resources": [
+            "groupVersion": format!("{group}/v1beta1"), "resources": [
             {"name": "widgets", "singularName": "widget", "namespaced": true, "kind": "Widget",
              "verbs": ["get", "list", "watch"]}]});
         return respond(&mut tls, 200, &list);
     }
-    if path != format!("{GV}/namespaces/default/widgets") {
+    let asks_aggregated = all("accept").iter().any(|a| a.contains("as=APIGroupDiscoveryList"));
+    if path == "/apis" && asks_aggregated && discovery == Discovery::NotAcceptable {
+        return respond(&mut tls, 406, &json!({"kind": "Status", "code": 406}));
+    }
+    if path == "/apis" && asks_aggregated && discovery == Discovery::Aggregated {
+        let body = aggregated_document(group).to_string();
+        let _ = write!(
+            tls,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = tls.flush();
+        return;
+    }
+    if path != format!("{gv}/namespaces/default/widgets") {
         return respond(&mut tls, 404, &json!({"kind": "Status", "code": 404}));
     }
     if !has_client_cert {
@@ -182,6 +226,20 @@ fn serve(config: Arc<rustls::ServerConfig>, tcp: TcpStream, released: &Mutex<mps
     let list = json!({"apiVersion": "metrics.test.io/v1beta1", "kind": "WidgetList",
                       "metadata": {}, "items": [echo]});
     respond(&mut tls, 200, &list)
+}
+
+/// The extension's own aggregated discovery: what its resource list says, and a short
+/// name, a category and a status subresource the list does not have.
+fn aggregated_document(group: &str) -> Value {
+    let kind = json!({"group": group, "version": "v1beta1", "kind": "Widget"});
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2",
+        "metadata": {}, "items": [{"metadata": {"name": group}, "versions": [{
+            "version": "v1beta1", "freshness": "Current", "resources": [{
+                "resource": "widgets", "responseKind": kind, "scope": "Namespaced",
+                "singularResource": "widget", "verbs": ["get", "list", "watch"],
+                "shortNames": ["wdg"], "categories": ["gadgets"],
+                "subresources": [{"subresource": "status", "responseKind": kind,
+                                  "verbs": ["get"]}]}]}]}]})
 }
 
 fn read_body(r: &mut impl Read, length: &[String], encoding: &[String]) -> Vec<u8> {
@@ -403,4 +461,110 @@ fn apiservices_are_probed_proxied_and_discovered() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("ServiceUnavailable") || err.contains("503"), "{err}");
+}
+
+/// Register `ext` as `v1beta1.GROUP` behind a Service `NAME` in `default`.
+fn register(s: &Server, ext: &Extension, group: &str, name: &str) {
+    apply(
+        s,
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: {name}, namespace: default}}\nspec:\n  ports: [{{name: https, port: 443, targetPort: {p}}}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {{name: {name}, namespace: default}}\nsubsets:\n- addresses: [{{ip: 127.0.0.1}}]\n  ports: [{{name: https, port: {p}}}]\n---\napiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata: {{name: v1beta1.{group}}}\nspec:\n  group: {group}\n  version: v1beta1\n  groupPriorityMinimum: 100\n  versionPriority: 100\n  caBundle: {ca}\n  service: {{namespace: default, name: {name}, port: 443}}\n",
+            p = ext.port,
+            ca = base64(ext.ca_pem.as_bytes())
+        ),
+    );
+}
+
+/// kapi's aggregated discovery entry for `group`'s v1beta1.
+fn aggregated_entry(s: &Server, group: &str) -> Option<Value> {
+    let token = std::fs::read_to_string(s.dir.path().join("data/pki/admin.token")).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--max-time", "20"])
+        .args(["-H", &format!("Authorization: Bearer {}", token.trim())])
+        .args([
+            "-H",
+            "Accept: application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+        ])
+        .arg(format!("{}/apis", s.url()))
+        .output()
+        .expect("curl");
+    let doc: Value = serde_json::from_slice(&out.stdout).ok()?;
+    let g = doc["items"].as_array()?.iter().find(|g| g["metadata"]["name"] == group)?;
+    g["versions"].as_array()?.iter().find(|v| v["version"] == "v1beta1").cloned()
+}
+
+/// Aggregated discovery takes an extension server's own aggregated document when it
+/// serves one (its short names, categories and subresources, which its resource list
+/// lacks), falls back to the resource list when the server answers 406, and marks an
+/// APIService whose server went away Stale, without resources.
+#[test]
+fn extension_discovery_is_merged_from_its_aggregated_document_or_its_resource_list() {
+    let s = Server::start();
+    let pki = s.dir.path().join("data").join("pki");
+    let front_proxy_ca = std::fs::read_to_string(pki.join("front-proxy-ca.crt")).unwrap();
+    let aggregated =
+        Extension::serving(&front_proxy_ca, "agg-api", "agg.test.io", Discovery::Aggregated);
+    let older =
+        Extension::serving(&front_proxy_ca, "older-api", "older.test.io", Discovery::NotAcceptable);
+    register(&s, &aggregated, "agg.test.io", "agg-api");
+    register(&s, &older, "older.test.io", "older-api");
+    for name in ["v1beta1.agg.test.io", "v1beta1.older.test.io"] {
+        s.kubectl_ok(&[
+            "wait",
+            "--for=condition=Available",
+            &format!("apiservice/{name}"),
+            "--timeout=30s",
+        ]);
+    }
+
+    // The server's own document, as it says it.
+    let current = |group: &str| {
+        eventually(Duration::from_secs(20), || {
+            aggregated_entry(&s, group).is_some_and(|v| v["freshness"] == "Current")
+        })
+    };
+    assert!(current("agg.test.io"), "{:?}", aggregated_entry(&s, "agg.test.io"));
+    let v = aggregated_entry(&s, "agg.test.io").unwrap();
+    let kind = json!({"group": "agg.test.io", "version": "v1beta1", "kind": "Widget"});
+    assert_eq!(
+        v["resources"],
+        json!([{"resource": "widgets", "responseKind": kind, "scope": "Namespaced",
+                "singularResource": "widget", "verbs": ["get", "list", "watch"],
+                "shortNames": ["wdg"], "categories": ["gadgets"],
+                "subresources": [{"subresource": "status", "responseKind": kind,
+                                  "verbs": ["get"]}]}]),
+        "{v}"
+    );
+    let wide = s.kubectl_ok(&["api-resources", "--api-group=agg.test.io", "-o", "wide"]);
+    let row = wide.lines().find(|l| l.starts_with("widgets")).unwrap_or_else(|| panic!("{wide}"));
+    assert!(row.contains("wdg") && row.contains("gadgets"), "{wide}");
+    let by_category = s.kubectl_ok(&["api-resources", "--categories=gadgets", "-o", "name"]);
+    assert_eq!(by_category.trim(), "widgets.agg.test.io");
+
+    // The server that answers 406: its resource list converted.
+    assert!(current("older.test.io"), "{:?}", aggregated_entry(&s, "older.test.io"));
+    let v = aggregated_entry(&s, "older.test.io").unwrap();
+    assert_eq!(
+        v["resources"],
+        json!([{"resource": "widgets", "responseKind": {"group": "", "version": "", "kind": "Widget"},
+                "scope": "Namespaced", "singularResource": "widget",
+                "verbs": ["get", "list", "watch"]}]),
+        "{v}"
+    );
+    let older_rows = s.kubectl_ok(&["api-resources", "--api-group=older.test.io"]);
+    assert!(older_rows.contains("widgets") && !older_rows.contains("wdg"), "{older_rows}");
+
+    // The first server goes away: its version stays listed, Stale, without resources.
+    aggregated.shut_down();
+    assert!(
+        eventually(Duration::from_secs(40), || aggregated_entry(&s, "agg.test.io")
+            .is_some_and(|v| v["freshness"] == "Stale")),
+        "{:?}",
+        aggregated_entry(&s, "agg.test.io")
+    );
+    assert_eq!(
+        aggregated_entry(&s, "agg.test.io").unwrap(),
+        json!({"version": "v1beta1", "freshness": "Stale"})
+    );
+    assert_eq!(aggregated_entry(&s, "older.test.io").unwrap()["freshness"], "Current");
 }

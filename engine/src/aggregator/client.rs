@@ -93,6 +93,21 @@ pub struct Head {
     pub body: tokio::sync::mpsc::Receiver<Bytes>,
 }
 
+/// A whole response of [`Client::get`].
+#[derive(Debug)]
+pub struct Fetched {
+    pub status: u16,
+    pub headers: http::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Fetched {
+    /// A header's value, when it is text.
+    pub fn header(&self, name: http::header::HeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
 /// The client: a handle on its runtime thread.
 pub struct Client {
     handle: tokio::runtime::Handle,
@@ -167,25 +182,29 @@ impl Client {
         async move { rx.await.unwrap_or_else(|_| Err("the aggregator client stopped".into())) }
     }
 
-    /// A whole GET of `path` (probes and discovery): status and body, bounded by
-    /// [`PROBE_TIMEOUT`] and [`MAX_PROBE_BODY`].
+    /// A whole GET of `path` (probes and discovery): status, headers and body, bounded
+    /// by [`PROBE_TIMEOUT`] and [`MAX_PROBE_BODY`].
     pub fn get(
         &self,
         target: Target,
         path: &str,
         headers: http::HeaderMap,
-    ) -> impl Future<Output = Result<(u16, Bytes), String>> + 'static {
+    ) -> impl Future<Output = Result<Fetched, String>> + 'static {
         let (tx, rx) = oneshot::channel();
         let req = request(&target, path, headers);
         self.handle.spawn(async move {
             let fetched = async {
                 let resp = round_trip(&target, req?).await?;
-                let status = resp.status().as_u16();
-                let body = http_body_util::Limited::new(resp.into_body(), MAX_PROBE_BODY)
+                let (parts, body) = resp.into_parts();
+                let body = http_body_util::Limited::new(body, MAX_PROBE_BODY)
                     .collect()
                     .await
                     .map_err(|e| e.to_string())?;
-                Ok((status, body.to_bytes()))
+                Ok(Fetched {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body: body.to_bytes(),
+                })
             };
             let out = tokio::time::timeout(PROBE_TIMEOUT, fetched)
                 .await

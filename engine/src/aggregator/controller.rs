@@ -13,9 +13,10 @@
 //!   `--enable-aggregator-routing`); none: False, `EndpointsNotFound` /
 //!   `MissingEndpoints`;
 //! - then `GET /apis/GROUP/VERSION` over TLS as `system:kube-aggregator`
-//!   (`system:masters`): a 2xx answer is True, `Passed` ("all checks passed"), and its
-//!   APIResourceList becomes the version's aggregated discovery; anything else is
-//!   False, `FailedDiscoveryCheck` with upstream's message.
+//!   (`system:masters`): a 2xx answer is True, `Passed` ("all checks passed"); anything
+//!   else is False, `FailedDiscoveryCheck` with upstream's message;
+//! - then its entry in aggregated discovery, from the discovery manager
+//!   ([`super::manager`]).
 //!
 //! A probe's result is reused for [`REPROBE`] (failures for [`RETRY`]) unless the
 //! APIService's spec or resolved address changed. The status is written only when it
@@ -23,6 +24,7 @@
 //! [`Table`] is republished only when what the request path sees changed.
 
 use super::client::{Client, tls_config};
+use super::manager::{ApiService, Manager, ServiceKey};
 use super::{Extension, Table, Target};
 use crate::app::App;
 use crate::rest;
@@ -76,12 +78,13 @@ struct Checked {
     at: Instant,
     passed: bool,
     message: String,
-    resources: Option<Vec<Value>>,
 }
 
 #[derive(Default)]
 pub struct State {
     checked: HashMap<String, Checked>,
+    /// Each APIService's entry in aggregated discovery.
+    discovery: Manager,
     /// What was last published (to republish only on change).
     published: String,
 }
@@ -272,6 +275,15 @@ pub fn address_in_endpoints(endpoints: &Value, port_name: &str) -> Option<(Strin
     None
 }
 
+/// The Service of an APIService's `spec.service` (port 443 by default).
+fn service_key(svc: &Value) -> ServiceKey {
+    ServiceKey {
+        namespace: svc["namespace"].as_str().unwrap_or("").to_string(),
+        name: svc["name"].as_str().unwrap_or("").to_string(),
+        port: svc["port"].as_i64().unwrap_or(443),
+    }
+}
+
 /// The identity the availability check presents (upstream's).
 fn probe_headers() -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
@@ -282,30 +294,20 @@ fn probe_headers() -> http::HeaderMap {
     h
 }
 
-/// Check `target`: whether it passed, the message, and its resources.
-async fn check(
-    client: &Client,
-    target: &Target,
-    group: &str,
-    version: &str,
-) -> (bool, String, Option<Vec<Value>>) {
+/// Check `target`: whether it passed, and the message.
+async fn check(client: &Client, target: &Target, group: &str, version: &str) -> (bool, String) {
     let url = format!("{}/apis/{group}/{version}", target.base_url());
     let path = format!("/apis/{group}/{version}");
     match client.get(target.clone(), &path, probe_headers()).await {
-        Ok((code, body)) if (200..300).contains(&code) => {
-            let resources = serde_json::from_slice::<Value>(&body)
-                .ok()
-                .map(|list| super::discovery::from_resource_list(&list, group, version));
-            (true, "all checks passed".into(), resources)
-        }
-        Ok((code, _)) => (
+        Ok(resp) if (200..300).contains(&resp.status) => (true, "all checks passed".into()),
+        Ok(resp) => (
             false,
-            format!("failing or missing response from {url}: bad status from {url}: {code}"),
-            None,
+            format!(
+                "failing or missing response from {url}: bad status from {url}: {}",
+                resp.status
+            ),
         ),
-        Err(e) => {
-            (false, format!("failing or missing response from {url}: Get \"{url}\": {e}"), None)
-        }
+        Err(e) => (false, format!("failing or missing response from {url}: Get \"{url}\": {e}")),
     }
 }
 
@@ -314,8 +316,10 @@ pub async fn sweep(app: &App, client: &Client, state: &mut State) -> Result<(), 
     let rt = builtin("apiservices", GROUP).ok_or("no apiservices")?;
     let prefix = rt.storage_prefix(app.prefix(), None);
     let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
+    let began = Instant::now();
     let mut exts = Vec::new();
     let mut seen = Vec::new();
+    let mut services = Vec::new();
     for kv in page.items {
         let Ok(obj) = rest::object::from_stored(&rt, &kv) else { continue };
         let name = kapi_codec::meta::name(&obj).unwrap_or("").to_string();
@@ -332,7 +336,7 @@ pub async fn sweep(app: &App, client: &Client, state: &mut State) -> Result<(), 
             local: service.is_none(),
             available: false,
             target: None,
-            resources: None,
+            discovery: None,
         };
         let availability = match service {
             None => {
@@ -365,26 +369,14 @@ pub async fn sweep(app: &App, client: &Client, state: &mut State) -> Result<(), 
                                         && c.at.elapsed() < if c.passed { REPROBE } else { RETRY }
                                 });
                                 if !fresh {
-                                    let (passed, message, resources) =
+                                    let (passed, message) =
                                         check(client, &target, &group, &version).await;
-                                    // Keep what discovery knew while the server is down (Stale).
-                                    let resources = resources.or_else(|| {
-                                        state.checked.get(&name).and_then(|c| c.resources.clone())
-                                    });
-                                    state.checked.insert(
-                                        name.clone(),
-                                        Checked {
-                                            fingerprint,
-                                            at: Instant::now(),
-                                            passed,
-                                            message,
-                                            resources,
-                                        },
-                                    );
+                                    let at = Instant::now();
+                                    let c = Checked { fingerprint, at, passed, message };
+                                    state.checked.insert(name.clone(), c);
                                 }
                                 let c = &state.checked[&name];
                                 ext.target = Some(target);
-                                ext.resources = c.resources.clone();
                                 if c.passed {
                                     Availability::new("True", "Passed", c.message.clone())
                                 } else {
@@ -401,10 +393,27 @@ pub async fn sweep(app: &App, client: &Client, state: &mut State) -> Result<(), 
         };
         ext.available = availability.status == "True";
         write_status(app, &rt, &kv.key, kv.mod_revision, &obj, &availability).await;
+        if let Some(svc) = service {
+            let key = service_key(svc);
+            let api = ApiService {
+                name: &name,
+                group: &group,
+                version: &version,
+                service: key.clone(),
+                fingerprint: format!(
+                    "{spec}|{:?}|{availability:?}",
+                    ext.target.as_ref().map(Target::base_url)
+                ),
+                reachable: ext.target.as_ref().filter(|_| ext.available),
+            };
+            ext.discovery = Some(state.discovery.entry(client, &api, began).await);
+            services.push(key);
+        }
         seen.push(name);
         exts.push((spec, ext));
     }
     state.checked.retain(|n, _| seen.contains(n));
+    state.discovery.retain(&seen, &services);
     let signature: String = exts
         .iter()
         .map(|(spec, e)| {
@@ -414,7 +423,7 @@ pub async fn sweep(app: &App, client: &Client, state: &mut State) -> Result<(), 
                 spec,
                 e.available,
                 e.target.as_ref().map(Target::base_url),
-                e.resources.as_ref().map(|r| json!(r).to_string()).unwrap_or_default(),
+                e.discovery.as_ref().map(Value::to_string).unwrap_or_default(),
                 e.local
             )
         })

@@ -14,8 +14,12 @@
 //!   APIService is forwarded with kapi's proxy client certificate and the caller's
 //!   identity in `X-Remote-*` headers (never its `Authorization`), or answered 503 when
 //!   the APIService is not available.
-//! - [`discovery`]: an extension's resources in aggregated discovery (its
-//!   APIResourceList converted) and upstream's ordering of groups and versions.
+//! - [`manager`]: the discovery manager: each APIService's entry in aggregated
+//!   discovery, from its server's own aggregated document (`GET /apis`, v2 or v2beta1)
+//!   or, when the server has none, its APIResourceList; refreshed when the APIService
+//!   changes and every minute; `Stale` without resources when the fetch fails.
+//! - [`discovery`]: aggregated discovery's types, the documents parsed and the legacy
+//!   list converted, and upstream's ordering of groups and versions.
 //!
 //! Invariants: the table is replaced whole (inside `App::served`, with the documents
 //! made from it); a request for a group/version uses the table it started with; only
@@ -24,6 +28,7 @@
 pub mod client;
 pub mod controller;
 pub mod discovery;
+pub mod manager;
 pub mod proxy;
 
 use serde_json::Value;
@@ -78,9 +83,9 @@ pub struct Extension {
     pub available: bool,
     /// Where the server is, once resolved.
     pub target: Option<Target>,
-    /// The version's resources as aggregated discovery lists them
-    /// (`APIResourceDiscovery` items), once fetched.
-    pub resources: Option<Vec<Value>>,
+    /// The version's entry in aggregated discovery (`APIVersionDiscovery`, its
+    /// freshness set), once the discovery manager synced it.
+    pub discovery: Option<Value>,
 }
 
 /// Every APIService, in upstream's discovery order (groups by `groupPriorityMinimum`,

@@ -81,7 +81,7 @@ pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<R
     let selectors =
         Selectors::parse(&scope.rt, scope.param("labelSelector"), scope.param("fieldSelector"))?;
     let page = list::read_page(scope, &selectors, 0, None).await?;
-    let items = page.items.values();
+    let items = page.items.values(&scope.rt);
     let mut deleted = Vec::with_capacity(items.len());
     for obj in items.iter() {
         let name = meta::name(obj).unwrap_or("");

@@ -9,6 +9,7 @@
 use crate::body::{Response, ResponseBody};
 use crate::cache::Cached;
 use crate::negotiation::Output;
+use crate::twin;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use kapi_codec::ResourceType;
@@ -33,11 +34,11 @@ pub fn supported(output: Output, pretty: bool) -> bool {
 /// The GET response of a cached object.
 pub fn object(rt: &ResourceType, cached: &Cached, output: Output) -> Option<Response> {
     match output {
-        Output::Json => Some(full("application/json", cached.json_line().clone())),
+        Output::Json => Some(full("application/json", twin::json_line(rt, cached))),
         Output::Protobuf => {
-            let raw = cached.proto(rt)?;
+            let raw = twin::proto(rt, cached)?;
             let mut out = Vec::with_capacity(raw.len() + 64);
-            protobuf::envelope(&rt.api_version(), &rt.kind, raw, &mut out);
+            protobuf::envelope(&rt.api_version(), &rt.kind, &raw, &mut out);
             Some(full(protobuf::MEDIA_TYPE, out.into()))
         }
         _ => None,
@@ -93,9 +94,23 @@ fn json_pieces(
     );
     let mut pieces = Vec::with_capacity(entries.len() + 2);
     pieces.push(Bytes::from(head));
-    for (i, e) in entries.iter().enumerate() {
-        let item = if i == 0 { e.data.json() } else { e.data.json_list_item() };
-        pieces.push(item.clone());
+    match twin::Retarget::new(rt) {
+        None => {
+            for (i, e) in entries.iter().enumerate() {
+                let item = if i == 0 { e.data.json() } else { e.data.json_list_item() };
+                pieces.push(item.clone());
+            }
+        }
+        Some(r) => {
+            // A twin version: each item's head swapped, the rest shared (see `twin`).
+            let comma = Bytes::from_static(b",");
+            for (i, e) in entries.iter().enumerate() {
+                if i > 0 {
+                    pieces.push(comma.clone());
+                }
+                r.pieces(e.data.json(), &mut pieces);
+            }
+        }
     }
     pieces.push(Bytes::from_static(b"]}\n"));
     pieces
@@ -111,7 +126,7 @@ fn proto_pieces(
     let mut pieces = Vec::with_capacity(entries.len() + 2);
     pieces.push(Bytes::new());
     for e in entries {
-        pieces.push(e.data.proto_list_item(rt)?.clone());
+        pieces.push(twin::proto_list_item(rt, &e.data)?);
     }
     let items_len = pieces.iter().map(Bytes::len).sum();
     let (head, tail) =
@@ -133,19 +148,19 @@ pub fn watch_frame(
 ) -> Option<Vec<u8>> {
     match output {
         Output::Json => {
-            let obj = cached.json();
+            let obj = twin::json(rt, cached);
             let mut f = Vec::with_capacity(kind.len() + obj.len() + 24);
             f.extend_from_slice(b"{\"type\":\"");
             f.extend_from_slice(kind.as_bytes());
             f.extend_from_slice(b"\",\"object\":");
-            f.extend_from_slice(obj);
+            f.extend_from_slice(&obj);
             f.extend_from_slice(b"}\n");
             Some(f)
         }
         Output::Protobuf => {
-            let raw = cached.proto(rt)?;
+            let raw = twin::proto(rt, cached)?;
             let mut f = Vec::with_capacity(raw.len() + 96);
-            protobuf::watch_event_from_raw(kind, api_version, &rt.kind, raw, &mut f).ok()?;
+            protobuf::watch_event_from_raw(kind, api_version, &rt.kind, &raw, &mut f).ok()?;
             Some(f)
         }
         _ => None,

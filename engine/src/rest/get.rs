@@ -23,7 +23,7 @@ pub async fn get(scope: &Scope<'_>) -> Result<Response, ApiError> {
         return Ok(resp);
     }
     let (obj, rv) = match from_cache {
-        Some(e) => (e.data.obj(), e.kv.mod_revision),
+        Some(e) => (crate::twin::obj(&scope.rt, &e.data), e.kv.mod_revision),
         None => from_store(scope, name).await?,
     };
     if scope.output == Output::Table {
@@ -51,7 +51,7 @@ async fn read_with_revision(
     name: &str,
 ) -> Result<(serde_json::Value, u64), ApiError> {
     match cached(scope, name).await? {
-        Some(e) => Ok((e.data.obj(), e.kv.mod_revision)),
+        Some(e) => Ok((crate::twin::obj(&scope.rt, &e.data), e.kv.mod_revision)),
         None => from_store(scope, name).await,
     }
 }

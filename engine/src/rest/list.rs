@@ -149,10 +149,13 @@ pub enum Items {
 }
 
 impl Items {
-    pub fn values(&self) -> Cow<'_, [Value]> {
+    /// The objects as `rt` serves them.
+    pub fn values(&self, rt: &kapi_codec::ResourceType) -> Cow<'_, [Value]> {
         match self {
             Items::Values(v) => Cow::Borrowed(v),
-            Items::Cached(e) => Cow::Owned(e.iter().map(|x| x.data.obj()).collect()),
+            Items::Cached(e) => {
+                Cow::Owned(e.iter().map(|x| crate::twin::obj(rt, &x.data)).collect())
+            }
         }
     }
 }
@@ -286,7 +289,7 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
     let page = page?;
     let rv = page.revision.to_string();
     if scope.output == Output::Table {
-        let t = table::render(scope, &page.items.values(), &rv, page.cont.as_deref())?;
+        let t = table::render(scope, &page.items.values(&scope.rt), &rv, page.cont.as_deref())?;
         return Ok(negotiation::respond(200, &t, Output::Table, scope.pretty));
     }
     let mut metadata = json!({"resourceVersion": rv});
@@ -306,7 +309,7 @@ pub async fn list(scope: &Scope<'_>) -> Result<Response, ApiError> {
 }
 
 fn respond_list(scope: &Scope<'_>, items: Items, metadata: Value) -> Result<Response, ApiError> {
-    let items = items.values();
+    let items = items.values(&scope.rt);
     let list = if scope.output.is_metadata() {
         let items: Vec<Value> = items.iter().map(negotiation::partial).collect();
         json!({

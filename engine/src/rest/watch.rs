@@ -319,7 +319,7 @@ impl Producer {
         let (rt, av) = (&*self.rt, self.api_version.as_str());
         match super::encoded::watch_frame(rt, av, kind, cached, self.output) {
             Some(frame) => self.send_frame(kind, frame).await,
-            None => self.send(kind, cached.obj()).await,
+            None => self.send(kind, crate::twin::obj(rt, cached)).await,
         }
     }
 
