@@ -316,6 +316,7 @@ fn server_side_apply_merges_custom_list_maps_by_their_keys() {
     let ports = g["spec"]["ports"].as_array().cloned().unwrap_or_default();
     assert_eq!(ports.len(), 2, "{g}");
     assert!(ports.iter().any(|p| p["name"] == "http" && p["port"] == 8080), "{g}");
+}
 
 /// `GET path` with `Accept: accept` as the admin: the status code, the Content-Type and
 /// the body.
