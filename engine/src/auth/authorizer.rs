@@ -1,5 +1,6 @@
-//! The authorization seam. Every resource and non-resource request passes through one
-//! `Authorizer`; this issue ships AlwaysAllow (RBAC, Node and Webhook come later).
+//! The authorization seam: every resource and non-resource request passes through one
+//! `Authorizer`. The server's is `crate::authz::Chain` (`--authorization-mode`);
+//! AlwaysAllow here is for tests and tools that need no policy.
 
 use super::UserInfo;
 use crate::request::RequestInfo;
