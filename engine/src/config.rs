@@ -33,6 +33,22 @@ pub struct Options {
     #[arg(long, default_value = "Node,RBAC")]
     pub authorization_mode: String,
 
+    /// The Webhook authorizer's kubeconfig (its server, CA and client credentials).
+    #[arg(long)]
+    pub authorization_webhook_config_file: Option<PathBuf>,
+
+    /// The SubjectAccessReview version sent to the Webhook authorizer (v1, v1beta1).
+    #[arg(long, default_value = "v1")]
+    pub authorization_webhook_version: String,
+
+    /// How long the Webhook authorizer's allowed answers are cached.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+
+    /// How long the Webhook authorizer's other answers are cached.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+
     /// Static bearer tokens: CSV lines `token,user,uid[,"group1,group2"]`.
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,

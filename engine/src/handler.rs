@@ -251,7 +251,13 @@ async fn serve(
         }
     };
     let attrs = crate::authz::Attributes::of(&user, info);
-    let decision = metrics::timed("authorization", || app.authorizer.decide(&attrs));
+    let authz_start = std::time::Instant::now();
+    let decided = app.authorizer.authorize(app, &attrs).await;
+    metrics::phase("authorization", authz_start.elapsed());
+    let decision = match decided {
+        Ok(d) => d,
+        Err(e) => return negotiation::error_response(&ApiError::Internal(e), Output::Json),
+    };
     if let auth::Decision::Deny(why) = decision {
         return negotiation::error_response(&forbidden(&attrs, &why), Output::Json);
     }

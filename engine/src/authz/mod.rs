@@ -2,7 +2,10 @@
 //! deny or have no opinion; the first allow or deny decides, members of `system:masters`
 //! are always allowed (upstream's privileged group), and a request nobody allowed is
 //! refused with every mode's reason. The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`,
-//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`).
+//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`),
+//! Webhook (`webhook`: SubjectAccessReviews to a server, cached; the request path awaits
+//! it through [`Chain::authorize`], the synchronous [`Chain::decide`] uses only its
+//! cached answers).
 //! `review` answers the SubjectAccessReview family from the same chain.
 
 pub mod attributes;
@@ -12,6 +15,7 @@ pub mod policy;
 pub mod rbac;
 pub mod review;
 pub mod rules;
+pub mod webhook;
 
 use crate::auth::{Authorizer, Decision, UserInfo};
 use crate::request::RequestInfo;
@@ -26,6 +30,7 @@ pub enum Mode {
     AlwaysDeny,
     Rbac,
     Node,
+    Webhook,
 }
 
 impl Mode {
@@ -38,12 +43,13 @@ impl Mode {
                 "AlwaysDeny" => Mode::AlwaysDeny,
                 "RBAC" => Mode::Rbac,
                 "Node" => Mode::Node,
-                "ABAC" | "Webhook" => {
+                "Webhook" => Mode::Webhook,
+                "ABAC" => {
                     return Err(format!("authorization-mode {m:?} is not supported by kapi"));
                 }
                 other => {
                     return Err(format!(
-                        "authorization-mode {other:?} is not a valid mode (AlwaysAllow, AlwaysDeny, Node, RBAC)"
+                        "authorization-mode {other:?} is not a valid mode (AlwaysAllow, AlwaysDeny, Node, RBAC, Webhook)"
                     ));
                 }
             };
@@ -70,6 +76,29 @@ pub struct Chain {
     pub policy: Arc<ArcSwap<rbac::Policy>>,
     /// What the Node authorizer reads (set once the app exists).
     pub graph: Arc<node::Graph>,
+    /// The Webhook mode's server and cache.
+    pub webhook: Option<Arc<webhook::Webhook>>,
+}
+
+/// The chain's walk: the first allow or deny ends it; reasons and errors gather.
+#[derive(Default)]
+struct Walk {
+    reasons: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Walk {
+    /// Take one mode's verdict; Some when it decides.
+    fn take(&mut self, verdict: Option<bool>, reason: String) -> Option<Decision> {
+        if !reason.is_empty() {
+            self.reasons.push(reason.clone());
+        }
+        verdict.map(|allowed| if allowed { Decision::Allow } else { Decision::Deny(reason) })
+    }
+
+    fn end(self) -> Decision {
+        Decision::Deny(self.reasons.join("\n"))
+    }
 }
 
 impl Chain {
@@ -78,6 +107,7 @@ impl Chain {
             modes,
             policy: Arc::new(ArcSwap::from_pointee(rbac::Policy::default())),
             graph: Arc::new(node::Graph::default()),
+            webhook: None,
         }
     }
 
@@ -91,29 +121,80 @@ impl Chain {
     }
 
     /// The chain's decision: Allow, or Deny with the reasons of the modes that had none.
+    /// The Webhook mode answers only from its cache here.
     pub fn decide(&self, a: &Attributes<'_>) -> Decision {
-        if a.user.groups.iter().any(|g| g == PRIVILEGED_GROUP) {
+        if is_privileged(a) {
             return Decision::Allow;
         }
-        let mut reasons: Vec<String> = Vec::new();
+        let mut walk = Walk::default();
         for mode in &self.modes {
             let (verdict, reason) = match mode {
-                Mode::AlwaysAllow => (Some(true), String::new()),
-                Mode::AlwaysDeny => (None, "Everything is forbidden.".to_string()),
-                Mode::Rbac => match self.policy.load().authorize(a) {
-                    Ok(()) => (Some(true), String::new()),
-                    Err(why) => (None, why),
-                },
-                Mode::Node => self.graph.authorize(a, &self.policy.load()),
+                Mode::Webhook => {
+                    self.webhook.as_ref().and_then(|w| w.cached(a)).map_or((None, String::new()), verdict_of)
+                }
+                other => self.local(*other, a),
             };
-            if !reason.is_empty() {
-                reasons.push(reason.clone());
-            }
-            if let Some(allowed) = verdict {
-                return if allowed { Decision::Allow } else { Decision::Deny(reason) };
+            if let Some(d) = walk.take(verdict, reason) {
+                return d;
             }
         }
-        Decision::Deny(reasons.join("\n"))
+        walk.end()
+    }
+
+    /// The request path's decision: as [`Chain::decide`], the Webhook mode asked when
+    /// its cache has no answer. Err when no mode allowed and a webhook call failed
+    /// (upstream answers 500 then).
+    pub async fn authorize(&self, app: &crate::app::App, a: &Attributes<'_>) -> Result<Decision, String> {
+        if is_privileged(a) {
+            return Ok(Decision::Allow);
+        }
+        let mut walk = Walk::default();
+        for mode in &self.modes {
+            let (verdict, reason) = match (mode, &self.webhook, app.aggregator()) {
+                (Mode::Webhook, Some(w), Some(client)) => match w.authorize(client, a).await {
+                    Ok(answer) => verdict_of(answer),
+                    Err(e) => {
+                        walk.errors.push(e);
+                        (None, String::new())
+                    }
+                },
+                (Mode::Webhook, ..) => (None, String::new()),
+                (other, ..) => self.local(*other, a),
+            };
+            if let Some(d) = walk.take(verdict, reason) {
+                return Ok(d);
+            }
+        }
+        if !walk.errors.is_empty() {
+            return Err(walk.errors.join("; "));
+        }
+        Ok(walk.end())
+    }
+
+    /// The verdict of a mode decided in memory.
+    fn local(&self, mode: Mode, a: &Attributes<'_>) -> node::Verdict {
+        match mode {
+            Mode::AlwaysAllow => (Some(true), String::new()),
+            Mode::AlwaysDeny => (None, "Everything is forbidden.".to_string()),
+            Mode::Rbac => match self.policy.load().authorize(a) {
+                Ok(()) => (Some(true), String::new()),
+                Err(why) => (None, why),
+            },
+            Mode::Node => self.graph.authorize(a, &self.policy.load()),
+            Mode::Webhook => (None, String::new()),
+        }
+    }
+}
+
+fn is_privileged(a: &Attributes<'_>) -> bool {
+    a.user.groups.iter().any(|g| g == PRIVILEGED_GROUP)
+}
+
+fn verdict_of(answer: webhook::Answer) -> node::Verdict {
+    match answer {
+        webhook::Answer::Allow => (Some(true), String::new()),
+        webhook::Answer::Deny(r) => (Some(false), r),
+        webhook::Answer::NoOpinion(r) => (None, r),
     }
 }
 

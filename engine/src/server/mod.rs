@@ -183,7 +183,28 @@ fn authorizer(options: &Options) -> Result<Arc<crate::authz::Chain>, String> {
             "--authorization-mode includes AlwaysAllow: every authenticated user may do anything"
         );
     }
-    Ok(Arc::new(crate::authz::Chain::new(modes)))
+    let webhook_mode = modes.contains(&crate::authz::Mode::Webhook);
+    let mut chain = crate::authz::Chain::new(modes);
+    match (&options.authorization_webhook_config_file, webhook_mode) {
+        (Some(path), true) => {
+            let endpoint = crate::authz::webhook::endpoint_from_kubeconfig(path)?;
+            let webhook = crate::authz::webhook::Webhook::new(
+                endpoint,
+                &options.authorization_webhook_version,
+                options.authorization_webhook_cache_authorized_ttl,
+                options.authorization_webhook_cache_unauthorized_ttl,
+            )?;
+            chain.webhook = Some(Arc::new(webhook));
+        }
+        (None, true) => {
+            return Err("authorization-mode Webhook requires --authorization-webhook-config-file".into());
+        }
+        (Some(_), false) => {
+            return Err("--authorization-webhook-config-file is only used with authorization-mode Webhook".into());
+        }
+        (None, false) => {}
+    }
+    Ok(Arc::new(chain))
 }
 
 fn authenticator(options: &Options) -> Result<Authenticator, String> {
