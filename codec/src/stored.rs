@@ -110,8 +110,19 @@ pub fn decode_object(
     value: &[u8],
     revision: u64,
 ) -> Result<Value, CodecError> {
-    let obj = decode(value)?;
-    let mut obj = crate::convert::from_storage(rt, obj);
+    let obj = crate::convert::from_storage(rt, decode(value)?);
+    Ok(finish_decoded(rt, obj, value, revision))
+}
+
+/// A decoded stored object of `rt` once in `rt`'s version (by [`decode_object`], or by
+/// the engine's conversion webhook call): in upstream's field order, with
+/// `metadata.resourceVersion` set from `revision`.
+pub fn finish_decoded(
+    rt: &crate::ResourceType,
+    mut obj: Value,
+    value: &[u8],
+    revision: u64,
+) -> Value {
     if value.starts_with(b"k8s\0") {
         // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
         crate::order::canonicalize_type(rt, &mut obj);
@@ -124,7 +135,7 @@ pub fn decode_object(
         // Unstructured objects are written with sorted keys, as Go's encoder does.
         m.sort_keys();
     }
-    Ok(obj)
+    obj
 }
 
 /// The bytes to store for `obj` (an object of `rt`), in `media`: converted to the
