@@ -216,17 +216,56 @@ impl Caches {
 ///
 /// It holds the type weakly: the entry holds the cache, and a custom type's entry must
 /// be able to go (with its cache and feeder) when its CRD does.
+///
+/// A version a conversion webhook converts to is converted here, on the feeder's (or
+/// shard worker's) own thread, which waits for the webhook's answer (30 s at most), as
+/// upstream's cacher converts what it decodes. An object that does not convert is
+/// logged and skipped (its previous state stays until its next event or re-list).
 pub fn decode_fn(rt: &Arc<ResourceType>) -> DecodeFn<Cached> {
+    converting_decode_fn(rt, None)
+}
+
+/// [`decode_fn`] with the transport conversion webhooks are reached through (without
+/// one, objects a webhook must convert are skipped).
+pub fn converting_decode_fn(
+    rt: &Arc<ResourceType>,
+    transport: Option<crate::conversion::Transport>,
+) -> DecodeFn<Cached> {
     let rt = Arc::downgrade(rt);
     Arc::new(move |kv| {
         let rt = rt.upgrade()?;
-        let obj = kapi_codec::stored::decode_object(&rt, &kv.value, kv.mod_revision).ok()?;
+        let obj = match kapi_codec::convert::webhook(&rt) {
+            None => kapi_codec::stored::decode_object(&rt, &kv.value, kv.mod_revision).ok()?,
+            Some(_) => match futures_executor::block_on(decode_converted(&transport, &rt, kv)) {
+                Ok(obj) => obj,
+                Err(e) => {
+                    tracing::warn!(
+                        "watch cache of {}/{}: {}: {e}",
+                        rt.api_version(),
+                        rt.plural,
+                        kv.key
+                    );
+                    return None;
+                }
+            },
+        };
         Some(Cached::new(&rt, &obj))
     })
 }
 
+async fn decode_converted(
+    transport: &Option<crate::conversion::Transport>,
+    rt: &ResourceType,
+    kv: &kapi_storage::KeyValue,
+) -> Result<Value, kapi_codec::CodecError> {
+    match transport {
+        Some(t) => t.decode(rt, kv).await,
+        None => Err(kapi_codec::CodecError::Conversion("no conversion transport".into())),
+    }
+}
+
 fn start(app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
-    let decode = decode_fn(rt);
+    let decode = converting_decode_fn(rt, Some(crate::conversion::Transport::of(app)));
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
         let rt = Arc::downgrade(rt);
         let f: IndexFn<Cached> = Arc::new(move |c: &Cached| {
