@@ -7,7 +7,8 @@
 //! back in v1; a watch in v2 sees converted events; a webhook answering an error or
 //! garbage gives upstream's 500 Status (no reason, `conversion webhook for
 //! example.com/v1, Kind=Widget failed: ...`) and nothing stored is lost or changed; a
-//! webhook that is down gives a 500 at once (not a hang). Runs on both backends.
+//! webhook that is down gives a 500 at once (not a hang); a webhook named by a Service
+//! is reached through the Service's endpoints. Runs on both backends.
 
 use kapi_e2e::raw::Target;
 use kapi_e2e::{Server, eventually};
@@ -48,7 +49,7 @@ fn ca_and_leaf() -> (String, String, String) {
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::DigitalSignature];
     let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
     let issuer = Issuer::new(ca, ca_key);
-    let mut leaf = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let mut leaf = CertificateParams::new(vec!["conv-hook.default.svc".to_string()]).unwrap();
     leaf.subject_alt_names.push(SanType::IpAddress([127, 0, 0, 1].into()));
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_key = KeyPair::generate().unwrap();
@@ -434,6 +435,28 @@ fn a_conversion_webhook_converts_between_versions_of_different_shape() {
     // Working again: v2 reads convert again.
     hook.set(CONVERT);
     assert_eq!(get(&s, "widgets.v2.example.com", "w1")["spec"], json!({"sizeCount": 5}));
+
+    // Reached through a Service: resolved to its endpoint (kapi cannot dial cluster
+    // IPs), verified as `conv-hook.default.svc` with the caBundle.
+    apply(
+        &s,
+        &format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: conv-hook, namespace: default}}\nspec:\n  ports: [{{name: https, port: 8443, targetPort: {p}}}]\n---\napiVersion: v1\nkind: Endpoints\nmetadata: {{name: conv-hook, namespace: default}}\nsubsets:\n- addresses: [{{ip: 127.0.0.1}}]\n  ports: [{{name: https, port: {p}}}]\n",
+            p = hook.port
+        ),
+    );
+    let by_service = crd(&hook).replace(
+        &format!("url: https://127.0.0.1:{}/convert", hook.port),
+        "service: {namespace: default, name: conv-hook, path: /convert, port: 8443}",
+    );
+    apply(&s, &by_service);
+    let before = hook.reviews.load(Ordering::SeqCst);
+    assert!(eventually(Duration::from_secs(20), || {
+        let crd = json_of(&s.kubectl_ok(&["get", "crd", "widgets.example.com", "-o", "json"]));
+        crd.pointer("/spec/conversion/webhook/clientConfig/service").is_some()
+            && raw(&s, "GET", &format!("{V2}/w2"), None).1["spec"] == json!({"sizeCount": 7})
+    }));
+    assert!(hook.reviews.load(Ordering::SeqCst) > before);
 
     // The webhook is down: a 500 saying why, not a hang.
     hook.shut_down();
