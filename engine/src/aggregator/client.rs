@@ -5,7 +5,9 @@
 //! and await its response head on a oneshot channel; the body comes back through a
 //! bounded channel (a few chunks in flight), so a slow reader slows the extension
 //! server down instead of growing a buffer, and a reader that goes away (the client
-//! disconnected, the watch ended) closes the upstream connection at once.
+//! disconnected, the watch ended) closes the upstream connection at once. CRD
+//! conversion webhooks are called through the same thread ([`Client::fetch`], with
+//! [`webhook_tls`]: the CRD's caBundle, no client certificate; `engine/src/conversion.rs`).
 //!
 //! Invariants: every call resolves (an error once the runtime is gone); dialing and the
 //! TLS handshake are bounded by [`DIAL_TIMEOUT`]; non-watch requests wait for the
