@@ -494,6 +494,14 @@ fn a_conversion_webhook_converts_between_versions_of_different_shape() {
     hook.shut_down();
     let down = raw(&s, "GET", &format!("{V2}/w1"), None);
     assert_conversion_failed(&down, FAILED, "connection refused");
+    // Upstream's words to the byte (checked against upstream's kube-apiserver).
+    assert_eq!(
+        down.1["message"],
+        format!(
+            "{FAILED}Post \"https://conv-hook.default.svc:8443/convert?timeout=30s\": dial tcp 127.0.0.1:{}: connect: connection refused",
+            hook.port
+        )
+    );
     assert_eq!(raw(&s, "GET", &format!("{V1}/w1"), None).0, 200);
     // The server still serves everything else, v2 lists from its watch cache included.
     assert_eq!(v2_items(), want);
