@@ -69,8 +69,10 @@ impl Transport {
     async fn post(&self, hook: &Webhook, plan: &Plan) -> Result<Bytes, String> {
         let client = self.client.as_ref().ok_or("the webhook client is not running")?;
         let (target, path) = self.target(hook).await?;
-        let url = format!("{}{path}", shown_base(hook, &target));
-        let req = post_request(&target, &path, plan.body.clone())
+        let base = shown_base(hook, &target);
+        let url = format!("{base}{path}");
+        let host = base.trim_start_matches("https://");
+        let req = post_request(host, &path, plan.body.clone())
             .map_err(|e| format!("Post {url:?}: {e}"))?;
         let (code, body) = client
             .fetch(target, req, TIMEOUT, MAX_RESPONSE_BODY)
@@ -85,7 +87,7 @@ impl Transport {
     /// Where `hook` is: the address to dial, its TLS name and trust, and the request
     /// path (with upstream's `timeout` query).
     async fn target(&self, hook: &Webhook) -> Result<(Target, String), String> {
-        let tls = webhook_tls(&hook.ca_bundle)?;
+        let tls = tls_for(&hook.ca_bundle)?;
         let query = format!("timeout={}s", TIMEOUT.as_secs());
         match &hook.endpoint {
             Endpoint::Url(url) => {
@@ -190,6 +192,30 @@ impl Transport {
     }
 }
 
+/// TLS configurations made per thread, by caBundle (at most [`TLS_CONFIGS`]): a
+/// review does not parse its bundle again, and no lock is shared between cores.
+const TLS_CONFIGS: usize = 32;
+
+thread_local! {
+    static TLS: std::cell::RefCell<std::collections::HashMap<Vec<u8>, Arc<rustls::ClientConfig>>> =
+        Default::default();
+}
+
+fn tls_for(ca_bundle: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+    if let Some(c) = TLS.with(|t| t.borrow().get(ca_bundle).cloned()) {
+        return Ok(c);
+    }
+    let config = webhook_tls(ca_bundle)?;
+    TLS.with(|t| {
+        let mut t = t.borrow_mut();
+        if t.len() >= TLS_CONFIGS {
+            t.clear();
+        }
+        t.insert(ca_bundle.to_vec(), config.clone());
+    });
+    Ok(config)
+}
+
 fn builtin(plural: &str, group: &str) -> Result<Arc<ResourceType>, String> {
     let found = Registry::builtin().all().iter().find(|t| t.group == group && t.plural == plural);
     found.cloned().ok_or_else(|| format!("no {plural}"))
@@ -240,11 +266,8 @@ fn parse_url(url: &str) -> Result<(String, u16, String), String> {
     Ok((host.to_string(), port, path))
 }
 
-fn post_request(
-    target: &Target,
-    path: &str,
-    body: Vec<u8>,
-) -> Result<http::Request<OutBody>, String> {
+/// The review's request: `host` is the URL's (`HOST:PORT`, a Service's DNS name).
+fn post_request(host: &str, path: &str, body: Vec<u8>) -> Result<http::Request<OutBody>, String> {
     let body = http_body_util::Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync();
     let mut req = http::Request::post(path).body(body).map_err(|e| e.to_string())?;
     let headers = req.headers_mut();
@@ -252,8 +275,7 @@ fn post_request(
     headers.insert(http::header::CONTENT_TYPE, json.clone());
     headers.insert(http::header::ACCEPT, json);
     headers.insert(http::header::USER_AGENT, http::HeaderValue::from_static("kapi-apiextensions"));
-    let host = format!("{}:{}", target.server_name, target.port);
-    if let Ok(v) = http::HeaderValue::from_str(&host) {
+    if let Ok(v) = http::HeaderValue::from_str(host) {
         headers.insert(http::header::HOST, v);
     }
     Ok(req)

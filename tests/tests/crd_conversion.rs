@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 /// How the webhook answers.
@@ -38,6 +38,8 @@ struct Webhook {
     ca_pem: String,
     mode: Arc<AtomicU8>,
     reviews: Arc<AtomicUsize>,
+    /// The Host header of the last review (how kapi addressed the webhook).
+    last_host: Arc<Mutex<String>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -79,18 +81,20 @@ impl Webhook {
         let mode = Arc::new(AtomicU8::new(CONVERT));
         let reviews = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let last_host = Arc::new(Mutex::new(String::new()));
         let (m, r, stopping) = (mode.clone(), reviews.clone(), stop.clone());
+        let host = last_host.clone();
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 if stopping.load(Ordering::SeqCst) {
                     return; // the listener is dropped: the port refuses connections
                 }
                 let Ok(tcp) = conn else { continue };
-                let (config, m, r) = (config.clone(), m.clone(), r.clone());
-                std::thread::spawn(move || serve(config, tcp, &m, &r));
+                let (config, m, r, host) = (config.clone(), m.clone(), r.clone(), host.clone());
+                std::thread::spawn(move || serve(config, tcp, &m, &r, &host));
             }
         });
-        Webhook { port, ca_pem, mode, reviews, stop }
+        Webhook { port, ca_pem, mode, reviews, last_host, stop }
     }
 
     fn set(&self, mode: u8) {
@@ -109,6 +113,7 @@ fn serve(
     tcp: TcpStream,
     mode: &AtomicU8,
     reviews: &AtomicUsize,
+    last_host: &Mutex<String>,
 ) {
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
     let Ok(conn) = rustls::ServerConnection::new(config) else { return };
@@ -133,6 +138,12 @@ fn serve(
         return;
     }
     reviews.fetch_add(1, Ordering::SeqCst);
+    let host = head
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case("host"))
+        .map(|(_, v)| v.trim().to_string());
+    *last_host.lock().unwrap() = host.unwrap_or_default();
     let target = head.split_whitespace().nth(1).unwrap_or("");
     let answer = if !head.starts_with("POST ") || !target.starts_with("/convert?timeout=30s") {
         b"not the conversion path".to_vec()
@@ -481,9 +492,9 @@ fn a_conversion_webhook_converts_between_versions_of_different_shape() {
     apply(&s, &by_service);
     let before = hook.reviews.load(Ordering::SeqCst);
     assert!(eventually(Duration::from_secs(20), || {
-        let crd = json_of(&s.kubectl_ok(&["get", "crd", "widgets.example.com", "-o", "json"]));
-        crd.pointer("/spec/conversion/webhook/clientConfig/service").is_some()
-            && raw(&s, "GET", &format!("{V2}/w2"), None).1["spec"] == json!({"sizeCount": 8})
+        raw(&s, "GET", &format!("{V2}/w2"), None).1["spec"] == json!({"sizeCount": 8})
+            // The review went to the Service's name: the changed CRD is served.
+            && *hook.last_host.lock().unwrap() == "conv-hook.default.svc:8443"
             // The new v2 watch cache has listed everything (a resourceVersion=0 LIST is
             // answered only by a complete cache).
             && names_and_specs(&s, &format!("{V2}?resourceVersion=0")) == want
