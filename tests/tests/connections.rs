@@ -82,8 +82,7 @@ fn an_idle_connection_whose_client_stopped_reading_is_reset_not_left_open() {
         let body = format!(
             r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"big-{i}"}},"data":{{"k":"{big}"}}}}"#
         );
-        let req =
-            t.h1_request("POST", "/api/v1/namespaces/default/configmaps", Some(body.as_bytes()));
+        let req = t.h1_request("POST", "/api/v1/namespaces/default/configmaps", Some(body.as_bytes()));
         assert_eq!(c.request(&req).expect("create").0, 201);
     }
     // A response of about 800 KB that fits the server's socket buffers but not the
@@ -92,8 +91,9 @@ fn an_idle_connection_whose_client_stopped_reading_is_reset_not_left_open() {
     let stalled = t.connect_over(false, tcp).expect("connect");
     let mut stalled = stalled;
     stalled.send(&t.h1_request("GET", "/api/v1/namespaces/default/configmaps", None)).unwrap();
-    let closed =
-        kapi_e2e::eventually(Duration::from_secs(20), || stalled.tcp_state() != TCP_ESTABLISHED);
+    let closed = kapi_e2e::eventually(Duration::from_secs(20), || {
+        stalled.tcp_state() != TCP_ESTABLISHED
+    });
     assert!(closed, "the stalled client's connection was never closed");
 }
 
