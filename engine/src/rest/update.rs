@@ -240,9 +240,10 @@ where
             return Ok(new);
         }
         let precondition = Precondition::ModRevision(kv.mod_revision);
-        let bytes = match is_finalized(&new) {
-            true => None,
-            false => Some(crate::conversion::to_stored(scope.app, &scope.rt, &new).await?),
+        let bytes = if is_finalized(&new) {
+            None
+        } else {
+            Some(crate::conversion::to_stored(scope.app, &scope.rt, &new).await?)
         };
         let store_start = std::time::Instant::now();
         let result = match bytes {
