@@ -11,6 +11,22 @@
 use crate::registry::ResourceType;
 use serde_json::{Value, json};
 
+/// The conversion webhook of `rt` (a custom resource whose CRD's conversion strategy is
+/// `Webhook`): its objects are converted by the engine through the webhook, not here.
+pub fn webhook(rt: &ResourceType) -> Option<&std::sync::Arc<crate::webhook_conversion::Webhook>> {
+    rt.custom.as_ref()?.webhook.as_ref()
+}
+
+/// `GROUP/VERSION` of the version `rt`'s objects are stored in.
+pub fn storage_api_version(rt: &ResourceType) -> String {
+    match (&rt.custom, &rt.storage_version) {
+        (Some(c), _) => format!("{}/{}", rt.group, c.storage_version),
+        (None, Some(v)) if rt.group.is_empty() => v.to_string(),
+        (None, Some(v)) => format!("{}/{v}", rt.group),
+        (None, None) => rt.api_version(),
+    }
+}
+
 /// Whether objects of `rt` are stored exactly as served (no conversion).
 pub fn is_identity(rt: &ResourceType) -> bool {
     match &rt.custom {

@@ -52,6 +52,9 @@ pub struct CustomFacts {
     pub storage_version: String,
     /// Whether this version is deprecated, and the warning to send.
     pub deprecation_warning: Option<String>,
+    /// The conversion webhook (conversion strategy `Webhook`); None: strategy `None`
+    /// (only `apiVersion` changes between versions).
+    pub webhook: Option<Arc<crate::webhook_conversion::Webhook>>,
 }
 
 /// The verbs of every custom resource.
@@ -137,7 +140,8 @@ pub fn types_from_crd(crd: &Value) -> Vec<ResourceType> {
     versions.sort_by(|a, b| {
         version_priority(&text(b, "/name")).cmp(&version_priority(&text(a, "/name")))
     });
-    versions.into_iter().map(|v| entry(crd, &group, v, &storage_version)).collect()
+    let webhook = crate::webhook_conversion::Webhook::from_crd(crd).map(Arc::new);
+    versions.into_iter().map(|v| entry(crd, &group, v, &storage_version, &webhook)).collect()
 }
 
 /// Upstream's version priority: GA before beta before alpha, higher numbers first,
@@ -164,7 +168,13 @@ pub fn version_priority(v: &str) -> (u8, u64, u64, std::cmp::Reverse<String>) {
     (class, major, minor, std::cmp::Reverse(String::new()))
 }
 
-fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> ResourceType {
+fn entry(
+    crd: &Value,
+    group: &str,
+    version: &Value,
+    storage_version: &str,
+    webhook: &Option<Arc<crate::webhook_conversion::Webhook>>,
+) -> ResourceType {
     let spec = &crd["spec"];
     let name = text(version, "/name");
     let kind = text(spec, "/names/kind");
@@ -205,6 +215,7 @@ fn entry(crd: &Value, group: &str, version: &Value, storage_version: &str) -> Re
             let w = text(version, "/deprecationWarning");
             if w.is_empty() { format!("{group}/{name} {kind} is deprecated") } else { w }
         }),
+        webhook: webhook.clone(),
     });
     let subs = subresources(version);
     ResourceType {

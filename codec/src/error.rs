@@ -127,4 +127,8 @@ pub enum CodecError {
     /// strategic merge patch directive of the wrong type.
     #[error("{0}")]
     Unclassified(String),
+    /// A custom resource's conversion webhook failed (500 without a reason, as upstream
+    /// answers the plain error its converter returns).
+    #[error("{0}")]
+    Conversion(String),
 }

@@ -62,6 +62,7 @@ pub mod strategy;
 pub mod time;
 pub mod topology;
 pub mod validation;
+pub mod webhook_conversion;
 
 pub use error::{CodecError, FieldError, FieldErrorType};
 pub use registry::{Registry, ResourceType};

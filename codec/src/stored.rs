@@ -111,7 +111,28 @@ pub fn decode_object(
     revision: u64,
 ) -> Result<Value, CodecError> {
     let obj = decode(value)?;
-    let mut obj = crate::convert::from_storage(rt, obj);
+    let stored_as = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+    if crate::convert::webhook(rt).is_some() && stored_as != rt.api_version() {
+        // Only the engine's conversion (which calls the webhook) may change its shape.
+        return Err(CodecError::Conversion(format!(
+            "{} stored as {stored_as} needs its conversion webhook to be read as {}",
+            rt.kind,
+            rt.api_version()
+        )));
+    }
+    let obj = crate::convert::from_storage(rt, obj);
+    Ok(finish_decoded(rt, obj, value, revision))
+}
+
+/// A decoded stored object of `rt` once in `rt`'s version (by [`decode_object`], or by
+/// the engine's conversion webhook call): in upstream's field order, with
+/// `metadata.resourceVersion` set from `revision`.
+pub fn finish_decoded(
+    rt: &crate::ResourceType,
+    mut obj: Value,
+    value: &[u8],
+    revision: u64,
+) -> Value {
     if value.starts_with(b"k8s\0") {
         // Upstream's protobuf decodes in tag order; its JSON is in Go struct order.
         crate::order::canonicalize_type(rt, &mut obj);
@@ -124,7 +145,7 @@ pub fn decode_object(
         // Unstructured objects are written with sorted keys, as Go's encoder does.
         m.sort_keys();
     }
-    Ok(obj)
+    obj
 }
 
 /// The bytes to store for `obj` (an object of `rt`), in `media`: converted to the
@@ -188,6 +209,27 @@ mod tests {
         let bytes = encode(&cr, StorageMediaType::Protobuf);
         assert_eq!(bytes.first(), Some(&b'{'));
         assert_eq!(decode(&bytes).unwrap(), cr);
+    }
+
+    /// Objects of a version a conversion webhook converts to are never read by changing
+    /// their apiVersion only (the engine converts them through the webhook).
+    #[test]
+    fn a_webhook_converted_version_is_not_decoded_by_its_api_version_alone() {
+        let crd = json!({"metadata": {"name": "widgets.example.com"}, "spec": {
+            "group": "example.com", "scope": "Namespaced",
+            "names": {"plural": "widgets", "kind": "Widget"},
+            "conversion": {"strategy": "Webhook", "webhook": {"conversionReviewVersions": ["v1"],
+                "clientConfig": {"url": "https://127.0.0.1:1/convert"}}},
+            "versions": [{"name": "v1", "served": true, "storage": true},
+                         {"name": "v2", "served": true, "storage": false}]}});
+        let types = crate::custom::types_from_crd(&crd);
+        // Served in version priority order: v2 first.
+        let (v2, v1) = (&types[0], &types[1]);
+        assert_eq!((&*v2.version, &*v1.version), ("v2", "v1"));
+        let stored = br#"{"apiVersion":"example.com/v1","kind":"Widget","metadata":{"name":"w"},"spec":{"size":"3"}}"#;
+        assert!(decode_object(v1, stored, 5).is_ok(), "the storage version reads as is");
+        let e = decode_object(v2, stored, 5).unwrap_err();
+        assert!(matches!(e, CodecError::Conversion(_)), "{e}");
     }
 
     #[test]

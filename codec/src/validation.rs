@@ -179,6 +179,20 @@ fn validate_annotations(obj: &Value, out: &mut Vec<FieldError>) {
     }
 }
 
+/// The errors of `obj`'s `metadata.labels` (upstream's `ValidateLabels`).
+pub fn label_errors(obj: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    validate_labels(obj, &mut out);
+    out
+}
+
+/// The errors of `obj`'s `metadata.annotations` (upstream's `ValidateAnnotations`).
+pub fn annotation_errors(obj: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    validate_annotations(obj, &mut out);
+    out
+}
+
 fn validate_finalizers(obj: &Value, out: &mut Vec<FieldError>) {
     let Some(fins) =
         meta::metadata(obj).and_then(|m| m.get("finalizers")).and_then(Value::as_array)

@@ -16,7 +16,7 @@ use kapi_codec::ResourceType;
 use kapi_codec::registry::Persistence;
 use kapi_storage::Revision;
 use kapi_storage::cache::hub::Hub;
-use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, WatchCache};
+use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, Relist, WatchCache};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -224,17 +224,61 @@ impl Caches {
 ///
 /// It holds the type weakly: the entry holds the cache, and a custom type's entry must
 /// be able to go (with its cache and feeder) when its CRD does.
+///
+/// A version a conversion webhook converts to is converted here, on the feeder's (or
+/// shard worker's) own thread, which waits for the webhook's answer (30 s at most), as
+/// upstream's cacher converts what it decodes. An object that does not convert is
+/// logged and skipped, and the cache re-lists a while later (upstream's reflector
+/// re-lists after a decode error), so the change is picked up once it converts.
 pub fn decode_fn(rt: &Arc<ResourceType>) -> DecodeFn<Cached> {
+    converting_decode_fn(rt, None, Relist::default())
+}
+
+/// [`decode_fn`] with the transport conversion webhooks are reached through (without
+/// one, objects a webhook must convert are skipped) and the cache's [`Relist`].
+pub fn converting_decode_fn(
+    rt: &Arc<ResourceType>,
+    transport: Option<crate::conversion::Transport>,
+    relist: Relist,
+) -> DecodeFn<Cached> {
     let rt = Arc::downgrade(rt);
     Arc::new(move |kv| {
         let rt = rt.upgrade()?;
-        let obj = kapi_codec::stored::decode_object(&rt, &kv.value, kv.mod_revision).ok()?;
+        let obj = match kapi_codec::convert::webhook(&rt) {
+            None => kapi_codec::stored::decode_object(&rt, &kv.value, kv.mod_revision).ok()?,
+            Some(_) => match futures_executor::block_on(decode_converted(&transport, &rt, kv)) {
+                Ok(obj) => obj,
+                Err(e) => {
+                    relist.request();
+                    tracing::warn!(
+                        "watch cache of {}/{}: {}: {e}",
+                        rt.api_version(),
+                        rt.plural,
+                        kv.key
+                    );
+                    return None;
+                }
+            },
+        };
         Some(Cached::new(&rt, &obj))
     })
 }
 
+async fn decode_converted(
+    transport: &Option<crate::conversion::Transport>,
+    rt: &ResourceType,
+    kv: &kapi_storage::KeyValue,
+) -> Result<Value, kapi_codec::CodecError> {
+    match transport {
+        Some(t) => t.decode(rt, kv).await,
+        None => Err(kapi_codec::CodecError::Conversion("no conversion transport".into())),
+    }
+}
+
 fn start(app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
-    let decode = decode_fn(rt);
+    let relist = Relist::default();
+    let transport = Some(crate::conversion::Transport::of(app));
+    let decode = converting_decode_fn(rt, transport, relist.clone());
     let index: Option<IndexFn<Cached>> = is_pods(rt).then(|| {
         let rt = Arc::downgrade(rt);
         let f: IndexFn<Cached> = Arc::new(move |c: &Cached| {
@@ -250,7 +294,13 @@ fn start(app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
         shards: app.options.watch_cache_shards(&rt.plural),
         ..Default::default()
     };
-    match WatchCache::start(app.store.clone(), &prefix, decode, index, opts) {
+    let store = app.store.clone();
+    let started = match kapi_codec::convert::webhook(rt) {
+        // Only a webhook's failures pass; other caches never ask for a re-list.
+        Some(_) => WatchCache::start_relisting(store, &prefix, decode, index, opts, relist),
+        None => WatchCache::start(store, &prefix, decode, index, opts),
+    };
+    match started {
         Ok(c) => Some(c),
         Err(e) => {
             tracing::warn!("watch cache for {}: {e}; serving from the store", rt.plural);

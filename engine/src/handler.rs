@@ -252,7 +252,7 @@ async fn serve(
     };
     let attrs = crate::authz::Attributes::of(&user, info);
     let authz_start = std::time::Instant::now();
-    let decided = app.authorizer.authorize(app, &attrs).await;
+    let decided = app.authorizer.authorize_request(app, &attrs).await;
     metrics::phase("authorization", authz_start.elapsed());
     let decision = match decided {
         Ok(d) => d,

@@ -38,6 +38,7 @@ pub mod buffers;
 pub mod cache;
 pub mod config;
 pub mod controllers;
+pub mod conversion;
 pub mod debug;
 pub mod discovery;
 pub mod handler;

@@ -115,7 +115,7 @@ impl ApiError {
     pub fn from_codec(e: CodecError, target: &Target) -> ApiError {
         match e {
             CodecError::Invalid(causes) => ApiError::Invalid(target.clone(), causes),
-            CodecError::Unclassified(m) => ApiError::Unknown(m),
+            CodecError::Unclassified(m) | CodecError::Conversion(m) => ApiError::Unknown(m),
             other => ApiError::BadRequest(other.to_string()),
         }
     }

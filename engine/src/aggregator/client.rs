@@ -5,7 +5,9 @@
 //! and await its response head on a oneshot channel; the body comes back through a
 //! bounded channel (a few chunks in flight), so a slow reader slows the extension
 //! server down instead of growing a buffer, and a reader that goes away (the client
-//! disconnected, the watch ended) closes the upstream connection at once.
+//! disconnected, the watch ended) closes the upstream connection at once. CRD
+//! conversion webhooks are called through the same thread ([`Client::fetch`], with
+//! [`webhook_tls`]: the CRD's caBundle, no client certificate; `engine/src/conversion.rs`).
 //!
 //! Invariants: every call resolves (an error once the runtime is gone); dialing and the
 //! TLS handshake are bounded by [`DIAL_TIMEOUT`]; non-watch requests wait for the
@@ -190,13 +192,27 @@ impl Client {
         path: &str,
         headers: http::HeaderMap,
     ) -> impl Future<Output = Result<Fetched, String>> + 'static {
-        let (tx, rx) = oneshot::channel();
         let req = request(&target, path, headers);
+        let fetched = req.map(|req| self.fetch(target, req, PROBE_TIMEOUT, MAX_PROBE_BODY));
+        async move { fetched?.await }
+    }
+
+    /// One whole exchange (webhooks, probes): status, headers and body, the whole of it
+    /// bounded by `timeout` and the body by `max_body` bytes. Resolves on the caller's
+    /// executor, or blocks a thread that may wait (`futures_executor`).
+    pub fn fetch(
+        &self,
+        target: Target,
+        req: http::Request<OutBody>,
+        timeout: Duration,
+        max_body: usize,
+    ) -> impl Future<Output = Result<Fetched, String>> + 'static {
+        let (tx, rx) = oneshot::channel();
         self.handle.spawn(async move {
             let fetched = async {
-                let resp = round_trip(&target, req?).await?;
+                let resp = round_trip(&target, req).await?;
                 let (parts, body) = resp.into_parts();
-                let body = http_body_util::Limited::new(body, MAX_PROBE_BODY)
+                let body = http_body_util::Limited::new(body, max_body)
                     .collect()
                     .await
                     .map_err(|e| e.to_string())?;
@@ -206,13 +222,31 @@ impl Client {
                     body: body.to_bytes(),
                 })
             };
-            let out = tokio::time::timeout(PROBE_TIMEOUT, fetched)
+            let out = tokio::time::timeout(timeout, fetched)
                 .await
                 .unwrap_or_else(|_| Err("context deadline exceeded".into()));
             let _ = tx.send(out);
         });
         async move { rx.await.unwrap_or_else(|_| Err("the aggregator client stopped".into())) }
     }
+}
+
+/// The TLS configuration of a webhook call: trust `ca_bundle` (PEM), present no client
+/// certificate (as upstream without a webhook kubeconfig).
+pub fn webhook_tls(ca_bundle: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(ca_bundle) {
+        let ca = ca.map_err(|e| format!("caBundle: {e}"))?;
+        roots.add(ca).map_err(|e| format!("caBundle: {e}"))?;
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 fn request(

@@ -4,7 +4,7 @@
 //! refused with every mode's reason. The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`,
 //! a policy snapshot kept current from the watch caches by `policy`), Node (`node`),
 //! Webhook (`webhook`: SubjectAccessReviews to a server, cached; the request path awaits
-//! it through [`Chain::authorize`], the synchronous [`Chain::decide`] uses only its
+//! it through [`Chain::authorize_request`], the synchronous [`Chain::decide`] uses only its
 //! cached answers).
 //! `review` answers the SubjectAccessReview family from the same chain.
 
@@ -129,9 +129,11 @@ impl Chain {
         let mut walk = Walk::default();
         for mode in &self.modes {
             let (verdict, reason) = match mode {
-                Mode::Webhook => {
-                    self.webhook.as_ref().and_then(|w| w.cached(a)).map_or((None, String::new()), verdict_of)
-                }
+                Mode::Webhook => self
+                    .webhook
+                    .as_ref()
+                    .and_then(|w| w.cached(a))
+                    .map_or((None, String::new()), verdict_of),
                 other => self.local(*other, a),
             };
             if let Some(d) = walk.take(verdict, reason) {
@@ -144,7 +146,11 @@ impl Chain {
     /// The request path's decision: as [`Chain::decide`], the Webhook mode asked when
     /// its cache has no answer. Err when no mode allowed and a webhook call failed
     /// (upstream answers 500 then).
-    pub async fn authorize(&self, app: &crate::app::App, a: &Attributes<'_>) -> Result<Decision, String> {
+    pub async fn authorize_request(
+        &self,
+        app: &crate::app::App,
+        a: &Attributes<'_>,
+    ) -> Result<Decision, String> {
         if is_privileged(a) {
             return Ok(Decision::Allow);
         }

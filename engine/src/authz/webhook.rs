@@ -11,8 +11,7 @@
 
 use super::attributes::Attributes;
 use crate::aggregator::Target;
-use crate::aggregator::client::Client;
-use bytes::Bytes;
+use crate::aggregator::client::{Client, Fetched};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -66,9 +65,16 @@ pub enum Answer {
 }
 
 impl Webhook {
-    pub fn new(endpoint: Endpoint, version: &str, allowed_ttl: Duration, denied_ttl: Duration) -> Result<Webhook, String> {
+    pub fn new(
+        endpoint: Endpoint,
+        version: &str,
+        allowed_ttl: Duration,
+        denied_ttl: Duration,
+    ) -> Result<Webhook, String> {
         if !matches!(version, "v1" | "v1beta1") {
-            return Err(format!("unsupported authorization webhook version {version:?} (v1, v1beta1)"));
+            return Err(format!(
+                "unsupported authorization webhook version {version:?} (v1, v1beta1)"
+            ));
         }
         Ok(Webhook {
             endpoint,
@@ -89,7 +95,11 @@ impl Webhook {
     }
 
     /// Ask the webhook about `a` (or answer from the cache).
-    pub async fn authorize(&self, client: &Arc<Client>, a: &Attributes<'_>) -> Result<Answer, String> {
+    pub async fn authorize(
+        &self,
+        client: &Arc<Client>,
+        a: &Attributes<'_>,
+    ) -> Result<Answer, String> {
         if let Some(hit) = self.cached(a) {
             return Ok(hit);
         }
@@ -100,7 +110,8 @@ impl Webhook {
             "kind": "SubjectAccessReview",
             "spec": spec,
         });
-        let (code, body) = self.post(client, review.to_string()).await?;
+        let answer = self.post(client, review.to_string()).await?;
+        let (code, body) = (answer.status, answer.body);
         if !(200..300).contains(&code) {
             return Err(format!("the authorization webhook answered {code}"));
         }
@@ -113,21 +124,16 @@ impl Webhook {
         Ok(answer)
     }
 
-    async fn post(&self, client: &Arc<Client>, body: String) -> Result<(u16, Bytes), String> {
+    async fn post(&self, client: &Arc<Client>, body: String) -> Result<Fetched, String> {
         let t = &self.endpoint.target;
-        let mut req = http::Request::builder()
-            .method("POST")
-            .uri(&self.endpoint.path)
-            .header(http::header::HOST, format!("{}:{}", t.host, t.port))
-            .header(http::header::CONTENT_TYPE, "application/json")
-            .header(http::header::ACCEPT, "application/json");
-        if let Some(token) = &self.endpoint.token {
-            req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+        let host = format!("{}:{}", t.host, t.port);
+        let mut req =
+            crate::conversion::post_request(&host, &self.endpoint.path, body.into_bytes())?;
+        if let Some(token) = &self.endpoint.token
+            && let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}"))
+        {
+            req.headers_mut().insert(http::header::AUTHORIZATION, v);
         }
-        let body = http_body_util::BodyExt::boxed_unsync(
-            http_body_util::Full::new(Bytes::from(body)).map_err(|never| match never {}),
-        );
-        let req = req.body(body).map_err(|e| e.to_string())?;
         client.fetch(t.clone(), req, TIMEOUT, MAX_ANSWER).await
     }
 }
@@ -183,7 +189,11 @@ pub fn endpoint_from_kubeconfig(path: &std::path::Path) -> Result<Endpoint, Stri
 
 /// A kubeconfig field given inline (`FIELD-data`, base64) or as a file (`FIELD`, relative
 /// to the kubeconfig's directory).
-fn data_or_file(section: &Value, field: &str, dir: &std::path::Path) -> Result<Option<Vec<u8>>, String> {
+fn data_or_file(
+    section: &Value,
+    field: &str,
+    dir: &std::path::Path,
+) -> Result<Option<Vec<u8>>, String> {
     use base64::Engine;
     if let Some(d) = section[format!("{field}-data")].as_str() {
         let bytes = base64::engine::general_purpose::STANDARD
@@ -216,7 +226,8 @@ pub fn spec(a: &Attributes<'_>) -> Value {
 
 /// A review's answer: `status.allowed`, `status.denied`, `status.reason`.
 pub fn parse_answer(body: &[u8]) -> Result<Answer, String> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| format!("decoding the authorization webhook's answer: {e}"))?;
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| format!("decoding the authorization webhook's answer: {e}"))?;
     let status = &v["status"];
     let reason = status.get("reason").and_then(Value::as_str).unwrap_or("").to_string();
     if status.get("allowed").and_then(Value::as_bool) == Some(true) {
@@ -225,7 +236,8 @@ pub fn parse_answer(body: &[u8]) -> Result<Answer, String> {
     if status.get("denied").and_then(Value::as_bool) == Some(true) {
         return Ok(Answer::Deny(reason));
     }
-    if let Some(e) = status.get("evaluationError").and_then(Value::as_str).filter(|e| !e.is_empty()) {
+    if let Some(e) = status.get("evaluationError").and_then(Value::as_str).filter(|e| !e.is_empty())
+    {
         tracing::debug!("authorization webhook evaluation error: {e}");
     }
     Ok(Answer::NoOpinion(reason))
@@ -243,7 +255,10 @@ mod tests {
             parse_answer(br#"{"status":{"allowed":false,"denied":true,"reason":"no"}}"#),
             Ok(Answer::Deny("no".into()))
         );
-        assert_eq!(parse_answer(br#"{"status":{"allowed":false}}"#), Ok(Answer::NoOpinion(String::new())));
+        assert_eq!(
+            parse_answer(br#"{"status":{"allowed":false}}"#),
+            Ok(Answer::NoOpinion(String::new()))
+        );
         assert!(parse_answer(b"garbage").is_err());
     }
 
@@ -267,6 +282,9 @@ mod tests {
         assert_eq!(s["user"], "alice");
         assert_eq!(s["resourceAttributes"]["subresource"], "scale");
         let path = Attributes { resource_request: false, path: "/healthz", ..a };
-        assert_eq!(spec(&path)["nonResourceAttributes"], json!({"path": "/healthz", "verb": "get"}));
+        assert_eq!(
+            spec(&path)["nonResourceAttributes"],
+            json!({"path": "/healthz", "verb": "get"})
+        );
     }
 }

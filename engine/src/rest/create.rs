@@ -44,12 +44,15 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     // encoding are written from it.
     kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
     let key = scope.key(&name);
+    let bytes = match crate::conversion::to_stored(scope.app, &scope.rt, &obj).await {
+        Ok(b) => b,
+        Err(e) => {
+            hooks::release(scope, &allocated);
+            return Err(e);
+        }
+    };
     let store_start = std::time::Instant::now();
-    let stored = scope
-        .app
-        .store
-        .create(&key, object::to_stored(&scope.rt, &obj, scope.app.storage_media))
-        .await;
+    let stored = scope.app.store.create(&key, bytes).await;
     crate::metrics::phase("storage", store_start.elapsed());
     match stored {
         Ok(kv) => {

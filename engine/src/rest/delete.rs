@@ -4,7 +4,7 @@
 //! removes them).
 
 use super::fields::Selectors;
-use super::{Request, Scope, hooks, list, object, propagation, view};
+use super::{Request, Scope, hooks, list, propagation, view};
 use crate::body::Response;
 use crate::status::ApiError;
 use crate::time;
@@ -153,7 +153,7 @@ pub async fn delete_one(
     loop {
         let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
         let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
-        let current = object::from_stored(&scope.rt, &kv)?;
+        let current = crate::conversion::from_stored(scope.app, &scope.rt, &kv).await?;
         check_preconditions(scope, name, &current, opts)?;
         if scope.dry_run()? {
             return Ok(current);
@@ -174,7 +174,7 @@ pub async fn delete_one(
         let is_namespace = scope.rt.role == Role::Namespaces;
         let result = if is_namespace || grace > 0 || fins || new_fins.is_some() {
             let mark = Marking { rev: kv.mod_revision, grace, is_namespace, finalizers: new_fins };
-            mark_deleting(scope, &key, &current, mark).await
+            mark_deleting(scope, &key, &current, mark).await?
         } else {
             scope.app.store.delete(&key, Precondition::ModRevision(kv.mod_revision)).await.map(
                 |kv| {
@@ -205,13 +205,14 @@ struct Marking {
 
 /// Set deletionTimestamp (now + grace) and the policy's finalizers; namespaces also
 /// become Terminating. Returns None when the object is already being deleted at least
-/// as soon and its finalizers stay.
+/// as soon and its finalizers stay. The outer error is a failed conversion of the
+/// object to its storage version (a webhook's), the inner one the store's.
 async fn mark_deleting(
     scope: &Scope<'_>,
     key: &str,
     current: &Value,
     mark: Marking,
-) -> Result<Option<Value>, StorageError> {
+) -> Result<Result<Option<Value>, StorageError>, ApiError> {
     let Marking { rev, grace, is_namespace, finalizers } = mark;
     let existing = meta::metadata(current)
         .and_then(|m| m.get("deletionGracePeriodSeconds"))
@@ -219,17 +220,19 @@ async fn mark_deleting(
     let deleting = meta::meta_str(current, "deletionTimestamp").is_some();
     let sooner = existing.is_some_and(|g| grace < g);
     if deleting && !sooner && finalizers.is_none() {
-        return Ok(None);
+        return Ok(Ok(None));
     }
     let no_finalizers = finalizers
         .as_ref()
         .map_or_else(|| propagation::finalizers_of(current).is_empty(), Vec::is_empty);
     if grace == 0 && no_finalizers && !is_namespace {
-        let kv = scope.app.store.delete(key, Precondition::ModRevision(rev)).await?;
-        let mut out = current.clone();
-        meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
-        hooks::after_delete(scope, &out);
-        return Ok(Some(out));
+        let deleted = scope.app.store.delete(key, Precondition::ModRevision(rev)).await;
+        return Ok(deleted.map(|kv| {
+            let mut out = current.clone();
+            meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+            hooks::after_delete(scope, &out);
+            Some(out)
+        }));
     }
     let mut out = current.clone();
     let m = meta::metadata_mut(&mut out);
@@ -245,15 +248,10 @@ async fn mark_deleting(
     }
     // The fields set here go where upstream's field order has them.
     kapi_codec::order::canonicalize_type(&scope.rt, &mut out);
-    let kv = scope
-        .app
-        .store
-        .update(
-            key,
-            object::to_stored(&scope.rt, &out, scope.app.storage_media),
-            Precondition::ModRevision(rev),
-        )
-        .await?;
-    meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
-    Ok(Some(out))
+    let bytes = crate::conversion::to_stored(scope.app, &scope.rt, &out).await?;
+    let updated = scope.app.store.update(key, bytes, Precondition::ModRevision(rev)).await;
+    Ok(updated.map(|kv| {
+        meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
+        Some(out)
+    }))
 }

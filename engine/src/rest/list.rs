@@ -8,7 +8,7 @@
 
 use super::encoded;
 use super::fields::Selectors;
-use super::{Scope, object, table};
+use super::{Scope, table};
 use crate::body::Response;
 use crate::cache::Cached;
 use crate::negotiation::{self, Output};
@@ -202,7 +202,7 @@ pub async fn read_page(
             )?;
         revision = Some(page.revision);
         for (i, kv) in page.items.iter().enumerate() {
-            let obj = object::from_stored(&scope.rt, kv)?;
+            let obj = crate::conversion::from_stored(scope.app, &scope.rt, kv).await?;
             if selectors.matches(&scope.rt, &obj) {
                 items.push(obj);
             }

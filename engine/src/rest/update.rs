@@ -228,7 +228,7 @@ where
                 &target,
             ));
         }
-        let current = object::from_stored(&scope.rt, &kv)?;
+        let current = crate::conversion::from_stored(scope.app, &scope.rt, &kv).await?;
         let mut new = mutate(&current)?;
         finish(scope, &mut new, &current)?;
         // Upstream's field order, once, before the bytes and the answer are written.
@@ -240,20 +240,17 @@ where
             return Ok(new);
         }
         let precondition = Precondition::ModRevision(kv.mod_revision);
-        let store_start = std::time::Instant::now();
-        let result = if is_finalized(&new) {
-            scope.app.store.delete(&key, precondition).await.map(|kv| (kv, true))
+        let bytes = if is_finalized(&new) {
+            None
         } else {
-            scope
-                .app
-                .store
-                .update(
-                    &key,
-                    object::to_stored(&scope.rt, &new, scope.app.storage_media),
-                    precondition,
-                )
-                .await
-                .map(|kv| (kv, false))
+            Some(crate::conversion::to_stored(scope.app, &scope.rt, &new).await?)
+        };
+        let store_start = std::time::Instant::now();
+        let result = match bytes {
+            None => scope.app.store.delete(&key, precondition).await.map(|kv| (kv, true)),
+            Some(bytes) => {
+                scope.app.store.update(&key, bytes, precondition).await.map(|kv| (kv, false))
+            }
         };
         crate::metrics::phase("storage", store_start.elapsed());
         match result {

@@ -197,10 +197,15 @@ fn authorizer(options: &Options) -> Result<Arc<crate::authz::Chain>, String> {
             chain.webhook = Some(Arc::new(webhook));
         }
         (None, true) => {
-            return Err("authorization-mode Webhook requires --authorization-webhook-config-file".into());
+            return Err(
+                "authorization-mode Webhook requires --authorization-webhook-config-file".into()
+            );
         }
         (Some(_), false) => {
-            return Err("--authorization-webhook-config-file is only used with authorization-mode Webhook".into());
+            return Err(
+                "--authorization-webhook-config-file is only used with authorization-mode Webhook"
+                    .into(),
+            );
         }
         (None, false) => {}
     }

@@ -7,16 +7,26 @@
 //! sequencer takes the applied events back in number order and publishes each revision
 //! once all of its events are in, so watchers get events in revision order and readers
 //! never see part of a revision. Before a re-list the feeder waits for the pipeline to
-//! drain, so no event of the old watch lands after the new listing.
+//! drain, so no event of the old watch lands after the new listing. When the decoder
+//! asks for it ([`Relist`]: a value that did not decode, for now), the feeder re-lists a
+//! while later (1 s, doubling to 30 s while the requests go on), so a skipped change is
+//! not lost for good.
 
-use super::{CacheEntry, CacheEvent, DecodeFn, WatchCache, shard_index};
+use super::{CacheEntry, CacheEvent, DecodeFn, Relist, WatchCache, shard_index};
 use crate::error::StorageError;
 use crate::signal::Signal;
 use crate::store::{Event, Revision, Store, Watch};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The first wait before a re-list the decoder asked for; it doubles up to [`RELIST_MAX`]
+/// while every re-list is asked for again.
+const RELIST_MIN: Duration = Duration::from_secs(1);
+const RELIST_MAX: Duration = Duration::from_secs(30);
+/// How often a feeder whose decoder may ask for a re-list looks, between events.
+const RELIST_POLL: Duration = Duration::from_secs(1);
 
 /// One event on its way through the pipeline.
 struct Job {
@@ -39,6 +49,7 @@ pub(super) fn start<T: Send + Sync + 'static>(
     cache: &Arc<WatchCache<T>>,
     store: Arc<dyn Store>,
     decode: DecodeFn<T>,
+    relist: Option<Relist>,
 ) -> std::io::Result<()> {
     let name = format!("kapi-cache{}", cache.prefix.trim_end_matches('/').replace('/', "-"));
     let sequenced = Arc::new(Sequenced::default());
@@ -48,7 +59,16 @@ pub(super) fn start<T: Send + Sync + 'static>(
         Sink::Workers(spawn_pipeline(cache, &name, decode.clone(), sequenced.clone())?)
     };
     let weak = Arc::downgrade(cache);
-    let feeder = Feeder { cache: weak, store, decode, sink, next_seq: 0, sequenced };
+    let feeder = Feeder {
+        cache: weak,
+        store,
+        decode,
+        sink,
+        next_seq: 0,
+        sequenced,
+        relist,
+        backoff: RELIST_MIN,
+    };
     std::thread::Builder::new().name(name).spawn(move || feeder.run())?;
     Ok(())
 }
@@ -70,6 +90,10 @@ struct Feeder<T> {
     next_seq: u64,
     /// Events the sequencer has published (= `next_seq` when the pipeline is empty).
     sequenced: Arc<Sequenced>,
+    /// Set by the decoder when a value did not decode for now (None: it never asks).
+    relist: Option<Relist>,
+    /// How long after such a request the feeder re-lists.
+    backoff: Duration,
 }
 
 impl<T: Send + Sync + 'static> Feeder<T> {
@@ -91,8 +115,11 @@ impl<T: Send + Sync + 'static> Feeder<T> {
             if !self.drained() {
                 return;
             }
+            // A listing some values of which did not decode (and will, later) is not a
+            // complete one: reads go to the store until a re-list is.
+            let listed_clean = !self.relist.as_ref().is_some_and(Relist::take);
             let Some(c) = self.cache.upgrade() else { return };
-            c.reset(items, page.revision);
+            c.reset(items, page.revision, listed_clean);
             drop(c);
             let watch = match self.store.watch(&prefix, page.revision) {
                 Ok(w) => w,
@@ -106,13 +133,28 @@ impl<T: Send + Sync + 'static> Feeder<T> {
                 Some(c) => c.follow(watch.progress.clone()),
                 None => return,
             }
-            let mut reader = GroupReader { watch: &watch, pending: None, ended: false, taken: 0 };
+            let mut reader = GroupReader {
+                cache: self.cache.clone(),
+                watch: &watch,
+                pending: None,
+                ended: false,
+                taken: 0,
+                relist: self.relist.clone(),
+                backoff: self.backoff,
+                relist_at: (!listed_clean).then(|| Instant::now() + self.backoff),
+            };
             while let Some(group) = reader.next_group() {
                 if !self.submit(group) {
                     return;
                 }
             }
-            tracing::debug!("watch cache {prefix}: store watch ended; re-listing");
+            self.backoff = match reader.relist_at {
+                Some(_) if !listed_clean => (self.backoff * 2).min(RELIST_MAX),
+                _ => RELIST_MIN,
+            };
+            tracing::debug!(
+                "watch cache {prefix}: store watch ended or re-list asked for; re-listing"
+            );
         }
     }
 
@@ -269,19 +311,27 @@ fn sequence<T>(
 /// events, the store counts all of them in `sent` before sending the first, so while
 /// fewer than `sent` are taken, the rest of the revision is on its way and waiting for
 /// it is safe.
-struct GroupReader<'w> {
+struct GroupReader<'w, T> {
+    /// Marked incomplete when the decoder asks for a re-list.
+    cache: Weak<WatchCache<T>>,
     watch: &'w Watch,
     pending: Option<Event>,
     ended: bool,
     /// Events taken from the watch so far.
     taken: u64,
+    /// The decoder's re-list requests, looked at between events and every
+    /// [`RELIST_POLL`] (a shard worker may ask after the feeder handed its event on).
+    relist: Option<Relist>,
+    backoff: Duration,
+    /// When to stop reading and re-list (the decoder asked for it).
+    relist_at: Option<Instant>,
 }
 
-impl GroupReader<'_> {
+impl<T> GroupReader<'_, T> {
     fn next_group(&mut self) -> Option<Vec<Event>> {
         let first = match self.pending.take() {
             Some(ev) => ev,
-            None => self.recv()?,
+            None => self.recv_first()?,
         };
         let mut group = vec![first];
         while self.watch.progress.shared_revisions && self.more_announced() {
@@ -300,11 +350,47 @@ impl GroupReader<'_> {
         self.taken < self.watch.progress.sent.load(Ordering::Acquire)
     }
 
+    /// The next event of the watch.
     fn recv(&mut self) -> Option<Event> {
         if self.ended {
             return None;
         }
-        match self.watch.events.recv() {
+        let received = self.watch.events.recv().map_err(drop);
+        self.take(received)
+    }
+
+    /// The first event of the next revision; None once the watch ended or a re-list the
+    /// decoder asked for is due (so a revision is never cut short by a re-list).
+    fn recv_first(&mut self) -> Option<Event> {
+        let Some(relist) = self.relist.clone() else { return self.recv() };
+        while !self.ended {
+            let now = Instant::now();
+            if self.relist_at.is_none() && relist.take() {
+                self.relist_at = Some(now + self.backoff);
+                // A change was skipped: what the cache holds is no longer complete.
+                if let Some(c) = self.cache.upgrade() {
+                    c.mark_incomplete();
+                }
+            }
+            if self.relist_at.is_some_and(|at| now >= at) {
+                self.ended = true;
+                return None;
+            }
+            let until = self.relist_at.unwrap_or(now + RELIST_POLL);
+            match self.watch.events.recv_deadline(until) {
+                Err(flume::RecvTimeoutError::Timeout) => continue,
+                received => return self.take(received.map_err(drop)),
+            }
+        }
+        None
+    }
+
+    /// Count an event taken from the watch, or mark the watch ended.
+    fn take(&mut self, received: Result<Result<Event, StorageError>, ()>) -> Option<Event> {
+        if self.ended {
+            return None;
+        }
+        match received {
             Ok(Ok(ev)) => {
                 self.taken += 1;
                 Some(ev)

@@ -66,6 +66,26 @@ pub struct CacheEvent<T> {
 
 /// Decodes a stored value; `None` skips a value that cannot be decoded.
 pub type DecodeFn<T> = Arc<dyn Fn(&KeyValue) -> Option<T> + Send + Sync>;
+/// A decoder's request that the cache list its prefix again: set when a value could not
+/// be decoded for a reason that may pass (a conversion webhook that failed), so the
+/// skipped change is picked up once it decodes, as upstream's reflector re-lists after a
+/// decode error. The feeder re-lists a while after the request (1 s, doubling up to
+/// 30 s while requests keep coming), and only then.
+#[derive(Debug, Clone, Default)]
+pub struct Relist(Arc<AtomicBool>);
+
+impl Relist {
+    /// Ask for a re-list.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    /// Whether a re-list was asked for since the last call.
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// The index value of an object (pods: `spec.nodeName`).
 pub type IndexFn<T> = Arc<dyn Fn(&T) -> Option<String> + Send + Sync>;
 
@@ -162,6 +182,29 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
         index: Option<IndexFn<T>>,
         opts: CacheOptions,
     ) -> std::io::Result<Arc<Self>> {
+        Self::start_with(store, prefix, decode, index, opts, None)
+    }
+
+    /// [`WatchCache::start`] with a [`Relist`] its decoder may set.
+    pub fn start_relisting(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        decode: DecodeFn<T>,
+        index: Option<IndexFn<T>>,
+        opts: CacheOptions,
+        relist: Relist,
+    ) -> std::io::Result<Arc<Self>> {
+        Self::start_with(store, prefix, decode, index, opts, Some(relist))
+    }
+
+    fn start_with(
+        store: Arc<dyn Store>,
+        prefix: &str,
+        decode: DecodeFn<T>,
+        index: Option<IndexFn<T>>,
+        opts: CacheOptions,
+        relist: Option<Relist>,
+    ) -> std::io::Result<Arc<Self>> {
         let shards = opts.shards.clamp(1, 64);
         let cache = Arc::new(WatchCache {
             prefix: prefix.to_string(),
@@ -176,7 +219,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             index,
             opts,
         });
-        feed::start(&cache, store, decode)?;
+        feed::start(&cache, store, decode, relist)?;
         Ok(cache)
     }
 }
@@ -227,7 +270,8 @@ impl<T> WatchCache<T> {
         &self.changed
     }
 
-    /// Whether the initial listing is in.
+    /// Whether the cache holds a complete listing: the initial one is in, and no change
+    /// was skipped since (a value that did not decode, for now) without a re-list.
     pub fn is_loaded(&self) -> bool {
         self.loaded.load(Ordering::Acquire)
     }
@@ -261,7 +305,9 @@ impl<T> WatchCache<T> {
     }
 
     /// Replace everything with a fresh listing at `revision` (the pipeline is drained).
-    fn reset(&self, items: Vec<Arc<CacheEntry<T>>>, revision: Revision) {
+    /// Replace the contents with a listing at `revision`; `complete` when every value
+    /// of it decoded (else reads go to the store until a complete re-list).
+    fn reset(&self, items: Vec<Arc<CacheEntry<T>>>, revision: Revision, complete: bool) {
         self.stats.initializations.fetch_add(1, Ordering::Relaxed);
         let mut per_shard: Vec<Vec<_>> = (0..self.shards.len()).map(|_| Vec::new()).collect();
         for e in items {
@@ -275,9 +321,16 @@ impl<T> WatchCache<T> {
             g.reset(items, revision);
         }
         self.published.store(revision, Ordering::Release);
-        self.loaded.store(true, Ordering::Release);
+        self.loaded.store(complete, Ordering::Release);
         drop(guards);
         drop(d);
+        self.changed.notify();
+    }
+
+    /// A change could not be applied (its value did not decode, for now): reads go to
+    /// the store until the re-list the decoder asked for.
+    fn mark_incomplete(&self) {
+        self.loaded.store(false, Ordering::Release);
         self.changed.notify();
     }
 

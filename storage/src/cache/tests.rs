@@ -484,3 +484,62 @@ fn a_wait_for_a_revision_wakes_when_the_cache_publishes_it() {
         assert!(entry.is_some(), "the published revision is readable");
     }
 }
+
+/// A cache whose decoder fails (and asks for a re-list) while `failing` is set.
+fn flaky_cache(
+    store: &Arc<dyn Store>,
+    failing: &Arc<AtomicBool>,
+    shards: usize,
+) -> Arc<WatchCache<String>> {
+    let relist = Relist::default();
+    let (asks, failing) = (relist.clone(), failing.clone());
+    let decode: DecodeFn<String> = Arc::new(move |kv: &KeyValue| {
+        if failing.load(Ordering::SeqCst) {
+            asks.request();
+            return None;
+        }
+        Some(String::from_utf8_lossy(&kv.value).into_owned())
+    });
+    let opts = CacheOptions { capacity: 100, watcher_buffer: 100, shards };
+    WatchCache::start_relisting(store.clone(), PREFIX, decode, None, opts, relist).unwrap()
+}
+
+/// Changes a decoder could not decode for a while (a conversion webhook down) are
+/// picked up by the re-list it asked for, with no further write: an update is not
+/// stale and a delete leaves no ghost entry.
+#[test]
+fn changes_that_did_not_decode_for_a_while_are_picked_up_by_a_relist() {
+    for shards in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        block_on(store.create(&key(0, 0), Bytes::from("a;1"))).unwrap();
+        block_on(store.create(&key(0, 1), Bytes::from("a;gone"))).unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let cache = flaky_cache(&store, &failing, shards);
+        wait_until(&cache, store.current_revision());
+        failing.store(true, Ordering::SeqCst);
+        let kv = block_on(store.get(&key(0, 0))).unwrap().unwrap();
+        let precondition = crate::store::Precondition::ModRevision(kv.mod_revision);
+        block_on(store.update(&key(0, 0), Bytes::from("a;2"), precondition)).unwrap();
+        let kv = block_on(store.get(&key(0, 1))).unwrap().unwrap();
+        let precondition = crate::store::Precondition::ModRevision(kv.mod_revision);
+        block_on(store.delete(&key(0, 1), precondition)).unwrap();
+        // What the cache holds is stale: it says so, so reads go to the store.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while cache.is_loaded() {
+            assert!(Instant::now() < deadline, "{shards} shards: still loaded");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        failing.store(false, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let (items, _, _) = cache.list(PREFIX, None, 0);
+            let values: Vec<&str> = items.iter().map(|e| e.data.as_str()).collect();
+            if values == ["a;2"] && cache.is_loaded() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{shards} shards: still {values:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
