@@ -8,6 +8,7 @@ pub mod etcd;
 pub mod raw;
 pub mod tls;
 pub mod upstream;
+pub mod webhook;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
