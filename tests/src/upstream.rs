@@ -149,10 +149,16 @@ impl ControlPlane {
     /// which v1.35 no longer serves (upstream v1.35 answers 404 too) and the scheduler
     /// would wait for it forever, so that feature gate is off.
     pub fn start(kubeconfig: &Path, dir: &Path) -> ControlPlane {
+        ControlPlane::start_with(kubeconfig, dir, "")
+    }
+
+    /// As [`ControlPlane::start`], with extra controller manager flags (`KCM_EXTRA`).
+    pub fn start_with(kubeconfig: &Path, dir: &Path, kcm_extra: &str) -> ControlPlane {
         let script_dir = upstream_dir().expect("../shared/upstream");
         let out = Command::new(script_dir.join("ctrl.sh"))
             .arg(kubeconfig)
             .arg(dir)
+            .env("KCM_EXTRA", kcm_extra)
             .env("SCHED_EXTRA", "--feature-gates=CSIStorageCapacity=false")
             .stdin(Stdio::null())
             .output()

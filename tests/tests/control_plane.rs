@@ -1,7 +1,9 @@
 //! Upstream's own control plane on kapi: kube-controller-manager and kube-scheduler
 //! (v1.21, from `../shared/upstream`) run unchanged against the real kapi binary, on
 //! either backend. The test plays the kubelet: it registers a Node, renews its Lease,
-//! reports pod phases and does the final delete of terminating pods.
+//! reports pod phases and does the final delete of terminating pods. The controller
+//! manager runs with `--use-service-account-credentials=true`, as kubeadm runs it, so
+//! each controller is authorized by RBAC (the bootstrap `system:controller:*` roles).
 //!
 //! Version skew: the v1.21 scheduler asks for storage.k8s.io/v1beta1
 //! CSIStorageCapacity, which v1.35 no longer serves (upstream v1.35 answers 404 too), so
@@ -47,7 +49,14 @@ impl Cluster {
     fn start() -> Cluster {
         let s = Server::start();
         let dir = tempfile::tempdir().unwrap();
-        let ctrl = ControlPlane::start(&s.kubeconfig(), dir.path());
+        // As kubeadm runs it: each controller with its own ServiceAccount's credentials,
+        // so every controller is authorized by RBAC's bootstrap `system:controller:*`
+        // roles (issue #17).
+        let ctrl = ControlPlane::start_with(
+            &s.kubeconfig(),
+            dir.path(),
+            "--use-service-account-credentials=true",
+        );
         let kubelet_running = Arc::new(AtomicBool::new(true));
         let c = Cluster { kubelet_running, _ctrl: ctrl, s, _dir: dir };
         c.register_node("n1");
