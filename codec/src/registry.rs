@@ -141,6 +141,17 @@ impl std::fmt::Debug for ResourceType {
 }
 
 impl ResourceType {
+    /// Whether a delete that removes an object at once answers with the object (pods,
+    /// ServiceAccounts, StorageClasses: upstream's `ReturnDeletedObject`) rather than a
+    /// Success Status.
+    pub fn returns_deleted_object(&self) -> bool {
+        self.custom.is_none()
+            && matches!(
+                (&*self.group, &*self.plural),
+                ("", "pods" | "serviceaccounts") | ("storage.k8s.io", "storageclasses")
+            )
+    }
+
     /// The type of the objects as server-side apply and managedFields see it: a
     /// custom resource's from its CRD schema, a built-in one's from the schemas.
     pub fn apply_type(&self) -> crate::managed::Ty<'_> {

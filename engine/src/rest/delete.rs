@@ -73,7 +73,33 @@ pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     crate::admission::admit_delete(scope, name)?;
     let opts = DeleteOptions::parse(scope, &req.body)?;
     let out = delete_one(scope, name, &opts).await?;
-    view::object(scope, 200, &out)
+    if out.gone && !scope.rt.returns_deleted_object() {
+        return Ok(deleted_status(scope, &out.obj));
+    }
+    view::object(scope, 200, &out.obj)
+}
+
+/// Upstream's answer to a delete that removed the object at once, for the types that
+/// do not return the deleted object: a Success Status naming it (`details.kind` is the
+/// resource, as upstream sets it).
+fn deleted_status(scope: &Scope<'_>, obj: &Value) -> Response {
+    let mut details = serde_json::Map::new();
+    details.insert("name".into(), json!(meta::name(obj).unwrap_or("")));
+    if !scope.rt.group.is_empty() {
+        details.insert("group".into(), json!(&*scope.rt.group));
+    }
+    details.insert("kind".into(), json!(&*scope.rt.plural));
+    details.insert("uid".into(), json!(meta::meta_str(obj, "uid").unwrap_or("")));
+    let ok = crate::status::success(Some(Value::Object(details)));
+    crate::negotiation::respond(200, &ok, scope.output, scope.pretty)
+}
+
+/// What a delete did: the object as it was deleted or as it stays (marked), and whether
+/// it is gone now.
+#[derive(Debug)]
+pub struct Deleted {
+    pub obj: Value,
+    pub gone: bool,
 }
 
 pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
@@ -90,7 +116,7 @@ pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<R
         }
         let ns_scope = Scope { namespace: meta::namespace(obj).map(String::from), ..scope.clone() };
         match delete_one(&ns_scope, name, &opts).await {
-            Ok(o) => deleted.push(o),
+            Ok(o) => deleted.push(o.obj),
             Err(ApiError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
@@ -147,7 +173,7 @@ pub async fn delete_one(
     scope: &Scope<'_>,
     name: &str,
     opts: &DeleteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Deleted, ApiError> {
     let key = scope.key(name);
     let target = scope.target(name);
     loop {
@@ -155,9 +181,6 @@ pub async fn delete_one(
         let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
         let current = crate::conversion::from_stored(scope.app, &scope.rt, &kv).await?;
         check_preconditions(scope, name, &current, opts)?;
-        if scope.dry_run()? {
-            return Ok(current);
-        }
         let grace = if scope.rt.role == Role::Pods { pod_grace(&current, opts) } else { 0 };
         let current_fins = propagation::finalizers_of(&current);
         let mut new_fins = opts.policy.finalizers(&current_fins);
@@ -172,7 +195,11 @@ pub async fn delete_one(
         }
         let fins = !new_fins.as_ref().unwrap_or(&current_fins).is_empty();
         let is_namespace = scope.rt.role == Role::Namespaces;
-        let result = if is_namespace || grace > 0 || fins || new_fins.is_some() {
+        let marks = is_namespace || grace > 0 || fins || new_fins.is_some();
+        if scope.dry_run()? {
+            return Ok(Deleted { obj: current, gone: !marks });
+        }
+        let result = if marks {
             let mark = Marking { rev: kv.mod_revision, grace, is_namespace, finalizers: new_fins };
             mark_deleting(scope, &key, &current, mark).await?
         } else {
@@ -186,8 +213,11 @@ pub async fn delete_one(
             )
         };
         match result {
-            Ok(Some(out)) => return Ok(out),
-            Ok(None) => return Ok(current),
+            Ok(Some(out)) => {
+                let gone = !marks || meta::meta_str(&out, "deletionTimestamp").is_none();
+                return Ok(Deleted { obj: out, gone });
+            }
+            Ok(None) => return Ok(Deleted { obj: current, gone: false }),
             Err(StorageError::Conflict { .. }) => continue,
             Err(e) => return Err(ApiError::from_storage(e, &target)),
         }

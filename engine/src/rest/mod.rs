@@ -194,7 +194,7 @@ pub async fn delete_internal(
     let info = internal_info("delete", &rt.group, &rt.version, &rt.plural, ns, Some(name));
     let scope = internal_scope(app, &info)?;
     let opts = delete::DeleteOptions { grace: Some(0), ..Default::default() };
-    delete::delete_one(&scope, name, &opts).await
+    delete::delete_one(&scope, name, &opts).await.map(|d| d.obj)
 }
 
 /// Route a subresource request by the subresource's name: `Scope::resolve` has already
