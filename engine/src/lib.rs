@@ -6,6 +6,7 @@
 //! - [`handler`]: the handler chain of one request: limits, authentication,
 //!   authorization, routing to non-resource endpoints or to [`rest`].
 //! - [`auth`]: authenticators (x509 client certs, static tokens) and the authorizer seam.
+//! - [`authz`]: authorization: the RBAC bootstrap policy and its reconciliation at start.
 //! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a
 //!   URL, as upstream's request info factory.
 //! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.
@@ -31,6 +32,7 @@ pub mod aggregator;
 pub mod alloc;
 pub mod app;
 pub mod auth;
+pub mod authz;
 pub mod body;
 pub mod buffers;
 pub mod cache;

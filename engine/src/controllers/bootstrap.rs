@@ -1,6 +1,7 @@
 //! Objects that exist in every cluster, created through the same path as a client's
 //! create (defaults, validation, allocation), re-created when deleted, and allocator
-//! state rebuilt from storage.
+//! state rebuilt from storage; at start, the RBAC bootstrap policy reconciled
+//! (`authz::bootstrap`).
 
 use crate::app::App;
 use crate::rest;
@@ -9,7 +10,12 @@ use serde_json::{Value, json};
 
 pub async fn run(app: &App) -> Result<(), String> {
     rebuild_allocators(app).await?;
-    ensure_system_objects(app).await
+    ensure_system_objects(app).await?;
+    // As upstream's rbac/bootstrap-roles hook: a failure is reported, not fatal.
+    if let Err(e) = crate::authz::bootstrap::reconcile(app).await {
+        tracing::error!("reconciling the RBAC bootstrap policy: {e}");
+    }
+    Ok(())
 }
 
 /// Create whichever of the system objects is missing. Run at start and periodically

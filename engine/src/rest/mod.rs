@@ -162,6 +162,26 @@ pub async fn create_internal(
     create::create_object(&scope, obj).await
 }
 
+/// Update an object on the server's own behalf (RBAC bootstrap reconciliation), through
+/// the client path's optimistic-concurrency loop: `mutate` maps the current object to the
+/// new one (returning it unchanged writes nothing) and runs again on a conflict.
+pub async fn update_internal<F>(
+    app: &App,
+    group: &str,
+    version: &str,
+    plural: &str,
+    ns: Option<&str>,
+    name: &str,
+    mutate: F,
+) -> Result<serde_json::Value, ApiError>
+where
+    F: Fn(&serde_json::Value) -> Result<serde_json::Value, ApiError>,
+{
+    let info = internal_info("update", group, version, plural, ns, Some(name));
+    let scope = internal_scope(app, &info)?;
+    update::guaranteed_update(&scope, name, None, mutate).await
+}
+
 /// Delete an object on the server's own behalf (namespace controller), immediately
 /// (grace period 0) unless finalizers hold it.
 pub async fn delete_internal(

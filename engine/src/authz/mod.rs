@@ -1,0 +1,3 @@
+//! Authorization: the RBAC bootstrap policy and its reconciliation at start.
+
+pub mod bootstrap;
