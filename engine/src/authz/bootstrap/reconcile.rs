@@ -8,15 +8,15 @@
 //! deleted and created again (a roleRef cannot be changed in place).
 //!
 //! Writes go through the client path on the server's own behalf (defaults, validation,
-//! managed fields), one read of each kind first; a failing object does not stop the
+//! managed fields), one read per object of the policy; a failing object does not stop the
 //! others, and the failures are returned together.
 
 use super::{AUTOUPDATE, GROUP, covers};
 use crate::app::App;
 use crate::rest;
 use crate::status::ApiError;
+use kapi_codec::ResourceType;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// What reconciling one existing object needs.
 #[derive(Debug, PartialEq)]
@@ -36,10 +36,11 @@ pub async fn reconcile(app: &App) -> Result<(), String> {
     ];
     let mut failures = Vec::new();
     for (plural, expected, is_role) in kinds {
-        let existing = load(app, plural).await?;
+        let rt = app.registry().get(GROUP, "v1", plural).cloned();
+        let rt = rt.ok_or_else(|| format!("no {plural}"))?;
         for want in expected {
-            let current = existing.get(&key(&want));
-            if let Err(e) = one(app, plural, is_role, current, want).await {
+            let current = read(app, &rt, &want).await?;
+            if let Err(e) = one(app, plural, is_role, current.as_ref(), want).await {
                 failures.push(e);
             }
         }
@@ -47,22 +48,20 @@ pub async fn reconcile(app: &App) -> Result<(), String> {
     if failures.is_empty() { Ok(()) } else { Err(failures.join("; ")) }
 }
 
-type Key = (String, String);
-
-fn key(obj: &Value) -> Key {
+fn key(obj: &Value) -> (String, String) {
     let meta = &obj["metadata"];
     let s = |f: &str| meta[f].as_str().unwrap_or_default().to_string();
     (s("namespace"), s("name"))
 }
 
-/// Every stored object of one RBAC resource, by namespace and name.
-async fn load(app: &App, plural: &str) -> Result<HashMap<Key, Value>, String> {
-    let rt =
-        app.registry().get(GROUP, "v1", plural).cloned().ok_or_else(|| format!("no {plural}"))?;
-    let prefix = rt.storage_prefix(app.prefix(), None);
-    let page = app.store.range(&prefix, None, 0, None).await.map_err(|e| e.to_string())?;
-    let objects = page.items.iter().filter_map(|kv| rest::object::from_stored(&rt, kv).ok());
-    Ok(objects.map(|o| (key(&o), o)).collect())
+/// The stored object of the policy's `want`, if any (one read per object: the policy's
+/// size bounds the work, whatever else the cluster stores).
+async fn read(app: &App, rt: &ResourceType, want: &Value) -> Result<Option<Value>, String> {
+    let (ns, name) = key(want);
+    let ns = (!ns.is_empty()).then_some(ns.as_str());
+    let kv = app.store.get(&rt.storage_key(app.prefix(), ns, &name)).await;
+    let kv = kv.map_err(|e| format!("reading {} {name}: {e}", rt.plural))?;
+    Ok(kv.and_then(|kv| rest::object::from_stored(rt, &kv).ok()))
 }
 
 async fn one(
