@@ -51,6 +51,7 @@ impl ClusterRoleRow {
 }
 
 const CORE: &[&str] = &[""];
+const CORE_EVENTS: &[&str] = &["", "events.k8s.io"];
 const APPS: &[&str] = &["apps"];
 const APPS_EXT: &[&str] = &["apps", "extensions"];
 const EXT: &[&str] = &["extensions"];
@@ -80,10 +81,13 @@ pub(super) const CLUSTER_ROLES: &[ClusterRoleRow] = &[
     ),
     role(
         "system:monitoring",
-        &[urls(
-            "/metrics /metrics/slis /livez /readyz /healthz /livez/* /readyz/* /healthz/*",
-            "get",
-        )],
+        &[
+            urls(
+                "/metrics /metrics/slis /livez /readyz /healthz /livez/* /readyz/* /healthz/* /statusz",
+                "get",
+            ),
+            r(CORE, "nodes/metrics", "get"),
+        ],
     ),
     role(
         "system:basic-user",
@@ -121,6 +125,7 @@ pub(super) const CLUSTER_ROLES: &[ClusterRoleRow] = &[
             r(CORE, "nodes", READ),
             r(CORE, "nodes", "proxy"),
             r(CORE, "nodes/proxy nodes/metrics nodes/stats nodes/log", "*"),
+            r(CORE, "nodes/configz nodes/healthz nodes/pods", "*"),
         ],
     ),
     role(
@@ -203,10 +208,11 @@ const AGGREGATE_TO_EDIT: &[Rule] = &[
     r(CORE, "pods/eviction", "create"),
     r(
         CORE,
-        "replicationcontrollers replicationcontrollers/scale serviceaccounts services services/proxy persistentvolumeclaims configmaps secrets events",
+        "replicationcontrollers replicationcontrollers/scale serviceaccounts services services/proxy persistentvolumeclaims configmaps secrets",
         WRITE,
     ),
     r(CORE, "serviceaccounts/token", "create"),
+    r(CORE_EVENTS, "events", WRITE),
     r(
         APPS,
         "statefulsets statefulsets/scale daemonsets deployments deployments/scale deployments/rollback replicasets replicasets/scale",
@@ -222,6 +228,7 @@ const AGGREGATE_TO_EDIT: &[Rule] = &[
     r(POLICY, "poddisruptionbudgets", WRITE),
     r(NETWORKING, "networkpolicies ingresses", WRITE),
     r(COORDINATION, "leases", READ_WRITE),
+    r(RESOURCE, "resourceclaims resourceclaimtemplates", WRITE),
 ];
 
 const AGGREGATE_TO_VIEW: &[Rule] = &[
@@ -232,10 +239,11 @@ const AGGREGATE_TO_VIEW: &[Rule] = &[
     ),
     r(
         CORE,
-        "limitranges resourcequotas bindings events pods/status resourcequotas/status namespaces/status replicationcontrollers/status pods/log",
+        "limitranges resourcequotas bindings pods/status resourcequotas/status namespaces/status replicationcontrollers/status pods/log",
         READ,
     ),
     r(CORE, "namespaces", READ),
+    r(CORE_EVENTS, "events", READ),
     r(DISCOVERY, "endpointslices", READ),
     r(
         APPS,
@@ -251,6 +259,7 @@ const AGGREGATE_TO_VIEW: &[Rule] = &[
     ),
     r(POLICY, "poddisruptionbudgets poddisruptionbudgets/status", READ),
     r(NETWORKING, "networkpolicies ingresses ingresses/status", READ),
+    r(RESOURCE, "resourceclaims resourceclaims/status resourceclaimtemplates", READ),
 ];
 
 /// What a kubelet may do (the Node authorizer narrows it to its own objects).
@@ -261,7 +270,7 @@ const NODE: &[Rule] = &[
     r(CORE, "nodes", "create get list watch"),
     r(CORE, "nodes/status", "update patch"),
     r(CORE, "nodes", "update patch"),
-    r(CORE, "events", "create update patch"),
+    EVENTS,
     r(CORE, "pods", READ),
     r(CORE, "pods", "create delete"),
     r(CORE, "pods/status", "update patch"),
@@ -279,6 +288,7 @@ const NODE: &[Rule] = &[
     r(&["node.k8s.io"], "runtimeclasses", READ),
     r(RESOURCE, "resourceclaims", "get"),
     r(RESOURCE, "resourceslices", "deletecollection"),
+    r(CORE, "serviceaccounts", "get"),
 ];
 
 const KUBE_CONTROLLER_MANAGER: &[Rule] = &[
@@ -298,7 +308,8 @@ const KUBE_CONTROLLER_MANAGER: &[Rule] = &[
 const KUBE_SCHEDULER: &[Rule] = &[
     EVENTS,
     r(COORDINATION, "leases", "create"),
-    named(COORDINATION, "leases", "kube-scheduler", "get update"),
+    named(COORDINATION, "leases", "kube-scheduler", "get list update watch"),
+    r(COORDINATION, "leasecandidates", READ_WRITE),
     r(CORE, "nodes", READ),
     r(CORE, "pods", "get list watch delete"),
     r(CORE, "pods/binding bindings", "create"),
@@ -318,6 +329,7 @@ const KUBE_SCHEDULER: &[Rule] = &[
     r(RESOURCE, "deviceclasses", READ),
     r(RESOURCE, "resourceclaims", READ_UPDATE),
     r(RESOURCE, "resourceclaims/status", READ_UPDATE),
-    r(CORE, "pods/finalizers", READ_UPDATE),
+    r(CORE, "pods/finalizers", "update"),
     r(RESOURCE, "resourceslices", READ),
+    r(RESOURCE, "resourceclaims", "create delete"),
 ];
