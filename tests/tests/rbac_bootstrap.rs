@@ -173,3 +173,14 @@ fn restart_reconciles_the_policy_and_keeps_what_users_added() {
     let after = get(&server, &["get", "clusterrole", "system:kube-dns"]);
     assert_eq!(before["metadata"]["resourceVersion"], after["metadata"]["resourceVersion"]);
 }
+
+#[test]
+fn a_server_without_the_rbac_api_starts_without_its_policy() {
+    let server = Server::start_with(kapi_e2e::ServerOptions {
+        extra_args: vec!["--runtime-config=rbac.authorization.k8s.io/v1=false".into()],
+        ..Default::default()
+    });
+    let out = server.kubectl(&["get", "--raw", "/apis/rbac.authorization.k8s.io/v1"]);
+    assert!(!out.status.success(), "the RBAC API is still served");
+    server.kubectl_ok(&["get", "namespace", "kube-system"]);
+}
