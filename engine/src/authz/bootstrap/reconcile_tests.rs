@@ -98,3 +98,17 @@ fn a_different_role_ref_is_recreated() {
     let want = binding("cluster-admin", json!([]));
     assert_eq!(plan(false, &binding("view", json!([])), &want), Plan::Recreate);
 }
+
+#[test]
+fn the_policy_reconciled_against_itself_changes_nothing() {
+    for (objs, is_role) in [
+        (crate::authz::bootstrap::cluster_roles(), true),
+        (crate::authz::bootstrap::roles(), true),
+        (crate::authz::bootstrap::cluster_role_bindings(), false),
+        (crate::authz::bootstrap::role_bindings(), false),
+    ] {
+        for o in objs {
+            assert_eq!(plan(is_role, &o, &o), Plan::Keep, "{o}");
+        }
+    }
+}
