@@ -6,7 +6,8 @@
 //! - [`handler`]: the handler chain of one request: limits, authentication,
 //!   authorization, routing to non-resource endpoints or to [`rest`].
 //! - [`auth`]: authenticators (x509 client certs, static tokens) and the authorizer seam.
-//! - [`authz`]: the `--authorization-mode` chain: RBAC, Node, the access reviews.
+//! - [`authz`]: the `--authorization-mode` chain (RBAC, Node, Webhook), the access reviews,
+//!   and the RBAC bootstrap policy reconciled at start.
 //! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a
 //!   URL, as upstream's request info factory.
 //! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.

@@ -22,25 +22,8 @@ fn server() -> Server {
     let extra_args = vec!["--token-auth-file".into(), file.display().to_string()];
     let s = Server::start_with(ServerOptions { extra_args, ..Default::default() });
     std::mem::forget(dir); // the server reads the file at start; the directory outlives the test
-    apply(&s, TEMP_BASIC_USER);
     s
 }
-
-// TEMPORARY until the bootstrap policy lands (system:basic-user).
-const TEMP_BASIC_USER: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: temp-basic-user}
-rules:
-- {apiGroups: [authorization.k8s.io], resources: [selfsubjectaccessreviews, selfsubjectrulesreviews], verbs: [create]}
-- {nonResourceURLs: ["/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*", "/version", "/version/"], verbs: [get]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: temp-basic-user}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: temp-basic-user}
-subjects: [{kind: Group, name: "system:authenticated"}]
-"#;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -9,6 +9,7 @@
 //! `review` answers the SubjectAccessReview family from the same chain.
 
 pub mod attributes;
+pub mod bootstrap;
 pub mod escalation;
 pub mod node;
 pub mod policy;

@@ -81,15 +81,19 @@ fn aggregate(app: &App, objects: &Objects) {
         if Rule::all_of(role) == want {
             continue;
         }
-        let mut updated = role.clone();
-        updated["rules"] = json!(want.iter().map(Rule::to_json).collect::<Vec<_>>());
+        let rules = json!(want.iter().map(Rule::to_json).collect::<Vec<_>>());
         let result = futures_executor::block_on(crate::rest::update_internal(
             app,
             GROUP,
             "v1",
             "clusterroles",
             None,
-            updated,
+            &name,
+            |current| {
+                let mut updated = current.clone();
+                updated["rules"] = rules.clone();
+                Ok(updated)
+            },
         ));
         if let Err(e) = result {
             tracing::debug!("aggregating clusterrole {name}: {}", e.to_status()["message"]);

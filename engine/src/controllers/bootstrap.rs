@@ -1,6 +1,7 @@
 //! Objects that exist in every cluster, created through the same path as a client's
 //! create (defaults, validation, allocation), re-created when deleted, and allocator
-//! state rebuilt from storage.
+//! state rebuilt from storage; at start, the RBAC bootstrap policy reconciled
+//! (`authz::bootstrap`).
 
 use crate::app::App;
 use crate::rest;
@@ -9,8 +10,28 @@ use serde_json::{Value, json};
 
 pub async fn run(app: &App) -> Result<(), String> {
     rebuild_allocators(app).await?;
-    ensure_system_objects(app).await
+    ensure_system_objects(app).await?;
+    reconcile_rbac(app).await
 }
+
+/// As upstream's `rbac/bootstrap-roles` post-start hook: the policy is reconciled again
+/// every second while some object fails, and a server that cannot reconcile it within
+/// 30 s does not start.
+async fn reconcile_rbac(app: &App) -> Result<(), String> {
+    for attempt in 1.. {
+        match crate::authz::bootstrap::reconcile(app).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt >= RBAC_ATTEMPTS => {
+                return Err(format!("unable to initialize roles: {e}"));
+            }
+            Err(e) => tracing::warn!("reconciling the RBAC bootstrap policy: {e}"),
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    Ok(())
+}
+
+const RBAC_ATTEMPTS: usize = 30;
 
 /// Create whichever of the system objects is missing. Run at start and periodically
 /// afterwards, so that a deleted `default/kubernetes` Service or system namespace comes

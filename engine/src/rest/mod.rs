@@ -163,24 +163,24 @@ pub async fn create_internal(
     create::create_object(&scope, obj).await
 }
 
-/// Replace an object on the server's own behalf (controllers), through the client path:
-/// `obj` carries the name and, when it pins one, the resourceVersion it was read at.
-pub async fn update_internal(
+/// Update an object on the server's own behalf (RBAC bootstrap reconciliation), through
+/// the client path's optimistic-concurrency loop: `mutate` maps the current object to the
+/// new one (returning it unchanged writes nothing) and runs again on a conflict.
+pub async fn update_internal<F>(
     app: &App,
     group: &str,
     version: &str,
     plural: &str,
     ns: Option<&str>,
-    obj: serde_json::Value,
-) -> Result<serde_json::Value, ApiError> {
-    let name = obj.pointer("/metadata/name").and_then(|n| n.as_str()).unwrap_or("").to_string();
-    let info = internal_info("update", group, version, plural, ns, Some(&name));
+    name: &str,
+    mutate: F,
+) -> Result<serde_json::Value, ApiError>
+where
+    F: Fn(&serde_json::Value) -> Result<serde_json::Value, ApiError>,
+{
+    let info = internal_info("update", group, version, plural, ns, Some(name));
     let scope = internal_scope(app, &info)?;
-    let pinned = object::resource_version(&obj)?;
-    update::guaranteed_update(&scope, &name, pinned, |current| {
-        Ok(update::select(&scope, update::Target::Main, obj.clone(), current))
-    })
-    .await
+    update::guaranteed_update(&scope, name, None, mutate).await
 }
 
 /// Delete an object on the server's own behalf (namespace controller), immediately

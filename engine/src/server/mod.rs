@@ -185,6 +185,13 @@ fn authorizer(options: &Options) -> Result<Arc<crate::authz::Chain>, String> {
     }
     let webhook_mode = modes.contains(&crate::authz::Mode::Webhook);
     let mut chain = crate::authz::Chain::new(modes);
+    // The Node authorizer's static rules: the bootstrap `system:node` role's, as upstream.
+    let node_role = crate::authz::bootstrap::cluster_roles()
+        .into_iter()
+        .find(|r| r["metadata"]["name"] == "system:node");
+    chain
+        .graph
+        .set_rules(node_role.map(|r| crate::authz::rules::Rule::all_of(&r)).unwrap_or_default());
     match (&options.authorization_webhook_config_file, webhook_mode) {
         (Some(path), true) => {
             let endpoint = crate::authz::webhook::endpoint_from_kubeconfig(path)?;
