@@ -10,6 +10,7 @@
 //! group / resource / name grants (upstream's `BreakdownRule` and `Covers`).
 
 use super::attributes::Attributes;
+use super::covers;
 use super::rules::Rule;
 use super::{Chain, PRIVILEGED_GROUP};
 use crate::auth::{Decision, UserInfo};
@@ -101,13 +102,10 @@ fn confirm_no_escalation(
     rules: &[Rule],
 ) -> Result<(), String> {
     let held = chain.policy.load().resolve(user, ns);
-    let owner: Vec<&Rule> = held.rules.iter().flat_map(|rs| rs.iter()).collect();
-    let mut missing: Vec<String> = rules
-        .iter()
-        .flat_map(breakdown)
-        .filter(|r| !owner.iter().any(|o| covers(o, r)))
-        .map(|r| compact(&r))
-        .collect();
+    let owner: Vec<Value> = held.rules.iter().flat_map(|rs| rs.iter()).map(Rule::to_json).collect();
+    let wanted: Vec<Value> = rules.iter().map(Rule::to_json).collect();
+    let mut missing: Vec<String> =
+        covers::uncovered(&owner, &wanted).iter().map(|r| compact(&Rule::from_json(r))).collect();
     if missing.is_empty() {
         return Ok(());
     }
@@ -124,60 +122,6 @@ fn confirm_no_escalation(
         msg.push_str(&format!("; resolution errors: [{}]", held.missing.join(" ")));
     }
     Err(msg)
-}
-
-/// One rule as single grants: a verb on a group's resource (by name when the rule names
-/// some), or a verb on a URL.
-pub fn breakdown(rule: &Rule) -> Vec<Rule> {
-    let mut out = Vec::new();
-    let one = |v: &str| vec![v.to_string()];
-    for verb in &rule.verbs {
-        for url in &rule.non_resource_urls {
-            out.push(Rule { verbs: one(verb), non_resource_urls: one(url), ..Default::default() });
-        }
-        for group in &rule.api_groups {
-            for resource in &rule.resources {
-                let base = Rule {
-                    verbs: one(verb),
-                    api_groups: one(group),
-                    resources: one(resource),
-                    ..Default::default()
-                };
-                if rule.resource_names.is_empty() {
-                    out.push(base);
-                } else {
-                    for name in &rule.resource_names {
-                        out.push(Rule { resource_names: one(name), ..base.clone() });
-                    }
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Whether `owner` grants the single grant `sub` (upstream's `ruleCovers`).
-pub fn covers(owner: &Rule, sub: &Rule) -> bool {
-    let has = |list: &[String], v: &str| list.iter().any(|x| x == "*" || x == v);
-    let verbs = sub.verbs.iter().all(|v| has(&owner.verbs, v));
-    let urls = sub.non_resource_urls.iter().all(|u| {
-        owner
-            .non_resource_urls
-            .iter()
-            .any(|o| o == "*" || o == u || o.strip_suffix('*').is_some_and(|p| u.starts_with(p)))
-    });
-    let groups = sub.api_groups.iter().all(|g| has(&owner.api_groups, g));
-    let resources = sub.resources.iter().all(|r| {
-        owner.resources.iter().any(|o| {
-            o == "*"
-                || o == r
-                || (o.starts_with("*/")
-                    && r.split_once('/').is_some_and(|(_, s)| Some(s) == o.strip_prefix("*/")))
-        })
-    });
-    let names = owner.resource_names.is_empty()
-        || sub.resource_names.iter().all(|n| owner.resource_names.contains(n));
-    verbs && urls && groups && resources && names
 }
 
 /// Upstream's `CompactString` of a rule: `{APIGroups:[""], Resources:["pods"], Verbs:["get"]}`.
@@ -211,15 +155,17 @@ mod tests {
     }
 
     #[test]
-    fn grants_are_held_rule_by_rule() {
-        let owner = rule(
+    fn missing_grants_are_written_as_upstreams_compact_strings() {
+        let owner = [
             json!({"verbs": ["get", "list"], "apiGroups": [""], "resources": ["pods", "*/status"]}),
-        );
-        let wanted = rule(
+        ];
+        let wanted = [
             json!({"verbs": ["get", "delete"], "apiGroups": [""], "resources": ["pods", "nodes/status"]}),
-        );
-        let missing: Vec<String> =
-            breakdown(&wanted).iter().filter(|r| !covers(&owner, r)).map(compact).collect();
+        ];
+        let missing: Vec<String> = covers::uncovered(&owner, &wanted)
+            .iter()
+            .map(|r| compact(&Rule::from_json(r)))
+            .collect();
         assert_eq!(
             missing,
             [
@@ -227,18 +173,12 @@ mod tests {
                 r#"{APIGroups:[""], Resources:["nodes/status"], Verbs:["delete"]}"#,
             ]
         );
-        let named = rule(
-            json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]}),
-        );
-        let any_secret =
-            rule(json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]}));
-        assert!(breakdown(&named).iter().all(|r| covers(&any_secret, r)));
+        let named = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]});
+        let any_secret = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]});
+        assert!(covers::uncovered(&[any_secret.clone()], &[named.clone()]).is_empty());
         assert!(
-            !breakdown(&any_secret).iter().all(|r| covers(&named, r)),
+            !covers::uncovered(&[named], &[any_secret]).is_empty(),
             "a name does not cover all"
         );
-        let urls = rule(json!({"verbs": ["get"], "nonResourceURLs": ["/logs/*"]}));
-        let sub = rule(json!({"verbs": ["get"], "nonResourceURLs": ["/logs/a"]}));
-        assert!(breakdown(&sub).iter().all(|r| covers(&urls, r)));
     }
 }

@@ -10,6 +10,7 @@
 
 pub mod attributes;
 pub mod bootstrap;
+pub mod covers;
 pub mod escalation;
 pub mod node;
 pub mod policy;

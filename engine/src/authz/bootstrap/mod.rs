@@ -5,9 +5,8 @@
 //! roles, every `system:*` role), `controllers` (the `system:controller:*` roles that
 //! kube-controller-manager with `--use-service-account-credentials` uses, each bound to
 //! its kube-system service account), `bindings` (cluster role bindings and the namespaced
-//! roles and bindings in kube-system and kube-public), `covers` (when one rule set covers
-//! another, as upstream's RBAC validation decides it) and `reconcile` (what the server does
-//! with the policy at start).
+//! roles and bindings in kube-system and kube-public) and `reconcile` (what the server does
+//! with the policy at start, adding rules the stored roles lack by `authz::covers`).
 //!
 //! Invariants: every expanded object carries `kubernetes.io/bootstrapping: rbac-defaults`
 //! and `rbac.authorization.kubernetes.io/autoupdate: "true"`; names are unique per kind
@@ -16,7 +15,6 @@
 
 mod bindings;
 mod controllers;
-pub mod covers;
 mod reconcile;
 mod roles;
 

@@ -11,8 +11,9 @@
 //! managed fields), one read per object of the policy; a failing object does not stop the
 //! others, and the failures are returned together.
 
-use super::{AUTOUPDATE, GROUP, covers};
+use super::{AUTOUPDATE, GROUP};
 use crate::app::App;
+use crate::authz::covers;
 use crate::rest;
 use crate::status::ApiError;
 use kapi_codec::ResourceType;
