@@ -150,10 +150,6 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rule(v: Value) -> Rule {
-        Rule::from_json(&v)
-    }
-
     #[test]
     fn missing_grants_are_written_as_upstreams_compact_strings() {
         let owner = [
@@ -175,7 +171,10 @@ mod tests {
         );
         let named = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"], "resourceNames": ["a"]});
         let any_secret = json!({"verbs": ["get"], "apiGroups": [""], "resources": ["secrets"]});
-        assert!(covers::uncovered(&[any_secret.clone()], &[named.clone()]).is_empty());
+        assert!(
+            covers::uncovered(std::slice::from_ref(&any_secret), std::slice::from_ref(&named))
+                .is_empty()
+        );
         assert!(
             !covers::uncovered(&[named], &[any_secret]).is_empty(),
             "a name does not cover all"
