@@ -32,6 +32,20 @@ pub struct Options {
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
 
+    /// CA bundle client certificates are verified against (upstream's
+    /// `--client-ca-file`); default the generated cluster CA.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// Requests without credentials are `system:anonymous` (group
+    /// `system:unauthenticated`); false: they get 401.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+
+    /// Accept bootstrap tokens (kube-system Secrets `bootstrap-token-<id>`).
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_bootstrap_token_auth: bool,
+
     /// CIDR for Service ClusterIPs.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
@@ -245,6 +259,10 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
     pub requestheader_username_headers: Vec<String>,
 
+    /// Headers holding the user's uid set by a front proxy.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_uid_headers: Vec<String>,
+
     /// Headers holding the groups set by a front proxy.
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
     pub requestheader_group_headers: Vec<String>,
@@ -385,5 +403,22 @@ mod tests {
         assert_eq!(o.requestheader_allowed_names, ["a", "b"]);
         let o = Options::parse_from(["kapi", "--enable-aggregator-routing=false"]);
         assert!(!o.enable_aggregator_routing);
+    }
+
+    #[test]
+    fn authentication_flags_take_upstreams_defaults() {
+        let o = Options::parse_from(["kapi"]);
+        assert!(o.anonymous_auth);
+        assert!(!o.enable_bootstrap_token_auth);
+        assert!(o.requestheader_uid_headers.is_empty());
+        let o = Options::parse_from([
+            "kapi",
+            "--anonymous-auth=false",
+            "--enable-bootstrap-token-auth",
+            "--requestheader-uid-headers=X-Remote-Uid",
+        ]);
+        assert!(!o.anonymous_auth);
+        assert!(o.enable_bootstrap_token_auth);
+        assert_eq!(o.requestheader_uid_headers, ["X-Remote-Uid"]);
     }
 }

@@ -226,10 +226,9 @@ async fn serve(
     info: &request::RequestInfo,
     who: &mut String,
 ) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query();
-    let accept = header(&parts.headers, http::header::ACCEPT);
     if path.len() + query.map_or(0, str::len) > MAX_URL_BYTES {
         let e = ApiError::BadRequest("request URL is too long".into());
         return negotiation::error_response(&e, Output::Json);
@@ -240,16 +239,14 @@ async fn serve(
     if path == "/version" || path == "/version/" {
         return discovery::version();
     }
-    let authz = header(&parts.headers, http::header::AUTHORIZATION);
-    let user = match authenticate(app, conn, authz).await {
+    let user = match authenticate(app, conn, &mut parts.headers).await {
         Ok(u) => {
             who.clone_from(&u.name);
             u
         }
-        Err(m) => {
-            return negotiation::error_response(&ApiError::Unauthorized(m), Output::Json);
-        }
+        Err(e) => return negotiation::error_response(&e, Output::Json),
     };
+    let accept = header(&parts.headers, http::header::ACCEPT);
     let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));
     if let auth::Decision::Deny(why) = decision {
         return negotiation::error_response(&ApiError::Forbidden(why), Output::Json);
@@ -289,24 +286,31 @@ async fn serve(
     rest::handle(ctx).await
 }
 
-/// The request's user; a ServiceAccount token naming an object the caches lack gets
-/// one more try once they applied what the store already sent (a just-made write).
+/// The request's user (401), then the user it impersonates (403); the front-proxy and
+/// impersonation headers are removed. A ServiceAccount token naming an object the
+/// caches lack gets one more try once they applied what the store already sent (a
+/// just-made write).
 async fn authenticate(
     app: &App,
     conn: &ConnInfo,
-    authz: Option<&str>,
-) -> Result<auth::UserInfo, String> {
+    headers: &mut http::HeaderMap,
+) -> Result<auth::UserInfo, ApiError> {
     let objects = auth::objects::CachedObjects(app);
-    let cert = conn.cert_user.as_ref();
-    let first =
-        metrics::timed("authentication", || app.authenticator.authenticate(cert, authz, &objects));
-    match first {
+    let authn = &app.authenticator;
+    let cert = conn.cert.as_ref();
+    let first = metrics::timed("authentication", || authn.authenticate(cert, headers, &objects));
+    let user = match first {
         Err(r) if r.missing => {
             objects.settle().await;
-            app.authenticator.authenticate(cert, authz, &objects).map_err(|r| r.message)
+            authn.authenticate(cert, headers, &objects)
         }
-        other => other.map_err(|r| r.message),
+        other => other,
     }
+    .map_err(|r| ApiError::Unauthorized(r.message))?;
+    if let Some(rh) = &authn.request_header {
+        rh.strip(headers);
+    }
+    auth::impersonation::apply(user, headers, app.authorizer.as_ref())
 }
 
 fn metrics_response(app: &App) -> Response {
