@@ -176,6 +176,54 @@ impl Authenticator {
     }
 }
 
+/// A TokenReview's answer: the user and the audiences the token is good for.
+pub type Reviewed = (UserInfo, Vec<String>);
+
+impl Authenticator {
+    /// The API's own audiences (`--api-audiences`, default the issuers).
+    fn api_audiences(&self) -> &[String] {
+        self.service_accounts.as_ref().map_or(&[], |t| t.audiences.as_slice())
+    }
+
+    /// Review a token for `requested` audiences (empty: the API's), as upstream's
+    /// TokenReview: tokens that name no audience (static, bootstrap) count only when the
+    /// request wants one of the API's audiences.
+    pub fn review(
+        &self,
+        token: &str,
+        requested: &[String],
+        objects: &dyn serviceaccount::Objects,
+    ) -> Result<Option<Reviewed>, Refused> {
+        let implicit = self.api_audiences();
+        let wanted = if requested.is_empty() { implicit } else { requested };
+        let agnostic: Vec<String> =
+            implicit.iter().filter(|a| wanted.contains(a)).cloned().collect();
+        let now = crate::time::now_unix();
+        if !agnostic.is_empty()
+            && let Some(user) = self.tokens.lookup(token)
+        {
+            return Ok(Some((user.clone(), agnostic)));
+        }
+        if let Some(sa) = &self.service_accounts {
+            match sa.authenticate_for(token, objects, now, wanted) {
+                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(None) => {}
+                Err(e) => {
+                    let missing = matches!(e, serviceaccount::TokenError::Missing(_));
+                    return Err(Refused { message: e.to_string(), missing });
+                }
+            }
+        }
+        if !agnostic.is_empty()
+            && self.bootstrap_tokens
+            && let Some(u) = bootstrap::authenticate(token, objects, now)
+        {
+            return Ok(Some((u, agnostic)));
+        }
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
