@@ -46,6 +46,19 @@ pub struct Options {
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_bootstrap_token_auth: bool,
 
+    /// A kubeconfig file naming the token webhook (server, CA, client certificate):
+    /// tokens no other authenticator knows are sent to it as TokenReviews.
+    #[arg(long)]
+    pub authentication_token_webhook_config_file: Option<PathBuf>,
+
+    /// The TokenReview version sent to the webhook: `v1` or `v1beta1`.
+    #[arg(long, default_value = "v1", value_parser = ["v1", "v1beta1"])]
+    pub authentication_token_webhook_version: String,
+
+    /// How long the webhook's answers are cached.
+    #[arg(long, default_value = "2m0s", value_parser = parse_duration)]
+    pub authentication_token_webhook_cache_ttl: Duration,
+
     /// CIDR for Service ClusterIPs.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,

@@ -298,11 +298,13 @@ async fn authenticate(
     let objects = auth::objects::CachedObjects(app);
     let authn = &app.authenticator;
     let cert = conn.cert.as_ref();
-    let first = metrics::timed("authentication", || authn.authenticate(cert, headers, &objects));
+    let start = std::time::Instant::now();
+    let first = authn.authenticate_async(cert, headers, &objects).await;
+    metrics::phase("authentication", start.elapsed());
     let user = match first {
         Err(r) if r.missing => {
             objects.settle().await;
-            authn.authenticate(cert, headers, &objects)
+            authn.authenticate_async(cert, headers, &objects).await
         }
         other => other,
     }

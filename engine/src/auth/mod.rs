@@ -14,9 +14,11 @@ pub mod impersonation;
 pub mod issuer;
 pub mod jwt;
 pub mod objects;
+pub mod remote;
 pub mod requestheader;
 pub mod serviceaccount;
 pub mod token_file;
+pub mod webhook;
 pub mod x509;
 
 pub use authorizer::{AlwaysAllow, Authorizer, Decision};
@@ -69,8 +71,18 @@ pub struct Authenticator {
     pub service_accounts: Option<serviceaccount::Tokens>,
     /// Whether bootstrap tokens are accepted.
     pub bootstrap_tokens: bool,
+    /// The token webhook, asked last (None: not configured).
+    pub webhook: Option<webhook::Webhook>,
     /// Whether a request without credentials is `system:anonymous`.
     pub anonymous: bool,
+}
+
+/// What the synchronous authenticators found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    User(UserInfo),
+    /// A bearer token only the webhook may know: ask it.
+    AskWebhook(String),
 }
 
 /// Why a request is not authenticated: the 401's message, and whether a token named an
@@ -124,26 +136,51 @@ impl Authenticator {
         cert: Option<&x509::ClientCert>,
         headers: &http::HeaderMap,
         objects: &dyn serviceaccount::Objects,
-    ) -> Result<UserInfo, Refused> {
+    ) -> Result<Outcome, Refused> {
         let now = crate::time::now_unix();
         let live = cert.filter(|c| c.live(now));
         if let (Some(rh), Some(c)) = (&self.request_header, live)
             && c.front_proxy
             && let Some(user) = rh.user(headers)
         {
-            return Ok(user.with_authenticated_group());
+            return Ok(Outcome::User(user.with_authenticated_group()));
         }
         if let Some(user) = live.and_then(|c| c.user.as_ref()) {
-            return Ok(user.clone().with_authenticated_group());
+            return Ok(Outcome::User(user.clone().with_authenticated_group()));
         }
         let authorization = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        match bearer(authorization).map(|t| self.token_user(t, objects)) {
-            Some(Ok(Some(u))) => Ok(u.with_authenticated_group()),
+        let token = bearer(authorization);
+        match token.map(|t| self.token_user(t, objects)) {
+            Some(Ok(Some(u))) => Ok(Outcome::User(u.with_authenticated_group())),
             Some(Err(e)) => Err(e),
-            Some(Ok(None)) => Err(Refused::unauthorized()),
+            Some(Ok(None)) => match (&self.webhook, token) {
+                (Some(w), Some(t)) => match w.cached(t) {
+                    Some(Some(u)) => Ok(Outcome::User(u.with_authenticated_group())),
+                    Some(None) => Err(Refused::unauthorized()),
+                    None => Ok(Outcome::AskWebhook(t.to_string())),
+                },
+                _ => Err(Refused::unauthorized()),
+            },
             // A certificate no trusted CA signed is a failed credential, not none.
             None if cert.is_some() || !self.anonymous => Err(Refused::unauthorized()),
-            None => Ok(UserInfo::anonymous()),
+            None => Ok(Outcome::User(UserInfo::anonymous())),
+        }
+    }
+
+    /// Authenticate a request, asking the webhook when only it may know the token.
+    pub async fn authenticate_async(
+        &self,
+        cert: Option<&x509::ClientCert>,
+        headers: &http::HeaderMap,
+        objects: &dyn serviceaccount::Objects,
+    ) -> Result<UserInfo, Refused> {
+        match self.authenticate(cert, headers, objects)? {
+            Outcome::User(u) => Ok(u),
+            Outcome::AskWebhook(token) => {
+                let webhook = self.webhook.as_ref().ok_or_else(Refused::unauthorized)?;
+                let user = webhook.authenticate(&token).await.ok_or_else(Refused::unauthorized)?;
+                Ok(user.with_authenticated_group())
+            }
         }
     }
 
@@ -246,6 +283,13 @@ mod tests {
         a
     }
 
+    fn user(outcome: Result<Outcome, Refused>) -> UserInfo {
+        match outcome {
+            Ok(Outcome::User(u)) => u,
+            other => panic!("not a user: {other:?}"),
+        }
+    }
+
     fn auth_header(v: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
         h.insert(http::header::AUTHORIZATION, v.parse().unwrap());
@@ -255,7 +299,7 @@ mod tests {
     #[test]
     fn no_credentials_are_anonymous_only_when_enabled_and_bad_ones_never() {
         let none = http::HeaderMap::new();
-        let u = with_token(true).authenticate(None, &none, &NoObjects).unwrap();
+        let u = user(with_token(true).authenticate(None, &none, &NoObjects));
         assert_eq!(
             (u.name.as_str(), u.groups.as_slice()),
             (ANONYMOUS, &[UNAUTHENTICATED.to_string()][..])
@@ -266,21 +310,18 @@ mod tests {
         let untrusted = x509::ClientCert { not_after: i64::MAX, ..Default::default() };
         assert!(with_token(true).authenticate(Some(&untrusted), &none, &NoObjects).is_err());
         let good = auth_header("bearer good");
-        let u = with_token(false).authenticate(Some(&untrusted), &good, &NoObjects).unwrap();
+        let u = user(with_token(false).authenticate(Some(&untrusted), &good, &NoObjects));
         assert_eq!(u.groups, [AUTHENTICATED]);
     }
 
     #[test]
     fn expired_certificates_name_nobody() {
-        let user = UserInfo { name: "c".into(), ..Default::default() };
-        let cert = x509::ClientCert { user: Some(user), front_proxy: false, not_after: 0 };
+        let carol = UserInfo { name: "c".into(), ..Default::default() };
+        let cert = x509::ClientCert { user: Some(carol), front_proxy: false, not_after: 0 };
         let none = http::HeaderMap::new();
         assert!(with_token(true).authenticate(Some(&cert), &none, &NoObjects).is_err());
         let live = x509::ClientCert { not_after: i64::MAX, ..cert };
-        assert_eq!(
-            with_token(true).authenticate(Some(&live), &none, &NoObjects).unwrap().name,
-            "c"
-        );
+        assert_eq!(user(with_token(true).authenticate(Some(&live), &none, &NoObjects)).name, "c");
     }
 
     #[test]

@@ -17,8 +17,10 @@ mod worker;
 
 use crate::app::App;
 use crate::auth::jwt::{PublicKey, SigningKey};
+use crate::auth::remote::Remote;
 use crate::auth::requestheader::RequestHeader;
 use crate::auth::serviceaccount::Tokens;
+use crate::auth::webhook::{Endpoint, Webhook};
 use crate::auth::x509::CaBundle;
 use crate::auth::{AlwaysAllow, Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
@@ -184,14 +186,49 @@ fn authenticator(options: &Options) -> Result<Authenticator, String> {
         None => TokenFile::default(),
     };
     let service_accounts = Some(service_account_tokens(options)?);
+    let audiences = service_accounts.as_ref().map(|t| t.audiences.clone()).unwrap_or_default();
+    let remote = std::cell::OnceCell::new();
+    let remote = || -> Result<Remote, String> {
+        if let Some(r) = remote.get() {
+            return Ok(Remote::clone(r));
+        }
+        let r = Remote::start().map_err(|e| format!("authentication client: {e}"))?;
+        Ok(remote.get_or_init(|| r).clone())
+    };
+    let webhook = match &options.authentication_token_webhook_config_file {
+        Some(path) => Some(token_webhook(options, path, audiences, remote()?)?),
+        None => None,
+    };
     Ok(Authenticator {
         tokens,
         service_accounts,
+        webhook,
         request_header: request_header(options)?,
         bootstrap_tokens: options.enable_bootstrap_token_auth,
         anonymous: options.anonymous_auth,
         ..Default::default()
     })
+}
+
+/// The token webhook the kubeconfig at `path` names.
+fn token_webhook(
+    options: &Options,
+    path: &std::path::Path,
+    audiences: Vec<String>,
+    remote: Remote,
+) -> Result<Webhook, String> {
+    let flag = "--authentication-token-webhook-config-file";
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let endpoint =
+        Endpoint::from_kubeconfig(&read_file(path)?, dir).map_err(|e| format!("{flag}: {e}"))?;
+    Webhook::new(
+        &endpoint,
+        &options.authentication_token_webhook_version,
+        options.authentication_token_webhook_cache_ttl,
+        audiences,
+        remote,
+    )
+    .map_err(|e| format!("{flag}: {e}"))
 }
 
 fn read_file(path: &std::path::Path) -> Result<String, String> {
