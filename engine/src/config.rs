@@ -59,6 +59,49 @@ pub struct Options {
     #[arg(long, default_value = "2m0s", value_parser = parse_duration)]
     pub authentication_token_webhook_cache_ttl: Duration,
 
+    /// The OIDC issuer whose ID tokens are accepted (https; its discovery document and
+    /// JWKS are fetched from it).
+    #[arg(long)]
+    pub oidc_issuer_url: Option<String>,
+
+    /// The audience (client id) OIDC tokens must name.
+    #[arg(long, default_value = "")]
+    pub oidc_client_id: String,
+
+    /// The claim naming the user (claims other than `email` get the issuer URL and `#`
+    /// as prefix unless `--oidc-username-prefix` is given).
+    #[arg(long, default_value = "sub")]
+    pub oidc_username_claim: String,
+
+    /// Prefix of OIDC user names (`-`: none).
+    #[arg(long)]
+    pub oidc_username_prefix: Option<String>,
+
+    /// The claim listing the user's groups.
+    #[arg(long)]
+    pub oidc_groups_claim: Option<String>,
+
+    /// Prefix of OIDC group names.
+    #[arg(long)]
+    pub oidc_groups_prefix: Option<String>,
+
+    /// `claim=value` pairs every OIDC token must hold.
+    #[arg(long, value_delimiter = ',')]
+    pub oidc_required_claim: Vec<String>,
+
+    /// The CA the OIDC issuer's certificate is verified with (default: the system's).
+    #[arg(long)]
+    pub oidc_ca_file: Option<PathBuf>,
+
+    /// Signing algorithms OIDC tokens may use (RS256, ES256, ES384).
+    #[arg(long, value_delimiter = ',', default_value = "RS256")]
+    pub oidc_signing_algs: Vec<String>,
+
+    /// Structured authentication configuration (`AuthenticationConfiguration` of
+    /// `apiserver.config.k8s.io/v1`: JWT issuers); exclusive with the `--oidc-*` flags.
+    #[arg(long)]
+    pub authentication_config: Option<PathBuf>,
+
     /// CIDR for Service ClusterIPs.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,

@@ -186,3 +186,157 @@ fn an_unreachable_webhook_authenticates_nobody() {
     assert!(refused.contains("You must be logged in"), "{refused}");
     assert!(s.kubectl(&["get", "namespaces"]).status.success(), "others are unaffected");
 }
+
+/// An OIDC issuer the test runs: discovery document and JWKS over HTTPS, an RSA key
+/// (made with openssl) signing RS256 tokens.
+struct Issuer {
+    https: Https,
+    dir: tempfile::TempDir,
+}
+
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn openssl(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out.stdout
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
+
+impl Issuer {
+    fn start() -> Issuer {
+        let dir = tempfile::tempdir().unwrap();
+        openssl(
+            dir.path(),
+            &[
+                "genpkey",
+                "-algorithm",
+                "RSA",
+                "-pkeyopt",
+                "rsa_keygen_bits:2048",
+                "-out",
+                "key.pem",
+            ],
+        );
+        let modulus = String::from_utf8(openssl(
+            dir.path(),
+            &["rsa", "-in", "key.pem", "-noout", "-modulus"],
+        ))
+        .unwrap();
+        let n = hex(modulus.trim().trim_start_matches("Modulus="));
+        let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "test-key",
+            "n": b64url(&n), "e": "AQAB"}]});
+        let me: Arc<Mutex<String>> = Arc::default();
+        let me2 = me.clone();
+        let https = Https::start(Arc::new(move |_m: &str, path: &str, _b: &[u8]| {
+            let url = me2.lock().unwrap().clone();
+            match path {
+                "/.well-known/openid-configuration" => {
+                    (200, json!({"issuer": url, "jwks_uri": format!("{url}/keys")}).to_string())
+                }
+                "/keys" => (200, jwks.to_string()),
+                _ => (404, "{}".into()),
+            }
+        }));
+        *me.lock().unwrap() = https.url("");
+        Issuer { https, dir }
+    }
+
+    fn url(&self) -> String {
+        self.https.url("")
+    }
+
+    /// An RS256 token of `claims` (plus this issuer and an hour's validity unless set).
+    fn token(&self, mut claims: Value) -> String {
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        if claims.get("iss").is_none() {
+            claims["iss"] = json!(self.url());
+        }
+        if claims.get("exp").is_none() {
+            claims["exp"] = json!(now + 3600);
+        }
+        let header = json!({"alg": "RS256", "kid": "test-key", "typ": "JWT"});
+        let signed = format!(
+            "{}.{}",
+            b64url(header.to_string().as_bytes()),
+            b64url(claims.to_string().as_bytes())
+        );
+        std::fs::write(self.dir.path().join("signed"), &signed).unwrap();
+        let sig = openssl(self.dir.path(), &["dgst", "-sha256", "-sign", "key.pem", "signed"]);
+        format!("{signed}.{}", b64url(&sig))
+    }
+}
+
+/// Whoami with `token`, once the issuer's keys are loaded (fetched in the background).
+fn whoami_when_ready(s: &Server, token: &str) -> Value {
+    let mut last = Err(String::new());
+    kapi_e2e::eventually(std::time::Duration::from_secs(30), || {
+        last = whoami_with_token(s, token);
+        last.is_ok()
+    });
+    last.unwrap()
+}
+
+#[test]
+fn oidc_tokens_from_the_flags_issuer_authenticate() {
+    let issuer = Issuer::start();
+    let ca = write(issuer.dir.path(), "issuer-ca.crt", &issuer.https.ca_pem);
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![
+            format!("--oidc-issuer-url={}", issuer.url()),
+            "--oidc-client-id=kapi".into(),
+            format!("--oidc-ca-file={ca}"),
+            "--oidc-groups-claim=groups".into(),
+            "--oidc-groups-prefix=oidc:".into(),
+            "--oidc-required-claim=hd=example.com".into(),
+        ],
+        ..Default::default()
+    });
+    let good = json!({"sub": "alice", "aud": "kapi", "groups": ["dev"], "hd": "example.com"});
+    let user = whoami_when_ready(&s, &issuer.token(good.clone()));
+    assert_eq!(user["username"], format!("{}#alice", issuer.url()));
+    assert_eq!(user["groups"], json!(["oidc:dev", "system:authenticated"]));
+    assert_eq!(issuer.https.calls("/.well-known/openid-configuration"), 1);
+    let mut expired = good.clone();
+    expired["exp"] = json!(1_000_000_000);
+    let mut wrong_aud = good.clone();
+    wrong_aud["aud"] = json!("someone-else");
+    let mut missing_claim = good.clone();
+    missing_claim["hd"] = json!("evil.com");
+    for (what, claims) in
+        [("expired", expired), ("audience", wrong_aud), ("required claim", missing_claim)]
+    {
+        let refused = whoami_with_token(&s, &issuer.token(claims)).unwrap_err();
+        assert!(refused.contains("You must be logged in"), "{what}: {refused}");
+    }
+}
+
+#[test]
+fn oidc_tokens_from_the_authentication_config_file_authenticate() {
+    let issuer = Issuer::start();
+    let indented: String = issuer.https.ca_pem.lines().map(|l| format!("      {l}\n")).collect();
+    let config = format!(
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: {}\n    audiences: [kapi, other]\n    certificateAuthority: |\n{indented}  claimValidationRules:\n  - claim: hd\n    requiredValue: example.com\n  claimMappings:\n    username:\n      claim: email\n      prefix: \"\"\n    groups:\n      claim: groups\n      prefix: \"corp:\"\n    uid:\n      claim: sub\n",
+        issuer.url()
+    );
+    let path = write(issuer.dir.path(), "authn.yaml", &config);
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![format!("--authentication-config={path}")],
+        ..Default::default()
+    });
+    let claims = json!({"sub": "b-1", "email": "bob@example.com", "aud": ["other"],
+        "groups": ["ops"], "hd": "example.com"});
+    let user = whoami_when_ready(&s, &issuer.token(claims));
+    assert_eq!(user["username"], "bob@example.com");
+    assert_eq!(user["uid"], "b-1");
+    assert_eq!(user["groups"], json!(["corp:ops", "system:authenticated"]));
+    let bad = json!({"sub": "b-1", "email": "bob@example.com", "aud": "kapi", "hd": "x"});
+    assert!(whoami_with_token(&s, &issuer.token(bad)).is_err());
+}

@@ -14,6 +14,7 @@ pub mod impersonation;
 pub mod issuer;
 pub mod jwt;
 pub mod objects;
+pub mod oidc;
 pub mod remote;
 pub mod requestheader;
 pub mod serviceaccount;
@@ -71,6 +72,8 @@ pub struct Authenticator {
     pub service_accounts: Option<serviceaccount::Tokens>,
     /// Whether bootstrap tokens are accepted.
     pub bootstrap_tokens: bool,
+    /// OIDC / JWT issuers (`--oidc-*` or `--authentication-config`).
+    pub oidc: Vec<std::sync::Arc<oidc::Issuer>>,
     /// The token webhook, asked last (None: not configured).
     pub webhook: Option<webhook::Webhook>,
     /// Whether a request without credentials is `system:anonymous`.
@@ -208,6 +211,15 @@ impl Authenticator {
             && let Some(u) = bootstrap::authenticate(token, objects, crate::time::now_unix())
         {
             return Ok(Some(u));
+        }
+        if let Some(issuer) = oidc::route(&self.oidc, token) {
+            return match issuer.authenticate(token, crate::time::now_unix()) {
+                Ok(u) => Ok(Some(u)),
+                Err(e) => {
+                    tracing::debug!("{e}");
+                    Err(Refused::unauthorized())
+                }
+            };
         }
         Ok(None)
     }

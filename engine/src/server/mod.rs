@@ -17,6 +17,7 @@ mod worker;
 
 use crate::app::App;
 use crate::auth::jwt::{PublicKey, SigningKey};
+use crate::auth::oidc;
 use crate::auth::remote::Remote;
 use crate::auth::requestheader::RequestHeader;
 use crate::auth::serviceaccount::Tokens;
@@ -199,10 +200,15 @@ fn authenticator(options: &Options) -> Result<Authenticator, String> {
         Some(path) => Some(token_webhook(options, path, audiences, remote()?)?),
         None => None,
     };
+    let oidc = oidc_issuers(options)?;
+    if !oidc.is_empty() {
+        crate::auth::oidc::start(&oidc, &remote()?);
+    }
     Ok(Authenticator {
         tokens,
         service_accounts,
         webhook,
+        oidc,
         request_header: request_header(options)?,
         bootstrap_tokens: options.enable_bootstrap_token_auth,
         anonymous: options.anonymous_auth,
@@ -229,6 +235,42 @@ fn token_webhook(
         remote,
     )
     .map_err(|e| format!("{flag}: {e}"))
+}
+
+/// The JWT issuers of `--authentication-config` or the `--oidc-*` flags.
+fn oidc_issuers(options: &Options) -> Result<Vec<Arc<oidc::Issuer>>, String> {
+    let settings = match (&options.authentication_config, &options.oidc_issuer_url) {
+        (Some(_), Some(_)) => {
+            return Err("--authentication-config and --oidc-* flags are mutually exclusive".into());
+        }
+        (Some(path), None) => oidc::from_config_file(&read_file(path)?)
+            .map_err(|e| format!("--authentication-config: {e}"))?,
+        (None, Some(url)) => {
+            let ca = match &options.oidc_ca_file {
+                Some(p) => Some(read_file(p)?.into_bytes()),
+                None => None,
+            };
+            vec![
+                oidc::from_flags(
+                    url,
+                    &options.oidc_client_id,
+                    &options.oidc_username_claim,
+                    options.oidc_username_prefix.as_deref(),
+                    options.oidc_groups_claim.as_deref(),
+                    options.oidc_groups_prefix.as_deref(),
+                    &options.oidc_required_claim,
+                    ca,
+                    &options.oidc_signing_algs,
+                )
+                .map_err(|e| e.to_string())?,
+            ]
+        }
+        (None, None) => Vec::new(),
+    };
+    settings
+        .into_iter()
+        .map(|s| oidc::Issuer::new(s).map(Arc::new).map_err(|e| e.to_string()))
+        .collect()
 }
 
 fn read_file(path: &std::path::Path) -> Result<String, String> {
