@@ -121,15 +121,13 @@ impl Authenticator {
     ) -> Option<x509::ClientCert> {
         let leaf = chain.first()?;
         let (not_after, cn) = x509::expiry_and_cn(leaf).unwrap_or((0, None));
-        let user = match &self.client_ca {
-            Some(ca) if ca.verifies(chain, now) => x509::user_from_der(leaf),
-            _ => None,
-        };
+        let verified = self.client_ca.as_ref().is_some_and(|ca| ca.verifies(chain, now));
+        let user = verified.then(|| x509::user_from_der(leaf)).flatten();
         let front_proxy = self
             .request_header
             .as_ref()
             .is_some_and(|rh| rh.ca.verifies(chain, now) && rh.name_allowed(cn.as_deref()));
-        Some(x509::ClientCert { user, front_proxy, not_after })
+        Some(x509::ClientCert { verified, user, front_proxy, not_after })
     }
 
     /// Authenticate a request from its connection's client certificate (if any) and
@@ -164,8 +162,10 @@ impl Authenticator {
                 },
                 _ => Err(Refused::unauthorized()),
             },
-            // A certificate no trusted CA signed is a failed credential, not none.
-            None if cert.is_some() || !self.anonymous => Err(Refused::unauthorized()),
+            // A certificate no trusted CA signed (or expired) is a failed credential.
+            None if cert.is_some_and(|c| !c.verified || !c.live(now)) || !self.anonymous => {
+                Err(Refused::unauthorized())
+            }
             None => Ok(Outcome::User(UserInfo::anonymous())),
         }
     }
@@ -235,8 +235,8 @@ impl Authenticator {
     }
 
     /// Review a token for `requested` audiences (empty: the API's), as upstream's
-    /// TokenReview: tokens that name no audience (static, bootstrap) count only when the
-    /// request wants one of the API's audiences.
+    /// TokenReview: tokens whose authenticators know no audience (static, bootstrap,
+    /// OIDC, webhook) count only when the request wants one of the API's audiences.
     pub fn review(
         &self,
         token: &str,
@@ -263,13 +263,23 @@ impl Authenticator {
                 }
             }
         }
-        if !agnostic.is_empty()
-            && self.bootstrap_tokens
+        if agnostic.is_empty() {
+            return Ok(None);
+        }
+        if self.bootstrap_tokens
             && let Some(u) = bootstrap::authenticate(token, objects, now)
         {
             return Ok(Some((u, agnostic)));
         }
-        Ok(None)
+        if let Some(issuer) = oidc::route(&self.oidc, token) {
+            let user = issuer
+                .authenticate(token, now)
+                .map_err(|e| Refused { message: e.to_string(), missing: false })?;
+            return Ok(Some((user, agnostic)));
+        }
+        // The webhook answers reviews from its cache only (reviews are answered inline).
+        let cached = self.webhook.as_ref().and_then(|w| w.cached(token)).flatten();
+        Ok(cached.map(|u| (u, agnostic)))
     }
 }
 
@@ -329,7 +339,12 @@ mod tests {
     #[test]
     fn expired_certificates_name_nobody() {
         let carol = UserInfo { name: "c".into(), ..Default::default() };
-        let cert = x509::ClientCert { user: Some(carol), front_proxy: false, not_after: 0 };
+        let cert = x509::ClientCert {
+            verified: true,
+            user: Some(carol),
+            front_proxy: false,
+            not_after: 0,
+        };
         let none = http::HeaderMap::new();
         assert!(with_token(true).authenticate(Some(&cert), &none, &NoObjects).is_err());
         let live = x509::ClientCert { not_after: i64::MAX, ..cert };

@@ -243,6 +243,34 @@ mod tests {
     }
 
     #[test]
+    fn answers_are_cached_for_the_ttl_and_the_cache_is_bounded() {
+        let endpoint = Endpoint {
+            url: "https://127.0.0.1:1/".into(),
+            ca_pem: None,
+            client_cert_pem: None,
+            client_key_pem: None,
+            token: None,
+        };
+        let remote = Remote::start().unwrap();
+        let hook = |ttl| Webhook::new(&endpoint, "v1", ttl, vec![], remote.clone()).unwrap();
+        let w = hook(Duration::from_secs(60));
+        let jane = UserInfo { name: "jane".into(), ..Default::default() };
+        w.remember("t1", Some(jane.clone()));
+        w.remember("t2", None);
+        assert_eq!(w.cached("t1"), Some(Some(jane)));
+        assert_eq!(w.cached("t2"), Some(None));
+        assert_eq!(w.cached("t3"), None);
+        for i in 0..MAX_CACHED + 5 {
+            w.remember(&format!("token-{i}"), None);
+        }
+        assert!(w.cache.lock().len() <= MAX_CACHED);
+        let uncached = hook(Duration::ZERO);
+        uncached.remember("t1", None);
+        assert_eq!(uncached.cached("t1"), None);
+        assert!(Webhook::new(&endpoint, "v2", Duration::ZERO, vec![], remote).is_err());
+    }
+
+    #[test]
     fn review_responses_give_the_user_only_when_authenticated() {
         let ok = json!({"status": {"authenticated": true, "user": {"username": "jane", "uid": "7",
             "groups": ["g"], "extra": {"scopes": ["a", "b"]}}}});

@@ -90,7 +90,10 @@ fn valid_at(cert: &X509Certificate<'_>, now: UnixTime) -> bool {
 /// What a connection's client certificate proves, judged once when it is accepted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientCert {
-    /// The user, when the client CA bundle verified the chain.
+    /// Whether the client CA bundle verified the chain.
+    pub verified: bool,
+    /// The user it names (None without a CommonName: a verified certificate naming no
+    /// one is no credential, as upstream).
     pub user: Option<UserInfo>,
     /// Whether the front-proxy CA verified the chain and its CommonName is allowed.
     pub front_proxy: bool,
