@@ -244,7 +244,15 @@ async fn serve(
             who.clone_from(&u.name);
             u
         }
-        Err(e) => return negotiation::error_response(&e, Output::Json),
+        Err(e) => {
+            // The body is read on first, as for 413: answering a client still sending
+            // made HTTP/2 reset the stream (curl error 92). Negotiated as upstream's
+            // `ErrorNegotiated` (a protobuf client gets protobuf).
+            let mut body = body;
+            drain(&mut body).await;
+            let accept = header(&parts.headers, http::header::ACCEPT);
+            return negotiation::error_response_for(&e, accept);
+        }
     };
     let accept = header(&parts.headers, http::header::ACCEPT);
     let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));

@@ -74,8 +74,11 @@ fn curl(
     for h in headers {
         cmd.args(["-H", h]);
     }
+    let file = tempfile::NamedTempFile::new().unwrap();
     if let Some(b) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary", b]);
+        std::fs::write(file.path(), b).unwrap();
+        cmd.args(["-H", "Content-Type: application/json", "--data-binary"]);
+        cmd.arg(format!("@{}", file.path().display()));
     }
     let out = cmd.arg(format!("{}{path}", s.url())).output().expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -226,4 +229,21 @@ fn a_front_proxy_certificate_lets_headers_name_the_user() {
     assert_eq!(code, 401);
     let (code, _) = curl(&s, None, &headers, "GET", "/api/v1/namespaces", None);
     assert_eq!(code, 401);
+}
+
+/// Regression: a 401 answered while the client was still sending its body made HTTP/2
+/// reset the stream and curl saw no answer (error 92); the body is now read on first.
+#[test]
+fn a_refused_request_with_a_large_body_still_gets_its_401() {
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec!["--anonymous-auth=false".into()],
+        ..Default::default()
+    });
+    let big = format!(
+        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"x"}},"data":{{"k":"{}"}}}}"#,
+        "v".repeat(1 << 20)
+    );
+    let (code, body) =
+        curl(&s, None, &[], "POST", "/api/v1/namespaces/default/configmaps", Some(&big));
+    assert_eq!((code, body.as_str()), (401, UNAUTHORIZED));
 }
