@@ -188,10 +188,14 @@ fn an_unreachable_webhook_authenticates_nobody() {
 }
 
 /// An OIDC issuer the test runs: discovery document and JWKS over HTTPS, an RSA key
-/// (made with openssl) signing RS256 tokens.
+/// (made with openssl) signing RS256 tokens; `rotate` replaces the key.
 struct Issuer {
     https: Https,
     dir: tempfile::TempDir,
+    /// The current key's number (file `key-N.pem`, kid `key-N`).
+    current: Mutex<usize>,
+    /// The key set served.
+    jwks: Arc<Mutex<Value>>,
 }
 
 fn b64url(bytes: &[u8]) -> String {
@@ -209,43 +213,46 @@ fn hex(s: &str) -> Vec<u8> {
     (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
+/// A new RSA key `key-N.pem` in `dir`, as a JWK.
+fn rsa_jwk(dir: &Path, n: usize) -> Value {
+    let file = format!("key-{n}.pem");
+    openssl(
+        dir,
+        &["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &file],
+    );
+    let modulus =
+        String::from_utf8(openssl(dir, &["rsa", "-in", &file, "-noout", "-modulus"])).unwrap();
+    let modulus = hex(modulus.trim().trim_start_matches("Modulus="));
+    json!({"kty": "RSA", "use": "sig", "alg": "RS256", "kid": format!("key-{n}"),
+        "n": b64url(&modulus), "e": "AQAB"})
+}
+
 impl Issuer {
     fn start() -> Issuer {
         let dir = tempfile::tempdir().unwrap();
-        openssl(
-            dir.path(),
-            &[
-                "genpkey",
-                "-algorithm",
-                "RSA",
-                "-pkeyopt",
-                "rsa_keygen_bits:2048",
-                "-out",
-                "key.pem",
-            ],
-        );
-        let modulus = String::from_utf8(openssl(
-            dir.path(),
-            &["rsa", "-in", "key.pem", "-noout", "-modulus"],
-        ))
-        .unwrap();
-        let n = hex(modulus.trim().trim_start_matches("Modulus="));
-        let jwks = json!({"keys": [{"kty": "RSA", "use": "sig", "alg": "RS256", "kid": "test-key",
-            "n": b64url(&n), "e": "AQAB"}]});
+        let jwks = Arc::new(Mutex::new(json!({"keys": [rsa_jwk(dir.path(), 1)]})));
         let me: Arc<Mutex<String>> = Arc::default();
-        let me2 = me.clone();
+        let (me2, jwks2) = (me.clone(), jwks.clone());
         let https = Https::start(Arc::new(move |_m: &str, path: &str, _b: &[u8]| {
             let url = me2.lock().unwrap().clone();
             match path {
                 "/.well-known/openid-configuration" => {
                     (200, json!({"issuer": url, "jwks_uri": format!("{url}/keys")}).to_string())
                 }
-                "/keys" => (200, jwks.to_string()),
+                "/keys" => (200, jwks2.lock().unwrap().to_string()),
                 _ => (404, "{}".into()),
             }
         }));
         *me.lock().unwrap() = https.url("");
-        Issuer { https, dir }
+        Issuer { https, dir, current: Mutex::new(1), jwks }
+    }
+
+    /// Sign with a new key from now on, and serve only it.
+    fn rotate(&self) {
+        let mut current = self.current.lock().unwrap();
+        *current += 1;
+        let jwk = rsa_jwk(self.dir.path(), *current);
+        *self.jwks.lock().unwrap() = json!({"keys": [jwk]});
     }
 
     fn url(&self) -> String {
@@ -262,14 +269,16 @@ impl Issuer {
         if claims.get("exp").is_none() {
             claims["exp"] = json!(now + 3600);
         }
-        let header = json!({"alg": "RS256", "kid": "test-key", "typ": "JWT"});
+        let n = *self.current.lock().unwrap();
+        let header = json!({"alg": "RS256", "kid": format!("key-{n}"), "typ": "JWT"});
         let signed = format!(
             "{}.{}",
             b64url(header.to_string().as_bytes()),
             b64url(claims.to_string().as_bytes())
         );
         std::fs::write(self.dir.path().join("signed"), &signed).unwrap();
-        let sig = openssl(self.dir.path(), &["dgst", "-sha256", "-sign", "key.pem", "signed"]);
+        let key = format!("key-{n}.pem");
+        let sig = openssl(self.dir.path(), &["dgst", "-sha256", "-sign", &key, "signed"]);
         format!("{signed}.{}", b64url(&sig))
     }
 }
@@ -316,6 +325,12 @@ fn oidc_tokens_from_the_flags_issuer_authenticate() {
         let refused = whoami_with_token(&s, &issuer.token(claims)).unwrap_err();
         assert!(refused.contains("You must be logged in"), "{what}: {refused}");
     }
+    // The issuer rotates its key: a token naming the new key makes kapi fetch the set
+    // again (at most every 10 s), and it then authenticates.
+    issuer.rotate();
+    let user = whoami_when_ready(&s, &issuer.token(good));
+    assert_eq!(user["username"], format!("{}#alice", issuer.url()));
+    assert_eq!(issuer.https.calls("/keys"), 2);
 }
 
 #[test]

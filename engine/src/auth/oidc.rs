@@ -12,7 +12,9 @@
 //! Invariants: the key sets are fetched (discovery document, then its `jwks_uri`, over
 //! HTTPS with the issuer's CA) and refreshed on the [`Remote`] thread only; serving
 //! cores read the last set ([`ArcSwap`]). Before the first set arrives, the issuer's
-//! tokens are refused ("not initialized"). A key set holds at most [`MAX_KEYS`] keys.
+//! tokens are refused ("not initialized"). A token naming a key the set lacks wakes a
+//! fetch (at most one per [`MIN_REFETCH`]: rotated keys). A key set holds at most
+//! [`MAX_KEYS`] keys.
 //! CEL expressions are refused at start (not supported yet).
 
 use super::UserInfo;
@@ -32,6 +34,8 @@ const SKEW: i64 = 300;
 /// How often key sets are fetched again once loaded, and retried until then.
 const REFRESH: Duration = Duration::from_secs(300);
 const RETRY: Duration = Duration::from_secs(2);
+/// Least time between two fetches asked for by tokens naming an unknown key.
+const MIN_REFETCH: Duration = Duration::from_secs(10);
 
 /// A claim and the prefix its values get.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +64,8 @@ pub struct Issuer {
     pub settings: Settings,
     keys: ArcSwap<Option<Vec<PublicKey>>>,
     tls: Arc<rustls::ClientConfig>,
+    /// Woken by a token naming a key the set lacks (the issuer may have rotated keys).
+    stale: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -249,7 +255,12 @@ impl Issuer {
     pub fn new(settings: Settings) -> Result<Issuer, OidcError> {
         let tls = super::remote::tls_config(settings.ca_pem.as_deref(), None)
             .map_err(OidcError::Config)?;
-        Ok(Issuer { settings, keys: ArcSwap::from_pointee(None), tls })
+        Ok(Issuer {
+            settings,
+            keys: ArcSwap::from_pointee(None),
+            tls,
+            stale: tokio::sync::Notify::new(),
+        })
     }
 
     /// Install a key set (tests, and the refresher).
@@ -267,6 +278,10 @@ impl Issuer {
         let alg = header.as_ref().and_then(|h| h.get("alg")).and_then(Value::as_str).unwrap_or("");
         if !self.settings.algorithms.iter().any(|a| a == alg) {
             return Err(invalid(format!("signing algorithm {alg:?} is not allowed")));
+        }
+        let kid = header.as_ref().and_then(|h| h.get("kid")).and_then(Value::as_str);
+        if kid.is_some_and(|kid| !kid.is_empty() && !keys.iter().any(|k| k.kid == kid)) {
+            self.stale.notify_one();
         }
         let claims = jwt::verify(token, keys)
             .map_err(|e| invalid(format!("failed to verify signature: {e}")))?;
@@ -400,22 +415,31 @@ async fn get_json(tls: Arc<rustls::ClientConfig>, url: Url) -> Result<Value, Str
 /// Keep every issuer's key set fresh from the `remote` thread.
 pub fn start(issuers: &[Arc<Issuer>], remote: &Remote) {
     for issuer in issuers {
-        let issuer = issuer.clone();
-        remote.spawn(async move {
-            loop {
-                let wait = match issuer.fetch_keys().await {
-                    Ok(keys) => {
-                        issuer.set_keys(keys);
-                        REFRESH
-                    }
-                    Err(e) => {
-                        tracing::warn!("oidc issuer {}: {e}", issuer.settings.url);
-                        if issuer.keys.load().is_some() { REFRESH } else { RETRY }
-                    }
-                };
-                tokio::time::sleep(wait).await;
+        remote.spawn(refresh(issuer.clone()));
+    }
+}
+
+/// Fetch an issuer's keys forever: every [`REFRESH`] once loaded ([`RETRY`] until
+/// then), sooner when a token names an unknown key.
+async fn refresh(issuer: Arc<Issuer>) {
+    loop {
+        let fetched = tokio::time::Instant::now();
+        let wait = match issuer.fetch_keys().await {
+            Ok(keys) => {
+                issuer.set_keys(keys);
+                REFRESH
             }
-        });
+            Err(e) => {
+                tracing::warn!("oidc issuer {}: {e}", issuer.settings.url);
+                if issuer.keys.load().is_some() { REFRESH } else { RETRY }
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = issuer.stale.notified() => {
+                tokio::time::sleep_until(fetched + MIN_REFETCH.min(wait)).await;
+            }
+        }
     }
 }
 

@@ -130,3 +130,15 @@ fn tokens_route_to_the_issuer_they_name() {
     assert!(route(&issuers, &k.sign(&json!({"iss": "https://x"})).unwrap()).is_none());
     assert!(route(&issuers, "not-a-jwt").is_none());
 }
+
+#[test]
+fn a_token_naming_an_unknown_key_asks_for_a_fresh_key_set() {
+    use futures_util::FutureExt as _;
+    let k = key();
+    let i = issuer(flags("sub", None), &k);
+    assert!(i.authenticate(&k.sign(&claims()).unwrap(), NOW).is_ok());
+    assert!(i.stale.notified().now_or_never().is_none(), "a known key asks nothing");
+    let rotated = key();
+    assert!(i.authenticate(&rotated.sign(&claims()).unwrap(), NOW).is_err());
+    assert!(i.stale.notified().now_or_never().is_some(), "an unknown kid wakes the refresher");
+}
