@@ -1,5 +1,6 @@
-//! The handler chain of one request: URL limits -> unauthenticated endpoints (health,
-//! version) -> authentication (401) -> request info -> authorization (403) -> the proxy
+//! The handler chain of one request: URL limits -> authentication (401; anonymous
+//! requests are `system:anonymous`) and impersonation (403) -> health and version ->
+//! request info -> authorization (403) -> the proxy
 //! to an aggregated API server (`/apis/GROUP/VERSION/...` of a non-local APIService) ->
 //! non-resource endpoints (discovery, OpenAPI) or a resource verb (`rest`), with the body
 //! read under the request size limit (413); /metrics; request metrics around it all.
@@ -233,12 +234,6 @@ async fn serve(
         let e = ApiError::BadRequest("request URL is too long".into());
         return negotiation::error_response(&e, Output::Json);
     }
-    if let Some(resp) = health::handle(app, path, query) {
-        return resp;
-    }
-    if path == "/version" || path == "/version/" {
-        return discovery::version();
-    }
     let user = match authenticate(app, conn, &mut parts.headers).await {
         Ok(u) => {
             who.clone_from(&u.name);
@@ -254,6 +249,14 @@ async fn serve(
             return negotiation::error_response_for(&e, accept);
         }
     };
+    // Health and version answer anyone authenticated (anonymous requests included,
+    // unless --anonymous-auth=false: then 401, as upstream).
+    if let Some(resp) = health::handle(app, path, query) {
+        return resp;
+    }
+    if path == "/version" || path == "/version/" {
+        return discovery::version();
+    }
     let accept = header(&parts.headers, http::header::ACCEPT);
     let decision = metrics::timed("authorization", || app.authorizer.authorize(&user, info));
     if let auth::Decision::Deny(why) = decision {

@@ -186,6 +186,14 @@ fn requests_without_credentials_are_anonymous_unless_disabled_and_bad_tokens_nev
     let (code, body) = curl(&closed, None, &[], "GET", "/api/v1/namespaces", None);
     assert_eq!((code, body.as_str()), (401, UNAUTHORIZED));
     assert_eq!(whoami(&closed, None, &[]).unwrap_err().0, 401);
+    // Health and version answer the anonymous user, so not when it is disabled, and
+    // never a bad token.
+    assert_eq!(curl(&s, None, &[], "GET", "/healthz", None), (200, "ok".to_string()));
+    assert_eq!(curl(&s, None, &[], "GET", "/version", None).0, 200);
+    let bad = ["Authorization: Bearer not-a-token"];
+    assert_eq!(curl(&s, None, &bad, "GET", "/healthz", None).0, 401);
+    assert_eq!(curl(&closed, None, &[], "GET", "/readyz", None).0, 401);
+    assert_eq!(curl(&closed, None, &[], "GET", "/version", None).0, 401);
 }
 
 #[test]
