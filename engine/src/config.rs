@@ -477,4 +477,27 @@ mod tests {
         assert!(o.enable_bootstrap_token_auth);
         assert_eq!(o.requestheader_uid_headers, ["X-Remote-Uid"]);
     }
+
+    #[test]
+    fn webhook_and_oidc_flags_take_upstreams_defaults_and_forms() {
+        let o = Options::parse_from(["kapi"]);
+        assert_eq!(o.authentication_token_webhook_version, "v1");
+        assert_eq!(o.authentication_token_webhook_cache_ttl, Duration::from_secs(120));
+        assert_eq!(o.oidc_username_claim, "sub");
+        assert_eq!(o.oidc_signing_algs, ["RS256"]);
+        let o = Options::parse_from([
+            "kapi",
+            "--authentication-token-webhook-version=v1beta1",
+            "--authentication-token-webhook-cache-ttl=30s",
+            "--oidc-required-claim=hd=example.com,tier=gold",
+            "--oidc-signing-algs=RS256,ES256",
+        ]);
+        assert_eq!(o.authentication_token_webhook_version, "v1beta1");
+        assert_eq!(o.authentication_token_webhook_cache_ttl, Duration::from_secs(30));
+        assert_eq!(o.oidc_required_claim, ["hd=example.com", "tier=gold"]);
+        assert_eq!(o.oidc_signing_algs, ["RS256", "ES256"]);
+        assert!(
+            Options::try_parse_from(["kapi", "--authentication-token-webhook-version=v2"]).is_err()
+        );
+    }
 }

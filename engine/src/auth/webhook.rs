@@ -3,7 +3,8 @@
 //! (`authentication.k8s.io/v1`, or `v1beta1` by `--authentication-token-webhook-version`)
 //! to the server the kubeconfig file names (its CA, client certificate or bearer token),
 //! over the [`Remote`] client thread; `status.authenticated` and `status.user` decide.
-//! Answers are cached per token for `--authentication-token-webhook-cache-ttl`.
+//! Answers are cached per token for `--authentication-token-webhook-cache-ttl`;
+//! concurrent requests with one uncached token share one call.
 //!
 //! Invariants: the cache is keyed by the token's SHA-256 (tokens are never kept or
 //! logged) and bounded ([`MAX_CACHED`]); an unreachable or failing webhook
@@ -11,9 +12,12 @@
 
 use super::UserInfo;
 use super::remote::{Call, Remote, Url};
+use futures_util::FutureExt as _;
+use futures_util::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -92,7 +96,12 @@ pub struct Webhook {
     audiences: Vec<String>,
     remote: Remote,
     cache: Mutex<HashMap<[u8; 32], (Instant, Option<UserInfo>)>>,
+    /// Calls under way, by token hash (shared by concurrent requests; bounded).
+    inflight: Mutex<HashMap<[u8; 32], Pending>>,
 }
+
+/// A call under way, awaited by every request with its token.
+type Pending = Shared<BoxFuture<'static, Option<Option<UserInfo>>>>;
 
 impl std::fmt::Debug for Webhook {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -154,6 +163,7 @@ impl Webhook {
             audiences,
             remote,
             cache: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(HashMap::new()),
         })
     }
 
@@ -180,11 +190,34 @@ impl Webhook {
     }
 
     /// The user the webhook says `token` is (None: not authenticated, or the webhook
-    /// could not be asked).
+    /// could not be asked). Concurrent requests with one token share one call.
     pub async fn authenticate(&self, token: &str) -> Option<UserInfo> {
         if let Some(answer) = self.cached(token) {
             return answer;
         }
+        let key = token_key(token);
+        let pending = {
+            let mut inflight = self.inflight.lock();
+            match inflight.get(&key) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = self.ask(token).boxed().shared();
+                    if inflight.len() < MAX_CACHED {
+                        inflight.insert(key, p.clone());
+                    }
+                    p
+                }
+            }
+        };
+        let answer = pending.await;
+        self.inflight.lock().remove(&key);
+        let user = answer?;
+        self.remember(token, user.clone());
+        user
+    }
+
+    /// One TokenReview call: Some(answer), or None when the webhook could not answer.
+    fn ask(&self, token: &str) -> impl Future<Output = Option<Option<UserInfo>>> + Send + 'static {
         let review = json!({
             "apiVersion": self.api_version,
             "kind": "TokenReview",
@@ -205,21 +238,22 @@ impl Webhook {
             headers,
             body: Some(review.to_string().into_bytes()),
         };
-        let answer = match self.remote.call(self.tls.clone(), call).await {
-            Ok((200 | 201, body)) => serde_json::from_slice::<Value>(&body).ok(),
-            Ok((code, _)) => {
-                tracing::warn!("token webhook answered {code}");
-                None
+        let sent = self.remote.call(self.tls.clone(), call);
+        async move {
+            match sent.await {
+                Ok((200 | 201, body)) => {
+                    serde_json::from_slice::<Value>(&body).ok().map(|r| user_of(&r))
+                }
+                Ok((code, _)) => {
+                    tracing::warn!("token webhook answered {code}");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!("token webhook: {e}");
+                    None
+                }
             }
-            Err(e) => {
-                tracing::warn!("token webhook: {e}");
-                None
-            }
-        };
-        let review = answer?;
-        let user = user_of(&review);
-        self.remember(token, user.clone());
-        user
+        }
     }
 }
 
