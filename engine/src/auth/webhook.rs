@@ -137,6 +137,18 @@ pub fn user_of(review: &Value) -> Option<UserInfo> {
     Some(UserInfo { name: s("username"), uid: s("uid"), groups: list(&user["groups"]), extra })
 }
 
+/// Whether a review's `status.audiences` (when it names any) include one of `wanted`
+/// (when there are any), as upstream checks the webhook's answer.
+fn audiences_match(review: &Value, wanted: &[String]) -> bool {
+    let named = review.pointer("/status/audiences").and_then(Value::as_array);
+    match named {
+        Some(a) if !a.is_empty() && !wanted.is_empty() => {
+            a.iter().filter_map(Value::as_str).any(|x| wanted.iter().any(|w| w == x))
+        }
+        _ => true,
+    }
+}
+
 impl Webhook {
     pub fn new(
         endpoint: &Endpoint,
@@ -239,10 +251,12 @@ impl Webhook {
             body: Some(review.to_string().into_bytes()),
         };
         let sent = self.remote.call(self.tls.clone(), call);
+        let wanted = self.audiences.clone();
         async move {
             match sent.await {
                 Ok((200 | 201, body)) => {
-                    serde_json::from_slice::<Value>(&body).ok().map(|r| user_of(&r))
+                    let review = serde_json::from_slice::<Value>(&body).ok()?;
+                    Some(user_of(&review).filter(|_| audiences_match(&review, &wanted)))
                 }
                 Ok((code, _)) => {
                     tracing::warn!("token webhook answered {code}");
@@ -316,5 +330,9 @@ mod tests {
         assert_eq!(u.extra["scopes"], ["a", "b"]);
         assert!(user_of(&json!({"status": {"authenticated": false, "user": {}}})).is_none());
         assert!(user_of(&json!({})).is_none());
+        let wanted = ["api".to_string()];
+        assert!(audiences_match(&ok, &wanted), "no audiences named: the API's");
+        assert!(audiences_match(&json!({"status": {"audiences": ["x", "api"]}}), &wanted));
+        assert!(!audiences_match(&json!({"status": {"audiences": ["x"]}}), &wanted));
     }
 }
