@@ -338,7 +338,7 @@ fn oidc_tokens_from_the_authentication_config_file_authenticate() {
     let issuer = Issuer::start();
     let indented: String = issuer.https.ca_pem.lines().map(|l| format!("      {l}\n")).collect();
     let config = format!(
-        "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: {}\n    audiences: [kapi, other]\n    certificateAuthority: |\n{indented}  claimValidationRules:\n  - claim: hd\n    requiredValue: example.com\n  claimMappings:\n    username:\n      claim: email\n      prefix: \"\"\n    groups:\n      claim: groups\n      prefix: \"corp:\"\n    uid:\n      claim: sub\n",
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: AuthenticationConfiguration\njwt:\n- issuer:\n    url: {}\n    audiences: [kapi, other]\n    audienceMatchPolicy: MatchAny\n    certificateAuthority: |\n{indented}  claimValidationRules:\n  - claim: hd\n    requiredValue: example.com\n  claimMappings:\n    username:\n      claim: email\n      prefix: \"\"\n    groups:\n      claim: groups\n      prefix: \"corp:\"\n    uid:\n      claim: sub\n",
         issuer.url()
     );
     let path = write(issuer.dir.path(), "authn.yaml", &config);

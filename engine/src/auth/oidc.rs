@@ -201,6 +201,13 @@ fn jwt_entry(i: usize, j: &Value) -> Result<Settings, OidcError> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
         .unwrap_or_default();
+    let policy = str_at(issuer, "audienceMatchPolicy").unwrap_or_default();
+    if audiences.len() > 1 && policy != "MatchAny" {
+        return Err(OidcError::Config(format!(
+            "{}: Invalid value: {policy:?}: audienceMatchPolicy must be MatchAny for multiple audiences",
+            at("issuer.audienceMatchPolicy")
+        )));
+    }
     let mappings = j.get("claimMappings").cloned().unwrap_or_default();
     let username = mappings.get("username");
     no_cel(username, "claimMappings.username")?;

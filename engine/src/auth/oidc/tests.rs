@@ -120,6 +120,13 @@ jwt:
         .replace("claim: hd\n    requiredValue: example.com", "expression: 'claims.hd == \"x\"'");
     assert!(from_config_file(&cel).unwrap_err().to_string().contains("CEL"));
     assert!(from_config_file("kind: Other").is_err());
+    let two = text.replace("audiences: [kapi]", "audiences: [kapi, other]");
+    assert!(from_config_file(&two).unwrap_err().to_string().contains("MatchAny"));
+    let two = two.replace(
+        "audiences: [kapi, other]",
+        "audiences: [kapi, other]\n    audienceMatchPolicy: MatchAny",
+    );
+    assert_eq!(from_config_file(&two).unwrap()[0].audiences, ["kapi", "other"]);
 }
 
 #[test]
