@@ -5,7 +5,8 @@
 //!   h2/http1.1), hyper connections, graceful shutdown.
 //! - [`handler`]: the handler chain of one request: limits, authentication,
 //!   authorization, routing to non-resource endpoints or to [`rest`].
-//! - [`auth`]: authenticators (x509 client certs, static tokens) and the authorizer seam.
+//! - [`auth`]: authenticators (x509 client certs, front proxy, static, ServiceAccount,
+//!   bootstrap, OIDC and webhook tokens, anonymous), impersonation, the authorizer seam.
 //! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a
 //!   URL, as upstream's request info factory.
 //! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.

@@ -227,10 +227,36 @@ fn rsa_jwk(dir: &Path, n: usize) -> Value {
         "n": b64url(&modulus), "e": "AQAB"})
 }
 
+/// An EC P-256 key `ec.pem` in `dir`, as a JWK (kid `ec`).
+fn ec_jwk(dir: &Path) -> Value {
+    openssl(dir, &["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ec.pem"]);
+    let spki = openssl(dir, &["ec", "-in", "ec.pem", "-pubout", "-outform", "DER"]);
+    let point = &spki[spki.len() - 65..];
+    json!({"kty": "EC", "crv": "P-256", "use": "sig", "alg": "ES256", "kid": "ec",
+        "x": b64url(&point[1..33]), "y": b64url(&point[33..])})
+}
+
+/// A DER ECDSA signature (SEQUENCE of two INTEGERs) as JWS's fixed 64 bytes.
+fn ecdsa_fixed(der: &[u8]) -> Vec<u8> {
+    let int = |at: usize| -> (Vec<u8>, usize) {
+        assert_eq!(der[at], 0x02);
+        let len = der[at + 1] as usize;
+        let v: Vec<u8> =
+            der[at + 2..at + 2 + len].iter().copied().skip_while(|b| *b == 0).collect();
+        let mut fixed = vec![0u8; 32 - v.len()];
+        fixed.extend(v);
+        (fixed, at + 2 + len)
+    };
+    let (r, next) = int(2);
+    let (s, _) = int(next);
+    [r, s].concat()
+}
+
 impl Issuer {
     fn start() -> Issuer {
         let dir = tempfile::tempdir().unwrap();
-        let jwks = Arc::new(Mutex::new(json!({"keys": [rsa_jwk(dir.path(), 1)]})));
+        let jwks =
+            Arc::new(Mutex::new(json!({"keys": [rsa_jwk(dir.path(), 1), ec_jwk(dir.path())]})));
         let me: Arc<Mutex<String>> = Arc::default();
         let (me2, jwks2) = (me.clone(), jwks.clone());
         let https = Https::start(Arc::new(move |_m: &str, path: &str, _b: &[u8]| {
@@ -257,6 +283,17 @@ impl Issuer {
 
     fn url(&self) -> String {
         self.https.url("")
+    }
+
+    /// An ES256 token of `claims` (issuer and expiry as [`Issuer::token`]).
+    fn es256_token(&self, claims: Value) -> String {
+        let rs = self.token(claims);
+        let payload = rs.split('.').nth(1).unwrap();
+        let header = json!({"alg": "ES256", "kid": "ec", "typ": "JWT"});
+        let signed = format!("{}.{payload}", b64url(header.to_string().as_bytes()));
+        std::fs::write(self.dir.path().join("signed"), &signed).unwrap();
+        let der = openssl(self.dir.path(), &["dgst", "-sha256", "-sign", "ec.pem", "signed"]);
+        format!("{signed}.{}", b64url(&ecdsa_fixed(&der)))
     }
 
     /// An RS256 token of `claims` (plus this issuer and an hour's validity unless set).
@@ -352,6 +389,13 @@ fn oidc_tokens_from_the_authentication_config_file_authenticate() {
     assert_eq!(user["username"], "bob@example.com");
     assert_eq!(user["uid"], "b-1");
     assert_eq!(user["groups"], json!(["corp:ops", "system:authenticated"]));
+    // ES256 tokens verify against the issuer's EC key.
+    let claims =
+        json!({"sub": "c-1", "email": "cy@example.com", "aud": "kapi", "hd": "example.com"});
+    assert_eq!(
+        whoami_with_token(&s, &issuer.es256_token(claims)).unwrap()["username"],
+        "cy@example.com"
+    );
     let bad = json!({"sub": "b-1", "email": "bob@example.com", "aud": "kapi", "hd": "x"});
     assert!(whoami_with_token(&s, &issuer.token(bad)).is_err());
 }
