@@ -53,6 +53,76 @@ pub struct Options {
     #[arg(long)]
     pub token_auth_file: Option<PathBuf>,
 
+    /// CA bundle client certificates are verified against (upstream's
+    /// `--client-ca-file`); default the generated cluster CA.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+
+    /// Requests without credentials are `system:anonymous` (group
+    /// `system:unauthenticated`); false: they get 401.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+
+    /// Accept bootstrap tokens (kube-system Secrets `bootstrap-token-<id>`).
+    #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_bootstrap_token_auth: bool,
+
+    /// A kubeconfig file naming the token webhook (server, CA, client certificate):
+    /// tokens no other authenticator knows are sent to it as TokenReviews.
+    #[arg(long)]
+    pub authentication_token_webhook_config_file: Option<PathBuf>,
+
+    /// The TokenReview version sent to the webhook: `v1` or `v1beta1`.
+    #[arg(long, default_value = "v1", value_parser = ["v1", "v1beta1"])]
+    pub authentication_token_webhook_version: String,
+
+    /// How long the webhook's answers are cached.
+    #[arg(long, default_value = "2m0s", value_parser = parse_duration)]
+    pub authentication_token_webhook_cache_ttl: Duration,
+
+    /// The OIDC issuer whose ID tokens are accepted (https; its discovery document and
+    /// JWKS are fetched from it).
+    #[arg(long)]
+    pub oidc_issuer_url: Option<String>,
+
+    /// The audience (client id) OIDC tokens must name.
+    #[arg(long, default_value = "")]
+    pub oidc_client_id: String,
+
+    /// The claim naming the user (claims other than `email` get the issuer URL and `#`
+    /// as prefix unless `--oidc-username-prefix` is given).
+    #[arg(long, default_value = "sub")]
+    pub oidc_username_claim: String,
+
+    /// Prefix of OIDC user names (`-`: none).
+    #[arg(long)]
+    pub oidc_username_prefix: Option<String>,
+
+    /// The claim listing the user's groups.
+    #[arg(long)]
+    pub oidc_groups_claim: Option<String>,
+
+    /// Prefix of OIDC group names.
+    #[arg(long)]
+    pub oidc_groups_prefix: Option<String>,
+
+    /// `claim=value` pairs every OIDC token must hold.
+    #[arg(long, value_delimiter = ',')]
+    pub oidc_required_claim: Vec<String>,
+
+    /// The CA the OIDC issuer's certificate is verified with (default: the system's).
+    #[arg(long)]
+    pub oidc_ca_file: Option<PathBuf>,
+
+    /// Signing algorithms OIDC tokens may use (RS256, ES256, ES384).
+    #[arg(long, value_delimiter = ',', default_value = "RS256")]
+    pub oidc_signing_algs: Vec<String>,
+
+    /// Structured authentication configuration (`AuthenticationConfiguration` of
+    /// `apiserver.config.k8s.io/v1`: JWT issuers); exclusive with the `--oidc-*` flags.
+    #[arg(long)]
+    pub authentication_config: Option<PathBuf>,
+
     /// CIDR for Service ClusterIPs.
     #[arg(long, default_value = "10.96.0.0/12")]
     pub service_cluster_ip_range: String,
@@ -266,6 +336,10 @@ pub struct Options {
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-User")]
     pub requestheader_username_headers: Vec<String>,
 
+    /// Headers holding the user's uid set by a front proxy.
+    #[arg(long, value_delimiter = ',')]
+    pub requestheader_uid_headers: Vec<String>,
+
     /// Headers holding the groups set by a front proxy.
     #[arg(long, value_delimiter = ',', default_value = "X-Remote-Group")]
     pub requestheader_group_headers: Vec<String>,
@@ -406,5 +480,45 @@ mod tests {
         assert_eq!(o.requestheader_allowed_names, ["a", "b"]);
         let o = Options::parse_from(["kapi", "--enable-aggregator-routing=false"]);
         assert!(!o.enable_aggregator_routing);
+    }
+
+    #[test]
+    fn authentication_flags_take_upstreams_defaults() {
+        let o = Options::parse_from(["kapi"]);
+        assert!(o.anonymous_auth);
+        assert!(!o.enable_bootstrap_token_auth);
+        assert!(o.requestheader_uid_headers.is_empty());
+        let o = Options::parse_from([
+            "kapi",
+            "--anonymous-auth=false",
+            "--enable-bootstrap-token-auth",
+            "--requestheader-uid-headers=X-Remote-Uid",
+        ]);
+        assert!(!o.anonymous_auth);
+        assert!(o.enable_bootstrap_token_auth);
+        assert_eq!(o.requestheader_uid_headers, ["X-Remote-Uid"]);
+    }
+
+    #[test]
+    fn webhook_and_oidc_flags_take_upstreams_defaults_and_forms() {
+        let o = Options::parse_from(["kapi"]);
+        assert_eq!(o.authentication_token_webhook_version, "v1");
+        assert_eq!(o.authentication_token_webhook_cache_ttl, Duration::from_secs(120));
+        assert_eq!(o.oidc_username_claim, "sub");
+        assert_eq!(o.oidc_signing_algs, ["RS256"]);
+        let o = Options::parse_from([
+            "kapi",
+            "--authentication-token-webhook-version=v1beta1",
+            "--authentication-token-webhook-cache-ttl=30s",
+            "--oidc-required-claim=hd=example.com,tier=gold",
+            "--oidc-signing-algs=RS256,ES256",
+        ]);
+        assert_eq!(o.authentication_token_webhook_version, "v1beta1");
+        assert_eq!(o.authentication_token_webhook_cache_ttl, Duration::from_secs(30));
+        assert_eq!(o.oidc_required_claim, ["hd=example.com", "tier=gold"]);
+        assert_eq!(o.oidc_signing_algs, ["RS256", "ES256"]);
+        assert!(
+            Options::try_parse_from(["kapi", "--authentication-token-webhook-version=v2"]).is_err()
+        );
     }
 }

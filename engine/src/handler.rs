@@ -1,5 +1,6 @@
-//! The handler chain of one request: URL limits -> unauthenticated endpoints (health,
-//! version) -> authentication (401) -> request info -> authorization (403) -> the proxy
+//! The handler chain of one request: URL limits -> authentication (401; anonymous
+//! requests are `system:anonymous`) and impersonation (403) -> health and version ->
+//! request info -> authorization (403) -> the proxy
 //! to an aggregated API server (`/apis/GROUP/VERSION/...` of a non-local APIService) ->
 //! non-resource endpoints (discovery, OpenAPI) or a resource verb (`rest`), with the body
 //! read under the request size limit (413); /metrics; request metrics around it all.
@@ -226,40 +227,51 @@ async fn serve(
     info: &request::RequestInfo,
     who: &mut String,
 ) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
     let query = parts.uri.query();
-    let accept = header(&parts.headers, http::header::ACCEPT);
     if path.len() + query.map_or(0, str::len) > MAX_URL_BYTES {
         let e = ApiError::BadRequest("request URL is too long".into());
         return negotiation::error_response(&e, Output::Json);
     }
+    let user = match authenticate(app, conn, &mut parts.headers).await {
+        Ok(u) => {
+            who.clone_from(&u.name);
+            u
+        }
+        Err(e) => {
+            // The body is read on first, as for 413: answering a client still sending
+            // made HTTP/2 reset the stream (curl error 92). Negotiated as upstream's
+            // `ErrorNegotiated` (a protobuf client gets protobuf).
+            let mut body = body;
+            drain(&mut body).await;
+            let accept = header(&parts.headers, http::header::ACCEPT);
+            return negotiation::error_response_for(&e, accept);
+        }
+    };
+    let accept = header(&parts.headers, http::header::ACCEPT);
+    let attrs = crate::authz::Attributes::of(&user, info);
+    let authz_start = std::time::Instant::now();
+    let decided = app.authorizer.authorize_request(app, &attrs).await;
+    metrics::phase("authorization", authz_start.elapsed());
+    let refusal = match decided {
+        Ok(auth::Decision::Allow) => None,
+        Ok(auth::Decision::Deny(why)) => Some(forbidden(&attrs, &why)),
+        Err(e) => Some(ApiError::Internal(e)),
+    };
+    if let Some(e) = refusal {
+        // Read on first, as for 401 and 413 (HTTP/2 would reset a stream still sending).
+        let mut body = body;
+        drain(&mut body).await;
+        return negotiation::error_response_for(&e, accept);
+    }
+    // Health and version after authorization, as upstream (the bootstrap policy lets
+    // everyone, anonymous requests included, read them: system:public-info-viewer).
     if let Some(resp) = health::handle(app, path, query) {
         return resp;
     }
     if path == "/version" || path == "/version/" {
         return discovery::version();
-    }
-    let authz = header(&parts.headers, http::header::AUTHORIZATION);
-    let user = match authenticate(app, conn, authz).await {
-        Ok(u) => {
-            who.clone_from(&u.name);
-            u
-        }
-        Err(m) => {
-            return negotiation::error_response(&ApiError::Unauthorized(m), Output::Json);
-        }
-    };
-    let attrs = crate::authz::Attributes::of(&user, info);
-    let authz_start = std::time::Instant::now();
-    let decided = app.authorizer.authorize_request(app, &attrs).await;
-    metrics::phase("authorization", authz_start.elapsed());
-    let decision = match decided {
-        Ok(d) => d,
-        Err(e) => return negotiation::error_response(&ApiError::Internal(e), Output::Json),
-    };
-    if let auth::Decision::Deny(why) = decision {
-        return negotiation::error_response(&forbidden(&attrs, &why), Output::Json);
     }
     // Aggregation: a group/version of a non-local APIService goes to its server.
     if info.prefix == "apis" && !info.group.is_empty() {
@@ -296,24 +308,33 @@ async fn serve(
     rest::handle(ctx).await
 }
 
-/// The request's user; a ServiceAccount token naming an object the caches lack gets
-/// one more try once they applied what the store already sent (a just-made write).
+/// The request's user (401), then the user it impersonates (403); the front-proxy and
+/// impersonation headers are removed. A ServiceAccount token naming an object the
+/// caches lack gets one more try once they applied what the store already sent (a
+/// just-made write).
 async fn authenticate(
     app: &App,
     conn: &ConnInfo,
-    authz: Option<&str>,
-) -> Result<auth::UserInfo, String> {
+    headers: &mut http::HeaderMap,
+) -> Result<auth::UserInfo, ApiError> {
     let objects = auth::objects::CachedObjects(app);
-    let cert = conn.cert_user.as_ref();
-    let first =
-        metrics::timed("authentication", || app.authenticator.authenticate(cert, authz, &objects));
-    match first {
+    let authn = &app.authenticator;
+    let cert = conn.cert.as_ref();
+    let start = std::time::Instant::now();
+    let first = authn.authenticate_async(cert, headers, &objects).await;
+    metrics::phase("authentication", start.elapsed());
+    let user = match first {
         Err(r) if r.missing => {
             objects.settle().await;
-            app.authenticator.authenticate(cert, authz, &objects).map_err(|r| r.message)
+            authn.authenticate_async(cert, headers, &objects).await
         }
-        other => other.map_err(|r| r.message),
+        other => other,
     }
+    .map_err(|r| ApiError::Unauthorized(r.message))?;
+    if let Some(rh) = &authn.request_header {
+        rh.strip(headers);
+    }
+    auth::impersonation::apply(user, headers, app.authorizer.as_ref())
 }
 
 /// Upstream's 403 for a request the authorizers refused: `pods "p" is forbidden: User

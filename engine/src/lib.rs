@@ -5,7 +5,8 @@
 //!   h2/http1.1), hyper connections, graceful shutdown.
 //! - [`handler`]: the handler chain of one request: limits, authentication,
 //!   authorization, routing to non-resource endpoints or to [`rest`].
-//! - [`auth`]: authenticators (x509 client certs, static tokens) and the authorizer seam.
+//! - [`auth`]: authenticators (x509 client certs, front proxy, static, ServiceAccount,
+//!   bootstrap, OIDC and webhook tokens, anonymous), impersonation, the authorizer seam.
 //! - [`authz`]: the `--authorization-mode` chain (RBAC, Node, Webhook), the access reviews,
 //!   and the RBAC bootstrap policy reconciled at start.
 //! - [`request`]: `RequestInfo` (verb, group, version, namespace, resource, name) from a

@@ -168,6 +168,47 @@ impl PublicKey {
         Ok(keys)
     }
 
+    /// A key of a JSON Web Key Set (an OIDC issuer's): RSA (`n`, `e`) as RS256, EC
+    /// P-256/P-384 (`x`, `y`) as ES256/ES384; `kid` is the JWK's own when it has one.
+    pub fn from_jwk(jwk: &Value) -> Result<PublicKey, JwtError> {
+        let field = |k: &str| -> Result<Vec<u8>, JwtError> {
+            let v = jwk
+                .get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| JwtError::Key(format!("JWK has no {k}")))?;
+            B64.decode(v.trim_end_matches('='))
+                .map_err(|_| JwtError::Key(format!("JWK {k} is not base64url")))
+        };
+        let mut key = match jwk.get("kty").and_then(Value::as_str) {
+            Some("RSA") => {
+                let int = |b: Vec<u8>| {
+                    let b: Vec<u8> = b.into_iter().skip_while(|x| *x == 0).collect();
+                    let pad = b.first().is_some_and(|x| x & 0x80 != 0);
+                    der(0x02, &[if pad { &[0u8][..] } else { &[] }, &b].concat())
+                };
+                let pkcs1 = der(0x30, &[int(field("n")?), int(field("e")?)].concat());
+                PublicKey::new(Alg::Rs256, pkcs1)
+            }
+            Some("EC") => {
+                let (alg, len) = match jwk.get("crv").and_then(Value::as_str) {
+                    Some("P-256") => (Alg::Es256, 32),
+                    Some("P-384") => (Alg::Es384, 48),
+                    _ => return Err(JwtError::Key("EC keys must be on P-256 or P-384".into())),
+                };
+                let (x, y) = (field("x")?, field("y")?);
+                if x.len() != len || y.len() != len {
+                    return Err(JwtError::Key("EC key coordinates have the wrong length".into()));
+                }
+                PublicKey::new(alg, [&[4u8][..], &x, &y].concat())
+            }
+            _ => return Err(JwtError::Key("JWK kty must be RSA or EC".into())),
+        };
+        if let Some(kid) = jwk.get("kid").and_then(Value::as_str) {
+            key.kid = kid.to_string();
+        }
+        Ok(key)
+    }
+
     fn from_spki(der: &[u8]) -> Result<PublicKey, JwtError> {
         use x509_parser::prelude::FromDer as _;
         let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(der)
@@ -389,6 +430,27 @@ mod tests {
         let jwk = key.public.jwk();
         assert_eq!((jwk["kty"].as_str(), jwk["crv"].as_str()), (Some("EC"), Some("P-256")));
         assert_eq!(B64.decode(jwk["x"].as_str().unwrap()).unwrap().len(), 32);
+    }
+
+    #[test]
+    fn jwks_keys_verify_what_their_private_keys_signed() {
+        for key in [ec_key(), SigningKey::from_pem(RSA_KEY).unwrap()] {
+            let mut jwk = key.public.jwk();
+            jwk["kid"] = json!("issuer-key-1");
+            let public = PublicKey::from_jwk(&jwk).unwrap();
+            assert_eq!((public.alg, public.kid.as_str()), (key.public.alg, "issuer-key-1"));
+            let token = key.sign(&json!({"sub": "x"})).unwrap();
+            // The token names the signer's own kid; a key set with another kid is not used.
+            assert!(verify(&token, std::slice::from_ref(&public)).is_err());
+            let mut same = public.clone();
+            same.kid = key.public.kid.clone();
+            assert!(verify(&token, &[same]).is_ok());
+        }
+        assert!(PublicKey::from_jwk(&json!({"kty": "oct", "k": "AAAA"})).is_err());
+        assert!(
+            PublicKey::from_jwk(&json!({"kty": "EC", "crv": "P-256", "x": "AA", "y": "AA"}))
+                .is_err()
+        );
     }
 
     #[test]

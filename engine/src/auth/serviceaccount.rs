@@ -142,6 +142,19 @@ impl Tokens {
         objects: &dyn Objects,
         now: i64,
     ) -> Result<Option<UserInfo>, TokenError> {
+        Ok(self.authenticate_for(token, objects, now, &self.audiences)?.map(|(u, _)| u))
+    }
+
+    /// The user of a ServiceAccount token meant for one of `wanted`, and the audiences
+    /// it was meant for among them (a legacy token, which names none, is meant for the
+    /// API's audiences).
+    pub fn authenticate_for(
+        &self,
+        token: &str,
+        objects: &dyn Objects,
+        now: i64,
+        wanted: &[String],
+    ) -> Result<Option<(UserInfo, Vec<String>)>, TokenError> {
         let Some(peek) = jwt::peek_claims(token) else { return Ok(None) };
         let iss = peek.get("iss").and_then(Value::as_str).unwrap_or("");
         let legacy = iss == LEGACY_ISSUER;
@@ -150,12 +163,18 @@ impl Tokens {
         }
         let claims = jwt::verify(token, &self.keys)
             .map_err(|e| TokenError::Invalid(format!("invalid bearer token, {e}")))?;
+        let named = audiences(claims.get("aud"));
+        let meant = if named.is_empty() { self.audiences.clone() } else { named };
+        let auds: Vec<String> = meant.into_iter().filter(|a| wanted.contains(a)).collect();
+        if auds.is_empty() {
+            return Err(TokenError::Invalid("token audiences is invalid".into()));
+        }
         if legacy {
             legacy_user(token, &claims, objects)
         } else {
             self.bound_user(&claims, objects, now)
         }
-        .map(Some)
+        .map(|u| Some((u, auds)))
     }
 
     fn bound_user(
@@ -171,9 +190,6 @@ impl Tokens {
         }
         if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| now < nbf) {
             return Err(invalid("token is not valid yet"));
-        }
-        if !self.audience_ok(claims.get("aud")) {
-            return Err(invalid("token audiences is invalid"));
         }
         let k = claims.get("kubernetes.io").ok_or_else(|| invalid("no kubernetes.io claims"))?;
         let ns = str_at(k, "/namespace");
@@ -215,15 +231,6 @@ impl Tokens {
         Ok(service_account_user(ns, sa, sa_uid, extra))
     }
 
-    fn audience_ok(&self, aud: Option<&Value>) -> bool {
-        let auds: Vec<&str> = match aud {
-            Some(Value::String(s)) => vec![s.as_str()],
-            Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-            _ => Vec::new(),
-        };
-        auds.iter().any(|a| self.audiences.iter().any(|b| a == b))
-    }
-
     /// The JWKS document (`/openid/v1/jwks`).
     pub fn jwks(&self) -> Value {
         json!({"keys": self.keys.iter().map(PublicKey::jwk).collect::<Vec<_>>()})
@@ -245,6 +252,15 @@ impl Tokens {
             "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": algs,
         }))
+    }
+}
+
+/// The audiences an `aud` claim names (a string or a list).
+fn audiences(aud: Option<&Value>) -> Vec<String> {
+    match aud {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+        _ => Vec::new(),
     }
 }
 

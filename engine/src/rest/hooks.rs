@@ -162,6 +162,35 @@ pub fn after_delete(scope: &Scope<'_>, obj: &Value) {
     }
 }
 
+/// A TokenReview's status, as upstream: the token reviewed for `spec.audiences`
+/// (default: the API's), the audiences it is good for, or why it is not.
+fn token_review(scope: &Scope<'_>, obj: &Value) -> Result<Value, ApiError> {
+    let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
+    if token.is_empty() {
+        return Err(ApiError::BadRequest(
+            "token is required for TokenReview in authentication".into(),
+        ));
+    }
+    let requested: Vec<String> = obj
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .unwrap_or_default();
+    let objects = crate::auth::objects::CachedObjects(scope.app);
+    Ok(match scope.app.authenticator.review(token, &requested, &objects) {
+        Ok(Some((u, auds))) => {
+            let u = u.with_authenticated_group();
+            let mut user = json!({"username": u.name, "uid": u.uid, "groups": u.groups});
+            if !u.extra.is_empty() {
+                user["extra"] = json!(u.extra);
+            }
+            json!({"authenticated": true, "user": user, "audiences": auds})
+        }
+        Ok(None) => json!({"user": {}, "error": "invalid bearer token"}),
+        Err(r) => json!({"user": {}, "error": r.message}),
+    })
+}
+
 /// Answer a create-only review object.
 pub fn virtual_create(
     req: &Request<'_>,
@@ -175,27 +204,7 @@ pub fn virtual_create(
     }
     let status = match scope.rt.role {
         Role::Review(Review::SelfSubject) => json!({"userInfo": user_info}),
-        Role::Review(Review::Token) => {
-            let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
-            let objects = crate::auth::objects::CachedObjects(scope.app);
-            match scope.app.authenticator.token_user(token, &objects) {
-                Ok(Some(u)) => {
-                    let u = u.with_authenticated_group();
-                    let mut user = json!({"username": u.name, "uid": u.uid, "groups": u.groups});
-                    if !u.extra.is_empty() {
-                        user["extra"] = json!(u.extra);
-                    }
-                    let auds = scope
-                        .app
-                        .authenticator
-                        .service_accounts
-                        .as_ref()
-                        .map(|t| t.audiences.clone());
-                    json!({"authenticated": true, "user": user, "audiences": auds.unwrap_or_default()})
-                }
-                Ok(None) | Err(_) => json!({"authenticated": false, "user": {}}),
-            }
-        }
+        Role::Review(Review::Token) => token_review(scope, &obj)?,
         Role::Review(Review::Access) => {
             use crate::authz::review::{self, AccessKind};
             let kind = AccessKind::of_kind(&scope.rt.kind);

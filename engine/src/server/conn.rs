@@ -1,4 +1,4 @@
-//! One connection: TLS handshake (client certificate -> user), then hyper serving
+//! One connection: TLS handshake (client certificate judged by the x509 authenticator), then hyper serving
 //! HTTP/1.1 or HTTP/2 (by ALPN/preface) with every request handled on this core. On
 //! shutdown the connection is drained gracefully. Every recv and send on the socket is
 //! counted into this core's I/O figures (`crate::metrics::io`) and into the connection's
@@ -11,7 +11,7 @@ use super::gate::{ConnBody, Gate};
 use super::head;
 use super::watchdog::{ConnState, Expired, Limits};
 use crate::app::App;
-use crate::auth::{UserInfo, x509};
+use crate::auth::x509::ClientCert;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::conn::auto;
 use std::cell::Cell;
@@ -29,8 +29,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
-    /// The user of a verified client certificate.
-    pub cert_user: Option<UserInfo>,
+    /// What the client certificate proves (judged once, by the x509 authenticator).
+    pub cert: Option<ClientCert>,
 }
 
 /// Counts this core's open connections so shutdown can wait for them.
@@ -332,9 +332,9 @@ pub async fn serve(
     if session.alpn_protocol() == Some(b"h2") {
         state.set_http2();
     }
-    let cert_user =
-        session.peer_certificates().and_then(|c| c.first()).and_then(|c| x509::user_from_der(c));
-    let info = Rc::new(ConnInfo { peer, cert_user });
+    let now = rustls_pki_types::UnixTime::now();
+    let cert = session.peer_certificates().and_then(|c| app.authenticator.client_cert(c, now));
+    let info = Rc::new(ConnInfo { peer, cert });
     let gate = Rc::new(Gate::default());
     let (service_app, service_state, service_gate) = (app.clone(), state.clone(), gate.clone());
     let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {

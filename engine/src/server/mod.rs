@@ -17,7 +17,12 @@ mod worker;
 
 use crate::app::App;
 use crate::auth::jwt::{PublicKey, SigningKey};
+use crate::auth::oidc;
+use crate::auth::remote::Remote;
+use crate::auth::requestheader::RequestHeader;
 use crate::auth::serviceaccount::Tokens;
+use crate::auth::webhook::{Endpoint, Webhook};
+use crate::auth::x509::CaBundle;
 use crate::auth::{Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
 use crate::controllers::endpoints::{self, lease_prefix};
@@ -51,7 +56,7 @@ pub fn run(options: Options) -> Result<(), String> {
         app.cluster_ips.first().into(),
     )
     .map_err(|e| e.to_string())?;
-    let app = Arc::new(with_admin_token(app, &pki)?);
+    let app = Arc::new(with_pki(app, &pki)?);
     futures_executor::block_on(crate::controllers::bootstrap::run(&app))?;
     if app.shared_store() {
         futures_executor::block_on(endpoints::reconcile(&app))?;
@@ -71,7 +76,7 @@ pub fn run(options: Options) -> Result<(), String> {
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
     crate::health::start_storage_probe(app.clone()).map_err(|e| e.to_string())?;
-    let tls = tls::server_config(&pki)?;
+    let tls = tls::server_config(&pki, client_ca_hints(&app))?;
     let workers = worker::start(app.clone(), tls, worker_count(&options))?;
     announce(&options, &pki, started)?;
     let signal = wait_for_signal()?;
@@ -123,8 +128,12 @@ fn start_aggregator(
         }
         None => (generated.ca_cert_pem.clone(), options.requestheader_allowed_names.clone()),
     };
+    let client_ca = match &options.client_ca_file {
+        Some(p) => read(p)?,
+        None => pki.ca_cert_pem.clone(),
+    };
     let auth = controller::AuthenticationInfo {
-        client_ca: pki.ca_cert_pem.clone(),
+        client_ca,
         requestheader_client_ca,
         requestheader_allowed_names: allowed,
         requestheader_username_headers: options.requestheader_username_headers.clone(),
@@ -229,7 +238,117 @@ fn authenticator(options: &Options) -> Result<Authenticator, String> {
         None => TokenFile::default(),
     };
     let service_accounts = Some(service_account_tokens(options)?);
-    Ok(Authenticator { tokens, service_accounts })
+    let audiences = service_accounts.as_ref().map(|t| t.audiences.clone()).unwrap_or_default();
+    let remote = std::cell::OnceCell::new();
+    let remote = || -> Result<Remote, String> {
+        if let Some(r) = remote.get() {
+            return Ok(Remote::clone(r));
+        }
+        let r = Remote::start().map_err(|e| format!("authentication client: {e}"))?;
+        Ok(remote.get_or_init(|| r).clone())
+    };
+    let webhook = match &options.authentication_token_webhook_config_file {
+        Some(path) => Some(token_webhook(options, path, audiences, remote()?)?),
+        None => None,
+    };
+    let oidc = oidc_issuers(options)?;
+    if !oidc.is_empty() {
+        crate::auth::oidc::start(&oidc, &remote()?);
+    }
+    Ok(Authenticator {
+        tokens,
+        service_accounts,
+        webhook,
+        oidc,
+        request_header: request_header(options)?,
+        bootstrap_tokens: options.enable_bootstrap_token_auth,
+        anonymous: options.anonymous_auth,
+        ..Default::default()
+    })
+}
+
+/// The token webhook the kubeconfig at `path` names.
+fn token_webhook(
+    options: &Options,
+    path: &std::path::Path,
+    audiences: Vec<String>,
+    remote: Remote,
+) -> Result<Webhook, String> {
+    let flag = "--authentication-token-webhook-config-file";
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let endpoint =
+        Endpoint::from_kubeconfig(&read_file(path)?, dir).map_err(|e| format!("{flag}: {e}"))?;
+    Webhook::new(
+        &endpoint,
+        &options.authentication_token_webhook_version,
+        options.authentication_token_webhook_cache_ttl,
+        audiences,
+        remote,
+    )
+    .map_err(|e| format!("{flag}: {e}"))
+}
+
+/// The JWT issuers of `--authentication-config` or the `--oidc-*` flags.
+fn oidc_issuers(options: &Options) -> Result<Vec<Arc<oidc::Issuer>>, String> {
+    let settings = match (&options.authentication_config, &options.oidc_issuer_url) {
+        (Some(_), Some(_)) => {
+            return Err("--authentication-config and --oidc-* flags are mutually exclusive".into());
+        }
+        (Some(path), None) => oidc::from_config_file(&read_file(path)?)
+            .map_err(|e| format!("--authentication-config: {e}"))?,
+        (None, Some(url)) => {
+            let ca = match &options.oidc_ca_file {
+                Some(p) => Some(read_file(p)?.into_bytes()),
+                None => None,
+            };
+            vec![
+                oidc::from_flags(
+                    url,
+                    &options.oidc_client_id,
+                    &options.oidc_username_claim,
+                    options.oidc_username_prefix.as_deref(),
+                    options.oidc_groups_claim.as_deref(),
+                    options.oidc_groups_prefix.as_deref(),
+                    &options.oidc_required_claim,
+                    ca,
+                    &options.oidc_signing_algs,
+                )
+                .map_err(|e| e.to_string())?,
+            ]
+        }
+        (None, None) => Vec::new(),
+    };
+    settings
+        .into_iter()
+        .map(|s| oidc::Issuer::new(s).map(Arc::new).map_err(|e| e.to_string()))
+        .collect()
+}
+
+fn read_file(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Front-proxy authentication, when `--requestheader-client-ca-file` is given.
+fn request_header(options: &Options) -> Result<Option<RequestHeader>, String> {
+    let Some(path) = &options.requestheader_client_ca_file else { return Ok(None) };
+    let ca = CaBundle::from_pem(&read_file(path)?)
+        .map_err(|e| format!("--requestheader-client-ca-file: {e}"))?;
+    Ok(Some(RequestHeader::new(
+        ca,
+        &options.requestheader_allowed_names,
+        &options.requestheader_username_headers,
+        &options.requestheader_uid_headers,
+        &options.requestheader_group_headers,
+        &options.requestheader_extra_headers_prefix,
+    )))
+}
+
+/// The subjects of every CA client certificates may chain to (the handshake names them).
+fn client_ca_hints(app: &App) -> Vec<rustls::DistinguishedName> {
+    let authn = &app.authenticator;
+    let client = authn.client_ca.iter().flat_map(|ca| ca.subjects.iter());
+    let proxy = authn.request_header.iter().flat_map(|rh| rh.ca.subjects.iter());
+    client.chain(proxy).cloned().collect()
 }
 
 /// The ServiceAccount token keys and settings from the flags (the signing key generated
@@ -272,9 +391,16 @@ fn service_account_tokens(options: &Options) -> Result<Tokens, String> {
     })
 }
 
-/// The admin bearer token is accepted alongside the token file.
-fn with_admin_token(app: Arc<App>, pki: &Pki) -> Result<App, String> {
+/// The admin bearer token is accepted alongside the token file; client certificates
+/// are verified against `--client-ca-file`, or the generated cluster CA.
+fn with_pki(app: Arc<App>, pki: &Pki) -> Result<App, String> {
     let mut app = Arc::try_unwrap(app).map_err(|_| "app still shared".to_string())?;
+    let (bundle, flag) = match &app.options.client_ca_file {
+        Some(path) => (read_file(path)?, "--client-ca-file"),
+        None => (pki.ca_cert_pem.clone(), "cluster CA"),
+    };
+    app.authenticator.client_ca =
+        Some(CaBundle::from_pem(&bundle).map_err(|e| format!("{flag}: {e}"))?);
     let admin = UserInfo {
         name: "kubernetes-admin".into(),
         groups: vec!["system:masters".into()],
