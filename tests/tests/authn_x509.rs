@@ -172,8 +172,21 @@ fn client_ca_file_replaces_the_generated_ca() {
 #[test]
 fn requests_without_credentials_are_anonymous_unless_disabled_and_bad_tokens_never() {
     let s = Server::start();
+    // RBAC's bootstrap policy lets anonymous requests read only public information, so
+    // the identity shows in the refusal of a SelfSubjectReview (as upstream answers).
+    let (code, body) = whoami(&s, None, &[]).unwrap_err();
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(r#"User \"system:anonymous\" cannot create resource \"selfsubjectreviews\""#),
+        "{body}"
+    );
+    // With AlwaysAllow the review shows the anonymous user and its only group.
+    let open = Server::start_with(ServerOptions {
+        extra_args: vec!["--authorization-mode=AlwaysAllow".into()],
+        ..Default::default()
+    });
     assert_eq!(
-        whoami(&s, None, &[]).unwrap(),
+        whoami(&open, None, &[]).unwrap(),
         ("system:anonymous".to_string(), vec!["system:unauthenticated".to_string()])
     );
     let (code, body) =

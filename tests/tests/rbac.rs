@@ -303,3 +303,51 @@ subjects: [{kind: User, name: alice}]
         stderr(&out)
     );
 }
+
+/// Impersonation is authorized with the `impersonate` verb (issue #17): refused with
+/// upstream's message until RBAC grants it, then the request runs as the impersonated
+/// user (and is authorized as that user).
+#[test]
+fn impersonation_needs_the_impersonate_verb() {
+    let s = server();
+    let pods = "/api/v1/namespaces/default/pods";
+    let out = s.kubectl_token(ALICE, &["get", "--raw", pods, "--as=bob"], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains(r#"users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{}",
+        stderr(&out)
+    );
+    apply(
+        &s,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: impersonate-bob}
+rules: [{apiGroups: [""], resources: [users], verbs: [impersonate], resourceNames: [bob]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: alice-impersonates-bob}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: impersonate-bob}
+subjects: [{kind: User, name: alice}]
+"#,
+    );
+    let whoami = || {
+        let out = s.kubectl_token(
+            ALICE,
+            &["auth", "whoami", "--as=bob", "-o", "jsonpath={.status.userInfo.username}"],
+            None,
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(eventually(Duration::from_secs(10), || whoami() == "bob"), "alice acts as bob");
+    // As bob, alice holds bob's rights, not hers: bob may not list secrets.
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let out = s.kubectl_token(ALICE, &["get", "--raw", secrets, "--as=bob"], None);
+    assert!(
+        stderr(&out).contains(r#"User "bob" cannot list resource "secrets""#),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -28,13 +28,15 @@ fn read(app: &App, plural: &str) -> (Vec<Value>, u64) {
     (items.iter().map(|e| e.data.obj()).collect(), rev)
 }
 
-/// The caches' revisions (0 for a cache not started).
-fn revisions(app: &App) -> [u64; 4] {
+/// The caches' states: revision and whether loaded ((0, false) for a cache not
+/// started). A cache can publish its revision before its initial load is in; the load
+/// finishing must count as a change, or a policy built meanwhile would stay empty.
+fn revisions(app: &App) -> [(u64, bool); 4] {
     let reg = app.registry();
     KINDS.map(|plural| {
         reg.get(GROUP, "v1", plural)
             .and_then(|rt| app.caches.get(app, rt))
-            .map_or(0, |c| c.revision())
+            .map_or((0, false), |c| (c.revision(), c.is_loaded()))
     })
 }
 
@@ -51,8 +53,18 @@ pub fn rebuild(app: &App, target: &ArcSwap<Policy>) -> Objects {
     objects
 }
 
-/// Start the thread that keeps `target` current for `app`.
+/// How long the start waits for the RBAC caches' initial load.
+const LOAD_WAIT: Duration = Duration::from_secs(60);
+
+/// Start the thread that keeps `target` current for `app`. Returns once the policy was
+/// built from loaded caches (or after [`LOAD_WAIT`]), so the server is not ready before
+/// its authorizer knows the policy (upstream's informer sync).
 pub fn start(app: Arc<App>, target: Arc<ArcSwap<Policy>>) -> std::io::Result<()> {
+    let deadline = std::time::Instant::now() + LOAD_WAIT;
+    while !revisions(&app).iter().all(|(_, loaded)| *loaded) && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut seen = revisions(&app);
     let objects = rebuild(&app, &target);
     aggregate(&app, &objects);
