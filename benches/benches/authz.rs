@@ -5,12 +5,13 @@
 //! ClusterRoleBindings, 10,000 RoleBindings over 1,000 namespaces). Also the cost of a
 //! decision for an identity not seen yet (the memo miss: resolving its bindings).
 
-use criterion::{Criterion, black_box, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
 use kapi::auth::serviceaccount::{Kind, Objects};
 use kapi::auth::{Authenticator, UserInfo};
 use kapi::authz::rbac::{Objects as Rbac, Policy};
 use kapi::authz::{Attributes, Chain, Mode};
 use serde_json::{Value, json};
+use std::hint::black_box;
 use std::sync::Arc;
 
 struct NoObjects;
