@@ -7,7 +7,7 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use kapi::auth::serviceaccount::{Kind, Objects};
-use kapi::auth::{Authenticator, UserInfo};
+use kapi::auth::{Authenticator, Outcome, UserInfo};
 use kapi::authz::rbac::{Objects as Rbac, Policy};
 use kapi::authz::{Attributes, Chain, Mode};
 use serde_json::{Value, json};
@@ -53,7 +53,11 @@ fn authz(c: &mut Criterion) {
         ..Default::default()
     };
     authn.tokens.insert("token-abcdefghijklmnop", user);
-    let header = "Bearer token-abcdefghijklmnop";
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from_static("Bearer token-abcdefghijklmnop"),
+    );
     c.bench_function("authn+authz/cached-identity", |b| {
         b.iter(|| {
             let u =
