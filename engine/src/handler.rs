@@ -26,6 +26,7 @@ pub async fn handle(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response {
     let start = std::time::Instant::now();
+    let mut audit = crate::audit::Request::new(req.headers());
     let info = request::parse(req.method(), req.uri().path(), req.uri().query());
     let labels = metrics_labels(&info, req.headers());
     let watch = info.verb == "watch";
@@ -47,7 +48,7 @@ pub async fn handle(
     let mut user = String::new();
     let limit = crate::server::timeout::limit(&info, app.options.request_timeout);
     let accept = header(req.headers(), http::header::ACCEPT).map(str::to_string);
-    let served = serve(app, conn, req, &info, &mut user);
+    let served = serve(app, conn, req, &info, &mut user, &mut audit);
     let resp = match limit {
         None => served.await,
         Some(t) => match monoio::time::timeout(t, served).await {
@@ -58,6 +59,8 @@ pub async fn handle(
             }
         },
     };
+    let long_running = crate::server::timeout::is_long_running(&info);
+    let resp = audit.finish(app, resp, long_running).await;
     if !watch {
         metrics::inflight(kind, -1);
     }
@@ -225,6 +228,7 @@ async fn serve(
     req: http::Request<hyper::body::Incoming>,
     info: &request::RequestInfo,
     who: &mut String,
+    audit: &mut crate::audit::Request,
 ) -> Response {
     let (parts, body) = req.into_parts();
     let path = parts.uri.path();
@@ -235,9 +239,11 @@ async fn serve(
         return negotiation::error_response(&e, Output::Json);
     }
     if let Some(resp) = health::handle(app, path, query) {
+        audit_before_authentication(app, conn, &parts, info, audit).await;
         return resp;
     }
     if path == "/version" || path == "/version/" {
+        audit_before_authentication(app, conn, &parts, info, audit).await;
         return discovery::version();
     }
     let authz = header(&parts.headers, http::header::AUTHORIZATION);
@@ -247,11 +253,21 @@ async fn serve(
             u
         }
         Err(m) => {
+            let cert = conn.cert_user.is_some();
+            audit.unauthenticated(app, &parts, conn.peer.ip(), info, cert).await;
             return negotiation::error_response(&ApiError::Unauthorized(m), Output::Json);
         }
     };
+    if !audit.begin(app, &parts, conn.peer.ip(), info, Some(&user)).await {
+        let e = ApiError::Internal("Internal error occurred: failed to store audit event".into());
+        return negotiation::error_response(&e, Output::Json);
+    }
     let attrs = crate::authz::Attributes::of(&user, info);
     let decision = metrics::timed("authorization", || app.authorizer.decide(&attrs));
+    match &decision {
+        auth::Decision::Allow => audit.authorized(true, ""),
+        auth::Decision::Deny(why) => audit.authorized(false, why),
+    }
     if let auth::Decision::Deny(why) = decision {
         return negotiation::error_response(&forbidden(&attrs, &why), Output::Json);
     }
@@ -286,8 +302,30 @@ async fn serve(
         Ok(b) => b,
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };
+    audit.request_body(&body, &parts.headers);
     let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user };
     rest::handle(ctx).await
+}
+
+/// Health checks and /version are served before authentication; when auditing, they
+/// are audited as their credentials' user (`system:anonymous` without valid ones).
+async fn audit_before_authentication(
+    app: &App,
+    conn: &ConnInfo,
+    parts: &http::request::Parts,
+    info: &request::RequestInfo,
+    audit: &mut crate::audit::Request,
+) {
+    if !app.audit.enabled() {
+        return;
+    }
+    let authz = header(&parts.headers, http::header::AUTHORIZATION);
+    let user = authenticate(app, conn, authz).await.unwrap_or_else(|_| auth::UserInfo {
+        name: "system:anonymous".into(),
+        groups: vec!["system:unauthenticated".into()],
+        ..Default::default()
+    });
+    audit.begin(app, parts, conn.peer.ip(), info, Some(&user)).await;
 }
 
 /// The request's user; a ServiceAccount token naming an object the caches lack gets

@@ -1,0 +1,403 @@
+//! One audit event (audit.k8s.io/v1 `Event`) and its JSON encoding, field for field as
+//! upstream's Go struct writes it: `kind`, `apiVersion`, `level`, `auditID`, `stage`,
+//! `requestURI`, `verb`, `user`, `impersonatedUser`, `sourceIPs`, `userAgent`,
+//! `objectRef`, `responseStatus`, `requestObject`, `responseObject`,
+//! `requestReceivedTimestamp`, `stageTimestamp`, `annotations` (empty values left out as
+//! Go's `omitempty` does; `user` always present; timestamps in MicroTime format).
+//!
+//! Serving cores only build an [`Event`] (the request's fixed part shared, bodies as
+//! refcounted bytes); parsing bodies and encoding happen on the backend's thread.
+//! Invariant: `requestObject` appears only at `Request` level or above and
+//! `responseObject` only at `RequestResponse`, so a Secret's data is written only when the
+//! policy asks for it; at `Metadata` a request body is read for its object's name, uid and
+//! resourceVersion only.
+
+use super::policy::{Level, Stage};
+use crate::auth::UserInfo;
+use bytes::Bytes;
+use serde_json::{Map, Value, json};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+/// The object a request is about (from its URL, completed from its body).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ObjectRef {
+    pub resource: String,
+    pub namespace: String,
+    pub name: String,
+    pub uid: String,
+    pub api_group: String,
+    pub api_version: String,
+    pub resource_version: String,
+    pub subresource: String,
+}
+
+/// What does not change over a request's events.
+#[derive(Debug, Clone)]
+pub struct Head {
+    pub level: Level,
+    pub audit_id: String,
+    pub request_uri: String,
+    pub verb: String,
+    /// None for a request that failed authentication (`"user":{}`).
+    pub user: Option<UserInfo>,
+    /// The impersonated user, when the request impersonates (set by impersonation).
+    pub impersonated_user: Option<UserInfo>,
+    pub source_ips: Vec<String>,
+    pub user_agent: String,
+    pub object_ref: Option<ObjectRef>,
+    pub received: SystemTime,
+    pub omit_managed_fields: bool,
+}
+
+/// A request or response body as it went over the wire.
+#[derive(Debug, Clone)]
+pub struct Body {
+    pub bytes: Bytes,
+    pub content_type: String,
+}
+
+/// The response status an event reports (the Status body's fields are added from the
+/// response body when it is one).
+#[derive(Debug, Clone, Default)]
+pub struct ResponseStatus {
+    pub code: u16,
+    pub message: String,
+}
+
+/// One event at one stage.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub head: Arc<Head>,
+    pub stage: Stage,
+    pub stage_timestamp: SystemTime,
+    pub response_status: Option<ResponseStatus>,
+    pub request_body: Option<Body>,
+    pub response_body: Option<Body>,
+    /// Kept sorted by key (Go writes map keys in order).
+    pub annotations: Vec<(&'static str, String)>,
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
+pub fn micro_time(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    kapi_codec::time::rfc3339_micros(d.as_secs() as i64, d.subsec_nanos() as i32)
+}
+
+fn user_json(u: Option<&UserInfo>) -> Value {
+    let mut m = Map::new();
+    if let Some(u) = u {
+        if !u.name.is_empty() {
+            m.insert("username".into(), json!(u.name));
+        }
+        if !u.uid.is_empty() {
+            m.insert("uid".into(), json!(u.uid));
+        }
+        if !u.groups.is_empty() {
+            m.insert("groups".into(), json!(u.groups));
+        }
+        if !u.extra.is_empty() {
+            m.insert("extra".into(), json!(u.extra));
+        }
+    }
+    Value::Object(m)
+}
+
+fn object_ref_json(r: &ObjectRef) -> Value {
+    let mut m = Map::new();
+    let fields = [
+        ("resource", &r.resource),
+        ("namespace", &r.namespace),
+        ("name", &r.name),
+        ("uid", &r.uid),
+        ("apiGroup", &r.api_group),
+        ("apiVersion", &r.api_version),
+        ("resourceVersion", &r.resource_version),
+        ("subresource", &r.subresource),
+    ];
+    for (k, v) in fields {
+        if !v.is_empty() {
+            m.insert(k.into(), json!(v));
+        }
+    }
+    Value::Object(m)
+}
+
+/// A body as a JSON tree: JSON as is, YAML converted; anything else (protobuf) none.
+pub fn parse_body(b: &Body) -> Option<Value> {
+    let ct = b.content_type.split(';').next().unwrap_or("").trim();
+    if b.bytes.is_empty() {
+        return None;
+    }
+    if ct.ends_with("json") || ct.is_empty() {
+        return serde_json::from_slice(&b.bytes).ok();
+    }
+    if ct.ends_with("yaml") {
+        let text = std::str::from_utf8(&b.bytes).ok()?;
+        return serde_norway::from_str(text).ok();
+    }
+    None
+}
+
+/// Drop `metadata.managedFields` of an object and of a list's items.
+fn strip_managed_fields(v: &mut Value) {
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        meta.remove("managedFields");
+    }
+    if let Some(items) = v.get_mut("items").and_then(Value::as_array_mut) {
+        for item in items {
+            strip_managed_fields(item);
+        }
+    }
+}
+
+/// Fill what the URL did not give from the request object's metadata (upstream's
+/// `LogRequestObject`).
+fn complete_ref(r: &mut ObjectRef, obj: &Value) {
+    let meta = |k: &str| obj.pointer(&format!("/metadata/{k}")).and_then(Value::as_str);
+    let fill = |field: &mut String, v: Option<&str>| {
+        if field.is_empty()
+            && let Some(v) = v
+        {
+            *field = v.to_string();
+        }
+    };
+    fill(&mut r.namespace, meta("namespace"));
+    fill(&mut r.name, meta("name"));
+    fill(&mut r.uid, meta("uid"));
+    fill(&mut r.resource_version, meta("resourceVersion"));
+}
+
+/// The response status: the code, and a Status body's fields.
+fn status_json(s: &ResponseStatus, status_body: Option<&Value>) -> Value {
+    let mut m = Map::new();
+    m.insert("metadata".into(), json!({}));
+    let field = |k: &str| status_body.and_then(|b| b.get(k)).filter(|v| !is_empty(v));
+    if let Some(v) = field("status") {
+        m.insert("status".into(), v.clone());
+    }
+    match field("message") {
+        Some(v) => {
+            m.insert("message".into(), v.clone());
+        }
+        None if !s.message.is_empty() => {
+            m.insert("message".into(), json!(s.message));
+        }
+        None => {}
+    }
+    for k in ["reason", "details"] {
+        if let Some(v) = field(k) {
+            m.insert(k.into(), v.clone());
+        }
+    }
+    if s.code != 0 {
+        m.insert("code".into(), json!(s.code));
+    }
+    Value::Object(m)
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
+    }
+}
+
+impl Event {
+    /// The event as upstream's audit.k8s.io/v1 JSON.
+    pub fn to_json(&self) -> Value {
+        let h = &*self.head;
+        let mut request = self.request_body.as_ref().and_then(parse_body);
+        let mut response = self.response_body.as_ref().and_then(parse_body);
+        if h.omit_managed_fields {
+            request.iter_mut().chain(response.iter_mut()).for_each(strip_managed_fields);
+        }
+        let mut m = Map::new();
+        m.insert("kind".into(), json!("Event"));
+        m.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
+        m.insert("level".into(), json!(h.level.as_str()));
+        m.insert("auditID".into(), json!(h.audit_id));
+        m.insert("stage".into(), json!(self.stage.as_str()));
+        m.insert("requestURI".into(), json!(h.request_uri));
+        m.insert("verb".into(), json!(h.verb));
+        m.insert("user".into(), user_json(h.user.as_ref()));
+        if let Some(u) = &h.impersonated_user {
+            m.insert("impersonatedUser".into(), user_json(Some(u)));
+        }
+        if !h.source_ips.is_empty() {
+            m.insert("sourceIPs".into(), json!(h.source_ips));
+        }
+        if !h.user_agent.is_empty() {
+            m.insert("userAgent".into(), json!(h.user_agent));
+        }
+        if let Some(r) = &h.object_ref {
+            let mut r = r.clone();
+            if let Some(obj) = &request {
+                complete_ref(&mut r, obj);
+            }
+            m.insert("objectRef".into(), object_ref_json(&r));
+        }
+        if let Some(s) = &self.response_status {
+            let status = response.as_ref().filter(|v| v.get("kind") == Some(&json!("Status")));
+            m.insert("responseStatus".into(), status_json(s, status));
+        }
+        if h.level >= Level::Request
+            && let Some(obj) = request
+        {
+            m.insert("requestObject".into(), obj);
+        }
+        if h.level >= Level::RequestResponse
+            && let Some(obj) = response
+        {
+            m.insert("responseObject".into(), obj);
+        }
+        m.insert("requestReceivedTimestamp".into(), json!(micro_time(h.received)));
+        m.insert("stageTimestamp".into(), json!(micro_time(self.stage_timestamp)));
+        if !self.annotations.is_empty() {
+            let mut a = Map::new();
+            for (k, v) in &self.annotations {
+                a.insert((*k).into(), json!(v));
+            }
+            m.insert("annotations".into(), Value::Object(a));
+        }
+        Value::Object(m)
+    }
+
+    /// One JSON line (the log backend's `json` format).
+    pub fn to_line(&self) -> Vec<u8> {
+        let mut out = serde_json::to_vec(&self.to_json()).unwrap_or_default();
+        out.push(b'\n');
+        out
+    }
+}
+
+/// An `EventList` of `events` (what the webhook backend posts).
+pub fn event_list(events: &[Arc<Event>]) -> Vec<u8> {
+    let items: Vec<Value> = events.iter().map(|e| e.to_json()).collect();
+    let list = json!({
+        "kind": "EventList",
+        "apiVersion": "audit.k8s.io/v1",
+        "metadata": {},
+        "items": items,
+    });
+    serde_json::to_vec(&list).unwrap_or_default()
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn head(level: Level) -> Head {
+        Head {
+            level,
+            audit_id: "b8b1b6f4-7c4d-4a59-9f55-1b2e0c9a3d10".into(),
+            request_uri: "/api/v1/namespaces/default/secrets".into(),
+            verb: "create".into(),
+            user: Some(UserInfo {
+                name: "admin".into(),
+                uid: String::new(),
+                groups: vec!["system:masters".into(), "system:authenticated".into()],
+                extra: Default::default(),
+            }),
+            impersonated_user: None,
+            source_ips: vec!["127.0.0.1".into()],
+            user_agent: "kubectl/v1.35.0".into(),
+            object_ref: Some(ObjectRef {
+                resource: "secrets".into(),
+                namespace: "default".into(),
+                api_version: "v1".into(),
+                ..Default::default()
+            }),
+            received: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_632_800_123_456),
+            omit_managed_fields: false,
+        }
+    }
+
+    pub(crate) fn event(level: Level) -> Event {
+        let secret = r#"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"s","managedFields":[{"manager":"m"}]},"data":{"k":"c2VjcmV0"}}"#;
+        Event {
+            head: Arc::new(head(level)),
+            stage: Stage::ResponseComplete,
+            stage_timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_632_800_223_456),
+            response_status: Some(ResponseStatus { code: 201, message: String::new() }),
+            request_body: Some(Body {
+                bytes: Bytes::from_static(secret.as_bytes()),
+                content_type: "application/json".into(),
+            }),
+            response_body: Some(Body {
+                bytes: Bytes::from_static(secret.as_bytes()),
+                content_type: "application/json".into(),
+            }),
+            annotations: vec![
+                ("authorization.k8s.io/decision", "allow".into()),
+                ("authorization.k8s.io/reason", String::new()),
+            ],
+        }
+    }
+
+    #[test]
+    fn metadata_events_encode_as_upstream_without_bodies() {
+        let line = String::from_utf8(event(Level::Metadata).to_line()).unwrap();
+        let want = concat!(
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","#,
+            r#""auditID":"b8b1b6f4-7c4d-4a59-9f55-1b2e0c9a3d10","stage":"ResponseComplete","#,
+            r#""requestURI":"/api/v1/namespaces/default/secrets","verb":"create","#,
+            r#""user":{"username":"admin","groups":["system:masters","system:authenticated"]},"#,
+            r#""sourceIPs":["127.0.0.1"],"userAgent":"kubectl/v1.35.0","#,
+            r#""objectRef":{"resource":"secrets","namespace":"default","name":"s","apiVersion":"v1"},"#,
+            r#""responseStatus":{"metadata":{},"code":201},"#,
+            r#""requestReceivedTimestamp":"2026-12-07T08:40:00.123456Z","#,
+            r#""stageTimestamp":"2026-12-07T08:40:00.223456Z","#,
+            r#""annotations":{"authorization.k8s.io/decision":"allow","authorization.k8s.io/reason":""}}"#,
+            "\n"
+        );
+        assert_eq!(line, want);
+        assert!(!line.contains("c2VjcmV0"));
+    }
+
+    #[test]
+    fn request_and_response_bodies_follow_the_level() {
+        let req = event(Level::Request).to_json();
+        assert!(req.get("requestObject").is_some());
+        assert!(req.get("responseObject").is_none());
+        let both = event(Level::RequestResponse).to_json();
+        assert_eq!(both["responseObject"]["data"]["k"], "c2VjcmV0");
+        assert_eq!(both["requestObject"]["metadata"]["managedFields"][0]["manager"], "m");
+        let mut e = event(Level::RequestResponse);
+        Arc::make_mut(&mut e.head).omit_managed_fields = true;
+        let stripped = e.to_json();
+        assert!(stripped["requestObject"]["metadata"].get("managedFields").is_none());
+        assert!(stripped["responseObject"]["metadata"].get("managedFields").is_none());
+    }
+
+    #[test]
+    fn failures_carry_the_status_fields_and_unauthenticated_users_are_empty() {
+        let mut e = event(Level::Metadata);
+        let h = Arc::make_mut(&mut e.head);
+        h.user = None;
+        e.request_body = None;
+        e.response_status = Some(ResponseStatus { code: 401, message: "ignored".into() });
+        e.response_body = Some(Body {
+            bytes: Bytes::from_static(br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#),
+            content_type: "application/json".into(),
+        });
+        let v = e.to_json();
+        assert_eq!(v["user"], json!({}));
+        assert_eq!(
+            serde_json::to_string(&v["responseStatus"]).unwrap(),
+            r#"{"metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
+        );
+        assert!(v.get("responseObject").is_none());
+    }
+
+    #[test]
+    fn event_lists_wrap_items() {
+        let list = event_list(&[Arc::new(event(Level::Metadata))]);
+        let v: Value = serde_json::from_slice(&list).unwrap();
+        assert_eq!(v["kind"], "EventList");
+        assert_eq!(v["items"][0]["kind"], "Event");
+    }
+}
