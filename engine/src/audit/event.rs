@@ -123,7 +123,7 @@ fn object_ref_json(r: &ObjectRef) -> Value {
     Value::Object(m)
 }
 
-/// A body as a JSON tree: JSON as is, YAML converted; anything else (protobuf) none.
+/// A body as a JSON tree: JSON as is, YAML and protobuf converted; anything else none.
 pub fn parse_body(b: &Body) -> Option<Value> {
     let ct = b.content_type.split(';').next().unwrap_or("").trim();
     if b.bytes.is_empty() {
@@ -135,6 +135,9 @@ pub fn parse_body(b: &Body) -> Option<Value> {
     if ct.ends_with("yaml") {
         let text = std::str::from_utf8(&b.bytes).ok()?;
         return serde_norway::from_str(text).ok();
+    }
+    if ct == "application/vnd.kubernetes.protobuf" {
+        return kapi_codec::protobuf::decode_object(&b.bytes).ok();
     }
     None
 }
@@ -391,6 +394,20 @@ pub(crate) mod tests {
             r#"{"metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#
         );
         assert!(v.get("responseObject").is_none());
+    }
+
+    #[test]
+    fn protobuf_bodies_are_recorded_as_json() {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "v"}});
+        let mut bytes = Vec::new();
+        kapi_codec::protobuf::encode_object(&cm, &mut bytes).unwrap();
+        let body = Body {
+            bytes: Bytes::from(bytes),
+            content_type: "application/vnd.kubernetes.protobuf".into(),
+        };
+        let v = parse_body(&body).unwrap();
+        assert_eq!(v["data"]["k"], "v");
+        assert_eq!(v["kind"], "ConfigMap");
     }
 
     #[test]
