@@ -236,6 +236,12 @@ fn kubectl_requests_are_audited_at_the_policys_levels() {
     assert_eq!(unauth[0]["responseStatus"]["reason"], "Unauthorized");
     assert_eq!(unauth[0]["objectRef"]["resource"], "secrets");
 
+    // A LIST at RequestResponse: the list the client got.
+    let resp = curl(&s, "/api/v1/namespaces/default/configmaps", &["-H", &auth]);
+    let id = header(&resp, "audit-id").expect("list Audit-Id").to_string();
+    let list = wait_events(&log, 2, |e| e["auditID"] == id.as_str());
+    assert_eq!(list[1]["responseObject"]["kind"], "ConfigMapList");
+
     let metrics = curl(&s, "/metrics", &["-H", &auth]);
     let count = metrics
         .lines()
@@ -416,4 +422,25 @@ fn a_bad_policy_stops_the_start_with_the_reason() {
         .expect("run kapi");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field `verb`"));
+}
+
+/// The first number on the line starting with `prefix` in a /metrics document.
+fn metric(metrics: &str, prefix: &str) -> Option<u64> {
+    metrics.lines().find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+}
+
+#[test]
+fn blocking_strict_refuses_requests_whose_events_cannot_be_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["--audit-log-path", "/dev/full", "--audit-log-mode", "blocking-strict"];
+    let s = server(dir.path(), POLICY, &args.map(String::from));
+    let out = s.kubectl(&["get", "configmaps"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("failed to store audit event"), "{err}");
+    // Unaudited requests are served.
+    ok(s.kubectl(&["get", "pods"]));
+    let metrics = curl(&s, "/metrics", &["-H", &admin_token(&s)]);
+    assert!(metric(&metrics, "apiserver_audit_requests_rejected_total ").unwrap() >= 1);
+    assert!(metric(&metrics, "apiserver_audit_error_total{plugin=\"log\"} ").unwrap() >= 1);
 }

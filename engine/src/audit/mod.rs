@@ -40,7 +40,6 @@ use std::time::{Duration, SystemTime};
 /// The response header carrying the audit ID (Go writes `Audit-Id`).
 pub const HEADER: &str = "audit-id";
 const MAX_USER_AGENT: usize = 1024;
-const MAX_AUDIT_ID: usize = 1024;
 /// How long shutdown waits for each backend to write what it holds.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
 
@@ -159,7 +158,8 @@ impl Request {
         let id = headers
             .get(HEADER)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.is_empty() && v.len() <= MAX_AUDIT_ID)
+            // Kept as sent (upstream does not truncate it; the head limit bounds it).
+            .filter(|v| !v.is_empty())
             .map(str::to_string)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         Request { id, received: SystemTime::now(), active: None }
@@ -300,7 +300,9 @@ impl Request {
             return resp;
         }
         let Some(ev) = self.event(Stage::ResponseComplete, Some(status), None) else { return resp };
-        complete_on_end(app.audit.clone(), resp, ev)
+        // A streamed LIST's body is gathered for RequestResponse; a watch's never is.
+        let keep = !long_running && ev.head.level >= Level::RequestResponse;
+        complete_on_end(app.audit.clone(), resp, ev, keep)
     }
 
     /// The response body when the event needs it: every body at RequestResponse level,
@@ -345,22 +347,48 @@ impl Request {
     }
 }
 
-/// Write `ev` (ResponseComplete) when the response's body stream ends or is dropped.
-fn complete_on_end(auditor: Arc<Auditor>, resp: Response, ev: Event) -> Response {
-    struct Guard(Arc<Auditor>, Option<Event>);
+/// The most of a streamed response body kept for `responseObject` (beyond it the event
+/// has none).
+const MAX_STREAMED_BODY: usize = 16 * 1024 * 1024;
+
+/// Write `ev` (ResponseComplete) when the response's body stream ends or is dropped;
+/// with `keep`, the body's chunks (up to [`MAX_STREAMED_BODY`]) become its response body.
+fn complete_on_end(auditor: Arc<Auditor>, resp: Response, ev: Event, keep: bool) -> Response {
+    struct Guard {
+        auditor: Arc<Auditor>,
+        ev: Option<Event>,
+        /// Chunks kept so far (None: not kept, or over the limit).
+        body: Option<bytes::BytesMut>,
+        content_type: String,
+    }
     impl Drop for Guard {
         fn drop(&mut self) {
-            if let Some(mut ev) = self.1.take() {
+            if let Some(mut ev) = self.ev.take() {
                 ev.stage_timestamp = SystemTime::now();
-                self.0.offer(ev);
+                ev.response_body = self.body.take().map(|b| Body {
+                    bytes: b.freeze(),
+                    content_type: std::mem::take(&mut self.content_type),
+                });
+                self.auditor.offer(ev);
             }
         }
     }
     let (parts, body) = resp.into_parts();
     let ResponseBody::Stream(stream) = body else { return Response::from_parts(parts, body) };
-    let guard = Guard(auditor, Some(ev));
+    let mut guard = Guard {
+        auditor,
+        ev: Some(ev),
+        body: keep.then(bytes::BytesMut::new),
+        content_type: content_type(&parts.headers),
+    };
     let stream = stream.map(move |b| {
-        let _ = &guard;
+        if let Some(kept) = guard.body.as_mut() {
+            if kept.len() + b.len() > MAX_STREAMED_BODY {
+                guard.body = None;
+            } else {
+                kept.extend_from_slice(&b);
+            }
+        }
         b
     });
     Response::from_parts(parts, ResponseBody::Stream(stream.boxed_local()))
