@@ -49,15 +49,24 @@ pub async fn handle(
     let limit = crate::server::timeout::limit(&info, app.options.request_timeout);
     let accept = header(req.headers(), http::header::ACCEPT).map(str::to_string);
     let served = serve(app, conn, req, &info, &mut user, &mut audit);
-    let resp = match limit {
+    // A panic is audited (stage Panic), then goes on.
+    let served = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(served));
+    let outcome = match limit {
         None => served.await,
         Some(t) => match monoio::time::timeout(t, served).await {
-            Ok(resp) => resp,
+            Ok(outcome) => outcome,
             Err(_) => {
                 let e = ApiError::Timeout(crate::server::timeout::MESSAGE.into());
-                negotiation::error_response_for(&e, accept.as_deref())
+                Ok(negotiation::error_response_for(&e, accept.as_deref()))
             }
         },
+    };
+    let resp = match outcome {
+        Ok(resp) => resp,
+        Err(panic) => {
+            audit.panicked(app, panic.as_ref()).await;
+            std::panic::resume_unwind(panic);
+        }
     };
     let long_running = crate::server::timeout::is_long_running(&info);
     let resp = audit.finish(app, resp, long_running).await;

@@ -63,6 +63,9 @@ pub struct Body {
 pub struct ResponseStatus {
     pub code: u16,
     pub message: String,
+    /// `status` and `reason` when no Status body gives them (a panic).
+    pub status: &'static str,
+    pub reason: &'static str,
 }
 
 /// One event at one stage.
@@ -176,8 +179,14 @@ fn status_json(s: &ResponseStatus, status_body: Option<&Value>) -> Value {
     let mut m = Map::new();
     m.insert("metadata".into(), json!({}));
     let field = |k: &str| status_body.and_then(|b| b.get(k)).filter(|v| !is_empty(v));
-    if let Some(v) = field("status") {
-        m.insert("status".into(), v.clone());
+    match field("status") {
+        Some(v) => {
+            m.insert("status".into(), v.clone());
+        }
+        None if !s.status.is_empty() => {
+            m.insert("status".into(), json!(s.status));
+        }
+        None => {}
     }
     match field("message") {
         Some(v) => {
@@ -188,10 +197,17 @@ fn status_json(s: &ResponseStatus, status_body: Option<&Value>) -> Value {
         }
         None => {}
     }
-    for k in ["reason", "details"] {
-        if let Some(v) = field(k) {
-            m.insert(k.into(), v.clone());
+    match field("reason") {
+        Some(v) => {
+            m.insert("reason".into(), v.clone());
         }
+        None if !s.reason.is_empty() => {
+            m.insert("reason".into(), json!(s.reason));
+        }
+        None => {}
+    }
+    if let Some(v) = field("details") {
+        m.insert("details".into(), v.clone());
     }
     if s.code != 0 {
         m.insert("code".into(), json!(s.code));
@@ -325,7 +341,7 @@ pub(crate) mod tests {
             head: Arc::new(head(level)),
             stage: Stage::ResponseComplete,
             stage_timestamp: SystemTime::UNIX_EPOCH + Duration::from_micros(1_796_632_800_223_456),
-            response_status: Some(ResponseStatus { code: 201, message: String::new() }),
+            response_status: Some(ResponseStatus { code: 201, ..Default::default() }),
             request_body: Some(Body {
                 bytes: Bytes::from_static(secret.as_bytes()),
                 content_type: "application/json".into(),
@@ -382,7 +398,8 @@ pub(crate) mod tests {
         let h = Arc::make_mut(&mut e.head);
         h.user = None;
         e.request_body = None;
-        e.response_status = Some(ResponseStatus { code: 401, message: "ignored".into() });
+        e.response_status =
+            Some(ResponseStatus { code: 401, message: "ignored".into(), ..Default::default() });
         e.response_body = Some(Body {
             bytes: Bytes::from_static(br#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Unauthorized","reason":"Unauthorized","code":401}"#),
             content_type: "application/json".into(),
@@ -408,6 +425,25 @@ pub(crate) mod tests {
         let v = parse_body(&body).unwrap();
         assert_eq!(v["data"]["k"], "v");
         assert_eq!(v["kind"], "ConfigMap");
+    }
+
+    #[test]
+    fn panics_are_failures_with_an_internal_error() {
+        let mut e = event(Level::RequestResponse);
+        e.stage = Stage::Panic;
+        e.response_body = None;
+        e.response_status = Some(ResponseStatus {
+            code: 500,
+            message: "APIServer panic'd: boom".into(),
+            status: "Failure",
+            reason: "InternalError",
+        });
+        let v = e.to_json();
+        assert_eq!(v["stage"], "Panic");
+        assert_eq!(
+            serde_json::to_string(&v["responseStatus"]).unwrap(),
+            r#"{"metadata":{},"status":"Failure","message":"APIServer panic'd: boom","reason":"InternalError","code":500}"#
+        );
     }
 
     #[test]

@@ -280,13 +280,13 @@ impl Request {
         let unauthenticated = self.active.as_ref().and_then(|a| a.unauthenticated.clone());
         let response_body = self.response_body(&resp, code);
         if let Some(message) = unauthenticated {
-            let status = ResponseStatus { code, message };
+            let status = ResponseStatus { code, message, ..Default::default() };
             if let Some(ev) = self.event(Stage::ResponseStarted, Some(status), response_body) {
                 app.audit.process(ev).await;
             }
             return resp;
         }
-        let status = ResponseStatus { code, message: String::new() };
+        let status = ResponseStatus { code, ..Default::default() };
         if long_running
             && let Some(ev) = self.event(Stage::ResponseStarted, Some(status.clone()), None)
         {
@@ -303,6 +303,25 @@ impl Request {
         // A streamed LIST's body is gathered for RequestResponse; a watch's never is.
         let keep = !long_running && ev.head.level >= Level::RequestResponse;
         complete_on_end(app.audit.clone(), resp, ev, keep)
+    }
+
+    /// The request panicked: a `Panic` event (500, upstream's message) before the panic
+    /// goes on.
+    pub async fn panicked(self, app: &crate::app::App, payload: &(dyn std::any::Any + Send)) {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let status = ResponseStatus {
+            code: 500,
+            message: format!("APIServer panic'd: {why}"),
+            status: "Failure",
+            reason: "InternalError",
+        };
+        if let Some(ev) = self.event(Stage::Panic, Some(status), None) {
+            app.audit.process(ev).await;
+        }
     }
 
     /// The response body when the event needs it: every body at RequestResponse level,
