@@ -170,6 +170,16 @@ impl Batch {
         }
     }
 
+    /// Add what `rx` already holds, up to `max` events in all (never waiting).
+    pub fn take_ready(&mut self, rx: &flume::Receiver<Msg>, max: usize) {
+        while self.events.len() < max && self.flushes.is_empty() {
+            match rx.try_recv() {
+                Ok(m) => self.add(m),
+                Err(_) => return,
+            }
+        }
+    }
+
     /// Tell the waiters how the write went.
     pub fn done(self, ok: bool) {
         for a in self.acks {

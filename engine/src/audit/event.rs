@@ -145,6 +145,33 @@ pub fn parse_body(b: &Body) -> Option<Value> {
     None
 }
 
+/// Only the metadata fields an `objectRef` takes, read from a JSON body without building
+/// its tree (Metadata level: the rest of the body is never kept).
+fn parse_ref_fields(b: &Body) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Object {
+        #[serde(default)]
+        metadata: Fields,
+    }
+    #[derive(serde::Deserialize, Default)]
+    #[serde(rename_all = "camelCase")]
+    struct Fields {
+        name: Option<String>,
+        namespace: Option<String>,
+        uid: Option<String>,
+        resource_version: Option<String>,
+    }
+    let ct = b.content_type.split(';').next().unwrap_or("").trim();
+    if !(ct.ends_with("json") || ct.is_empty()) {
+        return parse_body(b);
+    }
+    let o: Object = serde_json::from_slice(&b.bytes).ok()?;
+    let m = o.metadata;
+    Some(json!({"metadata": {
+        "name": m.name, "namespace": m.namespace, "uid": m.uid, "resourceVersion": m.resource_version,
+    }}))
+}
+
 /// Drop `metadata.managedFields` of an object and of a list's items.
 fn strip_managed_fields(v: &mut Value) {
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
@@ -228,7 +255,11 @@ impl Event {
     /// The event as upstream's audit.k8s.io/v1 JSON.
     pub fn to_json(&self) -> Value {
         let h = &*self.head;
-        let mut request = self.request_body.as_ref().and_then(parse_body);
+        let mut request = match &self.request_body {
+            Some(b) if h.level >= Level::Request => parse_body(b),
+            Some(b) => parse_ref_fields(b),
+            None => None,
+        };
         let mut response = self.response_body.as_ref().and_then(parse_body);
         if h.omit_managed_fields {
             request.iter_mut().chain(response.iter_mut()).for_each(strip_managed_fields);

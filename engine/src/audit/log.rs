@@ -34,16 +34,21 @@ enum Out {
     File { file: File, size: u64, cfg: LogConfig },
 }
 
-/// The log's writer (on the backend thread).
+/// The log's writer (on the backend thread): lines are gathered and written together.
 pub struct Writer {
     out: Out,
+    /// Lines not yet written (all of them fit in the current file).
+    pending: Vec<u8>,
 }
+
+/// Events written with one write call at most.
+const MAX_COALESCED: usize = 512;
 
 impl Writer {
     /// Open the log (creating its directory), as upstream at start.
     pub fn open(cfg: &LogConfig) -> Result<Writer, String> {
         if cfg.path.as_os_str() == "-" {
-            return Ok(Writer { out: Out::Stdout });
+            return Ok(Writer { out: Out::Stdout, pending: Vec::new() });
         }
         if let Some(dir) = cfg.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             create_dir(dir).map_err(|e| format!("ensureLogFile: {}: {e}", dir.display()))?;
@@ -51,34 +56,56 @@ impl Writer {
         let file = open_append(&cfg.path)
             .map_err(|e| format!("ensureLogFile: {}: {e}", cfg.path.display()))?;
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-        Ok(Writer { out: Out::File { file, size, cfg: cfg.clone() } })
+        Ok(Writer { out: Out::File { file, size, cfg: cfg.clone() }, pending: Vec::new() })
     }
 
-    /// Write `bytes` whole, rotating first when they would not fit.
+    /// Write `bytes` whole now, rotating first when they would not fit.
     pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
-        match &mut self.out {
-            Out::Stdout => {
-                let mut out = std::io::stdout().lock();
-                out.write_all(bytes)?;
-                out.flush()
+        self.push(bytes)?;
+        self.flush()
+    }
+
+    /// Add one line to what [`Writer::flush`] writes; when it would take the file past
+    /// its size, what is pending is written and the file rotated first.
+    pub fn push(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        if let Out::File { file, size, cfg } = &mut self.out {
+            let max = if cfg.max_size_mb == 0 { DEFAULT_MAX_MB } else { cfg.max_size_mb } * MB;
+            let len = bytes.len() as u64;
+            if len > max {
+                return Err(std::io::Error::other(format!(
+                    "write length {len} exceeds maximum file size {max}"
+                )));
             }
-            Out::File { file, size, cfg } => {
-                let max = if cfg.max_size_mb == 0 { DEFAULT_MAX_MB } else { cfg.max_size_mb } * MB;
-                let len = bytes.len() as u64;
-                if len > max {
-                    return Err(std::io::Error::other(format!(
-                        "write length {len} exceeds maximum file size {max}"
-                    )));
-                }
-                if *size + len > max {
-                    *file = rotate(cfg, SystemTime::now())?;
-                    *size = 0;
-                }
-                file.write_all(bytes)?;
-                *size += len;
-                Ok(())
+            if *size + self.pending.len() as u64 + len > max {
+                file.write_all(&self.pending)?;
+                self.pending.clear();
+                *file = rotate(cfg, SystemTime::now())?;
+                *size = 0;
             }
         }
+        self.pending.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    /// Write what is pending.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        let pending = std::mem::take(&mut self.pending);
+        let result = match &mut self.out {
+            Out::Stdout => {
+                let mut out = std::io::stdout().lock();
+                out.write_all(&pending).and_then(|()| out.flush())
+            }
+            Out::File { file, size, .. } => {
+                let written = file.write_all(&pending);
+                if written.is_ok() {
+                    *size += pending.len() as u64;
+                }
+                written
+            }
+        };
+        self.pending = pending;
+        self.pending.clear();
+        result
     }
 }
 
@@ -175,17 +202,27 @@ pub fn start(
 
 fn run(writer: &mut Writer, batching: &BatchConfig, rx: &flume::Receiver<Msg>) {
     let mut throttle = batching.throttle.map(|(q, b)| super::buffered::Throttle::new(q, b));
-    while let Some(batch) = next_batch(rx, batching) {
+    while let Some(mut batch) = next_batch(rx, batching) {
         if let Some(t) = throttle.as_mut() {
             std::thread::sleep(t.reserve(std::time::Instant::now()));
         }
+        // What is already queued goes out with this batch: one write for many events.
+        batch.take_ready(rx, MAX_COALESCED);
         let mut ok = true;
+        let mut failed = 0;
         for ev in &batch.events {
-            if let Err(e) = writer.write(&ev.to_line()) {
+            if let Err(e) = writer.push(&ev.to_line()) {
                 tracing::error!("audit log: writing event: {e}");
-                crate::metrics::audit_error("log", 1);
-                ok = false;
+                failed += 1;
             }
+        }
+        if let Err(e) = writer.flush() {
+            tracing::error!("audit log: writing events: {e}");
+            failed = batch.events.len();
+        }
+        if failed > 0 {
+            crate::metrics::audit_error("log", failed as u64);
+            ok = false;
         }
         batch.done(ok);
     }
