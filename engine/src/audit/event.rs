@@ -87,45 +87,6 @@ pub fn micro_time(t: SystemTime) -> String {
     kapi_codec::time::rfc3339_micros(d.as_secs() as i64, d.subsec_nanos() as i32)
 }
 
-fn user_json(u: Option<&UserInfo>) -> Value {
-    let mut m = Map::new();
-    if let Some(u) = u {
-        if !u.name.is_empty() {
-            m.insert("username".into(), json!(u.name));
-        }
-        if !u.uid.is_empty() {
-            m.insert("uid".into(), json!(u.uid));
-        }
-        if !u.groups.is_empty() {
-            m.insert("groups".into(), json!(u.groups));
-        }
-        if !u.extra.is_empty() {
-            m.insert("extra".into(), json!(u.extra));
-        }
-    }
-    Value::Object(m)
-}
-
-fn object_ref_json(r: &ObjectRef) -> Value {
-    let mut m = Map::new();
-    let fields = [
-        ("resource", &r.resource),
-        ("namespace", &r.namespace),
-        ("name", &r.name),
-        ("uid", &r.uid),
-        ("apiGroup", &r.api_group),
-        ("apiVersion", &r.api_version),
-        ("resourceVersion", &r.resource_version),
-        ("subresource", &r.subresource),
-    ];
-    for (k, v) in fields {
-        if !v.is_empty() {
-            m.insert(k.into(), json!(v));
-        }
-    }
-    Value::Object(m)
-}
-
 /// A body as a JSON tree: JSON as is, YAML and protobuf converted; anything else none.
 pub fn parse_body(b: &Body) -> Option<Value> {
     let ct = b.content_type.split(';').next().unwrap_or("").trim();
@@ -251,9 +212,76 @@ fn is_empty(v: &Value) -> bool {
     }
 }
 
+/// A JSON object written field by field (keys are plain ASCII).
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    fn key(&mut self, k: &str) {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    fn val<T: serde::Serialize + ?Sized>(&mut self, k: &str, v: &T) {
+        self.key(k);
+        let _ = serde_json::to_writer(&mut *self.out, v);
+    }
+
+    /// A string field, left out when empty (Go's omitempty).
+    fn opt(&mut self, k: &str, v: &str) {
+        if !v.is_empty() {
+            self.val(k, v);
+        }
+    }
+
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+fn write_user(out: &mut Vec<u8>, u: Option<&UserInfo>) {
+    let mut o = Obj::new(out);
+    if let Some(u) = u {
+        o.opt("username", &u.name);
+        o.opt("uid", &u.uid);
+        if !u.groups.is_empty() {
+            o.val("groups", &u.groups);
+        }
+        if !u.extra.is_empty() {
+            o.val("extra", &u.extra);
+        }
+    }
+    o.end();
+}
+
+fn write_object_ref(out: &mut Vec<u8>, r: &ObjectRef) {
+    let mut o = Obj::new(out);
+    o.opt("resource", &r.resource);
+    o.opt("namespace", &r.namespace);
+    o.opt("name", &r.name);
+    o.opt("uid", &r.uid);
+    o.opt("apiGroup", &r.api_group);
+    o.opt("apiVersion", &r.api_version);
+    o.opt("resourceVersion", &r.resource_version);
+    o.opt("subresource", &r.subresource);
+    o.end();
+}
+
 impl Event {
-    /// The event as upstream's audit.k8s.io/v1 JSON.
-    pub fn to_json(&self) -> Value {
+    /// The event's upstream audit.k8s.io/v1 JSON, appended to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let h = &*self.head;
         let mut request = match &self.request_body {
             Some(b) if h.level >= Level::Request => parse_body(b),
@@ -264,60 +292,70 @@ impl Event {
         if h.omit_managed_fields {
             request.iter_mut().chain(response.iter_mut()).for_each(strip_managed_fields);
         }
-        let mut m = Map::new();
-        m.insert("kind".into(), json!("Event"));
-        m.insert("apiVersion".into(), json!("audit.k8s.io/v1"));
-        m.insert("level".into(), json!(h.level.as_str()));
-        m.insert("auditID".into(), json!(h.audit_id));
-        m.insert("stage".into(), json!(self.stage.as_str()));
-        m.insert("requestURI".into(), json!(h.request_uri));
-        m.insert("verb".into(), json!(h.verb));
-        m.insert("user".into(), user_json(h.user.as_ref()));
+        let mut o = Obj::new(out);
+        o.val("kind", "Event");
+        o.val("apiVersion", "audit.k8s.io/v1");
+        o.val("level", h.level.as_str());
+        o.val("auditID", &h.audit_id);
+        o.val("stage", self.stage.as_str());
+        o.val("requestURI", &h.request_uri);
+        o.val("verb", &h.verb);
+        o.key("user");
+        write_user(o.out, h.user.as_ref());
         if let Some(u) = &h.impersonated_user {
-            m.insert("impersonatedUser".into(), user_json(Some(u)));
+            o.key("impersonatedUser");
+            write_user(o.out, Some(u));
         }
         if !h.source_ips.is_empty() {
-            m.insert("sourceIPs".into(), json!(h.source_ips));
+            o.val("sourceIPs", &h.source_ips);
         }
-        if !h.user_agent.is_empty() {
-            m.insert("userAgent".into(), json!(h.user_agent));
-        }
+        o.opt("userAgent", &h.user_agent);
         if let Some(r) = &h.object_ref {
             let mut r = r.clone();
             if let Some(obj) = &request {
                 complete_ref(&mut r, obj);
             }
-            m.insert("objectRef".into(), object_ref_json(&r));
+            o.key("objectRef");
+            write_object_ref(o.out, &r);
         }
         if let Some(s) = &self.response_status {
             let status = response.as_ref().filter(|v| v.get("kind") == Some(&json!("Status")));
-            m.insert("responseStatus".into(), status_json(s, status));
+            o.val("responseStatus", &status_json(s, status));
         }
         if h.level >= Level::Request
-            && let Some(obj) = request
+            && let Some(obj) = &request
         {
-            m.insert("requestObject".into(), obj);
+            o.val("requestObject", obj);
         }
         if h.level >= Level::RequestResponse
-            && let Some(obj) = response
+            && let Some(obj) = &response
         {
-            m.insert("responseObject".into(), obj);
+            o.val("responseObject", obj);
         }
-        m.insert("requestReceivedTimestamp".into(), json!(micro_time(h.received)));
-        m.insert("stageTimestamp".into(), json!(micro_time(self.stage_timestamp)));
+        o.val("requestReceivedTimestamp", &micro_time(h.received));
+        o.val("stageTimestamp", &micro_time(self.stage_timestamp));
         if !self.annotations.is_empty() {
-            let mut a = Map::new();
+            o.key("annotations");
+            let mut a = Obj::new(o.out);
             for (k, v) in &self.annotations {
-                a.insert((*k).into(), json!(v));
+                a.val(k, v);
             }
-            m.insert("annotations".into(), Value::Object(a));
+            a.end();
         }
-        Value::Object(m)
+        o.end();
+    }
+
+    /// The event as a JSON tree.
+    pub fn to_json(&self) -> Value {
+        let mut out = Vec::new();
+        self.write_json(&mut out);
+        serde_json::from_slice(&out).unwrap_or(Value::Null)
     }
 
     /// One JSON line (the log backend's `json` format).
     pub fn to_line(&self) -> Vec<u8> {
-        let mut out = serde_json::to_vec(&self.to_json()).unwrap_or_default();
+        let mut out = Vec::with_capacity(1024);
+        self.write_json(&mut out);
         out.push(b'\n');
         out
     }
@@ -325,14 +363,18 @@ impl Event {
 
 /// An `EventList` of `events` (what the webhook backend posts).
 pub fn event_list(events: &[Arc<Event>]) -> Vec<u8> {
-    let items: Vec<Value> = events.iter().map(|e| e.to_json()).collect();
-    let list = json!({
-        "kind": "EventList",
-        "apiVersion": "audit.k8s.io/v1",
-        "metadata": {},
-        "items": items,
-    });
-    serde_json::to_vec(&list).unwrap_or_default()
+    let mut out = Vec::with_capacity(1024 * events.len());
+    out.extend_from_slice(
+        br#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":["#,
+    );
+    for (i, e) in events.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        e.write_json(&mut out);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 #[cfg(test)]
