@@ -187,7 +187,7 @@ impl Request {
             resource_request: info.is_resource,
             path: parts.uri.path(),
             group: &info.group,
-            namespace: info.namespace.as_deref().unwrap_or(""),
+            namespace: namespace_of(info),
             resource: &info.resource,
             subresource: info.subresource.as_deref().unwrap_or(""),
             name: info.name.as_deref().unwrap_or(""),
@@ -433,7 +433,7 @@ fn head(
 ) -> Head {
     let object_ref = info.is_resource.then(|| ObjectRef {
         resource: info.resource.clone(),
-        namespace: info.namespace.clone().unwrap_or_default(),
+        namespace: namespace_of(info).to_string(),
         name: info.name.clone().unwrap_or_default(),
         api_group: info.group.clone(),
         api_version: info.version.clone(),
@@ -452,6 +452,16 @@ fn head(
         object_ref,
         received: r.received,
         omit_managed_fields,
+    }
+}
+
+/// The request's namespace as upstream's request info has it: a namespace object's
+/// own name for `/api/v1/namespaces/NAME[/status|/finalize]`.
+fn namespace_of(info: &RequestInfo) -> &str {
+    match (&info.namespace, info.name.as_deref()) {
+        (Some(ns), _) => ns,
+        (None, Some(name)) if info.group.is_empty() && info.resource == "namespaces" => name,
+        _ => "",
     }
 }
 
@@ -525,6 +535,16 @@ mod tests {
         h.insert("x-forwarded-for", "10.0.0.9".parse().unwrap());
         h.remove("x-real-ip");
         assert_eq!(source_ips(&h, peer), vec!["10.0.0.9"]);
+    }
+
+    #[test]
+    fn a_namespace_object_is_in_its_own_namespace() {
+        let info = crate::request::parse(&http::Method::GET, "/api/v1/namespaces/team", None);
+        assert_eq!(namespace_of(&info), "team");
+        let info = crate::request::parse(&http::Method::GET, "/api/v1/namespaces", None);
+        assert_eq!(namespace_of(&info), "");
+        let info = crate::request::parse(&http::Method::GET, "/api/v1/namespaces/a/pods/p", None);
+        assert_eq!(namespace_of(&info), "a");
     }
 
     #[test]
