@@ -288,8 +288,9 @@ fn the_log_rotates_by_size_under_upstreams_names() {
     }
 }
 
-/// An HTTPS server that requires a client certificate and keeps each POSTed body.
-fn webhook_sink(tls: &kapi_e2e::tls::TlsFiles) -> (u16, Arc<Mutex<Vec<Value>>>) {
+/// An HTTPS server that requires a client certificate and keeps each POSTed body; the
+/// first `refuse` POSTs are answered 503 (and not kept).
+fn webhook_sink(tls: &kapi_e2e::tls::TlsFiles, refuse: usize) -> (u16, Arc<Mutex<Vec<Value>>>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -316,11 +317,13 @@ fn webhook_sink(tls: &kapi_e2e::tls::TlsFiles) -> (u16, Arc<Mutex<Vec<Value>>>) 
     let port = listener.local_addr().unwrap().port();
     let got = Arc::new(Mutex::new(Vec::new()));
     let kept = got.clone();
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     std::thread::spawn(move || {
         for tcp in listener.incoming().map_while(Result::ok) {
-            let (config, kept) = (config.clone(), kept.clone());
+            let (config, kept, refused) = (config.clone(), kept.clone(), refused.clone());
             std::thread::spawn(move || {
-                if let Some(body) = read_post(config, tcp) {
+                let refuse = refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < refuse;
+                if let Some(body) = read_post(config, tcp, refuse) {
                     kept.lock().unwrap().push(body);
                 }
             });
@@ -329,7 +332,11 @@ fn webhook_sink(tls: &kapi_e2e::tls::TlsFiles) -> (u16, Arc<Mutex<Vec<Value>>>) 
     (port, got)
 }
 
-fn read_post(config: Arc<rustls::ServerConfig>, tcp: std::net::TcpStream) -> Option<Value> {
+fn read_post(
+    config: Arc<rustls::ServerConfig>,
+    tcp: std::net::TcpStream,
+    refuse: bool,
+) -> Option<Value> {
     let _ = tcp.set_read_timeout(Some(Duration::from_secs(30)));
     let mut tls = rustls::StreamOwned::new(rustls::ServerConnection::new(config).ok()?, tcp);
     let mut head = Vec::new();
@@ -349,16 +356,20 @@ fn read_post(config: Arc<rustls::ServerConfig>, tcp: std::net::TcpStream) -> Opt
         .ok()?;
     let mut body = vec![0u8; len];
     tls.read_exact(&mut body).ok()?;
-    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let status: &[u8] = if refuse { b"503 Service Unavailable" } else { b"200 OK" };
+    let _ = tls.write_all(
+        &[b"HTTP/1.1 ", status, b"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"].concat(),
+    );
     let _ = tls.flush();
-    serde_json::from_slice(&body).ok()
+    if refuse { None } else { serde_json::from_slice(&body).ok() }
 }
 
 #[test]
 fn a_webhook_over_https_receives_event_lists() {
     let dir = tempfile::tempdir().unwrap();
     let tls = kapi_e2e::tls::TlsFiles::generate(&dir.path().join("pki"));
-    let (port, got) = webhook_sink(&tls);
+    // The first POST is refused: the batch is sent again after the initial backoff.
+    let (port, got) = webhook_sink(&tls, 1);
     let kubeconfig = format!(
         "apiVersion: v1\nkind: Config\nclusters:\n- name: sink\n  cluster:\n    server: https://127.0.0.1:{port}/audit\n    certificate-authority: {}\nusers:\n- name: kapi\n  user:\n    client-certificate: {}\n    client-key: {}\ncontexts:\n- name: sink\n  context:\n    cluster: sink\n    user: kapi\ncurrent-context: sink\n",
         tls.ca.display(),
@@ -371,6 +382,8 @@ fn a_webhook_over_https_receives_event_lists() {
         config.display().to_string(),
         "--audit-webhook-batch-max-wait".into(),
         "1s".into(),
+        "--audit-webhook-initial-backoff".into(),
+        "200ms".into(),
     ];
     let s = server(dir.path(), POLICY, &args);
     ok(s.kubectl(&["create", "configmap", "hooked", "--from-literal=k=v"]));
@@ -391,6 +404,8 @@ fn a_webhook_over_https_receives_event_lists() {
     assert!(arrived, "the webhook got {:?}", got.lock().unwrap());
     assert_eq!(stages(&items), ["RequestReceived", "ResponseComplete"]);
     assert_eq!(items[1]["requestObject"]["data"]["k"], "v");
+    let metrics = curl(&s, "/metrics", &["-H", &admin_token(&s)]);
+    assert_eq!(metric(&metrics, "apiserver_audit_error_total{plugin=\"webhook\"} "), None);
 }
 
 #[test]
