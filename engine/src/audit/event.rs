@@ -79,6 +79,39 @@ pub struct Event {
     pub response_body: Option<Body>,
     /// Kept sorted by key (Go writes map keys in order).
     pub annotations: Vec<(&'static str, String)>,
+    /// The bytes of bodies this event holds, counted against the auditor's budget
+    /// until the event is gone.
+    pub hold: Option<Arc<Hold>>,
+}
+
+/// Body bytes counted in a shared budget while held.
+#[derive(Debug)]
+pub struct Hold {
+    counter: Arc<std::sync::atomic::AtomicUsize>,
+    bytes: usize,
+}
+
+impl Hold {
+    /// Count `bytes` in `counter` unless that would pass `limit`.
+    pub fn take(
+        counter: &Arc<std::sync::atomic::AtomicUsize>,
+        bytes: usize,
+        limit: usize,
+    ) -> Option<Hold> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let before = counter.fetch_add(bytes, Relaxed);
+        if before + bytes > limit {
+            counter.fetch_sub(bytes, Relaxed);
+            return None;
+        }
+        Some(Hold { counter: counter.clone(), bytes })
+    }
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.counter.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
@@ -427,6 +460,7 @@ pub(crate) mod tests {
                 ("authorization.k8s.io/decision", "allow".into()),
                 ("authorization.k8s.io/reason", String::new()),
             ],
+            hold: None,
         }
     }
 
@@ -517,6 +551,16 @@ pub(crate) mod tests {
             serde_json::to_string(&v["responseStatus"]).unwrap(),
             r#"{"metadata":{},"status":"Failure","message":"APIServer panic'd: boom","reason":"InternalError","code":500}"#
         );
+    }
+
+    #[test]
+    fn holds_count_bytes_under_a_limit() {
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let a = Hold::take(&counter, 60, 100).unwrap();
+        assert!(Hold::take(&counter, 50, 100).is_none());
+        drop(a);
+        assert!(Hold::take(&counter, 50, 100).is_some());
+        assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), 0);
     }
 
     #[test]

@@ -42,11 +42,16 @@ pub const HEADER: &str = "audit-id";
 const MAX_USER_AGENT: usize = 1024;
 /// How long shutdown waits for each backend to write what it holds.
 const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+/// The most body bytes queued events may hold; past it events go without their bodies
+/// (annotated `audit.k8s.io/truncated`, as upstream's truncating backend marks them).
+const MAX_HELD_BODY_BYTES: usize = 256 * 1024 * 1024;
 
 /// The policy and the backends (shared by every core).
 pub struct Auditor {
     policy: Option<Policy>,
     queues: Vec<Queue>,
+    /// Body bytes held by events not yet written.
+    held: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl std::fmt::Debug for Auditor {
@@ -58,7 +63,7 @@ impl std::fmt::Debug for Auditor {
 impl Auditor {
     /// No auditing (audit IDs only).
     pub fn disabled() -> Auditor {
-        Auditor { policy: None, queues: Vec::new() }
+        Auditor { policy: None, queues: Vec::new(), held: Default::default() }
     }
 
     /// Load the policy and start the backends the flags ask for; any bad flag or file
@@ -97,7 +102,7 @@ impl Auditor {
         if policy.is_some() && queues.is_empty() {
             tracing::warn!("--audit-policy-file is set but no audit backend: nothing is audited");
         }
-        Ok(Auditor { policy, queues })
+        Ok(Auditor { policy, queues, held: Default::default() })
     }
 
     /// Whether requests are audited at all.
@@ -108,7 +113,7 @@ impl Auditor {
     /// Send `ev` to every backend; false when a blocking-strict backend failed it.
     async fn process(&self, ev: Event) -> bool {
         crate::metrics::audit_event();
-        let ev = Arc::new(ev);
+        let ev = Arc::new(self.budget(ev));
         let mut ok = true;
         for q in &self.queues {
             ok &= q.process(ev.clone()).await;
@@ -119,10 +124,29 @@ impl Auditor {
     /// Send `ev` without waiting (a response body ended).
     fn offer(&self, ev: Event) {
         crate::metrics::audit_event();
-        let ev = Arc::new(ev);
+        let ev = Arc::new(self.budget(ev));
         for q in &self.queues {
             q.offer(ev.clone());
         }
+    }
+
+    /// Count `ev`'s bodies in the budget, or drop them (marked truncated) when it is spent.
+    fn budget(&self, mut ev: Event) -> Event {
+        let bytes = ev.request_body.as_ref().map_or(0, |b| b.bytes.len())
+            + ev.response_body.as_ref().map_or(0, |b| b.bytes.len());
+        if bytes == 0 {
+            return ev;
+        }
+        match event::Hold::take(&self.held, bytes, MAX_HELD_BODY_BYTES) {
+            Some(hold) => ev.hold = Some(Arc::new(hold)),
+            None => {
+                ev.request_body = None;
+                ev.response_body = None;
+                ev.annotations.push(("audit.k8s.io/truncated", "true".into()));
+                ev.annotations.sort_by_key(|(k, _)| *k);
+            }
+        }
+        ev
     }
 
     /// Write what the backends hold (shutdown; each waits at most a few seconds).
@@ -362,6 +386,7 @@ impl Request {
             } else {
                 a.annotations.clone()
             },
+            hold: None,
         })
     }
 }
