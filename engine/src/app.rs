@@ -53,6 +53,8 @@ pub struct App {
     pub storage_writable: AtomicBool,
     /// Closed (all senders dropped) when shutdown begins; watches select on it.
     pub shutdown: flume::Receiver<()>,
+    /// The audit policy and backends (`--audit-*`).
+    pub audit: Arc<crate::audit::Auditor>,
 }
 
 impl std::fmt::Debug for App {
@@ -73,6 +75,7 @@ impl App {
         let node_ports = NodePortAllocator::new(&options.service_node_port_range)?;
         let storage_media = options.storage_media_type()?;
         let base = options.base_registry()?;
+        let audit = Arc::new(crate::audit::Auditor::start(&options.audit)?);
         Ok(App {
             options,
             served: ArcSwap::from_pointee(Served::new(base.clone(), Default::default())),
@@ -89,6 +92,7 @@ impl App {
             storage_writable: AtomicBool::new(true),
             storage_media,
             shutdown,
+            audit,
         })
     }
 

@@ -353,6 +353,9 @@ pub struct Options {
     /// reach ClusterIPs).
     #[arg(long, default_value_t = false, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
     pub enable_aggregator_routing: bool,
+
+    #[command(flatten)]
+    pub audit: crate::audit::options::AuditOptions,
 }
 
 impl Options {

@@ -27,6 +27,7 @@ pub async fn handle(
     req: http::Request<hyper::body::Incoming>,
 ) -> Response {
     let start = std::time::Instant::now();
+    let mut audit = crate::audit::Request::new(req.headers());
     let info = request::parse(req.method(), req.uri().path(), req.uri().query());
     let labels = metrics_labels(&info, req.headers());
     let watch = info.verb == "watch";
@@ -48,17 +49,28 @@ pub async fn handle(
     let mut user = String::new();
     let limit = crate::server::timeout::limit(&info, app.options.request_timeout);
     let accept = header(req.headers(), http::header::ACCEPT).map(str::to_string);
-    let served = serve(app, conn, req, &info, &mut user);
-    let resp = match limit {
+    let served = serve(app, conn, req, &info, &mut user, &mut audit);
+    // A panic is audited (stage Panic), then goes on.
+    let served = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(served));
+    let outcome = match limit {
         None => served.await,
         Some(t) => match monoio::time::timeout(t, served).await {
-            Ok(resp) => resp,
+            Ok(outcome) => outcome,
             Err(_) => {
                 let e = ApiError::Timeout(crate::server::timeout::MESSAGE.into());
-                negotiation::error_response_for(&e, accept.as_deref())
+                Ok(negotiation::error_response_for(&e, accept.as_deref()))
             }
         },
     };
+    let resp = match outcome {
+        Ok(resp) => resp,
+        Err(panic) => {
+            audit.panicked(app, panic.as_ref()).await;
+            std::panic::resume_unwind(panic);
+        }
+    };
+    let long_running = crate::server::timeout::is_long_running(&info);
+    let resp = audit.finish(app, resp, long_running).await;
     if !watch {
         metrics::inflight(kind, -1);
     }
@@ -226,6 +238,7 @@ async fn serve(
     req: http::Request<hyper::body::Incoming>,
     info: &request::RequestInfo,
     who: &mut String,
+    audit: &mut crate::audit::Request,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path();
@@ -240,6 +253,7 @@ async fn serve(
             u
         }
         Err(e) => {
+            audit.unauthenticated(app, &parts, conn.peer.ip(), info, conn.cert.is_some()).await;
             // The body is read on first, as for 413: answering a client still sending
             // made HTTP/2 reset the stream (curl error 92). Negotiated as upstream's
             // `ErrorNegotiated` (a protobuf client gets protobuf).
@@ -250,10 +264,19 @@ async fn serve(
         }
     };
     let accept = header(&parts.headers, http::header::ACCEPT);
+    if !audit.begin(app, &parts, conn.peer.ip(), info, Some(&user)).await {
+        let e = ApiError::Internal("Internal error occurred: failed to store audit event".into());
+        return negotiation::error_response_for(&e, accept);
+    }
     let attrs = crate::authz::Attributes::of(&user, info);
     let authz_start = std::time::Instant::now();
     let decided = app.authorizer.authorize_request(app, &attrs).await;
     metrics::phase("authorization", authz_start.elapsed());
+    match &decided {
+        Ok(auth::Decision::Allow) => audit.authorized(true, ""),
+        Ok(auth::Decision::Deny(why)) => audit.authorized(false, why),
+        Err(e) => audit.authorized(false, e),
+    }
     let refusal = match decided {
         Ok(auth::Decision::Allow) => None,
         Ok(auth::Decision::Deny(why)) => Some(forbidden(&attrs, &why)),
@@ -304,6 +327,7 @@ async fn serve(
         Ok(b) => b,
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };
+    audit.request_body(&body, &parts.headers);
     let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user };
     rest::handle(ctx).await
 }

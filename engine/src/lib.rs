@@ -33,6 +33,7 @@ pub mod admission;
 pub mod aggregator;
 pub mod alloc;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod authz;
 pub mod body;

@@ -68,6 +68,14 @@ pub struct CoreData {
     /// Watches ended because their client stopped reading, by (group, resource).
     pub terminated_watchers: HashMap<(Name, Name), u64>,
     pub phases: HashMap<&'static str, Histogram>,
+    /// `apiserver_audit_event_total`.
+    pub audit_events: u64,
+    /// `apiserver_audit_error_total` by plugin.
+    pub audit_errors: HashMap<&'static str, u64>,
+    /// `apiserver_audit_requests_rejected_total`.
+    pub audit_rejected: u64,
+    /// `apiserver_audit_level_total` by level.
+    pub audit_levels: HashMap<&'static str, u64>,
 }
 
 /// One core's figures.
@@ -168,6 +176,26 @@ pub fn timed<R>(name: &'static str, f: impl FnOnce() -> R) -> R {
     out
 }
 
+/// An audit event was handed to the backends.
+pub fn audit_event() {
+    with_core(|d| d.audit_events += 1);
+}
+
+/// `n` audit events failed in `plugin` (`buffered`, `log`, `webhook`).
+pub fn audit_error(plugin: &'static str, n: u64) {
+    with_core(|d| *d.audit_errors.entry(plugin).or_default() += n);
+}
+
+/// A request was refused because its audit event could not be stored.
+pub fn audit_rejected() {
+    with_core(|d| d.audit_rejected += 1);
+}
+
+/// The audit policy gave a request `level`.
+pub fn audit_level(level: &'static str) {
+    with_core(|d| *d.audit_levels.entry(level).or_default() += 1);
+}
+
 /// Every core's figures summed.
 pub fn snapshot() -> CoreData {
     let mut total = CoreData::default();
@@ -195,6 +223,14 @@ pub fn snapshot() -> CoreData {
             *total.terminated_watchers.entry(k.clone()).or_default() += v;
         }
         merge_histograms(&mut total.phases, &d.phases);
+        total.audit_events += d.audit_events;
+        total.audit_rejected += d.audit_rejected;
+        for (k, v) in &d.audit_errors {
+            *total.audit_errors.entry(k).or_default() += v;
+        }
+        for (k, v) in &d.audit_levels {
+            *total.audit_levels.entry(k).or_default() += v;
+        }
     }
     total
 }

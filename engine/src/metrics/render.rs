@@ -375,12 +375,52 @@ fn etcd(out: &mut String) {
     }
 }
 
+fn audit(out: &mut String, d: &CoreData) {
+    let name = "apiserver_audit_event_total";
+    header(
+        out,
+        name,
+        "counter",
+        "[ALPHA] Counter of audit events generated and sent to the audit backend.",
+    );
+    let _ = writeln!(out, "{name} {}", d.audit_events);
+    let name = "apiserver_audit_error_total";
+    header(
+        out,
+        name,
+        "counter",
+        "[ALPHA] Counter of audit events that failed to be audited properly. Plugin identifies the plugin affected by the error.",
+    );
+    for (plugin, n) in sorted(&d.audit_errors) {
+        let _ = writeln!(out, "{name}{} {n}", labels(&[("plugin", plugin)]));
+    }
+    let name = "apiserver_audit_requests_rejected_total";
+    header(
+        out,
+        name,
+        "counter",
+        "[ALPHA] Counter of apiserver requests rejected due to an error in audit logging backend.",
+    );
+    let _ = writeln!(out, "{name} {}", d.audit_rejected);
+    let name = "apiserver_audit_level_total";
+    header(
+        out,
+        name,
+        "counter",
+        "[ALPHA] Counter of policy levels for audit events (1 per request).",
+    );
+    for (level, n) in sorted(&d.audit_levels) {
+        let _ = writeln!(out, "{name}{} {n}", labels(&[("level", level)]));
+    }
+}
+
 /// The whole /metrics document.
 pub fn render(app: &App) -> String {
     let d = snapshot();
     let mut out = String::with_capacity(64 * 1024);
     requests(&mut out, &d);
     phases(&mut out, &d);
+    audit(&mut out, &d);
     watches(&mut out, &d);
     storage(&mut out, app);
     etcd(&mut out);

@@ -84,6 +84,7 @@ pub fn run(options: Options) -> Result<(), String> {
     app.begin_shutdown();
     drop(shutdown_tx);
     worker::join(workers, Duration::from_secs(options.shutdown_grace_seconds));
+    app.audit.shutdown();
     let _ = controller.join();
     let _ = crds.join();
     let _ = apiservices.join();
