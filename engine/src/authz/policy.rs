@@ -29,14 +29,14 @@ fn read(app: &App, plural: &str) -> (Vec<Value>, u64) {
 }
 
 /// The caches' states: revision and whether loaded ((0, false) for a cache not
-/// started). A cache can publish its revision before its initial load is in; the load
+/// started; a resource not served counts as loaded). A cache can publish its revision before its initial load is in; the load
 /// finishing must count as a change, or a policy built meanwhile would stay empty.
 fn revisions(app: &App) -> [(u64, bool); 4] {
     let reg = app.registry();
-    KINDS.map(|plural| {
-        reg.get(GROUP, "v1", plural)
-            .and_then(|rt| app.caches.get(app, rt))
-            .map_or((0, false), |c| (c.revision(), c.is_loaded()))
+    KINDS.map(|plural| match reg.get(GROUP, "v1", plural) {
+        // Not served (`--runtime-config`): nothing to load, an empty policy.
+        None => (0, true),
+        Some(rt) => app.caches.get(app, rt).map_or((0, false), |c| (c.revision(), c.is_loaded())),
     })
 }
 
