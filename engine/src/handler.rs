@@ -247,10 +247,10 @@ async fn serve(
         let e = ApiError::BadRequest("request URL is too long".into());
         return negotiation::error_response(&e, Output::Json);
     }
-    let user = match authenticate(app, conn, &mut parts.headers).await {
-        Ok(u) => {
-            who.clone_from(&u.name);
-            u
+    let (user, impersonated) = match authenticate(app, conn, &mut parts.headers).await {
+        Ok((u, imp)) => {
+            who.clone_from(&imp.as_ref().unwrap_or(&u).name);
+            (u, imp)
         }
         Err(e) => {
             audit.unauthenticated(app, &parts, conn.peer.ip(), info, conn.cert.is_some()).await;
@@ -264,10 +264,15 @@ async fn serve(
         }
     };
     let accept = header(&parts.headers, http::header::ACCEPT);
+    // Audited as the authenticated user, with the one it impersonates beside it.
     if !audit.begin(app, &parts, conn.peer.ip(), info, Some(&user)).await {
         let e = ApiError::Internal("Internal error occurred: failed to store audit event".into());
         return negotiation::error_response_for(&e, accept);
     }
+    if let Some(i) = &impersonated {
+        audit.impersonated(i);
+    }
+    let user = impersonated.unwrap_or(user);
     let attrs = crate::authz::Attributes::of(&user, info);
     let authz_start = std::time::Instant::now();
     let decided = app.authorizer.authorize_request(app, &attrs).await;
@@ -340,7 +345,7 @@ async fn authenticate(
     app: &App,
     conn: &ConnInfo,
     headers: &mut http::HeaderMap,
-) -> Result<auth::UserInfo, ApiError> {
+) -> Result<(auth::UserInfo, Option<auth::UserInfo>), ApiError> {
     let objects = auth::objects::CachedObjects(app);
     let authn = &app.authenticator;
     let cert = conn.cert.as_ref();
@@ -358,7 +363,9 @@ async fn authenticate(
     if let Some(rh) = &authn.request_header {
         rh.strip(headers);
     }
-    auth::impersonation::apply(user, headers, app.authorizer.as_ref())
+    let original = user.clone();
+    let effective = auth::impersonation::apply(user, headers, app.authorizer.as_ref())?;
+    Ok(if effective == original { (original, None) } else { (original, Some(effective)) })
 }
 
 /// Upstream's 403 for a request the authorizers refused: `pods "p" is forbidden: User

@@ -459,3 +459,23 @@ fn blocking_strict_refuses_requests_whose_events_cannot_be_written() {
     assert!(metric(&metrics, "apiserver_audit_requests_rejected_total ").unwrap() >= 1);
     assert!(metric(&metrics, "apiserver_audit_error_total{plugin=\"log\"} ").unwrap() >= 1);
 }
+
+/// An impersonated request is audited as upstream writes it: `user` is who
+/// authenticated, `impersonatedUser` whom it acts as (regression: the impersonated user
+/// was written as `user`).
+#[test]
+fn impersonated_requests_name_both_users() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    let s = server(dir.path(), POLICY, &log_args(&log));
+    // The admin (system:masters) may impersonate anyone.
+    s.kubectl_ok(&["get", "configmaps", "--as=bob", "--as-group=system:masters"]);
+    let found = wait_events(&log, 1, |e| {
+        is(e, "list", "configmaps", "") && e["stage"] == "ResponseComplete"
+    });
+    let e = found.first().expect("an event for the impersonated list");
+    assert_eq!(e["user"]["username"], "kubernetes-admin", "{e}");
+    assert_eq!(e["impersonatedUser"]["username"], "bob", "{e}");
+    let groups = e["impersonatedUser"]["groups"].as_array().cloned().unwrap_or_default();
+    assert!(groups.iter().any(|g| g == "system:masters"), "{e}");
+}

@@ -33,6 +33,16 @@ impl<'a> Attributes<'a> {
             // As upstream's request info: a list or watch of one object by name.
             name = selector_value(field_selector, "metadata.name").unwrap_or("");
         }
+        let mut namespace = info.namespace.as_deref().unwrap_or("");
+        if namespace.is_empty()
+            && info.is_resource
+            && info.group.is_empty()
+            && info.resource == "namespaces"
+        {
+            // As upstream's request info: `/api/v1/namespaces/NAME[/status|/finalize]` is
+            // in namespace NAME, so a RoleBinding there can grant reading its namespace.
+            namespace = info.name.as_deref().unwrap_or("");
+        }
         Attributes {
             user,
             verb: &info.verb,
@@ -40,7 +50,7 @@ impl<'a> Attributes<'a> {
             path: &info.path,
             group: &info.group,
             version: &info.version,
-            namespace: info.namespace.as_deref().unwrap_or(""),
+            namespace,
             resource: &info.resource,
             subresource: info.subresource.as_deref().unwrap_or(""),
             name,
@@ -117,6 +127,25 @@ mod tests {
         );
         let path = Attributes { resource_request: false, path: "/logs", ..attrs(&u, "", "") };
         assert_eq!(path.forbidden_message(), r#"User "alice" cannot get path "/logs""#);
+    }
+
+    /// Regression: `GET /api/v1/namespaces/team` was authorized at the cluster scope, so
+    /// a RoleBinding in `team` granting `get namespaces` did not let one read `team` (it
+    /// does upstream, whose request info puts the namespace object in its own namespace).
+    #[test]
+    fn a_namespace_object_is_in_its_own_namespace() {
+        let u = UserInfo::default();
+        let info = RequestInfo {
+            is_resource: true,
+            verb: "get".into(),
+            resource: "namespaces".into(),
+            name: Some("team".into()),
+            ..Default::default()
+        };
+        let a = Attributes::of(&u, &info);
+        assert_eq!((a.namespace, a.name), ("team", "team"));
+        let list = RequestInfo { name: None, verb: "list".into(), ..info };
+        assert_eq!(Attributes::of(&u, &list).namespace, "");
     }
 
     #[test]
