@@ -55,6 +55,8 @@ pub struct App {
     pub shutdown: flume::Receiver<()>,
     /// The audit policy and backends (`--audit-*`).
     pub audit: Arc<crate::audit::Auditor>,
+    /// The admission plugins every write passes (`--enable/disable-admission-plugins`).
+    pub admission: crate::admission::Chain,
 }
 
 impl std::fmt::Debug for App {
@@ -76,6 +78,10 @@ impl App {
         let storage_media = options.storage_media_type()?;
         let base = options.base_registry()?;
         let audit = Arc::new(crate::audit::Auditor::start(&options.audit)?);
+        let admission = crate::admission::Chain::from_flags(
+            &options.enable_admission_plugins,
+            &options.disable_admission_plugins,
+        )?;
         Ok(App {
             options,
             served: ArcSwap::from_pointee(Served::new(base.clone(), Default::default())),
@@ -93,6 +99,7 @@ impl App {
             storage_media,
             shutdown,
             audit,
+            admission,
         })
     }
 

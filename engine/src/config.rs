@@ -356,6 +356,15 @@ pub struct Options {
 
     #[command(flatten)]
     pub audit: crate::audit::options::AuditOptions,
+
+    /// Admission plugins to turn on besides the default set (comma-separated; they run
+    /// in upstream's order whatever order they are named in).
+    #[arg(long, value_delimiter = ',')]
+    pub enable_admission_plugins: Vec<String>,
+
+    /// Admission plugins to turn off, default ones included.
+    #[arg(long, value_delimiter = ',')]
+    pub disable_admission_plugins: Vec<String>,
 }
 
 impl Options {

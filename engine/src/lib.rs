@@ -16,7 +16,7 @@
 //!   are written into.
 //! - [`rest`]: the generic REST verbs over the registry, the watch caches and the store.
 //! - [`cache`]: one watch cache per stored resource; GET, LIST and WATCH read from it.
-//! - [`admission`]: admission plugins (NamespaceLifecycle for now).
+//! - [`admission`]: the admission chain every write passes (plugins in upstream's order).
 //! - [`alloc`]: ClusterIP and NodePort allocation for Services.
 //! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
 //! - [`aggregator`]: APIServices: the availability controller, the proxy to extension

@@ -31,7 +31,11 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     let target = scope.target(&name);
     let admit_start = std::time::Instant::now();
     crate::authz::escalation::check(scope, &obj)?;
-    let admitted = admission::admit_create(scope, &obj).await;
+    let attrs = admission::Attributes::new(scope, admission::Operation::Create, &name, None);
+    let mut admitted = scope.app.admission.admit(&attrs, &mut obj).await;
+    if admitted.is_ok() {
+        admitted = scope.app.admission.validate(&attrs, &obj).await;
+    }
     crate::metrics::phase("admission", admit_start.elapsed());
     admitted?;
     if scope.dry_run()? {

@@ -70,13 +70,22 @@ impl DeleteOptions {
 
 pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
-    crate::admission::admit_delete(scope, name)?;
+    admit_delete(scope, name).await?;
     let opts = DeleteOptions::parse(scope, &req.body)?;
     let out = delete_one(scope, name, &opts).await?;
     if out.gone && !scope.rt.returns_deleted_object() {
         return Ok(deleted_status(scope, &out.obj));
     }
     view::object(scope, 200, &out.obj)
+}
+
+/// The admission chain on a delete of `name` (the object itself is not read here).
+async fn admit_delete(scope: &Scope<'_>, name: &str) -> Result<(), ApiError> {
+    let attrs =
+        crate::admission::Attributes::new(scope, crate::admission::Operation::Delete, name, None);
+    let mut obj = Value::Null;
+    scope.app.admission.admit(&attrs, &mut obj).await?;
+    scope.app.admission.validate(&attrs, &obj).await
 }
 
 /// Upstream's answer to a delete that removed the object at once, for the types that
@@ -111,7 +120,7 @@ pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<R
     let mut deleted = Vec::with_capacity(items.len());
     for obj in items.iter() {
         let name = meta::name(obj).unwrap_or("");
-        if crate::admission::admit_delete(scope, name).is_err() {
+        if admit_delete(scope, name).await.is_err() {
             continue;
         }
         let ns_scope = Scope { namespace: meta::namespace(obj).map(String::from), ..scope.clone() };

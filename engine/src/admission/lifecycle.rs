@@ -1,0 +1,76 @@
+//! NamespaceLifecycle: no new objects in a missing or terminating namespace, and the
+//! immortal namespaces (`default`, `kube-system`, `kube-public`) are never deleted.
+//! As upstream, it runs in the mutating phase, so a missing namespace is reported before
+//! the object is validated.
+
+use super::{Attributes, Operation, Plugin, Step};
+use crate::status::{ApiError, Target};
+use kapi_codec::meta;
+use serde_json::Value;
+
+/// Namespaces the apiserver keeps alive (upstream's immortal namespaces).
+pub const IMMORTAL: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+/// Upstream's NamespaceLifecycle plugin.
+pub struct NamespaceLifecycle;
+
+impl Plugin for NamespaceLifecycle {
+    fn name(&self) -> &'static str {
+        "NamespaceLifecycle"
+    }
+
+    fn handles(&self, a: &Attributes<'_>) -> bool {
+        match a.operation {
+            Operation::Create => a.rt().namespaced && a.subresource().is_none(),
+            Operation::Delete => a.rt().role == kapi_codec::registry::Role::Namespaces,
+            _ => false,
+        }
+    }
+
+    fn mutates(&self) -> bool {
+        true
+    }
+
+    fn admit<'a>(&'a self, a: &'a Attributes<'a>, _obj: &'a mut Value) -> Step<'a> {
+        match a.operation {
+            Operation::Delete => super::done(check_delete(a)),
+            _ => Box::pin(check_create(a)),
+        }
+    }
+}
+
+fn check_delete(a: &Attributes<'_>) -> Result<(), ApiError> {
+    if IMMORTAL.contains(&a.name) {
+        return Err(ApiError::ForbiddenTarget(
+            a.target(),
+            "this namespace may not be deleted".into(),
+        ));
+    }
+    Ok(())
+}
+
+async fn check_create(a: &Attributes<'_>) -> Result<(), ApiError> {
+    let ns = a.namespace();
+    let app = a.scope.app;
+    let key = format!("{}/namespaces/{ns}", app.prefix());
+    let ns_target = Target {
+        resource: "namespaces".into(),
+        kind: "Namespace".into(),
+        name: ns.into(),
+        ..Default::default()
+    };
+    let kv = app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &ns_target))?;
+    let Some(kv) = kv else { return Err(ApiError::NotFound(ns_target)) };
+    let namespace: Value = kapi_codec::stored::decode(&kv.value).unwrap_or(Value::Null);
+    let terminating = meta::meta_str(&namespace, "deletionTimestamp").is_some()
+        || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+    if terminating {
+        return Err(ApiError::ForbiddenTarget(
+            a.target(),
+            format!(
+                "unable to create new content in namespace {ns} because it is being terminated"
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! Admission: one pipeline every write passes, as upstream's admission chain.
+//!
+//! A write (create, update, patch, delete, a subresource write; connect where a plugin
+//! asks for it) builds one [`Attributes`] and runs the [`Chain`] twice: first every
+//! mutating plugin in order ([`Chain::admit`], before the type's strategy prepares and
+//! validates the object), then every validating plugin in order ([`Chain::validate`],
+//! after the strategy's validation, just before the store). A dry run runs both.
+//!
+//! Invariants:
+//! - Each plugin is one small type behind [`Plugin`], built in one place
+//!   (`plugins.rs`: upstream's names, order and default set; `--enable-admission-plugins`
+//!   and `--disable-admission-plugins`).
+//! - The first plugin to refuse ends the chain; its error is the answer.
+//! - A plugin that does not handle a request costs one `handles` call; no allocation.
+//! - For a delete, the object handed to a plugin is the object being deleted, and
+//!   `Attributes::old` is the same object (upstream passes it as the old object).
+
+mod lifecycle;
+mod plugins;
+
+use crate::rest::Scope;
+use crate::status::ApiError;
+use serde_json::Value;
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use lifecycle::IMMORTAL;
+pub use plugins::{DEFAULT_ON, ORDER};
+
+/// What a write does, in upstream's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operation {
+    Create,
+    Update,
+    Delete,
+    Connect,
+}
+
+impl Operation {
+    /// Upstream's name (`CREATE`, ...), as webhooks and policies see it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Create => "CREATE",
+            Operation::Update => "UPDATE",
+            Operation::Delete => "DELETE",
+            Operation::Connect => "CONNECT",
+        }
+    }
+}
+
+/// One write as the plugins see it.
+pub struct Attributes<'a> {
+    pub scope: &'a Scope<'a>,
+    pub operation: Operation,
+    /// The object's name (empty while a create has only `generateName`).
+    pub name: &'a str,
+    /// The object before the write (update, patch, delete).
+    pub old: Option<&'a Value>,
+    pub dry_run: bool,
+    /// `Warning` headers plugins add (PodSecurity's warn mode, policies' Warn action).
+    warnings: RefCell<Vec<String>>,
+    /// Audit annotations plugins add (`key`, `value`).
+    annotations: RefCell<Vec<(String, String)>>,
+}
+
+impl<'a> Attributes<'a> {
+    pub fn new(
+        scope: &'a Scope<'a>,
+        operation: Operation,
+        name: &'a str,
+        old: Option<&'a Value>,
+    ) -> Attributes<'a> {
+        Attributes {
+            scope,
+            operation,
+            name,
+            old,
+            dry_run: matches!(scope.info.param("dryRun"), Some("All")),
+            warnings: RefCell::default(),
+            annotations: RefCell::default(),
+        }
+    }
+
+    /// The namespace of the request (empty for cluster-scoped resources).
+    pub fn namespace(&self) -> &str {
+        self.scope.namespace.as_deref().unwrap_or("")
+    }
+
+    /// The subresource written (`status`, `binding`, ...), if any.
+    pub fn subresource(&self) -> Option<&str> {
+        self.scope.info.subresource.as_deref()
+    }
+
+    /// The resource type written.
+    pub fn rt(&self) -> &kapi_codec::ResourceType {
+        &self.scope.rt
+    }
+
+    /// Whether this is a write of `group`/`plural` (any version) without a subresource.
+    pub fn is(&self, group: &str, plural: &str) -> bool {
+        let rt = self.rt();
+        &*rt.group == group && &*rt.plural == plural && self.subresource().is_none()
+    }
+
+    /// Who asks (None: the server itself).
+    pub fn user(&self) -> Option<&crate::auth::UserInfo> {
+        self.scope.user
+    }
+
+    /// Add a `Warning` header to the answer.
+    pub fn warn(&self, message: impl Into<String>) {
+        self.warnings.borrow_mut().push(message.into());
+    }
+
+    /// Add an audit annotation to the request's audit event.
+    pub fn annotate(&self, key: impl Into<String>, value: impl Into<String>) {
+        self.annotations.borrow_mut().push((key.into(), value.into()));
+    }
+
+    /// The warnings added so far (taken: a second call returns none).
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut self.warnings.borrow_mut())
+    }
+
+    /// The audit annotations added so far (taken).
+    pub fn take_annotations(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.annotations.borrow_mut())
+    }
+
+    /// The error target for this object.
+    pub fn target(&self) -> crate::status::Target {
+        self.scope.target(self.name)
+    }
+}
+
+/// What a plugin's step returns.
+pub type Step<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + 'a>>;
+
+/// A finished step (for plugins that decide without waiting).
+pub fn done<'a>(result: Result<(), ApiError>) -> Step<'a> {
+    Box::pin(std::future::ready(result))
+}
+
+/// One admission plugin. A plugin mutates, validates, or both; the chain calls only
+/// what it says it does, and only for requests it handles.
+pub trait Plugin: Send + Sync {
+    /// Upstream's name (`NamespaceLifecycle`, ...).
+    fn name(&self) -> &'static str;
+
+    /// Whether this request concerns the plugin (cheap: no allocation, no I/O).
+    fn handles(&self, a: &Attributes<'_>) -> bool;
+
+    /// Whether [`Plugin::admit`] does anything.
+    fn mutates(&self) -> bool {
+        false
+    }
+
+    /// Whether [`Plugin::validate`] does anything.
+    fn validates(&self) -> bool {
+        false
+    }
+
+    /// Change the object (mutating phase).
+    fn admit<'a>(&'a self, _a: &'a Attributes<'a>, _obj: &'a mut Value) -> Step<'a> {
+        done(Ok(()))
+    }
+
+    /// Accept or refuse the object (validating phase).
+    fn validate<'a>(&'a self, _a: &'a Attributes<'a>, _obj: &'a Value) -> Step<'a> {
+        done(Ok(()))
+    }
+}
+
+/// The enabled plugins in upstream's order.
+pub struct Chain {
+    plugins: Vec<Box<dyn Plugin>>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+impl Chain {
+    /// The chain `--enable-admission-plugins` and `--disable-admission-plugins` ask for
+    /// (upstream's default set when neither names a plugin).
+    pub fn from_flags(enable: &[String], disable: &[String]) -> Result<Chain, String> {
+        Ok(Chain { plugins: plugins::build(enable, disable)? })
+    }
+
+    /// A chain of the given plugins (tests).
+    pub fn of(plugins: Vec<Box<dyn Plugin>>) -> Chain {
+        Chain { plugins }
+    }
+
+    /// The enabled plugins' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.plugins.iter().map(|p| p.name())
+    }
+
+    /// Run every mutating plugin that handles the request, in order.
+    pub async fn admit(&self, a: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
+        for p in &self.plugins {
+            if p.mutates() && p.handles(a) {
+                p.admit(a, obj).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Run every validating plugin that handles the request, in order.
+    pub async fn validate(&self, a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
+        for p in &self.plugins {
+            if p.validates() && p.handles(a) {
+                p.validate(a, obj).await?;
+            }
+        }
+        Ok(())
+    }
+}
