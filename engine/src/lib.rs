@@ -14,6 +14,8 @@
 //! - [`negotiation`]: Accept/Content-Type negotiation and response encoding.
 //! - [`buffers`]: pooled per-core buffers the responses not sent from cached encodings
 //!   are written into.
+//! - [`client`]: what outbound HTTPS calls share: the TLS client builder and the
+//!   webhook kubeconfig reader.
 //! - [`rest`]: the generic REST verbs over the registry, the watch caches and the store.
 //! - [`cache`]: one watch cache per stored resource; GET, LIST and WATCH read from it.
 //! - [`admission`]: the admission chain every write passes (plugins in upstream's order).
@@ -39,6 +41,7 @@ pub mod authz;
 pub mod body;
 pub mod buffers;
 pub mod cache;
+pub mod client;
 pub mod config;
 pub mod controllers;
 pub mod conversion;

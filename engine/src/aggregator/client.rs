@@ -16,11 +16,11 @@
 //! pooling): simple, and what the extension server sees is one request per connection.
 
 use super::Target;
+use crate::client::Trust;
 use bytes::Bytes;
 use futures_channel::oneshot;
 use http_body_util::BodyExt;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,23 +38,24 @@ pub const MAX_PROBE_BODY: usize = 4 * 1024 * 1024;
 /// Body chunks in flight between the client thread and the serving core.
 const CHUNKS_IN_FLIGHT: usize = 8;
 
-/// The client certificate and key kapi presents to extension servers.
+/// The client certificate and key kapi presents to extension servers (PEM, checked
+/// when read).
 pub struct ProxyIdentity {
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    cert_pem: Vec<u8>,
+    key_pem: Vec<u8>,
 }
 
 impl ProxyIdentity {
     pub fn from_pem(cert: &str, key: &str) -> Result<ProxyIdentity, String> {
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert.as_bytes())
-            .collect::<Result<_, _>>()
-            .map_err(|e| format!("proxy client certificate: {e}"))?;
-        if certs.is_empty() {
-            return Err("proxy client certificate: no certificate found".into());
-        }
-        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
-            .map_err(|e| format!("proxy client key: {e}"))?;
-        Ok(ProxyIdentity { certs, key })
+        let id =
+            ProxyIdentity { cert_pem: cert.as_bytes().to_vec(), key_pem: key.as_bytes().to_vec() };
+        crate::client::client_config(Trust::Anything, Some(id.pem()))
+            .map_err(|e| format!("proxy {e}"))?;
+        Ok(id)
+    }
+
+    fn pem(&self) -> (&[u8], &[u8]) {
+        (&self.cert_pem, &self.key_pem)
     }
 }
 
@@ -65,27 +66,8 @@ pub fn tls_config(
     ca_bundle: &[u8],
     insecure: bool,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(crate::probe::AnyCertificate(provider)))
-    } else {
-        let mut roots = rustls::RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(ca_bundle) {
-            let ca = ca.map_err(|e| format!("caBundle: {e}"))?;
-            roots.add(ca).map_err(|e| format!("caBundle: {e}"))?;
-        }
-        builder.with_root_certificates(roots)
-    };
-    let mut config = builder
-        .with_client_auth_cert(identity.certs.clone(), identity.key.clone_key())
-        .map_err(|e| format!("proxy client certificate: {e}"))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let trust = if insecure { Trust::Anything } else { Trust::Bundle(ca_bundle) };
+    crate::client::client_config(trust, Some(identity.pem()))
 }
 
 /// A response head, and its body as it arrives.
@@ -234,19 +216,7 @@ impl Client {
 /// The TLS configuration of a webhook call: trust `ca_bundle` (PEM), present no client
 /// certificate (as upstream without a webhook kubeconfig).
 pub fn webhook_tls(ca_bundle: &[u8]) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in CertificateDer::pem_slice_iter(ca_bundle) {
-        let ca = ca.map_err(|e| format!("caBundle: {e}"))?;
-        roots.add(ca).map_err(|e| format!("caBundle: {e}"))?;
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    crate::client::client_config(Trust::Bundle(ca_bundle), None)
 }
 
 fn request(

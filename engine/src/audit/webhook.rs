@@ -16,9 +16,7 @@ use super::buffered::{Batch, BatchConfig, Mode, Msg, Throttle, next_batch_async}
 use super::event::event_list;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use serde_json::Value;
+use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,102 +44,12 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// Read a kubeconfig's current context (or its only cluster and user).
+/// The target the kubeconfig at `path` names.
 pub fn load_kubeconfig(path: &std::path::Path) -> Result<Target, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("audit webhook config {}: {e}", path.display()))?;
-    let base = path.parent().unwrap_or(std::path::Path::new("."));
-    parse_kubeconfig(&text, base)
-        .map_err(|e| format!("audit webhook config {}: {e}", path.display()))
-}
-
-fn named<'a>(list: &'a Value, key: &str, name: Option<&str>) -> Option<&'a Value> {
-    let items = list.as_array()?;
-    let item = match name {
-        Some(n) => items.iter().find(|i| i.get("name").and_then(Value::as_str) == Some(n))?,
-        None => items.first()?,
-    };
-    item.get(key)
-}
-
-/// PEM bytes of `FIELD-data` (base64) or `FIELD` (a file, relative to the config).
-fn pem(section: &Value, field: &str, base: &std::path::Path) -> Result<Option<Vec<u8>>, String> {
-    use base64::Engine as _;
-    if let Some(d) = section.get(format!("{field}-data")).and_then(Value::as_str) {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(d.trim())
-            .map_err(|e| format!("{field}-data: {e}"))?;
-        return Ok(Some(bytes));
-    }
-    match section.get(field).and_then(Value::as_str) {
-        Some(p) => std::fs::read(base.join(p)).map(Some).map_err(|e| format!("{field} {p}: {e}")),
-        None => Ok(None),
-    }
-}
-
-/// The target a kubeconfig names.
-pub fn parse_kubeconfig(text: &str, base: &std::path::Path) -> Result<Target, String> {
-    let cfg: Value = serde_norway::from_str(text).map_err(|e| e.to_string())?;
-    let current = cfg.get("current-context").and_then(Value::as_str).filter(|s| !s.is_empty());
-    let context = current.and_then(|c| named(&cfg["contexts"], "context", Some(c)));
-    let cluster_name = context.and_then(|c| c.get("cluster")).and_then(Value::as_str);
-    let user_name = context.and_then(|c| c.get("user")).and_then(Value::as_str);
-    let cluster = named(&cfg["clusters"], "cluster", cluster_name).ok_or("no cluster")?;
-    let empty = Value::Null;
-    let user = named(&cfg["users"], "user", user_name).unwrap_or(&empty);
-    let server = cluster.get("server").and_then(Value::as_str).ok_or("cluster has no server")?;
-    let uri: http::Uri = server.parse().map_err(|e| format!("server {server:?}: {e}"))?;
-    if uri.scheme_str() != Some("https") {
-        return Err(format!("server {server:?}: only https is supported"));
-    }
-    let host = uri.host().ok_or("server has no host")?.trim_matches(['[', ']']).to_string();
-    let path = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
-    let insecure = cluster.get("insecure-skip-tls-verify").and_then(Value::as_bool) == Some(true);
-    let ca = pem(cluster, "certificate-authority", base)?;
-    let cert = pem(user, "client-certificate", base)?;
-    let key = pem(user, "client-key", base)?;
-    let tls = tls_config(ca.as_deref(), insecure, cert.as_deref().zip(key.as_deref()))?;
-    let token = user.get("token").and_then(Value::as_str).map(str::to_string);
-    Ok(Target { host, port: uri.port_u16().unwrap_or(443), path, tls, token })
-}
-
-fn tls_config(
-    ca: Option<&[u8]>,
-    insecure: bool,
-    identity: Option<(&[u8], &[u8])>,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?;
-    let builder = if insecure {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(crate::probe::AnyCertificate(provider)))
-    } else {
-        let ca = ca.ok_or("the cluster has no certificate-authority")?;
-        let mut roots = rustls::RootCertStore::empty();
-        for c in CertificateDer::pem_slice_iter(ca) {
-            roots
-                .add(c.map_err(|e| format!("certificate-authority: {e}"))?)
-                .map_err(|e| e.to_string())?;
-        }
-        builder.with_root_certificates(roots)
-    };
-    let mut config = match identity {
-        Some((cert, key)) => {
-            let certs = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("client-certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("client-key: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("client certificate: {e}"))?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    let k = crate::client::WebhookKubeconfig::load(path)
+        .map_err(|e| format!("audit webhook config {e}"))?;
+    let tls = k.tls().map_err(|e| format!("audit webhook config {}: {e}", path.display()))?;
+    Ok(Target { host: k.host, port: k.port, path: k.path, tls, token: k.token })
 }
 
 /// Start the backend's thread.
@@ -267,27 +175,5 @@ async fn post(target: &Target, body: Bytes) -> Result<(), Failure> {
         200..=299 => Ok(()),
         429 | 500..=599 => Err(retry(format!("the server answered {status}"))),
         _ => Err(Failure::Final(format!("the server answered {status}"))),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn kubeconfigs_name_the_current_contexts_cluster() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let text = "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster:\n    server: https://10.0.0.1:1\n    insecure-skip-tls-verify: true\n- name: sink\n  cluster:\n    server: https://127.0.0.1:9443/audit?x=1\n    insecure-skip-tls-verify: true\nusers:\n- name: u\n  user:\n    token: abc\ncontexts:\n- name: c\n  context:\n    cluster: sink\n    user: u\ncurrent-context: c\n";
-        let t = parse_kubeconfig(text, std::path::Path::new("/")).unwrap();
-        assert_eq!((t.host.as_str(), t.port, t.path.as_str()), ("127.0.0.1", 9443, "/audit?x=1"));
-        assert_eq!(t.token.as_deref(), Some("abc"));
-        let plain = text.replace("https://127.0.0.1:9443", "http://127.0.0.1:9443");
-        assert!(parse_kubeconfig(&plain, std::path::Path::new("/")).unwrap_err().contains("https"));
-        let no_ca = "clusters:\n- name: s\n  cluster:\n    server: https://h:1\n";
-        assert!(
-            parse_kubeconfig(no_ca, std::path::Path::new("/"))
-                .unwrap_err()
-                .contains("certificate-authority")
-        );
     }
 }

@@ -11,8 +11,7 @@
 use bytes::Bytes;
 use futures_channel::oneshot;
 use http_body_util::BodyExt;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,48 +65,13 @@ impl Url {
     }
 }
 
-/// The system's CA bundle (used when a remote service's configuration names no CA).
-const SYSTEM_BUNDLES: &[&str] =
-    &["/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"];
-
 /// A TLS client configuration trusting `ca_pem` (or the system's bundle when None),
 /// presenting `identity` (certificate and key PEM) when given.
 pub fn tls_config(
     ca_pem: Option<&[u8]>,
     identity: Option<(&[u8], &[u8])>,
 ) -> Result<Arc<rustls::ClientConfig>, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    let system;
-    let bundle = match ca_pem {
-        Some(pem) => pem,
-        None => {
-            system = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()).unwrap_or_default();
-            &system
-        }
-    };
-    for ca in CertificateDer::pem_slice_iter(bundle) {
-        let ca = ca.map_err(|e| format!("CA certificate: {e}"))?;
-        let _ = roots.add(ca);
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(roots);
-    let mut config = match identity {
-        Some((cert, key)) => {
-            let certs = CertificateDer::pem_slice_iter(cert)
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("client certificate: {e}"))?;
-            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| format!("client key: {e}"))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| format!("client certificate: {e}"))?
-        }
-        None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    crate::client::client_config(crate::client::Trust::ca(ca_pem), identity)
 }
 
 /// The client: a handle on its runtime thread.

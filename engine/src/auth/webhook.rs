@@ -12,6 +12,7 @@
 
 use super::UserInfo;
 use super::remote::{Call, Remote, Url};
+use crate::client::WebhookKubeconfig;
 use futures_util::FutureExt as _;
 use futures_util::future::{BoxFuture, Shared};
 use parking_lot::Mutex;
@@ -23,66 +24,6 @@ use std::time::{Duration, Instant};
 
 /// Most answers cached.
 pub const MAX_CACHED: usize = 10_000;
-
-/// Where and how to reach the webhook, from its kubeconfig file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Endpoint {
-    pub url: String,
-    pub ca_pem: Option<Vec<u8>>,
-    pub client_cert_pem: Option<Vec<u8>>,
-    pub client_key_pem: Option<Vec<u8>>,
-    pub token: Option<String>,
-}
-
-/// The value of `key` or of `key-data` (base64) in `map`, files read relative to `dir`.
-fn file_or_data(map: &Value, key: &str, dir: &std::path::Path) -> Result<Option<Vec<u8>>, String> {
-    use base64::Engine as _;
-    if let Some(data) = map.get(format!("{key}-data")).and_then(Value::as_str) {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(data.trim())
-            .map_err(|e| format!("{key}-data: {e}"))?;
-        return Ok(Some(bytes));
-    }
-    match map.get(key).and_then(Value::as_str) {
-        Some(path) => {
-            let path = dir.join(path);
-            std::fs::read(&path).map(Some).map_err(|e| format!("{}: {e}", path.display()))
-        }
-        None => Ok(None),
-    }
-}
-
-/// The named entry of a kubeconfig list (`clusters`, `users`), or the first.
-fn entry<'a>(config: &'a Value, list: &str, field: &str, name: Option<&str>) -> Option<&'a Value> {
-    let items = config.get(list)?.as_array()?;
-    let found =
-        name.and_then(|n| items.iter().find(|i| i.get("name").and_then(Value::as_str) == Some(n)));
-    found.or_else(|| items.first())?.get(field)
-}
-
-impl Endpoint {
-    /// The endpoint a kubeconfig text names (current context, else the first cluster
-    /// and user); relative file paths resolve against `dir`.
-    pub fn from_kubeconfig(text: &str, dir: &std::path::Path) -> Result<Endpoint, String> {
-        let config: Value = serde_norway::from_str(text).map_err(|e| format!("kubeconfig: {e}"))?;
-        let current = config.get("current-context").and_then(Value::as_str);
-        let context = entry(&config, "contexts", "context", current);
-        let named = |k: &str| context.and_then(|c| c.get(k)).and_then(Value::as_str);
-        let cluster = entry(&config, "clusters", "cluster", named("cluster"))
-            .ok_or("kubeconfig: no cluster")?;
-        let url = cluster.get("server").and_then(Value::as_str).ok_or("kubeconfig: no server")?;
-        Url::parse(url)?;
-        let empty = json!({});
-        let user = entry(&config, "users", "user", named("user")).unwrap_or(&empty);
-        Ok(Endpoint {
-            url: url.to_string(),
-            ca_pem: file_or_data(cluster, "certificate-authority", dir)?,
-            client_cert_pem: file_or_data(user, "client-certificate", dir)?,
-            client_key_pem: file_or_data(user, "client-key", dir)?,
-            token: user.get("token").and_then(Value::as_str).map(String::from),
-        })
-    }
-}
 
 /// The webhook authenticator.
 pub struct Webhook {
@@ -151,7 +92,7 @@ fn audiences_match(review: &Value, wanted: &[String]) -> bool {
 
 impl Webhook {
     pub fn new(
-        endpoint: &Endpoint,
+        endpoint: &WebhookKubeconfig,
         version: &str,
         ttl: Duration,
         audiences: Vec<String>,
@@ -161,14 +102,9 @@ impl Webhook {
             "v1" | "v1beta1" => format!("authentication.k8s.io/{version}"),
             other => return Err(format!("unsupported webhook version {other:?} (v1 or v1beta1)")),
         };
-        let identity = match (&endpoint.client_cert_pem, &endpoint.client_key_pem) {
-            (Some(c), Some(k)) => Some((c.as_slice(), k.as_slice())),
-            _ => None,
-        };
-        let tls = super::remote::tls_config(endpoint.ca_pem.as_deref(), identity)?;
         Ok(Webhook {
-            url: Url::parse(&endpoint.url)?,
-            tls,
+            tls: endpoint.tls()?,
+            url: Url::parse(&endpoint.server)?,
             token: endpoint.token.clone(),
             api_version,
             ttl,
@@ -276,29 +212,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn kubeconfigs_name_the_server_its_ca_and_the_client_identity() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), "CA").unwrap();
-        let text = "apiVersion: v1\nkind: Config\nclusters:\n- name: other\n  cluster:\n    server: https://wrong\n- name: authn\n  cluster:\n    server: https://127.0.0.1:9443/authenticate\n    certificate-authority: ca.pem\nusers:\n- name: apiserver\n  user:\n    client-certificate-data: Q0VSVA==\n    client-key-data: S0VZ\ncontexts:\n- name: webhook\n  context:\n    cluster: authn\n    user: apiserver\ncurrent-context: webhook\n";
-        let e = Endpoint::from_kubeconfig(text, dir.path()).unwrap();
-        assert_eq!(e.url, "https://127.0.0.1:9443/authenticate");
-        assert_eq!(e.ca_pem.as_deref(), Some(&b"CA"[..]));
-        assert_eq!(e.client_cert_pem.as_deref(), Some(&b"CERT"[..]));
-        assert_eq!(e.client_key_pem.as_deref(), Some(&b"KEY"[..]));
-        assert!(Endpoint::from_kubeconfig("clusters: []", dir.path()).is_err());
-        let plain = "clusters:\n- name: c\n  cluster:\n    server: http://insecure\n";
-        assert!(Endpoint::from_kubeconfig(plain, dir.path()).is_err());
-    }
-
-    #[test]
     fn answers_are_cached_for_the_ttl_and_the_cache_is_bounded() {
-        let endpoint = Endpoint {
-            url: "https://127.0.0.1:1/".into(),
-            ca_pem: None,
-            client_cert_pem: None,
-            client_key_pem: None,
-            token: None,
-        };
+        let text = "clusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:1/\n";
+        let endpoint = WebhookKubeconfig::parse(text, std::path::Path::new("/")).unwrap();
         let remote = Remote::start().unwrap();
         let hook = |ttl| Webhook::new(&endpoint, "v1", ttl, vec![], remote.clone()).unwrap();
         let w = hook(Duration::from_secs(60));

@@ -142,69 +142,10 @@ impl Webhook {
 /// `certificate-authority[-data]`, `insecure-skip-tls-verify`) and user
 /// (`client-certificate[-data]` + `client-key[-data]`, or `token`).
 pub fn endpoint_from_kubeconfig(path: &std::path::Path) -> Result<Endpoint, String> {
-    let shown = path.display();
-    let text = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
-    let cfg = kapi_codec::format::decode(&text, kapi_codec::format::Format::Yaml)
-        .map_err(|e| format!("{shown}: {e}"))?;
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let named = |list: &str, name: Option<&str>, field: &str| -> Value {
-        let items = cfg[list].as_array().cloned().unwrap_or_default();
-        let found = match name {
-            Some(n) => items.iter().find(|i| i["name"] == n).cloned(),
-            None => items.first().cloned(),
-        };
-        found.map(|i| i[field].clone()).unwrap_or(Value::Null)
-    };
-    let current = cfg["current-context"].as_str().filter(|c| !c.is_empty());
-    let context = named("contexts", current, "context");
-    let cluster = named("clusters", context["cluster"].as_str(), "cluster");
-    let user = named("users", context["user"].as_str(), "user");
-    let server = cluster["server"].as_str().ok_or_else(|| format!("{shown}: no cluster server"))?;
-    let url: http::Uri = server.parse().map_err(|e| format!("{shown}: server {server:?}: {e}"))?;
-    if url.scheme_str() != Some("https") {
-        return Err(format!("{shown}: the webhook server must be https, not {server:?}"));
-    }
-    let host = url.host().ok_or_else(|| format!("{shown}: server {server:?} has no host"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
-    let port = url.port_u16().unwrap_or(443);
-    let path = url.path_and_query().map_or("/".to_string(), |p| p.to_string());
-    let ca = data_or_file(&cluster, "certificate-authority", dir)?.unwrap_or_default();
-    let insecure = cluster["insecure-skip-tls-verify"] == true;
-    let cert = data_or_file(&user, "client-certificate", dir)?;
-    let key = data_or_file(&user, "client-key", dir)?;
-    let tls = match (cert, key) {
-        (Some(c), Some(k)) => {
-            let id = crate::aggregator::client::ProxyIdentity::from_pem(
-                &String::from_utf8_lossy(&c),
-                &String::from_utf8_lossy(&k),
-            )?;
-            crate::aggregator::client::tls_config(&id, &ca, insecure)?
-        }
-        _ => crate::aggregator::client::webhook_tls(&ca)?,
-    };
-    let server_name = host.clone();
-    let token = user["token"].as_str().map(String::from);
-    Ok(Endpoint { target: Target { host, port, server_name, tls }, path, token })
-}
-
-/// A kubeconfig field given inline (`FIELD-data`, base64) or as a file (`FIELD`, relative
-/// to the kubeconfig's directory).
-fn data_or_file(
-    section: &Value,
-    field: &str,
-    dir: &std::path::Path,
-) -> Result<Option<Vec<u8>>, String> {
-    use base64::Engine;
-    if let Some(d) = section[format!("{field}-data")].as_str() {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(d.trim())
-            .map_err(|e| format!("{field}-data: {e}"))?;
-        return Ok(Some(bytes));
-    }
-    match section[field].as_str() {
-        Some(f) => std::fs::read(dir.join(f)).map(Some).map_err(|e| format!("{field} {f}: {e}")),
-        None => Ok(None),
-    }
+    let k = crate::client::WebhookKubeconfig::load(path)?;
+    let tls = k.tls().map_err(|e| format!("{}: {e}", path.display()))?;
+    let target = Target { host: k.host.clone(), port: k.port, server_name: k.host, tls };
+    Ok(Endpoint { target, path: k.path, token: k.token })
 }
 
 /// The review's spec for `a`, as upstream's webhook authorizer fills it.

@@ -21,7 +21,7 @@ use crate::auth::oidc;
 use crate::auth::remote::Remote;
 use crate::auth::requestheader::RequestHeader;
 use crate::auth::serviceaccount::Tokens;
-use crate::auth::webhook::{Endpoint, Webhook};
+use crate::auth::webhook::Webhook;
 use crate::auth::x509::CaBundle;
 use crate::auth::{Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
@@ -276,9 +276,8 @@ fn token_webhook(
     remote: Remote,
 ) -> Result<Webhook, String> {
     let flag = "--authentication-token-webhook-config-file";
-    let dir = path.parent().unwrap_or(std::path::Path::new("."));
     let endpoint =
-        Endpoint::from_kubeconfig(&read_file(path)?, dir).map_err(|e| format!("{flag}: {e}"))?;
+        crate::client::WebhookKubeconfig::load(path).map_err(|e| format!("{flag}: {e}"))?;
     Webhook::new(
         &endpoint,
         &options.authentication_token_webhook_version,
