@@ -1,6 +1,6 @@
-//! The HTTPS client kapi reaches extension API servers with: one dedicated thread
-//! (`kapi-aggregator`) runs a current-thread tokio runtime with hyper's HTTP/1.1 client
-//! over tokio-rustls. Serving cores never do network I/O to extension servers
+//! The HTTPS client kapi reaches extension API servers with, on the shared outbound
+//! thread (`crate::client::runtime`, a current-thread tokio runtime with hyper's HTTP/1.1
+//! client over tokio-rustls). Serving cores never do network I/O to extension servers
 //! themselves: they hand a request to the runtime (tokio's cross-thread spawn queue)
 //! and await its response head on a oneshot channel; the body comes back through a
 //! bounded channel (a few chunks in flight), so a slow reader slows the extension
@@ -17,10 +17,10 @@
 
 use super::Target;
 use crate::client::Trust;
+use crate::client::conn::{Peer, connect};
 use bytes::Bytes;
 use futures_channel::oneshot;
 use http_body_util::BodyExt;
-use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,12 +107,7 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// Start the client thread.
     pub fn start(identity: ProxyIdentity) -> std::io::Result<Client> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new().name("kapi-aggregator".into()).spawn(move || {
-            runtime.block_on(std::future::pending::<()>());
-        })?;
-        Ok(Client { handle, identity })
+        Ok(Client { handle: crate::client::runtime::handle()?, identity })
     }
 
     /// Send `req` (origin-form URI, Host set) to `target`; resolves to the response
@@ -243,34 +238,7 @@ async fn round_trip(
     target: &Target,
     req: http::Request<OutBody>,
 ) -> Result<http::Response<hyper::body::Incoming>, String> {
-    let addr = target.base_url().trim_start_matches("https://").to_string();
-    let dial = tokio::net::TcpStream::connect((target.host.as_str(), target.port));
-    let tcp = tokio::time::timeout(DIAL_TIMEOUT, dial)
-        .await
-        .map_err(|_| format!("dial tcp {addr}: i/o timeout"))?
-        .map_err(|e| dial_error(&addr, &e))?;
-    let _ = tcp.set_nodelay(true);
-    let name = ServerName::try_from(target.server_name.clone())
-        .map_err(|e| format!("invalid server name {:?}: {e}", target.server_name))?;
-    let connector = tokio_rustls::TlsConnector::from(target.tls.clone());
-    let tls = tokio::time::timeout(DIAL_TIMEOUT, connector.connect(name, tcp))
-        .await
-        .map_err(|_| "net/http: TLS handshake timeout".to_string())?
-        .map_err(|e| format!("tls: {e}"))?;
-    let io = hyper_util::rt::TokioIo::new(tls);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let peer = Peer { host: &target.host, port: target.port, server_name: &target.server_name };
+    let mut sender = connect(peer, target.tls.clone(), DIAL_TIMEOUT).await?;
     sender.send_request(req).await.map_err(|e| e.to_string())
-}
-
-fn dial_error(addr: &str, e: &std::io::Error) -> String {
-    let why = match e.kind() {
-        std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
-        std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
-        _ => e.to_string(),
-    };
-    format!("dial tcp {addr}: {why}")
 }

@@ -3,7 +3,7 @@
 //! `server` over HTTPS, trusting its `certificate-authority(-data)` and presenting the
 //! user's `client-certificate(-data)`/`client-key(-data)` (or its `token`).
 //!
-//! Its thread (`kapi-audit-webhook`) runs a current-thread tokio runtime: it takes
+//! A task on the shared outbound thread (`crate::client::runtime`, `kapi-client`) takes
 //! batches from the queue (upstream's defaults: 400 events, 30 s, 10 batches/s burst 15)
 //! and sends each in its own task; a failed send is retried with upstream's backoff
 //! (`--audit-webhook-initial-backoff`, factor 1.5, jitter 0.2, 5 tries), then its events
@@ -14,9 +14,9 @@
 
 use super::buffered::{Batch, BatchConfig, Mode, Msg, Throttle, next_batch_async};
 use super::event::event_list;
+use crate::client::conn::{Peer, connect};
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use rustls::pki_types::ServerName;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,21 +59,16 @@ pub fn start(
     batching: BatchConfig,
     initial_backoff: Duration,
     rx: flume::Receiver<Msg>,
-) -> Result<std::thread::JoinHandle<()>, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+) -> Result<(), String> {
+    let runtime = crate::client::runtime::handle().map_err(|e| e.to_string())?;
     let batching = if mode == Mode::Batch {
         batching
     } else {
         // Blocking modes send each event as it comes, unthrottled.
         BatchConfig { max_size: 1, max_wait: Duration::ZERO, throttle: None, ..batching }
     };
-    std::thread::Builder::new()
-        .name("kapi-audit-webhook".into())
-        .spawn(move || runtime.block_on(run(target, batching, initial_backoff, rx)))
-        .map_err(|e| e.to_string())
+    runtime.spawn(run(target, batching, initial_backoff, rx));
+    Ok(())
 }
 
 async fn run(target: Target, batching: BatchConfig, backoff: Duration, rx: flume::Receiver<Msg>) {
@@ -140,22 +135,8 @@ enum Failure {
 
 async fn post(target: &Target, body: Bytes) -> Result<(), Failure> {
     let retry = |e: String| Failure::Retry(e);
-    let tcp = tokio::net::TcpStream::connect((target.host.as_str(), target.port))
-        .await
-        .map_err(|e| retry(format!("dial tcp {}:{}: {e}", target.host, target.port)))?;
-    let _ = tcp.set_nodelay(true);
-    let name =
-        ServerName::try_from(target.host.clone()).map_err(|e| Failure::Final(e.to_string()))?;
-    let tls = tokio_rustls::TlsConnector::from(target.tls.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(|e| retry(format!("tls: {e}")))?;
-    let io = hyper_util::rt::TokioIo::new(tls);
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(io).await.map_err(|e| retry(e.to_string()))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let peer = Peer { host: &target.host, port: target.port, server_name: &target.host };
+    let mut sender = connect(peer, target.tls.clone(), SEND_TIMEOUT).await.map_err(retry)?;
     let mut req = http::Request::post(target.path.as_str())
         .header(http::header::HOST, format!("{}:{}", target.host, target.port))
         .header(http::header::CONTENT_TYPE, "application/json")

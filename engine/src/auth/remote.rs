@@ -1,17 +1,16 @@
 //! The HTTPS client authenticators reach remote services with (the token webhook, OIDC
-//! issuers' discovery documents and key sets): one dedicated thread (`kapi-authn`)
-//! runs a current-thread tokio runtime with hyper's HTTP/1.1 client over tokio-rustls,
-//! as the aggregator's client does. Serving cores never do this I/O: they hand a
-//! request to the runtime and await its answer on a oneshot channel.
+//! issuers' discovery documents and key sets), on the shared outbound thread
+//! (`crate::client::runtime`, `kapi-client`). Serving cores never do this I/O: they hand
+//! a request to the runtime and await its answer on a oneshot channel.
 //!
 //! Invariants: every call resolves (an error once the runtime is gone); a whole call,
 //! dial to last body byte, is bounded by [`CALL_TIMEOUT`] and a body by [`MAX_BODY`];
 //! one connection per call.
 
+use crate::client::conn::{Peer, connect};
 use bytes::Bytes;
 use futures_channel::oneshot;
 use http_body_util::BodyExt;
-use rustls::pki_types::ServerName;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,12 +96,7 @@ pub struct Call {
 impl Remote {
     /// Start the client thread.
     pub fn start() -> std::io::Result<Remote> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new().name("kapi-authn".into()).spawn(move || {
-            runtime.block_on(std::future::pending::<()>());
-        })?;
-        Ok(Remote { handle })
+        Ok(Remote { handle: crate::client::runtime::handle()? })
     }
 
     /// Run `fut` on the client thread (background refreshes).
@@ -130,21 +124,8 @@ impl Remote {
 /// One call on the runtime thread (usable directly from other tasks on it).
 pub async fn fetch(tls: Arc<rustls::ClientConfig>, call: Call) -> Result<(u16, Bytes), String> {
     let url = &call.url;
-    let tcp = tokio::net::TcpStream::connect((url.host.as_str(), url.port))
-        .await
-        .map_err(|e| format!("dial tcp {}: {e}", url.authority()))?;
-    let name = ServerName::try_from(url.host.clone()).map_err(|e| format!("server name: {e}"))?;
-    let tls = tokio_rustls::TlsConnector::from(tls)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("tls: {e}"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
+    let peer = Peer { host: &url.host, port: url.port, server_name: &url.host };
+    let mut sender = connect(peer, tls, CALL_TIMEOUT).await?;
     let body = http_body_util::Full::new(Bytes::from(call.body.unwrap_or_default()));
     let mut req = http::Request::builder().method(call.method).uri(url.path.as_str());
     req = req.header(http::header::HOST, url.authority());
