@@ -21,3 +21,7 @@ else
     --test kubectl --test kube_rs --test patch --test tables --test wire --test crash \
     --test observability -- --test-threads=2
 fi
+# The fuzz crate is its own workspace, so the build above does not see it: run every
+# checked-in seed through its target (plain, uninstrumented build sharing this target
+# dir), so an API change cannot leave the fuzz targets unbuildable (it did once).
+cargo test --manifest-path fuzz/Cargo.toml --target-dir target
