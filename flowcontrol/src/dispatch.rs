@@ -1,0 +1,620 @@
+//! The dispatcher: the priority levels (reconfigured live) and the way a request gets
+//! its seats.
+//!
+//! [`Level::admit`] first tries the fast path: when nobody of the level waits anywhere,
+//! it takes its seats from the level's atomic pool ([`crate::seats::Pool`]) and returns
+//! at once, without a lock. Otherwise the request waits in its core's queue set for the
+//! level (fair queuing, `queueset.rs`), kept in a thread-local map, so queues are never
+//! shared between cores. Seats come back when the [`Seat`] is dropped: the core that
+//! gets them back dispatches its own waiters first; when it has none and others wait on
+//! other cores, it wakes one of those cores (round robin) through its waker, and that
+//! core dispatches its queues when the woken waiter runs.
+//!
+//! Invariants: a level's seats in use never exceed its limit except for one request
+//! wider than the whole limit running alone; a request waits on the core it came in on;
+//! a waiting request's future, when dropped (its client left or its wait timed out), is
+//! taken out of its queue and passes the turn on; `waiting` counts exactly the queued
+//! requests of the level on every core.
+
+use crate::config::{LevelConfig, Limits, Queuing, limits};
+use crate::queueset::{Full, QueueSet, Slot};
+use crate::seats::Pool;
+use arc_swap::ArcSwap;
+use futures_util::task::AtomicWaker;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+/// Why a request gets no seat (the engine answers 429).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    /// A `Reject` level had no free seat.
+    #[error("concurrency-limit")]
+    ConcurrencyLimit,
+    /// The request's queue was full.
+    #[error("queue-full")]
+    QueueFull,
+}
+
+impl Rejected {
+    /// Upstream's `reason` label of `apiserver_flowcontrol_rejected_requests_total`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Rejected::ConcurrencyLimit => "concurrency-limit",
+            Rejected::QueueFull => "queue-full",
+        }
+    }
+}
+
+// What one core knows of the levels (the thread-local side): its index and its queue
+// sets, by level id.
+thread_local! {
+    static CORE: Cell<usize> = const { Cell::new(0) };
+    static SETS: RefCell<HashMap<u64, Rc<RefCell<QueueSet>>>> = RefCell::new(HashMap::new());
+}
+
+/// Say which core this thread is (each serving thread calls it once at start).
+pub fn set_core(core: usize) {
+    CORE.with(|c| c.set(core));
+}
+
+fn this_core() -> usize {
+    CORE.with(Cell::get)
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// One core's shared side of a level: how many wait there and how to wake it.
+#[derive(Debug, Default)]
+struct CoreSide {
+    waiting: AtomicU32,
+    waker: AtomicWaker,
+}
+
+/// Counters of a level (upstream's `apiserver_flowcontrol_*`).
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub dispatched: AtomicU64,
+    pub rejected_concurrency_limit: AtomicU64,
+    pub rejected_queue_full: AtomicU64,
+    /// Requests that waited (queued) before being dispatched.
+    pub queued: AtomicU64,
+}
+
+/// The changing part of a level's settings.
+#[derive(Debug, Clone)]
+struct Settings {
+    config: LevelConfig,
+    limits: Limits,
+    /// Bumped when `queuing` changes: the cores rebuild their queue sets.
+    generation: u64,
+}
+
+/// One priority level.
+#[derive(Debug)]
+pub struct Level {
+    id: u64,
+    settings: ArcSwap<Settings>,
+    pool: Pool,
+    waiting: AtomicU32,
+    cores: Box<[CoreSide]>,
+    next_wake: AtomicUsize,
+    pub counters: Counters,
+}
+
+impl Level {
+    fn new(config: LevelConfig, limits: Limits, cores: usize) -> Level {
+        let limit = limits.nominal;
+        Level {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            settings: ArcSwap::from_pointee(Settings { config, limits, generation: 0 }),
+            pool: Pool::new(limit),
+            waiting: AtomicU32::new(0),
+            cores: (0..cores.max(1)).map(|_| CoreSide::default()).collect(),
+            next_wake: AtomicUsize::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn name(&self) -> String {
+        self.settings.load().config.name.clone()
+    }
+
+    pub fn uid(&self) -> String {
+        self.settings.load().config.uid.clone()
+    }
+
+    pub fn is_exempt(&self) -> bool {
+        self.settings.load().config.exempt
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.settings.load().limits
+    }
+
+    /// The seats the level may use now.
+    pub fn current_limit(&self) -> u32 {
+        self.pool.limit()
+    }
+
+    pub fn seats_in_use(&self) -> u32 {
+        self.pool.in_use()
+    }
+
+    /// Requests waiting in the level's queues on every core.
+    pub fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Acquire)
+    }
+
+    /// The lengths of this core's queues of the level (debug dumps).
+    pub fn local_queue_lengths(&self) -> Vec<usize> {
+        SETS.with(|s| {
+            s.borrow()
+                .get(&self.id)
+                .map(|qs| qs.borrow().queue_lengths().collect())
+                .unwrap_or_default()
+        })
+    }
+
+    fn reconfigure(&self, config: LevelConfig, limits: Limits) {
+        let cur = self.settings.load();
+        let generation = cur.generation + u64::from(cur.config.queuing != config.queuing);
+        self.pool.set_limit(limits.nominal);
+        self.settings.store(Arc::new(Settings { config, limits, generation }));
+        // More seats, or queues rebuilt: every core looks at its waiters again.
+        for side in self.cores.iter() {
+            side.waker.wake();
+        }
+    }
+
+    /// Get `width` seats for a request of `flow` (its FlowSchema and distinguisher,
+    /// hashed). Resolves at once on the fast path; otherwise when fair queuing reaches it.
+    /// The engine bounds the wait (dropping the future withdraws the request).
+    pub fn admit(self: &Arc<Self>, flow: u64, width: u32) -> Admit {
+        let width = width.max(1);
+        let settings = self.settings.load_full();
+        if settings.config.exempt {
+            self.pool.take_unlimited(width);
+            return self.ready(Ok(width), None);
+        }
+        if self.waiting() == 0 && self.pool.try_take(width) {
+            return self.ready(Ok(width), None);
+        }
+        let Some(queuing) = settings.config.queuing else {
+            self.counters.rejected_concurrency_limit.fetch_add(1, Ordering::Relaxed);
+            return self.ready(Err(Rejected::ConcurrencyLimit), None);
+        };
+        let core = this_core() % self.cores.len();
+        let qs = self.queue_set(queuing, settings.generation);
+        let queued = qs.borrow_mut().enqueue(flow, width, Instant::now());
+        match queued {
+            Err(Full::QueueFull) => {
+                self.counters.rejected_queue_full.fetch_add(1, Ordering::Relaxed);
+                self.ready(Err(Rejected::QueueFull), None)
+            }
+            Ok((slot, queue)) => {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                self.cores[core].waiting.fetch_add(1, Ordering::AcqRel);
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                let waiting = Waiting { slot, queue, qs, core };
+                let admit = Admit { level: self.clone(), state: State::Waiting(waiting) };
+                admit.dispatch_here();
+                admit
+            }
+        }
+    }
+
+    fn ready(
+        self: &Arc<Self>,
+        r: Result<u32, Rejected>,
+        from: Option<(u32, Rc<RefCell<QueueSet>>)>,
+    ) -> Admit {
+        Admit { level: self.clone(), state: State::Ready(r, from) }
+    }
+
+    /// This core's queue set of the level, made (or rebuilt after a queuing change).
+    fn queue_set(&self, queuing: Queuing, generation: u64) -> Rc<RefCell<QueueSet>> {
+        SETS.with(|sets| {
+            let mut sets = sets.borrow_mut();
+            let current = sets.get(&self.id).filter(|qs| {
+                let qs = qs.borrow();
+                qs.config == queuing && qs.generation == generation
+            });
+            if let Some(qs) = current {
+                return qs.clone();
+            }
+            // Old waiters keep their (old) set through their own handle.
+            let mut fresh = QueueSet::new(queuing, Instant::now()).unwrap_or_else(|| {
+                QueueSet::new(Queuing { queues: 1, hand_size: 1, ..queuing }, Instant::now())
+                    .expect("1/1")
+            });
+            fresh.generation = generation;
+            let qs = Rc::new(RefCell::new(fresh));
+            sets.insert(self.id, qs.clone());
+            qs
+        })
+    }
+
+    /// Seats came back on this core: dispatch this core's waiters, else wake a core where
+    /// some wait.
+    fn released(&self, width: u32, from: Option<(u32, &Rc<RefCell<QueueSet>>)>) {
+        self.pool.give(width);
+        let now = Instant::now();
+        if let Some((queue, qs)) = from {
+            qs.borrow_mut().finished(queue, width, now);
+        }
+        if self.waiting() == 0 {
+            return;
+        }
+        let core = this_core() % self.cores.len();
+        if self.cores[core].waiting.load(Ordering::Acquire) > 0 {
+            self.dispatch_local(core);
+        }
+        if self.waiting() > 0 && self.pool.in_use() < self.pool.limit() {
+            self.wake_another(core);
+        }
+    }
+
+    /// Wake the next core (after `core`, round robin) with waiters.
+    fn wake_another(&self, core: usize) {
+        let n = self.cores.len();
+        let start = self.next_wake.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let c = (start + i) % n;
+            if c != core && self.cores[c].waiting.load(Ordering::Acquire) > 0 {
+                self.cores[c].waker.wake();
+                return;
+            }
+        }
+    }
+
+    /// Dispatch this core's waiters of the level while seats last.
+    fn dispatch_local(&self, core: usize) {
+        let Some(qs) = SETS.with(|s| s.borrow().get(&self.id).cloned()) else { return };
+        let granted = qs.borrow_mut().dispatch(Instant::now(), |w| self.pool.try_take(w));
+        if granted > 0 {
+            self.waiting.fetch_sub(granted, Ordering::AcqRel);
+            self.cores[core].waiting.fetch_sub(granted, Ordering::AcqRel);
+            self.counters.dispatched.fetch_add(u64::from(granted), Ordering::Relaxed);
+        }
+        // Someone who still waits here is the one a release elsewhere wakes.
+        if let Some(w) = qs.borrow().any_waker() {
+            self.cores[core].waker.register(&w);
+        }
+    }
+}
+
+/// A request waiting in a queue.
+struct Waiting {
+    slot: Rc<Slot>,
+    queue: u32,
+    qs: Rc<RefCell<QueueSet>>,
+    core: usize,
+}
+
+enum State {
+    Ready(Result<u32, Rejected>, Option<(u32, Rc<RefCell<QueueSet>>)>),
+    Waiting(Waiting),
+    Done,
+}
+
+/// The future [`Level::admit`] returns.
+pub struct Admit {
+    level: Arc<Level>,
+    state: State,
+}
+
+impl Admit {
+    fn dispatch_here(&self) {
+        if let State::Waiting(w) = &self.state {
+            self.level.dispatch_local(w.core);
+        }
+    }
+}
+
+impl Future for Admit {
+    type Output = Result<Seat, Rejected>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let seat = |width, from| Seat { level: this.level.clone(), width, from };
+        match std::mem::replace(&mut this.state, State::Done) {
+            State::Ready(Ok(width), from) => {
+                if from.is_none() {
+                    this.level.counters.dispatched.fetch_add(1, Ordering::Relaxed);
+                }
+                Poll::Ready(Ok(seat(width, from)))
+            }
+            State::Ready(Err(e), _) => Poll::Ready(Err(e)),
+            State::Waiting(w) => {
+                if !w.slot.granted() {
+                    // Woken by a release elsewhere: serve this core's queues.
+                    this.level.dispatch_local(w.core);
+                }
+                if w.slot.granted() {
+                    let width = w.slot.width;
+                    return Poll::Ready(Ok(seat(width, Some((w.queue, w.qs.clone())))));
+                }
+                w.slot.set_waker(cx.waker());
+                this.level.cores[w.core].waker.register(cx.waker());
+                this.state = State::Waiting(w);
+                Poll::Pending
+            }
+            State::Done => Poll::Pending,
+        }
+    }
+}
+
+impl Drop for Admit {
+    fn drop(&mut self) {
+        let State::Waiting(w) = std::mem::replace(&mut self.state, State::Done) else { return };
+        let level = &self.level;
+        if w.qs.borrow_mut().withdraw(&w.slot, w.queue) {
+            level.waiting.fetch_sub(1, Ordering::AcqRel);
+            level.cores[w.core].waiting.fetch_sub(1, Ordering::AcqRel);
+            // The waker registered for this core may have been this request's.
+            if let Some(other) = w.qs.borrow().any_waker() {
+                level.cores[w.core].waker.register(&other);
+            }
+        } else if w.slot.granted() {
+            // Granted but never polled again: give the seats straight back.
+            level.released(w.slot.width, Some((w.queue, &w.qs)));
+        }
+    }
+}
+
+/// Seats held by an executing request; given back when dropped.
+pub struct Seat {
+    level: Arc<Level>,
+    width: u32,
+    from: Option<(u32, Rc<RefCell<QueueSet>>)>,
+}
+
+impl std::fmt::Debug for Seat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Seat").field("width", &self.width).finish_non_exhaustive()
+    }
+}
+
+impl Seat {
+    pub fn level(&self) -> &Arc<Level> {
+        &self.level
+    }
+
+    pub fn width(&self) -> u32 {
+        self.width
+    }
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        let from = self.from.as_ref().map(|(q, qs)| (*q, qs));
+        self.level.released(self.width, from);
+    }
+}
+
+/// The priority levels, by name.
+#[derive(Debug)]
+pub struct Dispatcher {
+    server_seats: u32,
+    cores: usize,
+    levels: ArcSwap<HashMap<String, Arc<Level>>>,
+}
+
+impl Dispatcher {
+    /// A dispatcher sharing `server_seats` among its levels, for `cores` serving threads.
+    pub fn new(server_seats: u32, cores: usize) -> Dispatcher {
+        Dispatcher {
+            server_seats,
+            cores: cores.max(1),
+            levels: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    pub fn server_seats(&self) -> u32 {
+        self.server_seats
+    }
+
+    /// Serve `levels` from now on: a level whose name is kept keeps its seats, queues and
+    /// counters and takes the new settings; a dropped level ends when its last request
+    /// does.
+    pub fn configure(&self, levels: &[LevelConfig]) {
+        let limits = limits(levels, self.server_seats);
+        let old = self.levels.load();
+        let mut next = HashMap::with_capacity(levels.len());
+        for (config, lim) in levels.iter().zip(limits) {
+            let level = match old.get(&config.name) {
+                Some(l) => {
+                    l.reconfigure(config.clone(), lim);
+                    l.clone()
+                }
+                None => Arc::new(Level::new(config.clone(), lim, self.cores)),
+            };
+            next.insert(config.name.clone(), level);
+        }
+        self.levels.store(Arc::new(next));
+    }
+
+    /// The level named `name`.
+    pub fn level(&self, name: &str) -> Option<Arc<Level>> {
+        self.levels.load().get(name).cloned()
+    }
+
+    /// Every level (metrics, dumps), by name.
+    pub fn levels(&self) -> Vec<Arc<Level>> {
+        let mut all: Vec<_> = self.levels.load().values().cloned().collect();
+        all.sort_by_key(|l| l.name());
+        all
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt as _;
+    use std::time::Duration;
+
+    fn limited(name: &str, queuing: Option<Queuing>) -> LevelConfig {
+        LevelConfig {
+            name: name.into(),
+            uid: format!("uid-{name}"),
+            exempt: false,
+            nominal_concurrency_shares: 1,
+            lendable_percent: 0,
+            borrowing_limit_percent: None,
+            queuing,
+        }
+    }
+
+    fn queuing(queues: u32, hand: u32, limit: u32) -> Option<Queuing> {
+        Some(Queuing { queues, hand_size: hand, queue_length_limit: limit })
+    }
+
+    /// One level with `seats` seats.
+    fn one(seats: u32, q: Option<Queuing>) -> (Dispatcher, Arc<Level>) {
+        let d = Dispatcher::new(seats, 2);
+        d.configure(&[limited("l", q)]);
+        let l = d.level("l").unwrap();
+        (d, l)
+    }
+
+    #[test]
+    fn free_seats_are_taken_at_once_and_a_reject_level_refuses_past_its_limit() {
+        let (_d, l) = one(2, None);
+        let a = l.admit(1, 1).now_or_never().unwrap().unwrap();
+        let _b = l.admit(2, 1).now_or_never().unwrap().unwrap();
+        let err = l.admit(3, 1).now_or_never().unwrap().unwrap_err();
+        assert_eq!(err, Rejected::ConcurrencyLimit);
+        drop(a);
+        assert!(l.admit(3, 1).now_or_never().unwrap().is_ok());
+        assert_eq!(l.counters.rejected_concurrency_limit.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_waiter_gets_the_seat_given_back_and_a_full_queue_refuses() {
+        let (_d, l) = one(1, queuing(1, 1, 1));
+        let first = l.admit(1, 1).now_or_never().unwrap().unwrap();
+        let mut second = Box::pin(l.admit(1, 1));
+        assert!((&mut second).now_or_never().is_none());
+        assert_eq!(l.waiting(), 1);
+        let third = l.admit(1, 1).now_or_never().unwrap().unwrap_err();
+        assert_eq!(third, Rejected::QueueFull);
+        drop(first);
+        let seat = second.now_or_never().unwrap().unwrap();
+        assert_eq!((l.waiting(), l.seats_in_use()), (0, 1));
+        drop(seat);
+        assert_eq!(l.seats_in_use(), 0);
+    }
+
+    #[test]
+    fn a_waiter_that_gives_up_leaves_no_trace() {
+        let (_d, l) = one(1, queuing(4, 2, 10));
+        let held = l.admit(1, 1).now_or_never().unwrap().unwrap();
+        let mut w = Box::pin(l.admit(2, 1));
+        assert!((&mut w).now_or_never().is_none());
+        drop(w);
+        assert_eq!(l.waiting(), 0);
+        drop(held);
+        assert_eq!(l.seats_in_use(), 0);
+        // The fast path is open again.
+        assert!(l.admit(3, 1).now_or_never().unwrap().is_ok());
+    }
+
+    #[test]
+    fn exempt_levels_never_wait() {
+        let d = Dispatcher::new(1, 1);
+        let mut exempt = limited("exempt", None);
+        exempt.exempt = true;
+        exempt.nominal_concurrency_shares = 0;
+        d.configure(&[exempt, limited("other", None)]);
+        let l = d.level("exempt").unwrap();
+        let seats: Vec<_> =
+            (0..50).map(|i| l.admit(i, 1).now_or_never().unwrap().unwrap()).collect();
+        assert_eq!(l.seats_in_use(), 50);
+        drop(seats);
+        assert_eq!(l.seats_in_use(), 0);
+    }
+
+    #[test]
+    fn raising_a_limit_live_lets_waiters_in() {
+        let d = Dispatcher::new(4, 2);
+        let shares = |l: u32, m: u32| {
+            let mut a = limited("l", queuing(1, 1, 10));
+            a.nominal_concurrency_shares = l;
+            let mut b = limited("m", None);
+            b.nominal_concurrency_shares = m;
+            [a, b]
+        };
+        d.configure(&shares(1, 3));
+        let l = d.level("l").unwrap();
+        assert_eq!(l.current_limit(), 1);
+        let _held = l.admit(1, 1).now_or_never().unwrap().unwrap();
+        let mut w = Box::pin(l.admit(1, 1));
+        assert!((&mut w).now_or_never().is_none());
+        d.configure(&shares(3, 1));
+        assert_eq!(l.current_limit(), 3);
+        assert!(w.now_or_never().unwrap().is_ok());
+    }
+
+    /// With one seat and two flows, one sending ten requests and one three, the second
+    /// flow's requests are all served among the first six.
+    #[test]
+    fn a_light_flow_is_not_starved_by_a_heavy_one() {
+        let (_d, l) = one(1, queuing(64, 1, 100));
+        let held = l.admit(0, 1).now_or_never().unwrap().unwrap();
+        let (heavy, light) = (0u64, 5u64);
+        let mut waiters: Vec<(bool, _)> = Vec::new();
+        for _ in 0..10 {
+            waiters.push((false, Box::pin(l.admit(heavy, 1))));
+        }
+        for _ in 0..3 {
+            waiters.push((true, Box::pin(l.admit(light, 1))));
+        }
+        for (_, w) in waiters.iter_mut() {
+            assert!(w.as_mut().now_or_never().is_none());
+        }
+        drop(held);
+        let mut served = Vec::new();
+        for _ in 0..6 {
+            let i = waiters
+                .iter_mut()
+                .position(|(_, w)| w.as_mut().now_or_never().is_some_and(|r| r.is_ok()))
+                .expect("one granted");
+            let (is_light, _) = waiters.remove(i);
+            served.push(is_light);
+            // Each served request finishes at once (its seat was dropped by now_or_never).
+        }
+        assert_eq!(served.iter().filter(|l| **l).count(), 3, "{served:?}");
+    }
+
+    /// Seats given back on one core reach a request waiting on another.
+    #[test]
+    fn a_release_on_one_core_wakes_a_waiter_on_another() {
+        let (d, l) = one(1, queuing(8, 2, 10));
+        let _d = d;
+        set_core(0);
+        let held = l.admit(1, 1).now_or_never().unwrap().unwrap();
+        let l2 = l.clone();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            set_core(1);
+            let fut = l2.admit(7, 1);
+            tx.send(()).unwrap();
+            let seat = futures_executor::block_on(fut).unwrap();
+            drop(seat);
+        });
+        rx.recv().unwrap();
+        while l.waiting() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(held);
+        waiter.join().unwrap();
+        assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
+    }
+}

@@ -1,0 +1,25 @@
+//! API Priority and Fairness, the part that knows no Kubernetes objects: how many seats
+//! each priority level may use, and who gets the next free seat.
+//!
+//! - [`config`]: a priority level's settings and upstream's concurrency limit arithmetic
+//!   (nominal, lendable and borrowing limits from the server's seats).
+//! - [`seats`]: a level's seat pool, taken and given back with atomics (no lock on the
+//!   path of a request that does not wait).
+//! - [`shuffle`]: shuffle sharding (a flow's hand of queues, dealt from its hash).
+//! - [`queueset`]: one core's queues of one level, served by fair queuing on virtual
+//!   finish time.
+//! - [`dispatch`]: the [`Dispatcher`] (the levels, reconfigured live) and
+//!   [`Level::admit`], which a request awaits for its seats; the seats go back when the
+//!   returned [`Seat`] is dropped.
+//!
+//! The engine classifies requests (FlowSchemas) and keeps the configuration current; it
+//! hands this crate only level settings, flow hashes and request widths.
+
+pub mod config;
+pub mod dispatch;
+pub mod queueset;
+pub mod seats;
+pub mod shuffle;
+
+pub use config::{LevelConfig, Limits, Queuing};
+pub use dispatch::{Dispatcher, Level, Rejected, Seat};

@@ -1,0 +1,300 @@
+//! One core's queues of one Limited level, served by fair queuing.
+//!
+//! A waiting request sits in one queue of its flow's hand (the shortest). Each queue has
+//! a virtual start time for its head; the next request dispatched is the head whose
+//! virtual finish (`start + width`) is least, so flows share the level's seats in
+//! proportion to their numbers of queues, not their request rates. Virtual time advances
+//! with real time at the rate the level serves each active queue (seats in use divided by
+//! active queues). A head that does not fit the free seats is not skipped (so wide
+//! requests are not starved); dispatching stops until seats come back.
+//!
+//! Invariants: the queue set lives on its core only (no locking); every waiter is in
+//! exactly one queue until it is granted or withdrawn; a queue never holds more than
+//! `queue_length_limit` waiters.
+
+use crate::config::Queuing;
+use crate::shuffle::Dealer;
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+use std::task::Waker;
+use std::time::Instant;
+
+/// A waiter's state, shared by its future and its queue.
+pub struct Slot {
+    pub width: u32,
+    granted: Cell<bool>,
+    waker: Cell<Option<Waker>>,
+}
+
+impl std::fmt::Debug for Slot {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slot")
+            .field("width", &self.width)
+            .field("granted", &self.granted())
+            .finish()
+    }
+}
+
+impl Slot {
+    fn new(width: u32) -> Slot {
+        Slot { width, granted: Cell::new(false), waker: Cell::new(None) }
+    }
+
+    pub fn granted(&self) -> bool {
+        self.granted.get()
+    }
+
+    pub fn set_waker(&self, w: &Waker) {
+        self.waker.set(Some(w.clone()));
+    }
+
+    /// A clone of the waker last set (None before the first poll).
+    pub fn waker(&self) -> Option<Waker> {
+        let w = self.waker.take();
+        self.waker.set(w.clone());
+        w
+    }
+
+    fn grant(&self) {
+        self.granted.set(true);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Queue {
+    waiters: VecDeque<Rc<Slot>>,
+    /// Virtual time at which the head may start.
+    next_start: f64,
+    /// Seats this queue's dispatched requests still hold.
+    executing: u32,
+}
+
+impl Queue {
+    fn seats_waiting(&self) -> u32 {
+        self.waiters.iter().map(|w| w.width).sum()
+    }
+}
+
+/// Why a request was not queued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// Its queue already holds `queue_length_limit` requests.
+    QueueFull,
+}
+
+/// The queues of one level on one core.
+#[derive(Debug)]
+pub struct QueueSet {
+    pub config: Queuing,
+    dealer: Dealer,
+    queues: Vec<Queue>,
+    /// Virtual time now.
+    r: f64,
+    last: Instant,
+    waiting: u32,
+    hand: Vec<u32>,
+    /// The level's queuing generation this set was made for (the dispatcher's).
+    pub generation: u64,
+}
+
+impl QueueSet {
+    /// None when the sizes are invalid (the engine validates them before).
+    pub fn new(config: Queuing, now: Instant) -> Option<QueueSet> {
+        let dealer = Dealer::new(config.queues, config.hand_size)?;
+        let queues = (0..config.queues).map(|_| Queue::default()).collect();
+        Some(QueueSet {
+            config,
+            dealer,
+            queues,
+            r: 0.0,
+            last: now,
+            waiting: 0,
+            hand: Vec::new(),
+            generation: 0,
+        })
+    }
+
+    /// Requests waiting here.
+    pub fn waiting(&self) -> u32 {
+        self.waiting
+    }
+
+    /// Queues with a waiter (for dumps and metrics).
+    pub fn queue_lengths(&self) -> impl Iterator<Item = usize> + '_ {
+        self.queues.iter().map(|q| q.waiters.len())
+    }
+
+    fn active_queues(&self) -> usize {
+        self.queues.iter().filter(|q| !q.waiters.is_empty() || q.executing > 0).count()
+    }
+
+    /// Move virtual time to `now`.
+    fn advance(&mut self, now: Instant) {
+        let dt = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        let executing: u32 = self.queues.iter().map(|q| q.executing).sum();
+        let active = self.active_queues();
+        if active > 0 {
+            self.r += dt * f64::from(executing.max(1)) / active as f64;
+        }
+    }
+
+    /// Queue a request of `flow` needing `width` seats: in the least loaded queue of the
+    /// flow's hand. Returns its slot and queue index.
+    pub fn enqueue(
+        &mut self,
+        flow: u64,
+        width: u32,
+        now: Instant,
+    ) -> Result<(Rc<Slot>, u32), Full> {
+        self.advance(now);
+        self.dealer.deal(flow, &mut self.hand);
+        let best = self
+            .hand
+            .iter()
+            .copied()
+            .min_by_key(|i| {
+                let q = &self.queues[*i as usize];
+                q.seats_waiting() + q.executing
+            })
+            .unwrap_or(0);
+        let q = &mut self.queues[best as usize];
+        if q.waiters.len() >= self.config.queue_length_limit as usize {
+            return Err(Full::QueueFull);
+        }
+        if q.waiters.is_empty() && q.executing == 0 {
+            q.next_start = q.next_start.max(self.r);
+        }
+        let slot = Rc::new(Slot::new(width));
+        q.waiters.push_back(slot.clone());
+        self.waiting += 1;
+        Ok((slot, best))
+    }
+
+    /// Take a slot out of its queue (its request gave up waiting). False when it was no
+    /// longer queued (granted meanwhile).
+    pub fn withdraw(&mut self, slot: &Rc<Slot>, queue: u32) -> bool {
+        let Some(q) = self.queues.get_mut(queue as usize) else { return false };
+        let Some(i) = q.waiters.iter().position(|w| Rc::ptr_eq(w, slot)) else { return false };
+        q.waiters.remove(i);
+        self.waiting -= 1;
+        true
+    }
+
+    /// Dispatch heads in fair order while `take` finds seats for them; returns how many
+    /// were granted.
+    pub fn dispatch(&mut self, now: Instant, mut take: impl FnMut(u32) -> bool) -> u32 {
+        self.advance(now);
+        let mut granted = 0;
+        loop {
+            let next = self
+                .queues
+                .iter()
+                .enumerate()
+                .filter_map(|(i, q)| {
+                    let head = q.waiters.front()?;
+                    Some((i, q.next_start + f64::from(head.width)))
+                })
+                .min_by(|a, b| a.1.total_cmp(&b.1));
+            let Some((i, _)) = next else { return granted };
+            let width = self.queues[i].waiters[0].width;
+            if !take(width) {
+                return granted;
+            }
+            let q = &mut self.queues[i];
+            let slot = q.waiters.pop_front().expect("head");
+            q.next_start += f64::from(width);
+            q.executing += width;
+            self.waiting -= 1;
+            granted += 1;
+            slot.grant();
+        }
+    }
+
+    /// A request dispatched from `queue` finished, giving back `width` seats.
+    pub fn finished(&mut self, queue: u32, width: u32, now: Instant) {
+        self.advance(now);
+        if let Some(q) = self.queues.get_mut(queue as usize) {
+            q.executing = q.executing.saturating_sub(width);
+        }
+    }
+
+    /// A waker of some waiter, to be woken when seats free up elsewhere.
+    pub fn any_waker(&self) -> Option<Waker> {
+        self.queues.iter().find_map(|q| q.waiters.front().and_then(|s| s.waker()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(queues: u32, hand: u32, limit: u32) -> QueueSet {
+        QueueSet::new(
+            Queuing { queues, hand_size: hand, queue_length_limit: limit },
+            Instant::now(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_full_queue_refuses_more() {
+        let mut qs = set(1, 1, 2);
+        let now = Instant::now();
+        qs.enqueue(1, 1, now).unwrap();
+        qs.enqueue(1, 1, now).unwrap();
+        assert_eq!(qs.enqueue(1, 1, now).unwrap_err(), Full::QueueFull);
+        assert_eq!(qs.waiting(), 2);
+    }
+
+    #[test]
+    fn one_seat_at_a_time_alternates_between_flows() {
+        let mut qs = set(8, 1, 100);
+        let now = Instant::now();
+        let b = (1..64).find(|f| f % 8 != 0).unwrap();
+        let heavy: Vec<_> = (0..10).map(|_| qs.enqueue(0, 1, now).unwrap().0).collect();
+        let light: Vec<_> = (0..3).map(|_| qs.enqueue(b, 1, now).unwrap().0).collect();
+        let mut order = Vec::new();
+        for _ in 0..6 {
+            let mut once = true;
+            qs.dispatch(now, |_| std::mem::take(&mut once));
+            let h = heavy.iter().filter(|s| s.granted()).count();
+            let l = light.iter().filter(|s| s.granted()).count();
+            order.push((h, l));
+        }
+        assert_eq!(order.last(), Some(&(3, 3)), "{order:?}");
+    }
+
+    #[test]
+    fn a_head_that_does_not_fit_is_not_skipped() {
+        let mut qs = set(1, 1, 10);
+        let now = Instant::now();
+        let wide = qs.enqueue(1, 5, now).unwrap().0;
+        let narrow = qs.enqueue(1, 1, now).unwrap().0;
+        let mut free = 3;
+        let granted = qs.dispatch(now, |w| {
+            let ok = w <= free;
+            if ok {
+                free -= w;
+            }
+            ok
+        });
+        assert_eq!(granted, 0);
+        assert!(!wide.granted() && !narrow.granted());
+    }
+
+    #[test]
+    fn a_withdrawn_waiter_leaves_its_queue() {
+        let mut qs = set(4, 2, 10);
+        let now = Instant::now();
+        let (slot, q) = qs.enqueue(9, 1, now).unwrap();
+        assert!(qs.withdraw(&slot, q));
+        assert!(!qs.withdraw(&slot, q));
+        assert_eq!(qs.waiting(), 0);
+        assert_eq!(qs.dispatch(now, |_| true), 0);
+    }
+}
