@@ -57,6 +57,8 @@ pub struct App {
     pub audit: Arc<crate::audit::Auditor>,
     /// The admission plugins every write passes (`--enable/disable-admission-plugins`).
     pub admission: crate::admission::Chain,
+    /// API Priority and Fairness: classification and the priority levels' seats.
+    pub flowcontrol: crate::flowcontrol::FlowControl,
 }
 
 impl std::fmt::Debug for App {
@@ -82,6 +84,11 @@ impl App {
             &options.enable_admission_plugins,
             &options.disable_admission_plugins,
         )?;
+        let flowcontrol = crate::flowcontrol::FlowControl::new(
+            options.enable_priority_and_fairness,
+            options.max_requests_inflight.saturating_add(options.max_mutating_requests_inflight),
+            options.worker_count(),
+        );
         Ok(App {
             options,
             served: ArcSwap::from_pointee(Served::new(base.clone(), Default::default())),
@@ -100,6 +107,7 @@ impl App {
             shutdown,
             audit,
             admission,
+            flowcontrol,
         })
     }
 

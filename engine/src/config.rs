@@ -362,6 +362,20 @@ pub struct Options {
     #[arg(long, value_delimiter = ',')]
     pub enable_admission_plugins: Vec<String>,
 
+    /// API Priority and Fairness (`--enable-priority-and-fairness`): requests wait for
+    /// seats of their priority level; off, the max-inflight limits apply.
+    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
+    pub enable_priority_and_fairness: bool,
+
+    /// Requests (not mutating) served at once; with priority and fairness, part of the
+    /// seats shared by the priority levels.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: u32,
+
+    /// Mutating requests served at once; with priority and fairness, the rest of the seats.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: u32,
+
     /// Admission plugins to turn off, default ones included.
     #[arg(long, value_delimiter = ',')]
     pub disable_admission_plugins: Vec<String>,
@@ -389,6 +403,14 @@ impl Options {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()).min(8),
             n => n.min(64),
         }
+    }
+
+    /// Serving threads (`--workers`, else one per available core).
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            return self.workers;
+        }
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
 
     /// The built-in resources `--runtime-config` makes the server serve.

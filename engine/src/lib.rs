@@ -18,6 +18,8 @@
 //!   webhook kubeconfig reader.
 //! - [`rest`]: the generic REST verbs over the registry, the watch caches and the store.
 //! - [`cache`]: one watch cache per stored resource; GET, LIST and WATCH read from it.
+//! - [`flowcontrol`]: API Priority and Fairness: classification by FlowSchemas and the
+//!   seats of priority levels (`kapi-flowcontrol`).
 //! - [`admission`]: the admission chain every write passes (plugins in upstream's order).
 //! - [`alloc`]: ClusterIP and NodePort allocation for Services.
 //! - [`discovery`]: /api, /apis, aggregated discovery, /version, /openapi.
@@ -47,6 +49,7 @@ pub mod controllers;
 pub mod conversion;
 pub mod debug;
 pub mod discovery;
+pub mod flowcontrol;
 pub mod handler;
 pub mod health;
 pub mod logging;

@@ -411,10 +411,7 @@ fn with_pki(app: Arc<App>, pki: &Pki) -> Result<App, String> {
 }
 
 fn worker_count(options: &Options) -> usize {
-    if options.workers > 0 {
-        return options.workers;
-    }
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    options.worker_count()
 }
 
 fn announce(options: &Options, pki: &Pki, started: Instant) -> Result<(), String> {
