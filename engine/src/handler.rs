@@ -273,7 +273,33 @@ async fn serve(
         audit.impersonated(i);
     }
     let user = impersonated.unwrap_or(user);
-    let attrs = crate::authz::Attributes::of(&user, info);
+    // Priority and fairness after impersonation, before authorization (upstream's order).
+    let admitted = match crate::flowcontrol::filter::admit(app, &user, info).await {
+        Ok(a) => a,
+        Err(resp) => {
+            let mut body = body;
+            drain(&mut body).await;
+            return resp;
+        }
+    };
+    let resp = authorized(app, conn, parts, body, info, &user, audit).await;
+    admitted.respond(resp)
+}
+
+/// The rest of a request once it has its seats: authorization, then the handler.
+async fn authorized(
+    app: &App,
+    conn: &ConnInfo,
+    parts: http::request::Parts,
+    body: hyper::body::Incoming,
+    info: &request::RequestInfo,
+    user: &auth::UserInfo,
+    audit: &mut crate::audit::Request,
+) -> Response {
+    let path = parts.uri.path();
+    let query = parts.uri.query();
+    let accept = header(&parts.headers, http::header::ACCEPT);
+    let attrs = crate::authz::Attributes::of(user, info);
     let authz_start = std::time::Instant::now();
     let decided = app.authorizer.authorize_request(app, &attrs).await;
     metrics::phase("authorization", authz_start.elapsed());
@@ -307,7 +333,7 @@ async fn serve(
         if let Some(ext) = served.aggregated.remote(&info.group, &info.version) {
             let ext = ext.clone();
             let peer = conn.peer.ip();
-            return crate::aggregator::proxy::forward(app, &ext, parts, body, &user, peer, info)
+            return crate::aggregator::proxy::forward(app, &ext, parts, body, user, peer, info)
                 .await;
         }
     }
@@ -333,7 +359,7 @@ async fn serve(
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };
     audit.request_body(&body, &parts.headers);
-    let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user };
+    let ctx = rest::Request { app, info, headers: &parts.headers, body, user };
     rest::handle(ctx).await
 }
 

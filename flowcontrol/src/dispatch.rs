@@ -85,12 +85,15 @@ pub struct Counters {
     pub rejected_queue_full: AtomicU64,
     /// Requests that waited (queued) before being dispatched.
     pub queued: AtomicU64,
+    /// The `Retry-After` of this level's 429s.
+    pub retry_after: crate::retry::RetryAfter,
 }
 
 /// The changing part of a level's settings.
 #[derive(Debug, Clone)]
 struct Settings {
     config: LevelConfig,
+    uid: Arc<str>,
     limits: Limits,
     /// Bumped when `queuing` changes: the cores rebuild their queue sets.
     generation: u64,
@@ -100,6 +103,8 @@ struct Settings {
 #[derive(Debug)]
 pub struct Level {
     id: u64,
+    /// Fixed for the level's life (the dispatcher keys levels by name).
+    name: Arc<str>,
     settings: ArcSwap<Settings>,
     pool: Pool,
     waiting: AtomicU32,
@@ -111,9 +116,11 @@ pub struct Level {
 impl Level {
     fn new(config: LevelConfig, limits: Limits, cores: usize) -> Level {
         let limit = limits.nominal;
+        let (name, uid) = (config.name.as_str().into(), config.uid.as_str().into());
         Level {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            settings: ArcSwap::from_pointee(Settings { config, limits, generation: 0 }),
+            name,
+            settings: ArcSwap::from_pointee(Settings { config, uid, limits, generation: 0 }),
             pool: Pool::new(limit),
             waiting: AtomicU32::new(0),
             cores: (0..cores.max(1)).map(|_| CoreSide::default()).collect(),
@@ -122,12 +129,13 @@ impl Level {
         }
     }
 
-    pub fn name(&self) -> String {
-        self.settings.load().config.name.clone()
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
     }
 
-    pub fn uid(&self) -> String {
-        self.settings.load().config.uid.clone()
+    /// The uid of the level's PriorityLevelConfiguration (it may be recreated).
+    pub fn uid(&self) -> Arc<str> {
+        self.settings.load().uid.clone()
     }
 
     pub fn is_exempt(&self) -> bool {
@@ -166,7 +174,8 @@ impl Level {
         let cur = self.settings.load();
         let generation = cur.generation + u64::from(cur.config.queuing != config.queuing);
         self.pool.set_limit(limits.nominal);
-        self.settings.store(Arc::new(Settings { config, limits, generation }));
+        let uid = config.uid.as_str().into();
+        self.settings.store(Arc::new(Settings { config, uid, limits, generation }));
         // More seats, or queues rebuilt: every core looks at its waiters again.
         for side in self.cores.iter() {
             side.waker.wake();
@@ -449,7 +458,7 @@ impl Dispatcher {
     /// Every level (metrics, dumps), by name.
     pub fn levels(&self) -> Vec<Arc<Level>> {
         let mut all: Vec<_> = self.levels.load().values().cloned().collect();
-        all.sort_by_key(|l| l.name());
+        all.sort_by(|a, b| a.name.cmp(&b.name));
         all
     }
 }

@@ -8,6 +8,7 @@
 //! - [`shuffle`]: shuffle sharding (a flow's hand of queues, dealt from its hash).
 //! - [`queueset`]: one core's queues of one level, served by fair queuing on virtual
 //!   finish time.
+//! - [`retry`]: the `Retry-After` of a level's 429s (upstream's dropped-requests tracker).
 //! - [`dispatch`]: the [`Dispatcher`] (the levels, reconfigured live) and
 //!   [`Level::admit`], which a request awaits for its seats; the seats go back when the
 //!   returned [`Seat`] is dropped.
@@ -18,6 +19,7 @@
 pub mod config;
 pub mod dispatch;
 pub mod queueset;
+pub mod retry;
 pub mod seats;
 pub mod shuffle;
 

@@ -4,6 +4,7 @@
 //! first use) behind a mutex that only its own thread takes on the hot path; a scrape
 //! sums every core's figures. Nothing on the request path touches another core's memory.
 //!
+//! - [`flowcontrol`]: `apiserver_flowcontrol_*` (priority and fairness).
 //! - [`etcd`]: `etcd_request_duration_seconds` from the etcd backend.
 //! - [`histogram`]: fixed-bucket histograms.
 //! - [`io`]: per-core connection I/O counters (`kapi_io_*`, `kapi_connections_*`).
@@ -11,6 +12,7 @@
 //! - [`render`]: the text exposition format.
 
 pub mod etcd;
+pub mod flowcontrol;
 pub mod histogram;
 pub mod io;
 pub mod process;
@@ -76,6 +78,8 @@ pub struct CoreData {
     pub audit_rejected: u64,
     /// `apiserver_audit_level_total` by level.
     pub audit_levels: HashMap<&'static str, u64>,
+    /// `apiserver_flowcontrol_*` per FlowSchema and priority level.
+    pub flow: flowcontrol::FlowData,
 }
 
 /// One core's figures.
@@ -103,7 +107,7 @@ pub fn with_core<R>(f: impl FnOnce(&mut CoreData) -> R) -> R {
 }
 
 /// The histogram of `key`, created on first use (the key is copied only then).
-fn histogram_of<'m, K: Clone + Eq + std::hash::Hash>(
+pub(crate) fn histogram_of<'m, K: Clone + Eq + std::hash::Hash>(
     map: &'m mut HashMap<K, Histogram>,
     key: &K,
     bounds: &'static [f64],
@@ -231,6 +235,7 @@ pub fn snapshot() -> CoreData {
         for (k, v) in &d.audit_levels {
             *total.audit_levels.entry(k).or_default() += v;
         }
+        total.flow.merge(&d.flow);
     }
     total
 }

@@ -13,7 +13,7 @@ fn esc(v: &str) -> String {
     v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }
 
-fn labels(pairs: &[(&str, &str)]) -> String {
+pub(super) fn labels(pairs: &[(&str, &str)]) -> String {
     let inner: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}=\"{}\"", esc(v))).collect();
     format!("{{{}}}", inner.join(","))
 }
@@ -31,12 +31,12 @@ fn request_pairs(l: &RequestLabels) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn header(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-fn histogram(out: &mut String, name: &str, pairs: &[(&str, &str)], h: &Histogram) {
+pub(super) fn histogram(out: &mut String, name: &str, pairs: &[(&str, &str)], h: &Histogram) {
     for (le, n) in h.cumulative() {
         let mut p = pairs.to_vec();
         p.push(("le", &le));
@@ -421,6 +421,7 @@ pub fn render(app: &App) -> String {
     requests(&mut out, &d);
     phases(&mut out, &d);
     audit(&mut out, &d);
+    super::flowcontrol::render(&mut out, &d.flow, app);
     watches(&mut out, &d);
     storage(&mut out, app);
     etcd(&mut out);

@@ -1,0 +1,186 @@
+//! The request path of flow control, where upstream's filter stands: after
+//! authentication, audit and impersonation, before authorization.
+//!
+//! With priority and fairness on, a request is classified, its width (seats) estimated,
+//! and it waits for its level's seats at most a quarter of its request timeout; refused
+//! (queue full, a Reject level at its limit, or waited too long) it gets upstream's 429:
+//! a plain-text body, `Retry-After` from the level's dropped-requests tracker. Every
+//! classified answer carries `X-Kubernetes-PF-FlowSchema-UID` and
+//! `X-Kubernetes-PF-PriorityLevel-UID`. Long-running requests other than watches pass
+//! unlimited; a watch holds its seats until its response starts (its initialization).
+//! With priority and fairness off, `--max-requests-inflight` and
+//! `--max-mutating-requests-inflight` bound read-only and mutating requests
+//! (`system:masters` exempt), as upstream's max-in-flight filter.
+
+use super::Classified;
+use crate::app::App;
+use crate::auth::UserInfo;
+use crate::body::Response;
+use crate::request::RequestInfo;
+use kapi_flowcontrol::Seat;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Upstream's 429 body (Go's `http.Error` adds the newline).
+pub const TOO_MANY: &str = "Too many requests, please try again later.\n";
+/// The response headers naming the matched FlowSchema and priority level by uid.
+pub const HEADER_FLOW_SCHEMA: &str = "x-kubernetes-pf-flowschema-uid";
+pub const HEADER_PRIORITY_LEVEL: &str = "x-kubernetes-pf-prioritylevel-uid";
+/// Objects one seat stands for in a LIST (upstream's `ObjectsPerSeat`).
+const OBJECTS_PER_SEAT: u64 = 100;
+/// The most seats one request takes (upstream's `MaximumSeatsLimit`).
+const MAX_SEATS: u32 = 10;
+
+/// A request let through: its seats (given back when this is dropped) and where it was
+/// classified.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// Held for the request's life: dropping it gives the seats back.
+    _seat: Option<Seat>,
+    _inflight: Option<InflightSlot>,
+    classified: Option<Classified>,
+}
+
+impl Admitted {
+    /// Put the classification headers on the answer (the seats go with `self`).
+    pub fn respond(self, mut resp: Response) -> Response {
+        headers(self.classified.as_ref(), resp.headers_mut());
+        resp
+    }
+
+    /// Where the request was classified.
+    pub fn classified(&self) -> Option<&Classified> {
+        self.classified.as_ref()
+    }
+}
+
+fn headers(c: Option<&Classified>, h: &mut http::HeaderMap) {
+    let Some(c) = c else { return };
+    let uid = |v: &str| http::HeaderValue::from_str(v).ok();
+    if let Some(v) = uid(&c.level.uid()) {
+        h.insert(HEADER_PRIORITY_LEVEL, v);
+    }
+    if let Some(v) = uid(&c.schema_uid) {
+        h.insert(HEADER_FLOW_SCHEMA, v);
+    }
+}
+
+/// Upstream's 429: plain text, `Retry-After`.
+pub fn too_many_requests(retry_after: i64, classified: Option<&Classified>) -> Response {
+    let mut resp = http::Response::builder()
+        .status(429)
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header("x-content-type-options", "nosniff")
+        .header(http::header::RETRY_AFTER, retry_after.to_string())
+        .body(crate::body::ResponseBody::full(bytes::Bytes::from_static(TOO_MANY.as_bytes())))
+        .expect("static response");
+    headers(classified, resp.headers_mut());
+    resp
+}
+
+/// Let the request through, or answer it 429.
+pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Admitted, Response> {
+    let long_running = crate::server::timeout::is_long_running(info);
+    if long_running && info.verb != "watch" {
+        return Ok(Admitted::default());
+    }
+    let fc = &app.flowcontrol;
+    if !fc.enabled {
+        return max_inflight(app, user, info, long_running);
+    }
+    let Some(classified) = fc.classify(user, info) else { return Ok(Admitted::default()) };
+    let width = width(app, info, &classified);
+    let wait_limit = wait_limit(app);
+    let level = classified.level.clone();
+    let started = Instant::now();
+    let waited = monoio::time::timeout(wait_limit, level.admit(classified.flow, width)).await;
+    crate::metrics::flowcontrol::waited(
+        &classified,
+        started.elapsed(),
+        matches!(waited, Ok(Ok(_))),
+    );
+    let rejected = match waited {
+        Ok(Ok(seat)) => {
+            crate::metrics::flowcontrol::dispatched(&classified);
+            return Ok(Admitted {
+                _seat: Some(seat),
+                _inflight: None,
+                classified: Some(classified),
+            });
+        }
+        Ok(Err(r)) => r.reason(),
+        Err(_) => "time-out",
+    };
+    crate::metrics::flowcontrol::rejected(&classified, rejected);
+    let unix = crate::time::now_unix();
+    level.counters.retry_after.dropped(unix);
+    Err(too_many_requests(level.counters.retry_after.get(), Some(&classified)))
+}
+
+/// How long a request may wait for seats: a quarter of the request timeout (upstream's
+/// request wait limit), at least a second.
+fn wait_limit(app: &App) -> Duration {
+    (app.options.request_timeout / 4).max(Duration::from_secs(1))
+}
+
+/// The seats a request takes: one; a LIST (and a watch that starts with the current
+/// state) one per hundred objects the resource holds, at most ten and at most the level's
+/// limit, as upstream's work estimator.
+fn width(app: &App, info: &RequestInfo, c: &Classified) -> u32 {
+    let initial_events = info.verb == "watch"
+        && (info.param("sendInitialEvents") == Some("true")
+            || info.param("resourceVersion").is_none_or(str::is_empty));
+    if !info.is_resource || !(info.verb == "list" || initial_events) {
+        return 1;
+    }
+    let count = object_count(app, info);
+    let seats = count.div_ceil(OBJECTS_PER_SEAT).clamp(1, u64::from(MAX_SEATS)) as u32;
+    seats.min(c.level.current_limit().max(1))
+}
+
+/// How many objects of the resource the server holds (its watch cache's count).
+fn object_count(app: &App, info: &RequestInfo) -> u64 {
+    let reg = app.registry();
+    let Some(rt) = reg.get(&info.group, &info.version, &info.resource) else { return 0 };
+    app.caches.get(app, rt).map_or(0, |c| c.len() as u64)
+}
+
+/// One request counted against a max-in-flight limit.
+#[derive(Debug)]
+struct InflightSlot(&'static AtomicU32);
+
+impl Drop for InflightSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+static READ_ONLY: AtomicU32 = AtomicU32::new(0);
+static MUTATING: AtomicU32 = AtomicU32::new(0);
+
+/// Upstream's max-in-flight filter (priority and fairness off).
+fn max_inflight(
+    app: &App,
+    user: &UserInfo,
+    info: &RequestInfo,
+    long_running: bool,
+) -> Result<Admitted, Response> {
+    if long_running || user.groups.iter().any(|g| g == "system:masters") {
+        return Ok(Admitted::default());
+    }
+    let read_only = matches!(info.verb.as_str(), "get" | "list" | "watch");
+    let (counter, limit) = if read_only {
+        (&READ_ONLY, app.options.max_requests_inflight)
+    } else {
+        (&MUTATING, app.options.max_mutating_requests_inflight)
+    };
+    if limit == 0 {
+        return Ok(Admitted::default());
+    }
+    let taken =
+        counter.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < limit).then_some(n + 1));
+    match taken {
+        Ok(_) => Ok(Admitted { _inflight: Some(InflightSlot(counter)), ..Default::default() }),
+        Err(_) => Err(too_many_requests(1, None)),
+    }
+}
