@@ -346,6 +346,11 @@ async fn authorized(
         {
             return resp;
         }
+        if info.verb == "get"
+            && let Some(text) = crate::flowcontrol::dump::handle(app, path)
+        {
+            return plain_text(text);
+        }
         if app.options.profiling && path.starts_with("/debug/pprof") && info.verb == "get" {
             return crate::debug::pprof::handle(path, query).await;
         }
@@ -361,6 +366,14 @@ async fn authorized(
     audit.request_body(&body, &parts.headers);
     let ctx = rest::Request { app, info, headers: &parts.headers, body, user };
     rest::handle(ctx).await
+}
+
+/// A 200 with a plain-text body (the flow control dumps).
+fn plain_text(text: String) -> Response {
+    http::Response::builder()
+        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(ResponseBody::full(text))
+        .expect("static response")
 }
 
 /// The request's user (401), then the user it impersonates (403); the front-proxy and

@@ -85,6 +85,10 @@ pub struct Counters {
     pub rejected_queue_full: AtomicU64,
     /// Requests that waited (queued) before being dispatched.
     pub queued: AtomicU64,
+    /// Requests that gave up waiting (the engine's wait limit, or their client left).
+    pub timed_out: AtomicU64,
+    /// Requests executing now (holding seats).
+    pub executing: AtomicU32,
     /// The `Retry-After` of this level's 429s.
     pub retry_after: crate::retry::RetryAfter,
 }
@@ -158,6 +162,17 @@ impl Level {
     /// Requests waiting in the level's queues on every core.
     pub fn waiting(&self) -> u32 {
         self.waiting.load(Ordering::Acquire)
+    }
+
+    /// Whether the level is exempt or has no queues (`limitResponse: Reject`).
+    pub fn has_queues(&self) -> bool {
+        let s = self.settings.load();
+        !s.config.exempt && s.config.queuing.is_some()
+    }
+
+    /// This core's queues of the level (debug dumps).
+    pub fn local_queues(&self) -> Vec<crate::queueset::QueueDigest> {
+        SETS.with(|s| s.borrow().get(&self.id).map(|qs| qs.borrow().digest()).unwrap_or_default())
     }
 
     /// The lengths of this core's queues of the level (debug dumps).
@@ -332,7 +347,10 @@ impl Future for Admit {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        let seat = |width, from| Seat { level: this.level.clone(), width, from };
+        let seat = |width, from| {
+            this.level.counters.executing.fetch_add(1, Ordering::AcqRel);
+            Seat { level: this.level.clone(), width, from }
+        };
         match std::mem::replace(&mut this.state, State::Done) {
             State::Ready(Ok(width), from) => {
                 if from.is_none() {
@@ -365,6 +383,7 @@ impl Drop for Admit {
         let State::Waiting(w) = std::mem::replace(&mut self.state, State::Done) else { return };
         let level = &self.level;
         if w.qs.borrow_mut().withdraw(&w.slot, w.queue) {
+            level.counters.timed_out.fetch_add(1, Ordering::Relaxed);
             level.waiting.fetch_sub(1, Ordering::AcqRel);
             level.cores[w.core].waiting.fetch_sub(1, Ordering::AcqRel);
             // The waker registered for this core may have been this request's.
@@ -403,6 +422,7 @@ impl Seat {
 
 impl Drop for Seat {
     fn drop(&mut self) {
+        self.level.counters.executing.fetch_sub(1, Ordering::AcqRel);
         let from = self.from.as_ref().map(|(q, qs)| (*q, qs));
         self.level.released(self.width, from);
     }

@@ -64,6 +64,17 @@ impl Slot {
     }
 }
 
+/// One queue as the debug dumps show it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueDigest {
+    pub pending: usize,
+    pub executing: u32,
+    pub seats_in_use: u32,
+    /// Virtual time (in seats) at which its head may start.
+    pub next_dispatch_r: f64,
+    pub seats_waiting: u32,
+}
+
 #[derive(Debug, Default)]
 struct Queue {
     waiters: VecDeque<Rc<Slot>>,
@@ -71,6 +82,8 @@ struct Queue {
     next_start: f64,
     /// Seats this queue's dispatched requests still hold.
     executing: u32,
+    /// Those requests.
+    running: u32,
 }
 
 impl Queue {
@@ -126,6 +139,20 @@ impl QueueSet {
     /// Queues with a waiter (for dumps and metrics).
     pub fn queue_lengths(&self) -> impl Iterator<Item = usize> + '_ {
         self.queues.iter().map(|q| q.waiters.len())
+    }
+
+    /// Each queue's state (debug dumps).
+    pub fn digest(&self) -> Vec<QueueDigest> {
+        self.queues
+            .iter()
+            .map(|q| QueueDigest {
+                pending: q.waiters.len(),
+                executing: q.running,
+                seats_in_use: q.executing,
+                next_dispatch_r: q.next_start,
+                seats_waiting: q.seats_waiting(),
+            })
+            .collect()
     }
 
     fn active_queues(&self) -> usize {
@@ -209,6 +236,7 @@ impl QueueSet {
             let slot = q.waiters.pop_front().expect("head");
             q.next_start += f64::from(width);
             q.executing += width;
+            q.running += 1;
             self.waiting -= 1;
             granted += 1;
             slot.grant();
@@ -220,6 +248,7 @@ impl QueueSet {
         self.advance(now);
         if let Some(q) = self.queues.get_mut(queue as usize) {
             q.executing = q.executing.saturating_sub(width);
+            q.running = q.running.saturating_sub(1);
         }
     }
 

@@ -8,12 +8,14 @@
 //! - [`FlowControl::classify`]: the request path's classification (a read of the
 //!   snapshot, no lock, no store read).
 //! - [`filter`]: the request path: seats, 429s, response headers, max-in-flight.
+//! - [`dump`]: the `/debug/api_priority_and_fairness/` dumps.
 //!
 //! Invariants: until the configuration is first loaded, requests are not classified
 //! (they pass unlimited, as upstream serves before its config controller syncs only the
 //! exempt ones; kapi's bootstrap objects exist before serving starts); a level named by a
 //! FlowSchema but missing classifies as upstream's dangling case (to `catch-all`).
 
+pub mod dump;
 pub mod filter;
 
 use crate::auth::UserInfo;
