@@ -10,7 +10,8 @@
 //! other cores, it wakes one of those cores (round robin) through its waker, and that
 //! core dispatches its queues when the woken waiter runs.
 //!
-//! Invariants: a level's seats in use never exceed its limit except for one request
+//! Invariants: every serving thread has its own core index below the dispatcher's core
+//! count ([`set_core`]); a level's seats in use never exceed its limit except for one request
 //! wider than the whole limit running alone; a request waits on the core it came in on;
 //! a waiting request's future, when dropped (its client left or its wait timed out), is
 //! taken out of its queue and passes the turn on; `waiting` counts exactly the queued
@@ -370,6 +371,13 @@ impl Future for Admit {
                 }
                 w.slot.set_waker(cx.waker());
                 this.level.cores[w.core].waker.register(cx.waker());
+                // Seats given back elsewhere between the dispatch above and this
+                // registration woke nobody: look once more.
+                this.level.dispatch_local(w.core);
+                if w.slot.granted() {
+                    let width = w.slot.width;
+                    return Poll::Ready(Ok(seat(width, Some((w.queue, w.qs.clone())))));
+                }
                 this.state = State::Waiting(w);
                 Poll::Pending
             }
@@ -645,5 +653,46 @@ mod tests {
         drop(held);
         waiter.join().unwrap();
         assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
+    }
+
+    /// Regression guard for lost wake-ups: threads contending for one seat, each request
+    /// queued behind the others, all finish (a waiter nobody wakes would hang the run).
+    #[test]
+    fn contending_threads_all_get_their_turn() {
+        // One core index per thread (the engine gives each serving thread its own).
+        let d = Dispatcher::new(1, 4);
+        d.configure(&[limited("l", queuing(16, 2, 1000))]);
+        let l = d.level("l").unwrap();
+        // Held until every thread's first request waits, so the queued path is taken.
+        set_core(3);
+        let first = l.admit(99, 1).now_or_never().unwrap().unwrap();
+        let threads: Vec<_> = (0..3)
+            .map(|core| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    set_core(core);
+                    futures_executor::block_on(async {
+                        for i in 0..3000u64 {
+                            let seat = l.admit(i.wrapping_mul(31) ^ core as u64, 1).await.unwrap();
+                            drop(seat);
+                        }
+                    })
+                })
+            })
+            .collect();
+        while l.waiting() < 3 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(first);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for t in threads {
+                t.join().unwrap();
+            }
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(60)).expect("a waiter was never woken");
+        assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
+        assert!(l.counters.queued.load(Ordering::Relaxed) >= 3);
     }
 }
