@@ -34,6 +34,7 @@ pub fn start(
             .name(format!("kapi-worker-{i}"))
             .spawn(move || {
                 crate::metrics::io::bind_core(i);
+                kapi_flowcontrol::dispatch::set_core(i);
                 worker_main(app, tls, addr, ready)
             })
             .map_err(|e| e.to_string())?;
