@@ -110,6 +110,11 @@ impl Quantity {
         }
     }
 
+    /// The value in nano-units (10^-9).
+    pub fn nano(&self) -> i128 {
+        self.nano
+    }
+
     pub fn is_zero(&self) -> bool {
         self.nano == 0
     }
