@@ -30,6 +30,7 @@
 //! - [`stored`]: the bytes objects are stored as (JSON or protobuf, told apart on read).
 //! - [`order`]: upstream's field order (Go struct order, sorted map keys) of built-in
 //!   objects, applied once per write.
+//! - [`quantity`]: resource quantities (`500m`, `1Gi`) as upstream's `resource.Quantity`.
 //! - [`time`]: RFC 3339 timestamps and Go durations.
 //! - [`meta`]: helpers over `metadata` of a JSON object.
 //! - [`error`]: the crate's error type.
@@ -49,6 +50,7 @@ pub mod openapi_pb;
 pub mod order;
 pub mod patch_meta;
 pub mod protobuf;
+pub mod quantity;
 pub mod registry;
 mod registry_table;
 pub mod runtime_config;

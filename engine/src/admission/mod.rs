@@ -16,7 +16,11 @@
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
 
 mod lifecycle;
+mod limitranger;
+pub mod lister;
 mod plugins;
+pub mod quota;
+pub mod resources;
 
 use crate::rest::Scope;
 use crate::status::ApiError;

@@ -79,6 +79,8 @@ pub const DEFAULT_ON: &[&str] = &[
 fn construct(name: &str) -> Option<Box<dyn Plugin>> {
     Some(match name {
         "NamespaceLifecycle" => Box::new(super::lifecycle::NamespaceLifecycle),
+        "LimitRanger" => Box::new(super::limitranger::LimitRanger),
+        "ResourceQuota" => Box::new(super::quota::ResourceQuota),
         _ => return None,
     })
 }

@@ -75,6 +75,7 @@ pub fn run(options: Options) -> Result<(), String> {
     }
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
+    let quotas = crate::controllers::quota::start(app.clone()).map_err(|e| e.to_string())?;
     crate::health::start_storage_probe(app.clone()).map_err(|e| e.to_string())?;
     let tls = tls::server_config(&pki, client_ca_hints(&app))?;
     let workers = worker::start(app.clone(), tls, worker_count(&options))?;
@@ -86,6 +87,7 @@ pub fn run(options: Options) -> Result<(), String> {
     worker::join(workers, Duration::from_secs(options.shutdown_grace_seconds));
     app.audit.shutdown();
     let _ = controller.join();
+    let _ = quotas.join();
     let _ = crds.join();
     let _ = apiservices.join();
     let leaving = app.shared_store().then(|| endpoints::remove_self(&app));

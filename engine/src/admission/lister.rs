@@ -1,0 +1,31 @@
+//! What admission plugins read: the objects of one resource in one namespace, from its
+//! watch cache (never a store read per request). A resource that is not served, or
+//! whose cache could not start, reads as empty.
+
+use crate::app::App;
+use kapi_codec::ResourceType;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The served type `group`/`version`/`plural`.
+pub fn resource(app: &App, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceType>> {
+    app.registry().get(group, version, plural).cloned()
+}
+
+/// Every object of `rt` in `ns` (all namespaces for a cluster-scoped type), parsed.
+pub fn objects(app: &App, rt: &Arc<ResourceType>, ns: &str) -> Vec<Value> {
+    let Some(cache) = app.caches.get(app, rt) else { return Vec::new() };
+    let (items, _, _) = cache.list(&rt.storage_prefix(app.prefix(), Some(ns)), None, 0);
+    items.iter().map(|e| e.data.obj()).collect()
+}
+
+/// How many objects of `rt` are in `ns` (nothing parsed).
+pub fn count(app: &App, rt: &Arc<ResourceType>, ns: &str) -> usize {
+    let Some(cache) = app.caches.get(app, rt) else { return 0 };
+    cache.list(&rt.storage_prefix(app.prefix(), Some(ns)), None, 0).0.len()
+}
+
+/// Every object of the core/v1 resource `plural` in `ns`.
+pub fn core(app: &App, plural: &str, ns: &str) -> Vec<Value> {
+    resource(app, "", "v1", plural).map(|rt| objects(app, &rt, ns)).unwrap_or_default()
+}
