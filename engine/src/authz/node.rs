@@ -8,10 +8,10 @@
 //!
 //! The relations are answered from the graph (`node_graph`) that `node_follow` keeps
 //! current from the watch caches' events: a decision is a lookup under the graph's read
-//! lock (held for two hash probes), with no store read, no cache scan and no object
-//! parsed. Until the graph has synced a resource (the caches loading), its relations
-//! are not found: "no relationship", as upstream's authorizer answers before its
-//! informers sync.
+//! lock (held for a few hash probes), with no store read, no cache scan and no object
+//! parsed. Until the graph has synced a resource (its cache still loading), that
+//! resource's relations are not found ("no relationship found"), as when decisions read
+//! a loading cache.
 
 use super::attributes::Attributes;
 use super::node_graph::{ANY_NAMESPACE, NodeGraph, VKind};

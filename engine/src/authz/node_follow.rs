@@ -34,10 +34,10 @@ const FOLLOWED: [(&str, &str, &str, Source); 5] = [
 
 /// How long the thread waits for an event before it looks at shutdown and at the
 /// resources not followed yet.
-const TICK: Duration = Duration::from_millis(50);
+const TICK: Duration = Duration::from_millis(100);
 /// Changes applied per hold of the graph's lock (a sync of many objects lets requests in
 /// between chunks).
-const CHUNK: usize = 256;
+const CHUNK: usize = 64;
 /// Events taken from one watch per round, so one busy resource cannot starve the others.
 const BATCH: usize = 1024;
 
