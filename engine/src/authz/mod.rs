@@ -2,7 +2,9 @@
 //! deny or have no opinion; the first allow or deny decides, members of `system:masters`
 //! are always allowed (upstream's privileged group), and a request nobody allowed is
 //! refused with every mode's reason. The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`,
-//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`),
+//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`: a
+//! graph of what each node may reach, `node_graph`, kept current from the watch caches'
+//! events by `node_follow` with the edges `node_refs` reads from each changed object),
 //! Webhook (`webhook`: SubjectAccessReviews to a server, cached; the request path awaits
 //! it through [`Chain::authorize_request`], the synchronous [`Chain::decide`] uses only its
 //! cached answers).
@@ -13,6 +15,9 @@ pub mod bootstrap;
 pub mod covers;
 pub mod escalation;
 pub mod node;
+pub mod node_follow;
+pub mod node_graph;
+pub mod node_refs;
 pub mod policy;
 pub mod rbac;
 pub mod review;
@@ -76,7 +81,7 @@ pub struct Chain {
     modes: Vec<Mode>,
     /// The RBAC policy snapshot (`policy::start` keeps it current).
     pub policy: Arc<ArcSwap<rbac::Policy>>,
-    /// What the Node authorizer reads (set once the app exists).
+    /// The Node authorizer (its graph is followed once the app exists, in Node mode).
     pub graph: Arc<node::Graph>,
     /// The Webhook mode's server and cache.
     pub webhook: Option<Arc<webhook::Webhook>>,

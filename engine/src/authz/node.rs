@@ -6,20 +6,25 @@
 //! and ResourceSlices naming it; everything else by the static node rules (the
 //! `system:node` ClusterRole's). Other users get no opinion.
 //!
-//! The relations upstream keeps as a graph are answered here from the watch caches at
-//! decision time: the pods bound to the node, and what they reference (no store read).
+//! The relations are answered from the graph (`node_graph`) that `node_follow` keeps
+//! current from the watch caches' events: a decision is a lookup under the graph's read
+//! lock (held for a few hash probes), with no store read, no cache scan and no object
+//! parsed. Until the graph has synced a resource (its cache still loading), that
+//! resource's relations are not found ("no relationship found"), as when decisions read
+//! a loading cache.
 
 use super::attributes::Attributes;
+use super::node_graph::{ANY_NAMESPACE, NodeGraph, VKind};
 use super::rules::Rule;
 use crate::app::App;
-use serde_json::Value;
-use std::sync::{OnceLock, Weak};
+use parking_lot::RwLock;
+use std::sync::{Arc, OnceLock};
 
-/// What the Node authorizer reads: the app's caches (set once the app exists) and the
-/// static node rules.
+/// The Node authorizer: the graph of what each node may reach, and the static node
+/// rules.
 #[derive(Default)]
 pub struct Graph {
-    app: OnceLock<Weak<App>>,
+    index: Arc<RwLock<NodeGraph>>,
     rules: OnceLock<Vec<Rule>>,
 }
 
@@ -48,9 +53,14 @@ pub fn node_identity(user: &crate::auth::UserInfo) -> Option<&str> {
 }
 
 impl Graph {
-    /// Connect to the app (its caches) once it exists.
-    pub fn attach(&self, app: Weak<App>) {
-        let _ = self.app.set(app);
+    /// Start keeping the graph current from `app`'s watch caches (`node_follow`).
+    pub fn start(&self, app: Arc<App>) -> std::io::Result<()> {
+        super::node_follow::start(app, self.index.clone())
+    }
+
+    /// The graph decisions read (the follower and tests write it).
+    pub fn index(&self) -> &Arc<RwLock<NodeGraph>> {
+        &self.index
     }
 
     /// The rules every node has (the `system:node` ClusterRole's).
@@ -170,15 +180,32 @@ impl Graph {
         if a.name.is_empty() {
             return no("No Object name found");
         }
-        let found =
-            self.app.get().and_then(Weak::upgrade).is_some_and(|app| {
-                Relations { app: &app, node }.reaches(kind, a.namespace, a.name)
-            });
-        if found {
+        if self.reaches(node, kind, a.namespace, a.name) {
             ALLOW()
         } else {
             no(format!("no relationship found between node '{node}' and this object"))
         }
+    }
+}
+
+impl Graph {
+    /// Whether the object has a path to `node` in the graph.
+    fn reaches(&self, node: &str, kind: Kind, ns: &str, name: &str) -> bool {
+        let g = self.index.read();
+        let (kind, ns) = match kind {
+            Kind::Pod => (VKind::Pod, ns),
+            Kind::Secret if g.reaches(VKind::Secret, ANY_NAMESPACE, name, node) => return true,
+            Kind::Secret => (VKind::Secret, ns),
+            Kind::ConfigMap => (VKind::ConfigMap, ns),
+            Kind::Pvc => (VKind::Pvc, ns),
+            Kind::ServiceAccount => (VKind::ServiceAccount, ns),
+            Kind::Claim => (VKind::Claim, ns),
+            // Cluster-scoped.
+            Kind::Pv => (VKind::Pv, ""),
+            Kind::VolumeAttachment => (VKind::VolumeAttachment, ""),
+            Kind::Slice => (VKind::Slice, ""),
+        };
+        g.reaches(kind, ns, name, node)
     }
 }
 
@@ -236,264 +263,12 @@ enum Kind {
     Slice,
 }
 
-/// The relations of one node, read from the caches.
-struct Relations<'a> {
-    app: &'a App,
-    node: &'a str,
-}
-
-impl Relations<'_> {
-    fn list(&self, group: &str, version: &str, plural: &str) -> Vec<Value> {
-        let app = self.app;
-        let reg = app.registry();
-        let Some(rt) = reg.get(group, version, plural) else { return Vec::new() };
-        let Some(cache) = app.caches.get(app, rt) else { return Vec::new() };
-        let (items, _, _) = cache.list(&rt.storage_prefix(app.prefix(), None), None, 0);
-        items.iter().map(|e| e.data.obj()).collect()
-    }
-
-    fn pods(&self) -> Vec<Value> {
-        let mut pods = self.list("", "v1", "pods");
-        pods.retain(|p| p.pointer("/spec/nodeName").and_then(Value::as_str) == Some(self.node));
-        pods
-    }
-
-    fn reaches(&self, kind: Kind, ns: &str, name: &str) -> bool {
-        match kind {
-            Kind::VolumeAttachment => {
-                self.names_node("storage.k8s.io", "v1", "volumeattachments", name)
-            }
-            Kind::Slice => self.names_node("resource.k8s.io", "v1", "resourceslices", name),
-            Kind::Pv => self.pvcs().iter().any(|(_, pvc)| {
-                pvc.pointer("/spec/volumeName").and_then(Value::as_str) == Some(name)
-            }),
-            Kind::Secret if self.pv_secret(ns, name) => true,
-            _ => self.pods().iter().any(|p| pod_uses(p, kind, ns, name)),
-        }
-    }
-
-    /// Whether the object `name` of this resource names the node in `spec.nodeName`.
-    fn names_node(&self, group: &str, version: &str, plural: &str, name: &str) -> bool {
-        self.list(group, version, plural).iter().any(|o| {
-            o.pointer("/metadata/name").and_then(Value::as_str) == Some(name)
-                && o.pointer("/spec/nodeName").and_then(Value::as_str) == Some(self.node)
-        })
-    }
-
-    /// The claims the node's pods use, with their namespaces.
-    fn pvcs(&self) -> Vec<(String, Value)> {
-        let used: Vec<(String, String)> = self
-            .pods()
-            .iter()
-            .flat_map(|p| {
-                let ns = text(p, "/metadata/namespace").to_string();
-                claim_names(p).into_iter().map(move |c| (ns.clone(), c))
-            })
-            .collect();
-        self.list("", "v1", "persistentvolumeclaims")
-            .into_iter()
-            .filter(|c| {
-                let key = (
-                    text(c, "/metadata/namespace").to_string(),
-                    text(c, "/metadata/name").to_string(),
-                );
-                used.contains(&key)
-            })
-            .map(|c| (text(&c, "/metadata/namespace").to_string(), c))
-            .collect()
-    }
-
-    /// Whether a volume bound to a claim the node's pods use names the secret.
-    fn pv_secret(&self, ns: &str, name: &str) -> bool {
-        let volumes: Vec<String> =
-            self.pvcs().iter().map(|(_, c)| text(c, "/spec/volumeName").to_string()).collect();
-        self.list("", "v1", "persistentvolumes").iter().any(|pv| {
-            volumes.iter().any(|v| v == text(pv, "/metadata/name"))
-                && secret_refs(&pv["spec"])
-                    .iter()
-                    .any(|(sns, s)| s == name && sns.as_deref().unwrap_or(ns) == ns)
-        })
-    }
-}
-
-fn text<'v>(v: &'v Value, pointer: &str) -> &'v str {
-    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
-}
-
-/// Whether pod `p` uses the object `kind` `ns/name`.
-fn pod_uses(p: &Value, kind: Kind, ns: &str, name: &str) -> bool {
-    let same_ns = text(p, "/metadata/namespace") == ns;
-    match kind {
-        Kind::Pod => same_ns && text(p, "/metadata/name") == name,
-        Kind::ServiceAccount => {
-            let sa = match text(p, "/spec/serviceAccountName") {
-                "" => "default",
-                sa => sa,
-            };
-            same_ns && sa == name
-        }
-        Kind::Secret => same_ns && pod_secrets(p).iter().any(|s| s == name),
-        Kind::ConfigMap => same_ns && pod_config_maps(p).iter().any(|c| c == name),
-        Kind::Pvc => same_ns && claim_names(p).iter().any(|c| c == name),
-        Kind::Claim => same_ns && resource_claims(p).iter().any(|c| c == name),
-        Kind::Pv | Kind::VolumeAttachment | Kind::Slice => false,
-    }
-}
-
-fn containers(p: &Value) -> impl Iterator<Item = &Value> {
-    ["containers", "initContainers", "ephemeralContainers"]
-        .into_iter()
-        .flat_map(move |k| p["spec"][k].as_array().into_iter().flatten())
-}
-
-fn volumes(p: &Value) -> impl Iterator<Item = &Value> {
-    p["spec"]["volumes"].as_array().into_iter().flatten()
-}
-
-fn projected(p: &Value) -> impl Iterator<Item = &Value> {
-    volumes(p).flat_map(|v| {
-        v.pointer("/projected/sources").and_then(Value::as_array).into_iter().flatten()
-    })
-}
-
-fn push(out: &mut Vec<String>, v: Option<&Value>) {
-    if let Some(s) = v.and_then(Value::as_str).filter(|s| !s.is_empty()) {
-        out.push(s.to_string());
-    }
-}
-
-/// Every Secret a pod names: volumes, projected sources, env, envFrom, image pull
-/// secrets, and the secret references of in-line volume sources.
-fn pod_secrets(p: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for ips in p["spec"]["imagePullSecrets"].as_array().into_iter().flatten() {
-        push(&mut out, ips.get("name"));
-    }
-    for v in volumes(p) {
-        push(&mut out, v.pointer("/secret/secretName"));
-        out.extend(secret_refs(v).into_iter().map(|(_, n)| n));
-    }
-    for s in projected(p) {
-        push(&mut out, s.pointer("/secret/name"));
-    }
-    for c in containers(p) {
-        for e in c["env"].as_array().into_iter().flatten() {
-            push(&mut out, e.pointer("/valueFrom/secretKeyRef/name"));
-        }
-        for e in c["envFrom"].as_array().into_iter().flatten() {
-            push(&mut out, e.pointer("/secretRef/name"));
-        }
-    }
-    out
-}
-
-/// Secret references of volume sources (`secretRef`, `nodePublishSecretRef`, ...), with
-/// the namespace when the source gives one.
-fn secret_refs(source: &Value) -> Vec<(Option<String>, String)> {
-    let mut out = Vec::new();
-    let Some(m) = source.as_object() else { return out };
-    for (_, src) in m {
-        for key in [
-            "secretRef",
-            "nodePublishSecretRef",
-            "nodeStageSecretRef",
-            "controllerPublishSecretRef",
-            "nodeExpandSecretRef",
-        ] {
-            if let Some(r) = src.get(key)
-                && let Some(n) = r.get("name").and_then(Value::as_str)
-            {
-                let ns = r.get("namespace").and_then(Value::as_str).map(String::from);
-                out.push((ns, n.to_string()));
-            }
-        }
-        if let Some(n) = src.get("secretName").and_then(Value::as_str) {
-            let ns = src.get("secretNamespace").and_then(Value::as_str).map(String::from);
-            out.push((ns, n.to_string()));
-        }
-    }
-    out
-}
-
-fn pod_config_maps(p: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for v in volumes(p) {
-        push(&mut out, v.pointer("/configMap/name"));
-    }
-    for s in projected(p) {
-        push(&mut out, s.pointer("/configMap/name"));
-    }
-    for c in containers(p) {
-        for e in c["env"].as_array().into_iter().flatten() {
-            push(&mut out, e.pointer("/valueFrom/configMapKeyRef/name"));
-        }
-        for e in c["envFrom"].as_array().into_iter().flatten() {
-            push(&mut out, e.pointer("/configMapRef/name"));
-        }
-    }
-    out
-}
-
-/// The PersistentVolumeClaims a pod uses: named ones and its generic ephemeral
-/// volumes' (`POD-VOLUME`).
-fn claim_names(p: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let pod = text(p, "/metadata/name");
-    for v in volumes(p) {
-        push(&mut out, v.pointer("/persistentVolumeClaim/claimName"));
-        if v.get("ephemeral").is_some() {
-            out.push(format!("{pod}-{}", text(v, "/name")));
-        }
-    }
-    out
-}
-
-fn resource_claims(p: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    for c in p["spec"]["resourceClaims"].as_array().into_iter().flatten() {
-        push(&mut out, c.get("resourceClaimName"));
-    }
-    for s in p["status"]["resourceClaimStatuses"].as_array().into_iter().flatten() {
-        push(&mut out, s.get("resourceClaimName"));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::node_refs::{Source, edges_of, extractions};
     use super::*;
     use crate::auth::UserInfo;
     use serde_json::json;
-
-    fn pod() -> Value {
-        json!({"metadata": {"name": "p", "namespace": "ns"}, "spec": {"nodeName": "n1",
-            "serviceAccountName": "sa",
-            "imagePullSecrets": [{"name": "pull"}],
-            "volumes": [{"name": "v", "secret": {"secretName": "vol"}},
-                {"name": "c", "configMap": {"name": "cfg"}},
-                {"name": "d", "persistentVolumeClaim": {"claimName": "data"}},
-                {"name": "e", "ephemeral": {}},
-                {"name": "x", "projected": {"sources": [{"secret": {"name": "proj"}}, {"configMap": {"name": "pcfg"}}]}},
-                {"name": "csi", "csi": {"driver": "d", "nodePublishSecretRef": {"name": "csisecret"}}}],
-            "containers": [{"name": "c", "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "envs", "key": "k"}}}],
-                "envFrom": [{"configMapRef": {"name": "envcfg"}}]}]}})
-    }
-
-    #[test]
-    fn a_pod_uses_what_its_spec_references() {
-        let p = pod();
-        for s in ["pull", "vol", "proj", "envs", "csisecret"] {
-            assert!(pod_uses(&p, Kind::Secret, "ns", s), "{s}");
-        }
-        assert!(!pod_uses(&p, Kind::Secret, "other", "vol"), "other namespaces are not related");
-        assert!(!pod_uses(&p, Kind::Secret, "ns", "unrelated"));
-        for c in ["cfg", "pcfg", "envcfg"] {
-            assert!(pod_uses(&p, Kind::ConfigMap, "ns", c), "{c}");
-        }
-        assert!(pod_uses(&p, Kind::Pvc, "ns", "data"));
-        assert!(pod_uses(&p, Kind::Pvc, "ns", "p-e"), "generic ephemeral volume claim");
-        assert!(pod_uses(&p, Kind::ServiceAccount, "ns", "sa"));
-    }
 
     fn node_user(name: &str) -> UserInfo {
         UserInfo { name: name.into(), groups: vec!["system:nodes".into()], ..Default::default() }
@@ -548,5 +323,87 @@ mod tests {
             g.authorize(&attrs(&person, "get", "", "nodes", "", "n1"), &policy),
             (None, String::new())
         );
+    }
+
+    /// Feed `obj` of resource `source` to the authorizer's graph under `key`, as the
+    /// follower does for a cache event.
+    fn feed(g: &Graph, source: Source, key: &str, obj: &serde_json::Value) {
+        g.index().write().set_source(key, &edges_of(source, obj));
+    }
+
+    fn pod(ns: &str, name: &str, node: &str, secret: &str) -> serde_json::Value {
+        json!({"metadata": {"name": name, "namespace": ns}, "spec": {"nodeName": node,
+            "volumes": [{"name": "s", "secret": {"secretName": secret}},
+                {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}],
+            "containers": [{"name": "c"}]}})
+    }
+
+    const DENIED: &str = "no relationship found between node 'n1' and this object";
+
+    /// Regression (issue #17): a decision listed whole watch caches and parsed every pod
+    /// (and claim and volume) in the cluster. Now it is a lookup in the graph: this
+    /// authorizer has no app, hence no cache it could scan, and no object is read while
+    /// it decides, whatever the number of pods.
+    #[test]
+    fn node_decisions_are_graph_lookups_that_read_no_object() {
+        let g = Graph::default();
+        let policy = super::super::rbac::Policy::default();
+        for i in 0..2000 {
+            let p =
+                pod(&format!("ns-{}", i % 50), &format!("p-{i}"), &format!("n{}", i % 100), "s");
+            feed(&g, Source::Pod, &format!("/registry/pods/ns-{}/p-{i}", i % 50), &p);
+        }
+        let pvc = json!({"metadata": {"name": "data", "namespace": "ns-1"}, "spec": {"volumeName": "vol"}});
+        feed(&g, Source::Pvc, "/registry/persistentvolumeclaims/ns-1/data", &pvc);
+        let pv = json!({"metadata": {"name": "vol"}, "spec": {"csi": {"driver": "d",
+            "nodeStageSecretRef": {"name": "stage", "namespace": "ns-1"}}}});
+        feed(&g, Source::Pv, "/registry/persistentvolumes/vol", &pv);
+        let read_before = extractions();
+        let u = node_user("system:node:n1");
+        for _ in 0..100 {
+            // Pods 1, 101, 201, ... are on n1, in namespaces ns-1 and ns-51 % 50 = ns-1.
+            let used = attrs(&u, "get", "", "secrets", "ns-1", "s");
+            assert_eq!(g.authorize(&used, &policy), (Some(true), String::new()));
+            let other_ns = attrs(&u, "get", "", "secrets", "ns-2", "s");
+            assert_eq!(g.authorize(&other_ns, &policy), (None, DENIED.into()));
+            let own_pod = attrs(&u, "get", "", "pods", "ns-1", "p-101");
+            assert_eq!(g.authorize(&own_pod, &policy).0, Some(true));
+            let foreign_pod = attrs(&u, "get", "", "pods", "ns-2", "p-102");
+            assert_eq!(g.authorize(&foreign_pod, &policy), (None, DENIED.into()));
+            let volume = attrs(&u, "get", "", "persistentvolumes", "", "vol");
+            assert_eq!(g.authorize(&volume, &policy).0, Some(true));
+            let stage = attrs(&u, "get", "", "secrets", "ns-1", "stage");
+            assert_eq!(g.authorize(&stage, &policy).0, Some(true), "pod -> pvc -> pv -> secret");
+        }
+        assert_eq!(extractions(), read_before, "deciding read no object");
+    }
+
+    #[test]
+    fn attachments_slices_and_unnamespaced_volume_secrets_are_decided_from_the_graph() {
+        let g = Graph::default();
+        let policy = super::super::rbac::Policy::default();
+        let u = node_user("system:node:n1");
+        let va = json!({"metadata": {"name": "va"}, "spec": {"nodeName": "n1"}});
+        feed(&g, Source::VolumeAttachment, "/registry/volumeattachments/va", &va);
+        let get_va = attrs(&u, "get", "storage.k8s.io", "volumeattachments", "", "va");
+        assert_eq!(g.authorize(&get_va, &policy).0, Some(true));
+        let slice = json!({"metadata": {"name": "sl"}, "spec": {"nodeName": "n2"}});
+        feed(&g, Source::Slice, "/registry/resourceslices/sl", &slice);
+        let get_slice = attrs(&u, "get", "resource.k8s.io", "resourceslices", "", "sl");
+        assert_eq!(g.authorize(&get_slice, &policy), (None, DENIED.into()));
+        // A volume's secret named without a namespace matches the request's, as before.
+        feed(&g, Source::Pod, "/registry/pods/a/p", &pod("a", "p", "n1", "x"));
+        let pvc =
+            json!({"metadata": {"name": "data", "namespace": "a"}, "spec": {"volumeName": "v"}});
+        feed(&g, Source::Pvc, "/registry/persistentvolumeclaims/a/data", &pvc);
+        let pv = json!({"metadata": {"name": "v"}, "spec": {"azureFile": {"secretName": "az"}}});
+        feed(&g, Source::Pv, "/registry/persistentvolumes/v", &pv);
+        for ns in ["a", "b"] {
+            let az = attrs(&u, "get", "", "secrets", ns, "az");
+            assert_eq!(g.authorize(&az, &policy).0, Some(true), "{ns}");
+        }
+        g.index().write().remove_source("/registry/pods/a/p");
+        let az = attrs(&u, "get", "", "secrets", "a", "az");
+        assert_eq!(g.authorize(&az, &policy), (None, DENIED.into()));
     }
 }

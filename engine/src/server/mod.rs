@@ -68,7 +68,9 @@ pub fn run(options: Options) -> Result<(), String> {
     for rt in app.registry().all() {
         app.caches.get(&app, rt);
     }
-    authorizer.graph.attach(Arc::downgrade(&app));
+    if authorizer.modes().contains(&crate::authz::Mode::Node) {
+        authorizer.graph.start(app.clone()).map_err(|e| e.to_string())?;
+    }
     if authorizer.uses_rbac() {
         crate::authz::policy::start(app.clone(), authorizer.policy.clone())
             .map_err(|e| e.to_string())?;
