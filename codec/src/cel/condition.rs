@@ -57,7 +57,8 @@ impl Condition {
         for (name, v) in bindings {
             scope.bind(name, from_json(v, any_shape()));
         }
-        let mut env = Env { regexes: &self.regexes, cost: 0, limit: self.limit, movable: Vec::new() };
+        let mut env =
+            Env { regexes: &self.regexes, cost: 0, limit: self.limit, movable: Vec::new() };
         match env.eval(&self.ast, &mut scope) {
             Ok(Val::Bool(b)) => Ok(Some(b)),
             Ok(_) => Ok(None),

@@ -17,6 +17,7 @@
 
 mod lifecycle;
 mod plugins;
+mod webhook;
 
 use crate::rest::Scope;
 use crate::status::ApiError;

@@ -79,6 +79,8 @@ pub const DEFAULT_ON: &[&str] = &[
 fn construct(name: &str) -> Option<Box<dyn Plugin>> {
     Some(match name {
         "NamespaceLifecycle" => Box::new(super::lifecycle::NamespaceLifecycle),
+        "MutatingAdmissionWebhook" => Box::new(super::webhook::MutatingWebhook::new()),
+        "ValidatingAdmissionWebhook" => Box::new(super::webhook::ValidatingWebhook::new()),
         _ => return None,
     })
 }
