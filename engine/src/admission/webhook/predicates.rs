@@ -122,8 +122,8 @@ pub fn object_selected(hook: &Hook, obj: &Value, old: Option<&Value>) -> Result<
 /// Whether the namespace selector needs the namespace's labels for this request
 /// (cluster-scoped objects but namespaces are never exempted by it).
 pub fn needs_namespace(hook: &Hook, namespace: &str, is_namespaces: bool) -> bool {
-    !(namespace.is_empty() && !is_namespaces)
-        && hook.namespace_selector.as_ref().map_or(true, |s| !s.is_empty())
+    let selects = hook.namespace_selector.as_ref().map_or(true, |s| !s.is_empty());
+    (is_namespaces || !namespace.is_empty()) && selects
 }
 
 /// The namespace selector against the namespace's labels (fetched by the caller).
@@ -232,7 +232,7 @@ pub async fn in_version(
     to: &ResourceType,
     obj: &Value,
 ) -> Result<Value, ApiError> {
-    if !obj.is_object() {
+    if !obj.is_object() || subresource_object(from, obj) {
         return Ok(obj.clone());
     }
     if let Some(hook) = kapi_codec::convert::webhook(to) {
@@ -242,6 +242,12 @@ pub async fn in_version(
     }
     let stored = kapi_codec::convert::to_storage(from, obj.clone());
     Ok(kapi_codec::convert::from_storage(to, stored))
+}
+
+/// Whether `obj` is not of `rt`'s kind (a subresource's own object, e.g. a Scale):
+/// sent as it is, whatever the resource's version.
+fn subresource_object(rt: &ResourceType, obj: &Value) -> bool {
+    obj.get("kind").and_then(Value::as_str).is_some_and(|k| k != &*rt.kind)
 }
 
 #[cfg(test)]
@@ -351,12 +357,12 @@ mod tests {
         let other = hook(
             json!({"name": "h", "rules": [{"operations": ["*"], "apiGroups": [""], "apiVersions": ["v1"], "resources": ["secrets"]}]}),
         );
-        assert!(invocation(&other, &own, &kind, &[twin.clone()]).is_none());
+        assert!(invocation(&other, &own, &kind, std::slice::from_ref(&twin)).is_none());
         let v2 = hook(
             json!({"name": "h", "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["v1"], "resources": ["configmaps"]}]}),
         );
         let beta = RuleTarget { version: "v1beta1", ..own };
-        let inv = invocation(&v2, &beta, &kind, &[twin.clone()]).unwrap();
+        let inv = invocation(&v2, &beta, &kind, std::slice::from_ref(&twin)).unwrap();
         assert_eq!(inv.resource.version, "v1", "called as the equivalent v1 resource");
         let exact = hook(
             json!({"name": "h", "matchPolicy": "Exact", "rules": [{"operations": ["*"], "apiGroups": ["*"], "apiVersions": ["v1"], "resources": ["configmaps"]}]}),

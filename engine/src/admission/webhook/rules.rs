@@ -121,7 +121,9 @@ mod tests {
         assert!(!matches(&status, &target("UPDATE", "", "pods", "")));
         let pods_any = rule(&["*"], &["*"], &["*"], &["pods/*"]);
         assert!(matches(&pods_any, &target("CREATE", "", "pods", "eviction")));
-        assert!(!matches(&pods_any, &target("CREATE", "", "pods", "")));
+        // As upstream: `*` after the slash matches no subresource too.
+        assert!(matches(&pods_any, &target("CREATE", "", "pods", "")));
+        assert!(!matches(&pods_any, &target("CREATE", "", "nodes", "")));
         let star = rule(&["*"], &["*"], &["*"], &["*"]);
         assert!(!matches(&star, &target("UPDATE", "", "pods", "status")));
         let all = rule(&["*"], &["*"], &["*"], &["*/*"]);
