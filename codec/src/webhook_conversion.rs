@@ -57,6 +57,31 @@ pub struct Webhook {
     pub review_versions: Vec<String>,
 }
 
+/// A webhook `clientConfig` (CRD conversion and admission webhooks share its shape):
+/// where the webhook is (`url`, else `service` with upstream's defaults: path `/`, port
+/// 443) and the PEM bundle to trust (the decoded `caBundle`; empty when none or not
+/// base64). None without either.
+pub fn client_config(cc: &Value) -> Option<(Endpoint, Vec<u8>)> {
+    let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
+    let endpoint = match (text(cc, "url"), cc.get("service")) {
+        (Some(url), _) => Endpoint::Url(url),
+        (None, Some(svc)) => Endpoint::Service(ServiceRef {
+            namespace: text(svc, "namespace").unwrap_or_default(),
+            name: text(svc, "name").unwrap_or_default(),
+            path: text(svc, "path").unwrap_or_else(|| "/".into()),
+            port: svc.get("port").and_then(Value::as_i64).unwrap_or(443),
+        }),
+        (None, None) => return None,
+    };
+    let ca_bundle = text(cc, "caBundle")
+        .and_then(|b| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.decode(b).ok()
+        })
+        .unwrap_or_default();
+    Some((endpoint, ca_bundle))
+}
+
 /// The ConversionReview version a review is written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReviewVersion {
@@ -94,24 +119,7 @@ impl Webhook {
             return None;
         }
         let webhook = conv.get("webhook")?;
-        let cc = webhook.get("clientConfig")?;
-        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
-        let endpoint = match (text(cc, "url"), cc.get("service")) {
-            (Some(url), _) => Endpoint::Url(url),
-            (None, Some(svc)) => Endpoint::Service(ServiceRef {
-                namespace: text(svc, "namespace").unwrap_or_default(),
-                name: text(svc, "name").unwrap_or_default(),
-                path: text(svc, "path").unwrap_or_else(|| "/".into()),
-                port: svc.get("port").and_then(Value::as_i64).unwrap_or(443),
-            }),
-            (None, None) => return None,
-        };
-        let ca_bundle = text(cc, "caBundle")
-            .and_then(|b| {
-                use base64::Engine as _;
-                base64::engine::general_purpose::STANDARD.decode(b).ok()
-            })
-            .unwrap_or_default();
+        let (endpoint, ca_bundle) = client_config(webhook.get("clientConfig")?)?;
         let versions = webhook.get("conversionReviewVersions").and_then(Value::as_array);
         let review_versions =
             versions.into_iter().flatten().filter_map(Value::as_str).map(String::from).collect();

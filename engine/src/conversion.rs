@@ -1,6 +1,7 @@
 //! Custom resources whose CRD converts through a webhook (conversion strategy
 //! `Webhook`): the transport and the plumbing around `kapi_codec::webhook_conversion`,
-//! which holds the policy (the review, its checks, the metadata restore).
+//! which holds the policy (the review, its checks, the metadata restore). The transport
+//! ([`Transport::post_json`]) is also the one admission webhooks are called through.
 //!
 //! A review is POSTed over HTTPS by the aggregator's client thread (a tokio runtime of
 //! its own; `aggregator/client.rs`): a serving core only awaits a oneshot, so it never
@@ -67,15 +68,28 @@ impl Transport {
 
     /// POST the review; the 2xx body, or why there is none (client-go's words).
     async fn post(&self, hook: &Webhook, plan: &Plan) -> Result<Bytes, String> {
+        let call = Call { endpoint: &hook.endpoint, ca_bundle: &hook.ca_bundle, timeout: TIMEOUT };
+        self.post_json(&call, plan.body.clone(), "kapi-apiextensions").await
+    }
+
+    /// POST `body` (JSON) to a webhook (conversion and admission webhooks alike): its
+    /// 2xx body, or why there is none, as client-go words it (`Post "URL": ...`, a
+    /// non-2xx answer's Status message).
+    pub async fn post_json(
+        &self,
+        call: &Call<'_>,
+        body: Vec<u8>,
+        user_agent: &'static str,
+    ) -> Result<Bytes, String> {
         let client = self.client.as_ref().ok_or("the webhook client is not running")?;
-        let (target, path) = self.target(hook).await?;
-        let base = shown_base(hook, &target);
+        let (target, path) = self.target(call).await?;
+        let base = shown_base(call.endpoint, &target);
         let url = format!("{base}{path}");
         let host = base.trim_start_matches("https://");
-        let req = post_request(host, &path, plan.body.clone())
+        let req = post_request(host, &path, body, user_agent)
             .map_err(|e| format!("Post {url:?}: {e}"))?;
         let fetched = client
-            .fetch(target, req, TIMEOUT, MAX_RESPONSE_BODY)
+            .fetch(target, req, call.timeout, MAX_RESPONSE_BODY)
             .await
             .map_err(|e| format!("Post {url:?}: {e}"))?;
         let (code, body) = (fetched.status, fetched.body);
@@ -85,12 +99,12 @@ impl Transport {
         Ok(body)
     }
 
-    /// Where `hook` is: the address to dial, its TLS name and trust, and the request
-    /// path (with upstream's `timeout` query).
-    async fn target(&self, hook: &Webhook) -> Result<(Target, String), String> {
-        let tls = tls_for(&hook.ca_bundle)?;
-        let query = format!("timeout={}s", TIMEOUT.as_secs());
-        match &hook.endpoint {
+    /// Where a webhook is: the address to dial, its TLS name and trust, and the request
+    /// path (with upstream's `timeout` query, in whole seconds rounded up).
+    async fn target(&self, call: &Call<'_>) -> Result<(Target, String), String> {
+        let tls = tls_for(call.ca_bundle)?;
+        let query = format!("timeout={}s", call.timeout.as_secs_f64().ceil() as u64);
+        match call.endpoint {
             Endpoint::Url(url) => {
                 let (host, port, path) = parse_url(url)?;
                 let path = join_query(&path, &query);
@@ -224,8 +238,8 @@ fn builtin(plural: &str, group: &str) -> Result<Arc<ResourceType>, String> {
 
 /// The URL as upstream's errors show it (`https://HOST:PORT` of a `url`, or of the
 /// Service's DNS name).
-fn shown_base(hook: &Webhook, target: &Target) -> String {
-    match &hook.endpoint {
+fn shown_base(endpoint: &Endpoint, target: &Target) -> String {
+    match endpoint {
         Endpoint::Url(_) => {
             Target { host: target.server_name.clone(), ..target.clone() }.base_url()
         }
@@ -273,6 +287,7 @@ pub fn post_request(
     host: &str,
     path: &str,
     body: Vec<u8>,
+    user_agent: &'static str,
 ) -> Result<http::Request<OutBody>, String> {
     let body = http_body_util::Full::new(Bytes::from(body)).map_err(|e| match e {}).boxed_unsync();
     let mut req = http::Request::post(path).body(body).map_err(|e| e.to_string())?;
@@ -280,7 +295,7 @@ pub fn post_request(
     let json = http::HeaderValue::from_static("application/json");
     headers.insert(http::header::CONTENT_TYPE, json.clone());
     headers.insert(http::header::ACCEPT, json);
-    headers.insert(http::header::USER_AGENT, http::HeaderValue::from_static("kapi-apiextensions"));
+    headers.insert(http::header::USER_AGENT, http::HeaderValue::from_static(user_agent));
     if let Ok(v) = http::HeaderValue::from_str(host) {
         headers.insert(http::header::HOST, v);
     }
@@ -313,6 +328,15 @@ fn status_error(code: u16, body: &[u8]) -> String {
         }
         c => format!("the server responded with the status code {c} but did not return more information"),
     }
+}
+
+/// One webhook call's where and how long: the endpoint, the PEM bundle to trust, and
+/// the time the answer may take.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    pub endpoint: &'a Endpoint,
+    pub ca_bundle: &'a [u8],
+    pub timeout: std::time::Duration,
 }
 
 /// An object of `rt` from its stored bytes for the request path (the webhook's answer

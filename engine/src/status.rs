@@ -84,9 +84,79 @@ pub enum ApiError {
     /// Server-side apply conflicts: 409 with one `FieldManagerConflict` cause per field.
     #[error("apply conflicts")]
     ApplyConflict(Target, Vec<kapi_codec::managed::Conflict>),
+    /// A Status whose code, reason and details are given whole (an admission webhook's
+    /// refusal, an internal error with its cause): see [`ApiError::webhook_denied`] and
+    /// [`ApiError::internal_cause`].
+    #[error("{}", .0.message)]
+    Whole(Box<WholeStatus>),
+}
+
+/// The parts of a Status passed on whole.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WholeStatus {
+    pub code: u16,
+    /// Empty: none.
+    pub reason: String,
+    pub message: String,
+    pub details: Option<Value>,
 }
 
 impl ApiError {
+    /// Upstream's `NewInternalError(err)`: 500 InternalError, `Internal error occurred:
+    /// <err>`, the error as the one cause.
+    pub fn internal_cause(err: impl Into<String>) -> ApiError {
+        let err = err.into();
+        ApiError::Whole(Box::new(WholeStatus {
+            code: 500,
+            reason: "InternalError".into(),
+            message: format!("Internal error occurred: {err}"),
+            details: Some(json!({"causes": [{"message": err}]})),
+        }))
+    }
+
+    /// An admission webhook's refusal of a write of `t` (upstream's `ToStatusErr`):
+    /// the webhook's `result` Status (code 403 when unset) with its message prefixed by
+    /// `admission webhook "NAME" denied the request` and the resource's forbidden text
+    /// (`Internal error occurred` for a 500).
+    pub fn webhook_denied(t: &Target, webhook: &str, result: Option<&Value>) -> ApiError {
+        let empty = Value::Null;
+        let r = result.unwrap_or(&empty);
+        let text = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let code = r.get("code").and_then(Value::as_u64).filter(|c| *c != 0).unwrap_or(403);
+        let code = u16::try_from(code).unwrap_or(403);
+        let denied = format!("admission webhook {webhook:?} denied the request");
+        let (message, reason) = (text("message"), text("reason"));
+        let message = if !message.is_empty() {
+            format!("{denied}: {message}")
+        } else if !reason.is_empty() {
+            format!("{denied}: {reason}")
+        } else {
+            format!("{denied} without explanation")
+        };
+        let name = if t.name.is_empty() { "Unknown" } else { t.name.as_str() };
+        let details = match r.get("details").filter(|d| d.is_object()) {
+            Some(d) => d.clone(),
+            None if code == 500 => json!({"causes": [{"message": message}]}),
+            None => details_of(&Target { name: name.into(), ..t.clone() }, &t.resource, None),
+        };
+        let prefix = if code == 500 {
+            "Internal error occurred".to_string()
+        } else {
+            format!("{} {name:?} is forbidden", t.qualified_resource())
+        };
+        let reason = match reason {
+            r if !r.is_empty() => r,
+            _ if code == 500 => "InternalError".into(),
+            _ => "Forbidden".into(),
+        };
+        ApiError::Whole(Box::new(WholeStatus {
+            code,
+            reason,
+            message: format!("{prefix}: {message}"),
+            details: Some(details),
+        }))
+    }
+
     /// Map a storage error about `target`.
     pub fn from_storage(e: StorageError, target: &Target) -> ApiError {
         match e {
@@ -137,11 +207,13 @@ impl ApiError {
             Self::Internal(_) | Self::Unknown(_) => 500,
             Self::ServiceUnavailable(_) => 503,
             Self::Timeout(_) => 504,
+            Self::Whole(w) => w.code,
         }
     }
 
-    fn reason(&self) -> &'static str {
+    fn reason(&self) -> &str {
         match self {
+            Self::Whole(w) => &w.reason,
             Self::BadRequest(_) => "BadRequest",
             Self::Unauthorized(_) => "Unauthorized",
             Self::Forbidden(_) | Self::ForbiddenTarget(..) => "Forbidden",
@@ -233,6 +305,7 @@ impl ApiError {
             }
             Self::Timeout(_) | Self::TooManyRequests(_) => Some(json!({"retryAfterSeconds": 1})),
             Self::MethodNotAllowed(_) => Some(json!({})),
+            Self::Whole(w) => w.details.clone(),
             _ => None,
         }
     }
@@ -297,6 +370,41 @@ mod tests {
 
     fn pod(name: &str) -> Target {
         Target { group: "".into(), resource: "pods".into(), kind: "Pod".into(), name: name.into() }
+    }
+
+    #[test]
+    fn webhook_refusals_read_as_upstreams_to_status_err() {
+        let t = Target {
+            resource: "configmaps".into(),
+            kind: "ConfigMap".into(),
+            name: "c".into(),
+            ..Default::default()
+        };
+        let s = ApiError::webhook_denied(&t, "deny.example.com", Some(&json!({"message": "no"})))
+            .to_status();
+        assert_eq!(s["code"], 403);
+        assert_eq!(s["reason"], "Forbidden");
+        assert_eq!(
+            s["message"],
+            "configmaps \"c\" is forbidden: admission webhook \"deny.example.com\" denied the request: no"
+        );
+        assert_eq!(s["details"], json!({"name": "c", "kind": "configmaps"}));
+        let s = ApiError::webhook_denied(&Target { name: String::new(), ..t.clone() }, "w", None)
+            .to_status();
+        assert_eq!(
+            s["message"],
+            "configmaps \"Unknown\" is forbidden: admission webhook \"w\" denied the request without explanation"
+        );
+        let s = ApiError::webhook_denied(&t, "w", Some(&json!({"code": 500, "reason": "Boom"})))
+            .to_status();
+        assert_eq!((s["code"].clone(), s["reason"].clone()), (json!(500), json!("Boom")));
+        assert_eq!(
+            s["message"],
+            "Internal error occurred: admission webhook \"w\" denied the request: Boom"
+        );
+        let s = ApiError::internal_cause("failed calling webhook \"w\": x").to_status();
+        assert_eq!(s["message"], "Internal error occurred: failed calling webhook \"w\": x");
+        assert_eq!(s["details"]["causes"][0]["message"], "failed calling webhook \"w\": x");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A small HTTPS server for webhook tests (authorization, authentication, admission,
 //! audit): its own CA and a leaf for 127.0.0.1 / `localhost`, one thread per
 //! connection, each request (method, path, body) answered by the test's handler with a
-//! status and a JSON body; every request is also recorded.
+//! status and a JSON body; every request is also recorded. [`admission_answer`] writes
+//! an AdmissionReview answer to a review received.
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -66,6 +67,22 @@ impl WebhookServer {
     /// Every request so far.
     pub fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The `https://127.0.0.1:PORT{path}` URL of this server.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The CA as a webhook configuration's `caBundle` (base64 of the PEM).
+    pub fn ca_bundle(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&self.ca_pem)
+    }
+
+    /// The requests so far whose body parses as JSON, parsed.
+    pub fn received_json(&self) -> Vec<serde_json::Value> {
+        self.received().iter().filter_map(|r| serde_json::from_slice(&r.body).ok()).collect()
     }
 
     /// A kubeconfig naming this server at `path`, trusting its CA.
@@ -142,4 +159,18 @@ fn serve(
         let _ = tls.write_all(&answer);
         let _ = tls.flush();
     }
+}
+
+/// The AdmissionReview answering `review` (its apiVersion and uid) with `response`'s
+/// fields (`allowed`, `status`, `patch`, ...), as a 200 answer.
+pub fn admission_answer(review: &[u8], response: serde_json::Value) -> (u16, Vec<u8>) {
+    let review: serde_json::Value = serde_json::from_slice(review).unwrap_or_default();
+    let mut resp = response;
+    resp["uid"] = review["request"]["uid"].clone();
+    let answer = serde_json::json!({
+        "apiVersion": review["apiVersion"].as_str().unwrap_or("admission.k8s.io/v1"),
+        "kind": "AdmissionReview",
+        "response": resp,
+    });
+    (200, serde_json::to_vec(&answer).unwrap())
 }

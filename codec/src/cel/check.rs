@@ -58,7 +58,7 @@ impl Info {
     fn of(ty: Ty) -> Info {
         Info { ty, size: 1 }
     }
-    fn dyn_() -> Info {
+    pub(crate) fn dyn_() -> Info {
         Info { ty: Ty::Dyn, size: MAX_REQUEST_SIZE_BYTES }
     }
     pub fn from_shape(shape: &Arc<Shape>) -> Info {
@@ -198,6 +198,13 @@ const FUNCTIONS: &[&str] = &[
 impl Checker {
     pub fn new(self_info: Info, old_self: Info) -> Self {
         let scopes = vec![("self".to_string(), self_info), ("oldSelf".to_string(), old_self)];
+        Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
+    }
+
+    /// A checker whose variables are `vars` (admission expressions: `object`,
+    /// `oldObject`, `request`, ... all `dyn`).
+    pub fn with_vars(vars: &[&str]) -> Self {
+        let scopes = vars.iter().map(|v| (v.to_string(), Info::dyn_())).collect();
         Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
     }
 

@@ -111,7 +111,7 @@ pub fn from_json<'a>(v: &'a Value, shape: &'a Shape) -> Val<'a> {
     }
 }
 
-fn any_shape() -> &'static Shape {
+pub(crate) fn any_shape() -> &'static Shape {
     static ANY: std::sync::OnceLock<Shape> = std::sync::OnceLock::new();
     ANY.get_or_init(Shape::any)
 }

@@ -28,8 +28,11 @@
 //! estimate is simpler than cel-go's (see [`check`]); runtime costs are kapi's own units.
 
 mod check;
+mod condition;
 mod eval;
 mod shape;
+
+pub use condition::Condition;
 
 use std::collections::HashMap;
 use std::sync::Arc;

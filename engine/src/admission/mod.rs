@@ -21,6 +21,7 @@ pub mod lister;
 mod plugins;
 pub mod quota;
 pub mod resources;
+mod webhook;
 
 use crate::rest::Scope;
 use crate::status::ApiError;

@@ -81,6 +81,8 @@ fn construct(name: &str) -> Option<Box<dyn Plugin>> {
         "NamespaceLifecycle" => Box::new(super::lifecycle::NamespaceLifecycle),
         "LimitRanger" => Box::new(super::limitranger::LimitRanger),
         "ResourceQuota" => Box::new(super::quota::ResourceQuota),
+        "MutatingAdmissionWebhook" => Box::new(super::webhook::MutatingWebhook::new()),
+        "ValidatingAdmissionWebhook" => Box::new(super::webhook::ValidatingWebhook::new()),
         _ => return None,
     })
 }

@@ -127,8 +127,12 @@ impl Webhook {
     async fn post(&self, client: &Arc<Client>, body: String) -> Result<Fetched, String> {
         let t = &self.endpoint.target;
         let host = format!("{}:{}", t.host, t.port);
-        let mut req =
-            crate::conversion::post_request(&host, &self.endpoint.path, body.into_bytes())?;
+        let mut req = crate::conversion::post_request(
+            &host,
+            &self.endpoint.path,
+            body.into_bytes(),
+            "kapi-apiextensions",
+        )?;
         if let Some(token) = &self.endpoint.token
             && let Ok(v) = http::HeaderValue::from_str(&format!("Bearer {token}"))
         {

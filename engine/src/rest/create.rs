@@ -20,12 +20,21 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
         let out = hooks::virtual_create(req, scope, obj)?;
         return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
     }
-    let out = create_object(scope, obj).await?;
-    Ok(with_warnings(view::object(scope, 201, &out)?, &warnings))
+    let (out, admission_warnings) = create_object_warned(scope, obj).await?;
+    let resp = with_warnings(view::object(scope, 201, &out)?, &warnings);
+    Ok(with_warnings(resp, &admission_warnings))
 }
 
 /// Create a decoded object: prepare, admit, allocate, store.
-pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+pub async fn create_object(scope: &Scope<'_>, obj: Value) -> Result<Value, ApiError> {
+    create_object_warned(scope, obj).await.map(|(out, _)| out)
+}
+
+/// [`create_object`], with the warnings the admission plugins added.
+async fn create_object_warned(
+    scope: &Scope<'_>,
+    mut obj: Value,
+) -> Result<(Value, Vec<String>), ApiError> {
     prepare(scope, &mut obj)?;
     let name = meta::name(&obj).unwrap_or("").to_string();
     let target = scope.target(&name);
@@ -38,9 +47,10 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     }
     crate::metrics::phase("admission", admit_start.elapsed());
     admitted?;
+    let warnings = attrs.take_warnings();
     if scope.dry_run()? {
         kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
-        return Ok(obj);
+        return Ok((obj, warnings));
     }
     let allocated = hooks::before_create(scope, &mut obj)
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
@@ -62,7 +72,7 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
         Ok(kv) => {
             let rv = json!(kv.mod_revision.to_string());
             kapi_codec::order::set_meta(&mut obj, "resourceVersion", rv);
-            Ok(obj)
+            Ok((obj, warnings))
         }
         Err(e) => {
             hooks::release(scope, &allocated);

@@ -27,7 +27,7 @@ mod get;
 pub(crate) mod hooks;
 mod list;
 pub(crate) mod object;
-mod patch;
+pub(crate) mod patch;
 mod printers;
 mod propagation;
 mod resize;
