@@ -17,6 +17,7 @@
 
 mod lifecycle;
 mod plugins;
+pub mod podsecurity;
 
 use crate::rest::Scope;
 use crate::status::ApiError;

@@ -79,6 +79,7 @@ pub const DEFAULT_ON: &[&str] = &[
 fn construct(name: &str) -> Option<Box<dyn Plugin>> {
     Some(match name {
         "NamespaceLifecycle" => Box::new(super::lifecycle::NamespaceLifecycle),
+        "PodSecurity" => Box::new(super::podsecurity::PodSecurity),
         _ => return None,
     })
 }

@@ -15,17 +15,26 @@ use serde_json::{Value, json};
 
 pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
-    let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
+    let Decoded { obj, mut warnings } = object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
     if scope.rt.persistence == Persistence::Virtual {
         let out = hooks::virtual_create(req, scope, obj)?;
         return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
     }
-    let out = create_object(scope, obj).await?;
+    let out = create_object_warned(scope, obj, &mut warnings).await?;
     Ok(with_warnings(view::object(scope, 201, &out)?, &warnings))
 }
 
 /// Create a decoded object: prepare, admit, allocate, store.
-pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+pub async fn create_object(scope: &Scope<'_>, obj: Value) -> Result<Value, ApiError> {
+    create_object_warned(scope, obj, &mut Vec::new()).await
+}
+
+/// [`create_object`], adding the admission plugins' warnings to `warnings`.
+pub async fn create_object_warned(
+    scope: &Scope<'_>,
+    mut obj: Value,
+    warnings: &mut Vec<String>,
+) -> Result<Value, ApiError> {
     prepare(scope, &mut obj)?;
     let name = meta::name(&obj).unwrap_or("").to_string();
     let target = scope.target(&name);
@@ -38,6 +47,7 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     }
     crate::metrics::phase("admission", admit_start.elapsed());
     admitted?;
+    warnings.extend(attrs.take_warnings());
     if scope.dry_run()? {
         kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
         return Ok(obj);
