@@ -82,10 +82,10 @@ fn enforce_restricted_refuses_a_privileged_pod_with_upstreams_message() {
 
     // Baseline enforcement names only the baseline violations.
     namespace(&s, "base", &[("enforce", "baseline"), ("enforce-version", "v1.30")]);
-    let err = stderr(&create(&s, "base", &privileged_pod("y")));
+    let err = stderr(&create(&s, "base", &privileged_pod("pinned")));
     assert!(
         err.contains(
-            "pods \"y\" is forbidden: violates PodSecurity \"baseline:v1.30\": privileged \
+            "pods \"pinned\" is forbidden: violates PodSecurity \"baseline:v1.30\": privileged \
              (container \"c\" must not set securityContext.privileged=true)"
         ),
         "{err}"
