@@ -21,6 +21,13 @@ use std::fmt;
 /// The label prefix every Pod Security label and audit annotation shares.
 pub const PREFIX: &str = "pod-security.kubernetes.io/";
 
+pub const ENFORCE: &str = "pod-security.kubernetes.io/enforce";
+pub const ENFORCE_VERSION: &str = "pod-security.kubernetes.io/enforce-version";
+pub const AUDIT: &str = "pod-security.kubernetes.io/audit";
+pub const AUDIT_VERSION: &str = "pod-security.kubernetes.io/audit-version";
+pub const WARN: &str = "pod-security.kubernetes.io/warn";
+pub const WARN_VERSION: &str = "pod-security.kubernetes.io/warn-version";
+
 /// A Pod Security Standards level.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
@@ -142,34 +149,38 @@ impl Policy {
 pub fn policy_for(labels: Option<&Map<String, Value>>) -> (Policy, Vec<FieldError>) {
     let mut p = Policy::default();
     let mut errs = Vec::new();
-    let Some(labels) = labels.filter(|l| !l.is_empty()) else { return (p, errs) };
+    let Some(labels) = labels.filter(|l| l.keys().any(|k| k.starts_with(PREFIX))) else {
+        return (p, errs);
+    };
     let modes = [
-        ("enforce", &mut p.enforce, Level::Restricted),
-        ("audit", &mut p.audit, Level::Privileged),
-        ("warn", &mut p.warn, Level::Privileged),
+        (ENFORCE, ENFORCE_VERSION, &mut p.enforce, Level::Restricted),
+        (AUDIT, AUDIT_VERSION, &mut p.audit, Level::Privileged),
+        (WARN, WARN_VERSION, &mut p.warn, Level::Privileged),
     ];
-    for (mode, lv, fallback) in modes {
-        let key = format!("{PREFIX}{mode}");
-        if let Some(value) = labels.get(&key).map(label_text) {
+    for (level_key, version_key, lv, fallback) in modes {
+        if let Some(value) = labels.get(level_key).map(label_text) {
             lv.level = Level::parse(value).unwrap_or_else(|| {
-                errs.push(invalid(&key, value, "must be one of privileged, baseline, restricted"));
+                errs.push(invalid(
+                    level_key,
+                    value,
+                    "must be one of privileged, baseline, restricted",
+                ));
                 fallback
             });
         }
-        let key = format!("{PREFIX}{mode}-version");
-        if let Some(value) = labels.get(&key).map(label_text) {
+        if let Some(value) = labels.get(version_key).map(label_text) {
             lv.version = Version::parse(value).unwrap_or_else(|| {
-                errs.push(invalid(&key, value, "must be \"latest\" or \"v1.x\""));
+                errs.push(invalid(version_key, value, "must be \"latest\" or \"v1.x\""));
                 Version::LATEST
             });
         }
     }
     // Enforce alone also warns (upstream since 1.26): an unset warn level less strict
     // than the enforce label's takes it, with its version unless warn-version is set.
-    let has = |k: &str| labels.contains_key(&format!("{PREFIX}{k}"));
-    if has("enforce") && !has("warn") && p.enforce.level > p.warn.level {
+    if labels.contains_key(ENFORCE) && !labels.contains_key(WARN) && p.enforce.level > p.warn.level
+    {
         p.warn.level = p.enforce.level;
-        if !has("warn-version") {
+        if !labels.contains_key(WARN_VERSION) {
             p.warn.version = p.enforce.version;
         }
     }
