@@ -22,6 +22,7 @@ mod plugins;
 pub mod quota;
 pub mod resources;
 mod webhook;
+pub mod podsecurity;
 
 use crate::rest::Scope;
 use crate::status::ApiError;

@@ -83,6 +83,7 @@ fn construct(name: &str) -> Option<Box<dyn Plugin>> {
         "ResourceQuota" => Box::new(super::quota::ResourceQuota),
         "MutatingAdmissionWebhook" => Box::new(super::webhook::MutatingWebhook::new()),
         "ValidatingAdmissionWebhook" => Box::new(super::webhook::ValidatingWebhook::new()),
+        "PodSecurity" => Box::new(super::podsecurity::PodSecurity),
         _ => return None,
     })
 }
