@@ -8,14 +8,30 @@
 //! - [`FlowControl::classify`]: the request path's classification (a read of the
 //!   snapshot, no lock, no store read).
 //!
+//! - Configuration: `bootstrap` (upstream's mandatory and suggested objects), `ensure`
+//!   (keeping them as upstream's ensurer does), `digest` (objects to level settings,
+//!   compiled FlowSchemas and `Dangling` conditions), `schema` (matching),
+//!   `classifier` (matching order and flows) and `controller` (the `kapi-apf` thread
+//!   that follows the watch caches and applies changes live).
+//!
 //! Invariants: until the configuration is first loaded, requests are not classified
 //! (they pass unlimited, as upstream serves before its config controller syncs only the
-//! exempt ones; kapi's bootstrap objects exist before serving starts); a level named by a
-//! FlowSchema but missing classifies as upstream's dangling case (to `catch-all`).
+//! exempt ones; kapi's bootstrap objects exist before serving starts, and the first load
+//! happens before serving); a FlowSchema naming a missing level is ignored by matching
+//! (upstream's dangling case: its requests fall through to later schemas, at worst
+//! `catch-all`).
+
+pub mod bootstrap;
+mod classifier;
+pub mod controller;
+pub mod digest;
+pub mod ensure;
+pub mod schema;
 
 use crate::auth::UserInfo;
 use crate::request::RequestInfo;
 use arc_swap::ArcSwap;
+pub use classifier::Classifier;
 use kapi_flowcontrol::{Dispatcher, Level};
 use std::sync::Arc;
 
@@ -29,17 +45,6 @@ pub struct Classified {
     pub level: Arc<Level>,
     /// The flow: a hash of the FlowSchema name and the distinguisher (user or namespace).
     pub flow: u64,
-}
-
-/// The compiled FlowSchemas (matching precedence order) over the dispatcher's levels.
-#[derive(Debug, Default)]
-pub struct Classifier {}
-
-impl Classifier {
-    /// The first FlowSchema that matches, with its level and flow.
-    pub fn classify(&self, _user: &UserInfo, _info: &RequestInfo) -> Option<Classified> {
-        None
-    }
 }
 
 /// The server's flow control.
