@@ -108,6 +108,7 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         ("networking.k8s.io", "networkpolicies" | "ingresses")
         | ("policy", _)
         | ("autoscaling", _)
+        | ("flowcontrol.apiserver.k8s.io", _)
         | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
             Arc::new(core::Generational)
         }

@@ -1,7 +1,8 @@
 //! Objects that exist in every cluster, created through the same path as a client's
 //! create (defaults, validation, allocation), re-created when deleted, and allocator
 //! state rebuilt from storage; at start, the RBAC bootstrap policy reconciled
-//! (`authz::bootstrap`).
+//! (`authz::bootstrap`) and the API Priority and Fairness bootstrap configuration
+//! ensured (`flowcontrol::ensure`).
 
 use crate::app::App;
 use crate::rest;
@@ -11,6 +12,10 @@ use serde_json::{Value, json};
 pub async fn run(app: &App) -> Result<(), String> {
     rebuild_allocators(app).await?;
     ensure_system_objects(app).await?;
+    // Not fatal, as upstream's post-start hook: the `kapi-apf` thread tries again.
+    if let Err(e) = crate::flowcontrol::ensure::at_start(app).await {
+        tracing::warn!("ensuring the API Priority and Fairness bootstrap configuration: {e}");
+    }
     reconcile_rbac(app).await
 }
 

@@ -10,10 +10,25 @@
 //! - [`filter`]: the request path: seats, 429s, response headers, max-in-flight.
 //! - [`dump`]: the `/debug/api_priority_and_fairness/` dumps.
 //!
+//! - Configuration: `bootstrap` (upstream's mandatory and suggested objects), `ensure`
+//!   (keeping them as upstream's ensurer does), `digest` (objects to level settings,
+//!   compiled FlowSchemas and `Dangling` conditions), `schema` (matching),
+//!   `classifier` (matching order and flows) and `controller` (the `kapi-apf` thread
+//!   that follows the watch caches and applies changes live).
+//!
 //! Invariants: until the configuration is first loaded, requests are not classified
 //! (they pass unlimited, as upstream serves before its config controller syncs only the
-//! exempt ones; kapi's bootstrap objects exist before serving starts); a level named by a
-//! FlowSchema but missing classifies as upstream's dangling case (to `catch-all`).
+//! exempt ones; kapi's bootstrap objects exist before serving starts, and the first load
+//! happens before serving); a FlowSchema naming a missing level is ignored by matching
+//! (upstream's dangling case: its requests fall through to later schemas, at worst
+//! `catch-all`).
+
+pub mod bootstrap;
+mod classifier;
+pub mod controller;
+pub mod digest;
+pub mod ensure;
+pub mod schema;
 
 pub mod dump;
 pub mod filter;
@@ -21,6 +36,7 @@ pub mod filter;
 use crate::auth::UserInfo;
 use crate::request::RequestInfo;
 use arc_swap::ArcSwap;
+pub use classifier::Classifier;
 use kapi_flowcontrol::{Dispatcher, Level};
 use std::sync::Arc;
 
@@ -34,17 +50,6 @@ pub struct Classified {
     pub level: Arc<Level>,
     /// The flow: a hash of the FlowSchema name and the distinguisher (user or namespace).
     pub flow: u64,
-}
-
-/// The compiled FlowSchemas (matching precedence order) over the dispatcher's levels.
-#[derive(Debug, Default)]
-pub struct Classifier {}
-
-impl Classifier {
-    /// The first FlowSchema that matches, with its level and flow.
-    pub fn classify(&self, _user: &UserInfo, _info: &RequestInfo) -> Option<Classified> {
-        None
-    }
 }
 
 /// The server's flow control.

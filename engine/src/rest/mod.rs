@@ -107,6 +107,14 @@ async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiErro
 }
 
 fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, ApiError> {
+    internal_scope_as(app, info, "kube-apiserver")
+}
+
+fn internal_scope_as<'a>(
+    app: &'a App,
+    info: &'a RequestInfo,
+    manager: &str,
+) -> Result<Scope<'a>, ApiError> {
     let rt = app.registry().get(&info.group, &info.version, &info.resource).cloned().ok_or_else(
         || {
             ApiError::Internal(format!(
@@ -123,7 +131,7 @@ fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, 
         name: info.name.clone(),
         output: Output::Json,
         pretty: false,
-        manager: "kube-apiserver".into(),
+        manager: manager.into(),
         apply: false,
         user: None,
     })
@@ -180,6 +188,47 @@ where
 {
     let info = internal_info("update", group, version, plural, ns, Some(name));
     let scope = internal_scope(app, &info)?;
+    update::guaranteed_update(&scope, name, None, mutate).await
+}
+
+/// Which object an internal write is about, and on whose behalf (its field manager).
+#[derive(Debug, Clone, Copy)]
+pub struct InternalTarget<'a> {
+    pub group: &'a str,
+    pub version: &'a str,
+    pub plural: &'a str,
+    pub ns: Option<&'a str>,
+    /// `status` to write the status subresource (as its managed-fields entry says).
+    pub subresource: Option<&'a str>,
+    pub manager: &'a str,
+}
+
+/// [`create_internal`] as `target.manager`.
+pub async fn create_internal_as(
+    app: &App,
+    target: InternalTarget<'_>,
+    obj: serde_json::Value,
+) -> Result<serde_json::Value, ApiError> {
+    let info =
+        internal_info("create", target.group, target.version, target.plural, target.ns, None);
+    let scope = internal_scope_as(app, &info, target.manager)?;
+    create::create_object(&scope, obj).await
+}
+
+/// [`update_internal`] as `target.manager`, of the object or its `target.subresource`.
+pub async fn update_internal_as<F>(
+    app: &App,
+    target: InternalTarget<'_>,
+    name: &str,
+    mutate: F,
+) -> Result<serde_json::Value, ApiError>
+where
+    F: Fn(&serde_json::Value) -> Result<serde_json::Value, ApiError>,
+{
+    let mut info =
+        internal_info("update", target.group, target.version, target.plural, target.ns, Some(name));
+    info.subresource = target.subresource.map(String::from);
+    let scope = internal_scope_as(app, &info, target.manager)?;
     update::guaranteed_update(&scope, name, None, mutate).await
 }
 

@@ -75,6 +75,8 @@ pub fn run(options: Options) -> Result<(), String> {
         crate::authz::policy::start(app.clone(), authorizer.policy.clone())
             .map_err(|e| e.to_string())?;
     }
+    // The API Priority and Fairness configuration, loaded before serving.
+    let apf = crate::flowcontrol::controller::start(app.clone()).map_err(|e| e.to_string())?;
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
     let quotas = crate::controllers::quota::start(app.clone()).map_err(|e| e.to_string())?;
@@ -90,6 +92,7 @@ pub fn run(options: Options) -> Result<(), String> {
     app.audit.shutdown();
     let _ = controller.join();
     let _ = quotas.join();
+    let _ = apf.join();
     let _ = crds.join();
     let _ = apiservices.join();
     let leaving = app.shared_store().then(|| endpoints::remove_self(&app));
