@@ -19,10 +19,10 @@ mod lifecycle;
 mod limitranger;
 pub mod lister;
 mod plugins;
+pub mod podsecurity;
 pub mod quota;
 pub mod resources;
 mod webhook;
-pub mod podsecurity;
 
 use crate::rest::Scope;
 use crate::status::ApiError;
