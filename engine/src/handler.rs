@@ -333,8 +333,13 @@ async fn serve(
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };
     audit.request_body(&body, &parts.headers);
-    let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user };
-    rest::handle(ctx).await
+    let sink = crate::admission::Sink::default();
+    let ctx = rest::Request { app, info, headers: &parts.headers, body, user: &user, sink: &sink };
+    let mut resp = rest::handle(ctx).await;
+    if let Some(notes) = resp.extensions_mut().remove::<crate::admission::AuditAnnotations>() {
+        audit.admitted(notes.0);
+    }
+    resp
 }
 
 /// The request's user (401), then the user it impersonates (403); the front-proxy and

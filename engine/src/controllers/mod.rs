@@ -4,10 +4,12 @@
 //! standalone, so `kubectl delete namespace` must complete without a controller manager),
 //! and, on a shared store, the lease endpoint reconciler that lists every replica; the
 //! CustomResourceDefinition controller (`crd`) that keeps the served registry in step
-//! with the stored CRDs.
+//! with the stored CRDs; and each namespace's `default` ServiceAccount
+//! (`service_accounts`).
 
 pub mod bootstrap;
 pub mod compaction;
 pub mod crd;
 pub mod endpoints;
 pub mod namespace;
+pub mod service_accounts;

@@ -10,6 +10,7 @@
 //! componentstatuses), `ephemeral`, `resize` and `approval` (what those
 //! subresources write).
 
+mod admit;
 mod approval;
 mod binding;
 mod component_status;
@@ -56,6 +57,8 @@ pub struct Request<'a> {
     pub headers: &'a http::HeaderMap,
     pub body: Bytes,
     pub user: &'a UserInfo,
+    /// What admission plugins add to the answer (warnings) and the audit event.
+    pub sink: &'a crate::admission::Sink,
 }
 
 impl Request<'_> {
@@ -72,10 +75,22 @@ pub async fn handle(req: Request<'_>) -> Response {
         Ok(o) => o,
         Err(e) => return negotiation::error_response_for(&e, accept),
     };
-    match dispatch(&req, output).await {
+    let resp = match dispatch(&req, output).await {
         Ok(resp) => resp,
         Err(e) => negotiation::error_response_for(&e, accept),
+    };
+    with_admission_notes(resp, req.sink)
+}
+
+/// The admission plugins' warnings as `Warning` headers (after the handler's own), and
+/// their audit annotations in the response's extensions for the audit event.
+fn with_admission_notes(resp: Response, sink: &crate::admission::Sink) -> Response {
+    let mut resp = create::with_warnings(resp, &sink.take_warnings());
+    let annotations = sink.take_annotations();
+    if !annotations.is_empty() {
+        resp.extensions_mut().insert(crate::admission::AuditAnnotations(annotations));
     }
+    resp
 }
 
 async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiError> {
@@ -126,6 +141,7 @@ fn internal_scope<'a>(app: &'a App, info: &'a RequestInfo) -> Result<Scope<'a>, 
         manager: "kube-apiserver".into(),
         apply: false,
         user: None,
+        sink: None,
     })
 }
 
