@@ -33,10 +33,10 @@ impl Plugin for NamespaceLifecycle {
         true
     }
 
-    fn admit<'a>(&'a self, a: &'a Attributes<'a>, _obj: &'a mut Value) -> Step<'a> {
+    fn admit<'a>(&'a self, a: &'a Attributes<'a>, obj: &'a mut Value) -> Step<'a> {
         match a.operation {
             Operation::Delete => super::done(check_delete(a)),
-            _ => Box::pin(check_create(a)),
+            _ => Box::pin(check_create(a, obj)),
         }
     }
 }
@@ -51,7 +51,7 @@ fn check_delete(a: &Attributes<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn check_create(a: &Attributes<'_>) -> Result<(), ApiError> {
+async fn check_create(a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
     let ns = a.namespace();
     let app = a.scope.app;
     let ns_target = Target {
@@ -66,12 +66,10 @@ async fn check_create(a: &Attributes<'_>) -> Result<(), ApiError> {
     let terminating = meta::meta_str(&namespace, "deletionTimestamp").is_some()
         || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
     if terminating {
-        return Err(ApiError::ForbiddenTarget(
-            a.target(),
-            format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ),
-        ));
+        let why = format!(
+            "unable to create new content in namespace {ns} because it is being terminated"
+        );
+        return Err(a.forbid(obj, why));
     }
     Ok(())
 }

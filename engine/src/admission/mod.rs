@@ -69,19 +69,30 @@ pub struct Sink {
 impl Sink {
     /// Move what `a`'s plugins added so far into the sink.
     pub fn drain(&self, a: &Attributes<'_>) {
-        let mut w = self.warnings.borrow_mut();
         for m in a.take_warnings() {
-            if w.len() < MAX_NOTES && !w.contains(&m) {
-                w.push(m);
-            }
+            self.warn(m);
         }
-        let mut n = self.annotations.borrow_mut();
         for (k, v) in a.take_annotations() {
-            match n.iter().position(|(key, _)| *key == k) {
-                Some(at) => n[at].1 = v,
-                None if n.len() < MAX_NOTES => n.push((k, v)),
-                None => {}
-            }
+            self.annotate(k, v);
+        }
+    }
+
+    /// Keep a warning (once; at most [`MAX_NOTES`]).
+    pub fn warn(&self, message: String) {
+        let mut w = self.warnings.borrow_mut();
+        if w.len() < MAX_NOTES && !w.contains(&message) {
+            w.push(message);
+        }
+    }
+
+    /// Keep an audit annotation (a later value of a key replaces the earlier one; at
+    /// most [`MAX_NOTES`] keys).
+    pub fn annotate(&self, key: String, value: String) {
+        let mut n = self.annotations.borrow_mut();
+        match n.iter().position(|(k, _)| *k == key) {
+            Some(at) => n[at].1 = value,
+            None if n.len() < MAX_NOTES => n.push((key, value)),
+            None => {}
         }
     }
 
@@ -318,5 +329,32 @@ impl Chain {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sink_keeps_each_warning_once_and_is_bounded() {
+        let sink = Sink::default();
+        for i in 0..(MAX_NOTES * 2) {
+            sink.warn(format!("w{}", i % (MAX_NOTES + 10)));
+            sink.warn("same".into());
+        }
+        let w = sink.take_warnings();
+        assert_eq!(w.len(), MAX_NOTES);
+        assert_eq!(w.iter().filter(|m| *m == "same").count(), 1);
+        assert!(sink.take_warnings().is_empty(), "taken");
+    }
+
+    #[test]
+    fn a_later_annotation_of_a_key_replaces_the_earlier() {
+        let sink = Sink::default();
+        sink.annotate("k".into(), "1".into());
+        sink.annotate("k".into(), "2".into());
+        sink.annotate("j".into(), "3".into());
+        assert_eq!(sink.take_annotations(), [("k".into(), "2".into()), ("j".into(), "3".into())]);
     }
 }

@@ -251,3 +251,26 @@ async fn subresource(
         ))),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_warnings_become_warning_headers_and_annotations_go_to_the_audit() {
+        let sink = crate::admission::Sink::default();
+        sink.warn("first \"quoted\"".into());
+        sink.annotate("example.com/key".into(), "v".into());
+        let resp = negotiation::respond(403, &serde_json::json!({}), Output::Json, false);
+        let resp = with_admission_notes(resp, &sink);
+        let warnings: Vec<&str> = resp
+            .headers()
+            .get_all(http::header::WARNING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(warnings, [r#"299 - "first \"quoted\"""#]);
+        let notes = resp.extensions().get::<crate::admission::AuditAnnotations>().unwrap();
+        assert_eq!(notes.0, [("example.com/key".to_string(), "v".to_string())]);
+    }
+}
