@@ -38,6 +38,11 @@ pub fn labels(obj: &Value) -> Option<&Map<String, Value>> {
     metadata(obj)?.get("labels")?.as_object()
 }
 
+/// `metadata.annotations`, if it is an object.
+pub fn annotations(obj: &Value) -> Option<&Map<String, Value>> {
+    metadata(obj)?.get("annotations")?.as_object()
+}
+
 /// Set a `metadata` field.
 pub fn set_meta(obj: &mut Value, field: &str, value: Value) {
     metadata_mut(obj).insert(field.to_string(), value);

@@ -80,9 +80,13 @@ impl App {
         let storage_media = options.storage_media_type()?;
         let base = options.base_registry()?;
         let audit = Arc::new(crate::audit::Auditor::start(&options.audit)?);
-        let admission = crate::admission::Chain::from_flags(
+        let admission = crate::admission::Chain::configured(
             &options.enable_admission_plugins,
             &options.disable_admission_plugins,
+            &crate::admission::Config {
+                not_ready_toleration_seconds: options.default_not_ready_toleration_seconds,
+                unreachable_toleration_seconds: options.default_unreachable_toleration_seconds,
+            },
         )?;
         let flowcontrol = crate::flowcontrol::FlowControl::new(
             options.enable_priority_and_fairness,

@@ -379,6 +379,16 @@ pub struct Options {
     /// Admission plugins to turn off, default ones included.
     #[arg(long, value_delimiter = ',')]
     pub disable_admission_plugins: Vec<String>,
+
+    /// The tolerationSeconds of the not-ready:NoExecute toleration DefaultTolerationSeconds
+    /// adds to every pod that has none.
+    #[arg(long, default_value_t = crate::admission::DEFAULT_TOLERATION_SECONDS)]
+    pub default_not_ready_toleration_seconds: i64,
+
+    /// The tolerationSeconds of the unreachable:NoExecute toleration DefaultTolerationSeconds
+    /// adds to every pod that has none.
+    #[arg(long, default_value_t = crate::admission::DEFAULT_TOLERATION_SECONDS)]
+    pub default_unreachable_toleration_seconds: i64,
 }
 
 impl Options {

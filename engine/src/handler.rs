@@ -364,8 +364,13 @@ async fn authorized(
         Err(e) => return negotiation::error_response(&e, Output::Json),
     };
     audit.request_body(&body, &parts.headers);
-    let ctx = rest::Request { app, info, headers: &parts.headers, body, user };
-    rest::handle(ctx).await
+    let sink = crate::admission::Sink::default();
+    let ctx = rest::Request { app, info, headers: &parts.headers, body, user, sink: &sink };
+    let mut resp = rest::handle(ctx).await;
+    if let Some(notes) = resp.extensions_mut().remove::<crate::admission::AuditAnnotations>() {
+        audit.admitted(notes.0);
+    }
+    resp
 }
 
 /// A 200 with a plain-text body (the flow control dumps).

@@ -203,25 +203,35 @@ impl Strategy for Pods {
             // a pod's default, not a pod spec's (upstream's SetDefaults_Pod): templates
             // of workloads do not get it
             default(spec, "enableServiceLinks", json!(true));
+            // upstream's v1 conversion: the deprecated field names the account when the
+            // current one does not
+            let named = spec.get("serviceAccountName").and_then(Value::as_str);
+            if named.is_none_or(str::is_empty)
+                && let Some(sa) =
+                    spec.get("serviceAccount").filter(|v| v.as_str().is_some_and(|s| !s.is_empty()))
+            {
+                let sa = sa.clone();
+                spec.insert("serviceAccountName".into(), sa);
+            }
         }
     }
 
+    /// What upstream's pod storage adds; the service account, priority and tolerations
+    /// are the admission plugins' (engine/src/admission). The deprecated
+    /// `serviceAccount` mirrors `serviceAccountName`, as upstream's v1 conversion sets it.
     fn prepare_create(&self, obj: &mut Value) {
         let qos = qos_class(obj.get("spec").unwrap_or(&Value::Null));
         if let Some(spec) = obj_at(obj, &["spec"]) {
-            default(spec, "serviceAccountName", json!("default"));
-            let sa = spec.get("serviceAccountName").cloned().unwrap_or(json!("default"));
-            default(spec, "serviceAccount", sa);
-            if spec.get("priorityClassName").is_none() {
-                default(spec, "priority", json!(0));
-            }
-            default(spec, "preemptionPolicy", json!("PreemptLowerPriority"));
-            let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
-            if let Some(list) = tolerations.as_array_mut() {
-                for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
-                    if !list.iter().any(|t| t.get("key").and_then(Value::as_str) == Some(key)) {
-                        list.push(json!({"key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
-                    }
+            match spec
+                .get("serviceAccountName")
+                .filter(|n| n.as_str().is_some_and(|n| !n.is_empty()))
+            {
+                Some(sa) => {
+                    let sa = sa.clone();
+                    spec.insert("serviceAccount".into(), sa);
+                }
+                None => {
+                    spec.remove("serviceAccount");
                 }
             }
         }
@@ -302,6 +312,24 @@ mod tests {
         assert_eq!(c["ports"][0]["protocol"], "TCP");
         assert_eq!(s["containers"][1]["imagePullPolicy"], "IfNotPresent");
         assert_eq!(pod["status"], json!({"phase": "Pending", "qosClass": "BestEffort"}));
+        // the service account, priority and tolerations are admission's
+        for field in ["serviceAccountName", "serviceAccount", "priority", "tolerations"] {
+            assert!(s.get(field).is_none(), "{field}: {s}");
+        }
+    }
+
+    #[test]
+    fn the_deprecated_service_account_field_mirrors_the_current_one() {
+        let mut pod = json!({"spec": {"serviceAccount": "old", "containers": []}});
+        Pods.default(&mut pod);
+        assert_eq!(pod["spec"]["serviceAccountName"], "old");
+        let mut pod = json!({"spec": {"serviceAccountName": "new", "serviceAccount": "old", "containers": []}});
+        Pods.default(&mut pod);
+        Pods.prepare_create(&mut pod);
+        assert_eq!(
+            (pod["spec"]["serviceAccountName"].as_str(), pod["spec"]["serviceAccount"].as_str()),
+            (Some("new"), Some("new"))
+        );
     }
 
     #[test]

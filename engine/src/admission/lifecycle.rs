@@ -1,7 +1,9 @@
 //! NamespaceLifecycle: no new objects in a missing or terminating namespace, and the
 //! immortal namespaces (`default`, `kube-system`, `kube-public`) are never deleted.
 //! As upstream, it runs in the mutating phase, so a missing namespace is reported before
-//! the object is validated.
+//! the object is validated, and reads the namespace from the cache (which is let catch
+//! up with what the store already sent on a miss, as upstream falls back to a live
+//! lookup).
 
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::{ApiError, Target};
@@ -31,10 +33,10 @@ impl Plugin for NamespaceLifecycle {
         true
     }
 
-    fn admit<'a>(&'a self, a: &'a Attributes<'a>, _obj: &'a mut Value) -> Step<'a> {
+    fn admit<'a>(&'a self, a: &'a Attributes<'a>, obj: &'a mut Value) -> Step<'a> {
         match a.operation {
             Operation::Delete => super::done(check_delete(a)),
-            _ => Box::pin(check_create(a)),
+            _ => Box::pin(check_create(a, obj)),
         }
     }
 }
@@ -49,28 +51,25 @@ fn check_delete(a: &Attributes<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn check_create(a: &Attributes<'_>) -> Result<(), ApiError> {
+async fn check_create(a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
     let ns = a.namespace();
     let app = a.scope.app;
-    let key = format!("{}/namespaces/{ns}", app.prefix());
     let ns_target = Target {
         resource: "namespaces".into(),
         kind: "Namespace".into(),
         name: ns.into(),
         ..Default::default()
     };
-    let kv = app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &ns_target))?;
-    let Some(kv) = kv else { return Err(ApiError::NotFound(ns_target)) };
-    let namespace: Value = kapi_codec::stored::decode(&kv.value).unwrap_or(Value::Null);
+    let found = super::cached::get_or_store(app, super::cached::NAMESPACES, None, ns).await;
+    let found = found.map_err(|e| ApiError::from_storage(e, &ns_target))?;
+    let Some(namespace) = found else { return Err(ApiError::NotFound(ns_target)) };
     let terminating = meta::meta_str(&namespace, "deletionTimestamp").is_some()
         || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
     if terminating {
-        return Err(ApiError::ForbiddenTarget(
-            a.target(),
-            format!(
-                "unable to create new content in namespace {ns} because it is being terminated"
-            ),
-        ));
+        let why = format!(
+            "unable to create new content in namespace {ns} because it is being terminated"
+        );
+        return Err(a.forbid(obj, why));
     }
     Ok(())
 }

@@ -15,13 +15,19 @@
 //! - For a delete, the object handed to a plugin is the object being deleted, and
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
 
+mod cached;
 mod lifecycle;
 mod limitranger;
 pub mod lister;
+mod node_restriction;
+mod node_taint;
 mod plugins;
 pub mod podsecurity;
+mod priority;
 pub mod quota;
 pub mod resources;
+mod service_account;
+mod tolerations;
 mod webhook;
 
 use crate::rest::Scope;
@@ -33,6 +39,84 @@ use std::pin::Pin;
 
 pub use lifecycle::IMMORTAL;
 pub use plugins::{DEFAULT_ON, ORDER};
+pub use tolerations::DEFAULT_TOLERATION_SECONDS;
+
+/// What plugins are built with: the flags that configure them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// `--default-not-ready-toleration-seconds` (DefaultTolerationSeconds).
+    pub not_ready_toleration_seconds: i64,
+    /// `--default-unreachable-toleration-seconds` (DefaultTolerationSeconds).
+    pub unreachable_toleration_seconds: i64,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            not_ready_toleration_seconds: DEFAULT_TOLERATION_SECONDS,
+            unreachable_toleration_seconds: DEFAULT_TOLERATION_SECONDS,
+        }
+    }
+}
+
+/// Most `Warning` headers (and audit annotations) one request collects from plugins.
+const MAX_NOTES: usize = 64;
+
+/// What the plugins of one request said besides their verdicts: its `Warning` headers
+/// and audit annotations, collected across the chain's phases and a write's retries
+/// (duplicates dropped, at most [`MAX_NOTES`] of each), taken by the REST layer into
+/// the answer and by the handler into the audit event.
+#[derive(Debug, Default)]
+pub struct Sink {
+    warnings: RefCell<Vec<String>>,
+    annotations: RefCell<Vec<(String, String)>>,
+}
+
+impl Sink {
+    /// Move what `a`'s plugins added so far into the sink.
+    pub fn drain(&self, a: &Attributes<'_>) {
+        for m in a.take_warnings() {
+            self.warn(m);
+        }
+        for (k, v) in a.take_annotations() {
+            self.annotate(k, v);
+        }
+    }
+
+    /// Keep a warning (once; at most [`MAX_NOTES`]).
+    pub fn warn(&self, message: String) {
+        let mut w = self.warnings.borrow_mut();
+        if w.len() < MAX_NOTES && !w.contains(&message) {
+            w.push(message);
+        }
+    }
+
+    /// Keep an audit annotation (a later value of a key replaces the earlier one; at
+    /// most [`MAX_NOTES`] keys).
+    pub fn annotate(&self, key: String, value: String) {
+        let mut n = self.annotations.borrow_mut();
+        match n.iter().position(|(k, _)| *k == key) {
+            Some(at) => n[at].1 = value,
+            None if n.len() < MAX_NOTES => n.push((key, value)),
+            None => {}
+        }
+    }
+
+    /// The warnings collected (taken).
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut self.warnings.borrow_mut())
+    }
+
+    /// The audit annotations collected (taken).
+    pub fn take_annotations(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.annotations.borrow_mut())
+    }
+}
+
+/// The audit annotations of a request's admission, handed from the REST layer to the
+/// handler's audit event in the response's extensions.
+#[derive(Debug, Clone, Default)]
+pub struct AuditAnnotations(pub Vec<(String, String)>);
 
 /// What a write does, in upstream's words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,6 +222,19 @@ impl<'a> Attributes<'a> {
     pub fn target(&self) -> crate::status::Target {
         self.scope.target(self.name)
     }
+
+    /// Upstream's `admission.NewForbidden`: 403 naming the resource (without the
+    /// subresource) and the object: the request's name, else the object's name or
+    /// `generateName` (not generated yet), else `Unknown`.
+    pub fn forbid(&self, obj: &Value, why: impl Into<String>) -> ApiError {
+        let name = if self.name.is_empty() {
+            let meta = |f| kapi_codec::meta::meta_str(obj, f).filter(|n| !n.is_empty());
+            meta("name").or_else(|| meta("generateName")).unwrap_or("Unknown")
+        } else {
+            self.name
+        };
+        ApiError::ForbiddenTarget(self.scope.target(name), why.into())
+    }
 }
 
 /// What a plugin's step returns.
@@ -193,7 +290,16 @@ impl Chain {
     /// The chain `--enable-admission-plugins` and `--disable-admission-plugins` ask for
     /// (upstream's default set when neither names a plugin).
     pub fn from_flags(enable: &[String], disable: &[String]) -> Result<Chain, String> {
-        Ok(Chain { plugins: plugins::build(enable, disable)? })
+        Chain::configured(enable, disable, &Config::default())
+    }
+
+    /// [`Chain::from_flags`] with the plugins' own flags.
+    pub fn configured(
+        enable: &[String],
+        disable: &[String],
+        cfg: &Config,
+    ) -> Result<Chain, String> {
+        Ok(Chain { plugins: plugins::build(enable, disable, cfg)? })
     }
 
     /// A chain of the given plugins (tests).
@@ -204,6 +310,11 @@ impl Chain {
     /// The enabled plugins' names, in order.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.plugins.iter().map(|p| p.name())
+    }
+
+    /// Whether no plugin is enabled (the write path skips building attributes).
+    pub fn is_empty(&self) -> bool {
+        self.plugins.is_empty()
     }
 
     /// Run every mutating plugin that handles the request, in order.
@@ -224,5 +335,32 @@ impl Chain {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sink_keeps_each_warning_once_and_is_bounded() {
+        let sink = Sink::default();
+        for i in 0..(MAX_NOTES * 2) {
+            sink.warn(format!("w{}", i % (MAX_NOTES + 10)));
+            sink.warn("same".into());
+        }
+        let w = sink.take_warnings();
+        assert_eq!(w.len(), MAX_NOTES);
+        assert_eq!(w.iter().filter(|m| *m == "same").count(), 1);
+        assert!(sink.take_warnings().is_empty(), "taken");
+    }
+
+    #[test]
+    fn a_later_annotation_of_a_key_replaces_the_earlier() {
+        let sink = Sink::default();
+        sink.annotate("k".into(), "1".into());
+        sink.annotate("k".into(), "2".into());
+        sink.annotate("j".into(), "3".into());
+        assert_eq!(sink.take_annotations(), [("k".into(), "2".into()), ("j".into(), "3".into())]);
     }
 }

@@ -7,7 +7,7 @@
 //! but left out of the chain with a warning at start, so a kubeadm-style command line
 //! still starts; `construct` is the one list of implemented plugins.
 
-use super::Plugin;
+use super::{Config, Plugin};
 
 /// Upstream's plugins in execution order (kube-apiserver's `AllOrderedPlugins`).
 pub const ORDER: &[&str] = &[
@@ -76,7 +76,7 @@ pub const DEFAULT_ON: &[&str] = &[
 ];
 
 /// The plugin named `name`, if kapi implements it.
-fn construct(name: &str) -> Option<Box<dyn Plugin>> {
+fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
     Some(match name {
         "NamespaceLifecycle" => Box::new(super::lifecycle::NamespaceLifecycle),
         "LimitRanger" => Box::new(super::limitranger::LimitRanger),
@@ -84,6 +84,13 @@ fn construct(name: &str) -> Option<Box<dyn Plugin>> {
         "MutatingAdmissionWebhook" => Box::new(super::webhook::MutatingWebhook::new()),
         "ValidatingAdmissionWebhook" => Box::new(super::webhook::ValidatingWebhook::new()),
         "PodSecurity" => Box::new(super::podsecurity::PodSecurity),
+        "ServiceAccount" => Box::new(super::service_account::ServiceAccount),
+        "NodeRestriction" => Box::new(super::node_restriction::NodeRestriction),
+        "TaintNodesByCondition" => Box::new(super::node_taint::TaintNodesByCondition),
+        "Priority" => Box::new(super::priority::Priority),
+        "DefaultTolerationSeconds" => {
+            Box::new(super::tolerations::DefaultTolerationSeconds::new(cfg))
+        }
         _ => return None,
     })
 }
@@ -115,11 +122,15 @@ pub fn enabled(enable: &[String], disable: &[String]) -> Result<Vec<&'static str
 }
 
 /// Build the chain's plugins; names kapi does not implement are reported and skipped.
-pub fn build(enable: &[String], disable: &[String]) -> Result<Vec<Box<dyn Plugin>>, String> {
+pub fn build(
+    enable: &[String],
+    disable: &[String],
+    cfg: &Config,
+) -> Result<Vec<Box<dyn Plugin>>, String> {
     let mut out = Vec::new();
     let mut missing = Vec::new();
     for name in enabled(enable, disable)? {
-        match construct(name) {
+        match construct(name, cfg) {
             Some(p) => out.push(p),
             None => missing.push(name),
         }

@@ -68,6 +68,9 @@ pub struct ResponseStatus {
     pub reason: &'static str,
 }
 
+/// An audit annotation: a fixed key (authorization, truncation) or a plugin's.
+pub type Annotation = (std::borrow::Cow<'static, str>, String);
+
 /// One event at one stage.
 #[derive(Debug, Clone)]
 pub struct Event {
@@ -78,7 +81,7 @@ pub struct Event {
     pub request_body: Option<Body>,
     pub response_body: Option<Body>,
     /// Kept sorted by key (Go writes map keys in order).
-    pub annotations: Vec<(&'static str, String)>,
+    pub annotations: Vec<Annotation>,
     /// The bytes of bodies this event holds, counted against the auditor's budget
     /// until the event is gone.
     pub hold: Option<Arc<Hold>>,
@@ -371,7 +374,7 @@ impl Event {
             o.key("annotations");
             let mut a = Obj::new(o.out);
             for (k, v) in &self.annotations {
-                a.val(k, v);
+                a.val(k.as_ref(), v);
             }
             a.end();
         }
@@ -457,8 +460,8 @@ pub(crate) mod tests {
                 content_type: "application/json".into(),
             }),
             annotations: vec![
-                ("authorization.k8s.io/decision", "allow".into()),
-                ("authorization.k8s.io/reason", String::new()),
+                ("authorization.k8s.io/decision".into(), "allow".into()),
+                ("authorization.k8s.io/reason".into(), String::new()),
             ],
             hold: None,
         }

@@ -142,8 +142,8 @@ impl Auditor {
             None => {
                 ev.request_body = None;
                 ev.response_body = None;
-                ev.annotations.push(("audit.k8s.io/truncated", "true".into()));
-                ev.annotations.sort_by_key(|(k, _)| *k);
+                ev.annotations.push(("audit.k8s.io/truncated".into(), "true".into()));
+                ev.annotations.sort_by(|x, y| x.0.cmp(&y.0));
             }
         }
         ev
@@ -170,7 +170,7 @@ pub struct Request {
 struct Active {
     head: Arc<Head>,
     omit: Vec<Stage>,
-    annotations: Vec<(&'static str, String)>,
+    annotations: Vec<event::Annotation>,
     request_body: Option<Body>,
     /// Failed authentication: one ResponseStarted event, with this message.
     unauthenticated: Option<String>,
@@ -268,10 +268,22 @@ impl Request {
     pub fn authorized(&mut self, allowed: bool, reason: &str) {
         if let Some(a) = self.active.as_mut() {
             let decision = if allowed { "allow" } else { "forbid" };
-            a.annotations.push(("authorization.k8s.io/decision", decision.into()));
-            a.annotations.push(("authorization.k8s.io/reason", reason.into()));
-            a.annotations.sort_by_key(|(k, _)| *k);
+            a.annotations.push(("authorization.k8s.io/decision".into(), decision.into()));
+            a.annotations.push(("authorization.k8s.io/reason".into(), reason.into()));
+            a.annotations.sort_by(|x, y| x.0.cmp(&y.0));
         }
+    }
+
+    /// The admission plugins' audit annotations (a key already there is kept, as
+    /// upstream keeps the first value).
+    pub fn admitted(&mut self, notes: Vec<(String, String)>) {
+        let Some(a) = self.active.as_mut() else { return };
+        for (k, v) in notes {
+            if !a.annotations.iter().any(|(key, _)| *key == k) {
+                a.annotations.push((k.into(), v));
+            }
+        }
+        a.annotations.sort_by(|x, y| x.0.cmp(&y.0));
     }
 
     /// The request body, kept for `requestObject` (Request level and above) or for the

@@ -5,7 +5,8 @@
 //! and, on a shared store, the lease endpoint reconciler that lists every replica; the
 //! CustomResourceDefinition controller (`crd`) that keeps the served registry in step
 //! with the stored CRDs; the resource quota controller (`quota`) that keeps every
-//! ResourceQuota's `status` recalculated from the caches.
+//! ResourceQuota's `status` recalculated from the caches; and each namespace's `default` ServiceAccount
+//! (`service_accounts`).
 
 pub mod bootstrap;
 pub mod compaction;
@@ -13,3 +14,4 @@ pub mod crd;
 pub mod endpoints;
 pub mod namespace;
 pub mod quota;
+pub mod service_accounts;

@@ -1,8 +1,9 @@
 //! The namespace controller: for every namespace with a deletionTimestamp, delete all the
 //! namespaced objects in it (immediately; objects held by finalizers are marked and
 //! waited for), then drop the `kubernetes` finalizer and remove the namespace.
-//! Runs on its own thread, sweeping once a second; idempotent, so a restart mid-deletion
-//! simply resumes.
+//! Runs on its own thread, sweeping twice a second (each sweep also gives every active
+//! namespace its `default` ServiceAccount, `service_accounts`); idempotent, so a
+//! restart mid-deletion simply resumes.
 
 use crate::app::App;
 use crate::rest;
@@ -28,6 +29,10 @@ pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
             compactor.tick(app.store.as_ref(), std::time::Instant::now());
             if let Err(e) = futures_executor::block_on(sweep(&app)) {
                 tracing::debug!("namespace controller: {e}");
+            }
+            let accounts = super::service_accounts::ensure_defaults(&app);
+            if let Err(e) = futures_executor::block_on(accounts) {
+                tracing::warn!("default ServiceAccounts: {e}");
             }
             sweeps += 1;
             if sweeps.is_multiple_of(RECONCILE_EVERY_SWEEPS) {

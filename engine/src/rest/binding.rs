@@ -5,6 +5,7 @@
 //! the `PodScheduled` condition becomes True. Answers 201 with a Success Status.
 
 use super::{Request, Scope, object};
+use crate::admission::{Attributes, Operation};
 use crate::body::Response;
 use crate::negotiation::{self, body_format};
 use crate::status::{self, ApiError};
@@ -18,9 +19,12 @@ const MAX_ATTEMPTS: usize = 16;
 pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
-    let binding =
+    let mut binding =
         format::decode(&req.body, fmt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    let attrs = Attributes::new(scope, Operation::Create, name, None);
+    super::admit::mutating(scope, &attrs, &mut binding).await?;
     let node = check(&binding, name)?;
+    super::admit::validating(scope, &attrs, &binding).await?;
     let annotations = meta::metadata(&binding)
         .and_then(|m| m.get("annotations"))
         .and_then(Value::as_object)

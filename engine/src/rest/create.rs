@@ -1,5 +1,6 @@
-//! CREATE: decode, stamp server-owned metadata (uid, creationTimestamp, generation,
-//! generateName), default, prepare, validate, admit, allocate (hooks), store.
+//! CREATE, in upstream's order: decode, default, the creator's managedFields, mutating
+//! admission, stamp server-owned metadata (uid, creationTimestamp, generation,
+//! generateName), prepare, validate, validating admission, allocate (hooks), store.
 
 use super::object::{self, Decoded};
 use super::{Request, Scope, hooks, view};
@@ -20,37 +21,18 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
         let out = hooks::virtual_create(req, scope, obj)?;
         return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
     }
-    let (out, admission_warnings) = create_object_warned(scope, obj).await?;
-    let resp = with_warnings(view::object(scope, 201, &out)?, &warnings);
-    Ok(with_warnings(resp, &admission_warnings))
+    let out = create_object(scope, obj).await?;
+    Ok(with_warnings(view::object(scope, 201, &out)?, &warnings))
 }
 
-/// Create a decoded object: prepare, admit, allocate, store.
-pub async fn create_object(scope: &Scope<'_>, obj: Value) -> Result<Value, ApiError> {
-    create_object_warned(scope, obj).await.map(|(out, _)| out)
-}
-
-/// [`create_object`], with the warnings the admission plugins added.
-async fn create_object_warned(
-    scope: &Scope<'_>,
-    mut obj: Value,
-) -> Result<(Value, Vec<String>), ApiError> {
-    prepare(scope, &mut obj)?;
-    let name = meta::name(&obj).unwrap_or("").to_string();
+/// Create a decoded object: default, mutating admission, prepare and validate,
+/// validating admission, allocate, store.
+pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+    let name = admit_new(scope, &mut obj).await?;
     let target = scope.target(&name);
-    let admit_start = std::time::Instant::now();
-    crate::authz::escalation::check(scope, &obj)?;
-    let attrs = admission::Attributes::new(scope, admission::Operation::Create, &name, None);
-    let mut admitted = scope.app.admission.admit(&attrs, &mut obj).await;
-    if admitted.is_ok() {
-        admitted = scope.app.admission.validate(&attrs, &obj).await;
-    }
-    crate::metrics::phase("admission", admit_start.elapsed());
-    admitted?;
-    let warnings = attrs.take_warnings();
     if scope.dry_run()? {
         kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
-        return Ok((obj, warnings));
+        return Ok(obj);
     }
     let allocated = hooks::before_create(scope, &mut obj)
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
@@ -72,7 +54,7 @@ async fn create_object_warned(
         Ok(kv) => {
             let rv = json!(kv.mod_revision.to_string());
             kapi_codec::order::set_meta(&mut obj, "resourceVersion", rv);
-            Ok((obj, warnings))
+            Ok(obj)
         }
         Err(e) => {
             hooks::release(scope, &allocated);
@@ -81,10 +63,35 @@ async fn create_object_warned(
     }
 }
 
-/// Stamp, default, record the creator's managedFields, prepare and validate a new object
-/// in place.
-pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
+/// Upstream's create order up to the store: default and record the creator's
+/// managedFields ([`decode_phase`]), mutating admission, the RBAC escalation check,
+/// prepare and validate ([`prepare`]), validating admission. Returns the object's name.
+async fn admit_new(scope: &Scope<'_>, obj: &mut Value) -> Result<String, ApiError> {
+    decode_phase(scope, obj)?;
+    let requested = meta::name(obj).unwrap_or("").to_string();
+    let attrs = admission::Attributes::new(scope, admission::Operation::Create, &requested, None);
+    super::admit::mutating(scope, &attrs, obj).await?;
+    crate::authz::escalation::check(scope, obj)?;
+    prepare(scope, obj)?;
+    super::admit::validating(scope, &attrs, obj).await?;
+    Ok(meta::name(obj).unwrap_or("").to_string())
+}
+
+/// What decoding a new object does before admission: the request's namespace, the
+/// type's defaults and the creator's managedFields. As upstream, the creator owns the
+/// defaulted object, not what admission and PrepareForCreate add (a pod's service
+/// account and tolerations, a namespace's finalizers).
+fn decode_phase(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     set_namespace(scope, obj)?;
+    scope.rt.strategy.default(obj);
+    super::fields_managed::on_create(scope, obj);
+    Ok(())
+}
+
+/// Upstream's BeforeCreate on an admitted object, in place: no resourceVersion, the
+/// name generated from `generateName`, server-owned metadata stamped, the type's
+/// PrepareForCreate, then validation.
+fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     if meta::meta_str(obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
         return Err(ApiError::Internal(
             "resourceVersion should not be set on objects to be created".into(),
@@ -99,11 +106,6 @@ pub fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     }
     stamp(scope, obj);
     let strategy = &scope.rt.strategy;
-    strategy.default(obj);
-    // as upstream, the creator's managedFields see the defaulted object, not what
-    // PrepareForCreate and the admission plugins add (a pod's service account and
-    // tolerations, a namespace's finalizers)
-    super::fields_managed::on_create(scope, obj);
     strategy.prepare_create(obj);
     let mut errors =
         validation::validate_object_meta(obj, scope.rt.namespaced, strategy.name_rule());

@@ -21,6 +21,9 @@ pub struct DeleteOptions {
     pub resource_version: Option<String>,
     /// propagationPolicy / orphanDependents: the garbage collector's finalizers.
     pub policy: propagation::Policy,
+    /// The write was admitted already as another request (an eviction's delete of its
+    /// pod, as upstream's EvictionREST deletes without admission).
+    pub admitted: bool,
 }
 
 impl DeleteOptions {
@@ -70,7 +73,6 @@ impl DeleteOptions {
 
 pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
-    admit_delete(scope, name).await?;
     let opts = DeleteOptions::parse(scope, &req.body)?;
     let out = delete_one(scope, name, &opts).await?;
     if out.gone && !scope.rt.returns_deleted_object() {
@@ -79,13 +81,17 @@ pub async fn delete(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     view::object(scope, 200, &out.obj)
 }
 
-/// The admission chain on a delete of `name` (the object itself is not read here).
-async fn admit_delete(scope: &Scope<'_>, name: &str) -> Result<(), ApiError> {
-    let attrs =
-        crate::admission::Attributes::new(scope, crate::admission::Operation::Delete, name, None);
-    let mut obj = Value::Null;
-    scope.app.admission.admit(&attrs, &mut obj).await?;
-    scope.app.admission.validate(&attrs, &obj).await
+/// The admission chain on a delete of `current` (each attempt's object): the plugins
+/// get the object being deleted, which is also `Attributes::old`.
+async fn admit_delete(scope: &Scope<'_>, name: &str, current: &Value) -> Result<(), ApiError> {
+    let attrs = crate::admission::Attributes::new(
+        scope,
+        crate::admission::Operation::Delete,
+        name,
+        Some(current),
+    );
+    let mut obj = current.clone();
+    super::admit::both(scope, &attrs, &mut obj).await
 }
 
 /// Upstream's answer to a delete that removed the object at once, for the types that
@@ -120,9 +126,6 @@ pub async fn delete_collection(req: &Request<'_>, scope: &Scope<'_>) -> Result<R
     let mut deleted = Vec::with_capacity(items.len());
     for obj in items.iter() {
         let name = meta::name(obj).unwrap_or("");
-        if admit_delete(scope, name).await.is_err() {
-            continue;
-        }
         let ns_scope = Scope { namespace: meta::namespace(obj).map(String::from), ..scope.clone() };
         match delete_one(&ns_scope, name, &opts).await {
             Ok(o) => deleted.push(o.obj),
@@ -190,6 +193,9 @@ pub async fn delete_one(
         let kv = kv.ok_or_else(|| ApiError::NotFound(target.clone()))?;
         let current = crate::conversion::from_stored(scope.app, &scope.rt, &kv).await?;
         check_preconditions(scope, name, &current, opts)?;
+        if !opts.admitted {
+            admit_delete(scope, name, &current).await?;
+        }
         let grace = if scope.rt.role == Role::Pods { pod_grace(&current, opts) } else { 0 };
         let current_fins = propagation::finalizers_of(&current);
         let mut new_fins = opts.policy.finalizers(&current_fins);

@@ -11,6 +11,7 @@
 
 use super::delete::{self, DeleteOptions};
 use super::{Request, Scope, object};
+use crate::admission::{Attributes, Operation};
 use crate::body::Response;
 use crate::negotiation::{self, body_format};
 use crate::status::{self, ApiError};
@@ -22,7 +23,7 @@ use serde_json::{Value, json};
 pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, ApiError> {
     let name = scope.url_name()?;
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
-    let eviction =
+    let mut eviction =
         format::decode(&req.body, fmt).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let named = meta::name(&eviction).unwrap_or("");
     if named != name {
@@ -30,6 +31,8 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
             "name in URL ({name}) does not match name in Eviction object ({named})"
         )));
     }
+    let attrs = Attributes::new(scope, Operation::Create, name, None);
+    super::admit::both(scope, &attrs, &mut eviction).await?;
     let opts = delete_options(&eviction);
     let pod = super::get::read(scope, name).await?;
     if needs_budget(&pod) {
@@ -56,6 +59,7 @@ fn delete_options(eviction: &Value) -> DeleteOptions {
             propagation: o.get("propagationPolicy").and_then(Value::as_str).map(String::from),
             orphan_dependents: o.get("orphanDependents").and_then(Value::as_bool),
         },
+        admitted: true,
     }
 }
 

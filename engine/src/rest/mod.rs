@@ -10,6 +10,7 @@
 //! componentstatuses), `ephemeral`, `resize` and `approval` (what those
 //! subresources write).
 
+mod admit;
 mod approval;
 mod binding;
 mod component_status;
@@ -56,6 +57,8 @@ pub struct Request<'a> {
     pub headers: &'a http::HeaderMap,
     pub body: Bytes,
     pub user: &'a UserInfo,
+    /// What admission plugins add to the answer (warnings) and the audit event.
+    pub sink: &'a crate::admission::Sink,
 }
 
 impl Request<'_> {
@@ -72,10 +75,22 @@ pub async fn handle(req: Request<'_>) -> Response {
         Ok(o) => o,
         Err(e) => return negotiation::error_response_for(&e, accept),
     };
-    match dispatch(&req, output).await {
+    let resp = match dispatch(&req, output).await {
         Ok(resp) => resp,
         Err(e) => negotiation::error_response_for(&e, accept),
+    };
+    with_admission_notes(resp, req.sink)
+}
+
+/// The admission plugins' warnings as `Warning` headers (after the handler's own), and
+/// their audit annotations in the response's extensions for the audit event.
+fn with_admission_notes(resp: Response, sink: &crate::admission::Sink) -> Response {
+    let mut resp = create::with_warnings(resp, &sink.take_warnings());
+    let annotations = sink.take_annotations();
+    if !annotations.is_empty() {
+        resp.extensions_mut().insert(crate::admission::AuditAnnotations(annotations));
     }
+    resp
 }
 
 async fn dispatch(req: &Request<'_>, output: Output) -> Result<Response, ApiError> {
@@ -134,6 +149,7 @@ fn internal_scope_as<'a>(
         manager: manager.into(),
         apply: false,
         user: None,
+        sink: None,
     })
 }
 
@@ -282,5 +298,28 @@ async fn subresource(
             "the server does not allow this method on the requested resource ({}/{sub}) yet",
             scope.rt.plural
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admission_warnings_become_warning_headers_and_annotations_go_to_the_audit() {
+        let sink = crate::admission::Sink::default();
+        sink.warn("first \"quoted\"".into());
+        sink.annotate("example.com/key".into(), "v".into());
+        let resp = negotiation::respond(403, &serde_json::json!({}), Output::Json, false);
+        let resp = with_admission_notes(resp, &sink);
+        let warnings: Vec<&str> = resp
+            .headers()
+            .get_all(http::header::WARNING)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        assert_eq!(warnings, [r#"299 - "first \"quoted\"""#]);
+        let notes = resp.extensions().get::<crate::admission::AuditAnnotations>().unwrap();
+        assert_eq!(notes.0, [("example.com/key".to_string(), "v".to_string())]);
     }
 }

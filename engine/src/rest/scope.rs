@@ -25,6 +25,9 @@ pub struct Scope<'a> {
     pub apply: bool,
     /// Who asks (None: the server itself, e.g. a controller or the bootstrap).
     pub user: Option<&'a crate::auth::UserInfo>,
+    /// Where admission plugins' warnings and audit annotations go (None: the server's
+    /// own writes, which have no answer to carry them).
+    pub sink: Option<&'a crate::admission::Sink>,
 }
 
 /// Upstream's default manager: the User-Agent up to its first `/`.
@@ -88,6 +91,7 @@ impl<'a> Scope<'a> {
                     .header(http::header::CONTENT_TYPE)
                     .is_some_and(|c| c.starts_with("application/apply-patch")),
             user: Some(req.user),
+            sink: Some(req.sink),
         };
         scope.check_verb()?;
         Ok(scope)

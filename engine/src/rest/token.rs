@@ -5,6 +5,7 @@
 //! ServiceAccount), then a signed token in `status`. Answers 201 with the TokenRequest.
 
 use super::{Request, Scope};
+use crate::admission::{Attributes, Operation};
 use crate::auth::objects::CachedObjects;
 use crate::auth::serviceaccount::{self, Bound, Issue, Kind, Objects};
 use crate::body::Response;
@@ -28,7 +29,10 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     let sa = super::get::read(scope, name).await?;
     let ns = scope.namespace.clone().unwrap_or_default();
     defaults(&mut tr, &tokens.audiences);
+    let attrs = Attributes::new(scope, Operation::Create, name, None);
+    super::admit::mutating(scope, &attrs, &mut tr).await?;
     validate(&tr, name)?;
+    super::admit::validating(scope, &attrs, &tr).await?;
     let bound = bound_object(scope, &tr, name, &ns).await?;
     let now = crate::time::now_unix();
     let issue = Issue {

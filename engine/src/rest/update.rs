@@ -1,7 +1,8 @@
 //! UPDATE and PATCH of a resource, its status subresource, namespaces' finalize,
 //! pods' ephemeralcontainers and resize, and CSRs' approval subresources, through one
 //! optimistic-concurrency loop (`guaranteed_update`): read,
-//! compute the new object, carry over server-owned metadata, validate, write with a
+//! compute the new object, run the admission phases around the strategy's prepare
+//! and validation (on every attempt's object), carry over server-owned metadata, write with a
 //! precondition on the read revision; retry on conflict unless the client pinned a
 //! resourceVersion (then 409). A no-op update writes nothing.
 
@@ -9,6 +10,7 @@ use super::create::with_warnings;
 use super::object::{self, Decoded};
 use super::patch::{self, PatchType};
 use super::{Request, Scope, hooks, view};
+use crate::admission;
 use crate::body::Response;
 use crate::negotiation::body_format;
 use crate::status::ApiError;
@@ -230,7 +232,7 @@ where
         }
         let current = crate::conversion::from_stored(scope.app, &scope.rt, &kv).await?;
         let mut new = mutate(&current)?;
-        finish(scope, &mut new, &current)?;
+        finish(scope, name, &mut new, &current).await?;
         // Upstream's field order, once, before the bytes and the answer are written.
         kapi_codec::order::canonicalize_type(&scope.rt, &mut new);
         if new == current {
@@ -278,11 +280,17 @@ fn is_finalized(obj: &Value) -> bool {
     deleting && fins == 0
 }
 
-/// Carry server-owned metadata over from `current`, default, prepare and validate.
-fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), ApiError> {
-    crate::authz::escalation::check(scope, new)?;
-    let name = meta::name(current).unwrap_or("").to_string();
-    let target = scope.target(&name);
+/// Upstream's update order on one attempt's object: the uid precondition, default,
+/// mutating admission (with `current` as the old object), the RBAC escalation check,
+/// server-owned metadata carried over from `current`, prepare, the writer's
+/// managedFields, validation, validating admission.
+async fn finish(
+    scope: &Scope<'_>,
+    name: &str,
+    new: &mut Value,
+    current: &Value,
+) -> Result<(), ApiError> {
+    let target = scope.target(name);
     let cur_uid = meta::meta_str(current, "uid").unwrap_or("");
     if let Some(uid) = meta::meta_str(new, "uid").filter(|u| !u.is_empty() && *u != cur_uid) {
         let msg = format!(
@@ -290,6 +298,12 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
         );
         return Err(ApiError::Conflict(target, msg));
     }
+    let strategy = &scope.rt.strategy;
+    strategy.default(new);
+    let attrs =
+        admission::Attributes::new(scope, admission::Operation::Update, name, Some(current));
+    super::admit::mutating(scope, &attrs, new).await?;
+    crate::authz::escalation::check(scope, new)?;
     let deleting = meta::meta_str(current, "deletionTimestamp").is_some();
     let old_fins = finalizers(current);
     if deleting && finalizers(new).iter().any(|f| !old_fins.contains(f)) {
@@ -299,8 +313,6 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
         );
         return Err(ApiError::Invalid(target, vec![e]));
     }
-    let strategy = &scope.rt.strategy;
-    strategy.default(new);
     strategy.prepare_update(new, current);
     carry_metadata(scope, new, current);
     super::fields_managed::on_update(scope, current, new);
@@ -314,7 +326,10 @@ fn finish(scope: &Scope<'_>, new: &mut Value, current: &Value) -> Result<(), Api
     if errors.is_empty() {
         errors.extend(validate_update(scope, new, current));
     }
-    if errors.is_empty() { Ok(()) } else { Err(ApiError::Invalid(target, errors)) }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(target, errors));
+    }
+    super::admit::validating(scope, &attrs, new).await
 }
 
 /// The update rules of what the request writes: a subresource's own, else the type's.

@@ -1,0 +1,120 @@
+//! Plugins' reads: objects from the watch caches (upstream's plugins read listers),
+//! never a store read per request. A miss waits, briefly, for the cache to apply what
+//! the store already sent it (so a client that just wrote the object through this
+//! server finds it), as upstream's plugins fall back to a live lookup.
+//!
+//! Invariants: every wait is bounded, and only a request's core waits (the server's
+//! own writes, from its controller threads or at start, take what the cache holds
+//! now, or the store's answer through [`get_or_store`]); a resource without a cache
+//! (not served, or not stored) reads as absent.
+
+use crate::app::App;
+use kapi_storage::cache::CacheEntry;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+type Entry = Arc<CacheEntry<crate::cache::Cached>>;
+
+/// A resource the plugins read: group, version, plural.
+#[derive(Debug, Clone, Copy)]
+pub struct Resource(pub &'static str, pub &'static str, pub &'static str);
+
+pub const SERVICE_ACCOUNTS: Resource = Resource("", "v1", "serviceaccounts");
+pub const PRIORITY_CLASSES: Resource = Resource("scheduling.k8s.io", "v1", "priorityclasses");
+pub const NODES: Resource = Resource("", "v1", "nodes");
+pub const PODS: Resource = Resource("", "v1", "pods");
+pub const NAMESPACES: Resource = Resource("", "v1", "namespaces");
+
+/// Whether this is a request's core, where a bounded wait on a cache is allowed (the
+/// cache's signals and timers are the core's runtime).
+fn may_wait() -> bool {
+    crate::server::current::closer().is_some()
+}
+
+/// The cache of `r` (started if needed) and the key of `ns`/`name` in it, once the
+/// cache has loaded.
+async fn cache_and_key(
+    app: &App,
+    r: Resource,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<(Arc<crate::cache::Cache>, String)> {
+    let rt = app.registry().get(r.0, r.1, r.2)?.clone();
+    let cache = app.caches.get(app, &rt)?;
+    if !cache.is_loaded() && !(may_wait() && crate::cache::wait_for(&cache, 0).await) {
+        return None;
+    }
+    Some((cache, rt.storage_key(app.prefix(), ns, name)))
+}
+
+/// The object `ns`/`name` of `r`, if the cache has it (after letting the cache catch up
+/// with what the store already sent on a miss).
+pub async fn get(app: &App, r: Resource, ns: Option<&str>, name: &str) -> Option<Value> {
+    let (cache, key) = cache_and_key(app, r, ns, name).await?;
+    if let (Some(e), _) = cache.get(&key) {
+        return Some(obj(&e));
+    }
+    if !may_wait() {
+        return None;
+    }
+    crate::cache::settle(app, &cache).await;
+    cache.get(&key).0.map(|e| obj(&e))
+}
+
+/// [`get`], and on a miss the store's answer (upstream's live lookup: an object made
+/// through another server sharing the store, or a cache not loaded yet at start).
+pub async fn get_or_store(
+    app: &App,
+    r: Resource,
+    ns: Option<&str>,
+    name: &str,
+) -> Result<Option<Value>, kapi_storage::StorageError> {
+    if let Some(found) = get(app, r, ns, name).await {
+        return Ok(Some(found));
+    }
+    let Some(rt) = app.registry().get(r.0, r.1, r.2).cloned() else { return Ok(None) };
+    let kv = app.store.get(&rt.storage_key(app.prefix(), ns, name)).await?;
+    Ok(kv.map(|kv| kapi_codec::stored::decode(&kv.value).unwrap_or(Value::Null)))
+}
+
+/// [`get`], waiting up to `bound` for the object to appear (an object a controller is
+/// about to create, such as a namespace's `default` ServiceAccount).
+pub async fn wait_for(
+    app: &App,
+    r: Resource,
+    ns: Option<&str>,
+    name: &str,
+    bound: Duration,
+) -> Option<Value> {
+    if let Some(found) = get(app, r, ns, name).await {
+        return Some(found);
+    }
+    let (cache, key) = cache_and_key(app, r, ns, name).await?;
+    if !may_wait() {
+        return None;
+    }
+    let present = || cache.get(&key).0.is_some();
+    let _ = monoio::time::timeout(bound, cache.changed().wait_until(present)).await;
+    cache.get(&key).0.map(|e| obj(&e))
+}
+
+/// The objects of `r` (a cluster-scoped resource with few objects, such as
+/// PriorityClasses) whose JSON holds `needle`: only those are parsed.
+pub async fn list_holding(app: &App, r: Resource, needle: &[u8]) -> Vec<Value> {
+    let Some(rt) = app.registry().get(r.0, r.1, r.2).cloned() else { return Vec::new() };
+    let Some(cache) = app.caches.get(app, &rt) else { return Vec::new() };
+    if !cache.is_loaded() && !(may_wait() && crate::cache::wait_for(&cache, 0).await) {
+        return Vec::new();
+    }
+    let (items, _, _) = cache.list(&rt.storage_prefix(app.prefix(), None), None, 0);
+    items.iter().filter(|e| holds(e.data.json(), needle)).map(obj).collect()
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn obj(e: &Entry) -> Value {
+    e.data.obj()
+}
