@@ -83,8 +83,11 @@ pub fn run(options: Options) -> Result<(), String> {
     crate::health::start_storage_probe(app.clone()).map_err(|e| e.to_string())?;
     let tls = tls::server_config(&pki, client_ca_hints(&app))?;
     let workers = worker::start(app.clone(), tls, worker_count(&options))?;
+    // Handled from before "ready" is printed: a SIGTERM right after it is a graceful stop
+    // (it used to find the default action still in place and kill the process).
+    let signals = shutdown_signals()?;
     announce(&options, &pki, started)?;
-    let signal = wait_for_signal()?;
+    let signal = wait_for_signal(signals);
     tracing::info!("received {signal}, shutting down");
     app.begin_shutdown();
     drop(shutdown_tx);
@@ -440,10 +443,14 @@ fn announce(options: &Options, pki: &Pki, started: Instant) -> Result<(), String
     Ok(())
 }
 
-fn wait_for_signal() -> Result<&'static str, String> {
+/// Take over SIGTERM and SIGINT (from now on they start a graceful shutdown).
+fn shutdown_signals() -> Result<signal_hook::iterator::Signals, String> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals =
-        signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())?;
+    signal_hook::iterator::Signals::new([SIGTERM, SIGINT]).map_err(|e| e.to_string())
+}
+
+fn wait_for_signal(mut signals: signal_hook::iterator::Signals) -> &'static str {
+    use signal_hook::consts::{SIGINT, SIGTERM};
     let sig = signals.forever().next().unwrap_or(SIGTERM);
-    Ok(if sig == SIGINT { "SIGINT" } else { "SIGTERM" })
+    if sig == SIGINT { "SIGINT" } else { "SIGTERM" }
 }
