@@ -182,6 +182,16 @@ impl Walk<'_> {
         ))
     }
 
+    /// Go's error for a number its integer field cannot hold (a fraction, an exponent,
+    /// out of range), then the field's Go type. Go quotes the literal as written; here
+    /// it is the parsed number re-rendered (`8.9e+58` for `8.9e58`).
+    fn number_error(&self, path: Path<'_>, n: &serde_json::Number, go: &str) -> CodecError {
+        CodecError::Malformed(format!(
+            "json: cannot unmarshal number {n} into Go struct field {} of type {go}",
+            path.render()
+        ))
+    }
+
     fn walk(
         &mut self,
         schema: &Value,
@@ -228,8 +238,11 @@ impl Walk<'_> {
             | ("boolean", Value::Bool(_))
             | ("number", Value::Number(_))
             | ("", _) => Ok(()),
-            ("integer", Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(()),
-            ("integer", Value::Number(n)) if n.as_f64().is_some_and(|f| f.fract() == 0.0) => Ok(()),
+            ("integer", Value::Number(n)) => match fits_go_int(n, go_int(schema)) {
+                true => Ok(()),
+                false => Err(self.number_error(path, n, go_int(schema))),
+            },
+            ("integer", other) => Err(self.type_error(path, other, go_int(schema))),
             (want, other) => Err(self.type_error(path, other, want)),
         }
     }
@@ -258,6 +271,24 @@ impl Walk<'_> {
             self.unknown.push(Path::Key(&path, &key).render());
         }
         Ok(())
+    }
+}
+
+/// The Go type of an integer schema: its `format` (`int32`, `int64`), `int64` without one.
+fn go_int(schema: &Value) -> &str {
+    match schema.get("format").and_then(Value::as_str) {
+        Some("int32") => "int32",
+        _ => "int64",
+    }
+}
+
+/// Whether Go's `encoding/json` stores `n` in an integer of type `go`: an integer literal
+/// (no fraction, no exponent: those parse as floats here) within the type's range.
+fn fits_go_int(n: &serde_json::Number, go: &str) -> bool {
+    match (n.as_i64(), go) {
+        (Some(i), "int32") => i32::try_from(i).is_ok(),
+        (Some(_), _) => true,
+        (None, _) => false,
     }
 }
 
@@ -392,18 +423,56 @@ mod tests {
         assert!(prune_unknown("io.k8s.api.core.v1.ConfigMap", &mut cm).is_err());
     }
 
+    /// Regression (issue #14, found by the `decode` and `patch` fuzz targets): an integer
+    /// field given a number with a fraction or out of its range (`spec.replicas: 8.9e58`,
+    /// an EndpointSlice port of 1.1e73) was accepted, stored as a float, and its JSON did
+    /// not read back as written. Upstream refuses the body with Go's unmarshal error.
+    #[test]
+    fn integer_fields_refuse_fractions_exponents_and_overflow() {
+        let deployment = "io.k8s.api.apps.v1.Deployment";
+        for (replicas, literal) in [
+            (json!(8.9e58), "8.9e+58"),
+            (json!(2.5), "2.5"),
+            (json!(3.0), "3.0"),
+            (json!(2147483648_i64), "2147483648"),
+            (json!(u64::MAX), "18446744073709551615"),
+        ] {
+            let mut d = json!({"spec": {"replicas": replicas}});
+            let e = prune_unknown(deployment, &mut d).unwrap_err();
+            assert_eq!(
+                e.to_string(),
+                format!(
+                    "json: cannot unmarshal number {literal} into Go struct field spec.replicas of type int32"
+                )
+            );
+        }
+        for ok in [json!(0), json!(-2147483648_i64), json!(2147483647)] {
+            let mut d = json!({"spec": {"replicas": ok}});
+            assert!(prune_unknown(deployment, &mut d).is_ok(), "{ok}");
+        }
+        let mut pod = json!({"spec": {"activeDeadlineSeconds": 4294967296_i64}});
+        assert!(prune_unknown("io.k8s.api.core.v1.Pod", &mut pod).is_ok(), "int64 holds it");
+        let mut pod = json!({"spec": {"activeDeadlineSeconds": 1.5}});
+        let e = prune_unknown("io.k8s.api.core.v1.Pod", &mut pod).unwrap_err();
+        assert!(e.to_string().ends_with("spec.activeDeadlineSeconds of type int64"), "{e}");
+        let mut slice = json!({"endpoints": [], "addressType": "IPv4",
+            "ports": [{"port": 1.1111111111111112e73}]});
+        let e = prune_unknown("io.k8s.api.discovery.v1.EndpointSlice", &mut slice).unwrap_err();
+        assert!(e.to_string().contains("field ports[0].port of type int32"), "{e}");
+    }
+
     #[test]
     fn wrong_types_are_rejected() {
         let mut d = json!({"spec": {"replicas": "three"}});
         let e = prune_unknown("io.k8s.api.apps.v1.Deployment", &mut d).unwrap_err();
         assert!(e.to_string().contains("cannot unmarshal string"), "{e}");
-        assert!(e.to_string().contains("Go struct field spec.replicas of type integer"), "{e}");
+        assert!(e.to_string().contains("Go struct field spec.replicas of type int32"), "{e}");
         let mut deep = json!({"spec": {"template": {"spec": {"containers": [
             {"name": "a", "image": "x"}, {"name": "b", "ports": [{"containerPort": "80"}]}
         ]}}}});
         let e = prune_unknown("io.k8s.api.apps.v1.Deployment", &mut deep).unwrap_err();
         let field = "spec.template.spec.containers[1].ports[0].containerPort";
-        assert!(e.to_string().contains(&format!("field {field} of type integer")), "{e}");
+        assert!(e.to_string().contains(&format!("field {field} of type int32")), "{e}");
         let mut nulls = json!({"spec": {"replicas": null}, "metadata": null});
         assert!(prune_unknown("io.k8s.api.apps.v1.Deployment", &mut nulls).is_ok());
     }

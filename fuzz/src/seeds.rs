@@ -272,4 +272,21 @@ mod tests {
             assert!(n > 0, "no seeds for {name}");
         }
     }
+
+    /// Every input a fuzz run once found a bug with (`fuzz/regressions/TARGET-what`) runs
+    /// clean through its target now: the fixes hold.
+    #[test]
+    fn every_past_finding_runs_clean() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("regressions");
+        let mut ran = 0;
+        for entry in std::fs::read_dir(&dir).expect("fuzz/regressions") {
+            let path = entry.expect("entry").path();
+            let file = path.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_owned();
+            let target = crate::TARGETS.iter().find(|(t, _)| file.starts_with(&format!("{t}-")));
+            let (_, f) = target.unwrap_or_else(|| panic!("{file}: no target named by its prefix"));
+            f(&std::fs::read(&path).expect("finding"));
+            ran += 1;
+        }
+        assert!(ran > 0, "no past findings in {}", dir.display());
+    }
 }
