@@ -72,7 +72,7 @@ fn run_perf_with(s: &Server, workload: &str, out: &Path, extra: &[String]) -> Va
 
 fn check_operation(results: &Value, name: &str) {
     let ops = results["operations"].as_array().expect("operations");
-    let op = ops.iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("no {name}"));
+    let op = ops.iter().find(|o| o["name"] == name).unwrap_or_else(|| panic!("no {name}: {ops:?}"));
     let count = op["count"].as_u64().expect("count");
     assert!(count > 0, "{name}: no successful requests: {op}");
     assert_eq!(op["errors"], 0, "{name}: errors: {op}");

@@ -183,11 +183,9 @@ fn invalid_pod_security_labels_are_refused_on_namespace_create() {
     );
 }
 
-/// Labeling a namespace restricted warns about the pods already there. Namespace
-/// updates reach the admission chain only once update and patch run it (branch
-/// h-pipeline); the logic is unit-tested in `admission::podsecurity::namespace`.
+/// Labeling a namespace restricted warns about the pods already there (a namespace
+/// update passes the admission chain like every write).
 #[test]
-#[ignore = "needs the admission chain on update/patch (h-pipeline)"]
 fn labeling_a_namespace_restricted_warns_about_existing_pods() {
     let s = Server::start();
     namespace(&s, "team", &[]);
