@@ -157,6 +157,27 @@ impl ApiError {
         }))
     }
 
+    /// A ValidatingAdmissionPolicy's refusal of a write of `t` (upstream:
+    /// `NewForbidden` with the policy's message, then the validation's reason and its
+    /// code: Invalid 422 (the default), Forbidden 403, Unauthorized 401,
+    /// RequestEntityTooLarge 413; the message as one more cause).
+    pub fn policy_denied(t: &Target, message: String, reason: Option<&str>) -> ApiError {
+        let reason = reason.unwrap_or("Invalid");
+        let code = match reason {
+            "Forbidden" => 403,
+            "Unauthorized" => 401,
+            "RequestEntityTooLarge" => 413,
+            _ => 422,
+        };
+        let causes = json!([{"message": message}]);
+        ApiError::Whole(Box::new(WholeStatus {
+            code,
+            reason: reason.to_string(),
+            message: format!("{} {:?} is forbidden: {message}", t.qualified_resource(), t.name),
+            details: Some(details_of(t, &t.resource, Some(causes))),
+        }))
+    }
+
     /// Map a storage error about `target`.
     pub fn from_storage(e: StorageError, target: &Target) -> ApiError {
         match e {

@@ -73,6 +73,7 @@ pub struct Generic;
 
 impl Strategy for Generic {}
 
+mod admission;
 mod core;
 mod crds;
 mod pods;
@@ -108,9 +109,12 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         ("networking.k8s.io", "networkpolicies" | "ingresses")
         | ("policy", _)
         | ("autoscaling", _)
-        | ("flowcontrol.apiserver.k8s.io", _)
-        | ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
-            Arc::new(core::Generational)
+        | ("flowcontrol.apiserver.k8s.io", _) => Arc::new(core::Generational),
+        ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
+            Arc::new(admission::ValidatingAdmissionPolicies)
+        }
+        ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
+            Arc::new(admission::ValidatingAdmissionPolicyBindings)
         }
         _ => Arc::new(Generic),
     }

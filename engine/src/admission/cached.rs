@@ -42,7 +42,7 @@ async fn cache_and_key(
 ) -> Option<(Arc<crate::cache::Cache>, String)> {
     let rt = app.registry().get(r.0, r.1, r.2)?.clone();
     let cache = app.caches.get(app, &rt)?;
-    if !cache.is_loaded() && !(may_wait() && crate::cache::wait_for(&cache, 0).await) {
+    if !(cache.is_loaded() || may_wait() && crate::cache::wait_for(&cache, 0).await) {
         return None;
     }
     Some((cache, rt.storage_key(app.prefix(), ns, name)))
@@ -104,7 +104,7 @@ pub async fn wait_for(
 pub async fn list_holding(app: &App, r: Resource, needle: &[u8]) -> Vec<Value> {
     let Some(rt) = app.registry().get(r.0, r.1, r.2).cloned() else { return Vec::new() };
     let Some(cache) = app.caches.get(app, &rt) else { return Vec::new() };
-    if !cache.is_loaded() && !(may_wait() && crate::cache::wait_for(&cache, 0).await) {
+    if !(cache.is_loaded() || may_wait() && crate::cache::wait_for(&cache, 0).await) {
         return Vec::new();
     }
     let (items, _, _) = cache.list(&rt.storage_prefix(app.prefix(), None), None, 0);

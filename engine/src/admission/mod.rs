@@ -23,6 +23,7 @@ mod node_restriction;
 mod node_taint;
 mod plugins;
 pub mod podsecurity;
+mod policy;
 mod priority;
 pub mod quota;
 pub mod resources;
@@ -227,13 +228,19 @@ impl<'a> Attributes<'a> {
     /// subresource) and the object: the request's name, else the object's name or
     /// `generateName` (not generated yet), else `Unknown`.
     pub fn forbid(&self, obj: &Value, why: impl Into<String>) -> ApiError {
+        ApiError::ForbiddenTarget(self.named_target(obj), why.into())
+    }
+
+    /// The target a refusal names: the request's name, else the object's name or
+    /// `generateName` (not generated yet), else `Unknown` (upstream's `NewForbidden`).
+    pub fn named_target(&self, obj: &Value) -> crate::status::Target {
         let name = if self.name.is_empty() {
             let meta = |f| kapi_codec::meta::meta_str(obj, f).filter(|n| !n.is_empty());
             meta("name").or_else(|| meta("generateName")).unwrap_or("Unknown")
         } else {
             self.name
         };
-        ApiError::ForbiddenTarget(self.scope.target(name), why.into())
+        self.scope.target(name)
     }
 }
 

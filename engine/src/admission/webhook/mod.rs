@@ -30,11 +30,15 @@ mod rules;
 mod source;
 mod validating;
 
+pub(super) use hook::Rule;
+pub(super) use predicates::{equivalents, in_version, namespace_labels};
+pub(super) use review::user_json;
+pub(super) use rules::{RuleTarget, exempt, matches as rule_matches};
+
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
 use kapi_codec::ResourceType;
 use review::Gvx;
-use rules::RuleTarget;
 use serde_json::{Map, Value, json};
 use source::{Snapshot, Source};
 use std::cell::OnceCell;

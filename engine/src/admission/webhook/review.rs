@@ -80,7 +80,7 @@ pub struct RequestFacts<'a> {
 }
 
 /// The user as the review shows it (the server's own requests as the loopback user).
-fn user_json(user: Option<&UserInfo>) -> Value {
+pub fn user_json(user: Option<&UserInfo>) -> Value {
     let mut u = Map::new();
     let Some(user) = user else {
         u.insert("username".into(), json!("system:apiserver"));

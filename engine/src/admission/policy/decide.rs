@@ -1,0 +1,297 @@
+//! One policy evaluated for one binding and one parameter object (upstream's
+//! validator): the match conditions (any false: the policy does not apply; errors
+//! follow the failure policy), the variables in order (each sees those before it),
+//! every validation with its message, then the audit annotations.
+//!
+//! Invariants: every expression is metered (cel's per-call limit); a variable is
+//! evaluated once per decision and an expression that names a variable that failed
+//! fails with that variable's error, as upstream's lazy variables do; texts are
+//! upstream's (`failed expression: ...`, `expression '...' resulted in error: ...`).
+
+use super::compile::{Compiled, Named, Policy, Validation};
+use serde_json::{Map, Value};
+
+/// The longest message a messageExpression may produce (upstream's 5 KiB).
+const MAX_MESSAGE: usize = 5 * 1024;
+
+/// The variables every expression of one decision sees.
+pub struct Input<'a> {
+    pub object: &'a Value,
+    pub old: &'a Value,
+    pub request: &'a Value,
+    pub params: &'a Value,
+    pub namespace: &'a Value,
+}
+
+/// A failed validation (or an error under failurePolicy Fail).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    /// The validation's index (0 for a match-condition error).
+    pub index: usize,
+    pub message: String,
+    /// The validation's `reason` (None: `Invalid`).
+    pub reason: Option<String>,
+}
+
+/// What one decision produced.
+#[derive(Debug, Default)]
+pub struct Decided {
+    pub decisions: Vec<Decision>,
+    /// Audit annotations by key: a value to publish, or an error (failurePolicy decides).
+    pub annotations: Vec<(String, Result<String, String>)>,
+}
+
+/// The evaluation context: the input as bindings, plus `variables`.
+struct Scope<'a> {
+    input: &'a Input<'a>,
+    variables: Value,
+    /// Variables that failed, with the error an expression naming them reports.
+    failed: Vec<(String, String)>,
+}
+
+impl Scope<'_> {
+    fn eval(&self, src: &str, compiled: &Compiled) -> Result<Value, String> {
+        let expr = compiled.as_ref().map_err(|e| format!("compilation error: {e}"))?;
+        if let Some((_, e)) = self.failed.iter().find(|(n, _)| expr.selects("variables", n)) {
+            return Err(format!("expression '{src}' resulted in error: {e}"));
+        }
+        let i = self.input;
+        let bindings = [
+            ("object", i.object),
+            ("oldObject", i.old),
+            ("request", i.request),
+            ("params", i.params),
+            ("namespaceObject", i.namespace),
+            ("variables", &self.variables),
+        ];
+        expr.eval(&bindings).map_err(|e| format!("expression '{src}' resulted in error: {e}"))
+    }
+}
+
+/// Decide `policy` for `input`.
+pub fn decide(policy: &Policy, input: &Input<'_>) -> Decided {
+    let mut scope = Scope { input, variables: Value::Object(Map::new()), failed: Vec::new() };
+    match conditions_hold(&scope, &policy.conditions) {
+        Ok(true) => {}
+        Ok(false) => return Decided::default(),
+        Err(_) if policy.ignore_failures => return Decided::default(),
+        Err(message) => {
+            let decisions = vec![Decision { index: 0, message, reason: None }];
+            return Decided { decisions, annotations: Vec::new() };
+        }
+    }
+    for v in &policy.variables {
+        variable(&mut scope, v);
+    }
+    let mut decisions = Vec::new();
+    for (index, v) in policy.validations.iter().enumerate() {
+        match validation(&scope, v) {
+            Ok(None) => {}
+            Ok(Some((message, reason))) => decisions.push(Decision { index, message, reason }),
+            Err(_) if policy.ignore_failures => {}
+            Err(message) => decisions.push(Decision { index, message, reason: None }),
+        }
+    }
+    let annotations = policy
+        .audit_annotations
+        .iter()
+        .filter_map(|a| annotation(&scope, a).map(|v| (a.name.clone(), v)))
+        .collect();
+    Decided { decisions, annotations }
+}
+
+/// Upstream's match-condition verdict: any false skips the policy; else errors
+/// (one, or several in brackets) are the decision's error.
+fn conditions_hold(scope: &Scope<'_>, conditions: &[Named]) -> Result<bool, String> {
+    let mut errors = Vec::new();
+    for c in conditions {
+        match scope.eval(&c.expression, &c.compiled) {
+            Ok(Value::Bool(false)) => return Ok(false),
+            Ok(_) => {}
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.len() {
+        0 => Ok(true),
+        1 => Err(errors.remove(0)),
+        _ => Err(format!("[{}]", errors.join(", "))),
+    }
+}
+
+fn variable(scope: &mut Scope<'_>, v: &Named) {
+    let result = match &v.compiled {
+        Err(e) => Err(format!("composited variable \"{}\" fails to compile: {e}", v.name)),
+        Ok(_) => scope.eval(&v.expression, &v.compiled).map_err(|e| inner_error(&v.expression, e)),
+    };
+    match result {
+        Ok(value) => {
+            if let Value::Object(vars) = &mut scope.variables {
+                vars.insert(v.name.clone(), value);
+            }
+        }
+        Err(e) => scope.failed.push((v.name.clone(), e)),
+    }
+}
+
+/// A variable's own error without the `expression '...' resulted in error: ` head
+/// (the expression naming the variable adds its own).
+fn inner_error(src: &str, e: String) -> String {
+    let head = format!("expression '{src}' resulted in error: ");
+    e.strip_prefix(&head).map(String::from).unwrap_or(e)
+}
+
+/// A failed validation's message and reason (None: it passed). `Err`: an error.
+fn validation(
+    scope: &Scope<'_>,
+    v: &Validation,
+) -> Result<Option<(String, Option<String>)>, String> {
+    if scope.eval(&v.expression, &v.compiled)? == Value::Bool(true) {
+        return Ok(None);
+    }
+    let from_expression = v
+        .message_expression
+        .as_ref()
+        .and_then(|m| scope.eval("", m).ok())
+        .and_then(|m| m.as_str().map(|s| s.trim().to_string()))
+        .filter(|m| m.len() <= MAX_MESSAGE && !m.contains('\n'))
+        .unwrap_or_default();
+    let message = match (from_expression, v.message.trim()) {
+        (m, _) if !m.is_empty() => m,
+        (_, m) if !m.is_empty() => m.to_string(),
+        _ => format!("failed expression: {}", v.expression.trim()),
+    };
+    Ok(Some((message, v.reason.clone())))
+}
+
+/// An audit annotation's value (None: excluded: empty or null).
+fn annotation(scope: &Scope<'_>, a: &Named) -> Option<Result<String, String>> {
+    match scope.eval(&a.expression, &a.compiled) {
+        Err(e) => Some(Err(e)),
+        Ok(Value::Null) => None,
+        Ok(Value::String(s)) => {
+            Some(Ok(s.trim().to_string())).filter(|v| v.as_ref().is_ok_and(|s| !s.is_empty()))
+        }
+        Ok(other) => Some(Err(format!(
+            "valueExpression '{}' resulted in unsupported return type: {}. Return type must be either string or null.",
+            a.expression,
+            cel_type(&other)
+        ))),
+    }
+}
+
+fn cel_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null_type",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_i64() => "int",
+        Value::Number(n) if n.is_u64() => "uint",
+        Value::Number(_) => "double",
+        Value::String(_) => "string",
+        Value::Array(_) => "list",
+        Value::Object(_) => "map",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(spec: Value) -> Policy {
+        Policy::of(&json!({"metadata": {"name": "p"}, "spec": spec}))
+    }
+
+    fn run(p: &Policy, object: Value, params: Value) -> Decided {
+        let request = json!({"operation": "CREATE", "userInfo": {"username": "bob"}});
+        let null = Value::Null;
+        let input = Input {
+            object: &object,
+            old: &null,
+            request: &request,
+            params: &params,
+            namespace: &null,
+        };
+        decide(p, &input)
+    }
+
+    #[test]
+    fn a_failed_validation_says_its_message_in_upstreams_order_of_preference() {
+        let p = policy(json!({"validations": [
+            {"expression": "object.spec.replicas <= 5"},
+            {"expression": "object.spec.replicas <= 4", "message": " too many "},
+            {"expression": "object.spec.replicas <= 3", "message": "m",
+             "messageExpression": "'replicas: ' + string(object.spec.replicas)", "reason": "Forbidden"},
+            {"expression": "object.spec.replicas <= 2", "message": "fallback",
+             "messageExpression": "'two\\nlines'"},
+            {"expression": "object.spec.replicas <= 50"},
+        ]}));
+        let d = run(&p, json!({"spec": {"replicas": 6}}), Value::Null).decisions;
+        let got: Vec<(usize, &str, Option<&str>)> =
+            d.iter().map(|d| (d.index, d.message.as_str(), d.reason.as_deref())).collect();
+        assert_eq!(
+            got,
+            [
+                (0, "failed expression: object.spec.replicas <= 5", None),
+                (1, "too many", None),
+                (2, "replicas: 6", Some("Forbidden")),
+                (3, "fallback", None),
+            ]
+        );
+    }
+
+    #[test]
+    fn params_and_variables_are_seen_and_a_failed_variable_fails_who_names_it() {
+        let p = policy(json!({
+        "variables": [
+            {"name": "limit", "expression": "params.max"},
+            {"name": "over", "expression": "object.spec.replicas > variables.limit"},
+            {"name": "broken", "expression": "object.nope"},
+        ],
+        "validations": [
+            {"expression": "!variables.over"},
+            {"expression": "variables.broken == 1"},
+        ]}));
+        let d = run(&p, json!({"spec": {"replicas": 6}}), json!({"max": 5})).decisions;
+        assert_eq!(d[0].message, "failed expression: !variables.over");
+        assert_eq!(
+            d[1].message,
+            "expression 'variables.broken == 1' resulted in error: no such key: nope"
+        );
+        assert_eq!(run(&p, json!({"spec": {"replicas": 6}}), json!({"max": 9})).decisions.len(), 1);
+    }
+
+    #[test]
+    fn errors_follow_the_failure_policy() {
+        let spec = json!({"validations": [{"expression": "object.missing > 1"}]});
+        let d = run(&policy(spec.clone()), json!({}), Value::Null).decisions;
+        assert_eq!(
+            d[0].message,
+            "expression 'object.missing > 1' resulted in error: no such key: missing"
+        );
+        let mut ignore = spec;
+        ignore["failurePolicy"] = json!("Ignore");
+        assert!(run(&policy(ignore), json!({}), Value::Null).decisions.is_empty());
+    }
+
+    #[test]
+    fn match_conditions_skip_the_policy_when_false() {
+        let p = policy(json!({
+            "matchConditions": [{"name": "only-bob", "expression": "request.userInfo.username == 'alice'"}],
+            "validations": [{"expression": "false"}]}));
+        assert!(run(&p, json!({}), Value::Null).decisions.is_empty());
+    }
+
+    #[test]
+    fn audit_annotations_publish_strings_exclude_null_and_refuse_other_types() {
+        let p = policy(json!({"auditAnnotations": [
+            {"key": "replicas", "valueExpression": "'n=' + string(object.spec.replicas)"},
+            {"key": "none", "valueExpression": "null"},
+            {"key": "bad", "valueExpression": "1"},
+        ]}));
+        let a = run(&p, json!({"spec": {"replicas": 2}}), Value::Null).annotations;
+        assert_eq!(a[0], ("replicas".to_string(), Ok("n=2".to_string())));
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[1].0, "bad");
+        assert!(a[1].1.as_ref().unwrap_err().contains("unsupported return type: int"), "{a:?}");
+    }
+}

@@ -1,0 +1,208 @@
+//! The ValidatingAdmissionPolicies and their bindings, as one compiled snapshot of the
+//! two `admissionregistration.k8s.io/v1` watch caches: rebuilt when either cache's
+//! revision moves, swapped in whole; a policy whose resourceVersion did not change
+//! keeps its compiled expressions. Requests never read the store for policies.
+//!
+//! Invariants: a snapshot is immutable once published; policies are in name order and
+//! each one's bindings in name order (upstream's order is its informer's, unordered;
+//! name order makes the first refusal deterministic); at most [`MAX_POLICIES`] policies
+//! and [`MAX_BINDINGS`] bindings are kept (the rest are logged and skipped).
+
+use super::compile::{Binding, Policy};
+use crate::app::App;
+use crate::cache::Cache;
+use arc_swap::ArcSwap;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+const GROUP: &str = "admissionregistration.k8s.io";
+const POLICIES: &str = "validatingadmissionpolicies";
+const BINDINGS: &str = "validatingadmissionpolicybindings";
+/// The most policies one snapshot holds.
+pub const MAX_POLICIES: usize = 4096;
+/// The most bindings one snapshot holds.
+pub const MAX_BINDINGS: usize = 16384;
+
+/// A policy with the bindings that name it.
+#[derive(Debug)]
+pub struct Hook {
+    pub policy: Arc<Policy>,
+    pub bindings: Vec<Arc<Binding>>,
+}
+
+/// One published set of policies.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// The caches' revisions it was built at (None: never built).
+    revisions: Option<(u64, u64)>,
+    /// Policies that at least one binding names.
+    pub hooks: Vec<Hook>,
+    /// Compiled policies by name, with their resourceVersion.
+    policies: HashMap<String, (String, Arc<Policy>)>,
+    /// Compiled bindings by name, with their resourceVersion.
+    bindings: HashMap<String, (String, Arc<Binding>)>,
+}
+
+/// Where the plugin's policies come from.
+#[derive(Default)]
+pub struct Source {
+    snapshot: ArcSwap<Snapshot>,
+}
+
+fn cache(app: &App, plural: &str) -> Option<(Arc<Cache>, String)> {
+    let reg = app.registry();
+    let rt = reg.get(GROUP, "v1", plural)?;
+    let prefix = rt.storage_prefix(app.prefix(), None);
+    Some((app.caches.get(app, rt)?, prefix))
+}
+
+impl Source {
+    /// Cheap: whether the published snapshot is current and binds nothing.
+    pub fn surely_empty(&self, app: &App) -> bool {
+        let snap = self.snapshot.load();
+        if !snap.hooks.is_empty() {
+            return false;
+        }
+        match (cache(app, POLICIES), cache(app, BINDINGS)) {
+            (Some((p, _)), Some((b, _))) => {
+                p.is_loaded()
+                    && b.is_loaded()
+                    && snap.revisions == Some((p.revision(), b.revision()))
+            }
+            _ => true,
+        }
+    }
+
+    /// The current policies: the snapshot, rebuilt first when a cache moved. Until both
+    /// caches have loaded, the published snapshot (possibly empty) is used.
+    pub fn current(&self, app: &App) -> Arc<Snapshot> {
+        let snap = self.snapshot.load_full();
+        let (Some((p, p_prefix)), Some((b, b_prefix))) =
+            (cache(app, POLICIES), cache(app, BINDINGS))
+        else {
+            return snap;
+        };
+        if !p.is_loaded() || !b.is_loaded() {
+            return snap;
+        }
+        let revisions = (p.revision(), b.revision());
+        if snap.revisions == Some(revisions) {
+            return snap;
+        }
+        let objs = |c: &Cache, prefix: &str| -> Vec<Value> {
+            c.list(prefix, None, 0).0.iter().map(|e| e.data.obj()).collect()
+        };
+        let built = Arc::new(build(&snap, &objs(&p, &p_prefix), &objs(&b, &b_prefix), revisions));
+        self.snapshot.store(built.clone());
+        built
+    }
+}
+
+fn meta<'v>(obj: &'v Value, field: &str) -> &'v str {
+    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+}
+
+/// `objs` compiled by `make`, reusing what `previous` holds for unchanged ones; in name
+/// order, at most `max`.
+fn compile_all<T>(
+    previous: &HashMap<String, (String, Arc<T>)>,
+    objs: &[Value],
+    max: usize,
+    make: fn(&Value) -> T,
+) -> (Vec<Arc<T>>, HashMap<String, (String, Arc<T>)>) {
+    let mut sorted: Vec<&Value> = objs.iter().collect();
+    sorted.sort_by(|a, b| meta(a, "name").cmp(meta(b, "name")));
+    if sorted.len() > max {
+        tracing::warn!(
+            kept = max,
+            total = sorted.len(),
+            "too many admission policies or bindings; skipped"
+        );
+        sorted.truncate(max);
+    }
+    let mut out = Vec::with_capacity(sorted.len());
+    let mut by_name = HashMap::with_capacity(sorted.len());
+    for obj in sorted {
+        let (name, rv) = (meta(obj, "name"), meta(obj, "resourceVersion"));
+        let compiled = match previous.get(name) {
+            Some((old_rv, c)) if old_rv == rv && !rv.is_empty() => c.clone(),
+            _ => Arc::new(make(obj)),
+        };
+        out.push(compiled.clone());
+        by_name.insert(name.to_string(), (rv.to_string(), compiled));
+    }
+    (out, by_name)
+}
+
+/// A snapshot of `policies` and `bindings`.
+pub fn build(
+    previous: &Snapshot,
+    policies: &[Value],
+    bindings: &[Value],
+    revisions: (u64, u64),
+) -> Snapshot {
+    let (policy_list, policy_map) =
+        compile_all(&previous.policies, policies, MAX_POLICIES, Policy::of);
+    let (binding_list, binding_map) =
+        compile_all(&previous.bindings, bindings, MAX_BINDINGS, Binding::of);
+    let hooks = policy_list
+        .into_iter()
+        .filter_map(|policy| {
+            let bound: Vec<Arc<Binding>> =
+                binding_list.iter().filter(|b| b.policy_name == policy.name).cloned().collect();
+            (!bound.is_empty()).then_some(Hook { policy, bindings: bound })
+        })
+        .collect();
+    Snapshot { revisions: Some(revisions), hooks, policies: policy_map, bindings: binding_map }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(name: &str, rv: &str) -> Value {
+        json!({"metadata": {"name": name, "resourceVersion": rv}, "spec": {
+            "validations": [{"expression": "true"}]}})
+    }
+
+    fn binding(name: &str, policy: &str) -> Value {
+        json!({"metadata": {"name": name, "resourceVersion": "1"}, "spec": {
+            "policyName": policy, "validationActions": ["Deny"]}})
+    }
+
+    #[test]
+    fn only_bound_policies_apply_with_their_bindings_in_name_order() {
+        let snap = build(
+            &Snapshot::default(),
+            &[policy("b", "1"), policy("a", "1"), policy("unbound", "1")],
+            &[binding("y", "a"), binding("x", "a"), binding("z", "b"), binding("w", "missing")],
+            (1, 1),
+        );
+        let seen: Vec<(&str, Vec<&str>)> = snap
+            .hooks
+            .iter()
+            .map(|h| (h.policy.name.as_str(), h.bindings.iter().map(|b| b.name.as_str()).collect()))
+            .collect();
+        assert_eq!(seen, [("a", vec!["x", "y"]), ("b", vec!["z"])]);
+    }
+
+    #[test]
+    fn unchanged_policies_keep_their_compiled_expressions() {
+        let first = build(
+            &Snapshot::default(),
+            &[policy("a", "1"), policy("b", "1")],
+            &[binding("x", "a"), binding("y", "b")],
+            (1, 1),
+        );
+        let second = build(
+            &first,
+            &[policy("a", "1"), policy("b", "2")],
+            &[binding("x", "a"), binding("y", "b")],
+            (2, 1),
+        );
+        assert!(Arc::ptr_eq(&first.hooks[0].policy, &second.hooks[0].policy));
+        assert!(!Arc::ptr_eq(&first.hooks[1].policy, &second.hooks[1].policy));
+    }
+}

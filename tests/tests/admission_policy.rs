@@ -1,0 +1,208 @@
+//! ValidatingAdmissionPolicy through kubectl, as upstream v1.35: a policy with a
+//! ConfigMap as its params limits replicas (refused with upstream's message and the
+//! Invalid reason; a messageExpression names the limit), a binding's namespace
+//! selector narrows it, Warn bindings answer with a warning instead, a missing param
+//! with `Deny` refuses, and a policy whose CEL cannot compile is refused at create.
+
+use kapi_e2e::{Server, eventually};
+use std::time::Duration;
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const POLICY: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicy
+metadata: {name: replica-limit}
+spec:
+  failurePolicy: Fail
+  paramKind: {apiVersion: v1, kind: ConfigMap}
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [apps]
+      apiVersions: [v1]
+      operations: [CREATE, UPDATE]
+      resources: [deployments]
+  variables:
+  - name: limit
+    expression: "int(params.data.maxReplicas)"
+  validations:
+  - expression: "object.spec.replicas <= variables.limit"
+    messageExpression: "'replicas must be no greater than ' + string(variables.limit)"
+  auditAnnotations:
+  - key: replicas
+    valueExpression: "string(object.spec.replicas)"
+"#;
+
+fn binding(name: &str, param: &str, actions: &str) -> String {
+    format!(
+        r#"
+apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec:
+  policyName: replica-limit
+  validationActions: [{actions}]
+  paramRef: {{name: {param}, namespace: default, parameterNotFoundAction: Deny}}
+  matchResources:
+    namespaceSelector:
+      matchLabels: {{policy: {name}}}
+"#
+    )
+}
+
+fn deployment(name: &str, ns: &str, replicas: u32) -> String {
+    format!(
+        r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}, namespace: {ns}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec:
+      containers: [{{name: c, image: nginx}}]
+"#
+    )
+}
+
+fn stdin_ok(s: &Server, args: &[&str], yaml: &str) {
+    let out = s.kubectl_stdin(args, yaml);
+    assert!(out.status.success(), "kubectl {args:?}: {}", stderr(&out));
+}
+
+fn labelled_namespace(s: &Server, ns: &str, binding: &str) {
+    s.kubectl_ok(&["create", "namespace", ns]);
+    s.kubectl_ok(&["label", "namespace", ns, &format!("policy={binding}")]);
+}
+
+/// Create `yaml`, retrying while the policy may not be in force yet (its watch
+/// cache is a moment behind the write, as upstream's informers are); the first
+/// refusal, or the last answer.
+fn create_until_refused(s: &Server, yaml: &str) -> std::process::Output {
+    let mut last = None;
+    eventually(Duration::from_secs(20), || {
+        let out = s.kubectl_stdin(&["create", "-f", "-"], yaml);
+        let refused = !out.status.success();
+        if !refused {
+            let _ = s.kubectl_stdin(&["delete", "-f", "-", "--wait=false"], yaml);
+        }
+        last = Some(out);
+        refused
+    });
+    last.expect("one attempt")
+}
+
+const NINE: &str = r#"{"spec":{"replicas":9}}"#;
+
+#[test]
+fn a_policy_with_params_refuses_too_many_replicas_with_upstreams_message() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "configmap",
+        "limits",
+        "-n",
+        "default",
+        "--from-literal=maxReplicas=5",
+    ]);
+    stdin_ok(&s, &["apply", "-f", "-"], POLICY);
+    stdin_ok(&s, &["apply", "-f", "-"], &binding("deny", "limits", "Deny"));
+    labelled_namespace(&s, "guarded", "deny");
+    s.kubectl_ok(&["create", "namespace", "free"]);
+
+    let refused = create_until_refused(&s, &deployment("big", "guarded", 50));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            // Upstream's answer, as its documentation shows it: 422 Invalid whose one
+            // cause is the policy's message (hence kubectl's empty field before it).
+            "The deployments \"big\" is invalid: : ValidatingAdmissionPolicy 'replica-limit' \
+             with binding 'deny' denied request: replicas must be no greater than 5"
+        ),
+        "{err}"
+    );
+    stdin_ok(&s, &["create", "-f", "-"], &deployment("small", "guarded", 3));
+    // The binding's namespace selector leaves other namespaces alone.
+    stdin_ok(&s, &["create", "-f", "-"], &deployment("big", "free", 50));
+    // Updates are validated too (the scale subresource is not: the rule names
+    // `deployments` only), and the params are read live.
+    let scaled = s.kubectl(&["patch", "deployment", "small", "-n", "guarded", "-p", NINE]);
+    assert!(!scaled.status.success(), "scale past the limit was accepted");
+    s.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "limits",
+        "-n",
+        "default",
+        "-p",
+        r#"{"data":{"maxReplicas":"10"}}"#,
+    ]);
+    let ok = eventually(Duration::from_secs(20), || {
+        s.kubectl(&["patch", "deployment", "small", "-n", "guarded", "-p", NINE]).status.success()
+    });
+    assert!(ok, "a raised limit in the params was not taken");
+}
+
+#[test]
+fn warn_bindings_warn_and_missing_params_with_deny_refuse() {
+    let s = Server::start();
+    s.kubectl_ok(&[
+        "create",
+        "configmap",
+        "limits",
+        "-n",
+        "default",
+        "--from-literal=maxReplicas=2",
+    ]);
+    stdin_ok(&s, &["apply", "-f", "-"], POLICY);
+    stdin_ok(&s, &["apply", "-f", "-"], &binding("warn", "limits", "Warn, Audit"));
+    stdin_ok(&s, &["apply", "-f", "-"], &binding("missing", "nope", "Deny"));
+    labelled_namespace(&s, "warned", "warn");
+    labelled_namespace(&s, "unparameterized", "missing");
+
+    let want = "Warning: Validation failed for ValidatingAdmissionPolicy 'replica-limit' with binding 'warn': \
+                replicas must be no greater than 2";
+    let warned = eventually(Duration::from_secs(20), || {
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], &deployment("w", "warned", 4));
+        out.status.success() && stderr(&out).contains(want)
+    });
+    assert!(warned, "no warning from the Warn binding");
+
+    let refused = create_until_refused(&s, &deployment("d", "unparameterized", 1));
+    let err = stderr(&refused);
+    assert!(
+        err.contains(
+            "ValidatingAdmissionPolicy 'replica-limit' with binding 'missing' denied request: \
+             failed to configure binding: no params found for policy binding with `Deny` parameterNotFoundAction"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_policy_that_does_not_compile_is_refused_at_create() {
+    let s = Server::start();
+    let bad = POLICY
+        .replace("name: replica-limit", "name: bad")
+        .replace("object.spec.replicas <= variables.limit", "object.spec.replicas <=");
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &bad);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "The ValidatingAdmissionPolicy \"bad\" is invalid: \
+                      spec.validations[0].expression: Invalid value: \"object.spec.replicas <=\": \
+                      compilation failed: ERROR: <input>:1:"
+        ),
+        "{err}"
+    );
+    let defaulted = s.kubectl_stdin(
+        &["create", "-f", "-", "-o", "jsonpath={.spec.matchConstraints.matchPolicy}"],
+        POLICY,
+    );
+    assert_eq!(String::from_utf8_lossy(&defaulted.stdout), "Equivalent", "{}", stderr(&defaulted));
+}
