@@ -4,7 +4,8 @@
 //! selector narrows it, Warn bindings answer with a warning instead, a missing param
 //! with `Deny` refuses, and a policy whose CEL cannot compile is refused at create.
 
-use kapi_e2e::{Server, eventually};
+use kapi_e2e::{Server, ServerOptions, eventually};
+use serde_json::Value;
 use std::time::Duration;
 
 fn stderr(out: &std::process::Output) -> String {
@@ -147,9 +148,36 @@ fn a_policy_with_params_refuses_too_many_replicas_with_upstreams_message() {
     assert!(ok, "a raised limit in the params was not taken");
 }
 
+const AUDIT_POLICY: &str = "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resources:\n  - group: apps\n    resources: [deployments]\n";
+
+/// The audit events of writes (kubectl apply: create, then patches) in `ns` so far.
+fn audited_writes(log: &std::path::Path, ns: &str) -> Vec<Value> {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let events = text.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok());
+    events
+        .filter(|e| {
+            e["verb"] == "create"
+                && e["objectRef"]["namespace"] == ns
+                && e["stage"] == "ResponseComplete"
+        })
+        .collect()
+}
+
 #[test]
 fn warn_bindings_warn_and_missing_params_with_deny_refuse() {
-    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (policy, log) = (dir.path().join("audit.yaml"), dir.path().join("audit.log"));
+    std::fs::write(&policy, AUDIT_POLICY).expect("audit policy");
+    let extra_args = [
+        "--audit-policy-file",
+        policy.to_str().unwrap(),
+        "--audit-log-path",
+        log.to_str().unwrap(),
+    ];
+    let s = Server::start_with(ServerOptions {
+        extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
+        ..Default::default()
+    });
     s.kubectl_ok(&[
         "create",
         "configmap",
@@ -171,6 +199,26 @@ fn warn_bindings_warn_and_missing_params_with_deny_refuse() {
         out.status.success() && stderr(&out).contains(want)
     });
     assert!(warned, "no warning from the Warn binding");
+    // The Audit action and the policy's audit annotation reach the audit event.
+    let mut annotations = Value::Null;
+    let audited = eventually(Duration::from_secs(10), || {
+        let key = "validation.policy.admission.k8s.io/validation_failure";
+        let events = audited_writes(&log, "warned");
+        let found = events.into_iter().find(|e| e["annotations"].get(key).is_some());
+        annotations = found.map(|e| e["annotations"].clone()).unwrap_or_default();
+        !annotations.is_null()
+    });
+    assert!(audited, "no validation failure audited: {annotations}");
+    let failures: Value = serde_json::from_str(
+        annotations["validation.policy.admission.k8s.io/validation_failure"].as_str().unwrap(),
+    )
+    .expect("a JSON list");
+    assert_eq!(
+        failures,
+        serde_json::json!([{"message": "replicas must be no greater than 2", "policy": "replica-limit",
+            "binding": "warn", "expressionIndex": 0, "validationActions": ["Warn", "Audit"]}])
+    );
+    assert_eq!(annotations["replica-limit/replicas"], "4");
 
     let refused = create_until_refused(&s, &deployment("d", "unparameterized", 1));
     let err = stderr(&refused);
