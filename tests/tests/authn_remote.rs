@@ -120,6 +120,21 @@ fn whoami_with_token(s: &Server, token: &str) -> Result<Value, String> {
     }
 }
 
+/// curl as the holder of `token`: (status, body).
+fn curl_token(s: &Server, token: &str, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
+        .arg("--cacert")
+        .arg(s.dir.path().join("data/pki/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{}{path}", s.url()))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -398,4 +413,67 @@ fn oidc_tokens_from_the_authentication_config_file_authenticate() {
     );
     let bad = json!({"sub": "b-1", "email": "bob@example.com", "aud": "kapi", "hd": "x"});
     assert!(whoami_with_token(&s, &issuer.token(bad)).is_err());
+}
+
+#[test]
+fn oidc_cel_expressions_map_claims_and_validation_rules_refuse_with_401() {
+    let issuer = Issuer::start();
+    let indented: String = issuer.https.ca_pem.lines().map(|l| format!("      {l}\n")).collect();
+    let config = format!(
+        r#"apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+jwt:
+- issuer:
+    url: {}
+    audiences: [kapi]
+    certificateAuthority: |
+{indented}  claimValidationRules:
+  - expression: 'claims.hd == "example.com"'
+    message: the token is not from example.com
+  claimMappings:
+    username:
+      expression: '"oidc:" + claims.preferred_username'
+    groups:
+      expression: 'claims.roles.map(r, "role:" + r)'
+    uid:
+      expression: '"uid-" + claims.sub'
+    extra:
+    - key: example.org/tenant
+      valueExpression: 'claims.tenant'
+  userValidationRules:
+  - expression: '!user.username.startsWith("oidc:system:")'
+    message: system names are reserved
+"#,
+        issuer.url()
+    );
+    let path = write(issuer.dir.path(), "authn.yaml", &config);
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![format!("--authentication-config={path}")],
+        ..Default::default()
+    });
+    let good = json!({"sub": "42", "preferred_username": "dana", "aud": "kapi",
+        "roles": ["viewer", "editor"], "tenant": "blue", "hd": "example.com"});
+    let user = whoami_when_ready(&s, &issuer.token(good.clone()));
+    assert_eq!(user["username"], "oidc:dana");
+    assert_eq!(user["uid"], "uid-42");
+    assert_eq!(user["groups"], json!(["role:viewer", "role:editor", "system:authenticated"]));
+    assert_eq!(user["extra"]["example.org/tenant"], json!(["blue"]));
+    let mut other_domain = good.clone();
+    other_domain["hd"] = json!("evil.com");
+    let mut system_name = good.clone();
+    system_name["preferred_username"] = json!("system:admin");
+    let mut wrong_type = good;
+    wrong_type["roles"] = json!("viewer");
+    for (what, claims) in [
+        ("claim validation rule", other_domain),
+        ("user validation rule", system_name),
+        ("groups expression failing", wrong_type),
+    ] {
+        let token = issuer.token(claims);
+        let refused = whoami_with_token(&s, &token).unwrap_err();
+        assert!(refused.contains("You must be logged in"), "{what}: {refused}");
+        let (code, body) = curl_token(&s, &token, "/api");
+        assert_eq!(code, 401, "{what}");
+        assert!(!body.contains("example.com") && !body.contains("reserved"), "{what}: {body}");
+    }
 }

@@ -84,7 +84,7 @@ impl Info {
 }
 
 /// The name cel-go prints for a type in overload errors.
-fn ty_name(t: &Ty) -> String {
+pub(crate) fn ty_name(t: &Ty) -> String {
     match t {
         Ty::Dyn => "dyn".into(),
         Ty::Null => "null_type".into(),
@@ -205,6 +205,12 @@ impl Checker {
     /// `oldObject`, `request`, ... all `dyn`).
     pub fn with_vars(vars: &[&str]) -> Self {
         let scopes = vars.iter().map(|v| (v.to_string(), Info::dyn_())).collect();
+        Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
+    }
+
+    /// A checker whose variables have the given types (`dyn` or schema-typed).
+    pub fn with_typed_vars(vars: Vec<(&str, Info)>) -> Self {
+        let scopes = vars.into_iter().map(|(n, i)| (n.to_string(), i)).collect();
         Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
     }
 

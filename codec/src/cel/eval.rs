@@ -168,6 +168,15 @@ impl<'a> Val<'a> {
     }
 }
 
+/// The fields of a JSON object CEL can see (as [`visible_fields`]), for converting a
+/// result back to JSON.
+pub(crate) fn visible<'a>(
+    o: &'a serde_json::Map<String, Value>,
+    s: &'a Shape,
+) -> impl Iterator<Item = (&'a String, &'a Value)> + 'a {
+    visible_fields(o, s)
+}
+
 /// The fields of a JSON object CEL can see: with declared properties, only those
 /// (null values are absent); maps and untyped objects show every key.
 fn visible_fields<'a>(

@@ -30,9 +30,11 @@
 mod check;
 mod condition;
 mod eval;
+mod expression;
 mod shape;
 
 pub use condition::Condition;
+pub use expression::{Expression, Var};
 
 use std::collections::HashMap;
 use std::sync::Arc;
