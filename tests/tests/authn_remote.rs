@@ -477,3 +477,86 @@ jwt:
         assert!(!body.contains("example.com") && !body.contains("reserved"), "{what}: {body}");
     }
 }
+
+/// The token and authorization webhooks of [`reviews_ask_the_webhooks_for_answers_not_cached`].
+fn review_webhooks(r: &kapi_e2e::webhook::Received) -> (u16, Vec<u8>) {
+    let review: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    let status = match (r.path.as_str(), review["kind"].as_str()) {
+        ("/authenticate", Some("TokenReview")) => match review["spec"]["token"].as_str() {
+            Some("wanda-webhook-token") => json!({"authenticated": true,
+                "user": {"username": "wanda", "uid": "w-1", "groups": ["hooked"]}}),
+            _ => json!({"authenticated": false, "user": {}}),
+        },
+        ("/authorize", Some("SubjectAccessReview")) => match review["spec"]["user"].as_str() {
+            Some("carol") => json!({"allowed": true}),
+            _ => json!({"allowed": false, "denied": true, "reason": "banned by the hook"}),
+        },
+        _ => return (404, b"{}".to_vec()),
+    };
+    let answer =
+        json!({"apiVersion": review["apiVersion"], "kind": review["kind"], "status": status});
+    (200, answer.to_string().into_bytes())
+}
+
+#[test]
+fn reviews_ask_the_webhooks_for_answers_not_cached() {
+    let hook = kapi_e2e::webhook::WebhookServer::start(review_webhooks);
+    let dir = tempfile::tempdir().unwrap();
+    let authn = write(dir.path(), "authn.kubeconfig", &hook.kubeconfig("/authenticate"));
+    let authz = write(dir.path(), "authz.kubeconfig", &hook.kubeconfig("/authorize"));
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![
+            format!("--authentication-token-webhook-config-file={authn}"),
+            "--authorization-mode=Node,RBAC,Webhook".into(),
+            format!("--authorization-webhook-config-file={authz}"),
+        ],
+        ..Default::default()
+    });
+    let calls = |path: &str| hook.received().iter().filter(|r| r.path == path).count();
+    let create = |manifest: Value| -> Value {
+        let out = s.kubectl_stdin(&["create", "-f", "-", "-o", "json"], &manifest.to_string());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"].clone()
+    };
+    let token_review = |token: &str| {
+        create(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": token}}))
+    };
+    // A token only the webhook knows, never seen before: the review asks the webhook.
+    let status = token_review("wanda-webhook-token");
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["user"]["username"], "wanda");
+    assert_eq!(status["user"]["uid"], "w-1");
+    assert_eq!(status["user"]["groups"], json!(["hooked", "system:authenticated"]));
+    assert_eq!(calls("/authenticate"), 1);
+    // Then its answer is cached, as for requests.
+    assert_eq!(token_review("wanda-webhook-token")["authenticated"], true);
+    assert_eq!(calls("/authenticate"), 1);
+    let status = token_review("nobody-knows-this");
+    assert_ne!(status["authenticated"], true, "{status}");
+    assert_eq!(calls("/authenticate"), 2);
+    // A SubjectAccessReview RBAC has no answer for: the Webhook mode is asked.
+    let sar = |user: &str| {
+        create(json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "resourceAttributes":
+                {"verb": "get", "resource": "configmaps", "namespace": "default"}}}))
+    };
+    assert_eq!(sar("carol"), json!({"allowed": true}));
+    assert_eq!(calls("/authorize"), 1);
+    let denied = sar("dave");
+    assert_eq!(denied["allowed"], false, "{denied}");
+    assert!(denied["reason"].as_str().unwrap_or("").contains("banned by the hook"), "{denied}");
+    assert_eq!(calls("/authorize"), 2);
+    // LocalSubjectAccessReview goes through the same chain.
+    let local = s.kubectl_stdin(
+        &["create", "-n", "default", "-f", "-", "-o", "json"],
+        &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+            "metadata": {"namespace": "default"},
+            "spec": {"user": "carol", "resourceAttributes":
+                {"verb": "list", "resource": "secrets", "namespace": "default"}}})
+        .to_string(),
+    );
+    let local: Value = serde_json::from_slice(&local.stdout).unwrap();
+    assert_eq!(local["status"]["allowed"], true, "{local}");
+    assert_eq!(calls("/authorize"), 3);
+}
