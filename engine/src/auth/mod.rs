@@ -10,6 +10,7 @@
 
 pub mod authorizer;
 pub mod bootstrap;
+pub mod dynamic_ca;
 pub mod impersonation;
 pub mod issuer;
 pub mod jwt;
@@ -64,7 +65,7 @@ impl UserInfo {
 #[derive(Debug, Default)]
 pub struct Authenticator {
     /// The CAs client certificates are verified against (None: certificates name nobody).
-    pub client_ca: Option<x509::CaBundle>,
+    pub client_ca: Option<std::sync::Arc<dynamic_ca::DynamicCa>>,
     /// Front-proxy authentication (None: not configured).
     pub request_header: Option<requestheader::RequestHeader>,
     pub tokens: token_file::TokenFile,
@@ -121,12 +122,12 @@ impl Authenticator {
     ) -> Option<x509::ClientCert> {
         let leaf = chain.first()?;
         let (not_after, cn) = x509::expiry_and_cn(leaf).unwrap_or((0, None));
-        let verified = self.client_ca.as_ref().is_some_and(|ca| ca.verifies(chain, now));
+        let verified = self.client_ca.as_ref().is_some_and(|ca| ca.load().verifies(chain, now));
         let user = verified.then(|| x509::user_from_der(leaf)).flatten();
         let front_proxy = self
             .request_header
             .as_ref()
-            .is_some_and(|rh| rh.ca.verifies(chain, now) && rh.name_allowed(cn.as_deref()));
+            .is_some_and(|rh| rh.ca.load().verifies(chain, now) && rh.name_allowed(cn.as_deref()));
         Some(x509::ClientCert { verified, user, front_proxy, not_after })
     }
 
