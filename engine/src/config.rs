@@ -202,6 +202,11 @@ pub struct Options {
     #[arg(long, default_value = "1h0m0s", value_parser = parse_duration)]
     pub event_ttl: Duration,
 
+    /// How often `--client-ca-file` and `--requestheader-client-ca-file` are checked for
+    /// new contents (upstream: a minute; hidden, tests shorten it).
+    #[arg(long, hide = true, default_value = "60s", value_parser = parse_duration)]
+    pub ca_reload_interval: Duration,
+
     /// Disable fsync of the write-ahead log (tests and benchmarks only: unsafe on crash).
     #[arg(long, default_value_t = false)]
     pub unsafe_no_fsync: bool,

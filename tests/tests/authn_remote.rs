@@ -120,6 +120,21 @@ fn whoami_with_token(s: &Server, token: &str) -> Result<Value, String> {
     }
 }
 
+/// curl as the holder of `token`: (status, body).
+fn curl_token(s: &Server, token: &str, path: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "-o", "-", "-w", "\n%{http_code}"])
+        .arg("--cacert")
+        .arg(s.dir.path().join("data/pki/ca.crt"))
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(format!("{}{path}", s.url()))
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -398,4 +413,150 @@ fn oidc_tokens_from_the_authentication_config_file_authenticate() {
     );
     let bad = json!({"sub": "b-1", "email": "bob@example.com", "aud": "kapi", "hd": "x"});
     assert!(whoami_with_token(&s, &issuer.token(bad)).is_err());
+}
+
+#[test]
+fn oidc_cel_expressions_map_claims_and_validation_rules_refuse_with_401() {
+    let issuer = Issuer::start();
+    let indented: String = issuer.https.ca_pem.lines().map(|l| format!("      {l}\n")).collect();
+    let config = format!(
+        r#"apiVersion: apiserver.config.k8s.io/v1
+kind: AuthenticationConfiguration
+jwt:
+- issuer:
+    url: {}
+    audiences: [kapi]
+    certificateAuthority: |
+{indented}  claimValidationRules:
+  - expression: 'claims.hd == "example.com"'
+    message: the token is not from example.com
+  claimMappings:
+    username:
+      expression: '"oidc:" + claims.preferred_username'
+    groups:
+      expression: 'claims.roles.map(r, "role:" + r)'
+    uid:
+      expression: '"uid-" + claims.sub'
+    extra:
+    - key: example.org/tenant
+      valueExpression: 'claims.tenant'
+  userValidationRules:
+  - expression: '!user.username.startsWith("oidc:system:")'
+    message: system names are reserved
+"#,
+        issuer.url()
+    );
+    let path = write(issuer.dir.path(), "authn.yaml", &config);
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![format!("--authentication-config={path}")],
+        ..Default::default()
+    });
+    let good = json!({"sub": "42", "preferred_username": "dana", "aud": "kapi",
+        "roles": ["viewer", "editor"], "tenant": "blue", "hd": "example.com"});
+    let user = whoami_when_ready(&s, &issuer.token(good.clone()));
+    assert_eq!(user["username"], "oidc:dana");
+    assert_eq!(user["uid"], "uid-42");
+    assert_eq!(user["groups"], json!(["role:viewer", "role:editor", "system:authenticated"]));
+    assert_eq!(user["extra"]["example.org/tenant"], json!(["blue"]));
+    let mut other_domain = good.clone();
+    other_domain["hd"] = json!("evil.com");
+    let mut system_name = good.clone();
+    system_name["preferred_username"] = json!("system:admin");
+    let mut wrong_type = good;
+    wrong_type["roles"] = json!("viewer");
+    for (what, claims) in [
+        ("claim validation rule", other_domain),
+        ("user validation rule", system_name),
+        ("groups expression failing", wrong_type),
+    ] {
+        let token = issuer.token(claims);
+        let refused = whoami_with_token(&s, &token).unwrap_err();
+        assert!(refused.contains("You must be logged in"), "{what}: {refused}");
+        let (code, body) = curl_token(&s, &token, "/api");
+        assert_eq!(code, 401, "{what}");
+        assert!(!body.contains("example.com") && !body.contains("reserved"), "{what}: {body}");
+    }
+}
+
+/// The token and authorization webhooks of [`reviews_ask_the_webhooks_for_answers_not_cached`].
+fn review_webhooks(r: &kapi_e2e::webhook::Received) -> (u16, Vec<u8>) {
+    let review: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+    let status = match (r.path.as_str(), review["kind"].as_str()) {
+        ("/authenticate", Some("TokenReview")) => match review["spec"]["token"].as_str() {
+            Some("wanda-webhook-token") => json!({"authenticated": true,
+                "user": {"username": "wanda", "uid": "w-1", "groups": ["hooked"]}}),
+            _ => json!({"authenticated": false, "user": {}}),
+        },
+        ("/authorize", Some("SubjectAccessReview")) => match review["spec"]["user"].as_str() {
+            Some("carol") => json!({"allowed": true}),
+            _ => json!({"allowed": false, "denied": true, "reason": "banned by the hook"}),
+        },
+        _ => return (404, b"{}".to_vec()),
+    };
+    let answer =
+        json!({"apiVersion": review["apiVersion"], "kind": review["kind"], "status": status});
+    (200, answer.to_string().into_bytes())
+}
+
+#[test]
+fn reviews_ask_the_webhooks_for_answers_not_cached() {
+    let hook = kapi_e2e::webhook::WebhookServer::start(review_webhooks);
+    let dir = tempfile::tempdir().unwrap();
+    let authn = write(dir.path(), "authn.kubeconfig", &hook.kubeconfig("/authenticate"));
+    let authz = write(dir.path(), "authz.kubeconfig", &hook.kubeconfig("/authorize"));
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![
+            format!("--authentication-token-webhook-config-file={authn}"),
+            "--authorization-mode=Node,RBAC,Webhook".into(),
+            format!("--authorization-webhook-config-file={authz}"),
+        ],
+        ..Default::default()
+    });
+    let calls = |path: &str| hook.received().iter().filter(|r| r.path == path).count();
+    let create = |manifest: Value| -> Value {
+        let out = s.kubectl_stdin(&["create", "-f", "-", "-o", "json"], &manifest.to_string());
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()["status"].clone()
+    };
+    let token_review = |token: &str| {
+        create(json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": token}}))
+    };
+    // A token only the webhook knows, never seen before: the review asks the webhook.
+    let status = token_review("wanda-webhook-token");
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(status["user"]["username"], "wanda");
+    assert_eq!(status["user"]["uid"], "w-1");
+    assert_eq!(status["user"]["groups"], json!(["hooked", "system:authenticated"]));
+    assert_eq!(calls("/authenticate"), 1);
+    // Then its answer is cached, as for requests.
+    assert_eq!(token_review("wanda-webhook-token")["authenticated"], true);
+    assert_eq!(calls("/authenticate"), 1);
+    let status = token_review("nobody-knows-this");
+    assert_ne!(status["authenticated"], true, "{status}");
+    assert_eq!(calls("/authenticate"), 2);
+    // A SubjectAccessReview RBAC has no answer for: the Webhook mode is asked.
+    let sar = |user: &str| {
+        create(json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+            "spec": {"user": user, "resourceAttributes":
+                {"verb": "get", "resource": "configmaps", "namespace": "default"}}}))
+    };
+    assert_eq!(sar("carol"), json!({"allowed": true}));
+    assert_eq!(calls("/authorize"), 1);
+    let denied = sar("dave");
+    assert_eq!(denied["allowed"], false, "{denied}");
+    assert!(denied["reason"].as_str().unwrap_or("").contains("banned by the hook"), "{denied}");
+    assert_eq!(calls("/authorize"), 2);
+    // LocalSubjectAccessReview goes through the same chain.
+    let local = s.kubectl_stdin(
+        &["create", "-n", "default", "-f", "-", "-o", "json"],
+        &json!({"apiVersion": "authorization.k8s.io/v1", "kind": "LocalSubjectAccessReview",
+            "metadata": {"namespace": "default"},
+            "spec": {"user": "carol", "resourceAttributes":
+                {"verb": "list", "resource": "secrets", "namespace": "default"}}})
+        .to_string(),
+    );
+    let local: Value = serde_json::from_slice(&local.stdout).unwrap();
+    assert_eq!(local["status"]["allowed"], true, "{local}");
+    assert_eq!(calls("/authorize"), 3);
 }

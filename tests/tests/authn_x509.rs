@@ -268,3 +268,77 @@ fn a_refused_request_with_a_large_body_still_gets_its_401() {
         curl(&s, None, &[], "POST", "/api/v1/namespaces/default/configmaps", Some(&big));
     assert_eq!((code, body.as_str()), (401, UNAUTHORIZED));
 }
+
+/// kubectl `auth whoami` with the client certificate `name` in `dir` (Go's TLS stack
+/// presents it only when the handshake names its issuer).
+fn kubectl_whoami(s: &Server, dir: &Path, name: &str) -> Result<String, String> {
+    let out = Command::new("kubectl")
+        .args(["--kubeconfig", "/dev/null", "--server", &s.url()])
+        .arg("--certificate-authority")
+        .arg(pki(s).join("ca.crt"))
+        .arg("--client-certificate")
+        .arg(dir.join(format!("{name}.crt")))
+        .arg("--client-key")
+        .arg(dir.join(format!("{name}.key")))
+        .args(["auth", "whoami", "-o", "jsonpath={.status.userInfo.username}"])
+        .output()
+        .unwrap();
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+        false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+    }
+}
+
+/// Replace a file at once (a rename), as tools rotating certificates do.
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("new");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn client_and_front_proxy_ca_files_are_read_again_when_they_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (new_ca("corp-2025"), new_ca("corp-2026"));
+    let (old_proxy, new_proxy) = (new_ca("proxy-2025"), new_ca("proxy-2026"));
+    let (client_ca, proxy_ca) = (dir.path().join("client-ca.crt"), dir.path().join("proxy-ca.crt"));
+    std::fs::write(&client_ca, &old.pem).unwrap();
+    std::fs::write(&proxy_ca, &old_proxy.pem).unwrap();
+    client_cert(dir.path(), &old, "old", "olga", &[], false);
+    client_cert(dir.path(), &new, "new", "nina", &[], false);
+    client_cert(dir.path(), &old_proxy, "old-proxy", "front-proxy-client", &[], false);
+    client_cert(dir.path(), &new_proxy, "new-proxy", "front-proxy-client", &[], false);
+    let s = Server::start_with(ServerOptions {
+        extra_args: vec![
+            format!("--client-ca-file={}", client_ca.display()),
+            format!("--requestheader-client-ca-file={}", proxy_ca.display()),
+            "--requestheader-allowed-names=front-proxy-client".into(),
+            "--anonymous-auth=false".into(),
+            "--ca-reload-interval=200ms".into(),
+        ],
+        ..Default::default()
+    });
+    let as_proxy = |name: &str| whoami(&s, Some((dir.path(), name)), &["X-Remote-User: pat"]);
+    let namespaces =
+        |name: &str| curl(&s, Some((dir.path(), name)), &[], "GET", "/api/v1/namespaces", None);
+    assert_eq!(kubectl_whoami(&s, dir.path(), "old").unwrap(), "olga");
+    assert_eq!(namespaces("new"), (401, UNAUTHORIZED.to_string()));
+    assert_eq!(as_proxy("old-proxy").unwrap().0, "pat");
+    assert_eq!(as_proxy("new-proxy").unwrap_err().0, 401);
+    // Both files are replaced: the new CAs are trusted once the files are read again,
+    // the old ones no longer.
+    replace(&client_ca, &new.pem);
+    replace(&proxy_ca, &new_proxy.pem);
+    let reloaded = kapi_e2e::eventually(std::time::Duration::from_secs(30), || {
+        whoami(&s, Some((dir.path(), "new")), &[]).is_ok() && as_proxy("new-proxy").is_ok()
+    });
+    assert!(reloaded, "the new CAs are never trusted");
+    assert_eq!(kubectl_whoami(&s, dir.path(), "new").unwrap(), "nina");
+    assert_eq!(namespaces("old"), (401, UNAUTHORIZED.to_string()));
+    assert_eq!(as_proxy("old-proxy").unwrap_err().0, 401);
+    // A broken file keeps the last good bundle.
+    replace(&client_ca, "not a certificate");
+    replace(&proxy_ca, &new_proxy.pem);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    assert_eq!(kubectl_whoami(&s, dir.path(), "new").unwrap(), "nina");
+}

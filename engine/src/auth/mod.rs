@@ -10,6 +10,7 @@
 
 pub mod authorizer;
 pub mod bootstrap;
+pub mod dynamic_ca;
 pub mod impersonation;
 pub mod issuer;
 pub mod jwt;
@@ -64,7 +65,7 @@ impl UserInfo {
 #[derive(Debug, Default)]
 pub struct Authenticator {
     /// The CAs client certificates are verified against (None: certificates name nobody).
-    pub client_ca: Option<x509::CaBundle>,
+    pub client_ca: Option<std::sync::Arc<dynamic_ca::DynamicCa>>,
     /// Front-proxy authentication (None: not configured).
     pub request_header: Option<requestheader::RequestHeader>,
     pub tokens: token_file::TokenFile,
@@ -121,12 +122,12 @@ impl Authenticator {
     ) -> Option<x509::ClientCert> {
         let leaf = chain.first()?;
         let (not_after, cn) = x509::expiry_and_cn(leaf).unwrap_or((0, None));
-        let verified = self.client_ca.as_ref().is_some_and(|ca| ca.verifies(chain, now));
+        let verified = self.client_ca.as_ref().is_some_and(|ca| ca.load().verifies(chain, now));
         let user = verified.then(|| x509::user_from_der(leaf)).flatten();
         let front_proxy = self
             .request_header
             .as_ref()
-            .is_some_and(|rh| rh.ca.verifies(chain, now) && rh.name_allowed(cn.as_deref()));
+            .is_some_and(|rh| rh.ca.load().verifies(chain, now) && rh.name_allowed(cn.as_deref()));
         Some(x509::ClientCert { verified, user, front_proxy, not_after })
     }
 
@@ -237,12 +238,14 @@ impl Authenticator {
     /// Review a token for `requested` audiences (empty: the API's), as upstream's
     /// TokenReview: tokens whose authenticators know no audience (static, bootstrap,
     /// OIDC, webhook) count only when the request wants one of the API's audiences.
+    /// The webhook is not asked here: [`Reviewing::AskWebhook`] says to ask it
+    /// ([`Authenticator::finish_review`]).
     pub fn review(
         &self,
         token: &str,
         requested: &[String],
         objects: &dyn serviceaccount::Objects,
-    ) -> Result<Option<Reviewed>, Refused> {
+    ) -> Result<Reviewing, Refused> {
         let implicit = self.api_audiences();
         let wanted = if requested.is_empty() { implicit } else { requested };
         let agnostic: Vec<String> =
@@ -251,11 +254,11 @@ impl Authenticator {
         if !agnostic.is_empty()
             && let Some(user) = self.tokens.lookup(token)
         {
-            return Ok(Some((user.clone(), agnostic)));
+            return Ok(Reviewing::Done(Some((user.clone(), agnostic))));
         }
         if let Some(sa) = &self.service_accounts {
             match sa.authenticate_for(token, objects, now, wanted) {
-                Ok(Some(found)) => return Ok(Some(found)),
+                Ok(Some(found)) => return Ok(Reviewing::Done(Some(found))),
                 Ok(None) => {}
                 Err(e) => {
                     let missing = matches!(e, serviceaccount::TokenError::Missing(_));
@@ -264,23 +267,45 @@ impl Authenticator {
             }
         }
         if agnostic.is_empty() {
-            return Ok(None);
+            return Ok(Reviewing::Done(None));
         }
         if self.bootstrap_tokens
             && let Some(u) = bootstrap::authenticate(token, objects, now)
         {
-            return Ok(Some((u, agnostic)));
+            return Ok(Reviewing::Done(Some((u, agnostic))));
         }
         if let Some(issuer) = oidc::route(&self.oidc, token) {
             let user = issuer
                 .authenticate(token, now)
                 .map_err(|e| Refused { message: e.to_string(), missing: false })?;
-            return Ok(Some((user, agnostic)));
+            return Ok(Reviewing::Done(Some((user, agnostic))));
         }
-        // The webhook answers reviews from its cache only (reviews are answered inline).
-        let cached = self.webhook.as_ref().and_then(|w| w.cached(token)).flatten();
-        Ok(cached.map(|u| (u, agnostic)))
+        match &self.webhook {
+            Some(_) => Ok(Reviewing::AskWebhook(agnostic)),
+            None => Ok(Reviewing::Done(None)),
+        }
     }
+
+    /// Finish a review: ask the token webhook (its cache first, then a call, as a
+    /// request's authentication does) when only it may know the token.
+    pub async fn finish_review(&self, token: &str, reviewing: Reviewing) -> Option<Reviewed> {
+        match (reviewing, &self.webhook) {
+            (Reviewing::Done(r), _) => r,
+            (Reviewing::AskWebhook(agnostic), Some(w)) => {
+                w.authenticate(token).await.map(|u| (u, agnostic))
+            }
+            (Reviewing::AskWebhook(_), None) => None,
+        }
+    }
+}
+
+/// How far [`Authenticator::review`] got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reviewing {
+    /// The answer (None: no authenticator knows the token).
+    Done(Option<Reviewed>),
+    /// Only the token webhook may know the token: ask it, for these audiences.
+    AskWebhook(Vec<String>),
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! OIDC / JWT issuers, upstream's JWT authenticator: from the `--oidc-*` flags or the
 //! structured `--authentication-config` file (`AuthenticationConfiguration`, `jwt`
 //! entries: issuer url, discoveryURL, certificateAuthority, audiences; claimMappings
-//! username/groups/uid by claim and prefix; claimValidationRules claim + requiredValue).
+//! username/groups/uid by claim and prefix or by CEL expression, extra by CEL;
+//! claimValidationRules by claim + requiredValue or CEL; userValidationRules by CEL —
+//! the CEL parts live in [`expressions`]).
 //!
 //! A token is routed by its `iss` claim to the issuer with that URL; it authenticates
 //! when an allowed algorithm (`--oidc-signing-algs`, default RS256; the structured file
@@ -15,12 +17,16 @@
 //! tokens are refused ("not initialized"). A token naming a key the set lacks wakes a
 //! fetch (at most one per [`MIN_REFETCH`]: rotated keys). A key set holds at most
 //! [`MAX_KEYS`] keys.
-//! CEL expressions are refused at start (not supported yet).
+//! A token's `jti` becomes the user's `authentication.kubernetes.io/credential-id`
+//! extra (`JTI=<jti>`), as upstream.
+
+mod expressions;
 
 use super::UserInfo;
 use super::jwt::{self, PublicKey};
 use super::remote::{Call, Remote, Url};
 use arc_swap::ArcSwap;
+use expressions::{Mapper, Mapping as Mapped};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,7 +51,7 @@ pub struct Mapping {
 }
 
 /// One issuer's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     pub url: String,
     pub discovery_url: Option<String>,
@@ -57,6 +63,8 @@ pub struct Settings {
     /// Claims that must hold exactly these string values.
     pub required: Vec<(String, String)>,
     pub algorithms: Vec<String>,
+    /// The compiled CEL expressions (empty for the flags).
+    pub cel: Arc<Mapper>,
 }
 
 /// An issuer and its current key set.
@@ -135,6 +143,7 @@ pub fn from_flags(
         uid_claim: None,
         required,
         algorithms: if algorithms.is_empty() { vec!["RS256".into()] } else { algorithms.to_vec() },
+        cel: Arc::default(),
     };
     check(&settings)?;
     Ok(settings)
@@ -187,10 +196,6 @@ pub fn from_config_file(text: &str) -> Result<Vec<Settings>, OidcError> {
 fn jwt_entry(i: usize, j: &Value) -> Result<Settings, OidcError> {
     let at = |p: &str| format!("jwt[{i}].{p}");
     let str_at = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(String::from);
-    let no_cel = |v: Option<&Value>, p: &str| match v.and_then(|v| v.get("expression")) {
-        Some(_) => Err(OidcError::Config(format!("{}: CEL expressions are not supported", at(p)))),
-        None => Ok(()),
-    };
     let issuer = j
         .get("issuer")
         .ok_or_else(|| OidcError::Config(format!("{}: Required value", at("issuer"))))?;
@@ -209,50 +214,63 @@ fn jwt_entry(i: usize, j: &Value) -> Result<Settings, OidcError> {
         )));
     }
     let mappings = j.get("claimMappings").cloned().unwrap_or_default();
-    let username = mappings.get("username");
-    no_cel(username, "claimMappings.username")?;
-    no_cel(mappings.get("groups"), "claimMappings.groups")?;
-    no_cel(mappings.get("uid"), "claimMappings.uid")?;
-    let user_claim = username.and_then(|u| str_at(u, "claim")).ok_or_else(|| {
-        OidcError::Config(format!(
-            "{}: Required value: claim or expression is required",
-            at("claimMappings.username")
-        ))
-    })?;
-    let user_prefix = username.and_then(|u| str_at(u, "prefix")).ok_or_else(|| {
-        OidcError::Config(format!(
-            "{}: Required value: prefix is required when claim is set. It can be set to an empty string to disable prefixing",
-            at("claimMappings.username.prefix")
-        ))
-    })?;
-    let groups = mappings.get("groups").and_then(|g| {
-        Some(Mapping {
-            claim: str_at(g, "claim")?,
-            prefix: str_at(g, "prefix").unwrap_or_default(),
-        })
-    });
-    let mut required = Vec::new();
-    for rule in j.get("claimValidationRules").and_then(Value::as_array).into_iter().flatten() {
-        no_cel(Some(rule), "claimValidationRules")?;
-        let claim = str_at(rule, "claim").unwrap_or_default();
-        required.push((claim, str_at(rule, "requiredValue").unwrap_or_default()));
-    }
-    if j.get("userValidationRules").and_then(Value::as_array).is_some_and(|r| !r.is_empty()) {
-        return Err(OidcError::Config(format!(
-            "{}: CEL expressions are not supported",
-            at("userValidationRules")
-        )));
-    }
+    let mut cel = Mapper::default();
+    let username_path = at("claimMappings.username");
+    let username = match expressions::mapping(mappings.get("username"), &username_path, true)? {
+        Mapped::None => {
+            return Err(expressions::required_at(
+                &username_path,
+                "claim or expression is required",
+            ));
+        }
+        Mapped::Claim { claim, prefix } => Mapping { claim, prefix: prefix.unwrap_or_default() },
+        Mapped::Expression(e) => {
+            cel.username = Some(e);
+            Mapping { claim: String::new(), prefix: String::new() }
+        }
+    };
+    let groups =
+        match expressions::mapping(mappings.get("groups"), &at("claimMappings.groups"), true)? {
+            Mapped::None => None,
+            Mapped::Claim { claim, prefix } => {
+                Some(Mapping { claim, prefix: prefix.unwrap_or_default() })
+            }
+            Mapped::Expression(e) => {
+                cel.groups = Some(e);
+                None
+            }
+        };
+    let uid_claim =
+        match expressions::mapping(mappings.get("uid"), &at("claimMappings.uid"), false)? {
+            Mapped::None => None,
+            Mapped::Claim { claim, .. } => Some(claim),
+            Mapped::Expression(e) => {
+                cel.uid = Some(e);
+                None
+            }
+        };
+    let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    let (required, claim_rules) = expressions::claim_rules(
+        &list(j.get("claimValidationRules")),
+        &at("claimValidationRules"),
+    )?;
+    cel.claim_rules = claim_rules;
+    cel.extra = expressions::extra(&list(mappings.get("extra")), &at("claimMappings.extra"))?;
+    cel.user_rules =
+        expressions::user_rules(&list(j.get("userValidationRules")), &at("userValidationRules"))?;
+    let username_src = mappings.pointer("/username/expression").and_then(Value::as_str);
+    cel.check_email_verified(username_src.unwrap_or(""), &at("claimMappings.username.expression"))?;
     let settings = Settings {
         url,
         discovery_url: str_at(issuer, "discoveryURL"),
         ca_pem: str_at(issuer, "certificateAuthority").map(String::into_bytes),
         audiences,
-        username: Mapping { claim: user_claim, prefix: user_prefix },
+        username,
         groups,
-        uid_claim: mappings.get("uid").and_then(|u| str_at(u, "claim")),
+        uid_claim,
         required,
         algorithms: vec!["RS256".into(), "ES256".into(), "ES384".into()],
+        cel: Arc::new(cel),
     };
     check(&settings).map_err(|e| OidcError::Config(format!("jwt[{i}]: {e}")))?;
     Ok(settings)
@@ -330,7 +348,46 @@ impl Issuer {
         Ok(())
     }
 
+    /// The user the claims map to, then the claim and user validation rules.
     fn user(&self, claims: &Value) -> Result<UserInfo, OidcError> {
+        let (s, cel) = (&self.settings, &*self.settings.cel);
+        let name = match &cel.username {
+            Some(e) => cel.username(e, claims)?,
+            None => self.claim_username(claims)?,
+        };
+        let mut user = UserInfo { name, ..Default::default() };
+        let groups_claim = s.groups.as_ref().filter(|g| claims.get(&g.claim).is_some());
+        if let Some(g) = groups_claim {
+            let values: Vec<&str> = match claims.get(&g.claim) {
+                Some(Value::String(v)) => vec![v.as_str()],
+                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
+                None | Some(Value::Null) => Vec::new(),
+                Some(_) => {
+                    return Err(invalid(format!("parse groups claim {:?}", g.claim)));
+                }
+            };
+            user.groups = values.into_iter().map(|v| format!("{}{v}", g.prefix)).collect();
+        } else if let Some(e) = &cel.groups {
+            user.groups = cel.groups(e, claims)?;
+        }
+        if let Some(uid) = &s.uid_claim {
+            let value = claims.get(uid).and_then(Value::as_str);
+            user.uid = value.ok_or_else(|| invalid(format!("parse uid claim {uid:?}")))?.into();
+        } else if let Some(e) = &cel.uid {
+            user.uid = cel.uid(e, claims)?;
+        }
+        if let Some(jti) = claims.get("jti").and_then(Value::as_str).filter(|j| !j.is_empty()) {
+            let key = "authentication.kubernetes.io/credential-id".to_string();
+            user.extra.insert(key, vec![format!("JTI={jti}")]);
+        }
+        cel.add_extra(claims, &mut user)?;
+        cel.validate_claims(claims)?;
+        cel.validate_user(&user)?;
+        Ok(user)
+    }
+
+    /// The username from the username claim (and its prefix).
+    fn claim_username(&self, claims: &Value) -> Result<String, OidcError> {
         let s = &self.settings;
         let claim = &s.username.claim;
         let name = claims
@@ -341,26 +398,7 @@ impl Issuer {
         {
             return Err(invalid("email not verified"));
         }
-        let mut user =
-            UserInfo { name: format!("{}{name}", s.username.prefix), ..Default::default() };
-        if let Some(g) = &s.groups {
-            let values: Vec<&str> = match claims.get(&g.claim) {
-                Some(Value::String(v)) => vec![v.as_str()],
-                Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).collect(),
-                None | Some(Value::Null) => Vec::new(),
-                Some(_) => {
-                    return Err(invalid(format!(
-                        "groups claim {} is not a string or list",
-                        g.claim
-                    )));
-                }
-            };
-            user.groups = values.into_iter().map(|v| format!("{}{v}", g.prefix)).collect();
-        }
-        if let Some(uid) = &s.uid_claim {
-            user.uid = claims.get(uid).and_then(Value::as_str).unwrap_or("").to_string();
-        }
-        Ok(user)
+        Ok(format!("{}{name}", s.username.prefix))
     }
 
     /// Fetch the discovery document and the key set it names.

@@ -10,13 +10,15 @@
 //! else sees them ([`RequestHeader::strip`]), whoever sent them.
 
 use super::UserInfo;
-use super::x509::CaBundle;
+use super::dynamic_ca::DynamicCa;
 use http::HeaderMap;
+use std::sync::Arc;
 
 /// The front-proxy settings.
 #[derive(Debug)]
 pub struct RequestHeader {
-    pub ca: CaBundle,
+    /// The front-proxy CA (read again when its file changes).
+    pub ca: Arc<DynamicCa>,
     pub allowed_names: Vec<String>,
     pub username_headers: Vec<String>,
     pub uid_headers: Vec<String>,
@@ -31,7 +33,7 @@ fn lower(list: &[String]) -> Vec<String> {
 
 impl RequestHeader {
     pub fn new(
-        ca: CaBundle,
+        ca: Arc<DynamicCa>,
         allowed_names: &[String],
         username: &[String],
         uid: &[String],
@@ -112,7 +114,7 @@ mod tests {
         let kp = rcgen::KeyPair::generate().unwrap();
         let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
         p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let ca = CaBundle::from_pem(&p.self_signed(&kp).unwrap().pem()).unwrap();
+        let ca = Arc::new(DynamicCa::fixed(&p.self_signed(&kp).unwrap().pem()).unwrap());
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
         RequestHeader::new(
             ca,

@@ -87,8 +87,17 @@ pub fn validate(kind: AccessKind, spec: &Value, url_namespace: Option<&str>) -> 
     errs
 }
 
-/// The `status` of an access review asked by `caller`.
-pub fn access_status(chain: &Chain, kind: AccessKind, spec: &Value, caller: &UserInfo) -> Value {
+/// The `status` of an access review asked by `caller`: the full chain decides, the
+/// Webhook mode asked when its cache has no answer (a failed call is the
+/// `evaluationError`, as upstream). Without `app` (unit tests) the chain decides in
+/// memory ([`Chain::decide`]).
+pub async fn access_status(
+    chain: &Chain,
+    app: Option<&crate::app::App>,
+    kind: AccessKind,
+    spec: &Value,
+    caller: &UserInfo,
+) -> Value {
     let user = if kind == AccessKind::SelfSubject { caller.clone() } else { spec_user(spec) };
     let path;
     let attrs = match spec.get("resourceAttributes") {
@@ -123,10 +132,15 @@ pub fn access_status(chain: &Chain, kind: AccessKind, spec: &Value, caller: &Use
             }
         }
     };
-    match chain.decide(&attrs) {
-        Decision::Allow => json!({"allowed": true}),
-        Decision::Deny(reason) if reason.is_empty() => json!({"allowed": false}),
-        Decision::Deny(reason) => json!({"allowed": false, "reason": reason}),
+    let decided = match app {
+        Some(app) => chain.authorize_request(app, &attrs).await,
+        None => Ok(chain.decide(&attrs)),
+    };
+    match decided {
+        Ok(Decision::Allow) => json!({"allowed": true}),
+        Ok(Decision::Deny(reason)) if reason.is_empty() => json!({"allowed": false}),
+        Ok(Decision::Deny(reason)) => json!({"allowed": false, "reason": reason}),
+        Err(e) => json!({"allowed": false, "evaluationError": e}),
     }
 }
 
@@ -197,22 +211,21 @@ mod tests {
         chain
     }
 
+    fn status(c: &Chain, kind: AccessKind, spec: &Value, caller: &UserInfo) -> Value {
+        use futures_util::FutureExt as _;
+        access_status(c, None, kind, spec, caller).now_or_never().expect("no webhook to wait for")
+    }
+
     #[test]
     fn access_reviews_answer_from_the_chain() {
         let c = chain();
         let caller = UserInfo { name: "alice".into(), ..Default::default() };
         let get = json!({"user": "alice", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "x"}});
-        assert_eq!(access_status(&c, AccessKind::Subject, &get, &caller), json!({"allowed": true}));
+        assert_eq!(status(&c, AccessKind::Subject, &get, &caller), json!({"allowed": true}));
         let del = json!({"resourceAttributes": {"verb": "delete", "resource": "pods"}});
-        assert_eq!(
-            access_status(&c, AccessKind::SelfSubject, &del, &caller),
-            json!({"allowed": false})
-        );
+        assert_eq!(status(&c, AccessKind::SelfSubject, &del, &caller), json!({"allowed": false}));
         let health = json!({"nonResourceAttributes": {"verb": "get", "path": "/healthz"}});
-        assert_eq!(
-            access_status(&c, AccessKind::SelfSubject, &health, &caller),
-            json!({"allowed": true})
-        );
+        assert_eq!(status(&c, AccessKind::SelfSubject, &health, &caller), json!({"allowed": true}));
         assert_eq!(validate(AccessKind::Subject, &get, None).len(), 0);
         assert_eq!(validate(AccessKind::Subject, &del, None).len(), 1, "no user or group");
         assert_eq!(validate(AccessKind::Local, &get, Some("y")).len(), 1, "namespace mismatch");

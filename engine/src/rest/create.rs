@@ -18,7 +18,7 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     let fmt = body_format(req.header(http::header::CONTENT_TYPE))?;
     let Decoded { obj, warnings } = object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
     if scope.rt.persistence == Persistence::Virtual {
-        let out = hooks::virtual_create(req, scope, obj)?;
+        let out = hooks::virtual_create(req, scope, obj).await?;
         return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
     }
     let out = create_object(scope, obj).await?;

@@ -164,7 +164,8 @@ pub fn after_delete(scope: &Scope<'_>, obj: &Value) {
 
 /// A TokenReview's status, as upstream: the token reviewed for `spec.audiences`
 /// (default: the API's), the audiences it is good for, or why it is not.
-fn token_review(scope: &Scope<'_>, obj: &Value) -> Result<Value, ApiError> {
+/// A token only the webhook may know is sent to it (uncached tokens included).
+async fn token_review(scope: &Scope<'_>, obj: &Value) -> Result<Value, ApiError> {
     let token = obj.pointer("/spec/token").and_then(Value::as_str).unwrap_or("");
     if token.is_empty() {
         return Err(ApiError::BadRequest(
@@ -176,8 +177,16 @@ fn token_review(scope: &Scope<'_>, obj: &Value) -> Result<Value, ApiError> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
         .unwrap_or_default();
-    let objects = crate::auth::objects::CachedObjects(scope.app);
-    Ok(match scope.app.authenticator.review(token, &requested, &objects) {
+    let authenticator = &scope.app.authenticator;
+    let reviewing = {
+        let objects = crate::auth::objects::CachedObjects(scope.app);
+        authenticator.review(token, &requested, &objects)
+    };
+    let reviewed = match reviewing {
+        Ok(r) => Ok(authenticator.finish_review(token, r).await),
+        Err(e) => Err(e),
+    };
+    Ok(match reviewed {
         Ok(Some((u, auds))) => {
             let u = u.with_authenticated_group();
             let mut user = json!({"username": u.name, "uid": u.uid, "groups": u.groups});
@@ -191,8 +200,9 @@ fn token_review(scope: &Scope<'_>, obj: &Value) -> Result<Value, ApiError> {
     })
 }
 
-/// Answer a create-only review object.
-pub fn virtual_create(
+/// Answer a create-only review object (TokenReview and the access reviews ask the
+/// webhooks when their caches have no answer, as the request path does).
+pub async fn virtual_create(
     req: &Request<'_>,
     scope: &Scope<'_>,
     mut obj: Value,
@@ -204,7 +214,7 @@ pub fn virtual_create(
     }
     let status = match scope.rt.role {
         Role::Review(Review::SelfSubject) => json!({"userInfo": user_info}),
-        Role::Review(Review::Token) => token_review(scope, &obj)?,
+        Role::Review(Review::Token) => token_review(scope, &obj).await?,
         Role::Review(Review::Access) => {
             use crate::authz::review::{self, AccessKind};
             let kind = AccessKind::of_kind(&scope.rt.kind);
@@ -213,7 +223,7 @@ pub fn virtual_create(
             if !errs.is_empty() {
                 return Err(ApiError::Invalid(scope.target(""), errs));
             }
-            review::access_status(&scope.app.authorizer, kind, &spec, user)
+            review::access_status(&scope.app.authorizer, Some(scope.app), kind, &spec, user).await
         }
         Role::Review(Review::Rules) => {
             let ns = obj.pointer("/spec/namespace").and_then(Value::as_str).unwrap_or("");

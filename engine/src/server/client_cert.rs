@@ -7,22 +7,55 @@
 //! (`auth::x509`), so a certificate no trusted CA signed completes the handshake and
 //! its requests get 401.
 
+use arc_swap::ArcSwap;
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, Error, SignatureScheme};
 use rustls_pki_types::{CertificateDer, SubjectPublicKeyInfoDer, UnixTime};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 #[derive(Debug)]
 pub struct Verifier {
-    hints: Vec<DistinguishedName>,
+    hints: Arc<Hints>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
 impl Verifier {
-    pub fn new(hints: Vec<DistinguishedName>, algorithms: WebPkiSupportedAlgorithms) -> Verifier {
+    pub fn new(hints: Arc<Hints>, algorithms: WebPkiSupportedAlgorithms) -> Verifier {
         Verifier { hints, algorithms }
+    }
+}
+
+/// The CA subjects the handshake names, replaced when a CA file is reloaded (Go clients
+/// send only a certificate whose issuer is named). rustls borrows them for the
+/// verifier's lifetime, so each list set is kept for good: at most [`MAX_HINT_SETS`]
+/// (later reloads keep verifying with the new bundles; the hints stay the last set).
+#[derive(Debug)]
+pub struct Hints {
+    current: ArcSwap<&'static [DistinguishedName]>,
+    sets: AtomicUsize,
+}
+
+/// Most hint lists ever set (each is a reload of a CA file).
+pub const MAX_HINT_SETS: usize = 1024;
+
+impl Hints {
+    pub fn new(hints: Vec<DistinguishedName>) -> Hints {
+        Hints { current: ArcSwap::from_pointee(hints.leak()), sets: AtomicUsize::new(1) }
+    }
+
+    /// Name these subjects from now on (ignored past [`MAX_HINT_SETS`]).
+    pub fn set(&self, hints: Vec<DistinguishedName>) {
+        if self.sets.fetch_add(1, Ordering::Relaxed) < MAX_HINT_SETS {
+            self.current.store(Arc::new(hints.leak()));
+        }
+    }
+
+    fn get(&self) -> &'static [DistinguishedName] {
+        **self.current.load()
     }
 }
 
@@ -42,7 +75,7 @@ impl ClientCertVerifier for Verifier {
     }
 
     fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &self.hints
+        self.hints.get()
     }
 
     fn verify_client_cert(

@@ -16,13 +16,13 @@ mod watchdog;
 mod worker;
 
 use crate::app::App;
+use crate::auth::dynamic_ca::DynamicCa;
 use crate::auth::jwt::{PublicKey, SigningKey};
 use crate::auth::oidc;
 use crate::auth::remote::Remote;
 use crate::auth::requestheader::RequestHeader;
 use crate::auth::serviceaccount::Tokens;
 use crate::auth::webhook::Webhook;
-use crate::auth::x509::CaBundle;
 use crate::auth::{Authenticator, UserInfo, token_file::TokenFile};
 use crate::config::Options;
 use crate::controllers::endpoints::{self, lease_prefix};
@@ -81,7 +81,9 @@ pub fn run(options: Options) -> Result<(), String> {
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
     let quotas = crate::controllers::quota::start(app.clone()).map_err(|e| e.to_string())?;
     crate::health::start_storage_probe(app.clone()).map_err(|e| e.to_string())?;
-    let tls = tls::server_config(&pki, client_ca_hints(&app))?;
+    let hints = Arc::new(client_cert::Hints::new(client_ca_hints(&app)));
+    let tls = tls::server_config(&pki, hints.clone())?;
+    reload_cas(&app, hints)?;
     let workers = worker::start(app.clone(), tls, worker_count(&options))?;
     // Handled from before "ready" is printed: a SIGTERM right after it is a graceful stop
     // (it used to find the default action still in place and kill the process).
@@ -341,8 +343,9 @@ fn read_file(path: &std::path::Path) -> Result<String, String> {
 /// Front-proxy authentication, when `--requestheader-client-ca-file` is given.
 fn request_header(options: &Options) -> Result<Option<RequestHeader>, String> {
     let Some(path) = &options.requestheader_client_ca_file else { return Ok(None) };
-    let ca = CaBundle::from_pem(&read_file(path)?)
+    let ca = DynamicCa::from_file(path.clone())
         .map_err(|e| format!("--requestheader-client-ca-file: {e}"))?;
+    let ca = Arc::new(ca);
     Ok(Some(RequestHeader::new(
         ca,
         &options.requestheader_allowed_names,
@@ -356,9 +359,25 @@ fn request_header(options: &Options) -> Result<Option<RequestHeader>, String> {
 /// The subjects of every CA client certificates may chain to (the handshake names them).
 fn client_ca_hints(app: &App) -> Vec<rustls::DistinguishedName> {
     let authn = &app.authenticator;
-    let client = authn.client_ca.iter().flat_map(|ca| ca.subjects.iter());
-    let proxy = authn.request_header.iter().flat_map(|rh| rh.ca.subjects.iter());
-    client.chain(proxy).cloned().collect()
+    let client = authn.client_ca.iter().map(|ca| ca.load());
+    let proxy = authn.request_header.iter().map(|rh| rh.ca.load());
+    client.chain(proxy).flat_map(|ca| ca.subjects.clone()).collect()
+}
+
+/// Read `--client-ca-file` and `--requestheader-client-ca-file` again when they change
+/// (every `--ca-reload-interval`), naming the new CAs in handshakes from then on.
+fn reload_cas(app: &Arc<App>, hints: Arc<client_cert::Hints>) -> Result<(), String> {
+    let authn = &app.authenticator;
+    let cas: Vec<Arc<DynamicCa>> = authn
+        .client_ca
+        .iter()
+        .cloned()
+        .chain(authn.request_header.iter().map(|rh| rh.ca.clone()))
+        .collect();
+    let watched = app.clone();
+    let interval = app.options.ca_reload_interval;
+    crate::auth::dynamic_ca::start(cas, interval, move || hints.set(client_ca_hints(&watched)))
+        .map_err(|e| format!("CA reloader: {e}"))
 }
 
 /// The ServiceAccount token keys and settings from the flags (the signing key generated
@@ -405,12 +424,13 @@ fn service_account_tokens(options: &Options) -> Result<Tokens, String> {
 /// are verified against `--client-ca-file`, or the generated cluster CA.
 fn with_pki(app: Arc<App>, pki: &Pki) -> Result<App, String> {
     let mut app = Arc::try_unwrap(app).map_err(|_| "app still shared".to_string())?;
-    let (bundle, flag) = match &app.options.client_ca_file {
-        Some(path) => (read_file(path)?, "--client-ca-file"),
-        None => (pki.ca_cert_pem.clone(), "cluster CA"),
+    let ca = match &app.options.client_ca_file {
+        Some(path) => {
+            DynamicCa::from_file(path.clone()).map_err(|e| format!("--client-ca-file: {e}"))
+        }
+        None => DynamicCa::fixed(&pki.ca_cert_pem).map_err(|e| format!("cluster CA: {e}")),
     };
-    app.authenticator.client_ca =
-        Some(CaBundle::from_pem(&bundle).map_err(|e| format!("{flag}: {e}"))?);
+    app.authenticator.client_ca = Some(Arc::new(ca?));
     let admin = UserInfo {
         name: "kubernetes-admin".into(),
         groups: vec!["system:masters".into()],

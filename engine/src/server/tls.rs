@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// `hints`: the subjects of the trusted client CAs, named in the certificate request.
 pub fn server_config(
     pki: &Pki,
-    hints: Vec<rustls::DistinguishedName>,
+    hints: Arc<client_cert::Hints>,
 ) -> Result<Arc<rustls::ServerConfig>, String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let certs: Vec<CertificateDer<'static>> =
