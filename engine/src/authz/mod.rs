@@ -1,14 +1,16 @@
-//! Authorization as upstream's `--authorization-mode` chain: each mode in order may allow,
+//! Authorization as upstream's authorizer chain: each authorizer in order may allow,
 //! deny or have no opinion; the first allow or deny decides, members of `system:masters`
 //! are always allowed (upstream's privileged group), and a request nobody allowed is
-//! refused with every mode's reason. The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`,
-//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`: a
-//! graph of what each node may reach, `node_graph`, kept current from the watch caches'
-//! events by `node_follow` with the edges `node_refs` reads from each changed object),
-//! Webhook (`webhook`: SubjectAccessReviews to a server, cached; the request path awaits
-//! it through [`Chain::authorize_request`], the synchronous [`Chain::decide`] uses only its
-//! cached answers).
-//! `review` answers the SubjectAccessReview family from the same chain.
+//! refused with every authorizer's reason (or answered 500 when one of them failed).
+//! The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`, a policy snapshot kept current from
+//! the watch caches by `policy`), Node (`node`: a graph of what each node may reach,
+//! `node_graph`, kept current from the watch caches' events by `node_follow` with the
+//! edges `node_refs` reads from each changed object), Webhook (`webhook`:
+//! SubjectAccessReviews to a server, cached; the request path awaits it through
+//! [`Chain::authorize_request`], the synchronous [`Chain::decide`] uses only its cached
+//! answers). `setup` builds the chain from `--authorization-mode` or from the
+//! `--authorization-config` file (`config` reads and checks it, `reload` swaps in a
+//! changed one). `review` answers the SubjectAccessReview family from the same chain.
 
 pub mod attributes;
 pub mod bootstrap;
