@@ -29,25 +29,33 @@ pub struct Options {
     pub workers: usize,
 
     /// Authorizers in order (upstream's `--authorization-mode`): AlwaysAllow,
-    /// AlwaysDeny, Node, RBAC. The default is what kubeadm clusters run.
-    #[arg(long, default_value = "Node,RBAC")]
-    pub authorization_mode: String,
+    /// AlwaysDeny, Node, RBAC, Webhook. Unset: `Node,RBAC`, what kubeadm clusters run
+    /// (unless `--authorization-config` is given).
+    #[arg(long)]
+    pub authorization_mode: Option<String>,
+
+    /// The structured authorization configuration (apiserver.config.k8s.io/v1
+    /// AuthorizationConfiguration): the authorizer chain, reloaded when the file changes.
+    /// Mutually exclusive with `--authorization-mode` and `--authorization-webhook-*`.
+    #[arg(long)]
+    pub authorization_config: Option<PathBuf>,
 
     /// The Webhook authorizer's kubeconfig (its server, CA and client credentials).
     #[arg(long)]
     pub authorization_webhook_config_file: Option<PathBuf>,
 
-    /// The SubjectAccessReview version sent to the Webhook authorizer (v1, v1beta1).
-    #[arg(long, default_value = "v1")]
-    pub authorization_webhook_version: String,
+    /// The SubjectAccessReview version sent to the Webhook authorizer (v1, v1beta1;
+    /// unset: v1).
+    #[arg(long)]
+    pub authorization_webhook_version: Option<String>,
 
-    /// How long the Webhook authorizer's allowed answers are cached.
-    #[arg(long, default_value = "5m", value_parser = parse_duration)]
-    pub authorization_webhook_cache_authorized_ttl: Duration,
+    /// How long the Webhook authorizer's allowed answers are cached (unset: 5m).
+    #[arg(long, value_parser = parse_duration)]
+    pub authorization_webhook_cache_authorized_ttl: Option<Duration>,
 
-    /// How long the Webhook authorizer's other answers are cached.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+    /// How long the Webhook authorizer's other answers are cached (unset: 30s).
+    #[arg(long, value_parser = parse_duration)]
+    pub authorization_webhook_cache_unauthorized_ttl: Option<Duration>,
 
     /// Static bearer tokens: CSV lines `token,user,uid[,"group1,group2"]`.
     #[arg(long)]

@@ -1,17 +1,20 @@
-//! Authorization as upstream's `--authorization-mode` chain: each mode in order may allow,
+//! Authorization as upstream's authorizer chain: each authorizer in order may allow,
 //! deny or have no opinion; the first allow or deny decides, members of `system:masters`
 //! are always allowed (upstream's privileged group), and a request nobody allowed is
-//! refused with every mode's reason. The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`,
-//! a policy snapshot kept current from the watch caches by `policy`), Node (`node`: a
-//! graph of what each node may reach, `node_graph`, kept current from the watch caches'
-//! events by `node_follow` with the edges `node_refs` reads from each changed object),
-//! Webhook (`webhook`: SubjectAccessReviews to a server, cached; the request path awaits
-//! it through [`Chain::authorize_request`], the synchronous [`Chain::decide`] uses only its
-//! cached answers).
-//! `review` answers the SubjectAccessReview family from the same chain.
+//! refused with every authorizer's reason (or answered 500 when one of them failed).
+//! The modes: AlwaysAllow, AlwaysDeny, RBAC (`rbac`, a policy snapshot kept current from
+//! the watch caches by `policy`), Node (`node`: a graph of what each node may reach,
+//! `node_graph`, kept current from the watch caches' events by `node_follow` with the
+//! edges `node_refs` reads from each changed object), Webhook (`webhook`:
+//! SubjectAccessReviews to a server, cached; the request path awaits it through
+//! [`Chain::authorize_request`], the synchronous [`Chain::decide`] uses only its cached
+//! answers). `setup` builds the chain from `--authorization-mode` or from the
+//! `--authorization-config` file (`config` reads and checks it, `reload` swaps in a
+//! changed one). `review` answers the SubjectAccessReview family from the same chain.
 
 pub mod attributes;
 pub mod bootstrap;
+pub mod config;
 pub mod covers;
 pub mod escalation;
 pub mod node;
@@ -20,8 +23,10 @@ pub mod node_graph;
 pub mod node_refs;
 pub mod policy;
 pub mod rbac;
+pub mod reload;
 pub mod review;
 pub mod rules;
+pub mod setup;
 pub mod webhook;
 
 use crate::auth::{Authorizer, Decision, UserInfo};
@@ -29,8 +34,9 @@ use crate::request::RequestInfo;
 use arc_swap::ArcSwap;
 pub use attributes::Attributes;
 use std::sync::Arc;
+use webhook::Outcome;
 
-/// One `--authorization-mode` entry.
+/// One `--authorization-mode` entry (an authorizer `type` of `--authorization-config`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     AlwaysAllow,
@@ -41,20 +47,39 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The mode an authorizer `type` names (the flag's spelling).
+    pub fn of_type(t: &str) -> Option<Mode> {
+        match t {
+            "AlwaysAllow" => Some(Mode::AlwaysAllow),
+            "AlwaysDeny" => Some(Mode::AlwaysDeny),
+            "RBAC" => Some(Mode::Rbac),
+            "Node" => Some(Mode::Node),
+            "Webhook" => Some(Mode::Webhook),
+            _ => None,
+        }
+    }
+
+    /// The mode's `type` as upstream spells it.
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Mode::AlwaysAllow => "AlwaysAllow",
+            Mode::AlwaysDeny => "AlwaysDeny",
+            Mode::Rbac => "RBAC",
+            Mode::Node => "Node",
+            Mode::Webhook => "Webhook",
+        }
+    }
+
     /// Parse the flag's comma-separated list as upstream validates it.
     pub fn parse_list(s: &str) -> Result<Vec<Mode>, String> {
         let mut out = Vec::new();
         for m in s.split(',').map(str::trim) {
-            let mode = match m {
-                "AlwaysAllow" => Mode::AlwaysAllow,
-                "AlwaysDeny" => Mode::AlwaysDeny,
-                "RBAC" => Mode::Rbac,
-                "Node" => Mode::Node,
-                "Webhook" => Mode::Webhook,
-                "ABAC" => {
+            let mode = match (Mode::of_type(m), m) {
+                (Some(mode), _) => mode,
+                (None, "ABAC") => {
                     return Err(format!("authorization-mode {m:?} is not supported by kapi"));
                 }
-                other => {
+                (None, other) => {
                     return Err(format!(
                         "authorization-mode {other:?} is not a valid mode (AlwaysAllow, AlwaysDeny, Node, RBAC, Webhook)"
                     ));
@@ -76,15 +101,23 @@ impl Mode {
 /// `user.SystemPrivilegedGroup`).
 pub const PRIVILEGED_GROUP: &str = "system:masters";
 
-/// The configured authorizers, in order.
+/// One authorizer of the chain: a mode decided in memory, or a webhook.
+#[derive(Debug, Clone)]
+pub enum Entry {
+    Local(Mode),
+    Webhook(Arc<webhook::Webhook>),
+}
+
+/// The configured authorizers, in order. The list can be swapped while serving (the
+/// `--authorization-config` reload); the modes started with (`modes`) stay, as the
+/// Node graph and RBAC policy are kept current only for them.
 pub struct Chain {
     modes: Vec<Mode>,
+    entries: ArcSwap<Vec<Entry>>,
     /// The RBAC policy snapshot (`policy::start` keeps it current).
     pub policy: Arc<ArcSwap<rbac::Policy>>,
     /// The Node authorizer (its graph is followed once the app exists, in Node mode).
     pub graph: Arc<node::Graph>,
-    /// The Webhook mode's server and cache.
-    pub webhook: Option<Arc<webhook::Webhook>>,
 }
 
 /// The chain's walk: the first allow or deny ends it; reasons and errors gather.
@@ -95,29 +128,44 @@ struct Walk {
 }
 
 impl Walk {
-    /// Take one mode's verdict; Some when it decides.
-    fn take(&mut self, verdict: Option<bool>, reason: String) -> Option<Decision> {
-        if !reason.is_empty() {
-            self.reasons.push(reason.clone());
+    /// Take one authorizer's outcome; Some when it decides. A deny that came with an
+    /// error is that error (upstream answers 500 then); an allow wins over errors.
+    fn take(&mut self, out: Outcome) -> Option<Result<Decision, String>> {
+        if !out.reason.is_empty() {
+            self.reasons.push(out.reason.clone());
         }
-        verdict.map(|allowed| if allowed { Decision::Allow } else { Decision::Deny(reason) })
+        if let Some(e) = &out.error {
+            self.errors.push(e.clone());
+        }
+        match out.verdict {
+            Some(true) => Some(Ok(Decision::Allow)),
+            Some(false) => Some(out.error.map_or(Ok(Decision::Deny(out.reason)), Err)),
+            None => None,
+        }
     }
 
-    fn end(self) -> Decision {
-        Decision::Deny(self.reasons.join("\n"))
+    fn end(self) -> Result<Decision, String> {
+        if !self.errors.is_empty() {
+            return Err(self.errors.join("; "));
+        }
+        Ok(Decision::Deny(self.reasons.join("\n")))
     }
 }
 
 impl Chain {
+    /// A chain of `modes` (a Webhook mode has no opinion until [`Chain::set_entries`]
+    /// gives it its webhook).
     pub fn new(modes: Vec<Mode>) -> Chain {
+        let entries = modes.iter().map(|m| Entry::Local(*m)).collect();
         Chain {
             modes,
+            entries: ArcSwap::from_pointee(entries),
             policy: Arc::new(ArcSwap::from_pointee(rbac::Policy::default())),
             graph: Arc::new(node::Graph::default()),
-            webhook: None,
         }
     }
 
+    /// The modes the chain started with.
     pub fn modes(&self) -> &[Mode] {
         &self.modes
     }
@@ -127,32 +175,39 @@ impl Chain {
         self.modes.contains(&Mode::Rbac)
     }
 
+    /// The authorizers now, in order.
+    pub fn entries(&self) -> Arc<Vec<Entry>> {
+        self.entries.load_full()
+    }
+
+    /// Replace the authorizers (every request after this sees the new list).
+    pub fn set_entries(&self, entries: Vec<Entry>) {
+        self.entries.store(Arc::new(entries));
+    }
+
     /// The chain's decision: Allow, or Deny with the reasons of the modes that had none.
-    /// The Webhook mode answers only from its cache here.
+    /// Webhooks answer only from their caches here; an error is a deny.
     pub fn decide(&self, a: &Attributes<'_>) -> Decision {
         if is_privileged(a) {
             return Decision::Allow;
         }
         let mut walk = Walk::default();
-        for mode in &self.modes {
-            let (verdict, reason) = match mode {
-                Mode::Webhook => self
-                    .webhook
-                    .as_ref()
-                    .and_then(|w| w.cached(a))
-                    .map_or((None, String::new()), verdict_of),
-                other => self.local(*other, a),
+        for entry in self.entries.load().iter() {
+            let out = match entry {
+                Entry::Webhook(w) => w.cached_outcome(a),
+                Entry::Local(mode) => self.local(*mode, a),
             };
-            if let Some(d) = walk.take(verdict, reason) {
-                return d;
+            if let Some(d) = walk.take(out) {
+                return d.unwrap_or_else(Decision::Deny);
             }
         }
-        walk.end()
+        let reasons = walk.reasons.join("\n");
+        Decision::Deny(reasons)
     }
 
-    /// The request path's decision: as [`Chain::decide`], the Webhook mode asked when
-    /// its cache has no answer. Err when no mode allowed and a webhook call failed
-    /// (upstream answers 500 then).
+    /// The request path's decision: as [`Chain::decide`], webhooks asked when their
+    /// caches have no answer. Err when no authorizer allowed and one failed (upstream
+    /// answers 500 then).
     pub async fn authorize_request(
         &self,
         app: &crate::app::App,
@@ -161,32 +216,24 @@ impl Chain {
         if is_privileged(a) {
             return Ok(Decision::Allow);
         }
+        let entries = self.entries.load_full();
         let mut walk = Walk::default();
-        for mode in &self.modes {
-            let (verdict, reason) = match (mode, &self.webhook, app.aggregator()) {
-                (Mode::Webhook, Some(w), Some(client)) => match w.authorize(client, a).await {
-                    Ok(answer) => verdict_of(answer),
-                    Err(e) => {
-                        walk.errors.push(e);
-                        (None, String::new())
-                    }
-                },
-                (Mode::Webhook, ..) => (None, String::new()),
-                (other, ..) => self.local(*other, a),
+        for entry in entries.iter() {
+            let out = match (entry, app.aggregator()) {
+                (Entry::Webhook(w), Some(client)) => w.decide(client, a).await,
+                (Entry::Webhook(w), None) => w.cached_outcome(a),
+                (Entry::Local(mode), _) => self.local(*mode, a),
             };
-            if let Some(d) = walk.take(verdict, reason) {
-                return Ok(d);
+            if let Some(d) = walk.take(out) {
+                return d;
             }
         }
-        if !walk.errors.is_empty() {
-            return Err(walk.errors.join("; "));
-        }
-        Ok(walk.end())
+        walk.end()
     }
 
-    /// The verdict of a mode decided in memory.
-    fn local(&self, mode: Mode, a: &Attributes<'_>) -> node::Verdict {
-        match mode {
+    /// The outcome of a mode decided in memory.
+    fn local(&self, mode: Mode, a: &Attributes<'_>) -> Outcome {
+        let (verdict, reason) = match mode {
             Mode::AlwaysAllow => (Some(true), String::new()),
             Mode::AlwaysDeny => (None, "Everything is forbidden.".to_string()),
             Mode::Rbac => match self.policy.load().authorize(a) {
@@ -195,20 +242,13 @@ impl Chain {
             },
             Mode::Node => self.graph.authorize(a, &self.policy.load()),
             Mode::Webhook => (None, String::new()),
-        }
+        };
+        Outcome { verdict, reason, error: None }
     }
 }
 
 fn is_privileged(a: &Attributes<'_>) -> bool {
     a.user.groups.iter().any(|g| g == PRIVILEGED_GROUP)
-}
-
-fn verdict_of(answer: webhook::Answer) -> node::Verdict {
-    match answer {
-        webhook::Answer::Allow => (Some(true), String::new()),
-        webhook::Answer::Deny(r) => (Some(false), r),
-        webhook::Answer::NoOpinion(r) => (None, r),
-    }
 }
 
 impl Authorizer for Chain {

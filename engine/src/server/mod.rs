@@ -37,12 +37,14 @@ use std::time::{Duration, Instant};
 pub fn run(options: Options) -> Result<(), String> {
     let started = Instant::now();
     options.base_registry()?; // a bad --runtime-config stops the start before anything is made
+    // The authorization configuration is checked first: a bad one refuses to start
+    // before anything is opened.
+    let (authorizer, authz_reloader) = crate::authz::setup::chain(&options)?;
     std::fs::create_dir_all(&options.data_dir)
         .map_err(|e| format!("creating {}: {e}", options.data_dir.display()))?;
     let store = open_store(&options)?;
     let (shutdown_tx, shutdown_rx) = flume::bounded::<()>(1);
     let authenticator = authenticator(&options)?;
-    let authorizer = authorizer(&options)?;
     let app = Arc::new(App::new(
         options.clone(),
         store.clone(),
@@ -74,6 +76,9 @@ pub fn run(options: Options) -> Result<(), String> {
     if authorizer.uses_rbac() {
         crate::authz::policy::start(app.clone(), authorizer.policy.clone())
             .map_err(|e| e.to_string())?;
+    }
+    if let Some(reloader) = authz_reloader {
+        reloader.start(app.clone()).map_err(|e| e.to_string())?;
     }
     // The API Priority and Fairness configuration, loaded before serving.
     let apf = crate::flowcontrol::controller::start(app.clone()).map_err(|e| e.to_string())?;
@@ -194,51 +199,6 @@ fn open_etcd(options: &Options) -> Result<Arc<dyn Store>, String> {
     };
     let store = EtcdStore::connect(opts).map_err(|e| e.to_string())?;
     Ok(store)
-}
-
-/// The `--authorization-mode` chain; AlwaysAllow is warned about, as it lets every
-/// authenticated user do anything.
-fn authorizer(options: &Options) -> Result<Arc<crate::authz::Chain>, String> {
-    let modes = crate::authz::Mode::parse_list(&options.authorization_mode)?;
-    if modes.contains(&crate::authz::Mode::AlwaysAllow) {
-        tracing::warn!(
-            "--authorization-mode includes AlwaysAllow: every authenticated user may do anything"
-        );
-    }
-    let webhook_mode = modes.contains(&crate::authz::Mode::Webhook);
-    let mut chain = crate::authz::Chain::new(modes);
-    // The Node authorizer's static rules: the bootstrap `system:node` role's, as upstream.
-    let node_role = crate::authz::bootstrap::cluster_roles()
-        .into_iter()
-        .find(|r| r["metadata"]["name"] == "system:node");
-    chain
-        .graph
-        .set_rules(node_role.map(|r| crate::authz::rules::Rule::all_of(&r)).unwrap_or_default());
-    match (&options.authorization_webhook_config_file, webhook_mode) {
-        (Some(path), true) => {
-            let endpoint = crate::authz::webhook::endpoint_from_kubeconfig(path)?;
-            let webhook = crate::authz::webhook::Webhook::new(
-                endpoint,
-                &options.authorization_webhook_version,
-                options.authorization_webhook_cache_authorized_ttl,
-                options.authorization_webhook_cache_unauthorized_ttl,
-            )?;
-            chain.webhook = Some(Arc::new(webhook));
-        }
-        (None, true) => {
-            return Err(
-                "authorization-mode Webhook requires --authorization-webhook-config-file".into()
-            );
-        }
-        (Some(_), false) => {
-            return Err(
-                "--authorization-webhook-config-file is only used with authorization-mode Webhook"
-                    .into(),
-            );
-        }
-        (None, false) => {}
-    }
-    Ok(Arc::new(chain))
 }
 
 fn authenticator(options: &Options) -> Result<Authenticator, String> {
