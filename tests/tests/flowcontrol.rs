@@ -211,3 +211,46 @@ fn a_flowschema_naming_a_missing_level_is_dangling_until_the_level_exists() {
         "{managers:?}"
     );
 }
+
+/// The value of `metric{priority_level="level"}` in a /metrics scrape.
+fn gauge(metrics: &str, metric: &str, level: &str) -> Option<f64> {
+    let prefix = format!("{metric}{{priority_level=\"{level}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(prefix.as_str())?.trim().parse().ok())
+}
+
+/// Borrowing: every level exports upstream's limit and seat demand gauges, an idle
+/// level's current limit lies between its lower and upper limits, and the non-exempt
+/// levels' current limits share the server's seats (the sum of the nominal limits, up
+/// to rounding).
+#[test]
+fn borrowing_limits_and_seat_demand_are_exported_per_level() {
+    let server = Server::start();
+    let metrics = server.kubectl_ok(&["get", "--raw", "/metrics"]);
+    let levels = ["catch-all", "global-default", "leader-election", "node-high", "system"];
+    let levels = levels.iter().chain(&["workload-high", "workload-low", "exempt"]);
+    let (mut nominal_sum, mut current_sum) = (0.0, 0.0);
+    for level in levels {
+        let g = |m: &str| gauge(&metrics, &format!("apiserver_flowcontrol_{m}"), level);
+        let (lower, current, upper) =
+            (g("lower_limit_seats"), g("current_limit_seats"), g("upper_limit_seats"));
+        let (lower, current, upper) = (lower.unwrap(), current.unwrap(), upper.unwrap());
+        assert!(lower <= current && current <= upper, "{level}: {lower} {current} {upper}");
+        for m in ["demand_seats_high_watermark", "demand_seats_average", "demand_seats_stdev"] {
+            assert!(g(m).is_some(), "{level}: no {m}\n{metrics}");
+        }
+        assert!(g("demand_seats_smoothed").is_some() && g("target_seats").is_some(), "{level}");
+        nominal_sum += g("nominal_limit_seats").unwrap();
+        current_sum += current;
+    }
+    // Upstream's default 600 seats: workload-low keeps 245 - 221 and lends the rest.
+    assert_eq!(
+        gauge(&metrics, "apiserver_flowcontrol_lower_limit_seats", "workload-low"),
+        Some(24.0)
+    );
+    assert_eq!(
+        gauge(&metrics, "apiserver_flowcontrol_upper_limit_seats", "catch-all"),
+        Some(613.0)
+    );
+    assert!((current_sum - nominal_sum).abs() <= 8.0, "{current_sum} vs {nominal_sum}");
+    assert!(metrics.contains("\napiserver_flowcontrol_seat_fair_frac "), "{metrics}");
+}
