@@ -114,8 +114,9 @@ fn mandatory_objects_come_back_when_deleted_or_edited() {
     }));
     assert!(eventually(WAIT, || get(&server, &["get", "prioritylevelconfiguration", "exempt"])
         .is_some()));
+    // A mandatory spec cannot be edited (upstream's validation), whatever the annotation.
     let patch = r#"{"metadata":{"annotations":{"apf.kubernetes.io/autoupdate-spec":"false"}},"spec":{"limited":{"nominalConcurrencyShares":50}}}"#;
-    server.kubectl_ok(&[
+    let out = server.kubectl(&[
         "patch",
         "prioritylevelconfiguration",
         "catch-all",
@@ -123,7 +124,9 @@ fn mandatory_objects_come_back_when_deleted_or_edited() {
         "-p",
         patch,
     ]);
-    assert!(eventually(WAIT, || shares(&server, "catch-all") == Some(5.into())));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec of 'catch-all' must equal the fixed value"), "{err}");
+    assert_eq!(shares(&server, "catch-all"), Some(5.into()));
     // A deleted suggested object is created again as well.
     server.kubectl_ok(&["delete", "flowschema", "probes"]);
     assert!(eventually(WAIT, || get(&server, &["get", "flowschema", "probes"]).is_some()));
@@ -253,4 +256,61 @@ fn borrowing_limits_and_seat_demand_are_exported_per_level() {
     );
     assert!((current_sum - nominal_sum).abs() <= 8.0, "{current_sum} vs {nominal_sum}");
     assert!(metrics.contains("\napiserver_flowcontrol_seat_fair_frac "), "{metrics}");
+}
+
+/// `kubectl create` of invalid objects: 422 with upstream's messages; defaults filled in
+/// on create.
+#[test]
+fn invalid_objects_are_refused_with_upstreams_messages_and_defaults_are_filled() {
+    let server = Server::start();
+    let refused = |yaml: &str, message: &str| {
+        let out = server.kubectl_stdin(&["create", "-f", "-"], yaml);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success() && err.contains(message), "{err}");
+    };
+    let head = "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: PriorityLevelConfiguration\n";
+    refused(
+        &format!("{head}metadata: {{name: no-limited}}\nspec: {{type: Limited}}\n"),
+        "The PriorityLevelConfiguration \"no-limited\" is invalid: spec.limited: Required value: must not be empty when type is Limited",
+    );
+    refused(
+        &format!(
+            "{head}metadata: {{name: big-hand}}\nspec: {{type: Limited, limited: {{limitResponse: {{type: Queue, queuing: {{queues: 5, handSize: 10}}}}}}}}\n"
+        ),
+        "spec.limited.limitResponse.queuing.handSize: Invalid value: 10: should not be greater than queues (5)",
+    );
+    let fs = "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\n";
+    refused(
+        &format!(
+            "{fs}metadata: {{name: first}}\nspec: {{matchingPrecedence: 1, priorityLevelConfiguration: {{name: global-default}}}}\n"
+        ),
+        "spec.matchingPrecedence: Invalid value: 1: only the schema named 'exempt' may have matchingPrecedence 1",
+    );
+    refused(
+        &format!(
+            "{fs}metadata: {{name: last}}\nspec: {{matchingPrecedence: 10001, priorityLevelConfiguration: {{name: global-default}}}}\n"
+        ),
+        "spec.matchingPrecedence: Invalid value: 10001: must not be greater than 10000",
+    );
+    let ok = server.kubectl_stdin(
+        &["create", "-f", "-"],
+        &format!("{head}metadata: {{name: defaulted}}\nspec: {{type: Limited, limited: {{limitResponse: {{type: Queue, queuing: {{}}}}}}}}\n"),
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let plc = get(&server, &["get", "prioritylevelconfiguration", "defaulted"]).unwrap();
+    let limited = &plc["spec"]["limited"];
+    assert_eq!(limited["nominalConcurrencyShares"], 30);
+    assert_eq!(limited["lendablePercent"], 0);
+    let q = &limited["limitResponse"]["queuing"];
+    assert_eq!(
+        (&q["queues"], &q["handSize"], &q["queueLengthLimit"]),
+        (&64.into(), &8.into(), &50.into())
+    );
+    let ok = server.kubectl_stdin(
+        &["create", "-f", "-"],
+        &format!("{fs}metadata: {{name: defaulted}}\nspec: {{priorityLevelConfiguration: {{name: defaulted}}}}\n"),
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let schema = get(&server, &["get", "flowschema", "defaulted"]).unwrap();
+    assert_eq!(schema["spec"]["matchingPrecedence"], 1000);
 }
