@@ -206,6 +206,16 @@ impl Caches {
         slot.clone()?.downcast::<Cache>().ok()
     }
 
+    /// The cache of `rt` if it is started (never starts one).
+    pub fn get_started(&self, app: &App, rt: &Arc<ResourceType>) -> Option<Arc<Cache>> {
+        if rt.storage_version.is_some()
+            && let Some(owner) = crate::twin::cache_owner(app, rt)
+        {
+            return self.get_started(app, &owner);
+        }
+        rt.cache.get()?.clone()?.downcast::<Cache>().ok()
+    }
+
     /// The caches started so far, with their resource types.
     pub fn started(&self, app: &App) -> Vec<(Arc<ResourceType>, Arc<Cache>)> {
         let reg = app.registry();

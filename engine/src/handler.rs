@@ -347,7 +347,7 @@ async fn authorized(
             return resp;
         }
         if info.verb == "get"
-            && let Some(text) = crate::flowcontrol::dump::handle(app, path)
+            && let Some(text) = crate::flowcontrol::dump::handle(app, info)
         {
             return plain_text(text);
         }

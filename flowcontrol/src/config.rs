@@ -42,13 +42,21 @@ impl Limits {
         self.nominal - self.lendable
     }
 
-    /// The most this level may use (nominal plus what it may borrow).
+    /// The most this level may use: nominal plus what it may borrow (without a borrowing
+    /// limit, upstream lets it borrow the server's seats).
     pub fn max(&self, server_seats: u32) -> u32 {
-        match self.borrowing {
-            Some(b) => self.nominal.saturating_add(b),
-            None => server_seats.max(self.nominal),
-        }
+        self.nominal.saturating_add(self.borrowing.unwrap_or(server_seats))
     }
+}
+
+/// The most seats the work estimator may give one request of a queuing level (upstream's
+/// max seats tracker): 15% of its nominal limit (rounded up) or its nominal limit over its
+/// hand size, whichever is less, at least 1. None for a level without queues (the
+/// estimator's own maximum applies).
+pub fn max_seats(nominal: u32, queuing: Option<Queuing>) -> Option<u32> {
+    let q = queuing?;
+    let pct = (f64::from(nominal) * 0.15).ceil() as u32;
+    Some(pct.min(nominal / q.hand_size.max(1)).max(1))
 }
 
 /// Round half away from zero, as Go's `math.Round`.
@@ -116,7 +124,7 @@ mod tests {
         assert_eq!(nominal, [0, 13, 49, 25, 98, 74, 98, 245]);
         assert_eq!(l[7].lendable, 221);
         assert_eq!(l[7].min(), 24);
-        assert_eq!(l[1].max(600), 600);
+        assert_eq!(l[1].max(600), 613);
     }
 
     #[test]
@@ -125,6 +133,18 @@ mod tests {
         assert_eq!(l[0], Limits { nominal: 5, lendable: 3, borrowing: Some(5) });
         assert_eq!((l[0].min(), l[0].max(10)), (2, 10));
         assert_eq!((l[1].min(), l[1].max(10)), (5, 5));
+    }
+
+    /// Upstream keeps a default level's maximum at 10 seats with 600 server seats, and
+    /// lowers it with the level's nominal limit or a large hand.
+    #[test]
+    fn max_seats_follow_upstreams_tracker() {
+        let q = |hand_size| Some(Queuing { queues: 64, hand_size, queue_length_limit: 50 });
+        assert_eq!(max_seats(245, q(6)), Some(37));
+        assert_eq!(max_seats(49, q(6)), Some(8));
+        assert_eq!(max_seats(13, q(6)), Some(2));
+        assert_eq!(max_seats(3, q(8)), Some(1));
+        assert_eq!(max_seats(100, None), None);
     }
 
     #[test]

@@ -10,6 +10,11 @@
 //! other cores, it wakes one of those cores (round robin) through its waker, and that
 //! core dispatches its queues when the woken waiter runs.
 //!
+//! A level's current limit (its pool's limit) is set by the periodic borrowing
+//! adjustment ([`Dispatcher::adjust`], `borrowing.rs`) from the seat demand the request
+//! path records with one atomic `fetch_max` and the configuration thread samples
+//! ([`Dispatcher::sample`]); a raised limit wakes every core's waiters.
+//!
 //! Invariants: every serving thread has its own core index below the dispatcher's core
 //! count ([`set_core`]); a level's seats in use never exceed its limit except for one request
 //! wider than the whole limit running alone; a request waits on the core it came in on;
@@ -17,11 +22,15 @@
 //! taken out of its queue and passes the turn on; `waiting` counts exactly the queued
 //! requests of the level on every core.
 
+use crate::borrowing::{LevelDemand, rebalance};
 use crate::config::{LevelConfig, Limits, Queuing, limits};
+use crate::demand::{DemandStats, Integrator};
+use crate::note::RequestNote;
 use crate::queueset::{Full, QueueSet, Slot};
 use crate::seats::Pool;
 use arc_swap::ArcSwap;
 use futures_util::task::AtomicWaker;
+use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
@@ -104,6 +113,16 @@ struct Settings {
     generation: u64,
 }
 
+/// A level's borrowing state, touched only by the configuration thread (sampling and
+/// adjusting) and metric scrapes, never by requests.
+#[derive(Debug)]
+struct Borrowing {
+    integrator: Integrator,
+    stats: DemandStats,
+    /// The last adjustment's target (upstream's `target_seats`).
+    target: f64,
+}
+
 /// One priority level.
 #[derive(Debug)]
 pub struct Level {
@@ -113,6 +132,11 @@ pub struct Level {
     settings: ArcSwap<Settings>,
     pool: Pool,
     waiting: AtomicU32,
+    /// Seats the queued requests ask for, on every core.
+    waiting_seats: AtomicU32,
+    /// The highest seat demand since the last adjustment (raised by requests).
+    peak: AtomicU32,
+    borrowing: Mutex<Borrowing>,
     cores: Box<[CoreSide]>,
     next_wake: AtomicUsize,
     pub counters: Counters,
@@ -120,7 +144,8 @@ pub struct Level {
 
 impl Level {
     fn new(config: LevelConfig, limits: Limits, cores: usize) -> Level {
-        let limit = limits.nominal;
+        // Upstream starts a new level half way into what it may lend.
+        let limit = limits.nominal - limits.lendable / 2;
         let (name, uid) = (config.name.as_str().into(), config.uid.as_str().into());
         Level {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -128,6 +153,13 @@ impl Level {
             settings: ArcSwap::from_pointee(Settings { config, uid, limits, generation: 0 }),
             pool: Pool::new(limit),
             waiting: AtomicU32::new(0),
+            waiting_seats: AtomicU32::new(0),
+            peak: AtomicU32::new(0),
+            borrowing: Mutex::new(Borrowing {
+                integrator: Integrator::new(Instant::now()),
+                stats: DemandStats::default(),
+                target: f64::from(limit),
+            }),
             cores: (0..cores.max(1)).map(|_| CoreSide::default()).collect(),
             next_wake: AtomicUsize::new(0),
             counters: Counters::default(),
@@ -151,6 +183,16 @@ impl Level {
         self.settings.load().limits
     }
 
+    /// The most seats one request of the level may take (upstream's max seats tracker;
+    /// None: the estimator's own maximum).
+    pub fn max_seats(&self) -> Option<u32> {
+        let s = self.settings.load();
+        if s.config.exempt {
+            return None;
+        }
+        crate::config::max_seats(s.limits.nominal, s.config.queuing)
+    }
+
     /// The seats the level may use now.
     pub fn current_limit(&self) -> u32 {
         self.pool.limit()
@@ -165,6 +207,52 @@ impl Level {
         self.waiting.load(Ordering::Acquire)
     }
 
+    /// Seats the level's requests hold or wait for (upstream's seat demand).
+    pub fn seat_demand(&self) -> u32 {
+        self.pool.in_use().saturating_add(self.waiting_seats.load(Ordering::Acquire))
+    }
+
+    /// Raise the period's peak to the demand now (one atomic, no lock).
+    fn note_demand(&self) {
+        self.peak.fetch_max(self.seat_demand(), Ordering::AcqRel);
+    }
+
+    /// The demand statistics and target of the last adjustment.
+    pub fn demand_stats(&self) -> (DemandStats, f64) {
+        let b = self.borrowing.lock();
+        (b.stats, b.target)
+    }
+
+    /// Sample the demand at `now` (the configuration thread, between adjustments).
+    fn sample(&self, now: Instant) {
+        let demand = f64::from(self.seat_demand());
+        self.borrowing.lock().integrator.observe(now, demand);
+    }
+
+    /// End the adjustment period at `now`: the period's statistics.
+    fn end_period(&self, now: Instant) -> DemandStats {
+        let demand = self.seat_demand();
+        let peak = self.peak.swap(demand, Ordering::AcqRel).max(demand);
+        let mut b = self.borrowing.lock();
+        b.integrator.observe(now, f64::from(demand));
+        let period = b.integrator.reset(now, f64::from(peak));
+        b.stats.update(period);
+        b.stats
+    }
+
+    /// Take an adjustment's outcome: the new current limit, live.
+    fn set_current_limit(&self, limit: u32, target: f64) {
+        self.borrowing.lock().target = target;
+        if self.pool.limit() == limit {
+            return;
+        }
+        self.pool.set_limit(limit);
+        // More seats: every core looks at its waiters again.
+        for side in self.cores.iter() {
+            side.waker.wake();
+        }
+    }
+
     /// Whether the level is exempt or has no queues (`limitResponse: Reject`).
     pub fn has_queues(&self) -> bool {
         let s = self.settings.load();
@@ -174,6 +262,11 @@ impl Level {
     /// This core's queues of the level (debug dumps).
     pub fn local_queues(&self) -> Vec<crate::queueset::QueueDigest> {
         SETS.with(|s| s.borrow().get(&self.id).map(|qs| qs.borrow().digest()).unwrap_or_default())
+    }
+
+    /// This core's waiting requests of the level: queue, place and slot (debug dumps).
+    pub fn local_requests(&self) -> Vec<(usize, usize, Rc<Slot>)> {
+        SETS.with(|s| s.borrow().get(&self.id).map(|qs| qs.borrow().requests()).unwrap_or_default())
     }
 
     /// The lengths of this core's queues of the level (debug dumps).
@@ -189,7 +282,7 @@ impl Level {
     fn reconfigure(&self, config: LevelConfig, limits: Limits) {
         let cur = self.settings.load();
         let generation = cur.generation + u64::from(cur.config.queuing != config.queuing);
-        self.pool.set_limit(limits.nominal);
+        // The current limit stays until the adjustment that follows every configuration.
         let uid = config.uid.as_str().into();
         self.settings.store(Arc::new(Settings { config, uid, limits, generation }));
         // More seats, or queues rebuilt: every core looks at its waiters again.
@@ -202,13 +295,26 @@ impl Level {
     /// hashed). Resolves at once on the fast path; otherwise when fair queuing reaches it.
     /// The engine bounds the wait (dropping the future withdraws the request).
     pub fn admit(self: &Arc<Self>, flow: u64, width: u32) -> Admit {
+        self.admit_noted(flow, width, || None)
+    }
+
+    /// [`Level::admit`], with the request's description for the debug dumps, made only
+    /// if the request has to wait.
+    pub fn admit_noted(
+        self: &Arc<Self>,
+        flow: u64,
+        width: u32,
+        note: impl FnOnce() -> Option<Rc<RequestNote>>,
+    ) -> Admit {
         let width = width.max(1);
         let settings = self.settings.load_full();
         if settings.config.exempt {
             self.pool.take_unlimited(width);
+            self.note_demand();
             return self.ready(Ok(width), None);
         }
         if self.waiting() == 0 && self.pool.try_take(width) {
+            self.note_demand();
             return self.ready(Ok(width), None);
         }
         let Some(queuing) = settings.config.queuing else {
@@ -217,7 +323,7 @@ impl Level {
         };
         let core = this_core() % self.cores.len();
         let qs = self.queue_set(queuing, settings.generation);
-        let queued = qs.borrow_mut().enqueue(flow, width, Instant::now());
+        let queued = qs.borrow_mut().enqueue(flow, width, Instant::now(), note());
         match queued {
             Err(Full::QueueFull) => {
                 self.counters.rejected_queue_full.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +331,8 @@ impl Level {
             }
             Ok((slot, queue)) => {
                 self.waiting.fetch_add(1, Ordering::AcqRel);
+                self.waiting_seats.fetch_add(width, Ordering::AcqRel);
+                self.note_demand();
                 self.cores[core].waiting.fetch_add(1, Ordering::AcqRel);
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
                 let waiting = Waiting { slot, queue, qs, core };
@@ -302,7 +410,13 @@ impl Level {
     /// Dispatch this core's waiters of the level while seats last.
     fn dispatch_local(&self, core: usize) {
         let Some(qs) = SETS.with(|s| s.borrow().get(&self.id).cloned()) else { return };
-        let granted = qs.borrow_mut().dispatch(Instant::now(), |w| self.pool.try_take(w));
+        let granted = qs.borrow_mut().dispatch(Instant::now(), |w| {
+            let taken = self.pool.try_take(w);
+            if taken {
+                self.waiting_seats.fetch_sub(w, Ordering::AcqRel);
+            }
+            taken
+        });
         if granted > 0 {
             self.waiting.fetch_sub(granted, Ordering::AcqRel);
             self.cores[core].waiting.fetch_sub(granted, Ordering::AcqRel);
@@ -393,6 +507,7 @@ impl Drop for Admit {
         if w.qs.borrow_mut().withdraw(&w.slot, w.queue) {
             level.counters.timed_out.fetch_add(1, Ordering::Relaxed);
             level.waiting.fetch_sub(1, Ordering::AcqRel);
+            level.waiting_seats.fetch_sub(w.slot.width, Ordering::AcqRel);
             level.cores[w.core].waiting.fetch_sub(1, Ordering::AcqRel);
             // The waker registered for this core may have been this request's.
             if let Some(other) = w.qs.borrow().any_waker() {
@@ -442,6 +557,8 @@ pub struct Dispatcher {
     server_seats: u32,
     cores: usize,
     levels: ArcSwap<HashMap<String, Arc<Level>>>,
+    /// The last adjustment's fair fraction (upstream's `seat_fair_frac`), as f64 bits.
+    fair_frac: AtomicU64,
 }
 
 impl Dispatcher {
@@ -451,6 +568,7 @@ impl Dispatcher {
             server_seats,
             cores: cores.max(1),
             levels: ArcSwap::from_pointee(HashMap::new()),
+            fair_frac: AtomicU64::new(0),
         }
     }
 
@@ -476,6 +594,45 @@ impl Dispatcher {
             next.insert(config.name.clone(), level);
         }
         self.levels.store(Arc::new(next));
+        // As upstream, every configuration is followed by an adjustment.
+        self.adjust(Instant::now());
+    }
+
+    /// Sample every level's seat demand at `now` (between adjustments).
+    pub fn sample(&self, now: Instant) {
+        for level in self.levels.load().values() {
+            level.sample(now);
+        }
+    }
+
+    /// One borrowing adjustment at `now`: end every level's demand period and share the
+    /// seats out again as current limits (`borrowing::rebalance`), applied live.
+    pub fn adjust(&self, now: Instant) {
+        let levels = self.levels();
+        let demands: Vec<LevelDemand> = levels
+            .iter()
+            .map(|l| {
+                let s = l.settings.load();
+                LevelDemand {
+                    exempt: s.config.exempt,
+                    nominal: s.limits.nominal,
+                    min: s.limits.min(),
+                    max: s.limits.max(self.server_seats),
+                    stats: l.end_period(now),
+                }
+            })
+            .collect();
+        let seats = demands.iter().map(|d| d.nominal).sum();
+        let alloc = rebalance(seats, &demands);
+        for ((level, limit), target) in levels.iter().zip(&alloc.limits).zip(&alloc.targets) {
+            level.set_current_limit(*limit, *target);
+        }
+        self.fair_frac.store(alloc.fair_frac.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The last adjustment's fair fraction.
+    pub fn fair_frac(&self) -> f64 {
+        f64::from_bits(self.fair_frac.load(Ordering::Relaxed))
     }
 
     /// The level named `name`.
@@ -597,6 +754,32 @@ mod tests {
         d.configure(&shares(3, 1));
         assert_eq!(l.current_limit(), 3);
         assert!(w.now_or_never().unwrap().is_ok());
+    }
+
+    /// A busy level borrows what an idle one may lend at the next adjustment, and its
+    /// waiter gets in without anyone giving seats back.
+    #[test]
+    fn an_adjustment_lends_an_idle_levels_seats_to_a_waiting_one() {
+        let d = Dispatcher::new(4, 2);
+        let mut idle = limited("idle", None);
+        idle.lendable_percent = 50;
+        let mut busy = limited("busy", queuing(1, 1, 10));
+        busy.lendable_percent = 50;
+        d.configure(&[idle, busy]);
+        let (i, b) = (d.level("idle").unwrap(), d.level("busy").unwrap());
+        assert_eq!((i.limits().nominal, b.limits().min()), (2, 1));
+        assert_eq!((i.current_limit(), b.current_limit()), (2, 2));
+        let held: Vec<_> = (0..2).map(|f| b.admit(f, 1).now_or_never().unwrap().unwrap()).collect();
+        let mut w = Box::pin(b.admit(9, 1));
+        assert!((&mut w).now_or_never().is_none());
+        assert_eq!(b.seat_demand(), 3);
+        let t = Instant::now();
+        d.sample(t);
+        d.adjust(t + Duration::from_secs(10));
+        assert_eq!((i.current_limit(), b.current_limit()), (1, 3));
+        assert_eq!(b.demand_stats().0.high_watermark, 3.0);
+        assert!(w.now_or_never().unwrap().is_ok());
+        drop(held);
     }
 
     /// With one seat and two flows, one sending ten requests and one three, the second

@@ -13,6 +13,7 @@
 //! `queue_length_limit` waiters.
 
 use crate::config::Queuing;
+use crate::note::RequestNote;
 use crate::shuffle::Dealer;
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -23,6 +24,8 @@ use std::time::Instant;
 /// A waiter's state, shared by its future and its queue.
 pub struct Slot {
     pub width: u32,
+    /// The engine's description of the request (debug dumps).
+    pub note: Option<Rc<RequestNote>>,
     granted: Cell<bool>,
     waker: Cell<Option<Waker>>,
 }
@@ -37,8 +40,8 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    fn new(width: u32) -> Slot {
-        Slot { width, granted: Cell::new(false), waker: Cell::new(None) }
+    fn new(width: u32, note: Option<Rc<RequestNote>>) -> Slot {
+        Slot { width, note, granted: Cell::new(false), waker: Cell::new(None) }
     }
 
     pub fn granted(&self) -> bool {
@@ -141,6 +144,16 @@ impl QueueSet {
         self.queues.iter().map(|q| q.waiters.len())
     }
 
+    /// Every waiting request: its queue, its place in the queue and its slot (debug
+    /// dumps).
+    pub fn requests(&self) -> Vec<(usize, usize, Rc<Slot>)> {
+        let mut out = Vec::with_capacity(self.waiting as usize);
+        for (qi, q) in self.queues.iter().enumerate() {
+            out.extend(q.waiters.iter().enumerate().map(|(i, s)| (qi, i, s.clone())));
+        }
+        out
+    }
+
     /// Each queue's state (debug dumps).
     pub fn digest(&self) -> Vec<QueueDigest> {
         self.queues
@@ -177,6 +190,7 @@ impl QueueSet {
         flow: u64,
         width: u32,
         now: Instant,
+        note: Option<Rc<RequestNote>>,
     ) -> Result<(Rc<Slot>, u32), Full> {
         self.advance(now);
         self.dealer.deal(flow, &mut self.hand);
@@ -196,7 +210,7 @@ impl QueueSet {
         if q.waiters.is_empty() && q.executing == 0 {
             q.next_start = q.next_start.max(self.r);
         }
-        let slot = Rc::new(Slot::new(width));
+        let slot = Rc::new(Slot::new(width, note));
         q.waiters.push_back(slot.clone());
         self.waiting += 1;
         Ok((slot, best))
@@ -274,9 +288,9 @@ mod tests {
     fn a_full_queue_refuses_more() {
         let mut qs = set(1, 1, 2);
         let now = Instant::now();
-        qs.enqueue(1, 1, now).unwrap();
-        qs.enqueue(1, 1, now).unwrap();
-        assert_eq!(qs.enqueue(1, 1, now).unwrap_err(), Full::QueueFull);
+        qs.enqueue(1, 1, now, None).unwrap();
+        qs.enqueue(1, 1, now, None).unwrap();
+        assert_eq!(qs.enqueue(1, 1, now, None).unwrap_err(), Full::QueueFull);
         assert_eq!(qs.waiting(), 2);
     }
 
@@ -285,8 +299,8 @@ mod tests {
         let mut qs = set(8, 1, 100);
         let now = Instant::now();
         let b = (1..64).find(|f| f % 8 != 0).unwrap();
-        let heavy: Vec<_> = (0..10).map(|_| qs.enqueue(0, 1, now).unwrap().0).collect();
-        let light: Vec<_> = (0..3).map(|_| qs.enqueue(b, 1, now).unwrap().0).collect();
+        let heavy: Vec<_> = (0..10).map(|_| qs.enqueue(0, 1, now, None).unwrap().0).collect();
+        let light: Vec<_> = (0..3).map(|_| qs.enqueue(b, 1, now, None).unwrap().0).collect();
         let mut order = Vec::new();
         for _ in 0..6 {
             let mut once = true;
@@ -302,8 +316,8 @@ mod tests {
     fn a_head_that_does_not_fit_is_not_skipped() {
         let mut qs = set(1, 1, 10);
         let now = Instant::now();
-        let wide = qs.enqueue(1, 5, now).unwrap().0;
-        let narrow = qs.enqueue(1, 1, now).unwrap().0;
+        let wide = qs.enqueue(1, 5, now, None).unwrap().0;
+        let narrow = qs.enqueue(1, 1, now, None).unwrap().0;
         let mut free = 3;
         let granted = qs.dispatch(now, |w| {
             let ok = w <= free;
@@ -317,10 +331,25 @@ mod tests {
     }
 
     #[test]
+    fn waiting_requests_are_listed_by_queue_and_place_with_their_notes() {
+        let mut qs = set(1, 1, 10);
+        let now = Instant::now();
+        let note = |v: &str| Some(Rc::new(RequestNote { verb: v.into(), ..Default::default() }));
+        qs.enqueue(1, 1, now, note("get")).unwrap();
+        qs.enqueue(1, 2, now, note("list")).unwrap();
+        let listed: Vec<_> = qs
+            .requests()
+            .into_iter()
+            .map(|(q, i, s)| (q, i, s.width, s.note.as_ref().unwrap().verb.clone()))
+            .collect();
+        assert_eq!(listed, [(0, 0, 1, "get".to_string()), (0, 1, 2, "list".to_string())]);
+    }
+
+    #[test]
     fn a_withdrawn_waiter_leaves_its_queue() {
         let mut qs = set(4, 2, 10);
         let now = Instant::now();
-        let (slot, q) = qs.enqueue(9, 1, now).unwrap();
+        let (slot, q) = qs.enqueue(9, 1, now, None).unwrap();
         assert!(qs.withdraw(&slot, q));
         assert!(!qs.withdraw(&slot, q));
         assert_eq!(qs.waiting(), 0);

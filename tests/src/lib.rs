@@ -104,7 +104,11 @@ impl Server {
     fn try_spawn(&mut self) -> Result<(), String> {
         let mut cmd = Command::new(kapi_bin());
         cmd.arg("--data-dir").arg(self.dir.path().join("data"));
-        cmd.args(["--secure-port", &self.port.to_string(), "--workers", "2", "--v", "0"]);
+        cmd.args(["--secure-port", &self.port.to_string(), "--v", "0"]);
+        // Two serving threads unless the test asks for its own number.
+        if !self.opts.extra_args.iter().any(|a| a == "--workers") {
+            cmd.args(["--workers", "2"]);
+        }
         if !self.opts.fsync {
             cmd.arg("--unsafe-no-fsync");
         }

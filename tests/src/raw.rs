@@ -222,6 +222,11 @@ impl Conn {
 
     /// Read an HTTP/1.1 response: status and body.
     pub fn response(&mut self) -> io::Result<(u16, Vec<u8>)> {
+        self.response_with_head().map(|(status, _, body)| (status, body))
+    }
+
+    /// Read an HTTP/1.1 response: status, head (lower-cased) and body.
+    pub fn response_with_head(&mut self) -> io::Result<(u16, String, Vec<u8>)> {
         let head_end = loop {
             if let Some(i) = find(&self.buf, b"\r\n\r\n") {
                 break i + 4;
@@ -244,7 +249,7 @@ impl Conn {
             }
             self.buf.drain(..len).collect()
         };
-        Ok((status, body))
+        Ok((status, head, body))
     }
 
     fn chunked(&mut self) -> io::Result<Vec<u8>> {

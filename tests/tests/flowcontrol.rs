@@ -114,8 +114,9 @@ fn mandatory_objects_come_back_when_deleted_or_edited() {
     }));
     assert!(eventually(WAIT, || get(&server, &["get", "prioritylevelconfiguration", "exempt"])
         .is_some()));
+    // A mandatory spec cannot be edited (upstream's validation), whatever the annotation.
     let patch = r#"{"metadata":{"annotations":{"apf.kubernetes.io/autoupdate-spec":"false"}},"spec":{"limited":{"nominalConcurrencyShares":50}}}"#;
-    server.kubectl_ok(&[
+    let out = server.kubectl(&[
         "patch",
         "prioritylevelconfiguration",
         "catch-all",
@@ -123,7 +124,9 @@ fn mandatory_objects_come_back_when_deleted_or_edited() {
         "-p",
         patch,
     ]);
-    assert!(eventually(WAIT, || shares(&server, "catch-all") == Some(5.into())));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("spec of 'catch-all' must equal the fixed value"), "{err}");
+    assert_eq!(shares(&server, "catch-all"), Some(5.into()));
     // A deleted suggested object is created again as well.
     server.kubectl_ok(&["delete", "flowschema", "probes"]);
     assert!(eventually(WAIT, || get(&server, &["get", "flowschema", "probes"]).is_some()));
@@ -210,4 +213,104 @@ fn a_flowschema_naming_a_missing_level_is_dangling_until_the_level_exists() {
             && m["subresource"] == "status"),
         "{managers:?}"
     );
+}
+
+/// The value of `metric{priority_level="level"}` in a /metrics scrape.
+fn gauge(metrics: &str, metric: &str, level: &str) -> Option<f64> {
+    let prefix = format!("{metric}{{priority_level=\"{level}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(prefix.as_str())?.trim().parse().ok())
+}
+
+/// Borrowing: every level exports upstream's limit and seat demand gauges, an idle
+/// level's current limit lies between its lower and upper limits, and the non-exempt
+/// levels' current limits share the server's seats (the sum of the nominal limits, up
+/// to rounding).
+#[test]
+fn borrowing_limits_and_seat_demand_are_exported_per_level() {
+    let server = Server::start();
+    let metrics = server.kubectl_ok(&["get", "--raw", "/metrics"]);
+    let levels = ["catch-all", "global-default", "leader-election", "node-high", "system"];
+    let levels = levels.iter().chain(&["workload-high", "workload-low", "exempt"]);
+    let (mut nominal_sum, mut current_sum) = (0.0, 0.0);
+    for level in levels {
+        let g = |m: &str| gauge(&metrics, &format!("apiserver_flowcontrol_{m}"), level);
+        let (lower, current, upper) =
+            (g("lower_limit_seats"), g("current_limit_seats"), g("upper_limit_seats"));
+        let (lower, current, upper) = (lower.unwrap(), current.unwrap(), upper.unwrap());
+        assert!(lower <= current && current <= upper, "{level}: {lower} {current} {upper}");
+        for m in ["demand_seats_high_watermark", "demand_seats_average", "demand_seats_stdev"] {
+            assert!(g(m).is_some(), "{level}: no {m}\n{metrics}");
+        }
+        assert!(g("demand_seats_smoothed").is_some() && g("target_seats").is_some(), "{level}");
+        nominal_sum += g("nominal_limit_seats").unwrap();
+        current_sum += current;
+    }
+    // Upstream's default 600 seats: workload-low keeps 245 - 221 and lends the rest.
+    assert_eq!(
+        gauge(&metrics, "apiserver_flowcontrol_lower_limit_seats", "workload-low"),
+        Some(24.0)
+    );
+    assert_eq!(
+        gauge(&metrics, "apiserver_flowcontrol_upper_limit_seats", "catch-all"),
+        Some(613.0)
+    );
+    assert!((current_sum - nominal_sum).abs() <= 8.0, "{current_sum} vs {nominal_sum}");
+    assert!(metrics.contains("\napiserver_flowcontrol_seat_fair_frac "), "{metrics}");
+}
+
+/// `kubectl create` of invalid objects: 422 with upstream's messages; defaults filled in
+/// on create.
+#[test]
+fn invalid_objects_are_refused_with_upstreams_messages_and_defaults_are_filled() {
+    let server = Server::start();
+    let refused = |yaml: &str, message: &str| {
+        let out = server.kubectl_stdin(&["create", "-f", "-"], yaml);
+        let err = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(!out.status.success() && err.contains(message), "{err}");
+    };
+    let head = "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: PriorityLevelConfiguration\n";
+    refused(
+        &format!("{head}metadata: {{name: no-limited}}\nspec: {{type: Limited}}\n"),
+        "The PriorityLevelConfiguration \"no-limited\" is invalid: spec.limited: Required value: must not be empty when type is Limited",
+    );
+    refused(
+        &format!(
+            "{head}metadata: {{name: big-hand}}\nspec: {{type: Limited, limited: {{limitResponse: {{type: Queue, queuing: {{queues: 5, handSize: 10}}}}}}}}\n"
+        ),
+        "spec.limited.limitResponse.queuing.handSize: Invalid value: 10: should not be greater than queues (5)",
+    );
+    let fs = "apiVersion: flowcontrol.apiserver.k8s.io/v1\nkind: FlowSchema\n";
+    refused(
+        &format!(
+            "{fs}metadata: {{name: first}}\nspec: {{matchingPrecedence: 1, priorityLevelConfiguration: {{name: global-default}}}}\n"
+        ),
+        "spec.matchingPrecedence: Invalid value: 1: only the schema named 'exempt' may have matchingPrecedence 1",
+    );
+    refused(
+        &format!(
+            "{fs}metadata: {{name: last}}\nspec: {{matchingPrecedence: 10001, priorityLevelConfiguration: {{name: global-default}}}}\n"
+        ),
+        "spec.matchingPrecedence: Invalid value: 10001: must not be greater than 10000",
+    );
+    let ok = server.kubectl_stdin(
+        &["create", "-f", "-"],
+        &format!("{head}metadata: {{name: defaulted}}\nspec: {{type: Limited, limited: {{limitResponse: {{type: Queue, queuing: {{}}}}}}}}\n"),
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let plc = get(&server, &["get", "prioritylevelconfiguration", "defaulted"]).unwrap();
+    let limited = &plc["spec"]["limited"];
+    assert_eq!(limited["nominalConcurrencyShares"], 30);
+    assert_eq!(limited["lendablePercent"], 0);
+    let q = &limited["limitResponse"]["queuing"];
+    assert_eq!(
+        (&q["queues"], &q["handSize"], &q["queueLengthLimit"]),
+        (&64.into(), &8.into(), &50.into())
+    );
+    let ok = server.kubectl_stdin(
+        &["create", "-f", "-"],
+        &format!("{fs}metadata: {{name: defaulted}}\nspec: {{priorityLevelConfiguration: {{name: defaulted}}}}\n"),
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let schema = get(&server, &["get", "flowschema", "defaulted"]).unwrap();
+    assert_eq!(schema["spec"]["matchingPrecedence"], 1000);
 }

@@ -76,6 +76,7 @@ impl Strategy for Generic {}
 mod admission;
 mod core;
 mod crds;
+mod flowcontrol;
 mod pods;
 mod util;
 mod workloads;
@@ -102,14 +103,17 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         ("rbac.authorization.k8s.io", _) => Arc::new(core::Rbac),
         ("certificates.k8s.io", "certificatesigningrequests") => Arc::new(core::Csrs),
         ("scheduling.k8s.io", "priorityclasses") => Arc::new(core::PriorityClasses),
+        ("flowcontrol.apiserver.k8s.io", "flowschemas") => Arc::new(flowcontrol::FlowSchemas),
+        ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations") => {
+            Arc::new(flowcontrol::PriorityLevels)
+        }
         ("storage.k8s.io", "storageclasses") => Arc::new(core::StorageClasses),
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             Arc::new(crds::CustomResourceDefinitions)
         }
         ("networking.k8s.io", "networkpolicies" | "ingresses")
         | ("policy", _)
-        | ("autoscaling", _)
-        | ("flowcontrol.apiserver.k8s.io", _) => Arc::new(core::Generational),
+        | ("autoscaling", _) => Arc::new(core::Generational),
         ("admissionregistration.k8s.io", "validatingadmissionpolicies") => {
             Arc::new(admission::ValidatingAdmissionPolicies)
         }

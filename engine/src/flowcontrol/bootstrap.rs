@@ -246,6 +246,31 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
+    /// Every bootstrap object passes upstream's validation as the write path applies it
+    /// (defaults, then the type's checks, the mandatory objects' fixed specs included).
+    #[test]
+    fn every_bootstrap_object_is_valid() {
+        let levels = kapi_codec::strategy::for_resource(
+            super::super::ensure::GROUP,
+            "prioritylevelconfigurations",
+        );
+        let schemas =
+            kapi_codec::strategy::for_resource(super::super::ensure::GROUP, "flowschemas");
+        let all = [
+            (&levels, mandatory_levels()),
+            (&levels, suggested_levels()),
+            (&schemas, mandatory_schemas()),
+            (&schemas, suggested_schemas()),
+        ];
+        for (strategy, objects) in all {
+            for mut obj in objects {
+                strategy.default(&mut obj);
+                let errs = strategy.validate(&obj);
+                assert!(errs.is_empty(), "{}: {errs:?}", obj["metadata"]["name"]);
+            }
+        }
+    }
+
     fn names(objs: &[Value]) -> Vec<&str> {
         objs.iter().map(|o| o["metadata"]["name"].as_str().unwrap()).collect()
     }

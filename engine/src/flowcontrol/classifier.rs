@@ -69,11 +69,14 @@ impl Classifier {
         } else {
             0
         };
+        let distinguisher =
+            if c.by_flow { c.schema.distinguisher } else { super::schema::Distinguisher::None };
         Some(Classified {
             schema_name: c.name.clone(),
             schema_uid: c.uid.clone(),
             level: c.level.clone(),
             flow,
+            distinguisher,
         })
     }
 }

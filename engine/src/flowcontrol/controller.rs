@@ -4,13 +4,16 @@
 //! never wait on it; they read the last snapshot), then writes the FlowSchemas'
 //! `Dangling` conditions that changed, as upstream's config consumer does. It also keeps
 //! the bootstrap configuration (`ensure`): after every change it sees and every minute
-//! (upstream's period), so a deleted mandatory object comes back at once.
+//! (upstream's period), so a deleted mandatory object comes back at once. Every tick it
+//! also samples the levels' seat demand and, every 10 s, adjusts their current limits
+//! (`borrowing`).
 //!
 //! Invariants: with `--enable-priority-and-fairness=false` the thread only keeps the
 //! bootstrap objects (there is no consumer: no levels, no classifier, no conditions);
 //! the first load happens in [`start`], before serving; a condition is written only when
 //! its status, reason or message differ, so the thread's own writes settle.
 
+use super::borrowing::{self, Adjuster};
 use super::digest::{self, Dangling};
 use super::ensure::{self, Current, GROUP, LEVELS, SCHEMAS};
 use crate::app::App;
@@ -115,8 +118,12 @@ pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
     sync(&app, false);
     std::thread::Builder::new().name("kapi-apf".into()).spawn(move || {
         let mut ensured = Instant::now();
+        let mut adjuster = Adjuster::new(borrowing::PERIOD, Instant::now());
         while !app.is_shutting_down() {
             std::thread::sleep(CHECK_EVERY);
+            if app.flowcontrol.enabled {
+                adjuster.tick(&app.flowcontrol.dispatcher, Instant::now());
+            }
             let now = revisions(&app);
             let due = ensured.elapsed() >= ENSURE_EVERY;
             if now == seen && !due {

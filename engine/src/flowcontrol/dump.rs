@@ -5,20 +5,26 @@
 //!
 //! Levels' figures count every core; queues are per core in kapi (each core queues its
 //! own requests), so `dump_queues` and `dump_requests` show the queues of the core that
-//! serves the dump.
+//! serves the dump. `dump_requests?includeRequestDetails=1` (any non-empty value) adds
+//! upstream's request detail columns.
 
 use crate::app::App;
-use kapi_flowcontrol::Level;
+use crate::request::RequestInfo;
+use kapi_flowcontrol::{Level, RequestNote};
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, SystemTime};
 
-/// The dump at `path`, if it is one.
-pub fn handle(app: &App, path: &str) -> Option<String> {
+/// The dump `info` asks for, if it is one.
+pub fn handle(app: &App, info: &RequestInfo) -> Option<String> {
     let levels = app.flowcontrol.dispatcher.levels();
-    let rows = match path.strip_prefix("/debug/api_priority_and_fairness/")? {
+    let rows = match info.path.strip_prefix("/debug/api_priority_and_fairness/")? {
         "dump_priority_levels" => priority_levels(&levels),
         "dump_queues" => queues(&levels),
-        "dump_requests" => requests(),
+        "dump_requests" => {
+            let details = info.param("includeRequestDetails").is_some_and(|v| !v.is_empty());
+            requests(&levels, details)
+        }
         _ => return None,
     };
     Some(tabwrite(&rows))
@@ -101,8 +107,12 @@ fn queues(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
     rows
 }
 
-fn requests() -> Vec<Vec<String>> {
-    vec![cells(&[
+/// Upstream's request detail columns.
+const DETAILS: [&str; 8] =
+    ["UserName", "Verb", "APIPath", "Namespace", "Name", "APIVersion", "Resource", "SubResource"];
+
+fn requests(levels: &[Arc<Level>], details: bool) -> Vec<Vec<String>> {
+    let mut header = cells(&[
         "PriorityLevelName",
         "FlowSchemaName",
         "QueueIndex",
@@ -112,7 +122,89 @@ fn requests() -> Vec<Vec<String>> {
         "InitialSeats",
         "FinalSeats",
         "AdditionalLatency",
-    ])]
+    ]);
+    if details {
+        header.extend(cells(&DETAILS));
+    }
+    let mut rows = vec![header];
+    for l in levels.iter().filter(|l| l.has_queues()) {
+        for (queue, index, slot) in l.local_requests() {
+            let none = RequestNote::default();
+            let n = slot.note.as_deref().unwrap_or(&none);
+            rows.push(request_row(l.name(), queue, index, n, details));
+        }
+    }
+    rows
+}
+
+fn request_row(
+    level: &str,
+    queue: usize,
+    index: usize,
+    n: &RequestNote,
+    details: bool,
+) -> Vec<String> {
+    let mut row = vec![
+        level.to_string(),
+        n.flow_schema.clone(),
+        queue.to_string(),
+        index.to_string(),
+        n.distinguisher.clone(),
+        n.arrived.map(rfc3339_nano).unwrap_or_default(),
+        n.initial_seats.to_string(),
+        n.final_seats.to_string(),
+        go_duration(n.additional_latency),
+    ];
+    if details {
+        row.extend([
+            n.user.clone(),
+            n.verb.clone(),
+            n.path.clone(),
+            n.namespace.clone(),
+            n.name.clone(),
+            n.api_version.clone(),
+            n.resource.clone(),
+            n.subresource.clone(),
+        ]);
+    }
+    row
+}
+
+/// Go's `time.RFC3339Nano` in UTC (trailing zeros of the fraction dropped).
+fn rfc3339_nano(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let base = crate::time::rfc3339(i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let nanos = d.subsec_nanos();
+    if nanos == 0 {
+        return base;
+    }
+    let frac = format!("{nanos:09}");
+    let stem = base.strip_suffix('Z').unwrap_or(&base);
+    format!("{stem}.{}Z", frac.trim_end_matches('0'))
+}
+
+/// Go's `time.Duration.String` ("0s", "5ms", "1.5s", "2m0s").
+fn go_duration(d: Duration) -> String {
+    let trim = |x: String| {
+        if x.contains('.') { x.trim_end_matches('0').trim_end_matches('.').to_string() } else { x }
+    };
+    let ns = d.as_nanos();
+    match ns {
+        0 => "0s".into(),
+        1..=999 => format!("{ns}ns"),
+        1_000..=999_999 => format!("{}µs", trim(format!("{:.3}", ns as f64 / 1e3))),
+        1_000_000..=999_999_999 => format!("{}ms", trim(format!("{:.6}", ns as f64 / 1e6))),
+        _ => {
+            let secs = d.as_secs();
+            let (h, m) = (secs / 3600, secs / 60 % 60);
+            let s = trim(format!("{}.{:09}", secs % 60, d.subsec_nanos()));
+            match (h, m) {
+                (0, 0) => format!("{s}s"),
+                (0, m) => format!("{m}m{s}s"),
+                (h, m) => format!("{h}h{m}m{s}s"),
+            }
+        }
+    }
 }
 
 fn cells(names: &[&str]) -> Vec<String> {
@@ -149,6 +241,45 @@ pub fn tabwrite(rows: &[Vec<String>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_times_are_written_as_go_writes_them() {
+        let ms = Duration::from_millis;
+        assert_eq!(go_duration(Duration::ZERO), "0s");
+        assert_eq!(go_duration(ms(5)), "5ms");
+        assert_eq!(go_duration(Duration::from_micros(2500)), "2.5ms");
+        assert_eq!(go_duration(Duration::from_micros(7)), "7µs");
+        assert_eq!(go_duration(ms(1500)), "1.5s");
+        assert_eq!(go_duration(Duration::from_secs(120)), "2m0s");
+        let t = SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 120_000_000);
+        assert_eq!(rfc3339_nano(t), "2023-11-14T22:13:20.12Z");
+    }
+
+    #[test]
+    fn a_request_row_has_upstreams_columns_and_details_on_demand() {
+        let n = RequestNote {
+            flow_schema: "fs".into(),
+            distinguisher: "alice".into(),
+            initial_seats: 1,
+            final_seats: 2,
+            additional_latency: Duration::from_millis(5),
+            user: "alice".into(),
+            verb: "create".into(),
+            path: "/api/v1/namespaces/a/configmaps".into(),
+            namespace: "a".into(),
+            api_version: "v1".into(),
+            resource: "configmaps".into(),
+            ..Default::default()
+        };
+        let row = request_row("pl", 3, 0, &n, false);
+        assert_eq!(row, ["pl", "fs", "3", "0", "alice", "", "1", "2", "5ms"]);
+        let row = request_row("pl", 3, 0, &n, true);
+        assert_eq!(row.len(), 17);
+        assert_eq!(
+            &row[9..],
+            ["alice", "create", "/api/v1/namespaces/a/configmaps", "a", "", "v1", "configmaps", ""]
+        );
+    }
 
     #[test]
     fn cells_are_aligned_as_gos_tabwriter_aligns_them() {

@@ -1,8 +1,9 @@
 //! The request path of flow control, where upstream's filter stands: after
 //! authentication, audit and impersonation, before authorization.
 //!
-//! With priority and fairness on, a request is classified, its width (seats) estimated,
-//! and it waits for its level's seats at most a quarter of its request timeout; refused
+//! With priority and fairness on, a request is classified, its work estimated (`work`:
+//! its seats, and for a write to a watched resource how long it keeps them after it
+//! finished), and it waits for its level's seats at most a quarter of its request timeout; refused
 //! (queue full, a Reject level at its limit, or waited too long) it gets upstream's 429:
 //! a plain-text body, `Retry-After` from the level's dropped-requests tracker. Every
 //! classified answer carries `X-Kubernetes-PF-FlowSchema-UID` and
@@ -13,11 +14,12 @@
 //! (`system:masters` exempt), as upstream's max-in-flight filter.
 
 use super::Classified;
+use super::work::Work;
 use crate::app::App;
 use crate::auth::UserInfo;
 use crate::body::Response;
 use crate::request::RequestInfo;
-use kapi_flowcontrol::Seat;
+use kapi_flowcontrol::{RequestNote, Seat};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,25 +28,31 @@ pub const TOO_MANY: &str = "Too many requests, please try again later.\n";
 /// The response headers naming the matched FlowSchema and priority level by uid.
 pub const HEADER_FLOW_SCHEMA: &str = "x-kubernetes-pf-flowschema-uid";
 pub const HEADER_PRIORITY_LEVEL: &str = "x-kubernetes-pf-prioritylevel-uid";
-/// Objects one seat stands for in a LIST (upstream's `ObjectsPerSeat`).
-const OBJECTS_PER_SEAT: u64 = 100;
-/// The most seats one request takes (upstream's `MaximumSeatsLimit`).
-const MAX_SEATS: u32 = 10;
 
 /// A request let through: its seats (given back when this is dropped) and where it was
 /// classified.
 #[derive(Debug, Default)]
 pub struct Admitted {
     /// Held for the request's life: dropping it gives the seats back.
-    _seat: Option<Seat>,
+    seat: Option<Seat>,
     _inflight: Option<InflightSlot>,
     classified: Option<Classified>,
+    /// How long the seats stay taken once the answer is ready (a write's watchers).
+    additional_latency: Duration,
 }
 
 impl Admitted {
     /// Put the classification headers on the answer (the seats go with `self`).
-    pub fn respond(self, mut resp: Response) -> Response {
+    pub fn respond(mut self, mut resp: Response) -> Response {
         headers(self.classified.as_ref(), resp.headers_mut());
+        if let Some(seat) = self.seat.take().filter(|_| !self.additional_latency.is_zero()) {
+            // Upstream keeps a write's seats while its change goes out to the watchers.
+            let latency = self.additional_latency;
+            monoio::spawn(async move {
+                monoio::time::sleep(latency).await;
+                drop(seat);
+            });
+        }
         resp
     }
 
@@ -89,11 +97,14 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
         return max_inflight(app, user, info, long_running);
     }
     let Some(classified) = fc.classify(user, info) else { return Ok(Admitted::default()) };
-    let width = width(app, info, &classified);
+    let work = super::work::estimate(app, info, &classified);
+    crate::metrics::flowcontrol::estimated(&classified, work.seats(), work.watch_count);
     let wait_limit = wait_limit(app);
     let level = classified.level.clone();
     let started = Instant::now();
-    let waited = monoio::time::timeout(wait_limit, level.admit(classified.flow, width)).await;
+    let note = || Some(std::rc::Rc::new(note(user, info, &classified, &work)));
+    let admit = level.admit_noted(classified.flow, work.seats(), note);
+    let waited = monoio::time::timeout(wait_limit, admit).await;
     crate::metrics::flowcontrol::waited(
         &classified,
         started.elapsed(),
@@ -103,9 +114,10 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
         Ok(Ok(seat)) => {
             crate::metrics::flowcontrol::dispatched(&classified);
             return Ok(Admitted {
-                _seat: Some(seat),
+                seat: Some(seat),
                 _inflight: None,
                 classified: Some(classified),
+                additional_latency: work.additional_latency,
             });
         }
         Ok(Err(r)) => r.reason(),
@@ -117,32 +129,35 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
     Err(too_many_requests(level.counters.retry_after.get(), Some(&classified)))
 }
 
+/// What the request dump shows of a queued request.
+fn note(user: &UserInfo, info: &RequestInfo, c: &Classified, work: &Work) -> RequestNote {
+    let api_version = if info.group.is_empty() {
+        info.version.clone()
+    } else {
+        format!("{}/{}", info.group, info.version)
+    };
+    RequestNote {
+        flow_schema: c.schema_name.to_string(),
+        distinguisher: c.distinguisher.of(user, info).to_string(),
+        arrived: Some(std::time::SystemTime::now()),
+        initial_seats: work.initial_seats,
+        final_seats: work.final_seats,
+        additional_latency: work.additional_latency,
+        user: user.name.clone(),
+        verb: info.verb.clone(),
+        path: info.path.clone(),
+        namespace: info.namespace.clone().unwrap_or_default(),
+        name: info.name.clone().unwrap_or_default(),
+        api_version,
+        resource: info.resource.clone(),
+        subresource: info.subresource.clone().unwrap_or_default(),
+    }
+}
+
 /// How long a request may wait for seats: a quarter of the request timeout (upstream's
 /// request wait limit), at least a second.
 fn wait_limit(app: &App) -> Duration {
     (app.options.request_timeout / 4).max(Duration::from_secs(1))
-}
-
-/// The seats a request takes: one; a LIST (and a watch that starts with the current
-/// state) one per hundred objects the resource holds, at most ten and at most the level's
-/// limit, as upstream's work estimator.
-fn width(app: &App, info: &RequestInfo, c: &Classified) -> u32 {
-    let initial_events = info.verb == "watch"
-        && (info.param("sendInitialEvents") == Some("true")
-            || info.param("resourceVersion").is_none_or(str::is_empty));
-    if !info.is_resource || !(info.verb == "list" || initial_events) {
-        return 1;
-    }
-    let count = object_count(app, info);
-    let seats = count.div_ceil(OBJECTS_PER_SEAT).clamp(1, u64::from(MAX_SEATS)) as u32;
-    seats.min(c.level.current_limit().max(1))
-}
-
-/// How many objects of the resource the server holds (its watch cache's count).
-fn object_count(app: &App, info: &RequestInfo) -> u64 {
-    let reg = app.registry();
-    let Some(rt) = reg.get(&info.group, &info.version, &info.resource) else { return 0 };
-    app.caches.get(app, rt).map_or(0, |c| c.len() as u64)
 }
 
 /// One request counted against a max-in-flight limit.

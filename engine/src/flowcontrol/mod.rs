@@ -8,6 +8,7 @@
 //! - [`FlowControl::classify`]: the request path's classification (a read of the
 //!   snapshot, no lock, no store read).
 //! - [`filter`]: the request path: seats, 429s, response headers, max-in-flight.
+//! - [`work`]: the work estimator (a request's seats and a write's extra latency).
 //! - [`dump`]: the `/debug/api_priority_and_fairness/` dumps.
 //!
 //! - Configuration: `bootstrap` (upstream's mandatory and suggested objects), `ensure`
@@ -15,6 +16,8 @@
 //!   compiled FlowSchemas and `Dangling` conditions), `schema` (matching),
 //!   `classifier` (matching order and flows) and `controller` (the `kapi-apf` thread
 //!   that follows the watch caches and applies changes live).
+//! - [`borrowing`]: the periodic borrowing step the `kapi-apf` thread runs (current
+//!   limits from each level's seat demand, every 10 s).
 //!
 //! Invariants: until the configuration is first loaded, requests are not classified
 //! (they pass unlimited, as upstream serves before its config controller syncs only the
@@ -24,6 +27,7 @@
 //! `catch-all`).
 
 pub mod bootstrap;
+pub mod borrowing;
 mod classifier;
 pub mod controller;
 pub mod digest;
@@ -32,6 +36,7 @@ pub mod schema;
 
 pub mod dump;
 pub mod filter;
+pub mod work;
 
 use crate::auth::UserInfo;
 use crate::request::RequestInfo;
@@ -50,6 +55,8 @@ pub struct Classified {
     pub level: Arc<Level>,
     /// The flow: a hash of the FlowSchema name and the distinguisher (user or namespace).
     pub flow: u64,
+    /// How the flow was told apart (`None` for a level without flows).
+    pub distinguisher: schema::Distinguisher,
 }
 
 /// The server's flow control.

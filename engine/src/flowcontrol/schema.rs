@@ -23,6 +23,17 @@ pub enum Distinguisher {
     ByNamespace,
 }
 
+impl Distinguisher {
+    /// The distinguisher of a request by this method (empty for `None`).
+    pub fn of<'a>(self, user: &'a UserInfo, info: &'a RequestInfo) -> &'a str {
+        match self {
+            Distinguisher::None => "",
+            Distinguisher::ByUser => &user.name,
+            Distinguisher::ByNamespace => info.namespace.as_deref().unwrap_or_default(),
+        }
+    }
+}
+
 /// A string list of a rule: every value (the list is `["*"]`) or some.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum List {
@@ -253,11 +264,7 @@ impl Schema {
 
     /// The flow distinguisher of a request (empty without a method).
     pub fn distinguisher_of<'a>(&self, user: &'a UserInfo, info: &'a RequestInfo) -> &'a str {
-        match self.distinguisher {
-            Distinguisher::None => "",
-            Distinguisher::ByUser => &user.name,
-            Distinguisher::ByNamespace => info.namespace.as_deref().unwrap_or_default(),
-        }
+        self.distinguisher.of(user, info)
     }
 }
 

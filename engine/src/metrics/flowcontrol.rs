@@ -1,6 +1,8 @@
 //! Upstream's `apiserver_flowcontrol_*` metrics: per FlowSchema and priority level,
-//! requests dispatched, rejected (by reason) and their wait; per level, its limits, the
-//! seats in use and the requests waiting (read from the dispatcher at scrape time).
+//! requests dispatched, rejected (by reason) and their wait; per level, its limits (the
+//! current one set by borrowing), the seats in use, the requests waiting and the seat
+//! demand statistics of the last borrowing adjustment (read from the dispatcher at
+//! scrape time).
 
 use super::histogram::Histogram;
 use super::render::{header, histogram, labels};
@@ -16,6 +18,11 @@ use std::time::Duration;
 pub const WAIT_BUCKETS: &[f64] =
     &[0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0];
 
+/// Upstream's `work_estimated_seats` buckets.
+pub const SEATS_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 10.0];
+/// Upstream's `watch_count_samples` buckets.
+pub const WATCH_BUCKETS: &[f64] = &[0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0];
+
 /// (flow_schema, priority_level).
 pub type FlowKey = (Arc<str>, Arc<str>);
 
@@ -26,6 +33,24 @@ pub struct FlowData {
     pub rejected: HashMap<(FlowKey, &'static str), u64>,
     /// Wait durations by (key, executed).
     pub waits: HashMap<(FlowKey, bool), Histogram>,
+    /// Each request's estimated seats.
+    pub seats: HashMap<FlowKey, Histogram>,
+    /// Each write's watchers.
+    pub watches: HashMap<FlowKey, Histogram>,
+}
+
+fn merge_histograms<K: Clone + Eq + std::hash::Hash>(
+    into: &mut HashMap<K, Histogram>,
+    from: &HashMap<K, Histogram>,
+) {
+    for (k, h) in from {
+        match into.get_mut(k) {
+            Some(t) => t.merge(h),
+            None => {
+                into.insert(k.clone(), h.clone());
+            }
+        }
+    }
 }
 
 impl FlowData {
@@ -36,14 +61,9 @@ impl FlowData {
         for (k, v) in &other.rejected {
             *self.rejected.entry(k.clone()).or_default() += v;
         }
-        for (k, h) in &other.waits {
-            match self.waits.get_mut(k) {
-                Some(t) => t.merge(h),
-                None => {
-                    self.waits.insert(k.clone(), h.clone());
-                }
-            }
-        }
+        merge_histograms(&mut self.waits, &other.waits);
+        merge_histograms(&mut self.seats, &other.seats);
+        merge_histograms(&mut self.watches, &other.watches);
     }
 }
 
@@ -59,6 +79,16 @@ pub fn dispatched(c: &Classified) {
 /// A request was refused (`queue-full`, `concurrency-limit`, `time-out`).
 pub fn rejected(c: &Classified, reason: &'static str) {
     with_core(|d| *d.flow.rejected.entry((key(c), reason)).or_default() += 1);
+}
+
+/// A request's work estimate: its seats, and for a write the watchers it counted.
+pub fn estimated(c: &Classified, seats: u32, watchers: Option<u64>) {
+    with_core(|d| {
+        histogram_of(&mut d.flow.seats, &key(c), SEATS_BUCKETS).observe(f64::from(seats));
+        if let Some(n) = watchers {
+            histogram_of(&mut d.flow.watches, &key(c), WATCH_BUCKETS).observe(n as f64);
+        }
+    });
 }
 
 /// A request waited `waited` for its seats, then ran (`executed`) or not.
@@ -102,6 +132,26 @@ pub fn render(out: &mut String, d: &FlowData, app: &App) {
         let mut p = vec![("execute", executed.to_string())];
         p.extend(pairs(k));
         histogram(out, name, &refs(&p), h);
+    }
+    let name = "apiserver_flowcontrol_work_estimated_seats";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] Number of estimated seats (maximum of initial and final seats) associated with requests in API Priority and Fairness",
+    );
+    for (k, h) in sorted(&d.seats) {
+        histogram(out, name, &refs(&pairs(k)), h);
+    }
+    let name = "apiserver_flowcontrol_watch_count_samples";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] count of watchers for mutating requests in API Priority and Fairness",
+    );
+    for (k, h) in sorted(&d.watches) {
+        histogram(out, name, &refs(&pairs(k)), h);
     }
     levels(out, app);
 }
@@ -156,6 +206,48 @@ fn levels(out: &mut String, app: &App) {
         header(out, name, "gauge", help);
         for l in &levels {
             let _ = writeln!(out, "{name}{} {}", labels(&[("priority_level", l.name())]), value(l));
+        }
+    }
+    demand(out, &levels);
+    let name = "apiserver_flowcontrol_seat_fair_frac";
+    header(
+        out,
+        name,
+        "gauge",
+        "[ALPHA] Fair fraction of server's concurrency to allocate to each priority level that can use it",
+    );
+    let _ = writeln!(out, "{name} {}", app.flowcontrol.dispatcher.fair_frac());
+}
+
+/// The seat demand statistics and targets of the last borrowing adjustment.
+fn demand(out: &mut String, levels: &[Arc<kapi_flowcontrol::Level>]) {
+    let stats: Vec<_> = levels.iter().map(|l| l.demand_stats()).collect();
+    type Pick = fn(&(kapi_flowcontrol::demand::DemandStats, f64)) -> f64;
+    let gauges: [(&str, &str, Pick); 5] = [
+        (
+            "apiserver_flowcontrol_demand_seats_high_watermark",
+            "[ALPHA] High watermark, over last adjustment period, of demand_seats",
+            |s| s.0.high_watermark,
+        ),
+        (
+            "apiserver_flowcontrol_demand_seats_average",
+            "[ALPHA] Time-weighted average, over last adjustment period, of demand_seats",
+            |s| s.0.average,
+        ),
+        (
+            "apiserver_flowcontrol_demand_seats_stdev",
+            "[ALPHA] Time-weighted standard deviation, over last adjustment period, of demand_seats",
+            |s| s.0.deviation,
+        ),
+        ("apiserver_flowcontrol_demand_seats_smoothed", "[ALPHA] Smoothed seat demands", |s| {
+            s.0.smoothed
+        }),
+        ("apiserver_flowcontrol_target_seats", "[ALPHA] Seat allocation targets", |s| s.1),
+    ];
+    for (name, help, pick) in gauges {
+        header(out, name, "gauge", help);
+        for (l, s) in levels.iter().zip(&stats) {
+            let _ = writeln!(out, "{name}{} {}", labels(&[("priority_level", l.name())]), pick(s));
         }
     }
 }

@@ -295,6 +295,12 @@ impl<T> WatchCache<T> {
         self.dispatch.lock().channels() + self.hub_watchers.load(Ordering::Relaxed)
     }
 
+    /// Clients watching through the cores' hubs (every HTTP watch): one atomic read, no
+    /// lock, for the request path (flow control's work estimate of a write).
+    pub fn hub_watcher_count(&self) -> usize {
+        self.hub_watchers.load(Ordering::Relaxed)
+    }
+
     /// What the cache has done since start.
     pub fn stats(&self) -> &CacheStats {
         &self.stats
