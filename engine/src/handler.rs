@@ -408,7 +408,7 @@ async fn authenticate(
         rh.strip(headers);
     }
     let original = user.clone();
-    let effective = auth::impersonation::apply(user, headers, app.authorizer.as_ref())?;
+    let effective = auth::impersonation::apply_with(user, headers, app).await?;
     Ok(if effective == original { (original, None) } else { (original, Some(effective)) })
 }
 

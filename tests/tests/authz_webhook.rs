@@ -21,6 +21,13 @@ fn review_answer(body: &[u8]) -> (u16, Vec<u8>) {
         "carol" if res["resource"] == "configmaps" && res["verb"] == "get" => {
             json!({"allowed": true})
         }
+        "carol"
+            if res["verb"] == "impersonate"
+                && res["resource"] == "users"
+                && res["name"] == "bob" =>
+        {
+            json!({"allowed": true})
+        }
         "dave" => json!({"allowed": false, "denied": true, "reason": "dave is banned"}),
         "erin" => return (200, b"not json".to_vec()),
         _ => json!({"allowed": false, "reason": "no opinion here"}),
@@ -29,13 +36,11 @@ fn review_answer(body: &[u8]) -> (u16, Vec<u8>) {
     (200, answer.to_string().into_bytes())
 }
 
-#[test]
-fn a_webhook_allows_denies_and_is_cached() {
-    let hook = WebhookServer::start(|r| review_answer(&r.body));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("authz-webhook.kubeconfig");
+/// A server with the Webhook mode after Node and RBAC, its webhook `hook`.
+fn server_with(hook: &WebhookServer, dir: &std::path::Path) -> Server {
+    let kubeconfig = dir.join("authz-webhook.kubeconfig");
     std::fs::write(&kubeconfig, hook.kubeconfig("/authorize")).unwrap();
-    let tokens = dir.path().join("tokens.csv");
+    let tokens = dir.join("tokens.csv");
     std::fs::write(&tokens, format!("{CAROL},carol,u1\n{DAVE},dave,u2\n{ERIN},erin,u3\n")).unwrap();
     let extra_args = [
         "--authorization-mode=Node,RBAC,Webhook",
@@ -44,7 +49,34 @@ fn a_webhook_allows_denies_and_is_cached() {
     ]
     .map(String::from)
     .to_vec();
-    let s = Server::start_with(ServerOptions { extra_args, ..Default::default() });
+    Server::start_with(ServerOptions { extra_args, ..Default::default() })
+}
+
+/// Regression: impersonation was checked against the webhook's cache only, so a user
+/// whose impersonation only the webhook allows was refused until an earlier request
+/// had cached the answer. Now the webhook is asked, as for the request itself.
+#[test]
+fn impersonation_only_the_webhook_allows_works_at_the_first_ask() {
+    let hook = WebhookServer::start(|r| review_answer(&r.body));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = server_with(&hook, dir.path());
+    let out = s.kubectl_token(CAROL, &["get", "--raw", "/api", "--as", "bob"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.kubectl_token(CAROL, &["get", "--raw", "/api", "--as", "mallory"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(
+            r#"users "mallory" is forbidden: User "carol" cannot impersonate resource "users""#
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_webhook_allows_denies_and_is_cached() {
+    let hook = WebhookServer::start(|r| review_answer(&r.body));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let s = server_with(&hook, dir.path());
     s.kubectl_ok(&["create", "configmap", "c1", "--from-literal=k=v"]);
     let get = |token: &str, path: &str| {
         let out = s.kubectl_token(token, &["get", "--raw", path], None);

@@ -10,7 +10,7 @@
 //!
 //! Invariant: the impersonation headers are removed from the request once read.
 
-use super::{ANONYMOUS, AUTHENTICATED, Authorizer, Decision, UNAUTHENTICATED, UserInfo};
+use super::{ANONYMOUS, AUTHENTICATED, Decision, UNAUTHENTICATED, UserInfo};
 use crate::request::RequestInfo;
 use crate::status::{ApiError, Target};
 use http::HeaderMap;
@@ -156,11 +156,13 @@ fn describe(asks: &[Ask]) -> String {
 
 /// The user the request acts as: `requestor` itself when it asks for no impersonation,
 /// else the impersonated user once the authorizer allowed every part. The impersonation
-/// headers are removed either way.
+/// headers are removed either way. (An in-memory authorizer: the unit tests'; requests
+/// use [`apply_with`].)
+#[cfg(test)]
 pub fn apply(
     requestor: UserInfo,
     headers: &mut HeaderMap,
-    authorizer: &dyn Authorizer,
+    authorizer: &dyn super::Authorizer,
 ) -> Result<UserInfo, ApiError> {
     let asked = requested(headers);
     strip(headers);
@@ -168,6 +170,29 @@ pub fn apply(
     for ask in &asks {
         if let Decision::Deny(reason) = authorizer.authorize(&requestor, &ask.info()) {
             return Err(ask.forbidden(&requestor.name, &reason));
+        }
+    }
+    Ok(user)
+}
+
+/// [`apply`] with the server's full authorizer chain deciding, the Webhook mode asked
+/// when its cache has no answer (as the request itself is authorized); an authorizer
+/// error refuses, as upstream's impersonation filter refuses on one.
+pub async fn apply_with(
+    requestor: UserInfo,
+    headers: &mut HeaderMap,
+    app: &crate::app::App,
+) -> Result<UserInfo, ApiError> {
+    let asked = requested(headers);
+    strip(headers);
+    let Some((asks, user)) = asked? else { return Ok(requestor) };
+    for ask in &asks {
+        let info = ask.info();
+        let attrs = crate::authz::Attributes::of(&requestor, &info);
+        match app.authorizer.authorize_request(app, &attrs).await {
+            Ok(Decision::Allow) => {}
+            Ok(Decision::Deny(reason)) => return Err(ask.forbidden(&requestor.name, &reason)),
+            Err(e) => return Err(ask.forbidden(&requestor.name, &e)),
         }
     }
     Ok(user)
@@ -186,6 +211,7 @@ fn strip(headers: &mut HeaderMap) {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Authorizer;
     use super::*;
 
     /// Allows everything but one resource.
