@@ -28,6 +28,7 @@ mod priority;
 pub mod quota;
 pub mod resources;
 mod service_account;
+mod storage_protection;
 mod tolerations;
 mod webhook;
 

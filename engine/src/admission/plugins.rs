@@ -92,6 +92,9 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "DefaultTolerationSeconds" => {
             Box::new(super::tolerations::DefaultTolerationSeconds::new(cfg))
         }
+        "StorageObjectInUseProtection" => {
+            Box::new(super::storage_protection::StorageObjectInUseProtection)
+        }
         _ => return None,
     })
 }
