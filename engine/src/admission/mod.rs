@@ -16,6 +16,8 @@
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
 
 mod cached;
+mod default_class;
+mod default_storage_class;
 mod lifecycle;
 mod limitranger;
 pub mod lister;

@@ -92,6 +92,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "DefaultTolerationSeconds" => {
             Box::new(super::tolerations::DefaultTolerationSeconds::new(cfg))
         }
+        "DefaultStorageClass" => Box::new(super::default_storage_class::DefaultStorageClass),
         "StorageObjectInUseProtection" => {
             Box::new(super::storage_protection::StorageObjectInUseProtection)
         }
