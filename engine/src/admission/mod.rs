@@ -17,6 +17,7 @@
 
 mod cached;
 mod default_class;
+mod default_ingress_class;
 mod default_storage_class;
 mod lifecycle;
 mod limitranger;

@@ -96,6 +96,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "StorageObjectInUseProtection" => {
             Box::new(super::storage_protection::StorageObjectInUseProtection)
         }
+        "DefaultIngressClass" => Box::new(super::default_ingress_class::DefaultIngressClass),
         _ => return None,
     })
 }
