@@ -28,6 +28,7 @@ mod plugins;
 pub mod podsecurity;
 mod policy;
 mod priority;
+mod pvc_resize;
 pub mod quota;
 pub mod resources;
 mod service_account;

@@ -97,6 +97,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
             Box::new(super::storage_protection::StorageObjectInUseProtection)
         }
         "DefaultIngressClass" => Box::new(super::default_ingress_class::DefaultIngressClass),
+        "PersistentVolumeClaimResize" => Box::new(super::pvc_resize::PersistentVolumeClaimResize),
         _ => return None,
     })
 }
