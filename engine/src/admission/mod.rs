@@ -31,6 +31,7 @@ mod priority;
 mod pvc_resize;
 pub mod quota;
 pub mod resources;
+mod runtime_class;
 mod service_account;
 mod storage_protection;
 mod tolerations;

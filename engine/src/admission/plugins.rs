@@ -98,6 +98,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         }
         "DefaultIngressClass" => Box::new(super::default_ingress_class::DefaultIngressClass),
         "PersistentVolumeClaimResize" => Box::new(super::pvc_resize::PersistentVolumeClaimResize),
+        "RuntimeClass" => Box::new(super::runtime_class::RuntimeClass),
         _ => return None,
     })
 }
