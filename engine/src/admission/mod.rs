@@ -16,6 +16,7 @@
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
 
 mod cached;
+mod certificates;
 mod default_class;
 mod default_ingress_class;
 mod default_storage_class;

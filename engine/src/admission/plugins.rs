@@ -99,6 +99,11 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "DefaultIngressClass" => Box::new(super::default_ingress_class::DefaultIngressClass),
         "PersistentVolumeClaimResize" => Box::new(super::pvc_resize::PersistentVolumeClaimResize),
         "RuntimeClass" => Box::new(super::runtime_class::RuntimeClass),
+        "CertificateApproval" => Box::new(super::certificates::approval::CertificateApproval),
+        "CertificateSigning" => Box::new(super::certificates::signing::CertificateSigning),
+        "CertificateSubjectRestriction" => {
+            Box::new(super::certificates::subject::CertificateSubjectRestriction)
+        }
         _ => return None,
     })
 }
