@@ -25,6 +25,9 @@ pub const PRIORITY_CLASSES: Resource = Resource("scheduling.k8s.io", "v1", "prio
 pub const NODES: Resource = Resource("", "v1", "nodes");
 pub const PODS: Resource = Resource("", "v1", "pods");
 pub const NAMESPACES: Resource = Resource("", "v1", "namespaces");
+pub const STORAGE_CLASSES: Resource = Resource("storage.k8s.io", "v1", "storageclasses");
+pub const INGRESS_CLASSES: Resource = Resource("networking.k8s.io", "v1", "ingressclasses");
+pub const RUNTIME_CLASSES: Resource = Resource("node.k8s.io", "v1", "runtimeclasses");
 
 /// Whether this is a request's core, where a bounded wait on a cache is allowed (the
 /// cache's signals and timers are the core's runtime).

@@ -16,6 +16,10 @@
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
 
 mod cached;
+mod certificates;
+mod default_class;
+mod default_ingress_class;
+mod default_storage_class;
 mod lifecycle;
 mod limitranger;
 pub mod lister;
@@ -25,9 +29,12 @@ mod plugins;
 pub mod podsecurity;
 mod policy;
 mod priority;
+mod pvc_resize;
 pub mod quota;
 pub mod resources;
+mod runtime_class;
 mod service_account;
+mod storage_protection;
 mod tolerations;
 mod webhook;
 

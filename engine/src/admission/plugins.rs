@@ -92,6 +92,18 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "DefaultTolerationSeconds" => {
             Box::new(super::tolerations::DefaultTolerationSeconds::new(cfg))
         }
+        "DefaultStorageClass" => Box::new(super::default_storage_class::DefaultStorageClass),
+        "StorageObjectInUseProtection" => {
+            Box::new(super::storage_protection::StorageObjectInUseProtection)
+        }
+        "DefaultIngressClass" => Box::new(super::default_ingress_class::DefaultIngressClass),
+        "PersistentVolumeClaimResize" => Box::new(super::pvc_resize::PersistentVolumeClaimResize),
+        "RuntimeClass" => Box::new(super::runtime_class::RuntimeClass),
+        "CertificateApproval" => Box::new(super::certificates::approval::CertificateApproval),
+        "CertificateSigning" => Box::new(super::certificates::signing::CertificateSigning),
+        "CertificateSubjectRestriction" => {
+            Box::new(super::certificates::subject::CertificateSubjectRestriction)
+        }
         _ => return None,
     })
 }
