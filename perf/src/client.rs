@@ -82,11 +82,25 @@ pub struct Req {
     /// Ask for JSON whatever the client's encoding (setup and checks).
     pub json: bool,
     pub timeout: Option<Duration>,
+    /// Extra request headers (e.g. `Impersonate-User`).
+    pub headers: Vec<(&'static str, HeaderValue)>,
 }
 
 impl Req {
     pub fn new(method: Method, path: impl Into<String>) -> Req {
-        Req { method, path: path.into(), body: None, json: false, timeout: None }
+        Req {
+            method,
+            path: path.into(),
+            body: None,
+            json: false,
+            timeout: None,
+            headers: Vec::new(),
+        }
+    }
+    /// Add a header (repeatable: `Impersonate-Group` once per group).
+    pub fn header(mut self, name: &'static str, value: HeaderValue) -> Req {
+        self.headers.push((name, value));
+        self
     }
     pub fn get(path: impl Into<String>) -> Req {
         Req::new(Method::GET, path)
@@ -250,6 +264,9 @@ impl Client {
         }
         if let Some(auth) = &inner.auth {
             b = b.header(AUTHORIZATION, auth.clone());
+        }
+        for (name, value) in &req.headers {
+            b = b.header(*name, value.clone());
         }
         let body = match &req.body {
             Some((bytes, content_type)) => {

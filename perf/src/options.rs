@@ -61,6 +61,12 @@ pub enum Workload {
     /// and their Pods (made by the tool, as no controllers run), created, scaled, deleted
     /// at the profile's rates. Shrink it with --nodes, --pods-per-node, sizes and rates.
     Mixed(MixedArgs),
+    /// Overload with mixed priority levels (API Priority and Fairness): "elephants" LIST
+    /// N pods in a closed loop as one user, while "mice" GET a ConfigMap as another user
+    /// of the same level (global-default) and fake kubelets renew their Leases as nodes
+    /// (the system level), both at fixed rates. Per stream: throughput, p99, 429s.
+    /// Impersonates its users (the kubeconfig's user needs the impersonate verb).
+    Overload(OverloadArgs),
 }
 
 impl Workload {
@@ -74,6 +80,7 @@ impl Workload {
             Workload::Memory(_) => "memory",
             Workload::ClusterSim(_) => "cluster-sim",
             Workload::Mixed(_) => "mixed",
+            Workload::Overload(_) => "overload",
         }
     }
 
@@ -86,6 +93,7 @@ impl Workload {
             Workload::Memory(a) => &a.pod.common,
             Workload::ClusterSim(a) => &a.pod.common,
             Workload::Mixed(a) => &a.common,
+            Workload::Overload(a) => &a.pod.common,
         }
     }
 
@@ -98,6 +106,7 @@ impl Workload {
             Workload::Memory(a) => &mut a.pod.common,
             Workload::ClusterSim(a) => &mut a.pod.common,
             Workload::Mixed(a) => &mut a.common,
+            Workload::Overload(a) => &mut a.pod.common,
         }
     }
 
@@ -112,6 +121,7 @@ impl Workload {
             Workload::Memory(a) => a.lists,
             Workload::ClusterSim(_) => 256,
             Workload::Mixed(_) => 16,
+            Workload::Overload(_) => 16,
         }
     }
 }
@@ -205,6 +215,25 @@ pub struct ListArgs {
     /// Consistent LIST (no resourceVersion) instead of resourceVersion=0 (from cache).
     #[arg(long)]
     pub consistent: bool,
+}
+
+/// Flags of `overload`.
+#[derive(Debug, Clone, Args)]
+pub struct OverloadArgs {
+    #[command(flatten)]
+    pub pod: PodArgs,
+    /// Pods the namespace must hold (what each elephant LIST returns).
+    #[arg(long, default_value_t = 2_000)]
+    pub pods: usize,
+    /// The mice's GETs per second.
+    #[arg(long, default_value_t = 20.0, value_parser = parse_rate)]
+    pub mouse_rate: f64,
+    /// Lease renewals per second, over all fake nodes.
+    #[arg(long, default_value_t = 20.0, value_parser = parse_rate)]
+    pub lease_rate: f64,
+    /// Fake nodes renewing Leases.
+    #[arg(long, default_value_t = 10)]
+    pub nodes: usize,
 }
 
 /// Flags of `watch-fanout`.

@@ -360,3 +360,35 @@ fn compare_alternates_two_servers_and_reports_ratios() {
     let page = std::fs::read_to_string(&html).expect("html");
     assert!(page.contains("B / A") && page.matches("<svg").count() >= 5, "the report");
 }
+
+/// `overload`: elephants LISTing, mice GETting and kubelets renewing Leases, each as its
+/// own impersonated user, side by side; every stream is recorded (a 429 would be its
+/// error), and the run's binding and Leases are gone afterwards.
+#[test]
+fn overload_runs_three_streams_of_mixed_priority() {
+    let s = Server::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("overload.json");
+    let flags = [
+        "--pods",
+        "100",
+        "--concurrency",
+        "4",
+        "--mouse-rate",
+        "10",
+        "--lease-rate",
+        "10",
+        "--nodes",
+        "3",
+    ];
+    let flags: Vec<String> = flags.iter().map(|f| f.to_string()).collect();
+    let results = run_perf_with(&s, "overload", &out, &flags);
+    assert_eq!(results["extra"]["pods"], 100, "{results}");
+    for name in ["list pods (elephant)", "get configmap (mouse)", "patch leases (node)"] {
+        check_operation(&results, name);
+    }
+    let left = s.kubectl_ok(&["get", "clusterrolebindings", "-o", "name"]);
+    assert!(!left.contains("kapi-perf-overload"), "binding left: {left}");
+    let leases = s.kubectl_ok(&["get", "leases", "-n", "kube-node-lease", "-o", "name"]);
+    assert!(!leases.contains("kapi-perf-overload"), "leases left: {leases}");
+}

@@ -12,6 +12,7 @@ pub mod list;
 pub mod memory;
 pub mod mixed;
 pub mod namespace;
+pub mod overload;
 pub mod pods;
 pub mod startup;
 pub mod watch_fanout;
@@ -182,6 +183,7 @@ pub async fn execute(workload: Workload) -> Result<Results, PerfError> {
         Workload::Memory(a) => memory::run(&ctx, a).await,
         Workload::ClusterSim(a) => cluster_sim::run(&ctx, a).await,
         Workload::Mixed(a) => mixed::run(&ctx, a).await,
+        Workload::Overload(a) => overload::run(&ctx, a).await,
         Workload::Startup(_) => unreachable!("startup runs without a namespace"),
     };
     let process = sampler.map(Sampler::stop);

@@ -187,7 +187,7 @@ fn new_sim(
     })
 }
 
-async fn ensure_lease_namespace(ctx: &Ctx) -> Result<(), PerfError> {
+pub async fn ensure_lease_namespace(ctx: &Ctx) -> Result<(), PerfError> {
     let body =
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": objects::LEASE_NS}});
     let req = Req::new(Method::POST, "/api/v1/namespaces").body(body.to_string(), JSON).json();
