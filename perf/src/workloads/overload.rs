@@ -16,7 +16,8 @@
 //! ConfigMap and the Leases afterwards. A 429 is recorded as the stream's `http 429`
 //! error: the per-stream throughput, p99 and 429 rate are the result.
 
-use super::cluster_sim::{ensure_lease_namespace, objects::LEASE_NS};
+use super::cluster_sim::ensure_lease_namespace;
+use super::cluster_sim::objects::{LEASE_NS, now_ms, rfc3339};
 use super::pods::{PodTemplate, ensure_pods, pods_path};
 use super::{Ctx, Measured, PerfError, expect, outcome};
 use crate::client::{JSON, MERGE_PATCH, Req};
@@ -26,7 +27,6 @@ use crate::stats::Recorder;
 use http::{HeaderValue, Method};
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::time::Instant;
 
 const GROUP: &str = "kapi-perf:overload";
@@ -94,33 +94,6 @@ fn leases_path() -> String {
     format!("/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases")
 }
 
-fn now_micro() -> String {
-    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-    let secs = d.as_secs();
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (y, m, day) = civil(days as i64);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_micros()
-    )
-}
-
-/// The civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// The three streams over one window.
 async fn streams(ctx: &Ctx, args: &OverloadArgs) -> Measured {
     let elephants = ctx.plan_with(Mode::Closed { clients: ctx.concurrency });
@@ -143,7 +116,7 @@ async fn streams(ctx: &Ctx, args: &OverloadArgs) -> Measured {
         Arc::new((0..args.nodes.max(1)).map(|i| node_name(ctx, i)).collect());
     let kubelet = rate::run(&kubelets, win, rec.clone(), "patch leases (node)", move |call| {
         let node = &nodes[call.seq as usize % nodes.len()];
-        let body = json!({"spec": {"renewTime": now_micro()}}).to_string();
+        let body = json!({"spec": {"renewTime": rfc3339(now_ms(), true)}}).to_string();
         let req =
             Req::new(Method::PATCH, format!("{}/{node}", leases_path())).body(body, MERGE_PATCH);
         let req = as_user(req, &format!("system:node:{node}"), &["system:nodes"]);
@@ -170,20 +143,5 @@ async fn cleanup(ctx: &Ctx, nodes: usize) {
     for i in 0..nodes {
         let path = format!("{}/{}", leases_path(), node_name(ctx, i));
         let _ = ctx.setup.send(Req::new(Method::DELETE, path)).await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn renew_times_are_rfc3339_micro() {
-        assert_eq!(civil(0), (1970, 1, 1));
-        assert_eq!(civil(20_454), (2026, 1, 1));
-        assert_eq!(civil(11_016), (2000, 2, 29));
-        let t = now_micro();
-        assert_eq!(t.len(), "2026-12-07T15:00:00.000000Z".len(), "{t}");
-        assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
     }
 }
