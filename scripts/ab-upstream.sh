@@ -11,7 +11,7 @@
 # Usage: scripts/ab-upstream.sh OUTDIR [KAPI_BIN] [KAPI_PERF_BIN]
 #   QUICK=1 shortens every run (a smoke test of the script, not figures); ONLY="a b" runs
 #   just the named workloads (create get list-json-consistent list-protobuf-rv0
-#   watch-fanout memory cluster-sim mixed).
+#   watch-fanout memory cluster-sim mixed overload).
 # Writes OUTDIR/WORKLOAD.{txt,json,html}; prints each comparison's table.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -69,6 +69,10 @@ run watch-fanout watch-fanout --watchers 200 --updates-per-sec 50 --duration "$D
 run memory memory --pods "$PODS" --duration "$D"
 run cluster-sim cluster-sim --nodes "$NODES" --duration "$SIM"
 run mixed mixed --throughput 300 --qps 100 --nodes "$((NODES / 10))"
+# Priority and fairness: 64 elephants LISTing the pods as one user while mice (same
+# level, another user) and kubelets (the system level) keep their rates.
+run overload overload --pods "$PODS" --concurrency 64 --mouse-rate 50 --lease-rate 100 \
+  --nodes "$NODES" --duration "$D" --warmup "$W"
 
 # startup: kapi-perf starts each server itself from its command line (upstream's as up.sh
 # ran it), on the same etcd, once the other workloads are done.

@@ -11,7 +11,8 @@
 //!   `system:node:kapi-perf-overload-<i>` (group system:nodes: the system / node-high
 //!   levels), which must not notice the elephants.
 //!
-//! Users are impersonated (the kubeconfig's user needs `impersonate`); the run binds the
+//! Each stream has its own connection pool (the mice never wait for a connection the
+//! elephants hold). Users are impersonated (the kubeconfig's user needs `impersonate`); the run binds the
 //! group `kapi-perf:overload` to the `view` ClusterRole and removes the binding, the
 //! ConfigMap and the Leases afterwards. A 429 is recorded as the stream's `http 429`
 //! error: the per-stream throughput, p99 and 429 rate are the result.
@@ -20,7 +21,7 @@ use super::cluster_sim::ensure_lease_namespace;
 use super::cluster_sim::objects::{LEASE_NS, now_ms, rfc3339};
 use super::pods::{PodTemplate, ensure_pods, pods_path};
 use super::{Ctx, Measured, PerfError, expect, outcome};
-use crate::client::{JSON, MERGE_PATCH, Req};
+use crate::client::{Client, ClientOptions, JSON, MERGE_PATCH, Req};
 use crate::options::OverloadArgs;
 use crate::rate::{self, Mode};
 use crate::stats::Recorder;
@@ -94,6 +95,18 @@ fn leases_path() -> String {
     format!("/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases")
 }
 
+/// A client with its own pool of 64 connections (HTTP/2: 8), like the measured one.
+fn side_client(ctx: &Ctx) -> Client {
+    let c = &ctx.common;
+    let opts = ClientOptions {
+        http2: c.http2,
+        protobuf: c.protobuf,
+        connections: if c.http2 { 8 } else { 64 },
+        timeout: c.timeout,
+    };
+    Client::new(&ctx.target, &opts).unwrap_or_else(|_| ctx.client.clone())
+}
+
 /// The three streams over one window.
 async fn streams(ctx: &Ctx, args: &OverloadArgs) -> Measured {
     let elephants = ctx.plan_with(Mode::Closed { clients: ctx.concurrency });
@@ -102,7 +115,9 @@ async fn streams(ctx: &Ctx, args: &OverloadArgs) -> Measured {
     let win = elephants.window(Instant::now());
     let rec = Arc::new(Recorder::new(win.measure_from));
     let list: Arc<str> = Arc::from(format!("{}?resourceVersion=0", pods_path(&ctx.ns)));
-    let (c1, c2, c3) = (ctx.client.clone(), ctx.client.clone(), ctx.client.clone());
+    // The mice and the kubelets have connections of their own: sharing the elephants'
+    // pool would queue them in this client, not in the server.
+    let (c1, c2, c3) = (ctx.client.clone(), side_client(ctx), side_client(ctx));
     let elephant = rate::run(&elephants, win, rec.clone(), "list pods (elephant)", move |_| {
         let (client, req) = (c1.clone(), as_user(Req::get(&*list), "kapi-perf-elephant", &[GROUP]));
         async move { outcome(client.send(req).await) }
