@@ -11,7 +11,9 @@
 # Usage: scripts/ab-upstream.sh OUTDIR [KAPI_BIN] [KAPI_PERF_BIN]
 #   QUICK=1 shortens every run (a smoke test of the script, not figures); ONLY="a b" runs
 #   just the named workloads (create get list-json-consistent list-protobuf-rv0
-#   watch-fanout memory cluster-sim mixed overload).
+#   watch-fanout memory cluster-sim mixed overload). SERVER_FLAGS="..." passes the same
+#   extra flags to both servers (e.g. "--max-requests-inflight 40
+#   --max-mutating-requests-inflight 20" to make the priority levels small).
 # Writes OUTDIR/WORKLOAD.{txt,json,html}; prints each comparison's table.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -28,13 +30,13 @@ cleanup() {
 }
 trap cleanup EXIT
 
-AUTHZ=AlwaysAllow ADVERTISE_ADDRESS=127.0.0.1 "$UP/up.sh" "$OUT/upstream" "$(freeport)" >/dev/null
+AUTHZ=AlwaysAllow ADVERTISE_ADDRESS=127.0.0.1 "$UP/up.sh" "$OUT/upstream" "$(freeport)" ${SERVER_FLAGS:-} >/dev/null
 # shellcheck disable=SC1091
 . "$OUT/upstream/up.env"
 UP_KC=$KUBECONFIG UP_PID=$APISERVER_PID
 
 rm -rf "$OUT/kapi"; : > "$OUT/kapi.log"
-KAPI_CMD="$KAPI --data-dir $OUT/kapi --secure-port $(freeport) --etcd-servers $ETCD_ENDPOINT --etcd-prefix /kapi --v 0"
+KAPI_CMD="$KAPI --data-dir $OUT/kapi --secure-port $(freeport) --etcd-servers $ETCD_ENDPOINT --etcd-prefix /kapi --v 0 ${SERVER_FLAGS:-}"
 $KAPI_CMD > "$OUT/kapi.log" 2>&1 &
 KAPI_PID=$!
 for _ in $(seq 1 100); do grep -q '^ready$' "$OUT/kapi.log" && break; sleep 0.1; done

@@ -63,11 +63,35 @@ pub async fn run(args: &CompareArgs) -> Result<Comparison, PerfError> {
                 );
             }
             let r = workloads::execute(side(args, is_b)).await?;
-            if is_b { b.push(r) } else { a.push(r) }
+            if is_b {
+                b.push(r)
+            } else {
+                a.push(r)
+            }
+            let pid = if is_b { args.b_server_pid } else { args.a_server_pid };
+            if let Some(pid) = pid {
+                settle(pid).await;
+            }
         }
     }
     let ratios = ratios(&a, &b);
     Ok(Comparison { workload: args.workload.name().into(), a, b, ratios })
+}
+
+/// Wait (at most a minute) until the server that was just measured is quiet (under a
+/// tenth of a core over a second): a server still working off requests its clients gave
+/// up on would otherwise take CPU from the other side's round.
+async fn settle(pid: u32) {
+    const QUIET_CORES: f64 = 0.1;
+    let ticks_per_s = crate::sampler::clock_ticks();
+    for _ in 0..60 {
+        let Some((before, _)) = crate::sampler::read_process(pid) else { return };
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let Some((after, _)) = crate::sampler::read_process(pid) else { return };
+        if (after.saturating_sub(before)) as f64 / ticks_per_s < QUIET_CORES {
+            return;
+        }
+    }
 }
 
 /// Average `op` over the rounds that have it.
