@@ -73,7 +73,9 @@ run cluster-sim cluster-sim --nodes "$NODES" --duration "$SIM"
 run mixed mixed --throughput 300 --qps 100 --nodes "$((NODES / 10))"
 # Priority and fairness: 64 elephants LISTing the pods as one user while mice (same
 # level, another user) and kubelets (the system level) keep their rates.
-run overload overload --pods "$PODS" --concurrency 64 --mouse-rate 50 --lease-rate 100 \
+# ELEPHANTS and OVERLOAD_PODS size the elephant stream (default 64 LISTs of $PODS pods).
+run overload overload --pods "${OVERLOAD_PODS:-$PODS}" --concurrency "${ELEPHANTS:-64}" \
+  --mouse-rate 50 --lease-rate 100 \
   --nodes "$NODES" --duration "$D" --warmup "$W"
 
 # startup: kapi-perf starts each server itself from its command line (upstream's as up.sh

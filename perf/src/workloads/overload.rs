@@ -24,7 +24,7 @@ use super::{Ctx, Measured, PerfError, expect, outcome};
 use crate::client::{Client, ClientOptions, JSON, MERGE_PATCH, Req};
 use crate::options::OverloadArgs;
 use crate::rate::{self, Mode};
-use crate::stats::Recorder;
+use crate::stats::{OpStats, Recorder};
 use http::{HeaderValue, Method};
 use serde_json::json;
 use std::sync::Arc;
@@ -107,6 +107,10 @@ fn side_client(ctx: &Ctx) -> Client {
     Client::new(&ctx.target, &opts).unwrap_or_else(|_| ctx.client.clone())
 }
 
+const ELEPHANT_OP: &str = "list pods (elephant)";
+const MOUSE_OP: &str = "get configmap (mouse)";
+const KUBELET_OP: &str = "patch leases (node)";
+
 /// The three streams over one window.
 async fn streams(ctx: &Ctx, args: &OverloadArgs) -> Measured {
     let elephants = ctx.plan_with(Mode::Closed { clients: ctx.concurrency });
@@ -114,22 +118,27 @@ async fn streams(ctx: &Ctx, args: &OverloadArgs) -> Measured {
     let kubelets = ctx.plan_with(Mode::Open { rate: args.lease_rate, max_in_flight: 64 });
     let win = elephants.window(Instant::now());
     let rec = Arc::new(Recorder::new(win.measure_from));
+    // Every stream is reported, a starved one as 0/s (one that finished nothing in the
+    // window would otherwise be missing from the table).
+    for op in [ELEPHANT_OP, MOUSE_OP, KUBELET_OP] {
+        rec.merge(op, &OpStats::default());
+    }
     let list: Arc<str> = Arc::from(format!("{}?resourceVersion=0", pods_path(&ctx.ns)));
     // The mice and the kubelets have connections of their own: sharing the elephants'
     // pool would queue them in this client, not in the server.
     let (c1, c2, c3) = (ctx.client.clone(), side_client(ctx), side_client(ctx));
-    let elephant = rate::run(&elephants, win, rec.clone(), "list pods (elephant)", move |_| {
+    let elephant = rate::run(&elephants, win, rec.clone(), ELEPHANT_OP, move |_| {
         let (client, req) = (c1.clone(), as_user(Req::get(&*list), "kapi-perf-elephant", &[GROUP]));
         async move { outcome(client.send(req).await) }
     });
     let cm: Arc<str> = Arc::from(format!("/api/v1/namespaces/{}/configmaps/{MOUSE_CM}", ctx.ns));
-    let mouse = rate::run(&mice, win, rec.clone(), "get configmap (mouse)", move |_| {
+    let mouse = rate::run(&mice, win, rec.clone(), MOUSE_OP, move |_| {
         let (client, req) = (c2.clone(), as_user(Req::get(&*cm), "kapi-perf-mouse", &[GROUP]));
         async move { outcome(client.send(req).await) }
     });
     let nodes: Arc<Vec<String>> =
         Arc::new((0..args.nodes.max(1)).map(|i| node_name(ctx, i)).collect());
-    let kubelet = rate::run(&kubelets, win, rec.clone(), "patch leases (node)", move |call| {
+    let kubelet = rate::run(&kubelets, win, rec.clone(), KUBELET_OP, move |call| {
         let node = &nodes[call.seq as usize % nodes.len()];
         let body = json!({"spec": {"renewTime": rfc3339(now_ms(), true)}}).to_string();
         let req =
