@@ -7,6 +7,7 @@
 //! them. The pod's clone, which the measured loop needs, is measured alone beside it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use kapi_benches::counting::{self, Counting};
 use futures_executor::block_on;
 use kapi::admission::{Attributes, Operation};
 use kapi::app::App;
@@ -48,6 +49,9 @@ fn has_default_account(app: &App) -> bool {
     let cache = app.caches.get(app, &rt).expect("cache");
     cache.get(&rt.storage_key(app.prefix(), Some("default"), "default")).0.is_some()
 }
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
 
 const TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -106,6 +110,12 @@ fn admission(c: &mut Criterion) {
     };
     let admitted = run(&pod);
     assert!(admitted["spec"]["volumes"].as_array().is_some_and(|v| !v.is_empty()));
+    let (chain, chain_bytes) = counting::per_op(200, || run(&pod));
+    let (clone, clone_bytes) = counting::per_op(200, || pod.clone());
+    println!(
+        "allocations per create: chain + clone {chain:.1} ({chain_bytes:.0} bytes), clone \
+         {clone:.1} ({clone_bytes:.0} bytes)"
+    );
     let mut g = c.benchmark_group("admission");
     g.bench_function("pod-create/default-plugins", |b| b.iter(|| run(black_box(&pod))));
     g.bench_function("pod-create/clone-only", |b| b.iter(|| black_box(&pod).clone()));

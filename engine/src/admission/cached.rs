@@ -52,45 +52,67 @@ async fn cache_and_key(
 }
 
 /// The object `ns`/`name` of `r`, if the cache has it (after letting the cache catch up
-/// with what the store already sent on a miss).
+/// with what the store already sent on a miss), parsed for this caller alone.
 pub async fn get(app: &App, r: Resource, ns: Option<&str>, name: &str) -> Option<Value> {
+    find(app, r, ns, name, obj).await
+}
+
+/// [`get`] for the kinds read on every write (namespaces, ServiceAccounts): the tree is
+/// parsed once per revision of the object and kept with its cache entry, so a create
+/// costs no parse.
+pub async fn get_shared(
+    app: &App,
+    r: Resource,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<Arc<Value>> {
+    find(app, r, ns, name, shared).await
+}
+
+async fn find<T>(
+    app: &App,
+    r: Resource,
+    ns: Option<&str>,
+    name: &str,
+    view: fn(&Entry) -> T,
+) -> Option<T> {
     let (cache, key) = cache_and_key(app, r, ns, name).await?;
     if let (Some(e), _) = cache.get(&key) {
-        return Some(obj(&e));
+        return Some(view(&e));
     }
     if !may_wait() {
         return None;
     }
     crate::cache::settle(app, &cache).await;
-    cache.get(&key).0.map(|e| obj(&e))
+    cache.get(&key).0.map(|e| view(&e))
 }
 
-/// [`get`], and on a miss the store's answer (upstream's live lookup: an object made
-/// through another server sharing the store, or a cache not loaded yet at start).
+/// [`get_shared`], and on a miss the store's answer (upstream's live lookup: an object
+/// made through another server sharing the store, or a cache not loaded yet at start).
 pub async fn get_or_store(
     app: &App,
     r: Resource,
     ns: Option<&str>,
     name: &str,
-) -> Result<Option<Value>, kapi_storage::StorageError> {
-    if let Some(found) = get(app, r, ns, name).await {
+) -> Result<Option<Arc<Value>>, kapi_storage::StorageError> {
+    if let Some(found) = get_shared(app, r, ns, name).await {
         return Ok(Some(found));
     }
     let Some(rt) = app.registry().get(r.0, r.1, r.2).cloned() else { return Ok(None) };
     let kv = app.store.get(&rt.storage_key(app.prefix(), ns, name)).await?;
-    Ok(kv.map(|kv| kapi_codec::stored::decode(&kv.value).unwrap_or(Value::Null)))
+    Ok(kv.map(|kv| Arc::new(kapi_codec::stored::decode(&kv.value).unwrap_or(Value::Null))))
 }
 
-/// [`get`], waiting up to `bound` for the object to appear (an object a controller is
-/// about to create, such as a namespace's `default` ServiceAccount).
+/// [`get_shared`], waiting up to `bound` for the object to appear (an object a
+/// controller is about to create, such as a namespace's `default` ServiceAccount).
 pub async fn wait_for(
     app: &App,
     r: Resource,
     ns: Option<&str>,
     name: &str,
     bound: Duration,
-) -> Option<Value> {
-    if let Some(found) = get(app, r, ns, name).await {
+) -> Option<Arc<Value>> {
+    if let Some(found) = get_shared(app, r, ns, name).await {
         return Some(found);
     }
     let (cache, key) = cache_and_key(app, r, ns, name).await?;
@@ -99,7 +121,7 @@ pub async fn wait_for(
     }
     let present = || cache.get(&key).0.is_some();
     let _ = monoio::time::timeout(bound, cache.changed().wait_until(present)).await;
-    cache.get(&key).0.map(|e| obj(&e))
+    cache.get(&key).0.map(|e| shared(&e))
 }
 
 /// The objects of `r` (a cluster-scoped resource with few objects, such as
@@ -120,4 +142,8 @@ fn holds(haystack: &[u8], needle: &[u8]) -> bool {
 
 fn obj(e: &Entry) -> Value {
     e.data.obj()
+}
+
+fn shared(e: &Entry) -> Arc<Value> {
+    e.data.shared()
 }

@@ -16,6 +16,7 @@ use super::resources;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::{ApiError, Target};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 
 const OVERHEAD_MISMATCH: &str =
     "pod rejected: Pod's Overhead doesn't match RuntimeClass's defined Overhead";
@@ -75,7 +76,7 @@ async fn lookup(a: &Attributes<'_>, pod: &Value) -> Result<Option<Value>, ApiErr
     };
     let found = cached::get_or_store(a.scope.app, RUNTIME_CLASSES, None, name).await;
     match found.map_err(|e| ApiError::from_storage(e, &target))? {
-        Some(class) => Ok(Some(class)),
+        Some(class) => Ok(Some(Arc::unwrap_or_clone(class))),
         None => Err(a.forbid(pod, format!("pod rejected: RuntimeClass {name:?} not found"))),
     }
 }

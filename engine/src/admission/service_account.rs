@@ -17,6 +17,7 @@ use super::cached::{self, SERVICE_ACCOUNTS};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Where the token volume is mounted.
@@ -115,14 +116,14 @@ async fn validate(a: &Attributes<'_>, pod: &Value) -> Result<(), ApiError> {
 }
 
 /// The pod's ServiceAccount from the cache, or upstream's 403.
-async fn lookup(a: &Attributes<'_>, pod: &Value) -> Result<Value, ApiError> {
+async fn lookup(a: &Attributes<'_>, pod: &Value) -> Result<Arc<Value>, ApiError> {
     let name = sa_name(pod);
     let app = a.scope.app;
     let ns = Some(a.namespace());
     let found = if name == "default" {
         cached::wait_for(app, SERVICE_ACCOUNTS, ns, name, DEFAULT_WAIT).await
     } else {
-        cached::get(app, SERVICE_ACCOUNTS, ns, name).await
+        cached::get_shared(app, SERVICE_ACCOUNTS, ns, name).await
     };
     found.ok_or_else(|| {
         let why = format!(
