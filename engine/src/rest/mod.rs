@@ -34,6 +34,8 @@ mod propagation;
 mod resize;
 mod scale;
 mod scope;
+#[doc(hidden)]
+pub mod stages;
 mod table;
 mod token;
 mod update;
