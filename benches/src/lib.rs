@@ -1,8 +1,10 @@
 //! Shared fixtures of the criterion benchmarks and allocation tests: a realistic ~4 KB
 //! pod, the shared bench-pod workload when present, and a counting global allocator
-//! ([`counting`]) each bench or test binary installs for itself, and a store that only
-//! feeds a watch cache ([`feed`]).
+//! ([`counting`]) each bench or test binary installs for itself, a store that only
+//! feeds a watch cache ([`feed`]), and a real App serving pod creates in-process
+//! ([`app`]).
 
+pub mod app;
 pub mod feed;
 
 use serde_json::{Value, json};
@@ -50,10 +52,15 @@ pub fn pod(i: usize) -> Value {
     })
 }
 
-/// The bench pod workload of `../shared/workloads/bench-pod.json` when it is there.
+/// The bench pod workload `bench-pod.json` when it is there: `$KAPI_BENCH_POD`, else
+/// `../shared/workloads/` beside the repository, else `/work/shared/workloads/` (where a
+/// git worktree of the repository finds it). Never copied into the repository.
 pub fn shared_bench_pod() -> Option<Vec<u8>> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/workloads/bench-pod.json");
-    std::fs::read(path).ok()
+    let beside = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/workloads/bench-pod.json");
+    let env = std::env::var("KAPI_BENCH_POD").ok();
+    let paths =
+        env.iter().map(String::as_str).chain([beside, "/work/shared/workloads/bench-pod.json"]);
+    paths.into_iter().find_map(|p| std::fs::read(p).ok())
 }
 
 pub mod counting {

@@ -46,15 +46,14 @@ pub fn encode(obj: &Value, media: StorageMediaType) -> Vec<u8> {
 }
 
 /// The stored bytes of `obj` (in its storage version) with its
-/// `metadata.resourceVersion` left out: JSON is written straight from `obj` (a write
-/// used to copy the whole object to drop that one field); protobuf from a copy.
+/// `metadata.resourceVersion` left out, written straight from `obj` in either format (a
+/// write used to copy the whole object to drop that one field).
 pub fn encode_without_revision(obj: &Value, media: StorageMediaType) -> Vec<u8> {
     if media == StorageMediaType::Protobuf {
-        let mut copy = obj.clone();
-        if let Some(m) = copy.get_mut("metadata").and_then(Value::as_object_mut) {
-            m.remove("resourceVersion");
+        let mut out = Vec::with_capacity(1024);
+        if protobuf::encode_object_without_revision(obj, &mut out).is_ok() {
+            return out;
         }
-        return encode(&copy, media);
     }
     let mut out = Vec::with_capacity(1024);
     if serde_json::to_writer(&mut out, &WithoutRevision(obj)).is_err() {

@@ -22,13 +22,38 @@ fn invalid(what: impl std::fmt::Display) -> CodecError {
 
 /// Encode `value` as the message with OpenAPI definition `name`, appending to `out`.
 pub fn encode_message(name: &str, value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_root(name, value, out, None)
+}
+
+/// [`encode_message`] of an object as if its `metadata.resourceVersion` were absent (a
+/// stored value: the revision is the store's), without copying the object.
+pub fn encode_message_without_revision(
+    name: &str,
+    value: &Value,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let t = tables();
+    let meta = t.by_name("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta");
+    encode_root(name, value, out, meta)
+}
+
+fn encode_root(
+    name: &str,
+    value: &Value,
+    out: &mut Vec<u8>,
+    omit_revision_of: Option<usize>,
+) -> Result<(), CodecError> {
     let t = tables();
     let idx = t.by_name(name).ok_or_else(|| invalid(format!("no protobuf message {name}")))?;
-    Encoder { t }.message(idx, value, out, 0)
+    let omit_revision_of = omit_revision_of.map(|i| &t.messages[i] as *const Message);
+    Encoder { t, omit_revision_of }.message(idx, value, out, 0)
 }
 
 struct Encoder {
     t: &'static Tables,
+    /// The ObjectMeta message when the root object's `metadata.resourceVersion` is left
+    /// out (only at depth 1: the root's own metadata).
+    omit_revision_of: Option<*const Message>,
 }
 
 impl Encoder {
@@ -67,7 +92,10 @@ impl Encoder {
                 put_nested(out, f.tag, |o| self.fields(child, obj, o, depth + 1))?;
                 continue;
             }
-            let Some(v) = obj.get(&f.json).filter(|v| !v.is_null()) else {
+            let omitted = depth == 1
+                && self.omit_revision_of.is_some_and(|o| std::ptr::eq(o, m))
+                && f.json == "resourceVersion";
+            let Some(v) = obj.get(&f.json).filter(|v| !v.is_null() && !omitted) else {
                 if matches!(f.go, Go::Value { .. }) {
                     self.zero(f.ty, f.tag, out, depth)?;
                 }

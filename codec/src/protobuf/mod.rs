@@ -96,6 +96,20 @@ fn unknown(bytes: &[u8]) -> Result<(String, String, &[u8]), CodecError> {
 
 /// Encode a JSON object (with `apiVersion` and `kind`) as a `k8s\0` document.
 pub fn encode_object(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_object_as(value, out, encode::encode_message)
+}
+
+/// [`encode_object`] as if `metadata.resourceVersion` were absent (a stored value),
+/// without copying the object.
+pub fn encode_object_without_revision(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    encode_object_as(value, out, encode::encode_message_without_revision)
+}
+
+fn encode_object_as(
+    value: &Value,
+    out: &mut Vec<u8>,
+    message: fn(&str, &Value, &mut Vec<u8>) -> Result<(), CodecError>,
+) -> Result<(), CodecError> {
     let str_of = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or("");
     let (api_version, kind) = (str_of("apiVersion"), str_of("kind"));
     let name = definition_for(api_version, kind).ok_or_else(|| {
@@ -103,7 +117,7 @@ pub fn encode_object(value: &Value, out: &mut Vec<u8>) -> Result<(), CodecError>
     })?;
     out.extend_from_slice(MAGIC);
     type_meta(out, api_version, kind);
-    put_nested(out, 2, |o| encode::encode_message(&name, value, o))?;
+    put_nested(out, 2, |o| message(&name, value, o))?;
     put_bytes(out, 3, b"");
     put_bytes(out, 4, b"");
     Ok(())

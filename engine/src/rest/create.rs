@@ -68,13 +68,18 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
 /// prepare and validate ([`prepare`]), validating admission. Returns the object's name.
 async fn admit_new(scope: &Scope<'_>, obj: &mut Value) -> Result<String, ApiError> {
     decode_phase(scope, obj)?;
+    admit_and_prepare(scope, obj).await?;
+    Ok(meta::name(obj).unwrap_or("").to_string())
+}
+
+/// Mutating admission, the RBAC escalation check, [`prepare`], validating admission.
+pub(super) async fn admit_and_prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     let requested = meta::name(obj).unwrap_or("").to_string();
     let attrs = admission::Attributes::new(scope, admission::Operation::Create, &requested, None);
     super::admit::mutating(scope, &attrs, obj).await?;
     crate::authz::escalation::check(scope, obj)?;
     prepare(scope, obj)?;
-    super::admit::validating(scope, &attrs, obj).await?;
-    Ok(meta::name(obj).unwrap_or("").to_string())
+    super::admit::validating(scope, &attrs, obj).await
 }
 
 /// What decoding a new object does before admission: the request's namespace, the
@@ -82,16 +87,22 @@ async fn admit_new(scope: &Scope<'_>, obj: &mut Value) -> Result<String, ApiErro
 /// defaulted object, not what admission and PrepareForCreate add (a pod's service
 /// account and tolerations, a namespace's finalizers).
 fn decode_phase(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
+    default(scope, obj)?;
+    super::fields_managed::on_create(scope, obj);
+    Ok(())
+}
+
+/// The request's namespace and the type's defaults.
+pub(super) fn default(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     set_namespace(scope, obj)?;
     scope.rt.strategy.default(obj);
-    super::fields_managed::on_create(scope, obj);
     Ok(())
 }
 
 /// Upstream's BeforeCreate on an admitted object, in place: no resourceVersion, the
 /// name generated from `generateName`, server-owned metadata stamped, the type's
 /// PrepareForCreate, then validation.
-fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
+pub(super) fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError> {
     if meta::meta_str(obj, "resourceVersion").is_some_and(|rv| !rv.is_empty()) {
         return Err(ApiError::Internal(
             "resourceVersion should not be set on objects to be created".into(),

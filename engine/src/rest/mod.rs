@@ -8,7 +8,8 @@
 //! `hooks` (per-resource side effects such as Service IP allocation), `view` (the
 //! object, metadata or Table view of a verb's result), `component_status` (the probed
 //! componentstatuses), `ephemeral`, `resize` and `approval` (what those
-//! subresources write).
+//! subresources write), `stages` (CREATE's stages one by one, for the create-path
+//! benches; not an API).
 
 mod admit;
 mod approval;
@@ -34,6 +35,8 @@ mod propagation;
 mod resize;
 mod scale;
 mod scope;
+#[doc(hidden)]
+pub mod stages;
 mod table;
 mod token;
 mod update;
