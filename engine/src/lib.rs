@@ -46,6 +46,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod controllers;
+pub mod cores;
 pub mod conversion;
 pub mod debug;
 pub mod discovery;
