@@ -38,10 +38,11 @@ const WAIT: Duration = Duration::from_secs(60);
 const FACTOR: u32 = 20;
 /// ... but never below this (an unloaded p99 of a millisecond would make the factor a
 /// measure of the machine's noise).
-const FLOOR: Duration = Duration::from_millis(750);
+const FLOOR: Duration = Duration::from_secs(2);
 
-/// A server with the test's users (cluster-admins) and few seats: 20 read + 4 mutating.
-fn server(apf: bool) -> Server {
+/// A server with the test's users (cluster-admins) and few seats: 20 read + 4 mutating;
+/// requests time out after `timeout` (they wait a quarter of it for seats at most).
+fn server(apf: bool, timeout: &str) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("tokens.csv");
     let mut tokens = format!(
@@ -59,9 +60,8 @@ fn server(apf: bool) -> Server {
         "20",
         "--max-mutating-requests-inflight",
         "4",
-        // Requests wait at most a quarter of this for seats: 2 s.
         "--request-timeout",
-        "8s",
+        timeout,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -190,15 +190,30 @@ fn verdict(unloaded: &Seen, loaded: &Seen) -> Result<String, String> {
     Ok(summary)
 }
 
+/// A connection; a `slow` one has a receive buffer of 16 KiB (the server's writes
+/// wait for its reads).
+fn connect(target: &Target, slow: bool) -> std::io::Result<Conn> {
+    if slow {
+        target.connect_over(false, target.tcp_with_receive_buffer(16 * 1024)?)
+    } else {
+        target.connect(false)
+    }
+}
+
 /// Read one HTTP/1.1 response from `stream`, skipping its body without keeping it
 /// (`buf` carries bytes read past it): status and head (lower-cased). A cursor walks
-/// the chunks, so a large LIST costs the client little.
+/// the chunks, so a large LIST costs the client little. A `slow` reader takes 8 KiB a
+/// millisecond at most.
 fn skip_response(
     stream: &mut impl std::io::Read,
     buf: &mut Vec<u8>,
+    slow: bool,
 ) -> std::io::Result<(u16, String)> {
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut chunk = vec![0u8; if slow { 8 * 1024 } else { 64 * 1024 }];
     let mut fill = |buf: &mut Vec<u8>| -> std::io::Result<()> {
+        if slow {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let n = stream.read(&mut chunk)?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -266,11 +281,13 @@ struct Load {
 
 impl Load {
     /// `threads` clients; each request on a keep-alive connection, or on a fresh one when
-    /// `fresh` (a request whose body never comes leaves its connection unusable).
+    /// `fresh` (a request whose body never comes leaves its connection unusable); `slow`
+    /// clients read their answers slowly, through a small receive buffer.
     fn start(
         target: &Target,
         threads: usize,
         fresh: bool,
+        slow: bool,
         make: impl Fn() -> Vec<u8> + Send + Sync + 'static,
     ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
@@ -286,7 +303,7 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         let mut c = match conn.take() {
                             Some(c) => c,
-                            None => match target.connect(false) {
+                            None => match connect(&target, slow) {
                                 Ok(c) => c,
                                 Err(_) => {
                                     std::thread::sleep(Duration::from_millis(50));
@@ -295,7 +312,7 @@ impl Load {
                             },
                         };
                         let Ok(()) = c.send(&make()) else { continue };
-                        let Ok((status, head)) = skip_response(&mut c.stream, &mut buf) else {
+                        let Ok((status, head)) = skip_response(&mut c.stream, &mut buf, slow) else {
                             buf.clear();
                             continue;
                         };
@@ -372,7 +389,7 @@ const ELEPHANTS: usize = 40;
 const MICE: usize = 4;
 
 fn zoo(apf: bool) -> (Server, Target) {
-    let s = server(apf);
+    let s = server(apf, "60s");
     if apf {
         let out = s.kubectl_stdin(&["apply", "-f", "-"], ZOO);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -400,9 +417,9 @@ fn zoo(apf: bool) -> (Server, Target) {
     (s, target)
 }
 
-/// A ConfigMap of the zoo, with a kilobyte of data (so a LIST is large to send).
+/// A ConfigMap of the zoo, with 4 KiB of data (so a LIST is large to send).
 fn animal(i: usize) -> String {
-    let data = "x".repeat(1024);
+    let data = "x".repeat(4096);
     format!(
         r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"animal-{i:04}"}},"data":{{"d":"{data}"}}}}"#
     )
@@ -412,10 +429,24 @@ fn mouse_get(_: usize) -> Vec<u8> {
     request("GET", "/api/v1/namespaces/zoo/configmaps/animal-0000", MOUSE, "", 0)
 }
 
+/// Seats of the zoo level the elephant holds with writes whose bodies never come.
+const HELD: usize = 18;
+
 /// The mice's unloaded and loaded samples (the elephant runs during the second).
 fn elephant_and_mice(s: &Server, target: &Target, apf: bool) -> (Seen, Seen, usize) {
     let unloaded = measure(target, MICE, 50, Duration::from_millis(5), 200, mouse_get);
-    let elephant = Load::start(target, ELEPHANTS, false, || {
+    let holds = Load::start(target, HELD, true, false, || {
+        let body = configmap("held");
+        let path = "/api/v1/namespaces/zoo/configmaps";
+        request("POST", path, ELEPHANT, &body[..body.len() / 2], body.len())
+    });
+    if apf {
+        let executing = "apiserver_flowcontrol_current_executing_seats{priority_level=\"zoo\"} ";
+        assert!(eventually(WAIT, || {
+            value(&metrics(s), executing).is_some_and(|n| n >= HELD as f64)
+        }));
+    }
+    let elephant = Load::start(target, ELEPHANTS, false, true, || {
         request("GET", "/api/v1/namespaces/zoo/configmaps", ELEPHANT, "", 0)
     });
     if apf {
@@ -431,6 +462,7 @@ fn elephant_and_mice(s: &Server, target: &Target, apf: bool) -> (Seen, Seen, usi
     }
     let loaded = measure(target, MICE, 100, Duration::from_millis(5), 200, mouse_get);
     let answers = elephant.stop();
+    holds.stop();
     let listed = answers.iter().filter(|(status, _)| *status == 200).count();
     (unloaded, loaded, listed)
 }
@@ -525,21 +557,30 @@ fn renewals(target: &Target, n: usize) -> Seen {
     all
 }
 
-/// More flooding clients than the server has seats.
-const FLOODERS: usize = 40;
+/// More seat holders than the server has seats.
+const HOLDERS: usize = 40;
+/// Clients whose requests queue behind the holders.
+const FLOODERS: usize = 24;
 
-/// A flood of the service account's POSTs whose bodies never come: each holds a seat of
-/// workload-low until the request timeout; the rest wait in its queues and time out.
-fn flood(target: &Target) -> Load {
-    Load::start(target, FLOODERS, true, || {
+/// The service account's flood: POSTs whose bodies never come, each holding a seat of
+/// workload-low until the request timeout (a refused one is answered only once its body
+/// is read, so they are not what is refused), and LISTs from many clients that wait in
+/// its queues, time out of them and are refused with 429.
+fn flood(target: &Target) -> (Load, Load) {
+    let holders = Load::start(target, HOLDERS, true, false, || {
         let body = configmap("flood");
         let path = "/api/v1/namespaces/default/configmaps";
         request("POST", path, FLOOD, &body[..body.len() / 2], body.len())
-    })
+    });
+    let lists = Load::start(target, FLOODERS, false, false, || {
+        request("GET", "/api/v1/namespaces/default/configmaps", FLOOD, "", 0)
+    });
+    (holders, lists)
 }
 
 fn leases(apf: bool) -> (Server, Target) {
-    let s = server(apf);
+    // Requests wait 2 s for seats at most.
+    let s = server(apf, "8s");
     for (_, node) in NODES {
         let lease = format!(
             "apiVersion: coordination.k8s.io/v1\nkind: Lease\nmetadata: {{name: {node}, namespace: {LEASE_NS}}}\n\
@@ -578,7 +619,7 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
     assert_eq!(status, 200, "{head}");
     assert!(head.contains(&format!("x-kubernetes-pf-prioritylevel-uid: {node_high}")), "{head}");
 
-    let flooding = flood(&target);
+    let (holders, flooding) = flood(&target);
     let waiting = "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"workload-low\"} ";
     assert!(
         eventually(WAIT, || value(&metrics(&s), waiting).is_some_and(|n| n >= 5.0)),
@@ -588,6 +629,7 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
     assert!(eventually(WAIT, || flooding.answers().iter().any(|(status, _)| *status == 429)));
     let loaded = renewals(&target, 60);
     let answers = flooding.stop();
+    holders.stop();
     let refused: Vec<_> = answers.iter().filter(|(status, _)| *status == 429).collect();
     assert!(!refused.is_empty(), "{answers:?}");
     assert!(
@@ -606,10 +648,12 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
 fn without_apf_a_flood_starves_node_lease_renewals() {
     let (_s, target) = leases(false);
     let unloaded = renewals(&target, 20);
-    let flooding = flood(&target);
-    assert!(eventually(WAIT, || flooding.answers().iter().any(|(status, _)| *status == 429)));
+    let (holders, flooding) = flood(&target);
+    // The holders take the mutating seats at once.
+    std::thread::sleep(Duration::from_secs(2));
     let loaded = renewals(&target, 40);
     flooding.stop();
+    holders.stop();
     let outcome = verdict(&unloaded, &loaded);
     assert!(outcome.is_err(), "the nodes were served without APF: {outcome:?}");
 }

@@ -8,7 +8,9 @@
 //! a plain-text body, `Retry-After` from the level's dropped-requests tracker. Every
 //! classified answer carries `X-Kubernetes-PF-FlowSchema-UID` and
 //! `X-Kubernetes-PF-PriorityLevel-UID`. Long-running requests other than watches pass
-//! unlimited; a watch holds its seats until its response starts (its initialization).
+//! unlimited; a watch holds its seats until its response starts (its initialization);
+//! a streamed answer (a LIST) holds them until its body is sent, as upstream's handler
+//! holds them while it writes the response.
 //! With priority and fairness off, `--max-requests-inflight` and
 //! `--max-mutating-requests-inflight` bound read-only and mutating requests
 //! (`system:masters` exempt), as upstream's max-in-flight filter.
