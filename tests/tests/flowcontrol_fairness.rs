@@ -1,22 +1,34 @@
 //! API Priority and Fairness keeps its promises under load, against the real binary:
 //!
-//! - an elephant (one user LISTing hundreds of ConfigMaps from many connections, each
-//!   LIST several seats wide) does not starve the mice (another user GETting one
-//!   ConfigMap) at the same priority level and flow schema: fair queuing serves each
-//!   flow's queues in turn, so the mice's p99 under the elephant stays within
-//!   [`FACTOR`] times their unloaded p99 (or [`FLOOR`], whichever is larger) and no mouse
-//!   is refused;
+//! - an elephant does not starve the mice at its own priority level: the user
+//!   `elephant` holds 18 of the level's 22 seats with writes whose bodies never come and
+//!   LISTs 400 ConfigMaps of 4 KiB from 40 slow-reading connections (each LIST is
+//!   estimated at four seats, upstream's most for the level, and holds them until its
+//!   1.6 MB answer is sent), so its LISTs queue for the last four seats; the user `mouse`
+//!   GETs one ConfigMap from four connections. Fair queuing serves the mouse's queue in
+//!   turn: no mouse is refused, and the mice's p99 under the elephant stays within
+//!   [`FACTOR`] (20) times their unloaded p99 or [`FLOOR`] (2 s), whichever is larger.
+//!   (A LIST alone cannot exhaust a level here: kapi writes one answer at a time per
+//!   serving thread, and upstream's max-seats rule, 15% of the level's nominal seats,
+//!   leaves room for more than six of the widest LISTs, so on two cores the held writes
+//!   are what make queuing, not the CPU, decide.)
 //! - nodes renewing their Leases (`system:node:*`, group `system:nodes`: the
-//!   `system-node-high` FlowSchema, level `node-high`) keep their latency while a service
-//!   account (`service-accounts`, level `workload-low`) floods its level with requests
-//!   that hold their seats; the flood gets 429s with `Retry-After`.
+//!   `system-node-high` FlowSchema, level `node-high`) keep their latency (same factor and
+//!   floor) while a service account (`service-accounts`, level `workload-low`) floods its
+//!   level: writes that hold its seats and LISTs that wait in its queues, time out of
+//!   them and get 429 with `Retry-After`.
 //!
-//! The servers get few seats (`--max-requests-inflight` / `--max-mutating-requests-inflight`),
-//! so queuing, not the CPU, decides who waits. Both checks fail without priority and
-//! fairness (`--enable-priority-and-fairness=false`: upstream's max-in-flight filter
-//! refuses whoever comes when the limit is reached, mice and nodes included): the
-//! `without_apf_*` tests run the same loads that way and assert the verdict fails, so
-//! the checks are known to be able to fail.
+//! The servers get few seats (`--max-requests-inflight 20`,
+//! `--max-mutating-requests-inflight 4`). The flood check is run once more without
+//! priority and fairness (`--enable-priority-and-fairness=false`), where upstream's
+//! max-in-flight filter refuses the nodes once the held writes fill the mutating limit,
+//! and asserts that its verdict fails (`without_apf_a_flood_starves_node_lease_renewals`).
+//! The elephant check has no such twin yet: run by hand without priority and fairness
+//! (a LIST gives its max-in-flight slot back when its answer is ready and each serving
+//! thread writes one answer at a time, so the read limit is never reached) and at a
+//! level of one queue, the mice were served within the bound too (p99 0.25 s and 0.27 s
+//! on a loaded machine, against 0.52 s with fair queuing): at this size it catches
+//! starvation (refusals, waits of seconds), not a first-come-first-served queue.
 
 use kapi_e2e::raw::{Conn, Target};
 use kapi_e2e::{Server, ServerOptions, eventually};
@@ -71,7 +83,8 @@ fn server(apf: bool, timeout: &str) -> Server {
     }
     let s = Server::start_with(ServerOptions { extra_args, ..Default::default() });
     std::mem::forget(dir); // read at start; the directory outlives the test
-    let mut args = vec!["create", "clusterrolebinding", "fairness-users", "--clusterrole=cluster-admin"];
+    let mut args =
+        vec!["create", "clusterrolebinding", "fairness-users", "--clusterrole=cluster-admin"];
     let users: Vec<String> = ["elephant", "mouse", FLOOD_USER]
         .iter()
         .map(|u| u.to_string())
@@ -312,7 +325,8 @@ impl Load {
                             },
                         };
                         let Ok(()) = c.send(&make()) else { continue };
-                        let Ok((status, head)) = skip_response(&mut c.stream, &mut buf, slow) else {
+                        let Ok((status, head)) = skip_response(&mut c.stream, &mut buf, slow)
+                        else {
                             buf.clear();
                             continue;
                         };
@@ -492,16 +506,6 @@ fn an_elephant_of_wide_lists_does_not_starve_the_mice_at_its_level() {
     }
 }
 
-/// The same elephant without priority and fairness: the max-in-flight filter refuses
-/// the mice whenever the elephant holds every read seat, so the verdict above fails.
-#[test]
-fn without_apf_the_elephant_starves_the_mice() {
-    let (s, target) = zoo(false);
-    let (unloaded, loaded, _) = elephant_and_mice(&s, &target, false);
-    let outcome = verdict(&unloaded, &loaded);
-    assert!(outcome.is_err(), "the mice were served without APF: {outcome:?}");
-}
-
 // ---- (b) node Lease renewals under a flood at workload-low ----
 
 const LEASE_NS: &str = "kube-node-lease";
@@ -620,7 +624,8 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
     assert!(head.contains(&format!("x-kubernetes-pf-prioritylevel-uid: {node_high}")), "{head}");
 
     let (holders, flooding) = flood(&target);
-    let waiting = "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"workload-low\"} ";
+    let waiting =
+        "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"workload-low\"} ";
     assert!(
         eventually(WAIT, || value(&metrics(&s), waiting).is_some_and(|n| n >= 5.0)),
         "workload-low never queued"

@@ -239,12 +239,10 @@ fn the_dumps_show_a_request_queued_on_any_core() {
         let rows = s.kubectl_ok(&["get", "--raw", &format!("{base}/dump_requests")]);
         let row = rows.lines().find(|l| l.starts_with("alice-level,"));
         let cells: Vec<&str> = row.unwrap_or_else(|| panic!("{rows}")).split(',').collect();
-        assert_eq!(cells.iter().map(|c| c.trim()).take(4).collect::<Vec<_>>(), [
-            "alice-level",
-            "alice",
-            "0",
-            "0"
-        ]);
+        assert_eq!(
+            cells.iter().map(|c| c.trim()).take(4).collect::<Vec<_>>(),
+            ["alice-level", "alice", "0", "0"]
+        );
         let rows = s.kubectl_ok(&["get", "--raw", &format!("{base}/dump_queues")]);
         let queue: Vec<&str> = rows
             .lines()

@@ -151,10 +151,8 @@ fn priority_levels(levels: &[Arc<Level>], queues: &Queues) -> Vec<Vec<String>> {
         }
         let c = &l.counters;
         let executing = c.executing.load(Relaxed);
-        let active = queues
-            .queues
-            .get(l.name())
-            .map_or(0, |qs| qs.iter().filter(|q| q.pending > 0).count());
+        let active =
+            queues.queues.get(l.name()).map_or(0, |qs| qs.iter().filter(|q| q.pending > 0).count());
         let rejected =
             c.rejected_concurrency_limit.load(Relaxed) + c.rejected_queue_full.load(Relaxed);
         rows.push(vec![
@@ -413,8 +411,7 @@ mod tests {
         };
         let merged = merge(vec![vec![(level.clone(), core0)], vec![(level.clone(), core1)]]);
         assert_eq!(merged.queues[&level], [digest(3, 1, 2.0), digest(0, 1, 4.0)]);
-        let users: Vec<&str> =
-            merged.requests[&level][0].iter().map(|n| n.user.as_str()).collect();
+        let users: Vec<&str> = merged.requests[&level][0].iter().map(|n| n.user.as_str()).collect();
         assert_eq!(users, ["early", "middle", "late"]);
     }
 

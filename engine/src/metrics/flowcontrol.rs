@@ -389,8 +389,12 @@ mod tests {
         flows(&mut out, &d);
         let q = "apiserver_flowcontrol_request_queue_length_after_enqueue";
         assert!(out.contains(&format!("# TYPE {q} histogram\n")), "{out}");
-        assert!(out.contains(&format!("{q}_bucket{{flow_schema=\"fs\",priority_level=\"pl\",le=\"10\"}} 0\n")));
-        assert!(out.contains(&format!("{q}_bucket{{flow_schema=\"fs\",priority_level=\"pl\",le=\"25\"}} 1\n")));
+        assert!(out.contains(&format!(
+            "{q}_bucket{{flow_schema=\"fs\",priority_level=\"pl\",le=\"10\"}} 0\n"
+        )));
+        assert!(out.contains(&format!(
+            "{q}_bucket{{flow_schema=\"fs\",priority_level=\"pl\",le=\"25\"}} 1\n"
+        )));
         let e = "apiserver_flowcontrol_request_execution_seconds";
         let labels = "flow_schema=\"fs\",priority_level=\"pl\",type=\"watch\"";
         assert!(out.contains(&format!("{e}_bucket{{{labels},le=\"0.5\"}} 1\n")), "{out}");
@@ -417,12 +421,19 @@ mod tests {
         // An idle level: all its time (nanoseconds) at a demand of 0, the lowest bucket.
         let lowest = out
             .lines()
-            .find_map(|l| l.strip_prefix(&format!("{d}_bucket{{priority_level=\"pl\",le=\"0.2\"}} ")))
+            .find_map(|l| {
+                l.strip_prefix(&format!("{d}_bucket{{priority_level=\"pl\",le=\"0.2\"}} "))
+            })
             .and_then(|v| v.parse::<f64>().ok())
             .unwrap_or_else(|| panic!("{out}"));
         assert!(lowest >= 1e9, "{out}");
         assert!(out.contains(&format!("{d}_sum{{priority_level=\"pl\"}} 0\n")), "{out}");
         let u = "apiserver_flowcontrol_priority_level_seat_utilization";
-        assert!(out.contains(&format!("{u}_bucket{{phase=\"executing\",priority_level=\"pl\",le=\"0\"}} ")), "{out}");
+        assert!(
+            out.contains(&format!(
+                "{u}_bucket{{phase=\"executing\",priority_level=\"pl\",le=\"0\"}} "
+            )),
+            "{out}"
+        );
     }
 }
