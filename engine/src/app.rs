@@ -59,6 +59,8 @@ pub struct App {
     pub admission: crate::admission::Chain,
     /// API Priority and Fairness: classification and the priority levels' seats.
     pub flowcontrol: crate::flowcontrol::FlowControl,
+    /// The serving cores' mailboxes (views of per-core state: flow control's queues).
+    pub cores: crate::cores::Cores,
 }
 
 impl std::fmt::Debug for App {
@@ -112,6 +114,7 @@ impl App {
             audit,
             admission,
             flowcontrol,
+            cores: Default::default(),
         })
     }
 

@@ -347,7 +347,7 @@ async fn authorized(
             return resp;
         }
         if info.verb == "get"
-            && let Some(text) = crate::flowcontrol::dump::handle(app, info)
+            && let Some(text) = crate::flowcontrol::dump::handle(app, info).await
         {
             return plain_text(text);
         }

@@ -47,6 +47,7 @@ pub mod client;
 pub mod config;
 pub mod controllers;
 pub mod conversion;
+pub mod cores;
 pub mod debug;
 pub mod discovery;
 pub mod flowcontrol;

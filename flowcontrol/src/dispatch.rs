@@ -28,6 +28,7 @@ use crate::demand::{DemandStats, Integrator};
 use crate::note::RequestNote;
 use crate::queueset::{Full, QueueSet, Slot};
 use crate::seats::Pool;
+use crate::timing::{Timing, TimingSnapshot};
 use arc_swap::ArcSwap;
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
@@ -113,6 +114,13 @@ struct Settings {
     generation: u64,
 }
 
+/// Upstream's `apiserver_flowcontrol_demand_seats` buckets (demand / nominal seats).
+pub const DEMAND_BUCKETS: &[f64] = &[0.2, 0.4, 0.6, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0, 2.8, 4.0, 6.0];
+/// Upstream's `apiserver_flowcontrol_priority_level_seat_utilization` buckets (seats in use
+/// / current limit).
+pub const UTILIZATION_BUCKETS: &[f64] =
+    &[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+
 /// A level's borrowing state, touched only by the configuration thread (sampling and
 /// adjusting) and metric scrapes, never by requests.
 #[derive(Debug)]
@@ -121,6 +129,10 @@ struct Borrowing {
     stats: DemandStats,
     /// The last adjustment's target (upstream's `target_seats`).
     target: f64,
+    /// Seat demand / nominal seats over time (as sampled).
+    demand: Timing,
+    /// Seats in use / current limit over time (as sampled).
+    utilization: Timing,
 }
 
 /// One priority level.
@@ -159,6 +171,8 @@ impl Level {
                 integrator: Integrator::new(Instant::now()),
                 stats: DemandStats::default(),
                 target: f64::from(limit),
+                demand: Timing::new(DEMAND_BUCKETS, Instant::now()),
+                utilization: Timing::new(UTILIZATION_BUCKETS, Instant::now()),
             }),
             cores: (0..cores.max(1)).map(|_| CoreSide::default()).collect(),
             next_wake: AtomicUsize::new(0),
@@ -223,10 +237,31 @@ impl Level {
         (b.stats, b.target)
     }
 
+    /// The time the level's seat demand spent at each ratio to its nominal seats
+    /// (None for a level without nominal seats).
+    pub fn demand_timing(&self, now: Instant) -> Option<TimingSnapshot> {
+        let nominal = self.limits().nominal;
+        (nominal > 0).then(|| self.borrowing.lock().demand.snapshot(now))
+    }
+
+    /// The time the level spent at each ratio of seats in use to its current limit.
+    pub fn utilization_timing(&self, now: Instant) -> TimingSnapshot {
+        self.borrowing.lock().utilization.snapshot(now)
+    }
+
     /// Sample the demand at `now` (the configuration thread, between adjustments).
     fn sample(&self, now: Instant) {
-        let demand = f64::from(self.seat_demand());
-        self.borrowing.lock().integrator.observe(now, demand);
+        let demand = self.seat_demand();
+        let mut b = self.borrowing.lock();
+        b.integrator.observe(now, f64::from(demand));
+        self.sample_ratios(&mut b, now, demand);
+    }
+
+    /// The demand and utilization ratios at `now`.
+    fn sample_ratios(&self, b: &mut Borrowing, now: Instant, demand: u32) {
+        let ratio = |x: u32, of: u32| if of == 0 { 0.0 } else { f64::from(x) / f64::from(of) };
+        b.demand.set(now, ratio(demand, self.limits().nominal));
+        b.utilization.set(now, ratio(self.pool.in_use(), self.pool.limit()));
     }
 
     /// End the adjustment period at `now`: the period's statistics.
@@ -235,6 +270,7 @@ impl Level {
         let peak = self.peak.swap(demand, Ordering::AcqRel).max(demand);
         let mut b = self.borrowing.lock();
         b.integrator.observe(now, f64::from(demand));
+        self.sample_ratios(&mut b, now, demand);
         let period = b.integrator.reset(now, f64::from(peak));
         b.stats.update(period);
         b.stats
@@ -330,12 +366,13 @@ impl Level {
                 self.ready(Err(Rejected::QueueFull), None)
             }
             Ok((slot, queue)) => {
+                let length = qs.borrow().queue_len(queue);
                 self.waiting.fetch_add(1, Ordering::AcqRel);
                 self.waiting_seats.fetch_add(width, Ordering::AcqRel);
                 self.note_demand();
                 self.cores[core].waiting.fetch_add(1, Ordering::AcqRel);
                 self.counters.queued.fetch_add(1, Ordering::Relaxed);
-                let waiting = Waiting { slot, queue, qs, core };
+                let waiting = Waiting { slot, queue, qs, core, length };
                 let admit = Admit { level: self.clone(), state: State::Waiting(waiting) };
                 admit.dispatch_here();
                 admit
@@ -435,6 +472,8 @@ struct Waiting {
     queue: u32,
     qs: Rc<RefCell<QueueSet>>,
     core: usize,
+    /// Its queue's length once it was queued.
+    length: usize,
 }
 
 enum State {
@@ -450,6 +489,15 @@ pub struct Admit {
 }
 
 impl Admit {
+    /// The length of the request's queue once it was queued (upstream's
+    /// `request_queue_length_after_enqueue`); None when it did not queue.
+    pub fn queue_length(&self) -> Option<usize> {
+        match &self.state {
+            State::Waiting(w) => Some(w.length),
+            _ => None,
+        }
+    }
+
     fn dispatch_here(&self) {
         if let State::Waiting(w) = &self.state {
             self.level.dispatch_local(w.core);
@@ -780,6 +828,29 @@ mod tests {
         assert_eq!(b.demand_stats().0.high_watermark, 3.0);
         assert!(w.now_or_never().unwrap().is_ok());
         drop(held);
+    }
+
+    /// The sampled demand (seats held and asked for, over the nominal seats) and the
+    /// seat utilization are timed in their buckets; a queued request knows its queue's
+    /// length.
+    #[test]
+    fn demand_and_utilization_are_timed_by_ratio() {
+        let (d, l) = one(2, queuing(1, 1, 10));
+        let held: Vec<_> = (0..2).map(|f| l.admit(f, 1).now_or_never().unwrap().unwrap()).collect();
+        let w = Box::pin(l.admit(9, 1));
+        assert_eq!(w.queue_length(), Some(1));
+        assert_eq!(l.admit(1, 1).queue_length(), Some(2));
+        let t = Instant::now() + Duration::from_secs(1);
+        d.sample(t);
+        d.sample(t + Duration::from_secs(2));
+        // From t on: demand 3 (2 held, 1 waiting) of 2 nominal seats, in bucket 1.7; 2
+        // of 2 seats in use, in bucket 1.
+        let demand = l.demand_timing(t + Duration::from_secs(2)).unwrap();
+        let at = |b: f64| demand.buckets.iter().find(|(x, _)| *x == b).unwrap().1;
+        assert!(at(1.7) - at(1.4) >= 2e9, "{demand:?}");
+        let used = l.utilization_timing(t + Duration::from_secs(2));
+        assert!(used.count - used.buckets[11].1 >= 2e9, "{used:?}");
+        drop((held, w));
     }
 
     /// With one seat and two flows, one sending ten requests and one three, the second

@@ -13,6 +13,8 @@
 //!   finish time.
 //! - [`note`]: the engine's description of a queued request (debug dumps).
 //! - [`retry`]: the `Retry-After` of a level's 429s (upstream's dropped-requests tracker).
+//! - [`timing`]: timing histograms (how long a level's sampled seat demand and seat
+//!   utilization spent in each range).
 //! - [`dispatch`]: the [`Dispatcher`] (the levels, reconfigured live) and
 //!   [`Level::admit`], which a request awaits for its seats; the seats go back when the
 //!   returned [`Seat`] is dropped.
@@ -29,6 +31,7 @@ pub mod queueset;
 pub mod retry;
 pub mod seats;
 pub mod shuffle;
+pub mod timing;
 
 pub use config::{LevelConfig, Limits, Queuing};
 pub use dispatch::{Dispatcher, Level, Rejected, Seat};

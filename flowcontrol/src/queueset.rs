@@ -144,6 +144,11 @@ impl QueueSet {
         self.queues.iter().map(|q| q.waiters.len())
     }
 
+    /// The number of requests waiting in queue `queue`.
+    pub fn queue_len(&self, queue: u32) -> usize {
+        self.queues.get(queue as usize).map_or(0, |q| q.waiters.len())
+    }
+
     /// Every waiting request: its queue, its place in the queue and its slot (debug
     /// dumps).
     pub fn requests(&self) -> Vec<(usize, usize, Rc<Slot>)> {

@@ -3,34 +3,133 @@
 //! `dump_requests` (a row per waiting request), as text tables whose cells end in `,`
 //! and are aligned as Go's tabwriter aligns them (minimum width 8, one space of padding).
 //!
-//! Levels' figures count every core; queues are per core in kapi (each core queues its
-//! own requests), so `dump_queues` and `dump_requests` show the queues of the core that
-//! serves the dump. `dump_requests?includeRequestDetails=1` (any non-empty value) adds
-//! upstream's request detail columns.
+//! Levels' figures count every core. Queues are per core in kapi (each core queues its
+//! own requests, in thread-locals), so the dump gathers every core's view of them
+//! (`crate::cores`) and merges them: a queue's row sums its figures over the cores (its
+//! `NextDispatchR`, a per-core virtual time, is the largest), and a queue's waiting
+//! requests from every core are listed by arrival, numbered in that order.
+//! `dump_requests?includeRequestDetails=1` (any non-empty value) adds upstream's request
+//! detail columns.
 
 use crate::app::App;
 use crate::request::RequestInfo;
+use kapi_flowcontrol::queueset::QueueDigest;
 use kapi_flowcontrol::{Level, RequestNote};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, SystemTime};
 
-/// The dump `info` asks for, if it is one.
-pub fn handle(app: &App, info: &RequestInfo) -> Option<String> {
-    let levels = app.flowcontrol.dispatcher.levels();
-    let rows = match info.path.strip_prefix("/debug/api_priority_and_fairness/")? {
-        "dump_priority_levels" => priority_levels(&levels),
-        "dump_queues" => queues(&levels),
-        "dump_requests" => {
-            let details = info.param("includeRequestDetails").is_some_and(|v| !v.is_empty());
-            requests(&levels, details)
+/// How long a dump waits for the cores' answers (a core busy that long is left out).
+const GATHER_WAIT: Duration = Duration::from_secs(5);
+
+/// One core's queues of one level: their digests and their waiting requests (queue,
+/// place, note).
+#[derive(Debug, Clone, Default)]
+pub struct CoreQueues {
+    pub queues: Vec<QueueDigest>,
+    pub requests: Vec<(usize, usize, RequestNote)>,
+}
+
+/// Every level's queues as every core sees them, merged.
+#[derive(Debug, Default)]
+pub struct Queues {
+    /// By level name: each queue's digest summed over the cores.
+    pub queues: BTreeMap<Arc<str>, Vec<QueueDigest>>,
+    /// By level name: each queue's waiting requests, by arrival.
+    pub requests: BTreeMap<Arc<str>, Vec<Vec<RequestNote>>>,
+}
+
+/// The calling core's queues of `levels` (run on each core).
+fn this_core(levels: &[Arc<Level>]) -> Vec<(Arc<str>, CoreQueues)> {
+    levels
+        .iter()
+        .filter(|l| l.has_queues())
+        .map(|l| {
+            let requests = l
+                .local_requests()
+                .into_iter()
+                .map(|(q, i, slot)| (q, i, slot.note.as_deref().cloned().unwrap_or_default()))
+                .collect();
+            (l.name().clone(), CoreQueues { queues: l.local_queues(), requests })
+        })
+        .collect()
+}
+
+/// Merge the cores' views (each: a level's queues on one core).
+pub fn merge(cores: Vec<Vec<(Arc<str>, CoreQueues)>>) -> Queues {
+    let mut out = Queues::default();
+    let mut pending: BTreeMap<Arc<str>, Pending> = BTreeMap::new();
+    for (level, core) in cores.into_iter().flatten() {
+        let queues = out.queues.entry(level.clone()).or_default();
+        for (i, q) in core.queues.iter().enumerate() {
+            match queues.get_mut(i) {
+                Some(sum) => {
+                    sum.pending += q.pending;
+                    sum.executing += q.executing;
+                    sum.seats_in_use += q.seats_in_use;
+                    sum.seats_waiting += q.seats_waiting;
+                    sum.next_dispatch_r = sum.next_dispatch_r.max(q.next_dispatch_r);
+                }
+                None => queues.push(*q),
+            }
         }
-        _ => return None,
+        let requests = pending.entry(level).or_default();
+        for (queue, index, note) in core.requests {
+            if requests.len() <= queue {
+                requests.resize_with(queue + 1, Vec::new);
+            }
+            requests[queue].push((index, note));
+        }
+    }
+    // Within a queue: by arrival, then by place on the core (a note without a time).
+    out.requests = pending
+        .into_iter()
+        .map(|(level, queues)| {
+            let queues = queues
+                .into_iter()
+                .map(|mut q| {
+                    q.sort_by_key(|(i, n)| (n.arrived, *i));
+                    q.into_iter().map(|(_, n)| n).collect()
+                })
+                .collect();
+            (level, queues)
+        })
+        .collect();
+    out
+}
+
+/// A level's waiting requests by queue, each with its place on its core.
+type Pending = Vec<Vec<(usize, RequestNote)>>;
+
+/// Every core's queues of `levels`, merged.
+async fn gather(app: &App, levels: &[Arc<Level>]) -> Queues {
+    let mine = levels.to_vec();
+    let asked = app.cores.gather(move || this_core(&mine));
+    let cores = monoio::time::timeout(GATHER_WAIT, asked).await.unwrap_or_default();
+    merge(cores)
+}
+
+/// The dump `info` asks for, if it is one.
+pub async fn handle(app: &App, info: &RequestInfo) -> Option<String> {
+    let levels = app.flowcontrol.dispatcher.levels();
+    let dump = info.path.strip_prefix("/debug/api_priority_and_fairness/")?;
+    if !matches!(dump, "dump_priority_levels" | "dump_queues" | "dump_requests") {
+        return None;
+    }
+    let queues = gather(app, &levels).await;
+    let rows = match dump {
+        "dump_priority_levels" => priority_levels(&levels, &queues),
+        "dump_queues" => self::queues(&levels, &queues),
+        _ => {
+            let details = info.param("includeRequestDetails").is_some_and(|v| !v.is_empty());
+            requests(&levels, &queues, details)
+        }
     };
     Some(tabwrite(&rows))
 }
 
-fn priority_levels(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
+fn priority_levels(levels: &[Arc<Level>], queues: &Queues) -> Vec<Vec<String>> {
     let mut rows = vec![cells(&[
         "PriorityLevelName",
         "ActiveQueues",
@@ -52,7 +151,8 @@ fn priority_levels(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
         }
         let c = &l.counters;
         let executing = c.executing.load(Relaxed);
-        let active = l.local_queue_lengths().iter().filter(|n| **n > 0).count();
+        let active =
+            queues.queues.get(l.name()).map_or(0, |qs| qs.iter().filter(|q| q.pending > 0).count());
         let rejected =
             c.rejected_concurrency_limit.load(Relaxed) + c.rejected_queue_full.load(Relaxed);
         rows.push(vec![
@@ -71,7 +171,7 @@ fn priority_levels(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
     rows
 }
 
-fn queues(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
+fn queues(levels: &[Arc<Level>], merged: &Queues) -> Vec<Vec<String>> {
     let mut rows = vec![cells(&[
         "PriorityLevelName",
         "Index",
@@ -90,7 +190,7 @@ fn queues(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
             rows.push(row);
             continue;
         }
-        for (i, q) in l.local_queues().into_iter().enumerate() {
+        for (i, q) in merged.queues.get(l.name()).into_iter().flatten().enumerate() {
             rows.push(vec![
                 l.name().to_string(),
                 i.to_string(),
@@ -111,7 +211,7 @@ fn queues(levels: &[Arc<Level>]) -> Vec<Vec<String>> {
 const DETAILS: [&str; 8] =
     ["UserName", "Verb", "APIPath", "Namespace", "Name", "APIVersion", "Resource", "SubResource"];
 
-fn requests(levels: &[Arc<Level>], details: bool) -> Vec<Vec<String>> {
+fn requests(levels: &[Arc<Level>], merged: &Queues, details: bool) -> Vec<Vec<String>> {
     let mut header = cells(&[
         "PriorityLevelName",
         "FlowSchemaName",
@@ -128,10 +228,11 @@ fn requests(levels: &[Arc<Level>], details: bool) -> Vec<Vec<String>> {
     }
     let mut rows = vec![header];
     for l in levels.iter().filter(|l| l.has_queues()) {
-        for (queue, index, slot) in l.local_requests() {
-            let none = RequestNote::default();
-            let n = slot.note.as_deref().unwrap_or(&none);
-            rows.push(request_row(l.name(), queue, index, n, details));
+        let Some(queues) = merged.requests.get(l.name()) else { continue };
+        for (queue, waiting) in queues.iter().enumerate() {
+            for (index, n) in waiting.iter().enumerate() {
+                rows.push(request_row(l.name(), queue, index, n, details));
+            }
         }
     }
     rows
@@ -279,6 +380,39 @@ mod tests {
             &row[9..],
             ["alice", "create", "/api/v1/namespaces/a/configmaps", "a", "", "v1", "configmaps", ""]
         );
+    }
+
+    fn digest(pending: usize, executing: u32, r: f64) -> QueueDigest {
+        QueueDigest {
+            pending,
+            executing,
+            seats_in_use: executing,
+            next_dispatch_r: r,
+            seats_waiting: pending as u32,
+        }
+    }
+
+    fn waiting(user: &str, at: u64) -> RequestNote {
+        let arrived = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(at));
+        RequestNote { user: user.into(), arrived, ..Default::default() }
+    }
+
+    /// Regression guard: the dumps showed only the queues of the core that served them.
+    #[test]
+    fn every_cores_queues_are_merged_by_index_and_their_requests_by_arrival() {
+        let level: Arc<str> = "pl".into();
+        let core0 = CoreQueues {
+            queues: vec![digest(1, 0, 2.0), digest(0, 1, 1.0)],
+            requests: vec![(0, 0, waiting("late", 20))],
+        };
+        let core1 = CoreQueues {
+            queues: vec![digest(2, 1, 1.5), digest(0, 0, 4.0)],
+            requests: vec![(0, 0, waiting("early", 10)), (0, 1, waiting("middle", 15))],
+        };
+        let merged = merge(vec![vec![(level.clone(), core0)], vec![(level.clone(), core1)]]);
+        assert_eq!(merged.queues[&level], [digest(3, 1, 2.0), digest(0, 1, 4.0)]);
+        let users: Vec<&str> = merged.requests[&level][0].iter().map(|n| n.user.as_str()).collect();
+        assert_eq!(users, ["early", "middle", "late"]);
     }
 
     #[test]

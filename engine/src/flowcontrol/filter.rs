@@ -8,7 +8,9 @@
 //! a plain-text body, `Retry-After` from the level's dropped-requests tracker. Every
 //! classified answer carries `X-Kubernetes-PF-FlowSchema-UID` and
 //! `X-Kubernetes-PF-PriorityLevel-UID`. Long-running requests other than watches pass
-//! unlimited; a watch holds its seats until its response starts (its initialization).
+//! unlimited; a watch holds its seats until its response starts (its initialization);
+//! a streamed answer (a LIST) holds them until its body is sent, as upstream's handler
+//! holds them while it writes the response.
 //! With priority and fairness off, `--max-requests-inflight` and
 //! `--max-mutating-requests-inflight` bound read-only and mutating requests
 //! (`system:masters` exempt), as upstream's max-in-flight filter.
@@ -17,8 +19,9 @@ use super::Classified;
 use super::work::Work;
 use crate::app::App;
 use crate::auth::UserInfo;
-use crate::body::Response;
+use crate::body::{Response, ResponseBody};
 use crate::request::RequestInfo;
+use futures_util::StreamExt as _;
 use kapi_flowcontrol::{RequestNote, Seat};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -28,6 +31,30 @@ pub const TOO_MANY: &str = "Too many requests, please try again later.\n";
 /// The response headers naming the matched FlowSchema and priority level by uid.
 pub const HEADER_FLOW_SCHEMA: &str = "x-kubernetes-pf-flowschema-uid";
 pub const HEADER_PRIORITY_LEVEL: &str = "x-kubernetes-pf-prioritylevel-uid";
+
+/// A request's seats while it executes: dropped when its answer is sent, it records the
+/// execution time (once) and gives the seats back.
+struct Executed {
+    classified: Option<Classified>,
+    since: Instant,
+    watch: bool,
+    _seat: Seat,
+}
+
+impl Executed {
+    /// Record the execution time now (once).
+    fn record(&mut self) {
+        if let Some(c) = self.classified.take() {
+            crate::metrics::flowcontrol::executed(&c, self.watch, self.since.elapsed());
+        }
+    }
+}
+
+impl Drop for Executed {
+    fn drop(&mut self) {
+        self.record();
+    }
+}
 
 /// A request let through: its seats (given back when this is dropped) and where it was
 /// classified.
@@ -39,21 +66,41 @@ pub struct Admitted {
     classified: Option<Classified>,
     /// How long the seats stay taken once the answer is ready (a write's watchers).
     additional_latency: Duration,
+    /// When the request got its seats, and whether it is a watch (execution time).
+    executing_since: Option<(Instant, bool)>,
 }
 
 impl Admitted {
-    /// Put the classification headers on the answer (the seats go with `self`).
+    /// Put the classification headers on the answer. The seats go with `self`, except
+    /// that a streamed answer other than a watch's (a LIST) keeps them until its body is
+    /// sent, as upstream's handler holds them while it writes the response, and a write
+    /// with watchers keeps them for its additional latency.
     pub fn respond(mut self, mut resp: Response) -> Response {
         headers(self.classified.as_ref(), resp.headers_mut());
-        if let Some(seat) = self.seat.take().filter(|_| !self.additional_latency.is_zero()) {
+        let Some((since, watch)) = self.executing_since else { return resp };
+        let Some(seat) = self.seat.take() else { return resp };
+        let classified = self.classified.clone();
+        let mut executed = Executed { classified, since, watch, _seat: seat };
+        if !self.additional_latency.is_zero() {
             // Upstream keeps a write's seats while its change goes out to the watchers.
             let latency = self.additional_latency;
+            executed.record();
             monoio::spawn(async move {
                 monoio::time::sleep(latency).await;
-                drop(seat);
+                drop(executed);
             });
+            return resp;
         }
-        resp
+        if watch || !matches!(resp.body(), ResponseBody::Stream(_)) {
+            return resp;
+        }
+        let (parts, body) = resp.into_parts();
+        let ResponseBody::Stream(stream) = body else { unreachable!("matched above") };
+        let stream = stream.map(move |chunk| {
+            let _ = &executed;
+            chunk
+        });
+        http::Response::from_parts(parts, ResponseBody::Stream(stream.boxed_local()))
     }
 
     /// Where the request was classified.
@@ -104,6 +151,9 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
     let started = Instant::now();
     let note = || Some(std::rc::Rc::new(note(user, info, &classified, &work)));
     let admit = level.admit_noted(classified.flow, work.seats(), note);
+    if let Some(length) = admit.queue_length() {
+        crate::metrics::flowcontrol::queued(&classified, length);
+    }
     let waited = monoio::time::timeout(wait_limit, admit).await;
     crate::metrics::flowcontrol::waited(
         &classified,
@@ -118,6 +168,7 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
                 _inflight: None,
                 classified: Some(classified),
                 additional_latency: work.additional_latency,
+                executing_since: Some((Instant::now(), info.verb == "watch")),
             });
         }
         Ok(Err(r)) => r.reason(),

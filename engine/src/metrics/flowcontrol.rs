@@ -1,8 +1,15 @@
 //! Upstream's `apiserver_flowcontrol_*` metrics: per FlowSchema and priority level,
-//! requests dispatched, rejected (by reason) and their wait; per level, its limits (the
-//! current one set by borrowing), the seats in use, the requests waiting and the seat
-//! demand statistics of the last borrowing adjustment (read from the dispatcher at
-//! scrape time).
+//! requests dispatched, rejected (by reason), their wait, the length of the queue they
+//! joined and their execution time; per level, its limits (the current one set by
+//! borrowing), the seats in use, the requests waiting, the seat demand statistics of the
+//! last borrowing adjustment and the timing histograms of the sampled seat demand and
+//! seat utilization (read from the dispatcher at scrape time).
+//!
+//! Not served, because kapi's model has no true value for them: `current_r`,
+//! `dispatch_r`, `latest_s`, `next_s_bounds` and `next_discounted_s_bounds` (kapi's
+//! virtual clocks are per core, with no level-wide R), `epoch_advance_total` (the clocks
+//! are never rebased), and upstream's deprecated, hidden `request_concurrency_limit` and
+//! `request_concurrency_in_use`.
 
 use super::histogram::Histogram;
 use super::render::{header, histogram, labels};
@@ -19,7 +26,9 @@ pub const WAIT_BUCKETS: &[f64] =
     &[0.0, 0.005, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 15.0, 30.0];
 
 /// Upstream's `work_estimated_seats` buckets.
-pub const SEATS_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 10.0];
+pub const SEATS_BUCKETS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 100.0];
+/// Upstream's `request_queue_length_after_enqueue` buckets.
+pub const QUEUE_LENGTH_BUCKETS: &[f64] = &[0.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1000.0];
 /// Upstream's `watch_count_samples` buckets.
 pub const WATCH_BUCKETS: &[f64] = &[0.0, 1.0, 10.0, 100.0, 1000.0, 10000.0];
 
@@ -37,6 +46,10 @@ pub struct FlowData {
     pub seats: HashMap<FlowKey, Histogram>,
     /// Each write's watchers.
     pub watches: HashMap<FlowKey, Histogram>,
+    /// The length of the queue each queued request joined.
+    pub queue_lengths: HashMap<FlowKey, Histogram>,
+    /// Execution times by (key, type: `regular` or `watch`).
+    pub executions: HashMap<(FlowKey, &'static str), Histogram>,
 }
 
 fn merge_histograms<K: Clone + Eq + std::hash::Hash>(
@@ -64,6 +77,8 @@ impl FlowData {
         merge_histograms(&mut self.waits, &other.waits);
         merge_histograms(&mut self.seats, &other.seats);
         merge_histograms(&mut self.watches, &other.watches);
+        merge_histograms(&mut self.queue_lengths, &other.queue_lengths);
+        merge_histograms(&mut self.executions, &other.executions);
     }
 }
 
@@ -99,8 +114,31 @@ pub fn waited(c: &Classified, waited: Duration, executed: bool) {
     });
 }
 
+/// A request joined a queue of `length` requests (itself included).
+pub fn queued(c: &Classified, length: usize) {
+    with_core(|d| {
+        histogram_of(&mut d.flow.queue_lengths, &key(c), QUEUE_LENGTH_BUCKETS)
+            .observe(length as f64)
+    });
+}
+
+/// A request executed for `took` (a watch: until its response started).
+pub fn executed(c: &Classified, watch: bool, took: Duration) {
+    let kind = if watch { "watch" } else { "regular" };
+    with_core(|d| {
+        histogram_of(&mut d.flow.executions, &(key(c), kind), WAIT_BUCKETS)
+            .observe(took.as_secs_f64())
+    });
+}
+
 /// The flow control section of /metrics.
 pub fn render(out: &mut String, d: &FlowData, app: &App) {
+    flows(out, d);
+    levels(out, app);
+}
+
+/// The per FlowSchema and priority level series.
+fn flows(out: &mut String, d: &FlowData) {
     let pairs =
         |k: &FlowKey| [("flow_schema", k.0.to_string()), ("priority_level", k.1.to_string())];
     let name = "apiserver_flowcontrol_dispatched_requests_total";
@@ -153,7 +191,28 @@ pub fn render(out: &mut String, d: &FlowData, app: &App) {
     for (k, h) in sorted(&d.watches) {
         histogram(out, name, &refs(&pairs(k)), h);
     }
-    levels(out, app);
+    let name = "apiserver_flowcontrol_request_queue_length_after_enqueue";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] Length of queue in the API Priority and Fairness subsystem, as seen by each request after it is enqueued",
+    );
+    for (k, h) in sorted(&d.queue_lengths) {
+        histogram(out, name, &refs(&pairs(k)), h);
+    }
+    let name = "apiserver_flowcontrol_request_execution_seconds";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] Duration of initial stage (for a WATCH) or any (for a non-WATCH) stage of request execution in the API Priority and Fairness subsystem",
+    );
+    for ((k, kind), h) in sorted(&d.executions) {
+        let mut p = pairs(k).to_vec();
+        p.push(("type", kind.to_string()));
+        histogram(out, name, &refs(&p), h);
+    }
 }
 
 /// Per-level gauges, read from the dispatcher.
@@ -209,6 +268,7 @@ fn levels(out: &mut String, app: &App) {
         }
     }
     demand(out, &levels);
+    timings(out, &levels, std::time::Instant::now());
     let name = "apiserver_flowcontrol_seat_fair_frac";
     header(
         out,
@@ -252,6 +312,54 @@ fn demand(out: &mut String, levels: &[Arc<kapi_flowcontrol::Level>]) {
     }
 }
 
+/// The timing histograms of each level's sampled seat demand (over its nominal seats)
+/// and seat utilization (over its current limit).
+fn timings(out: &mut String, levels: &[Arc<kapi_flowcontrol::Level>], now: std::time::Instant) {
+    let name = "apiserver_flowcontrol_demand_seats";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] Observations, at the end of every nanosecond, of (the number of seats each priority level could use) / (nominal number of seats for that level)",
+    );
+    for l in levels {
+        if let Some(t) = l.demand_timing(now) {
+            timing(out, name, &[("priority_level", l.name())], &t);
+        }
+    }
+    let name = "apiserver_flowcontrol_priority_level_seat_utilization";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] Observations, at the end of every nanosecond, of utilization of seats for any stage of execution (but only initial stage for WATCHes)",
+    );
+    for l in levels.iter().filter(|l| !l.is_exempt()) {
+        let t = l.utilization_timing(now);
+        timing(out, name, &[("phase", "executing"), ("priority_level", l.name())], &t);
+    }
+}
+
+/// One timing histogram's series.
+fn timing(
+    out: &mut String,
+    name: &str,
+    pairs: &[(&str, &str)],
+    t: &kapi_flowcontrol::timing::TimingSnapshot,
+) {
+    for (le, n) in &t.buckets {
+        let le = super::histogram::format_bound(*le);
+        let mut p = pairs.to_vec();
+        p.push(("le", &le));
+        let _ = writeln!(out, "{name}_bucket{} {n}", labels(&p));
+    }
+    let mut p = pairs.to_vec();
+    p.push(("le", "+Inf"));
+    let _ = writeln!(out, "{name}_bucket{} {}", labels(&p), t.count);
+    let _ = writeln!(out, "{name}_sum{} {}", labels(pairs), t.sum);
+    let _ = writeln!(out, "{name}_count{} {}", labels(pairs), t.count);
+}
+
 fn refs<'a>(p: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     p.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
@@ -260,4 +368,72 @@ fn sorted<K: Ord, V>(m: &HashMap<K, V>) -> Vec<(&K, &V)> {
     let mut v: Vec<(&K, &V)> = m.iter().collect();
     v.sort_by(|a, b| a.0.cmp(b.0));
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kapi_flowcontrol::{Dispatcher, LevelConfig, Queuing};
+    use std::time::Instant;
+
+    fn key() -> FlowKey {
+        ("fs".into(), "pl".into())
+    }
+
+    #[test]
+    fn queue_lengths_and_execution_times_have_upstreams_names_labels_and_buckets() {
+        let mut d = FlowData::default();
+        histogram_of(&mut d.queue_lengths, &key(), QUEUE_LENGTH_BUCKETS).observe(12.0);
+        histogram_of(&mut d.executions, &(key(), "watch"), WAIT_BUCKETS).observe(0.3);
+        let mut out = String::new();
+        flows(&mut out, &d);
+        let q = "apiserver_flowcontrol_request_queue_length_after_enqueue";
+        assert!(out.contains(&format!("# TYPE {q} histogram\n")), "{out}");
+        assert!(out.contains(&format!(
+            "{q}_bucket{{flow_schema=\"fs\",priority_level=\"pl\",le=\"10\"}} 0\n"
+        )));
+        assert!(out.contains(&format!(
+            "{q}_bucket{{flow_schema=\"fs\",priority_level=\"pl\",le=\"25\"}} 1\n"
+        )));
+        let e = "apiserver_flowcontrol_request_execution_seconds";
+        let labels = "flow_schema=\"fs\",priority_level=\"pl\",type=\"watch\"";
+        assert!(out.contains(&format!("{e}_bucket{{{labels},le=\"0.5\"}} 1\n")), "{out}");
+        assert!(out.contains(&format!("{e}_count{{{labels}}} 1\n")), "{out}");
+    }
+
+    #[test]
+    fn demand_and_utilization_are_timing_histograms_per_level() {
+        let dispatcher = Dispatcher::new(10, 1);
+        dispatcher.configure(&[LevelConfig {
+            name: "pl".into(),
+            uid: "u".into(),
+            exempt: false,
+            nominal_concurrency_shares: 1,
+            lendable_percent: 0,
+            borrowing_limit_percent: None,
+            queuing: Some(Queuing { queues: 4, hand_size: 1, queue_length_limit: 5 }),
+        }]);
+        let later = Instant::now() + std::time::Duration::from_secs(1);
+        let mut out = String::new();
+        timings(&mut out, &dispatcher.levels(), later);
+        let d = "apiserver_flowcontrol_demand_seats";
+        assert!(out.contains(&format!("# TYPE {d} histogram\n")), "{out}");
+        // An idle level: all its time (nanoseconds) at a demand of 0, the lowest bucket.
+        let lowest = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(&format!("{d}_bucket{{priority_level=\"pl\",le=\"0.2\"}} "))
+            })
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{out}"));
+        assert!(lowest >= 1e9, "{out}");
+        assert!(out.contains(&format!("{d}_sum{{priority_level=\"pl\"}} 0\n")), "{out}");
+        let u = "apiserver_flowcontrol_priority_level_seat_utilization";
+        assert!(
+            out.contains(&format!(
+                "{u}_bucket{{phase=\"executing\",priority_level=\"pl\",le=\"0\"}} "
+            )),
+            "{out}"
+        );
+    }
 }

@@ -44,7 +44,7 @@ impl Histogram {
 }
 
 /// Bounds as Go's Prometheus client prints them (`0.005`, `1`, `1e+06`).
-fn format_bound(b: f64) -> String {
+pub(crate) fn format_bound(b: f64) -> String {
     if b >= 1e6 {
         let exp = b.log10().round() as i32;
         if (10f64.powi(exp) - b).abs() < 1e-6 * b {

@@ -35,7 +35,7 @@ pub fn start(
             .spawn(move || {
                 crate::metrics::io::bind_core(i);
                 kapi_flowcontrol::dispatch::set_core(i);
-                worker_main(app, tls, addr, ready)
+                worker_main(app, tls, addr, ready, i)
             })
             .map_err(|e| e.to_string())?;
         handles.push(handle);
@@ -67,6 +67,7 @@ fn worker_main(
     tls: Arc<rustls::ServerConfig>,
     addr: SocketAddr,
     ready: std::sync::mpsc::Sender<Result<(), String>>,
+    core: usize,
 ) {
     let runtime = monoio::RuntimeBuilder::<monoio::FusionDriver>::new().enable_timer().build();
     let mut runtime = match runtime {
@@ -86,6 +87,7 @@ fn worker_main(
             }
         };
         let _ = ready.send(Ok(()));
+        monoio::spawn(crate::cores::serve(app.cores.register(core)));
         accept_loop(app, tls, listener).await;
     });
 }
