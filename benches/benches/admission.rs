@@ -7,7 +7,6 @@
 //! them. The pod's clone, which the measured loop needs, is measured alone beside it.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use kapi_benches::counting::{self, Counting};
 use futures_executor::block_on;
 use kapi::admission::{Attributes, Operation};
 use kapi::app::App;
@@ -15,6 +14,7 @@ use kapi::config::Options;
 use kapi::negotiation::Output;
 use kapi::request::RequestInfo;
 use kapi::rest::Scope;
+use kapi_benches::counting::{self, Counting};
 use kapi_storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use serde_json::json;
 use std::hint::black_box;

@@ -77,6 +77,10 @@ impl Admitted {
     /// with watchers keeps them for its additional latency.
     pub fn respond(mut self, mut resp: Response) -> Response {
         headers(self.classified.as_ref(), resp.headers_mut());
+        if let Some(slot) = self._inflight.take() {
+            // The max-in-flight filter's slot, likewise, until a streamed answer is sent.
+            return hold_until_sent(resp, slot);
+        }
         let Some((since, watch)) = self.executing_since else { return resp };
         let Some(seat) = self.seat.take() else { return resp };
         let classified = self.classified.clone();
@@ -91,22 +95,33 @@ impl Admitted {
             });
             return resp;
         }
-        if watch || !matches!(resp.body(), ResponseBody::Stream(_)) {
+        if watch {
             return resp;
         }
-        let (parts, body) = resp.into_parts();
-        let ResponseBody::Stream(stream) = body else { unreachable!("matched above") };
-        let stream = stream.map(move |chunk| {
-            let _ = &executed;
-            chunk
-        });
-        http::Response::from_parts(parts, ResponseBody::Stream(stream.boxed_local()))
+        hold_until_sent(resp, executed)
     }
 
     /// Where the request was classified.
     pub fn classified(&self) -> Option<&Classified> {
         self.classified.as_ref()
     }
+}
+
+/// `resp`, keeping `guard` until its body has been sent when the body is streamed (a
+/// whole body is handed over at once; the guard goes now).
+fn hold_until_sent<G: 'static>(resp: Response, guard: G) -> Response {
+    let (parts, body) = resp.into_parts();
+    let body = match body {
+        ResponseBody::Stream(stream) => {
+            let stream = stream.map(move |chunk| {
+                let _ = &guard;
+                chunk
+            });
+            ResponseBody::Stream(stream.boxed_local())
+        }
+        other => other,
+    };
+    http::Response::from_parts(parts, body)
 }
 
 fn headers(c: Option<&Classified>, h: &mut http::HeaderMap) {
