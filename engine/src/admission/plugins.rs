@@ -83,6 +83,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "ResourceQuota" => Box::new(super::quota::ResourceQuota),
         "MutatingAdmissionWebhook" => Box::new(super::webhook::MutatingWebhook::new()),
         "ValidatingAdmissionWebhook" => Box::new(super::webhook::ValidatingWebhook::new()),
+        "MutatingAdmissionPolicy" => Box::new(super::policy::MutatingPolicyPlugin::new()),
         "ValidatingAdmissionPolicy" => Box::new(super::policy::ValidatingPolicy::new()),
         "PodSecurity" => Box::new(super::podsecurity::PodSecurity),
         "ServiceAccount" => Box::new(super::service_account::ServiceAccount),

@@ -25,8 +25,11 @@
 mod compile;
 mod decide;
 mod matching;
+mod mutating;
 mod params;
 mod source;
+
+pub(super) use mutating::MutatingPolicyPlugin;
 
 use super::webhook::{RuleTarget, equivalents, exempt, in_version, namespace_labels};
 use super::{Attributes, Operation, Plugin, Step};
