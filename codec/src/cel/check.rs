@@ -435,10 +435,15 @@ impl Checker {
                 let found = ty_name(&arg.ty);
                 return Err(err(
                     id,
-                    format!("found no matching overload for 'jsonpatch.escapeKey' applied to '({found})'"),
+                    format!(
+                        "found no matching overload for 'jsonpatch.escapeKey' applied to '({found})'"
+                    ),
                 ));
             }
-            return Ok((Info { ty: Ty::Str, size: arg.size.saturating_mul(2) }, c.saturating_add(1)));
+            return Ok((
+                Info { ty: Ty::Str, size: arg.size.saturating_mul(2) },
+                c.saturating_add(1),
+            ));
         }
         let mut cost: u64 = 1;
         let mut args: Vec<Info> = Vec::with_capacity(call.args.len() + 1);

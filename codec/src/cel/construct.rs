@@ -72,7 +72,9 @@ mod tests {
         );
         assert_eq!(
             got,
-            Ok(json!([{"op": "add", "path": "/metadata/annotations/example.com~1a~0b", "value": "x"}]))
+            Ok(
+                json!([{"op": "add", "path": "/metadata/annotations/example.com~1a~0b", "value": "x"}])
+            )
         );
     }
 

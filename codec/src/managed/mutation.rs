@@ -17,7 +17,11 @@ use crate::topology::ListType;
 use serde_json::Value;
 
 /// `obj` with `applied` merged in, or upstream's error text.
-pub fn merge_apply_configuration(obj: &Value, applied: &Value, ty: Ty<'_>) -> Result<Value, String> {
+pub fn merge_apply_configuration(
+    obj: &Value,
+    applied: &Value,
+    ty: Ty<'_>,
+) -> Result<Value, String> {
     let Some(fields) = applied.as_object() else {
         return Err(format!("invalid return type: {}", json_type(applied)));
     };
@@ -116,8 +120,11 @@ mod tests {
         let containers = &out["spec"]["template"]["spec"]["containers"];
         assert_eq!(containers.as_array().unwrap().len(), 3);
         assert_eq!(containers[0]["env"], json!([{"name": "X", "value": "1"}]));
-        assert_eq!(containers[1], json!({"name": "b", "image": "busybox",
-            "env": [{"name": "Y", "value": "2"}]}));
+        assert_eq!(
+            containers[1],
+            json!({"name": "b", "image": "busybox",
+            "env": [{"name": "Y", "value": "2"}]})
+        );
         assert_eq!(containers[2], json!({"name": "c", "image": "redis"}));
     }
 
@@ -136,7 +143,10 @@ mod tests {
     fn the_kind_stays_and_a_non_object_is_refused() {
         let applied = json!({"apiVersion": "v1", "kind": "Pod", "spec": {"paused": true}});
         let out = merge_apply_configuration(&live(), &applied, deployment()).unwrap();
-        assert_eq!((out["apiVersion"].as_str(), out["kind"].as_str()), (Some("apps/v1"), Some("Deployment")));
+        assert_eq!(
+            (out["apiVersion"].as_str(), out["kind"].as_str()),
+            (Some("apps/v1"), Some("Deployment"))
+        );
         assert_eq!(out["spec"]["paused"], true);
         let err = merge_apply_configuration(&live(), &json!([1]), deployment()).unwrap_err();
         assert_eq!(err, "invalid return type: list");

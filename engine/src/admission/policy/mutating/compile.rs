@@ -107,15 +107,15 @@ mod tests {
     #[test]
     fn mutations_compile_with_construction_and_keep_their_errors() {
         let p = MutatingPolicy::of(&json!({"metadata": {"name": "p"}, "spec": {
-            "failurePolicy": "Ignore", "reinvocationPolicy": "IfNeeded",
-            "variables": [{"name": "v", "expression": "1"}],
-            "mutations": [
-                {"patchType": "ApplyConfiguration",
-                 "applyConfiguration": {"expression": "Object{spec: Object.spec{replicas: 1}}"}},
-                {"patchType": "JSONPatch", "jsonPatch": {"expression": "[JSONPatch{op: 'remove', path: '/x'}]"}},
-                {"patchType": "Other", "applyConfiguration": {"expression": "Object{}"}},
-                {"patchType": "JSONPatch", "jsonPatch": {"expression": "nope"}},
-            ]}}));
+        "failurePolicy": "Ignore", "reinvocationPolicy": "IfNeeded",
+        "variables": [{"name": "v", "expression": "1"}],
+        "mutations": [
+            {"patchType": "ApplyConfiguration",
+             "applyConfiguration": {"expression": "Object{spec: Object.spec{replicas: 1}}"}},
+            {"patchType": "JSONPatch", "jsonPatch": {"expression": "[JSONPatch{op: 'remove', path: '/x'}]"}},
+            {"patchType": "Other", "applyConfiguration": {"expression": "Object{}"}},
+            {"patchType": "JSONPatch", "jsonPatch": {"expression": "nope"}},
+        ]}}));
         assert_eq!(p.base.name, "p");
         assert!(p.base.ignore_failures && p.reinvoke_if_needed);
         assert_eq!(p.base.variables.len(), 1);

@@ -11,7 +11,8 @@
 //! plugin received it, each of its bindings that matches: collect params (as the
 //! validating plugin), then for each param: the match conditions, then every mutation
 //! in order, each evaluated (variables included) on the object as the mutations before
-//! it left it, in the version the policy's rules selected. Errors (a CEL error, a
+//! it left it, in the version the policy's rules selected, and defaulted after each
+//! change (the type's strategy). Errors (a CEL error, a
 //! patch that does not apply, a result of the wrong type, a broken selector or param
 //! reference) are collected; after all policies ran, the first one of a policy whose
 //! failurePolicy is `Fail` refuses the write: 403, reason `Invalid`, `policy 'P' with
@@ -95,7 +96,11 @@ struct Failure {
     message: String,
 }
 
-async fn run(source: &Source<Mutating>, a: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
+async fn run(
+    source: &Source<Mutating>,
+    a: &Attributes<'_>,
+    obj: &mut Value,
+) -> Result<(), ApiError> {
     let snap = source.current(a.scope.app);
     if snap.hooks.is_empty() || matches!(a.operation, Operation::Delete | Operation::Connect) {
         return Ok(());
@@ -230,10 +235,11 @@ impl Run<'_> {
         };
         let request = super::request_variable(w, selected);
         let mut current = super::in_selected(a, selected, Some(&*obj)).await?;
-        let ty = match selected {
-            Some(eq) => eq.apply_type(),
-            None => a.scope.rt.apply_type(),
+        let rt: &kapi_codec::ResourceType = match selected {
+            Some(eq) => eq,
+            None => &a.scope.rt,
         };
+        let ty = rt.apply_type();
         let mut changed = false;
         for (i, m) in self.policy.mutations.iter().enumerate() {
             let input = Input {
@@ -265,7 +271,9 @@ impl Run<'_> {
                 .eval(&m.expression, &m.compiled)
                 .and_then(|r| patch::apply(kind, &current, &r, ty));
             match result {
-                Ok(next) => {
+                Ok(mut next) => {
+                    // As upstream, the patched object is defaulted before the next one.
+                    rt.strategy.default(&mut next);
                     changed |= next != current;
                     current = next;
                 }
