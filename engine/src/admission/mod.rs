@@ -14,6 +14,8 @@
 //! - A plugin that does not handle a request costs one `handles` call; no allocation.
 //! - For a delete, the object handed to a plugin is the object being deleted, and
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
+//! - The mutating phase has at most one reinvocation round (`rounds`): when a
+//!   reinvocable plugin changed the object, the reinvocable plugins run once more.
 
 mod cached;
 mod certificates;
