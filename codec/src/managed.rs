@@ -422,6 +422,7 @@ fn merge_list(cur: &mut Vec<Value>, items: &[Value], list: ListType<'_>, item: T
 mod compare;
 pub mod facts;
 mod last_applied;
+pub mod mutation;
 mod order;
 pub mod typed;
 

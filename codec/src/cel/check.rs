@@ -137,6 +137,9 @@ pub struct Checker {
     scopes: Vec<(String, Info)>,
     uses_old_self: bool,
     regexes: HashMap<u64, Arc<Regex>>,
+    /// Whether `Object{...}` / `JSONPatch{...}` literals and `jsonpatch.escapeKey` are
+    /// declared (mutating admission policies; see `construct`).
+    constructs: bool,
 }
 
 type R = Result<(Info, u64), CheckError>;
@@ -198,20 +201,26 @@ const FUNCTIONS: &[&str] = &[
 impl Checker {
     pub fn new(self_info: Info, old_self: Info) -> Self {
         let scopes = vec![("self".to_string(), self_info), ("oldSelf".to_string(), old_self)];
-        Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
+        Checker { scopes, uses_old_self: false, regexes: HashMap::new(), constructs: false }
     }
 
     /// A checker whose variables are `vars` (admission expressions: `object`,
     /// `oldObject`, `request`, ... all `dyn`).
     pub fn with_vars(vars: &[&str]) -> Self {
         let scopes = vars.iter().map(|v| (v.to_string(), Info::dyn_())).collect();
-        Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
+        Checker { scopes, uses_old_self: false, regexes: HashMap::new(), constructs: false }
     }
 
     /// A checker whose variables have the given types (`dyn` or schema-typed).
     pub fn with_typed_vars(vars: Vec<(&str, Info)>) -> Self {
         let scopes = vars.into_iter().map(|(n, i)| (n.to_string(), i)).collect();
-        Checker { scopes, uses_old_self: false, regexes: HashMap::new() }
+        Checker { scopes, uses_old_self: false, regexes: HashMap::new(), constructs: false }
+    }
+
+    /// Declare the object construction of mutating admission policies.
+    pub fn with_construction(mut self) -> Self {
+        self.constructs = true;
+        self
     }
 
     pub fn run(mut self, e: &IdedExpr) -> Result<Checked, CheckError> {
@@ -315,6 +324,20 @@ impl Checker {
                 let (k, v) = kv.unwrap_or_else(|| (Info::dyn_(), Info::dyn_()));
                 Ok((Info { ty: Ty::Map(Box::new(k), Box::new(v)), size: n }, cost))
             }
+            Expr::Struct(s) if self.constructs && super::construct::declared(&s.type_name) => {
+                let mut cost: u64 = 40;
+                for entry in &s.entries {
+                    let EntryExpr::StructField(sf) = &entry.expr else {
+                        return Err(err(entry.id, "unsupported struct entry"));
+                    };
+                    if sf.optional {
+                        return Err(err(entry.id, "optional fields are not supported"));
+                    }
+                    cost = cost.saturating_add(self.expr(&sf.value)?.1);
+                }
+                let ty = Ty::Map(Box::new(Info::of(Ty::Str)), Box::new(Info::dyn_()));
+                Ok((Info { ty, size: s.entries.len() as u64 }, cost))
+            }
             Expr::Struct(s) => Err(err(
                 e.id,
                 format!("undeclared reference to '{}' (in container '')", s.type_name),
@@ -406,6 +429,22 @@ impl Checker {
 
     fn call(&mut self, id: u64, call: &CallExpr) -> R {
         let f = call.func_name.as_str();
+        if self.constructs && super::construct::is_escape_key(call) {
+            let (arg, c) = self.expr(&call.args[0])?;
+            if !matches!(arg.ty, Ty::Str | Ty::Dyn) {
+                let found = ty_name(&arg.ty);
+                return Err(err(
+                    id,
+                    format!(
+                        "found no matching overload for 'jsonpatch.escapeKey' applied to '({found})'"
+                    ),
+                ));
+            }
+            return Ok((
+                Info { ty: Ty::Str, size: arg.size.saturating_mul(2) },
+                c.saturating_add(1),
+            ));
+        }
         let mut cost: u64 = 1;
         let mut args: Vec<Info> = Vec::with_capacity(call.args.len() + 1);
         if let Some(t) = &call.target {

@@ -282,7 +282,21 @@ impl<'e> Env<'e> {
             }
             Expr::Comprehension(c) => self.comprehension(c, sc),
             Expr::Call(c) => self.call(e.id, c, sc),
-            Expr::Struct(_) | Expr::Unspecified => no_overload(),
+            // Only checked ASTs get here: the checker declares literals for mutations.
+            Expr::Struct(s) => {
+                self.charge(40)?;
+                let mut out: Vec<(Val<'a>, Val<'a>)> = Vec::with_capacity(s.entries.len());
+                for en in &s.entries {
+                    let EntryExpr::StructField(sf) = &en.expr else { return no_overload() };
+                    let v = self.eval(&sf.value, sc)?;
+                    if out.iter().any(|(k, _)| matches!(k, Val::Str(k) if **k == *sf.field)) {
+                        return msg(format!("Failed with repeated key: {}", sf.field));
+                    }
+                    out.push((Val::Str(Rc::from(sf.field.as_str())), v));
+                }
+                Ok(Val::Map(Rc::new(out)))
+            }
+            Expr::Unspecified => no_overload(),
         }
     }
 
@@ -416,6 +430,11 @@ impl<'e> Env<'e> {
                     Err(EvalError::Cost) => Err(EvalError::Cost),
                     _ => Ok(Val::Bool(true)),
                 };
+            }
+            "escapeKey" if super::construct::is_escape_key(c) => {
+                let Val::Str(k) = self.eval(&c.args[0], sc)? else { return no_overload() };
+                self.charge_bytes(k.len())?;
+                return Ok(Val::Str(Rc::from(super::construct::escape_key(&k))));
             }
             _ => {}
         }

@@ -44,6 +44,16 @@ pub struct Expression {
 impl Expression {
     /// Parse and check `src` with `vars` declared. `Err` is cel-go's error text.
     pub fn compile(src: &str, vars: &[Var<'_>]) -> Result<Expression, String> {
+        Expression::compile_with(src, vars, false)
+    }
+
+    /// [`Expression::compile`] with the object construction of mutating admission
+    /// policies declared (`Object{...}`, `JSONPatch{...}`, `jsonpatch.escapeKey`).
+    pub fn compile_mutation(src: &str, vars: &[Var<'_>]) -> Result<Expression, String> {
+        Expression::compile_with(src, vars, true)
+    }
+
+    fn compile_with(src: &str, vars: &[Var<'_>], constructs: bool) -> Result<Expression, String> {
         if src.len() > MAX_EXPRESSION_LEN {
             return Err(format!(
                 "ERROR: <input>:1:1: expression size exceeds the limit of {MAX_EXPRESSION_LEN} code points"
@@ -64,6 +74,9 @@ impl Expression {
             })
             .collect();
         let mut checker = Checker::with_typed_vars(typed);
+        if constructs {
+            checker = checker.with_construction();
+        }
         let checked = checker.precompile_regexes(&ast).and_then(|()| checker.run(&ast));
         let checked = checked.map_err(|e| {
             let (line, col) = match info.offset_for(e.id) {

@@ -29,6 +29,7 @@
 
 mod check;
 mod condition;
+mod construct;
 mod eval;
 mod expression;
 mod shape;

@@ -14,6 +14,8 @@
 //! - A plugin that does not handle a request costs one `handles` call; no allocation.
 //! - For a delete, the object handed to a plugin is the object being deleted, and
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
+//! - The mutating phase has at most one reinvocation round (`rounds`): when a
+//!   reinvocable plugin changed the object, the reinvocable plugins run once more.
 
 mod cached;
 mod certificates;
@@ -32,6 +34,7 @@ mod priority;
 mod pvc_resize;
 pub mod quota;
 pub mod resources;
+mod rounds;
 mod runtime_class;
 mod service_account;
 mod storage_protection;
@@ -160,6 +163,8 @@ pub struct Attributes<'a> {
     warnings: RefCell<Vec<String>>,
     /// Audit annotations plugins add (`key`, `value`).
     annotations: RefCell<Vec<(String, String)>>,
+    /// The mutating phase's reinvocation round (reinvocable plugins' state).
+    pub rounds: rounds::Rounds,
 }
 
 impl<'a> Attributes<'a> {
@@ -177,6 +182,7 @@ impl<'a> Attributes<'a> {
             dry_run: matches!(scope.info.param("dryRun"), Some("All")),
             warnings: RefCell::default(),
             annotations: RefCell::default(),
+            rounds: rounds::Rounds::default(),
         }
     }
 
@@ -278,6 +284,12 @@ pub trait Plugin: Send + Sync {
         false
     }
 
+    /// Whether the plugin runs again in the mutating phase's reinvocation round
+    /// (MutatingAdmissionPolicy, MutatingAdmissionWebhook; see `rounds`).
+    fn reinvocable(&self) -> bool {
+        false
+    }
+
     /// Change the object (mutating phase).
     fn admit<'a>(&'a self, _a: &'a Attributes<'a>, _obj: &'a mut Value) -> Step<'a> {
         done(Ok(()))
@@ -331,11 +343,20 @@ impl Chain {
         self.plugins.is_empty()
     }
 
-    /// Run every mutating plugin that handles the request, in order.
+    /// Run every mutating plugin that handles the request, in order; then, when a
+    /// reinvocable plugin asked for it, the reinvocable ones once more (upstream's
+    /// reinvoker reruns in-tree plugins too; kapi's are idempotent, so it skips them).
     pub async fn admit(&self, a: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
         for p in &self.plugins {
             if p.mutates() && p.handles(a) {
                 p.admit(a, obj).await?;
+            }
+        }
+        if a.rounds.start_reinvocation() {
+            for p in &self.plugins {
+                if p.mutates() && p.reinvocable() && p.handles(a) {
+                    p.admit(a, obj).await?;
+                }
             }
         }
         Ok(())

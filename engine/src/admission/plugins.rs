@@ -6,6 +6,10 @@
 //! A plugin upstream has and kapi does not implement yet is known (its name is accepted)
 //! but left out of the chain with a warning at start, so a kubeadm-style command line
 //! still starts; `construct` is the one list of implemented plugins.
+//!
+//! MutatingAdmissionPolicy is in upstream's default set, gated there by its (beta, off)
+//! feature gate; kapi has no feature gates, so the plugin is built and stays inert until
+//! `--runtime-config` serves `admissionregistration.k8s.io/v1beta1`.
 
 use super::{Config, Plugin};
 
@@ -83,6 +87,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "ResourceQuota" => Box::new(super::quota::ResourceQuota),
         "MutatingAdmissionWebhook" => Box::new(super::webhook::MutatingWebhook::new()),
         "ValidatingAdmissionWebhook" => Box::new(super::webhook::ValidatingWebhook::new()),
+        "MutatingAdmissionPolicy" => Box::new(super::policy::MutatingPolicyPlugin::new()),
         "ValidatingAdmissionPolicy" => Box::new(super::policy::ValidatingPolicy::new()),
         "PodSecurity" => Box::new(super::podsecurity::PodSecurity),
         "ServiceAccount" => Box::new(super::service_account::ServiceAccount),

@@ -14,7 +14,8 @@ use serde_json::Value;
 pub const MAX_ITEMS: usize = 256;
 
 /// The variables validations, message expressions and audit annotations see.
-const VARS: &[&str] = &["object", "oldObject", "request", "params", "namespaceObject", "variables"];
+pub(super) const VARS: &[&str] =
+    &["object", "oldObject", "request", "params", "namespaceObject", "variables"];
 /// The variables match conditions see.
 const CONDITION_VARS: &[&str] = &["object", "oldObject", "request", "params", "namespaceObject"];
 

@@ -42,15 +42,25 @@ pub struct Decided {
 }
 
 /// The evaluation context: the input as bindings, plus `variables`.
-struct Scope<'a> {
+pub(super) struct Scope<'a> {
     input: &'a Input<'a>,
     variables: Value,
     /// Variables that failed, with the error an expression naming them reports.
     failed: Vec<(String, String)>,
 }
 
-impl Scope<'_> {
-    fn eval(&self, src: &str, compiled: &Compiled) -> Result<Value, String> {
+impl<'a> Scope<'a> {
+    /// The scope of `input` with `policy`'s variables evaluated (the mutating plugin's,
+    /// once per mutation: each sees the object as the mutations before it left it).
+    pub(super) fn with_variables(policy: &Policy, input: &'a Input<'a>) -> Scope<'a> {
+        let mut scope = Scope { input, variables: Value::Object(Map::new()), failed: Vec::new() };
+        for v in &policy.variables {
+            variable(&mut scope, v);
+        }
+        scope
+    }
+
+    pub(super) fn eval(&self, src: &str, compiled: &Compiled) -> Result<Value, String> {
         let expr = compiled.as_ref().map_err(|e| format!("compilation error: {e}"))?;
         if let Some((_, e)) = self.failed.iter().find(|(n, _)| expr.selects("variables", n)) {
             return Err(format!("expression '{src}' resulted in error: {e}"));
@@ -102,7 +112,7 @@ pub fn decide(policy: &Policy, input: &Input<'_>) -> Decided {
 
 /// Upstream's match-condition verdict: any false skips the policy; else errors
 /// (one, or several in brackets) are the decision's error.
-fn conditions_hold(scope: &Scope<'_>, conditions: &[Named]) -> Result<bool, String> {
+pub(super) fn conditions_hold(scope: &Scope<'_>, conditions: &[Named]) -> Result<bool, String> {
     let mut errors = Vec::new();
     for c in conditions {
         match scope.eval(&c.expression, &c.compiled) {

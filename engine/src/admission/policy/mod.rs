@@ -1,13 +1,19 @@
 //! ValidatingAdmissionPolicy (`admissionregistration.k8s.io/v1`, GA since v1.30): CEL
 //! validations of writes, declared by policies and put in force by bindings, as
-//! upstream's ValidatingAdmissionPolicy plugin decides them.
+//! upstream's ValidatingAdmissionPolicy plugin decides them; and, in `mutating`,
+//! MutatingAdmissionPolicy (`v1beta1`), which shares everything below but the
+//! decision.
 //!
-//! - `source`: policies and bindings, a compiled snapshot of their watch caches.
+//! - `source`: policies and bindings of one [`source::Kind`], a compiled snapshot of
+//!   their watch caches.
 //! - `compile`: a policy's and a binding's expressions, rules and selectors, compiled.
 //! - `matching`: which writes `matchConstraints` / `matchResources` select.
 //! - `params`: a binding's parameter objects (`paramKind`, `paramRef`).
 //! - `decide`: one policy evaluated for one binding and one parameter: match
 //!   conditions, variables, validations with their messages, audit annotations.
+//! - `mutating`: the MutatingAdmissionPolicy plugin (its mutations, patches and
+//!   reinvocation), using the write facts, matching, params, match conditions and
+//!   variables of this module.
 //!
 //! Per write: for each policy (name order) whose constraints match, each of its
 //! bindings that matches: collect params, decide for each; a failed validation does
@@ -25,8 +31,11 @@
 mod compile;
 mod decide;
 mod matching;
+mod mutating;
 mod params;
 mod source;
+
+pub(super) use mutating::MutatingPolicyPlugin;
 
 use super::webhook::{RuleTarget, equivalents, exempt, in_version, namespace_labels};
 use super::{Attributes, Operation, Plugin, Step};

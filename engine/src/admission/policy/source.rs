@@ -1,7 +1,9 @@
-//! The ValidatingAdmissionPolicies and their bindings, as one compiled snapshot of the
-//! two `admissionregistration.k8s.io/v1` watch caches: rebuilt when either cache's
-//! revision moves, swapped in whole; a policy whose resourceVersion did not change
-//! keeps its compiled expressions. Requests never read the store for policies.
+//! The admission policies and their bindings of one kind (validating: `v1`
+//! ValidatingAdmissionPolicies; mutating: `v1beta1` MutatingAdmissionPolicies, see
+//! [`Kind`]), as one compiled snapshot of the two `admissionregistration.k8s.io` watch
+//! caches: rebuilt when either cache's revision moves, swapped in whole; a policy whose
+//! resourceVersion did not change keeps its compiled expressions. Requests never read
+//! the store for policies. A kind whose resources are not served has no policies.
 //!
 //! Invariants: a snapshot is immutable once published; policies are in name order and
 //! each one's bindings in name order (upstream's order is its informer's, unordered;
@@ -17,8 +19,45 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 const GROUP: &str = "admissionregistration.k8s.io";
-const POLICIES: &str = "validatingadmissionpolicies";
-const BINDINGS: &str = "validatingadmissionpolicybindings";
+
+/// One kind of policy: where its objects are served and how they compile.
+pub trait Kind: Default {
+    type Policy: std::fmt::Debug;
+    type Binding: std::fmt::Debug;
+    const VERSION: &'static str;
+    const POLICIES: &'static str;
+    const BINDINGS: &'static str;
+    fn policy(obj: &Value) -> Self::Policy;
+    fn binding(obj: &Value) -> Self::Binding;
+    fn policy_name(p: &Self::Policy) -> &str;
+    /// The policy a binding names.
+    fn bound_to(b: &Self::Binding) -> &str;
+}
+
+/// ValidatingAdmissionPolicies.
+#[derive(Debug, Default)]
+pub struct Validating;
+
+impl Kind for Validating {
+    type Policy = Policy;
+    type Binding = Binding;
+    const VERSION: &'static str = "v1";
+    const POLICIES: &'static str = "validatingadmissionpolicies";
+    const BINDINGS: &'static str = "validatingadmissionpolicybindings";
+    fn policy(obj: &Value) -> Policy {
+        Policy::of(obj)
+    }
+    fn binding(obj: &Value) -> Binding {
+        Binding::of(obj)
+    }
+    fn policy_name(p: &Policy) -> &str {
+        &p.name
+    }
+    fn bound_to(b: &Binding) -> &str {
+        &b.policy_name
+    }
+}
+
 /// The most policies one snapshot holds.
 pub const MAX_POLICIES: usize = 4096;
 /// The most bindings one snapshot holds.
@@ -26,45 +65,56 @@ pub const MAX_BINDINGS: usize = 16384;
 
 /// A policy with the bindings that name it.
 #[derive(Debug)]
-pub struct Hook {
-    pub policy: Arc<Policy>,
-    pub bindings: Vec<Arc<Binding>>,
+pub struct Hook<K: Kind = Validating> {
+    pub policy: Arc<K::Policy>,
+    pub bindings: Vec<Arc<K::Binding>>,
 }
 
 /// One published set of policies.
-#[derive(Debug, Default)]
-pub struct Snapshot {
+#[derive(Debug)]
+pub struct Snapshot<K: Kind = Validating> {
     /// The caches' revisions it was built at (None: never built).
     revisions: Option<(u64, u64)>,
     /// Policies that at least one binding names.
-    pub hooks: Vec<Hook>,
+    pub hooks: Vec<Hook<K>>,
     /// Compiled policies by name, with their resourceVersion.
-    policies: HashMap<String, (String, Arc<Policy>)>,
+    policies: HashMap<String, (String, Arc<K::Policy>)>,
     /// Compiled bindings by name, with their resourceVersion.
-    bindings: HashMap<String, (String, Arc<Binding>)>,
+    bindings: HashMap<String, (String, Arc<K::Binding>)>,
+}
+
+impl<K: Kind> Default for Snapshot<K> {
+    fn default() -> Self {
+        Snapshot {
+            revisions: None,
+            hooks: Vec::new(),
+            policies: HashMap::new(),
+            bindings: HashMap::new(),
+        }
+    }
 }
 
 /// Where the plugin's policies come from.
 #[derive(Default)]
-pub struct Source {
-    snapshot: ArcSwap<Snapshot>,
+pub struct Source<K: Kind = Validating> {
+    snapshot: ArcSwap<Snapshot<K>>,
 }
 
-fn cache(app: &App, plural: &str) -> Option<(Arc<Cache>, String)> {
+fn cache(app: &App, version: &str, plural: &str) -> Option<(Arc<Cache>, String)> {
     let reg = app.registry();
-    let rt = reg.get(GROUP, "v1", plural)?;
+    let rt = reg.get(GROUP, version, plural)?;
     let prefix = rt.storage_prefix(app.prefix(), None);
     Some((app.caches.get(app, rt)?, prefix))
 }
 
-impl Source {
+impl<K: Kind> Source<K> {
     /// Cheap: whether the published snapshot is current and binds nothing.
     pub fn surely_empty(&self, app: &App) -> bool {
         let snap = self.snapshot.load();
         if !snap.hooks.is_empty() {
             return false;
         }
-        match (cache(app, POLICIES), cache(app, BINDINGS)) {
+        match (cache(app, K::VERSION, K::POLICIES), cache(app, K::VERSION, K::BINDINGS)) {
             (Some((p, _)), Some((b, _))) => {
                 p.is_loaded()
                     && b.is_loaded()
@@ -76,10 +126,10 @@ impl Source {
 
     /// The current policies: the snapshot, rebuilt first when a cache moved. Until both
     /// caches have loaded, the published snapshot (possibly empty) is used.
-    pub fn current(&self, app: &App) -> Arc<Snapshot> {
+    pub fn current(&self, app: &App) -> Arc<Snapshot<K>> {
         let snap = self.snapshot.load_full();
         let (Some((p, p_prefix)), Some((b, b_prefix))) =
-            (cache(app, POLICIES), cache(app, BINDINGS))
+            (cache(app, K::VERSION, K::POLICIES), cache(app, K::VERSION, K::BINDINGS))
         else {
             return snap;
         };
@@ -109,7 +159,7 @@ fn compile_all<T>(
     previous: &HashMap<String, (String, Arc<T>)>,
     objs: &[Value],
     max: usize,
-    make: fn(&Value) -> T,
+    make: impl Fn(&Value) -> T,
 ) -> (Vec<Arc<T>>, HashMap<String, (String, Arc<T>)>) {
     let mut sorted: Vec<&Value> = objs.iter().collect();
     sorted.sort_by(|a, b| meta(a, "name").cmp(meta(b, "name")));
@@ -136,21 +186,22 @@ fn compile_all<T>(
 }
 
 /// A snapshot of `policies` and `bindings`.
-pub fn build(
-    previous: &Snapshot,
+pub fn build<K: Kind>(
+    previous: &Snapshot<K>,
     policies: &[Value],
     bindings: &[Value],
     revisions: (u64, u64),
-) -> Snapshot {
+) -> Snapshot<K> {
     let (policy_list, policy_map) =
-        compile_all(&previous.policies, policies, MAX_POLICIES, Policy::of);
+        compile_all(&previous.policies, policies, MAX_POLICIES, K::policy);
     let (binding_list, binding_map) =
-        compile_all(&previous.bindings, bindings, MAX_BINDINGS, Binding::of);
+        compile_all(&previous.bindings, bindings, MAX_BINDINGS, K::binding);
     let hooks = policy_list
         .into_iter()
         .filter_map(|policy| {
-            let bound: Vec<Arc<Binding>> =
-                binding_list.iter().filter(|b| b.policy_name == policy.name).cloned().collect();
+            let name = K::policy_name(&policy);
+            let bound: Vec<Arc<K::Binding>> =
+                binding_list.iter().filter(|b| K::bound_to(b) == name).cloned().collect();
             (!bound.is_empty()).then_some(Hook { policy, bindings: bound })
         })
         .collect();
@@ -175,7 +226,7 @@ mod tests {
     #[test]
     fn only_bound_policies_apply_with_their_bindings_in_name_order() {
         let snap = build(
-            &Snapshot::default(),
+            &Snapshot::<Validating>::default(),
             &[policy("b", "1"), policy("a", "1"), policy("unbound", "1")],
             &[binding("y", "a"), binding("x", "a"), binding("z", "b"), binding("w", "missing")],
             (1, 1),
@@ -191,7 +242,7 @@ mod tests {
     #[test]
     fn unchanged_policies_keep_their_compiled_expressions() {
         let first = build(
-            &Snapshot::default(),
+            &Snapshot::<Validating>::default(),
             &[policy("a", "1"), policy("b", "1")],
             &[binding("x", "a"), binding("y", "b")],
             (1, 1),

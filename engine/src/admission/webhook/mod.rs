@@ -12,7 +12,8 @@
 //!   occurred: failed calling webhook "x": ...`), dry run only for side-effect-free
 //!   webhooks, warnings and audit annotations passed on.
 //! - `mutating`: webhooks one after another (configurations by name, webhooks in list
-//!   order), JSON patches applied, one reinvocation round (`reinvocation`).
+//!   order), JSON patches applied, one reinvocation round (`reinvocation`) in the
+//!   chain's reinvocation round (`admission::rounds`), shared with MutatingAdmissionPolicy.
 //! - `validating`: webhooks called concurrently; the first refusal in order answers.
 //!
 //! Invariants: a webhook call is a oneshot awaited on the serving core (the POST runs
@@ -32,6 +33,7 @@ mod validating;
 
 pub(super) use hook::Rule;
 pub(super) use predicates::{equivalents, in_version, namespace_labels};
+pub(super) use reinvocation::Reinvocation;
 pub(super) use review::user_json;
 pub(super) use rules::{RuleTarget, exempt, matches as rule_matches};
 
@@ -65,6 +67,10 @@ impl Plugin for MutatingWebhook {
     }
 
     fn mutates(&self) -> bool {
+        true
+    }
+
+    fn reinvocable(&self) -> bool {
         true
     }
 

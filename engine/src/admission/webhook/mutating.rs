@@ -18,36 +18,55 @@ use crate::rest::patch::{self, PatchType};
 use crate::status::ApiError;
 use serde_json::{Value, json};
 
-/// Run the mutating webhooks on `obj`.
+/// What the webhooks remember between the chain's two rounds.
+#[derive(Default)]
+struct Rounds {
+    reinvocation: Reinvocation,
+    /// The object as the webhooks left it in the first round.
+    last: Option<Value>,
+}
+
+const PLUGIN: &str = "MutatingAdmissionWebhook";
+
+/// Run the mutating webhooks on `obj`: all of them in the chain's first round; in its
+/// reinvocation round the `IfNeeded` ones marked (or all called `IfNeeded` ones when
+/// another plugin changed the object since).
 pub async fn admit(source: &Source, a: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
     let snap = source.current(a.scope.app).await?;
     if snap.hooks.is_empty() {
         return Ok(());
     }
     let w = Write::new(a, obj, &snap).await;
-    let mut reinvocation = Reinvocation::default();
-    for (i, hook) in snap.hooks.iter().enumerate() {
-        run(&w, hook, (0, i), obj, &mut reinvocation).await?;
+    let mut state: Rounds = a.rounds.take(PLUGIN);
+    let round = usize::from(a.rounds.is_reinvoke());
+    if round == 1 && state.last.as_ref() != Some(&*obj) {
+        state.reinvocation.changed_elsewhere();
     }
-    if reinvocation.any() {
-        for (i, hook) in snap.hooks.iter().enumerate() {
-            if reinvocation.runs_again(&hook.uid) {
-                run(&w, hook, (1, i), obj, &mut reinvocation).await?;
-            }
+    let mut changed = false;
+    for (i, hook) in snap.hooks.iter().enumerate() {
+        if round == 0 || state.reinvocation.runs_again(&hook.uid) {
+            changed |= run(&w, hook, (round, i), obj, &mut state.reinvocation).await?;
         }
+    }
+    if round == 0 {
+        if changed {
+            a.rounds.request();
+        }
+        state.last = Some(obj.clone());
+        a.rounds.put(PLUGIN, state);
     }
     Ok(())
 }
 
-/// One webhook in round `at.0` at index `at.1`.
+/// One webhook in round `at.0` at index `at.1`; whether it changed the object.
 async fn run(
     w: &Write<'_>,
     hook: &Hook,
     at: (usize, usize),
     obj: &mut Value,
     reinvocation: &mut Reinvocation,
-) -> Result<(), ApiError> {
-    let Some(p) = call::prepare(w, hook, obj).await? else { return Ok(()) };
+) -> Result<bool, ApiError> {
+    let Some(p) = call::prepare(w, hook, obj).await? else { return Ok(false) };
     let outcome = mutate(w, hook, &p, at).await;
     let changed = matches!(outcome, Ok(Some(_)));
     let annotation =
@@ -62,7 +81,7 @@ async fn run(
     if let Some(Some(new)) = call::settle(w, hook, outcome, key)? {
         *obj = new;
     }
-    Ok(())
+    Ok(changed)
 }
 
 /// Call the webhook and apply its patch: the changed object in the request's version,

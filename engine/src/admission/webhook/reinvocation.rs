@@ -1,8 +1,10 @@
-//! Which mutating webhooks run a second time (reinvocationPolicy `IfNeeded`), as
-//! upstream decides: a webhook that changed the object marks every `IfNeeded` webhook
-//! called before it (since the previous change) for reinvocation; a webhook's own change
-//! never marks itself. There is one reinvocation round at most, in which only the marked
-//! webhooks run.
+//! Which mutating webhooks (and mutating admission policies, by their invocation key)
+//! run a second time (reinvocationPolicy `IfNeeded`), as upstream decides: a webhook
+//! that changed the object marks every `IfNeeded` webhook called before it (since the
+//! previous change) for reinvocation; a webhook's own change never marks itself; a
+//! change by another plugin since the webhooks last ran marks them all
+//! ([`Reinvocation::changed_elsewhere`]). There is one reinvocation round at most, in
+//! which only the marked webhooks run.
 
 use std::collections::HashSet;
 
@@ -26,7 +28,14 @@ impl Reinvocation {
         }
     }
 
-    /// Whether a reinvocation round is due.
+    /// The object changed since these ran (another plugin changed it): every `IfNeeded`
+    /// one called so far runs again.
+    pub fn changed_elsewhere(&mut self) {
+        self.reinvoke.extend(self.previously.drain(..));
+    }
+
+    /// Whether a reinvocation round is due (tests: the chain asks `admission::rounds`).
+    #[cfg(test)]
     pub fn any(&self) -> bool {
         !self.reinvoke.is_empty()
     }
@@ -67,6 +76,16 @@ mod tests {
         r.called("a", false, true);
         r.called("b", false, true);
         assert!(!r.any());
+    }
+
+    #[test]
+    fn a_change_elsewhere_reinvokes_every_if_needed_webhook_called() {
+        let mut r = Reinvocation::default();
+        r.called("a", true, true);
+        r.called("b", false, true);
+        r.called("c", false, false);
+        r.changed_elsewhere();
+        assert!(r.runs_again("a") && r.runs_again("b") && !r.runs_again("c"));
     }
 
     #[test]
