@@ -160,7 +160,7 @@ fn rewrite_refs(schemas: &mut Map<String, Value>) {
 
 /// The definition of a custom kind: its CRD version's schema with `apiVersion`, `kind`
 /// and `metadata` as upstream adds them (a CRD without a schema: any object).
-fn custom_definition(rt: &ResourceType) -> Option<Value> {
+pub(crate) fn custom_definition(rt: &ResourceType) -> Option<Value> {
     let crate::registry::SchemaSource::Custom(schema) = &rt.schema else { return None };
     let mut def = match &**schema {
         Value::Object(_) => (**schema).clone(),

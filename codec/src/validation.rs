@@ -132,11 +132,15 @@ pub fn label_value_errors(v: &str) -> Vec<String> {
     out
 }
 
-fn name_errors(rule: NameRule, name: &str) -> Vec<String> {
+fn name_errors(rule: NameRule, name: &str, obj: &Value) -> Vec<String> {
     match rule {
         NameRule::Subdomain => dns1123_subdomain_errors(name),
         NameRule::Label => dns1123_label_errors(name),
         NameRule::PathSegment => path_segment_errors(name),
+        NameRule::ClusterTrustBundle => {
+            let signer = obj.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+            crate::strategy::certificates::name_errors(name, signer)
+        }
     }
 }
 
@@ -261,7 +265,7 @@ pub fn validate_object_meta(obj: &Value, namespaced: bool, rule: NameRule) -> Ve
     if name.is_empty() {
         out.push(FieldError::required("metadata.name", "name or generateName is required"));
     } else {
-        for e in name_errors(rule, name) {
+        for e in name_errors(rule, name, obj) {
             out.push(FieldError::invalid("metadata.name", &json!(name), &e));
         }
     }

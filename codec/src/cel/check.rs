@@ -26,6 +26,7 @@ use std::sync::Arc;
 use cel::common::ast::{CallExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 use regex::Regex;
 
+use super::authorizer::{self, AuthzTy};
 use super::shape::{Kind, MAX_REQUEST_SIZE_BYTES, Shape};
 
 /// A static type, with the largest size a value of it can have.
@@ -45,6 +46,8 @@ pub enum Ty {
     List(Box<Info>),
     Map(Box<Info>, Box<Info>),
     Obj(Arc<Shape>),
+    /// A value of the authorizer library.
+    Authz(AuthzTy),
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +103,7 @@ pub(crate) fn ty_name(t: &Ty) -> String {
         Ty::List(e) => format!("list({})", ty_name(&e.ty)),
         Ty::Map(k, v) => format!("map({}, {})", ty_name(&k.ty), ty_name(&v.ty)),
         Ty::Obj(_) => "object".into(),
+        Ty::Authz(a) => a.name().into(),
     }
 }
 
@@ -421,6 +425,9 @@ impl Checker {
             },
             Ty::Map(_, v) => Ok((**v).clone()),
             Ty::Dyn => Ok(Info::dyn_()),
+            Ty::Authz(AuthzTy::Authorizer) if name == "requestResource" => {
+                Ok(Info::of(Ty::Authz(AuthzTy::ResourceCheck)))
+            }
             other => {
                 Err(err(id, format!("type '{}' does not support field selection", ty_name(other))))
             }
@@ -469,6 +476,19 @@ impl Checker {
         };
         let bool_ = || Info::of(Ty::Bool);
         let n = args.len();
+        if member && authorizer::FUNCTIONS.contains(&f) {
+            match &args[0].ty {
+                Ty::Authz(t) => {
+                    let out = authorizer::check_member(*t, f, &args[1..]);
+                    if f == "check" {
+                        cost = cost.saturating_add(authorizer::CHECK_COST);
+                    }
+                    return out.map(|i| (i, cost)).ok_or_else(|| no_overload(&args));
+                }
+                Ty::Dyn if !FUNCTIONS.contains(&f) => return Ok((Info::dyn_(), cost)),
+                _ => {}
+            }
+        }
         let info = match f {
             "_&&_" | "_||_" => {
                 for a in &args {

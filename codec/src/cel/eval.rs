@@ -16,6 +16,7 @@ use cel::common::ast::{CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, L
 use regex::Regex;
 use serde_json::Value;
 
+use super::authorizer::{self, AuthzVal, Called};
 use super::check::compile_regex;
 use super::shape::{Kind, Shape};
 
@@ -49,6 +50,8 @@ pub enum Val<'a> {
     JObj(&'a serde_json::Map<String, Value>, &'a Shape),
     /// `oldSelf` of an `optionalOldSelf` rule.
     Opt(Option<Box<Val<'a>>>),
+    /// A value of the authorizer library.
+    Authz(AuthzVal<'a>),
 }
 
 #[derive(Debug)]
@@ -132,6 +135,7 @@ impl<'a> Val<'a> {
             Val::List(_) | Val::JList(..) => "list",
             Val::Map(_) => "map",
             Val::Opt(_) => "optional_type",
+            Val::Authz(a) => a.ty().name(),
             Val::JObj(_, s) => match s.kind {
                 Kind::Object(_) => "object",
                 _ => "map",
@@ -326,7 +330,30 @@ impl<'e> Env<'e> {
                     None => msg(format!("no such key: {field}")),
                 }
             }
+            Val::Authz(a) => match a.select(field) {
+                Some(v) => Ok(Val::Authz(v)),
+                None => msg(format!("no such key: {field}")),
+            },
             _ => no_overload(),
+        }
+    }
+
+    /// A member function of the authorizer library on `target`.
+    fn authz<'a>(&mut self, f: &str, target: &AuthzVal<'a>, args: &[Val<'a>]) -> R<'a> {
+        let mut strs = Vec::with_capacity(args.len());
+        for a in args {
+            let Val::Str(s) = a else { return no_overload() };
+            strs.push(&**s);
+        }
+        if f == "check" {
+            self.charge(authorizer::CHECK_COST)?;
+        }
+        match target.call(f, &strs) {
+            Ok(Some(Called::Authz(v))) => Ok(Val::Authz(v)),
+            Ok(Some(Called::Bool(b))) => Ok(Val::Bool(b)),
+            Ok(Some(Called::Str(s))) => Ok(Val::Str(Rc::from(s))),
+            Ok(None) => no_overload(),
+            Err(e) => msg(e),
         }
     }
 
@@ -670,6 +697,9 @@ impl<'e> Env<'e> {
 
     fn library<'a>(&mut self, id: u64, f: &str, args: Vec<Val<'a>>) -> R<'a> {
         use Val::*;
+        if let Some(Authz(target)) = args.first() {
+            return self.authz(f, target, &args[1..]);
+        }
         match (f, args.as_slice()) {
             ("size", [Str(s)]) => Ok(Int(s.chars().count() as i64)),
             ("size", [Bytes(b)]) => Ok(Int(b.len() as i64)),

@@ -17,10 +17,14 @@ use cel::common::ast::{Expr, IdedExpr};
 use regex::Regex;
 use serde_json::Value;
 
-use super::check::{Checker, Info, walk};
+use super::authorizer::{AuthzTy, AuthzVal, Context};
+use super::check::{Checker, Info, Ty, walk};
 use super::eval::{Env, EvalError, MAX_VALUE_DEPTH, Scope, Val, any_shape, from_json, visible};
 use super::shape::Shape;
 use super::{MAX_EXPRESSION_LEN, PER_CALL_LIMIT, display_error, line_col, parse};
+
+/// The authorizer library's variable.
+const AUTHORIZER: &str = "authorizer";
 
 /// A variable an expression may name: `dyn`, or typed by an OpenAPI schema.
 #[derive(Debug, Clone, Copy)]
@@ -44,16 +48,27 @@ pub struct Expression {
 impl Expression {
     /// Parse and check `src` with `vars` declared. `Err` is cel-go's error text.
     pub fn compile(src: &str, vars: &[Var<'_>]) -> Result<Expression, String> {
-        Expression::compile_with(src, vars, false)
+        Expression::compile_in(src, vars, false, false)
     }
 
     /// [`Expression::compile`] with the object construction of mutating admission
     /// policies declared (`Object{...}`, `JSONPatch{...}`, `jsonpatch.escapeKey`).
     pub fn compile_mutation(src: &str, vars: &[Var<'_>]) -> Result<Expression, String> {
-        Expression::compile_with(src, vars, true)
+        Expression::compile_in(src, vars, true, false)
     }
 
-    fn compile_with(src: &str, vars: &[Var<'_>], constructs: bool) -> Result<Expression, String> {
+    /// As [`Expression::compile`], with the authorizer library's `authorizer` variable
+    /// declared too (admission expressions); bind it with [`Expression::eval_authorized`].
+    pub fn compile_with_authorizer(src: &str, vars: &[Var<'_>]) -> Result<Expression, String> {
+        Expression::compile_in(src, vars, false, true)
+    }
+
+    fn compile_in(
+        src: &str,
+        vars: &[Var<'_>],
+        constructs: bool,
+        authorizer: bool,
+    ) -> Result<Expression, String> {
         if src.len() > MAX_EXPRESSION_LEN {
             return Err(format!(
                 "ERROR: <input>:1:1: expression size exceeds the limit of {MAX_EXPRESSION_LEN} code points"
@@ -66,13 +81,16 @@ impl Expression {
                 Some((v.name.to_string(), Arc::new(Shape::from_schema(v.schema?, false))))
             })
             .collect();
-        let typed: Vec<(&str, Info)> = vars
+        let mut typed: Vec<(&str, Info)> = vars
             .iter()
             .map(|v| match shapes.iter().find(|(n, _)| n == v.name) {
                 Some((_, s)) => (v.name, Info::from_shape(s)),
                 None => (v.name, Info::dyn_()),
             })
             .collect();
+        if authorizer {
+            typed.push((AUTHORIZER, Info { ty: Ty::Authz(AuthzTy::Authorizer), size: 1 }));
+        }
         let mut checker = Checker::with_typed_vars(typed);
         if constructs {
             checker = checker.with_construction();
@@ -122,7 +140,20 @@ impl Expression {
     /// Evaluate with `bindings` (name, JSON value). `Err`: cel-go's runtime error text,
     /// or a result JSON cannot hold (bytes, timestamps, durations, types, NaN).
     pub fn eval(&self, bindings: &[(&str, &Value)]) -> Result<Value, String> {
+        self.eval_authorized(bindings, None)
+    }
+
+    /// [`Expression::eval`] with `authorizer` bound to `authz` (None: unbound, an
+    /// expression naming it fails at runtime).
+    pub fn eval_authorized(
+        &self,
+        bindings: &[(&str, &Value)],
+        authz: Option<&Context<'_>>,
+    ) -> Result<Value, String> {
         let mut scope = Scope::new();
+        if let Some(cx) = authz {
+            scope.bind(AUTHORIZER, Val::Authz(AuthzVal::root(cx)));
+        }
         for (name, v) in bindings {
             let shape = self.shapes.iter().find(|(n, _)| n == name).map(|(_, s)| &**s);
             scope.bind(name, from_json(v, shape.unwrap_or_else(|| any_shape())));
@@ -179,6 +210,7 @@ fn to_json(v: &Val<'_>, depth: usize) -> Result<Value, String> {
         Val::Dur(_) => return unsupported("duration"),
         Val::Type(_) => return unsupported("type"),
         Val::Opt(_) => return unsupported("optional"),
+        Val::Authz(a) => return unsupported(a.ty().name()),
     })
 }
 

@@ -20,19 +20,25 @@
 //!   reasons, `fieldPath`, `messageExpression`; per-call cost limit 1M and per-object
 //!   budget 10M with upstream's messages.
 //!
+//! The `authz` library (`authorizer`) is offered to admission expressions only
+//! ([`Expression::compile_with_authorizer`], [`authorizer`]); [`type_schema`] gives a
+//! served kind's schema with its references inlined, for typing a variable by it.
+//!
 //! Not supported (a compile error, never a panic): the Kubernetes extension libraries
-//! `quantity`, `url`, `ip`, `cidr`, `semver`, `format`, `authz`, `lists.range`, the
+//! `quantity`, `url`, `ip`, `cidr`, `semver`, `format`, `authz` (in CRD rules), `lists.range`, the
 //! `optional.*` constructors and `?.`/`[?]` syntax (an `optionalOldSelf` rule may call
 //! `hasValue()`, `value()` and `orValue()` on `oldSelf`), protobuf message literals.
 //! Approximations: the type checker accepts anything where a type is `dyn`; the cost
 //! estimate is simpler than cel-go's (see [`check`]); runtime costs are kapi's own units.
 
+pub mod authorizer;
 mod check;
 mod condition;
 mod construct;
 mod eval;
 mod expression;
 mod shape;
+pub mod type_schema;
 
 pub use condition::Condition;
 pub use expression::{Expression, Var};

@@ -1,8 +1,9 @@
 //! ValidatingAdmissionPolicy and ValidatingAdmissionPolicyBinding
 //! (`admissionregistration.k8s.io/v1`): upstream's defaults (failurePolicy `Fail`,
 //! matchPolicy `Equivalent`, empty selectors, rule scope `*`) and validation, with
-//! every CEL expression compiled and type-checked at write time as upstream does, so a
-//! policy that cannot compile is refused with 422 instead of failing requests later.
+//! every CEL expression compiled and type-checked at write time as upstream does (the
+//! `authorizer` library declared), so a policy that cannot compile is refused with 422
+//! instead of failing requests later.
 //!
 //! Invariants: pure functions of the object; each list is looked at up to upstream's
 //! own limits (64 match conditions), the rest reported, never walked unbounded.
@@ -112,7 +113,7 @@ impl Env {
         errs: &mut Vec<FieldError>,
     ) {
         let value = Value::String(src.to_string());
-        match Expression::compile(src, &self.vars(variables)) {
+        match Expression::compile_with_authorizer(src, &self.vars(variables)) {
             Err(e) => {
                 errs.push(FieldError::invalid(field, &value, &format!("compilation failed: {e}")))
             }
@@ -451,6 +452,19 @@ mod tests {
         assert_eq!(p["spec"]["matchConstraints"]["namespaceSelector"], json!({}));
         assert_eq!(p["spec"]["matchConstraints"]["resourceRules"][0]["scope"], "*");
         assert!(ValidatingAdmissionPolicies.validate(&p).is_empty());
+    }
+
+    #[test]
+    fn policy_expressions_may_ask_the_authorizer() {
+        let p = policy(json!({"matchConstraints": constraints(),
+            "matchConditions": [{"name": "m", "expression": "authorizer.requestResource.check('get').allowed()"}],
+            "validations": [{"expression": "authorizer.group('').resource('secrets').check('get').allowed()",
+                "messageExpression": "authorizer.path('/x').check('get').reason()"}]}));
+        assert_eq!(messages(ValidatingAdmissionPolicies.validate(&p)), Vec::<String>::new());
+        let p = policy(json!({"matchConstraints": constraints(),
+            "validations": [{"expression": "authorizer.allowed()"}]}));
+        let m = messages(ValidatingAdmissionPolicies.validate(&p));
+        assert!(m[0].contains("found no matching overload for 'allowed'"), "{m:?}");
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum NameRule {
     Label,
     /// Any name that is a valid path segment (RBAC roles and bindings, ...).
     PathSegment,
+    /// A ClusterTrustBundle's: prefixed by its `spec.signerName` (see `certificates`).
+    ClusterTrustBundle,
 }
 
 /// Per-type hooks. Every method has a neutral default so a type only writes what
@@ -74,6 +76,7 @@ pub struct Generic;
 impl Strategy for Generic {}
 
 mod admission;
+pub mod certificates;
 mod core;
 mod crds;
 mod flowcontrol;
@@ -102,6 +105,9 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         ("batch", "cronjobs") => Arc::new(workloads::CronJobs),
         ("rbac.authorization.k8s.io", _) => Arc::new(core::Rbac),
         ("certificates.k8s.io", "certificatesigningrequests") => Arc::new(core::Csrs),
+        ("certificates.k8s.io", "clustertrustbundles") => {
+            Arc::new(certificates::ClusterTrustBundles)
+        }
         ("scheduling.k8s.io", "priorityclasses") => Arc::new(core::PriorityClasses),
         ("flowcontrol.apiserver.k8s.io", "flowschemas") => Arc::new(flowcontrol::FlowSchemas),
         ("flowcontrol.apiserver.k8s.io", "prioritylevelconfigurations") => {

@@ -29,7 +29,7 @@ mod node_restriction;
 mod node_taint;
 mod plugins;
 pub mod podsecurity;
-mod policy;
+pub mod policy;
 mod priority;
 mod pvc_resize;
 pub mod quota;

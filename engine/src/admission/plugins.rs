@@ -106,6 +106,9 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "RuntimeClass" => Box::new(super::runtime_class::RuntimeClass),
         "CertificateApproval" => Box::new(super::certificates::approval::CertificateApproval),
         "CertificateSigning" => Box::new(super::certificates::signing::CertificateSigning),
+        "ClusterTrustBundleAttest" => {
+            Box::new(super::certificates::ctb_attest::ClusterTrustBundleAttest)
+        }
         "CertificateSubjectRestriction" => {
             Box::new(super::certificates::subject::CertificateSubjectRestriction)
         }

@@ -5,13 +5,15 @@
 //! and, on a shared store, the lease endpoint reconciler that lists every replica; the
 //! CustomResourceDefinition controller (`crd`) that keeps the served registry in step
 //! with the stored CRDs; the resource quota controller (`quota`) that keeps every
-//! ResourceQuota's `status` recalculated from the caches; and each namespace's `default` ServiceAccount
-//! (`service_accounts`).
+//! ResourceQuota's `status` recalculated from the caches; each namespace's `default` ServiceAccount
+//! (`service_accounts`); and the ValidatingAdmissionPolicy status controller
+//! (`policy_status`) that writes each policy's type-checking warnings.
 
 pub mod bootstrap;
 pub mod compaction;
 pub mod crd;
 pub mod endpoints;
 pub mod namespace;
+pub mod policy_status;
 pub mod quota;
 pub mod service_accounts;

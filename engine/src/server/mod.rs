@@ -85,6 +85,8 @@ pub fn run(options: Options) -> Result<(), String> {
     let controller =
         crate::controllers::namespace::start(app.clone()).map_err(|e| e.to_string())?;
     let quotas = crate::controllers::quota::start(app.clone()).map_err(|e| e.to_string())?;
+    let policy_status =
+        crate::controllers::policy_status::start(app.clone()).map_err(|e| e.to_string())?;
     crate::health::start_storage_probe(app.clone()).map_err(|e| e.to_string())?;
     let hints = Arc::new(client_cert::Hints::new(client_ca_hints(&app)));
     let tls = tls::server_config(&pki, hints.clone())?;
@@ -102,6 +104,7 @@ pub fn run(options: Options) -> Result<(), String> {
     app.audit.shutdown();
     let _ = controller.join();
     let _ = quotas.join();
+    let _ = policy_status.join();
     let _ = apf.join();
     let _ = crds.join();
     let _ = apiservices.join();

@@ -2,7 +2,8 @@
 //! or denying needs `approve` on the signer), CertificateSigning (`signing.rs`: setting
 //! `status.certificate` needs `sign` on the signer) and CertificateSubjectRestriction
 //! (`subject.rs`: no `system:masters` client certificates from the
-//! `kubernetes.io/kube-apiserver-client` signer).
+//! `kubernetes.io/kube-apiserver-client` signer); and ClusterTrustBundleAttest
+//! (`ctb_attest.rs`: a ClusterTrustBundle naming a signer needs `attest` on it).
 //!
 //! A signer permission is asked of the server's authorizer chain (the one that
 //! authorizes requests, webhook included) as upstream's `IsAuthorizedForSignerName`:
@@ -11,6 +12,7 @@
 //! counts as no permission. The server's own writes (no user) are allowed.
 
 pub mod approval;
+pub mod ctb_attest;
 pub mod signing;
 pub mod subject;
 

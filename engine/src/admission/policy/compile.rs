@@ -1,6 +1,6 @@
 //! A ValidatingAdmissionPolicy and its bindings compiled once from their JSON
 //! (`admissionregistration.k8s.io/v1`): CEL expressions parsed and checked, selectors
-//! parsed, rules read. A compile error is kept with what it broke, not raised: upstream
+//! parsed, rules read. Every expression may name `authorizer` (the authorizer library). A compile error is kept with what it broke, not raised: upstream
 //! turns it into a decision under the policy's failure policy when the policy matches.
 //!
 //! Invariants: nothing here fails on input; every list is capped by the API's own
@@ -24,7 +24,7 @@ pub type Compiled = Result<Expression, String>;
 
 fn compile(src: &str, vars: &[&str]) -> Compiled {
     let vars: Vec<Var<'_>> = vars.iter().map(|name| Var { name, schema: None }).collect();
-    Expression::compile(src, &vars)
+    Expression::compile_with_authorizer(src, &vars)
 }
 
 fn text(v: Option<&Value>) -> &str {

@@ -9,6 +9,7 @@
 //! upstream's (`failed expression: ...`, `expression '...' resulted in error: ...`).
 
 use super::compile::{Compiled, Named, Policy, Validation};
+use kapi_codec::cel::authorizer::Context;
 use serde_json::{Map, Value};
 
 /// The longest message a messageExpression may produce (upstream's 5 KiB).
@@ -21,6 +22,8 @@ pub struct Input<'a> {
     pub request: &'a Value,
     pub params: &'a Value,
     pub namespace: &'a Value,
+    /// What `authorizer` is bound to (None: unbound; naming it is a runtime error).
+    pub authorizer: Option<&'a Context<'a>>,
 }
 
 /// A failed validation (or an error under failurePolicy Fail).
@@ -74,7 +77,8 @@ impl<'a> Scope<'a> {
             ("namespaceObject", i.namespace),
             ("variables", &self.variables),
         ];
-        expr.eval(&bindings).map_err(|e| format!("expression '{src}' resulted in error: {e}"))
+        expr.eval_authorized(&bindings, i.authorizer)
+            .map_err(|e| format!("expression '{src}' resulted in error: {e}"))
     }
 }
 
@@ -205,6 +209,7 @@ fn cel_type(v: &Value) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use kapi_codec::cel::authorizer::{Authorizer, Decision as AuthzDecision, Question, User};
     use serde_json::json;
 
     fn policy(spec: Value) -> Policy {
@@ -220,8 +225,55 @@ mod tests {
             request: &request,
             params: &params,
             namespace: &null,
+            authorizer: None,
         };
         decide(p, &input)
+    }
+
+    /// Allows only `alice` (and no ServiceAccount).
+    struct OnlyAlice;
+
+    impl Authorizer for OnlyAlice {
+        fn decide(&self, user: &User, _: &Question) -> AuthzDecision {
+            let allowed = user.name == "alice";
+            AuthzDecision { allowed, reason: "only alice".into(), error: None }
+        }
+    }
+
+    fn run_as(p: &Policy, user: &str) -> Decided {
+        let null = Value::Null;
+        let cx = Context {
+            authorizer: &OnlyAlice,
+            user: User { name: user.into(), ..User::default() },
+            request_resource: None,
+        };
+        let input = Input {
+            object: &null,
+            old: &null,
+            request: &null,
+            params: &null,
+            namespace: &null,
+            authorizer: Some(&cx),
+        };
+        decide(p, &input)
+    }
+
+    #[test]
+    fn validations_and_match_conditions_ask_the_authorizer_as_the_requests_user() {
+        let p = policy(json!({"validations": [{
+            "expression": "authorizer.group('').resource('secrets').namespace('ns').check('get').allowed()",
+            "messageExpression": "authorizer.group('').resource('secrets').check('get').reason()"}]}));
+        assert_eq!(run_as(&p, "alice").decisions, []);
+        let d = run_as(&p, "bob").decisions;
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].message, "only alice");
+        let p = policy(json!({
+            "matchConditions": [{"name": "sa-may", "expression":
+                "authorizer.serviceAccount('ns', 'sa').group('').resource('pods').check('create').allowed()"}],
+            "validations": [{"expression": "false"}]}));
+        assert_eq!(run_as(&p, "alice").decisions, [], "the condition is false: not applied");
+        let e = run(&p, json!({}), Value::Null).decisions;
+        assert!(e[0].message.contains("no such attribute: authorizer"), "{e:?}");
     }
 
     #[test]

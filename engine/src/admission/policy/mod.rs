@@ -14,6 +14,9 @@
 //! - `mutating`: the MutatingAdmissionPolicy plugin (its mutations, patches and
 //!   reinvocation), using the write facts, matching, params, match conditions and
 //!   variables of this module.
+//! - `authorizer`: the `authorizer` variable, answered by the server's authorizer chain.
+//! - `type_checking`: the type checker the status controller
+//!   (`crate::controllers::policy_status`) runs on each new policy generation.
 //!
 //! Per write: for each policy (name order) whose constraints match, each of its
 //! bindings that matches: collect params, decide for each; a failed validation does
@@ -25,15 +28,16 @@
 //!
 //! Invariants: no store read per request; the writes of admission configuration
 //! objects are never looked at (a policy cannot lock itself in); with no bound
-//! policy a request costs one revision check; `authorizer` is not offered to
-//! expressions (kapi's CEL environment lacks the authorizer library).
+//! policy a request costs one revision check.
 
+mod authorizer;
 mod compile;
 mod decide;
 mod matching;
 mod mutating;
 mod params;
 mod source;
+pub mod type_checking;
 
 pub(super) use mutating::MutatingPolicyPlugin;
 
@@ -242,6 +246,8 @@ async fn policy(
         };
         let (object, old) = versioned(w, &selected).await?;
         let request_var = request_variable(w, &selected);
+        let chain = authorizer::ChainAuthorizer(&w.a.scope.app.authorizer);
+        let authz = authorizer::context(w.a, &chain);
         for param in &params {
             let input = Input {
                 object: &object,
@@ -249,6 +255,7 @@ async fn policy(
                 request: &request_var,
                 params: param,
                 namespace: &w.ns_object,
+                authorizer: Some(&authz),
             };
             let result = decide::decide(policy, &input);
             record(w.a, policy, binding, result.decisions, out);

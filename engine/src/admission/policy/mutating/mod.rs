@@ -248,6 +248,8 @@ impl Run<'_> {
                 request: &request,
                 params: param,
                 namespace: &w.ns_object,
+                // The authorizer library is bound for validating policies only so far.
+                authorizer: None,
             };
             let scope = Scope::with_variables(&self.policy.base, &input);
             if i == 0 {
