@@ -67,6 +67,21 @@ impl FieldError {
         Self { kind: FieldErrorType::Invalid, field, message }
     }
 
+    /// As [`FieldError::invalid`], with the value already rendered as upstream shows it
+    /// (e.g. Go's `[]string{"a", "b"}` for a list of strings).
+    pub fn invalid_shown(field: impl Into<String>, shown: &str, detail: &str) -> Self {
+        let field = field.into();
+        let message = format!("{field}: Invalid value: {shown}: {detail}");
+        Self { kind: FieldErrorType::Invalid, field, message }
+    }
+
+    /// A list of strings as Go's `%#v` renders a `[]string` (upstream's shape for a list
+    /// value in an Invalid error); `type_name` is the element's Go type.
+    pub fn go_strings(type_name: &str, list: &[&str]) -> String {
+        let items: Vec<String> = list.iter().map(|s| format!("{s:?}")).collect();
+        format!("[]{type_name}{{{}}}", items.join(", "))
+    }
+
     pub fn not_supported(
         field: impl Into<String>,
         value: &serde_json::Value,

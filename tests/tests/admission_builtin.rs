@@ -102,6 +102,14 @@ fn growing_a_claim_needs_a_class_that_allows_expansion() {
     s.kubectl_ok(&["patch", "pvc", "growing", "-p", grow]);
     let pvc = json(&s, &["get", "pvc", "growing"]);
     assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "2Gi");
+    // Regression (a claim's spec could be changed at will): beyond the request of a
+    // bound claim, the spec is immutable, as upstream's validation says.
+    let modes = r#"{"spec":{"accessModes":["ReadOnlyMany"]}}"#;
+    let out = s.kubectl(&["patch", "pvc", "growing", "-p", modes]);
+    refused(
+        &out,
+        r#"The PersistentVolumeClaim "growing" is invalid: spec: Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"#,
+    );
 }
 
 #[test]

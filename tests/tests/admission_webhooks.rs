@@ -6,7 +6,8 @@
 //! selector, match condition, warning and the review's fields; a mutating webhook's
 //! JSON patch; failurePolicy Fail and Ignore with the webhook down; a webhook timing
 //! out; reinvocation of an `IfNeeded` webhook after a later one changed the object; a
-//! server-side dry run refused for a webhook with side effects. Runs on both backends.
+//! server-side dry run reaching a `NoneOnDryRun` webhook; configurations defaulted and
+//! validated as upstream's (compared with upstream's answers). Runs on both backends.
 //!
 //! A configuration reaches the webhook plugins through their watch cache, so each test
 //! retries its first request (with fresh names) until the configuration is in effect.
@@ -293,10 +294,12 @@ fn an_if_needed_webhook_is_reinvoked_after_a_later_change() {
     assert!(first_calls.load(Ordering::SeqCst) >= 2);
 }
 
-/// A server-side dry run is refused (400) when a webhook that applies may have side
-/// effects (sideEffects `Unknown`), with upstream's message; without dry run it runs.
+/// A server-side dry run reaches a webhook that declares `sideEffects: NoneOnDryRun`,
+/// with `dryRun: true` in its review, and nothing is stored. (A webhook with side effects,
+/// `Unknown` or `Some`, can no longer be configured in v1: see
+/// `webhook_configurations_are_defaulted_and_validated_as_upstream`.)
 #[test]
-fn a_dry_run_is_refused_for_a_webhook_with_side_effects() {
+fn a_dry_run_reaches_a_webhook_without_side_effects_on_dry_run() {
     let server = Server::start();
     let hook = WebhookServer::start(|r| admission_answer(&r.body, json!({"allowed": true})));
     namespace(&server, "dry", None);
@@ -304,10 +307,10 @@ fn a_dry_run_is_refused_for_a_webhook_with_side_effects() {
         "effects.example.com",
         &hook.url("/effects"),
         &hook.ca_bundle(),
-        json!({"sideEffects": "Unknown"}),
+        json!({"sideEffects": "NoneOnDryRun"}),
     )];
     configure(&server, "ValidatingWebhookConfiguration", "effects", hooks);
-    let refused = until(
+    let dry = until(
         |n| {
             server.kubectl(&[
                 "create",
@@ -318,13 +321,135 @@ fn a_dry_run_is_refused_for_a_webhook_with_side_effects() {
                 "--dry-run=server",
             ])
         },
-        |o| !o.status.success(),
+        |_| hook.received_json().iter().any(|r| r["request"]["dryRun"] == true),
     );
-    let err = stderr(&refused);
-    assert!(
-        err.contains(r#"admission webhook "effects.example.com" does not support dry run"#),
-        "{err}"
-    );
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    let listed = server.kubectl_ok(&["get", "configmaps", "-n", "dry", "-o", "name"]);
+    assert!(!listed.contains("configmap/d-"), "a dry run stored nothing: {listed}");
     let real = create_cm(&server, "dry", "d-real");
     assert!(real.status.success(), "{}", stderr(&real));
+}
+
+/// Configurations that upstream refuses, each with one mistake (v1.21's rules, which
+/// v1.35 keeps), and one it accepts.
+fn webhook_configuration_cases() -> Vec<(&'static str, Value)> {
+    let base =
+        |extra: Value| webhook("check.example.com", "https://hooks.example.com/check", "", extra);
+    let cases = vec![
+        ("short-name", vec![webhook("short.name", "https://a.example.com", "", json!({}))]),
+        ("side-effects", vec![base(json!({"sideEffects": "Unknown"}))]),
+        (
+            "no-side-effects",
+            vec![{
+                let mut w = base(json!({}));
+                w.as_object_mut().unwrap().remove("sideEffects");
+                w
+            }],
+        ),
+        ("http", vec![base(json!({"clientConfig": {"url": "http://a.example.com/x?y=1"}}))]),
+        (
+            "both",
+            vec![base(json!({"clientConfig": {
+            "url": "https://a.example.com", "service": {"namespace": "n", "name": "s"}}}))],
+        ),
+        (
+            "port",
+            vec![base(json!({"clientConfig": {"service": {
+            "namespace": "n", "name": "s", "port": 70000, "path": "no-slash"}}}))],
+        ),
+        ("timeout", vec![base(json!({"timeoutSeconds": 31, "failurePolicy": "Maybe"}))]),
+        ("versions", vec![base(json!({"admissionReviewVersions": ["v2", "v2"]}))]),
+        (
+            "rules",
+            vec![base(json!({"rules": [{"operations": ["*", "CREATE"],
+            "apiGroups": [""], "apiVersions": ["v1"], "resources": ["pods/*", "pods/status"],
+            "scope": "Everywhere"}]}))],
+        ),
+        ("twice", vec![base(json!({})), base(json!({}))]),
+        ("good", vec![base(json!({"clientConfig": {"service": {"namespace": "n", "name": "s"}}}))]),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, hooks)| {
+            let config = json!({
+                "apiVersion": "admissionregistration.k8s.io/v1",
+                "kind": "ValidatingWebhookConfiguration",
+                "metadata": {"name": name},
+                "webhooks": hooks,
+            });
+            (name, config)
+        })
+        .collect()
+}
+
+/// Each case's answer (success and stderr), then the accepted one as stored (its
+/// webhook without the fields the test set itself).
+fn webhook_configuration_answers(
+    kubectl: &dyn Fn(&[&str], &str) -> Output,
+) -> (Vec<(bool, String)>, Value) {
+    let answers = webhook_configuration_cases()
+        .into_iter()
+        .map(|(_, config)| {
+            let out = kubectl(&["create", "--validate=false", "-f", "-"], &config.to_string());
+            (out.status.success(), stderr(&out))
+        })
+        .collect();
+    let out = kubectl(&["get", "validatingwebhookconfiguration", "good", "-o", "json"], "");
+    let stored: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    (answers, stored["webhooks"][0].clone())
+}
+
+/// Regression (webhook configurations were stored as sent): a Validating- or
+/// MutatingWebhookConfiguration is defaulted as upstream's v1 (failurePolicy Fail,
+/// matchPolicy Equivalent, empty selectors, timeoutSeconds 10, rule scope `*`, service
+/// port 443) and refused with 422 and upstream's messages when a webhook is wrong (name
+/// not fully qualified, side effects other than None/NoneOnDryRun, a non-https url,
+/// both url and service, a bad port or path, timeout out of 1..30, unknown enums,
+/// review versions, rule wildcards, a name twice). Compared answer by answer with
+/// upstream's when `../shared/upstream` is present.
+#[test]
+fn webhook_configurations_are_defaulted_and_validated_as_upstream() {
+    let server = Server::start();
+    let (got, stored) = webhook_configuration_answers(&|a, input| server.kubectl_stdin(a, input));
+    let cases = webhook_configuration_cases();
+    for ((name, _), (ok, err)) in cases.iter().zip(&got) {
+        if *name == "good" {
+            assert!(ok, "the good configuration is accepted: {err}");
+        } else {
+            assert!(!ok && err.contains("is invalid"), "{name} is refused as Invalid: {err}");
+        }
+    }
+    assert!(got[1].1.contains(
+        r#"webhooks[0].sideEffects: Unsupported value: "Unknown": supported values: "None", "NoneOnDryRun""#
+    ), "{}", got[1].1);
+    assert_eq!(stored["failurePolicy"], "Fail");
+    assert_eq!(stored["matchPolicy"], "Equivalent");
+    assert_eq!(stored["timeoutSeconds"], 10);
+    assert_eq!(stored["namespaceSelector"], json!({}));
+    assert_eq!(stored["rules"][0]["scope"], "*");
+    assert_eq!(stored["clientConfig"]["service"]["port"], 443);
+    if kapi_e2e::upstream::upstream_dir().is_none() {
+        eprintln!("not compared: ../shared/upstream is absent");
+        return;
+    }
+    let up = kapi_e2e::upstream::Apiserver::start("AlwaysAllow");
+    let upstream_kubectl = |args: &[&str], input: &str| {
+        let mut child = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(up.kubeconfig())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().expect("kubectl")
+    };
+    let (want, want_stored) = webhook_configuration_answers(&upstream_kubectl);
+    for (((name, _), g), w) in cases.iter().zip(&got).zip(&want) {
+        assert_eq!(g, w, "{name}: kapi (left) and upstream (right) answer alike");
+    }
+    assert_eq!(stored, want_stored, "kapi (left) and upstream (right) store the same defaults");
 }

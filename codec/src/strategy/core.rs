@@ -1,5 +1,5 @@
 //! Strategies of core and other built-in types with small, specific behaviour:
-//! namespaces, nodes, services, secrets, configmaps, events, PV/PVCs, RBAC, CSRs,
+//! namespaces, nodes, services, secrets, configmaps, events, PVs, RBAC, CSRs,
 //! PriorityClasses, StorageClasses, and types that only track generation.
 
 use super::util::{default, each, field_string, obj_at, str_at};
@@ -307,22 +307,6 @@ impl Strategy for PersistentVolumes {
     fn default(&self, obj: &mut Value) {
         if let Some(spec) = obj_at(obj, &["spec"]) {
             default(spec, "persistentVolumeReclaimPolicy", json!("Retain"));
-            default(spec, "volumeMode", json!("Filesystem"));
-        }
-    }
-    fn prepare_create(&self, obj: &mut Value) {
-        if let Some(m) = obj.as_object_mut() {
-            m.insert("status".into(), json!({"phase": "Pending"}));
-        }
-    }
-}
-
-#[derive(Debug)]
-pub struct PersistentVolumeClaims;
-
-impl Strategy for PersistentVolumeClaims {
-    fn default(&self, obj: &mut Value) {
-        if let Some(spec) = obj_at(obj, &["spec"]) {
             default(spec, "volumeMode", json!("Filesystem"));
         }
     }

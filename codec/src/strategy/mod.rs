@@ -77,11 +77,13 @@ impl Strategy for Generic {}
 
 mod admission;
 pub mod certificates;
+mod claims;
 mod core;
 mod crds;
 mod flowcontrol;
 mod pods;
 mod util;
+mod webhooks;
 mod workloads;
 
 /// The strategy of a built-in resource.
@@ -95,7 +97,7 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         ("", "configmaps") => Arc::new(core::ConfigMaps),
         ("", "events") => Arc::new(core::Events),
         ("", "persistentvolumes") => Arc::new(core::PersistentVolumes),
-        ("", "persistentvolumeclaims") => Arc::new(core::PersistentVolumeClaims),
+        ("", "persistentvolumeclaims") => Arc::new(claims::PersistentVolumeClaims),
         ("", "replicationcontrollers") => Arc::new(workloads::ReplicationControllers),
         ("apps", "deployments") => Arc::new(workloads::Deployments),
         ("apps", "replicasets") => Arc::new(workloads::ReplicaSets),
@@ -125,6 +127,12 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         }
         ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
             Arc::new(admission::ValidatingAdmissionPolicyBindings)
+        }
+        ("admissionregistration.k8s.io", "validatingwebhookconfigurations") => {
+            Arc::new(webhooks::ValidatingWebhookConfigurations)
+        }
+        ("admissionregistration.k8s.io", "mutatingwebhookconfigurations") => {
+            Arc::new(webhooks::MutatingWebhookConfigurations)
         }
         _ => Arc::new(Generic),
     }
