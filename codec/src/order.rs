@@ -9,8 +9,11 @@
 //! shared encodings) is upstream's bytes without any read paying for it; objects decoded
 //! from upstream's protobuf are put in order the same way. Nodes already in order are
 //! only checked. Values without a message (raw JSON, custom resources) keep their order.
+//! Quantities are written in their canonical text on the same walk, as upstream's
+//! `Quantity` marshals itself.
 
 use crate::protobuf::table::{Special, Ty, tables};
+use crate::quantity::Quantity;
 use serde_json::{Map, Value};
 use std::sync::OnceLock;
 
@@ -181,8 +184,19 @@ fn value(v: &mut Value, ty: Ty) {
         Some(Special::PropsOrArray | Special::PropsOrBool | Special::PropsOrStringArray) => {
             schema_props(v, m);
         }
+        Some(Special::Quantity) => canonical_quantity(v),
         // Scalars in JSON, or raw JSON written as it came.
         Some(_) => {}
+    }
+}
+
+/// A quantity as upstream's JSON writes it: its canonical text (`1000m` is `1`, `0.5`
+/// is `500m`, `2048Ki` is `2Mi`; a bare number becomes a string). A value that is not a
+/// quantity is left alone (the decoder refuses one in a request body).
+fn canonical_quantity(v: &mut Value) {
+    let Some(q) = Quantity::from_json(v) else { return };
+    if q.as_given().is_none_or(|given| v.as_str() != Some(given)) {
+        *v = Value::String(q.to_string());
     }
 }
 
@@ -242,6 +256,22 @@ mod tests {
 
     fn keys(v: &Value) -> Vec<&str> {
         v.as_object().unwrap().keys().map(String::as_str).collect()
+    }
+
+    /// Regression: quantities were stored as the client wrote them (`1000m`, `2048Ki`,
+    /// bare numbers); upstream writes each in its canonical text.
+    #[test]
+    fn quantities_take_their_canonical_text() {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "resources": {
+            "limits": {"cpu": "1000m", "memory": "2048Ki", "nvidia.com/gpu": 2},
+            "requests": {"cpu": "0.5", "memory": "1Gi", "ephemeral-storage": "1e3"}}}]}});
+        canonicalize("io.k8s.api.core.v1.Pod", &mut pod);
+        let r = &pod["spec"]["containers"][0]["resources"];
+        assert_eq!(r["limits"], json!({"cpu": "1", "memory": "2Mi", "nvidia.com/gpu": "2"}));
+        assert_eq!(
+            r["requests"],
+            json!({"cpu": "500m", "ephemeral-storage": "1e3", "memory": "1Gi"})
+        );
     }
 
     /// Regression: objects kept the client's field order (kubectl sends keys sorted),

@@ -110,6 +110,12 @@ impl Quantity {
         }
     }
 
+    /// The text it was parsed from, when that text is already upstream's canonical
+    /// form (what `String()` prints).
+    pub fn as_given(&self) -> Option<&str> {
+        self.text.as_deref()
+    }
+
     /// The value in nano-units (10^-9).
     pub fn nano(&self) -> i128 {
         self.nano

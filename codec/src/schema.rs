@@ -199,11 +199,18 @@ impl Walk<'_> {
         path: Path<'_>,
     ) -> Result<(), CodecError> {
         let schemas = self.schemas;
+        let declared = schema;
         let schema = schemas.resolve(schema);
         if value.is_null()
             || schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
         {
             return Ok(());
+        }
+        if is_quantity(declared) {
+            return match crate::quantity::Quantity::from_json(value) {
+                Some(_) => Ok(()),
+                None => Err(CodecError::Malformed(QUANTITY_SYNTAX.into())),
+            };
         }
         if schema.get("x-kubernetes-int-or-string") == Some(&Value::Bool(true)) {
             return match value {
@@ -272,6 +279,16 @@ impl Walk<'_> {
         }
         Ok(())
     }
+}
+
+/// Upstream's error for a quantity that does not parse (Go's `ErrFormatWrong`).
+const QUANTITY_SYNTAX: &str =
+    "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'";
+
+/// Whether a (not yet resolved) schema is a reference to `resource.Quantity`.
+fn is_quantity(schema: &Value) -> bool {
+    schema.get("$ref").and_then(Value::as_str)
+        == Some("#/definitions/io.k8s.apimachinery.pkg.api.resource.Quantity")
 }
 
 /// The Go type of an integer schema: its `format` (`int32`, `int64`), `int64` without one.
@@ -393,6 +410,23 @@ mod tests {
         assert!(
             prune_unknown("io.k8s.api.apps.v1.ControllerRevision", &mut rev).unwrap().is_empty()
         );
+    }
+
+    /// Regression: a quantity that does not parse (`cpu: lots`) was stored, and broke
+    /// every reader that parses it; upstream's decoder refuses it with its regex.
+    #[test]
+    fn quantities_must_parse_as_upstreams() {
+        let pod = |cpu: Value| {
+            json!({"spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": cpu}}}],
+                   "overhead": {"memory": "1Gi"}}})
+        };
+        for ok in [json!("500m"), json!(2), json!("1.5"), json!(" 1Gi ")] {
+            assert!(prune_unknown("io.k8s.api.core.v1.Pod", &mut pod(ok.clone())).is_ok(), "{ok}");
+        }
+        for bad in [json!("lots"), json!(true), json!("1Gix")] {
+            let e = prune_unknown("io.k8s.api.core.v1.Pod", &mut pod(bad.clone())).unwrap_err();
+            assert_eq!(e.to_string(), QUANTITY_SYNTAX, "{bad}");
+        }
     }
 
     /// Regression (issue #14): Secret data that is not base64 was stored, and then broke

@@ -97,6 +97,33 @@ pub fn default_template(obj: &mut Value, path: &[&str]) {
     }
 }
 
+/// Upstream's SetDefaults_Pod (a pod's, not a template's): a container's resource with
+/// a limit and no request gets the limit as its request.
+fn requests_from_limits(spec: &mut Map<String, Value>) {
+    for key in ["containers", "initContainers"] {
+        for c in each(spec, key) {
+            let Some(Value::Object(resources)) = c.get_mut("resources") else { continue };
+            let Some(Value::Object(limits)) = resources.get("limits") else { continue };
+            let requests = resources.get("requests").and_then(Value::as_object);
+            let missing: Vec<(String, Value)> = limits
+                .iter()
+                .filter(|(name, _)| requests.is_none_or(|r| !r.contains_key(*name)))
+                .map(|(name, limit)| (name.clone(), limit.clone()))
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            let requests = resources.entry("requests").or_insert_with(|| json!({}));
+            if !requests.is_object() {
+                *requests = json!({});
+            }
+            if let Some(requests) = requests.as_object_mut() {
+                requests.extend(missing);
+            }
+        }
+    }
+}
+
 fn qos_class(spec: &Value) -> &'static str {
     let containers: Vec<&Value> = ["containers", "initContainers"]
         .iter()
@@ -203,6 +230,7 @@ impl Strategy for Pods {
             // a pod's default, not a pod spec's (upstream's SetDefaults_Pod): templates
             // of workloads do not get it
             default(spec, "enableServiceLinks", json!(true));
+            requests_from_limits(spec);
             // upstream's v1 conversion: the deprecated field names the account when the
             // current one does not
             let named = spec.get("serviceAccountName").and_then(Value::as_str);
@@ -353,5 +381,21 @@ mod tests {
         assert_eq!(Pods.validate_update(&node, &old).len(), 1);
         assert_eq!(Pods.field_value(&node, "spec.nodeName").as_deref(), Some("n1"));
         assert_eq!(Pods.field_value(&old, "spec.hostNetwork").as_deref(), Some("false"));
+    }
+
+    /// Regression: a pod's limit without a request was stored without the request
+    /// upstream's SetDefaults_Pod copies from it (templates do not get it).
+    #[test]
+    fn a_limit_without_a_request_becomes_the_request() {
+        let mut pod = json!({"spec": {"containers": [
+            {"name": "a", "resources": {"limits": {"cpu": "1", "example.com/x": "2"},
+                                        "requests": {"cpu": "500m"}}},
+            {"name": "b", "resources": {"limits": {"memory": "1Gi"}}},
+            {"name": "c"}]}});
+        Pods.default(&mut pod);
+        let c = &pod["spec"]["containers"];
+        assert_eq!(c[0]["resources"]["requests"], json!({"cpu": "500m", "example.com/x": "2"}));
+        assert_eq!(c[1]["resources"]["requests"], json!({"memory": "1Gi"}));
+        assert!(c[2].pointer("/resources/requests").is_none());
     }
 }
