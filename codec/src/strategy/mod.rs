@@ -80,6 +80,7 @@ pub mod certificates;
 mod core;
 mod crds;
 mod flowcontrol;
+mod mutating_admission;
 mod pods;
 mod util;
 mod workloads;
@@ -125,6 +126,12 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         }
         ("admissionregistration.k8s.io", "validatingadmissionpolicybindings") => {
             Arc::new(admission::ValidatingAdmissionPolicyBindings)
+        }
+        ("admissionregistration.k8s.io", "mutatingadmissionpolicies") => {
+            Arc::new(mutating_admission::MutatingAdmissionPolicies)
+        }
+        ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings") => {
+            Arc::new(mutating_admission::MutatingAdmissionPolicyBindings)
         }
         _ => Arc::new(Generic),
     }
