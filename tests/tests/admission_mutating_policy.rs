@@ -506,39 +506,41 @@ fn an_expression_over_its_cost_limit_or_a_mutation_over_its_budget_fails_per_fai
     );
     kapi_e2e::policy::labelled_namespace(&s, "limit", "policy=limit");
     kapi_e2e::policy::apply(&s, &policy_of("limit", "", &[&expensive]));
-    // Variables each under the limit, together past the mutation's budget.
-    let count = VARIABLES;
-    let vars: String = (0..count)
-        .map(|i| format!("  - {{name: v{i}, expression: '{}'}}\n", nested(BUDGET_DEPTH)))
+    // Variables each under the limit (a split of a 500 kB string), together past the
+    // mutation's budget.
+    let vars: String = (0..20)
+        .map(|i| format!("  - {{name: v{i}, expression: \"object.data.big.split('x')\"}}\n"))
         .collect();
-    let sum: Vec<String> = (0..count).map(|i| format!("size(variables.v{i})")).collect();
+    let sum: Vec<String> = (0..20).map(|i| format!("size(variables.v{i})")).collect();
     let over = format!(
         "Object{{metadata: Object.metadata{{labels: {{'n': string({})}}}}}}",
         sum.join(" + ")
     );
+    let with_vars = format!("  variables:\n{vars}");
     kapi_e2e::policy::labelled_namespace(&s, "budget", "policy=budget");
-    kapi_e2e::policy::apply(&s, &policy_of("budget", &format!("  variables:\n{vars}"), &[&over]));
-    // Under Ignore the same policy leaves the object alone.
+    kapi_e2e::policy::apply(&s, &policy_of("budget", &with_vars, &[&over]));
+    // Under Ignore the same mutation is skipped; the next one still runs.
     kapi_e2e::policy::labelled_namespace(&s, "ignored", "policy=ignored");
     let ignored = policy_of(
         "ignored",
-        &format!("  failurePolicy: Ignore\n  variables:\n{vars}"),
+        &format!("  failurePolicy: Ignore\n{with_vars}"),
         &[&over, "Object{metadata: Object.metadata{labels: {'after': 'yes'}}}"],
     );
     kapi_e2e::policy::apply(&s, &ignored);
 
-    let refusal = |ns: &str| {
-        let cm =
-            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: {ns}}}\n");
-        stderr(&kapi_e2e::policy::create_until_refused(&s, &cm))
+    let big = "a".repeat(500_000);
+    let cm = |ns: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": ns}, "data": {"big": big}})
+        .to_string()
     };
-    let err = refusal("limit");
+    let err = stderr(&kapi_e2e::policy::create_until_refused(&s, &cm("limit")));
     assert!(
         err.contains("policy 'limit' with binding 'limit' denied request: expression 'Object{")
             && err.contains("resulted in error: operation cancelled: actual cost limit exceeded"),
         "{err}"
     );
-    let err = refusal("budget");
+    let err = stderr(&kapi_e2e::policy::create_until_refused(&s, &cm("budget")));
     assert!(
         err.contains(
             "policy 'budget' with binding 'budget' denied request: validation failed due to \
@@ -546,8 +548,11 @@ fn an_expression_over_its_cost_limit_or_a_mutation_over_its_budget_fails_per_fai
         ),
         "{err}"
     );
-    let cm = r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "namespace": "ignored"}}"#;
-    let stored =
-        create_until_labelled(&s, cm, &["get", "configmap", "c", "-n", "ignored"], "after");
-    assert!(stored["metadata"]["labels"].get("n").is_none(), "{stored}");
+    let stored = create_until_labelled(
+        &s,
+        &cm("ignored"),
+        &["get", "configmap", "c", "-n", "ignored"],
+        "after",
+    );
+    assert!(stored["metadata"]["labels"].get("n").is_none(), "{}", stored["metadata"]);
 }
