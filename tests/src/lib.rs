@@ -5,6 +5,7 @@
 //! The binary is `$KAPI_BIN` or `target/debug/kapi` (built on demand).
 
 pub mod etcd;
+pub mod policy;
 pub mod raw;
 pub mod tls;
 pub mod upstream;

@@ -6,34 +6,13 @@
 //! refuses the write under failurePolicy Fail (403, upstream's message) and is skipped
 //! under Ignore; an `IfNeeded` policy runs again when a later policy changed the object.
 
-use kapi_e2e::{Server, ServerOptions, eventually};
+use kapi_e2e::policy::{Setup, create_until_labelled, get, stderr, stdin_ok};
+use kapi_e2e::{Server, eventually};
 use serde_json::Value;
 use std::time::Duration;
 
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn start() -> Server {
-    let args = [
-        "--runtime-config=admissionregistration.k8s.io/v1beta1=true",
-        "--enable-admission-plugins=MutatingAdmissionPolicy",
-    ];
-    Server::start_with(ServerOptions {
-        extra_args: args.iter().map(|a| a.to_string()).collect(),
-        ..Default::default()
-    })
-}
-
-fn stdin_ok(s: &Server, args: &[&str], yaml: &str) {
-    let out = s.kubectl_stdin(args, yaml);
-    assert!(out.status.success(), "kubectl {args:?}: {}", stderr(&out));
-}
-
-fn get(s: &Server, args: &[&str]) -> Value {
-    let mut all = args.to_vec();
-    all.extend(["-o", "json"]);
-    serde_json::from_str(&s.kubectl_ok(&all)).expect("json")
+    kapi_e2e::policy::start(Setup { mutating: true, ..Setup::default() })
 }
 
 const DEFAULTS: &str = r#"
@@ -101,27 +80,6 @@ spec:
       containers: [{{name: c, image: nginx}}]
 "#
     )
-}
-
-/// Create `yaml` until the object comes back with the label `key` (the policy's watch
-/// cache is a moment behind its write, as upstream's informers are); the stored object.
-fn create_until_labelled(s: &Server, yaml: &str, args: &[&str], key: &str) -> Value {
-    let mut last = Value::Null;
-    let ok = eventually(Duration::from_secs(20), || {
-        let out = s.kubectl_stdin(&["create", "-o", "json", "-f", "-"], yaml);
-        if !out.status.success() {
-            return false;
-        }
-        let obj: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
-        if obj["metadata"]["labels"].get(key).is_some() {
-            last = get(s, args);
-            return true;
-        }
-        let _ = s.kubectl_stdin(&["delete", "-f", "-", "--wait=false"], yaml);
-        false
-    });
-    assert!(ok, "the policy never mutated the object");
-    last
 }
 
 #[test]
@@ -333,4 +291,268 @@ fn an_if_needed_policy_runs_again_after_a_later_policy_changed_the_object() {
     });
     assert!(ok, "{stored}");
     assert_eq!(stored["metadata"]["labels"]["saw-b"], "yes", "{stored}");
+}
+
+/// A policy on configmaps whose mutations are `expressions` (apply configurations),
+/// with its binding.
+fn policy_of(name: &str, extra: &str, expressions: &[&str]) -> String {
+    let mutations: String = expressions
+        .iter()
+        .map(|e| {
+            format!(
+                "  - patchType: ApplyConfiguration\n    applyConfiguration:\n      expression: {}\n",
+                serde_json::to_string(e).unwrap()
+            )
+        })
+        .collect();
+    format!(
+        r#"
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicy
+metadata: {{name: {name}}}
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE]
+      resources: [configmaps]
+    namespaceSelector:
+      matchLabels: {{policy: {name}}}
+{extra}  mutations:
+{mutations}---
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicyBinding
+metadata: {{name: {name}}}
+spec: {{policyName: {name}}}
+"#
+    )
+}
+
+#[test]
+fn a_policy_whose_cel_does_not_compile_or_has_the_wrong_type_is_refused_at_create() {
+    let s = start();
+    let variables = "  variables:\n  - {name: v, expression: 'object.data +'}\n";
+    let conditions = "  matchConditions:\n  - {name: c, expression: 'nope == 1'}\n";
+    let bad = policy_of(
+        "bad",
+        &format!("{variables}{conditions}"),
+        &["Object{metadata: Object.metadata{labels: params.x}}", "{'metadata': {}}"],
+    );
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &bad);
+    assert!(!out.status.success(), "a policy that cannot compile was stored");
+    let err = stderr(&out);
+    for want in [
+        "The MutatingAdmissionPolicy \"bad\" is invalid",
+        "spec.matchConditions[0].expression: Invalid value: \"nope == 1\": compilation failed: ERROR: <input>:1:1: undeclared reference to 'nope'",
+        "spec.variables[0].expression: Invalid value: \"object.data +\": compilation failed: ERROR: <input>:1:",
+        "spec.mutations[0].applyConfiguration.expression: Invalid value: \"Object{metadata: Object.metadata{labels: params.x}}\": compilation failed: ERROR: <input>:1:",
+        "undeclared reference to 'params'",
+        "spec.mutations[1].applyConfiguration.expression: Invalid value: \"{'metadata': {}}\": must evaluate to Object but got map(string, map(dyn, dyn))",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    // ("is invalid": kubectl's words for a 422 Invalid, a cause per field.) Not stored.
+    let raw = s.kubectl(&[
+        "get",
+        "--raw",
+        "/apis/admissionregistration.k8s.io/v1beta1/mutatingadmissionpolicies/bad",
+    ]);
+    assert!(!raw.status.success(), "stored anyway");
+    let good = policy_of("good", "", &["Object{metadata: Object.metadata{labels: {'a': 'b'}}}"]);
+    stdin_ok(&s, &["create", "-f", "-"], &good);
+    let policy = get(&s, &["get", "mutatingadmissionpolicy", "good"]);
+    assert_eq!(policy["spec"]["failurePolicy"], "Fail", "defaulted as upstream: {policy}");
+}
+
+/// Alice and bob may create ConfigMaps in `authz`; alice may also read its Secrets.
+const RBAC: &str = r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: writer, namespace: authz}
+rules:
+- {apiGroups: [""], resources: [configmaps], verbs: [create, delete, get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: writers, namespace: authz}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: writer}
+subjects: [{kind: User, name: alice}, {kind: User, name: bob}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: secret-reader, namespace: authz}
+rules:
+- {apiGroups: [""], resources: [secrets], verbs: [get]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: secret-readers, namespace: authz}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: secret-reader}
+subjects: [{kind: User, name: alice}]
+"#;
+
+#[test]
+fn mutations_ask_the_authorizer_as_the_requests_user() {
+    let s = kapi_e2e::policy::start(Setup { mutating: true, users: true });
+    kapi_e2e::policy::labelled_namespace(&s, "authz", "policy=authz");
+    kapi_e2e::policy::apply(&s, RBAC);
+    let label = "Object{metadata: Object.metadata{labels: {'may-read-secrets': \
+                 string(authorizer.group('').resource('secrets').namespace(request.namespace)\
+                 .check('get').allowed())}}}";
+    kapi_e2e::policy::apply(&s, &policy_of("authz", "", &[label]));
+    let create = |token: &str, name: &str| -> Value {
+        let cm = format!(
+            "{{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"{name}\", \"namespace\": \"authz\"}}}}"
+        );
+        let mut got = Value::Null;
+        let ok = eventually(Duration::from_secs(20), || {
+            let out = s.kubectl_token(token, &["create", "-o", "json", "-f", "-"], Some(&cm));
+            if !out.status.success() {
+                got = Value::String(stderr(&out));
+                return false;
+            }
+            got = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            let done = got["metadata"]["labels"].get("may-read-secrets").is_some();
+            if !done {
+                s.kubectl(&["delete", "configmap", name, "-n", "authz"]);
+            }
+            done
+        });
+        assert!(ok, "the policy never labelled {name}");
+        got
+    };
+    let by_alice = create(kapi_e2e::policy::ALICE, "by-alice");
+    assert_eq!(by_alice["metadata"]["labels"]["may-read-secrets"], "true", "{by_alice}");
+    let by_bob = create(kapi_e2e::policy::BOB, "by-bob");
+    assert_eq!(by_bob["metadata"]["labels"]["may-read-secrets"], "false", "{by_bob}");
+}
+
+/// A policy (reinvocationPolicy Never) replacing every pod's tolerations in namespace
+/// `tolerated` by its own, and labelling it.
+const TOLERATIONS: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicy
+metadata: {name: tolerations}
+spec:
+  reinvocationPolicy: Never
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE]
+      resources: [pods]
+    namespaceSelector:
+      matchLabels: {policy: tolerations}
+  mutations:
+  - patchType: JSONPatch
+    jsonPatch:
+      expression: >
+        [JSONPatch{op: "replace", path: "/spec/tolerations",
+           value: [{"key": "example.com/own", "operator": "Exists"}]},
+         JSONPatch{op: "add", path: "/metadata/labels", value: {"patched": "yes"}}]
+---
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicyBinding
+metadata: {name: tolerations}
+spec: {policyName: tolerations}
+"#;
+
+#[test]
+fn in_tree_plugins_run_again_after_a_policy_changed_the_object() {
+    let s = start();
+    kapi_e2e::policy::labelled_namespace(&s, "tolerated", "policy=tolerations");
+    stdin_ok(&s, &["apply", "-f", "-"], TOLERATIONS);
+    let pod = r#"{"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "tolerated"},
+        "spec": {"containers": [{"name": "c", "image": "nginx"}]}}"#;
+    let stored = create_until_labelled(&s, pod, &["get", "pod", "p", "-n", "tolerated"], "patched");
+    // The policy replaced the tolerations DefaultTolerationSeconds had added; in the
+    // reinvocation round it added them again (upstream reruns the whole chain).
+    let keys: Vec<(&str, Option<i64>)> = stored["spec"]["tolerations"]
+        .as_array()
+        .expect("tolerations")
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap_or(""), t["tolerationSeconds"].as_i64()))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            ("example.com/own", None),
+            ("node.kubernetes.io/not-ready", Some(300)),
+            ("node.kubernetes.io/unreachable", Some(300)),
+        ],
+        "{stored}"
+    );
+}
+
+/// `[0, ..., 9]` comprehended `depth` times: 10^depth innermost steps.
+fn nested(depth: usize) -> String {
+    let list = "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9]";
+    let mut e = "0".to_string();
+    for i in 0..depth {
+        e = format!("{list}.map(x{i}, {e})");
+    }
+    e
+}
+
+#[test]
+fn an_expression_over_its_cost_limit_or_a_mutation_over_its_budget_fails_per_failure_policy() {
+    let s = start();
+    // One expression past the per-call limit: the mutation's runtime error.
+    let expensive = format!(
+        "Object{{metadata: Object.metadata{{labels: {{'n': string(size({}))}}}}}}",
+        nested(6)
+    );
+    kapi_e2e::policy::labelled_namespace(&s, "limit", "policy=limit");
+    kapi_e2e::policy::apply(&s, &policy_of("limit", "", &[&expensive]));
+    // Variables each under the limit (a split of a 500 kB string), together past the
+    // mutation's budget.
+    let vars: String = (0..20)
+        .map(|i| format!("  - {{name: v{i}, expression: \"object.data.big.split('x')\"}}\n"))
+        .collect();
+    let sum: Vec<String> = (0..20).map(|i| format!("size(variables.v{i})")).collect();
+    let over = format!(
+        "Object{{metadata: Object.metadata{{labels: {{'n': string({})}}}}}}",
+        sum.join(" + ")
+    );
+    let with_vars = format!("  variables:\n{vars}");
+    kapi_e2e::policy::labelled_namespace(&s, "budget", "policy=budget");
+    kapi_e2e::policy::apply(&s, &policy_of("budget", &with_vars, &[&over]));
+    // Under Ignore the same mutation is skipped; the next one still runs.
+    kapi_e2e::policy::labelled_namespace(&s, "ignored", "policy=ignored");
+    let ignored = policy_of(
+        "ignored",
+        &format!("  failurePolicy: Ignore\n{with_vars}"),
+        &[&over, "Object{metadata: Object.metadata{labels: {'after': 'yes'}}}"],
+    );
+    kapi_e2e::policy::apply(&s, &ignored);
+
+    let big = "a".repeat(500_000);
+    let cm = |ns: &str| {
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": ns}, "data": {"big": big}})
+        .to_string()
+    };
+    let err = stderr(&kapi_e2e::policy::create_until_refused(&s, &cm("limit")));
+    assert!(
+        err.contains("policy 'limit' with binding 'limit' denied request: expression 'Object{")
+            && err.contains("resulted in error: operation cancelled: actual cost limit exceeded"),
+        "{err}"
+    );
+    let err = stderr(&kapi_e2e::policy::create_until_refused(&s, &cm("budget")));
+    assert!(
+        err.contains(
+            "policy 'budget' with binding 'budget' denied request: validation failed due to \
+             running out of cost budget, no further validation rules will be run"
+        ),
+        "{err}"
+    );
+    let stored = create_until_labelled(
+        &s,
+        &cm("ignored"),
+        &["get", "configmap", "c", "-n", "ignored"],
+        "after",
+    );
+    assert!(stored["metadata"]["labels"].get("n").is_none(), "{}", stored["metadata"]);
 }

@@ -4,13 +4,10 @@
 //! selector narrows it, Warn bindings answer with a warning instead, a missing param
 //! with `Deny` refuses, and a policy whose CEL cannot compile is refused at create.
 
+use kapi_e2e::policy::{create_until_refused, stderr, stdin_ok};
 use kapi_e2e::{Server, ServerOptions, eventually};
 use serde_json::Value;
 use std::time::Duration;
-
-fn stderr(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
 
 const POLICY: &str = r#"
 apiVersion: admissionregistration.k8s.io/v1
@@ -70,31 +67,8 @@ spec:
     )
 }
 
-fn stdin_ok(s: &Server, args: &[&str], yaml: &str) {
-    let out = s.kubectl_stdin(args, yaml);
-    assert!(out.status.success(), "kubectl {args:?}: {}", stderr(&out));
-}
-
 fn labelled_namespace(s: &Server, ns: &str, binding: &str) {
-    s.kubectl_ok(&["create", "namespace", ns]);
-    s.kubectl_ok(&["label", "namespace", ns, &format!("policy={binding}")]);
-}
-
-/// Create `yaml`, retrying while the policy may not be in force yet (its watch
-/// cache is a moment behind the write, as upstream's informers are); the first
-/// refusal, or the last answer.
-fn create_until_refused(s: &Server, yaml: &str) -> std::process::Output {
-    let mut last = None;
-    eventually(Duration::from_secs(20), || {
-        let out = s.kubectl_stdin(&["create", "-f", "-"], yaml);
-        let refused = !out.status.success();
-        if !refused {
-            let _ = s.kubectl_stdin(&["delete", "-f", "-", "--wait=false"], yaml);
-        }
-        last = Some(out);
-        refused
-    });
-    last.expect("one attempt")
+    kapi_e2e::policy::labelled_namespace(s, ns, &format!("policy={binding}"));
 }
 
 const NINE: &str = r#"{"spec":{"replicas":9}}"#;

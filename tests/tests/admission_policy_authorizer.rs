@@ -4,30 +4,12 @@
 //! bob (not granted) is refused with upstream's message; `authorizer.requestResource`
 //! asks about the request's own resource. Runs on both backends.
 
-use kapi_e2e::{Server, ServerOptions, eventually};
-use std::process::Output;
+use kapi_e2e::policy::{ALICE, BOB, Setup, apply, start, stderr};
+use kapi_e2e::{Server, eventually};
 use std::time::Duration;
 
-const ALICE: &str = "alice-token-0123456789";
-const BOB: &str = "bob-token-0123456789";
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn with_users() -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("tokens.csv");
-    std::fs::write(&file, format!("{ALICE},alice,uid-a\n{BOB},bob,uid-b\n")).expect("tokens");
-    let extra_args = vec!["--token-auth-file".into(), file.display().to_string()];
-    let s = Server::start_with(ServerOptions { extra_args, ..Default::default() });
-    std::mem::forget(dir); // the server reads the file at start
-    s
-}
-
-fn apply(s: &Server, yaml: &str) {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], yaml);
-    assert!(out.status.success(), "{}", stderr(&out));
+    start(Setup { users: true, ..Setup::default() })
 }
 
 /// Alice and bob may write ConfigMaps in `guarded`; alice may also read its Secrets.

@@ -48,6 +48,9 @@ pub enum Ty {
     Obj(Arc<Shape>),
     /// A value of the authorizer library.
     Authz(AuthzTy),
+    /// An object constructed by a mutation (`Object{...}`, `Object.spec{...}`,
+    /// `JSONPatch{...}`), by its type name; a map of its fields at runtime.
+    Struct(Arc<str>),
 }
 
 #[derive(Debug, Clone)]
@@ -104,6 +107,7 @@ pub(crate) fn ty_name(t: &Ty) -> String {
         Ty::Map(k, v) => format!("map({}, {})", ty_name(&k.ty), ty_name(&v.ty)),
         Ty::Obj(_) => "object".into(),
         Ty::Authz(a) => a.name().into(),
+        Ty::Struct(name) => name.to_string(),
     }
 }
 
@@ -339,7 +343,8 @@ impl Checker {
                     }
                     cost = cost.saturating_add(self.expr(&sf.value)?.1);
                 }
-                let ty = Ty::Map(Box::new(Info::of(Ty::Str)), Box::new(Info::dyn_()));
+                let name = s.type_name.strip_prefix('.').unwrap_or(&s.type_name);
+                let ty = Ty::Struct(name.into());
                 Ok((Info { ty, size: s.entries.len() as u64 }, cost))
             }
             Expr::Struct(s) => Err(err(
@@ -424,7 +429,7 @@ impl Checker {
                 _ => Ok(Info::dyn_()),
             },
             Ty::Map(_, v) => Ok((**v).clone()),
-            Ty::Dyn => Ok(Info::dyn_()),
+            Ty::Dyn | Ty::Struct(_) => Ok(Info::dyn_()),
             Ty::Authz(AuthzTy::Authorizer) if name == "requestResource" => {
                 Ok(Info::of(Ty::Authz(AuthzTy::ResourceCheck)))
             }
@@ -515,8 +520,14 @@ impl Checker {
                     return Err(no_overload(&args));
                 }
                 let (a, b) = (args[1].clone(), args[2].clone());
+                // A list of `dyn` (`[]`) meets a typed list as cel-go's type parameter
+                // of an empty literal does: the typed one.
+                let vague = |i: &Info| matches!(&i.ty, Ty::List(e) if matches!(e.ty, Ty::Dyn));
+                let typed_list = |i: &Info| matches!(i.ty, Ty::List(_)) && !vague(i);
                 if matches!(a.ty, Ty::Dyn | Ty::Null) {
                     b
+                } else if vague(&a) && typed_list(&b) {
+                    Info { size: a.size.max(b.size), ..b }
                 } else if a.size >= b.size {
                     a
                 } else {

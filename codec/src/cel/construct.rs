@@ -91,6 +91,20 @@ mod tests {
     }
 
     #[test]
+    fn constructed_objects_are_typed_by_their_names_as_upstream_declares_them() {
+        let ty = |src: &str| {
+            Expression::compile_mutation(src, &vars()).map(|e| e.output_type().to_string())
+        };
+        assert_eq!(ty("Object{spec: Object.spec{replicas: 1}}").as_deref(), Ok("Object"));
+        assert_eq!(ty("Object.spec{replicas: 1}").as_deref(), Ok("Object.spec"));
+        assert_eq!(ty("[JSONPatch{op: 'remove', path: '/a'}]").as_deref(), Ok("list(JSONPatch)"));
+        let either = "object.x == 1 ? [] : [JSONPatch{op: 'remove', path: '/a'}]";
+        assert_eq!(ty(either).as_deref(), Ok("list(JSONPatch)"));
+        assert_eq!(ty("{'spec': 1}").as_deref(), Ok("map(string, int)"));
+        assert_eq!(ty("Object{spec: 1}.spec").as_deref(), Ok("dyn"));
+    }
+
+    #[test]
     fn repeated_fields_are_an_error_and_construction_is_metered() {
         assert!(eval("Object{spec: 1, spec: 2}").is_err());
         let e = Expression::compile_mutation("[1, 2, 3].map(i, Object{n: i})", &vars())

@@ -51,10 +51,11 @@ impl Expression {
         Expression::compile_in(src, vars, false, false)
     }
 
-    /// [`Expression::compile`] with the object construction of mutating admission
-    /// policies declared (`Object{...}`, `JSONPatch{...}`, `jsonpatch.escapeKey`).
+    /// [`Expression::compile_with_authorizer`] with the object construction of mutating
+    /// admission policies declared (`Object{...}`, `JSONPatch{...}`,
+    /// `jsonpatch.escapeKey`), as upstream compiles a mutation (authorizer included).
     pub fn compile_mutation(src: &str, vars: &[Var<'_>]) -> Result<Expression, String> {
-        Expression::compile_in(src, vars, true, false)
+        Expression::compile_in(src, vars, true, true)
     }
 
     /// As [`Expression::compile`], with the authorizer library's `authorizer` variable
@@ -150,6 +151,16 @@ impl Expression {
         bindings: &[(&str, &Value)],
         authz: Option<&Context<'_>>,
     ) -> Result<Value, String> {
+        self.eval_costed(bindings, authz).0
+    }
+
+    /// [`Expression::eval_authorized`] with what the evaluation cost (kapi's units; at
+    /// least the per-call limit when it ran out), for a caller's own budget.
+    pub fn eval_costed(
+        &self,
+        bindings: &[(&str, &Value)],
+        authz: Option<&Context<'_>>,
+    ) -> (Result<Value, String>, u64) {
         let mut scope = Scope::new();
         if let Some(cx) = authz {
             scope.bind(AUTHORIZER, Val::Authz(AuthzVal::root(cx)));
@@ -160,11 +171,15 @@ impl Expression {
         }
         let mut env =
             Env { regexes: &self.regexes, cost: 0, limit: self.limit, movable: Vec::new() };
-        match env.eval(&self.ast, &mut scope) {
+        let result = match env.eval(&self.ast, &mut scope) {
             Ok(v) => to_json(&v, 0),
             Err(EvalError::Msg(m)) => Err(m),
-            Err(EvalError::Cost) => Err("operation cancelled: actual cost limit exceeded".into()),
-        }
+            Err(EvalError::Cost) => {
+                env.cost = env.cost.max(self.limit);
+                Err("operation cancelled: actual cost limit exceeded".into())
+            }
+        };
+        (result, env.cost)
     }
 
     /// The same expression with a lower per-call cost limit (tests).
@@ -263,6 +278,19 @@ mod tests {
         assert_eq!(e.output_type(), "bool");
         let u = json!({"username": "bob", "groups": ["admins"]});
         assert_eq!(e.eval(&[("user", &u)]), Ok(json!(true)));
+    }
+
+    #[test]
+    fn evaluation_reports_its_cost() {
+        let c = json!({"items": [1, 2, 3, 4, 5, 6, 7, 8]});
+        let cheap = Expression::compile("claims.items[0]", &claims()).unwrap();
+        let dear = Expression::compile("claims.items.map(i, i + 1)", &claims()).unwrap();
+        let (r, low) = cheap.eval_costed(&[("claims", &c)], None);
+        let (_, high) = dear.eval_costed(&[("claims", &c)], None);
+        assert_eq!(r, Ok(json!(1)));
+        assert!(0 < low && low < high, "{low} {high}");
+        let (r, spent) = dear.with_limit(5).eval_costed(&[("claims", &c)], None);
+        assert!(r.is_err() && spent >= 5, "{spent}");
     }
 
     #[test]

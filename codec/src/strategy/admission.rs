@@ -3,7 +3,9 @@
 //! matchPolicy `Equivalent`, empty selectors, rule scope `*`) and validation, with
 //! every CEL expression compiled and type-checked at write time as upstream does (the
 //! `authorizer` library declared), so a policy that cannot compile is refused with 422
-//! instead of failing requests later.
+//! instead of failing requests later. What a MutatingAdmissionPolicy shares with them
+//! (paramKind, matchConstraints, matchConditions, variables, the binding's policyName,
+//! paramRef and matchResources) is validated here for both (`mutating_admission`).
 //!
 //! Invariants: pure functions of the object; each list is looked at up to upstream's
 //! own limits (64 match conditions), the rest reported, never walked unbounded.
@@ -34,11 +36,7 @@ impl Strategy for ValidatingAdmissionPolicies {
     }
 
     fn default(&self, obj: &mut Value) {
-        let Some(spec) = obj_at(obj, &["spec"]) else { return };
-        default(spec, "failurePolicy", json!("Fail"));
-        if let Some(Value::Object(m)) = spec.get_mut("matchConstraints") {
-            default_match_resources(m);
-        }
+        default_policy(obj);
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
@@ -54,16 +52,30 @@ impl Strategy for ValidatingAdmissionPolicyBindings {
     }
 
     fn default(&self, obj: &mut Value) {
-        let Some(spec) = obj_at(obj, &["spec"]) else { return };
-        if let Some(Value::Object(m)) = spec.get_mut("matchResources") {
-            default_match_resources(m);
-        }
+        default_binding(obj);
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         let mut errs = Vec::new();
         binding_spec(obj, &mut errs);
         errs
+    }
+}
+
+/// A policy's defaults (both kinds): failurePolicy `Fail`, the constraints'.
+pub(super) fn default_policy(obj: &mut Value) {
+    let Some(spec) = obj_at(obj, &["spec"]) else { return };
+    default(spec, "failurePolicy", json!("Fail"));
+    if let Some(Value::Object(m)) = spec.get_mut("matchConstraints") {
+        default_match_resources(m);
+    }
+}
+
+/// A binding's defaults (both kinds): its matchResources'.
+pub(super) fn default_binding(obj: &mut Value) {
+    let Some(spec) = obj_at(obj, &["spec"]) else { return };
+    if let Some(Value::Object(m)) = spec.get_mut("matchResources") {
+        default_match_resources(m);
     }
 }
 
@@ -78,17 +90,30 @@ fn default_match_resources(m: &mut serde_json::Map<String, Value>) {
     }
 }
 
-fn items(v: Option<&Value>) -> &[Value] {
+pub(super) fn items(v: Option<&Value>) -> &[Value] {
     v.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default()
 }
 
-fn text(v: Option<&Value>) -> &str {
+pub(super) fn text(v: Option<&Value>) -> &str {
     v.and_then(Value::as_str).unwrap_or("")
 }
 
 /// Which variables the expressions of a policy may name.
-struct Env {
+pub(super) struct Env {
     params: bool,
+}
+
+/// What an expression must evaluate to, and how it is compiled.
+#[derive(Clone, Copy)]
+pub(super) struct Want<'t> {
+    /// The result types upstream accepts (empty: any); `dyn` is accepted too, where
+    /// only runtime knows (kapi's variables are `dyn`), and a list of `dyn` where a
+    /// list is wanted.
+    pub types: &'t [&'t str],
+    /// Whether `variables` is declared.
+    pub variables: bool,
+    /// Whether the object construction of mutations is declared (`Object{...}`).
+    pub construct: bool,
 }
 
 impl Env {
@@ -112,13 +137,32 @@ impl Env {
         variables: bool,
         errs: &mut Vec<FieldError>,
     ) {
+        self.check_as(field, src, Want { types, variables, construct: false }, errs);
+    }
+
+    /// Compile `src` at `field` as `want` says (upstream's `CompileCELExpression`: a
+    /// compile error, then a result of another type, is `Invalid` at `field`).
+    pub(super) fn check_as(
+        &self,
+        field: &str,
+        src: &str,
+        want: Want<'_>,
+        errs: &mut Vec<FieldError>,
+    ) {
         let value = Value::String(src.to_string());
-        match Expression::compile_with_authorizer(src, &self.vars(variables)) {
+        let vars = self.vars(want.variables);
+        let compiled = match want.construct {
+            true => Expression::compile_mutation(src, &vars),
+            false => Expression::compile_with_authorizer(src, &vars),
+        };
+        let types = want.types;
+        let any_list = |t: &str| t == "list(dyn)" && types.iter().any(|w| w.starts_with("list("));
+        match compiled {
             Err(e) => {
                 errs.push(FieldError::invalid(field, &value, &format!("compilation failed: {e}")))
             }
             Ok(expr) if types.is_empty() || expr.output_type() == "dyn" => {}
-            Ok(expr) if types.contains(&expr.output_type()) => {}
+            Ok(expr) if types.contains(&expr.output_type()) || any_list(expr.output_type()) => {}
             Ok(expr) => {
                 let want = match types {
                     [one] => one.to_string(),
@@ -134,6 +178,37 @@ impl Env {
 fn policy_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     let policy = text(obj.pointer("/metadata/name"));
+    let env = shared_spec(spec, errs);
+    let validations = items(spec.get("validations"));
+    let annotations = items(spec.get("auditAnnotations"));
+    if validations.is_empty() && annotations.is_empty() {
+        let detail = "validations or auditAnnotations must contain at least one item";
+        errs.push(FieldError::required("spec.validations", detail));
+        errs.push(FieldError::required("spec.auditAnnotations", detail));
+        return;
+    }
+    for (i, v) in validations.iter().enumerate() {
+        validation(v, &format!("spec.validations[{i}]"), &env, errs);
+    }
+    if annotations.len() > MAX_AUDIT_ANNOTATIONS {
+        let detail = format!("must not have more than {MAX_AUDIT_ANNOTATIONS} auditAnnotations");
+        errs.push(FieldError::invalid("spec.auditAnnotations", &json!(annotations), &detail));
+    }
+    let mut keys = HashSet::new();
+    for (i, a) in annotations.iter().take(MAX_AUDIT_ANNOTATIONS).enumerate() {
+        let at = format!("spec.auditAnnotations[{i}]");
+        audit_annotation(a, policy, &at, &env, errs);
+        let key = text(a.get("key"));
+        if !keys.insert(key) {
+            errs.push(FieldError::duplicate(format!("{at}.key"), &json!(key)));
+        }
+    }
+}
+
+/// What both kinds of policy spec validate alike: failurePolicy, paramKind,
+/// matchConstraints, matchConditions and variables. The environment the policy's own
+/// expressions compile in.
+pub(super) fn shared_spec(spec: &Value, errs: &mut Vec<FieldError>) -> Env {
     let fp = spec.get("failurePolicy");
     if let Some(f) = fp.filter(|f| !matches!(f.as_str(), Some("Fail" | "Ignore"))) {
         errs.push(FieldError::not_supported("spec.failurePolicy", f, &["Fail", "Ignore"]));
@@ -160,30 +235,7 @@ fn policy_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     for (i, v) in items(spec.get("variables")).iter().enumerate() {
         variable(v, &format!("spec.variables[{i}]"), &env, errs);
     }
-    let validations = items(spec.get("validations"));
-    let annotations = items(spec.get("auditAnnotations"));
-    if validations.is_empty() && annotations.is_empty() {
-        let detail = "validations or auditAnnotations must contain at least one item";
-        errs.push(FieldError::required("spec.validations", detail));
-        errs.push(FieldError::required("spec.auditAnnotations", detail));
-        return;
-    }
-    for (i, v) in validations.iter().enumerate() {
-        validation(v, &format!("spec.validations[{i}]"), &env, errs);
-    }
-    if annotations.len() > MAX_AUDIT_ANNOTATIONS {
-        let detail = format!("must not have more than {MAX_AUDIT_ANNOTATIONS} auditAnnotations");
-        errs.push(FieldError::invalid("spec.auditAnnotations", &json!(annotations), &detail));
-    }
-    let mut keys = HashSet::new();
-    for (i, a) in annotations.iter().take(MAX_AUDIT_ANNOTATIONS).enumerate() {
-        let at = format!("spec.auditAnnotations[{i}]");
-        audit_annotation(a, policy, &at, &env, errs);
-        let key = text(a.get("key"));
-        if !keys.insert(key) {
-            errs.push(FieldError::duplicate(format!("{at}.key"), &json!(key)));
-        }
-    }
+    env
 }
 
 fn match_resources(m: &Value, at: &str, errs: &mut Vec<FieldError>) {
@@ -355,6 +407,12 @@ fn audit_annotation(a: &Value, policy: &str, at: &str, env: &Env, errs: &mut Vec
 
 fn binding_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
+    shared_binding(spec, errs);
+    validation_actions(items(spec.get("validationActions")), errs);
+}
+
+/// What both kinds of binding spec validate alike: policyName, matchResources, paramRef.
+pub(super) fn shared_binding(spec: &Value, errs: &mut Vec<FieldError>) {
     if text(spec.get("policyName")).is_empty() {
         errs.push(FieldError::required("spec.policyName", ""));
     }
@@ -364,7 +422,6 @@ fn binding_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     if let Some(p) = spec.get("paramRef").filter(|p| p.is_object()) {
         param_ref(p, errs);
     }
-    validation_actions(items(spec.get("validationActions")), errs);
 }
 
 fn param_ref(p: &Value, errs: &mut Vec<FieldError>) {

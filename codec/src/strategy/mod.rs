@@ -81,6 +81,7 @@ mod claims;
 mod core;
 mod crds;
 mod flowcontrol;
+mod mutating_admission;
 mod pods;
 mod util;
 mod webhooks;
@@ -133,6 +134,12 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         }
         ("admissionregistration.k8s.io", "mutatingwebhookconfigurations") => {
             Arc::new(webhooks::MutatingWebhookConfigurations)
+        }
+        ("admissionregistration.k8s.io", "mutatingadmissionpolicies") => {
+            Arc::new(mutating_admission::MutatingAdmissionPolicies)
+        }
+        ("admissionregistration.k8s.io", "mutatingadmissionpolicybindings") => {
+            Arc::new(mutating_admission::MutatingAdmissionPolicyBindings)
         }
         _ => Arc::new(Generic),
     }

@@ -15,7 +15,7 @@
 //! - For a delete, the object handed to a plugin is the object being deleted, and
 //!   `Attributes::old` is the same object (upstream passes it as the old object).
 //! - The mutating phase has at most one reinvocation round (`rounds`): when a
-//!   reinvocable plugin changed the object, the reinvocable plugins run once more.
+//!   reinvocable plugin changed the object, the whole mutating chain runs once more.
 
 mod cached;
 mod certificates;
@@ -284,12 +284,6 @@ pub trait Plugin: Send + Sync {
         false
     }
 
-    /// Whether the plugin runs again in the mutating phase's reinvocation round
-    /// (MutatingAdmissionPolicy, MutatingAdmissionWebhook; see `rounds`).
-    fn reinvocable(&self) -> bool {
-        false
-    }
-
     /// Change the object (mutating phase).
     fn admit<'a>(&'a self, _a: &'a Attributes<'a>, _obj: &'a mut Value) -> Step<'a> {
         done(Ok(()))
@@ -344,19 +338,22 @@ impl Chain {
     }
 
     /// Run every mutating plugin that handles the request, in order; then, when a
-    /// reinvocable plugin asked for it, the reinvocable ones once more (upstream's
-    /// reinvoker reruns in-tree plugins too; kapi's are idempotent, so it skips them).
+    /// reinvocable plugin asked for it, the whole mutating chain once more, as
+    /// upstream's `reinvoker.Admit` calls the chain's `Admit` a second time: the in-tree
+    /// plugins see what the policies and webhooks changed, and the reinvocable plugins
+    /// decide by their reinvocation state what runs again.
     pub async fn admit(&self, a: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
+        self.admit_once(a, obj).await?;
+        if a.rounds.start_reinvocation() {
+            self.admit_once(a, obj).await?;
+        }
+        Ok(())
+    }
+
+    async fn admit_once(&self, a: &Attributes<'_>, obj: &mut Value) -> Result<(), ApiError> {
         for p in &self.plugins {
             if p.mutates() && p.handles(a) {
                 p.admit(a, obj).await?;
-            }
-        }
-        if a.rounds.start_reinvocation() {
-            for p in &self.plugins {
-                if p.mutates() && p.reinvocable() && p.handles(a) {
-                    p.admit(a, obj).await?;
-                }
             }
         }
         Ok(())

@@ -1,10 +1,11 @@
 //! The reinvocation of the mutating phase (upstream's admission `ReinvocationContext`):
 //! a reinvocable plugin (MutatingAdmissionPolicy, MutatingAdmissionWebhook) that changed
 //! the object asks for a second round ([`Rounds::request`]); after the first pass the
-//! chain then runs the reinvocable plugins once more, in order, with
-//! [`Rounds::is_reinvoke`] set, and each decides which of its policies or webhooks run
-//! again (reinvocationPolicy `IfNeeded`, the object changed since they ran). What a
-//! plugin remembers between its two rounds is kept here under its name.
+//! chain then runs its whole mutating phase once more (upstream's `reinvoker.Admit`:
+//! in-tree plugins included), in order, with [`Rounds::is_reinvoke`] set, and each
+//! reinvocable plugin decides which of its policies or webhooks run again
+//! (reinvocationPolicy `IfNeeded`, the object changed since they ran). What a plugin
+//! remembers between its two rounds is kept here under its name.
 //!
 //! Invariants: one per write attempt (it lives in the attempt's `Attributes`); at most
 //! one reinvocation round; a plugin's state is its own (taken and put back by name).

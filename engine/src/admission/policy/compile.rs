@@ -1,7 +1,10 @@
 //! A ValidatingAdmissionPolicy and its bindings compiled once from their JSON
 //! (`admissionregistration.k8s.io/v1`): CEL expressions parsed and checked, selectors
-//! parsed, rules read. Every expression may name `authorizer` (the authorizer library). A compile error is kept with what it broke, not raised: upstream
-//! turns it into a decision under the policy's failure policy when the policy matches.
+//! parsed, rules read. Every expression may name `authorizer` (the authorizer
+//! library); [`compile_as`] compiles the expressions of both kinds of policy (a
+//! mutation's with object construction). A compile error is kept with what it broke,
+//! not raised: upstream turns it into a decision under the policy's failure policy
+//! when the policy matches.
 //!
 //! Invariants: nothing here fails on input; every list is capped by the API's own
 //! validation at write time, and again here at [`MAX_ITEMS`].
@@ -23,8 +26,17 @@ const CONDITION_VARS: &[&str] = &["object", "oldObject", "request", "params", "n
 pub type Compiled = Result<Expression, String>;
 
 fn compile(src: &str, vars: &[&str]) -> Compiled {
+    compile_as(src, vars, false)
+}
+
+/// `src` compiled with `vars` (all `dyn`) and `authorizer` declared; `construct`: with
+/// the object construction of mutations (`Object{...}`, `JSONPatch{...}`) too.
+pub(super) fn compile_as(src: &str, vars: &[&str], construct: bool) -> Compiled {
     let vars: Vec<Var<'_>> = vars.iter().map(|name| Var { name, schema: None }).collect();
-    Expression::compile_with_authorizer(src, &vars)
+    match construct {
+        true => Expression::compile_mutation(src, &vars),
+        false => Expression::compile_with_authorizer(src, &vars),
+    }
 }
 
 fn text(v: Option<&Value>) -> &str {

@@ -20,18 +20,15 @@ use std::sync::Arc;
 
 const GROUP: &str = "admissionregistration.k8s.io";
 
-/// One kind of policy: where its objects are served and how they compile.
+/// One kind of policy: where its objects are served and how its policies compile (the
+/// bindings of both kinds compile alike, [`Binding::of`]).
 pub trait Kind: Default {
     type Policy: std::fmt::Debug;
-    type Binding: std::fmt::Debug;
     const VERSION: &'static str;
     const POLICIES: &'static str;
     const BINDINGS: &'static str;
     fn policy(obj: &Value) -> Self::Policy;
-    fn binding(obj: &Value) -> Self::Binding;
     fn policy_name(p: &Self::Policy) -> &str;
-    /// The policy a binding names.
-    fn bound_to(b: &Self::Binding) -> &str;
 }
 
 /// ValidatingAdmissionPolicies.
@@ -40,21 +37,14 @@ pub struct Validating;
 
 impl Kind for Validating {
     type Policy = Policy;
-    type Binding = Binding;
     const VERSION: &'static str = "v1";
     const POLICIES: &'static str = "validatingadmissionpolicies";
     const BINDINGS: &'static str = "validatingadmissionpolicybindings";
     fn policy(obj: &Value) -> Policy {
         Policy::of(obj)
     }
-    fn binding(obj: &Value) -> Binding {
-        Binding::of(obj)
-    }
     fn policy_name(p: &Policy) -> &str {
         &p.name
-    }
-    fn bound_to(b: &Binding) -> &str {
-        &b.policy_name
     }
 }
 
@@ -67,7 +57,7 @@ pub const MAX_BINDINGS: usize = 16384;
 #[derive(Debug)]
 pub struct Hook<K: Kind = Validating> {
     pub policy: Arc<K::Policy>,
-    pub bindings: Vec<Arc<K::Binding>>,
+    pub bindings: Vec<Arc<Binding>>,
 }
 
 /// One published set of policies.
@@ -80,7 +70,7 @@ pub struct Snapshot<K: Kind = Validating> {
     /// Compiled policies by name, with their resourceVersion.
     policies: HashMap<String, (String, Arc<K::Policy>)>,
     /// Compiled bindings by name, with their resourceVersion.
-    bindings: HashMap<String, (String, Arc<K::Binding>)>,
+    bindings: HashMap<String, (String, Arc<Binding>)>,
 }
 
 impl<K: Kind> Default for Snapshot<K> {
@@ -195,13 +185,13 @@ pub fn build<K: Kind>(
     let (policy_list, policy_map) =
         compile_all(&previous.policies, policies, MAX_POLICIES, K::policy);
     let (binding_list, binding_map) =
-        compile_all(&previous.bindings, bindings, MAX_BINDINGS, K::binding);
+        compile_all(&previous.bindings, bindings, MAX_BINDINGS, Binding::of);
     let hooks = policy_list
         .into_iter()
         .filter_map(|policy| {
             let name = K::policy_name(&policy);
-            let bound: Vec<Arc<K::Binding>> =
-                binding_list.iter().filter(|b| K::bound_to(b) == name).cloned().collect();
+            let bound: Vec<Arc<Binding>> =
+                binding_list.iter().filter(|b| b.policy_name == name).cloned().collect();
             (!bound.is_empty()).then_some(Hook { policy, bindings: bound })
         })
         .collect();

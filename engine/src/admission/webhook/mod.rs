@@ -70,10 +70,6 @@ impl Plugin for MutatingWebhook {
         true
     }
 
-    fn reinvocable(&self) -> bool {
-        true
-    }
-
     fn admit<'a>(&'a self, a: &'a Attributes<'a>, obj: &'a mut Value) -> Step<'a> {
         Box::pin(mutating::admit(&self.source, a, obj))
     }

@@ -1,17 +1,17 @@
 //! A MutatingAdmissionPolicy compiled once from its JSON
 //! (`admissionregistration.k8s.io/v1beta1`): what it shares with a validating policy
 //! (paramKind, matchConstraints, failurePolicy, variables, matchConditions: compiled by
-//! the validating policy's own code), its mutations with object construction declared,
-//! and its reinvocationPolicy. Bindings are the validating ones' (`policyName`,
+//! the validating policy's own code), its mutations with object construction and the
+//! `authorizer` library declared (the validating policy's compile, `compile_as`), and
+//! its reinvocationPolicy. Bindings are the validating ones' (`policyName`,
 //! `paramRef`, `matchResources`; no actions).
 //!
 //! Invariants: nothing here fails on input; a compile error or an unknown patchType is
 //! kept with its mutation and reported (under the failure policy) when the policy runs;
 //! at most [`MAX_ITEMS`] mutations.
 
-use super::super::compile::{Binding, Compiled, MAX_ITEMS, Policy, VARS};
+use super::super::compile::{Compiled, MAX_ITEMS, Policy, VARS, compile_as};
 use super::super::source::Kind;
-use kapi_codec::cel::{Expression, Var};
 use serde_json::Value;
 
 /// How a mutation's result changes the object.
@@ -67,10 +67,9 @@ fn mutation(m: &Value) -> Mutation {
     };
     let expression =
         m.pointer(&format!("/{field}/expression")).and_then(Value::as_str).unwrap_or("");
-    let vars: Vec<Var<'_>> = VARS.iter().map(|name| Var { name, schema: None }).collect();
     Mutation {
         patch_type,
-        compiled: Expression::compile_mutation(expression, &vars),
+        compiled: compile_as(expression, VARS, true),
         expression: expression.to_string(),
     }
 }
@@ -81,21 +80,14 @@ pub struct Mutating;
 
 impl Kind for Mutating {
     type Policy = MutatingPolicy;
-    type Binding = Binding;
     const VERSION: &'static str = "v1beta1";
     const POLICIES: &'static str = "mutatingadmissionpolicies";
     const BINDINGS: &'static str = "mutatingadmissionpolicybindings";
     fn policy(obj: &Value) -> MutatingPolicy {
         MutatingPolicy::of(obj)
     }
-    fn binding(obj: &Value) -> Binding {
-        Binding::of(obj)
-    }
     fn policy_name(p: &MutatingPolicy) -> &str {
         &p.base.name
-    }
-    fn bound_to(b: &Binding) -> &str {
-        &b.policy_name
     }
 }
 
@@ -125,5 +117,13 @@ mod tests {
         assert_eq!(m[1].patch_type, Ok(PatchType::JsonPatch));
         assert_eq!(m[2].patch_type, Err("unsupported patch type: \"Other\"".into()));
         assert!(m[3].compiled.as_ref().unwrap_err().contains("undeclared reference to 'nope'"));
+    }
+
+    #[test]
+    fn mutations_may_ask_the_authorizer() {
+        let p = MutatingPolicy::of(&json!({"metadata": {"name": "p"}, "spec": {"mutations": [
+            {"patchType": "ApplyConfiguration", "applyConfiguration": {"expression":
+                "Object{metadata: Object.metadata{labels: {'may': string(authorizer.path('/x').check('get').allowed())}}}"}}]}}));
+        assert!(p.mutations[0].compiled.is_ok(), "{:?}", p.mutations[0].compiled);
     }
 }

@@ -23,6 +23,10 @@
 //! that round the marked ones run again, and all `IfNeeded` ones that ran when another
 //! plugin (a webhook) changed the object since this plugin's first round.
 //!
+//! Every expression may ask the `authorizer` (as the request's user), and each
+//! mutation has upstream's cost budget (`decide::Scope`): past it, the mutation fails
+//! with upstream's `validation failed due to running out of cost budget, ...`.
+//!
 //! Deletes and connects are not mutated (upstream has no object to patch for them).
 //!
 //! Invariants: no store read per request; the writes of admission configuration objects
@@ -69,10 +73,6 @@ impl Plugin for MutatingPolicyPlugin {
     }
 
     fn mutates(&self) -> bool {
-        true
-    }
-
-    fn reinvocable(&self) -> bool {
         true
     }
 
@@ -240,6 +240,8 @@ impl Run<'_> {
             None => &a.scope.rt,
         };
         let ty = rt.apply_type();
+        let chain = super::authorizer::ChainAuthorizer(&a.scope.app.authorizer);
+        let authz = super::authorizer::context(a, &chain);
         let mut changed = false;
         for (i, m) in self.policy.mutations.iter().enumerate() {
             let input = Input {
@@ -248,8 +250,7 @@ impl Run<'_> {
                 request: &request,
                 params: param,
                 namespace: &w.ns_object,
-                // The authorizer library is bound for validating policies only so far.
-                authorizer: None,
+                authorizer: Some(&authz),
             };
             let scope = Scope::with_variables(&self.policy.base, &input);
             if i == 0 {
