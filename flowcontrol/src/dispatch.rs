@@ -135,6 +135,10 @@ pub struct Counters {
     pub timed_out: AtomicU64,
     /// Requests executing now (holding seats).
     pub executing: AtomicU32,
+    /// Dispatch attempts that found free seats, but fewer than the next request's
+    /// (upstream's `request_dispatch_no_accommodation_total`, here per level; the
+    /// request's note counts them per request).
+    pub no_accommodation: AtomicU64,
     /// The `Retry-After` of this level's 429s.
     pub retry_after: crate::retry::RetryAfter,
 }
@@ -326,6 +330,12 @@ impl Level {
         }
     }
 
+    /// The level's queuing settings (None: exempt, or `limitResponse: Reject`).
+    pub fn queuing(&self) -> Option<Queuing> {
+        let s = self.settings.load();
+        if s.config.exempt { None } else { s.config.queuing }
+    }
+
     /// Whether the level is exempt or has no queues (`limitResponse: Reject`).
     pub fn has_queues(&self) -> bool {
         let s = self.settings.load();
@@ -499,6 +509,7 @@ impl Level {
         let mut local_head = false;
         if let Some(qs) = &qs {
             let mut set = qs.borrow_mut();
+            let mut unfit = None;
             let out = set.dispatch(|head| {
                 self.publish(core, Some(head));
                 owed = self.owed_elsewhere(core, head.finish.max(0.0).to_bits());
@@ -508,9 +519,15 @@ impl Level {
                 let taken = self.pool.try_take(head.width);
                 if taken {
                     self.waiting_seats.fetch_sub(head.width, Ordering::AcqRel);
+                } else if self.pool.in_use() < self.pool.limit() {
+                    unfit = Some(head.queue);
                 }
                 taken
             });
+            if let Some(queue) = unfit {
+                self.counters.no_accommodation.fetch_add(1, Ordering::Relaxed);
+                set.no_accommodation(queue);
+            }
             let head = set.head();
             self.publish(core, head.as_ref());
             local_head = head.is_some();
@@ -1032,6 +1049,32 @@ mod tests {
             futures_executor::block_on(w).unwrap();
         }
         assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
+    }
+
+    /// A head that finds some seats free but not enough is counted (upstream's
+    /// `request_dispatch_no_accommodation_total`), on the level and on its note; a full
+    /// level is not an attempt.
+    #[test]
+    fn a_head_that_finds_too_few_free_seats_is_counted_on_its_note() {
+        let (_d, l) = one(3, queuing(4, 1, 10));
+        let held: Vec<_> = (0..3).map(|f| l.admit(f, 1).now_or_never().unwrap().unwrap()).collect();
+        let note = Rc::new(RequestNote::default());
+        let mut wide = Box::pin(l.admit_noted(9, 3, || Some(note.clone())));
+        assert!(wide.as_mut().now_or_never().is_none());
+        assert_eq!(note.no_accommodation.get(), 0, "no seat was free");
+        let mut held = held.into_iter();
+        drop(held.next());
+        assert!(wide.as_mut().now_or_never().is_none());
+        // Every attempt counts: the release's, and the waiter's own when it is polled.
+        let once = note.no_accommodation.get();
+        assert!(once >= 1);
+        drop(held.next());
+        assert!(wide.as_mut().now_or_never().is_none());
+        let counted = note.no_accommodation.get();
+        assert!(counted > once, "{counted}");
+        assert_eq!(l.counters.no_accommodation.load(Ordering::Relaxed), u64::from(counted));
+        drop(held);
+        assert!(wide.now_or_never().unwrap().is_ok());
     }
 
     /// Regression guard for lost wake-ups: threads contending for one seat, each request

@@ -269,6 +269,15 @@ impl QueueSet {
         }
     }
 
+    /// The head of `queue` was the next to go, and some seats were free but not enough:
+    /// count it on its note.
+    pub fn no_accommodation(&self, queue: u32) {
+        let head = self.queues.get(queue as usize).and_then(|q| q.waiters.front());
+        if let Some(note) = head.and_then(|s| s.note.as_ref()) {
+            note.no_accommodation.set(note.no_accommodation.get().saturating_add(1));
+        }
+    }
+
     /// A waker of some waiter, to be woken when seats free up elsewhere.
     pub fn any_waker(&self) -> Option<Waker> {
         self.queues.iter().find_map(|q| q.waiters.front().and_then(|s| s.waker()))
