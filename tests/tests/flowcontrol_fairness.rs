@@ -259,16 +259,31 @@ fn skip_response(
     Ok((status, head))
 }
 
-/// The bytes of a held request sent after its hold.
-const TAIL: usize = 8;
-
-/// Send `bytes`, the last [`TAIL`] of them `hold` after the rest.
-fn send(c: &mut Conn, bytes: &[u8], hold: Option<Duration>) -> std::io::Result<()> {
-    let Some(hold) = hold else { return c.send(bytes) };
-    let (head, tail) = bytes.split_at(bytes.len().saturating_sub(TAIL));
-    c.send(head)?;
+/// Send the request `bytes` and read its answer (status and head). With `hold`, the
+/// request asks `Expect: 100-continue` and its body is sent `hold` after the server
+/// asks for it (kapi reads a body once the request has its seats), so it holds its seats
+/// that long; an answer without a `100 Continue` first (a refusal) is the answer.
+fn exchange(
+    c: &mut Conn,
+    bytes: &[u8],
+    hold: Option<Duration>,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(u16, String)> {
+    let Some(hold) = hold else {
+        c.send(bytes)?;
+        return skip_response(&mut c.stream, buf);
+    };
+    let end =
+        bytes.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidInput)?;
+    let (head, body) = (&bytes[..end + 2], &bytes[end + 4..]);
+    c.send(&[head, b"Expect: 100-continue\r\n\r\n"].concat())?;
+    let (status, interim) = skip_response(&mut c.stream, buf)?;
+    if status != 100 {
+        return Ok((status, interim));
+    }
     std::thread::sleep(hold);
-    c.send(tail)
+    c.send(body)?;
+    skip_response(&mut c.stream, buf)
 }
 
 /// Closed-loop clients sending `make()` until `stop`; counts answers by status.
@@ -281,7 +296,7 @@ struct Load {
 impl Load {
     /// `threads` clients; each request on a keep-alive connection, or on a fresh one when
     /// `fresh` (a request whose body never comes leaves its connection unusable); with
-    /// `hold`, a request's last [`TAIL`] bytes are sent that long after the rest.
+    /// `hold`, a request holds its seats that long ([`exchange`]).
     fn start(
         target: &Target,
         threads: usize,
@@ -310,8 +325,7 @@ impl Load {
                                 }
                             },
                         };
-                        let Ok(()) = send(&mut c, &make(), hold) else { continue };
-                        let Ok((status, head)) = skip_response(&mut c.stream, &mut buf) else {
+                        let Ok((status, head)) = exchange(&mut c, &make(), hold, &mut buf) else {
                             buf.clear();
                             continue;
                         };
@@ -427,7 +441,7 @@ fn zoo(queues: u32, hand: u32) -> (Server, Target, Conn) {
             let _ = c.response();
             let m = metrics(&s);
             let seats = |suffix: &str| {
-                value(&m, &format!("apiserver_flowcontrol_work_estimated_seats_{suffix}} "))
+                value(&m, &format!("apiserver_flowcontrol_work_estimated_seats_{suffix}}} "))
             };
             seats(&format!("bucket{key},le=\"2\"")) < seats(&format!("count{key}"))
         }),
@@ -667,10 +681,12 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
     assert!(head.contains(&format!("x-kubernetes-pf-prioritylevel-uid: {node_high}")), "{head}");
 
     let (holders, flooding) = flood(&target);
-    let waiting =
-        "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"workload-low\"} ";
+    let waiting = "apiserver_flowcontrol_current_inqueue_requests";
     assert!(
-        eventually(WAIT, || value(&metrics(&s), waiting).is_some_and(|n| n >= 5.0)),
+        eventually(WAIT, || {
+            flow_value(&metrics(&s), waiting, "service-accounts", "workload-low")
+                .is_some_and(|n| n >= 5.0)
+        }),
         "workload-low never queued"
     );
     // Some of the flood was refused before the nodes come back.
