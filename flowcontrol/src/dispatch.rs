@@ -5,10 +5,25 @@
 //! it takes its seats from the level's atomic pool ([`crate::seats::Pool`]) and returns
 //! at once, without a lock. Otherwise the request waits in its core's queue set for the
 //! level (fair queuing, `queueset.rs`), kept in a thread-local map, so queues are never
-//! shared between cores. Seats come back when the [`Seat`] is dropped: the core that
-//! gets them back dispatches its own waiters first; when it has none and others wait on
-//! other cores, it wakes one of those cores (round robin) through its waker, and that
-//! core dispatches its queues when the woken waiter runs.
+//! shared between cores.
+//!
+//! Fair queuing is level-wide, across cores, without a lock: virtual time is the level's
+//! (one atomic: the highest virtual start dispatched on any core), and each core
+//! publishes in its own cache-line-padded atomic the virtual finish time of its head of
+//! line (the request its queue set would dispatch next; none when nobody waits there).
+//! Seats go to the least published head, ties to the lower core: a core dispatches its
+//! own head only while no other core's is less, and otherwise wakes the core that is
+//! owed the seats through that core's waker (the woken waiter dispatches its core's
+//! queues). So seats that come back when a [`Seat`] is dropped go to the request that is
+//! owed them, wherever it waits, and the dispatch that runs when a request queues, when
+//! a woken waiter runs, and when a waiter gives up follows the same rule. A head that
+//! does not fit the free seats holds the level's dispatching until enough come back.
+//!
+//! No wake-up is lost: a core publishes its head before it tries to take seats, and a
+//! release gives its seats back before it reads the heads (both sequentially
+//! consistent), so either the waiting core finds the seats or the releasing core finds
+//! its head and wakes it; a waiter registers its core's waker and then dispatches once
+//! more, so a wake that came before its registration is not missed.
 //!
 //! A level's current limit (its pool's limit) is set by the periodic borrowing
 //! adjustment ([`Dispatcher::adjust`], `borrowing.rs`) from the seat demand the request
@@ -18,6 +33,8 @@
 //! Invariants: every serving thread has its own core index below the dispatcher's core
 //! count ([`set_core`]); a level's seats in use never exceed its limit except for one request
 //! wider than the whole limit running alone; a request waits on the core it came in on;
+//! a core's published head is its queue set's head whenever that core is not inside a
+//! dispatch; a request is dispatched only when no other core publishes a lesser head;
 //! a waiting request's future, when dropped (its client left or its wait timed out), is
 //! taken out of its queue and passes the turn on; `waiting` counts exactly the queued
 //! requests of the level on every core.
@@ -26,7 +43,7 @@ use crate::borrowing::{LevelDemand, rebalance};
 use crate::config::{LevelConfig, Limits, Queuing, limits};
 use crate::demand::{DemandStats, Integrator};
 use crate::note::RequestNote;
-use crate::queueset::{Full, QueueSet, Slot};
+use crate::queueset::{Full, Head, QueueSet, Slot};
 use crate::seats::Pool;
 use crate::timing::{Timing, TimingSnapshot};
 use arc_swap::ArcSwap;
@@ -38,7 +55,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -81,11 +98,29 @@ fn this_core() -> usize {
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// One core's shared side of a level: how many wait there and how to wake it.
-#[derive(Debug, Default)]
+/// A core's published head when nobody waits there.
+const NO_HEAD: u64 = u64::MAX;
+
+/// One core's shared side of a level: how many wait there, the virtual finish of its head
+/// of line, and how to wake it. Padded to its own cache lines (cores write their own).
+#[derive(Debug)]
+#[repr(align(128))]
 struct CoreSide {
     waiting: AtomicU32,
+    /// The head's virtual finish as `f64` bits (a non-negative f64's bits order as the
+    /// numbers do), or [`NO_HEAD`].
+    head: AtomicU64,
     waker: AtomicWaker,
+}
+
+impl Default for CoreSide {
+    fn default() -> CoreSide {
+        CoreSide {
+            waiting: AtomicU32::new(0),
+            head: AtomicU64::new(NO_HEAD),
+            waker: AtomicWaker::new(),
+        }
+    }
 }
 
 /// Counters of a level (upstream's `apiserver_flowcontrol_*`).
@@ -100,6 +135,10 @@ pub struct Counters {
     pub timed_out: AtomicU64,
     /// Requests executing now (holding seats).
     pub executing: AtomicU32,
+    /// Dispatch attempts that found free seats, but fewer than the next request's
+    /// (upstream's `request_dispatch_no_accommodation_total`, here per level; the
+    /// request's note counts them per request).
+    pub no_accommodation: AtomicU64,
     /// The `Retry-After` of this level's 429s.
     pub retry_after: crate::retry::RetryAfter,
 }
@@ -150,7 +189,8 @@ pub struct Level {
     peak: AtomicU32,
     borrowing: Mutex<Borrowing>,
     cores: Box<[CoreSide]>,
-    next_wake: AtomicUsize,
+    /// The level's virtual time (`f64` bits): the highest virtual start dispatched.
+    vtime: AtomicU64,
     pub counters: Counters,
 }
 
@@ -175,7 +215,7 @@ impl Level {
                 utilization: Timing::new(UTILIZATION_BUCKETS, Instant::now()),
             }),
             cores: (0..cores.max(1)).map(|_| CoreSide::default()).collect(),
-            next_wake: AtomicUsize::new(0),
+            vtime: AtomicU64::new(0f64.to_bits()),
             counters: Counters::default(),
         }
     }
@@ -218,7 +258,8 @@ impl Level {
 
     /// Requests waiting in the level's queues on every core.
     pub fn waiting(&self) -> u32 {
-        self.waiting.load(Ordering::Acquire)
+        // Sequentially consistent with the pool and the heads (no lost wake-up).
+        self.waiting.load(Ordering::SeqCst)
     }
 
     /// Seats the level's requests hold or wait for (upstream's seat demand).
@@ -287,6 +328,12 @@ impl Level {
         for side in self.cores.iter() {
             side.waker.wake();
         }
+    }
+
+    /// The level's queuing settings (None: exempt, or `limitResponse: Reject`).
+    pub fn queuing(&self) -> Option<Queuing> {
+        let s = self.settings.load();
+        if s.config.exempt { None } else { s.config.queuing }
     }
 
     /// Whether the level is exempt or has no queues (`limitResponse: Reject`).
@@ -359,7 +406,8 @@ impl Level {
         };
         let core = this_core() % self.cores.len();
         let qs = self.queue_set(queuing, settings.generation);
-        let queued = qs.borrow_mut().enqueue(flow, width, Instant::now(), note());
+        let vtime = f64::from_bits(self.vtime.load(Ordering::Acquire));
+        let queued = qs.borrow_mut().enqueue(flow, width, vtime, note());
         match queued {
             Err(Full::QueueFull) => {
                 self.counters.rejected_queue_full.fetch_add(1, Ordering::Relaxed);
@@ -367,7 +415,7 @@ impl Level {
             }
             Ok((slot, queue)) => {
                 let length = qs.borrow().queue_len(queue);
-                self.waiting.fetch_add(1, Ordering::AcqRel);
+                self.waiting.fetch_add(1, Ordering::SeqCst);
                 self.waiting_seats.fetch_add(width, Ordering::AcqRel);
                 self.note_demand();
                 self.cores[core].waiting.fetch_add(1, Ordering::AcqRel);
@@ -400,9 +448,8 @@ impl Level {
                 return qs.clone();
             }
             // Old waiters keep their (old) set through their own handle.
-            let mut fresh = QueueSet::new(queuing, Instant::now()).unwrap_or_else(|| {
-                QueueSet::new(Queuing { queues: 1, hand_size: 1, ..queuing }, Instant::now())
-                    .expect("1/1")
+            let mut fresh = QueueSet::new(queuing).unwrap_or_else(|| {
+                QueueSet::new(Queuing { queues: 1, hand_size: 1, ..queuing }).expect("1/1")
             });
             fresh.generation = generation;
             let qs = Rc::new(RefCell::new(fresh));
@@ -411,57 +458,99 @@ impl Level {
         })
     }
 
-    /// Seats came back on this core: dispatch this core's waiters, else wake a core where
-    /// some wait.
+    /// Seats came back on this core: serve the core they are owed to (this one's queues,
+    /// or another core woken).
     fn released(&self, width: u32, from: Option<(u32, &Rc<RefCell<QueueSet>>)>) {
         self.pool.give(width);
-        let now = Instant::now();
         if let Some((queue, qs)) = from {
-            qs.borrow_mut().finished(queue, width, now);
+            qs.borrow_mut().finished(queue, width);
         }
         if self.waiting() == 0 {
             return;
         }
-        let core = this_core() % self.cores.len();
-        if self.cores[core].waiting.load(Ordering::Acquire) > 0 {
-            self.dispatch_local(core);
-        }
-        if self.waiting() > 0 && self.pool.in_use() < self.pool.limit() {
-            self.wake_another(core);
-        }
+        self.dispatch_local(this_core() % self.cores.len());
     }
 
-    /// Wake the next core (after `core`, round robin) with waiters.
-    fn wake_another(&self, core: usize) {
-        let n = self.cores.len();
-        let start = self.next_wake.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            let c = (start + i) % n;
-            if c != core && self.cores[c].waiting.load(Ordering::Acquire) > 0 {
-                self.cores[c].waker.wake();
-                return;
+    /// Publish `core`'s head of line.
+    fn publish(&self, core: usize, head: Option<&Head>) {
+        let key = head.map_or(NO_HEAD, |h| h.finish.max(0.0).to_bits());
+        self.cores[core].head.store(key, Ordering::SeqCst);
+    }
+
+    /// The core other than `core` whose published head is least and comes before `key`
+    /// of `core` (ties go to the lower core); any other core's least head when `key` is
+    /// [`NO_HEAD`].
+    fn owed_elsewhere(&self, core: usize, key: u64) -> Option<usize> {
+        let mut best: Option<(u64, usize)> = None;
+        for (c, side) in self.cores.iter().enumerate() {
+            let head = side.head.load(Ordering::SeqCst);
+            if c == core || head == NO_HEAD {
+                continue;
+            }
+            if best.is_none_or(|b| (head, c) < b) {
+                best = Some((head, c));
             }
         }
+        best.filter(|b| key == NO_HEAD || *b < (key, core)).map(|(_, c)| c)
     }
 
-    /// Dispatch this core's waiters of the level while seats last.
+    /// Whether a waiter could take seats now (at least one free, or a wide request could
+    /// run alone).
+    fn seats_free(&self) -> bool {
+        let used = self.pool.in_use();
+        used < self.pool.limit() || used == 0
+    }
+
+    /// Dispatch this core's waiters of the level in fair order while they are owed the
+    /// seats and seats last; wake the core owed them when it is another.
     fn dispatch_local(&self, core: usize) {
-        let Some(qs) = SETS.with(|s| s.borrow().get(&self.id).cloned()) else { return };
-        let granted = qs.borrow_mut().dispatch(Instant::now(), |w| {
-            let taken = self.pool.try_take(w);
-            if taken {
-                self.waiting_seats.fetch_sub(w, Ordering::AcqRel);
+        let qs = SETS.with(|s| s.borrow().get(&self.id).cloned());
+        let mut owed = None;
+        let mut local_head = false;
+        if let Some(qs) = &qs {
+            let mut set = qs.borrow_mut();
+            let mut unfit = None;
+            let out = set.dispatch(|head| {
+                self.publish(core, Some(head));
+                owed = self.owed_elsewhere(core, head.finish.max(0.0).to_bits());
+                if owed.is_some() {
+                    return false;
+                }
+                let taken = self.pool.try_take(head.width);
+                if taken {
+                    self.waiting_seats.fetch_sub(head.width, Ordering::AcqRel);
+                } else if self.pool.in_use() < self.pool.limit() {
+                    unfit = Some(head.queue);
+                }
+                taken
+            });
+            if let Some(queue) = unfit {
+                self.counters.no_accommodation.fetch_add(1, Ordering::Relaxed);
+                set.no_accommodation(queue);
             }
-            taken
-        });
-        if granted > 0 {
-            self.waiting.fetch_sub(granted, Ordering::AcqRel);
-            self.cores[core].waiting.fetch_sub(granted, Ordering::AcqRel);
-            self.counters.dispatched.fetch_add(u64::from(granted), Ordering::Relaxed);
+            let head = set.head();
+            self.publish(core, head.as_ref());
+            local_head = head.is_some();
+            if out.granted > 0 {
+                self.waiting.fetch_sub(out.granted, Ordering::AcqRel);
+                self.cores[core].waiting.fetch_sub(out.granted, Ordering::AcqRel);
+                self.counters.dispatched.fetch_add(u64::from(out.granted), Ordering::Relaxed);
+            }
+            if let Some(start) = out.start {
+                self.vtime.fetch_max(start.max(0.0).to_bits(), Ordering::AcqRel);
+            }
+            // Someone who still waits here is the one a release elsewhere wakes.
+            if let Some(w) = set.any_waker() {
+                self.cores[core].waker.register(&w);
+            }
+        } else {
+            self.publish(core, None);
         }
-        // Someone who still waits here is the one a release elsewhere wakes.
-        if let Some(w) = qs.borrow().any_waker() {
-            self.cores[core].waker.register(&w);
+        if !local_head {
+            owed = self.owed_elsewhere(core, NO_HEAD);
+        }
+        if let Some(other) = owed.filter(|_| self.seats_free()) {
+            self.cores[other].waker.wake();
         }
     }
 }
@@ -552,15 +641,15 @@ impl Drop for Admit {
     fn drop(&mut self) {
         let State::Waiting(w) = std::mem::replace(&mut self.state, State::Done) else { return };
         let level = &self.level;
-        if w.qs.borrow_mut().withdraw(&w.slot, w.queue) {
+        let withdrawn = w.qs.borrow_mut().withdraw(&w.slot, w.queue);
+        if withdrawn {
             level.counters.timed_out.fetch_add(1, Ordering::Relaxed);
             level.waiting.fetch_sub(1, Ordering::AcqRel);
             level.waiting_seats.fetch_sub(w.slot.width, Ordering::AcqRel);
             level.cores[w.core].waiting.fetch_sub(1, Ordering::AcqRel);
-            // The waker registered for this core may have been this request's.
-            if let Some(other) = w.qs.borrow().any_waker() {
-                level.cores[w.core].waker.register(&other);
-            }
+            // It may have been its core's head (the one owed the next seats) and the
+            // request its core's waker would wake: publish the new head and pass the turn.
+            level.dispatch_local(w.core);
         } else if w.slot.granted() {
             // Granted but never polled again: give the seats straight back.
             level.released(w.slot.width, Some((w.queue, &w.qs)));
@@ -909,6 +998,85 @@ mod tests {
         assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
     }
 
+    /// Fair queuing is level-wide, not per core (issue #19's mice behind an elephant on
+    /// another core): core 0 holds the level's two seats and has queued three wide
+    /// requests of one flow; core 1 then queues one narrow request of another flow. When
+    /// core 0 gives its seats back, the narrow request (the least virtual finish) gets a
+    /// seat before core 0's second wide request, although every release happens on
+    /// core 0.
+    #[test]
+    fn a_release_serves_the_core_owed_the_seats_not_its_own_queue_first() {
+        let (d, l) = one(2, queuing(8, 1, 10));
+        let _d = d;
+        set_core(0);
+        let held = l.admit(1, 2).now_or_never().unwrap().unwrap();
+        let elephant = 0u64;
+        let mut wide: Vec<_> = (0..3).map(|_| Box::pin(l.admit(elephant, 2))).collect();
+        for w in wide.iter_mut() {
+            assert!(w.as_mut().now_or_never().is_none());
+        }
+        let (l2, (tx, rx)) = (l.clone(), std::sync::mpsc::channel());
+        let mouse = std::thread::spawn(move || {
+            set_core(1);
+            futures_executor::block_on(async {
+                let seat = l2.admit(5, 1).await.unwrap();
+                tx.send(()).unwrap();
+                drop(seat);
+            })
+        });
+        while l.waiting() < 4 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        drop(held);
+        // Core 0 runs its wide requests one after the other as they are granted, and
+        // counts how many it ran before the narrow one was served.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut wide_before = 0;
+        loop {
+            if rx.try_recv().is_ok() {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the narrow request was never served");
+            if let Some(i) = wide.iter_mut().position(|w| w.as_mut().now_or_never().is_some()) {
+                drop(wide.remove(i));
+                wide_before += 1;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        mouse.join().unwrap();
+        assert!(wide_before <= 1, "{wide_before} wide requests of core 0 went first");
+        for w in wide {
+            futures_executor::block_on(w).unwrap();
+        }
+        assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
+    }
+
+    /// A head that finds some seats free but not enough is counted (upstream's
+    /// `request_dispatch_no_accommodation_total`), on the level and on its note; a full
+    /// level is not an attempt.
+    #[test]
+    fn a_head_that_finds_too_few_free_seats_is_counted_on_its_note() {
+        let (_d, l) = one(3, queuing(4, 1, 10));
+        let held: Vec<_> = (0..3).map(|f| l.admit(f, 1).now_or_never().unwrap().unwrap()).collect();
+        let note = Rc::new(RequestNote::default());
+        let mut wide = Box::pin(l.admit_noted(9, 3, || Some(note.clone())));
+        assert!(wide.as_mut().now_or_never().is_none());
+        assert_eq!(note.no_accommodation.get(), 0, "no seat was free");
+        let mut held = held.into_iter();
+        drop(held.next());
+        assert!(wide.as_mut().now_or_never().is_none());
+        // Every attempt counts: the release's, and the waiter's own when it is polled.
+        let once = note.no_accommodation.get();
+        assert!(once >= 1);
+        drop(held.next());
+        assert!(wide.as_mut().now_or_never().is_none());
+        let counted = note.no_accommodation.get();
+        assert!(counted > once, "{counted}");
+        assert_eq!(l.counters.no_accommodation.load(Ordering::Relaxed), u64::from(counted));
+        drop(held);
+        assert!(wide.now_or_never().unwrap().is_ok());
+    }
+
     /// Regression guard for lost wake-ups: threads contending for one seat, each request
     /// queued behind the others, all finish (a waiter nobody wakes would hang the run).
     #[test]
@@ -948,5 +1116,56 @@ mod tests {
         rx.recv_timeout(Duration::from_secs(60)).expect("a waiter was never woken");
         assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
         assert!(l.counters.queued.load(Ordering::Relaxed) >= 3);
+    }
+
+    /// The same with several requests of mixed widths in flight on every core: wide heads
+    /// hold the level's dispatching, cores hand the turn to each other, and everyone
+    /// finishes with every seat given back.
+    #[test]
+    fn concurrent_requests_of_mixed_widths_on_every_core_all_finish() {
+        let d = Dispatcher::new(3, 3);
+        d.configure(&[limited("l", queuing(16, 2, 1000))]);
+        let l = d.level("l").unwrap();
+        let threads: Vec<_> = (0..3)
+            .map(|core| {
+                let l = l.clone();
+                std::thread::spawn(move || {
+                    set_core(core);
+                    let tasks = (0..4u64).map(|t| {
+                        let l = l.clone();
+                        async move {
+                            for i in 0..500u64 {
+                                let width = (i % 3 + 1) as u32;
+                                let flow = t * 7 + core as u64;
+                                let seat = l.admit(flow, width).await.unwrap();
+                                if i % 2 == 0 {
+                                    // Hold the seats over a yield to the other tasks.
+                                    let mut yielded = false;
+                                    std::future::poll_fn(|cx| {
+                                        if std::mem::replace(&mut yielded, true) {
+                                            return Poll::Ready(());
+                                        }
+                                        cx.waker().wake_by_ref();
+                                        Poll::Pending
+                                    })
+                                    .await;
+                                }
+                                drop(seat);
+                            }
+                        }
+                    });
+                    futures_executor::block_on(futures_util::future::join_all(tasks));
+                })
+            })
+            .collect();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for t in threads {
+                t.join().unwrap();
+            }
+            tx.send(()).unwrap();
+        });
+        rx.recv_timeout(Duration::from_secs(60)).expect("a waiter was never woken");
+        assert_eq!((l.waiting(), l.seats_in_use()), (0, 0));
     }
 }

@@ -1,7 +1,10 @@
 //! What the engine tells the dispatcher about a request that has to wait, for the
 //! `dump_requests` debug dump: it is made only when a request is queued (never on the
 //! path of a request that finds a free seat) and travels in the request's queue slot.
+//! The dispatcher counts on it how often the request, at the head of the level, found
+//! some seats free but not enough (upstream's `request_dispatch_no_accommodation_total`).
 
+use std::cell::Cell;
 use std::time::{Duration, SystemTime};
 
 /// A queued request as upstream's request dump describes it.
@@ -23,4 +26,6 @@ pub struct RequestNote {
     pub api_version: String,
     pub resource: String,
     pub subresource: String,
+    /// Dispatch attempts that found free seats, but fewer than the request's.
+    pub no_accommodation: Cell<u32>,
 }

@@ -3,14 +3,18 @@
 //! A waiting request sits in one queue of its flow's hand (the shortest). Each queue has
 //! a virtual start time for its head; the next request dispatched is the head whose
 //! virtual finish (`start + width`) is least, so flows share the level's seats in
-//! proportion to their numbers of queues, not their request rates. Virtual time advances
-//! with real time at the rate the level serves each active queue (seats in use divided by
-//! active queues). A head that does not fit the free seats is not skipped (so wide
-//! requests are not starved); dispatching stops until seats come back.
+//! proportion to their numbers of queues, not their request rates. A dispatched head
+//! moves its queue's start on by its width. Virtual time is the level's, shared by every
+//! core (start-time fair queuing): the highest start of any request dispatched on any
+//! core, which the dispatcher keeps in an atomic and hands in when a request is queued; a
+//! queue that was empty starts at it, so an idle flow gains no credit and every core's
+//! virtual finish times are comparable (the dispatcher serves the core whose head's is
+//! least). A head that does not fit the free seats is not skipped (so wide requests are
+//! not starved); dispatching stops until seats come back.
 //!
 //! Invariants: the queue set lives on its core only (no locking); every waiter is in
 //! exactly one queue until it is granted or withdrawn; a queue never holds more than
-//! `queue_length_limit` waiters.
+//! `queue_length_limit` waiters; a queue's start never goes back.
 
 use crate::config::Queuing;
 use crate::note::RequestNote;
@@ -19,7 +23,6 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Waker;
-use std::time::Instant;
 
 /// A waiter's state, shared by its future and its queue.
 pub struct Slot {
@@ -102,15 +105,32 @@ pub enum Full {
     QueueFull,
 }
 
+/// The request a queue set would dispatch next.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Head {
+    pub queue: u32,
+    /// Its virtual start (its queue's).
+    pub start: f64,
+    /// Its virtual finish: start + width (the fair order, comparable across cores).
+    pub finish: f64,
+    pub width: u32,
+}
+
+/// What one [`QueueSet::dispatch`] granted.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Dispatched {
+    pub granted: u32,
+    /// The highest virtual start of the granted requests (the level's virtual time moves
+    /// up to it).
+    pub start: Option<f64>,
+}
+
 /// The queues of one level on one core.
 #[derive(Debug)]
 pub struct QueueSet {
     pub config: Queuing,
     dealer: Dealer,
     queues: Vec<Queue>,
-    /// Virtual time now.
-    r: f64,
-    last: Instant,
     waiting: u32,
     hand: Vec<u32>,
     /// The level's queuing generation this set was made for (the dispatcher's).
@@ -119,19 +139,10 @@ pub struct QueueSet {
 
 impl QueueSet {
     /// None when the sizes are invalid (the engine validates them before).
-    pub fn new(config: Queuing, now: Instant) -> Option<QueueSet> {
+    pub fn new(config: Queuing) -> Option<QueueSet> {
         let dealer = Dealer::new(config.queues, config.hand_size)?;
         let queues = (0..config.queues).map(|_| Queue::default()).collect();
-        Some(QueueSet {
-            config,
-            dealer,
-            queues,
-            r: 0.0,
-            last: now,
-            waiting: 0,
-            hand: Vec::new(),
-            generation: 0,
-        })
+        Some(QueueSet { config, dealer, queues, waiting: 0, hand: Vec::new(), generation: 0 })
     }
 
     /// Requests waiting here.
@@ -173,31 +184,16 @@ impl QueueSet {
             .collect()
     }
 
-    fn active_queues(&self) -> usize {
-        self.queues.iter().filter(|q| !q.waiters.is_empty() || q.executing > 0).count()
-    }
-
-    /// Move virtual time to `now`.
-    fn advance(&mut self, now: Instant) {
-        let dt = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        let executing: u32 = self.queues.iter().map(|q| q.executing).sum();
-        let active = self.active_queues();
-        if active > 0 {
-            self.r += dt * f64::from(executing.max(1)) / active as f64;
-        }
-    }
-
     /// Queue a request of `flow` needing `width` seats: in the least loaded queue of the
-    /// flow's hand. Returns its slot and queue index.
+    /// flow's hand, at the level's virtual time `vtime` if that queue was empty. Returns
+    /// its slot and queue index.
     pub fn enqueue(
         &mut self,
         flow: u64,
         width: u32,
-        now: Instant,
+        vtime: f64,
         note: Option<Rc<RequestNote>>,
     ) -> Result<(Rc<Slot>, u32), Full> {
-        self.advance(now);
         self.dealer.deal(flow, &mut self.hand);
         let best = self
             .hand
@@ -212,8 +208,8 @@ impl QueueSet {
         if q.waiters.len() >= self.config.queue_length_limit as usize {
             return Err(Full::QueueFull);
         }
-        if q.waiters.is_empty() && q.executing == 0 {
-            q.next_start = q.next_start.max(self.r);
+        if q.waiters.is_empty() {
+            q.next_start = q.next_start.max(vtime);
         }
         let slot = Rc::new(Slot::new(width, note));
         q.waiters.push_back(slot.clone());
@@ -231,43 +227,54 @@ impl QueueSet {
         true
     }
 
-    /// Dispatch heads in fair order while `take` finds seats for them; returns how many
-    /// were granted.
-    pub fn dispatch(&mut self, now: Instant, mut take: impl FnMut(u32) -> bool) -> u32 {
-        self.advance(now);
-        let mut granted = 0;
-        loop {
-            let next = self
-                .queues
-                .iter()
-                .enumerate()
-                .filter_map(|(i, q)| {
-                    let head = q.waiters.front()?;
-                    Some((i, q.next_start + f64::from(head.width)))
-                })
-                .min_by(|a, b| a.1.total_cmp(&b.1));
-            let Some((i, _)) = next else { return granted };
-            let width = self.queues[i].waiters[0].width;
-            if !take(width) {
-                return granted;
+    /// The request fair queuing would dispatch next: the head of least virtual finish.
+    pub fn head(&self) -> Option<Head> {
+        self.queues
+            .iter()
+            .enumerate()
+            .filter_map(|(i, q)| {
+                let head = q.waiters.front()?;
+                let finish = q.next_start + f64::from(head.width);
+                Some(Head { queue: i as u32, start: q.next_start, finish, width: head.width })
+            })
+            .min_by(|a, b| a.finish.total_cmp(&b.finish))
+    }
+
+    /// Dispatch heads in fair order while `take` agrees (it finds seats for the head);
+    /// returns how many were granted and the highest virtual start among them.
+    pub fn dispatch(&mut self, mut take: impl FnMut(&Head) -> bool) -> Dispatched {
+        let mut out = Dispatched::default();
+        while let Some(head) = self.head() {
+            if !take(&head) {
+                break;
             }
-            let q = &mut self.queues[i];
+            let q = &mut self.queues[head.queue as usize];
             let slot = q.waiters.pop_front().expect("head");
-            q.next_start += f64::from(width);
-            q.executing += width;
+            q.next_start += f64::from(head.width);
+            q.executing += head.width;
             q.running += 1;
             self.waiting -= 1;
-            granted += 1;
+            out.granted += 1;
+            out.start = Some(out.start.map_or(head.start, |s: f64| s.max(head.start)));
             slot.grant();
         }
+        out
     }
 
     /// A request dispatched from `queue` finished, giving back `width` seats.
-    pub fn finished(&mut self, queue: u32, width: u32, now: Instant) {
-        self.advance(now);
+    pub fn finished(&mut self, queue: u32, width: u32) {
         if let Some(q) = self.queues.get_mut(queue as usize) {
             q.executing = q.executing.saturating_sub(width);
             q.running = q.running.saturating_sub(1);
+        }
+    }
+
+    /// The head of `queue` was the next to go, and some seats were free but not enough:
+    /// count it on its note.
+    pub fn no_accommodation(&self, queue: u32) {
+        let head = self.queues.get(queue as usize).and_then(|q| q.waiters.front());
+        if let Some(note) = head.and_then(|s| s.note.as_ref()) {
+            note.no_accommodation.set(note.no_accommodation.get().saturating_add(1));
         }
     }
 
@@ -282,17 +289,13 @@ mod tests {
     use super::*;
 
     fn set(queues: u32, hand: u32, limit: u32) -> QueueSet {
-        QueueSet::new(
-            Queuing { queues, hand_size: hand, queue_length_limit: limit },
-            Instant::now(),
-        )
-        .unwrap()
+        QueueSet::new(Queuing { queues, hand_size: hand, queue_length_limit: limit }).unwrap()
     }
 
     #[test]
     fn a_full_queue_refuses_more() {
         let mut qs = set(1, 1, 2);
-        let now = Instant::now();
+        let now = 0.0;
         qs.enqueue(1, 1, now, None).unwrap();
         qs.enqueue(1, 1, now, None).unwrap();
         assert_eq!(qs.enqueue(1, 1, now, None).unwrap_err(), Full::QueueFull);
@@ -302,14 +305,14 @@ mod tests {
     #[test]
     fn one_seat_at_a_time_alternates_between_flows() {
         let mut qs = set(8, 1, 100);
-        let now = Instant::now();
+        let now = 0.0;
         let b = (1..64).find(|f| f % 8 != 0).unwrap();
         let heavy: Vec<_> = (0..10).map(|_| qs.enqueue(0, 1, now, None).unwrap().0).collect();
         let light: Vec<_> = (0..3).map(|_| qs.enqueue(b, 1, now, None).unwrap().0).collect();
         let mut order = Vec::new();
         for _ in 0..6 {
             let mut once = true;
-            qs.dispatch(now, |_| std::mem::take(&mut once));
+            qs.dispatch(|_| std::mem::take(&mut once));
             let h = heavy.iter().filter(|s| s.granted()).count();
             let l = light.iter().filter(|s| s.granted()).count();
             order.push((h, l));
@@ -320,25 +323,25 @@ mod tests {
     #[test]
     fn a_head_that_does_not_fit_is_not_skipped() {
         let mut qs = set(1, 1, 10);
-        let now = Instant::now();
+        let now = 0.0;
         let wide = qs.enqueue(1, 5, now, None).unwrap().0;
         let narrow = qs.enqueue(1, 1, now, None).unwrap().0;
         let mut free = 3;
-        let granted = qs.dispatch(now, |w| {
-            let ok = w <= free;
+        let out = qs.dispatch(|h| {
+            let ok = h.width <= free;
             if ok {
-                free -= w;
+                free -= h.width;
             }
             ok
         });
-        assert_eq!(granted, 0);
+        assert_eq!(out.granted, 0);
         assert!(!wide.granted() && !narrow.granted());
     }
 
     #[test]
     fn waiting_requests_are_listed_by_queue_and_place_with_their_notes() {
         let mut qs = set(1, 1, 10);
-        let now = Instant::now();
+        let now = 0.0;
         let note = |v: &str| Some(Rc::new(RequestNote { verb: v.into(), ..Default::default() }));
         qs.enqueue(1, 1, now, note("get")).unwrap();
         qs.enqueue(1, 2, now, note("list")).unwrap();
@@ -353,11 +356,32 @@ mod tests {
     #[test]
     fn a_withdrawn_waiter_leaves_its_queue() {
         let mut qs = set(4, 2, 10);
-        let now = Instant::now();
+        let now = 0.0;
         let (slot, q) = qs.enqueue(9, 1, now, None).unwrap();
         assert!(qs.withdraw(&slot, q));
         assert!(!qs.withdraw(&slot, q));
         assert_eq!(qs.waiting(), 0);
-        assert_eq!(qs.dispatch(now, |_| true), 0);
+        assert_eq!(qs.dispatch(|_| true).granted, 0);
+    }
+
+    /// A flow that arrives when virtual time has moved on starts there, not behind the
+    /// flow that was served meanwhile, and not ahead of it by credit it never used; the
+    /// highest start dispatched is reported (the level's virtual time).
+    #[test]
+    fn an_empty_queue_starts_at_the_levels_virtual_time() {
+        let mut qs = set(8, 1, 100);
+        let b = (1..64).find(|f| f % 8 != 0).unwrap();
+        for _ in 0..4 {
+            qs.enqueue(0, 10, 0.0, None).unwrap();
+        }
+        let out = qs.dispatch(|_| true);
+        assert_eq!((out.granted, out.start), (4, Some(30.0)));
+        let heavy = qs.enqueue(0, 10, 30.0, None).unwrap().0;
+        let light = qs.enqueue(b, 1, 30.0, None).unwrap().0;
+        // The heavy flow's queue starts at 40 (four served), the light one's at 30.
+        assert_eq!(qs.head().map(|h| (h.start, h.finish, h.width)), Some((30.0, 31.0, 1)));
+        let mut once = true;
+        qs.dispatch(|_| std::mem::take(&mut once));
+        assert!(light.granted() && !heavy.granted());
     }
 }

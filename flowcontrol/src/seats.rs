@@ -1,6 +1,8 @@
 //! A level's seat pool: how many seats its executing requests hold, and its current
 //! limit. Taking and giving back are single atomic operations, so a request that finds a
-//! free seat never takes a lock.
+//! free seat never takes a lock. The updates and their failed attempts are sequentially
+//! consistent: the dispatcher relies on a release and a queued request's attempt being
+//! ordered with the heads cores publish (`dispatch.rs`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -21,7 +23,7 @@ impl Pool {
     pub fn try_take(&self, width: u32) -> bool {
         let limit = self.limit.load(Ordering::Acquire);
         self.in_use
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
                 let fits = used.saturating_add(width) <= limit || (used == 0 && limit > 0);
                 fits.then(|| used.saturating_add(width))
             })
@@ -35,7 +37,7 @@ impl Pool {
 
     /// Give `width` seats back.
     pub fn give(&self, width: u32) {
-        let _ = self.in_use.fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+        let _ = self.in_use.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
             Some(used.saturating_sub(width))
         });
     }

@@ -4,6 +4,7 @@
 //!
 //! The binary is `$KAPI_BIN` or `target/debug/kapi` (built on demand).
 
+pub mod apf;
 pub mod etcd;
 pub mod policy;
 pub mod raw;

@@ -1,37 +1,38 @@
 //! API Priority and Fairness keeps its promises under load, against the real binary:
 //!
-//! - an elephant does not starve the mice at its own priority level: the user
-//!   `elephant` holds 18 of the level's 22 seats with writes whose bodies never come and
-//!   LISTs 400 ConfigMaps of 4 KiB from 40 slow-reading connections (each LIST is
-//!   estimated at four seats, upstream's most for the level, and holds them until its
-//!   1.6 MB answer is sent), so its LISTs queue for the last four seats; the user `mouse`
-//!   GETs one ConfigMap from four connections. Fair queuing serves the mouse's queue in
-//!   turn: no mouse is refused, and the mice's p99 under the elephant stays within
-//!   [`FACTOR`] (20) times their unloaded p99 or [`FLOOR`] (2 s), whichever is larger.
-//!   (A LIST alone cannot exhaust a level here: kapi writes one answer at a time per
-//!   serving thread, and upstream's max-seats rule, 15% of the level's nominal seats,
-//!   leaves room for more than six of the widest LISTs, so on two cores the held writes
-//!   are what make queuing, not the CPU, decide.)
+//! - an elephant does not starve the mice at its own priority level: at the level `zoo`
+//!   (22 seats, 64 queues, hands of two, flows by user), the user `elephant` keeps
+//!   [`ELEPHANTS`] requests in flight, each a ConfigMap write that [`WATCHERS`] watchers
+//!   make four seats wide (upstream's most for the level) and that holds its seats for
+//!   [`HOLD`] (its body comes that late: seats are taken before the body is read), so
+//!   five run at a time and the rest fill the elephant's queues; the user `mouse` GETs a
+//!   ConfigMap from four connections. Fair queuing serves the mouse's queue in turn, so a
+//!   mouse waits for the next seats to come back, not for the elephant's queue: no mouse
+//!   is refused and the mice's p99 stays within [`ZOO_FLOOR`] (2 s) plus twice their
+//!   unloaded p99. The twin at a level of one queue
+//!   (`at_a_one_queue_level_the_elephant_starves_the_mice`, first come first served)
+//!   puts every mouse behind the elephant's queued writes (about ten rounds of
+//!   [`HOLD`]) and asserts that the same verdict fails. The seats are held for a time the
+//!   client sets, not by CPU work, so a loaded machine moves both sides little.
 //! - nodes renewing their Leases (`system:node:*`, group `system:nodes`: the
-//!   `system-node-high` FlowSchema, level `node-high`) keep their latency (same factor and
-//!   floor) while a service account (`service-accounts`, level `workload-low`) floods its
-//!   level: writes that hold its seats and LISTs that wait in its queues, time out of
-//!   them and get 429 with `Retry-After`.
+//!   `system-node-high` FlowSchema, level `node-high`) keep their latency (within
+//!   [`FACTOR`] (20) times their unloaded p99 or [`FLOOR`] (2 s)) while a service account
+//!   (`service-accounts`, level `workload-low`) floods its level: writes that hold its
+//!   seats and LISTs that wait in its queues, time out of them and get 429 with
+//!   `Retry-After`.
 //!
 //! The servers get few seats (`--max-requests-inflight 20`,
 //! `--max-mutating-requests-inflight 4`). The flood check is run once more without
 //! priority and fairness (`--enable-priority-and-fairness=false`), where upstream's
 //! max-in-flight filter refuses the nodes once the held writes fill the mutating limit,
 //! and asserts that its verdict fails (`without_apf_a_flood_starves_node_lease_renewals`).
-//! The elephant check has no such twin yet: run by hand without priority and fairness
-//! (a LIST gives its max-in-flight slot back when its answer is ready and each serving
-//! thread writes one answer at a time, so the read limit is never reached) and at a
-//! level of one queue, the mice were served within the bound too (p99 0.25 s and 0.27 s
-//! on a loaded machine, against 0.52 s with fair queuing): at this size it catches
-//! starvation (refusals, waits of seconds), not a first-come-first-served queue.
+//! While the elephant runs, the zoo test also reads upstream's per-flow gauges and
+//! counters from /metrics (`current_*`, `request_dispatch_no_accommodation_total`) and
+//! `read_vs_write_current_requests`.
 
+use kapi_e2e::apf::{self, configmap, flow_value, metrics, request, value};
 use kapi_e2e::raw::{Conn, Target};
-use kapi_e2e::{Server, ServerOptions, eventually};
+use kapi_e2e::{Server, eventually};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -45,7 +46,7 @@ const NODES: [(&str, &str); 2] =
     [("node-a-token-0123456789", "fair-a"), ("node-b-token-0123456789", "fair-b")];
 const WAIT: Duration = Duration::from_secs(60);
 
-/// How much slower the protected requests may get under load (their p99 against their
+/// How much slower the nodes' renewals may get under load (their p99 against their
 /// unloaded p99).
 const FACTOR: u32 = 20;
 /// ... but never below this (an unloaded p99 of a millisecond would make the factor a
@@ -54,9 +55,7 @@ const FLOOR: Duration = Duration::from_secs(2);
 
 /// A server with the test's users (cluster-admins) and few seats: 20 read + 4 mutating;
 /// requests time out after `timeout` (they wait a quarter of it for seats at most).
-fn server(apf: bool, timeout: &str) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("tokens.csv");
+fn server(enabled: bool, timeout: &str) -> Server {
     let mut tokens = format!(
         "{ELEPHANT},elephant,uid-e\n{MOUSE},mouse,uid-m\n\
          {FLOOD},{FLOOD_USER},uid-f,\"system:serviceaccounts,system:serviceaccounts:default\"\n"
@@ -64,60 +63,21 @@ fn server(apf: bool, timeout: &str) -> Server {
     for (token, node) in NODES {
         tokens.push_str(&format!("{token},system:node:{node},uid-{node},system:nodes\n"));
     }
-    std::fs::write(&file, tokens).expect("tokens");
-    let mut extra_args: Vec<String> = [
-        "--token-auth-file",
-        &file.display().to_string(),
+    let nodes: Vec<String> = NODES.iter().map(|(_, n)| format!("system:node:{n}")).collect();
+    let mut users = vec!["elephant", "mouse", FLOOD_USER];
+    users.extend(nodes.iter().map(String::as_str));
+    let mut args = vec![
         "--max-requests-inflight",
         "20",
         "--max-mutating-requests-inflight",
         "4",
         "--request-timeout",
         timeout,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    if !apf {
-        extra_args.push("--enable-priority-and-fairness=false".into());
+    ];
+    if !enabled {
+        args.push("--enable-priority-and-fairness=false");
     }
-    let s = Server::start_with(ServerOptions { extra_args, ..Default::default() });
-    std::mem::forget(dir); // read at start; the directory outlives the test
-    let mut args =
-        vec!["create", "clusterrolebinding", "fairness-users", "--clusterrole=cluster-admin"];
-    let users: Vec<String> = ["elephant", "mouse", FLOOD_USER]
-        .iter()
-        .map(|u| u.to_string())
-        .chain(NODES.iter().map(|(_, n)| format!("system:node:{n}")))
-        .map(|u| format!("--user={u}"))
-        .collect();
-    args.extend(users.iter().map(String::as_str));
-    s.kubectl_ok(&args);
-    s
-}
-
-/// An HTTP/1.1 request as `token`; `content_length` may promise more than `body`.
-fn request(method: &str, path: &str, token: &str, body: &str, content_length: usize) -> Vec<u8> {
-    let kind = if method == "PATCH" { "merge-patch+json" } else { "json" };
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-         Accept: application/json\r\nContent-Type: application/{kind}\r\n\
-         Content-Length: {content_length}\r\n\r\n{body}"
-    )
-    .into_bytes()
-}
-
-fn configmap(name: &str) -> String {
-    format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}}}}"#)
-}
-
-fn metrics(s: &Server) -> String {
-    s.kubectl_ok(&["get", "--raw", "/metrics"])
-}
-
-/// The value of the first line of `metrics` that starts with `prefix`.
-fn value(metrics: &str, prefix: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
+    apf::server_with_users(&tokens, &users, &args)
 }
 
 /// The 99th percentile (nearest rank).
@@ -136,17 +96,34 @@ struct Seen {
     failed: Vec<String>,
 }
 
-/// `threads` clients, each sending `per_thread` requests made by `make` (request `i`)
-/// one after another on its own keep-alive connection (`pause` between them); an answer
-/// other than `expect` is a failure.
+/// How long each client of [`measure`] sends.
+#[derive(Debug, Clone, Copy)]
+enum Until {
+    /// This many requests.
+    Requests(usize),
+    /// Requests until this long has passed (the one under way finishes).
+    Elapsed(Duration),
+}
+
+/// `threads` clients, each sending requests made by `make` (request `i`) one after
+/// another on its own keep-alive connection (`pause` between them) `until` it is done; an
+/// answer other than `expect` is a failure.
 fn measure(
     target: &Target,
     threads: usize,
-    per_thread: usize,
+    until: Until,
     pause: Duration,
     expect: u16,
     make: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static,
 ) -> Seen {
+    let per_thread = match until {
+        Until::Requests(n) => n,
+        Until::Elapsed(_) => usize::MAX / (threads + 1),
+    };
+    let deadline = match until {
+        Until::Requests(_) => None,
+        Until::Elapsed(d) => Some(Instant::now() + d),
+    };
     let seen = Arc::new(Mutex::new(Seen::default()));
     let make = Arc::new(make);
     let handles: Vec<JoinHandle<()>> = (0..threads)
@@ -155,6 +132,9 @@ fn measure(
             std::thread::spawn(move || {
                 let mut conn = target.connect(false).expect("connect");
                 for i in 0..per_thread {
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        break;
+                    }
                     let started = Instant::now();
                     let outcome = conn.request(&make(t * per_thread + i));
                     let took = started.elapsed();
@@ -182,12 +162,21 @@ fn measure(
     Arc::try_unwrap(seen).map(|m| m.into_inner().unwrap()).unwrap_or_default()
 }
 
+/// The nodes' bound: `FACTOR` times their unloaded p99, or `FLOOR`.
+fn lease_bound(unloaded: Duration) -> Duration {
+    (unloaded * FACTOR).max(FLOOR)
+}
+
 /// Whether the protected requests kept their service under load: none refused, and the
-/// p99 under load within `FACTOR` times the unloaded one, or `FLOOR`.
-fn verdict(unloaded: &Seen, loaded: &Seen) -> Result<String, String> {
+/// p99 under load within `bound` of the unloaded one.
+fn verdict(
+    unloaded: &Seen,
+    loaded: &Seen,
+    bound: fn(Duration) -> Duration,
+) -> Result<String, String> {
     assert!(unloaded.failed.is_empty(), "unloaded requests failed: {:?}", unloaded.failed);
     let (before, after) = (p99(&unloaded.ok), p99(&loaded.ok));
-    let bound = (before * FACTOR).max(FLOOR);
+    let bound = bound(before);
     let summary = format!(
         "p99 unloaded {before:?}, under load {after:?} (bound {bound:?}); {} served, {} failed",
         loaded.ok.len(),
@@ -203,30 +192,15 @@ fn verdict(unloaded: &Seen, loaded: &Seen) -> Result<String, String> {
     Ok(summary)
 }
 
-/// A connection; a `slow` one has a receive buffer of 16 KiB (the server's writes
-/// wait for its reads).
-fn connect(target: &Target, slow: bool) -> std::io::Result<Conn> {
-    if slow {
-        target.connect_over(false, target.tcp_with_receive_buffer(16 * 1024)?)
-    } else {
-        target.connect(false)
-    }
-}
-
 /// Read one HTTP/1.1 response from `stream`, skipping its body without keeping it
 /// (`buf` carries bytes read past it): status and head (lower-cased). A cursor walks
-/// the chunks, so a large LIST costs the client little. A `slow` reader takes 8 KiB a
-/// millisecond at most.
+/// the chunks, so a large LIST costs the client little.
 fn skip_response(
     stream: &mut impl std::io::Read,
     buf: &mut Vec<u8>,
-    slow: bool,
 ) -> std::io::Result<(u16, String)> {
-    let mut chunk = vec![0u8; if slow { 8 * 1024 } else { 64 * 1024 }];
+    let mut chunk = vec![0u8; 64 * 1024];
     let mut fill = |buf: &mut Vec<u8>| -> std::io::Result<()> {
-        if slow {
-            std::thread::sleep(Duration::from_millis(1));
-        }
         let n = stream.read(&mut chunk)?;
         if n == 0 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
@@ -285,6 +259,33 @@ fn skip_response(
     Ok((status, head))
 }
 
+/// Send the request `bytes` and read its answer (status and head). With `hold`, the
+/// request asks `Expect: 100-continue` and its body is sent `hold` after the server
+/// asks for it (kapi reads a body once the request has its seats), so it holds its seats
+/// that long; an answer without a `100 Continue` first (a refusal) is the answer.
+fn exchange(
+    c: &mut Conn,
+    bytes: &[u8],
+    hold: Option<Duration>,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(u16, String)> {
+    let Some(hold) = hold else {
+        c.send(bytes)?;
+        return skip_response(&mut c.stream, buf);
+    };
+    let end =
+        bytes.windows(4).position(|w| w == b"\r\n\r\n").ok_or(std::io::ErrorKind::InvalidInput)?;
+    let (head, body) = (&bytes[..end + 2], &bytes[end + 4..]);
+    c.send(&[head, b"Expect: 100-continue\r\n\r\n"].concat())?;
+    let (status, interim) = skip_response(&mut c.stream, buf)?;
+    if status != 100 {
+        return Ok((status, interim));
+    }
+    std::thread::sleep(hold);
+    c.send(body)?;
+    skip_response(&mut c.stream, buf)
+}
+
 /// Closed-loop clients sending `make()` until `stop`; counts answers by status.
 struct Load {
     stop: Arc<AtomicBool>,
@@ -294,13 +295,13 @@ struct Load {
 
 impl Load {
     /// `threads` clients; each request on a keep-alive connection, or on a fresh one when
-    /// `fresh` (a request whose body never comes leaves its connection unusable); `slow`
-    /// clients read their answers slowly, through a small receive buffer.
+    /// `fresh` (a request whose body never comes leaves its connection unusable); with
+    /// `hold`, a request holds its seats that long ([`exchange`]).
     fn start(
         target: &Target,
         threads: usize,
         fresh: bool,
-        slow: bool,
+        hold: Option<Duration>,
         make: impl Fn() -> Vec<u8> + Send + Sync + 'static,
     ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
@@ -316,7 +317,7 @@ impl Load {
                     while !stop.load(Ordering::Relaxed) {
                         let mut c = match conn.take() {
                             Some(c) => c,
-                            None => match connect(&target, slow) {
+                            None => match target.connect(false) {
                                 Ok(c) => c,
                                 Err(_) => {
                                     std::thread::sleep(Duration::from_millis(50));
@@ -324,9 +325,7 @@ impl Load {
                                 }
                             },
                         };
-                        let Ok(()) = c.send(&make()) else { continue };
-                        let Ok((status, head)) = skip_response(&mut c.stream, &mut buf, slow)
-                        else {
+                        let Ok((status, head)) = exchange(&mut c, &make(), hold, &mut buf) else {
                             buf.clear();
                             continue;
                         };
@@ -367,13 +366,15 @@ impl Load {
 
 // ---- (a) the elephant and the mice ----
 
-/// The elephant and the mice at one level of their own: many seats (so a LIST of the
-/// ConfigMaps is four seats wide: upstream's max seats are 15% of the level's nominal
-/// limit), 64 queues, hands of two, distinguished by user.
-const ZOO: &str = r#"
+/// The elephant and the mice at one level of their own: 22 seats (so a request of it
+/// may take four: upstream's max seats are 15% of the level's nominal limit), `queues`
+/// queues, hands of `hand`, flows distinguished by user.
+fn zoo_config(queues: u32, hand: u32) -> String {
+    format!(
+        r#"
 apiVersion: flowcontrol.apiserver.k8s.io/v1
 kind: PriorityLevelConfiguration
-metadata: {name: zoo}
+metadata: {{name: zoo}}
 spec:
   type: Limited
   limited:
@@ -382,128 +383,184 @@ spec:
     borrowingLimitPercent: 0
     limitResponse:
       type: Queue
-      queuing: {queues: 64, handSize: 2, queueLengthLimit: 100}
+      queuing: {{queues: {queues}, handSize: {hand}, queueLengthLimit: 100}}
 ---
 apiVersion: flowcontrol.apiserver.k8s.io/v1
 kind: FlowSchema
-metadata: {name: zoo}
+metadata: {{name: zoo}}
 spec:
   matchingPrecedence: 100
-  priorityLevelConfiguration: {name: zoo}
-  distinguisherMethod: {type: ByUser}
+  priorityLevelConfiguration: {{name: zoo}}
+  distinguisherMethod: {{type: ByUser}}
   rules:
-  - subjects: [{kind: User, user: {name: elephant}}, {kind: User, user: {name: mouse}}]
+  - subjects: [{{kind: User, user: {{name: elephant}}}}, {{kind: User, user: {{name: mouse}}}}]
     resourceRules:
-    - {verbs: ["*"], apiGroups: ["*"], resources: ["*"], namespaces: ["*"], clusterScope: true}
-"#;
-
-/// ConfigMaps in the zoo namespace: enough for a LIST to be estimated at four seats.
-const ANIMALS: usize = 400;
-const ELEPHANTS: usize = 40;
-const MICE: usize = 4;
-
-fn zoo(apf: bool) -> (Server, Target) {
-    let s = server(apf, "60s");
-    if apf {
-        let out = s.kubectl_stdin(&["apply", "-f", "-"], ZOO);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        // In force once the schema reads as not dangling.
-        assert!(eventually(WAIT, || {
-            let out = s.kubectl(&[
-                "get",
-                "flowschema",
-                "zoo",
-                "-o",
-                "jsonpath={.status.conditions[0].status}",
-            ]);
-            out.stdout == b"False"
-        }));
-    }
-    s.kubectl_ok(&["create", "namespace", "zoo"]);
-    let target = Target::of(&s);
-    // Created from a few connections side by side (admin: exempt).
-    let admin = target.token.clone();
-    let created = measure(&target, 4, ANIMALS / 4, Duration::ZERO, 201, move |i| {
-        let body = animal(i);
-        request("POST", "/api/v1/namespaces/zoo/configmaps", &admin, &body, body.len())
-    });
-    assert!(created.failed.is_empty(), "{:?}", created.failed);
-    (s, target)
-}
-
-/// A ConfigMap of the zoo, with 4 KiB of data (so a LIST is large to send).
-fn animal(i: usize) -> String {
-    let data = "x".repeat(4096);
-    format!(
-        r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"animal-{i:04}"}},"data":{{"d":"{data}"}}}}"#
+    - {{verbs: ["*"], apiGroups: ["*"], resources: ["*"], namespaces: ["*"], clusterScope: true}}
+"#
     )
 }
 
-fn mouse_get(_: usize) -> Vec<u8> {
-    request("GET", "/api/v1/namespaces/zoo/configmaps/animal-0000", MOUSE, "", 0)
+/// Watchers of the zoo's ConfigMaps: a write is estimated at one seat per ten, capped at
+/// the level's four.
+const WATCHERS: u32 = 40;
+/// The elephant's requests in flight: five run (20 of the 22 seats), the rest queue.
+const ELEPHANTS: usize = 64;
+/// How long each of the elephant's writes holds its four seats.
+const HOLD: Duration = Duration::from_millis(500);
+const MICE: usize = 4;
+/// How long the mice send under load.
+const MICE_FOR: Duration = Duration::from_secs(10);
+/// The mice's bound under the elephant: this plus twice their unloaded p99. Fair
+/// queuing keeps them under about one [`HOLD`]; first come first served puts them
+/// behind about ten rounds of it.
+const ZOO_FLOOR: Duration = Duration::from_secs(2);
+
+fn zoo_bound(unloaded: Duration) -> Duration {
+    ZOO_FLOOR + unloaded * 2
 }
 
-/// Seats of the zoo level the elephant holds with writes whose bodies never come.
-const HELD: usize = 18;
-
-/// The mice's unloaded and loaded samples (the elephant runs during the second).
-fn elephant_and_mice(s: &Server, target: &Target, apf: bool) -> (Seen, Seen, usize) {
-    let unloaded = measure(target, MICE, 50, Duration::from_millis(5), 200, mouse_get);
-    let holds = Load::start(target, HELD, true, false, || {
-        let body = configmap("held");
-        let path = "/api/v1/namespaces/zoo/configmaps";
-        request("POST", path, ELEPHANT, &body[..body.len() / 2], body.len())
-    });
-    if apf {
-        let executing = "apiserver_flowcontrol_current_executing_seats{priority_level=\"zoo\"} ";
-        assert!(eventually(WAIT, || {
-            value(&metrics(s), executing).is_some_and(|n| n >= HELD as f64)
-        }));
-    }
-    let elephant = Load::start(target, ELEPHANTS, false, true, || {
-        request("GET", "/api/v1/namespaces/zoo/configmaps", ELEPHANT, "", 0)
-    });
-    if apf {
-        // The elephant fills its queues before the mice come back.
-        let waiting = "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"zoo\"} ";
-        assert!(
-            eventually(WAIT, || value(&metrics(s), waiting).is_some_and(|n| n >= 10.0)),
-            "the elephant never queued: {}",
-            metrics(s).lines().filter(|l| l.contains("\"zoo\"")).collect::<Vec<_>>().join("\n")
-        );
-    } else {
-        assert!(eventually(WAIT, || elephant.answers().len() >= ELEPHANTS));
-    }
-    let loaded = measure(target, MICE, 100, Duration::from_millis(5), 200, mouse_get);
-    let answers = elephant.stop();
-    holds.stop();
-    let listed = answers.iter().filter(|(status, _)| *status == 200).count();
-    (unloaded, loaded, listed)
-}
-
-/// Regression guard for fair queuing across flows at one level: the mice are served
-/// within `FACTOR` of their unloaded p99 (or `FLOOR`) while the elephant's LISTs, four
-/// seats each, keep the level's seats busy and its queues full.
-#[test]
-fn an_elephant_of_wide_lists_does_not_starve_the_mice_at_its_level() {
-    let (s, target) = zoo(true);
-    let m = metrics(&s);
-    let nominal = value(&m, "apiserver_flowcontrol_nominal_limit_seats{priority_level=\"zoo\"} ");
-    assert_eq!(nominal, Some(22.0), "24 seats, 2205 of 2450 shares");
-    let (unloaded, loaded, listed) = elephant_and_mice(&s, &target, true);
-    assert!(listed > 0, "the elephant listed nothing");
-    // The elephant's LISTs were estimated wider than one seat.
-    let m = metrics(&s);
+/// A server with the zoo level of `queues` queues (hands of `hand`), a ConfigMap for the
+/// mice, and [`WATCHERS`] watchers of the zoo's ConfigMaps (the connection that holds
+/// them is returned) counted by the work estimator.
+fn zoo(queues: u32, hand: u32) -> (Server, Target, Conn) {
+    let s = server(true, "60s");
+    apf::apply_level(&s, &zoo_config(queues, hand), "zoo", WAIT);
+    s.kubectl_ok(&["create", "namespace", "zoo"]);
+    s.kubectl_ok(&["create", "configmap", "animal", "-n", "zoo"]);
+    let target = Target::of(&s);
+    let mut watches = target.connect(true).expect("h2");
+    let path = "/api/v1/namespaces/zoo/configmaps?watch=true";
+    watches.send(&target.h2_gets(path, WATCHERS)).unwrap();
+    // The watchers count once a mouse's write is estimated above two seats.
     let key = r#"{flow_schema="zoo",priority_level="zoo""#;
-    let wide = value(&m, &format!("apiserver_flowcontrol_work_estimated_seats_count{key}}} "))
-        .unwrap_or(0.0)
-        - value(&m, &format!("apiserver_flowcontrol_work_estimated_seats_bucket{key},le=\"2\"}} "))
-            .unwrap_or(0.0);
-    assert!(wide >= listed as f64, "{wide} wide estimates for {listed} LISTs");
-    match verdict(&unloaded, &loaded) {
-        Ok(summary) => eprintln!("mice: {summary}; elephant LISTs: {listed}"),
+    let mut c = target.connect(false).expect("connect");
+    assert!(
+        eventually(WAIT, || {
+            let body = configmap("probe");
+            c.send(&request("POST", ZOO_CMS, MOUSE, &body, body.len())).unwrap();
+            let _ = c.response();
+            let m = metrics(&s);
+            let seats = |suffix: &str| {
+                value(&m, &format!("apiserver_flowcontrol_work_estimated_seats_{suffix}}} "))
+            };
+            seats(&format!("bucket{key},le=\"2\"")) < seats(&format!("count{key}"))
+        }),
+        "the watchers never counted"
+    );
+    (s, target, watches)
+}
+
+const ZOO_CMS: &str = "/api/v1/namespaces/zoo/configmaps";
+
+fn mouse_get(_: usize) -> Vec<u8> {
+    request("GET", "/api/v1/namespaces/zoo/configmaps/animal", MOUSE, "", 0)
+}
+
+/// What a zoo run saw: the mice unloaded and under the elephant, the elephant's answers,
+/// and /metrics once the mice were done.
+struct ZooRun {
+    unloaded: Seen,
+    loaded: Seen,
+    elephant: Vec<(u16, Option<String>)>,
+    after: String,
+}
+
+/// The mice alone, then under the elephant's held writes; with `gauges`, upstream's
+/// per-flow gauges are checked under load before the mice come back.
+fn elephant_and_mice(s: &Server, target: &Target, gauges: bool) -> ZooRun {
+    let unloaded =
+        measure(target, MICE, Until::Requests(50), Duration::from_millis(5), 200, mouse_get);
+    let elephant = Load::start(target, ELEPHANTS, false, Some(HOLD), || {
+        let body = configmap("trunk");
+        request("POST", ZOO_CMS, ELEPHANT, &body, body.len())
+    });
+    // The elephant fills its queues before the mice come back.
+    let waiting = "apiserver_flowcontrol_current_inqueue_requests";
+    let mut filled = String::new();
+    assert!(
+        eventually(WAIT, || {
+            filled = metrics(s);
+            flow_value(&filled, waiting, "zoo", "zoo").is_some_and(|n| n >= 30.0)
+        }),
+        "the elephant never queued: {}",
+        filled.lines().filter(|l| l.contains("\"zoo\"")).collect::<Vec<_>>().join("\n")
+    );
+    if gauges {
+        wide_elephant_in_gauges(s);
+    }
+    let loaded =
+        measure(target, MICE, Until::Elapsed(MICE_FOR), Duration::from_millis(5), 200, mouse_get);
+    let after = metrics(s);
+    let elephant = elephant.stop();
+    ZooRun { unloaded, loaded, elephant, after }
+}
+
+/// Upstream's gauges, per FlowSchema and level, while the elephant runs: its writes wait
+/// four seats wide each (the mice add one each at most), and some run, four seats each,
+/// within the level's 22.
+fn wide_elephant_in_gauges(s: &Server) {
+    let mut m = String::new();
+    let ok = eventually(WAIT, || {
+        m = metrics(s);
+        let g = |name: &str| {
+            flow_value(&m, &format!("apiserver_flowcontrol_{name}"), "zoo", "zoo").unwrap_or(0.0)
+        };
+        let (waiting, waiting_seats) = (g("current_inqueue_requests"), g("current_inqueue_seats"));
+        let (running, running_seats) =
+            (g("current_executing_requests"), g("current_executing_seats"));
+        waiting >= 10.0
+            && waiting_seats >= 4.0 * (waiting - MICE as f64)
+            && running >= 4.0
+            && (16.0..=22.0).contains(&running_seats)
+    });
+    let zoo: Vec<_> = m.lines().filter(|l| l.contains("\"zoo\"")).collect();
+    assert!(ok, "{}", zoo.join("\n"));
+}
+
+/// Regression guard for fair queuing across flows (and cores) at one level: the mice are
+/// served within [`zoo_bound`] while the elephant's wide writes keep the level's seats
+/// busy and its queues full; upstream's per-flow gauges show the elephant waiting and
+/// executing wide, and the dispatch attempts its four-seat heads failed.
+#[test]
+fn an_elephant_of_wide_requests_does_not_starve_the_mice_at_its_level() {
+    let (s, target, _watches) = zoo(64, 2);
+    let nominal =
+        value(&metrics(&s), "apiserver_flowcontrol_nominal_limit_seats{priority_level=\"zoo\"} ");
+    assert_eq!(nominal, Some(22.0), "24 seats, 2205 of 2450 shares");
+    let run = elephant_and_mice(&s, &target, true);
+    let served = run.elephant.iter().filter(|(status, _)| matches!(status, 201 | 409)).count();
+    assert!(served > 0, "the elephant was never served: {:?}", run.elephant);
+    // Four-seat heads found the last two seats free, but too few.
+    let refused = "apiserver_flowcontrol_request_dispatch_no_accommodation_total";
+    assert!(
+        flow_value(&run.after, refused, "zoo", "zoo").is_some_and(|n| n > 0.0),
+        "{}",
+        run.after
+    );
+    // The requests waiting and executing, by kind, over upstream's limits.
+    let rw = |phase: &str, kind: &str| {
+        let key = format!("{{phase=\"{phase}\",request_kind=\"{kind}\"}} ");
+        value(&run.after, &format!("apiserver_flowcontrol_read_vs_write_current_requests_sum{key}"))
+            .unwrap_or(0.0)
+    };
+    assert!(rw("waiting", "mutating") > 0.0 && rw("executing", "mutating") > 0.0, "{}", run.after);
+    let read_only = "apiserver_flowcontrol_read_vs_write_current_requests_count{phase=\"executing\",request_kind=\"readOnly\"} ";
+    assert!(value(&run.after, read_only).is_some_and(|ns| ns > 0.0), "{}", run.after);
+    match verdict(&run.unloaded, &run.loaded, zoo_bound) {
+        Ok(summary) => eprintln!("mice: {summary}; elephant writes served: {served}"),
         Err(e) => panic!("the elephant starved the mice: {e}"),
     }
+}
+
+/// The twin at a level of one queue (first come first served): the mice wait behind the
+/// elephant's queued writes, and the verdict the fair level passes fails.
+#[test]
+fn at_a_one_queue_level_the_elephant_starves_the_mice() {
+    let (s, target, _watches) = zoo(1, 1);
+    let run = elephant_and_mice(&s, &target, false);
+    let outcome = verdict(&run.unloaded, &run.loaded, zoo_bound);
+    assert!(outcome.is_err(), "the mice were served at a one-queue level: {outcome:?}");
+    eprintln!("one queue: {outcome:?}");
 }
 
 // ---- (b) node Lease renewals under a flood at workload-low ----
@@ -542,7 +599,7 @@ fn renewals(target: &Target, n: usize) -> Seen {
             let (token, node) = (token.to_string(), node.to_string());
             let target = target.clone();
             std::thread::spawn(move || {
-                measure(&target, 1, n, Duration::from_millis(20), 200, move |_| {
+                measure(&target, 1, Until::Requests(n), Duration::from_millis(20), 200, move |_| {
                     let path =
                         format!("/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases/{node}");
                     let body = format!(r#"{{"spec":{{"renewTime":"{}"}}}}"#, micro_time());
@@ -571,12 +628,12 @@ const FLOODERS: usize = 24;
 /// is read, so they are not what is refused), and LISTs from many clients that wait in
 /// its queues, time out of them and are refused with 429.
 fn flood(target: &Target) -> (Load, Load) {
-    let holders = Load::start(target, HOLDERS, true, false, || {
+    let holders = Load::start(target, HOLDERS, true, None, || {
         let body = configmap("flood");
         let path = "/api/v1/namespaces/default/configmaps";
         request("POST", path, FLOOD, &body[..body.len() / 2], body.len())
     });
-    let lists = Load::start(target, FLOODERS, false, false, || {
+    let lists = Load::start(target, FLOODERS, false, None, || {
         request("GET", "/api/v1/namespaces/default/configmaps", FLOOD, "", 0)
     });
     (holders, lists)
@@ -624,10 +681,12 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
     assert!(head.contains(&format!("x-kubernetes-pf-prioritylevel-uid: {node_high}")), "{head}");
 
     let (holders, flooding) = flood(&target);
-    let waiting =
-        "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"workload-low\"} ";
+    let waiting = "apiserver_flowcontrol_current_inqueue_requests";
     assert!(
-        eventually(WAIT, || value(&metrics(&s), waiting).is_some_and(|n| n >= 5.0)),
+        eventually(WAIT, || {
+            flow_value(&metrics(&s), waiting, "service-accounts", "workload-low")
+                .is_some_and(|n| n >= 5.0)
+        }),
         "workload-low never queued"
     );
     // Some of the flood was refused before the nodes come back.
@@ -641,7 +700,7 @@ fn node_lease_renewals_keep_their_latency_while_workload_low_is_flooded() {
         refused.iter().all(|(_, retry)| retry.as_deref().is_some_and(|r| r.parse::<u32>().is_ok())),
         "a 429 without Retry-After: {refused:?}"
     );
-    match verdict(&unloaded, &loaded) {
+    match verdict(&unloaded, &loaded, lease_bound) {
         Ok(summary) => eprintln!("leases: {summary}; flood refused {} times", refused.len()),
         Err(e) => panic!("the flood at workload-low slowed the nodes: {e}"),
     }
@@ -659,6 +718,6 @@ fn without_apf_a_flood_starves_node_lease_renewals() {
     let loaded = renewals(&target, 40);
     flooding.stop();
     holders.stop();
-    let outcome = verdict(&unloaded, &loaded);
+    let outcome = verdict(&unloaded, &loaded, lease_bound);
     assert!(outcome.is_err(), "the nodes were served without APF: {outcome:?}");
 }

@@ -9,8 +9,9 @@
 //! Queues are per core: with two serving threads the dumps still show a request queued
 //! on either core, whichever core serves the dump.
 
+use kapi_e2e::apf::{self, configmap, flow_value, metrics, request, value};
 use kapi_e2e::raw::{Conn, Target};
-use kapi_e2e::{Server, ServerOptions, eventually};
+use kapi_e2e::{Server, eventually};
 use std::time::Duration;
 
 const ALICE: &str = "alice-token-0123456789";
@@ -23,49 +24,8 @@ fn server() -> Server {
 
 /// A server with `workers` serving threads.
 fn server_on(workers: &str) -> Server {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let file = dir.path().join("tokens.csv");
-    std::fs::write(&file, format!("{ALICE},alice,uid-a\n{BOB},bob,uid-b\n")).expect("tokens");
-    let extra_args = vec![
-        "--token-auth-file".into(),
-        file.display().to_string(),
-        "--workers".into(),
-        workers.into(),
-    ];
-    let s = Server::start_with(ServerOptions { extra_args, ..Default::default() });
-    std::mem::forget(dir); // read at start; the directory outlives the test
-    s.kubectl_ok(&[
-        "create",
-        "clusterrolebinding",
-        "apf-users",
-        "--clusterrole=cluster-admin",
-        "--user=alice",
-        "--user=bob",
-    ]);
-    s
-}
-
-/// The value of the first line of `metrics` that starts with `prefix`.
-fn value(metrics: &str, prefix: &str) -> Option<f64> {
-    metrics.lines().find_map(|l| l.strip_prefix(prefix)?.trim().parse().ok())
-}
-
-fn metrics(s: &Server) -> String {
-    s.kubectl_ok(&["get", "--raw", "/metrics"])
-}
-
-/// An HTTP/1.1 request as `token`.
-fn request(method: &str, path: &str, token: &str, body: &str, content_length: usize) -> Vec<u8> {
-    format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n\
-         Accept: application/json\r\nContent-Type: application/json\r\n\
-         Content-Length: {content_length}\r\n\r\n{body}"
-    )
-    .into_bytes()
-}
-
-fn configmap(name: &str) -> String {
-    format!(r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"{name}"}}}}"#)
+    let tokens = format!("{ALICE},alice,uid-a\n{BOB},bob,uid-b\n");
+    apf::server_with_users(&tokens, &["alice", "bob"], &["--workers", workers])
 }
 
 /// Twenty watchers of configmaps: alice's configmap writes are estimated at two seats
@@ -133,19 +93,7 @@ spec:
 /// and bob, at another level, is served meanwhile.
 /// Alice's level in force: its nominal seats.
 fn limited(s: &Server) -> f64 {
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], LIMITED);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    // In force once the schema reads as not dangling (its level exists in the config).
-    assert!(eventually(WAIT, || {
-        let out = s.kubectl(&[
-            "get",
-            "flowschema",
-            "alice",
-            "-o",
-            "jsonpath={.status.conditions[0].status}",
-        ]);
-        out.stdout == b"False"
-    }));
+    apf::apply_level(s, LIMITED, "alice", WAIT);
     let nominal = "apiserver_flowcontrol_nominal_limit_seats{priority_level=\"alice-level\"} ";
     value(&metrics(s), nominal).expect("alice-level")
 }
@@ -161,9 +109,9 @@ fn hold_seats(s: &Server, target: &Target, seats: f64) -> Vec<Conn> {
         c.send(&request("POST", PATH, ALICE, &body[..body.len() / 2], body.len())).unwrap();
         held.push(c);
     }
-    let in_use = "apiserver_flowcontrol_current_executing_seats{priority_level=\"alice-level\"} ";
+    let in_use = "apiserver_flowcontrol_current_executing_seats";
     assert!(
-        eventually(WAIT, || value(&metrics(s), in_use) == Some(seats)),
+        eventually(WAIT, || flow_value(&metrics(s), in_use, "alice", "alice-level") == Some(seats)),
         "{seats} {}",
         metrics(s).lines().filter(|l| l.contains("alice")).collect::<Vec<_>>().join("\n")
     );
@@ -232,8 +180,10 @@ fn the_dumps_show_a_request_queued_on_any_core() {
     let held = hold_seats(&s, &target, seats);
     let mut queued = target.connect(false).expect("connect");
     queued.send(&request("GET", PATH, ALICE, "", 0)).unwrap();
-    let waiting = "apiserver_flowcontrol_current_inqueue_requests{priority_level=\"alice-level\"} ";
-    assert!(eventually(WAIT, || value(&metrics(&s), waiting) == Some(1.0)));
+    let waiting = "apiserver_flowcontrol_current_inqueue_requests";
+    assert!(eventually(WAIT, || {
+        flow_value(&metrics(&s), waiting, "alice", "alice-level") == Some(1.0)
+    }));
     let base = "/debug/api_priority_and_fairness";
     for _ in 0..6 {
         let rows = s.kubectl_ok(&["get", "--raw", &format!("{base}/dump_requests")]);

@@ -5,8 +5,8 @@
 //! `Dangling` conditions that changed, as upstream's config consumer does. It also keeps
 //! the bootstrap configuration (`ensure`): after every change it sees and every minute
 //! (upstream's period), so a deleted mandatory object comes back at once. Every tick it
-//! also samples the levels' seat demand and, every 10 s, adjusts their current limits
-//! (`borrowing`).
+//! also samples the levels' seat demand and the requests waiting and executing by kind
+//! (`read_write`) and, every 10 s, adjusts their current limits (`borrowing`).
 //!
 //! Invariants: with `--enable-priority-and-fairness=false` the thread only keeps the
 //! bootstrap objects (there is no consumer: no levels, no classifier, no conditions);
@@ -122,7 +122,9 @@ pub fn start(app: Arc<App>) -> std::io::Result<std::thread::JoinHandle<()>> {
         while !app.is_shutting_down() {
             std::thread::sleep(CHECK_EVERY);
             if app.flowcontrol.enabled {
-                adjuster.tick(&app.flowcontrol.dispatcher, Instant::now());
+                let (fc, now) = (&app.flowcontrol, Instant::now());
+                adjuster.tick(&fc.dispatcher, now);
+                fc.read_write.sample(now, crate::metrics::apf_requests_now(), &fc.dispatcher);
             }
             let now = revisions(&app);
             let due = ensured.elapsed() >= ENSURE_EVERY;

@@ -20,9 +20,11 @@ use super::work::Work;
 use crate::app::App;
 use crate::auth::UserInfo;
 use crate::body::{Response, ResponseBody};
+use crate::metrics::flowcontrol::{self as metrics, Counted, Phase};
 use crate::request::RequestInfo;
 use futures_util::StreamExt as _;
 use kapi_flowcontrol::{RequestNote, Seat};
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,8 @@ struct Executed {
     since: Instant,
     watch: bool,
     _seat: Seat,
+    /// The request in the `current_executing_*` gauges.
+    _counted: Option<Counted>,
 }
 
 impl Executed {
@@ -62,6 +66,8 @@ impl Drop for Executed {
 pub struct Admitted {
     /// Held for the request's life: dropping it gives the seats back.
     seat: Option<Seat>,
+    /// The request in the `current_executing_*` gauges, as long as it holds the seats.
+    counted: Option<Counted>,
     _inflight: Option<InflightSlot>,
     classified: Option<Classified>,
     /// How long the seats stay taken once the answer is ready (a write's watchers).
@@ -84,7 +90,8 @@ impl Admitted {
         let Some((since, watch)) = self.executing_since else { return resp };
         let Some(seat) = self.seat.take() else { return resp };
         let classified = self.classified.clone();
-        let mut executed = Executed { classified, since, watch, _seat: seat };
+        let _counted = self.counted.take();
+        let mut executed = Executed { classified, since, watch, _seat: seat, _counted };
         if !self.additional_latency.is_zero() {
             // Upstream keeps a write's seats while its change goes out to the watchers.
             let latency = self.additional_latency;
@@ -164,22 +171,33 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
     let wait_limit = wait_limit(app);
     let level = classified.level.clone();
     let started = Instant::now();
-    let note = || Some(std::rc::Rc::new(note(user, info, &classified, &work)));
+    // Made only if the request waits; the dispatcher counts on it the times it found too
+    // few free seats.
+    let made: std::cell::Cell<Option<Rc<RequestNote>>> = std::cell::Cell::new(None);
+    let note = || {
+        let n = Rc::new(note(user, info, &classified, &work));
+        made.set(Some(n.clone()));
+        Some(n)
+    };
     let admit = level.admit_noted(classified.flow, work.seats(), note);
-    if let Some(length) = admit.queue_length() {
-        crate::metrics::flowcontrol::queued(&classified, length);
-    }
+    let mutating = !matches!(info.verb.as_str(), "get" | "list" | "watch");
+    let waiting = admit.queue_length().map(|length| {
+        metrics::queued(&classified, length);
+        Counted::new(&classified, work.seats(), Phase::Waiting, mutating)
+    });
     let waited = monoio::time::timeout(wait_limit, admit).await;
-    crate::metrics::flowcontrol::waited(
-        &classified,
-        started.elapsed(),
-        matches!(waited, Ok(Ok(_))),
-    );
+    drop(waiting);
+    if let Some(n) = made.take() {
+        metrics::no_accommodation(&classified, n.no_accommodation.get());
+    }
+    metrics::waited(&classified, started.elapsed(), matches!(waited, Ok(Ok(_))));
     let rejected = match waited {
         Ok(Ok(seat)) => {
-            crate::metrics::flowcontrol::dispatched(&classified);
+            metrics::dispatched(&classified);
+            let counted = Counted::new(&classified, seat.width(), Phase::Executing, mutating);
             return Ok(Admitted {
                 seat: Some(seat),
+                counted: Some(counted),
                 _inflight: None,
                 classified: Some(classified),
                 additional_latency: work.additional_latency,
@@ -189,7 +207,7 @@ pub async fn admit(app: &App, user: &UserInfo, info: &RequestInfo) -> Result<Adm
         Ok(Err(r)) => r.reason(),
         Err(_) => "time-out",
     };
-    crate::metrics::flowcontrol::rejected(&classified, rejected);
+    metrics::rejected(&classified, rejected);
     let unix = crate::time::now_unix();
     level.counters.retry_after.dropped(unix);
     Err(too_many_requests(level.counters.retry_after.get(), Some(&classified)))
@@ -217,6 +235,7 @@ fn note(user: &UserInfo, info: &RequestInfo, c: &Classified, work: &Work) -> Req
         api_version,
         resource: info.resource.clone(),
         subresource: info.subresource.clone().unwrap_or_default(),
+        no_accommodation: Default::default(),
     }
 }
 

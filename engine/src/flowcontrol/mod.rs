@@ -1,6 +1,6 @@
 //! API Priority and Fairness (flowcontrol.apiserver.k8s.io): every request is classified
 //! by the FlowSchemas into a priority level and a flow, then waits for seats of its
-//! level (`kapi-flowcontrol`: seat pools, shuffle sharding, per-core fair queuing).
+//! level (`kapi-flowcontrol`: seat pools, shuffle sharding, fair queuing across cores).
 //!
 //! - [`FlowControl`]: what the server holds: the dispatcher (levels and their seats) and
 //!   the current classifier snapshot, swapped whole when FlowSchemas or
@@ -10,6 +10,7 @@
 //! - [`filter`]: the request path: seats, 429s, response headers, max-in-flight.
 //! - [`work`]: the work estimator (a request's seats and a write's extra latency).
 //! - [`dump`]: the `/debug/api_priority_and_fairness/` dumps.
+//! - [`read_write`]: `read_vs_write_current_requests`, sampled by the `kapi-apf` thread.
 //!
 //! - Configuration: `bootstrap` (upstream's mandatory and suggested objects), `ensure`
 //!   (keeping them as upstream's ensurer does), `digest` (objects to level settings,
@@ -36,6 +37,7 @@ pub mod schema;
 
 pub mod dump;
 pub mod filter;
+pub mod read_write;
 pub mod work;
 
 use crate::auth::UserInfo;
@@ -65,6 +67,8 @@ pub struct FlowControl {
     /// `--enable-priority-and-fairness`.
     pub enabled: bool,
     pub dispatcher: Dispatcher,
+    /// `read_vs_write_current_requests`.
+    pub read_write: read_write::ReadWrite,
     classifier: ArcSwap<Classifier>,
 }
 
@@ -75,6 +79,7 @@ impl FlowControl {
         FlowControl {
             enabled,
             dispatcher: Dispatcher::new(seats, cores),
+            read_write: read_write::ReadWrite::new(std::time::Instant::now()),
             classifier: ArcSwap::from_pointee(Classifier::default()),
         }
     }

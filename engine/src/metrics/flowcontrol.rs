@@ -1,15 +1,19 @@
 //! Upstream's `apiserver_flowcontrol_*` metrics: per FlowSchema and priority level,
 //! requests dispatched, rejected (by reason), their wait, the length of the queue they
-//! joined and their execution time; per level, its limits (the current one set by
-//! borrowing), the seats in use, the requests waiting, the seat demand statistics of the
-//! last borrowing adjustment and the timing histograms of the sampled seat demand and
-//! seat utilization (read from the dispatcher at scrape time).
+//! joined, their execution time, the requests and seats waiting and executing now (the
+//! `current_*` gauges, counted by [`Counted`] guards on the request's core) and the
+//! dispatch attempts that found too few free seats; per level, its limits (the current
+//! one set by borrowing), the seat demand statistics of the last borrowing adjustment and
+//! the timing histograms of the sampled seat demand and seat utilization (read from the
+//! dispatcher at scrape time); server-wide, `read_vs_write_current_requests`: the
+//! requests waiting and executing by kind over upstream's limits, a timing ratio
+//! histogram as upstream's, sampled by the `kapi-apf` thread (`flowcontrol::read_write`).
 //!
 //! Not served, because kapi's model has no true value for them: `current_r`,
 //! `dispatch_r`, `latest_s`, `next_s_bounds` and `next_discounted_s_bounds` (kapi's
-//! virtual clocks are per core, with no level-wide R), `epoch_advance_total` (the clocks
-//! are never rebased), and upstream's deprecated, hidden `request_concurrency_limit` and
-//! `request_concurrency_in_use`.
+//! virtual time counts seats dispatched, not upstream's seat-seconds R),
+//! `epoch_advance_total` (never rebased), and upstream's deprecated, hidden
+//! `request_concurrency_limit` and `request_concurrency_in_use`.
 
 use super::histogram::Histogram;
 use super::render::{header, histogram, labels};
@@ -50,6 +54,89 @@ pub struct FlowData {
     pub queue_lengths: HashMap<FlowKey, Histogram>,
     /// Execution times by (key, type: `regular` or `watch`).
     pub executions: HashMap<(FlowKey, &'static str), Histogram>,
+    /// Requests and seats waiting and executing now (this core's part).
+    pub current: HashMap<FlowKey, Current>,
+    /// Dispatch attempts that found free seats, but too few.
+    pub no_accommodation: HashMap<FlowKey, u64>,
+}
+
+/// The `current_*` gauges of one FlowSchema and priority level.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Current {
+    pub inqueue_requests: i64,
+    pub inqueue_seats: i64,
+    pub executing_requests: i64,
+    pub executing_seats: i64,
+}
+
+/// Where a counted request is (upstream's `phase` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Waiting,
+    Executing,
+}
+
+/// A request counted in the `current_*` gauges of its FlowSchema and priority level and in
+/// `read_vs_write_current_requests` while this lives.
+#[derive(Debug)]
+pub struct Counted {
+    key: FlowKey,
+    seats: i64,
+    phase: Phase,
+    mutating: bool,
+}
+
+impl Counted {
+    /// Count a request of `c` taking or asking for `seats` as `phase` from now on.
+    pub fn new(c: &Classified, seats: u32, phase: Phase, mutating: bool) -> Counted {
+        let counted = Counted { key: key(c), seats: i64::from(seats), phase, mutating };
+        counted.add(1);
+        counted
+    }
+
+    fn add(&self, sign: i64) {
+        with_core(|d| {
+            if !d.flow.current.contains_key(&self.key) {
+                d.flow.current.insert(self.key.clone(), Current::default());
+            }
+            let Some(e) = d.flow.current.get_mut(&self.key) else { return };
+            let (requests, seats) = match self.phase {
+                Phase::Waiting => (&mut e.inqueue_requests, &mut e.inqueue_seats),
+                Phase::Executing => (&mut e.executing_requests, &mut e.executing_seats),
+            };
+            *requests += sign;
+            *seats += sign * self.seats;
+        });
+        super::apf_requests(read_write_index(self.phase, self.mutating), sign);
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.add(-1);
+    }
+}
+
+/// The `read_vs_write_current_requests` series, in the order of [`read_write_index`]:
+/// (phase, request_kind).
+pub const READ_WRITE: [(&str, &str); 4] = [
+    ("waiting", "readOnly"),
+    ("waiting", "mutating"),
+    ("executing", "readOnly"),
+    ("executing", "mutating"),
+];
+
+/// Upstream's `read_vs_write_current_requests` buckets.
+pub const READ_WRITE_BUCKETS: &[f64] =
+    &[0.0, 0.001, 0.01, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0];
+
+/// The index of a (phase, kind) series in [`READ_WRITE`].
+pub fn read_write_index(phase: Phase, mutating: bool) -> usize {
+    let p = match phase {
+        Phase::Waiting => 0,
+        Phase::Executing => 2,
+    };
+    p + usize::from(mutating)
 }
 
 fn merge_histograms<K: Clone + Eq + std::hash::Hash>(
@@ -79,6 +166,16 @@ impl FlowData {
         merge_histograms(&mut self.watches, &other.watches);
         merge_histograms(&mut self.queue_lengths, &other.queue_lengths);
         merge_histograms(&mut self.executions, &other.executions);
+        for (k, v) in &other.current {
+            let t = self.current.entry(k.clone()).or_default();
+            t.inqueue_requests += v.inqueue_requests;
+            t.inqueue_seats += v.inqueue_seats;
+            t.executing_requests += v.executing_requests;
+            t.executing_seats += v.executing_seats;
+        }
+        for (k, v) in &other.no_accommodation {
+            *self.no_accommodation.entry(k.clone()).or_default() += v;
+        }
     }
 }
 
@@ -122,6 +219,13 @@ pub fn queued(c: &Classified, length: usize) {
     });
 }
 
+/// A queued request found free seats, but too few, `times` times.
+pub fn no_accommodation(c: &Classified, times: u32) {
+    if times > 0 {
+        with_core(|d| *d.flow.no_accommodation.entry(key(c)).or_default() += u64::from(times));
+    }
+}
+
 /// A request executed for `took` (a watch: until its response started).
 pub fn executed(c: &Classified, watch: bool, took: Duration) {
     let kind = if watch { "watch" } else { "regular" };
@@ -134,7 +238,70 @@ pub fn executed(c: &Classified, watch: bool, took: Duration) {
 /// The flow control section of /metrics.
 pub fn render(out: &mut String, d: &FlowData, app: &App) {
     flows(out, d);
+    current(out, d);
     levels(out, app);
+    read_write(out, &app.flowcontrol.read_write.snapshot(std::time::Instant::now()));
+}
+
+/// The `current_*` gauges and the no-accommodation counter, per FlowSchema and priority
+/// level.
+fn current(out: &mut String, d: &FlowData) {
+    let pairs =
+        |k: &FlowKey| [("flow_schema", k.0.to_string()), ("priority_level", k.1.to_string())];
+    type Pick = fn(&Current) -> i64;
+    let gauges: [(&str, &str, Pick); 4] = [
+        (
+            "apiserver_flowcontrol_current_executing_requests",
+            "[BETA] Number of requests in initial (for a WATCH) or any (for a non-WATCH) execution stage in the API Priority and Fairness subsystem",
+            |c| c.executing_requests,
+        ),
+        (
+            "apiserver_flowcontrol_current_executing_seats",
+            "[BETA] Concurrency (number of seats) occupied by the currently executing (initial stage for a WATCH, any stage otherwise) requests in the API Priority and Fairness subsystem",
+            |c| c.executing_seats,
+        ),
+        (
+            "apiserver_flowcontrol_current_inqueue_requests",
+            "[BETA] Number of requests currently pending in queues of the API Priority and Fairness subsystem",
+            |c| c.inqueue_requests,
+        ),
+        (
+            "apiserver_flowcontrol_current_inqueue_seats",
+            "[ALPHA] Number of seats currently pending in queues of the API Priority and Fairness subsystem",
+            |c| c.inqueue_seats,
+        ),
+    ];
+    let current = sorted(&d.current);
+    for (name, help, pick) in gauges {
+        header(out, name, "gauge", help);
+        for (k, c) in &current {
+            let _ = writeln!(out, "{name}{} {}", labels(&refs(&pairs(k))), pick(c));
+        }
+    }
+    let name = "apiserver_flowcontrol_request_dispatch_no_accommodation_total";
+    header(
+        out,
+        name,
+        "counter",
+        "[ALPHA] Number of times a dispatch attempt resulted in a non accommodation due to lack of available seats",
+    );
+    for (k, n) in sorted(&d.no_accommodation) {
+        let _ = writeln!(out, "{name}{} {n}", labels(&refs(&pairs(k))));
+    }
+}
+
+/// `read_vs_write_current_requests`: one timing ratio histogram per phase and kind.
+fn read_write(out: &mut String, snapshots: &[kapi_flowcontrol::timing::TimingSnapshot; 4]) {
+    let name = "apiserver_flowcontrol_read_vs_write_current_requests";
+    header(
+        out,
+        name,
+        "histogram",
+        "[ALPHA] Observations, at the end of every nanosecond, of the number of requests (as a fraction of the relevant limit) waiting or in regular stage of execution",
+    );
+    for ((phase, kind), t) in READ_WRITE.iter().zip(snapshots) {
+        timing(out, name, &[("phase", phase), ("request_kind", kind)], t);
+    }
 }
 
 /// The per FlowSchema and priority level series.
@@ -234,7 +401,7 @@ fn levels(out: &mut String, app: &App) {
             l.limits().max(seats)
         );
     }
-    let gauges: [(&str, &str, fn(&kapi_flowcontrol::Level) -> u64); 5] = [
+    let gauges: [(&str, &str, fn(&kapi_flowcontrol::Level) -> u64); 3] = [
         (
             "apiserver_flowcontrol_nominal_limit_seats",
             "[BETA] Nominal number of execution seats configured for each priority level",
@@ -249,16 +416,6 @@ fn levels(out: &mut String, app: &App) {
             "apiserver_flowcontrol_lower_limit_seats",
             "[ALPHA] Configured lower bound on number of execution seats available to each priority level",
             |l| l.limits().min().into(),
-        ),
-        (
-            "apiserver_flowcontrol_current_executing_seats",
-            "[BETA] Concurrency (number of seats) occupied by the currently executing (initial stage for a WATCH, any stage otherwise) requests in the API Priority and Fairness subsystem",
-            |l| l.seats_in_use().into(),
-        ),
-        (
-            "apiserver_flowcontrol_current_inqueue_requests",
-            "[BETA] Number of requests currently pending in queues of the API Priority and Fairness subsystem",
-            |l| l.waiting().into(),
         ),
     ];
     for (name, help, value) in gauges {

@@ -23,6 +23,7 @@ use kapi_codec::ResourceType;
 use kapi_codec::registry::Name;
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 /// Upstream's `apiserver_request_duration_seconds` buckets.
@@ -86,6 +87,10 @@ pub struct CoreData {
 #[derive(Default)]
 pub struct CoreMetrics {
     data: Mutex<CoreData>,
+    /// Requests waiting and executing under priority and fairness, by
+    /// `flowcontrol::read_write_index` (written by this core only, read by the `kapi-apf`
+    /// thread's sampling without a lock).
+    apf: [AtomicI64; 4],
 }
 
 fn cores() -> &'static Mutex<Vec<Arc<CoreMetrics>>> {
@@ -137,6 +142,24 @@ pub fn request_done(labels: &RequestLabels, code: u16, seconds: f64, size: Optio
 /// `request_kind` is `readOnly` or `mutating`; `delta` is +1 on start, -1 at the end.
 pub fn inflight(request_kind: &'static str, delta: i64) {
     with_core(|d| *d.inflight.entry(request_kind).or_default() += delta);
+}
+
+/// A request starts (+1) or stops (-1) waiting or executing under priority and fairness
+/// (`index`: `flowcontrol::read_write_index`).
+pub fn apf_requests(index: usize, delta: i64) {
+    CORE.with(|c| c.apf[index].fetch_add(delta, Ordering::Relaxed));
+}
+
+/// The requests waiting and executing under priority and fairness now, every core's
+/// summed (by `flowcontrol::read_write_index`).
+pub fn apf_requests_now() -> [i64; 4] {
+    let mut total = [0; 4];
+    for core in cores().lock().iter() {
+        for (t, n) in total.iter_mut().zip(&core.apf) {
+            *t += n.load(Ordering::Relaxed);
+        }
+    }
+    total.map(|n| n.max(0))
 }
 
 /// A long-running request (watch) starts (+1) or ends (-1).
