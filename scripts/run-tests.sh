@@ -9,6 +9,8 @@ mkdir -p target/e2e
 cp target/debug/kapi target/debug/kapi-perf target/e2e/
 export KAPI_BIN="$PWD/target/e2e/kapi"
 export KAPI_PERF_BIN="$PWD/target/e2e/kapi-perf"
+# Every watch-cache hand-off of a write is checked against a decode of its value.
+export KAPI_VERIFY_HANDOFFS=1
 # First every test (end-to-end ones on the embedded store), then the end-to-end suite
 # again with every server on its own etcd (the etcd-specific tests ran in the first pass).
 if cargo nextest --version >/dev/null 2>&1; then

@@ -6,11 +6,17 @@
 //! unlike the timings they are deterministic. The whole create through the REST
 //! handler closes the list.
 //!
+//! The writer's hand-off to the watch cache (encode-once) is measured in its parts: the
+//! stored JSON written noting where the revision goes, the selector values the writer
+//! reads, and the feed's splice that replaces the decode of the two "watch-cache apply"
+//! rows for JSON values.
+//!
 //! `cargo bench -p kapi-benches --bench create_path -- --warm-up-time 1 --measurement-time 2`
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use futures_executor::block_on;
+use kapi::cache::{Cached, Selectors};
 use kapi::rest::stages;
 use kapi_benches::app::{self, Create};
 use kapi_benches::counting::{self, Counting};
@@ -104,6 +110,15 @@ fn create_path(c: &mut Criterion) {
         mod_revision: 12,
     };
     let (kv_json, kv_pb) = (kv(&stored_json), kv(&stored_pb));
+    // The writer's hand-off to the cache (issue #20): the stored JSON noting where the
+    // revision goes, the object's selector values; the feed splices the revision in.
+    let noting = || stored::encode_object_noting(&rt, &canonical, StorageMediaType::Json);
+    let (noted, slot) = noting();
+    assert_eq!(noted, stored_json, "the noting writer writes the same bytes");
+    let slot = slot.expect("bench-pod.json gets a revision slot");
+    let selectors = || Selectors::of(&rt, &canonical);
+    let splice = |sel| Cached::spliced(&kv_json.value, slot, 12, sel).expect("spliced");
+    assert_eq!(splice(selectors()).json_line(), decode(&kv_json).expect("decoded").json_line());
     let serial = Cell::new(0u64);
     let next = || {
         serial.set(serial.get() + 1);
@@ -179,6 +194,9 @@ fn create_path(c: &mut Criterion) {
         ("store commit (process-wide)", allocs_process(|| stored_json.clone(), commit)),
         ("watch-cache apply, JSON stored", allocs(|| (), |_| decode(&kv_json))),
         ("watch-cache apply, protobuf stored", allocs(|| (), |_| decode(&kv_pb))),
+        ("encode: stored JSON noting the slot", allocs(|| (), |_| noting())),
+        ("hand-off: selector values (writer)", allocs(|| (), |_| selectors())),
+        ("watch-cache apply, hand-off (splice)", allocs(selectors, splice)),
         ("whole create, REST handler", allocs(handler_body, handle)),
     ];
     report(&rows);
@@ -250,6 +268,11 @@ fn create_path(c: &mut Criterion) {
     });
     g.bench_function("cache-apply/json", |b| b.iter(|| decode(black_box(&kv_json))));
     g.bench_function("cache-apply/protobuf", |b| b.iter(|| decode(black_box(&kv_pb))));
+    g.bench_function("encode/stored-json-noting", |b| b.iter(noting));
+    g.bench_function("hand-off/selectors", |b| b.iter(selectors));
+    g.bench_function("cache-apply/hand-off", |b| {
+        b.iter_batched(selectors, splice, BatchSize::SmallInput)
+    });
     g.bench_function("handler/whole-create", |b| {
         b.iter_batched(handler_body, handle, BatchSize::SmallInput)
     });

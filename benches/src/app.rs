@@ -94,6 +94,26 @@ impl Create {
         block_on(kapi::rest::handle(req))
     }
 
+    /// A merge patch of pod `name` in `default` through the REST handler, as this
+    /// client; the response.
+    pub fn merge_patch(&self, app: &App, name: &str, patch: &Value) -> Response {
+        let path = format!("/api/v1/namespaces/default/pods/{name}");
+        let info = kapi::request::parse(&http::Method::PATCH, &path, None);
+        let mut headers = self.headers.clone();
+        let merge = http::HeaderValue::from_static("application/merge-patch+json");
+        headers.insert(http::header::CONTENT_TYPE, merge);
+        let sink = Sink::default();
+        let req = kapi::rest::Request {
+            app,
+            info: &info,
+            headers: &headers,
+            body: Bytes::from(patch.to_string()),
+            user: &self.user,
+            sink: &sink,
+        };
+        block_on(kapi::rest::handle(req))
+    }
+
     /// The handler's scope of this request (for the stage benches).
     pub fn scope<'a>(&'a self, app: &'a App) -> kapi::rest::Scope<'a> {
         let reg = app.registry();

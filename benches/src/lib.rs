@@ -72,10 +72,13 @@ pub mod counting {
 
     use std::alloc::{GlobalAlloc, Layout, System};
     use std::cell::Cell;
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
     static ALLOCS: AtomicU64 = AtomicU64::new(0);
     static BYTES: AtomicU64 = AtomicU64::new(0);
+    /// Bytes allocated and not freed yet (requested sizes; the allocator's own slack is
+    /// not in it).
+    static LIVE: AtomicI64 = AtomicI64::new(0);
 
     thread_local! {
         static LOCAL: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
@@ -97,15 +100,18 @@ pub mod counting {
     unsafe impl GlobalAlloc for Counting {
         unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
             count(layout.size());
+            LIVE.fetch_add(layout.size() as i64, Relaxed);
             // SAFETY: the caller's contract is the system allocator's.
             unsafe { System.alloc(layout) }
         }
         unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+            LIVE.fetch_sub(layout.size() as i64, Relaxed);
             // SAFETY: the caller's contract is the system allocator's.
             unsafe { System.dealloc(ptr, layout) }
         }
         unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
             count(new_size.saturating_sub(layout.size()));
+            LIVE.fetch_add(new_size as i64 - layout.size() as i64, Relaxed);
             // SAFETY: the caller's contract is the system allocator's.
             unsafe { System.realloc(ptr, layout, new_size) }
         }
@@ -114,6 +120,12 @@ pub mod counting {
     /// Allocations and bytes so far, process-wide.
     pub fn snapshot() -> (u64, u64) {
         (ALLOCS.load(Relaxed), BYTES.load(Relaxed))
+    }
+
+    /// Bytes allocated process-wide and not freed yet (what the program holds, without
+    /// the allocator's slack).
+    pub fn live_bytes() -> i64 {
+        LIVE.load(Relaxed)
     }
 
     /// Allocations and bytes so far on the calling thread.

@@ -22,15 +22,20 @@ static ALLOC: Counting = Counting;
 /// Creates measured per workload (the figure is the largest of them).
 const CREATES: usize = 10;
 
-/// Allocations of one create on the request thread: the fixture pod (measured: 1,504;
-/// 1,956 before managedFields stopped copying the object).
-const FIXTURE_BOUND: u64 = 1_800;
-/// The same for `bench-pod.json` (measured: 1,944; 2,678 before).
-const BENCH_POD_BOUND: u64 = 2_330;
+/// Allocations of one create on the request thread: the fixture pod (measured: 1,475
+/// since the writer reads the selector values it hands the watch cache; 1,398 before
+/// that, 1,956 before managedFields stopped copying the object).
+const FIXTURE_BOUND: u64 = 1_770;
+/// The same for `bench-pod.json` (measured: 1,919; 1,838 before the hand-off, 2,678
+/// before managedFields stopped copying).
+const BENCH_POD_BOUND: u64 = 2_300;
 /// Allocations of one create process-wide, the store's commit and the watch cache's
-/// feed of the new pod included: the fixture pod (measured: 2,342 to 2,345; 2,794 to
-/// 2,797 before).
-const FIXTURE_PROCESS_BOUND: u64 = 2_800;
+/// feed of the new pod included: the fixture pod (measured: 1,499 since the cache
+/// splices the writer's hand-off instead of decoding the stored value; 2,237 before,
+/// 2,794 before managedFields stopped copying).
+const FIXTURE_PROCESS_BOUND: u64 = 1_800;
+/// The same for `bench-pod.json` (measured: 1,944; 2,956 before the hand-off).
+const BENCH_POD_PROCESS_BOUND: u64 = 2_330;
 
 /// Wait until the pods cache has applied everything the store holds.
 fn settle(app: &App) {
@@ -44,8 +49,10 @@ fn settle(app: &App) {
     }
 }
 
-/// (most allocations of one create on this thread, most process-wide) over CREATES
-/// creates of `template`, after one create to warm up.
+/// (most allocations of one create on this thread, the median process-wide) over
+/// CREATES creates of `template`, after one create to warm up. Process-wide counts take
+/// the median: a background thread's periodic work (a controller's resync) now and then
+/// lands in one create's window and adds thousands.
 fn measure(app: &App, create: &Create, template: &Value, tag: &str) -> (u64, u64) {
     let body = |i: usize| app::pod_body(template, &format!("{tag}-{i}"));
     let send = |b: Bytes| {
@@ -54,7 +61,7 @@ fn measure(app: &App, create: &Create, template: &Value, tag: &str) -> (u64, u64
     };
     send(body(0));
     settle(app);
-    let (mut thread, mut process) = (0, 0);
+    let (mut thread, mut process) = (0, Vec::new());
     for i in 1..=CREATES {
         let b = body(i);
         let p0 = counting::snapshot().0;
@@ -63,9 +70,10 @@ fn measure(app: &App, create: &Create, template: &Value, tag: &str) -> (u64, u64
         let p = counting::snapshot().0 - p0;
         println!("{tag}: create {i}: {a} allocations on the request thread, {p} process-wide");
         thread = thread.max(a);
-        process = process.max(p);
+        process.push(p);
     }
-    (thread, process)
+    process.sort_unstable();
+    (thread, process[process.len() / 2])
 }
 
 #[test]
@@ -87,11 +95,15 @@ fn a_pod_create_allocates_within_its_bound() {
             let template: Value = serde_json::from_slice(&bytes).expect("bench-pod.json");
             let (thread, process) = measure(&app, &create, &template, "bench-pod");
             println!(
-                "bench-pod.json: {thread} allocations per create (bound {BENCH_POD_BOUND}), {process} process-wide"
+                "bench-pod.json: {thread} allocations per create (bound {BENCH_POD_BOUND}), {process} process-wide (bound {BENCH_POD_PROCESS_BOUND})"
             );
             assert!(
                 thread <= BENCH_POD_BOUND,
                 "bench-pod: {thread} allocations (bound {BENCH_POD_BOUND})"
+            );
+            assert!(
+                process <= BENCH_POD_PROCESS_BOUND,
+                "bench-pod: {process} allocations process-wide (bound {BENCH_POD_PROCESS_BOUND})"
             );
         }
         None => println!("bench-pod.json not found (../shared/workloads): its bound not checked"),

@@ -218,7 +218,6 @@ fn schema_props(v: &mut Value, wrapper: usize) {
 /// inserted where upstream's ObjectMeta declares it (the rest of the metadata is taken
 /// to be in order already).
 pub fn set_meta(obj: &mut Value, key: &str, value: Value) {
-    const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
     let Some(o) = obj.as_object_mut() else { return };
     let Some(meta) =
         o.entry("metadata").or_insert_with(|| Value::Object(Map::new())).as_object_mut()
@@ -229,13 +228,27 @@ pub fn set_meta(obj: &mut Value, key: &str, value: Value) {
         *slot = value;
         return;
     }
+    let at = meta_position(meta.keys().map(String::as_str), key);
+    meta.shift_insert(at, key.into(), value);
+}
+
+/// Where [`set_meta`] inserts `key` among metadata keys `keys` (in order, `key` not among
+/// them): before the first that upstream's ObjectMeta declares after it, else last. The
+/// stored-JSON writer uses it to note where a value's resourceVersion goes.
+pub fn meta_position<'k>(keys: impl Iterator<Item = &'k str>, key: &str) -> usize {
+    const OBJECT_META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta";
     let Some(layout) = tables().by_name(OBJECT_META).map(|m| &layouts()[m]) else {
-        meta.insert(key.into(), value);
-        return;
+        return keys.count();
     };
     let r = rank(layout, key);
-    let at = meta.keys().position(|k| rank(layout, k) > r).unwrap_or(meta.len());
-    meta.shift_insert(at, key.into(), value);
+    let mut n = 0;
+    for k in keys {
+        if rank(layout, k) > r {
+            return n;
+        }
+        n += 1;
+    }
+    n
 }
 
 #[cfg(test)]

@@ -8,10 +8,12 @@
 //! The caller has already converted the object to its storage version and removed
 //! `metadata.resourceVersion` (the revision is the store's, never in the value).
 
+mod splice;
+
 use crate::error::CodecError;
 use crate::{format, protobuf};
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
+pub use splice::{Comma, RevisionSlot};
 
 /// The encoding new values are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -49,49 +51,25 @@ pub fn encode(obj: &Value, media: StorageMediaType) -> Vec<u8> {
 /// `metadata.resourceVersion` left out, written straight from `obj` in either format (a
 /// write used to copy the whole object to drop that one field).
 pub fn encode_without_revision(obj: &Value, media: StorageMediaType) -> Vec<u8> {
-    if media == StorageMediaType::Protobuf {
-        let mut out = Vec::with_capacity(1024);
-        if protobuf::encode_object_without_revision(obj, &mut out).is_ok() {
-            return out;
-        }
-    }
+    encode_noting_revision(obj, media, false).0
+}
+
+/// [`encode_without_revision`], and for a JSON value where its resourceVersion goes
+/// (see [`splice`]; `sorted_meta` for objects whose decode sorts metadata keys).
+fn encode_noting_revision(
+    obj: &Value,
+    media: StorageMediaType,
+    sorted_meta: bool,
+) -> (Vec<u8>, Option<RevisionSlot>) {
     let mut out = Vec::with_capacity(1024);
-    if serde_json::to_writer(&mut out, &WithoutRevision(obj)).is_err() {
+    if media == StorageMediaType::Protobuf {
+        if protobuf::encode_object_without_revision(obj, &mut out).is_ok() {
+            return (out, None);
+        }
         out.clear();
     }
-    out
-}
-
-/// An object serialized without `metadata.resourceVersion`.
-struct WithoutRevision<'a>(&'a Value);
-
-impl Serialize for WithoutRevision<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let Value::Object(m) = self.0 else { return self.0.serialize(s) };
-        let mut map = s.serialize_map(Some(m.len()))?;
-        for (k, v) in m {
-            match v {
-                Value::Object(meta) if k == "metadata" => {
-                    map.serialize_entry(k, &Filtered(meta, "resourceVersion"))?
-                }
-                _ => map.serialize_entry(k, v)?,
-            }
-        }
-        map.end()
-    }
-}
-
-/// A map without one key.
-struct Filtered<'a>(&'a serde_json::Map<String, Value>, &'a str);
-
-impl Serialize for Filtered<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut map = s.serialize_map(None)?;
-        for (k, v) in self.0.iter().filter(|(k, _)| *k != self.1) {
-            map.serialize_entry(k, v)?;
-        }
-        map.end()
-    }
+    let slot = splice::write_noting_revision(obj, sorted_meta, &mut out);
+    (out, slot)
 }
 
 /// The object a stored value holds, whichever format it was written in.
@@ -159,6 +137,34 @@ pub fn encode_object(rt: &crate::ResourceType, obj: &Value, media: StorageMediaT
         m.remove("resourceVersion");
     }
     encode(&copy, media)
+}
+
+/// [`encode_object`], and where the stored value's resourceVersion goes when the
+/// object `rt`'s cache decodes from it is the object itself (a JSON value, stored as
+/// served, no float): the cache then splices the revision into the stored bytes
+/// ([`RevisionSlot::splice`]) instead of decoding them.
+pub fn encode_object_noting(
+    rt: &crate::ResourceType,
+    obj: &Value,
+    media: StorageMediaType,
+) -> (Vec<u8>, Option<RevisionSlot>) {
+    if !crate::convert::is_identity(rt) || crate::convert::webhook(rt).is_some() {
+        return (encode_object(rt, obj, media), None);
+    }
+    let (bytes, slot) = encode_noting_revision(obj, media, rt.custom.is_some());
+    // A custom resource's decode sets its apiVersion: only an object that has it already
+    // decodes to itself.
+    let decodes_as_is = rt.custom.is_none() || has_api_version(rt, obj);
+    (bytes, slot.filter(|_| decodes_as_is))
+}
+
+/// Whether `obj`'s apiVersion is `rt`'s.
+fn has_api_version(rt: &crate::ResourceType, obj: &Value) -> bool {
+    let Some(av) = obj.get("apiVersion").and_then(Value::as_str) else { return false };
+    match av.split_once('/') {
+        Some((g, v)) => *g == *rt.group && *v == *rt.version,
+        None => rt.group.is_empty() && *av == *rt.version,
+    }
 }
 
 #[cfg(test)]

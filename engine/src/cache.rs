@@ -14,6 +14,7 @@ use crate::status::ApiError;
 use bytes::Bytes;
 use kapi_codec::ResourceType;
 use kapi_codec::registry::Persistence;
+use kapi_codec::stored::RevisionSlot;
 use kapi_storage::Revision;
 use kapi_storage::cache::hub::Hub;
 use kapi_storage::cache::{CacheOptions, DecodeFn, IndexFn, Relist, WatchCache};
@@ -24,6 +25,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+pub mod written;
 
 /// An object as the cache holds it: its encodings, made at most once per format and
 /// shared by every GET, LIST and watch event that sends it, and what selectors read
@@ -77,21 +80,40 @@ pub fn encode_count() -> u64 {
 impl Cached {
     /// Keep `obj` (an object of type `rt`) as its JSON encoding and selectable values.
     pub fn new(rt: &ResourceType, obj: &Value) -> Self {
-        ENCODES.fetch_add(1, Ordering::Relaxed);
         let mut out = Vec::with_capacity(4096);
         out.push(b',');
         kapi_codec::format::write_json(obj, &mut out);
+        Self::with_json(out, Selectors::of(rt, obj))
+    }
+
+    /// An entry whose JSON is a stored JSON value with its revision spliced in where
+    /// the writer noted it (`kapi_codec::stored::RevisionSlot`), and the selector values
+    /// the writer read from the object: what [`Cached::new`] makes of the decoded
+    /// value, without decoding it (see [`written`]). None when the slot does not fit.
+    pub fn spliced(
+        value: &[u8],
+        slot: RevisionSlot,
+        revision: Revision,
+        selectors: Selectors,
+    ) -> Option<Self> {
+        let mut out = Vec::with_capacity(value.len() + RevisionSlot::MAX_EXTRA + 2);
+        out.push(b',');
+        slot.splice(value, revision, &mut out).then(|| Self::with_json(out, selectors))
+    }
+
+    /// `out` is `,` and the JSON document; the entry keeps it with a `\n` added.
+    fn with_json(mut out: Vec<u8>, selectors: Selectors) -> Self {
+        ENCODES.fetch_add(1, Ordering::Relaxed);
         out.push(b'\n');
         let all = Bytes::from(out);
         let end = all.len() - 1;
-        let fields = rt.selectable_fields().map(|f| rt.field_value(obj, f)).collect();
         Cached {
             json: Encoding { item: all.slice(..end), doc: all.slice(1..end) },
             json_line: all.slice(1..),
             proto: OnceLock::new(),
             tree: OnceLock::new(),
-            labels: kapi_codec::meta::labels(obj).cloned(),
-            fields,
+            labels: selectors.labels,
+            fields: selectors.fields,
         }
     }
 
@@ -145,6 +167,24 @@ impl Cached {
     /// The protobuf message preceded by its List items key and length.
     pub fn proto_list_item(&self, rt: &ResourceType) -> Option<&Bytes> {
         self.proto_encoding(rt).map(|e| &e.item)
+    }
+}
+
+/// What selectors read of an object: its labels and the values of its type's selectable
+/// fields (in the order of `ResourceType::selectable_fields`).
+#[derive(Debug)]
+pub struct Selectors {
+    labels: Option<Map<String, Value>>,
+    fields: Box<[Option<String>]>,
+}
+
+impl Selectors {
+    /// Read from `obj`, an object of `rt`.
+    pub fn of(rt: &ResourceType, obj: &Value) -> Selectors {
+        Selectors {
+            labels: kapi_codec::meta::labels(obj).cloned(),
+            fields: rt.selectable_fields().map(|f| rt.field_value(obj, f)).collect(),
+        }
     }
 }
 

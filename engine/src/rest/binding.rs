@@ -7,6 +7,7 @@
 use super::{Request, Scope, object};
 use crate::admission::{Attributes, Operation};
 use crate::body::Response;
+use crate::cache::written;
 use crate::negotiation::{self, body_format};
 use crate::status::{self, ApiError};
 use kapi_codec::{format, meta};
@@ -76,12 +77,19 @@ async fn assign(
         let kv = kv.ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
         let mut pod = object::from_stored(&scope.rt, &kv)?;
         bind(&mut pod, node, annotations).map_err(|why| ApiError::Conflict(target.clone(), why))?;
-        let bytes = object::to_stored(&scope.rt, &pod, scope.app.storage_media);
-        match scope.app.store.update(&key, bytes, Precondition::ModRevision(kv.mod_revision)).await
-        {
+        // The cache's feed takes what this write made instead of decoding it again.
+        let (bytes, offer) = written::to_stored(scope.app, &scope.rt, &key, &pod).await?;
+        let updated =
+            scope.app.store.update(&key, bytes, Precondition::ModRevision(kv.mod_revision));
+        match updated.await {
             Ok(_) => return Ok(()),
-            Err(StorageError::Conflict { .. }) => continue,
-            Err(e) => return Err(ApiError::from_storage(e, &target)),
+            Err(e) => {
+                written::withdraw(offer, &key);
+                match e {
+                    StorageError::Conflict { .. } => continue,
+                    e => return Err(ApiError::from_storage(e, &target)),
+                }
+            }
         }
     }
     Err(ApiError::Conflict(target, "the object has been modified; please try again".into()))

@@ -6,6 +6,7 @@ use super::object::{self, Decoded};
 use super::{Request, Scope, hooks, view};
 use crate::admission;
 use crate::body::Response;
+use crate::cache::written;
 use crate::negotiation::body_format;
 use crate::status::ApiError;
 use crate::time;
@@ -40,7 +41,8 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     // encoding are written from it.
     kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
     let key = scope.key(&name);
-    let bytes = match crate::conversion::to_stored(scope.app, &scope.rt, &obj).await {
+    // The cache's feed takes what this write made instead of decoding the value again.
+    let (bytes, offer) = match written::to_stored(scope.app, &scope.rt, &key, &obj).await {
         Ok(b) => b,
         Err(e) => {
             hooks::release(scope, &allocated);
@@ -57,6 +59,7 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
             Ok(obj)
         }
         Err(e) => {
+            written::withdraw(offer, &key);
             hooks::release(scope, &allocated);
             Err(ApiError::from_storage(e, &target))
         }

@@ -6,6 +6,7 @@
 use super::fields::Selectors;
 use super::{Request, Scope, hooks, list, propagation, view};
 use crate::body::Response;
+use crate::cache::written;
 use crate::status::ApiError;
 use crate::time;
 use kapi_codec::meta;
@@ -293,8 +294,12 @@ async fn mark_deleting(
     }
     // The fields set here go where upstream's field order has them.
     kapi_codec::order::canonicalize_type(&scope.rt, &mut out);
-    let bytes = crate::conversion::to_stored(scope.app, &scope.rt, &out).await?;
+    // The cache's feed takes what this write made instead of decoding it again.
+    let (bytes, offer) = written::to_stored(scope.app, &scope.rt, key, &out).await?;
     let updated = scope.app.store.update(key, bytes, Precondition::ModRevision(rev)).await;
+    if updated.is_err() {
+        written::withdraw(offer, key);
+    }
     Ok(updated.map(|kv| {
         meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));
         Some(out)

@@ -12,6 +12,7 @@ use super::patch::{self, PatchType};
 use super::{Request, Scope, hooks, view};
 use crate::admission;
 use crate::body::Response;
+use crate::cache::written;
 use crate::negotiation::body_format;
 use crate::status::ApiError;
 use kapi_codec::meta;
@@ -242,10 +243,12 @@ where
             return Ok(new);
         }
         let precondition = Precondition::ModRevision(kv.mod_revision);
-        let bytes = if is_finalized(&new) {
-            None
+        let (bytes, offer) = if is_finalized(&new) {
+            (None, None)
         } else {
-            Some(crate::conversion::to_stored(scope.app, &scope.rt, &new).await?)
+            // The cache's feed takes what this write made instead of decoding it again.
+            let (bytes, offer) = written::to_stored(scope.app, &scope.rt, &key, &new).await?;
+            (Some(bytes), offer)
         };
         let store_start = std::time::Instant::now();
         let result = match bytes {
@@ -255,6 +258,9 @@ where
             }
         };
         crate::metrics::phase("storage", store_start.elapsed());
+        if result.is_err() {
+            written::withdraw(offer, &key);
+        }
         match result {
             Ok((kv, deleted)) => {
                 meta::set_meta(&mut new, "resourceVersion", json!(kv.mod_revision.to_string()));

@@ -209,14 +209,21 @@ impl<T: Send + Sync + 'static> Feeder<T> {
     }
 }
 
-/// Decode one event and apply it to its shard.
+/// Decode one event (or take what its writer handed over) and apply it to its shard.
 fn apply<T>(
     cache: &WatchCache<T>,
     decode: &DecodeFn<T>,
     event: Event,
     seq: u64,
 ) -> Option<Arc<CacheEvent<T>>> {
-    let data = decode(&event.kv)?;
+    let handed = cache.prepared.take(&event.kv).and_then(|make| make(&event.kv));
+    if handed.is_some() {
+        cache.stats.handed.fetch_add(1, Ordering::Relaxed);
+    }
+    let data = match handed {
+        Some(data) => data,
+        None => decode(&event.kv)?,
+    };
     let shard = &cache.shards[cache.shard_of(&event.kv.key)];
     let entry = Arc::new(CacheEntry { kv: event.kv, data });
     Some(shard.write().apply(event.kind, entry, seq))

@@ -5,6 +5,8 @@
 //! - [`shard`]: one shard's objects and event window, readable as of past revisions.
 //! - [`feed`]: the feeder (list, then follow the store watch), the shard workers that
 //!   decode and apply events in parallel, and the sequencer that publishes them in order.
+//! - [`prepared`]: what writers hand the cache for the values they store, taken instead
+//!   of decoding the value again when the write's event comes.
 //! - [`read`]: consistent reads across shards (GET, LIST pages, watch starts).
 //! - [`dispatch`]: watchers indexed by prefix and index value, bounded queues.
 //! - [`queue`], [`hub`]: fan-out across cores: the publisher pushes each event once into
@@ -29,6 +31,7 @@
 pub mod dispatch;
 mod feed;
 pub mod hub;
+mod prepared;
 pub mod queue;
 mod read;
 pub mod shard;
@@ -38,9 +41,12 @@ mod tests;
 
 use crate::signal::Signal;
 use crate::store::{EventKind, KeyValue, Revision, Store, WatchProgress};
+use bytes::Bytes;
 use dispatch::Dispatch;
 pub use dispatch::WatchFilter;
 use parking_lot::{Mutex, RwLock};
+pub use prepared::MakeFn;
+use prepared::Prepared;
 pub use read::{Listing, StartPoint};
 use shard::Shard;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -148,6 +154,8 @@ pub struct CacheStats {
     pub dispatched: AtomicU64,
     /// Listings that (re)initialized the cache (`..._initializations_total`).
     pub initializations: AtomicU64,
+    /// Events applied from a writer's hand-off, without a decode.
+    pub handed: AtomicU64,
 }
 
 pub struct WatchCache<T> {
@@ -170,6 +178,8 @@ pub struct WatchCache<T> {
     changed: Arc<Signal>,
     index: Option<IndexFn<T>>,
     opts: CacheOptions,
+    /// Writers' hand-offs waiting for their events.
+    prepared: Prepared<T>,
 }
 
 impl<T: Send + Sync + 'static> WatchCache<T> {
@@ -218,6 +228,7 @@ impl<T: Send + Sync + 'static> WatchCache<T> {
             changed: Arc::default(),
             index,
             opts,
+            prepared: Prepared::new(),
         });
         feed::start(&cache, store, decode, relist)?;
         Ok(cache)
@@ -393,6 +404,20 @@ impl<T> WatchCache<T> {
     /// Events queued per watcher before it is dropped as too slow.
     pub fn watcher_buffer(&self) -> usize {
         self.opts.watcher_buffer
+    }
+
+    /// A writer about to store `value` at `key` hands over what it made of the object:
+    /// `make` must give, for a key-value with these bytes, what the decoder would give
+    /// (see [`prepared`]); the write's event then takes it instead of a decode. Call it
+    /// before the write, so the event cannot come first.
+    pub fn prepare(&self, key: &str, value: Bytes, make: MakeFn<T>) {
+        self.prepared.offer(key, value, make);
+    }
+
+    /// Take back what [`WatchCache::prepare`] left for `key` and `value` (the write
+    /// failed).
+    pub fn withdraw(&self, key: &str, value: &Bytes) {
+        self.prepared.withdraw(key, value);
     }
 }
 

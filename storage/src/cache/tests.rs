@@ -543,3 +543,71 @@ fn changes_that_did_not_decode_for_a_while_are_picked_up_by_a_relist() {
         }
     }
 }
+
+/// A cache whose decoder counts its calls, with `shards` shards.
+fn counting_cache(
+    store: &Arc<dyn Store>,
+    shards: usize,
+) -> (Arc<WatchCache<String>>, Arc<std::sync::atomic::AtomicUsize>) {
+    let decoded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = decoded.clone();
+    let decode: DecodeFn<String> = Arc::new(move |kv: &KeyValue| {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Some(format!("decoded {}", String::from_utf8_lossy(&kv.value)))
+    });
+    let opts = CacheOptions { capacity: 100, watcher_buffer: 100, shards };
+    let cache = WatchCache::start(store.clone(), PREFIX, decode, None, opts).expect("cache");
+    wait_until(&cache, store.current_revision());
+    (cache, decoded)
+}
+
+fn handed(tag: &'static str) -> MakeFn<String> {
+    Box::new(move |kv: &KeyValue| Some(format!("{tag} at {}", kv.mod_revision)))
+}
+
+/// Encode-once (issue #20): a write's event takes what its writer handed over for the
+/// same key and bytes, with the event's revision, and the decoder is not called.
+#[test]
+fn a_writers_hand_off_is_applied_instead_of_a_decode() {
+    for shards in [1, 3] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let (cache, decoded) = counting_cache(&store, shards);
+        let w = cache
+            .watch(Start::Now, WatchFilter { prefix: PREFIX.into(), exact: false, index: None })
+            .unwrap();
+        let value = Bytes::from_static(b"v1");
+        cache.prepare(&key(0, 0), value.clone(), handed("handed"));
+        let kv = block_on(store.create(&key(0, 0), value)).unwrap();
+        let ev = w.events.recv_timeout(Duration::from_secs(10)).expect("event");
+        let want = format!("handed at {}", kv.mod_revision);
+        assert_eq!(ev.cur.data, want, "shards {shards}");
+        assert_eq!(cache.get(&key(0, 0)).0.unwrap().data, want);
+        assert_eq!(decoded.load(Ordering::Relaxed), 0, "shards {shards}: decoded anyway");
+        assert_eq!(cache.stats().handed.load(Ordering::Relaxed), 1);
+        assert_eq!(cache.prepared.len(), 0, "the hand-off is used up");
+    }
+}
+
+/// Only equal bytes match: a hand-off for other bytes of the key (another write's) is
+/// left alone and the event decoded; a withdrawn one is never applied.
+#[test]
+fn hand_offs_for_other_bytes_or_withdrawn_ones_are_not_applied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let (cache, decoded) = counting_cache(&store, 1);
+    let w = cache
+        .watch(Start::Now, WatchFilter { prefix: PREFIX.into(), exact: false, index: None })
+        .unwrap();
+    cache.prepare(&key(0, 0), Bytes::from_static(b"other"), handed("wrong"));
+    cache.prepare(&key(0, 1), Bytes::from_static(b"v"), handed("withdrawn"));
+    cache.withdraw(&key(0, 1), &Bytes::from_static(b"v"));
+    block_on(store.create(&key(0, 0), Bytes::from_static(b"v"))).unwrap();
+    block_on(store.create(&key(0, 1), Bytes::from_static(b"v"))).unwrap();
+    for _ in 0..2 {
+        let ev = w.events.recv_timeout(Duration::from_secs(10)).expect("event");
+        assert_eq!(ev.cur.data, "decoded v");
+    }
+    assert_eq!(decoded.load(Ordering::Relaxed), 2);
+    assert_eq!(cache.prepared.len(), 1, "the other write's hand-off waits for its event");
+}
