@@ -28,6 +28,7 @@ pub mod lister;
 mod node_restriction;
 mod node_taint;
 mod plugins;
+mod pod_topology;
 pub mod podsecurity;
 pub mod policy;
 mod priority;
