@@ -94,7 +94,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "ServiceAccount" => Box::new(super::service_account::ServiceAccount),
         "NodeRestriction" => Box::new(super::node_restriction::NodeRestriction),
         "TaintNodesByCondition" => Box::new(super::node_taint::TaintNodesByCondition),
-        "Priority" => Box::new(super::priority::Priority),
+        "Priority" => Box::new(super::priority::Priority::default()),
         "DefaultTolerationSeconds" => {
             Box::new(super::tolerations::DefaultTolerationSeconds::new(cfg))
         }
