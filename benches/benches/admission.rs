@@ -5,50 +5,15 @@
 //! the embedded store with its watch caches loaded (the namespace, its `default`
 //! ServiceAccount and the system PriorityClasses in place), as `create_object` runs
 //! them. The pod's clone, which the measured loop needs, is measured alone beside it.
+//! The App and the request's scope are `kapi_benches::app`'s (as the create-path bench).
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use futures_executor::block_on;
 use kapi::admission::{Attributes, Operation};
-use kapi::app::App;
-use kapi::config::Options;
-use kapi::negotiation::Output;
-use kapi::request::RequestInfo;
-use kapi::rest::Scope;
+use kapi_benches::app::{self, Create};
 use kapi_benches::counting::{self, Counting};
-use kapi_storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use serde_json::json;
 use std::hint::black_box;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
-fn app(dir: &std::path::Path) -> Arc<App> {
-    let options = Options::for_test(dir.to_path_buf(), 0);
-    let opts = EmbeddedOptions { fsync: false, ..Default::default() };
-    let store = EmbeddedStore::open(&dir.join("store"), opts).expect("store");
-    let authorizer = Arc::new(kapi::authz::Chain::new(vec![kapi::authz::Mode::Rbac]));
-    let (_tx, rx) = flume::bounded(1);
-    let app = App::new(options, store, Default::default(), authorizer, rx).expect("app");
-    let app = Arc::new(app);
-    block_on(kapi::controllers::bootstrap::run(&app)).expect("bootstrap");
-    for rt in app.registry().all() {
-        app.caches.get(&app, rt);
-    }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while block_on(kapi::controllers::service_accounts::ensure_defaults(&app)).is_ok()
-        && !has_default_account(&app)
-    {
-        assert!(Instant::now() < deadline, "the default ServiceAccount never appeared");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    app
-}
-
-fn has_default_account(app: &App) -> bool {
-    let reg = app.registry();
-    let rt = reg.get("", "v1", "serviceaccounts").expect("serviceaccounts").clone();
-    let cache = app.caches.get(app, &rt).expect("cache");
-    cache.get(&rt.storage_key(app.prefix(), Some("default"), "default")).0.is_some()
-}
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -57,33 +22,14 @@ const TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 
 fn admission(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let app = app(dir.path());
-    let info = RequestInfo {
-        is_resource: true,
-        verb: "create".into(),
-        version: "v1".into(),
-        resource: "pods".into(),
-        namespace: Some("default".into()),
-        ..Default::default()
-    };
-    let rt = app.registry().get("", "v1", "pods").expect("pods").clone();
-    let user = kapi::auth::UserInfo { name: "admin".into(), ..Default::default() };
-    let scope = Scope {
-        app: &app,
-        info: &info,
-        rt,
-        namespace: Some("default".into()),
-        name: None,
-        output: Output::Json,
-        pretty: false,
-        manager: "bench".into(),
-        apply: false,
-        user: Some(&user),
-        sink: None,
-    };
+    let app = app::app(dir.path());
+    let create = Create::new();
+    let scope = create.scope(&app);
     let mut pod = kapi_benches::pod(1);
     let spec = pod["spec"].as_object_mut().expect("spec");
-    for field in ["volumes", "tolerations", "serviceAccountName", "priority"] {
+    // As a user writes it: unscheduled (PodTopologyLabels has nothing to do), no token
+    // volume, tolerations, ServiceAccount or priority yet.
+    for field in ["volumes", "tolerations", "serviceAccountName", "priority", "nodeName"] {
         spec.remove(field);
     }
     // The fixture mounts its own token volume; a pod as a user writes it does not, so the

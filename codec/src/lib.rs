@@ -33,6 +33,8 @@
 //! - [`quantity`]: resource quantities (`500m`, `1Gi`) as upstream's `resource.Quantity`.
 //! - [`time`]: RFC 3339 timestamps and Go durations.
 //! - [`meta`]: helpers over `metadata` of a JSON object.
+//! - [`semantic`]: Go's semantic equality (zero values and absent fields alike).
+//! - [`pem`]: PEM blocks as Go's `encoding/pem` finds them.
 //! - [`error`]: the crate's error type.
 
 pub mod cel;
@@ -49,6 +51,7 @@ pub mod openapi;
 pub mod openapi_pb;
 pub mod order;
 pub mod patch_meta;
+pub mod pem;
 pub mod protobuf;
 pub mod quantity;
 pub mod registry;
@@ -56,6 +59,7 @@ mod registry_table;
 pub mod runtime_config;
 pub mod schema;
 pub mod selector;
+pub mod semantic;
 #[cfg(test)]
 mod spec_files;
 pub mod stored;

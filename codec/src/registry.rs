@@ -238,19 +238,40 @@ impl ResourceType {
     /// `{prefix}/{storage_resource}/{name}` for cluster-scoped types. `prefix` is
     /// `/registry` by default.
     pub fn storage_key(&self, prefix: &str, namespace: Option<&str>, name: &str) -> String {
-        match namespace {
-            Some(ns) if self.namespaced => {
-                format!("{prefix}/{}/{ns}/{name}", self.storage_resource)
-            }
-            _ => format!("{prefix}/{}/{name}", self.storage_resource),
-        }
+        let mut key = String::new();
+        self.push_storage_key(&mut key, prefix, namespace, name);
+        key
+    }
+
+    /// [`ResourceType::storage_key`] appended to `out` (a caller's reused buffer).
+    pub fn push_storage_key(
+        &self,
+        out: &mut String,
+        prefix: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) {
+        self.push_storage_prefix(out, prefix, namespace);
+        out.push_str(name);
     }
 
     /// Key prefix of a LIST/WATCH (ends with `/`): all namespaces when `namespace` is None.
     pub fn storage_prefix(&self, prefix: &str, namespace: Option<&str>) -> String {
-        match namespace {
-            Some(ns) if self.namespaced => format!("{prefix}/{}/{ns}/", self.storage_resource),
-            _ => format!("{prefix}/{}/", self.storage_resource),
+        let mut key = String::new();
+        self.push_storage_prefix(&mut key, prefix, namespace);
+        key
+    }
+
+    /// [`ResourceType::storage_prefix`] appended to `out` (a caller's reused buffer).
+    pub fn push_storage_prefix(&self, out: &mut String, prefix: &str, namespace: Option<&str>) {
+        out.reserve(prefix.len() + self.storage_resource.len() + 2);
+        out.push_str(prefix);
+        out.push('/');
+        out.push_str(&self.storage_resource);
+        out.push('/');
+        if let Some(ns) = namespace.filter(|_| self.namespaced) {
+            out.push_str(ns);
+            out.push('/');
         }
     }
 }

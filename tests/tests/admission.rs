@@ -146,6 +146,11 @@ fn a_pod_naming_a_missing_service_account_is_refused() {
 #[test]
 fn a_pod_with_a_priority_class_gets_its_priority() {
     let s = Server::start();
+    // Without a default class: priority 0. (Regression: the plugin keeps the default
+    // class it worked out; the default class created below must replace it.)
+    let out = run_pod(&s, "early", &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(json(&s, &["get", "pod", "early"])["spec"]["priority"].as_i64(), Some(0));
     let class = r#"{"apiVersion":"scheduling.k8s.io/v1","kind":"PriorityClass","metadata":{"name":"high"},"value":1000,"preemptionPolicy":"Never"}"#;
     let out = s.kubectl_stdin(&["create", "-f", "-"], class);
     assert!(out.status.success(), "{}", stderr(&out));

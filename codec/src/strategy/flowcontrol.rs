@@ -14,8 +14,9 @@
 use super::Strategy;
 use super::util::{default, obj_at};
 use crate::error::FieldError;
+use crate::semantic::zeroless;
 use crate::validation::{dns1123_label_errors, dns1123_subdomain_errors};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::HashSet;
 
 const EXEMPT: &str = "exempt";
@@ -79,33 +80,6 @@ fn mandatory_level(name: &str) -> Option<Value> {
     }
 }
 
-/// A value with Go's zero values (null, false, 0, "", [], {}) left out, recursively.
-fn normalized(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => {
-            let kept: Map<String, Value> = m
-                .iter()
-                .map(|(k, v)| (k.clone(), normalized(v)))
-                .filter(|(_, v)| !is_zero(v))
-                .collect();
-            Value::Object(kept)
-        }
-        Value::Array(a) => Value::Array(a.iter().map(normalized).collect()),
-        other => other.clone(),
-    }
-}
-
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-    }
-}
-
 /// FlowSchemas.
 #[derive(Debug)]
 pub struct FlowSchemas;
@@ -128,7 +102,7 @@ impl Strategy for FlowSchemas {
         let spec = obj.get("spec").unwrap_or(&Value::Null);
         let mut out = schema_spec(name, spec);
         if let Some(fixed) = mandatory_schema(name)
-            && normalized(spec) != normalized(&fixed)
+            && zeroless(spec) != zeroless(&fixed)
         {
             let msg = format!("spec of '{name}' must equal the fixed value");
             out.push(FieldError::invalid("spec", spec, &msg));
@@ -553,7 +527,7 @@ fn mandatory_level_errors(name: &str, spec: &Value) -> Vec<FieldError> {
     } else {
         format!("spec of '{name}' must equal the fixed value")
     };
-    if normalized(&have) == normalized(&fixed) {
+    if zeroless(&have) == zeroless(&fixed) {
         return Vec::new();
     }
     vec![FieldError::invalid("spec", spec, &msg)]

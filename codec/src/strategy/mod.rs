@@ -3,7 +3,7 @@
 //!
 //! The engine applies them in this order on a write: decode -> `default` ->
 //! `prepare_create`/`prepare_update` -> generic metadata validation (engine) ->
-//! `validate`/`validate_update`. Strategies are pure functions of the objects.
+//! `validate` (+ `validate_create`)/`validate_update`. Strategies are pure functions of the objects.
 
 use crate::error::FieldError;
 use serde_json::Value;
@@ -48,6 +48,13 @@ pub trait Strategy: Send + Sync {
 
     /// Type-specific validation of a new object (metadata is validated by the engine).
     fn validate(&self, _obj: &Value) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Validation a create runs beside `validate` and an update does not (an update
+    /// checks such a field in `validate_update`, when it changed: upstream's
+    /// ClusterTrustBundle leaves an unchanged bundle unparsed).
+    fn validate_create(&self, _obj: &Value) -> Vec<FieldError> {
         Vec::new()
     }
 

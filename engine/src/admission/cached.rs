@@ -6,11 +6,14 @@
 //! Invariants: every wait is bounded, and only a request's core waits (the server's
 //! own writes, from its controller threads or at start, take what the cache holds
 //! now, or the store's answer through [`get_or_store`]); a resource without a cache
-//! (not served, or not stored) reads as absent.
+//! (not served, or not stored) reads as absent; a read builds no key string (the key
+//! is written into a per-thread buffer).
 
 use crate::app::App;
+use kapi_codec::ResourceType;
 use kapi_storage::cache::CacheEntry;
 use serde_json::Value;
+use std::cell::RefCell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,20 +38,60 @@ fn may_wait() -> bool {
     crate::server::current::closer().is_some()
 }
 
-/// The cache of `r` (started if needed) and the key of `ns`/`name` in it, once the
-/// cache has loaded.
-async fn cache_and_key(
-    app: &App,
-    r: Resource,
-    ns: Option<&str>,
-    name: &str,
-) -> Option<(Arc<crate::cache::Cache>, String)> {
+/// The cache of `r` (started if needed) and its type, once the cache has loaded.
+async fn cache_of(app: &App, r: Resource) -> Option<(Arc<crate::cache::Cache>, Arc<ResourceType>)> {
     let rt = app.registry().get(r.0, r.1, r.2)?.clone();
     let cache = app.caches.get(app, &rt)?;
     if !(cache.is_loaded() || may_wait() && crate::cache::wait_for(&cache, 0).await) {
         return None;
     }
-    Some((cache, rt.storage_key(app.prefix(), ns, name)))
+    Some((cache, rt))
+}
+
+thread_local! {
+    /// The storage key of the object being read, built in place (no allocation per read).
+    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// `f` of the key prefix of `rt`'s objects in `ns` (all of them: None), built in the
+/// per-thread buffer.
+pub fn with_prefix<R>(
+    app: &App,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    f: impl FnOnce(&str) -> R,
+) -> R {
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        rt.push_storage_prefix(key, app.prefix(), ns);
+        f(key)
+    })
+}
+
+/// `f` of the storage key of `ns`/`name` of `rt`, built in the per-thread buffer.
+pub fn with_key<R>(
+    app: &App,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    f: impl FnOnce(&str) -> R,
+) -> R {
+    KEY.with_borrow_mut(|key| {
+        key.clear();
+        rt.push_storage_key(key, app.prefix(), ns, name);
+        f(key)
+    })
+}
+
+/// The cache's entry for `ns`/`name` of `rt` now.
+fn entry(
+    app: &App,
+    cache: &crate::cache::Cache,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+) -> Option<Entry> {
+    with_key(app, rt, ns, name, |key| cache.get(key).0)
 }
 
 /// The object `ns`/`name` of `r`, if the cache has it (after letting the cache catch up
@@ -76,15 +119,15 @@ async fn find<T>(
     name: &str,
     view: fn(&Entry) -> T,
 ) -> Option<T> {
-    let (cache, key) = cache_and_key(app, r, ns, name).await?;
-    if let (Some(e), _) = cache.get(&key) {
+    let (cache, rt) = cache_of(app, r).await?;
+    if let Some(e) = entry(app, &cache, &rt, ns, name) {
         return Some(view(&e));
     }
     if !may_wait() {
         return None;
     }
     crate::cache::settle(app, &cache).await;
-    cache.get(&key).0.map(|e| view(&e))
+    entry(app, &cache, &rt, ns, name).map(|e| view(&e))
 }
 
 /// [`get_shared`], and on a miss the store's answer (upstream's live lookup: an object
@@ -115,24 +158,27 @@ pub async fn wait_for(
     if let Some(found) = get_shared(app, r, ns, name).await {
         return Some(found);
     }
-    let (cache, key) = cache_and_key(app, r, ns, name).await?;
+    let (cache, rt) = cache_of(app, r).await?;
     if !may_wait() {
         return None;
     }
-    let present = || cache.get(&key).0.is_some();
+    let present = || entry(app, &cache, &rt, ns, name).is_some();
     let _ = monoio::time::timeout(bound, cache.changed().wait_until(present)).await;
-    cache.get(&key).0.map(|e| shared(&e))
+    entry(app, &cache, &rt, ns, name).map(|e| shared(&e))
+}
+
+/// The revision `r`'s cache reflects, once loaded (None: not served, or not loaded): a
+/// value worked out from the cache's objects holds while this stays the same (the
+/// objects read after it are as of it or later, never earlier).
+pub async fn revision(app: &App, r: Resource) -> Option<u64> {
+    cache_of(app, r).await.map(|(cache, _)| cache.revision())
 }
 
 /// The objects of `r` (a cluster-scoped resource with few objects, such as
 /// PriorityClasses) whose JSON holds `needle`: only those are parsed.
 pub async fn list_holding(app: &App, r: Resource, needle: &[u8]) -> Vec<Value> {
-    let Some(rt) = app.registry().get(r.0, r.1, r.2).cloned() else { return Vec::new() };
-    let Some(cache) = app.caches.get(app, &rt) else { return Vec::new() };
-    if !(cache.is_loaded() || may_wait() && crate::cache::wait_for(&cache, 0).await) {
-        return Vec::new();
-    }
-    let (items, _, _) = cache.list(&rt.storage_prefix(app.prefix(), None), None, 0);
+    let Some((cache, rt)) = cache_of(app, r).await else { return Vec::new() };
+    let (items, _, _) = with_prefix(app, &rt, None, |p| cache.list(p, None, 0));
     items.iter().filter(|e| holds(e.data.json(), needle)).map(obj).collect()
 }
 

@@ -54,15 +54,15 @@ fn check_delete(a: &Attributes<'_>) -> Result<(), ApiError> {
 async fn check_create(a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
     let ns = a.namespace();
     let app = a.scope.app;
-    let ns_target = Target {
+    let ns_target = || Target {
         resource: "namespaces".into(),
         kind: "Namespace".into(),
         name: ns.into(),
         ..Default::default()
     };
     let found = super::cached::get_or_store(app, super::cached::NAMESPACES, None, ns).await;
-    let found = found.map_err(|e| ApiError::from_storage(e, &ns_target))?;
-    let Some(namespace) = found else { return Err(ApiError::NotFound(ns_target)) };
+    let found = found.map_err(|e| ApiError::from_storage(e, &ns_target()))?;
+    let Some(namespace) = found else { return Err(ApiError::NotFound(ns_target())) };
     let terminating = meta::meta_str(&namespace, "deletionTimestamp").is_some()
         || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
     if terminating {

@@ -1,6 +1,7 @@
 //! What admission plugins read: the objects of one resource in one namespace, from its
 //! watch cache (never a store read per request). A resource that is not served, or
-//! whose cache could not start, reads as empty.
+//! whose cache could not start, reads as empty. The key prefix is built in
+//! `cached`'s per-thread buffer.
 
 use crate::app::App;
 use kapi_codec::ResourceType;
@@ -15,14 +16,14 @@ pub fn resource(app: &App, group: &str, version: &str, plural: &str) -> Option<A
 /// Every object of `rt` in `ns` (all namespaces for a cluster-scoped type), parsed.
 pub fn objects(app: &App, rt: &Arc<ResourceType>, ns: &str) -> Vec<Value> {
     let Some(cache) = app.caches.get(app, rt) else { return Vec::new() };
-    let (items, _, _) = cache.list(&rt.storage_prefix(app.prefix(), Some(ns)), None, 0);
+    let (items, _, _) = super::cached::with_prefix(app, rt, Some(ns), |p| cache.list(p, None, 0));
     items.iter().map(|e| e.data.obj()).collect()
 }
 
 /// How many objects of `rt` are in `ns` (nothing parsed).
 pub fn count(app: &App, rt: &Arc<ResourceType>, ns: &str) -> usize {
     let Some(cache) = app.caches.get(app, rt) else { return 0 };
-    cache.list(&rt.storage_prefix(app.prefix(), Some(ns)), None, 0).0.len()
+    super::cached::with_prefix(app, rt, Some(ns), |p| cache.list(p, None, 0)).0.len()
 }
 
 /// Every object of the core/v1 resource `plural` in `ns`.

@@ -28,6 +28,7 @@ pub mod lister;
 mod node_restriction;
 mod node_taint;
 mod plugins;
+mod pod_topology;
 pub mod podsecurity;
 pub mod policy;
 mod priority;
@@ -255,6 +256,19 @@ impl<'a> Attributes<'a> {
         };
         self.scope.target(name)
     }
+}
+
+/// The array in `obj[key]` for a plugin to add to: an absent or `null` field becomes an
+/// empty array first; another type is left alone (None). The key is allocated only
+/// when the field is added.
+pub(crate) fn list_field<'m>(
+    obj: &'m mut serde_json::Map<String, Value>,
+    key: &str,
+) -> Option<&'m mut Vec<Value>> {
+    if obj.get(key).is_none_or(Value::is_null) {
+        obj.insert(key.to_string(), Value::Array(Vec::new()));
+    }
+    obj.get_mut(key).and_then(Value::as_array_mut)
 }
 
 /// What a plugin's step returns.

@@ -9,7 +9,8 @@
 //!
 //! MutatingAdmissionPolicy is in upstream's default set, gated there by its (beta, off)
 //! feature gate; kapi has no feature gates, so the plugin is built and stays inert until
-//! `--runtime-config` serves `admissionregistration.k8s.io/v1beta1`.
+//! `--runtime-config` serves `admissionregistration.k8s.io/v1beta1`. PodTopologyLabels'
+//! gate (PodTopologyLabelsAdmission) is beta and on by default in v1.35: the plugin runs.
 
 use super::{Config, Plugin};
 
@@ -93,7 +94,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "ServiceAccount" => Box::new(super::service_account::ServiceAccount),
         "NodeRestriction" => Box::new(super::node_restriction::NodeRestriction),
         "TaintNodesByCondition" => Box::new(super::node_taint::TaintNodesByCondition),
-        "Priority" => Box::new(super::priority::Priority),
+        "Priority" => Box::new(super::priority::Priority::default()),
         "DefaultTolerationSeconds" => {
             Box::new(super::tolerations::DefaultTolerationSeconds::new(cfg))
         }
@@ -112,6 +113,7 @@ fn construct(name: &str, cfg: &Config) -> Option<Box<dyn Plugin>> {
         "CertificateSubjectRestriction" => {
             Box::new(super::certificates::subject::CertificateSubjectRestriction)
         }
+        "PodTopologyLabels" => Box::new(super::pod_topology::PodTopologyLabels),
         _ => return None,
     })
 }

@@ -5,17 +5,46 @@
 //! other than its class's, is refused with upstream's messages. An update keeps the
 //! values the create set. In the validating phase, at most one PriorityClass may be
 //! `globalDefault`. Subresources are left alone, as upstream.
+//!
+//! The default class is worked out once per revision of the PriorityClass cache and
+//! kept (a create without a class name costs a revision check, no list scan).
 
 use super::cached::{self, PRIORITY_CLASSES};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use parking_lot::Mutex;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 /// Upstream's PriorityClass-less priority (`DefaultPriorityWhenNoDefaultClassExists`).
 const NO_CLASS_PRIORITY: i64 = 0;
 
 /// Upstream's Priority plugin.
-pub struct Priority;
+#[derive(Default)]
+pub struct Priority {
+    /// The default class's resolution and the cache revision it was worked out at.
+    default: Mutex<Option<(u64, Arc<Resolved>)>>,
+}
+
+impl Priority {
+    /// What a pod naming no class gets: the default class, from the kept value while
+    /// the PriorityClass cache's revision is the one it was worked out at.
+    async fn default_resolved(&self, a: &Attributes<'_>) -> Arc<Resolved> {
+        let app = a.scope.app;
+        let at = cached::revision(app, PRIORITY_CLASSES).await;
+        if let (Some(at), Some((kept_at, kept))) = (at, &*self.default.lock())
+            && at == *kept_at
+        {
+            return kept.clone();
+        }
+        let classes = cached::list_holding(app, PRIORITY_CLASSES, DEFAULT_MARK).await;
+        let resolved = Arc::new(default_class(&classes).map_or_else(Resolved::none, Resolved::of));
+        if let Some(at) = at {
+            *self.default.lock() = Some((at, resolved.clone()));
+        }
+        resolved
+    }
+}
 
 impl Plugin for Priority {
     fn name(&self) -> &'static str {
@@ -37,7 +66,7 @@ impl Plugin for Priority {
 
     fn admit<'a>(&'a self, a: &'a Attributes<'a>, obj: &'a mut Value) -> Step<'a> {
         if a.rt().group.is_empty() {
-            return Box::pin(admit_pod(a, obj));
+            return Box::pin(admit_pod(self, a, obj));
         }
         super::done(Ok(()))
     }
@@ -78,7 +107,7 @@ impl Resolved {
     }
 }
 
-async fn admit_pod(a: &Attributes<'_>, pod: &mut Value) -> Result<(), ApiError> {
+async fn admit_pod(p: &Priority, a: &Attributes<'_>, pod: &mut Value) -> Result<(), ApiError> {
     if a.operation == Operation::Update {
         if let Some(old) = a.old {
             keep_on_update(pod, old);
@@ -87,11 +116,10 @@ async fn admit_pod(a: &Attributes<'_>, pod: &mut Value) -> Result<(), ApiError> 
     }
     let named = pod.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("");
     let resolved = if named.is_empty() {
-        default_class(&cached::list_holding(a.scope.app, PRIORITY_CLASSES, DEFAULT_MARK).await)
-            .map_or_else(Resolved::none, Resolved::of)
+        p.default_resolved(a).await
     } else {
-        match cached::get(a.scope.app, PRIORITY_CLASSES, None, named).await {
-            Some(class) => Resolved::of(&class),
+        match cached::get_shared(a.scope.app, PRIORITY_CLASSES, None, named).await {
+            Some(class) => Arc::new(Resolved::of(&class)),
             None => {
                 let why = format!("no PriorityClass with name {named} was found");
                 return Err(a.forbid(pod, why));

@@ -12,12 +12,14 @@
 //!   (checked again on `pods/ephemeralcontainers` updates);
 //! - the ServiceAccount is read from the cache; a `default` one the controller has not
 //!   made yet is waited for a moment (upstream retries its live lookup for ~1.5 s).
+//!
+//! The token volume and its mount are built once and cloned per pod (named on use).
 
 use super::cached::{self, SERVICE_ACCOUNTS};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 /// Where the token volume is mounted.
@@ -144,8 +146,15 @@ fn automounts(spec: &Map<String, Value>, sa: &Value) -> bool {
 }
 
 /// The projected token volume upstream adds (`TokenVolumeSource`).
-pub fn token_volume(name: &str) -> Value {
-    json!({"name": name, "projected": {
+pub fn token_volume(name: String) -> Value {
+    let mut v = TOKEN_VOLUME.clone();
+    v["name"] = Value::String(name);
+    v
+}
+
+/// The token volume and its mount, built once (named on use).
+static TOKEN_VOLUME: LazyLock<Value> = LazyLock::new(|| {
+    json!({"name": "", "projected": {
         "sources": [
             {"serviceAccountToken": {"expirationSeconds": TOKEN_EXPIRATION_SECONDS, "path": "token"}},
             {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
@@ -153,7 +162,9 @@ pub fn token_volume(name: &str) -> Value {
                 "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}
         ],
         "defaultMode": 420}})
-}
+});
+static TOKEN_MOUNT: LazyLock<Value> =
+    LazyLock::new(|| json!({"name": "", "readOnly": true, "mountPath": TOKEN_MOUNT_PATH}));
 
 /// Mount the token volume (an existing `kube-api-access-*` volume, else a new one named
 /// `fresh`) in every container and init container without a mount at the token path;
@@ -164,17 +175,13 @@ pub fn mount_token(spec: &mut Map<String, Value>, fresh: &str) {
         v.get("name").and_then(Value::as_str).filter(|n| n.starts_with(TOKEN_VOLUME_PREFIX))
     });
     let has_volume = existing.is_some();
-    let name = existing.unwrap_or(fresh).to_string();
-    let mount = json!({"name": name, "readOnly": true, "mountPath": TOKEN_MOUNT_PATH});
+    let mut mount = TOKEN_MOUNT.clone();
+    mount["name"] = Value::String(existing.unwrap_or(fresh).to_string());
     let mut needed = false;
     for key in ["initContainers", "containers"] {
         let Some(list) = spec.get_mut(key).and_then(Value::as_array_mut) else { continue };
         for c in list.iter_mut().filter_map(Value::as_object_mut) {
-            let mounts = c.entry("volumeMounts").or_insert_with(|| json!([]));
-            if mounts.is_null() {
-                *mounts = json!([]);
-            }
-            let Some(mounts) = mounts.as_array_mut() else { continue };
+            let Some(mounts) = super::list_field(c, "volumeMounts") else { continue };
             let taken = mounts
                 .iter()
                 .any(|m| m.get("mountPath").and_then(Value::as_str) == Some(TOKEN_MOUNT_PATH));
@@ -185,12 +192,14 @@ pub fn mount_token(spec: &mut Map<String, Value>, fresh: &str) {
         }
     }
     if needed && !has_volume {
-        let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
-        if !volumes.is_array() {
-            *volumes = json!([]);
+        // The mounts are in: the template's name moves to the volume.
+        let Value::String(name) = mount["name"].take() else { return };
+        let volume = token_volume(name);
+        if !spec.get("volumes").is_some_and(Value::is_array) {
+            spec.insert("volumes".into(), Value::Array(Vec::with_capacity(1)));
         }
-        if let Some(v) = volumes.as_array_mut() {
-            v.push(token_volume(&name));
+        if let Some(v) = spec.get_mut("volumes").and_then(Value::as_array_mut) {
+            v.push(volume);
         }
     }
 }
@@ -383,7 +392,7 @@ mod tests {
         mount_token(&mut spec, "kube-api-access-abcde");
         let vols = spec["volumes"].as_array().unwrap();
         assert_eq!(vols.len(), 2);
-        assert_eq!(vols[1], token_volume("kube-api-access-abcde"));
+        assert_eq!(vols[1], token_volume("kube-api-access-abcde".into()));
         for c in spec["initContainers"]
             .as_array()
             .unwrap()
@@ -446,7 +455,7 @@ mod tests {
         );
         let secret = json!({"spec": {"containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "s"}}]}]}});
         assert_eq!(check_mirror(&secret).unwrap_err(), "a mirror pod may not reference secrets");
-        let token = json!({"spec": {"volumes": [token_volume("kube-api-access-x")]}});
+        let token = json!({"spec": {"volumes": [token_volume("kube-api-access-x".into())]}});
         assert_eq!(
             check_mirror(&token).unwrap_err(),
             "a mirror pod may not use ServiceAccountToken volume projections"

@@ -1,7 +1,8 @@
 //! The `binding` subresource of pods (what a scheduler POSTs): assigns an unscheduled pod
 //! to a node, as upstream's BindingREST. The pod is changed in storage directly (as
 //! upstream's `assignPod`, not through the pod update strategy, which forbids changing
-//! `spec.nodeName`): `spec.nodeName` is set, the binding's annotations are copied, and
+//! `spec.nodeName`): `spec.nodeName` is set, the binding's annotations and labels are
+//! copied (the labels carry what PodTopologyLabels admission put on the Binding), and
 //! the `PodScheduled` condition becomes True. Answers 201 with a Success Status.
 
 use super::{Request, Scope, object};
@@ -26,17 +27,32 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
     super::admit::mutating(scope, &attrs, &mut binding).await?;
     let node = check(&binding, name)?;
     super::admit::validating(scope, &attrs, &binding).await?;
-    let annotations = meta::metadata(&binding)
-        .and_then(|m| m.get("annotations"))
-        .and_then(Value::as_object)
-        .cloned()
-        .unwrap_or_default();
+    let copied = Copied {
+        annotations: meta_map(&binding, "annotations"),
+        labels: meta_map(&binding, "labels"),
+    };
     if !scope.dry_run()? {
-        assign(scope, name, &node, &annotations).await?;
+        assign(scope, name, &node, &copied).await?;
     }
     let mut ok = status::success(None);
     ok["code"] = json!(201);
     Ok(negotiation::respond(201, &ok, scope.output, scope.pretty))
+}
+
+/// What a Binding's metadata gives the pod it binds.
+#[derive(Debug, Default)]
+struct Copied {
+    annotations: Map<String, Value>,
+    labels: Map<String, Value>,
+}
+
+/// The binding's `metadata.<field>` map (empty when absent).
+fn meta_map(binding: &Value, field: &str) -> Map<String, Value> {
+    meta::metadata(binding)
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The node a valid Binding for pod `name` targets.
@@ -67,7 +83,7 @@ async fn assign(
     scope: &Scope<'_>,
     name: &str,
     node: &str,
-    annotations: &Map<String, Value>,
+    copied: &Copied,
 ) -> Result<(), ApiError> {
     let key = scope.key(name);
     let mut target = scope.target(name);
@@ -76,7 +92,7 @@ async fn assign(
         let kv = scope.app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
         let kv = kv.ok_or_else(|| ApiError::NotFound(scope.target(name)))?;
         let mut pod = object::from_stored(&scope.rt, &kv)?;
-        bind(&mut pod, node, annotations).map_err(|why| ApiError::Conflict(target.clone(), why))?;
+        bind(&mut pod, node, copied).map_err(|why| ApiError::Conflict(target.clone(), why))?;
         // The cache's feed takes what this write made instead of decoding it again.
         let (bytes, offer) = written::to_stored(scope.app, &scope.rt, &key, &pod).await?;
         let updated =
@@ -96,7 +112,7 @@ async fn assign(
 }
 
 /// Upstream's `assignPod` on a pod object; the error says why the pod cannot be bound.
-fn bind(pod: &mut Value, node: &str, annotations: &Map<String, Value>) -> Result<(), String> {
+fn bind(pod: &mut Value, node: &str, copied: &Copied) -> Result<(), String> {
     let name = meta::name(pod).unwrap_or("").to_string();
     if meta::meta_str(pod, "deletionTimestamp").is_some() {
         return Err(format!("pod {name} is being deleted, cannot be assigned to a host"));
@@ -107,15 +123,24 @@ fn bind(pod: &mut Value, node: &str, annotations: &Map<String, Value>) -> Result
         return Err(format!("pod {name} is already assigned to node \"{bound}\""));
     }
     pod["spec"]["nodeName"] = json!(node);
-    if !annotations.is_empty() {
-        let m = meta::metadata_mut(pod);
-        let existing = m.entry("annotations").or_insert_with(|| json!({}));
-        if let Some(a) = existing.as_object_mut() {
-            a.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-    }
+    merge(pod, "annotations", &copied.annotations);
+    merge(pod, "labels", &copied.labels);
     scheduled(pod);
     Ok(())
+}
+
+/// Set `from`'s entries in the pod's `metadata.<field>` (replacing the same keys).
+fn merge(pod: &mut Value, field: &str, from: &Map<String, Value>) {
+    if from.is_empty() {
+        return;
+    }
+    let existing = meta::metadata_mut(pod).entry(field).or_insert_with(|| json!({}));
+    if !existing.is_object() {
+        *existing = json!({});
+    }
+    if let Some(m) = existing.as_object_mut() {
+        m.extend(from.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
 }
 
 /// Set the `PodScheduled` condition to True (added when missing).
@@ -158,14 +183,26 @@ mod tests {
     fn binding_sets_the_node_and_the_scheduled_condition_once() {
         let mut pod = json!({"metadata": {"name": "p"}, "spec": {"containers": []}, "status": {"phase": "Pending"}});
         let notes: Map<String, Value> = [("a".to_string(), json!("b"))].into_iter().collect();
-        bind(&mut pod, "n1", &notes).unwrap();
+        bind(&mut pod, "n1", &Copied { annotations: notes, ..Default::default() }).unwrap();
         assert_eq!(pod["spec"]["nodeName"], "n1");
         assert_eq!(pod["metadata"]["annotations"]["a"], "b");
         assert_eq!(pod["status"]["conditions"][0]["type"], "PodScheduled");
         assert_eq!(pod["status"]["conditions"][0]["status"], "True");
-        let again = bind(&mut pod, "n2", &Map::new()).unwrap_err();
+        let again = bind(&mut pod, "n2", &Copied::default()).unwrap_err();
         assert!(again.contains("already assigned to node \"n1\""), "{again}");
         let mut deleting = json!({"metadata": {"name": "p", "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {}});
-        assert!(bind(&mut deleting, "n1", &Map::new()).unwrap_err().contains("being deleted"));
+        assert!(
+            bind(&mut deleting, "n1", &Copied::default()).unwrap_err().contains("being deleted")
+        );
+    }
+
+    #[test]
+    fn a_bindings_labels_are_copied_onto_the_pod() {
+        let mut pod = json!({"metadata": {"name": "p", "labels": {"app": "web", "zone": "old"}},
+            "spec": {}});
+        let labels: Map<String, Value> = [("zone".to_string(), json!("z1"))].into_iter().collect();
+        bind(&mut pod, "n1", &Copied { labels, ..Default::default() }).unwrap();
+        assert_eq!(pod["metadata"]["labels"], json!({"app": "web", "zone": "z1"}));
+        assert!(pod["metadata"].get("annotations").is_none());
     }
 }

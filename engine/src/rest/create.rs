@@ -125,6 +125,7 @@ pub(super) fn prepare(scope: &Scope<'_>, obj: &mut Value) -> Result<(), ApiError
         validation::validate_object_meta(obj, scope.rt.namespaced, strategy.name_rule());
     if errors.is_empty() {
         errors.extend(strategy.validate(obj));
+        errors.extend(strategy.validate_create(obj));
     }
     if !errors.is_empty() {
         let name = meta::name(obj).unwrap_or("").to_string();

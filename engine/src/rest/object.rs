@@ -290,11 +290,12 @@ pub fn to_stored(rt: &ResourceType, obj: &Value, media: StorageMediaType) -> Byt
 const ALPHANUMS: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
 pub fn generate_name(base: &str) -> String {
-    let base: String = base.chars().take(63 - 5).collect();
-    let suffix: String = (0..5)
-        .map(|_| ALPHANUMS[rand::random::<u32>() as usize % ALPHANUMS.len()] as char)
-        .collect();
-    format!("{base}{suffix}")
+    let mut name = String::with_capacity(base.len().min(63 - 5) + 5);
+    name.extend(base.chars().take(63 - 5));
+    name.extend(
+        (0..5).map(|_| ALPHANUMS[rand::random::<u32>() as usize % ALPHANUMS.len()] as char),
+    );
+    name
 }
 
 /// `metadata.resourceVersion` of an object as a revision; "" is None; junk is 400.

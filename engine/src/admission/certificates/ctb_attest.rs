@@ -67,32 +67,9 @@ pub fn only_gc_fields(new: &Value, old: &Value) -> bool {
                 meta.remove(field);
             }
         }
-        zeroless(&v)
+        v
     };
-    strip(new) == strip(old)
-}
-
-/// `v` without the object fields that hold a zero value (Go's decoded zero values and
-/// absent fields are equal there).
-fn zeroless(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter().map(|(k, x)| (k.clone(), zeroless(x))).filter(|(_, x)| !is_zero(x)).collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(zeroless).collect()),
-        other => other.clone(),
-    }
-}
-
-fn is_zero(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(m) => m.is_empty(),
-    }
+    kapi_codec::semantic::equal(&strip(new), &strip(old))
 }
 
 #[cfg(test)]

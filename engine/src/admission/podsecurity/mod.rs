@@ -187,13 +187,15 @@ async fn namespace_policy(
 ) -> Result<Option<(Policy, Vec<FieldError>)>, ApiError> {
     let reg = app.registry();
     let Some(rt) = reg.get("", "v1", "namespaces") else { return Ok(None) };
-    let key = format!("{}{ns}", rt.storage_prefix(app.prefix(), None));
-    if let Some(cache) = app.caches.get(app, rt)
-        && let (Some(entry), _) = cache.get(&key)
-    {
+    let cached = app
+        .caches
+        .get(app, rt)
+        .and_then(|cache| super::cached::with_key(app, rt, None, ns, |key| cache.get(key).0));
+    if let Some(entry) = cached {
         return Ok(Some(policy_for(entry.data.labels())));
     }
     // Not in the cache (yet): the store has the last word.
+    let key = rt.storage_key(app.prefix(), None, ns);
     let target = crate::status::Target::default();
     let kv = app.store.get(&key).await.map_err(|e| ApiError::from_storage(e, &target))?;
     Ok(kv.map(|kv| {
