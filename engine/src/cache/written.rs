@@ -80,8 +80,16 @@ fn offer(
 /// (`KAPI_VERIFY_HANDOFFS=1`; the test scripts set it, so every e2e test checks the
 /// invariant on both backends).
 fn verifying() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("KAPI_VERIFY_HANDOFFS").is_ok_and(|v| v == "1"))
+    *VERIFY.get_or_init(|| std::env::var("KAPI_VERIFY_HANDOFFS").is_ok_and(|v| v == "1"))
+}
+
+static VERIFY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Decide whether hand-offs are verified, whatever the environment says, when called
+/// before the first write (the allocation tests measure without the check's decode,
+/// although the test scripts set `KAPI_VERIFY_HANDOFFS=1`). False when too late.
+pub fn set_verifying(on: bool) -> bool {
+    VERIFY.set(on).is_ok()
 }
 
 /// Panic (the feeder's thread; only when verifying) when `made` is not what the cache
