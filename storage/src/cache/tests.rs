@@ -582,6 +582,9 @@ fn a_writers_hand_off_is_applied_instead_of_a_decode() {
         let ev = w.events.recv_timeout(Duration::from_secs(10)).expect("event");
         let want = format!("handed at {}", kv.mod_revision);
         assert_eq!(ev.cur.data, want, "shards {shards}");
+        // Regression (flaked under load): a watcher may hear of the event before the
+        // cache publishes its revision to readers.
+        wait_until(&cache, kv.mod_revision);
         assert_eq!(cache.get(&key(0, 0)).0.unwrap().data, want);
         assert_eq!(decoded.load(Ordering::Relaxed), 0, "shards {shards}: decoded anyway");
         assert_eq!(cache.stats().handed.load(Ordering::Relaxed), 1);
