@@ -256,6 +256,22 @@ impl Apiserver {
             .expect("kubectl")
     }
 
+    /// Run kubectl against upstream with `input` on its stdin.
+    pub fn kubectl_stdin(&self, args: &[&str], input: &str) -> std::process::Output {
+        use std::io::Write;
+        let mut child = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(self.kubeconfig())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("kubectl");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("stdin");
+        child.wait_with_output().expect("kubectl")
+    }
+
     /// kubectl against upstream that must succeed; returns stdout.
     pub fn kubectl_ok(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);

@@ -433,20 +433,7 @@ fn webhook_configurations_are_defaulted_and_validated_as_upstream() {
         return;
     }
     let up = kapi_e2e::upstream::Apiserver::start("AlwaysAllow");
-    let upstream_kubectl = |args: &[&str], input: &str| {
-        let mut child = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(up.kubeconfig())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl");
-        use std::io::Write;
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().expect("kubectl")
-    };
+    let upstream_kubectl = |args: &[&str], input: &str| up.kubectl_stdin(args, input);
     let (want, want_stored) = webhook_configuration_answers(&upstream_kubectl);
     for (((name, _), g), w) in cases.iter().zip(&got).zip(&want) {
         assert_eq!(g, w, "{name}: kapi (left) and upstream (right) answer alike");

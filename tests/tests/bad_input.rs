@@ -179,20 +179,7 @@ fn quantities_are_canonical_and_must_parse() {
         return;
     }
     let up = kapi_e2e::upstream::Apiserver::start("AlwaysAllow");
-    let upstream = |args: &[&str], input: &str| {
-        use std::io::Write;
-        let mut child = std::process::Command::new("kubectl")
-            .arg("--kubeconfig")
-            .arg(up.kubeconfig())
-            .args(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("kubectl");
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-        child.wait_with_output().expect("kubectl")
-    };
+    let upstream = |args: &[&str], input: &str| up.kubectl_stdin(args, input);
     let (want, upstream_refused) = quantity_answers(&upstream);
     assert_eq!(resources, want, "kapi (left) and upstream (right) store the same quantities");
     // v1.21's decoder wraps the message in its own path and context; v1.35's decoder
