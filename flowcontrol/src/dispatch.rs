@@ -33,8 +33,9 @@
 //! Invariants: every serving thread has its own core index below the dispatcher's core
 //! count ([`set_core`]); a level's seats in use never exceed its limit except for one request
 //! wider than the whole limit running alone; a request waits on the core it came in on;
-//! a core's published head is its queue set's head whenever that core is not inside a
-//! dispatch; a request is dispatched only when no other core publishes a lesser head;
+//! a core's published head is the head of its first queue set holding waiters (sets
+//! retired by a queuing change, oldest first, then the current one) whenever that core
+//! is not inside a dispatch; a retired set is served until its last waiter is gone; a request is dispatched only when no other core publishes a lesser head;
 //! a waiting request's future, when dropped (its client left or its wait timed out), is
 //! taken out of its queue and passes the turn on; `waiting` counts exactly the queued
 //! requests of the level on every core.
@@ -85,6 +86,10 @@ impl Rejected {
 thread_local! {
     static CORE: Cell<usize> = const { Cell::new(0) };
     static SETS: RefCell<HashMap<u64, Rc<RefCell<QueueSet>>>> = RefCell::new(HashMap::new());
+    /// Queue sets replaced by a queuing change that still hold waiters, oldest first:
+    /// they are served before the current set until they drain.
+    static RETIRED: RefCell<HashMap<u64, Vec<Rc<RefCell<QueueSet>>>>> =
+        RefCell::new(HashMap::new());
 }
 
 /// Say which core this thread is (each serving thread calls it once at start).
@@ -447,7 +452,11 @@ impl Level {
             if let Some(qs) = current {
                 return qs.clone();
             }
-            // Old waiters keep their (old) set through their own handle.
+            // Old waiters keep their (old) set through their own handle, and the set is
+            // served until they are gone (see `dispatch_local`).
+            if let Some(old) = sets.get(&self.id).filter(|qs| qs.borrow().waiting() > 0) {
+                RETIRED.with(|r| r.borrow_mut().entry(self.id).or_default().push(old.clone()));
+            }
             let mut fresh = QueueSet::new(queuing).unwrap_or_else(|| {
                 QueueSet::new(Queuing { queues: 1, hand_size: 1, ..queuing }).expect("1/1")
             });
@@ -501,57 +510,88 @@ impl Level {
         used < self.pool.limit() || used == 0
     }
 
+    /// This core's queue sets of the level in the order they are served: sets retired
+    /// by a queuing change that still hold waiters (dropping drained ones), then the
+    /// current one.
+    fn local_sets(&self) -> Vec<Rc<RefCell<QueueSet>>> {
+        let mut out = RETIRED.with(|r| {
+            let mut r = r.borrow_mut();
+            let Some(retired) = r.get_mut(&self.id) else { return Vec::new() };
+            retired.retain(|qs| qs.borrow().waiting() > 0);
+            let out = retired.clone();
+            if retired.is_empty() {
+                r.remove(&self.id);
+            }
+            out
+        });
+        out.extend(SETS.with(|s| s.borrow().get(&self.id).cloned()));
+        out
+    }
+
     /// Dispatch this core's waiters of the level in fair order while they are owed the
-    /// seats and seats last; wake the core owed them when it is another.
+    /// seats and seats last; wake the core owed them when it is another. A retired set
+    /// (its waiters queued before a queuing change) goes before the current one.
     fn dispatch_local(&self, core: usize) {
-        let qs = SETS.with(|s| s.borrow().get(&self.id).cloned());
         let mut owed = None;
         let mut local_head = false;
-        if let Some(qs) = &qs {
-            let mut set = qs.borrow_mut();
-            let mut unfit = None;
-            let out = set.dispatch(|head| {
-                self.publish(core, Some(head));
-                owed = self.owed_elsewhere(core, head.finish.max(0.0).to_bits());
-                if owed.is_some() {
-                    return false;
-                }
-                let taken = self.pool.try_take(head.width);
-                if taken {
-                    self.waiting_seats.fetch_sub(head.width, Ordering::AcqRel);
-                } else if self.pool.in_use() < self.pool.limit() {
-                    unfit = Some(head.queue);
-                }
-                taken
-            });
-            if let Some(queue) = unfit {
-                self.counters.no_accommodation.fetch_add(1, Ordering::Relaxed);
-                set.no_accommodation(queue);
+        for qs in self.local_sets() {
+            let (head, o) = self.dispatch_set(core, &qs);
+            owed = o;
+            if head {
+                local_head = true;
+                break;
             }
-            let head = set.head();
-            self.publish(core, head.as_ref());
-            local_head = head.is_some();
-            if out.granted > 0 {
-                self.waiting.fetch_sub(out.granted, Ordering::AcqRel);
-                self.cores[core].waiting.fetch_sub(out.granted, Ordering::AcqRel);
-                self.counters.dispatched.fetch_add(u64::from(out.granted), Ordering::Relaxed);
-            }
-            if let Some(start) = out.start {
-                self.vtime.fetch_max(start.max(0.0).to_bits(), Ordering::AcqRel);
-            }
-            // Someone who still waits here is the one a release elsewhere wakes.
-            if let Some(w) = set.any_waker() {
-                self.cores[core].waker.register(&w);
-            }
-        } else {
-            self.publish(core, None);
         }
         if !local_head {
+            self.publish(core, None);
             owed = self.owed_elsewhere(core, NO_HEAD);
         }
         if let Some(other) = owed.filter(|_| self.seats_free()) {
             self.cores[other].waker.wake();
         }
+    }
+
+    /// Dispatch one of this core's queue sets (see [`Level::dispatch_local`]): whether a
+    /// head still waits in it (then published), and the core owed the seats instead.
+    fn dispatch_set(&self, core: usize, qs: &Rc<RefCell<QueueSet>>) -> (bool, Option<usize>) {
+        let mut set = qs.borrow_mut();
+        let mut owed = None;
+        let mut unfit = None;
+        let out = set.dispatch(|head| {
+            self.publish(core, Some(head));
+            owed = self.owed_elsewhere(core, head.finish.max(0.0).to_bits());
+            if owed.is_some() {
+                return false;
+            }
+            let taken = self.pool.try_take(head.width);
+            if taken {
+                self.waiting_seats.fetch_sub(head.width, Ordering::AcqRel);
+            } else if self.pool.in_use() < self.pool.limit() {
+                unfit = Some(head.queue);
+            }
+            taken
+        });
+        if let Some(queue) = unfit {
+            self.counters.no_accommodation.fetch_add(1, Ordering::Relaxed);
+            set.no_accommodation(queue);
+        }
+        let head = set.head();
+        if head.is_some() {
+            self.publish(core, head.as_ref());
+        }
+        if out.granted > 0 {
+            self.waiting.fetch_sub(out.granted, Ordering::AcqRel);
+            self.cores[core].waiting.fetch_sub(out.granted, Ordering::AcqRel);
+            self.counters.dispatched.fetch_add(u64::from(out.granted), Ordering::Relaxed);
+        }
+        if let Some(start) = out.start {
+            self.vtime.fetch_max(start.max(0.0).to_bits(), Ordering::AcqRel);
+        }
+        // Someone who still waits here is the one a release elsewhere wakes.
+        if let Some(w) = set.any_waker() {
+            self.cores[core].waker.register(&w);
+        }
+        (head.is_some(), owed)
     }
 }
 
@@ -891,6 +931,33 @@ mod tests {
         d.configure(&shares(3, 1));
         assert_eq!(l.current_limit(), 3);
         assert!(w.now_or_never().unwrap().is_ok());
+    }
+
+    /// Regression: a queuing change (here 1 queue to 4) made the next request's core
+    /// build a fresh queue set, and the waiters of the old set were never dispatched
+    /// again: they waited until their timeout although seats came back.
+    #[test]
+    fn waiters_queued_before_a_queuing_change_are_still_dispatched() {
+        let d = Dispatcher::new(1, 1);
+        let config = |q| [limited("l", q)];
+        d.configure(&config(queuing(1, 1, 10)));
+        let l = d.level("l").unwrap();
+        let held = l.admit(1, 1).now_or_never().unwrap().unwrap();
+        let mut old = Box::pin(l.admit(2, 1));
+        assert!((&mut old).now_or_never().is_none());
+        d.configure(&config(queuing(4, 2, 10)));
+        let mut new = Box::pin(l.admit(3, 1));
+        assert!((&mut new).now_or_never().is_none());
+        assert_eq!(l.waiting(), 2);
+        drop(held);
+        let first = (&mut old).now_or_never().expect("the old waiter goes first").unwrap();
+        assert!((&mut new).now_or_never().is_none(), "one seat");
+        drop(first);
+        let second = new.now_or_never().expect("then the new one").unwrap();
+        assert_eq!(l.waiting(), 0);
+        drop(second);
+        assert_eq!(l.seats_in_use(), 0);
+        assert!(l.admit(4, 1).now_or_never().unwrap().is_ok(), "the fast path is open again");
     }
 
     /// A busy level borrows what an idle one may lend at the next adjustment, and its
