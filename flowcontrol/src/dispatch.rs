@@ -433,11 +433,7 @@ impl Level {
         }
     }
 
-    fn ready(
-        self: &Arc<Self>,
-        r: Result<u32, Rejected>,
-        from: Option<(u32, Rc<RefCell<QueueSet>>)>,
-    ) -> Admit {
+    fn ready(self: &Arc<Self>, r: Result<u32, Rejected>, from: Option<Served>) -> Admit {
         Admit { level: self.clone(), state: State::Ready(r, from) }
     }
 
@@ -469,10 +465,10 @@ impl Level {
 
     /// Seats came back on this core: serve the core they are owed to (this one's queues,
     /// or another core woken).
-    fn released(&self, width: u32, from: Option<(u32, &Rc<RefCell<QueueSet>>)>) {
+    fn released(&self, width: u32, from: Option<&Served>) {
         self.pool.give(width);
-        if let Some((queue, qs)) = from {
-            qs.borrow_mut().finished(queue, width);
+        if let Some(s) = from {
+            s.qs.borrow_mut().finished(s.queue, width, s.since.elapsed());
         }
         if self.waiting() == 0 {
             return;
@@ -605,8 +601,23 @@ struct Waiting {
     length: usize,
 }
 
+impl Waiting {
+    /// The request is dispatched: served from its queue from now on.
+    fn served(&self) -> Served {
+        Served { queue: self.queue, qs: self.qs.clone(), since: Instant::now() }
+    }
+}
+
+/// Where a queued request was dispatched from, and when: its service time corrects its
+/// queue's virtual start when it finishes ([`QueueSet::finished`]).
+struct Served {
+    queue: u32,
+    qs: Rc<RefCell<QueueSet>>,
+    since: Instant,
+}
+
 enum State {
-    Ready(Result<u32, Rejected>, Option<(u32, Rc<RefCell<QueueSet>>)>),
+    Ready(Result<u32, Rejected>, Option<Served>),
     Waiting(Waiting),
     Done,
 }
@@ -658,7 +669,7 @@ impl Future for Admit {
                 }
                 if w.slot.granted() {
                     let width = w.slot.width;
-                    return Poll::Ready(Ok(seat(width, Some((w.queue, w.qs.clone())))));
+                    return Poll::Ready(Ok(seat(width, Some(w.served()))));
                 }
                 w.slot.set_waker(cx.waker());
                 this.level.cores[w.core].waker.register(cx.waker());
@@ -667,7 +678,7 @@ impl Future for Admit {
                 this.level.dispatch_local(w.core);
                 if w.slot.granted() {
                     let width = w.slot.width;
-                    return Poll::Ready(Ok(seat(width, Some((w.queue, w.qs.clone())))));
+                    return Poll::Ready(Ok(seat(width, Some(w.served()))));
                 }
                 this.state = State::Waiting(w);
                 Poll::Pending
@@ -692,7 +703,7 @@ impl Drop for Admit {
             level.dispatch_local(w.core);
         } else if w.slot.granted() {
             // Granted but never polled again: give the seats straight back.
-            level.released(w.slot.width, Some((w.queue, &w.qs)));
+            level.released(w.slot.width, Some(&w.served()));
         }
     }
 }
@@ -701,7 +712,7 @@ impl Drop for Admit {
 pub struct Seat {
     level: Arc<Level>,
     width: u32,
-    from: Option<(u32, Rc<RefCell<QueueSet>>)>,
+    from: Option<Served>,
 }
 
 impl std::fmt::Debug for Seat {
@@ -723,8 +734,7 @@ impl Seat {
 impl Drop for Seat {
     fn drop(&mut self) {
         self.level.counters.executing.fetch_sub(1, Ordering::AcqRel);
-        let from = self.from.as_ref().map(|(q, qs)| (*q, qs));
-        self.level.released(self.width, from);
+        self.level.released(self.width, self.from.as_ref());
     }
 }
 

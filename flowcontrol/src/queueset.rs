@@ -2,9 +2,15 @@
 //!
 //! A waiting request sits in one queue of its flow's hand (the shortest). Each queue has
 //! a virtual start time for its head; the next request dispatched is the head whose
-//! virtual finish (`start + width`) is least, so flows share the level's seats in
-//! proportion to their numbers of queues, not their request rates. A dispatched head
-//! moves its queue's start on by its width. Virtual time is the level's, shared by every
+//! virtual finish (`start + width × G`) is least, so flows share the level's seat-seconds
+//! in proportion to their numbers of queues, not their request rates. Work is counted
+//! in units of upstream's estimated service time G ([`ESTIMATED_SERVICE`], 3 ms): a
+//! dispatched head moves its queue's start on by its width (width × G), and when it
+//! finishes after serving S its queue's start is moved back by width × (G − S) / G
+//! (upstream's correction), so a flow is charged the seat-seconds it really used: many
+//! quick requests (a mouse's GETs) cost little beside a few long ones (an elephant's
+//! LISTs). A queue's start never goes below its head's arrival (upstream's anti-windup).
+//! Virtual time is the level's, shared by every
 //! core (start-time fair queuing): the highest start of any request dispatched on any
 //! core, which the dispatcher keeps in an atomic and hands in when a request is queued; a
 //! queue that was empty starts at it, so an idle flow gains no credit and every core's
@@ -14,7 +20,8 @@
 //!
 //! Invariants: the queue set lives on its core only (no locking); every waiter is in
 //! exactly one queue until it is granted or withdrawn; a queue never holds more than
-//! `queue_length_limit` waiters; a queue's start never goes back.
+//! `queue_length_limit` waiters; a queue's start goes back only by the correction of a
+//! finished request, and never below its head's arrival.
 
 use crate::config::Queuing;
 use crate::note::RequestNote;
@@ -23,10 +30,18 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 use std::task::Waker;
+use std::time::Duration;
+
+/// Upstream's estimated service time of a request (G): the unit of virtual time, what a
+/// request is charged per seat until it finishes and its real service time is known.
+pub const ESTIMATED_SERVICE: Duration = Duration::from_millis(3);
 
 /// A waiter's state, shared by its future and its queue.
 pub struct Slot {
     pub width: u32,
+    /// The level's virtual time when it was queued (its queue's start stays at or
+    /// above it while it is the head).
+    arrival: f64,
     /// The engine's description of the request (debug dumps).
     pub note: Option<Rc<RequestNote>>,
     granted: Cell<bool>,
@@ -43,8 +58,8 @@ impl std::fmt::Debug for Slot {
 }
 
 impl Slot {
-    fn new(width: u32, note: Option<Rc<RequestNote>>) -> Slot {
-        Slot { width, note, granted: Cell::new(false), waker: Cell::new(None) }
+    fn new(width: u32, arrival: f64, note: Option<Rc<RequestNote>>) -> Slot {
+        Slot { width, arrival, note, granted: Cell::new(false), waker: Cell::new(None) }
     }
 
     pub fn granted(&self) -> bool {
@@ -211,7 +226,7 @@ impl QueueSet {
         if q.waiters.is_empty() {
             q.next_start = q.next_start.max(vtime);
         }
-        let slot = Rc::new(Slot::new(width, note));
+        let slot = Rc::new(Slot::new(width, vtime, note));
         q.waiters.push_back(slot.clone());
         self.waiting += 1;
         Ok((slot, best))
@@ -261,11 +276,16 @@ impl QueueSet {
         out
     }
 
-    /// A request dispatched from `queue` finished, giving back `width` seats.
-    pub fn finished(&mut self, queue: u32, width: u32) {
-        if let Some(q) = self.queues.get_mut(queue as usize) {
-            q.executing = q.executing.saturating_sub(width);
-            q.running = q.running.saturating_sub(1);
+    /// A request dispatched from `queue` finished after serving `served`, giving back
+    /// `width` seats: its queue is charged what it really used instead of the estimate.
+    pub fn finished(&mut self, queue: u32, width: u32, served: Duration) {
+        let Some(q) = self.queues.get_mut(queue as usize) else { return };
+        q.executing = q.executing.saturating_sub(width);
+        q.running = q.running.saturating_sub(1);
+        let used = served.as_secs_f64() / ESTIMATED_SERVICE.as_secs_f64();
+        q.next_start -= f64::from(width) * (1.0 - used);
+        if let Some(head) = q.waiters.front() {
+            q.next_start = q.next_start.max(head.arrival);
         }
     }
 
@@ -318,6 +338,35 @@ mod tests {
             order.push((h, l));
         }
         assert_eq!(order.last(), Some(&(3, 3)), "{order:?}");
+    }
+
+    /// A flow is charged the service time it used, not its number of requests (upstream's
+    /// correction by G − S): after a request of 300 ms against one of no time, the quick
+    /// flow's next five requests all go before the slow flow's next one. Regression: kapi
+    /// charged every request its width alone, so a mouse's many quick GETs counted as
+    /// much as an elephant's long LISTs and the mice waited seconds behind them.
+    #[test]
+    fn flows_are_charged_the_service_time_they_used() {
+        let queue_of = |flow| set(8, 1, 100).enqueue(flow, 1, 0.0, None).unwrap().1;
+        let (slow, quick) = (0, (1..64).find(|f| queue_of(*f) != queue_of(0)).unwrap());
+        let mut qs = set(8, 1, 100);
+        let (_, slow_q) = qs.enqueue(slow, 1, 0.0, None).unwrap();
+        let (_, quick_q) = qs.enqueue(quick, 1, 0.0, None).unwrap();
+        assert_eq!(qs.dispatch(|_| true).granted, 2);
+        qs.finished(slow_q, 1, Duration::from_millis(300));
+        qs.finished(quick_q, 1, Duration::ZERO);
+        let vtime = 1.0;
+        let slow_next = qs.enqueue(slow, 1, vtime, None).unwrap().0;
+        let quick_next: Vec<_> =
+            (0..5).map(|_| qs.enqueue(quick, 1, vtime, None).unwrap().0).collect();
+        for i in 1..=5 {
+            let mut once = true;
+            qs.dispatch(|_| std::mem::take(&mut once));
+            assert_eq!(quick_next.iter().filter(|s| s.granted()).count(), i);
+            assert!(!slow_next.granted(), "the slow flow waits its turn");
+        }
+        qs.dispatch(|_| true);
+        assert!(slow_next.granted());
     }
 
     #[test]
