@@ -10,6 +10,7 @@ pub enum FieldErrorType {
     Required,
     Invalid,
     Duplicate,
+    NotFound,
     NotSupported,
     Forbidden,
     TooLong,
@@ -28,6 +29,7 @@ impl FieldErrorType {
             Self::Forbidden => "FieldValueForbidden",
             Self::TooLong => "FieldValueTooLong",
             Self::TooMany => "FieldValueTooMany",
+            Self::NotFound => "FieldValueNotFound",
             Self::TypeInvalid => "FieldValueTypeInvalid",
         }
     }
@@ -101,6 +103,17 @@ impl FieldError {
         let field = field.into();
         let message = format!("{field}: Duplicate value: {}", render_value(value));
         Self { kind: FieldErrorType::Duplicate, field, message }
+    }
+
+    /// `Not found: "value"`, with `detail` after it when given.
+    pub fn not_found(field: impl Into<String>, value: &serde_json::Value, detail: &str) -> Self {
+        let field = field.into();
+        let mut message = format!("{field}: Not found: {}", render_value(value));
+        if !detail.is_empty() {
+            message.push_str(": ");
+            message.push_str(detail);
+        }
+        Self { kind: FieldErrorType::NotFound, field, message }
     }
 
     pub fn forbidden(field: impl Into<String>, detail: &str) -> Self {

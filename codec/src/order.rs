@@ -166,7 +166,11 @@ fn field(v: &mut Value, key: Key) {
             if !map.keys().is_sorted() {
                 map.sort_keys();
             }
-            map.values_mut().for_each(|item| value(item, key.ty));
+            if is_quantity(key.ty) {
+                map.values_mut().for_each(resource_list_value);
+            } else {
+                map.values_mut().for_each(|item| value(item, key.ty));
+            }
         }
     } else if key.repeated {
         if let Value::Array(items) = v {
@@ -187,6 +191,21 @@ fn value(v: &mut Value, ty: Ty) {
         Some(Special::Quantity) => canonical_quantity(v),
         // Scalars in JSON, or raw JSON written as it came.
         Some(_) => {}
+    }
+}
+
+fn is_quantity(ty: Ty) -> bool {
+    matches!(ty, Ty::Message(m) if tables().messages[m].special == Some(Special::Quantity))
+}
+
+/// A value of a map of quantities (a `ResourceList`: limits, requests, capacity, hard,
+/// overhead): rounded up to thousandths, as upstream's `SetDefaults_ResourceList` does
+/// (`100u` is stored as `1m`), then written canonically.
+fn resource_list_value(v: &mut Value) {
+    let Some(mut q) = Quantity::from_json(v) else { return };
+    q.round_up_milli();
+    if q.as_given().is_none_or(|given| v.as_str() != Some(given)) {
+        *v = Value::String(q.to_string());
     }
 }
 
@@ -285,6 +304,22 @@ mod tests {
             r["requests"],
             json!({"cpu": "500m", "ephemeral-storage": "1e3", "memory": "1Gi"})
         );
+    }
+
+    /// Regression: resource lists kept values finer than a thousandth (`100u`, `1n`),
+    /// which upstream's `SetDefaults_ResourceList` rounds up (`1m`); a lone quantity
+    /// (an emptyDir's sizeLimit) is not a resource list and keeps its value.
+    #[test]
+    fn resource_lists_are_rounded_up_to_thousandths() {
+        let mut pod = json!({"spec": {"containers": [{"name": "c", "resources": {
+            "limits": {"cpu": "100u", "memory": "1.5", "example.com/x": "1.0001"},
+            "requests": {"cpu": "1n", "memory": "-1n"}}}],
+            "volumes": [{"name": "v", "emptyDir": {"sizeLimit": "1n"}}]}});
+        canonicalize("io.k8s.api.core.v1.Pod", &mut pod);
+        let r = &pod["spec"]["containers"][0]["resources"];
+        assert_eq!(r["limits"], json!({"cpu": "1m", "example.com/x": "1001m", "memory": "1500m"}));
+        assert_eq!(r["requests"], json!({"cpu": "1m", "memory": "-1m"}));
+        assert_eq!(pod["spec"]["volumes"][0]["emptyDir"]["sizeLimit"], "1n");
     }
 
     /// Regression: objects kept the client's field order (kubectl sends keys sorted),

@@ -150,10 +150,20 @@ impl Quantity {
 
     /// Round away from zero to whole units (upstream's `RoundUp(0)`).
     pub fn round_up_units(&mut self) {
-        let rem = self.nano % NANO;
+        self.round_up_to(NANO);
+    }
+
+    /// Round away from zero to thousandths (upstream's `RoundUp(-3)`, which
+    /// `SetDefaults_ResourceList` applies to every value of a resource list).
+    pub fn round_up_milli(&mut self) {
+        self.round_up_to(NANO / 1000);
+    }
+
+    fn round_up_to(&mut self, unit: i128) {
+        let rem = self.nano % unit;
         if rem != 0 {
             self.text = None;
-            self.nano += rem.signum() * NANO - rem;
+            self.nano += rem.signum() * unit - rem;
         }
     }
 
@@ -161,6 +171,51 @@ impl Quantity {
     pub fn to_json(&self) -> Value {
         Value::String(self.to_string())
     }
+}
+
+/// `text` parsed as upstream's `ParseQuantity` parses it, printed as Go's `%#v` prints
+/// the `resource.Quantity` (upstream shows the struct, not its text, as the bad value of
+/// some field errors): `resource.Quantity{i:resource.int64Amount{value:500, scale:-3},
+/// d:resource.infDecAmount{Dec:(*inf.Dec)(nil)}, s:"500m", Format:"DecimalSI"}`. None
+/// when upstream would take its arbitrary-precision path (its print holds a pointer).
+/// With `milli`, the value as `RoundUp(-3)` leaves it (a resource list's, defaulted).
+pub fn go_struct(text: &str, milli: bool) -> Option<String> {
+    let p = split(text)?;
+    let (_, exponent, format) = suffix_value(p.suffix)?;
+    let digits = (p.num.len() + p.denom.len()) as i64;
+    let (mut scale, mantissa, precision) = match format {
+        Format::BinarySI if exponent >= 0 && p.denom.is_empty() => {
+            let precision = 15 - p.num.len() as i64 - (exponent as f32 * 3.0 / 10.0) as i64 - 1;
+            (0i64, 1i64.checked_shl(exponent as u32)?, precision)
+        }
+        Format::BinarySI => return None,
+        _ => (i64::from(exponent), 1, 18 - digits),
+    };
+    scale -= p.denom.len() as i64;
+    if precision < 0 || scale < -9 {
+        return None;
+    }
+    let value: i64 = format!("{}{}", p.num, p.denom).parse().ok()?;
+    let mut value = value.checked_mul(mantissa)?;
+    if p.negative {
+        value = -value;
+    }
+    let mut kept = if keeps_text(&p, exponent, format) { text } else { "" };
+    if milli && scale < -3 {
+        let divisor = 10i64.checked_pow((-3 - scale) as u32).unwrap_or(i64::MAX);
+        let (q, r) = (value / divisor, value % divisor);
+        value = q + r.signum();
+        scale = -3;
+        kept = "";
+    }
+    let name = match format {
+        Format::DecimalSI => "DecimalSI",
+        Format::BinarySI => "BinarySI",
+        Format::DecimalExponent => "DecimalExponent",
+    };
+    Some(format!(
+        "resource.Quantity{{i:resource.int64Amount{{value:{value}, scale:{scale}}}, d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:{kept:?}, Format:{name:?}}}"
+    ))
 }
 
 /// A quantity's text split as upstream's `parseQuantityString` splits it: sign, digits
@@ -351,6 +406,29 @@ impl fmt::Display for Quantity {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Upstream v1.21's answers (`kubectl create` of a pod whose extended resource is
+    /// each text): the `%#v` of the parsed, defaulted `resource.Quantity`.
+    #[test]
+    fn go_struct_prints_what_upstream_prints() {
+        let cases = [
+            ("500m", 500, -3, "500m", "DecimalSI"),
+            ("0.5", 5, -1, "", "DecimalSI"),
+            ("1.5", 15, -1, "", "DecimalSI"),
+            ("1500m", 1500, -3, "1500m", "DecimalSI"),
+            ("1e-1", 1, -1, "", "DecimalExponent"),
+            ("100u", 1, -3, "", "DecimalSI"),
+            ("0.0005k", 5, -1, "", "DecimalSI"),
+            ("12.50", 1250, -2, "", "DecimalSI"),
+            ("-1.5", -15, -1, "", "DecimalSI"),
+        ];
+        for (text, value, scale, kept, format) in cases {
+            let want = format!(
+                "resource.Quantity{{i:resource.int64Amount{{value:{value}, scale:{scale}}}, d:resource.infDecAmount{{Dec:(*inf.Dec)(nil)}}, s:\"{kept}\", Format:\"{format}\"}}"
+            );
+            assert_eq!(go_struct(text, true).as_deref(), Some(want.as_str()), "{text}");
+        }
+    }
 
     fn q(s: &str) -> Quantity {
         Quantity::parse(s).unwrap_or_else(|| panic!("{s} parses"))

@@ -95,10 +95,19 @@ fn qualified_part_ok(s: &str) -> bool {
         && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
-/// Errors of a qualified name (`prefix/name`), used by label and annotation keys.
+/// Errors of a qualified name (`prefix/name`), used by label and annotation keys, as
+/// upstream's `IsQualifiedName`: more than one `/` is one error; an empty name part
+/// breaks both the emptiness and the pattern rule.
 pub fn qualified_name_errors(s: &str) -> Vec<String> {
     let mut out = Vec::new();
+    let pattern = format!(
+        "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '{QUALIFIED_NAME_FMT}')"
+    );
     let (prefix, name) = match s.split_once('/') {
+        Some((_, n)) if n.contains('/') => {
+            out.push(format!("a qualified name {pattern} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"));
+            return out;
+        }
         Some((p, n)) => (Some(p), n),
         None => (None, s),
     };
@@ -114,8 +123,8 @@ pub fn qualified_name_errors(s: &str) -> Vec<String> {
     } else if name.len() > 63 {
         out.push("name part must be no more than 63 characters".to_string());
     }
-    if !name.is_empty() && (!qualified_part_ok(name) || name.contains('/')) {
-        out.push(format!("name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '{QUALIFIED_NAME_FMT}')"));
+    if name.is_empty() || !qualified_part_ok(name) {
+        out.push(format!("name part {pattern}"));
     }
     out
 }
@@ -312,6 +321,25 @@ pub fn immutable(field: &str, new: Option<&Value>, old: Option<&Value>) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Upstream v1.21's answers for these label keys (regression: an empty name part
+    /// gave one error instead of two, and `a/b/c` was judged as prefix `a`).
+    #[test]
+    fn qualified_names_are_judged_as_upstream() {
+        let name_rule = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+        assert_eq!(
+            qualified_name_errors("example.com/"),
+            ["name part must be non-empty".to_string(), format!("name part {name_rule}")]
+        );
+        assert_eq!(
+            qualified_name_errors("a/b/c"),
+            [format!(
+                "a qualified name {name_rule} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )]
+        );
+        assert_eq!(qualified_name_errors("/x"), ["prefix part must be non-empty"]);
+        assert!(qualified_name_errors("example.com/x").is_empty());
+    }
 
     #[test]
     fn managed_fields_a_client_sets_are_validated() {

@@ -6,6 +6,7 @@
 
 pub mod apf;
 pub mod etcd;
+pub mod openssl;
 pub mod policy;
 pub mod raw;
 pub mod tls;

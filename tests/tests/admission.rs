@@ -5,7 +5,7 @@
 //! by flag), `--disable-admission-plugins`, and dry run (admission runs, nothing is
 //! stored). Upstream's messages. Runs on both backends.
 
-use kapi_e2e::{Server, ServerOptions, eventually};
+use kapi_e2e::{Server, ServerOptions, eventually, openssl};
 use serde_json::Value;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -257,46 +257,12 @@ fn a_new_node_is_tainted_not_ready() {
     );
 }
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", stderr(&out));
-}
-
 /// A kubelet's client certificate (`O=system:nodes`, `CN=system:node:NAME`) signed by
 /// the server's CA, as `dir/NAME.crt` and `dir/NAME.key`.
 fn kubelet_cert(s: &Server, dir: &Path, node: &str) {
-    let pki = s.data_dir().join("pki");
-    let key = format!("{node}.key");
-    openssl(
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &key],
-        dir,
-    );
-    let csr = format!("{node}.csr");
     let subject = format!("/O=system:nodes/CN=system:node:{node}");
-    openssl(&["req", "-new", "-key", &key, "-subj", &subject, "-out", &csr], dir);
-    std::fs::write(dir.join("ext.cnf"), "extendedKeyUsage=clientAuth\n").unwrap();
-    let (ca_crt, ca_key) = (pki.join("ca.crt"), pki.join("ca.key"));
-    let crt = format!("{node}.crt");
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            ca_crt.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            &crt,
-        ],
-        dir,
-    );
+    let pki = s.data_dir().join("pki");
+    openssl::client_cert(dir, &pki, node, &subject, openssl::Extensions::ClientAuth);
 }
 
 /// kubectl as kubelet `node`, with `stdin` as its input.

@@ -3,44 +3,13 @@
 //! -req` without extensions) were refused in the TLS handshake, while upstream's Go
 //! stack accepts them.
 
-use kapi_e2e::Server;
+use kapi_e2e::{Server, openssl};
 use std::path::Path;
 use std::process::Command;
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// A v1 certificate for `subject`, signed by the CA in `ca_dir` (ca.crt, ca.key).
 fn v1_cert(dir: &Path, ca_dir: &Path, name: &str, subject: &str) {
-    let key = format!("{name}.key");
-    openssl(
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &key],
-        dir,
-    );
-    let csr = format!("{name}.csr");
-    openssl(&["req", "-new", "-key", &key, "-subj", subject, "-out", &csr], dir);
-    let ca_crt = ca_dir.join("ca.crt");
-    let ca_key = ca_dir.join("ca.key");
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            ca_crt.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-out",
-            &format!("{name}.crt"),
-        ],
-        dir,
-    );
+    openssl::client_cert(dir, ca_dir, name, subject, openssl::Extensions::V1);
     let text = Command::new("openssl")
         .args(["x509", "-noout", "-text", "-in", &format!("{name}.crt")])
         .current_dir(dir)
@@ -86,11 +55,11 @@ fn x509_v1_client_certificates_signed_by_the_cluster_ca_are_accepted() {
     // A v1 certificate from another CA is not.
     let rogue = dir.path().join("rogue");
     std::fs::create_dir_all(&rogue).unwrap();
-    openssl(
+    openssl::run(
         &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "ca.key"],
         &rogue,
     );
-    openssl(
+    openssl::run(
         &[
             "req",
             "-x509",

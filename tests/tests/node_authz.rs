@@ -4,49 +4,15 @@
 //! refusal), its own Node but not another's, pods only with its `spec.nodeName` field
 //! selector, and its own Lease. Runs on both backends.
 
-use kapi_e2e::{Server, eventually};
+use kapi_e2e::{Server, eventually, openssl};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
 /// A client certificate for `subject` signed by the server's CA.
 fn client_cert(s: &Server, dir: &Path, name: &str, subject: &str) {
     let pki = s.data_dir().join("pki");
-    let key = format!("{name}.key");
-    openssl(
-        &["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &key],
-        dir,
-    );
-    let csr = format!("{name}.csr");
-    openssl(&["req", "-new", "-key", &key, "-subj", subject, "-out", &csr], dir);
-    let ext = dir.join("ext.cnf");
-    std::fs::write(&ext, "extendedKeyUsage=clientAuth\n").unwrap();
-    let (ca_crt, ca_key) = (pki.join("ca.crt"), pki.join("ca.key"));
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            ca_crt.to_str().unwrap(),
-            "-CAkey",
-            ca_key.to_str().unwrap(),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            ext.to_str().unwrap(),
-            "-out",
-            &format!("{name}.crt"),
-        ],
-        dir,
-    );
+    openssl::client_cert(dir, &pki, name, subject, openssl::Extensions::ClientAuth);
 }
 
 fn as_node(s: &Server, dir: &Path, args: &[&str]) -> Output {

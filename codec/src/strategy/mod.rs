@@ -90,6 +90,7 @@ mod crds;
 mod flowcontrol;
 mod mutating_admission;
 mod pods;
+mod resources;
 mod util;
 mod webhooks;
 mod workloads;

@@ -4,6 +4,7 @@
 //! update may change.
 
 use super::Strategy;
+use super::resources;
 use super::util::{default, each, field_string, obj_at, str_at};
 use crate::error::FieldError;
 use crate::validation::dns1123_label_errors;
@@ -181,7 +182,17 @@ fn validate_containers(
         if c.get("image").and_then(Value::as_str).is_none_or(|s| s.trim().is_empty()) {
             out.push(FieldError::required(format!("{at}.image"), ""));
         }
+        if let Some(res) = c.get("resources") {
+            let claims = pod_claim_names(spec);
+            resources::validate_requirements(res, &format!("{at}.resources"), &claims, out);
+        }
     }
+}
+
+/// The names in the pod's `spec.resourceClaims` (what a container's claims may name).
+fn pod_claim_names(spec: &Value) -> std::collections::BTreeSet<&str> {
+    let list = spec.get("resourceClaims").and_then(Value::as_array);
+    list.into_iter().flatten().filter_map(|c| c.get("name").and_then(Value::as_str)).collect()
 }
 
 /// Validation of a pod spec at `path` (`spec` or `spec.template.spec`).
@@ -192,6 +203,9 @@ pub fn validate_pod_spec(spec: &Value, path: &str, restart: &[&str]) -> Vec<Fiel
     let rp = spec.get("restartPolicy").and_then(Value::as_str).unwrap_or("Always");
     if !restart.contains(&rp) {
         out.push(FieldError::not_supported(format!("{path}.restartPolicy"), &json!(rp), restart));
+    }
+    if let Some(overhead) = spec.get("overhead") {
+        resources::validate_overhead(overhead, &format!("{path}.overhead"), &mut out);
     }
     let dns = spec.get("dnsPolicy").and_then(Value::as_str).unwrap_or("ClusterFirst");
     let dns_ok = ["ClusterFirstWithHostNet", "ClusterFirst", "Default", "None"];
