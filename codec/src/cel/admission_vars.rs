@@ -92,7 +92,11 @@ static NAMESPACE_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
         ("conditions", json!({"type": "array", "items": condition})),
         ("phase", string()),
     ]);
-    object(&[("metadata", metadata), ("spec", object(&[("finalizers", strings())])), ("status", status)])
+    object(&[
+        ("metadata", metadata),
+        ("spec", object(&[("finalizers", strings())])),
+        ("status", status),
+    ])
 });
 
 /// `kubernetes.AdmissionRequest` as a schema.

@@ -17,8 +17,8 @@
 //! accepted, as the validating policy's checks accept it.
 
 use super::admission::{
-    Want, admission_strategy, default_binding, default_policy, items, shared_binding,
-    shared_spec, text,
+    Want, admission_strategy, default_binding, default_policy, items, shared_binding, shared_spec,
+    text,
 };
 use crate::error::FieldError;
 use serde_json::{Value, json};
@@ -69,9 +69,8 @@ fn policy_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     }
     match spec.get("reinvocationPolicy").filter(|r| !r.is_null() && r.as_str() != Some("")) {
         None => errs.push(FieldError::required("spec.reinvocationPolicy", "")),
-        Some(r) if !r.as_str().is_some_and(|r| REINVOCATION_POLICIES.contains(&r)) => {
-            errs.push(FieldError::not_supported("spec.reinvocationPolicy", r, REINVOCATION_POLICIES))
-        }
+        Some(r) if !r.as_str().is_some_and(|r| REINVOCATION_POLICIES.contains(&r)) => errs
+            .push(FieldError::not_supported("spec.reinvocationPolicy", r, REINVOCATION_POLICIES)),
         Some(_) => {}
     }
 }
