@@ -4,7 +4,10 @@
 //! configuration, and adds an env var and an annotation through a JSON patch; a dry run
 //! answers the mutated object and stores nothing; a policy whose expression fails
 //! refuses the write under failurePolicy Fail (403, upstream's message) and is skipped
-//! under Ignore; an `IfNeeded` policy runs again when a later policy changed the object.
+//! under Ignore; an `IfNeeded` policy runs again when a later policy changed the object;
+//! a policy of upstream's refused shapes (both patch fields, no reinvocationPolicy,
+//! DELETE, a `request` typo) is refused with its causes; `authorizer` decisions carry
+//! RBAC's reason.
 
 use kapi_e2e::policy::{Setup, create_until_labelled, get, stderr, stdin_ok};
 use kapi_e2e::{Server, eventually};
@@ -21,6 +24,7 @@ kind: MutatingAdmissionPolicy
 metadata: {name: defaults}
 spec:
   failurePolicy: Fail
+  reinvocationPolicy: Never
   paramKind: {apiVersion: v1, kind: ConfigMap}
   matchConstraints:
     resourceRules:
@@ -155,6 +159,7 @@ kind: MutatingAdmissionPolicy
 metadata: {{name: broken-{name}}}
 spec:
   failurePolicy: {mode}
+  reinvocationPolicy: Never
   matchConstraints:
     resourceRules:
     - apiGroups: [""]
@@ -252,6 +257,7 @@ apiVersion: admissionregistration.k8s.io/v1beta1
 kind: MutatingAdmissionPolicy
 metadata: {name: b-labeller}
 spec:
+  reinvocationPolicy: Never
   matchConstraints:
     resourceRules:
     - apiGroups: [""]
@@ -311,6 +317,7 @@ apiVersion: admissionregistration.k8s.io/v1beta1
 kind: MutatingAdmissionPolicy
 metadata: {{name: {name}}}
 spec:
+  reinvocationPolicy: Never
   matchConstraints:
     resourceRules:
     - apiGroups: [""]
@@ -365,6 +372,51 @@ fn a_policy_whose_cel_does_not_compile_or_has_the_wrong_type_is_refused_at_creat
     assert_eq!(policy["spec"]["failurePolicy"], "Fail", "defaulted as upstream: {policy}");
 }
 
+/// A policy upstream refuses for its shape: both patch fields in one mutation, no
+/// reinvocationPolicy, a rule matching DELETE, a typo in a `request` field.
+const MISSHAPEN: &str = r#"
+apiVersion: admissionregistration.k8s.io/v1beta1
+kind: MutatingAdmissionPolicy
+metadata: {name: misshapen}
+spec:
+  matchConstraints:
+    resourceRules:
+    - apiGroups: [""]
+      apiVersions: [v1]
+      operations: [CREATE, DELETE]
+      resources: [configmaps]
+  matchConditions:
+  - {name: typo, expression: "request.nmae == 'x'"}
+  mutations:
+  - patchType: JSONPatch
+    jsonPatch: {expression: "[]"}
+    applyConfiguration: {expression: "Object{}"}
+"#;
+
+/// Regression (issue #18): these were stored; upstream answers 422 with a cause each.
+#[test]
+fn a_policy_with_both_patch_fields_no_reinvocation_policy_or_deletes_is_refused() {
+    let s = start();
+    let out = s.kubectl_stdin(&["create", "-f", "-"], MISSHAPEN);
+    assert!(!out.status.success(), "a misshapen policy was stored");
+    let err = stderr(&out);
+    for want in [
+        "The MutatingAdmissionPolicy \"misshapen\" is invalid",
+        "spec.matchConstraints.resourceRules.operations: Unsupported value: \"DELETE\": supported values: \"*\", \"CONNECT\", \"CREATE\", \"UPDATE\"",
+        "spec.matchConditions[0].expression: Invalid value: \"request.nmae == 'x'\": compilation failed: ERROR: <input>:1:8: undefined field 'nmae'",
+        "spec.mutations[0].applyConfiguration: Invalid value: \"{applyConfiguration}\": must not be specified when patchType is JSONPatch",
+        "spec.reinvocationPolicy: Required value",
+    ] {
+        assert!(err.contains(want), "{want}\n{err}");
+    }
+    let raw = s.kubectl(&[
+        "get",
+        "--raw",
+        "/apis/admissionregistration.k8s.io/v1beta1/mutatingadmissionpolicies/misshapen",
+    ]);
+    assert!(!raw.status.success(), "stored anyway");
+}
+
 /// Alice and bob may create ConfigMaps in `authz`; alice may also read its Secrets.
 const RBAC: &str = r#"
 apiVersion: rbac.authorization.k8s.io/v1
@@ -400,7 +452,11 @@ fn mutations_ask_the_authorizer_as_the_requests_user() {
     let label = "Object{metadata: Object.metadata{labels: {'may-read-secrets': \
                  string(authorizer.group('').resource('secrets').namespace(request.namespace)\
                  .check('get').allowed())}}}";
-    kapi_e2e::policy::apply(&s, &policy_of("authz", "", &[label]));
+    // A decision's reason() is the authorizer's: RBAC names the binding that allowed.
+    let reason = "Object{metadata: Object.metadata{annotations: {'reason': \
+                  authorizer.group('').resource('secrets').namespace(request.namespace)\
+                  .check('get').reason()}}}";
+    kapi_e2e::policy::apply(&s, &policy_of("authz", "", &[label, reason]));
     let create = |token: &str, name: &str| -> Value {
         let cm = format!(
             "{{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {{\"name\": \"{name}\", \"namespace\": \"authz\"}}}}"
@@ -424,6 +480,11 @@ fn mutations_ask_the_authorizer_as_the_requests_user() {
     };
     let by_alice = create(kapi_e2e::policy::ALICE, "by-alice");
     assert_eq!(by_alice["metadata"]["labels"]["may-read-secrets"], "true", "{by_alice}");
+    assert_eq!(
+        by_alice["metadata"]["annotations"]["reason"],
+        r#"RBAC: allowed by RoleBinding "secret-readers/authz" of Role "secret-reader" to User "alice""#,
+        "{by_alice}"
+    );
     let by_bob = create(kapi_e2e::policy::BOB, "by-bob");
     assert_eq!(by_bob["metadata"]["labels"]["may-read-secrets"], "false", "{by_bob}");
 }

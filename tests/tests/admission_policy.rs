@@ -222,6 +222,21 @@ fn a_policy_that_does_not_compile_is_refused_at_create() {
         ),
         "{err}"
     );
+    // Regression (issue #18): `request` was `dyn`, so a typo in its fields was stored;
+    // upstream types it (`kubernetes.AdmissionRequest`) and refuses the policy.
+    let typo = POLICY
+        .replace("name: replica-limit", "name: typo")
+        .replace("object.spec.replicas <= variables.limit", "request.nmae == 'x'");
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &typo);
+    assert!(!out.status.success(), "a policy naming request.nmae was stored");
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "spec.validations[0].expression: Invalid value: \"request.nmae == 'x'\": \
+             compilation failed: ERROR: <input>:1:8: undefined field 'nmae'"
+        ),
+        "{err}"
+    );
     let defaulted = s.kubectl_stdin(
         &["create", "-f", "-", "-o", "jsonpath={.spec.matchConstraints.matchPolicy}"],
         POLICY,

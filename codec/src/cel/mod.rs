@@ -21,7 +21,8 @@
 //!   budget 10M with upstream's messages.
 //!
 //! The `authz` library (`authorizer`) is offered to admission expressions only
-//! ([`Expression::compile_with_authorizer`], [`authorizer`]); [`type_schema`] gives a
+//! ([`Expression::compile_with_authorizer`], [`authorizer`]), whose `request` and
+//! `namespaceObject` are typed as upstream types them ([`admission_vars`]); [`type_schema`] gives a
 //! served kind's schema with its references inlined, for typing a variable by it.
 //!
 //! Not supported (a compile error, never a panic): the Kubernetes extension libraries
@@ -31,6 +32,7 @@
 //! Approximations: the type checker accepts anything where a type is `dyn`; the cost
 //! estimate is simpler than cel-go's (see [`check`]); runtime costs are kapi's own units.
 
+pub mod admission_vars;
 pub mod authorizer;
 mod check;
 mod condition;

@@ -10,9 +10,8 @@
 //! Invariants: pure functions of the object; each list is looked at up to upstream's
 //! own limits (64 match conditions), the rest reported, never walked unbounded.
 
-use super::Strategy;
 use super::util::{default, each, obj_at};
-use crate::cel::{Expression, Var};
+use crate::cel::{Expression, Var, admission_vars};
 use crate::error::FieldError;
 use serde_json::{Value, json};
 use std::collections::HashSet;
@@ -21,6 +20,8 @@ const MAX_MATCH_CONDITIONS: usize = 64;
 const MAX_AUDIT_ANNOTATIONS: usize = 20;
 const REASONS: &[&str] = &["Forbidden", "Invalid", "RequestEntityTooLarge", "Unauthorized"];
 const OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "DELETE", "UPDATE"];
+/// The operations a mutating policy may match (sorted as upstream lists them).
+const MUTATING_OPERATIONS: &[&str] = &["*", "CONNECT", "CREATE", "UPDATE"];
 
 /// The ValidatingAdmissionPolicy strategy.
 #[derive(Debug, Default)]
@@ -30,37 +31,31 @@ pub struct ValidatingAdmissionPolicies;
 #[derive(Debug, Default)]
 pub struct ValidatingAdmissionPolicyBindings;
 
-impl Strategy for ValidatingAdmissionPolicies {
-    fn tracks_generation(&self) -> bool {
-        true
-    }
+/// The Strategy of a policy or binding kind: generation tracked, `$default` its
+/// defaults, `$validate` its field errors (both kinds of policy share this shape).
+macro_rules! admission_strategy {
+    ($kind:ty, $default:path, $validate:path) => {
+        impl $crate::strategy::Strategy for $kind {
+            fn tracks_generation(&self) -> bool {
+                true
+            }
 
-    fn default(&self, obj: &mut Value) {
-        default_policy(obj);
-    }
+            fn default(&self, obj: &mut serde_json::Value) {
+                $default(obj);
+            }
 
-    fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = Vec::new();
-        policy_spec(obj, &mut errs);
-        errs
-    }
+            fn validate(&self, obj: &serde_json::Value) -> Vec<$crate::error::FieldError> {
+                let mut errs = Vec::new();
+                $validate(obj, &mut errs);
+                errs
+            }
+        }
+    };
 }
+pub(super) use admission_strategy;
 
-impl Strategy for ValidatingAdmissionPolicyBindings {
-    fn tracks_generation(&self) -> bool {
-        true
-    }
-
-    fn default(&self, obj: &mut Value) {
-        default_binding(obj);
-    }
-
-    fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = Vec::new();
-        binding_spec(obj, &mut errs);
-        errs
-    }
-}
+admission_strategy!(ValidatingAdmissionPolicies, default_policy, policy_spec);
+admission_strategy!(ValidatingAdmissionPolicyBindings, default_binding, binding_spec);
 
 /// A policy's defaults (both kinds): failurePolicy `Fail`, the constraints'.
 pub(super) fn default_policy(obj: &mut Value) {
@@ -125,7 +120,7 @@ impl Env {
         if with_variables {
             names.push("variables");
         }
-        names.into_iter().map(|name| Var { name, schema: None }).collect()
+        admission_vars::vars(&names)
     }
 
     /// Compile `src` at `field`, wanting one of `types` (empty: any).
@@ -178,7 +173,7 @@ impl Env {
 fn policy_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
     let policy = text(obj.pointer("/metadata/name"));
-    let env = shared_spec(spec, errs);
+    let env = shared_spec(spec, false, errs);
     let validations = items(spec.get("validations"));
     let annotations = items(spec.get("auditAnnotations"));
     if validations.is_empty() && annotations.is_empty() {
@@ -208,7 +203,9 @@ fn policy_spec(obj: &Value, errs: &mut Vec<FieldError>) {
 /// What both kinds of policy spec validate alike: failurePolicy, paramKind,
 /// matchConstraints, matchConditions and variables. The environment the policy's own
 /// expressions compile in.
-pub(super) fn shared_spec(spec: &Value, errs: &mut Vec<FieldError>) -> Env {
+/// `mutating`: only the operations a mutating policy may match are supported
+/// ([`MUTATING_OPERATIONS`]).
+pub(super) fn shared_spec(spec: &Value, mutating: bool, errs: &mut Vec<FieldError>) -> Env {
     let fp = spec.get("failurePolicy");
     if let Some(f) = fp.filter(|f| !matches!(f.as_str(), Some("Fail" | "Ignore"))) {
         errs.push(FieldError::not_supported("spec.failurePolicy", f, &["Fail", "Ignore"]));
@@ -227,6 +224,9 @@ pub(super) fn shared_spec(spec: &Value, errs: &mut Vec<FieldError>) -> Env {
             match_resources(m, "spec.matchConstraints", errs);
             if items(m.get("resourceRules")).is_empty() {
                 errs.push(FieldError::required("spec.matchConstraints.resourceRules", ""));
+            }
+            if mutating {
+                mutating_operations(m, "spec.matchConstraints", errs);
             }
         }
     }
@@ -407,20 +407,38 @@ fn audit_annotation(a: &Value, policy: &str, at: &str, env: &Env, errs: &mut Vec
 
 fn binding_spec(obj: &Value, errs: &mut Vec<FieldError>) {
     let spec = obj.get("spec").unwrap_or(&Value::Null);
-    shared_binding(spec, errs);
+    shared_binding(spec, false, errs);
     validation_actions(items(spec.get("validationActions")), errs);
 }
 
-/// What both kinds of binding spec validate alike: policyName, matchResources, paramRef.
-pub(super) fn shared_binding(spec: &Value, errs: &mut Vec<FieldError>) {
+/// What both kinds of binding spec validate alike, in upstream's order: policyName,
+/// paramRef, matchResources (`mutating`: with [`MUTATING_OPERATIONS`] only).
+pub(super) fn shared_binding(spec: &Value, mutating: bool, errs: &mut Vec<FieldError>) {
     if text(spec.get("policyName")).is_empty() {
         errs.push(FieldError::required("spec.policyName", ""));
     }
-    if let Some(m) = spec.get("matchResources").filter(|m| m.is_object()) {
-        match_resources(m, "spec.matchResources", errs);
-    }
     if let Some(p) = spec.get("paramRef").filter(|p| p.is_object()) {
         param_ref(p, errs);
+    }
+    if let Some(m) = spec.get("matchResources").filter(|m| m.is_object()) {
+        match_resources(m, "spec.matchResources", errs);
+        if mutating {
+            mutating_operations(m, "spec.matchResources", errs);
+        }
+    }
+}
+
+/// A mutating policy's (or binding's) resource rules name no operation but these
+/// (upstream's `supportedMutatingOperations`: no DELETE); the error is at the rules'
+/// `operations` without an index, as upstream reports it.
+fn mutating_operations(m: &Value, at: &str, errs: &mut Vec<FieldError>) {
+    for r in items(m.get("resourceRules")) {
+        for op in items(r.get("operations")) {
+            if !op.as_str().is_some_and(|o| MUTATING_OPERATIONS.contains(&o)) {
+                let field = format!("{at}.resourceRules.operations");
+                errs.push(FieldError::not_supported(field, op, MUTATING_OPERATIONS));
+            }
+        }
     }
 }
 
@@ -483,6 +501,7 @@ fn validation_actions(actions: &[Value], errs: &mut Vec<FieldError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::strategy::Strategy;
 
     fn policy(spec: Value) -> Value {
         let mut p = json!({"metadata": {"name": "p"}, "spec": spec});

@@ -2,22 +2,26 @@
 //! (`admissionregistration.k8s.io/v1beta1`): upstream's defaults and validation. What a
 //! mutating policy shares with a validating one (failurePolicy defaulted to `Fail`,
 //! paramKind, matchConstraints, matchConditions, variables; a binding's policyName,
-//! paramRef and matchResources) is checked by the validating policy's code
-//! (`admission`); here the mutations: a supported `patchType`, its expression set, and
-//! compiled with object construction and the `authorizer` library declared, wanting
-//! upstream's result type (`Object` for an apply configuration, `list(JSONPatch)` for
-//! a JSON patch). A policy whose CEL cannot compile is refused with 422 at
+//! paramRef and matchResources; the Strategy's shape) is the validating policy's code
+//! (`admission`), with the operations limited to those a mutation can apply to (no
+//! DELETE, at `...resourceRules.operations`). Here the mutations: a supported
+//! `patchType`, its own field set with its expression compiled (object construction and
+//! the `authorizer` library declared) to upstream's result type (`Object` for an apply
+//! configuration, `list(JSONPatch)` for a JSON patch), the other patch type's field
+//! unset (`Invalid` with upstream's `{applyConfiguration}`/`{jsonPatch}` value); and a
+//! required, supported `reinvocationPolicy` (upstream does not default it). A policy
+//! whose CEL cannot compile is refused with 422 at
 //! `spec.mutations[i].applyConfiguration.expression` (or `.jsonPatch.expression`).
 //!
 //! Invariants: pure functions of the object; a `dyn` result (only runtime knows) is
 //! accepted, as the validating policy's checks accept it.
 
-use super::Strategy;
 use super::admission::{
-    Want, default_binding, default_policy, items, shared_binding, shared_spec, text,
+    Want, admission_strategy, default_binding, default_policy, items, shared_binding, shared_spec,
+    text,
 };
 use crate::error::FieldError;
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const PATCH_TYPES: &[&str] = &["ApplyConfiguration", "JSONPatch"];
 const REINVOCATION_POLICIES: &[&str] = &["IfNeeded", "Never"];
@@ -30,40 +34,29 @@ pub struct MutatingAdmissionPolicies;
 #[derive(Debug, Default)]
 pub struct MutatingAdmissionPolicyBindings;
 
-impl Strategy for MutatingAdmissionPolicies {
-    fn tracks_generation(&self) -> bool {
-        true
-    }
+admission_strategy!(MutatingAdmissionPolicies, default_policy, policy_spec);
+admission_strategy!(MutatingAdmissionPolicyBindings, default_binding, binding_spec);
 
-    fn default(&self, obj: &mut Value) {
-        default_policy(obj);
-    }
-
-    fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = Vec::new();
-        policy_spec(obj.get("spec").unwrap_or(&Value::Null), &mut errs);
-        errs
-    }
+fn binding_spec(obj: &Value, errs: &mut Vec<FieldError>) {
+    shared_binding(obj.get("spec").unwrap_or(&Value::Null), true, errs);
 }
 
-impl Strategy for MutatingAdmissionPolicyBindings {
-    fn tracks_generation(&self) -> bool {
-        true
-    }
-
-    fn default(&self, obj: &mut Value) {
-        default_binding(obj);
-    }
-
-    fn validate(&self, obj: &Value) -> Vec<FieldError> {
-        let mut errs = Vec::new();
-        shared_binding(obj.get("spec").unwrap_or(&Value::Null), &mut errs);
-        errs
-    }
+/// A mutation's patch type: the field that holds its expression, the result types
+/// upstream wants of it, and the other patch type's field (which must be unset).
+struct PatchType {
+    field: &'static str,
+    types: &'static [&'static str],
+    other: &'static str,
 }
 
-fn policy_spec(spec: &Value, errs: &mut Vec<FieldError>) {
-    let env = shared_spec(spec, errs);
+const APPLY: PatchType =
+    PatchType { field: "applyConfiguration", types: &["Object"], other: "jsonPatch" };
+const JSON_PATCH: PatchType =
+    PatchType { field: "jsonPatch", types: &["list(JSONPatch)"], other: "applyConfiguration" };
+
+fn policy_spec(obj: &Value, errs: &mut Vec<FieldError>) {
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    let env = shared_spec(spec, true, errs);
     let mutations = items(spec.get("mutations"));
     if mutations.is_empty() {
         errs.push(FieldError::required(
@@ -72,49 +65,69 @@ fn policy_spec(spec: &Value, errs: &mut Vec<FieldError>) {
         ));
     }
     for (i, m) in mutations.iter().enumerate() {
-        let at = format!("spec.mutations[{i}]");
-        let (field, types): (&str, &[&str]) = match m.get("patchType") {
-            None | Some(Value::Null) => {
-                errs.push(FieldError::required(format!("{at}.patchType"), ""));
-                continue;
+        mutation(m, &format!("spec.mutations[{i}]"), &env, errs);
+    }
+    match spec.get("reinvocationPolicy").filter(|r| !r.is_null() && r.as_str() != Some("")) {
+        None => errs.push(FieldError::required("spec.reinvocationPolicy", "")),
+        Some(r) if !r.as_str().is_some_and(|r| REINVOCATION_POLICIES.contains(&r)) => errs
+            .push(FieldError::not_supported("spec.reinvocationPolicy", r, REINVOCATION_POLICIES)),
+        Some(_) => {}
+    }
+}
+
+/// One mutation, as upstream's `validateMutation`: a supported patchType, its own field
+/// set with an expression that compiles to the wanted type, the other field unset.
+fn mutation(m: &Value, at: &str, env: &super::admission::Env, errs: &mut Vec<FieldError>) {
+    let patch_type = match m.get("patchType") {
+        None | Some(Value::Null) => {
+            errs.push(FieldError::required(format!("{at}.patchType"), ""));
+            return;
+        }
+        Some(t) if t.as_str() == Some("ApplyConfiguration") => APPLY,
+        Some(t) if t.as_str() == Some("JSONPatch") => JSON_PATCH,
+        Some(t) => {
+            errs.push(FieldError::not_supported(format!("{at}.patchType"), t, PATCH_TYPES));
+            return;
+        }
+    };
+    let name = text(m.get("patchType"));
+    let set = |field: &str| m.get(field).filter(|b| !b.is_null());
+    match set(patch_type.field) {
+        None => {
+            let detail = format!("must be specified when patchType is {name}");
+            errs.push(FieldError::required(format!("{at}.{}", patch_type.field), &detail));
+        }
+        Some(body) => {
+            let expr = text(body.get("expression")).trim();
+            let field = format!("{at}.{}.expression", patch_type.field);
+            if expr.is_empty() {
+                errs.push(FieldError::required(field, ""));
+            } else {
+                let want = Want { types: patch_type.types, variables: true, construct: true };
+                env.check_as(&field, expr, want, errs);
             }
-            Some(t) if t.as_str() == Some("ApplyConfiguration") => {
-                ("applyConfiguration", &["Object"])
-            }
-            Some(t) if t.as_str() == Some("JSONPatch") => ("jsonPatch", &["list(JSONPatch)"]),
-            Some(t) => {
-                errs.push(FieldError::not_supported(format!("{at}.patchType"), t, PATCH_TYPES));
-                continue;
-            }
-        };
-        let Some(body) = m.get(field).filter(|b| b.is_object()) else {
-            let detail =
-                format!("must be specified when patchType is {}", text(m.get("patchType")));
-            errs.push(FieldError::required(format!("{at}.{field}"), &detail));
-            continue;
-        };
-        let expr = text(body.get("expression")).trim();
-        let at = format!("{at}.{field}.expression");
-        if expr.is_empty() {
-            errs.push(FieldError::required(at, ""));
-        } else {
-            env.check_as(&at, expr, Want { types, variables: true, construct: true }, errs);
         }
     }
-    if let Some(r) = spec
-        .get("reinvocationPolicy")
-        .filter(|r| !r.is_null() && !r.as_str().is_some_and(|r| REINVOCATION_POLICIES.contains(&r)))
-    {
-        errs.push(FieldError::not_supported("spec.reinvocationPolicy", r, REINVOCATION_POLICIES));
+    if set(patch_type.other).is_some() {
+        let other = patch_type.other;
+        errs.push(FieldError::invalid(
+            format!("{at}.{other}"),
+            &json!(format!("{{{other}}}")),
+            &format!("must not be specified when patchType is {name}"),
+        ));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use crate::strategy::Strategy;
 
-    fn policy(spec: Value) -> Value {
+    /// A policy of `spec` (reinvocationPolicy `Never` unless `spec` says).
+    fn policy(mut spec: Value) -> Value {
+        if spec.get("reinvocationPolicy").is_none() {
+            spec["reinvocationPolicy"] = json!("Never");
+        }
         let mut p = json!({"metadata": {"name": "p"}, "spec": spec});
         MutatingAdmissionPolicies.default(&mut p);
         p
@@ -209,13 +222,86 @@ mod tests {
             m[2],
             "spec.mutations[2].jsonPatch: Required value: must be specified when patchType is JSONPatch"
         );
-        assert_eq!(m[3], "spec.mutations[3].applyConfiguration.expression: Required value");
-        assert!(
-            m[4].starts_with("spec.reinvocationPolicy: Unsupported value: \"Always\""),
-            "{m:?}"
+        assert_eq!(
+            m[3],
+            "spec.mutations[2].applyConfiguration: Invalid value: \"{applyConfiguration}\": must not be specified when patchType is JSONPatch"
         );
+        assert_eq!(m[4], "spec.mutations[3].applyConfiguration.expression: Required value");
+        assert_eq!(
+            m[5],
+            "spec.reinvocationPolicy: Unsupported value: \"Always\": supported values: \"IfNeeded\", \"Never\""
+        );
+        assert_eq!(m.len(), 6, "{m:?}");
         let m = messages(&policy(json!({"matchConstraints": constraints()})));
         assert_eq!(m, ["spec.mutations: Required value: mutations must contain at least one item"]);
+    }
+
+    /// Regression: a mutation that set both `applyConfiguration` and `jsonPatch` was
+    /// accepted (only the patchType's field was looked at); upstream refuses the other.
+    #[test]
+    fn a_mutation_with_both_patch_fields_is_refused_at_the_other_one() {
+        let both = |t: &str| {
+            json!({"patchType": t, "applyConfiguration": {"expression": "Object{}"},
+                "jsonPatch": {"expression": "[]"}})
+        };
+        let p = policy(json!({"matchConstraints": constraints(),
+            "mutations": [both("ApplyConfiguration"), both("JSONPatch")]}));
+        assert_eq!(
+            messages(&p),
+            [
+                "spec.mutations[0].jsonPatch: Invalid value: \"{jsonPatch}\": must not be specified when patchType is ApplyConfiguration",
+                "spec.mutations[1].applyConfiguration: Invalid value: \"{applyConfiguration}\": must not be specified when patchType is JSONPatch",
+            ]
+        );
+    }
+
+    /// Regression: a policy without a reinvocationPolicy was accepted; upstream neither
+    /// defaults nor allows it.
+    #[test]
+    fn a_policy_needs_a_reinvocation_policy() {
+        let mut p = json!({"metadata": {"name": "p"}, "spec": {"matchConstraints": constraints(),
+            "mutations": [apply("Object{}")]}});
+        MutatingAdmissionPolicies.default(&mut p);
+        assert_eq!(messages(&p), ["spec.reinvocationPolicy: Required value"]);
+        p["spec"]["reinvocationPolicy"] = json!("");
+        assert_eq!(messages(&p), ["spec.reinvocationPolicy: Required value"]);
+    }
+
+    /// Regression: a policy or binding matching DELETE was accepted; a mutation cannot
+    /// apply to a delete, and upstream refuses it (at `operations`, no index).
+    #[test]
+    fn mutating_policies_and_bindings_may_not_match_deletes() {
+        let mut c = constraints();
+        c["resourceRules"][0]["operations"] = json!(["CREATE", "DELETE", "CONNECT", "*"]);
+        let p = policy(json!({"matchConstraints": c, "mutations": [apply("Object{}")]}));
+        assert_eq!(
+            messages(&p),
+            [
+                "spec.matchConstraints.resourceRules.operations: Unsupported value: \"DELETE\": supported values: \"*\", \"CONNECT\", \"CREATE\", \"UPDATE\""
+            ]
+        );
+        let mut b = json!({"metadata": {"name": "b"}, "spec": {"policyName": "p",
+            "matchResources": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                "operations": ["DELETE"], "resources": ["pods"]}]}}});
+        MutatingAdmissionPolicyBindings.default(&mut b);
+        let m: Vec<String> =
+            MutatingAdmissionPolicyBindings.validate(&b).into_iter().map(|e| e.message).collect();
+        assert_eq!(
+            m,
+            [
+                "spec.matchResources.resourceRules.operations: Unsupported value: \"DELETE\": supported values: \"*\", \"CONNECT\", \"CREATE\", \"UPDATE\""
+            ]
+        );
+    }
+
+    #[test]
+    fn request_and_namespace_object_are_typed_as_upstream() {
+        let p = policy(json!({"matchConstraints": constraints(),
+            "matchConditions": [{"name": "m", "expression": "request.nmae == 'x'"}],
+            "mutations": [apply("Object{metadata: Object.metadata{labels: {'t': namespaceObject.metadata.labels['t'], 'u': request.userInfo.username}}}")]}));
+        let m = messages(&p);
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].starts_with("spec.matchConditions[0].expression: Invalid value: \"request.nmae == 'x'\": compilation failed: ERROR: <input>:1:8: undefined field 'nmae'"), "{m:?}");
     }
 
     #[test]

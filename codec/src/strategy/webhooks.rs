@@ -14,7 +14,7 @@
 
 use super::Strategy;
 use super::util::{default, each};
-use crate::cel::{Expression, Var};
+use crate::cel::{Expression, admission_vars};
 use crate::error::FieldError;
 use crate::validation::{dns1123_subdomain_errors, qualified_name_errors};
 use serde_json::{Value, json};
@@ -429,12 +429,8 @@ fn dns1035_label_errors(s: &str) -> Vec<String> {
 }
 
 /// The variables a webhook's match condition may name (the `authorizer` library is
-/// declared by the compiler).
-const CONDITION_VARS: &[Var<'static>] = &[
-    Var { name: "object", schema: None },
-    Var { name: "oldObject", schema: None },
-    Var { name: "request", schema: None },
-];
+/// declared by the compiler; `request` is typed as upstream types it).
+const CONDITION_VARS: &[&str] = &["object", "oldObject", "request"];
 
 fn match_conditions(list: Option<&Value>, at: &str, errs: &mut Vec<FieldError>) {
     let at = format!("{at}.matchConditions");
@@ -466,7 +462,7 @@ fn condition(src: &str, at: &str, errs: &mut Vec<FieldError>) {
         return;
     }
     let value = json!(src);
-    match Expression::compile_with_authorizer(src, CONDITION_VARS) {
+    match Expression::compile_with_authorizer(src, &admission_vars::vars(CONDITION_VARS)) {
         Err(e) => errs.push(FieldError::invalid(at, &value, &format!("compilation failed: {e}"))),
         Ok(expr) if matches!(expr.output_type(), "bool" | "dyn") => {}
         Ok(expr) => {

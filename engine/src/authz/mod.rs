@@ -188,21 +188,42 @@ impl Chain {
     /// The chain's decision: Allow, or Deny with the reasons of the modes that had none.
     /// Webhooks answer only from their caches here; an error is a deny.
     pub fn decide(&self, a: &Attributes<'_>) -> Decision {
+        match self.walk_cached(a, false) {
+            (true, _) => Decision::Allow,
+            (false, why) => Decision::Deny(why),
+        }
+    }
+
+    /// [`Chain::decide`] with its reason: allowed and the allowing authorizer's reason
+    /// (RBAC names the binding; the privileged group and AlwaysAllow give none), or
+    /// refused and the reasons of the authorizers that had no opinion.
+    pub fn explain(&self, a: &Attributes<'_>) -> (bool, String) {
+        self.walk_cached(a, true)
+    }
+
+    /// The synchronous walk; `explain`: with an allow's reason (costs a copy of it).
+    fn walk_cached(&self, a: &Attributes<'_>, explain: bool) -> (bool, String) {
         if is_privileged(a) {
-            return Decision::Allow;
+            return (true, String::new());
         }
         let mut walk = Walk::default();
         for entry in self.entries.load().iter() {
             let out = match entry {
                 Entry::Webhook(w) => w.cached_outcome(a),
-                Entry::Local(mode) => self.local(*mode, a),
+                Entry::Local(mode) => self.local(*mode, a, explain),
             };
+            if out.verdict == Some(true) {
+                return (true, out.reason);
+            }
             if let Some(d) = walk.take(out) {
-                return d.unwrap_or_else(Decision::Deny);
+                let why = match d {
+                    Ok(Decision::Deny(why)) | Err(why) => why,
+                    Ok(Decision::Allow) => String::new(),
+                };
+                return (false, why);
             }
         }
-        let reasons = walk.reasons.join("\n");
-        Decision::Deny(reasons)
+        (false, walk.reasons.join("\n"))
     }
 
     /// The request path's decision: as [`Chain::decide`], webhooks asked when their
@@ -222,7 +243,7 @@ impl Chain {
             let out = match (entry, app.aggregator()) {
                 (Entry::Webhook(w), Some(client)) => w.decide(client, a).await,
                 (Entry::Webhook(w), None) => w.cached_outcome(a),
-                (Entry::Local(mode), _) => self.local(*mode, a),
+                (Entry::Local(mode), _) => self.local(*mode, a, false),
             };
             if let Some(d) = walk.take(out) {
                 return d;
@@ -231,11 +252,15 @@ impl Chain {
         walk.end()
     }
 
-    /// The outcome of a mode decided in memory.
-    fn local(&self, mode: Mode, a: &Attributes<'_>) -> Outcome {
+    /// The outcome of a mode decided in memory (`explain`: with an allow's reason).
+    fn local(&self, mode: Mode, a: &Attributes<'_>, explain: bool) -> Outcome {
         let (verdict, reason) = match mode {
             Mode::AlwaysAllow => (Some(true), String::new()),
             Mode::AlwaysDeny => (None, "Everything is forbidden.".to_string()),
+            Mode::Rbac if explain => match self.policy.load().explain(a) {
+                Ok(why) => (Some(true), why.to_string()),
+                Err(why) => (None, why),
+            },
             Mode::Rbac => match self.policy.load().authorize(a) {
                 Ok(()) => (Some(true), String::new()),
                 Err(why) => (None, why),
@@ -272,6 +297,35 @@ mod tests {
         assert_eq!(Mode::parse_list("Node,RBAC"), Ok(vec![Mode::Node, Mode::Rbac]));
         assert!(Mode::parse_list("RBAC,RBAC").unwrap_err().contains("more than once"));
         assert!(Mode::parse_list("Bogus").is_err());
+    }
+
+    #[test]
+    fn explain_gives_the_allowing_authorizers_reason_and_decide_none() {
+        use serde_json::json;
+        let chain = Chain::new(vec![Mode::Rbac]);
+        let objects = rbac::Objects {
+            cluster_roles: vec![json!({"metadata": {"name": "reader"},
+                "rules": [{"verbs": ["get"], "apiGroups": [""], "resources": ["pods"]}]})],
+            cluster_role_bindings: vec![json!({"metadata": {"name": "readers"},
+                "roleRef": {"kind": "ClusterRole", "name": "reader"},
+                "subjects": [{"kind": "User", "name": "bob"}]})],
+            ..Default::default()
+        };
+        chain.policy.store(Arc::new(rbac::Policy::build(&objects, 1)));
+        let info = RequestInfo {
+            is_resource: true,
+            verb: "get".into(),
+            resource: "pods".into(),
+            ..Default::default()
+        };
+        let bob = UserInfo { name: "bob".into(), ..Default::default() };
+        let why = r#"RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "reader" to User "bob""#;
+        assert_eq!(chain.explain(&Attributes::of(&bob, &info)), (true, why.to_string()));
+        assert_eq!(chain.decide(&Attributes::of(&bob, &info)), Decision::Allow);
+        let eve = UserInfo { name: "eve".into(), ..Default::default() };
+        assert_eq!(chain.explain(&Attributes::of(&eve, &info)), (false, String::new()));
+        let admin = UserInfo { groups: vec![PRIVILEGED_GROUP.into()], ..Default::default() };
+        assert_eq!(chain.explain(&Attributes::of(&admin, &info)), (true, String::new()));
     }
 
     #[test]

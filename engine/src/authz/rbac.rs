@@ -3,7 +3,9 @@
 //! watch caches when any of them moves (no store read per request), and the decision as
 //! upstream's RBAC authorizer makes it: a request is allowed when a rule of a role bound
 //! to the user (cluster-wide, or in the request's namespace) allows it; otherwise no
-//! opinion, with the bindings whose roles are missing named in the reason.
+//! opinion, with the bindings whose roles are missing named in the reason. An allow
+//! names the binding that granted it, as upstream's reason does (`RBAC: allowed by
+//! ClusterRoleBinding "x" of ClusterRole "y" to User "z"`).
 //!
 //! A ClusterRole with an `aggregationRule` has the union of the rules of the
 //! ClusterRoles its selectors match (what upstream's aggregation controller writes into
@@ -27,8 +29,9 @@ use std::sync::Arc;
 pub enum Subject {
     User(String),
     Group(String),
-    /// A ServiceAccount's user name (`system:serviceaccount:NS:NAME`).
-    ServiceAccount(String),
+    /// A ServiceAccount: its user name (`system:serviceaccount:NS:NAME`) and how
+    /// upstream describes it (`NAME/NS`).
+    ServiceAccount(String, String),
 }
 
 impl Subject {
@@ -41,8 +44,10 @@ impl Subject {
             "ServiceAccount" => {
                 let ns = s.get("namespace").and_then(Value::as_str).filter(|n| !n.is_empty());
                 let ns = ns.unwrap_or(binding_ns);
-                (!ns.is_empty())
-                    .then(|| Subject::ServiceAccount(format!("system:serviceaccount:{ns}:{name}")))
+                (!ns.is_empty()).then(|| {
+                    let user = format!("system:serviceaccount:{ns}:{name}");
+                    Subject::ServiceAccount(user, format!("{name}/{ns}"))
+                })
             }
             _ => None,
         }
@@ -50,8 +55,17 @@ impl Subject {
 
     fn applies_to(&self, u: &UserInfo) -> bool {
         match self {
-            Subject::User(n) | Subject::ServiceAccount(n) => *n == u.name,
+            Subject::User(n) | Subject::ServiceAccount(n, _) => *n == u.name,
             Subject::Group(g) => u.groups.iter().any(|x| x == g),
+        }
+    }
+
+    /// As upstream's `describeSubject`: `User "alice"`, `ServiceAccount "sa/ns"`.
+    fn describe(&self) -> String {
+        match self {
+            Subject::User(n) => format!("User {n:?}"),
+            Subject::Group(g) => format!("Group {g:?}"),
+            Subject::ServiceAccount(_, d) => format!("ServiceAccount {d:?}"),
         }
     }
 }
@@ -91,8 +105,23 @@ impl Binding {
         Some(Binding { namespace, name, role, subjects })
     }
 
-    fn applies_to(&self, u: &UserInfo) -> bool {
-        self.subjects.iter().any(|s| s.applies_to(u))
+    /// The first of the binding's subjects that is `u`.
+    fn subject_for(&self, u: &UserInfo) -> Option<&Subject> {
+        self.subjects.iter().find(|s| s.applies_to(u))
+    }
+
+    /// As upstream's binding describers: `ClusterRoleBinding "b" of ClusterRole "r" to
+    /// User "u"`, `RoleBinding "b/ns" of Role "r" to ...`.
+    fn describe(&self, subject: &Subject) -> String {
+        let (kind, role) = match &self.role {
+            RoleRef::ClusterRole(r) => ("ClusterRole", r),
+            RoleRef::Role(r) => ("Role", r),
+        };
+        let subject = subject.describe();
+        match self.namespace.as_str() {
+            "" => format!("ClusterRoleBinding {:?} of {kind} {role:?} to {subject}", self.name),
+            ns => format!("RoleBinding \"{}/{ns}\" of {kind} {role:?} to {subject}", self.name),
+        }
     }
 }
 
@@ -101,12 +130,21 @@ impl Binding {
 #[derive(Debug, Default)]
 pub struct Resolved {
     pub rules: Vec<Arc<[Rule]>>,
+    /// Upstream's allow reason for each of `rules` (the same index), naming what
+    /// granted it.
+    pub sources: Vec<Arc<str>>,
     pub missing: Vec<String>,
 }
 
 impl Resolved {
     pub fn allows(&self, a: &Attributes<'_>) -> bool {
         self.rules.iter().any(|rs| rs.iter().any(|r| r.allows(a)))
+    }
+
+    /// Upstream's reason for the first granted rule set that allows the request.
+    pub fn allowed_by(&self, a: &Attributes<'_>) -> Option<Arc<str>> {
+        let i = self.rules.iter().position(|rs| rs.iter().any(|r| r.allows(a)))?;
+        self.sources.get(i).cloned()
     }
 
     /// Upstream's reason when nothing allowed the request (`RBAC: ... not found`).
@@ -171,20 +209,20 @@ impl Policy {
     /// What `user` is granted in `namespace` ("" for cluster-wide only).
     pub fn resolve(&self, user: &UserInfo, namespace: &str) -> Resolved {
         let mut out = Resolved::default();
-        for b in self.cluster_bindings.iter().filter(|b| b.applies_to(user)) {
-            self.grant(b, &mut out);
+        for b in &self.cluster_bindings {
+            self.grant(b, user, &mut out);
         }
         if !namespace.is_empty() {
-            for b in
-                self.bindings.get(namespace).into_iter().flatten().filter(|b| b.applies_to(user))
-            {
-                self.grant(b, &mut out);
+            for b in self.bindings.get(namespace).into_iter().flatten() {
+                self.grant(b, user, &mut out);
             }
         }
         out
     }
 
-    fn grant(&self, b: &Binding, out: &mut Resolved) {
+    /// The rules of `b`'s role, when `b` binds `user`.
+    fn grant(&self, b: &Binding, user: &UserInfo, out: &mut Resolved) {
+        let Some(subject) = b.subject_for(user) else { return };
         let found = match &b.role {
             RoleRef::ClusterRole(n) => self
                 .cluster_roles
@@ -196,7 +234,10 @@ impl Policy {
                 .ok_or_else(|| format!("role.rbac.authorization.k8s.io {n:?} not found")),
         };
         match found {
-            Ok(rules) => out.rules.push(rules.clone()),
+            Ok(rules) => {
+                out.rules.push(rules.clone());
+                out.sources.push(format!("RBAC: allowed by {}", b.describe(subject)).into());
+            }
             Err(e) => out.missing.push(e),
         }
     }
@@ -205,6 +246,13 @@ impl Policy {
     pub fn authorize(&self, a: &Attributes<'_>) -> Result<(), String> {
         let resolved = memo(self, a.user, a.namespace);
         if resolved.allows(a) { Ok(()) } else { Err(resolved.reason()) }
+    }
+
+    /// [`Policy::authorize`] with upstream's reason for an allow too (the binding that
+    /// granted it), for those who show it (the CEL `authorizer`'s `reason()`).
+    pub fn explain(&self, a: &Attributes<'_>) -> Result<Arc<str>, String> {
+        let resolved = memo(self, a.user, a.namespace);
+        resolved.allowed_by(a).ok_or_else(|| resolved.reason())
     }
 }
 
@@ -365,6 +413,26 @@ mod tests {
         assert!(p.authorize(&attrs(&carol, "get", "team", "pods")).is_ok());
         assert!(p.authorize(&attrs(&carol, "create", "team", "configmaps")).is_ok());
         assert!(p.authorize(&attrs(&carol, "delete", "team", "configmaps")).is_err());
+    }
+
+    #[test]
+    fn an_allow_names_the_binding_role_and_subject_as_upstream() {
+        let p = Policy::build(&objects(), 1);
+        let reader = user("bob", &["readers"]);
+        assert_eq!(
+            &*p.explain(&attrs(&reader, "list", "any", "pods")).unwrap(),
+            r#"RBAC: allowed by ClusterRoleBinding "readers" of ClusterRole "pod-reader" to Group "readers""#
+        );
+        let alice = user("alice", &[]);
+        assert_eq!(
+            &*p.explain(&attrs(&alice, "get", "team", "secrets")).unwrap(),
+            r#"RBAC: allowed by RoleBinding "s/team" of Role "secrets" to User "alice""#
+        );
+        let bot = user("system:serviceaccount:team:bot", &[]);
+        assert_eq!(
+            &*p.explain(&attrs(&bot, "get", "team", "secrets")).unwrap(),
+            r#"RBAC: allowed by RoleBinding "s/team" of Role "secrets" to ServiceAccount "bot/team""#
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The `authorizer` variable of policy expressions, answered by the server's authorizer
-//! chain ([`crate::authz::Chain::decide`], synchronous): the request's user asks, or a
+//! chain ([`crate::authz::Chain::explain`], synchronous; a decision's `reason()` is the
+//! deciding authorizer's, an RBAC allow naming its binding): the request's user asks, or a
 //! ServiceAccount when the expression says `authorizer.serviceAccount(ns, name)`.
 //! `authorizer.requestResource` is the admitted request's group, resource, subresource,
 //! namespace and name.
@@ -11,7 +12,7 @@
 //! as upstream's library asks it.
 
 use crate::admission::Attributes;
-use crate::auth::{Decision as AuthDecision, UserInfo};
+use crate::auth::UserInfo;
 use crate::authz::{Attributes as AuthzAttributes, Chain};
 use kapi_codec::cel::authorizer::{Authorizer, Context, Decision, Question, Resource, User};
 
@@ -57,10 +58,8 @@ impl Authorizer for ChainAuthorizer<'_> {
                 field_selector: &r.field_selector,
             },
         };
-        match self.0.decide(&attrs) {
-            AuthDecision::Allow => Decision { allowed: true, ..Decision::default() },
-            AuthDecision::Deny(reason) => Decision { allowed: false, reason, error: None },
-        }
+        let (allowed, reason) = self.0.explain(&attrs);
+        Decision { allowed, reason, error: None }
     }
 }
 

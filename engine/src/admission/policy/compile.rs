@@ -10,7 +10,7 @@
 //! validation at write time, and again here at [`MAX_ITEMS`].
 
 use super::matching::Matcher;
-use kapi_codec::cel::{Expression, Var};
+use kapi_codec::cel::{Expression, admission_vars};
 use serde_json::Value;
 
 /// The most validations, variables, conditions or annotations kept per policy.
@@ -29,10 +29,11 @@ fn compile(src: &str, vars: &[&str]) -> Compiled {
     compile_as(src, vars, false)
 }
 
-/// `src` compiled with `vars` (all `dyn`) and `authorizer` declared; `construct`: with
-/// the object construction of mutations (`Object{...}`, `JSONPatch{...}`) too.
+/// `src` compiled with `vars` (`request` and `namespaceObject` typed as upstream types
+/// them, the others `dyn`) and `authorizer` declared; `construct`: with the object
+/// construction of mutations (`Object{...}`, `JSONPatch{...}`) too.
 pub(super) fn compile_as(src: &str, vars: &[&str], construct: bool) -> Compiled {
-    let vars: Vec<Var<'_>> = vars.iter().map(|name| Var { name, schema: None }).collect();
+    let vars = admission_vars::vars(vars);
     match construct {
         true => Expression::compile_mutation(src, &vars),
         false => Expression::compile_with_authorizer(src, &vars),

@@ -20,33 +20,59 @@ use std::sync::Arc;
 
 const GROUP: &str = "admissionregistration.k8s.io";
 
+/// A policy compiled from its JSON, and the name its bindings' `policyName` refers to.
+pub trait Compile: std::fmt::Debug {
+    fn of(obj: &Value) -> Self;
+    fn name(&self) -> &str;
+}
+
 /// One kind of policy: where its objects are served and how its policies compile (the
 /// bindings of both kinds compile alike, [`Binding::of`]).
 pub trait Kind: Default {
-    type Policy: std::fmt::Debug;
+    type Policy: Compile;
     const VERSION: &'static str;
     const POLICIES: &'static str;
     const BINDINGS: &'static str;
-    fn policy(obj: &Value) -> Self::Policy;
-    fn policy_name(p: &Self::Policy) -> &str;
 }
 
-/// ValidatingAdmissionPolicies.
-#[derive(Debug, Default)]
-pub struct Validating;
+/// Declares the kind `$kind` of policy: its policies compile to `$policy` (by its own
+/// `of`, named by its field `$name`), served at `$version` as `$policies` with their
+/// `$bindings`.
+macro_rules! policy_kind {
+    ($(#[$doc:meta])* $kind:ident, $policy:ty, $($name:ident).+, $version:literal,
+     $policies:literal, $bindings:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Default)]
+        pub struct $kind;
 
-impl Kind for Validating {
-    type Policy = Policy;
-    const VERSION: &'static str = "v1";
-    const POLICIES: &'static str = "validatingadmissionpolicies";
-    const BINDINGS: &'static str = "validatingadmissionpolicybindings";
-    fn policy(obj: &Value) -> Policy {
-        Policy::of(obj)
-    }
-    fn policy_name(p: &Policy) -> &str {
-        &p.name
-    }
+        impl $crate::admission::policy::source::Kind for $kind {
+            type Policy = $policy;
+            const VERSION: &'static str = $version;
+            const POLICIES: &'static str = $policies;
+            const BINDINGS: &'static str = $bindings;
+        }
+
+        impl $crate::admission::policy::source::Compile for $policy {
+            fn of(obj: &serde_json::Value) -> Self {
+                <$policy>::of(obj)
+            }
+            fn name(&self) -> &str {
+                &self.$($name).+
+            }
+        }
+    };
 }
+pub(super) use policy_kind;
+
+policy_kind!(
+    /// ValidatingAdmissionPolicies.
+    Validating,
+    Policy,
+    name,
+    "v1",
+    "validatingadmissionpolicies",
+    "validatingadmissionpolicybindings"
+);
 
 /// The most policies one snapshot holds.
 pub const MAX_POLICIES: usize = 4096;
@@ -183,13 +209,13 @@ pub fn build<K: Kind>(
     revisions: (u64, u64),
 ) -> Snapshot<K> {
     let (policy_list, policy_map) =
-        compile_all(&previous.policies, policies, MAX_POLICIES, K::policy);
+        compile_all(&previous.policies, policies, MAX_POLICIES, K::Policy::of);
     let (binding_list, binding_map) =
         compile_all(&previous.bindings, bindings, MAX_BINDINGS, Binding::of);
     let hooks = policy_list
         .into_iter()
         .filter_map(|policy| {
-            let name = K::policy_name(&policy);
+            let name = policy.name();
             let bound: Vec<Arc<Binding>> =
                 binding_list.iter().filter(|b| b.policy_name == name).cloned().collect();
             (!bound.is_empty()).then_some(Hook { policy, bindings: bound })

@@ -1,9 +1,12 @@
 //! Type checking of a ValidatingAdmissionPolicy (upstream's `TypeChecker`, run by its
-//! status controller): each validation's `expression` and `messageExpression` is
+//! status controller; upstream v1.35 has none for MutatingAdmissionPolicy, whose
+//! v1beta1 API has no `status`): each validation's `expression` and `messageExpression` is
 //! compiled once per kind the policy's `matchConstraints` name, with `object` and
 //! `oldObject` typed by that kind's schema, `params` by the `paramKind`'s (declared
-//! only when the policy has one), `variables` by the variables' result types and the
-//! `authorizer` library declared. A compile error is an expression warning:
+//! only when the policy has one), `variables` by the variables' result types, `request`
+//! and `namespaceObject` as upstream's compiler types them (`kubernetes.AdmissionRequest`,
+//! `kubernetes.Namespace`: `kapi_codec::cel::admission_vars`) and the `authorizer`
+//! library declared. A compile error is an expression warning:
 //! `fieldRef` `spec.validations[i].expression` (or `.messageExpression`), the warning
 //! one `<group>/<version>, Kind=<kind>: <cel-go error>` line block per kind that failed.
 //!
@@ -12,12 +15,11 @@
 //! served registry, at most [`MAX_TYPES`], sorted by group, version, kind. A kind without
 //! a schema is not checked.
 //!
-//! Approximations: `request` and `namespaceObject` are `dyn` (upstream types them);
-//! a variable is typed only when its result is a scalar (`bool`, `int`, `double`,
+//! Approximations: a variable is typed only when its result is a scalar (`bool`, `int`, `double`,
 //! `string`), else `dyn`. Type checking never changes what the policy does.
 
 use kapi_codec::ResourceType;
-use kapi_codec::cel::{Expression, Var, type_schema};
+use kapi_codec::cel::{Expression, Var, admission_vars, type_schema};
 use kapi_codec::registry::Registry;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -108,17 +110,27 @@ fn compile(
     spec: &Value,
 ) -> Result<(), String> {
     let variables = variables_schema(object, params, spec);
+    Expression::compile_with_authorizer(src, &vars(object, &variables, params)).map(|_| ())
+}
+
+/// The variables an expression is checked with: `object` and `oldObject` of the kind,
+/// `variables` as far as known, `request` and `namespaceObject` as upstream types them,
+/// `params` when the policy has a paramKind.
+fn vars<'s>(
+    object: &'s Value,
+    variables: &'s Value,
+    params: Option<&'s Option<Value>>,
+) -> Vec<Var<'s>> {
     let mut vars = vec![
         Var { name: "object", schema: Some(object) },
         Var { name: "oldObject", schema: Some(object) },
-        Var { name: "request", schema: None },
-        Var { name: "namespaceObject", schema: None },
-        Var { name: "variables", schema: Some(&variables) },
+        Var { name: "variables", schema: Some(variables) },
     ];
+    vars.extend(admission_vars::vars(&[admission_vars::REQUEST, admission_vars::NAMESPACE_OBJECT]));
     if let Some(p) = params {
         vars.push(Var { name: "params", schema: p.as_ref() });
     }
-    Expression::compile_with_authorizer(src, &vars).map(|_| ())
+    vars
 }
 
 /// `variables` as an object whose fields are the variables, each typed by its result
@@ -130,17 +142,7 @@ fn variables_schema(object: &Value, params: Option<&Option<Value>>, spec: &Value
         let name = v.get("name").and_then(Value::as_str).unwrap_or("");
         let src = v.get("expression").and_then(Value::as_str).unwrap_or("");
         let so_far = json!({"type": "object", "properties": props.clone()});
-        let mut vars = vec![
-            Var { name: "object", schema: Some(object) },
-            Var { name: "oldObject", schema: Some(object) },
-            Var { name: "request", schema: None },
-            Var { name: "namespaceObject", schema: None },
-            Var { name: "variables", schema: Some(&so_far) },
-        ];
-        if let Some(p) = params {
-            vars.push(Var { name: "params", schema: p.as_ref() });
-        }
-        let ty = match Expression::compile_with_authorizer(src, &vars) {
+        let ty = match Expression::compile_with_authorizer(src, &vars(object, &so_far, params)) {
             Ok(e) => match e.output_type() {
                 "bool" => json!({"type": "boolean"}),
                 "int" => json!({"type": "integer"}),
@@ -282,6 +284,28 @@ mod tests {
         let w = check(reg(), &p);
         let refs: Vec<&str> = w.iter().map(|w| w.field_ref.as_str()).collect();
         assert_eq!(refs, ["spec.validations[1].expression"]);
+    }
+
+    /// Regression: `request` and `namespaceObject` were `dyn`, so a typo in their
+    /// fields was no warning; upstream types them.
+    #[test]
+    fn request_and_namespace_object_fields_are_checked() {
+        let p = policy(json!([
+            {"expression": "request.nmae == 'x'"},
+            {"expression": "request.userInfo.username == 'bob' && namespaceObject.metadata.labels['a'] == 'b'"},
+            {"expression": "namespaceObject.spec.nope", "messageExpression": "request.operation"},
+        ]));
+        let w = check(reg(), &p);
+        let refs: Vec<&str> = w.iter().map(|w| w.field_ref.as_str()).collect();
+        assert_eq!(refs, ["spec.validations[0].expression", "spec.validations[2].expression"]);
+        assert!(
+            w[0].warning.starts_with(
+                "apps/v1, Kind=Deployment: ERROR: <input>:1:8: undefined field 'nmae'"
+            ),
+            "{}",
+            w[0].warning
+        );
+        assert!(w[1].warning.contains("undefined field 'nope'"), "{}", w[1].warning);
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! at most [`MAX_ITEMS`] mutations.
 
 use super::super::compile::{Compiled, MAX_ITEMS, Policy, VARS, compile_as};
-use super::super::source::Kind;
+use super::super::source::policy_kind;
 use serde_json::Value;
 
 /// How a mutation's result changes the object.
@@ -74,22 +74,15 @@ fn mutation(m: &Value) -> Mutation {
     }
 }
 
-/// MutatingAdmissionPolicies and their bindings, as the policy source compiles them.
-#[derive(Debug, Default)]
-pub struct Mutating;
-
-impl Kind for Mutating {
-    type Policy = MutatingPolicy;
-    const VERSION: &'static str = "v1beta1";
-    const POLICIES: &'static str = "mutatingadmissionpolicies";
-    const BINDINGS: &'static str = "mutatingadmissionpolicybindings";
-    fn policy(obj: &Value) -> MutatingPolicy {
-        MutatingPolicy::of(obj)
-    }
-    fn policy_name(p: &MutatingPolicy) -> &str {
-        &p.base.name
-    }
-}
+policy_kind!(
+    /// MutatingAdmissionPolicies and their bindings, as the policy source compiles them.
+    Mutating,
+    MutatingPolicy,
+    base.name,
+    "v1beta1",
+    "mutatingadmissionpolicies",
+    "mutatingadmissionpolicybindings"
+);
 
 #[cfg(test)]
 mod tests {
