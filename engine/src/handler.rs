@@ -301,13 +301,26 @@ async fn authorized(
     let accept = header(&parts.headers, http::header::ACCEPT);
     let attrs = crate::authz::Attributes::of(user, info);
     let authz_start = std::time::Instant::now();
-    let decided = app.authorizer.authorize_request(app, &attrs).await;
+    // The allow's reason only when it is audited (it costs a copy).
+    let decided = if audit.is_active() {
+        app.authorizer.authorize_request_explained(app, &attrs).await
+    } else {
+        app.authorizer.authorize_request(app, &attrs).await.map(|d| (d, String::new()))
+    };
     metrics::phase("authorization", authz_start.elapsed());
-    match &decided {
-        Ok(auth::Decision::Allow) => audit.authorized(true, ""),
-        Ok(auth::Decision::Deny(why)) => audit.authorized(false, why),
-        Err(e) => audit.authorized(false, e),
-    }
+    let decided = match decided {
+        Ok((d, why)) => {
+            match &d {
+                auth::Decision::Allow => audit.authorized(true, &why),
+                auth::Decision::Deny(why) => audit.authorized(false, why),
+            }
+            Ok(d)
+        }
+        Err(e) => {
+            audit.authorized(false, &e);
+            Err(e)
+        }
+    };
     let refusal = match decided {
         Ok(auth::Decision::Allow) => None,
         Ok(auth::Decision::Deny(why)) => Some(forbidden(&attrs, &why)),

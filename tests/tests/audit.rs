@@ -225,6 +225,23 @@ fn kubectl_requests_are_audited_at_the_policys_levels() {
     );
     assert!(e.get("responseObject").is_none());
 
+    // Allowed by RBAC: the reason names the binding (regression: it was always empty).
+    s.kubectl_ok(&["create", "role", "secret-reader", "--verb=get", "--resource=secrets"]);
+    s.kubectl_ok(&["create", "rolebinding", "alice-reads", "--role=secret-reader", "--user=alice"]);
+    eventually(Duration::from_secs(10), || {
+        let resp = curl(&s, "/api/v1/namespaces/default/secrets/s1", &["-H", &alice]);
+        resp.starts_with("HTTP/2 200") || resp.starts_with("HTTP/1.1 200")
+    });
+    let allowed = wait_events(&log, 1, |e| {
+        is(e, "get", "secrets", "s1")
+            && e["user"]["username"] == "alice"
+            && e["annotations"]["authorization.k8s.io/decision"] == "allow"
+    });
+    assert_eq!(
+        allowed[0]["annotations"]["authorization.k8s.io/reason"],
+        r#"RBAC: allowed by RoleBinding "alice-reads/default" of Role "secret-reader" to User "alice""#
+    );
+
     // 401: one ResponseStarted event, no user, as upstream's failed-authentication audit.
     let resp =
         curl(&s, "/api/v1/namespaces/default/secrets", &["-H", "Authorization: Bearer wrong"]);

@@ -289,11 +289,19 @@ subjects: [{kind: User, name: alice}]
         let out = s.kubectl_stdin(&["create", "-f", "-", "-o", "json"], &body);
         let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
         assert!(out.status.success(), "{}", stderr(&out));
-        v["status"]["allowed"].as_bool()
+        v["status"].clone()
     };
-    assert_eq!(sar("alice", "get"), Some(true));
-    assert_eq!(sar("alice", "delete"), Some(false));
-    assert_eq!(sar("bob", "get"), Some(false));
+    let allowed = |status: Value| status["allowed"].as_bool();
+    // An allow names the binding that allowed it, as upstream's RBAC reason does.
+    let alice = sar("alice", "get");
+    assert_eq!(allowed(alice.clone()), Some(true));
+    let reason = alice["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("RBAC: allowed by ") && reason.ends_with(r#" to User "alice""#),
+        "{alice}"
+    );
+    assert_eq!(allowed(sar("alice", "delete")), Some(false));
+    assert_eq!(allowed(sar("bob", "get")), Some(false));
     // Without a user or group it is invalid, as upstream.
     let bad = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"resourceAttributes":{"verb":"get","resource":"pods"}}}"#;
     let out = s.kubectl_stdin(&["create", "-f", "-"], bad);

@@ -264,6 +264,11 @@ impl Request {
         }
     }
 
+    /// Whether this request is audited (an event will be written for it).
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
     /// The authorizers' answer (`authorization.k8s.io/decision` and `/reason`).
     pub fn authorized(&mut self, allowed: bool, reason: &str) {
         if let Some(a) = self.active.as_mut() {

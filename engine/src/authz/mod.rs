@@ -234,8 +234,28 @@ impl Chain {
         app: &crate::app::App,
         a: &Attributes<'_>,
     ) -> Result<Decision, String> {
+        self.walk_request(app, a, false).await.map(|(d, _)| d)
+    }
+
+    /// [`Chain::authorize_request`] with an allow's reason (RBAC names the binding; empty
+    /// for the privileged group, AlwaysAllow and webhooks that gave none), for the audit
+    /// annotation and a SubjectAccessReview's `status.reason`. Costs a copy of the reason.
+    pub async fn authorize_request_explained(
+        &self,
+        app: &crate::app::App,
+        a: &Attributes<'_>,
+    ) -> Result<(Decision, String), String> {
+        self.walk_request(app, a, true).await
+    }
+
+    async fn walk_request(
+        &self,
+        app: &crate::app::App,
+        a: &Attributes<'_>,
+        explain: bool,
+    ) -> Result<(Decision, String), String> {
         if is_privileged(a) {
-            return Ok(Decision::Allow);
+            return Ok((Decision::Allow, String::new()));
         }
         let entries = self.entries.load_full();
         let mut walk = Walk::default();
@@ -243,13 +263,17 @@ impl Chain {
             let out = match (entry, app.aggregator()) {
                 (Entry::Webhook(w), Some(client)) => w.decide(client, a).await,
                 (Entry::Webhook(w), None) => w.cached_outcome(a),
-                (Entry::Local(mode), _) => self.local(*mode, a, false),
+                (Entry::Local(mode), _) => self.local(*mode, a, explain),
             };
+            if out.verdict == Some(true) {
+                let why = if explain { out.reason } else { String::new() };
+                return Ok((Decision::Allow, why));
+            }
             if let Some(d) = walk.take(out) {
-                return d;
+                return d.map(|d| (d, String::new()));
             }
         }
-        walk.end()
+        walk.end().map(|d| (d, String::new()))
     }
 
     /// The outcome of a mode decided in memory (`explain`: with an allow's reason).

@@ -133,13 +133,17 @@ pub async fn access_status(
         }
     };
     let decided = match app {
-        Some(app) => chain.authorize_request(app, &attrs).await,
-        None => Ok(chain.decide(&attrs)),
+        Some(app) => chain.authorize_request_explained(app, &attrs).await,
+        None => Ok(chain.explain(&attrs)).map(|(allowed, why)| match allowed {
+            true => (Decision::Allow, why),
+            false => (Decision::Deny(why), String::new()),
+        }),
     };
     match decided {
-        Ok(Decision::Allow) => json!({"allowed": true}),
-        Ok(Decision::Deny(reason)) if reason.is_empty() => json!({"allowed": false}),
-        Ok(Decision::Deny(reason)) => json!({"allowed": false, "reason": reason}),
+        Ok((Decision::Allow, reason)) if reason.is_empty() => json!({"allowed": true}),
+        Ok((Decision::Allow, reason)) => json!({"allowed": true, "reason": reason}),
+        Ok((Decision::Deny(reason), _)) if reason.is_empty() => json!({"allowed": false}),
+        Ok((Decision::Deny(reason), _)) => json!({"allowed": false, "reason": reason}),
         Err(e) => json!({"allowed": false, "evaluationError": e}),
     }
 }
@@ -221,11 +225,20 @@ mod tests {
         let c = chain();
         let caller = UserInfo { name: "alice".into(), ..Default::default() };
         let get = json!({"user": "alice", "resourceAttributes": {"verb": "get", "resource": "pods", "namespace": "x"}});
-        assert_eq!(status(&c, AccessKind::Subject, &get, &caller), json!({"allowed": true}));
+        // An allow names what allowed it, as upstream's RBAC reason does.
+        let reason =
+            r#"RBAC: allowed by ClusterRoleBinding "r" of ClusterRole "reader" to User "alice""#;
+        assert_eq!(
+            status(&c, AccessKind::Subject, &get, &caller),
+            json!({"allowed": true, "reason": reason})
+        );
         let del = json!({"resourceAttributes": {"verb": "delete", "resource": "pods"}});
         assert_eq!(status(&c, AccessKind::SelfSubject, &del, &caller), json!({"allowed": false}));
         let health = json!({"nonResourceAttributes": {"verb": "get", "path": "/healthz"}});
-        assert_eq!(status(&c, AccessKind::SelfSubject, &health, &caller), json!({"allowed": true}));
+        assert_eq!(
+            status(&c, AccessKind::SelfSubject, &health, &caller),
+            json!({"allowed": true, "reason": reason})
+        );
         assert_eq!(validate(AccessKind::Subject, &get, None).len(), 0);
         assert_eq!(validate(AccessKind::Subject, &del, None).len(), 1, "no user or group");
         assert_eq!(validate(AccessKind::Local, &get, Some("y")).len(), 1, "namespace mismatch");
