@@ -13,6 +13,7 @@
 //! request costs one `handles` call, and a pod create without `spec.nodeName` one
 //! field lookup.
 
+use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, NODES};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
@@ -61,7 +62,7 @@ pub fn bound_node(binding: bool, obj: &Value) -> Option<&str> {
         }
         target.get("name")
     } else {
-        obj.pointer("/spec/nodeName")
+        obj.at("/spec/nodeName")
     };
     name.and_then(Value::as_str).filter(|n| !n.is_empty())
 }

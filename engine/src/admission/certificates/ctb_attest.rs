@@ -9,6 +9,7 @@
 //! Upstream gates the plugin on the `ClusterTrustBundle` feature; kapi has no feature
 //! gates: the plugin checks whenever the API is served (`--runtime-config`).
 
+use kapi_codec::pointer::Pointer as _;
 use super::{GROUP, may};
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
@@ -39,7 +40,7 @@ impl Plugin for ClusterTrustBundleAttest {
 }
 
 async fn validate(a: &Attributes<'_>, bundle: &Value) -> Result<(), ApiError> {
-    let signer = bundle.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+    let signer = bundle.at("/spec/signerName").and_then(Value::as_str).unwrap_or("");
     if signer.is_empty() {
         return Ok(());
     }

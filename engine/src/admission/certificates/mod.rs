@@ -16,6 +16,7 @@ pub mod ctb_attest;
 pub mod signing;
 pub mod subject;
 
+use kapi_codec::pointer::Pointer as _;
 use super::Attributes;
 use crate::auth::{Decision, UserInfo};
 use crate::authz::Attributes as AuthzAttributes;
@@ -34,7 +35,7 @@ fn writes_subresource(a: &Attributes<'_>, subresource: &str) -> bool {
 
 /// The CSR's `spec.signerName`.
 fn signer_of(csr: &Value) -> &str {
-    csr.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("")
+    csr.at("/spec/signerName").and_then(Value::as_str).unwrap_or("")
 }
 
 /// The wildcard name covering every signer of `signer`'s domain (`example.com/*`).

@@ -4,6 +4,7 @@
 //! leave the certificate as it was (conditions only) are not checked. Else 403 with
 //! upstream's message.
 
+use kapi_codec::pointer::Pointer as _;
 use super::{may, signer_of, writes_subresource};
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
@@ -45,7 +46,7 @@ async fn validate(a: &Attributes<'_>, csr: &Value) -> Result<(), ApiError> {
 /// Whether the write changes `status.certificate` (absent, null and empty are alike).
 pub fn certificate_changed(old: &Value, new: &Value) -> bool {
     let cert = |v: &Value| {
-        v.pointer("/status/certificate").and_then(Value::as_str).unwrap_or("").to_string()
+        v.at("/status/certificate").and_then(Value::as_str).unwrap_or("").to_string()
     };
     cert(old) != cert(new)
 }

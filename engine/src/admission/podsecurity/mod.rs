@@ -28,6 +28,7 @@ pub mod evaluate;
 pub mod namespace;
 pub mod update;
 
+use kapi_codec::pointer::Pointer as _;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::app::App;
 use crate::status::ApiError;
@@ -141,8 +142,8 @@ async fn validate_pod(a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
 fn template<'v>(plural: &str, obj: &'v Value) -> Option<&'v Value> {
     let t = match plural {
         "podtemplates" => obj.get("template"),
-        "cronjobs" => obj.pointer("/spec/jobTemplate/spec/template"),
-        _ => obj.pointer("/spec/template"),
+        "cronjobs" => obj.at("/spec/jobTemplate/spec/template"),
+        _ => obj.at("/spec/template"),
     };
     t.filter(|t| !t.is_null())
 }

@@ -7,6 +7,7 @@
 //! Invariant: a quota is judged by its `status` (`hard` as the controller copied it from
 //! `spec`, `used` as last charged or recalculated), never by its `spec` directly.
 
+use kapi_codec::pointer::Pointer as _;
 use super::evaluate::{Evaluator, Seconds, scopes};
 use crate::admission::resources::{self, ResourceList};
 use serde_json::Value;
@@ -16,11 +17,11 @@ fn name(quota: &Value) -> &str {
 }
 
 fn hard(quota: &Value) -> ResourceList {
-    resources::list(quota.pointer("/status/hard"))
+    resources::list(quota.at("/status/hard"))
 }
 
 fn used(quota: &Value) -> ResourceList {
-    resources::list(quota.pointer("/status/used"))
+    resources::list(quota.at("/status/used"))
 }
 
 /// The resources of `quota` the object's evaluator answers for, when the object is in
