@@ -68,9 +68,25 @@ mod tests {
         let mut v = json!({"spec": {"a/b": 1, "m~n": 2, "~1": 3, "list": [10, 11, {"x": "y"}],
             "": {"": 4}}, "n": null});
         for p in [
-            "", "/", "/spec", "/spec/a~1b", "/spec/m~0n", "/spec/~01", "/spec/list/0",
-            "/spec/list/2/x", "/spec/list/01", "/spec/list/+1", "/spec/list/3", "/spec/list/-",
-            "/spec/list/x", "/spec//", "/spec/", "spec", "/n", "/n/x", "/spec/a~1b/c",
+            "",
+            "/",
+            "/spec",
+            "/spec/a~1b",
+            "/spec/m~0n",
+            "/spec/~01",
+            "/spec/list/0",
+            "/spec/list/2/x",
+            "/spec/list/01",
+            "/spec/list/+1",
+            "/spec/list/3",
+            "/spec/list/-",
+            "/spec/list/x",
+            "/spec//",
+            "/spec/",
+            "spec",
+            "/n",
+            "/n/x",
+            "/spec/a~1b/c",
             "/spec/list/1/0",
         ] {
             assert_eq!(v.at(p), v.pointer(p), "{p}");

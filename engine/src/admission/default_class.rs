@@ -3,8 +3,8 @@
 //! v1.35: with several, the newest by `creationTimestamp` wins, and among equally new
 //! ones the first by name. Only the value `"true"` marks a class.
 
-use kapi_codec::pointer::Pointer as _;
 use kapi_codec::meta::{meta_str, name};
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 use std::cmp::Reverse;
 

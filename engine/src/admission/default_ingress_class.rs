@@ -7,10 +7,10 @@
 //! set (even to `""`) or with the legacy `kubernetes.io/ingress.class` annotation (any
 //! value) keeps what it says.
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, INGRESS_CLASSES};
 use super::{Attributes, Operation, Plugin, Step, default_class};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Value, json};
 
 /// The annotation that marks the default IngressClass.

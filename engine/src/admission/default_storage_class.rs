@@ -7,10 +7,10 @@
 //! `spec.storageClassName` is set, even to `""` (no class, on purpose), or when it has
 //! the beta `volume.beta.kubernetes.io/storage-class` annotation.
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, STORAGE_CLASSES};
 use super::{Attributes, Operation, Plugin, Step, default_class};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Value, json};
 
 /// The annotations that mark a default StorageClass (GA and beta).

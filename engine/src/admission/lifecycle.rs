@@ -5,10 +5,10 @@
 //! up with what the store already sent on a miss, as upstream falls back to a live
 //! lookup).
 
-use kapi_codec::pointer::Pointer as _;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::{ApiError, Target};
 use kapi_codec::meta;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// Namespaces the apiserver keeps alive (upstream's immortal namespaces).

@@ -8,10 +8,10 @@
 //! deleted is left alone; the first LimitRange that refuses ends the check, its errors
 //! joined as upstream's error aggregate.
 
-use kapi_codec::pointer::Pointer as _;
 use super::resources::{self, ResourceList};
 use super::{Attributes, Operation, Plugin, Step, done, lister};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::{Map, Value};
 
@@ -118,8 +118,7 @@ pub fn default_pod(range: &Value, pod: &mut Value) {
     }
     let mut notes = Vec::new();
     for (field, prefix) in [("containers", "container"), ("initContainers", "init container")] {
-        let Some(list) = pod.at_mut(&format!("/spec/{field}")).and_then(Value::as_array_mut)
-        else {
+        let Some(list) = pod.at_mut(&format!("/spec/{field}")).and_then(Value::as_array_mut) else {
             continue;
         };
         for c in list {
@@ -225,10 +224,7 @@ fn check_container(item: &Value, c: &Value, olds: Option<&Vec<Value>>, out: &mut
     let lim = resources::list(c.at("/resources/limits"));
     let old = olds.and_then(|list| list.iter().find(|o| o["name"] == c["name"]));
     let before = old.map(|o| {
-        (
-            resources::list(o.at("/resources/requests")),
-            resources::list(o.at("/resources/limits")),
-        )
+        (resources::list(o.at("/resources/requests")), resources::list(o.at("/resources/limits")))
     });
     let unchanged = |name: &str| {
         before.as_ref().is_some_and(|(r, l)| same(name, &req, r) && same(name, &lim, l))

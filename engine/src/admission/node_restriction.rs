@@ -16,11 +16,11 @@
 //! Runs in the mutating phase (upstream's plugin is a mutating one) and changes nothing.
 //! Pods and Nodes are read from the caches.
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, NODES, PODS};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
 use kapi_codec::meta;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value};
 
 /// Upstream's NodeRestriction plugin.
@@ -197,11 +197,7 @@ fn owner_rules(node: &str, owner: &Value) -> Verdict {
 
 /// A kubelet's pod references no other API object.
 pub fn references(node: &str, pod: &Value) -> Verdict {
-    if pod
-        .at("/spec/serviceAccountName")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
+    if pod.at("/spec/serviceAccountName").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
         return Some(format!(
             "node \"{node}\" can not create pods that reference a service account"
         ));
@@ -463,8 +459,7 @@ fn same_name(a: &Attributes<'_>, node: &str, obj: &Value, kind: &str) -> Verdict
 }
 
 fn slice(a: &Attributes<'_>, node: &str, obj: &Value) -> Verdict {
-    let of =
-        |s: &Value| s.at("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
+    let of = |s: &Value| s.at("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
     match a.operation {
         Operation::Create => (of(obj) != node).then(|| {
             "can only create ResourceSlice with the same NodeName as the requesting node".into()

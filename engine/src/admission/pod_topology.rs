@@ -13,10 +13,10 @@
 //! request costs one `handles` call, and a pod create without `spec.nodeName` one
 //! field lookup.
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, NODES};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value};
 
 /// The node labels copied (upstream's `defaultConfig`).

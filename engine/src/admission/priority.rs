@@ -9,10 +9,10 @@
 //! The default class is worked out once per revision of the PriorityClass cache and
 //! kept (a create without a class name costs a revision check, no list scan).
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, PRIORITY_CLASSES};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::sync::Arc;

@@ -7,11 +7,11 @@
 //! beta `volume.beta.kubernetes.io/storage-class` annotation, else
 //! `spec.storageClassName`; it must be set and the same before and after.
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, STORAGE_CLASSES};
 use super::default_storage_class::BETA_CLASS;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::Value;
 

@@ -11,11 +11,11 @@
 //! as quantities; tolerations merge as upstream's `MergeTolerations` (a toleration
 //! another one covers is dropped, the first of equal ones kept).
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, RUNTIME_CLASSES};
 use super::resources;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::{ApiError, Target};
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 

@@ -16,10 +16,10 @@
 //! The token volume and its mount are built once and cloned per pod (named on use); the
 //! ServiceAccount is read once per request (kept in the request's [`Attributes`]).
 
-use kapi_codec::pointer::Pointer as _;
 use super::cached::{self, SERVICE_ACCOUNTS};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -317,10 +317,7 @@ fn volume_secrets(v: &Value) -> Vec<&str> {
     out.extend(at("/csi/nodePublishSecretRef/name"));
     let sources = v.at("/projected/sources").and_then(Value::as_array);
     out.extend(
-        sources
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.at("/secret/name").and_then(Value::as_str)),
+        sources.into_iter().flatten().filter_map(|s| s.at("/secret/name").and_then(Value::as_str)),
     );
     out
 }

@@ -9,10 +9,10 @@
 //! Upstream gates the plugin on the `ClusterTrustBundle` feature; kapi has no feature
 //! gates: the plugin checks whenever the API is served (`--runtime-config`).
 
-use kapi_codec::pointer::Pointer as _;
 use super::{GROUP, may};
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// Upstream's ClusterTrustBundleAttest plugin.

@@ -16,10 +16,10 @@ pub mod ctb_attest;
 pub mod signing;
 pub mod subject;
 
-use kapi_codec::pointer::Pointer as _;
 use super::Attributes;
 use crate::auth::{Decision, UserInfo};
 use crate::authz::Attributes as AuthzAttributes;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// The group of CertificateSigningRequests and of the synthetic `signers` resource.

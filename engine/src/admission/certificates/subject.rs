@@ -7,10 +7,10 @@
 //!
 //! As upstream: creates only, no subresource; a validating plugin.
 
-use kapi_codec::pointer::Pointer as _;
 use super::GROUP;
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use base64::Engine as _;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer as _;

@@ -28,7 +28,6 @@ pub mod evaluate;
 pub mod namespace;
 pub mod update;
 
-use kapi_codec::pointer::Pointer as _;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::app::App;
 use crate::status::ApiError;
@@ -36,6 +35,7 @@ use api::{Level, Policy, policy_for};
 use checks::Pod;
 use decision::Decision;
 use kapi_codec::error::FieldError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 

@@ -7,9 +7,9 @@
 //! Invariant: a quota is judged by its `status` (`hard` as the controller copied it from
 //! `spec`, `used` as last charged or recalculated), never by its `spec` directly.
 
-use kapi_codec::pointer::Pointer as _;
 use super::evaluate::{Evaluator, Seconds, scopes};
 use crate::admission::resources::{self, ResourceList};
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 fn name(quota: &Value) -> &str {

@@ -6,8 +6,8 @@
 //! Invariants: usage is computed from the object alone (and the clock, for pods past
 //! their deletion grace period); every kind counts itself as `count/<plural>[.<group>]`.
 
-use kapi_codec::pointer::Pointer as _;
 use crate::admission::resources::{self, ResourceList};
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::Value;
 
@@ -271,8 +271,7 @@ fn compute_usage(requests: &ResourceList, limits: &ResourceList) -> ResourceList
 /// Whether a pod still counts against compute quota: not Succeeded or Failed, and not
 /// past its deletion grace period (upstream's `QuotaV1Pod`).
 fn counts_for_compute(pod: &Value, now: Seconds) -> bool {
-    if matches!(pod.at("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
-    {
+    if matches!(pod.at("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
         return false;
     }
     let deleted = kapi_codec::meta::meta_str(pod, "deletionTimestamp")
@@ -351,17 +350,16 @@ fn service_usage(svc: &Value) -> ResourceList {
             out.insert("services.nodeports".into(), Quantity::from_int(ports));
         }
         Some("LoadBalancer") => {
-            let node_ports = if svc.at("/spec/allocateLoadBalancerNodePorts")
-                == Some(&Value::Bool(false))
-            {
-                let all = svc.at("/spec/ports").and_then(Value::as_array);
-                all.into_iter()
-                    .flatten()
-                    .filter(|p| p["nodePort"].as_i64().is_some_and(|n| n != 0))
-                    .count() as i64
-            } else {
-                ports
-            };
+            let node_ports =
+                if svc.at("/spec/allocateLoadBalancerNodePorts") == Some(&Value::Bool(false)) {
+                    let all = svc.at("/spec/ports").and_then(Value::as_array);
+                    all.into_iter()
+                        .flatten()
+                        .filter(|p| p["nodePort"].as_i64().is_some_and(|n| n != 0))
+                        .count() as i64
+                } else {
+                    ports
+                };
             out.insert("services.nodeports".into(), Quantity::from_int(node_ports));
             out.insert("services.loadbalancers".into(), one);
         }

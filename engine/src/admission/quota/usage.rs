@@ -6,9 +6,9 @@
 //! starting at zero, so `status.used` has an entry for every resource the quota
 //! limits that kapi can count; names no evaluator counts keep their last value.
 
-use kapi_codec::pointer::Pointer as _;
 use super::evaluate::{Evaluator, Seconds, scopes};
 use crate::admission::resources::{self, ResourceList};
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::Value;
 

@@ -8,8 +8,8 @@
 //! are upstream's v1 defaults (failurePolicy Fail, matchPolicy Equivalent,
 //! timeoutSeconds 10, reinvocationPolicy Never, empty selectors match everything).
 
-use kapi_codec::pointer::Pointer as _;
 use kapi_codec::cel::Condition;
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::selector::LabelSelector;
 use kapi_codec::webhook_conversion::{Endpoint, client_config};
 use serde_json::Value;
