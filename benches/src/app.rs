@@ -164,3 +164,46 @@ pub fn client_pod() -> Value {
     }
     pod
 }
+
+/// Where the ServiceAccount plugin mounts the token volume.
+const TOKEN_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// The bench pod as a user writes it, for the admission chain's bench and bound test:
+/// `web-1` in `default`, unscheduled (PodTopologyLabels has nothing to do), without
+/// token volume or mount, tolerations, ServiceAccount or priority (the chain adds them).
+pub fn admission_pod() -> Value {
+    let mut pod = crate::pod(1);
+    let spec = pod["spec"].as_object_mut().expect("spec");
+    for field in ["volumes", "tolerations", "serviceAccountName", "priority", "nodeName"] {
+        spec.remove(field);
+    }
+    // The fixture mounts its own token volume; a pod as a user writes it does not (a
+    // container that mounts something at the token path keeps it and gets no token
+    // volume).
+    for list in ["containers", "initContainers"] {
+        for c in spec.get_mut(list).and_then(|v| v.as_array_mut()).into_iter().flatten() {
+            if let Some(mounts) = c.get_mut("volumeMounts").and_then(|m| m.as_array_mut()) {
+                mounts.retain(|m| m["mountPath"] != TOKEN_PATH);
+            }
+        }
+    }
+    pod["metadata"] = serde_json::json!({"name": "web-1", "namespace": "default"});
+    pod
+}
+
+/// Run both phases of `chain` on a clone of `pod` as `create_object` runs them (a
+/// create of `web-1` in `scope`); the admitted pod.
+pub fn admit_create(
+    chain: &kapi::admission::Chain,
+    scope: &kapi::rest::Scope<'_>,
+    pod: &Value,
+) -> Value {
+    use kapi::admission::{Attributes, Operation};
+    let mut obj = pod.clone();
+    let a = Attributes::new(scope, Operation::Create, "web-1", None);
+    block_on(async {
+        chain.admit(&a, &mut obj).await.expect("admitted");
+        chain.validate(&a, &obj).await.expect("valid");
+    });
+    obj
+}

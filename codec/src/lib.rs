@@ -26,6 +26,7 @@
 //! - [`cel`]: CRD `x-kubernetes-validations` rules: compiled from a schema, metered evaluation.
 //! - [`selector`]: label and field selector parsing and matching.
 //! - [`format`]: JSON and YAML decoding and encoding.
+//! - [`pointer`]: JSON Pointer lookups without an allocation per token.
 //! - [`protobuf`]: Kubernetes protobuf (`k8s\0` + runtime.Unknown), table-driven.
 //! - [`stored`]: the bytes objects are stored as (JSON or protobuf, told apart on read).
 //! - [`order`]: upstream's field order (Go struct order, sorted map keys) of built-in
@@ -52,6 +53,7 @@ pub mod openapi_pb;
 pub mod order;
 pub mod patch_meta;
 pub mod pem;
+pub mod pointer;
 pub mod protobuf;
 pub mod quantity;
 pub mod registry;

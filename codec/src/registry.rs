@@ -276,19 +276,63 @@ impl ResourceType {
     }
 }
 
-/// The lookup hash of a (group, version, plural).
+/// The lookup hash of a (group, version, plural): a word-at-a-time multiply-rotate
+/// hash of the three names (each ended by its length, so parts cannot run into each
+/// other) with a final mix. Not keyed: the keys are the served types, which only the
+/// server and CRD authors choose, and a lookup walks only the types of its own hash.
 fn path_hash(group: &str, version: &str, plural: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    (group, version, plural).hash(&mut h);
-    h.finish()
+    let mut h = 0u64;
+    for part in [group, version, plural] {
+        let bytes = part.as_bytes();
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            h = mix_word(h, u64::from_le_bytes(word));
+        }
+        let mut tail = [0u8; 8];
+        tail[..words.remainder().len()].copy_from_slice(words.remainder());
+        h = mix_word(h, u64::from_le_bytes(tail));
+        h = mix_word(h, bytes.len() as u64);
+    }
+    // Spread the high bits down (the table takes its bucket from the low bits).
+    h ^= h >> 29;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^ (h >> 32)
 }
+
+fn mix_word(h: u64, word: u64) -> u64 {
+    (h.rotate_left(5) ^ word).wrapping_mul(0x517c_c1b7_2722_0a95)
+}
+
+/// The `by_path` table's hasher: its keys are already [`path_hash`]es, used as they are
+/// (no second hash per lookup).
+#[derive(Default, Clone, Copy)]
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = mix_word(self.0, u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type ByPath = HashMap<u64, Vec<usize>, std::hash::BuildHasherDefault<PassThrough>>;
 
 /// All served resource types with lookup indexes: one immutable snapshot.
 pub struct Registry {
     types: Vec<Arc<ResourceType>>,
     /// Hash of (group, version, plural) -> positions in `types` with that hash.
-    by_path: HashMap<u64, Vec<usize>>,
+    by_path: ByPath,
 }
 
 impl std::fmt::Debug for Registry {
@@ -299,7 +343,7 @@ impl std::fmt::Debug for Registry {
 
 impl Registry {
     pub fn new(types: Vec<Arc<ResourceType>>) -> Self {
-        let mut by_path: HashMap<u64, Vec<usize>> = HashMap::new();
+        let mut by_path = ByPath::default();
         for (i, t) in types.iter().enumerate() {
             by_path.entry(path_hash(&t.group, &t.version, &t.plural)).or_default().push(i);
         }
@@ -350,5 +394,29 @@ impl Registry {
         version: &'a str,
     ) -> impl Iterator<Item = &'a Arc<ResourceType>> + 'a {
         self.types.iter().filter(move |t| t.group == group && t.version == version)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_type_is_found_by_its_path_and_near_misses_are_not() {
+        let reg = Registry::builtin();
+        for t in reg.all() {
+            let found = reg.get(&t.group, &t.version, &t.plural).expect("found");
+            assert!(Arc::ptr_eq(found, t));
+        }
+        assert!(reg.get("", "v1", "pod").is_none());
+        assert!(reg.get("", "v1pods", "").is_none());
+        assert!(reg.get("apps", "v2", "deployments").is_none());
+    }
+
+    #[test]
+    fn names_running_into_each_other_hash_apart() {
+        assert_ne!(path_hash("ab", "c", "d"), path_hash("a", "bc", "d"));
+        assert_ne!(path_hash("", "v1", "pods"), path_hash("", "v1p", "ods"));
+        assert_ne!(path_hash("abcdefgh", "", "x"), path_hash("abcdefghx", "", ""));
     }
 }

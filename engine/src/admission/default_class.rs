@@ -4,12 +4,13 @@
 //! ones the first by name. Only the value `"true"` marks a class.
 
 use kapi_codec::meta::{meta_str, name};
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 use std::cmp::Reverse;
 
 /// Whether `class` carries one of `annotations` with the value `"true"`.
 pub fn marked(class: &Value, annotations: &[&str]) -> bool {
-    let Some(all) = class.pointer("/metadata/annotations").and_then(Value::as_object) else {
+    let Some(all) = class.at("/metadata/annotations").and_then(Value::as_object) else {
         return false;
     };
     annotations.iter().any(|k| all.get(*k).and_then(Value::as_str) == Some("true"))

@@ -10,6 +10,7 @@
 use super::cached::{self, INGRESS_CLASSES};
 use super::{Attributes, Operation, Plugin, Step, default_class};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Value, json};
 
 /// The annotation that marks the default IngressClass.
@@ -57,8 +58,8 @@ async fn admit(a: &Attributes<'_>, ingress: &mut Value) -> Result<(), ApiError> 
 
 /// Whether the Ingress already says which class it is (field or legacy annotation).
 pub fn has_class(ingress: &Value) -> bool {
-    let legacy = ingress.pointer("/metadata/annotations").and_then(|a| a.get(LEGACY_CLASS));
-    legacy.is_some() || ingress.pointer("/spec/ingressClassName").is_some_and(|c| !c.is_null())
+    let legacy = ingress.at("/metadata/annotations").and_then(|a| a.get(LEGACY_CLASS));
+    legacy.is_some() || ingress.at("/spec/ingressClassName").is_some_and(|c| !c.is_null())
 }
 
 /// Set the Ingress's `spec.ingressClassName`.

@@ -10,6 +10,7 @@
 use super::cached::{self, STORAGE_CLASSES};
 use super::{Attributes, Operation, Plugin, Step, default_class};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Value, json};
 
 /// The annotations that mark a default StorageClass (GA and beta).
@@ -60,8 +61,8 @@ async fn admit(a: &Attributes<'_>, pvc: &mut Value) -> Result<(), ApiError> {
 
 /// Whether the claim names a class (upstream's `PersistentVolumeClaimHasClass`).
 pub fn has_class(pvc: &Value) -> bool {
-    let beta = pvc.pointer("/metadata/annotations").and_then(|a| a.get(BETA_CLASS));
-    beta.is_some() || pvc.pointer("/spec/storageClassName").is_some_and(|c| !c.is_null())
+    let beta = pvc.at("/metadata/annotations").and_then(|a| a.get(BETA_CLASS));
+    beta.is_some() || pvc.at("/spec/storageClassName").is_some_and(|c| !c.is_null())
 }
 
 /// Set the claim's `spec.storageClassName`.

@@ -8,6 +8,7 @@
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::{ApiError, Target};
 use kapi_codec::meta;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// Namespaces the apiserver keeps alive (upstream's immortal namespaces).
@@ -64,7 +65,7 @@ async fn check_create(a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
     let found = found.map_err(|e| ApiError::from_storage(e, &ns_target()))?;
     let Some(namespace) = found else { return Err(ApiError::NotFound(ns_target())) };
     let terminating = meta::meta_str(&namespace, "deletionTimestamp").is_some()
-        || namespace.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating");
+        || namespace.at("/status/phase").and_then(Value::as_str) == Some("Terminating");
     if terminating {
         let why = format!(
             "unable to create new content in namespace {ns} because it is being terminated"

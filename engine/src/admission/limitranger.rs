@@ -11,6 +11,7 @@
 use super::resources::{self, ResourceList};
 use super::{Attributes, Operation, Plugin, Step, done, lister};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::{Map, Value};
 
@@ -85,7 +86,7 @@ fn limit_ranges(a: &Attributes<'_>) -> Vec<Value> {
 
 /// The items of a LimitRange.
 fn items(range: &Value) -> impl Iterator<Item = &Value> {
-    range.pointer("/spec/limits").and_then(Value::as_array).into_iter().flatten()
+    range.at("/spec/limits").and_then(Value::as_array).into_iter().flatten()
 }
 
 /// Upstream's error aggregate: one message alone, several deduplicated in `[a, b]`.
@@ -117,8 +118,7 @@ pub fn default_pod(range: &Value, pod: &mut Value) {
     }
     let mut notes = Vec::new();
     for (field, prefix) in [("containers", "container"), ("initContainers", "init container")] {
-        let Some(list) = pod.pointer_mut(&format!("/spec/{field}")).and_then(Value::as_array_mut)
-        else {
+        let Some(list) = pod.at_mut(&format!("/spec/{field}")).and_then(Value::as_array_mut) else {
             continue;
         };
         for c in list {
@@ -220,14 +220,11 @@ pub fn validate_pod(range: &Value, pod: &Value, old: Option<&Value>) -> Vec<Stri
 }
 
 fn check_container(item: &Value, c: &Value, olds: Option<&Vec<Value>>, out: &mut Vec<String>) {
-    let req = resources::list(c.pointer("/resources/requests"));
-    let lim = resources::list(c.pointer("/resources/limits"));
+    let req = resources::list(c.at("/resources/requests"));
+    let lim = resources::list(c.at("/resources/limits"));
     let old = olds.and_then(|list| list.iter().find(|o| o["name"] == c["name"]));
     let before = old.map(|o| {
-        (
-            resources::list(o.pointer("/resources/requests")),
-            resources::list(o.pointer("/resources/limits")),
-        )
+        (resources::list(o.at("/resources/requests")), resources::list(o.at("/resources/limits")))
     });
     let unchanged = |name: &str| {
         before.as_ref().is_some_and(|(r, l)| same(name, &req, r) && same(name, &lim, l))
@@ -242,8 +239,8 @@ fn same(name: &str, a: &ResourceList, b: &ResourceList) -> bool {
 
 /// The errors of a claim's requested storage against one LimitRange.
 pub fn validate_claim(range: &Value, pvc: &Value, old: Option<&Value>) -> Vec<String> {
-    let requests = resources::list(pvc.pointer("/spec/resources/requests"));
-    let before = old.map(|o| resources::list(o.pointer("/spec/resources/requests")));
+    let requests = resources::list(pvc.at("/spec/resources/requests"));
+    let before = old.map(|o| resources::list(o.at("/spec/resources/requests")));
     let unchanged = |name: &str| {
         before.as_ref().is_some_and(|b| requests.contains_key(name) && same(name, &requests, b))
     };

@@ -1,7 +1,8 @@
 //! What admission plugins read: the objects of one resource in one namespace, from its
 //! watch cache (never a store read per request). A resource that is not served, or
 //! whose cache could not start, reads as empty. The key prefix is built in
-//! `cached`'s per-thread buffer.
+//! `cached`'s per-thread buffer; a namespace without objects of the resource costs one
+//! existence check per shard, no listing.
 
 use crate::app::App;
 use kapi_codec::ResourceType;
@@ -26,7 +27,18 @@ pub fn count(app: &App, rt: &Arc<ResourceType>, ns: &str) -> usize {
     super::cached::with_prefix(app, rt, Some(ns), |p| cache.list(p, None, 0)).0.len()
 }
 
-/// Every object of the core/v1 resource `plural` in `ns`.
+/// Whether `rt` has any object in `ns` (nothing listed, parsed or allocated: most
+/// namespaces have no LimitRange and no quota, and a create pays only this).
+pub fn any(app: &App, rt: &Arc<ResourceType>, ns: &str) -> bool {
+    let Some(cache) = app.caches.get(app, rt) else { return false };
+    super::cached::with_prefix(app, rt, Some(ns), |p| cache.any_under(p))
+}
+
+/// Every object of the core/v1 resource `plural` in `ns` (none: no allocation).
 pub fn core(app: &App, plural: &str, ns: &str) -> Vec<Value> {
-    resource(app, "", "v1", plural).map(|rt| objects(app, &rt, ns)).unwrap_or_default()
+    let Some(rt) = resource(app, "", "v1", plural) else { return Vec::new() };
+    if !any(app, &rt, ns) {
+        return Vec::new();
+    }
+    objects(app, &rt, ns)
 }

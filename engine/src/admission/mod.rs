@@ -166,6 +166,9 @@ pub struct Attributes<'a> {
     annotations: RefCell<Vec<(String, String)>>,
     /// The mutating phase's reinvocation round (reinvocable plugins' state).
     pub rounds: rounds::Rounds,
+    /// The ServiceAccount the ServiceAccount plugin read for this request, kept for its
+    /// validating half (and a reinvocation round): one cache read per request.
+    service_account: RefCell<Option<std::sync::Arc<Value>>>,
 }
 
 impl<'a> Attributes<'a> {
@@ -184,7 +187,20 @@ impl<'a> Attributes<'a> {
             warnings: RefCell::default(),
             annotations: RefCell::default(),
             rounds: rounds::Rounds::default(),
+            service_account: RefCell::default(),
         }
+    }
+
+    /// The ServiceAccount `name` of the request's namespace, if a plugin read it for
+    /// this request already.
+    pub(crate) fn read_service_account(&self, name: &str) -> Option<std::sync::Arc<Value>> {
+        let kept = self.service_account.borrow();
+        kept.as_ref().filter(|sa| kapi_codec::meta::name(sa) == Some(name)).cloned()
+    }
+
+    /// Keep the ServiceAccount read for this request (see [`Attributes::read_service_account`]).
+    pub(crate) fn keep_service_account(&self, sa: std::sync::Arc<Value>) {
+        *self.service_account.borrow_mut() = Some(sa);
     }
 
     /// The namespace of the request (empty for cluster-scoped resources).
@@ -274,9 +290,27 @@ pub(crate) fn list_field<'m>(
 /// What a plugin's step returns.
 pub type Step<'a> = Pin<Box<dyn Future<Output = Result<(), ApiError>> + 'a>>;
 
-/// A finished step (for plugins that decide without waiting).
+/// A finished step (for plugins that decide without waiting). An accepted one
+/// allocates nothing (its future is zero-sized, and a box of one is no allocation).
 pub fn done<'a>(result: Result<(), ApiError>) -> Step<'a> {
-    Box::pin(std::future::ready(result))
+    match result {
+        Ok(()) => Box::pin(Accepted),
+        Err(e) => Box::pin(std::future::ready(Err(e))),
+    }
+}
+
+/// The future of an accepted step: ready, zero-sized.
+struct Accepted;
+
+impl Future for Accepted {
+    type Output = Result<(), ApiError>;
+
+    fn poll(
+        self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// One admission plugin. A plugin mutates, validates, or both; the chain calls only

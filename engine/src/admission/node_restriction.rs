@@ -20,6 +20,7 @@ use super::cached::{self, NODES, PODS};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
 use kapi_codec::meta;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value};
 
 /// Upstream's NodeRestriction plugin.
@@ -113,7 +114,7 @@ async fn pod(a: &Attributes<'_>, node: &str, obj: &Value) -> Result<Verdict, Api
 }
 
 fn node_name(pod: &Value) -> &str {
-    pod.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("")
+    pod.at("/spec/nodeName").and_then(Value::as_str).unwrap_or("")
 }
 
 /// The pod as it is (the delete's object, else the cache); 404 when it is gone.
@@ -130,7 +131,7 @@ async fn pod_create(a: &Attributes<'_>, node: &str, pod: &Value) -> Result<Verdi
     if let Some(why) = mirror_pod_rules(node, pod) {
         return Ok(Some(why));
     }
-    let owner_uid = pod.pointer("/metadata/ownerReferences/0/uid").and_then(Value::as_str);
+    let owner_uid = pod.at("/metadata/ownerReferences/0/uid").and_then(Value::as_str);
     let Some(found) = cached::get(a.scope.app, NODES, None, node).await else {
         let mut target = a.scope.target(node);
         target.resource = "nodes".into();
@@ -160,7 +161,7 @@ pub fn mirror_pod_rules(node: &str, pod: &Value) -> Verdict {
             "node \"{node}\" can only create pods with spec.nodeName set to itself"
         ));
     }
-    let owners = pod.pointer("/metadata/ownerReferences").and_then(Value::as_array);
+    let owners = pod.at("/metadata/ownerReferences").and_then(Value::as_array);
     let owners = owners.map_or(&[][..], Vec::as_slice);
     match owners {
         [] => Some(format!(
@@ -196,11 +197,7 @@ fn owner_rules(node: &str, owner: &Value) -> Verdict {
 
 /// A kubelet's pod references no other API object.
 pub fn references(node: &str, pod: &Value) -> Verdict {
-    if pod
-        .pointer("/spec/serviceAccountName")
-        .and_then(Value::as_str)
-        .is_some_and(|s| !s.is_empty())
-    {
+    if pod.at("/spec/serviceAccountName").and_then(Value::as_str).is_some_and(|s| !s.is_empty()) {
         return Some(format!(
             "node \"{node}\" can not create pods that reference a service account"
         ));
@@ -211,10 +208,10 @@ pub fn references(node: &str, pod: &Value) -> Verdict {
     if references_config_maps(pod) {
         return Some(format!("node \"{node}\" can not create pods that reference configmaps"));
     }
-    let volumes = pod.pointer("/spec/volumes").and_then(Value::as_array);
+    let volumes = pod.at("/spec/volumes").and_then(Value::as_array);
     let volumes = || volumes.into_iter().flatten();
     let bundles = volumes().any(|v| {
-        v.pointer("/projected/sources")
+        v.at("/projected/sources")
             .and_then(Value::as_array)
             .is_some_and(|s| s.iter().any(|p| p.get("clusterTrustBundle").is_some()))
     });
@@ -243,13 +240,13 @@ fn references_config_maps(pod: &Value) -> bool {
     let in_env = containers.into_iter().any(|c| {
         let env = c.get("env").and_then(Value::as_array).into_iter().flatten();
         let from = c.get("envFrom").and_then(Value::as_array).into_iter().flatten();
-        env.clone().any(|e| e.pointer("/valueFrom/configMapKeyRef").is_some())
+        env.clone().any(|e| e.at("/valueFrom/configMapKeyRef").is_some())
             || from.clone().any(|e| e.get("configMapRef").is_some())
     });
     in_env
         || list("volumes").iter().any(|v| {
             v.get("configMap").is_some()
-                || v.pointer("/projected/sources")
+                || v.at("/projected/sources")
                     .and_then(Value::as_array)
                     .is_some_and(|s| s.iter().any(|p| p.get("configMap").is_some()))
         })
@@ -266,7 +263,7 @@ pub fn pod_status(node: &str, old: Option<&Value>, new: &Value) -> Verdict {
     if meta::labels(old) != meta::labels(new) {
         return Some(format!("node \"{node}\" cannot update labels through pod status"));
     }
-    let claims = |p: &Value| p.pointer("/status/resourceClaimStatuses").cloned();
+    let claims = |p: &Value| p.at("/status/resourceClaimStatuses").cloned();
     if claims(old) != claims(new) {
         return Some(format!("node \"{node}\" cannot update resource claim statues"));
     }
@@ -288,7 +285,7 @@ fn self_node(a: &Attributes<'_>, node: &str, obj: &Value) -> Verdict {
 }
 
 pub fn node_create(node: &str, obj: &Value) -> Verdict {
-    if obj.pointer("/spec/configSource").is_some_and(|c| !c.is_null()) {
+    if obj.at("/spec/configSource").is_some_and(|c| !c.is_null()) {
         return Some(format!(
             "node \"{node}\" is not allowed to create pods with a non-nil configSource"
         ));
@@ -303,14 +300,14 @@ pub fn node_create(node: &str, obj: &Value) -> Verdict {
 }
 
 pub fn node_update(node: &str, old: &Value, new: &Value) -> Verdict {
-    let config = new.pointer("/spec/configSource").filter(|c| !c.is_null());
-    if config.is_some() && config != old.pointer("/spec/configSource") {
+    let config = new.at("/spec/configSource").filter(|c| !c.is_null());
+    if config.is_some() && config != old.at("/spec/configSource") {
         return Some(format!(
             "node \"{node}\" is not allowed to update configSource to a new non-nil configSource"
         ));
     }
     let taints = |n: &Value| {
-        n.pointer("/spec/taints").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())).cloned()
+        n.at("/spec/taints").filter(|t| t.as_array().is_some_and(|a| !a.is_empty())).cloned()
     };
     if taints(new) != taints(old) {
         return Some(format!("node \"{node}\" is not allowed to modify taints"));
@@ -416,7 +413,7 @@ async fn token(a: &Attributes<'_>, node: &str, tr: &Value) -> Result<Verdict, Ap
     if a.operation != Operation::Create || a.subresource() != Some("token") {
         return Ok(None);
     }
-    let r = tr.pointer("/spec/boundObjectRef");
+    let r = tr.at("/spec/boundObjectRef");
     let field = |f: &str| r.and_then(|r| r.get(f)).and_then(Value::as_str).unwrap_or("");
     if field("apiVersion") != "v1" || field("kind") != "Pod" || field("name").is_empty() {
         return Ok(Some("node requested token not bound to a pod".into()));
@@ -462,8 +459,7 @@ fn same_name(a: &Attributes<'_>, node: &str, obj: &Value, kind: &str) -> Verdict
 }
 
 fn slice(a: &Attributes<'_>, node: &str, obj: &Value) -> Verdict {
-    let of =
-        |s: &Value| s.pointer("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
+    let of = |s: &Value| s.at("/spec/nodeName").and_then(Value::as_str).unwrap_or("").to_string();
     match a.operation {
         Operation::Create => (of(obj) != node).then(|| {
             "can only create ResourceSlice with the same NodeName as the requesting node".into()

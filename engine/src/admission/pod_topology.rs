@@ -16,6 +16,7 @@
 use super::cached::{self, NODES};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value};
 
 /// The node labels copied (upstream's `defaultConfig`).
@@ -61,7 +62,7 @@ pub fn bound_node(binding: bool, obj: &Value) -> Option<&str> {
         }
         target.get("name")
     } else {
-        obj.pointer("/spec/nodeName")
+        obj.at("/spec/nodeName")
     };
     name.and_then(Value::as_str).filter(|n| !n.is_empty())
 }

@@ -12,6 +12,7 @@
 use super::cached::{self, PRIORITY_CLASSES};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -114,7 +115,7 @@ async fn admit_pod(p: &Priority, a: &Attributes<'_>, pod: &mut Value) -> Result<
         }
         return Ok(());
     }
-    let named = pod.pointer("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("");
+    let named = pod.at("/spec/priorityClassName").and_then(Value::as_str).unwrap_or("");
     let resolved = if named.is_empty() {
         p.default_resolved(a).await
     } else {
@@ -176,7 +177,7 @@ pub fn keep_on_update(pod: &mut Value, old: &Value) {
     let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else { return };
     for field in ["priority", "preemptionPolicy"] {
         let given = spec.get(field).is_some_and(|v| !v.is_null());
-        if let Some(v) = old.pointer(&format!("/spec/{field}")).filter(|_| !given) {
+        if let Some(v) = old.at(&format!("/spec/{field}")).filter(|_| !given) {
             spec.insert(field.into(), v.clone());
         }
     }

@@ -11,6 +11,7 @@ use super::cached::{self, STORAGE_CLASSES};
 use super::default_storage_class::BETA_CLASS;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::Value;
 
@@ -45,7 +46,7 @@ async fn validate(a: &Attributes<'_>, pvc: &Value) -> Result<(), ApiError> {
     if !grows(old, pvc) {
         return Ok(());
     }
-    if old.pointer("/status/phase").and_then(Value::as_str) != Some("Bound") {
+    if old.at("/status/phase").and_then(Value::as_str) != Some("Bound") {
         return Err(a.forbid(pvc, NOT_BOUND));
     }
     let Some(class) = same_class(old, pvc) else { return Err(a.forbid(pvc, NOT_EXPANDABLE)) };
@@ -60,7 +61,7 @@ async fn validate(a: &Attributes<'_>, pvc: &Value) -> Result<(), ApiError> {
 
 /// The claim's storage request (none or unparsable: zero, as upstream's empty quantity).
 fn storage(pvc: &Value) -> Quantity {
-    pvc.pointer("/spec/resources/requests/storage")
+    pvc.at("/spec/resources/requests/storage")
         .and_then(Quantity::from_json)
         .unwrap_or_else(Quantity::zero)
 }
@@ -72,8 +73,8 @@ pub fn grows(old: &Value, new: &Value) -> bool {
 
 /// The claim's class (upstream's `GetPersistentVolumeClaimClass`; empty: none).
 pub fn class_of(pvc: &Value) -> &str {
-    let beta = pvc.pointer("/metadata/annotations").and_then(|a| a.get(BETA_CLASS));
-    beta.or_else(|| pvc.pointer("/spec/storageClassName")).and_then(Value::as_str).unwrap_or("")
+    let beta = pvc.at("/metadata/annotations").and_then(|a| a.get(BETA_CLASS));
+    beta.or_else(|| pvc.at("/spec/storageClassName")).and_then(Value::as_str).unwrap_or("")
 }
 
 /// The class both versions of the claim name, if they name the same non-empty one.

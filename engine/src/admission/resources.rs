@@ -7,6 +7,7 @@
 //! Invariant: a quantity that does not parse is left out of a list (validation refuses
 //! such objects before they are stored), never a panic.
 
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -102,7 +103,7 @@ fn pod_level(name: &str) -> bool {
 /// started before it, overridden by pod-level resources.
 fn pod_total(pod: &Value, field: &str) -> ResourceList {
     let spec = &pod["spec"];
-    let resources = |c: &Value| list(c.pointer(&format!("/resources/{field}")));
+    let resources = |c: &Value| list(c.at(&format!("/resources/{field}")));
     let mut total = ResourceList::new();
     for c in spec["containers"].as_array().into_iter().flatten() {
         add(&mut total, &resources(c));
@@ -122,7 +123,7 @@ fn pod_total(pod: &Value, field: &str) -> ResourceList {
         }
     }
     max(&mut total, &init_max);
-    for (k, q) in list(spec.pointer(&format!("/resources/{field}"))) {
+    for (k, q) in list(spec.at(&format!("/resources/{field}"))) {
         if pod_level(&k) {
             total.insert(k, q);
         }
@@ -134,7 +135,7 @@ fn pod_total(pod: &Value, field: &str) -> ResourceList {
 pub fn pod_requests(pod: &Value, overhead: bool) -> ResourceList {
     let mut total = pod_total(pod, "requests");
     if overhead {
-        add(&mut total, &list(pod.pointer("/spec/overhead")));
+        add(&mut total, &list(pod.at("/spec/overhead")));
     }
     total
 }
@@ -144,7 +145,7 @@ pub fn pod_requests(pod: &Value, overhead: bool) -> ResourceList {
 pub fn pod_limits(pod: &Value, overhead: bool) -> ResourceList {
     let mut total = pod_total(pod, "limits");
     if overhead {
-        for (k, q) in list(pod.pointer("/spec/overhead")) {
+        for (k, q) in list(pod.at("/spec/overhead")) {
             if let Some(cur) = total.get_mut(&k) {
                 cur.add(&q);
             }

@@ -15,6 +15,7 @@ use super::cached::{self, RUNTIME_CLASSES};
 use super::resources;
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::{ApiError, Target};
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
@@ -44,10 +45,18 @@ impl Plugin for RuntimeClass {
     }
 
     fn admit<'a>(&'a self, a: &'a Attributes<'a>, obj: &'a mut Value) -> Step<'a> {
+        if class_name(obj).is_none() {
+            return super::done(Ok(()));
+        }
         Box::pin(admit(a, obj))
     }
 
     fn validate<'a>(&'a self, a: &'a Attributes<'a>, obj: &'a Value) -> Step<'a> {
+        if class_name(obj).is_none() {
+            // No class to read: decided here, without a task.
+            let checked = validate_overhead(obj, None).map_err(|why| a.forbid(obj, why));
+            return super::done(checked);
+        }
         Box::pin(validate(a, obj))
     }
 }
@@ -63,11 +72,14 @@ async fn validate(a: &Attributes<'_>, pod: &Value) -> Result<(), ApiError> {
     validate_overhead(pod, class.as_ref()).map_err(|why| a.forbid(pod, why))
 }
 
+/// The RuntimeClass the pod names, if any.
+fn class_name(pod: &Value) -> Option<&str> {
+    pod.at("/spec/runtimeClassName").and_then(Value::as_str)
+}
+
 /// The pod's RuntimeClass (None: the pod names none); a missing class is refused.
 async fn lookup(a: &Attributes<'_>, pod: &Value) -> Result<Option<Value>, ApiError> {
-    let Some(name) = pod.pointer("/spec/runtimeClassName").and_then(Value::as_str) else {
-        return Ok(None);
-    };
+    let Some(name) = class_name(pod) else { return Ok(None) };
     let target = Target {
         group: "node.k8s.io".into(),
         resource: "runtimeclasses".into(),
@@ -88,7 +100,7 @@ fn class_overhead(class: &Value) -> Option<&Value> {
 
 /// The pod's `spec.overhead`, if set and not empty.
 fn pod_overhead(pod: &Value) -> Option<&Value> {
-    pod.pointer("/spec/overhead").filter(|o| o.as_object().is_some_and(|m| !m.is_empty()))
+    pod.at("/spec/overhead").filter(|o| o.as_object().is_some_and(|m| !m.is_empty()))
 }
 
 /// Whether two resource lists hold the same quantities (`None`: no list).

@@ -13,11 +13,13 @@
 //! - the ServiceAccount is read from the cache; a `default` one the controller has not
 //!   made yet is waited for a moment (upstream retries its live lookup for ~1.5 s).
 //!
-//! The token volume and its mount are built once and cloned per pod (named on use).
+//! The token volume and its mount are built once and cloned per pod (named on use); the
+//! ServiceAccount is read once per request (kept in the request's [`Attributes`]).
 
 use super::cached::{self, SERVICE_ACCOUNTS};
 use super::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -78,7 +80,7 @@ fn is_mirror(pod: &Value) -> bool {
 }
 
 fn sa_name(pod: &Value) -> &str {
-    pod.pointer("/spec/serviceAccountName").and_then(Value::as_str).unwrap_or("")
+    pod.at("/spec/serviceAccountName").and_then(Value::as_str).unwrap_or("")
 }
 
 async fn admit(a: &Attributes<'_>, pod: &mut Value) -> Result<(), ApiError> {
@@ -117,9 +119,14 @@ async fn validate(a: &Attributes<'_>, pod: &Value) -> Result<(), ApiError> {
     checked.map_err(|why| a.forbid(pod, why))
 }
 
-/// The pod's ServiceAccount from the cache, or upstream's 403.
+/// The pod's ServiceAccount from the cache, or upstream's 403. Read once per request:
+/// the validating half (and a reinvocation round) takes what the mutating half read
+/// when the pod still names it.
 async fn lookup(a: &Attributes<'_>, pod: &Value) -> Result<Arc<Value>, ApiError> {
     let name = sa_name(pod);
+    if let Some(kept) = a.read_service_account(name) {
+        return Ok(kept);
+    }
     let app = a.scope.app;
     let ns = Some(a.namespace());
     let found = if name == "default" {
@@ -127,6 +134,9 @@ async fn lookup(a: &Attributes<'_>, pod: &Value) -> Result<Arc<Value>, ApiError>
     } else {
         cached::get_shared(app, SERVICE_ACCOUNTS, ns, name).await
     };
+    if let Some(sa) = &found {
+        a.keep_service_account(sa.clone());
+    }
     found.ok_or_else(|| {
         let why = format!(
             "error looking up service account {}/{name}: serviceaccount \"{name}\" not found",
@@ -239,7 +249,7 @@ pub fn check_mirror(pod: &Value) -> Result<(), String> {
         return Err("a mirror pod may not reference secrets".into());
     }
     let projects_token = volumes(pod).any(|v| {
-        v.pointer("/projected/sources")
+        v.at("/projected/sources")
             .and_then(Value::as_array)
             .is_some_and(|s| s.iter().any(|p| p.get("serviceAccountToken").is_some()))
     });
@@ -250,7 +260,7 @@ pub fn check_mirror(pod: &Value) -> Result<(), String> {
 }
 
 fn volumes(pod: &Value) -> impl Iterator<Item = &Value> {
-    pod.pointer("/spec/volumes").and_then(Value::as_array).into_iter().flatten()
+    pod.at("/spec/volumes").and_then(Value::as_array).into_iter().flatten()
 }
 
 fn containers<'p>(pod: &'p Value, key: &str) -> impl Iterator<Item = &'p Value> {
@@ -259,7 +269,7 @@ fn containers<'p>(pod: &'p Value, key: &str) -> impl Iterator<Item = &'p Value> 
 
 /// Every secret a pod names (upstream's `VisitPodSecretNames`, all containers).
 pub fn secret_names(pod: &Value) -> Vec<&str> {
-    let mut out = names(pod.pointer("/spec/imagePullSecrets"));
+    let mut out = names(pod.at("/spec/imagePullSecrets"));
     for key in ["initContainers", "containers", "ephemeralContainers"] {
         for c in containers(pod, key) {
             out.extend(env_secret_refs(c).into_iter().map(|(_, s)| s));
@@ -279,7 +289,7 @@ fn env_secret_refs(c: &Value) -> Vec<(&str, &str)> {
         .into_iter()
         .flatten()
         .filter_map(|e| {
-            let secret = e.pointer("/valueFrom/secretKeyRef/name").and_then(Value::as_str)?;
+            let secret = e.at("/valueFrom/secretKeyRef/name").and_then(Value::as_str)?;
             Some((e.get("name").and_then(Value::as_str).unwrap_or(""), secret))
         })
         .collect()
@@ -290,7 +300,7 @@ fn env_from_secrets(c: &Value) -> Vec<&str> {
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .filter_map(|e| e.pointer("/secretRef/name").and_then(Value::as_str))
+        .filter_map(|e| e.at("/secretRef/name").and_then(Value::as_str))
         .collect()
 }
 
@@ -298,19 +308,16 @@ fn env_from_secrets(c: &Value) -> Vec<&str> {
 /// references of the volume plugins that take one.
 fn volume_secrets(v: &Value) -> Vec<&str> {
     let mut out = Vec::new();
-    let at = |p: &str| v.pointer(p).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let at = |p: &str| v.at(p).and_then(Value::as_str).filter(|s| !s.is_empty());
     out.extend(at("/secret/secretName"));
     out.extend(at("/azureFile/secretName"));
     for plugin in ["cephfs", "cinder", "flexVolume", "rbd", "scaleIO", "iscsi", "storageos"] {
         out.extend(at(&format!("/{plugin}/secretRef/name")));
     }
     out.extend(at("/csi/nodePublishSecretRef/name"));
-    let sources = v.pointer("/projected/sources").and_then(Value::as_array);
+    let sources = v.at("/projected/sources").and_then(Value::as_array);
     out.extend(
-        sources
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.pointer("/secret/name").and_then(Value::as_str)),
+        sources.into_iter().flatten().filter_map(|s| s.at("/secret/name").and_then(Value::as_str)),
     );
     out
 }
@@ -321,7 +328,7 @@ pub fn limit_secrets(sa: &Value, pod: &Value) -> Result<(), String> {
     let sa_name = kapi_codec::meta::name(sa).unwrap_or("");
     let mountable = names(sa.get("secrets"));
     for v in volumes(pod) {
-        if let Some(s) = v.pointer("/secret/secretName").and_then(Value::as_str)
+        if let Some(s) = v.at("/secret/secretName").and_then(Value::as_str)
             && !mountable.contains(&s)
         {
             return Err(format!(
@@ -335,7 +342,7 @@ pub fn limit_secrets(sa: &Value, pod: &Value) -> Result<(), String> {
         }
     }
     let pull = names(sa.get("imagePullSecrets"));
-    for (i, s) in names(pod.pointer("/spec/imagePullSecrets")).into_iter().enumerate() {
+    for (i, s) in names(pod.at("/spec/imagePullSecrets")).into_iter().enumerate() {
         if !pull.contains(&s) {
             return Err(format!(
                 "imagePullSecrets[{i}].name=\"{s}\" is not allowed because service account {sa_name} does not reference that imagePullSecret"

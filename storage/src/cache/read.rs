@@ -72,6 +72,31 @@ impl<T> WatchCache<T> {
         (l.items, l.more, l.revision)
     }
 
+    /// Whether any entry is under `prefix` as of the published revision: each shard is
+    /// read as of that one revision, nothing listed or allocated (a plugin's "does the
+    /// namespace have any", asked on every write).
+    pub fn any_under(&self, prefix: &str) -> bool {
+        for _ in 0..RETRIES {
+            let at = self.published.load(Ordering::Acquire);
+            let mut covered = true;
+            for shard in self.shards.iter() {
+                let g = shard.read();
+                if !g.covers(at) {
+                    covered = false;
+                    break;
+                }
+                if g.any_at(prefix, at) {
+                    return true;
+                }
+            }
+            if covered {
+                return false;
+            }
+            std::thread::yield_now();
+        }
+        !self.list(prefix, None, 1).0.is_empty()
+    }
+
     /// Entries under `prefix` with keys after `after` that `keep` accepts, at most `limit`
     /// (0 = all), as of `at` (None: the published revision). `count_rest` counts the
     /// matching entries after the page. None when the cache cannot read as of `at` (older

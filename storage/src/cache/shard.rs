@@ -110,8 +110,14 @@ impl<T> Shard<T> {
         self.window.range(first..end.max(first)).filter(move |e| e.cur.kv.key.starts_with(&prefix))
     }
 
+    /// Whether any entry is under `prefix` as of `at` (the caller checked `covers(at)`).
+    pub fn any_at(&self, prefix: &str, at: Revision) -> bool {
+        self.range_at(prefix, None, at).next().is_some()
+    }
+
     /// The entries under `prefix` with keys after `after`, in key order, as of `at` (the
-    /// caller checked `covers(at)`).
+    /// caller checked `covers(at)`). Nothing is allocated unless a change after `at`
+    /// falls in the range (then its undo map).
     pub fn range_at<'a>(
         &'a self,
         prefix: &'a str,
@@ -119,8 +125,8 @@ impl<T> Shard<T> {
         at: Revision,
     ) -> ShardRange<'a, T> {
         let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a.to_string()),
-            _ => Bound::Included(prefix.to_string()),
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
         };
         // What changed after `at`: each such key's value as of `at` (None: absent then).
         let mut undo: BTreeMap<&'a str, Option<&'a Arc<CacheEntry<T>>>> = BTreeMap::new();
@@ -130,15 +136,15 @@ impl<T> Shard<T> {
                 undo.entry(key).or_insert(e.prev.as_ref());
             }
         }
-        let current = self.objects.range::<String, _>((lower, Bound::Unbounded));
+        let current = self.objects.range::<str, _>((lower, Bound::Unbounded));
         ShardRange { prefix, current: current.peekable(), undo: undo.into_iter().peekable() }
     }
 }
 
-fn in_lower(lower: &Bound<String>, key: &str) -> bool {
+fn in_lower(lower: &Bound<&str>, key: &str) -> bool {
     match lower {
-        Bound::Included(l) => key >= l.as_str(),
-        Bound::Excluded(l) => key > l.as_str(),
+        Bound::Included(l) => key >= *l,
+        Bound::Excluded(l) => key > *l,
         Bound::Unbounded => true,
     }
 }

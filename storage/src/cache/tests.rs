@@ -189,6 +189,11 @@ fn run(ops: Vec<Op>, capacity: usize, shards: usize) -> Result<(), TestCaseError
     let (items, more, rev) = cache.list(PREFIX, None, 0);
     prop_assert!(!more);
     prop_assert_eq!(keys_of(&items), stored_at(&store, PREFIX, rev));
+    for n in 0..4 {
+        let prefix = format!("{PREFIX}ns{n}/");
+        let want = !stored_at(&store, &prefix, rev).is_empty();
+        prop_assert_eq!(cache.any_under(&prefix), want, "any under {}", prefix);
+    }
     check_past_lists(&cache, &store)
 }
 

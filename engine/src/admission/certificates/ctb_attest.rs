@@ -12,6 +12,7 @@
 use super::{GROUP, may};
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// Upstream's ClusterTrustBundleAttest plugin.
@@ -39,7 +40,7 @@ impl Plugin for ClusterTrustBundleAttest {
 }
 
 async fn validate(a: &Attributes<'_>, bundle: &Value) -> Result<(), ApiError> {
-    let signer = bundle.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("");
+    let signer = bundle.at("/spec/signerName").and_then(Value::as_str).unwrap_or("");
     if signer.is_empty() {
         return Ok(());
     }

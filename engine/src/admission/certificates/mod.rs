@@ -19,6 +19,7 @@ pub mod subject;
 use super::Attributes;
 use crate::auth::{Decision, UserInfo};
 use crate::authz::Attributes as AuthzAttributes;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// The group of CertificateSigningRequests and of the synthetic `signers` resource.
@@ -34,7 +35,7 @@ fn writes_subresource(a: &Attributes<'_>, subresource: &str) -> bool {
 
 /// The CSR's `spec.signerName`.
 fn signer_of(csr: &Value) -> &str {
-    csr.pointer("/spec/signerName").and_then(Value::as_str).unwrap_or("")
+    csr.at("/spec/signerName").and_then(Value::as_str).unwrap_or("")
 }
 
 /// The wildcard name covering every signer of `signer`'s domain (`example.com/*`).

@@ -7,6 +7,7 @@
 use super::{may, signer_of, writes_subresource};
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use crate::status::ApiError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 /// Upstream's CertificateSigning plugin.
@@ -44,9 +45,8 @@ async fn validate(a: &Attributes<'_>, csr: &Value) -> Result<(), ApiError> {
 
 /// Whether the write changes `status.certificate` (absent, null and empty are alike).
 pub fn certificate_changed(old: &Value, new: &Value) -> bool {
-    let cert = |v: &Value| {
-        v.pointer("/status/certificate").and_then(Value::as_str).unwrap_or("").to_string()
-    };
+    let cert =
+        |v: &Value| v.at("/status/certificate").and_then(Value::as_str).unwrap_or("").to_string();
     cert(old) != cert(new)
 }
 

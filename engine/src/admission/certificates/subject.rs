@@ -10,6 +10,7 @@
 use super::GROUP;
 use crate::admission::{Attributes, Operation, Plugin, Step};
 use base64::Engine as _;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer as _;
@@ -46,7 +47,7 @@ pub fn check(csr: &Value) -> Result<(), String> {
     if super::signer_of(csr) != CLIENT_SIGNER {
         return Ok(());
     }
-    let request = csr.pointer("/spec/request").and_then(Value::as_str).unwrap_or("");
+    let request = csr.at("/spec/request").and_then(Value::as_str).unwrap_or("");
     let orgs = organizations(request).map_err(|e| format!("failed to parse CSR: {e}"))?;
     if orgs.iter().any(|o| o == MASTERS) {
         return Err(format!("use of {CLIENT_SIGNER} signer with {MASTERS} group is not allowed"));

@@ -35,6 +35,7 @@ use api::{Level, Policy, policy_for};
 use checks::Pod;
 use decision::Decision;
 use kapi_codec::error::FieldError;
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -141,8 +142,8 @@ async fn validate_pod(a: &Attributes<'_>, obj: &Value) -> Result<(), ApiError> {
 fn template<'v>(plural: &str, obj: &'v Value) -> Option<&'v Value> {
     let t = match plural {
         "podtemplates" => obj.get("template"),
-        "cronjobs" => obj.pointer("/spec/jobTemplate/spec/template"),
-        _ => obj.pointer("/spec/template"),
+        "cronjobs" => obj.at("/spec/jobTemplate/spec/template"),
+        _ => obj.at("/spec/template"),
     };
     t.filter(|t| !t.is_null())
 }

@@ -9,6 +9,7 @@
 
 use super::evaluate::{Evaluator, Seconds, scopes};
 use crate::admission::resources::{self, ResourceList};
+use kapi_codec::pointer::Pointer as _;
 use serde_json::Value;
 
 fn name(quota: &Value) -> &str {
@@ -16,11 +17,11 @@ fn name(quota: &Value) -> &str {
 }
 
 fn hard(quota: &Value) -> ResourceList {
-    resources::list(quota.pointer("/status/hard"))
+    resources::list(quota.at("/status/hard"))
 }
 
 fn used(quota: &Value) -> ResourceList {
-    resources::list(quota.pointer("/status/used"))
+    resources::list(quota.at("/status/used"))
 }
 
 /// The resources of `quota` the object's evaluator answers for, when the object is in

@@ -7,6 +7,7 @@
 //! their deletion grace period); every kind counts itself as `count/<plural>[.<group>]`.
 
 use crate::admission::resources::{self, ResourceList};
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::Value;
 
@@ -63,7 +64,7 @@ pub fn scopes(quota: &Value) -> Vec<ScopeSelector> {
         spec["scopes"].as_array().into_iter().flatten().filter_map(Value::as_str).map(|s| {
             ScopeSelector { scope: s.into(), operator: "Exists".into(), values: Vec::new() }
         });
-    let exprs = spec.pointer("/scopeSelector/matchExpressions").and_then(Value::as_array);
+    let exprs = spec.at("/scopeSelector/matchExpressions").and_then(Value::as_array);
     let selected = exprs.into_iter().flatten().map(|e| ScopeSelector {
         scope: e["scopeName"].as_str().unwrap_or_default().into(),
         operator: e["operator"].as_str().unwrap_or_default().into(),
@@ -187,8 +188,8 @@ impl Evaluator {
         for field in ["containers", "initContainers"] {
             for c in obj["spec"][field].as_array().into_iter().flatten() {
                 let own = compute_usage(
-                    &resources::list(c.pointer("/resources/requests")),
-                    &resources::list(c.pointer("/resources/limits")),
+                    &resources::list(c.at("/resources/requests")),
+                    &resources::list(c.at("/resources/limits")),
                 );
                 for r in required.iter().filter(|r| !own.contains_key(r.as_str())) {
                     missing.entry(r.as_str()).or_default().insert(c["name"].as_str().unwrap_or(""));
@@ -270,14 +271,13 @@ fn compute_usage(requests: &ResourceList, limits: &ResourceList) -> ResourceList
 /// Whether a pod still counts against compute quota: not Succeeded or Failed, and not
 /// past its deletion grace period (upstream's `QuotaV1Pod`).
 fn counts_for_compute(pod: &Value, now: Seconds) -> bool {
-    if matches!(pod.pointer("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed"))
-    {
+    if matches!(pod.at("/status/phase").and_then(Value::as_str), Some("Succeeded" | "Failed")) {
         return false;
     }
     let deleted = kapi_codec::meta::meta_str(pod, "deletionTimestamp")
         .and_then(kapi_codec::time::parse_rfc3339)
         .map(|(secs, _)| secs);
-    let grace = pod.pointer("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
+    let grace = pod.at("/metadata/deletionGracePeriodSeconds").and_then(Value::as_i64);
     match (deleted, grace) {
         (Some(at), Some(grace)) => now <= at + grace,
         _ => true,
@@ -338,29 +338,28 @@ fn cross_namespace_affinity(spec: &Value) -> bool {
 
 fn service_usage(svc: &Value) -> ResourceList {
     let one = Quantity::from_int(1);
-    let ports = svc.pointer("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len) as i64;
+    let ports = svc.at("/spec/ports").and_then(Value::as_array).map_or(0, Vec::len) as i64;
     let mut out = ResourceList::from([
         ("count/services".to_string(), one.clone()),
         ("services".to_string(), one.clone()),
         ("services.loadbalancers".to_string(), Quantity::zero()),
         ("services.nodeports".to_string(), Quantity::zero()),
     ]);
-    match svc.pointer("/spec/type").and_then(Value::as_str) {
+    match svc.at("/spec/type").and_then(Value::as_str) {
         Some("NodePort") => {
             out.insert("services.nodeports".into(), Quantity::from_int(ports));
         }
         Some("LoadBalancer") => {
-            let node_ports = if svc.pointer("/spec/allocateLoadBalancerNodePorts")
-                == Some(&Value::Bool(false))
-            {
-                let all = svc.pointer("/spec/ports").and_then(Value::as_array);
-                all.into_iter()
-                    .flatten()
-                    .filter(|p| p["nodePort"].as_i64().is_some_and(|n| n != 0))
-                    .count() as i64
-            } else {
-                ports
-            };
+            let node_ports =
+                if svc.at("/spec/allocateLoadBalancerNodePorts") == Some(&Value::Bool(false)) {
+                    let all = svc.at("/spec/ports").and_then(Value::as_array);
+                    all.into_iter()
+                        .flatten()
+                        .filter(|p| p["nodePort"].as_i64().is_some_and(|n| n != 0))
+                        .count() as i64
+                } else {
+                    ports
+                };
             out.insert("services.nodeports".into(), Quantity::from_int(node_ports));
             out.insert("services.loadbalancers".into(), one);
         }
@@ -371,9 +370,9 @@ fn service_usage(svc: &Value) -> ResourceList {
 
 /// The storage class a claim is charged to (the beta annotation wins).
 fn claim_class(pvc: &Value) -> Option<&str> {
-    let annotated = pvc.pointer("/metadata/annotations/volume.beta.kubernetes.io~1storage-class");
+    let annotated = pvc.at("/metadata/annotations/volume.beta.kubernetes.io~1storage-class");
     annotated
-        .or_else(|| pvc.pointer("/spec/storageClassName"))
+        .or_else(|| pvc.at("/spec/storageClassName"))
         .and_then(Value::as_str)
         .filter(|c| !c.is_empty())
 }
@@ -388,8 +387,8 @@ fn claim_usage(pvc: &Value) -> ResourceList {
     if let Some(class) = class {
         out.insert(format!("{class}{STORAGE_CLASS}persistentvolumeclaims"), one);
     }
-    let requested = resources::list(pvc.pointer("/spec/resources/requests")).remove("storage");
-    let allocated = resources::list(pvc.pointer("/status/allocatedResources")).remove("storage");
+    let requested = resources::list(pvc.at("/spec/resources/requests")).remove("storage");
+    let allocated = resources::list(pvc.at("/status/allocatedResources")).remove("storage");
     let storage = match (requested, allocated) {
         (Some(r), Some(a)) => Some(if a > r { a } else { r }),
         (r, a) => r.or(a),

@@ -8,6 +8,7 @@
 
 use super::evaluate::{Evaluator, Seconds, scopes};
 use crate::admission::resources::{self, ResourceList};
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::quantity::Quantity;
 use serde_json::Value;
 
@@ -39,7 +40,7 @@ pub fn evaluators<'a>(hard: impl IntoIterator<Item = &'a String>) -> Vec<Evaluat
 
 /// The observed usage of every resource of `quota` kapi can count.
 pub fn calculate(src: &dyn Source, quota: &Value, now: Seconds) -> ResourceList {
-    let hard = resources::list(quota.pointer("/spec/hard"));
+    let hard = resources::list(quota.at("/spec/hard"));
     let ns = kapi_codec::meta::namespace(quota).unwrap_or("");
     let sels = scopes(quota);
     let mut usage = ResourceList::new();
@@ -70,15 +71,15 @@ pub fn calculate(src: &dyn Source, quota: &Value, now: Seconds) -> ResourceList 
 /// The status `quota` should have given its observed usage: `hard` is `spec.hard`, and
 /// `used` the observed values over the last ones, for the hard names only.
 pub fn status(quota: &Value, observed: ResourceList) -> (ResourceList, ResourceList) {
-    let hard = resources::list(quota.pointer("/spec/hard"));
-    let mut used = resources::list(quota.pointer("/status/used"));
+    let hard = resources::list(quota.at("/spec/hard"));
+    let mut used = resources::list(quota.at("/status/used"));
     used.extend(observed);
     (hard.clone(), resources::mask(&used, hard.keys()))
 }
 
 /// Whether the stored status differs from (`hard`, `used`) (compared by value).
 pub fn dirty(quota: &Value, hard: &ResourceList, used: &ResourceList) -> bool {
-    let (Some(h), Some(u)) = (quota.pointer("/status/hard"), quota.pointer("/status/used")) else {
+    let (Some(h), Some(u)) = (quota.at("/status/hard"), quota.at("/status/used")) else {
         return true;
     };
     !resources::equal(&resources::list(Some(h)), hard)

@@ -9,6 +9,7 @@
 //! timeoutSeconds 10, reinvocationPolicy Never, empty selectors match everything).
 
 use kapi_codec::cel::Condition;
+use kapi_codec::pointer::Pointer as _;
 use kapi_codec::selector::LabelSelector;
 use kapi_codec::webhook_conversion::{Endpoint, client_config};
 use serde_json::Value;
@@ -70,7 +71,7 @@ pub struct Hook {
 impl Hook {
     /// Every webhook of one configuration object, in its list order.
     pub fn all_of(config: &Value) -> Vec<Hook> {
-        let configuration = text(config.pointer("/metadata/name")).to_string();
+        let configuration = text(config.at("/metadata/name")).to_string();
         let mut seen: Vec<&str> = Vec::new();
         let hooks = config.get("webhooks").and_then(Value::as_array);
         hooks
