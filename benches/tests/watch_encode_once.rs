@@ -67,6 +67,11 @@ fn deliver(
         .iter()
         .map(|w| w.events.recv_timeout(Duration::from_secs(10)).expect("event delivered"))
         .collect();
+    // The protobuf encoding is made once, by the first watcher that asks for it: made
+    // here, so what is measured is the framing alone.
+    if let Some(ev) = events.first() {
+        ev.cur.data.proto(pods());
+    }
     let (frames, allocs, bytes) = counting::measure(|| {
         let mut n = 0;
         for ev in &events {
@@ -86,8 +91,12 @@ fn watches(cache: &Arc<Cache>, n: usize) -> Vec<CacheWatch<kapi::cache::Cached>>
     (0..n).map(|_| cache.watch(Start::Now, filter()).unwrap()).collect()
 }
 
+/// The tests count the process's encodes: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[test]
 fn one_event_is_encoded_once_for_any_number_of_watchers() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let (store, cache) = setup(dir.path());
     let mut allocs_of = Vec::new();
@@ -100,8 +109,8 @@ fn one_event_is_encoded_once_for_any_number_of_watchers() {
         assert_eq!(encodes, 2, "{watchers} watchers: one JSON and one protobuf encode");
         allocs_of.push(allocs);
     }
-    // The first round pays for the encodes (and the codec's lazily built tables); after
-    // that a watcher costs its two frames' few allocations, the same for 100 or 1000.
+    // The first round pays for the codec's lazily built tables; after that a watcher
+    // costs its two frames' few allocations, the same for 100 or 1000.
     let per_watcher = (allocs_of[2] - allocs_of[1]) as f64 / 900.0;
     println!("allocations per extra watcher (JSON + protobuf frame): {per_watcher:.2}");
     assert!(per_watcher <= 8.0, "allocations per watcher: {allocs_of:?}");
@@ -113,6 +122,7 @@ fn one_event_is_encoded_once_for_any_number_of_watchers() {
 /// same for a 4 KB and a 68 KB pod, and far below either.
 #[test]
 fn a_frame_does_not_copy_the_object_for_each_watcher() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let (store, cache) = setup(dir.path());
     let watchers = 200;
@@ -130,6 +140,6 @@ fn a_frame_does_not_copy_the_object_for_each_watcher() {
     }
     // Rounds 2 and 3: the codec's lazily built tables are in place; only frames count.
     let (small, big) = (per_watcher[2], per_watcher[3]);
-    assert!(big < 1024.0, "a 68 KB pod's two frames allocate {big} bytes per watcher");
-    assert!(big <= small + 64.0, "per-watcher bytes grow with the object: {per_watcher:?}");
+    assert!(big < 256.0, "a 68 KB pod's two frames allocate {big} bytes per watcher");
+    assert!(big <= small + 16.0, "per-watcher bytes grow with the object: {per_watcher:?}");
 }

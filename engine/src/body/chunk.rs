@@ -146,7 +146,7 @@ mod tests {
     use super::*;
 
     fn chunk() -> Chunk {
-        Chunk::of(["ab", "", "cde", "f"].map(Bytes::from_static))
+        Chunk::of(["ab", "", "cde", "f"].map(|s: &'static str| Bytes::from_static(s.as_bytes())))
     }
 
     #[test]
