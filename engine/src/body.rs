@@ -1,8 +1,12 @@
 //! Response bodies: a whole buffer, or a stream of chunks (watches, streamed lists)
-//! produced by a task on the same core. Implements `http_body::Body` without requiring
+//! produced by a task on the same core, each chunk a few shared `Bytes` ([`Chunk`]). Implements `http_body::Body` without requiring
 //! `Send`, so it stays on its core. A body can be timed ([`ResponseBody::timed`]): from
 //! hyper's first poll until hyper drops it (the body fully handed to the connection),
 //! recorded as the request phase `write`.
+
+mod chunk;
+
+pub use chunk::{Chunk, MAX_PIECES};
 
 use bytes::Bytes;
 use futures_util::stream::{LocalBoxStream, StreamExt};
@@ -14,7 +18,7 @@ use std::time::Instant;
 
 pub enum ResponseBody {
     Full(Option<Bytes>),
-    Stream(LocalBoxStream<'static, Bytes>),
+    Stream(LocalBoxStream<'static, Chunk>),
     Timed(Box<ResponseBody>, WriteTimer),
 }
 
@@ -48,15 +52,15 @@ impl ResponseBody {
 }
 
 impl Body for ResponseBody {
-    type Data = Bytes;
+    type Data = Chunk;
     type Error = Infallible;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Chunk>, Infallible>>> {
         match self.get_mut() {
-            Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Self::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(Chunk::from(b))))),
             Self::Stream(s) => s.poll_next_unpin(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
             Self::Timed(inner, timer) => {
                 timer.started.get_or_insert_with(Instant::now);

@@ -6,7 +6,7 @@
 //! read under the request size limit (413); /metrics; request metrics around it all.
 
 use crate::app::App;
-use crate::body::{Response, ResponseBody};
+use crate::body::{Chunk, Response, ResponseBody};
 use crate::metrics;
 use crate::negotiation::{self, Output};
 use crate::server::ConnInfo;
@@ -126,7 +126,7 @@ fn gzip(resp: Response) -> Response {
     parts.headers.remove(http::header::CONTENT_LENGTH);
     parts.headers.insert(http::header::CONTENT_ENCODING, http::HeaderValue::from_static("gzip"));
     let stream = match body {
-        ResponseBody::Full(Some(b)) => futures_util::stream::iter([b]).boxed_local(),
+        ResponseBody::Full(Some(b)) => futures_util::stream::iter([Chunk::from(b)]).boxed_local(),
         ResponseBody::Stream(s) => s,
         ResponseBody::Full(None) | ResponseBody::Timed(..) => {
             return Response::from_parts(parts, ResponseBody::empty());
@@ -137,8 +137,8 @@ fn gzip(resp: Response) -> Response {
 
 /// Compress a body stream chunk by chunk (bounded memory: one chunk and the encoder).
 fn gzip_stream(
-    inner: futures_util::stream::LocalBoxStream<'static, Bytes>,
-) -> impl futures_util::Stream<Item = Bytes> {
+    inner: futures_util::stream::LocalBoxStream<'static, Chunk>,
+) -> impl futures_util::Stream<Item = Chunk> {
     use std::io::Write as _;
     let enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
     futures_util::stream::unfold(Some((inner, enc)), |state| async move {
@@ -146,17 +146,17 @@ fn gzip_stream(
         loop {
             match inner.next().await {
                 Some(chunk) => {
-                    if enc.write_all(&chunk).is_err() {
+                    if chunk.pieces().iter().any(|p| enc.write_all(p).is_err()) {
                         return None;
                     }
                     if !enc.get_ref().is_empty() {
-                        let out = Bytes::from(std::mem::take(enc.get_mut()));
+                        let out = Chunk::from(std::mem::take(enc.get_mut()));
                         return Some((out, Some((inner, enc))));
                     }
                 }
                 None => {
                     let rest = enc.finish().ok()?;
-                    return Some((Bytes::from(rest), None));
+                    return Some((Chunk::from(rest), None));
                 }
             }
         }

@@ -191,7 +191,8 @@ pub fn list_envelope(
     Ok((head, tail))
 }
 
-/// A watch frame (see `encode_watch_event`) around an object's already encoded message.
+/// A watch frame (see `encode_watch_event`) around an object's already encoded message:
+/// [`watch_event_head`], `raw`, [`WATCH_EVENT_TAIL`].
 pub fn watch_event_from_raw(
     event_type: &str,
     api_version: &str,
@@ -199,10 +200,47 @@ pub fn watch_event_from_raw(
     raw: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), CodecError> {
-    watch_frame(event_type, out, |doc| {
-        envelope(api_version, kind, raw, doc);
-        Ok(())
-    })
+    out.extend_from_slice(&watch_event_head(event_type, api_version, kind, raw.len())?);
+    out.extend_from_slice(raw);
+    out.extend_from_slice(WATCH_EVENT_TAIL);
+    Ok(())
+}
+
+/// What follows the object's message in a watch frame: the envelope's empty
+/// `contentEncoding` and `contentType` (fields 3 and 4).
+pub const WATCH_EVENT_TAIL: &[u8] = &[3 << 3 | wire::LEN, 0, 4 << 3 | wire::LEN, 0];
+
+/// The bytes of a watch frame (see `encode_watch_event`) before an object's already
+/// encoded message of `raw_len` bytes, so the frame can be sent as this head, the shared
+/// message and [`WATCH_EVENT_TAIL`] without copying the message: the frame's length, the
+/// event's `type`, the keys and lengths of `object` (a RawExtension) and of its `raw`
+/// (the `k8s\0` document), the envelope's magic and typeMeta, and the key and length of
+/// its `raw`, the message.
+pub fn watch_event_head(
+    event_type: &str,
+    api_version: &str,
+    kind: &str,
+    raw_len: usize,
+) -> Result<Vec<u8>, CodecError> {
+    let field = |len: usize| 1 + wire::varint_len(len as u64) + len;
+    let mut type_meta_field = Vec::with_capacity(api_version.len() + kind.len() + 8);
+    type_meta(&mut type_meta_field, api_version, kind);
+    let doc_len = MAGIC.len() + type_meta_field.len() + field(raw_len) + WATCH_EVENT_TAIL.len();
+    let raw_ext_len = field(doc_len);
+    let event_len = field(event_type.len()) + field(raw_ext_len);
+    let event_len = u32::try_from(event_len).map_err(|_| malformed("frame too large"))?;
+    let mut head = Vec::with_capacity(32 + type_meta_field.len() + event_type.len());
+    head.extend_from_slice(&event_len.to_be_bytes());
+    put_bytes(&mut head, 1, event_type.as_bytes());
+    for (tag, len) in [(2, raw_ext_len), (1, doc_len)] {
+        wire::put_key(&mut head, tag, wire::LEN);
+        wire::put_varint(&mut head, len as u64);
+    }
+    head.extend_from_slice(MAGIC);
+    head.extend_from_slice(&type_meta_field);
+    wire::put_key(&mut head, 2, wire::LEN);
+    wire::put_varint(&mut head, raw_len as u64);
+    Ok(head)
 }
 
 /// One frame of a protobuf watch stream as upstream writes it: a 4-byte big-endian

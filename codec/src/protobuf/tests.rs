@@ -237,6 +237,30 @@ fn watch_frames_are_bare_watch_events_whose_object_carries_the_envelope() {
     assert_eq!(framed, out);
 }
 
+/// A watch frame sent as pieces around the shared message (head, message, tail) is the
+/// same bytes as one encoded from the object, whatever the lengths of its varints (each
+/// length crossing the 1-2-3 byte boundaries), and prost reads it as upstream's
+/// WatchEvent.
+#[test]
+fn watch_frames_in_pieces_are_the_frames_encoded_whole() {
+    let sizes = (0..300).chain(16_200..16_500).chain([2_100_000]);
+    for (i, n) in sizes.enumerate() {
+        let kind = ["ADDED", "MODIFIED", "DELETED"][i % 3];
+        let obj = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"},
+            "data": {"x": "y".repeat(n)}});
+        let mut whole = Vec::new();
+        encode_watch_event(kind, &obj, &mut whole).unwrap();
+        let mut raw = Vec::new();
+        encode::encode_message("io.k8s.api.core.v1.ConfigMap", &obj, &mut raw).unwrap();
+        let head = watch_event_head(kind, "v1", "ConfigMap", raw.len()).unwrap();
+        let pieces = [head.as_slice(), &raw, WATCH_EVENT_TAIL].concat();
+        assert!(pieces == whole, "{n}-byte value: the framed pieces differ");
+        let ev = pbmeta::WatchEvent::decode(&pieces[4..]).expect("prost reads the event");
+        assert_eq!(ev.r#type.as_deref(), Some(kind));
+        assert_eq!(decode_object(&ev.object.unwrap().raw.unwrap()).unwrap(), obj);
+    }
+}
+
 #[test]
 fn lists_assembled_from_encoded_items_decode_like_encoded_lists() {
     let items = [

@@ -93,6 +93,11 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
+/// The bytes `put_varint` writes for `v`.
+pub fn varint_len(v: u64) -> usize {
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
 pub fn put_key(out: &mut Vec<u8>, tag: u32, wire: u8) {
     put_varint(out, (u64::from(tag) << 3) | u64::from(wire));
 }
@@ -133,6 +138,15 @@ mod tests {
             assert!(Reader::new(&b[..b.len() - 1]).varint().is_err() || b.len() == 1);
         }
         assert!(Reader::new(&[0xff; 11]).varint().is_err());
+    }
+
+    #[test]
+    fn varint_len_is_what_put_varint_writes() {
+        for v in [0u64, 1, 127, 128, 16383, 16384, (1 << 21) - 1, 1 << 21, u64::MAX] {
+            let mut b = Vec::new();
+            put_varint(&mut b, v);
+            assert_eq!(varint_len(v), b.len(), "{v}");
+        }
     }
 
     #[test]

@@ -181,7 +181,7 @@ pub async fn forward(
     let mut headers = head.headers;
     strip_hop_by_hop(&mut headers);
     let stream = futures_util::stream::unfold(head.body, |mut rx| async move {
-        rx.recv().await.map(|chunk| (chunk, rx))
+        rx.recv().await.map(|chunk| (crate::body::Chunk::from(chunk), rx))
     });
     // A long-running answer (a watch) ends when shutdown begins, as kapi's own watches do.
     let shutdown = app.shutdown.clone();

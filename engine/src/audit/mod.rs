@@ -447,7 +447,7 @@ fn complete_on_end(auditor: Arc<Auditor>, resp: Response, ev: Event, keep: bool)
             if kept.len() + b.len() > MAX_STREAMED_BODY {
                 guard.body = None;
             } else {
-                kept.extend_from_slice(&b);
+                b.pieces().iter().for_each(|p| kept.extend_from_slice(p));
             }
         }
         b

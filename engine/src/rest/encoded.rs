@@ -2,16 +2,17 @@
 //! sends the cached bytes of the object; a LIST is streamed as its items' cached bytes,
 //! one shared piece per item and no copy (its Content-Length known upfront), so a
 //! request's memory beyond the shared encodings is one `Bytes` handle per item; a watch
-//! event frame is built around the object's one encoding, whatever the number of watchers.
+//! event frame is a small head, a handle on the object's one encoding and a small tail,
+//! whatever the number of watchers (no copy of the object per watcher or event).
 //! JSON (compact) and protobuf; every other view (Table, metadata, YAML, pretty JSON) goes
 //! through the object tree.
 
-use crate::body::{Response, ResponseBody};
+use crate::body::{Chunk, Response, ResponseBody};
 use crate::cache::Cached;
 use crate::negotiation::Output;
 use crate::twin;
 use bytes::Bytes;
-use futures_util::StreamExt;
+use futures_util::{StreamExt, stream};
 use kapi_codec::ResourceType;
 use kapi_codec::protobuf;
 use kapi_storage::cache::CacheEntry;
@@ -54,7 +55,7 @@ pub fn list(
 ) -> Option<Response> {
     let (pieces, content_type) = list_pieces(rt, entries, metadata, output)?;
     let len: usize = pieces.iter().map(Bytes::len).sum();
-    let body = ResponseBody::Stream(futures_util::stream::iter(pieces).boxed_local());
+    let body = ResponseBody::Stream(stream::iter(pieces).map(Chunk::from).boxed_local());
     http::Response::builder()
         .status(200)
         .header(http::header::CONTENT_TYPE, content_type)
@@ -136,33 +137,131 @@ fn proto_pieces(
     Some(pieces)
 }
 
-/// A watch event frame of a cached object from its shared encoding: a JSON line or a
-/// length-prefixed protobuf WatchEvent. None for the views that are not cached (the
-/// caller frames the object tree then) or a kind without a protobuf message.
+/// A watch event frame of a cached object around its shared encoding, as the pieces
+/// sent: a JSON line (`{"type":KIND,"object":`, the document, `}\n`) or a
+/// length-prefixed protobuf WatchEvent (its head up to the message's length, the message,
+/// the envelope's tail). The object's bytes are shared with the cache, never copied per
+/// watcher. None for the views that are not cached (the caller frames the object tree
+/// then) or a kind without a protobuf message.
 pub fn watch_frame(
     rt: &ResourceType,
     api_version: &str,
     kind: &str,
     cached: &Cached,
     output: Output,
-) -> Option<Vec<u8>> {
+) -> Option<Chunk> {
     match output {
         Output::Json => {
-            let obj = twin::json(rt, cached);
-            let mut f = Vec::with_capacity(kind.len() + obj.len() + 24);
-            f.extend_from_slice(b"{\"type\":\"");
-            f.extend_from_slice(kind.as_bytes());
-            f.extend_from_slice(b"\",\"object\":");
-            f.extend_from_slice(&obj);
-            f.extend_from_slice(b"}\n");
+            let mut f = Chunk::default();
+            f.push(json_frame_head(kind));
+            match twin::Retarget::new(rt) {
+                None => f.push(cached.json().clone()),
+                Some(r) => {
+                    let mut doc = Vec::with_capacity(2);
+                    r.pieces(cached.json(), &mut doc);
+                    doc.into_iter().for_each(|p| f.push(p));
+                }
+            }
+            f.push(Bytes::from_static(b"}\n"));
             Some(f)
         }
         Output::Protobuf => {
             let raw = twin::proto(rt, cached)?;
-            let mut f = Vec::with_capacity(raw.len() + 96);
-            protobuf::watch_event_from_raw(kind, api_version, &rt.kind, &raw, &mut f).ok()?;
-            Some(f)
+            let head = protobuf::watch_event_head(kind, api_version, &rt.kind, raw.len()).ok()?;
+            let tail = Bytes::from_static(protobuf::WATCH_EVENT_TAIL);
+            Some(Chunk::of([Bytes::from(head), raw, tail]))
         }
         _ => None,
+    }
+}
+
+/// `{"type":KIND,"object":`: static for the event types of objects.
+fn json_frame_head(kind: &str) -> Bytes {
+    match kind {
+        "ADDED" => Bytes::from_static(b"{\"type\":\"ADDED\",\"object\":"),
+        "MODIFIED" => Bytes::from_static(b"{\"type\":\"MODIFIED\",\"object\":"),
+        "DELETED" => Bytes::from_static(b"{\"type\":\"DELETED\",\"object\":"),
+        other => Bytes::from(format!("{{\"type\":{},\"object\":", Value::from(other))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kapi_codec::Registry;
+    use serde_json::json;
+
+    fn rt(group: &str, version: &str, plural: &str) -> Arc<ResourceType> {
+        Registry::known().get(group, version, plural).expect("a known type").clone()
+    }
+
+    fn pod() -> Value {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "ns", "resourceVersion": "7",
+                "annotations": {"pad": "x".repeat(20_000)}},
+            "spec": {"containers": [{"name": "c", "image": "nginx"}]}})
+    }
+
+    /// The frame as before it was sent in pieces: the object's document copied between
+    /// `{"type":KIND,"object":` and `}\n`.
+    fn json_frame_copied(kind: &str, doc: &[u8]) -> Vec<u8> {
+        let mut f = format!("{{\"type\":\"{kind}\",\"object\":").into_bytes();
+        f.extend_from_slice(doc);
+        f.extend_from_slice(b"}\n");
+        f
+    }
+
+    /// A JSON frame in pieces is the line sent before, and its object piece is the
+    /// cache's encoding itself (shared, not copied).
+    #[test]
+    fn json_frames_share_the_cached_document_and_keep_their_bytes() {
+        let pods = rt("", "v1", "pods");
+        let cached = Cached::new(&pods, &pod());
+        for kind in ["ADDED", "MODIFIED", "DELETED", "ERROR"] {
+            let f = watch_frame(&pods, "v1", kind, &cached, Output::Json).unwrap();
+            assert_eq!(f.to_bytes(), json_frame_copied(kind, cached.json()));
+            let line: Value = serde_json::from_slice(&f.to_bytes()).unwrap();
+            assert_eq!(line, json!({"type": kind, "object": pod()}));
+            assert!(f.pieces().iter().any(|p| p.as_ptr() == cached.json().as_ptr()));
+            assert!(
+                f.pieces().iter().all(|p| p.len() < 100 || p.as_ptr() == cached.json().as_ptr())
+            );
+        }
+    }
+
+    /// A protobuf frame in pieces is the frame the object tree encodes to, and its
+    /// message piece is the cache's encoding itself.
+    #[test]
+    fn protobuf_frames_share_the_cached_message_and_keep_their_bytes() {
+        let pods = rt("", "v1", "pods");
+        let cached = Cached::new(&pods, &pod());
+        let msg = cached.proto(&pods).unwrap().clone();
+        for kind in ["ADDED", "MODIFIED", "DELETED"] {
+            let f = watch_frame(&pods, "v1", kind, &cached, Output::Protobuf).unwrap();
+            let mut whole = Vec::new();
+            protobuf::encode_watch_event(kind, &pod(), &mut whole).unwrap();
+            assert!(f.to_bytes() == whole, "{kind}: the pieces differ from the whole frame");
+            assert_eq!(f.pieces()[1].as_ptr(), msg.as_ptr(), "the cached message, shared");
+        }
+    }
+
+    /// A twin version's JSON frame: the storage version's document with its head
+    /// swapped, the rest shared; the same bytes as the twin's document copied.
+    #[test]
+    fn twin_frames_swap_the_head_and_share_the_rest() {
+        let (ga, twin) = (
+            rt("resource.k8s.io", "v1", "deviceclasses"),
+            rt("resource.k8s.io", "v1beta2", "deviceclasses"),
+        );
+        let obj = json!({"kind": "DeviceClass", "apiVersion": "resource.k8s.io/v1",
+            "metadata": {"name": "a", "resourceVersion": "3"}, "spec": {}});
+        let cached = Cached::new(&ga, &obj);
+        let f =
+            watch_frame(&twin, "resource.k8s.io/v1beta2", "ADDED", &cached, Output::Json).unwrap();
+        assert_eq!(f.to_bytes(), json_frame_copied("ADDED", &twin::json(&twin, &cached)));
+        let doc = cached.json();
+        assert!(f.pieces().iter().any(|p| doc.as_ptr_range().contains(&p.as_ptr())));
+        let line: Value = serde_json::from_slice(&f.to_bytes()).unwrap();
+        assert_eq!(line["object"]["apiVersion"], "resource.k8s.io/v1beta2");
     }
 }

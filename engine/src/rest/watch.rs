@@ -6,7 +6,8 @@
 //! ERROR event for a revision older than the cache's window.
 //!
 //! Events come through this core's fan-out hub (`crate::cache::hub`). A producer task on
-//! this core writes frames into a byte-bounded pipe that backs the response body
+//! this core writes frames (a cached object's as a head, the shared encoding and a
+//! tail: no copy per watcher, `super::encoded::watch_frame`) into a byte-bounded pipe that backs the response body
 //! (`crate::server::pipe`, [`PIPE_BYTES`]); a client that stops reading stalls the
 //! producer. A watch whose pipe stays full for `--write-stall-timeout` is ended and its
 //! connection closed (its queued frames dropped, its hub watcher removed; the client
@@ -19,13 +20,12 @@
 
 use super::fields::Selectors;
 use super::{Scope, table};
-use crate::body::{Response, ResponseBody};
+use crate::body::{Chunk, Response, ResponseBody};
 use crate::cache::{self, Cache, Cached};
 use crate::negotiation::Output;
 use crate::server::current::Closer;
 use crate::server::pipe::{self, PipeSender};
 use crate::status::ApiError;
-use bytes::Bytes;
 use futures_util::StreamExt;
 use kapi_codec::ResourceType;
 use kapi_storage::cache::hub::HubWatch;
@@ -374,16 +374,17 @@ impl Producer {
             line.push(b'\n');
             line
         };
-        self.send_frame(kind, frame).await
+        self.send_frame(kind, Chunk::from(frame)).await
     }
 
-    async fn send_frame(&mut self, kind: &str, frame: Vec<u8>) -> bool {
+    /// Queue one frame (its pieces, sent as one body chunk) for the response body.
+    async fn send_frame(&mut self, kind: &str, frame: Chunk) -> bool {
         if kind != "BOOKMARK" {
             let rt = &self.rt;
             crate::metrics::watch_event(rt, frame.len());
         }
         let Some(tx) = &self.tx else { return false };
-        match monoio::time::timeout(self.stall, tx.send(Bytes::from(frame))).await {
+        match monoio::time::timeout(self.stall, tx.send(frame)).await {
             Ok(sent) => sent.is_ok(),
             Err(_) => {
                 // The client has not taken a frame for the whole grace period: end the

@@ -12,8 +12,7 @@
 //! that counts its request as in flight until hyper drops it.
 
 use super::watchdog::RequestGuard;
-use crate::body::ResponseBody;
-use bytes::Bytes;
+use crate::body::{Chunk, ResponseBody};
 use http_body::{Body, Frame, SizeHint};
 use std::cell::{Cell, RefCell};
 use std::convert::Infallible;
@@ -70,13 +69,13 @@ impl ConnBody {
 }
 
 impl Body for ConnBody {
-    type Data = Bytes;
+    type Data = Chunk;
     type Error = Infallible;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Chunk>, Infallible>>> {
         let me = self.get_mut();
         if let Some(g) = &me.gate {
             std::task::ready!(g.poll_open(cx));

@@ -1,12 +1,12 @@
 //! A byte-bounded pipe from a producer task to a response body on the same core (a
-//! watch's frames): the producer waits while `limit` bytes are queued (a frame is always
+//! watch's frames, each a [`Chunk`] of shared pieces): the producer waits while `limit` bytes are queued (a frame is always
 //! taken when the pipe is empty, so one frame may exceed it), the body takes them in
 //! order. The producer may abort: what is queued is dropped at once and the body ends.
 //!
 //! Invariants: at most `limit` bytes plus one frame are queued; a send fails once the
 //! body is gone; the body ends after the producer is dropped and the queue is drained.
 
-use bytes::Bytes;
+use crate::body::Chunk;
 use futures_util::Stream;
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -16,7 +16,7 @@ use std::task::{Context, Poll, Waker};
 
 #[derive(Debug, Default)]
 struct Shared {
-    queue: RefCell<VecDeque<Bytes>>,
+    queue: RefCell<VecDeque<Chunk>>,
     bytes: Cell<usize>,
     sender_gone: Cell<bool>,
     receiver_gone: Cell<bool>,
@@ -57,7 +57,7 @@ pub fn pipe(limit: usize) -> (PipeSender, PipeReceiver) {
 
 impl PipeSender {
     /// Queue `frame`, waiting while the pipe is full; `Closed` once the body is gone.
-    pub async fn send(&self, frame: Bytes) -> Result<(), Closed> {
+    pub async fn send(&self, frame: Chunk) -> Result<(), Closed> {
         std::future::poll_fn(|cx| self.poll_ready(cx)).await?;
         let s = &self.shared;
         s.bytes.set(s.bytes.get() + frame.len());
@@ -98,9 +98,9 @@ impl Drop for PipeSender {
 }
 
 impl Stream for PipeReceiver {
-    type Item = Bytes;
+    type Item = Chunk;
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Chunk>> {
         let s = &self.shared;
         if let Some(frame) = s.queue.borrow_mut().pop_front() {
             s.bytes.set(s.bytes.get() - frame.len());
@@ -130,11 +130,11 @@ mod tests {
     use futures_util::StreamExt;
     use futures_util::task::noop_waker;
 
-    fn frame(n: usize) -> Bytes {
-        Bytes::from(vec![b'x'; n])
+    fn frame(n: usize) -> Chunk {
+        Chunk::from(vec![b'x'; n])
     }
 
-    fn try_send(tx: &PipeSender, f: Bytes) -> Poll<Result<(), Closed>> {
+    fn try_send(tx: &PipeSender, f: Chunk) -> Poll<Result<(), Closed>> {
         let waker = noop_waker();
         let mut cx = Context::from_waker(&waker);
         let mut fut = std::pin::pin!(tx.send(f));
@@ -167,7 +167,7 @@ mod tests {
         let (tx, mut rx) = pipe(1 << 20);
         assert!(try_send(&tx, frame(500)).is_ready());
         tx.abort();
-        assert_eq!(futures_executor::block_on(rx.next()), None);
+        assert!(futures_executor::block_on(rx.next()).is_none());
     }
 
     #[test]
