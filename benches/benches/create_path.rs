@@ -118,6 +118,9 @@ fn create_path(c: &mut Criterion) {
     let (noted, slot) = noting();
     assert_eq!(noted, stored_json, "the noting writer writes the same bytes");
     let slot = slot.expect("bench-pod.json gets a revision slot").slot;
+    let selectors = || Selectors::of(&rt, &canonical);
+    let splice = |sel| Cached::spliced(&kv_json.value, slot, 12, sel).expect("spliced");
+    assert_eq!(splice(selectors()).json_line(), decode(&kv_json).expect("decoded").json_line());
     // Stored as protobuf: the normal-form walk and the JSON written beside the value.
     let noting_pb = || stored::encode_object_noting(&rt, &canonical, StorageMediaType::Protobuf);
     let (noted_pb, json_pb) = noting_pb();
@@ -129,16 +132,13 @@ fn create_path(c: &mut Criterion) {
     let walk = || kapi_codec::protobuf::normal::round_trips(&rt, &canonical);
     // The 201 answer spliced from the writer's JSON (as `Written::answer`).
     let answer = || {
-        let mut out = Vec::with_capacity(json_pb.len() + stored::RevisionSlot::MAX_EXTRA + 1);
-        slot_pb.splice(&json_pb, 12, &mut out);
-        out.push(b'\n');
-        Bytes::from(out)
+        kapi::buffers::encode(|out| {
+            slot_pb.splice(&json_pb, 12, out);
+            out.push(b'\n');
+        })
     };
     let answered_body = app::body(stages::respond(&scope, &answered).expect("answer"));
     assert_eq!(answered_body, answer(), "the spliced answer is the answer's bytes");
-    let selectors = || Selectors::of(&rt, &canonical);
-    let splice = |sel| Cached::spliced(&kv_json.value, slot, 12, sel).expect("spliced");
-    assert_eq!(splice(selectors()).json_line(), decode(&kv_json).expect("decoded").json_line());
     let serial = Cell::new(0u64);
     let next = || {
         serial.set(serial.get() + 1);

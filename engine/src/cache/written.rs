@@ -55,10 +55,13 @@ impl Written {
     /// the tree again. None when the writer made no JSON with a slot.
     pub fn answer(&self, revision: u64) -> Option<Bytes> {
         let (json, slot) = self.json.as_ref()?;
-        let mut out = Vec::with_capacity(json.len() + RevisionSlot::MAX_EXTRA + 1);
-        slot.splice(json, revision, &mut out).then_some(())?;
-        out.push(b'\n');
-        Some(Bytes::from(out))
+        // A pooled response buffer, as an answer written from the tree takes.
+        let body = crate::buffers::encode(|out| {
+            if slot.splice(json, revision, out) {
+                out.push(b'\n');
+            }
+        });
+        (!body.is_empty()).then_some(body)
     }
 }
 
