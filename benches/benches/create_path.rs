@@ -9,7 +9,9 @@
 //! The writer's hand-off to the watch cache (encode-once) is measured in its parts: the
 //! stored JSON written noting where the revision goes, the selector values the writer
 //! reads, and the feed's splice that replaces the decode of the two "watch-cache apply"
-//! rows for JSON values.
+//! rows for JSON values; for protobuf values, the walk that finds the object in the
+//! protobuf round trip's normal form and the JSON written beside the stored protobuf,
+//! then the same splice. The 201 answer spliced from the writer's JSON closes the parts.
 //!
 //! `cargo bench -p kapi-benches --bench create_path -- --warm-up-time 1 --measurement-time 2`
 
@@ -115,10 +117,28 @@ fn create_path(c: &mut Criterion) {
     let noting = || stored::encode_object_noting(&rt, &canonical, StorageMediaType::Json);
     let (noted, slot) = noting();
     assert_eq!(noted, stored_json, "the noting writer writes the same bytes");
-    let slot = slot.expect("bench-pod.json gets a revision slot");
+    let slot = slot.expect("bench-pod.json gets a revision slot").slot;
     let selectors = || Selectors::of(&rt, &canonical);
     let splice = |sel| Cached::spliced(&kv_json.value, slot, 12, sel).expect("spliced");
     assert_eq!(splice(selectors()).json_line(), decode(&kv_json).expect("decoded").json_line());
+    // Stored as protobuf: the normal-form walk and the JSON written beside the value.
+    let noting_pb = || stored::encode_object_noting(&rt, &canonical, StorageMediaType::Protobuf);
+    let (noted_pb, json_pb) = noting_pb();
+    assert_eq!(noted_pb, stored_pb, "the noting writer writes the same protobuf");
+    let json_pb = json_pb.expect("bench-pod.json is in the protobuf round trip's normal form");
+    let (json_pb, slot_pb) = (Bytes::from(json_pb.json.expect("JSON beside")), json_pb.slot);
+    let splice_pb = |sel| Cached::spliced(&json_pb, slot_pb, 12, sel).expect("spliced");
+    assert_eq!(splice_pb(selectors()).json_line(), decode(&kv_pb).expect("decoded").json_line());
+    let walk = || kapi_codec::protobuf::normal::round_trips(&rt, &canonical);
+    // The 201 answer spliced from the writer's JSON (as `Written::answer`).
+    let answer = || {
+        kapi::buffers::encode(|out| {
+            slot_pb.splice(&json_pb, 12, out);
+            out.push(b'\n');
+        })
+    };
+    let answered_body = app::body(stages::respond(&scope, &answered).expect("answer"));
+    assert_eq!(answered_body, answer(), "the spliced answer is the answer's bytes");
     let serial = Cell::new(0u64);
     let next = || {
         serial.set(serial.get() + 1);
@@ -197,6 +217,10 @@ fn create_path(c: &mut Criterion) {
         ("encode: stored JSON noting the slot", allocs(|| (), |_| noting())),
         ("hand-off: selector values (writer)", allocs(|| (), |_| selectors())),
         ("watch-cache apply, hand-off (splice)", allocs(selectors, splice)),
+        ("encode: stored protobuf noting + JSON", allocs(|| (), |_| noting_pb())),
+        ("of which: normal-form walk", allocs(|| (), |_| walk())),
+        ("watch-cache apply, protobuf hand-off", allocs(selectors, splice_pb)),
+        ("encode: 201 answer spliced", allocs(|| (), |_| answer())),
         ("whole create, REST handler", allocs(handler_body, handle)),
     ];
     report(&rows);
@@ -273,6 +297,12 @@ fn create_path(c: &mut Criterion) {
     g.bench_function("cache-apply/hand-off", |b| {
         b.iter_batched(selectors, splice, BatchSize::SmallInput)
     });
+    g.bench_function("encode/stored-protobuf-noting", |b| b.iter(noting_pb));
+    g.bench_function("hand-off/normal-form-walk", |b| b.iter(walk));
+    g.bench_function("cache-apply/hand-off-protobuf", |b| {
+        b.iter_batched(selectors, splice_pb, BatchSize::SmallInput)
+    });
+    g.bench_function("encode/answer-spliced", |b| b.iter(answer));
     g.bench_function("handler/whole-create", |b| {
         b.iter_batched(handler_body, handle, BatchSize::SmallInput)
     });

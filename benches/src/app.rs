@@ -19,9 +19,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// An App over an embedded store in `dir`, ready to serve pod creates in `default`.
+/// An App over an embedded store in `dir`, ready to serve pod creates in `default`,
+/// storing JSON (the embedded store's default).
 pub fn app(dir: &Path) -> Arc<App> {
-    let options = Options::for_test(dir.to_path_buf(), 0);
+    app_storing(dir, None)
+}
+
+/// [`app`] storing values in `media` (`application/vnd.kubernetes.protobuf`: the etcd
+/// backend's default) when given.
+pub fn app_storing(dir: &Path, media: Option<&str>) -> Arc<App> {
+    let mut options = Options::for_test(dir.to_path_buf(), 0);
+    options.storage_media_type = media.map(str::to_string);
     let opts = EmbeddedOptions { fsync: false, ..Default::default() };
     let store = EmbeddedStore::open(&dir.join("store"), opts).expect("store");
     let authorizer = Arc::new(kapi::authz::Chain::new(vec![kapi::authz::Mode::Rbac]));
@@ -132,6 +140,17 @@ impl Create {
             sink: None,
         }
     }
+}
+
+/// The whole body of a response.
+pub fn body(resp: Response) -> Vec<u8> {
+    use http_body_util::BodyExt;
+    let mut body = resp.into_body();
+    let mut out = Vec::new();
+    while let Some(frame) = block_on(body.frame()) {
+        out.extend_from_slice(&frame.expect("frame").into_data().unwrap_or_default());
+    }
+    out
 }
 
 /// A pod create body: `template` (a pod's JSON) named `name`, written compactly.

@@ -233,6 +233,33 @@ fn schema_props(v: &mut Value, wrapper: usize) {
     }
 }
 
+/// Whether the keys of `map`, an object of message `m`, are in upstream's order at this
+/// level (what [`canonicalize`] would leave as it is; nested values not looked at).
+pub(crate) fn keys_in_order(m: usize, map: &Map<String, Value>) -> bool {
+    let layout = &layouts()[m];
+    let (mut last, mut cursor) = (0, 0);
+    for k in map.keys() {
+        let key = scan(layout, &mut cursor, k).or_else(|| find(layout, k));
+        let r = key.map_or_else(|| undeclared_rank(k), |key| key.rank);
+        if r < last {
+            return false;
+        }
+        last = r;
+    }
+    true
+}
+
+/// Whether [`canonicalize`] leaves the quantity `v` as it is, or as equal text (its
+/// canonical text, or not a quantity at all).
+pub(crate) fn quantity_is_canonical(v: &Value) -> bool {
+    let Some(q) = Quantity::from_json(v) else { return true };
+    match (q.as_given(), v.as_str()) {
+        (Some(given), Some(s)) => given == s,
+        (None, Some(s)) => q.to_string() == s,
+        _ => false,
+    }
+}
+
 /// Set `metadata.<key>` of an object in canonical order: replaced where it is, or
 /// inserted where upstream's ObjectMeta declares it (the rest of the metadata is taken
 /// to be in order already).

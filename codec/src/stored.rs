@@ -51,25 +51,54 @@ pub fn encode(obj: &Value, media: StorageMediaType) -> Vec<u8> {
 /// `metadata.resourceVersion` left out, written straight from `obj` in either format (a
 /// write used to copy the whole object to drop that one field).
 pub fn encode_without_revision(obj: &Value, media: StorageMediaType) -> Vec<u8> {
-    encode_noting_revision(obj, media, false).0
-}
-
-/// [`encode_without_revision`], and for a JSON value where its resourceVersion goes
-/// (see [`splice`]; `sorted_meta` for objects whose decode sorts metadata keys).
-fn encode_noting_revision(
-    obj: &Value,
-    media: StorageMediaType,
-    sorted_meta: bool,
-) -> (Vec<u8>, Option<RevisionSlot>) {
     let mut out = Vec::with_capacity(1024);
     if media == StorageMediaType::Protobuf {
         if protobuf::encode_object_without_revision(obj, &mut out).is_ok() {
-            return (out, None);
+            return out;
+        }
+        out.clear();
+    }
+    splice::write_noting_revision(obj, false, &mut out);
+    out
+}
+
+/// The JSON the cache's decode of a stored value writes, had without decoding it: the
+/// object's JSON without its resourceVersion and where that goes ([`RevisionSlot`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonSlot {
+    /// That JSON when the stored value is not that JSON itself (a protobuf value whose
+    /// object is in the round trip's normal form, `protobuf::normal`); None: the stored
+    /// value is the JSON.
+    pub json: Option<Vec<u8>>,
+    pub slot: RevisionSlot,
+}
+
+/// [`encode_without_revision`], and where the JSON the decode of the value writes can
+/// be had without decoding it (see [`splice`] and [`JsonSlot`]; `sorted_meta` for
+/// objects whose decode sorts metadata keys).
+fn encode_noting_revision(
+    rt: &crate::ResourceType,
+    obj: &Value,
+    media: StorageMediaType,
+) -> (Vec<u8>, Option<JsonSlot>) {
+    let sorted_meta = rt.custom.is_some();
+    let mut out = Vec::with_capacity(1024);
+    if media == StorageMediaType::Protobuf {
+        if protobuf::encode_object_without_revision(obj, &mut out).is_ok() {
+            let normal = protobuf::normal::round_trips(rt, obj) && !sorted_meta;
+            return (out, normal.then(|| json_slot(obj)).flatten());
         }
         out.clear();
     }
     let slot = splice::write_noting_revision(obj, sorted_meta, &mut out);
-    (out, slot)
+    (out, slot.map(|slot| JsonSlot { json: None, slot }))
+}
+
+/// The JSON of a protobuf-stored object in normal form, noting its revision's place.
+fn json_slot(obj: &Value) -> Option<JsonSlot> {
+    let mut json = Vec::with_capacity(4096);
+    let slot = splice::write_noting_revision(obj, false, &mut json)?;
+    Some(JsonSlot { json: Some(json), slot })
 }
 
 /// The object a stored value holds, whichever format it was written in.
@@ -139,19 +168,19 @@ pub fn encode_object(rt: &crate::ResourceType, obj: &Value, media: StorageMediaT
     encode(&copy, media)
 }
 
-/// [`encode_object`], and where the stored value's resourceVersion goes when the
-/// object `rt`'s cache decodes from it is the object itself (a JSON value, stored as
-/// served, no float): the cache then splices the revision into the stored bytes
-/// ([`RevisionSlot::splice`]) instead of decoding them.
+/// [`encode_object`], and the JSON `rt`'s cache would decode from the value, had
+/// without decoding it, when that is the object itself (stored as served, no float, a
+/// JSON value or a protobuf one in the round trip's normal form): the cache then
+/// splices the revision into that JSON ([`RevisionSlot::splice`]) instead of decoding.
 pub fn encode_object_noting(
     rt: &crate::ResourceType,
     obj: &Value,
     media: StorageMediaType,
-) -> (Vec<u8>, Option<RevisionSlot>) {
+) -> (Vec<u8>, Option<JsonSlot>) {
     if !crate::convert::is_identity(rt) || crate::convert::webhook(rt).is_some() {
         return (encode_object(rt, obj, media), None);
     }
-    let (bytes, slot) = encode_noting_revision(obj, media, rt.custom.is_some());
+    let (bytes, slot) = encode_noting_revision(rt, obj, media);
     // A custom resource's decode sets its apiVersion: only an object that has it already
     // decodes to itself.
     let decodes_as_is = rt.custom.is_none() || has_api_version(rt, obj);

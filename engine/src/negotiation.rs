@@ -181,6 +181,15 @@ pub fn respond(code: u16, value: &Value, output: Output, pretty: bool) -> Respon
         .unwrap_or_else(|_| http::Response::new(ResponseBody::empty()))
 }
 
+/// A complete response whose body is already encoded.
+pub fn respond_encoded(code: u16, body: Bytes, content_type: &'static str) -> Response {
+    http::Response::builder()
+        .status(code)
+        .header(http::header::CONTENT_TYPE, content_type)
+        .body(ResponseBody::full(body))
+        .unwrap_or_else(|_| http::Response::new(ResponseBody::empty()))
+}
+
 /// PartialObjectMetadata of an object.
 pub fn partial(obj: &Value) -> Value {
     serde_json::json!({

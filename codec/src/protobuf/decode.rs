@@ -216,7 +216,7 @@ fn raw_json(bytes: &[u8]) -> Result<Option<Value>, CodecError> {
 }
 
 /// Whether upstream's JSON leaves out the decoded value `v` of singular field `f`.
-fn omitted(f: &Field, v: &Value) -> bool {
+pub(super) fn omitted(f: &Field, v: &Value) -> bool {
     match f.go {
         Go::Pointer | Go::Value { omitempty: false } => false,
         Go::Value { omitempty: true } => !matches!(f.ty, Ty::Message(_)) && is_zero(v),

@@ -6,10 +6,12 @@
 //! - [`table`]: message tables (field numbers from k8s-pb, JSON names from the schemas,
 //!   Go pointer facts from `go_facts.rs`).
 //! - [`decode`] / [`encode`]: one message <-> one JSON value.
+//! - [`normal`]: whether an object comes back from its encoding as itself.
 
 pub mod decode;
 pub mod encode;
 pub(crate) mod go_facts;
+pub mod normal;
 pub mod table;
 pub mod wire;
 

@@ -1,16 +1,21 @@
 //! Encode-once on the write path (issue #20): a writer that stores an object hands the
 //! watch cache what it already made of it, so the cache's feed does not decode the
-//! stored value again. The writer wrote the stored JSON noting where the resourceVersion
-//! goes (`kapi_codec::stored::encode_object_noting`) and read the object's labels and
-//! selectable fields; when the write's event comes, the cache splices the event's
-//! revision into the stored bytes and keeps those values ([`Cached::spliced`]).
+//! stored value again. The writer wrote the object's JSON noting where the
+//! resourceVersion goes (`kapi_codec::stored::encode_object_noting`: the stored value
+//! itself when stored as JSON; beside the stored protobuf when the object is in the
+//! protobuf round trip's normal form) and read the object's labels and selectable
+//! fields; when the write's event comes, the cache splices the event's revision into
+//! that JSON and keeps those values ([`Cached::spliced`]). The writer splices its own
+//! revision into the same JSON for its answer ([`Written::answer`]).
 //!
 //! Invariant: what the cache keeps from a hand-off is byte for byte what it would have
 //! decoded (the splice's invariant in `kapi_codec::stored`, and selector values read
 //! from the very object the stored bytes were written from), so LIST, GET and WATCH
-//! send the same bytes whichever way an entry was made. Values that give no slot
-//! (protobuf, converted or float-bearing objects) leave nothing and are decoded; so are
-//! other writers' events on a shared etcd (their bytes match no hand-off here).
+//! send the same bytes whichever way an entry was made; and a write's answer from the
+//! splice is byte for byte the object's JSON. Values that give no slot (converted,
+//! float-bearing objects, protobuf values whose decode would change the object) leave
+//! nothing and are decoded; so are other writers' events on a shared etcd (their bytes
+//! match no hand-off here).
 
 use super::{Cache, Cached, Selectors};
 use crate::app::App;
@@ -21,52 +26,83 @@ use kapi_codec::stored::RevisionSlot;
 use serde_json::Value;
 use std::sync::Arc;
 
-/// A hand-off left with a cache; withdraw it ([`withdraw`]) when the write fails.
-pub struct Offer {
+/// A hand-off left with a cache, withdrawn when the write fails.
+struct Offer {
     cache: Arc<Cache>,
     value: Bytes,
 }
 
-/// The write of `key` failed: its hand-off, if any, is not needed.
-pub fn withdraw(offer: Option<Offer>, key: &str) {
-    if let Some(o) = offer {
-        o.cache.withdraw(key, &o.value);
+/// What a writer stores for an object, and what it made of it on the way.
+pub struct Written {
+    /// The bytes to store.
+    pub bytes: Bytes,
+    offer: Option<Offer>,
+    /// The object's JSON without its resourceVersion, and where that goes.
+    json: Option<(Bytes, RevisionSlot)>,
+}
+
+impl Written {
+    /// The write failed: its hand-off, if any, is not needed.
+    pub fn withdraw(&self, key: &str) {
+        if let Some(o) = &self.offer {
+            o.cache.withdraw(key, &o.value);
+        }
+    }
+
+    /// The object's compact JSON ended by `\n` with `metadata.resourceVersion` set to
+    /// `revision`: byte for byte what a JSON answer writes of the object once its
+    /// resourceVersion is set, spliced from what the writer made instead of written from
+    /// the tree again. None when the writer made no JSON with a slot.
+    pub fn answer(&self, revision: u64) -> Option<Bytes> {
+        let (json, slot) = self.json.as_ref()?;
+        // A pooled response buffer, as an answer written from the tree takes.
+        let body = crate::buffers::encode(|out| {
+            if slot.splice(json, revision, out) {
+                out.push(b'\n');
+            }
+        });
+        (!body.is_empty()).then_some(body)
     }
 }
 
 /// The bytes to store at `key` for `obj` (an object of `rt`, converted to its storage
-/// version), and the hand-off left with `rt`'s cache for the write's event: call it
-/// right before the write; [`withdraw`] the hand-off if the write fails.
+/// version), with the hand-off left with `rt`'s cache for the write's event: call it
+/// right before the write; [`Written::withdraw`] it if the write fails.
 pub async fn to_stored(
     app: &App,
     rt: &Arc<ResourceType>,
     key: &str,
     obj: &Value,
-) -> Result<(Bytes, Option<Offer>), ApiError> {
+) -> Result<Written, ApiError> {
     if kapi_codec::convert::webhook(rt).is_some() {
-        return crate::conversion::to_stored(app, rt, obj).await.map(|b| (b, None));
+        let bytes = crate::conversion::to_stored(app, rt, obj).await?;
+        return Ok(Written { bytes, offer: None, json: None });
     }
-    let (bytes, slot) = kapi_codec::stored::encode_object_noting(rt, obj, app.storage_media);
+    let (bytes, noted) = kapi_codec::stored::encode_object_noting(rt, obj, app.storage_media);
     let bytes = Bytes::from(bytes);
-    let offer = slot.and_then(|slot| offer(app, rt, key, &bytes, slot, obj));
-    Ok((bytes, offer))
+    let json = noted.map(|n| (n.json.map_or_else(|| bytes.clone(), Bytes::from), n.slot));
+    let offer = json.as_ref().and_then(|(j, slot)| offer(app, rt, key, &bytes, j, *slot, obj));
+    Ok(Written { bytes, offer, json })
 }
 
-/// Hand `rt`'s cache, when started, the slot of `value` (written from `obj`) and the
-/// object's selector values, so the write's event is spliced, not decoded.
+/// Hand `rt`'s cache, when started, the object's JSON `json` with its revision's `slot`
+/// for the event whose value is `value`, and the object's selector values, so the
+/// write's event is spliced, not decoded.
 fn offer(
     app: &App,
     rt: &Arc<ResourceType>,
     key: &str,
     value: &Bytes,
+    json: &Bytes,
     slot: RevisionSlot,
     obj: &Value,
 ) -> Option<Offer> {
     let cache = app.caches.get_started(app, rt)?;
     let selectors = Selectors::of(rt, obj);
     let checked = verifying().then(|| Arc::downgrade(rt));
+    let json = json.clone();
     let make = Box::new(move |kv: &kapi_storage::KeyValue| {
-        let made = Cached::spliced(&kv.value, slot, kv.mod_revision, selectors)?;
+        let made = Cached::spliced(&json, slot, kv.mod_revision, selectors)?;
         if let Some(rt) = checked.and_then(|rt| rt.upgrade()) {
             check(&rt, kv, &made);
         }
@@ -74,6 +110,23 @@ fn offer(
     });
     cache.prepare(key, value.clone(), make);
     Some(Offer { cache, value: value.clone() })
+}
+
+/// Panic (only when verifying) when a write's `answer` from its splice is not what the
+/// answer written from its object `obj` is: the invariant above is broken.
+pub fn check_answer(answer: &Bytes, obj: &Value) {
+    if !verifying() {
+        return;
+    }
+    let mut want = Vec::new();
+    kapi_codec::format::write_json(obj, &mut want);
+    want.push(b'\n');
+    assert!(
+        answer[..] == want[..],
+        "a write's answer: spliced {} but the object writes {}",
+        String::from_utf8_lossy(answer),
+        String::from_utf8_lossy(&want),
+    );
 }
 
 /// Whether every hand-off is checked against a decode of its value

@@ -94,13 +94,14 @@ async fn assign(
         let mut pod = object::from_stored(&scope.rt, &kv)?;
         bind(&mut pod, node, copied).map_err(|why| ApiError::Conflict(target.clone(), why))?;
         // The cache's feed takes what this write made instead of decoding it again.
-        let (bytes, offer) = written::to_stored(scope.app, &scope.rt, &key, &pod).await?;
+        let written = written::to_stored(scope.app, &scope.rt, &key, &pod).await?;
+        let bytes = written.bytes.clone();
         let updated =
             scope.app.store.update(&key, bytes, Precondition::ModRevision(kv.mod_revision));
         match updated.await {
             Ok(_) => return Ok(()),
             Err(e) => {
-                written::withdraw(offer, &key);
+                written.withdraw(&key);
                 match e {
                     StorageError::Conflict { .. } => continue,
                     e => return Err(ApiError::from_storage(e, &target)),

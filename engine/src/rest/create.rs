@@ -10,6 +10,7 @@ use crate::cache::written;
 use crate::negotiation::body_format;
 use crate::status::ApiError;
 use crate::time;
+use bytes::Bytes;
 use kapi_codec::meta;
 use kapi_codec::registry::Persistence;
 use kapi_codec::validation;
@@ -22,18 +23,27 @@ pub async fn create(req: &Request<'_>, scope: &Scope<'_>) -> Result<Response, Ap
         let out = hooks::virtual_create(req, scope, obj).await?;
         return Ok(with_warnings(view::object(scope, 201, &out)?, &warnings));
     }
-    let out = create_object(scope, obj).await?;
-    Ok(with_warnings(view::object(scope, 201, &out)?, &warnings))
+    let (out, json) = create_answered(scope, obj).await?;
+    Ok(with_warnings(view::written(scope, 201, &out, json)?, &warnings))
 }
 
 /// Create a decoded object: default, mutating admission, prepare and validate,
 /// validating admission, allocate, store.
-pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, ApiError> {
+pub async fn create_object(scope: &Scope<'_>, obj: Value) -> Result<Value, ApiError> {
+    create_answered(scope, obj).await.map(|(out, _)| out)
+}
+
+/// [`create_object`], and the created object's JSON answer when the writer spliced it
+/// (`Written::answer`: compact, `\n`-ended, byte for byte the object's).
+pub async fn create_answered(
+    scope: &Scope<'_>,
+    mut obj: Value,
+) -> Result<(Value, Option<Bytes>), ApiError> {
     let name = admit_new(scope, &mut obj).await?;
     let target = scope.target(&name);
     if scope.dry_run()? {
         kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
-        return Ok(obj);
+        return Ok((obj, None));
     }
     let allocated = hooks::before_create(scope, &mut obj)
         .map_err(|causes| ApiError::Invalid(target.clone(), causes))?;
@@ -42,24 +52,28 @@ pub async fn create_object(scope: &Scope<'_>, mut obj: Value) -> Result<Value, A
     kapi_codec::order::canonicalize_type(&scope.rt, &mut obj);
     let key = scope.key(&name);
     // The cache's feed takes what this write made instead of decoding the value again.
-    let (bytes, offer) = match written::to_stored(scope.app, &scope.rt, &key, &obj).await {
-        Ok(b) => b,
+    let written = match written::to_stored(scope.app, &scope.rt, &key, &obj).await {
+        Ok(w) => w,
         Err(e) => {
             hooks::release(scope, &allocated);
             return Err(e);
         }
     };
     let store_start = std::time::Instant::now();
-    let stored = scope.app.store.create(&key, bytes).await;
+    let stored = scope.app.store.create(&key, written.bytes.clone()).await;
     crate::metrics::phase("storage", store_start.elapsed());
     match stored {
         Ok(kv) => {
             let rv = json!(kv.mod_revision.to_string());
             kapi_codec::order::set_meta(&mut obj, "resourceVersion", rv);
-            Ok(obj)
+            let answer = written.answer(kv.mod_revision);
+            if let Some(a) = &answer {
+                written::check_answer(a, &obj);
+            }
+            Ok((obj, answer))
         }
         Err(e) => {
-            written::withdraw(offer, &key);
+            written.withdraw(&key);
             hooks::release(scope, &allocated);
             Err(ApiError::from_storage(e, &target))
         }

@@ -295,10 +295,11 @@ async fn mark_deleting(
     // The fields set here go where upstream's field order has them.
     kapi_codec::order::canonicalize_type(&scope.rt, &mut out);
     // The cache's feed takes what this write made instead of decoding it again.
-    let (bytes, offer) = written::to_stored(scope.app, &scope.rt, key, &out).await?;
+    let written = written::to_stored(scope.app, &scope.rt, key, &out).await?;
+    let bytes = written.bytes.clone();
     let updated = scope.app.store.update(key, bytes, Precondition::ModRevision(rev)).await;
     if updated.is_err() {
-        written::withdraw(offer, key);
+        written.withdraw(key);
     }
     Ok(updated.map(|kv| {
         meta::set_meta(&mut out, "resourceVersion", json!(kv.mod_revision.to_string()));

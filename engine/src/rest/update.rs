@@ -15,6 +15,7 @@ use crate::body::Response;
 use crate::cache::written;
 use crate::negotiation::body_format;
 use crate::status::ApiError;
+use bytes::Bytes;
 use kapi_codec::meta;
 use kapi_codec::validation;
 use kapi_storage::{Precondition, Revision, StorageError};
@@ -47,11 +48,11 @@ pub async fn update(
         object::decode_body(scope, &req.body, fmt, &scope.rt.kind)?;
     check_identity(scope, &new, name)?;
     let pinned = object::resource_version(&new)?;
-    let out = guaranteed_update(scope, name, pinned, |current| {
+    let (out, json) = guaranteed_update_answered(scope, name, pinned, |current| {
         Ok(select(scope, target, new.clone(), current))
     })
     .await?;
-    Ok(with_warnings(view::object(scope, 200, &out)?, &warnings))
+    Ok(with_warnings(view::written(scope, 200, &out, json)?, &warnings))
 }
 
 pub async fn patch(
@@ -65,7 +66,7 @@ pub async fn patch(
         return apply(req, scope, target).await;
     }
     let body = req.body.clone();
-    let out = guaranteed_update(scope, name, None, |current| {
+    let (out, json) = guaranteed_update_answered(scope, name, None, |current| {
         let mut patched = patch::apply(kind, current, &body, &scope.rt.schema_name)?;
         let pinned = meta::meta_str(&patched, "resourceVersion");
         if pinned.is_some_and(|rv| !rv.is_empty())
@@ -78,7 +79,7 @@ pub async fn patch(
         Ok(select(scope, target, patched, current))
     })
     .await?;
-    view::object(scope, 200, &out)
+    view::written(scope, 200, &out, json)
 }
 
 /// Server-side apply: merge the applied configuration as its field manager, creating
@@ -107,20 +108,20 @@ async fn apply(req: &Request<'_>, scope: &Scope<'_>, target: Target) -> Result<R
         ApiError::Unknown(format!("failed to create typed patch object ({gvk}): {e}"))
     })?;
     let err_target = scope.target(name);
-    let updated = guaranteed_update(scope, name, None, |current| {
+    let updated = guaranteed_update_answered(scope, name, None, |current| {
         let out = super::fields_managed::apply(scope, Some(current), &applied, force, &err_target)?;
         Ok(select(scope, target, out, current))
     })
     .await;
-    let (code, out) = match updated {
-        Ok(out) => (200, out),
+    let (code, (out, json)) = match updated {
+        Ok(answered) => (200, answered),
         Err(ApiError::NotFound(_)) if target == Target::Main => {
             let obj = super::fields_managed::apply(scope, None, &applied, force, &err_target)?;
-            (201, super::create::create_object(scope, obj).await?)
+            (201, super::create::create_answered(scope, obj).await?)
         }
         Err(e) => return Err(e),
     };
-    Ok(with_warnings(view::object(scope, code, &out)?, &warnings))
+    Ok(with_warnings(view::written(scope, code, &out, json)?, &warnings))
 }
 
 /// An applied configuration names the group/version of the endpoint (upstream's field
@@ -216,6 +217,20 @@ pub async fn guaranteed_update<F>(
 where
     F: Fn(&Value) -> Result<Value, ApiError>,
 {
+    guaranteed_update_answered(scope, name, pinned, mutate).await.map(|(out, _)| out)
+}
+
+/// [`guaranteed_update`], and the stored object's JSON answer when the writer spliced
+/// it (`Written::answer`: compact, `\n`-ended, byte for byte the object's).
+pub async fn guaranteed_update_answered<F>(
+    scope: &Scope<'_>,
+    name: &str,
+    pinned: Option<Revision>,
+    mutate: F,
+) -> Result<(Value, Option<Bytes>), ApiError>
+where
+    F: Fn(&Value) -> Result<Value, ApiError>,
+{
     let key = scope.key(name);
     let target = scope.target(name);
     for _ in 0..MAX_ATTEMPTS {
@@ -237,29 +252,33 @@ where
         // Upstream's field order, once, before the bytes and the answer are written.
         kapi_codec::order::canonicalize_type(&scope.rt, &mut new);
         if new == current {
-            return Ok(current);
+            return Ok((current, None));
         }
         if scope.dry_run()? {
-            return Ok(new);
+            return Ok((new, None));
         }
         let precondition = Precondition::ModRevision(kv.mod_revision);
-        let (bytes, offer) = if is_finalized(&new) {
-            (None, None)
+        let written = if is_finalized(&new) {
+            None
         } else {
             // The cache's feed takes what this write made instead of decoding it again.
-            let (bytes, offer) = written::to_stored(scope.app, &scope.rt, &key, &new).await?;
-            (Some(bytes), offer)
+            Some(written::to_stored(scope.app, &scope.rt, &key, &new).await?)
         };
         let store_start = std::time::Instant::now();
-        let result = match bytes {
+        let result = match &written {
             None => scope.app.store.delete(&key, precondition).await.map(|kv| (kv, true)),
-            Some(bytes) => {
-                scope.app.store.update(&key, bytes, precondition).await.map(|kv| (kv, false))
-            }
+            Some(w) => scope
+                .app
+                .store
+                .update(&key, w.bytes.clone(), precondition)
+                .await
+                .map(|kv| (kv, false)),
         };
         crate::metrics::phase("storage", store_start.elapsed());
-        if result.is_err() {
-            written::withdraw(offer, &key);
+        if result.is_err()
+            && let Some(w) = &written
+        {
+            w.withdraw(&key);
         }
         match result {
             Ok((kv, deleted)) => {
@@ -267,7 +286,11 @@ where
                 if deleted {
                     hooks::after_delete(scope, &new);
                 }
-                return Ok(new);
+                let answer = written.and_then(|w| w.answer(kv.mod_revision));
+                if let Some(a) = &answer {
+                    written::check_answer(a, &new);
+                }
+                return Ok((new, answer));
             }
             Err(StorageError::Conflict { .. }) if pinned.is_none() => continue,
             Err(e) => return Err(ApiError::from_storage(e, &target)),

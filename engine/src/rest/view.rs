@@ -18,6 +18,24 @@ pub fn object(scope: &Scope<'_>, code: u16, obj: &Value) -> Result<Response, Api
     })
 }
 
+/// The response of the object a write stored, with status `code`: `json` (the
+/// object's compact JSON ended by `\n`, spliced by its writer, byte for byte what
+/// [`object`] writes of `obj` as JSON) when the client asked for compact JSON of the
+/// object itself, else [`object`].
+pub fn written(
+    scope: &Scope<'_>,
+    code: u16,
+    obj: &Value,
+    json: Option<bytes::Bytes>,
+) -> Result<Response, ApiError> {
+    match json {
+        Some(body) if scope.output == Output::Json && !scope.pretty => {
+            Ok(negotiation::respond_encoded(code, body, Output::Json.content_type()))
+        }
+        _ => object(scope, code, obj),
+    }
+}
+
 /// The view of `obj` when it is not the object itself (None then).
 fn object_view(scope: &Scope<'_>, obj: &Value) -> Result<Option<Value>, ApiError> {
     if is_status(obj) || !is_scope_kind(scope, obj) {

@@ -1,0 +1,52 @@
+//! Measuring pod creates' allocations, shared by `alloc_create` (values stored as JSON)
+//! and `alloc_create_protobuf` (stored as protobuf): each in its own test binary, since
+//! the built-in registry, and so the watch caches, are one per process.
+
+use bytes::Bytes;
+use kapi::app::App;
+use kapi_benches::app::{self, Create};
+use kapi_benches::counting;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Creates measured per workload (the figure is the largest of them).
+const CREATES: usize = 10;
+
+/// Wait until the pods cache has applied everything the store holds.
+fn settle(app: &App) {
+    let reg = app.registry();
+    let rt = reg.get("", "v1", "pods").expect("pods").clone();
+    let cache = app.caches.get(app, &rt).expect("pods cache");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while cache.revision() < app.store.current_revision() {
+        assert!(Instant::now() < deadline, "the pods cache never caught up");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// (most allocations of one create on this thread, the median process-wide) over
+/// CREATES creates of `template`, after one create to warm up. Process-wide counts take
+/// the median: a background thread's periodic work (a controller's resync) now and then
+/// lands in one create's window and adds thousands.
+pub fn measure(app: &App, create: &Create, template: &Value, tag: &str) -> (u64, u64) {
+    let body = |i: usize| app::pod_body(template, &format!("{tag}-{i}"));
+    let send = |b: Bytes| {
+        let resp = create.send(app, b);
+        assert_eq!(resp.status(), 201, "{tag}: create refused");
+    };
+    send(body(0));
+    settle(app);
+    let (mut thread, mut process) = (0, Vec::new());
+    for i in 1..=CREATES {
+        let b = body(i);
+        let p0 = counting::snapshot().0;
+        let ((), a, _) = counting::measure(|| send(b));
+        settle(app);
+        let p = counting::snapshot().0 - p0;
+        println!("{tag}: create {i}: {a} allocations on the request thread, {p} process-wide");
+        thread = thread.max(a);
+        process.push(p);
+    }
+    process.sort_unstable();
+    (thread, process[process.len() / 2])
+}
