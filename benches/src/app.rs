@@ -148,7 +148,9 @@ pub fn body(resp: Response) -> Vec<u8> {
     let mut body = resp.into_body();
     let mut out = Vec::new();
     while let Some(frame) = block_on(body.frame()) {
-        out.extend_from_slice(&frame.expect("frame").into_data().unwrap_or_default());
+        if let Ok(chunk) = frame.expect("frame").into_data() {
+            chunk.pieces().iter().for_each(|piece| out.extend_from_slice(piece));
+        }
     }
     out
 }
