@@ -12,10 +12,9 @@
 #[path = "common/creates.rs"]
 mod creates;
 
-use creates::measure;
+use creates::Bounds;
 use kapi_benches::app::{self, Create};
 use kapi_benches::counting::Counting;
-use serde_json::Value;
 
 #[global_allocator]
 static ALLOC: Counting = Counting;
@@ -45,31 +44,11 @@ fn a_pod_create_allocates_within_its_bound() {
     let dir = tempfile::tempdir().expect("tempdir");
     let app = app::app(dir.path());
     let create = Create::new();
-    let (thread, process) = measure(&app, &create, &app::client_pod(), "fixture");
-    println!(
-        "fixture pod: {thread} allocations per create (bound {FIXTURE_BOUND}), {process} process-wide (bound {FIXTURE_PROCESS_BOUND})"
-    );
-    assert!(thread <= FIXTURE_BOUND, "a create allocates {thread} times (bound {FIXTURE_BOUND})");
-    assert!(
-        process <= FIXTURE_PROCESS_BOUND,
-        "a create allocates {process} times process-wide (bound {FIXTURE_PROCESS_BOUND})"
-    );
-    match kapi_benches::shared_bench_pod() {
-        Some(bytes) => {
-            let template: Value = serde_json::from_slice(&bytes).expect("bench-pod.json");
-            let (thread, process) = measure(&app, &create, &template, "bench-pod");
-            println!(
-                "bench-pod.json: {thread} allocations per create (bound {BENCH_POD_BOUND}), {process} process-wide (bound {BENCH_POD_PROCESS_BOUND})"
-            );
-            assert!(
-                thread <= BENCH_POD_BOUND,
-                "bench-pod: {thread} allocations (bound {BENCH_POD_BOUND})"
-            );
-            assert!(
-                process <= BENCH_POD_PROCESS_BOUND,
-                "bench-pod: {process} allocations process-wide (bound {BENCH_POD_PROCESS_BOUND})"
-            );
-        }
-        None => println!("bench-pod.json not found (../shared/workloads): its bound not checked"),
-    }
+    let bounds = Bounds {
+        fixture: FIXTURE_BOUND,
+        fixture_process: FIXTURE_PROCESS_BOUND,
+        bench_pod: BENCH_POD_BOUND,
+        bench_pod_process: BENCH_POD_PROCESS_BOUND,
+    };
+    creates::check(&app, &create, &bounds);
 }

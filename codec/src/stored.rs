@@ -8,7 +8,7 @@
 //! The caller has already converted the object to its storage version and removed
 //! `metadata.resourceVersion` (the revision is the store's, never in the value).
 
-mod splice;
+pub(crate) mod splice;
 
 use crate::error::CodecError;
 use crate::{format, protobuf};

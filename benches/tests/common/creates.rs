@@ -50,3 +50,38 @@ pub fn measure(app: &App, create: &Create, template: &Value, tag: &str) -> (u64,
     process.sort_unstable();
     (thread, process[process.len() / 2])
 }
+
+/// Allocation bounds of one create: on the request thread and process-wide, for the
+/// fixture pod and for `bench-pod.json`.
+pub struct Bounds {
+    pub fixture: u64,
+    pub fixture_process: u64,
+    pub bench_pod: u64,
+    pub bench_pod_process: u64,
+}
+
+/// Measure creates of the fixture pod and of `bench-pod.json` (when `../shared` has it)
+/// and fail past `bounds`.
+pub fn check(app: &App, create: &Create, bounds: &Bounds) {
+    let (thread, process) = measure(app, create, &app::client_pod(), "fixture");
+    within("fixture pod", thread, process, bounds.fixture, bounds.fixture_process);
+    match kapi_benches::shared_bench_pod() {
+        Some(bytes) => {
+            let template: Value = serde_json::from_slice(&bytes).expect("bench-pod.json");
+            let (thread, process) = measure(app, create, &template, "bench-pod");
+            within("bench-pod.json", thread, process, bounds.bench_pod, bounds.bench_pod_process);
+        }
+        None => println!("bench-pod.json not found (../shared/workloads): its bound not checked"),
+    }
+}
+
+fn within(what: &str, thread: u64, process: u64, bound: u64, process_bound: u64) {
+    println!(
+        "{what}: {thread} allocations per create (bound {bound}), {process} process-wide (bound {process_bound})"
+    );
+    assert!(thread <= bound, "{what}: a create allocates {thread} times (bound {bound})");
+    assert!(
+        process <= process_bound,
+        "{what}: a create allocates {process} times process-wide (bound {process_bound})"
+    );
+}

@@ -18,6 +18,7 @@
 
 use super::decode::omitted;
 use super::table::{Go, Special, Tables, Ty, tables};
+use crate::stored::splice::has_float;
 use crate::time;
 use base64::Engine as _;
 use serde_json::{Map, Value};
@@ -193,16 +194,6 @@ impl Walk {
 fn canonical_base64(s: &str) -> bool {
     let b64 = base64::engine::general_purpose::STANDARD;
     b64.decode(s).is_ok_and(|raw| b64.encode(raw) == s)
-}
-
-/// Whether a number anywhere in `v` is a float.
-fn has_float(v: &Value) -> bool {
-    match v {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(a) => a.iter().any(has_float),
-        Value::Object(m) => m.values().any(has_float),
-        _ => false,
-    }
 }
 
 #[cfg(test)]

@@ -137,7 +137,7 @@ fn write_meta(meta: &Map<String, Value>, sorted: bool, out: &mut Vec<u8>) -> Opt
 }
 
 /// Whether a number anywhere in `v` is a float.
-fn has_float(v: &Value) -> bool {
+pub(crate) fn has_float(v: &Value) -> bool {
     match v {
         Value::Number(n) => n.is_f64(),
         Value::Array(a) => a.iter().any(has_float),
